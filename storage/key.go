@@ -1,0 +1,84 @@
+// Package storage is flowd's embedded columnar store of minute buckets.
+//
+// Every observation reaches it as a Delta: an addition to the bucket keyed by
+// (metric, H3 cell at the base resolution, minute). Deltas are made durable in
+// a write-ahead log, summed in an in-memory table that queries read at once,
+// and flushed into immutable, compressed, column-per-file parts that
+// background merges keep few. Each flush writes two tiers: minute buckets and
+// hourly rollups, each with its own retention. The on-disk format is
+// documented in docs/storage-format.md.
+package storage
+
+import "fmt"
+
+// Key identifies one bucket: a metric, a base-resolution H3 cell and a time
+// in unix minutes. In the hour tier Minute is the first minute of the hour.
+type Key struct {
+	Metric uint32
+	Cell   uint64
+	Minute int64
+}
+
+// Less orders keys the way parts store them: by metric, cell, then time.
+func (k Key) Less(o Key) bool {
+	if k.Metric != o.Metric {
+		return k.Metric < o.Metric
+	}
+	if k.Cell != o.Cell {
+		return k.Cell < o.Cell
+	}
+	return k.Minute < o.Minute
+}
+
+func (k Key) String() string {
+	return fmt.Sprintf("{metric %d cell %x minute %d}", k.Metric, k.Cell, k.Minute)
+}
+
+// Delta is an addition of Value to the bucket Key.
+type Delta struct {
+	Key
+	Value int64
+}
+
+// Tier is a bucket width with its own parts and retention.
+type Tier int
+
+// The tiers: minute buckets, and hourly rollups of the same deltas.
+const (
+	TierMinute Tier = iota
+	TierHour
+	numTiers
+)
+
+func (t Tier) String() string {
+	switch t {
+	case TierMinute:
+		return "minute"
+	case TierHour:
+		return "hour"
+	}
+	panic(fmt.Sprintf("BUG: unknown tier %d", int(t)))
+}
+
+// Width is the bucket width of the tier in minutes.
+func (t Tier) Width() int64 {
+	if t == TierHour {
+		return 60
+	}
+	return 1
+}
+
+// Truncate returns the first minute of the tier's bucket holding minute m.
+func (t Tier) Truncate(m int64) int64 {
+	w := t.Width()
+	r := m % w
+	if r < 0 {
+		r += w
+	}
+	return m - r
+}
+
+// CellRange is an inclusive range of base-resolution H3 ids.
+type CellRange struct {
+	Lo, Hi uint64
+}

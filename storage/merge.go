@@ -1,0 +1,221 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// partIterator yields the rows of a part in key order, a block at a time.
+type partIterator struct {
+	p     *part
+	br    blockReader
+	block int
+	row   int
+}
+
+func (it *partIterator) next() (Key, int64, bool, error) {
+	for it.block < len(it.p.headers) {
+		if it.row == 0 {
+			if err := it.br.read(it.p, it.block, allColumns); err != nil {
+				return Key{}, 0, false, err
+			}
+		}
+		if it.row < it.br.blk.len() {
+			i := it.row
+			it.row++
+			return it.br.blk.key(i), it.br.blk.values[i], true, nil
+		}
+		it.block++
+		it.row = 0
+	}
+	return Key{}, 0, false, nil
+}
+
+// sizeClass groups parts whose row counts are within a factor of four.
+func sizeClass(rows uint64) int {
+	return bits.Len64(rows) / 2
+}
+
+// pickMerge chooses parts of tier t to merge: every part of the smallest
+// size class holding at least fanIn parts (at most 4×fanIn at once). Merged
+// parts move up a class, so the number of parts stays logarithmic in the
+// data.
+func pickMerge(parts []*part, fanIn int) []*part {
+	classes := map[int][]*part{}
+	for _, p := range parts {
+		c := sizeClass(p.meta.Rows)
+		classes[c] = append(classes[c], p)
+	}
+	best := -1
+	for c, ps := range classes {
+		if len(ps) >= fanIn && (best < 0 || c < best) {
+			best = c
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	ps := classes[best]
+	return ps[:min(len(ps), 4*fanIn)]
+}
+
+// mergeTier merges parts of tier t until no size class is crowded.
+func (s *Store) mergeTier(t Tier) error {
+	for {
+		s.mu.RLock()
+		srcs := pickMerge(s.parts[t], s.opts.MergeFanIn)
+		for _, p := range srcs {
+			p.incRef()
+		}
+		s.mu.RUnlock()
+		if len(srcs) == 0 {
+			return nil
+		}
+		err := s.merge(t, srcs)
+		var pe *PartError
+		if errors.As(err, &pe) {
+			for _, p := range srcs {
+				if strings.HasPrefix(pe.Path, p.dir+string(filepath.Separator)) {
+					s.setAside(t, p, err)
+				}
+			}
+		}
+		for _, p := range srcs {
+			p.decRef()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// merge sums srcs into one new part, installs it and removes them. The new
+// part names its sources, so a crash after its rename and before their
+// removal is finished on the next Open.
+func (s *Store) merge(t Tier, srcs []*part) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	var walSeq uint64
+	names := make([]string, len(srcs))
+	its := make([]*partIterator, len(srcs))
+	for i, p := range srcs {
+		walSeq = max(walSeq, p.meta.WALSeq)
+		names[i] = p.name
+		its[i] = &partIterator{p: p}
+	}
+	cutoff := s.retentionCutoff(t)
+	merged, err := s.writePart(t, walSeq, names, func(add func(Key, int64) error) error {
+		return mergeRows(its, cutoff, add)
+	})
+	if err != nil {
+		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
+	}
+	s.mu.Lock()
+	s.parts[t] = slices.DeleteFunc(s.parts[t], func(p *part) bool { return slices.Contains(srcs, p) })
+	s.parts[t] = append(s.parts[t], merged)
+	s.mu.Unlock()
+	for _, p := range srcs {
+		if err := os.RemoveAll(p.dir); err != nil {
+			return err
+		}
+		p.decRef()
+	}
+	return syncDir(s.tierDir(t))
+}
+
+// mergeRows k-way merges the iterators, summing equal keys and dropping rows
+// before cutoff.
+func mergeRows(its []*partIterator, cutoff int64, add func(Key, int64) error) error {
+	type head struct {
+		k  Key
+		v  int64
+		ok bool
+	}
+	heads := make([]head, len(its))
+	for i, it := range its {
+		k, v, ok, err := it.next()
+		if err != nil {
+			return err
+		}
+		heads[i] = head{k, v, ok}
+	}
+	for {
+		minI := -1
+		for i := range heads {
+			if heads[i].ok && (minI < 0 || heads[i].k.Less(heads[minI].k)) {
+				minI = i
+			}
+		}
+		if minI < 0 {
+			return nil
+		}
+		k := heads[minI].k
+		var sum int64
+		for i := range heads {
+			for heads[i].ok && heads[i].k == k {
+				sum += heads[i].v
+				nk, nv, ok, err := its[i].next()
+				if err != nil {
+					return err
+				}
+				heads[i] = head{nk, nv, ok}
+			}
+		}
+		if k.Minute >= cutoff {
+			if err := add(k, sum); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *Store) retentionCutoff(t Tier) int64 {
+	return s.opts.Now().Add(-s.opts.Retention[t]).Unix() / 60
+}
+
+// applyRetention removes the parts of each tier whose newest bucket is past
+// the tier's retention.
+func (s *Store) applyRetention() {
+	for t := range numTiers {
+		cutoff := s.retentionCutoff(t)
+		s.mu.Lock()
+		var expired []*part
+		s.parts[t] = slices.DeleteFunc(s.parts[t], func(p *part) bool {
+			if p.meta.MaxMinute < cutoff {
+				expired = append(expired, p)
+				return true
+			}
+			return false
+		})
+		s.mu.Unlock()
+		for _, p := range expired {
+			s.opts.Logf("storage: part %s is past the %s retention of %v; removed", p.dir, t, s.opts.Retention[t])
+			if err := os.RemoveAll(p.dir); err != nil {
+				s.opts.Logf("storage: cannot remove %s: %v", p.dir, err)
+			}
+			p.decRef()
+		}
+	}
+}
+
+// TierFor picks the tier for a query from its range and step, in minutes:
+// hourly buckets when the step and start are whole hours, or when the range
+// reaches past the minute tier's retention.
+func (s *Store) TierFor(from, step int64) Tier {
+	if step%60 == 0 && from%60 == 0 {
+		return TierHour
+	}
+	if from < s.retentionCutoff(TierMinute) {
+		return TierHour
+	}
+	return TierMinute
+}
+
+// RetentionOf returns the retention of tier t.
+func (s *Store) RetentionOf(t Tier) time.Duration { return s.opts.Retention[t] }

@@ -1,0 +1,667 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrUnavailable wraps failures to make a batch durable (a full disk, an I/O
+// error): the batch was not acknowledged and may be sent again.
+var ErrUnavailable = errors.New("storage unavailable")
+
+// ErrClosed is returned by Add after Close.
+var ErrClosed = errors.New("storage closed")
+
+// Options tune a Store. Zero values take the defaults.
+type Options struct {
+	// FlushInterval is how often the in-memory table becomes parts.
+	FlushInterval time.Duration
+	// MaxMemtableRows triggers a flush before the interval.
+	MaxMemtableRows int
+	// Retention of each tier; past it whole parts are removed.
+	Retention [numTiers]time.Duration
+	// MergeFanIn is how many parts of one size class trigger a merge.
+	MergeFanIn int
+	// Now is the clock, for retention.
+	Now func() time.Time
+	// Logf receives operational messages.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) setDefaults() {
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Minute
+	}
+	if o.MaxMemtableRows <= 0 {
+		o.MaxMemtableRows = 1 << 20
+	}
+	if o.Retention[TierMinute] <= 0 {
+		o.Retention[TierMinute] = 30 * 24 * time.Hour
+	}
+	if o.Retention[TierHour] <= 0 {
+		o.Retention[TierHour] = 2 * 365 * 24 * time.Hour
+	}
+	if o.MergeFanIn < 2 {
+		o.MergeFanIn = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logf == nil {
+		o.Logf = log.Printf
+	}
+}
+
+// maxFrozen bounds the memtables waiting for a flush; past it Add refuses
+// work with ErrUnavailable rather than grow memory while the disk is failing.
+const maxFrozen = 4
+
+// Store is flowd's bucket store. Add makes deltas durable and visible;
+// Scan reads them back.
+type Store struct {
+	dir  string
+	opts Options
+	lock *os.File
+
+	names *metricNames
+
+	commits chan *commit
+	rotates chan chan rotation
+	wal     *wal // owned by the commit goroutine
+
+	flushMu sync.Mutex   // one flush or merge at a time
+	mu      sync.RWMutex // guards mem, frozen and parts
+	mem     *memtable
+	frozen  []*frozenTable
+	parts   [numTiers][]*part
+
+	nextPartID atomic.Uint64
+	lastErr    atomic.Pointer[string]
+
+	flushNow chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+}
+
+type commit struct {
+	payload []byte
+	deltas  []Delta
+	done    chan error
+}
+
+type rotation struct {
+	frozen *frozenTable
+	err    error
+}
+
+// frozenTable is a memtable whose WAL segments are closed and which is being
+// written into parts. Each tier is dropped from it once its part is in place.
+type frozenTable struct {
+	mem    *memtable
+	walSeq uint64
+	done   [numTiers]bool
+}
+
+// Open opens or creates the store in dir, replays its WAL and starts the
+// background flushes and merges.
+func Open(dir string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	for _, sub := range []string{"wal", "parts/minute", "parts/hour"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "flock.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another flowd: %w", dir, err)
+	}
+	s := &Store{
+		dir:      dir,
+		opts:     opts,
+		lock:     lock,
+		commits:  make(chan *commit, 1024),
+		rotates:  make(chan chan rotation),
+		mem:      newMemtable(),
+		flushNow: make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+	if s.names, err = openMetricNames(filepath.Join(dir, "metrics.json")); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := s.openParts(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := s.replay(); err != nil {
+		s.releaseParts()
+		lock.Close()
+		return nil, err
+	}
+	if s.wal, err = openWAL(filepath.Join(dir, "wal")); err != nil {
+		s.releaseParts()
+		lock.Close()
+		return nil, err
+	}
+	s.wg.Add(2)
+	go s.commitLoop()
+	go s.backgroundLoop()
+	return s, nil
+}
+
+func (s *Store) tierDir(t Tier) string {
+	return filepath.Join(s.dir, "parts", t.String())
+}
+
+// openParts opens every part, finishes interrupted merges and sets damaged
+// parts aside.
+func (s *Store) openParts() error {
+	var maxID uint64
+	for t := range numTiers {
+		dir := s.tierDir(t)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		var parts []*part
+		for _, e := range ents {
+			name := e.Name()
+			path := filepath.Join(dir, name)
+			if strings.HasPrefix(name, "tmp-") {
+				// An unfinished flush or merge: its inputs are still whole.
+				os.RemoveAll(path)
+				continue
+			}
+			id, err := strconv.ParseUint(name, 16, 64)
+			if err != nil || !e.IsDir() {
+				continue
+			}
+			maxID = max(maxID, id)
+			p, err := openPart(path)
+			if err != nil {
+				s.quarantine(t, path, err)
+				continue
+			}
+			parts = append(parts, p)
+		}
+		replaced := map[string]bool{}
+		for _, p := range parts {
+			for _, r := range p.meta.Replaces {
+				replaced[r] = true
+			}
+		}
+		for _, p := range parts {
+			if replaced[p.name] {
+				s.opts.Logf("storage: removing part %s, already merged into another part", p.dir)
+				p.decRef()
+				if err := os.RemoveAll(p.dir); err != nil {
+					return err
+				}
+				continue
+			}
+			s.parts[t] = append(s.parts[t], p)
+		}
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	s.nextPartID.Store(maxID)
+	return nil
+}
+
+// quarantine moves a damaged part out of the way and says which file failed.
+func (s *Store) quarantine(t Tier, path string, cause error) {
+	qdir := filepath.Join(s.dir, "quarantine")
+	dst := filepath.Join(qdir, t.String()+"-"+filepath.Base(path))
+	s.opts.Logf("storage: %v; part set aside as %s", cause, dst)
+	msg := cause.Error()
+	s.lastErr.Store(&msg)
+	if err := os.MkdirAll(qdir, 0o755); err == nil {
+		if err := os.Rename(path, dst); err != nil {
+			s.opts.Logf("storage: cannot move %s aside: %v", path, err)
+		}
+	}
+}
+
+// replay adds every WAL record not yet in a part of each tier to the memtable.
+func (s *Store) replay() error {
+	var covered [numTiers]uint64
+	for t := range numTiers {
+		for _, p := range s.parts[t] {
+			covered[t] = max(covered[t], p.meta.WALSeq)
+		}
+	}
+	records := 0
+	err := replayWAL(filepath.Join(s.dir, "wal"), func(seq uint64, payload []byte) error {
+		records++
+		return decodeRecord(payload, func(d Delta) {
+			for t := range numTiers {
+				if seq > covered[t] {
+					s.mem.add(t, d)
+				}
+			}
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if records > 0 {
+		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d hour rows)", records, s.mem.rows[TierMinute], s.mem.rows[TierHour])
+	}
+	return nil
+}
+
+// MetricID returns the id of a metric name, creating it if new.
+func (s *Store) MetricID(name string) (uint32, error) {
+	return s.names.ID(name)
+}
+
+// LookupMetric returns the id of a known metric.
+func (s *Store) LookupMetric(name string) (uint32, bool) {
+	return s.names.Lookup(name)
+}
+
+// Metrics lists the known metric names.
+func (s *Store) Metrics() []string {
+	return s.names.Names()
+}
+
+// Add makes deltas durable and queryable. It returns only after they are
+// fsynced in the WAL (with other batches, in one group commit); an error
+// means none of them were kept.
+func (s *Store) Add(deltas []Delta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	s.mu.RLock()
+	frozen := len(s.frozen)
+	s.mu.RUnlock()
+	if frozen >= maxFrozen {
+		return fmt.Errorf("%w: %d flushes are pending; last error: %s", ErrUnavailable, frozen, s.LastError())
+	}
+	c := &commit{payload: appendDeltasRecord(nil, deltas), deltas: deltas, done: make(chan error, 1)}
+	select {
+	case s.commits <- c:
+	case <-s.stop:
+		return ErrClosed
+	}
+	return <-c.done
+}
+
+// maxGroupBytes bounds one group commit.
+const maxGroupBytes = 16 << 20
+
+// commitLoop is the only writer of the WAL: it gathers the batches waiting
+// at that moment, writes them with one fsync, applies them to the memtable
+// and answers each.
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	var group []*commit
+	var payloads [][]byte
+	for {
+		select {
+		case c := <-s.commits:
+			group = append(group[:0], c)
+			size := len(c.payload)
+		gather:
+			for size < maxGroupBytes {
+				select {
+				case c := <-s.commits:
+					group = append(group, c)
+					size += len(c.payload)
+				default:
+					break gather
+				}
+			}
+			payloads = payloads[:0]
+			for _, c := range group {
+				payloads = append(payloads, c.payload)
+			}
+			err := s.wal.append(payloads)
+			if err != nil {
+				msg := err.Error()
+				s.lastErr.Store(&msg)
+				err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+			} else {
+				s.mu.Lock()
+				for _, c := range group {
+					for _, d := range c.deltas {
+						for t := range numTiers {
+							s.mem.add(t, d)
+						}
+					}
+				}
+				full := s.mem.rows[TierMinute] >= s.opts.MaxMemtableRows
+				s.mu.Unlock()
+				if full {
+					s.requestFlush()
+				}
+			}
+			for _, c := range group {
+				c.done <- err
+			}
+			clear(group)
+		case reply := <-s.rotates:
+			reply <- s.rotate()
+		case <-s.stop:
+			s.drainCommits()
+			return
+		}
+	}
+}
+
+func (s *Store) drainCommits() {
+	for {
+		select {
+		case c := <-s.commits:
+			c.done <- ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+// rotate closes the WAL segment and freezes the memtable that holds exactly
+// the segments up to it. Called by the commit goroutine.
+func (s *Store) rotate() rotation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mem.empty() {
+		return rotation{}
+	}
+	seq, err := s.wal.rotate()
+	if err != nil {
+		return rotation{err: err}
+	}
+	f := &frozenTable{mem: s.mem, walSeq: seq}
+	s.frozen = append(s.frozen, f)
+	s.mem = newMemtable()
+	return rotation{frozen: f}
+}
+
+func (s *Store) requestFlush() {
+	select {
+	case s.flushNow <- struct{}{}:
+	default:
+	}
+}
+
+// LastError returns the last storage failure, for health reports.
+func (s *Store) LastError() string {
+	if p := s.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (s *Store) backgroundLoop() {
+	defer s.wg.Done()
+	ticker := time.NewTicker(s.opts.FlushInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+		case <-s.flushNow:
+		case <-s.stop:
+			return
+		}
+		s.maintain()
+	}
+}
+
+// maintain flushes, cuts the WAL, merges and applies retention.
+func (s *Store) maintain() {
+	if err := s.Flush(); err != nil {
+		s.opts.Logf("storage: flush failed, will retry: %v", err)
+		return
+	}
+	for t := range numTiers {
+		if err := s.mergeTier(t); err != nil {
+			s.opts.Logf("storage: merge of %s parts failed, will retry: %v", t, err)
+		}
+	}
+	s.applyRetention()
+}
+
+// Flush writes the memtable (and any earlier flush that failed) into parts
+// and removes the WAL segments they cover.
+func (s *Store) Flush() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	reply := make(chan rotation, 1)
+	select {
+	case s.rotates <- reply:
+	case <-s.stop:
+		return ErrClosed
+	}
+	if r := <-reply; r.err != nil {
+		return r.err
+	}
+	return s.flushFrozen()
+}
+
+func (s *Store) flushFrozen() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.RLock()
+	pending := slices.Clone(s.frozen)
+	s.mu.RUnlock()
+	for _, f := range pending {
+		for t := range numTiers {
+			if f.done[t] {
+				continue
+			}
+			var p *part
+			if f.mem.rows[t] > 0 {
+				var err error
+				p, err = s.writePart(t, f.walSeq, nil, func(add func(Key, int64) error) error {
+					return f.mem.each(t, add)
+				})
+				if err != nil {
+					msg := err.Error()
+					s.lastErr.Store(&msg)
+					return err
+				}
+			}
+			s.mu.Lock()
+			if p != nil {
+				s.parts[t] = append(s.parts[t], p)
+			}
+			f.done[t] = true
+			f.mem.tiers[t] = nil
+			s.mu.Unlock()
+		}
+		s.mu.Lock()
+		s.frozen = slices.DeleteFunc(s.frozen, func(x *frozenTable) bool { return x == f })
+		s.mu.Unlock()
+		if err := removeWALUpTo(filepath.Join(s.dir, "wal"), f.walSeq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeWALUpTo deletes the WAL segments numbered at most seq.
+func removeWALUpTo(dir string, seq uint64) error {
+	seqs, err := walSegments(dir)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, n := range seqs {
+		if n > seq {
+			break
+		}
+		if err := os.Remove(filepath.Join(dir, segmentName(n))); err != nil {
+			return err
+		}
+		removed = true
+	}
+	if removed {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+// writePart writes the rows that each yields, in key order, as a new part
+// of tier t and opens it.
+func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, each func(add func(Key, int64) error) error) (*part, error) {
+	id := s.nextPartID.Add(1)
+	name := fmt.Sprintf("%016x", id)
+	tmp := filepath.Join(s.tierDir(t), "tmp-"+name)
+	w, err := newPartWriter(tmp, t)
+	if err != nil {
+		return nil, err
+	}
+	w.meta.WALSeq = walSeq
+	w.meta.Replaces = replaces
+	if err := each(w.add); err != nil {
+		w.abort()
+		return nil, err
+	}
+	return w.finish(filepath.Join(s.tierDir(t), name))
+}
+
+// Scan calls fn for every stored bucket of the metric in tier t whose cell
+// lies in ranges (sorted, disjoint, base resolution) and whose minute is in
+// [from, to). A bucket may be reported more than once (from the memtable and
+// from parts not merged yet): callers sum. An unknown metric yields nothing.
+func (s *Store) Scan(t Tier, metric string, ranges []CellRange, from, to int64, fn func(cell uint64, minute, value int64)) error {
+	id, ok := s.names.Lookup(metric)
+	if !ok || len(ranges) == 0 {
+		return nil
+	}
+	s.mu.RLock()
+	s.mem.scan(t, id, ranges, from, to, fn)
+	for _, f := range s.frozen {
+		if !f.done[t] {
+			f.mem.scan(t, id, ranges, from, to, fn)
+		}
+	}
+	parts := slices.Clone(s.parts[t])
+	for _, p := range parts {
+		p.incRef()
+	}
+	s.mu.RUnlock()
+	defer func() {
+		for _, p := range parts {
+			p.decRef()
+		}
+	}()
+	var br blockReader
+	for _, p := range parts {
+		if err := p.scan(&br, id, ranges, from, to, fn); err != nil {
+			var pe *PartError
+			if errors.As(err, &pe) {
+				s.setAside(t, p, err)
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// setAside removes a part found damaged while serving and quarantines it.
+func (s *Store) setAside(t Tier, p *part, cause error) {
+	s.mu.Lock()
+	i := slices.Index(s.parts[t], p)
+	if i >= 0 {
+		s.parts[t] = slices.Delete(s.parts[t], i, i+1)
+	}
+	s.mu.Unlock()
+	if i >= 0 {
+		s.quarantine(t, p.dir, cause)
+		p.decRef()
+	}
+}
+
+// Stats describes the store for /metrics.
+type Stats struct {
+	Parts         [numTiers]int
+	PartRows      [numTiers]uint64
+	PartBytes     [numTiers]int64
+	MemtableRows  [numTiers]int
+	PendingFlush  int
+	Metrics       int
+	LastError     string
+	Quarantined   int
+	DataDirectory string
+}
+
+// Stats returns current counters.
+func (s *Store) Stats() Stats {
+	var st Stats
+	s.mu.RLock()
+	for t := range numTiers {
+		st.Parts[t] = len(s.parts[t])
+		for _, p := range s.parts[t] {
+			st.PartRows[t] += p.meta.Rows
+			st.PartBytes[t] += p.size
+		}
+		st.MemtableRows[t] = s.mem.rows[t]
+		for _, f := range s.frozen {
+			if !f.done[t] {
+				st.MemtableRows[t] += f.mem.rows[t]
+			}
+		}
+	}
+	st.PendingFlush = len(s.frozen)
+	s.mu.RUnlock()
+	st.Metrics = len(s.names.Names())
+	st.LastError = s.LastError()
+	if ents, err := os.ReadDir(filepath.Join(s.dir, "quarantine")); err == nil {
+		st.Quarantined = len(ents)
+	}
+	st.DataDirectory = s.dir
+	return st
+}
+
+// Close flushes the memtable into parts and stops the background work. If
+// the flush fails, the WAL still holds everything and is replayed on Open.
+func (s *Store) Close() error {
+	if s.closed.Load() {
+		return nil
+	}
+	ferr := s.Flush()
+	s.closed.Store(true)
+	close(s.stop)
+	s.wg.Wait()
+	err := s.wal.close()
+	s.releaseParts()
+	s.lock.Close()
+	if ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+func (s *Store) releaseParts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range numTiers {
+		for _, p := range s.parts[t] {
+			p.decRef()
+		}
+		s.parts[t] = nil
+	}
+}

@@ -1,0 +1,179 @@
+package storage
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func quietOptions() Options {
+	return Options{FlushInterval: time.Hour, Logf: func(string, ...any) {}}
+}
+
+func openTestStore(t *testing.T, dir string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return s
+}
+
+// sumAll sums every bucket of metric in tier t over all cells and time.
+func sumAll(t *testing.T, s *Store, tier Tier, metric string) (total int64, perKey map[Key]int64) {
+	t.Helper()
+	perKey = map[Key]int64{}
+	id, _ := s.LookupMetric(metric)
+	err := s.Scan(tier, metric, []CellRange{{0, ^uint64(0)}}, -1<<62, 1<<62, func(cell uint64, minute, v int64) {
+		total += v
+		perKey[Key{id, cell, minute}] += v
+	})
+	if err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	return total, perKey
+}
+
+func randomDeltas(rng *rand.Rand, metric uint32, n int) []Delta {
+	ds := make([]Delta, n)
+	for i := range ds {
+		ds[i] = Delta{Key: Key{Metric: metric, Cell: 0x89309a000000000 + uint64(rng.IntN(50))<<12, Minute: time.Now().Unix()/60 - 300 + int64(rng.IntN(600))}, Value: int64(rng.IntN(20))}
+	}
+	return ds
+}
+
+func TestStoreAddScanAcrossFlushesMergesAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	opts := quietOptions()
+	s := openTestStore(t, dir, opts)
+	id, err := s.MetricID("swipes_in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[Key]int64{}
+	wantHour := map[Key]int64{}
+	var wantTotal int64
+	for batch := range 40 {
+		ds := randomDeltas(rng, id, 500)
+		if err := s.Add(ds); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			want[d.Key] += d.Value
+			hk := d.Key
+			hk.Minute = TierHour.Truncate(hk.Minute)
+			wantHour[hk] += d.Value
+			wantTotal += d.Value
+		}
+		if batch%3 == 0 {
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if batch%10 == 9 {
+			s.maintain()
+		}
+	}
+	check := func(s *Store, when string) {
+		total, got := sumAll(t, s, TierMinute, "swipes_in")
+		if total != wantTotal {
+			t.Fatalf("%s: minute total %d, want %d", when, total, wantTotal)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("%s: bucket %v = %d, want %d", when, k, got[k], v)
+			}
+		}
+		htotal, hgot := sumAll(t, s, TierHour, "swipes_in")
+		if htotal != wantTotal || len(hgot) != len(wantHour) {
+			t.Fatalf("%s: hour total %d in %d buckets, want %d in %d", when, htotal, len(hgot), wantTotal, len(wantHour))
+		}
+	}
+	check(s, "before restart")
+	st := s.Stats()
+	if st.Parts[TierMinute] == 0 || st.Parts[TierMinute] > 8 {
+		t.Fatalf("minute parts = %d; want 1..8 after merges", st.Parts[TierMinute])
+	}
+	// Add more without a flush: they live only in the WAL when we close
+	// without flushing below.
+	ds := randomDeltas(rng, id, 300)
+	if err := s.Add(ds); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		want[d.Key] += d.Value
+		hk := d.Key
+		hk.Minute = TierHour.Truncate(hk.Minute)
+		wantHour[hk] += d.Value
+		wantTotal += d.Value
+	}
+	// Simulate a crash: stop the goroutines without flushing.
+	s.closed.Store(true)
+	close(s.stop)
+	s.wg.Wait()
+	s.wal.close()
+	s.releaseParts()
+	s.lock.Close()
+
+	s2 := openTestStore(t, dir, opts)
+	defer s2.Close()
+	check(s2, "after crash and replay")
+	if err := s2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check(s2, "after flush of replayed rows")
+}
+
+func TestStoreDamagedPartIsSetAside(t *testing.T) {
+	dir := t.TempDir()
+	logs := make(chan string, 16)
+	opts := quietOptions()
+	opts.Logf = func(f string, a ...any) {
+		select {
+		case logs <- f:
+		default:
+		}
+	}
+	s := openTestStore(t, dir, opts)
+	id, _ := s.MetricID("m")
+	if err := s.Add([]Delta{{Key{id, 100, 5}, 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add([]Delta{{Key{id, 200, 5}, 11}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	parts, _ := filepath.Glob(filepath.Join(dir, "parts", "minute", "*", "index.bin"))
+	if len(parts) != 2 {
+		t.Fatalf("want 2 minute parts, have %v", parts)
+	}
+	victim := parts[0]
+	data, _ := os.ReadFile(victim)
+	data[len(data)/2] ^= 0x40
+	if err := os.WriteFile(victim, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTestStore(t, dir, opts)
+	defer s2.Close()
+	total, _ := sumAll(t, s2, TierMinute, "m")
+	if total != 11 {
+		t.Fatalf("total after setting the damaged part aside = %d, want 11 (the other part)", total)
+	}
+	st := s2.Stats()
+	if st.Quarantined != 1 {
+		t.Fatalf("quarantined = %d, want 1", st.Quarantined)
+	}
+	if want := victim; !strings.Contains(st.LastError, want) {
+		t.Fatalf("last error %q does not name %s", st.LastError, want)
+	}
+}
+
