@@ -1,0 +1,323 @@
+package geo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/uber/h3-go/v4"
+)
+
+// MaxSiteCells bounds the cells of one site's area at the base resolution;
+// a larger site needs a coarser base resolution or a smaller area.
+const MaxSiteCells = 50000
+
+// Registry holds the stations, sensors and sites events are located by.
+// Readers, on the ingest hot path, load an immutable snapshot through an
+// atomic pointer and take no lock; writers build a new snapshot and swap it.
+type Registry struct {
+	res  int
+	mu   sync.Mutex // serialises writers
+	snap atomic.Pointer[snapshot]
+}
+
+// snapshot is one immutable state of a Registry; lists are sorted by id.
+type snapshot struct {
+	stations    map[string]Station
+	sensors     map[string]Sensor
+	sites       map[string]Site
+	stationList []Station
+	sensorList  []Sensor
+	siteList    []Site
+}
+
+// New returns an empty Registry placing entries at base resolution res.
+// It panics if res is not an H3 resolution: the caller configures it.
+func New(res int) *Registry {
+	if err := checkRes(res); err != nil {
+		panic("BUG: geo.New: " + err.Error())
+	}
+	r := &Registry{res: res}
+	r.snap.Store(&snapshot{})
+	return r
+}
+
+// Res returns the base resolution at which entries' cells are computed.
+func (r *Registry) Res() int { return r.res }
+
+// Station returns the station with id.
+func (r *Registry) Station(id string) (Station, bool) {
+	s, ok := r.snap.Load().stations[id]
+	return s, ok
+}
+
+// Sensor returns the sensor with id.
+func (r *Registry) Sensor(id string) (Sensor, bool) {
+	s, ok := r.snap.Load().sensors[id]
+	return s, ok
+}
+
+// Site returns the site with id. Its Area and Cells are shared: read only.
+func (r *Registry) Site(id string) (Site, bool) {
+	s, ok := r.snap.Load().sites[id]
+	return s, ok
+}
+
+// Stations returns all stations sorted by id.
+func (r *Registry) Stations() []Station { return slices.Clone(r.snap.Load().stationList) }
+
+// Sensors returns all sensors sorted by id.
+func (r *Registry) Sensors() []Sensor { return slices.Clone(r.snap.Load().sensorList) }
+
+// Sites returns all sites sorted by id. Their Areas and Cells are shared:
+// read only.
+func (r *Registry) Sites() []Site { return slices.Clone(r.snap.Load().siteList) }
+
+// PutStations replaces the whole station set, computing each Cell. On error
+// the registry is unchanged.
+func (r *Registry) PutStations(stations []Station) error {
+	m, list, err := r.stations(stations)
+	if err != nil {
+		return err
+	}
+	r.update(func(s *snapshot) { s.stations, s.stationList = m, list })
+	return nil
+}
+
+// PutSensors replaces the whole sensor set, computing each Cell. On error
+// the registry is unchanged.
+func (r *Registry) PutSensors(sensors []Sensor) error {
+	m, list, err := r.sensors(sensors)
+	if err != nil {
+		return err
+	}
+	r.update(func(s *snapshot) { s.sensors, s.sensorList = m, list })
+	return nil
+}
+
+// PutSites replaces the whole site set, computing each Cell and Cells. On
+// error the registry is unchanged.
+func (r *Registry) PutSites(sites []Site) error {
+	m, list, err := r.sites(sites)
+	if err != nil {
+		return err
+	}
+	r.update(func(s *snapshot) { s.sites, s.siteList = m, list })
+	return nil
+}
+
+// update swaps in a copy of the current snapshot changed by f.
+func (r *Registry) update(f func(*snapshot)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := *r.snap.Load()
+	f(&next)
+	r.snap.Store(&next)
+}
+
+func (r *Registry) stations(in []Station) (map[string]Station, []Station, error) {
+	m := make(map[string]Station, len(in))
+	for i, s := range in {
+		if s.ID == "" {
+			return nil, nil, fmt.Errorf("station %d: id is empty", i+1)
+		}
+		if _, dup := m[s.ID]; dup {
+			return nil, nil, fmt.Errorf("station %q: id given twice", s.ID)
+		}
+		c, err := CellOf(s.Lat, s.Lng, r.res)
+		if err != nil {
+			return nil, nil, fmt.Errorf("station %q: %w", s.ID, err)
+		}
+		s.Cell = c
+		m[s.ID] = s
+	}
+	return m, sortedValues(m, func(s Station) string { return s.ID }), nil
+}
+
+func (r *Registry) sensors(in []Sensor) (map[string]Sensor, []Sensor, error) {
+	m := make(map[string]Sensor, len(in))
+	for i, s := range in {
+		if s.ID == "" {
+			return nil, nil, fmt.Errorf("sensor %d: id is empty", i+1)
+		}
+		if _, dup := m[s.ID]; dup {
+			return nil, nil, fmt.Errorf("sensor %q: id given twice", s.ID)
+		}
+		c, err := CellOf(s.Lat, s.Lng, r.res)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sensor %q: %w", s.ID, err)
+		}
+		s.Cell = c
+		m[s.ID] = s
+	}
+	return m, sortedValues(m, func(s Sensor) string { return s.ID }), nil
+}
+
+func (r *Registry) sites(in []Site) (map[string]Site, []Site, error) {
+	m := make(map[string]Site, len(in))
+	for _, s := range in {
+		if err := s.check(); err != nil {
+			return nil, nil, err
+		}
+		if _, dup := m[s.ID]; dup {
+			return nil, nil, fmt.Errorf("site %q: id given twice", s.ID)
+		}
+		cells, err := s.Area.Cells(r.res, MaxSiteCells)
+		if err != nil {
+			return nil, nil, fmt.Errorf("site %q: %w", s.ID, err)
+		}
+		s.Cells = cells
+		s.Cell = h3.LatLngToCell(s.Area.Centroid(), r.res)
+		m[s.ID] = s
+	}
+	return m, sortedValues(m, func(s Site) string { return s.ID }), nil
+}
+
+func sortedValues[T any](m map[string]T, id func(T) string) []T {
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b T) int { return strings.Compare(id(a), id(b)) })
+	return out
+}
+
+// Registry file names inside the directory given to Save and Load.
+const (
+	StationsFile = "stations.json"
+	SensorsFile  = "sensors.json"
+	SitesFile    = "sites.geojson"
+)
+
+// Save writes the three sets to dir, each file atomically (temp file, fsync,
+// rename, fsync of dir), so a crash leaves the old or the new file whole.
+func (r *Registry) Save(dir string) error {
+	s := r.snap.Load()
+	files := []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{StationsFile, func(w io.Writer) error { return writeJSONList(w, s.stationList) }},
+		{SensorsFile, func(w io.Writer) error { return writeJSONList(w, s.sensorList) }},
+		{SitesFile, func(w io.Writer) error { return WriteSitesGeoJSON(w, s.siteList) }},
+	}
+	for _, f := range files {
+		if err := writeFileAtomic(dir, f.name, f.write); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Load reads the files Save writes from dir and replaces the registry's
+// sets with them; a missing file leaves its set empty. On error the registry
+// is unchanged.
+func (r *Registry) Load(dir string) error {
+	var (
+		next     snapshot
+		stations []Station
+		sensors  []Sensor
+		sites    []Site
+	)
+	err := readFile(dir, StationsFile, func(name string, f io.Reader) (err error) {
+		stations, err = ReadStations(name, f)
+		return err
+	})
+	if err == nil {
+		err = readFile(dir, SensorsFile, func(name string, f io.Reader) (err error) {
+			sensors, err = ReadSensors(name, f)
+			return err
+		})
+	}
+	if err == nil {
+		err = readFile(dir, SitesFile, func(name string, f io.Reader) (err error) {
+			sites, err = ReadSites(name, f)
+			return err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if next.stations, next.stationList, err = r.stations(stations); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, StationsFile), err)
+	}
+	if next.sensors, next.sensorList, err = r.sensors(sensors); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, SensorsFile), err)
+	}
+	if next.sites, next.siteList, err = r.sites(sites); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, SitesFile), err)
+	}
+	r.update(func(s *snapshot) { *s = next })
+	return nil
+}
+
+func readFile(dir, name string, read func(string, io.Reader) error) error {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return read(path, f)
+}
+
+// writeJSONList writes one element per line, so the files diff well.
+func writeJSONList[T any](w io.Writer, list []T) error {
+	var buf []byte
+	buf = append(buf, '[')
+	for i := range list {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		b, err := json.Marshal(list[i])
+		if err != nil {
+			return err
+		}
+		buf = append(buf, '\n')
+		buf = append(buf, b...)
+	}
+	buf = append(buf, "\n]\n"...)
+	_, err := w.Write(buf)
+	return err
+}
+
+// writeFileAtomic writes dir/name through a temp file that is fsynced and
+// renamed into place, then fsyncs dir so the rename itself is durable.
+func writeFileAtomic(dir, name string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(dir, "."+name+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

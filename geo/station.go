@@ -1,0 +1,189 @@
+package geo
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/uber/h3-go/v4"
+)
+
+// Station is a transit stop that card swipes name. Cell is the H3 cell of
+// its position at the registry's base resolution, set by the Registry.
+type Station struct {
+	ID   string  `json:"id"`
+	Name string  `json:"name"`
+	Line string  `json:"line,omitempty"`
+	Lat  float64 `json:"lat"`
+	Lng  float64 `json:"lng"`
+	Cell h3.Cell `json:"cell,omitempty"`
+}
+
+// sameStationKm is how far apart two rows of one station name may be when a
+// file without ids lists a transfer station once per line.
+const sameStationKm = 0.5
+
+// ReadStationsCSV reads stations from a CSV file with a header row naming
+// columns id, name, lat, lng and optionally line, in any order; lon,
+// longitude, latitude, station_id, stop_* names are accepted too. A file
+// with no id column (such as a list of metro stations by line) uses the
+// name as id, and rows repeating a name within 500 m are one transfer
+// station whose lines are joined with ",".
+func ReadStationsCSV(r io.Reader) ([]Station, error) {
+	const (
+		id = iota
+		name
+		lat
+		lng
+		line
+	)
+	t, err := newTable(r, []column{
+		id:   {aliases: []string{"id", "station_id", "stop_id"}},
+		name: {aliases: []string{"name", "station_name", "stop_name"}, required: true},
+		lat:  {aliases: []string{"lat", "latitude", "stop_lat"}, required: true},
+		lng:  {aliases: []string{"lng", "lon", "long", "longitude", "stop_lon"}, required: true},
+		line: {aliases: []string{"line", "line_id", "route"}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	nameIsID := !t.has(id)
+	var out []Station
+	pos := map[string]int{}   // id → index in out
+	lines := map[string]int{} // id → line it was first read on
+	for {
+		ok, err := t.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		s := Station{Line: t.str(line)}
+		if s.Name, err = t.required(name); err != nil {
+			return nil, err
+		}
+		s.ID = s.Name
+		if !nameIsID {
+			if s.ID, err = t.required(id); err != nil {
+				return nil, err
+			}
+		}
+		if s.Lat, s.Lng, err = t.latLng(lat, lng); err != nil {
+			return nil, err
+		}
+		i, dup := pos[s.ID]
+		if !dup {
+			pos[s.ID], lines[s.ID] = len(out), t.line
+			out = append(out, s)
+			continue
+		}
+		prev := &out[i]
+		far := h3.GreatCircleDistanceKm(h3.LatLng{Lat: prev.Lat, Lng: prev.Lng}, h3.LatLng{Lat: s.Lat, Lng: s.Lng}) > sameStationKm
+		if !nameIsID || far {
+			return nil, fmt.Errorf("line %d: station %q already on line %d", t.line, s.ID, lines[s.ID])
+		}
+		if s.Line != "" && !strings.Contains(","+prev.Line+",", ","+s.Line+",") {
+			prev.Line = strings.TrimPrefix(prev.Line+","+s.Line, ",")
+		}
+	}
+}
+
+// ReadStationsGTFS reads a GTFS stops.txt. Stops and stations
+// (location_type 0 or 1) are kept; entrances, generic nodes and boarding
+// areas are skipped, since swipes name the stop or station. A stop without
+// stop_name takes its stop_id as name.
+func ReadStationsGTFS(r io.Reader) ([]Station, error) {
+	const (
+		id = iota
+		name
+		lat
+		lng
+		locType
+	)
+	t, err := newTable(r, []column{
+		id:      {aliases: []string{"stop_id"}, required: true},
+		name:    {aliases: []string{"stop_name"}},
+		lat:     {aliases: []string{"stop_lat"}, required: true},
+		lng:     {aliases: []string{"stop_lon"}, required: true},
+		locType: {aliases: []string{"location_type"}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Station
+	lines := map[string]int{}
+	for {
+		ok, err := t.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		switch lt := t.str(locType); lt {
+		case "", "0", "1":
+		case "2", "3", "4":
+			continue
+		default:
+			return nil, t.errorf(locType, "want 0 to 4")
+		}
+		var s Station
+		if s.ID, err = t.required(id); err != nil {
+			return nil, err
+		}
+		if s.Name = t.str(name); s.Name == "" {
+			s.Name = s.ID
+		}
+		if s.Lat, s.Lng, err = t.latLng(lat, lng); err != nil {
+			return nil, err
+		}
+		if l, dup := lines[s.ID]; dup {
+			return nil, fmt.Errorf("line %d: stop_id %q already on line %d", t.line, s.ID, l)
+		}
+		lines[s.ID] = t.line
+		out = append(out, s)
+	}
+}
+
+// ReadStations reads stations in whichever format the file has: a JSON array
+// of Station (what the registry saves), a GTFS stops.txt (by name or by a
+// stop_id header), or a plain CSV. name is used for sniffing and errors.
+func ReadStations(name string, r io.Reader) ([]Station, error) {
+	br := bufio.NewReader(r)
+	var (
+		out []Station
+		err error
+	)
+	switch sniff(br) {
+	case '[':
+		err = json.NewDecoder(br).Decode(&out)
+	default:
+		head, _ := br.Peek(4096)
+		if line, _, _ := bytes.Cut(head, []byte("\n")); strings.EqualFold(filepath.Base(name), "stops.txt") ||
+			bytes.Contains(bytes.ToLower(line), []byte("stop_id")) {
+			out, err = ReadStationsGTFS(br)
+		} else {
+			out, err = ReadStationsCSV(br)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return out, nil
+}
+
+// sniff returns the first byte of br that is not a BOM or white space,
+// leaving it unread.
+func sniff(br *bufio.Reader) byte {
+	head, _ := br.Peek(512)
+	head = bytes.TrimLeft(bytes.TrimPrefix(head, utf8BOM), " \t\r\n")
+	if len(head) == 0 {
+		return 0
+	}
+	return head[0]
+}
