@@ -1,0 +1,40 @@
+// Command flowd is a real-time monitoring server for traffic and tourism
+// flows: it ingests transit-card swipes, detector counts and scenic-site
+// footfall, buckets them by minute into H3 cells in its own columnar store,
+// and answers queries and live map subscriptions.
+//
+// Usage:
+//
+//	flowd [serve] [flags]   start the server (the default)
+//	flowd feed [flags]      send the synthetic city to a running flowd
+//	flowd help
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args)
+	case "feed":
+		err = feed(args)
+	case "help", "-h", "--help":
+		fmt.Println("usage: flowd [serve|feed] [flags]; flowd <command> -h lists a command's flags")
+		return
+	default:
+		err = fmt.Errorf("unknown command %q; want serve or feed", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flowd:", err)
+		os.Exit(1)
+	}
+}

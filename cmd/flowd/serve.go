@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/flowd/flowd/api"
+	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/storage"
+)
+
+type serveConfig struct {
+	listen        string
+	data          string
+	res           int
+	bucket        time.Duration
+	secretFile    string
+	stations      string
+	sensors       string
+	sites         string
+	flush         time.Duration
+	retainMinutes time.Duration
+	retainHours   time.Duration
+	maxBody       int
+	maxInflight   int
+	demo          bool
+	demoSpeed     float64
+	demoScale     float64
+}
+
+func serveFlags(args []string) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to serve HTTP and WebSockets on")
+	fs.StringVar(&c.data, "data", "./flowd-data", "data directory (store, WAL, registries)")
+	fs.IntVar(&c.res, "res", 9, "base H3 resolution of the buckets (0-15)")
+	fs.DurationVar(&c.bucket, "bucket", time.Minute, "bucket width; flowd stores minute buckets")
+	fs.StringVar(&c.secretFile, "secret-file", "", "file holding the card pseudonymisation key, created with mode 0600 if absent (default <data>/secret.key)")
+	fs.StringVar(&c.stations, "stations", "", "stations to load at start: GTFS stops.txt, CSV (id,name,lat,lng[,line]) or JSON")
+	fs.StringVar(&c.sensors, "sensors", "", "sensors to load at start: CSV (id,name,lat,lng[,kind]) or GeoJSON points")
+	fs.StringVar(&c.sites, "sites", "", "scenic sites to load at start: GeoJSON polygons with id, name, capacity, daily_capacity")
+	fs.DurationVar(&c.flush, "flush-interval", time.Minute, "how often the in-memory table is written as parts")
+	fs.DurationVar(&c.retainMinutes, "retention-minute", 30*24*time.Hour, "how long minute buckets are kept")
+	fs.DurationVar(&c.retainHours, "retention-hour", 2*365*24*time.Hour, "how long hourly rollups are kept")
+	fs.IntVar(&c.maxBody, "max-body", 64<<20, "largest request body in bytes (as sent, before decompression)")
+	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
+	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
+	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.bucket != time.Minute {
+		return nil, fmt.Errorf("-bucket %v: flowd stores one-minute buckets (coarser steps are chosen at query time)", c.bucket)
+	}
+	if c.res < 0 || c.res > 15 {
+		return nil, fmt.Errorf("-res %d: want an H3 resolution from 0 to 15", c.res)
+	}
+	if c.secretFile == "" {
+		c.secretFile = filepath.Join(c.data, "secret.key")
+	}
+	return c, nil
+}
+
+func serve(args []string) error {
+	c, err := serveFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if err := os.MkdirAll(c.data, 0o755); err != nil {
+		return err
+	}
+	st, err := storage.Open(filepath.Join(c.data, "store"), storage.Options{
+		FlushInterval: c.flush,
+		Retention:     [2]time.Duration{c.retainMinutes, c.retainHours},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Printf("flowd: closing the store: %v", err)
+		}
+	}()
+	cards, err := ingest.LoadOrCreateKey(c.secretFile)
+	if err != nil {
+		return err
+	}
+	reg := geo.New(c.res)
+	regDir := filepath.Join(c.data, "registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		return err
+	}
+	if err := reg.Load(regDir); err != nil {
+		return fmt.Errorf("registry in %s: %w", regDir, err)
+	}
+	if err := loadRegistryFiles(reg, c); err != nil {
+		return err
+	}
+	if err := reg.Save(regDir); err != nil {
+		return err
+	}
+
+	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res}
+	ih := ingest.NewHandler(b, c.maxInflight)
+	srv := api.NewServer(st, reg, regDir)
+	srv.Handle("POST", "/api/v1/ingest/swipes", ih.Swipes)
+	srv.Handle("POST", "/api/v1/ingest/counts", ih.Counts)
+	srv.Handle("POST", "/api/v1/ingest/footfall", ih.Footfall)
+
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	log.Printf("flowd: serving on http://%s (data in %s, base resolution %d)", addr, c.data, c.res)
+	fmt.Printf("flowd listening on http://%s\n", addr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln, c.maxBody) }()
+	if c.demo {
+		go runDemo(ctx, "http://"+addr, c.demoScale)
+	}
+	select {
+	case <-ctx.Done():
+		log.Printf("flowd: shutting down")
+	case err := <-errc:
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("requests still in flight after 10 s; stopping anyway")
+	}
+}
+
+func loadRegistryFiles(reg *geo.Registry, c *serveConfig) error {
+	load := func(path string, put func(name string, f *os.File) error) error {
+		if path == "" {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return put(path, f)
+	}
+	if err := load(c.stations, func(name string, f *os.File) error {
+		s, err := geo.ReadStations(name, f)
+		if err != nil {
+			return err
+		}
+		return reg.PutStations(s)
+	}); err != nil {
+		return err
+	}
+	if err := load(c.sensors, func(name string, f *os.File) error {
+		s, err := geo.ReadSensors(name, f)
+		if err != nil {
+			return err
+		}
+		return reg.PutSensors(s)
+	}); err != nil {
+		return err
+	}
+	return load(c.sites, func(name string, f *os.File) error {
+		s, err := geo.ReadSitesGeoJSON(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return reg.PutSites(s)
+	})
+}
+
+// runDemo puts the synthetic city's registries into the server, back-fills
+// the last two hours so replay has something to show, then feeds it live,
+// following the wall clock.
+func runDemo(ctx context.Context, url string, scale float64) {
+	c := city.New(demoCityConfig(scale))
+	backfill := &city.Feeder{URL: url, BatchSize: 5000, Senders: 2}
+	if err := backfill.PutRegistries(ctx, c); err != nil {
+		log.Printf("flowd: demo feed: %v", err)
+		return
+	}
+	log.Printf("flowd: demo feed running: %d stations, %d cameras, %d scenic sites", c.Config().Stations, c.Config().Cameras, c.Config().Sites)
+	now := time.Now().Truncate(time.Minute)
+	if err := backfill.Run(ctx, c, now.Add(-2*time.Hour), now, nil); err != nil && ctx.Err() == nil {
+		log.Printf("flowd: demo back-fill stopped: %v", err)
+	}
+	live := &city.Feeder{URL: url, BatchSize: 2000, Senders: 2, Live: true}
+	if err := live.Run(ctx, c, now, now.Add(100*365*24*time.Hour), nil); err != nil && ctx.Err() == nil {
+		log.Printf("flowd: demo feed stopped: %v", err)
+	}
+}
+
+// demoCityConfig uses the real Hangzhou station coordinates when the shared
+// data folder is beside the checkout, and a synthetic network otherwise.
+func demoCityConfig(scale float64) city.Config {
+	cfg := city.Config{Seed: 1, Scale: scale, Start: time.Now()}
+	for _, p := range []string{"../shared/data/hangzhou-metro-stations.csv", "../../shared/data/hangzhou-metro-stations.csv"} {
+		if _, err := os.Stat(p); err == nil {
+			cfg.StationsFile = p
+			break
+		}
+	}
+	return cfg
+}

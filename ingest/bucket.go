@@ -1,0 +1,270 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/storage"
+	"github.com/uber/h3-go/v4"
+)
+
+// The metrics every flowd keeps. Detector counts add one metric per class,
+// "count_<class>", and "speed_<class>" holding km/h × count so that a sum
+// divided by the count's sum is the mean speed.
+const (
+	MetricSwipesIn    = "swipes_in"
+	MetricSwipesOut   = "swipes_out"
+	MetricFootfallIn  = "footfall_in"
+	MetricFootfallOut = "footfall_out"
+)
+
+// FootfallObserver is told of every accepted footfall event after it is
+// durable; the live site tracker is one.
+type FootfallObserver interface {
+	ObserveFootfall(ff []Footfall)
+}
+
+// DeltaObserver is told of every durable batch of deltas; the live map hub
+// is one.
+type DeltaObserver interface {
+	ObserveDeltas(deltas []storage.Delta)
+}
+
+// Bucketer turns decoded events into bucket deltas: it locates each event
+// in an H3 cell at the base resolution, truncates its time to the minute,
+// pseudonymises card ids, and sums a request's additions per bucket before
+// they go to the store in one durable batch.
+type Bucketer struct {
+	Registry *geo.Registry
+	Store    *storage.Store
+	Cards    *Pseudonymizer
+	Res      int
+	Deltas   []DeltaObserver
+	Footfall []FootfallObserver
+
+	ids sync.Map // metric name -> uint32
+}
+
+// Batch collects the deltas of one request.
+type Batch struct {
+	b        *Bucketer
+	sums     map[storage.Key]int64
+	errs     []LineError
+	accepted int
+	footfall []Footfall
+	lastLL   [2]float64
+	lastCell h3.Cell
+}
+
+var batchPool sync.Pool
+
+// NewBatch returns an empty batch; call Commit, then Release.
+func (b *Bucketer) NewBatch() *Batch {
+	if v := batchPool.Get(); v != nil {
+		bt := v.(*Batch)
+		bt.b = b
+		return bt
+	}
+	return &Batch{b: b, sums: map[storage.Key]int64{}}
+}
+
+// Release returns the batch to the pool.
+func (bt *Batch) Release() {
+	clear(bt.sums)
+	bt.errs = bt.errs[:0]
+	bt.footfall = bt.footfall[:0]
+	bt.accepted = 0
+	bt.lastCell = 0
+	bt.b = nil
+	batchPool.Put(bt)
+}
+
+// Accepted is the number of events added to the batch.
+func (bt *Batch) Accepted() int { return bt.accepted }
+
+// Rejected lists the lines refused by location or registry checks.
+func (bt *Batch) Rejected() []LineError { return bt.errs }
+
+func (b *Bucketer) metricID(name string) (uint32, error) {
+	if v, ok := b.ids.Load(name); ok {
+		return v.(uint32), nil
+	}
+	id, err := b.Store.MetricID(name)
+	if err != nil {
+		return 0, err
+	}
+	b.ids.Store(name, id)
+	return id, nil
+}
+
+func (bt *Batch) add(metric string, cell h3.Cell, ms int64, v int64) error {
+	id, err := bt.b.metricID(metric)
+	if err != nil {
+		return err
+	}
+	bt.sums[storage.Key{Metric: id, Cell: uint64(cell), Minute: minuteOf(ms)}] += v
+	return nil
+}
+
+func minuteOf(ms int64) int64 {
+	m := ms / 60000
+	if ms < 0 && ms%60000 != 0 {
+		m--
+	}
+	return m
+}
+
+func (bt *Batch) reject(line int, field, value, reason string) {
+	bt.errs = append(bt.errs, LineError{Line: line, Field: field, Value: errorValue(field, []byte(value)), Reason: reason})
+}
+
+// cellOf locates a raw coordinate, remembering the last one: devices and
+// bulk files repeat coordinates line after line.
+func (bt *Batch) cellOf(lat, lng float64) (h3.Cell, error) {
+	if bt.lastCell != 0 && bt.lastLL == [2]float64{lat, lng} {
+		return bt.lastCell, nil
+	}
+	c, err := geo.CellOf(lat, lng, bt.b.Res)
+	if err != nil {
+		return 0, err
+	}
+	bt.lastLL, bt.lastCell = [2]float64{lat, lng}, c
+	return c, nil
+}
+
+// AddSwipe buckets one swipe. The card id is hashed here and never kept.
+func (bt *Batch) AddSwipe(line int, s *Swipe) error {
+	var cell h3.Cell
+	if s.Station != "" {
+		st, ok := bt.b.Registry.Station(s.Station)
+		if !ok {
+			bt.reject(line, "station", s.Station, "unknown station; load it with PUT /api/v1/stations")
+			return nil
+		}
+		cell = st.Cell
+	} else {
+		c, err := bt.cellOf(s.Lat, s.Lng)
+		if err != nil {
+			bt.reject(line, "lat", fmt.Sprint(s.Lat, ",", s.Lng), err.Error())
+			return nil
+		}
+		cell = c
+	}
+	bt.b.Cards.Card(s.Card)
+	metric := MetricSwipesOut
+	if s.In {
+		metric = MetricSwipesIn
+	}
+	if err := bt.add(metric, cell, s.Time, 1); err != nil {
+		return err
+	}
+	bt.accepted++
+	return nil
+}
+
+// validClass reports whether a detector class can name a metric.
+func validClass(c string) bool {
+	if c == "" || len(c) > 32 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		ch := c[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// AddCount buckets one detector count, spread evenly over the minutes of
+// its interval so that per-minute density stays comparable between devices
+// that report every minute and every five.
+func (bt *Batch) AddCount(line int, c *Count) error {
+	sn, ok := bt.b.Registry.Sensor(c.Sensor)
+	if !ok {
+		bt.reject(line, "sensor", c.Sensor, "unknown sensor; load it with PUT /api/v1/sensors")
+		return nil
+	}
+	class := strings.ToLower(c.Class)
+	if !validClass(class) {
+		bt.reject(line, "class", c.Class, "class must be 1-32 letters, digits or _")
+		return nil
+	}
+	minutes := max((c.Interval+59)/60, 1)
+	if minutes > 24*60 {
+		bt.reject(line, "interval", fmt.Sprint(c.Interval), "interval longer than a day")
+		return nil
+	}
+	per, rest := c.Count/minutes, c.Count%minutes
+	for i := range minutes {
+		v := per
+		if i < rest {
+			v++
+		}
+		if v == 0 {
+			continue
+		}
+		ms := c.Time + i*60000
+		if err := bt.add("count_"+class, sn.Cell, ms, v); err != nil {
+			return err
+		}
+		if c.HasSpeed {
+			if err := bt.add("speed_"+class, sn.Cell, ms, int64(c.Speed*float64(v)+0.5)); err != nil {
+				return err
+			}
+		}
+	}
+	bt.accepted++
+	return nil
+}
+
+// AddFootfall buckets one scenic-site reading at the site's cell.
+func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
+	site, ok := bt.b.Registry.Site(ff.Site)
+	if !ok {
+		bt.reject(line, "site", ff.Site, "unknown site; load it with PUT /api/v1/sites")
+		return nil
+	}
+	if ff.In > 0 {
+		if err := bt.add(MetricFootfallIn, site.Cell, ff.Time, ff.In); err != nil {
+			return err
+		}
+	}
+	if ff.Out > 0 {
+		if err := bt.add(MetricFootfallOut, site.Cell, ff.Time, ff.Out); err != nil {
+			return err
+		}
+	}
+	if len(bt.b.Footfall) > 0 {
+		f := *ff
+		f.Site = site.ID
+		f.Gate = strings.Clone(ff.Gate)
+		bt.footfall = append(bt.footfall, f)
+	}
+	bt.accepted++
+	return nil
+}
+
+// Commit makes the batch durable in one store write and then tells the
+// observers. Nothing is observed unless it is durable.
+func (bt *Batch) Commit() error {
+	if len(bt.sums) == 0 {
+		return nil
+	}
+	deltas := make([]storage.Delta, 0, len(bt.sums))
+	for k, v := range bt.sums {
+		deltas = append(deltas, storage.Delta{Key: k, Value: v})
+	}
+	if err := bt.b.Store.Add(deltas); err != nil {
+		return err
+	}
+	for _, o := range bt.b.Deltas {
+		o.ObserveDeltas(deltas)
+	}
+	for _, o := range bt.b.Footfall {
+		o.ObserveFootfall(bt.footfall)
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/flowd/flowd/storage"
+	"github.com/valyala/fasthttp"
+)
+
+// Handler serves the ingest endpoints. A request's valid lines are kept and
+// its invalid ones are listed in the answer by line, field and reason; the
+// answer comes only after the kept lines are durable.
+type Handler struct {
+	Bucketer *Bucketer
+	// MaxDecompressed bounds a body after gzip or zstd decompression.
+	MaxDecompressed int64
+	// MaxLine bounds one line of a body.
+	MaxLine int
+	// MaxRejected bounds the rejected lines listed in one answer.
+	MaxRejected int
+
+	inflight chan struct{}
+}
+
+// NewHandler returns a Handler that serves at most maxInflight requests at
+// once and answers 429 beyond that.
+func NewHandler(b *Bucketer, maxInflight int) *Handler {
+	return &Handler{
+		Bucketer:        b,
+		MaxDecompressed: 256 << 20,
+		MaxLine:         64 << 10,
+		MaxRejected:     1000,
+		inflight:        make(chan struct{}, maxInflight),
+	}
+}
+
+// Answer is the JSON reply to an ingest request.
+type Answer struct {
+	Accepted      int         `json:"accepted"`
+	Rejected      []LineError `json:"rejected"`
+	RejectedTotal int         `json:"rejected_total"`
+	Error         string      `json:"error,omitempty"`
+	TookMs        float64     `json:"took_ms"`
+}
+
+// Swipes serves POST /api/v1/ingest/swipes.
+func (h *Handler) Swipes(ctx *fasthttp.RequestCtx) {
+	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+		var err error
+		errs, derr := DecodeSwipes(r, f, h.MaxLine, func(line int, s *Swipe) {
+			if err == nil {
+				err = bt.AddSwipe(line, s)
+			}
+		})
+		return errs, errors.Join(derr, err)
+	})
+}
+
+// Counts serves POST /api/v1/ingest/counts.
+func (h *Handler) Counts(ctx *fasthttp.RequestCtx) {
+	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+		var err error
+		errs, derr := DecodeCounts(r, f, h.MaxLine, func(line int, c *Count) {
+			if err == nil {
+				err = bt.AddCount(line, c)
+			}
+		})
+		return errs, errors.Join(derr, err)
+	})
+}
+
+// Footfall serves POST /api/v1/ingest/footfall.
+func (h *Handler) Footfall(ctx *fasthttp.RequestCtx) {
+	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+		var err error
+		errs, derr := DecodeFootfall(r, f, h.MaxLine, func(line int, ff *Footfall) {
+			if err == nil {
+				err = bt.AddFootfall(line, ff)
+			}
+		})
+		return errs, errors.Join(derr, err)
+	})
+}
+
+func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
+	start := time.Now()
+	select {
+	case h.inflight <- struct{}{}:
+		defer func() { <-h.inflight }()
+	default:
+		ctx.Response.Header.Set("Retry-After", "1")
+		reply(ctx, fasthttp.StatusTooManyRequests, &Answer{Error: "too many ingest requests in flight; retry later"}, start)
+		return
+	}
+	format, err := FormatOf(string(ctx.Request.Header.ContentType()))
+	if err != nil {
+		reply(ctx, fasthttp.StatusUnsupportedMediaType, &Answer{Error: err.Error()}, start)
+		return
+	}
+	body, err := Body(bytes.NewReader(ctx.PostBody()), string(ctx.Request.Header.ContentEncoding()), h.MaxDecompressed)
+	if err != nil {
+		reply(ctx, fasthttp.StatusUnsupportedMediaType, &Answer{Error: err.Error()}, start)
+		return
+	}
+	defer body.Close()
+	bt := h.Bucketer.NewBatch()
+	defer bt.Release()
+	lineErrs, err := decode(body, format, bt)
+	if err != nil {
+		status := fasthttp.StatusBadRequest
+		if errors.Is(err, ErrTooLarge) {
+			status = fasthttp.StatusRequestEntityTooLarge
+		}
+		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)
+		return
+	}
+	if err := bt.Commit(); err != nil {
+		status := fasthttp.StatusInternalServerError
+		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrClosed) {
+			status = fasthttp.StatusServiceUnavailable
+			ctx.Response.Header.Set("Retry-After", "1")
+		}
+		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)
+		return
+	}
+	all := append(lineErrs, bt.Rejected()...)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
+	a := &Answer{Accepted: bt.Accepted(), RejectedTotal: len(all), Rejected: all[:min(len(all), h.MaxRejected)]}
+	status := fasthttp.StatusOK
+	if a.Accepted == 0 && len(all) > 0 {
+		status = fasthttp.StatusBadRequest
+	}
+	reply(ctx, status, a, start)
+}
+
+func reply(ctx *fasthttp.RequestCtx, status int, a *Answer, start time.Time) {
+	if a.Rejected == nil {
+		a.Rejected = []LineError{}
+	}
+	a.TookMs = float64(time.Since(start).Microseconds()) / 1000
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	data, err := json.Marshal(a)
+	if err != nil {
+		panic(fmt.Sprintf("BUG: cannot marshal ingest answer: %v", err))
+	}
+	ctx.SetBody(data)
+}
