@@ -47,7 +47,7 @@ type siteSpec struct {
 // scenicSites: West Lake's capacity is the published approved maximum
 // (219,000 at once, 797,500 a day); the others are plausible.
 var scenicSites = []siteSpec{
-	{"west-lake", "West Lake 西湖", 30.2460, 120.1420, 1.5, 1.8, 0.1, 219000, 797500, 0.38, 0.62, 0.93, 3},
+	{"west-lake", "West Lake 西湖", 30.2460, 120.1420, 1.5, 1.8, 0.1, 219000, 797500, 0.38, 0.62, 0.88, 3},
 	{"lingyin-temple", "Lingyin Temple 灵隐寺", 30.2408, 120.1010, 0.45, 0.35, 0.4, 25000, 80000, 0.35, 0.6, 0.9, 2},
 	{"leifeng-pagoda", "Leifeng Pagoda 雷峰塔", 30.2310, 120.1490, 0.18, 0.15, 0, 8000, 30000, 0.3, 0.55, 0.92, 1.2},
 	{"hefang-street", "Hefang Street 河坊街", 30.2418, 120.1690, 0.6, 0.08, 0.05, 30000, 120000, 0.4, 0.65, 0.88, 1.5},

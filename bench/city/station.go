@@ -34,9 +34,9 @@ func isFallback(p LatLng) bool {
 
 // loadStations reads a CSV with columns line,name,lon,lat (any order, by
 // header). Rows that carry the geocoder fallback point are moved onto their
-// line: each goes to the middle of the widest remaining gap between
-// consecutive stations of that line (ordered along the line's main axis),
-// the place a missing station most plausibly sits, plus a little jitter so
+// line: each goes to the middle of the widest remaining gap (up to 3 km)
+// between consecutive stations of that line (ordered along the line's main
+// axis), the place a missing station most plausibly sits, plus a little jitter so
 // two fallbacks never coincide.
 func loadStations(path string, seed int64) ([]Station, error) {
 	f, err := os.Open(path)
@@ -88,6 +88,10 @@ func loadStations(path string, seed int64) ([]Station, error) {
 	return st, nil
 }
 
+// maxGap is the widest spacing (km) still taken for a gap between two
+// consecutive stations rather than a jump to a misplaced one.
+const maxGap = 3.0
+
 // placeFallbacks moves the fallback-point stations into the widest gaps of
 // their lines; see loadStations.
 func placeFallbacks(st []Station, seed int64) {
@@ -138,10 +142,16 @@ func placeFallbacks(st []Station, seed int64) {
 		along := func(p LatLng) float64 { e, no := eastNorth(st[a].Pos, p); return e*ex + no*ny }
 		for _, i := range lost {
 			sort.Slice(pts, func(x, y int) bool { return along(pts[x]) < along(pts[y]) })
-			gi, gap := 0, -1.0
-			for k := 0; k+1 < len(pts); k++ {
-				if d := distKm(pts[k], pts[k+1]); d > gap {
-					gi, gap = k, d
+			// Gaps over maxGap are outliers or branches, not a missing stop.
+			gi, gap := -1, -1.0
+			for _, limit := range []float64{maxGap, math.Inf(1)} {
+				for k := 0; k+1 < len(pts); k++ {
+					if d := distKm(pts[k], pts[k+1]); d > gap && d <= limit {
+						gi, gap = k, d
+					}
+				}
+				if gi >= 0 {
+					break
 				}
 			}
 			mid := LatLng{(pts[gi].Lat + pts[gi+1].Lat) / 2, (pts[gi].Lng + pts[gi+1].Lng) / 2}
