@@ -321,6 +321,16 @@ type schema struct {
 	header func(has *[maxFields]bool) (int, string)
 }
 
+// id returns the id of the field named name, or -1.
+func (sc *schema) id(name []byte) int {
+	for i, f := range sc.fields {
+		if string(name) == f {
+			return i
+		}
+	}
+	return -1
+}
+
 // fields holds one line's values by field id; nil means absent (also for an
 // empty CSV cell, an empty JSON string or a JSON null). The slices alias the
 // line or parser buffers and live until the next line.
@@ -601,6 +611,47 @@ type decoder struct {
 	omitted int // invalid lines past MaxLineErrors
 	firstOm int // line number of the first of them
 	v       fields
+	numbers []byte            // NDJSON: the text of numeric fields
+	numAt   [maxFields][2]int // where each field's number is in numbers
+}
+
+// fromJSON fills d.v from the members of obj named like fields; others are
+// ignored, and of repeated ones the first counts. It returns the id and
+// value of a member that is neither string, number nor null, or -1.
+func (d *decoder) fromJSON(obj *fastjson.Object) (int, *fastjson.Value) {
+	d.numbers = d.numbers[:0]
+	d.numAt = [maxFields][2]int{}
+	var seen uint32
+	badID, badValue := -1, (*fastjson.Value)(nil)
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		id := d.sc.id(key)
+		if id < 0 || seen&(1<<id) != 0 || badID >= 0 {
+			return
+		}
+		seen |= 1 << id
+		switch v.Type() {
+		case fastjson.TypeNull:
+		case fastjson.TypeString:
+			d.v[id], _ = v.StringBytes()
+		case fastjson.TypeNumber:
+			start := len(d.numbers)
+			d.numbers = v.MarshalTo(d.numbers)
+			d.numAt[id] = [2]int{start, len(d.numbers)}
+		default:
+			badID, badValue = id, v
+		}
+	})
+	if badID >= 0 {
+		return badID, badValue
+	}
+	// Numbers went to one growing buffer; slice it only now that it no
+	// longer moves. A number's text is never empty.
+	for id, at := range d.numAt {
+		if at[1] > 0 {
+			d.v[id] = d.numbers[at[0]:at[1]]
+		}
+	}
+	return -1, nil
 }
 
 // reject records a LineError, echoing the offending value unless it is a card.
@@ -676,17 +727,13 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 
 	d := decoder{sc: sc}
 	var (
-		e       E
-		colOf   []int // CSV: field id of each column, -1 for unknown ones
-		cells   [][]byte
-		numbers []byte // NDJSON: text of numeric fields
-		numEnds [maxFields]int
+		e     E
+		colOf []int // CSV: field id of each column, -1 for unknown ones
+		cells [][]byte
 	)
 	if f == CSV {
 		colOf = make([]int, 0, 16)
 		cells = make([][]byte, 0, 16)
-	} else {
-		numbers = make([]byte, 0, 128)
 	}
 	haveHeader := false
 	line := 0
@@ -754,40 +801,9 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 				d.reject(line, -1, nil, "must be a JSON object")
 				continue
 			}
-			numbers = numbers[:0]
-			bad := false
-			for id, name := range sc.fields {
-				numEnds[id] = -1
-				fv := obj.Get(name)
-				if fv == nil {
-					continue
-				}
-				switch fv.Type() {
-				case fastjson.TypeNull:
-				case fastjson.TypeString:
-					d.v[id], _ = fv.StringBytes()
-				case fastjson.TypeNumber:
-					numbers = fv.MarshalTo(numbers)
-					numEnds[id] = len(numbers)
-				default:
-					d.reject(line, id, fv.MarshalTo(nil), "must be a string or a number")
-					bad = true
-				}
-				if bad {
-					break
-				}
-			}
-			if bad {
+			if id, bad := d.fromJSON(obj); id >= 0 {
+				d.reject(line, id, bad.MarshalTo(nil), "must be a string or a number")
 				continue
-			}
-			// Numbers went to one growing buffer; slice it only now that
-			// it no longer moves.
-			start := 0
-			for id := range sc.fields {
-				if end := numEnds[id]; end >= 0 {
-					d.v[id] = numbers[start:end]
-					start = end
-				}
 			}
 		}
 		for id := range sc.fields {
