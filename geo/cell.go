@@ -76,17 +76,15 @@ func (r CellRange) Contains(c h3.Cell) bool {
 // ChildRange returns the range of ids holding every descendant of c at res.
 // It panics if res is coarser than c or finer than MaxRes: callers pick res.
 func ChildRange(c h3.Cell, res int) CellRange {
-	cr := c.Resolution()
+	cr := resOf(c)
 	if res < cr || res > MaxRes {
 		panic(fmt.Sprintf("BUG: ChildRange of a res %d cell at res %d", cr, res))
 	}
-	lo := uint64(c)&^resMask | uint64(res)<<resOffset
-	hi := lo
-	for d := cr + 1; d <= res; d++ {
-		shift := uint(MaxRes-d) * digitBits
-		lo &^= digitMask << shift
-		hi = hi&^(digitMask<<shift) | 6<<shift
-	}
+	// The digits cr+1..res: zeros for the first child, sixes for the last.
+	shift := uint(MaxRes-res) * digitBits
+	digits := (uint64(1)<<(uint(res-cr)*digitBits) - 1) << shift
+	lo := uint64(c)&^resMask&^digits | uint64(res)<<resOffset
+	hi := lo | digits&(0o666666666666666<<shift)
 	return CellRange{Lo: lo, Hi: hi}
 }
 
@@ -98,6 +96,9 @@ var pentagonBase = func() (m [122]bool) {
 	}
 	return m
 }()
+
+// resOf is c.Resolution() read from the bits, without a cgo call.
+func resOf(c h3.Cell) int { return int(uint64(c) & resMask >> resOffset) }
 
 // successor returns the next valid res-level id after the res-level id h in
 // id order (digits 0–6 counting upward, carrying into the base cell), so that
@@ -143,7 +144,10 @@ func Ranges(cells []h3.Cell, baseRes int) ([]CellRange, error) {
 	}
 	rs := make([]CellRange, 0, len(cells))
 	for _, c := range cells {
-		if r := c.Resolution(); r > baseRes {
+		if !c.IsValid() {
+			return nil, fmt.Errorf("cell %s is not a valid H3 cell", c)
+		}
+		if r := resOf(c); r > baseRes {
 			return nil, fmt.Errorf("cell %s has resolution %d, finer than the base resolution %d", c, r, baseRes)
 		}
 		rs = append(rs, ChildRange(c, baseRes))

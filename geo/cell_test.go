@@ -139,6 +139,7 @@ func TestRanges(t *testing.T) {
 		{"empty", nil, 9, []CellRange{}, ""},
 		{"finer than base", []h3.Cell{far}, 5, nil, "finer than the base resolution 5"},
 		{"bad base", []h3.Cell{far}, 16, nil, "resolution 16"},
+		{"invalid cell", []h3.Cell{hz, 0}, 9, nil, "cell 0 is not a valid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
