@@ -121,6 +121,8 @@ func serve(args []string) error {
 	srv.Handle("POST", "/api/v1/ingest/counts", ih.Counts)
 	srv.Handle("POST", "/api/v1/ingest/footfall", ih.Footfall)
 
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return err
@@ -129,8 +131,6 @@ func serve(args []string) error {
 	log.Printf("flowd: serving on http://%s (data in %s, base resolution %d)", addr, c.data, c.res)
 	fmt.Printf("flowd listening on http://%s\n", addr)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln, c.maxBody) }()
 	if c.demo {

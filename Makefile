@@ -1,0 +1,48 @@
+# flowd: `make run` starts the server with the demo city; `make test` runs
+# the whole suite. Both install what they need on a fresh machine.
+
+GO       ?= go
+export CGO_ENABLED := 1
+LISTEN   ?= 127.0.0.1:8080
+DATA     ?= ./flowd-data
+
+.PHONY: all build run test test-short bench bench-quick deps browser vet fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o flowd ./cmd/flowd
+
+# deps installs what the tests need beyond Go: a C compiler for H3 (cgo)
+# and Debian's Chromium for the browser test.
+deps:
+	@command -v gcc >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) || \
+		echo "make: chromium could not be installed; the browser test will skip"
+
+run: build
+	./flowd serve -listen $(LISTEN) -data $(DATA) -demo
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 9m ./...
+
+vet:
+	$(GO) vet ./...
+
+# Long runs: the full crash loop, fuzzing and the side-by-side benchmarks.
+bench: build
+	FLOWD_CRASH_RUNS=50 $(GO) test -count=1 -run TestCrashLoop -timeout 30m ./cmd/flowd
+	$(GO) test -run '^$$' -bench . -benchtime 2x -timeout 30m ./storage ./ingest ./geo ./api
+
+bench-quick: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./storage ./ingest
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSwipes -fuzztime 15s ./ingest
+	$(GO) test -run '^$$' -fuzz FuzzDecodeCounts -fuzztime 15s ./ingest
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFootfall -fuzztime 15s ./ingest
+
+clean:
+	rm -rf flowd $(DATA)

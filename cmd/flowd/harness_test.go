@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// flowdBin is the flowd binary built once for the tests that run it as a
+// child process.
+var flowdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "flowd-bin")
+	if err != nil {
+		panic(err)
+	}
+	flowdBin = filepath.Join(dir, "flowd")
+	out, err := exec.Command("go", "build", "-o", flowdBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building flowd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// child is a flowd server running as a child process on 127.0.0.1.
+type child struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	url  string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan struct{}
+}
+
+// startFlowd starts `flowd serve` with the data directory and extra flags,
+// and waits until it listens.
+func startFlowd(t *testing.T, data string, extra ...string) *child {
+	t.Helper()
+	args := append([]string{"serve", "-listen", "127.0.0.1:0", "-data", data}, extra...)
+	c := &child{t: t, cmd: exec.Command(flowdBin, args...), done: make(chan struct{})}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Stderr = &lockedWriter{c: c}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			c.mu.Lock()
+			c.logs.WriteString(line + "\n")
+			c.mu.Unlock()
+			if u, ok := strings.CutPrefix(line, "flowd listening on "); ok {
+				urls <- u
+			}
+		}
+	}()
+	go func() {
+		c.cmd.Wait()
+		close(c.done)
+	}()
+	select {
+	case c.url = <-urls:
+	case <-c.done:
+		t.Fatalf("flowd exited before listening:\n%s", c.Logs())
+	case <-time.After(30 * time.Second):
+		c.kill()
+		t.Fatalf("flowd did not listen within 30 s:\n%s", c.Logs())
+	}
+	t.Cleanup(c.kill)
+	return c
+}
+
+type lockedWriter struct{ c *child }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	return w.c.logs.Write(p)
+}
+
+// Logs returns everything the child wrote to stdout and stderr.
+func (c *child) Logs() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.logs.String()
+}
+
+// kill stops the child with SIGKILL, as a crash would.
+func (c *child) kill() {
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+}
+
+// stop stops the child with SIGTERM and waits for a clean exit.
+func (c *child) stop() {
+	c.t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("flowd did not stop within 20 s of SIGTERM:\n%s", c.Logs())
+	}
+	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		c.t.Fatalf("flowd exited with %d after SIGTERM:\n%s", code, c.Logs())
+	}
+}
+
+type response struct {
+	status int
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("answer is not JSON (%v): %s", err, r.body)
+	}
+}
+
+func do(t *testing.T, method, url, ctype string, body []byte, gz bool) response {
+	t.Helper()
+	if gz {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write(body)
+		w.Close()
+		body = b.Bytes()
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, data}
+}
+
+func (c *child) get(t *testing.T, path string) response {
+	t.Helper()
+	return do(t, "GET", c.url+path, "", nil, false)
+}
+
+// ingestAnswer is the reply of the ingest endpoints.
+type ingestAnswer struct {
+	Accepted int `json:"accepted"`
+	Rejected []struct {
+		Line   int    `json:"line"`
+		Field  string `json:"field"`
+		Value  string `json:"value"`
+		Reason string `json:"reason"`
+	} `json:"rejected"`
+	Error string `json:"error"`
+}
+
+func (c *child) post(t *testing.T, kind, ctype, body string, gz bool) ingestAnswer {
+	t.Helper()
+	r := do(t, "POST", c.url+"/api/v1/ingest/"+kind, ctype, []byte(body), gz)
+	var a ingestAnswer
+	r.json(t, &a)
+	if r.status != 200 {
+		t.Fatalf("POST %s: status %d: %s", kind, r.status, r.body)
+	}
+	return a
+}
+
+type seriesAnswer struct {
+	Total  int64      `json:"total"`
+	Points [][2]int64 `json:"points"`
+	Tier   string     `json:"tier"`
+}
+
+type densityAnswer struct {
+	Total int64 `json:"total"`
+	Cells []struct {
+		Cell  string `json:"cell"`
+		Value int64  `json:"value"`
+	} `json:"cells"`
+}
+
+func (c *child) series(t *testing.T, query string) seriesAnswer {
+	t.Helper()
+	r := c.get(t, "/api/v1/series?"+query)
+	if r.status != 200 {
+		t.Fatalf("series?%s: %d %s", query, r.status, r.body)
+	}
+	var a seriesAnswer
+	r.json(t, &a)
+	return a
+}
+
+func (c *child) density(t *testing.T, query string) densityAnswer {
+	t.Helper()
+	r := c.get(t, "/api/v1/density?"+query)
+	if r.status != 200 {
+		t.Fatalf("density?%s: %d %s", query, r.status, r.body)
+	}
+	var a densityAnswer
+	r.json(t, &a)
+	return a
+}
