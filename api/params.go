@@ -37,8 +37,9 @@ func (q query) required(name string) (string, error) {
 	return v, nil
 }
 
-// minute parses a time parameter (RFC 3339, unix seconds or milliseconds)
-// into unix minutes, or returns def when absent.
+// minute parses a time parameter (RFC 3339, unix seconds or milliseconds,
+// "now", or a duration before now such as -24h) into unix minutes, or
+// returns def when absent.
 func (q query) minute(name string, def time.Time) (int64, error) {
 	v := q.str(name)
 	if v == "" {
@@ -46,6 +47,11 @@ func (q query) minute(name string, def time.Time) (int64, error) {
 	}
 	if v == "now" {
 		return q.now.Unix() / 60, nil
+	}
+	if v[0] == '-' {
+		if d, err := time.ParseDuration(v[1:]); err == nil {
+			return q.now.Add(-d).Unix() / 60, nil
+		}
 	}
 	ms, err := ingest.ParseTime(v)
 	if err != nil {
