@@ -111,7 +111,7 @@ func NewCorridor(path []h3.LatLng, width float64, res int, segLen float64) (*Cor
 		return nil, err
 	}
 	// Distinct path cells in order of first visit.
-	owner := make(map[h3.Cell]int32, len(visits)*(2*c.Rings+1))
+	owner := make(map[h3.Cell]int32, min(len(visits)*(2*c.Rings+1), MaxCorridorCells))
 	var firsts []pathCell
 	for _, v := range visits {
 		if _, seen := owner[v.cell]; !seen {
