@@ -189,6 +189,9 @@ func (f *Feeder) Run(ctx context.Context, c *City, from, to time.Time, progress 
 	}
 	close(out)
 	wg.Wait()
+	if f.Client == nil {
+		f.client.CloseIdleConnections()
+	}
 	err := context.Cause(ctx)
 	if f.Live && parent.Err() != nil && errors.Is(err, parent.Err()) {
 		return nil

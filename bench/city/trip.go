@@ -45,24 +45,56 @@ type trip struct {
 }
 
 // odBucket lists the OD pairs of one profile whose travel time falls in one
-// duration bucket, with cumulative weights to draw from.
+// duration bucket, as a Walker alias table so a draw costs O(1).
 type odBucket struct {
-	cum  []float64
-	pair []uint32 // origin<<16 | destination
+	prob  []float64
+	alias []uint32
+	pair  []uint32 // origin<<16 | destination
+	total float64
 }
 
-func (b *odBucket) sample(u float64) (o, d int) {
-	x := u * b.cum[len(b.cum)-1]
-	lo, hi := 0, len(b.cum)-1
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if b.cum[mid] > x {
-			hi = mid
+func (b *odBucket) add(pair uint32, w float64) {
+	b.pair = append(b.pair, pair)
+	b.prob = append(b.prob, w)
+	b.total += w
+}
+
+// finish turns the weights in prob into Vose's alias table.
+func (b *odBucket) finish() {
+	n := len(b.prob)
+	b.alias = make([]uint32, n)
+	var small, large []int
+	for i := range b.prob {
+		b.prob[i] *= float64(n) / b.total
+		b.alias[i] = uint32(i)
+		if b.prob[i] < 1 {
+			small = append(small, i)
 		} else {
-			lo = mid + 1
+			large = append(large, i)
 		}
 	}
-	p := b.pair[lo]
+	for len(small) > 0 && len(large) > 0 {
+		s, l := small[len(small)-1], large[len(large)-1]
+		small = small[:len(small)-1]
+		b.alias[s] = uint32(l)
+		b.prob[l] -= 1 - b.prob[s]
+		if b.prob[l] < 1 {
+			large = large[:len(large)-1]
+			small = append(small, l)
+		}
+	}
+	for _, i := range append(small, large...) {
+		b.prob[i] = 1
+	}
+}
+
+func (b *odBucket) sample(r *rng) (o, d int) {
+	x := r.uint64()
+	i := int(((x >> 32) * uint64(len(b.prob))) >> 32)
+	if float64(x&0xffffffff)*0x1p-32 >= b.prob[i] {
+		i = int(b.alias[i])
+	}
+	p := b.pair[i]
 	return int(p >> 16), int(p & 0xffff)
 }
 
@@ -126,20 +158,15 @@ func buildOD(st []Station, seed int64) [numProfiles]odTable {
 				base := int(math.Round(tt[i*n+j])) - 2
 				for x, f := range durSpread {
 					d := min(max(base+x, minDur), maxDur)
-					b := &t.bucket[d]
-					prev := 0.0
-					if len(b.cum) > 0 {
-						prev = b.cum[len(b.cum)-1]
-					}
-					b.cum = append(b.cum, prev+w*f)
-					b.pair = append(b.pair, uint32(i)<<16|uint32(j))
+					t.bucket[d].add(uint32(i)<<16|uint32(j), w*f)
 					total += w * f
 				}
 			}
 		}
 		for d := minDur; d <= maxDur; d++ {
-			if b := &t.bucket[d]; len(b.cum) > 0 {
-				t.share[d] = b.cum[len(b.cum)-1] / total
+			if b := &t.bucket[d]; b.total > 0 {
+				t.share[d] = b.total / total
+				b.finish()
 			}
 		}
 	}
@@ -171,7 +198,7 @@ func (c *City) tripsStarting(m int64, d int, fn func(*trip)) {
 		}
 		b := &c.od[k].bucket[d]
 		for n := r.poisson(lam); n > 0; n-- {
-			tr.o, tr.d = b.sample(r.float64())
+			tr.o, tr.d = b.sample(&r)
 			tr.in = m*60 + int64(r.intn(60))
 			tr.out = (m+int64(d))*60 + int64(r.intn(60))
 			g := r.uint64()
