@@ -1,0 +1,85 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/flowd/flowd/api"
+	"github.com/flowd/flowd/dashboard"
+	"github.com/flowd/flowd/ingest"
+)
+
+// liveConfig holds the flags of the live map and the site warnings.
+type liveConfig struct {
+	window         time.Duration
+	tick           time.Duration
+	maxClients     int
+	siteDayStart   string
+	siteTZ         string
+	hysteresis     float64
+	webhook        string
+	webhookTimeout time.Duration
+	tiles          string
+}
+
+// liveFlags registers the live view's flags on fs.
+func liveFlags(fs *flag.FlagSet, c *liveConfig) {
+	fs.DurationVar(&c.window, "live-window", 5*time.Minute, "sliding window of the live map's density (whole minutes)")
+	fs.DurationVar(&c.tick, "live-tick", time.Second, "how often live map clients get the cells that changed")
+	fs.IntVar(&c.maxClients, "live-max-clients", 1000, "live map WebSocket clients served at once; beyond it 503")
+	fs.StringVar(&c.siteDayStart, "site-day-start", "04:00", "time of day (HH:MM, in -site-tz) when site occupancy and daily entries reset")
+	fs.StringVar(&c.siteTZ, "site-tz", "", "IANA time zone of -site-day-start, e.g. Asia/Shanghai (default the server's local zone)")
+	fs.Float64Var(&c.hysteresis, "site-hysteresis", 0.02, "how far below a threshold (fraction of capacity) occupancy must fall for a site's level to go down")
+	fs.StringVar(&c.webhook, "alert-webhook", "", "URL to POST each site level change to as JSON")
+	fs.DurationVar(&c.webhookTimeout, "alert-webhook-timeout", 5*time.Second, "timeout of one webhook attempt (3 retries with backoff)")
+	fs.StringVar(&c.tiles, "map-tiles", "", "base map raster tile URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png (default none: a plain background)")
+}
+
+// mountLive builds the live map hub, the site tracker and the dashboard
+// page, and mounts them on srv and b. The returned function stops them.
+func mountLive(srv *api.Server, b *ingest.Bucketer, dataDir string, c liveConfig) (func(), error) {
+	dayStart, err := time.Parse("15:04", c.siteDayStart)
+	if err != nil {
+		return nil, fmt.Errorf("-site-day-start %q: want HH:MM", c.siteDayStart)
+	}
+	loc := time.Local
+	if c.siteTZ != "" {
+		if loc, err = time.LoadLocation(c.siteTZ); err != nil {
+			return nil, fmt.Errorf("-site-tz %q: %w", c.siteTZ, err)
+		}
+	}
+	if c.hysteresis < 0 || c.hysteresis >= 0.5 {
+		return nil, fmt.Errorf("-site-hysteresis %v: want a fraction from 0 to 0.5", c.hysteresis)
+	}
+	d, err := dashboard.New(dashboard.Options{
+		Store:    srv.Store,
+		Registry: srv.Registry,
+		DataDir:  dataDir,
+		Hub: dashboard.HubOptions{
+			Window:     c.window,
+			Tick:       c.tick,
+			MaxClients: c.maxClients,
+			Logf:       log.Printf,
+		},
+		Sites: dashboard.SitesOptions{
+			DayStart:   time.Duration(dayStart.Hour())*time.Hour + time.Duration(dayStart.Minute())*time.Minute,
+			Location:   loc,
+			Hysteresis: c.hysteresis,
+			Logf:       log.Printf,
+		},
+		WebhookURL:     c.webhook,
+		WebhookTimeout: c.webhookTimeout,
+		TileURL:        c.tiles,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Mount(srv, b)
+	return func() {
+		if err := d.Close(); err != nil {
+			log.Printf("flowd: closing the live view: %v", err)
+		}
+	}, nil
+}

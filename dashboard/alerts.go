@@ -1,0 +1,133 @@
+package dashboard
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+)
+
+// maxAlertsKept bounds the alerts held in memory for GET /api/v1/alerts;
+// the file keeps them all.
+const maxAlertsKept = 10000
+
+// Alert is one change of a site's level.
+type Alert struct {
+	Time      time.Time `json:"time"`
+	Site      string    `json:"site"`
+	Name      string    `json:"name"`
+	From      Level     `json:"from"`
+	To        Level     `json:"to"`
+	Occupancy int64     `json:"occupancy"`
+	Capacity  int64     `json:"capacity"`
+	Ratio     float64   `json:"ratio"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// AlertLog is the history of level changes: an append-only NDJSON file,
+// one alert a line, and the newest alerts in memory.
+type AlertLog struct {
+	path string
+
+	mu     sync.Mutex
+	f      *os.File
+	alerts []Alert
+}
+
+// OpenAlertLog reads the history in path, if any, and opens it to append.
+// A torn last line, from a crash mid-write, is skipped.
+func OpenAlertLog(path string) (*AlertLog, error) {
+	l := &AlertLog{path: path}
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var a Alert
+			if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+				continue
+			}
+			l.keep(a)
+		}
+		err := sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if l.f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *AlertLog) keep(a Alert) {
+	if len(l.alerts) >= maxAlertsKept {
+		l.alerts = append(l.alerts[:0], l.alerts[len(l.alerts)-maxAlertsKept/2:]...)
+	}
+	l.alerts = append(l.alerts, a)
+}
+
+// Append records a, durably: level changes are rare and must survive a crash.
+func (l *AlertLog) Append(a Alert) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		panic("BUG: marshal an alert: " + err.Error())
+	}
+	data = append(data, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.keep(a)
+	if _, err := l.f.Write(data); err != nil {
+		return fmt.Errorf("%s: %w", l.path, err)
+	}
+	return l.f.Sync()
+}
+
+// List returns the alerts of site (all sites when empty) since a time,
+// oldest first, at most limit of the newest.
+func (l *AlertLog) List(site string, since time.Time, limit int) []Alert {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := []Alert{}
+	for i := len(l.alerts) - 1; i >= 0 && len(out) < limit; i-- {
+		a := l.alerts[i]
+		if a.Time.Before(since) {
+			break
+		}
+		if site == "" || a.Site == site {
+			out = append(out, a)
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// Last returns site's newest alert.
+func (l *AlertLog) Last(site string) (Alert, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.alerts) - 1; i >= 0; i-- {
+		if l.alerts[i].Site == site {
+			return l.alerts[i], true
+		}
+	}
+	return Alert{}, false
+}
+
+// Close closes the file.
+func (l *AlertLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}

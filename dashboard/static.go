@@ -1,0 +1,64 @@
+package dashboard
+
+import (
+	"embed"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// static holds the page and its vendored libraries.
+//
+//go:embed static
+var static embed.FS
+
+// contentTypes of the page's files; module scripts must be served as
+// JavaScript or browsers refuse them.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".mjs":  "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".md":   "text/markdown; charset=utf-8",
+	".txt":  "text/plain; charset=utf-8",
+	".png":  "image/png",
+	".svg":  "image/svg+xml",
+}
+
+// mountStatic serves each embedded file at its own path, and index.html at
+// "/": exact routes, so no catch-all shadows other packages' endpoints.
+func mountStatic(r Router) {
+	err := fs.WalkDir(static, "static", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := static.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		ctype := contentTypes[path.Ext(p)]
+		if ctype == "" {
+			ctype = "application/octet-stream"
+		}
+		cache := "no-cache"
+		if strings.HasPrefix(p, "static/vendor/") {
+			cache = "public, max-age=86400"
+		}
+		h := func(ctx *fasthttp.RequestCtx) {
+			ctx.Response.Header.Set("Cache-Control", cache)
+			ctx.SetContentType(ctype)
+			ctx.SetBody(data)
+		}
+		route := strings.TrimPrefix(p, "static")
+		r.Handle("GET", route, h)
+		if route == "/index.html" {
+			r.Handle("GET", "/", h)
+		}
+		return nil
+	})
+	if err != nil {
+		panic("BUG: embedded page: " + err.Error())
+	}
+}

@@ -1,0 +1,409 @@
+// flowd's live crowd map: hexagons from the live WebSocket feed (or a
+// replayed past window), site outlines and a site panel, and a corridor tool.
+import * as maplibregl from './vendor/maplibre-gl.mjs';
+
+const h3 = window.h3;
+const params = new URLSearchParams(location.search);
+const LEVEL_COLORS = { normal: '#2b8a3e', yellow: '#e6b800', orange: '#f08c00', red: '#e03131' };
+
+// flowdStats is read by the browser test and handy in the console.
+const stats = window.flowdStats = {
+  frames: 0, cellsReceived: 0, hexagons: 0, renders: 0, renderMs: 0,
+  siteMessages: 0, sitesShown: 0, connected: false, mode: 'live',
+};
+
+const state = {
+  cfg: null, map: null, ws: null, metric: '', res: 9, sub: '',
+  live: new Map(), replay: new Map(), replayAt: 0, liveMode: true,
+  boundaries: new Map(), sites: null, status: new Map(), renderQueued: false,
+};
+
+const $ = (id) => document.getElementById(id);
+
+async function getJSON(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: ${r.status}`);
+  return r.json();
+}
+
+function setStatus(text, off) {
+  $('status').textContent = text;
+  $('status').classList.toggle('off', !!off);
+}
+
+// resForZoom keeps a viewport to a few tens of thousands of hexagons.
+function resForZoom(z) {
+  const r = z < 9 ? 7 : z < 11 ? 8 : 9;
+  return Math.min(r, state.cfg.res);
+}
+
+function boundary(cell) {
+  let b = state.boundaries.get(cell);
+  if (!b) {
+    if (state.boundaries.size > 300000) state.boundaries.clear();
+    b = h3.cellToBoundary(cell, true);
+    state.boundaries.set(cell, b);
+  }
+  return b;
+}
+
+function viewBBox() {
+  const b = state.map.getBounds();
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  const r6 = (v) => Math.round(v * 1e6) / 1e6;
+  return [r6(clamp(b.getWest(), -180, 179.9)), r6(clamp(b.getSouth(), -85, 84.9)),
+    r6(clamp(b.getEast(), -179.9, 180)), r6(clamp(b.getNorth(), -84.9, 85))];
+}
+
+function subscribe() {
+  if (!state.map) return;
+  const sub = { type: 'subscribe', bbox: viewBBox(), res: resForZoom(state.map.getZoom()), metric: state.metric };
+  const key = JSON.stringify(sub);
+  if (key === state.sub) return;
+  state.sub = key;
+  state.res = sub.res;
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(key);
+  if (!state.liveMode) loadReplay();
+}
+
+function connect() {
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live`);
+  state.ws = ws;
+  ws.onopen = () => {
+    stats.connected = true;
+    setStatus('live');
+    if (state.sub) ws.send(state.sub);
+  };
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === 'cells') onCells(msg);
+    else if (msg.type === 'site') onSite(msg);
+    else if (msg.type === 'error') setStatus(`server: ${msg.error}`, true);
+  };
+  ws.onclose = () => {
+    stats.connected = false;
+    setStatus('disconnected; retrying…', true);
+    setTimeout(connect, 2000);
+  };
+}
+
+function onCells(msg) {
+  const want = JSON.parse(state.sub || '{}');
+  if (msg.metric !== want.metric || msg.res !== want.res) return; // a frame of the previous subscription
+  if (msg.full) state.live.clear();
+  for (const [cell, v] of msg.set) state.live.set(cell, v);
+  for (const cell of msg.del) state.live.delete(cell);
+  stats.frames++;
+  stats.cellsReceived += msg.set.length + msg.del.length;
+  if (state.liveMode) {
+    setStatus(`live · ${state.live.size} cells · ${new Date(msg.t * 1000).toLocaleTimeString()}`);
+    queueRender();
+  }
+}
+
+function queueRender() {
+  if (state.renderQueued) return;
+  state.renderQueued = true;
+  requestAnimationFrame(() => { state.renderQueued = false; render(); });
+}
+
+function render() {
+  const t0 = performance.now();
+  const values = state.liveMode ? state.live : state.replay;
+  const sorted = Array.from(values.values()).sort((a, b) => a - b);
+  // The colour scale tops out at the 95th percentile so one hot cell does
+  // not wash out the rest.
+  const scale = sorted.length ? Math.max(sorted[Math.floor((sorted.length - 1) * 0.95)], 1) : 1;
+  const features = new Array(values.size);
+  let i = 0;
+  for (const [cell, v] of values) {
+    features[i++] = {
+      type: 'Feature',
+      properties: { cell, v, n: Math.min(v / scale, 1) },
+      geometry: { type: 'Polygon', coordinates: [boundary(cell)] },
+    };
+  }
+  state.map.getSource('hex').setData({ type: 'FeatureCollection', features });
+  $('legend-title').textContent = `${state.metric} · last ${Math.round(state.cfg.window_seconds / 60)} min · res ${state.res}`;
+  $('legend-max').textContent = `≥ ${scale}`;
+  stats.hexagons = features.length;
+  stats.renders++;
+  stats.renderMs = Math.round(performance.now() - t0);
+}
+
+// drawnHexagons counts the distinct hexagons the map has on screen.
+window.flowdDrawnHexagons = () => {
+  const seen = new Set();
+  for (const f of state.map.queryRenderedFeatures({ layers: ['hex-fill'] })) seen.add(f.properties.cell);
+  return seen.size;
+};
+
+// Time slider: 0 is live; below it replays the window ending that many
+// minutes ago from the store.
+async function loadReplay() {
+  const at = state.replayAt;
+  const q = new URLSearchParams({
+    metric: state.metric, res: String(state.res), bbox: viewBBox().join(','),
+    at: String(at), window: `${Math.round(state.cfg.window_seconds / 60)}m`,
+  });
+  try {
+    const d = await getJSON(`/api/v1/density?${q}`);
+    if (state.liveMode || at !== state.replayAt) return;
+    state.replay = new Map(d.cells.map((c) => [c.cell, c.value]));
+    setStatus(`replay · ${new Date(at * 1000).toLocaleTimeString()} · ${d.cells.length} cells`);
+    queueRender();
+  } catch (e) {
+    setStatus(`replay failed: ${e.message}`, true);
+  }
+}
+
+function onSlider() {
+  const v = Number($('time').value);
+  state.liveMode = v === 0;
+  stats.mode = state.liveMode ? 'live' : 'replay';
+  if (state.liveMode) {
+    $('time-label').textContent = 'live';
+    setStatus(`live · ${state.live.size} cells`);
+    queueRender();
+    return;
+  }
+  state.replayAt = Math.floor(Date.now() / 60000) * 60 + v * 60;
+  $('time-label').textContent = new Date(state.replayAt * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  loadReplay();
+}
+
+let playTimer = 0;
+function togglePlay() {
+  if (playTimer) {
+    clearInterval(playTimer);
+    playTimer = 0;
+    $('play').textContent = '▶';
+    return;
+  }
+  if (Number($('time').value) === 0) $('time').value = $('time').min;
+  $('play').textContent = '❚❚';
+  onSlider();
+  playTimer = setInterval(() => {
+    const t = $('time');
+    t.value = String(Math.min(0, Number(t.value) + Number(t.step)));
+    onSlider();
+    if (Number(t.value) === 0) togglePlay();
+  }, 1000);
+}
+
+// Sites: outlines coloured by level, and the panel from the status endpoint.
+async function loadSites() {
+  try {
+    const d = await getJSON('/api/v1/sites/status');
+    for (const s of d.sites) state.status.set(s.id, s);
+    drawSites();
+  } catch (e) {
+    setStatus(`site status: ${e.message}`, true);
+  }
+}
+
+function onSite(msg) {
+  stats.siteMessages++;
+  const s = state.status.get(msg.site);
+  if (s) {
+    s.level = msg.to;
+    s.occupancy = msg.occupancy;
+    s.ratio = msg.ratio;
+  }
+  drawSites(msg.site);
+  loadSites();
+}
+
+function sparkline(canvas, trend, capacity) {
+  const ctx = canvas.getContext('2d');
+  const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  if (trend.length < 2) return;
+  const top = Math.max(capacity, ...trend.map((p) => p.occupancy)) || 1;
+  ctx.strokeStyle = '#1c7ed6';
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  trend.forEach((p, i) => {
+    const x = (i / (trend.length - 1)) * (w - 2) + 1;
+    const y = h - 1 - (p.occupancy / top) * (h - 2);
+    if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+  });
+  ctx.stroke();
+}
+
+function drawSites(flashID) {
+  const list = $('sites');
+  const items = [];
+  for (const s of state.status.values()) {
+    const li = document.createElement('li');
+    li.dataset.site = s.id;
+    li.className = s.id === flashID ? 'flash' : '';
+    const pct = Math.round(s.ratio * 1000) / 10;
+    const daily = s.daily_capacity ? ` · today ${s.entries_today.toLocaleString()} / ${s.daily_capacity.toLocaleString()}` : '';
+    li.innerHTML = `<div class="site-head"><span class="site-name"></span><span class="level level-${s.level}">${s.level}</span></div>
+      <div class="bar"><div style="width:${Math.min(pct, 100)}%;background:${LEVEL_COLORS[s.level]}"></div></div>
+      <div class="site-occ"><span>${s.occupancy.toLocaleString()} / ${s.capacity.toLocaleString()} (${pct}%)${daily}</span><canvas width="80" height="24"></canvas></div>`;
+    li.querySelector('.site-name').textContent = s.name;
+    sparkline(li.querySelector('canvas'), s.trend || [], s.capacity);
+    li.onclick = () => zoomToSite(s.id);
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+  stats.sitesShown = items.length;
+  if (state.sites && state.map.getSource('sites')) {
+    for (const f of state.sites.features) {
+      const s = state.status.get(f.properties.id);
+      f.properties.level = s ? s.level : 'normal';
+    }
+    state.map.getSource('sites').setData(state.sites);
+  }
+}
+
+function zoomToSite(id) {
+  const f = state.sites && state.sites.features.find((x) => x.properties.id === id);
+  if (!f) return;
+  const b = new maplibregl.LngLatBounds();
+  const polys = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates;
+  for (const p of polys) for (const pt of p[0]) b.extend(pt);
+  state.map.fitBounds(b, { padding: 60, maxZoom: 15 });
+}
+
+// Corridor tool: click points, double-click to finish; the load comes from
+// POST /api/v1/corridor when the server has it.
+const corridor = { drawing: false, path: [] };
+
+function corridorData() {
+  const coords = corridor.path.map(([lat, lng]) => [lng, lat]);
+  return { type: 'FeatureCollection', features: coords.length > 1 ? [{ type: 'Feature', properties: {}, geometry: { type: 'LineString', coordinates: coords } }] : [] };
+}
+
+function toggleCorridor() {
+  corridor.drawing = !corridor.drawing;
+  $('corridor-btn').classList.toggle('on', corridor.drawing);
+  if (corridor.drawing) {
+    corridor.path = [];
+    state.map.doubleClickZoom.disable();
+    state.map.getSource('corridor').setData(corridorData());
+    setStatus('corridor: click points, double-click to finish');
+  } else {
+    state.map.doubleClickZoom.enable();
+  }
+}
+
+async function finishCorridor() {
+  toggleCorridor();
+  if (corridor.path.length < 2) return;
+  const now = Date.now();
+  const body = {
+    path: corridor.path, width: 200, metric: state.metric,
+    from: new Date(now - 3 * 3600e3).toISOString(), to: new Date(now).toISOString(), step: '5m',
+  };
+  const out = $('corridor-out');
+  $('corridor-box').hidden = false;
+  out.textContent = 'loading…';
+  try {
+    const r = await fetch('/api/v1/corridor', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    if (r.status === 404) {
+      out.textContent = 'corridor API not available';
+      return;
+    }
+    const d = await r.json();
+    const pre = document.createElement('pre');
+    pre.textContent = r.ok ? JSON.stringify(d, null, 1).slice(0, 4000) : `error ${r.status}: ${d.error || ''}`;
+    out.replaceChildren(pre);
+  } catch (e) {
+    out.textContent = `corridor request failed: ${e.message}`;
+  }
+}
+
+async function initialView() {
+  const v = params.get('view');
+  if (v) {
+    const [lng, lat, z] = v.split(',').map(Number);
+    return { center: [lng, lat], zoom: z };
+  }
+  const b = new maplibregl.LngLatBounds();
+  for (const f of state.sites.features) {
+    const polys = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates;
+    for (const p of polys) for (const pt of p[0]) b.extend(pt);
+  }
+  try {
+    for (const s of await getJSON('/api/v1/stations')) b.extend([s.lng, s.lat]);
+  } catch { /* no stations: the sites alone frame the view */ }
+  if (b.isEmpty()) return { center: [0, 20], zoom: 1.5 };
+  return { bounds: b, fitBoundsOptions: { padding: 40 } };
+}
+
+async function main() {
+  state.cfg = await getJSON('/api/v1/dashboard/config');
+  const metrics = (await getJSON('/api/v1/metrics')).metrics || [];
+  const pick = params.get('metric') || ['swipes_in', 'count_person', 'count_car'].find((m) => metrics.includes(m)) || metrics[0] || 'swipes_in';
+  if (!metrics.includes(pick)) metrics.unshift(pick);
+  $('metric').replaceChildren(...metrics.map((m) => new Option(m, m, m === pick, m === pick)));
+  state.metric = pick;
+  state.sites = await getJSON('/api/v1/sites');
+
+  const style = { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#dde3e8' } }] };
+  if (state.cfg.tiles) {
+    style.sources.base = { type: 'raster', tiles: [state.cfg.tiles], tileSize: 256 };
+    style.layers.push({ id: 'base', type: 'raster', source: 'base' });
+  }
+  const map = new maplibregl.Map({ container: 'map', style, ...(await initialView()), attributionControl: false, preserveDrawingBuffer: true });
+  state.map = map;
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
+  await map.once('load');
+  map.addSource('hex', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  map.addLayer({
+    id: 'hex-fill', type: 'fill', source: 'hex',
+    paint: {
+      'fill-color': ['interpolate', ['linear'], ['get', 'n'], 0, '#ffffb2', 0.25, '#fecc5c', 0.5, '#fd8d3c', 0.75, '#f03b20', 1, '#bd0026'],
+      'fill-opacity': 0.75,
+    },
+  });
+  map.addSource('sites', { type: 'geojson', data: state.sites });
+  map.addLayer({
+    id: 'sites-fill', type: 'fill', source: 'sites',
+    paint: { 'fill-color': ['match', ['get', 'level'], 'yellow', LEVEL_COLORS.yellow, 'orange', LEVEL_COLORS.orange, 'red', LEVEL_COLORS.red, LEVEL_COLORS.normal], 'fill-opacity': 0.08 },
+  });
+  map.addLayer({
+    id: 'sites-line', type: 'line', source: 'sites',
+    paint: { 'line-color': ['match', ['get', 'level'], 'yellow', LEVEL_COLORS.yellow, 'orange', LEVEL_COLORS.orange, 'red', LEVEL_COLORS.red, LEVEL_COLORS.normal], 'line-width': 2 },
+  });
+  map.addSource('corridor', { type: 'geojson', data: corridorData() });
+  map.addLayer({ id: 'corridor-line', type: 'line', source: 'corridor', paint: { 'line-color': '#1c7ed6', 'line-width': 4, 'line-opacity': 0.8 } });
+
+  const tip = $('tooltip');
+  map.on('mousemove', 'hex-fill', (e) => {
+    const f = e.features[0];
+    tip.hidden = false;
+    tip.textContent = `${f.properties.cell}: ${f.properties.v.toLocaleString()}`;
+    tip.style.left = `${e.point.x + 12}px`;
+    tip.style.top = `${e.point.y + 12}px`;
+  });
+  map.on('mouseleave', 'hex-fill', () => { tip.hidden = true; });
+  map.on('click', (e) => {
+    if (!corridor.drawing) return;
+    corridor.path.push([Math.round(e.lngLat.lat * 1e6) / 1e6, Math.round(e.lngLat.lng * 1e6) / 1e6]);
+    map.getSource('corridor').setData(corridorData());
+  });
+  map.on('dblclick', (e) => {
+    if (!corridor.drawing) return;
+    e.preventDefault();
+    finishCorridor();
+  });
+  let moveTimer = 0;
+  map.on('moveend', () => { clearTimeout(moveTimer); moveTimer = setTimeout(subscribe, 200); });
+
+  $('metric').onchange = () => { state.metric = $('metric').value; state.live.clear(); subscribe(); queueRender(); };
+  $('time').oninput = onSlider;
+  $('play').onclick = togglePlay;
+  $('corridor-btn').onclick = toggleCorridor;
+  $('corridor-close').onclick = () => { $('corridor-box').hidden = true; };
+
+  subscribe();
+  connect();
+  await loadSites();
+  setInterval(loadSites, 5000);
+}
+
+main().catch((e) => setStatus(`failed to start: ${e.message}`, true));
