@@ -44,15 +44,15 @@ type City struct {
 	Stations []Station // index = AFC stationID
 	Sensors  []Sensor
 	Sites    []Site
+	// StationsErr is why StationsFile was not used, nil when it was or
+	// when none was given.
+	StationsErr error
 
 	cfg        Config
 	rhythm     [numDayTypes]*dayRhythm
 	od         [numProfiles]odTable
 	pool       cardPool
 	stationCum []float64
-	// StationsErr is why StationsFile was not used, nil when it was or
-	// when none was given.
-	StationsErr error
 }
 
 // New builds the city cfg describes; the same Config always builds the same

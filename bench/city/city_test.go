@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -225,5 +227,29 @@ func TestWestLakeOccupancy(t *testing.T) {
 		if at4 > 500 || occ > 50 || peakAt < 10*60 || peakAt > 18*60 {
 			t.Errorf("occupancy %d at 04:00, %d at midnight, peak at minute %d", at4, occ, peakAt)
 		}
+	}
+}
+
+func TestWriteFiles(t *testing.T) {
+	c := small(1)
+	dir := t.TempDir()
+	from := DefaultStart.Add(8 * time.Hour)
+	if err := c.WriteFiles(dir, from, from.Add(3*time.Minute), "csv"); err != nil {
+		t.Fatal(err)
+	}
+	for name, head := range map[string]string{
+		"swipes.csv": SwipesCSVHeader, "counts.csv": CountsCSVHeader, "footfall.csv": FootfallCSVHeader,
+		"stations.csv": "id,name,lat,lng,line\n", "sensors.csv": "id,name,lat,lng,kind\n", "sites.geojson": "{",
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte(head)) || bytes.Count(b, []byte("\n")) < 3 {
+			t.Errorf("%s: %.80q", name, b)
+		}
+	}
+	if err := c.WriteFiles(dir, from, from, "xml"); err == nil {
+		t.Error("format xml accepted")
 	}
 }

@@ -34,9 +34,10 @@ type Feeder struct {
 	Tick time.Duration // live: default 1 s
 	Gzip bool          // gzip request bodies
 	// MaxRetries bounds the retries of one request on 429, 503 and
-	// network errors, with exponential backoff from 100 ms up to 10 s
-	// (or the server's Retry-After); default 8.
+	// network errors; default 8. The wait starts at Backoff (default
+	// 100 ms) and doubles up to 10 s, or is the server's Retry-After.
 	MaxRetries int
+	Backoff    time.Duration
 	Client     *http.Client // default: a client keeping Senders connections open
 
 	once     sync.Once
@@ -60,6 +61,9 @@ func (f *Feeder) init() {
 		}
 		if f.MaxRetries <= 0 {
 			f.MaxRetries = 8
+		}
+		if f.Backoff <= 0 {
+			f.Backoff = 100 * time.Millisecond
 		}
 		f.client = f.Client
 		if f.client == nil {
@@ -275,7 +279,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // do sends one request, retrying 429, 503 and network errors with backoff.
 func (f *Feeder) do(ctx context.Context, method, path, ctype string, body []byte, gzipped bool) error {
 	url := strings.TrimSuffix(f.URL, "/") + path
-	backoff := 100 * time.Millisecond
+	backoff := f.Backoff
 	for attempt := 0; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 		if err != nil {

@@ -96,7 +96,7 @@ func TestFeederPostsEverythingAndRetries503(t *testing.T) {
 			for m := from; m.Before(to); m = m.Add(time.Minute) {
 				c.Minute(m, func(e *Event) { want[e.Kind.Path()]++; total++ })
 			}
-			f := &Feeder{URL: url, Token: "secret", BatchSize: 300, Senders: 3, Gzip: gz}
+			f := &Feeder{URL: url, Token: "secret", BatchSize: 300, Senders: 3, Gzip: gz, Backoff: 10 * time.Millisecond}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := f.PutRegistries(ctx, c); err != nil {
@@ -147,7 +147,7 @@ func TestFeederStopsOnClientError(t *testing.T) {
 func TestFeederGivesUpAfterMaxRetries(t *testing.T) {
 	srv, url := newIngestServer(t, 1000)
 	c := New(Config{Seed: 9, Cameras: 5, Scale: 0.01})
-	f := &Feeder{URL: url, Token: "secret", MaxRetries: 2, Senders: 1}
+	f := &Feeder{URL: url, Token: "secret", MaxRetries: 2, Senders: 1, Backoff: 10 * time.Millisecond}
 	err := f.PutRegistries(context.Background(), c)
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("err = %v, want a 503", err)
