@@ -53,6 +53,9 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string) *Server
 	}
 	s.Handle("GET", "/api/v1/series", s.series)
 	s.Handle("GET", "/api/v1/density", s.density)
+	s.Handle("POST", "/api/v1/corridor", s.corridor)
+	s.Handle("GET", "/api/v1/top", s.top)
+	s.Handle("POST", "/api/v1/path/density", s.pathDensity)
 	s.Handle("GET", "/api/v1/metrics", s.metricNames)
 	s.Handle("GET", "/api/v1/stations", s.getStations)
 	s.Handle("PUT", "/api/v1/stations", s.putStations)
