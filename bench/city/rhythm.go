@@ -164,8 +164,8 @@ func (s *Site) buildFlows(seed int64, idx int) {
 }
 
 // dayFactor scales a site's whole day by 0.93–1.07 so days differ, never
-// pushing the peak past 99 % of capacity.
+// pushing the peak past 97 % of capacity.
 func (c *City) dayFactor(s *Site, dt dayType, day int64, idx int) float64 {
 	r := newRNG(c.cfg.Seed, saltDay, uint64(day), uint64(idx))
-	return math.Min(0.93+0.14*r.float64(), 0.99*float64(s.Capacity)/s.maxOcc[dt])
+	return math.Min(0.93+0.14*r.float64(), 0.97*float64(s.Capacity)/s.maxOcc[dt])
 }
