@@ -116,6 +116,7 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 	if err != nil {
 		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
 	}
+	s.failpoint(FailpointMergeRenamed)
 	s.mu.Lock()
 	s.parts[t] = slices.DeleteFunc(s.parts[t], func(p *part) bool { return slices.Contains(srcs, p) })
 	s.parts[t] = append(s.parts[t], merged)

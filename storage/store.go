@@ -36,6 +36,29 @@ type Options struct {
 	Now func() time.Time
 	// Logf receives operational messages.
 	Logf func(format string, args ...any)
+	// Failpoint, when set, is called at the moments a crash is most
+	// dangerous (see the failpoint constants); crash tests kill the process
+	// there.
+	Failpoint func(name string)
+}
+
+// Failpoints: the moments between two durable steps.
+const (
+	// FailpointWALSynced: a group commit is in the WAL, not yet applied or
+	// acknowledged.
+	FailpointWALSynced = "wal-synced"
+	// FailpointFlushPartInstalled: a flushed part of one tier is in place;
+	// the other tier's part and the WAL cut are not done.
+	FailpointFlushPartInstalled = "flush-part-installed"
+	// FailpointMergeRenamed: a merged part is in place; its sources are not
+	// removed yet.
+	FailpointMergeRenamed = "merge-renamed"
+)
+
+func (s *Store) failpoint(name string) {
+	if s.opts.Failpoint != nil {
+		s.opts.Failpoint(name)
+	}
 }
 
 func (o *Options) setDefaults() {
@@ -336,6 +359,9 @@ func (s *Store) commitLoop() {
 				payloads = append(payloads, c.payload)
 			}
 			err := s.wal.append(payloads)
+			if err == nil {
+				s.failpoint(FailpointWALSynced)
+			}
 			if err != nil {
 				msg := err.Error()
 				s.lastErr.Store(&msg)
@@ -489,6 +515,9 @@ func (s *Store) flushFrozen() error {
 			f.done[t] = true
 			f.mem.tiers[t] = nil
 			s.mu.Unlock()
+			if p != nil {
+				s.failpoint(FailpointFlushPartInstalled)
+			}
 		}
 		s.mu.Lock()
 		s.frozen = slices.DeleteFunc(s.frozen, func(x *frozenTable) bool { return x == f })

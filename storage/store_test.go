@@ -177,3 +177,33 @@ func TestStoreDamagedPartIsSetAside(t *testing.T) {
 	}
 }
 
+
+func TestMergesKeepPartCountBounded(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), quietOptions())
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	rng := rand.New(rand.NewPCG(3, 4))
+	var want int64
+	maxParts := 0
+	const flushes = 80
+	for range flushes {
+		ds := randomDeltas(rng, id, 200)
+		for _, d := range ds {
+			want += d.Value
+		}
+		if err := s.Add(ds); err != nil {
+			t.Fatal(err)
+		}
+		s.maintain()
+		maxParts = max(maxParts, s.Stats().Parts[TierMinute])
+	}
+	// Size-tiered merging with fan-in 4 keeps at most 3 parts per size
+	// class, and the classes grow by 4× each.
+	if maxParts > 12 {
+		t.Fatalf("%d flushes left up to %d minute parts; merges should keep it at 12 or fewer", flushes, maxParts)
+	}
+	if total, _ := sumAll(t, s, TierMinute, "count_car"); total != want {
+		t.Fatalf("after merges total %d, want %d", total, want)
+	}
+	t.Logf("%d flushes: at most %d minute parts", flushes, maxParts)
+}

@@ -52,8 +52,20 @@ type child struct {
 // and waits until it listens.
 func startFlowd(t *testing.T, data string, extra ...string) *child {
 	t.Helper()
+	c, err := startFlowdEnv(t, data, nil, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startFlowdEnv starts flowd with extra environment variables; an error
+// means it exited or hung before listening.
+func startFlowdEnv(t *testing.T, data string, env []string, extra ...string) (*child, error) {
+	t.Helper()
 	args := append([]string{"serve", "-listen", "127.0.0.1:0", "-data", data}, extra...)
 	c := &child{t: t, cmd: exec.Command(flowdBin, args...), done: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), env...)
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -82,13 +94,13 @@ func startFlowd(t *testing.T, data string, extra ...string) *child {
 	select {
 	case c.url = <-urls:
 	case <-c.done:
-		t.Fatalf("flowd exited before listening:\n%s", c.Logs())
+		return nil, fmt.Errorf("flowd exited before listening:\n%s", c.Logs())
 	case <-time.After(30 * time.Second):
 		c.kill()
-		t.Fatalf("flowd did not listen within 30 s:\n%s", c.Logs())
+		return nil, fmt.Errorf("flowd did not listen within 30 s:\n%s", c.Logs())
 	}
 	t.Cleanup(c.kill)
-	return c
+	return c, nil
 }
 
 type lockedWriter struct{ c *child }
@@ -130,6 +142,8 @@ type response struct {
 	status int
 	body   []byte
 }
+
+func (r response) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
 
 func (r response) json(t *testing.T, v any) {
 	t.Helper()

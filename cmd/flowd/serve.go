@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +40,7 @@ type serveConfig struct {
 	demo          bool
 	demoSpeed     float64
 	demoScale     float64
+	live          liveConfig
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -57,6 +61,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
+	liveFlags(fs, &c.live)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -86,6 +91,7 @@ func serve(args []string) error {
 	st, err := storage.Open(filepath.Join(c.data, "store"), storage.Options{
 		FlushInterval: c.flush,
 		Retention:     [2]time.Duration{c.retainMinutes, c.retainHours},
+		Failpoint:     failpointFromEnv(),
 	})
 	if err != nil {
 		return err
@@ -120,6 +126,11 @@ func serve(args []string) error {
 	srv.Handle("POST", "/api/v1/ingest/swipes", ih.Swipes)
 	srv.Handle("POST", "/api/v1/ingest/counts", ih.Counts)
 	srv.Handle("POST", "/api/v1/ingest/footfall", ih.Footfall)
+	stopLive, err := mountLive(srv, b, c.data, c.live)
+	if err != nil {
+		return err
+	}
+	defer stopLive()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -223,4 +234,27 @@ func demoCityConfig(scale float64) city.Config {
 		}
 	}
 	return cfg
+}
+
+// failpointFromEnv reads FLOWD_FAILPOINT=<name>[:<n>], used by the crash
+// tests: the process kills itself with SIGKILL the n-th time (default the
+// first) the store reaches the named moment.
+func failpointFromEnv() func(string) {
+	spec := os.Getenv("FLOWD_FAILPOINT")
+	if spec == "" {
+		return nil
+	}
+	name, nth, _ := strings.Cut(spec, ":")
+	n, err := strconv.Atoi(nth)
+	if err != nil || n < 1 {
+		n = 1
+	}
+	var hits atomic.Int64
+	return func(point string) {
+		if point == name && hits.Add(1) == int64(n) {
+			log.Printf("flowd: failpoint %s reached; killing the process", point)
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 }

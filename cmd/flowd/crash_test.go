@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/storage"
+)
+
+// crashModes are the ways a run ends: killed by the process itself at a
+// failpoint between two durable steps, or by the test at a random moment.
+var crashModes = []string{storage.FailpointMergeRenamed, storage.FailpointFlushPartInstalled, storage.FailpointWALSynced, "random"}
+
+// TestCrashLoop kills a real flowd with SIGKILL again and again while it
+// ingests with a tiny flush interval (so flushes and merges run all the
+// time), restarts it on the same data, and checks after every restart that
+// each acknowledged batch is there exactly, and each batch in flight at the
+// crash is there entirely or not at all. FLOWD_CRASH_RUNS sets the number of
+// runs (3 by default; `make bench` runs 50).
+func TestCrashLoop(t *testing.T) {
+	runs := 3
+	if v, err := strconv.Atoi(os.Getenv("FLOWD_CRASH_RUNS")); err == nil && v > 0 {
+		runs = v
+	}
+	data := t.TempDir()
+	flags := append(registryFlags(t), "-flush-interval", "100ms")
+	// Each batch lands in a minute of its own, so a query tells batches apart.
+	t0 := time.Now().UTC().Truncate(time.Hour).Add(-5 * 24 * time.Hour)
+	acked := map[int]int64{}    // batch -> swipes, acknowledged
+	inFlight := map[int]int64{} // batch -> swipes, sent without an answer
+	next := 0
+	client := &http.Client{Timeout: 10 * time.Second}
+
+	verify := func(c *child, when string) {
+		t.Helper()
+		s := c.series(t, fmt.Sprintf("metric=swipes_in&bbox=%s&from=%d&to=%d&step=1m", testBBox, t0.Unix(), t0.Add(time.Duration(next+1)*time.Minute).Unix()))
+		var want int64
+		for i := 0; i < next; i++ {
+			got := s.Points[i][1]
+			if k, ok := acked[i]; ok {
+				want += k
+				if got != k {
+					t.Fatalf("%s: acknowledged batch %d has %d swipes, want %d", when, i, got, k)
+				}
+			} else if k, ok := inFlight[i]; ok {
+				if got != 0 && got != k {
+					t.Fatalf("%s: batch %d in flight at a crash has %d of its %d swipes: half a batch", when, i, got, k)
+				}
+				// Settle it: from now on it is known.
+				delete(inFlight, i)
+				if got == k {
+					acked[i] = k
+					want += k
+				}
+			}
+		}
+		if s.Total != want {
+			t.Fatalf("%s: total %d swipes, want %d", when, s.Total, want)
+		}
+		// The hourly rollup must agree with the minutes.
+		h := c.series(t, fmt.Sprintf("metric=swipes_in&bbox=%s&from=%d&to=%d&step=1h", testBBox, t0.Unix(), t0.Add(time.Duration(next/60+1)*time.Hour).Unix()))
+		if h.Tier != "hour" || h.Total != want {
+			t.Fatalf("%s: hour tier (%s) holds %d swipes, minutes %d", when, h.Tier, h.Total, want)
+		}
+	}
+
+	for run := range runs {
+		rng := rand.New(rand.NewPCG(uint64(run), 42))
+		mode := crashModes[run%len(crashModes)]
+		var env []string
+		if mode != "random" {
+			env = []string{fmt.Sprintf("FLOWD_FAILPOINT=%s:%d", mode, 1+rng.IntN(4))}
+		}
+		c, err := startFlowdEnv(t, data, env, flags...)
+		if err != nil {
+			// The failpoint fired while starting (a flush of replayed data).
+			t.Logf("run %d (%s): died while starting", run, mode)
+			continue
+		}
+		verify(c, fmt.Sprintf("run %d (%s) after restart", run, mode))
+		killAt := time.Now().Add(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
+		for {
+			if mode == "random" && time.Now().After(killAt) {
+				c.kill()
+				break
+			}
+			if time.Now().After(killAt.Add(5 * time.Second)) {
+				c.kill() // the failpoint was not reached in time
+				break
+			}
+			k := int64(1 + rng.IntN(40))
+			var b bytes.Buffer
+			for j := range k {
+				fmt.Fprintf(&b, `{"time":%d,"card":"c%d","dir":"in","station":"S%d"}`+"\n", t0.Add(time.Duration(next)*time.Minute).Unix(), j, 1+j%2)
+			}
+			i := next
+			next++
+			inFlight[i] = k
+			resp, err := client.Post(c.url+"/api/v1/ingest/swipes", "application/x-ndjson", &b)
+			if err != nil {
+				break // the process died
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				delete(inFlight, i)
+				acked[i] = k
+			}
+		}
+		<-c.done
+		if !strings.Contains(c.Logs(), "failpoint") && mode != "random" {
+			t.Logf("run %d: failpoint %s not reached; killed at a random moment", run, mode)
+		}
+	}
+	c := startFlowd(t, data, flags...)
+	verify(c, "final restart")
+	c.stop()
+	t.Logf("%d runs, %d batches, %d acknowledged", runs, next, len(acked))
+}
