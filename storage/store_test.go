@@ -177,7 +177,6 @@ func TestStoreDamagedPartIsSetAside(t *testing.T) {
 	}
 }
 
-
 func TestMergesKeepPartCountBounded(t *testing.T) {
 	s := openTestStore(t, t.TempDir(), quietOptions())
 	defer s.Close()
