@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/flowd/flowd/bench"
+)
+
+type report struct {
+	cfg        config
+	machine    string
+	started    time.Time
+	took       time.Duration
+	day        *bench.Day
+	ingest     []ingestConfig
+	peerIngest *ingestConfig
+	flowdSize  bench.StoreSize
+	peerSize   bench.StoreSize
+	area       bench.Area
+	queries    []querySpec
+	explicit   string
+}
+
+func medianOf(rs []bench.SendResult, f func(bench.SendResult) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	sort.Float64s(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func millions(v float64) string { return fmt.Sprintf("%.2f M", v/1e6) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// verdict is the plain word beside a goal.
+func verdict(met bool) string {
+	if met {
+		return "**met**"
+	}
+	return "**behind**"
+}
+
+func (r *report) write(w io.Writer) {
+	c, d := r.cfg, r.day
+	fmt.Fprintf(w, "Run of %s, %v in all. Machine: %s.\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second), r.machine)
+	fmt.Fprintf(w, "Data: the synthetic city (seed 1, scale %g, %d cameras, %d stations, %d sites), %d simulated minutes from %s: "+
+		"%d events (%d swipes, %d detector counts, %d footfall readings) making %d minute buckets in %d (metric, cell) series. "+
+		"Medians of %d runs; each ingest run starts a fresh server; %d concurrent senders.\n\n",
+		c.scale, len(d.City.Sensors), len(d.City.Stations), len(d.City.Sites), d.Minutes, d.Start.Format(time.RFC3339),
+		d.Events(), d.EventsByKind[0], d.EventsByKind[1], d.EventsByKind[2], len(d.Samples), len(d.Series), c.runs, c.senders)
+
+	fmt.Fprintf(w, "#### Ingest\n\n")
+	fmt.Fprintf(w, "| server | input | per request | events/s | server CPU-s | events per CPU-s | client CPU-s | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+	var mainRate, mainPerCPU float64
+	for _, ic := range r.ingest {
+		rate := medianOf(ic.results, bench.SendResult.Rate)
+		per := medianOf(ic.results, bench.SendResult.PerCPU)
+		if ic.main {
+			mainRate, mainPerCPU = rate, per
+		}
+		fmt.Fprintf(w, "| flowd | %s (%d events, durable acks) | %d | %s | %.2f | %s | %.2f | %d MB |\n", ic.name, ic.results[0].Events, ic.batch,
+			millions(rate), medianOf(ic.results, func(s bench.SendResult) float64 { return s.ServerCPU.Seconds() }), millions(per),
+			medianOf(ic.results, func(s bench.SendResult) float64 { return s.ClientCPU.Seconds() }),
+			int64(medianOf(ic.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) }))>>20)
+	}
+	var peerPerCPU, peerRate float64
+	if pi := r.peerIngest; pi != nil {
+		peerRate = medianOf(pi.results, bench.SendResult.Rate)
+		peerPerCPU = medianOf(pi.results, bench.SendResult.PerCPU)
+		fmt.Fprintf(w, "| VictoriaMetrics | %s (%d samples, acked before fsync) | %d | %s | %.2f | %s | %.2f | %d MB |\n", pi.name, pi.results[0].Events, pi.batch,
+			millions(peerRate), medianOf(pi.results, func(s bench.SendResult) float64 { return s.ServerCPU.Seconds() }), millions(peerPerCPU),
+			medianOf(pi.results, func(s bench.SendResult) float64 { return s.ClientCPU.Seconds() }),
+			int64(medianOf(pi.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) }))>>20)
+	}
+	fmt.Fprintf(w, "\n| goal (issue 6) | flowd | peer | ratio flowd/peer | verdict |\n|---|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "| ≥ 2.5 M registry-located events/s | %s/s | – | – | %s |\n", millions(mainRate), verdict(mainRate >= 2.5e6))
+	if r.peerIngest != nil {
+		fmt.Fprintf(w, "| ≥ 2× the peer's events per CPU-s (flowd events vs the peer's pre-bucketed samples) | %s | %s | %s | %s |\n",
+			millions(mainPerCPU), millions(peerPerCPU), ratio(mainPerCPU, peerPerCPU), verdict(mainPerCPU >= 2*peerPerCPU))
+	}
+
+	fmt.Fprintf(w, "\n#### Store: bytes on disk per stored value after merges\n\n")
+	nv := float64(len(d.Samples))
+	fs := r.flowdSize
+	fmt.Fprintf(w, "| server | what | values | bytes on disk (du) | apparent bytes | parts | bytes per value |\n|---|---|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| flowd | minute tier parts | %d | %d | – | %d | %.3f |\n", len(d.Samples), fs.MinuteDisk, fs.Parts[0], float64(fs.MinuteDisk)/nv)
+	fmt.Fprintf(w, "| flowd | whole store dir (minute + hour tiers) | %d | %d | %d | %d | %.3f |\n", len(d.Samples), fs.Disk, fs.Apparent, fs.Parts[0]+fs.Parts[1], float64(fs.Disk)/nv)
+	if r.peerIngest != nil {
+		fmt.Fprintf(w, "| VictoriaMetrics | whole -storageDataPath | %d | %d | %d | – | %.3f |\n", len(d.Samples), r.peerSize.Disk, r.peerSize.Apparent, float64(r.peerSize.Disk)/nv)
+		fmt.Fprintf(w, "\n| goal (issue 3) | flowd | peer | ratio | verdict |\n|---|---:|---:|---:|---|\n")
+		fmt.Fprintf(w, "| ≤ 0.8× the peer's bytes per value (minute tier) | %.3f | %.3f | %s | %s |\n",
+			float64(fs.MinuteDisk)/nv, float64(r.peerSize.Disk)/nv, ratio(float64(fs.MinuteDisk), float64(r.peerSize.Disk)), verdict(float64(fs.MinuteDisk) <= 0.8*float64(r.peerSize.Disk)))
+		fmt.Fprintf(w, "| ≤ 0.8× the peer's bytes per value (whole store) | %.3f | %.3f | %s | %s |\n",
+			float64(fs.Disk)/nv, float64(r.peerSize.Disk)/nv, ratio(float64(fs.Disk), float64(r.peerSize.Disk)), verdict(float64(fs.Disk) <= 0.8*float64(r.peerSize.Disk)))
+	}
+
+	fmt.Fprintf(w, "\n#### Queries\n\n")
+	fmt.Fprintf(w, "The area is every base (res-9) cell holding `%s`: %d cells, named in the query by their %d res-%d parents "+
+		"(flowd: `cells=` of the parents, scanned as child id ranges; peer: a `cell%d=~\"…\"` label match). "+
+		"Cold is the first query after the server starts on the settled data (page cache warm); warm is the median of %d more. "+
+		"Every answer's total was checked against the generated day.\n\n",
+		r.area.Metric, len(r.area.Cells), len(r.area.Cover), r.area.Res, r.area.Res, c.queries)
+	fmt.Fprintf(w, "| query | answer | flowd cold | flowd warm p50 | peer cold | peer warm p50 | ratio warm flowd/peer |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, q := range r.queries {
+		pc, pw, rt := "–", "–", "–"
+		if q.peerRes.ok {
+			pc, pw = ms(q.peerRes.cold.Took), ms(bench.Median(q.peerRes.warm))
+			rt = ratio(float64(bench.Median(q.flowdRes.warm)), float64(bench.Median(q.peerRes.warm)))
+		}
+		fmt.Fprintf(w, "| %s | %d items, %d KB | %s | %s | %s | %s | %s |\n", q.name, q.flowdRes.items, q.flowdRes.bytes>>10,
+			ms(q.flowdRes.cold.Took), ms(bench.Median(q.flowdRes.warm)), pc, pw, rt)
+	}
+	if len(r.queries) > 0 {
+		q := r.queries[0]
+		fmt.Fprintf(w, "\n| goal (issue 3/6) | flowd | peer | ratio | verdict |\n|---|---:|---:|---:|---|\n")
+		fw := bench.Median(q.flowdRes.warm)
+		if q.peerRes.ok {
+			pw := bench.Median(q.peerRes.warm)
+			fmt.Fprintf(w, "| series warm p50 ≤ 0.25× the peer's | %s | %s | %s | %s |\n", ms(fw), ms(pw), ratio(float64(fw), float64(pw)), verdict(float64(fw) <= 0.25*float64(pw)))
+		}
+		fmt.Fprintf(w, "| series first query < 30 ms | %s | – | – | %s |\n", ms(q.flowdRes.cold.Took), verdict(q.flowdRes.cold.Took < 30*time.Millisecond))
+	}
+	fmt.Fprintf(w, "\nThe same series query with all %d base cells listed in `cells=` (a %d-byte URL): %s\n", len(r.area.Cells), 16*len(r.area.Cells), r.explicit)
+
+	fmt.Fprintf(w, "\n#### Memory\n\n")
+	fmt.Fprintf(w, "Peak RSS (VmHWM) of the server over its ingest run, per million cell-minutes (minute buckets) it took in.\n\n")
+	fmt.Fprintf(w, "| server | run | cell-minutes | peak RSS | MB per million cell-minutes |\n|---|---|---:|---:|---:|\n")
+	for _, ic := range r.ingest {
+		if !ic.main {
+			continue
+		}
+		rss := medianOf(ic.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) })
+		fmt.Fprintf(w, "| flowd | %s, batch %d | %d | %d MB | %.1f |\n", ic.name, ic.batch, len(d.Samples), int64(rss)>>20, rss/(1<<20)/(nv/1e6))
+	}
+	if pi := r.peerIngest; pi != nil {
+		rss := medianOf(pi.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) })
+		fmt.Fprintf(w, "| VictoriaMetrics | %s | %d | %d MB | %.1f |\n", pi.name, len(d.Samples), int64(rss)>>20, rss/(1<<20)/(nv/1e6))
+	}
+	fmt.Fprintln(w)
+}
