@@ -8,7 +8,7 @@ const LEVEL_COLORS = { normal: '#2b8a3e', yellow: '#e6b800', orange: '#f08c00', 
 
 // flowdStats is read by the browser test and handy in the console.
 const stats = window.flowdStats = {
-  frames: 0, cellsReceived: 0, hexagons: 0, renders: 0, renderMs: 0,
+  frames: 0, cellsReceived: 0, hexagons: 0, total: 0, renders: 0, renderMs: 0,
   siteMessages: 0, sitesShown: 0, connected: false, mode: 'live',
 };
 
@@ -127,6 +127,7 @@ function render() {
   $('legend-title').textContent = `${state.metric} · last ${Math.round(state.cfg.window_seconds / 60)} min · res ${state.res}`;
   $('legend-max').textContent = `≥ ${scale}`;
   stats.hexagons = features.length;
+  stats.total = sorted.reduce((a, b) => a + b, 0);
   stats.renders++;
   stats.renderMs = Math.round(performance.now() - t0);
 }
