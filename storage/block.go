@@ -16,17 +16,19 @@ const maxBlockRows = 8192
 const (
 	colMetric = iota
 	colCell
+	colSub
 	colMinute
 	colValue
 	numColumns
 )
 
-var columnFiles = [numColumns]string{"metric.bin", "cell.bin", "minute.bin", "value.bin"}
+var columnFiles = [numColumns]string{"metric.bin", "cell.bin", "sub.bin", "minute.bin", "value.bin"}
 
 // block holds the rows of one block, column by column, sorted by key.
 type block struct {
 	metrics []int64
 	cells   []int64
+	subs    []int64
 	minutes []int64
 	values  []int64
 }
@@ -34,8 +36,14 @@ type block struct {
 func (b *block) reset() {
 	b.metrics = b.metrics[:0]
 	b.cells = b.cells[:0]
+	b.subs = b.subs[:0]
 	b.minutes = b.minutes[:0]
 	b.values = b.values[:0]
+}
+
+// columns returns the column slices in column order.
+func (b *block) columns() [numColumns]*[]int64 {
+	return [numColumns]*[]int64{&b.metrics, &b.cells, &b.subs, &b.minutes, &b.values}
 }
 
 func (b *block) len() int { return len(b.values) }
@@ -43,12 +51,13 @@ func (b *block) len() int { return len(b.values) }
 func (b *block) append(k Key, v int64) {
 	b.metrics = append(b.metrics, int64(k.Metric))
 	b.cells = append(b.cells, int64(k.Cell))
+	b.subs = append(b.subs, int64(k.Sub))
 	b.minutes = append(b.minutes, k.Minute)
 	b.values = append(b.values, v)
 }
 
 func (b *block) key(i int) Key {
-	return Key{Metric: uint32(b.metrics[i]), Cell: uint64(b.cells[i]), Minute: b.minutes[i]}
+	return Key{Metric: uint32(b.metrics[i]), Cell: uint64(b.cells[i]), Sub: uint64(b.subs[i]), Minute: b.minutes[i]}
 }
 
 // columnHeader locates and describes one column of one block.

@@ -8,7 +8,10 @@ import (
 )
 
 // blockHeaderSize is the encoded size of a blockHeader in index.bin.
-const blockHeaderSize = 20 + 20 + 16 + 4 + numColumns*columnHeaderSize
+const blockHeaderSize = 2*keySize + 16 + 4 + numColumns*columnHeaderSize
+
+// keySize is the encoded size of a Key.
+const keySize = 4 + 8 + 8 + 8
 
 const columnHeaderSize = 8 + 4 + 1 + 1 + 8 + 4
 
@@ -24,6 +27,7 @@ type blockHeader struct {
 func appendKey(dst []byte, k Key) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, k.Metric)
 	dst = binary.LittleEndian.AppendUint64(dst, k.Cell)
+	dst = binary.LittleEndian.AppendUint64(dst, k.Sub)
 	return binary.LittleEndian.AppendUint64(dst, uint64(k.Minute))
 }
 
@@ -31,7 +35,8 @@ func readKey(src []byte) Key {
 	return Key{
 		Metric: binary.LittleEndian.Uint32(src),
 		Cell:   binary.LittleEndian.Uint64(src[4:]),
-		Minute: int64(binary.LittleEndian.Uint64(src[12:])),
+		Sub:    binary.LittleEndian.Uint64(src[12:]),
+		Minute: int64(binary.LittleEndian.Uint64(src[20:])),
 	}
 }
 
@@ -61,14 +66,15 @@ func (h *blockHeader) unmarshal(src []byte) error {
 		return fmt.Errorf("block header needs %d bytes, have %d", blockHeaderSize, len(src))
 	}
 	h.First = readKey(src)
-	h.Last = readKey(src[20:])
-	h.MinMinute = int64(binary.LittleEndian.Uint64(src[40:]))
-	h.MaxMinute = int64(binary.LittleEndian.Uint64(src[48:]))
-	h.Rows = binary.LittleEndian.Uint32(src[56:])
+	h.Last = readKey(src[keySize:])
+	src = src[2*keySize:]
+	h.MinMinute = int64(binary.LittleEndian.Uint64(src))
+	h.MaxMinute = int64(binary.LittleEndian.Uint64(src[8:]))
+	h.Rows = binary.LittleEndian.Uint32(src[16:])
 	if h.Rows == 0 || h.Rows > maxBlockRows {
 		return fmt.Errorf("block has %d rows; want 1..%d", h.Rows, maxBlockRows)
 	}
-	src = src[60:]
+	src = src[20:]
 	for i := range h.Columns {
 		c := &h.Columns[i]
 		c.Offset = binary.LittleEndian.Uint64(src)

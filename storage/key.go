@@ -11,15 +11,19 @@ package storage
 
 import "fmt"
 
-// Key identifies one bucket: a metric, a base-resolution H3 cell and a time
-// in unix minutes. In the hour tier Minute is the first minute of the hour.
+// Key identifies one bucket: a metric, a base-resolution H3 cell, a
+// sub-key and a time in unix minutes. In the hour tier Minute is the first
+// minute of the hour. Sub is 0 for plain metrics; metrics with a second
+// dimension use it: the destination cell of a trip, the register of a
+// distinct-count sketch.
 type Key struct {
 	Metric uint32
 	Cell   uint64
+	Sub    uint64
 	Minute int64
 }
 
-// Less orders keys the way parts store them: by metric, cell, then time.
+// Less orders keys the way parts store them: by metric, cell, sub, then time.
 func (k Key) Less(o Key) bool {
 	if k.Metric != o.Metric {
 		return k.Metric < o.Metric
@@ -27,11 +31,27 @@ func (k Key) Less(o Key) bool {
 	if k.Cell != o.Cell {
 		return k.Cell < o.Cell
 	}
+	if k.Sub != o.Sub {
+		return k.Sub < o.Sub
+	}
 	return k.Minute < o.Minute
 }
 
 func (k Key) String() string {
-	return fmt.Sprintf("{metric %d cell %x minute %d}", k.Metric, k.Cell, k.Minute)
+	return fmt.Sprintf("{metric %d cell %x sub %x minute %d}", k.Metric, k.Cell, k.Sub, k.Minute)
+}
+
+// MaxPrefix starts the names of metrics whose buckets keep the largest
+// value added rather than the sum: the registers of HyperLogLog sketches,
+// where the union of two sketches is the maximum per register.
+const MaxPrefix = "hll_"
+
+// combine merges two values of one bucket of a metric.
+func combine(isMax bool, a, b int64) int64 {
+	if isMax {
+		return max(a, b)
+	}
+	return a + b
 }
 
 // Delta is an addition of Value to the bucket Key.

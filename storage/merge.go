@@ -111,7 +111,7 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 	}
 	cutoff := s.retentionCutoff(t)
 	merged, err := s.writePart(t, walSeq, names, func(add func(Key, int64) error) error {
-		return mergeRows(its, cutoff, add)
+		return mergeRows(its, cutoff, s.names.IsMax, add)
 	})
 	if err != nil {
 		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
@@ -130,9 +130,9 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 	return syncDir(s.tierDir(t))
 }
 
-// mergeRows k-way merges the iterators, summing equal keys and dropping rows
-// before cutoff.
-func mergeRows(its []*partIterator, cutoff int64, add func(Key, int64) error) error {
+// mergeRows k-way merges the iterators, combining equal keys (a sum, or the
+// maximum for max metrics) and dropping rows before cutoff.
+func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add func(Key, int64) error) error {
 	type head struct {
 		k  Key
 		v  int64
@@ -157,10 +157,15 @@ func mergeRows(its []*partIterator, cutoff int64, add func(Key, int64) error) er
 			return nil
 		}
 		k := heads[minI].k
-		var sum int64
+		keepMax := isMax(k.Metric)
+		sum, first := int64(0), true
 		for i := range heads {
 			for heads[i].ok && heads[i].k == k {
-				sum += heads[i].v
+				if first {
+					sum, first = heads[i].v, false
+				} else {
+					sum = combine(keepMax, sum, heads[i].v)
+				}
 				nk, nv, ok, err := its[i].next()
 				if err != nil {
 					return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -17,6 +18,7 @@ type metricNames struct {
 	mu    sync.RWMutex
 	ids   map[string]uint32
 	names []string // index is the id
+	isMax []bool   // index is the id
 }
 
 func openMetricNames(path string) (*metricNames, error) {
@@ -33,6 +35,7 @@ func openMetricNames(path string) (*metricNames, error) {
 	}
 	for i, n := range m.names {
 		m.ids[n] = uint32(i)
+		m.isMax = append(m.isMax, strings.HasPrefix(n, MaxPrefix))
 	}
 	return m, nil
 }
@@ -61,7 +64,15 @@ func (m *metricNames) ID(name string) (uint32, error) {
 	id = uint32(len(m.names))
 	m.names = names
 	m.ids[name] = id
+	m.isMax = append(m.isMax, strings.HasPrefix(name, MaxPrefix))
 	return id, nil
+}
+
+// IsMax reports whether metric id keeps maxima (see MaxPrefix).
+func (m *metricNames) IsMax(id uint32) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return int(id) < len(m.isMax) && m.isMax[id]
 }
 
 // Lookup returns the id of an existing metric.

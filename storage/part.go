@@ -90,10 +90,10 @@ func (w *partWriter) flushBlock() error {
 		h.MinMinute = min(h.MinMinute, m)
 		h.MaxMinute = max(h.MaxMinute, m)
 	}
-	cols := [numColumns][]int64{w.blk.metrics, w.blk.cells, w.blk.minutes, w.blk.values}
+	cols := w.blk.columns()
 	for c := range numColumns {
 		var ch columnHeader
-		w.buf, ch, w.scratch = encodeColumn(w.buf[:0], c, cols[c], w.scratch)
+		w.buf, ch, w.scratch = encodeColumn(w.buf[:0], c, *cols[c], w.scratch)
 		ch.Offset = w.offsets[c]
 		ch.Checksum = crc32.Checksum(w.buf, castagnoli)
 		if _, err := w.bufs[c].Write(w.buf); err != nil {
@@ -333,7 +333,7 @@ type blockReader struct {
 // column); the others are left empty.
 func (br *blockReader) read(p *part, i int, cols uint8) error {
 	h := &p.headers[i]
-	dsts := [numColumns]*[]int64{&br.blk.metrics, &br.blk.cells, &br.blk.minutes, &br.blk.values}
+	dsts := br.blk.columns()
 	for c := range numColumns {
 		*dsts[c] = (*dsts[c])[:0]
 		if cols&(1<<c) == 0 {
@@ -364,7 +364,7 @@ const allColumns = 1<<numColumns - 1
 
 // scan calls fn for each row of p whose metric is metric, whose cell lies in
 // one of ranges (sorted, disjoint) and whose minute is in [from, to).
-func (p *part) scan(br *blockReader, metric uint32, ranges []CellRange, from, to int64, fn func(cell uint64, minute, value int64)) error {
+func (p *part) scan(br *blockReader, metric uint32, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
 	if p.meta.MaxMinute < from || p.meta.MinMinute >= to {
 		return nil
 	}
@@ -382,7 +382,7 @@ func (p *part) scan(br *blockReader, metric uint32, ranges []CellRange, from, to
 				continue
 			}
 			if i != lastRead {
-				cols := uint8(1<<colCell | 1<<colMinute | 1<<colValue)
+				cols := uint8(1<<colCell | 1<<colSub | 1<<colMinute | 1<<colValue)
 				if h.First.Metric != h.Last.Metric {
 					cols |= 1 << colMetric
 				}
@@ -411,7 +411,7 @@ func (p *part) scan(br *blockReader, metric uint32, ranges []CellRange, from, to
 					break
 				}
 				if m := b.minutes[j]; m >= from && m < to {
-					fn(c, m, b.values[j])
+					fn(c, uint64(b.subs[j]), m, b.values[j])
 				}
 			}
 		}

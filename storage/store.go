@@ -273,9 +273,10 @@ func (s *Store) replay() error {
 	err := replayWAL(filepath.Join(s.dir, "wal"), func(seq uint64, payload []byte) error {
 		records++
 		return decodeRecord(payload, func(d Delta) {
+			isMax := s.names.IsMax(d.Metric)
 			for t := range numTiers {
 				if seq > covered[t] {
-					s.mem.add(t, d)
+					s.mem.add(t, d, isMax)
 				}
 			}
 		})
@@ -370,8 +371,9 @@ func (s *Store) commitLoop() {
 				s.mu.Lock()
 				for _, c := range group {
 					for _, d := range c.deltas {
+						isMax := s.names.IsMax(d.Metric)
 						for t := range numTiers {
-							s.mem.add(t, d)
+							s.mem.add(t, d, isMax)
 						}
 					}
 				}
@@ -573,8 +575,16 @@ func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, each func(ad
 // Scan calls fn for every stored bucket of the metric in tier t whose cell
 // lies in ranges (sorted, disjoint, base resolution) and whose minute is in
 // [from, to). A bucket may be reported more than once (from the memtable and
-// from parts not merged yet): callers sum. An unknown metric yields nothing.
+// from parts not merged yet): callers sum (or, for max metrics, take the
+// maximum). An unknown metric yields nothing.
 func (s *Store) Scan(t Tier, metric string, ranges []CellRange, from, to int64, fn func(cell uint64, minute, value int64)) error {
+	return s.ScanSub(t, metric, ranges, from, to, func(cell, _ uint64, minute, value int64) {
+		fn(cell, minute, value)
+	})
+}
+
+// ScanSub is Scan for metrics with a sub-key, which it passes on.
+func (s *Store) ScanSub(t Tier, metric string, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
 	id, ok := s.names.Lookup(metric)
 	if !ok || len(ranges) == 0 {
 		return nil

@@ -29,7 +29,7 @@ func sumAll(t *testing.T, s *Store, tier Tier, metric string) (total int64, perK
 	id, _ := s.LookupMetric(metric)
 	err := s.Scan(tier, metric, []CellRange{{0, ^uint64(0)}}, -1<<62, 1<<62, func(cell uint64, minute, v int64) {
 		total += v
-		perKey[Key{id, cell, minute}] += v
+		perKey[Key{Metric: id, Cell: cell, Minute: minute}] += v
 	})
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
@@ -140,13 +140,13 @@ func TestStoreDamagedPartIsSetAside(t *testing.T) {
 	}
 	s := openTestStore(t, dir, opts)
 	id, _ := s.MetricID("m")
-	if err := s.Add([]Delta{{Key{id, 100, 5}, 7}}); err != nil {
+	if err := s.Add([]Delta{{Key{Metric: id, Cell: 100, Minute: 5}, 7}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add([]Delta{{Key{id, 200, 5}, 11}}); err != nil {
+	if err := s.Add([]Delta{{Key{Metric: id, Cell: 200, Minute: 5}, 11}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -205,4 +205,61 @@ func TestMergesKeepPartCountBounded(t *testing.T) {
 		t.Fatalf("after merges total %d, want %d", total, want)
 	}
 	t.Logf("%d flushes: at most %d minute parts", flushes, maxParts)
+}
+
+func TestSubKeysAndMaxMetrics(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir, quietOptions())
+	trips, _ := s.MetricID("trips")
+	regs, _ := s.MetricID(MaxPrefix + "cards")
+	now := time.Now().Unix() / 60
+	adds := [][]Delta{
+		{{Key{Metric: trips, Cell: 10, Sub: 20, Minute: now}, 1}, {Key{Metric: trips, Cell: 10, Sub: 30, Minute: now}, 2}, {Key{Metric: regs, Cell: 10, Sub: 7, Minute: now}, 3}},
+		{{Key{Metric: trips, Cell: 10, Sub: 20, Minute: now}, 4}, {Key{Metric: regs, Cell: 10, Sub: 7, Minute: now}, 2}, {Key{Metric: regs, Cell: 10, Sub: 8, Minute: now}, 5}},
+		{{Key{Metric: regs, Cell: 10, Sub: 7, Minute: now + 1}, 9}},
+	}
+	check := func(when string, want20, want30 int64) {
+		got := map[[2]uint64]int64{}
+		err := s.ScanSub(TierMinute, "trips", []CellRange{{0, 100}}, now, now+1, func(cell, sub uint64, minute, v int64) {
+			got[[2]uint64{cell, sub}] += v
+		})
+		if err != nil || got[[2]uint64{10, 20}] != want20 || got[[2]uint64{10, 30}] != want30 {
+			t.Fatalf("%s: trips by destination %v (%v); want 10→20: %d, 10→30: %d", when, got, err, want20, want30)
+		}
+		reg := map[uint64]int64{}
+		s.ScanSub(TierHour, MaxPrefix+"cards", []CellRange{{0, 100}}, TierHour.Truncate(now), now+60, func(cell, sub uint64, minute, v int64) {
+			reg[sub] = max(reg[sub], v)
+		})
+		if reg[7] != 9 || reg[8] != 5 {
+			t.Fatalf("%s: hourly registers %v; want 7: 9 (max, not sum), 8: 5", when, reg)
+		}
+		reg = map[uint64]int64{}
+		s.ScanSub(TierMinute, MaxPrefix+"cards", []CellRange{{0, 100}}, now, now+1, func(cell, sub uint64, minute, v int64) {
+			reg[sub] = max(reg[sub], v)
+		})
+		if reg[7] != 3 {
+			t.Fatalf("%s: register 7 in the first minute = %d, want max(3, 2) = 3", when, reg[7])
+		}
+	}
+	for _, ds := range adds {
+		if err := s.Add(ds); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("in parts", 5, 2)
+	s.maintain()
+	for range 3 {
+		s.Add(adds[0])
+		s.Flush()
+	}
+	// Registers keep their maxima through merges; trips add up.
+	s.maintain()
+	check("after merges", 8, 8)
+	s.Close()
+	s = openTestStore(t, dir, quietOptions())
+	defer s.Close()
+	check("after reopening", 8, 8)
 }

@@ -17,6 +17,7 @@ func appendDeltasRecord(dst []byte, deltas []Delta) []byte {
 	for _, d := range deltas {
 		dst = binary.AppendUvarint(dst, uint64(d.Metric))
 		dst = binary.AppendUvarint(dst, d.Cell)
+		dst = binary.AppendUvarint(dst, d.Sub)
 		dst = binary.AppendVarint(dst, d.Minute)
 		dst = binary.AppendVarint(dst, d.Value)
 	}
@@ -39,11 +40,11 @@ func decodeRecord(p []byte, fn func(Delta)) error {
 	p = p[k:]
 	for i := uint64(0); i < n; i++ {
 		var d Delta
-		var vals [4]uint64
+		var vals [5]uint64
 		for j := range vals {
 			var v uint64
 			var k int
-			if j < 2 {
+			if j < 3 {
 				v, k = binary.Uvarint(p)
 			} else {
 				var sv int64
@@ -56,7 +57,7 @@ func decodeRecord(p []byte, fn func(Delta)) error {
 			vals[j] = v
 			p = p[k:]
 		}
-		d.Metric, d.Cell, d.Minute, d.Value = uint32(vals[0]), vals[1], int64(vals[2]), int64(vals[3])
+		d.Metric, d.Cell, d.Sub, d.Minute, d.Value = uint32(vals[0]), vals[1], vals[2], int64(vals[3]), int64(vals[4])
 		fn(d)
 	}
 	if len(p) != 0 {
