@@ -103,10 +103,11 @@ type Store struct {
 	wal     *wal // owned by the commit goroutine
 
 	flushMu sync.Mutex   // one flush or merge at a time
-	mu      sync.RWMutex // guards mem, frozen and parts
+	mu      sync.RWMutex // guards mem, frozen, parts and trips
 	mem     *memtable
 	frozen  []*frozenTable
 	parts   [numTiers][]*part
+	trips   map[uint64]OpenTrip
 
 	nextPartID atomic.Uint64
 	lastErr    atomic.Pointer[string]
@@ -120,6 +121,7 @@ type Store struct {
 type commit struct {
 	payload []byte
 	deltas  []Delta
+	ops     []TripOp
 	done    chan error
 }
 
@@ -160,6 +162,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		commits:  make(chan *commit, 1024),
 		rotates:  make(chan chan rotation),
 		mem:      newMemtable(),
+		trips:    map[uint64]OpenTrip{},
 		flushNow: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
@@ -279,13 +282,17 @@ func (s *Store) replay() error {
 					s.mem.add(t, d, isMax)
 				}
 			}
+		}, func(op TripOp) {
+			applyTripOps(s.trips, []TripOp{op})
+		}, func() {
+			clear(s.trips)
 		})
 	})
 	if err != nil {
 		return err
 	}
 	if records > 0 {
-		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d hour rows)", records, s.mem.rows[TierMinute], s.mem.rows[TierHour])
+		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d hour rows, %d open trips)", records, s.mem.rows[TierMinute], s.mem.rows[TierHour], len(s.trips))
 	}
 	return nil
 }
@@ -312,22 +319,42 @@ func (s *Store) Add(deltas []Delta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
+	p, err := s.Submit(deltas, nil)
+	if err != nil {
+		return err
+	}
+	return p.Wait()
+}
+
+// Pending is a batch handed to the WAL writer, not yet known durable.
+type Pending struct {
+	c *commit
+}
+
+// Wait returns when the batch is durable (nil) or failed.
+func (p *Pending) Wait() error { return <-p.c.done }
+
+// Submit hands a batch of deltas and trip operations to the WAL writer and
+// returns at once. Batches reach the WAL in the order they were submitted,
+// so a caller that orders its trip operations under its own lock submits
+// under that lock and waits after releasing it.
+func (s *Store) Submit(deltas []Delta, ops []TripOp) (*Pending, error) {
 	if s.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	s.mu.RLock()
 	frozen := len(s.frozen)
 	s.mu.RUnlock()
 	if frozen >= maxFrozen {
-		return fmt.Errorf("%w: %d flushes are pending; last error: %s", ErrUnavailable, frozen, s.LastError())
+		return nil, fmt.Errorf("%w: %d flushes are pending; last error: %s", ErrUnavailable, frozen, s.LastError())
 	}
-	c := &commit{payload: appendDeltasRecord(nil, deltas), deltas: deltas, done: make(chan error, 1)}
+	c := &commit{payload: appendBatchRecord(nil, deltas, ops), deltas: deltas, ops: ops, done: make(chan error, 1)}
 	select {
 	case s.commits <- c:
 	case <-s.stop:
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	return <-c.done
+	return &Pending{c}, nil
 }
 
 // maxGroupBytes bounds one group commit.
@@ -376,6 +403,7 @@ func (s *Store) commitLoop() {
 							s.mem.add(t, d, isMax)
 						}
 					}
+					applyTripOps(s.trips, c.ops)
 				}
 				full := s.mem.rows[TierMinute] >= s.opts.MaxMemtableRows
 				s.mu.Unlock()
@@ -407,8 +435,10 @@ func (s *Store) drainCommits() {
 	}
 }
 
-// rotate closes the WAL segment and freezes the memtable that holds exactly
-// the segments up to it. Called by the commit goroutine.
+// rotate closes the WAL segment, starts the next with a checkpoint of the
+// open trips, and freezes the memtable that holds exactly the segments up to
+// the closed one. Called by the commit goroutine. If the checkpoint cannot
+// be written nothing is frozen, so no segment is removed.
 func (s *Store) rotate() rotation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -417,6 +447,9 @@ func (s *Store) rotate() rotation {
 	}
 	seq, err := s.wal.rotate()
 	if err != nil {
+		return rotation{err: err}
+	}
+	if err := s.wal.append([][]byte{appendCheckpointRecord(nil, s.trips)}); err != nil {
 		return rotation{err: err}
 	}
 	f := &frozenTable{mem: s.mem, walSeq: seq}

@@ -111,13 +111,7 @@ func TestStoreAddScanAcrossFlushesMergesAndRestart(t *testing.T) {
 		wantHour[hk] += d.Value
 		wantTotal += d.Value
 	}
-	// Simulate a crash: stop the goroutines without flushing.
-	s.closed.Store(true)
-	close(s.stop)
-	s.wg.Wait()
-	s.wal.close()
-	s.releaseParts()
-	s.lock.Close()
+	crash(s)
 
 	s2 := openTestStore(t, dir, opts)
 	defer s2.Close()

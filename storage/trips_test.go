@@ -1,0 +1,61 @@
+package storage
+
+import (
+	"testing"
+	"time"
+)
+
+// crash stops a store's goroutines without flushing, as a kill would.
+func crash(s *Store) {
+	s.closed.Store(true)
+	close(s.stop)
+	s.wg.Wait()
+	s.wal.close()
+	s.releaseParts()
+	s.lock.Close()
+}
+
+func TestOpenTripsSurviveFlushesAndCrashes(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir, quietOptions())
+	id, _ := s.MetricID("swipes_in")
+	now := time.Now().Unix()
+	d := []Delta{{Key{Metric: id, Cell: 1, Minute: now / 60}, 1}}
+	submit := func(ops ...TripOp) {
+		t.Helper()
+		p, err := s.Submit(d, ops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func(card uint64) TripOp {
+		return TripOp{Open: true, Trip: OpenTrip{Card: card, Start: now + int64(card), Cell: 100 + card}}
+	}
+	closed := func(card uint64) TripOp { return TripOp{Trip: OpenTrip{Card: card}} }
+	submit(open(1), open(2), open(3))
+	submit(closed(2))
+	if err := s.Flush(); err != nil { // old segments go; the checkpoint keeps 1 and 3
+		t.Fatal(err)
+	}
+	submit(open(4), closed(1))
+	crash(s)
+
+	s = openTestStore(t, dir, quietOptions())
+	got := s.OpenTrips()
+	want := []OpenTrip{open(3).Trip, open(4).Trip}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("open trips after a flush and a crash: %+v, want %+v", got, want)
+	}
+	submit(open(5))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir, quietOptions())
+	defer s.Close()
+	if got := s.OpenTrips(); len(got) != 3 || got[2] != open(5).Trip {
+		t.Fatalf("open trips after a clean close: %+v", got)
+	}
+}
