@@ -33,10 +33,12 @@ vet:
 
 # Long runs: the full crash loop, fuzzing and the side-by-side benchmarks.
 bench: build
+	$(GO) run ./bench/cmd/flowd-bench -update BENCH.md
+	$(GO) test -run '^$$' -bench . -benchtime 2x -timeout 10m ./bench ./storage ./ingest ./geo ./api
 	FLOWD_CRASH_RUNS=50 $(GO) test -count=1 -run TestCrashLoop -timeout 30m ./cmd/flowd
-	$(GO) test -run '^$$' -bench . -benchtime 2x -timeout 30m ./storage ./ingest ./geo ./api
 
 bench-quick: build
+	$(GO) run ./bench/cmd/flowd-bench -quick
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./storage ./ingest
 
 fuzz:

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ type config struct {
 	densityW  int
 	coverRes  int
 	peerBatch int
+	cpuprof   string
 }
 
 func main() {
@@ -52,8 +54,8 @@ func main() {
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory")
 	fs.StringVar(&c.update, "update", "", "rewrite the tables between the flowd-bench markers of this file (BENCH.md)")
 	fs.StringVar(&c.peer, "peer", "install", "VictoriaMetrics: install (go install it if missing), auto (use it if present) or off")
-	fs.Float64Var(&c.scale, "scale", 1, "city traffic scale (1 = an ordinary day, about 3 M taps)")
-	fs.IntVar(&c.cameras, "cameras", 2000, "roadside detectors, one base cell each")
+	fs.Float64Var(&c.scale, "scale", 0.25, "city traffic scale (1 = an ordinary day, about 3 M taps)")
+	fs.IntVar(&c.cameras, "cameras", 5000, "roadside detectors (5,000 fall in about 2,100 res-9 cells)")
 	fs.IntVar(&c.minutes, "minutes", 1440, "simulated minutes, from the city's first Monday")
 	fs.DurationVar(&c.offset, "offset", 0, "start this long after the city's first Monday 00:00")
 	fs.IntVar(&c.runs, "runs", 3, "runs of each ingest configuration (medians are reported)")
@@ -63,7 +65,16 @@ func main() {
 	fs.IntVar(&c.densityW, "density-window", 60, "minutes summed by the density map")
 	fs.IntVar(&c.coverRes, "cover-res", 6, "resolution of the coarse cells naming the query area")
 	fs.IntVar(&c.peerBatch, "peer-batch", 10000, "samples per peer import request")
+	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this process's CPU profile (the load generator's, not flowd's)")
 	fs.Parse(os.Args[1:])
+	if c.cpuprof != "" {
+		f, err := os.Create(c.cpuprof)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if c.quick {
 		c.minutes, c.offset, c.runs, c.queries = 180, 7*time.Hour, 1, 3
 		if c.peer == "install" {
@@ -71,6 +82,7 @@ func main() {
 		}
 	}
 	if err := run(c); err != nil {
+		pprof.StopCPUProfile()
 		log.Fatalf("flowd-bench: %v", err)
 	}
 }
