@@ -40,6 +40,8 @@ type Bucketer struct {
 	Registry *geo.Registry
 	Store    *storage.Store
 	Cards    *Pseudonymizer
+	// Trips matches tap-ins with tap-outs; nil leaves trips uncounted.
+	Trips    *Trips
 	Res      int
 	Deltas   []DeltaObserver
 	Footfall []FootfallObserver
@@ -54,6 +56,7 @@ type Batch struct {
 	errs     []LineError
 	accepted int
 	footfall []Footfall
+	taps     []tap
 	lastLL   [2]float64
 	lastCell h3.Cell
 }
@@ -75,6 +78,7 @@ func (bt *Batch) Release() {
 	clear(bt.sums)
 	bt.errs = bt.errs[:0]
 	bt.footfall = bt.footfall[:0]
+	bt.taps = bt.taps[:0]
 	bt.accepted = 0
 	bt.lastCell = 0
 	bt.b = nil
@@ -100,11 +104,22 @@ func (b *Bucketer) metricID(name string) (uint32, error) {
 }
 
 func (bt *Batch) add(metric string, cell h3.Cell, ms int64, v int64) error {
+	return bt.addSub(metric, uint64(cell), 0, minuteOf(ms), v)
+}
+
+// addSub adds v to a bucket with a sub-key, keeping the maximum for max
+// metrics.
+func (bt *Batch) addSub(metric string, cell, sub uint64, minute, v int64) error {
 	id, err := bt.b.metricID(metric)
 	if err != nil {
 		return err
 	}
-	bt.sums[storage.Key{Metric: id, Cell: uint64(cell), Minute: minuteOf(ms)}] += v
+	k := storage.Key{Metric: id, Cell: cell, Sub: sub, Minute: minute}
+	if strings.HasPrefix(metric, storage.MaxPrefix) {
+		bt.sums[k] = max(bt.sums[k], v)
+	} else {
+		bt.sums[k] += v
+	}
 	return nil
 }
 
@@ -152,13 +167,20 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 		}
 		cell = c
 	}
-	bt.b.Cards.Card(s.Card)
+	card := bt.b.Cards.Card(s.Card)
 	metric := MetricSwipesOut
 	if s.In {
 		metric = MetricSwipesIn
 	}
 	if err := bt.add(metric, cell, s.Time, 1); err != nil {
 		return err
+	}
+	idx, rank := hllRegister(card)
+	if err := bt.addSub(MetricDistinctCards, uint64(cell), idx, minuteOf(s.Time), rank); err != nil {
+		return err
+	}
+	if bt.b.Trips != nil {
+		bt.taps = append(bt.taps, tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell)})
 	}
 	bt.accepted++
 	return nil
@@ -248,16 +270,41 @@ func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
 }
 
 // Commit makes the batch durable in one store write and then tells the
-// observers. Nothing is observed unless it is durable.
+// observers. Nothing is observed unless it is durable. Trip matching runs
+// under the matcher's lock up to the hand-over to the WAL writer, so trip
+// operations reach the log in the order they were decided.
 func (bt *Batch) Commit() error {
-	if len(bt.sums) == 0 {
-		return nil
+	tr := bt.b.Trips
+	matching := tr != nil && len(bt.taps) > 0
+	var ops []storage.TripOp
+	var undos []undo
+	var err error
+	if matching {
+		tr.mu.Lock()
+		ops, undos = tr.match(bt.taps, func(metric string, cell, sub uint64, minute, v int64) {
+			if err == nil {
+				err = bt.addSub(metric, cell, sub, minute, v)
+			}
+		})
 	}
 	deltas := make([]storage.Delta, 0, len(bt.sums))
 	for k, v := range bt.sums {
 		deltas = append(deltas, storage.Delta{Key: k, Value: v})
 	}
-	if err := bt.b.Store.Add(deltas); err != nil {
+	var p *storage.Pending
+	if err == nil && (len(deltas) > 0 || len(ops) > 0) {
+		p, err = bt.b.Store.Submit(deltas, ops)
+	}
+	if matching {
+		tr.mu.Unlock()
+	}
+	if err == nil && p != nil {
+		err = p.Wait()
+	}
+	if err != nil {
+		if matching {
+			tr.revert(undos)
+		}
 		return err
 	}
 	for _, o := range bt.b.Deltas {

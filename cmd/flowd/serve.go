@@ -37,6 +37,7 @@ type serveConfig struct {
 	retainHours   time.Duration
 	maxBody       int
 	maxInflight   int
+	tripWindow    time.Duration
 	demo          bool
 	demoSpeed     float64
 	demoScale     float64
@@ -59,6 +60,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.retainHours, "retention-hour", 2*365*24*time.Hour, "how long hourly rollups are kept")
 	fs.IntVar(&c.maxBody, "max-body", 64<<20, "largest request body in bytes (as sent, before decompression)")
 	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
+	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
 	liveFlags(fs, &c.live)
@@ -120,7 +122,7 @@ func serve(args []string) error {
 		return err
 	}
 
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res}
+	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow)}
 	ih := ingest.NewHandler(b, c.maxInflight)
 	srv := api.NewServer(st, reg, regDir)
 	srv.Handle("POST", "/api/v1/ingest/swipes", ih.Swipes)

@@ -1,0 +1,196 @@
+package ingest
+
+import (
+	"math/bits"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flowd/flowd/storage"
+)
+
+// Trip metrics. A trip is a tap-in matched with the same card's next
+// tap-out within the trip window; it is counted at (origin cell, minute of
+// the tap-in) with the destination cell as the bucket's sub-key. Taps that
+// find no partner are counted, never guessed.
+const (
+	MetricTrips        = "trips"         // sub: destination cell
+	MetricTripSeconds  = "trip_seconds"  // sub: destination cell; sum of travel times
+	MetricUnmatchedIn  = "unmatched_in"  // tap-ins with no tap-out in the window
+	MetricUnmatchedOut = "unmatched_out" // tap-outs with no open tap-in
+	// MetricDistinctCards holds HyperLogLog registers of the hashed cards
+	// seen per cell and minute (sub: register index).
+	MetricDistinctCards = storage.MaxPrefix + "cards"
+)
+
+// HLLPrecision is the number of hash bits choosing a register: 2^14
+// registers give a standard error of 1.04/√16384 ≈ 0.81 %.
+const HLLPrecision = 14
+
+// hllRegister splits a card hash into its register index and rank.
+func hllRegister(h uint64) (idx uint64, rank int64) {
+	idx = h >> (64 - HLLPrecision)
+	w := h<<HLLPrecision | 1<<(HLLPrecision-1)
+	return idx, int64(bits.LeadingZeros64(w) + 1)
+}
+
+// tap is one swipe kept for trip matching.
+type tap struct {
+	card uint64
+	ms   int64
+	in   bool
+	cell uint64
+}
+
+// Trips matches tap-ins with tap-outs. Its table of open trips is the
+// working copy; the store keeps the durable one, written with the same
+// batch through the WAL, and Trips is rebuilt from it on start.
+type Trips struct {
+	window int64 // seconds
+
+	mu        sync.Mutex
+	open      map[uint64]storage.OpenTrip
+	queue     []storage.OpenTrip // by tap-in time, for expiry; stale entries skipped
+	watermark int64              // latest tap time seen, unix seconds
+}
+
+// NewTrips returns a matcher holding the store's open trips.
+func NewTrips(st *storage.Store, window time.Duration) *Trips {
+	t := &Trips{window: int64(window / time.Second), open: map[uint64]storage.OpenTrip{}}
+	for _, o := range st.OpenTrips() {
+		t.open[o.Card] = o
+		t.queue = append(t.queue, o)
+		t.watermark = max(t.watermark, o.Start)
+	}
+	return t
+}
+
+// Open returns the number of trips waiting for their tap-out.
+func (t *Trips) Open() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.open)
+}
+
+// undo restores the open-trip table if a batch could not be made durable.
+type undo struct {
+	card    uint64
+	had     bool
+	before  storage.OpenTrip
+	written storage.OpenTrip
+	wasOpen bool // what the batch left: open (written) or closed
+}
+
+// match runs the batch's taps, in time order, against the open trips. It
+// calls add for each delta and returns the trip operations to log and how
+// to take them back.
+func (t *Trips) match(taps []tap, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
+	slices.SortStableFunc(taps, func(a, b tap) int {
+		switch {
+		case a.ms < b.ms:
+			return -1
+		case a.ms > b.ms:
+			return 1
+		}
+		return 0
+	})
+	var ops []storage.TripOp
+	var undos []undo
+	touched := map[uint64]bool{}
+	remember := func(card uint64) {
+		if touched[card] {
+			return
+		}
+		touched[card] = true
+		before, had := t.open[card]
+		undos = append(undos, undo{card: card, had: had, before: before})
+	}
+	closeTrip := func(card uint64) {
+		remember(card)
+		delete(t.open, card)
+		ops = append(ops, storage.TripOp{Trip: storage.OpenTrip{Card: card}})
+	}
+	for _, tp := range taps {
+		sec := floorDivInt(tp.ms, 1000)
+		if sec > t.watermark {
+			t.watermark = sec
+			t.expire(add, closeTrip)
+		}
+		o, isOpen := t.open[tp.card]
+		if isOpen && (sec-o.Start > t.window || sec < o.Start) {
+			// Too old to match, or a tap from before it opened: the open
+			// trip ends unmatched.
+			add(MetricUnmatchedIn, o.Cell, 0, floorDivInt(o.Start, 60), 1)
+			closeTrip(tp.card)
+			isOpen = false
+		}
+		if tp.in {
+			if isOpen {
+				add(MetricUnmatchedIn, o.Cell, 0, floorDivInt(o.Start, 60), 1)
+			}
+			remember(tp.card)
+			n := storage.OpenTrip{Card: tp.card, Start: sec, Cell: tp.cell}
+			t.open[tp.card] = n
+			t.queue = append(t.queue, n)
+			ops = append(ops, storage.TripOp{Open: true, Trip: n})
+			continue
+		}
+		if !isOpen {
+			add(MetricUnmatchedOut, tp.cell, 0, floorDivInt(sec, 60), 1)
+			continue
+		}
+		minute := floorDivInt(o.Start, 60)
+		add(MetricTrips, o.Cell, tp.cell, minute, 1)
+		add(MetricTripSeconds, o.Cell, tp.cell, minute, sec-o.Start)
+		closeTrip(tp.card)
+	}
+	for i := range undos {
+		u := &undos[i]
+		u.written, u.wasOpen = t.open[u.card]
+	}
+	return ops, undos
+}
+
+// expire ends the trips open for longer than the window before the
+// watermark, oldest first.
+func (t *Trips) expire(add func(metric string, cell, sub uint64, minute, v int64), closeTrip func(uint64)) {
+	cut := t.watermark - t.window
+	i := 0
+	for ; i < len(t.queue) && t.queue[i].Start < cut; i++ {
+		q := t.queue[i]
+		if o, ok := t.open[q.Card]; ok && o == q {
+			add(MetricUnmatchedIn, o.Cell, 0, floorDivInt(o.Start, 60), 1)
+			closeTrip(q.Card)
+		}
+	}
+	if i > 0 {
+		t.queue = slices.Delete(t.queue, 0, i)
+	}
+}
+
+// revert takes back a batch's effect on the open trips where no later batch
+// has changed them since.
+func (t *Trips) revert(undos []undo) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, u := range undos {
+		cur, open := t.open[u.card]
+		if open != u.wasOpen || cur != u.written {
+			continue
+		}
+		if u.had {
+			t.open[u.card] = u.before
+			t.queue = append(t.queue, u.before)
+		} else {
+			delete(t.open, u.card)
+		}
+	}
+}
+
+func floorDivInt(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
