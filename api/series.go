@@ -66,6 +66,10 @@ func (s *Server) series(ctx *fasthttp.RequestCtx) {
 		fail(ctx, &paramError{"step", q.str("step"), fmt.Sprintf("%d steps; at most %d per query: use a larger step", n, maxPoints)})
 		return
 	}
+	if err := s.checkCost(int64(len(a.cells)), n); err != nil {
+		fail(ctx, err)
+		return
+	}
 	tier := s.Store.TierFor(from, step)
 	sums := make([]int64, n)
 	err = s.Store.Scan(tier, metric, a.ranges, from, to, func(_ uint64, minute, v int64) {

@@ -29,6 +29,10 @@ type Server struct {
 	// Now is the clock for "now" in queries.
 	Now func() time.Time
 
+	// Guard authenticates callers and applies limits; nil lets every
+	// request through as an admin's.
+	Guard *Guard
+
 	routes   map[string]fasthttp.RequestHandler
 	prefixes []prefixRoute
 	regMu    sync.Mutex // serialises registry writes and their Save
@@ -78,8 +82,17 @@ func (s *Server) HandlePrefix(method, prefix string, h fasthttp.RequestHandler) 
 	s.prefixes = append(s.prefixes, prefixRoute{method, prefix, h})
 }
 
-// ServeHTTP is the fasthttp handler of every request.
+// ServeHTTP is the fasthttp handler of every request: the guard first,
+// then the route.
 func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	if s.Guard != nil {
+		s.Guard.Serve(ctx, s.dispatch)
+		return
+	}
+	s.dispatch(ctx)
+}
+
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 	method, path := string(ctx.Method()), string(ctx.Path())
 	if method == "HEAD" {
 		method = "GET"

@@ -7,6 +7,7 @@
 //
 //	flowd [serve] [flags]   start the server (the default)
 //	flowd feed [flags]      send the synthetic city to a running flowd
+//	flowd token [flags]     make an access token and its token-file line
 //	flowd help
 package main
 
@@ -27,11 +28,13 @@ func main() {
 		err = serve(args)
 	case "feed":
 		err = feed(args)
+	case "token":
+		err = token(args)
 	case "help", "-h", "--help":
-		fmt.Println("usage: flowd [serve|feed] [flags]; flowd <command> -h lists a command's flags")
+		fmt.Println("usage: flowd [serve|feed|token] [flags]; flowd <command> -h lists a command's flags")
 		return
 	default:
-		err = fmt.Errorf("unknown command %q; want serve or feed", cmd)
+		err = fmt.Errorf("unknown command %q; want serve, feed or token", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowd:", err)

@@ -42,6 +42,7 @@ type serveConfig struct {
 	demoSpeed     float64
 	demoScale     float64
 	live          liveConfig
+	security      securityConfig
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -64,6 +65,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
 	liveFlags(fs, &c.live)
+	securityFlags(fs, &c.security)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -133,6 +135,11 @@ func serve(args []string) error {
 		return err
 	}
 	defer stopLive()
+	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
+	if err != nil {
+		return err
+	}
+	defer sec.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -141,13 +148,15 @@ func serve(args []string) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	log.Printf("flowd: serving on http://%s (data in %s, base resolution %d)", addr, c.data, c.res)
-	fmt.Printf("flowd listening on http://%s\n", addr)
+	ln, scheme := sec.Listen(ln)
+	go sec.reloadOnHUP(ctx)
+	log.Printf("flowd: serving on %s://%s (data in %s, base resolution %d)", scheme, addr, c.data, c.res)
+	fmt.Printf("flowd listening on %s://%s\n", scheme, addr)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln, c.maxBody) }()
 	if c.demo {
-		go runDemo(ctx, "http://"+addr, c.demoScale)
+		go runDemo(ctx, scheme+"://"+addr, c.demoScale, sec.DemoToken())
 	}
 	select {
 	case <-ctx.Done():
@@ -207,9 +216,9 @@ func loadRegistryFiles(reg *geo.Registry, c *serveConfig) error {
 // runDemo puts the synthetic city's registries into the server, back-fills
 // the last two hours so replay has something to show, then feeds it live,
 // following the wall clock.
-func runDemo(ctx context.Context, url string, scale float64) {
+func runDemo(ctx context.Context, url string, scale float64, token string) {
 	c := city.New(demoCityConfig(scale))
-	backfill := &city.Feeder{URL: url, BatchSize: 5000, Senders: 2}
+	backfill := &city.Feeder{URL: url, BatchSize: 5000, Senders: 2, Token: token}
 	if err := backfill.PutRegistries(ctx, c); err != nil {
 		log.Printf("flowd: demo feed: %v", err)
 		return
@@ -219,7 +228,7 @@ func runDemo(ctx context.Context, url string, scale float64) {
 	if err := backfill.Run(ctx, c, now.Add(-2*time.Hour), now, nil); err != nil && ctx.Err() == nil {
 		log.Printf("flowd: demo back-fill stopped: %v", err)
 	}
-	live := &city.Feeder{URL: url, BatchSize: 2000, Senders: 2, Live: true}
+	live := &city.Feeder{URL: url, BatchSize: 2000, Senders: 2, Live: true, Token: token}
 	if err := live.Run(ctx, c, now, now.Add(100*365*24*time.Hour), nil); err != nil && ctx.Err() == nil {
 		log.Printf("flowd: demo feed stopped: %v", err)
 	}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/flowd/flowd/api"
+	"github.com/flowd/flowd/ingest"
+)
+
+// securityConfig holds the flags of access control, TLS and limits.
+type securityConfig struct {
+	tokens   string
+	insecure bool
+	tlsCert  string
+	tlsKey   string
+	maxLine  int
+	limits   api.Limits
+}
+
+// securityFlags registers the access, TLS and limit flags on fs.
+func securityFlags(fs *flag.FlagSet, c *securityConfig) {
+	fs.StringVar(&c.tokens, "tokens", "", "token file: lines of `<sha256 hex> <role> <name>` (roles ingest, read, admin) or a JSON array; reloaded on SIGHUP. `flowd token` makes one")
+	fs.BoolVar(&c.insecure, "insecure", false, "allow listening beyond loopback without -tokens (every caller is then an admin)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate chain (PEM); with -tls-key serves HTTPS and WSS, reloaded on SIGHUP")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM) of -tls-cert")
+	fs.Float64Var(&c.limits.Rate, "rate-limit", api.DefaultRate, "requests a second one token may make (0 = no limit); beyond it 429 with Retry-After")
+	fs.IntVar(&c.limits.Burst, "rate-burst", api.DefaultBurst, "requests one token may make at once after a quiet spell")
+	fs.IntVar(&c.limits.LivePerToken, "live-max-per-token", api.DefaultLivePerToken, "live map WebSocket connections one token may hold (0 = no limit); beyond it 429")
+	fs.IntVar(&c.limits.MaxEvents, "max-events", api.DefaultMaxEvents, "events (lines) in one ingest request (0 = no limit); beyond it 413")
+	fs.Int64Var(&c.limits.MaxDecompressed, "max-decompressed", api.DefaultMaxDecompressed, "largest ingest body in bytes after gzip or zstd decompression; beyond it 413")
+	fs.IntVar(&c.maxLine, "max-line", 64<<10, "longest line of an ingest body in bytes; a longer line is rejected by number")
+	fs.Int64Var(&c.limits.MaxQueryCost, "max-query-cost", api.DefaultMaxQueryCost, "cells × steps one series query may compute; beyond it 400")
+}
+
+// security is the running access layer: the guard, the audit log, the TLS
+// certificate and what SIGHUP reloads.
+type security struct {
+	c     securityConfig
+	guard *api.Guard
+	audit *api.Audit
+	certs *certReloader
+	// demoToken is the in-process admin token of the -demo feed.
+	demoToken string
+}
+
+// setupSecurity checks the listen address against the token flags, loads
+// the tokens, certificate and audit log, and puts the guard in front of srv
+// and the limits into the ingest handler.
+func setupSecurity(c securityConfig, listen, dataDir string, srv *api.Server, ih *ingest.Handler) (*security, error) {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, fmt.Errorf("-tls-cert and -tls-key go together")
+	}
+	if c.maxLine <= 0 || c.limits.MaxDecompressed <= 0 {
+		return nil, fmt.Errorf("-max-line and -max-decompressed must be positive")
+	}
+	loopback, err := isLoopback(listen)
+	if err != nil {
+		return nil, err
+	}
+	if c.tokens == "" && !loopback {
+		if !c.insecure {
+			return nil, fmt.Errorf("-listen %s reaches beyond this machine and no -tokens file is given: every caller would be an admin and could read movement data. Give -tokens (see `flowd token -h`), listen on 127.0.0.1, or pass -insecure", listen)
+		}
+		log.Printf("flowd: WARNING: -insecure: listening on %s WITHOUT AUTHENTICATION; anyone who can reach it can read and change everything", listen)
+	}
+	s := &security{c: c}
+	s.guard = api.NewGuard(c.limits)
+	s.guard.Logf = log.Printf
+	if c.tokens != "" {
+		ts, err := api.LoadTokens(c.tokens)
+		if err != nil {
+			return nil, err
+		}
+		if ts.Len() == 0 {
+			return nil, fmt.Errorf("-tokens %s holds no token", c.tokens)
+		}
+		s.guard.SetTokens(ts)
+		log.Printf("flowd: %d tokens loaded from %s", ts.Len(), c.tokens)
+	}
+	if c.tlsCert != "" {
+		if s.certs, err = newCertReloader(c.tlsCert, c.tlsKey); err != nil {
+			return nil, err
+		}
+	}
+	if s.audit, err = api.OpenAudit(filepath.Join(dataDir, "audit.log")); err != nil {
+		return nil, err
+	}
+	s.guard.Audit = s.audit
+	ih.MaxLine = c.maxLine
+	ih.MaxDecompressed = c.limits.MaxDecompressed
+	srv.Guard = s.guard
+	s.record("flowd", "start", map[string]any{"auth": s.guard.AuthOn(), "tls": s.certs != nil, "listen": listen})
+	return s, nil
+}
+
+// DemoToken returns a token for the -demo feed: empty without
+// authentication, else a random admin token known only to this process.
+func (s *security) DemoToken() string {
+	if !s.guard.AuthOn() {
+		return ""
+	}
+	if s.demoToken == "" {
+		var b [24]byte
+		rand.Read(b[:])
+		s.demoToken = hex.EncodeToString(b[:])
+		s.guard.AddToken(s.demoToken, api.RoleAdmin, "demo-feed")
+	}
+	return s.demoToken
+}
+
+// Listen wraps ln so the guard sees connections close, and in TLS when a
+// certificate is given. It returns the listener and the URL scheme.
+func (s *security) Listen(ln net.Listener) (net.Listener, string) {
+	ln = api.TrackConns(ln)
+	if s.certs == nil {
+		return ln, "http"
+	}
+	return tls.NewListener(ln, s.certs.Config()), "https"
+}
+
+// reloadOnHUP reloads the token file and the certificate on every SIGHUP
+// until ctx ends. A file that fails to load leaves the previous one in use.
+func (s *security) reloadOnHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			s.Reload()
+		}
+	}
+}
+
+// Reload reloads the tokens and the certificate and records the outcome in
+// the log and the audit log.
+func (s *security) Reload() {
+	details := map[string]any{}
+	if s.c.tokens != "" {
+		ts, err := api.LoadTokens(s.c.tokens)
+		if err == nil && ts.Len() == 0 {
+			err = fmt.Errorf("-tokens %s holds no token", s.c.tokens)
+		}
+		if err != nil {
+			log.Printf("flowd: reload: keeping the previous tokens: %v", err)
+			details["tokens_error"] = err.Error()
+		} else {
+			s.guard.SetTokens(ts)
+			log.Printf("flowd: reload: %d tokens loaded from %s", ts.Len(), s.c.tokens)
+			details["tokens"] = ts.Len()
+		}
+	}
+	if s.certs != nil {
+		if err := s.certs.Reload(); err != nil {
+			log.Printf("flowd: reload: keeping the previous certificate: %v", err)
+			details["tls_error"] = err.Error()
+		} else {
+			log.Printf("flowd: reload: certificate loaded from %s", s.c.tlsCert)
+			details["tls"] = "reloaded"
+		}
+	}
+	s.record("flowd", "reload", details)
+}
+
+func (s *security) record(who, what string, details map[string]any) {
+	if err := s.audit.Record(who, what, details); err != nil {
+		log.Printf("flowd: %v", err)
+	}
+}
+
+// Close closes the audit log.
+func (s *security) Close() error { return s.audit.Close() }
+
+// isLoopback reports whether a listen address reaches only this machine:
+// a loopback IP or localhost. An empty host means every interface.
+func isLoopback(listen string) (bool, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false, fmt.Errorf("-listen %q: %w", listen, err)
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
