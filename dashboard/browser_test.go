@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Helper()
 		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 			stats, _ := chromedp.Run(bctx, chromedp.Evaluate[map[string]any](`window.flowdStats || {}`))
+			mu.Lock()
+			defer mu.Unlock()
 			t.Fatalf("waiting for %s (%s): %v; page stats %v; console %v", what, expr, err, stats, console)
 		}
 	}
@@ -114,6 +117,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	wait("the map to finish drawing them", `window.flowdDrawnHexagons && flowdDrawnHexagons() > 20`)
 	drawn := eval(`flowdDrawnHexagons()`)
 	renders, total := eval(`flowdStats.renders`), eval(`flowdStats.total`)
+	// The city's cameras report once a minute; a burst of counts now makes
+	// sure the live feed has something to show within a tick or two.
+	var burst []byte
+	at := time.Now().UTC().Format(time.RFC3339)
+	for _, sn := range s.Reg.Sensors()[:200] {
+		burst = fmt.Appendf(burst, `{"time":%q,"sensor":%q,"class":"car","count":40,"interval":60}`+"\n", at, sn.ID)
+	}
+	s.post(t, "counts", burst)
 	wait("a live update to change the map", `flowdStats.renders > `+ftoa(renders)+` && flowdStats.total !== `+ftoa(total))
 	wait("the site panel", `document.querySelectorAll('#sites li .level').length >= 12`)
 	levels, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#sites .level')).map(e => e.textContent)`))
