@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Test tokens; the token file holds only their hashes.
+const (
+	tokIngest = "test-ingest-token-0123456789"
+	tokRead   = "test-read-token-0123456789"
+	tokAdmin  = "test-admin-token-0123456789"
+	tokFlood  = "test-flood-token-0123456789"
+	tokWrong  = "test-wrong-token-0123456789"
+)
+
+func tokenLine(secret, role, name string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:]) + " " + role + " " + name + "\n"
+}
+
+// writeTokens writes a token file with one token of each role (and a
+// second ingest token for floods) and returns its path.
+func writeTokens(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "tokens")
+	body := "# test tokens\n" + tokenLine(tokIngest, "ingest", "gate-feeder") + tokenLine(tokRead, "read", "planner") +
+		tokenLine(tokAdmin, "admin", "ops") + tokenLine(tokFlood, "ingest", "flooder")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// authDo sends a request with a bearer token ("" for none).
+func authDo(t *testing.T, method, url, token, ctype string, body []byte) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, data}
+}
+
+// endpoint is one call of the matrix and the least role that may make it
+// ("" for an open endpoint).
+type endpoint struct {
+	method, path, ctype, body string
+	need                      string
+}
+
+func matrixEndpoints(t0 time.Time) []endpoint {
+	span := fmt.Sprintf("from=%d&to=%d", t0.Unix(), t0.Add(30*time.Minute).Unix())
+	path := `[[30.2590,120.1640],[30.2810,120.1650]]`
+	return []endpoint{
+		{"GET", "/healthz", "", "", ""},
+		{"GET", "/", "", "", ""},
+		{"GET", "/app.js", "", "", ""},
+		{"GET", "/metrics", "", "", "admin"},
+		{"POST", "/api/v1/ingest/swipes", "application/x-ndjson", fmt.Sprintf(`{"time":%d,"card":"m1","dir":"in","station":"S1"}`+"\n", t0.Unix()), "ingest"},
+		{"POST", "/api/v1/ingest/counts", "text/csv", fmt.Sprintf("time,sensor,class,count,interval\n%d,D1,car,3,60\n", t0.Unix()), "ingest"},
+		{"POST", "/api/v1/ingest/footfall", "application/x-ndjson", fmt.Sprintf(`{"time":%d,"site":"lake","gate":"n","in":5,"out":1}`+"\n", t0.Unix()), "ingest"},
+		{"GET", "/api/v1/series?metric=swipes_in&bbox=" + testBBox + "&" + span, "", "", "read"},
+		{"GET", "/api/v1/series?metric=swipes_in&bbox=" + testBBox + "&format=csv&" + span, "", "", "read"},
+		{"GET", "/api/v1/density?metric=swipes_in&bbox=" + testBBox + "&" + span, "", "", "read"},
+		{"GET", "/api/v1/top?metric=swipes_in&" + span, "", "", "read"},
+		{"POST", "/api/v1/corridor", "application/json", fmt.Sprintf(`{"path":%s,"metric":"swipes_in","from":%d,"to":%d,"step":"10m"}`, path, t0.Unix(), t0.Add(30*time.Minute).Unix()), "read"},
+		{"POST", "/api/v1/path/density", "application/json", fmt.Sprintf(`{"paths":[{"id":"a","path":%s}],"metric":"swipes_in"}`, path), "read"},
+		{"GET", "/api/v1/metrics", "", "", "read"},
+		{"GET", "/api/v1/stations", "", "", "read"},
+		{"GET", "/api/v1/sensors", "", "", "read"},
+		{"GET", "/api/v1/sites", "", "", "read"},
+		{"GET", "/api/v1/sites/status", "", "", "read"},
+		{"GET", "/api/v1/sites/lake/status", "", "", "read"},
+		{"GET", "/api/v1/alerts", "", "", "read"},
+		{"GET", "/api/v1/live/stats", "", "", "read"},
+		{"GET", "/api/v1/dashboard/config", "", "", "read"},
+		{"PUT", "/api/v1/stations", "text/csv", testStations, "admin"},
+		{"PUT", "/api/v1/sensors", "text/csv", testSensors, "admin"},
+		{"PUT", "/api/v1/sites", "application/geo+json", testSites, "admin"},
+	}
+}
+
+// TestEndpointRoleMatrix calls every endpoint with no token, an unknown
+// token and each role's token against a real server, and checks that each
+// is served exactly to the roles that may call it: 401 without a valid
+// token, 403 for a role that may not, and a real answer otherwise.
+func TestEndpointRoleMatrix(t *testing.T) {
+	data := t.TempDir()
+	c := startFlowd(t, data, append(registryFlags(t), "-tokens", writeTokens(t))...)
+	t0 := testT0()
+	callers := []struct{ name, token, role string }{
+		{"no token", "", ""}, {"wrong token", tokWrong, ""},
+		{"ingest", tokIngest, "ingest"}, {"read", tokRead, "read"}, {"admin", tokAdmin, "admin"},
+	}
+	for _, e := range matrixEndpoints(t0) {
+		for _, who := range callers {
+			r := authDo(t, e.method, c.url+e.path, who.token, e.ctype, []byte(e.body))
+			allowed := e.need == "" || who.role == "admin" || who.role == e.need
+			switch {
+			case allowed && (r.status == 401 || r.status == 403):
+				t.Errorf("%s %s as %s: refused, want served: %s", e.method, e.path, who.name, r)
+			case allowed && r.status >= 400:
+				t.Errorf("%s %s as %s: %s; want a real answer", e.method, e.path, who.name, r)
+			case !allowed && who.role == "" && r.status != 401:
+				t.Errorf("%s %s as %s: %s; want 401", e.method, e.path, who.name, r)
+			case !allowed && who.role != "" && r.status != 403:
+				t.Errorf("%s %s as %s: %s; want 403", e.method, e.path, who.name, r)
+			}
+			if r.status == 401 || r.status == 403 {
+				var ans struct{ Error string }
+				if json.Unmarshal(r.body, &ans) != nil || ans.Error == "" {
+					t.Errorf("%s %s as %s: refusal is not a JSON error: %s", e.method, e.path, who.name, r)
+				}
+			}
+		}
+	}
+
+	// The live WebSocket: the header, the token parameter (browsers), and
+	// refusals of the upgrade itself.
+	ws := "ws" + strings.TrimPrefix(c.url, "http") + "/api/v1/live"
+	dial := func(url, token string) (int, error) {
+		h := http.Header{}
+		if token != "" {
+			h.Set("Authorization", "Bearer "+token)
+		}
+		conn, resp, err := websocket.DefaultDialer.Dial(url, h)
+		if err == nil {
+			conn.Close()
+			return 101, nil
+		}
+		if resp != nil {
+			return resp.StatusCode, err
+		}
+		return 0, err
+	}
+	for _, tc := range []struct {
+		name, url, token string
+		want             int
+	}{
+		{"no token", ws, "", 401},
+		{"wrong token", ws, tokWrong, 401},
+		{"ingest token", ws, tokIngest, 403},
+		{"read token", ws, tokRead, 101},
+		{"admin token", ws, tokAdmin, 101},
+		{"read token parameter", ws + "?token=" + tokRead, "", 101},
+		{"wrong token parameter", ws + "?token=" + tokWrong, "", 401},
+	} {
+		if got, err := dial(tc.url, tc.token); got != tc.want {
+			t.Errorf("live upgrade with %s: %d (%v), want %d", tc.name, got, err, tc.want)
+		}
+	}
+	// The token parameter is for the WebSocket only.
+	if r := authDo(t, "GET", c.url+"/api/v1/stations?token="+tokRead, "", "", nil); r.status != 401 {
+		t.Errorf("token parameter on a plain endpoint: %s; want 401", r)
+	}
+
+	// SIGHUP reloads the token file: a removed token stops working, an
+	// added one starts, with no restart.
+	start := flagValue(c, "-tokens")
+	if err := os.WriteFile(start, []byte(tokenLine(tokAdmin, "admin", "ops")+tokenLine(tokWrong, "read", "newcomer")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool {
+		return authDo(t, "GET", c.url+"/api/v1/stations", tokWrong, "", nil).status == 200
+	})
+	if r := authDo(t, "GET", c.url+"/api/v1/stations", tokRead, "", nil); r.status != 401 {
+		t.Errorf("removed token after SIGHUP: %s; want 401", r)
+	}
+	// A broken file on reload keeps the previous tokens.
+	os.WriteFile(start, []byte("not a token file\n"), 0o600)
+	c.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(c.Logs(), "keeping the previous tokens") })
+	if r := authDo(t, "GET", c.url+"/api/v1/stations", tokWrong, "", nil); r.status != 200 {
+		t.Errorf("after a failed reload: %s; want the previous tokens to work", r)
+	}
+	c.stop()
+
+	// The audit log holds the registry changes and admin calls with the
+	// token's name, and the reloads.
+	audit, err := os.ReadFile(filepath.Join(data, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var puts, admin, reloads int
+	for _, line := range strings.Split(strings.TrimSpace(string(audit)), "\n") {
+		var rec struct {
+			Who, What string
+			Details   map[string]any
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		switch {
+		case rec.What == "registry.change" && rec.Who == "ops" && rec.Details["status"] == 200.0:
+			puts++
+		case rec.What == "admin.request" && rec.Who == "ops":
+			admin++
+		case rec.What == "reload":
+			reloads++
+		}
+	}
+	if puts != 3 || admin < 10 || reloads != 2 {
+		t.Errorf("audit log: %d registry changes (want 3), %d admin requests (want ≥ 10), %d reloads (want 2):\n%s", puts, admin, reloads, audit)
+	}
+}
+
+// flagValue returns the value given to a flag on the child's command line.
+func flagValue(c *child, name string) string {
+	for i, a := range c.cmd.Args {
+		if a == name && i+1 < len(c.cmd.Args) {
+			return c.cmd.Args[i+1]
+		}
+	}
+	c.t.Fatalf("flowd started without %s", name)
+	return ""
+}
+
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRefusesToListenBeyondLoopbackWithoutTokens checks the start-up rule
+// and its -insecure override.
+func TestRefusesToListenBeyondLoopbackWithoutTokens(t *testing.T) {
+	out, err := runFlowd(t, "serve", "-listen", "0.0.0.0:0", "-data", t.TempDir())
+	if err == nil || !strings.Contains(out, "no -tokens") {
+		t.Fatalf("listening on 0.0.0.0 without tokens: err %v, output:\n%s", err, out)
+	}
+	c := startFlowd(t, t.TempDir(), "-listen", "0.0.0.0:0", "-insecure")
+	if !strings.Contains(c.Logs(), "WITHOUT AUTHENTICATION") {
+		t.Errorf("-insecure gave no warning:\n%s", c.Logs())
+	}
+	c.stop()
+	c = startFlowd(t, t.TempDir(), "-listen", "0.0.0.0:0", "-tokens", writeTokens(t))
+	u, err := url.Parse(c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := authDo(t, "GET", "http://127.0.0.1:"+u.Port()+"/api/v1/stations", "", "", nil); r.status != 401 {
+		t.Errorf("0.0.0.0 with tokens, no token: %s; want 401", r)
+	}
+	c.stop()
+}
+
+// runFlowd runs the flowd binary to completion with a timeout.
+func runFlowd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(flowdBin, args...)
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("flowd %v did not exit within 30 s:\n%s", args, out)
+	}
+	return string(out), err
+}
