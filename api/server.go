@@ -28,6 +28,9 @@ type Server struct {
 	Logf        func(format string, args ...any)
 	// Now is the clock for "now" in queries.
 	Now func() time.Time
+	// SuppressBelow hides counts of people (distinct cards, OD pairs)
+	// smaller than it from callers below admin.
+	SuppressBelow int
 
 	// Guard authenticates callers and applies limits; nil lets every
 	// request through as an admin's.
@@ -54,6 +57,8 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string) *Server
 		Logf:        log.Printf,
 		Now:         time.Now,
 		routes:      map[string]fasthttp.RequestHandler{},
+
+		SuppressBelow: 5,
 	}
 	s.Handle("GET", "/api/v1/series", s.series)
 	s.Handle("GET", "/api/v1/density", s.density)
@@ -61,6 +66,8 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string) *Server
 	s.Handle("GET", "/api/v1/top", s.top)
 	s.Handle("POST", "/api/v1/path/density", s.pathDensity)
 	s.Handle("GET", "/api/v1/metrics", s.metricNames)
+	s.Handle("GET", "/api/v1/od", s.od)
+	s.Handle("GET", "/api/v1/distinct", s.distinctCards)
 	s.Handle("GET", "/api/v1/stations", s.getStations)
 	s.Handle("PUT", "/api/v1/stations", s.putStations)
 	s.Handle("GET", "/api/v1/sensors", s.getSensors)

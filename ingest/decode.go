@@ -267,6 +267,10 @@ const maxFields = 8
 var (
 	swipeSchema = schema{
 		fields: []string{"time", "card", "dir", "station", "lat", "lng", "line", "mode"},
+		// The columns of AFC exports such as the 2019 Hangzhou metro data
+		// (time,lineID,stationID,deviceID,status,userID,payType; status
+		// 1 = entry, 0 = exit) are read as their flowd names.
+		aliases: map[string]int{"userid": swCard, "stationid": swStation, "status": swDir, "lineid": swLine},
 		header: func(has *[maxFields]bool) (int, string) {
 			switch {
 			case !has[swTime]:
@@ -316,6 +320,8 @@ var (
 // header must have.
 type schema struct {
 	fields []string
+	// aliases maps other CSV column names, lower case, to field ids.
+	aliases map[string]int
 	// header returns the field id and reason of the first missing column
 	// among those present per has, or -1.
 	header func(has *[maxFields]bool) (int, string)
@@ -832,6 +838,14 @@ func (d *decoder) header(line int, cells [][]byte, colOf []int) ([]int, bool) {
 			if equalFold(name, fname) {
 				id = i
 				break
+			}
+		}
+		if id < 0 {
+			for alias, i := range d.sc.aliases {
+				if equalFold(name, alias) {
+					id = i
+					break
+				}
 			}
 		}
 		if id >= 0 {

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -22,17 +21,6 @@ const (
 	// seen per cell and minute (sub: register index).
 	MetricDistinctCards = storage.MaxPrefix + "cards"
 )
-
-// HLLPrecision is the number of hash bits choosing a register: 2^14
-// registers give a standard error of 1.04/√16384 ≈ 0.81 %.
-const HLLPrecision = 14
-
-// hllRegister splits a card hash into its register index and rank.
-func hllRegister(h uint64) (idx uint64, rank int64) {
-	idx = h >> (64 - HLLPrecision)
-	w := h<<HLLPrecision | 1<<(HLLPrecision-1)
-	return idx, int64(bits.LeadingZeros64(w) + 1)
-}
 
 // tap is one swipe kept for trip matching.
 type tap struct {

@@ -38,6 +38,7 @@ type serveConfig struct {
 	maxBody       int
 	maxInflight   int
 	tripWindow    time.Duration
+	suppressBelow int
 	demo          bool
 	demoSpeed     float64
 	demoScale     float64
@@ -62,6 +63,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.maxBody, "max-body", 64<<20, "largest request body in bytes (as sent, before decompression)")
 	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
+	fs.IntVar(&c.suppressBelow, "suppress-below", 5, "counts of people (distinct cards, OD pairs) under this are hidden from non-admin callers")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
 	liveFlags(fs, &c.live)
@@ -127,6 +129,7 @@ func serve(args []string) error {
 	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow)}
 	ih := ingest.NewHandler(b, c.maxInflight)
 	srv := api.NewServer(st, reg, regDir)
+	srv.SuppressBelow = c.suppressBelow
 	srv.Handle("POST", "/api/v1/ingest/swipes", ih.Swipes)
 	srv.Handle("POST", "/api/v1/ingest/counts", ih.Counts)
 	srv.Handle("POST", "/api/v1/ingest/footfall", ih.Footfall)

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/bench/city"
+)
+
+type odAnswer struct {
+	Pairs []struct {
+		Origin      string   `json:"origin"`
+		Destination string   `json:"destination"`
+		Trips       *int64   `json:"trips"`
+		MeanMinutes *float64 `json:"mean_minutes"`
+		Suppressed  bool     `json:"suppressed"`
+	} `json:"pairs"`
+	PairsTotal   int   `json:"pairs_total"`
+	Trips        int64 `json:"trips"`
+	UnmatchedIn  int64 `json:"unmatched_in"`
+	UnmatchedOut int64 `json:"unmatched_out"`
+}
+
+// TestODFromHangzhouAFCDay ingests a synthetic day in the Hangzhou AFC
+// competition schema, with a SIGKILL and restart halfway through while
+// trips are open, and checks the station OD matrix against the
+// generator's ground truth exactly.
+func TestODFromHangzhouAFCDay(t *testing.T) {
+	c := city.New(city.Config{Seed: 5, Scale: 0.01})
+	dir := t.TempDir()
+	stations := filepath.Join(dir, "stations.csv")
+	if err := os.WriteFile(stations, c.StationsCSV(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2019, 1, 7, 0, 0, 0, 0, time.UTC)
+	var afc bytes.Buffer
+	truth, unmatched, err := c.AFCDay(day, &afc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	sc := bufio.NewScanner(&afc)
+	sc.Scan() // header
+	for sc.Scan() {
+		rows = append(rows, sc.Text())
+	}
+	var wantTrips int64
+	for _, n := range truth {
+		wantTrips += int64(n)
+	}
+	t.Logf("%d taps, %d trips between %d station pairs, %d unmatched taps", len(rows), wantTrips, len(truth), unmatched)
+
+	data := t.TempDir()
+	flags := []string{"-stations", stations}
+	srv := startFlowd(t, data, flags...)
+	post := func(srv *child, rows []string) {
+		for len(rows) > 0 {
+			n := min(len(rows), 5000)
+			body := city.AFCHeader + strings.Join(rows[:n], "\n") + "\n"
+			a := srv.post(t, "swipes", "text/csv", body, false)
+			if a.Accepted != n {
+				t.Fatalf("accepted %d of %d AFC rows: %+v", a.Accepted, n, a.Rejected[:min(3, len(a.Rejected))])
+			}
+			rows = rows[n:]
+		}
+	}
+	half := len(rows) / 2
+	post(srv, rows[:half])
+	srv.kill()
+	srv = startFlowd(t, data, flags...)
+	post(srv, rows[half:])
+	// A tap long after the day moves event time on, so the trips still
+	// open (cards that never tapped out) end as unmatched.
+	late := day.Add(30 * time.Hour).Format("2006-01-02 15:04:05")
+	post(srv, []string{late + ",B,0,1,0,LATECARD,1"})
+
+	var od odAnswer
+	srv.get(t, fmt.Sprintf("/api/v1/od?by=station&top=100000&from=%d&to=%d", day.Unix(), day.Add(48*time.Hour).Unix())).json(t, &od)
+	if od.Trips != wantTrips {
+		t.Errorf("%d trips, want %d", od.Trips, wantTrips)
+	}
+	got := map[[2]int]int{}
+	for _, p := range od.Pairs {
+		if p.Trips == nil {
+			t.Fatalf("pair %s→%s suppressed for a caller who is admin (auth off)", p.Origin, p.Destination)
+		}
+		o, _ := strconv.Atoi(p.Origin)
+		d, _ := strconv.Atoi(p.Destination)
+		got[[2]int{o, d}] = int(*p.Trips)
+		if *p.MeanMinutes < 4 || *p.MeanMinutes > 61 {
+			t.Errorf("%s→%s: mean travel time %.1f min outside the generator's 5–60", p.Origin, p.Destination, *p.MeanMinutes)
+		}
+	}
+	if len(got) != len(truth) {
+		t.Errorf("%d station pairs, want %d", len(got), len(truth))
+	}
+	for k, n := range truth {
+		if got[k] != n {
+			t.Errorf("pair %d→%d: %d trips, want %d", k[0], k[1], got[k], n)
+		}
+	}
+	if od.UnmatchedIn+od.UnmatchedOut != int64(unmatched)+1 {
+		t.Errorf("unmatched taps: %d in + %d out, want %d (+1 late tap-out)", od.UnmatchedIn, od.UnmatchedOut, unmatched)
+	}
+	// CSV view of the same matrix.
+	r := srv.get(t, fmt.Sprintf("/api/v1/od?by=station&top=3&format=csv&from=%d&to=%d", day.Unix(), day.Add(48*time.Hour).Unix()))
+	if lines := strings.Split(strings.TrimSpace(string(r.body)), "\n"); r.status != 200 || len(lines) != 4 || lines[0] != "origin,destination,trips,mean_minutes" {
+		t.Errorf("OD as CSV: %d %q", r.status, r.body)
+	}
+}
+
+// TestDistinctCardsUnionOverCellsAndHours posts 100,000 cards, each
+// swiping at three stations in three different hours, and checks that the
+// distinct count over all cells and the day is within the documented 2 %
+// of 100,000 (a sum over cells would give 300,000), and per station
+// within 2 % of its own truth.
+func TestDistinctCardsUnionOverCellsAndHours(t *testing.T) {
+	srv := startFlowd(t, t.TempDir(), registryFlags(t)...)
+	t0 := time.Now().UTC().Truncate(time.Hour).Add(-6 * time.Hour)
+	const cards = 100000
+	perStation := map[string]map[int]bool{"S1": {}, "S2": {}}
+	var b strings.Builder
+	flush := func() {
+		srv.post(t, "swipes", "application/x-ndjson", b.String(), false)
+		b.Reset()
+	}
+	for i := range cards {
+		for visit := range 3 {
+			st := []string{"S1", "S2"}[(i+visit)%2]
+			perStation[st][i] = true
+			ts := t0.Add(time.Duration(visit)*time.Hour + time.Duration(i%60)*time.Minute).Unix()
+			fmt.Fprintf(&b, `{"time":%d,"card":"card-%d","dir":"in","station":%q}`+"\n", ts, i, st)
+		}
+		if i%10000 == 9999 {
+			flush()
+		}
+	}
+	type distinctAnswer struct {
+		Distinct   *int64 `json:"distinct"`
+		Suppressed bool   `json:"suppressed"`
+	}
+	check := func(query string, want int) {
+		t.Helper()
+		var a distinctAnswer
+		srv.get(t, "/api/v1/distinct?"+query+fmt.Sprintf("&from=%d&to=%d", t0.Unix(), t0.Add(4*time.Hour).Unix())).json(t, &a)
+		if a.Distinct == nil {
+			t.Fatalf("%s: no distinct count: %+v", query, a)
+		}
+		if rel := math.Abs(float64(*a.Distinct)-float64(want)) / float64(want); rel > 0.02 {
+			t.Errorf("%s: %d distinct cards, want %d ± 2 %% (off by %.2f %%)", query, *a.Distinct, want, 100*rel)
+		}
+	}
+	check("bbox="+testBBox, cards)
+	check("cells="+cellOf(t, 30.2590, 120.1640, 9).String(), len(perStation["S1"]))
+	check("cells="+cellOf(t, 30.2810, 120.1650, 9).String(), len(perStation["S2"]))
+}
