@@ -162,3 +162,76 @@ func TestDistinctCardsUnionOverCellsAndHours(t *testing.T) {
 	check("cells="+cellOf(t, 30.2590, 120.1640, 9).String(), len(perStation["S1"]))
 	check("cells="+cellOf(t, 30.2810, 120.1650, 9).String(), len(perStation["S2"]))
 }
+
+// TestSmallCountsSuppressedForReadTokens checks that OD pairs and distinct
+// counts under -suppress-below are marked suppressed (not zero, not the
+// number) for a read token, and shown to an admin token.
+func TestSmallCountsSuppressedForReadTokens(t *testing.T) {
+	srv := startFlowd(t, t.TempDir(), append(registryFlags(t), "-tokens", writeTokens(t), "-suppress-below", "5")...)
+	t0 := testT0()
+	var b strings.Builder
+	trip := func(card string, from, to string) {
+		fmt.Fprintf(&b, `{"time":%d,"card":%q,"dir":"in","station":%q}`+"\n", t0.Unix(), card, from)
+		fmt.Fprintf(&b, `{"time":%d,"card":%q,"dir":"out","station":%q}`+"\n", t0.Add(10*time.Minute).Unix(), card, to)
+	}
+	for i := range 8 {
+		trip(fmt.Sprintf("big-%d", i), "S1", "S2")
+	}
+	for i := range 2 {
+		trip(fmt.Sprintf("small-%d", i), "S2", "S1")
+	}
+	if r := authDo(t, "POST", srv.url+"/api/v1/ingest/swipes", tokIngest, "application/x-ndjson", []byte(b.String())); r.status != 200 {
+		t.Fatalf("ingest: %s", r)
+	}
+	span := fmt.Sprintf("from=%d&to=%d", t0.Unix(), t0.Add(time.Hour).Unix())
+	pairs := func(token string) map[string]odAnswer {
+		var a odAnswer
+		r := authDo(t, "GET", srv.url+"/api/v1/od?by=station&"+span, token, "", nil)
+		r.json(t, &a)
+		out := map[string]odAnswer{}
+		for _, p := range a.Pairs {
+			one := a
+			one.Pairs = a.Pairs[:0:0]
+			one.Pairs = append(one.Pairs, p)
+			out[p.Origin+">"+p.Destination] = one
+		}
+		return out
+	}
+	read, admin := pairs(tokRead), pairs(tokAdmin)
+	if p := read["S1>S2"].Pairs[0]; p.Suppressed || p.Trips == nil || *p.Trips != 8 {
+		t.Errorf("read token, 8 trips S1→S2: %+v; want shown", p)
+	}
+	if p := read["S2>S1"].Pairs[0]; !p.Suppressed || p.Trips != nil {
+		t.Errorf("read token, 2 trips S2→S1: %+v; want suppressed without a number", p)
+	}
+	if p := admin["S2>S1"].Pairs[0]; p.Suppressed || p.Trips == nil || *p.Trips != 2 {
+		t.Errorf("admin token, 2 trips S2→S1: %+v; want the number", p)
+	}
+	r := authDo(t, "GET", srv.url+"/api/v1/od?by=station&format=csv&"+span, tokRead, "", nil)
+	if !strings.Contains(string(r.body), "S2,S1,suppressed") || strings.Contains(string(r.body), "S2,S1,2") {
+		t.Errorf("read token, OD as CSV: %s", r.body)
+	}
+
+	type distinctAnswer struct {
+		Distinct   *int64 `json:"distinct"`
+		Suppressed bool   `json:"suppressed"`
+	}
+	s2 := "cells=" + cellOf(t, 30.2810, 120.1650, 9).String() + "&from=" + fmt.Sprint(t0.Add(10*time.Minute).Unix()) + "&to=" + fmt.Sprint(t0.Add(11*time.Minute).Unix())
+	var d distinctAnswer
+	// Eight cards tapped out at S2 in that minute, two at S1.
+	authDo(t, "GET", srv.url+"/api/v1/distinct?"+s2, tokRead, "", nil).json(t, &d)
+	if d.Suppressed || d.Distinct == nil || *d.Distinct != 8 {
+		t.Errorf("read token, 8 cards: %+v", d)
+	}
+	s1 := "cells=" + cellOf(t, 30.2590, 120.1640, 9).String() + "&from=" + fmt.Sprint(t0.Add(10*time.Minute).Unix()) + "&to=" + fmt.Sprint(t0.Add(11*time.Minute).Unix())
+	d = distinctAnswer{}
+	authDo(t, "GET", srv.url+"/api/v1/distinct?"+s1, tokRead, "", nil).json(t, &d)
+	if !d.Suppressed || d.Distinct != nil {
+		t.Errorf("read token, 2 cards: %+v; want suppressed", d)
+	}
+	d = distinctAnswer{}
+	authDo(t, "GET", srv.url+"/api/v1/distinct?"+s1, tokAdmin, "", nil).json(t, &d)
+	if d.Suppressed || d.Distinct == nil || *d.Distinct != 2 {
+		t.Errorf("admin token, 2 cards: %+v; want 2", d)
+	}
+}
