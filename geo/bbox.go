@@ -94,7 +94,7 @@ func (b BBox) Cells(res int, max int) ([]h3.Cell, error) {
 	for w := g.West; w < g.East; w += 90 {
 		e := math.Min(w+90, g.East)
 		loop := h3.GeoLoop{{Lat: g.South, Lng: w}, {Lat: g.South, Lng: e}, {Lat: g.North, Lng: e}, {Lat: g.North, Lng: w}}
-		cands = append(cands, h3.PolygonToCells(h3.GeoPolygon{GeoLoop: loop}, res)...)
+		cands = append(cands, polygonToCells(h3.GeoPolygon{GeoLoop: loop}, res)...)
 	}
 	corners := []h3.LatLng{{Lat: b.South, Lng: b.West}, {Lat: b.South, Lng: b.East}, {Lat: b.North, Lng: b.East}, {Lat: b.North, Lng: b.West}}
 	for _, p := range corners {

@@ -177,12 +177,25 @@ func (m MultiPolygon) Cells(res int, max int) ([]h3.Cell, error) {
 		for _, h := range p.Holes {
 			gp.Holes = append(gp.Holes, h)
 		}
-		cells = append(cells, h3.PolygonToCells(gp, res)...)
+		cells = append(cells, polygonToCells(gp, res)...)
 	}
 	if len(cells) == 0 {
 		cells = append(cells, h3.LatLngToCell(m.Centroid(), res))
 	}
 	return capCells(cells, res, max)
+}
+
+// polygonToCells is h3.PolygonToCells made safe for degenerate polygons:
+// when H3 sizes a polygon's cover at zero (a ring with no area) h3-go v4.1.0
+// indexes an empty slice and panics before calling C, which would take the
+// server down on a caller's query. Such a polygon covers no cell centre.
+func polygonToCells(gp h3.GeoPolygon, res int) (cells []h3.Cell) {
+	defer func() {
+		if recover() != nil {
+			cells = nil
+		}
+	}()
+	return h3.PolygonToCells(gp, res)
 }
 
 // Centroid returns the area-weighted centre of m (holes subtracted), or the
