@@ -105,7 +105,11 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format,
 	}
 	body, err := Body(bytes.NewReader(ctx.PostBody()), string(ctx.Request.Header.ContentEncoding()), h.MaxDecompressed)
 	if err != nil {
-		reply(ctx, fasthttp.StatusUnsupportedMediaType, &Answer{Error: err.Error()}, start)
+		status := fasthttp.StatusBadRequest // a corrupt gzip or zstd header
+		if errors.Is(err, ErrUnsupportedMediaType) {
+			status = fasthttp.StatusUnsupportedMediaType
+		}
+		reply(ctx, status, &Answer{Error: err.Error()}, start)
 		return
 	}
 	defer body.Close()
