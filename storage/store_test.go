@@ -257,3 +257,39 @@ func TestSubKeysAndMaxMetrics(t *testing.T) {
 	defer s.Close()
 	check("after reopening", 8, 8)
 }
+
+func TestRetentionDropsWholePartsPerTier(t *testing.T) {
+	now := time.Now()
+	clock := now
+	opts := quietOptions()
+	opts.Now = func() time.Time { return clock }
+	opts.Retention = [numTiers]time.Duration{24 * time.Hour, 7 * 24 * time.Hour}
+	s := openTestStore(t, t.TempDir(), opts)
+	defer s.Close()
+	id, _ := s.MetricID("m")
+	old := now.Add(-3*24*time.Hour).Unix() / 60
+	recent := now.Unix() / 60
+	for _, m := range []int64{old, recent} {
+		if err := s.Add([]Delta{{Key{Metric: id, Cell: 1, Minute: m}, 5}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.applyRetention()
+	if m, _ := sumAll(t, s, TierMinute, "m"); m != 5 {
+		t.Errorf("minute tier after retention of 1 day: %d, want only the recent 5", m)
+	}
+	if h, _ := sumAll(t, s, TierHour, "m"); h != 10 {
+		t.Errorf("hour tier (retention 7 days): %d, want both, 10", h)
+	}
+	clock = now.Add(8 * 24 * time.Hour)
+	s.applyRetention()
+	if h, _ := sumAll(t, s, TierHour, "m"); h != 0 {
+		t.Errorf("hour tier 8 days later: %d, want 0", h)
+	}
+	if st := s.Stats(); st.Parts[TierMinute]+st.Parts[TierHour] != 0 {
+		t.Errorf("parts left past every retention: %+v", st.Parts)
+	}
+}
