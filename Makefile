@@ -41,10 +41,18 @@ bench-quick: build
 	$(GO) run ./bench/cmd/flowd-bench -quick
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./storage ./ingest
 
+# fuzz runs every decoder's fuzz target for FUZZTIME each (seed corpora in
+# the packages' testdata/fuzz); a failing input is written there too.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = ingest:FuzzDecodeSwipes ingest:FuzzDecodeCounts ingest:FuzzDecodeFootfall \
+	geo:FuzzReadStations geo:FuzzReadSensors geo:FuzzReadSitesGeoJSON geo:FuzzParseGeoJSONArea geo:FuzzParseQueryShapes
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeSwipes -fuzztime 15s ./ingest
-	$(GO) test -run '^$$' -fuzz FuzzDecodeCounts -fuzztime 15s ./ingest
-	$(GO) test -run '^$$' -fuzz FuzzDecodeFootfall -fuzztime 15s ./ingest
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 clean:
 	rm -rf flowd $(DATA)
