@@ -6,6 +6,7 @@
 // Usage:
 //
 //	flowd [serve] [flags]   start the server (the default)
+//	flowd import [flags] FILE...  load history files into a running flowd
 //	flowd feed [flags]      send the synthetic city to a running flowd
 //	flowd token [flags]     make an access token and its token-file line
 //	flowd help
@@ -30,11 +31,13 @@ func main() {
 		err = feed(args)
 	case "token":
 		err = token(args)
+	case "import":
+		err = importCmd(args)
 	case "help", "-h", "--help":
-		fmt.Println("usage: flowd [serve|feed|token] [flags]; flowd <command> -h lists a command's flags")
+		fmt.Println("usage: flowd [serve|import|feed|token] [flags]; flowd <command> -h lists a command's flags")
 		return
 	default:
-		err = fmt.Errorf("unknown command %q; want serve, feed or token", cmd)
+		err = fmt.Errorf("unknown command %q; want serve, import, feed or token", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowd:", err)
