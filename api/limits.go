@@ -104,7 +104,7 @@ func (g *Guard) acquireLive(ctx *fasthttp.RequestCtx, tok Token) (release func()
 // checkIngestBody refuses an ingest body with more lines than MaxEvents
 // (one more for a CSV header) or larger than MaxDecompressed once
 // decompressed, before any of it is decoded, so a bomb costs one streaming
-// pass and no memory.
+// pass and no memory. Blank lines count: they are cheap, but not free.
 func (g *Guard) checkIngestBody(ctx *fasthttp.RequestCtx) (int, error) {
 	maxDec := g.Limits.MaxDecompressed
 	if maxDec <= 0 {
@@ -112,12 +112,19 @@ func (g *Guard) checkIngestBody(ctx *fasthttp.RequestCtx) (int, error) {
 	}
 	maxLines := int64(-1)
 	if g.Limits.MaxEvents > 0 {
-		maxLines = int64(g.Limits.MaxEvents) + 1
+		maxLines = int64(g.Limits.MaxEvents)
+		if format, _ := ingest.FormatOf(string(ctx.Request.Header.ContentType())); format == ingest.CSV {
+			maxLines++
+		}
 	}
 	enc := string(ctx.Request.Header.ContentEncoding())
 	body := ctx.PostBody()
 	if enc == "" || enc == "identity" {
-		if maxLines >= 0 && int64(bytes.Count(body, []byte{'\n'})) > maxLines {
+		lines := int64(bytes.Count(body, []byte{'\n'}))
+		if len(body) > 0 && body[len(body)-1] != '\n' {
+			lines++
+		}
+		if maxLines >= 0 && lines > maxLines {
 			return fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("more than %d events in one request; split it", g.Limits.MaxEvents)
 		}
 		return 0, nil
@@ -129,10 +136,18 @@ func (g *Guard) checkIngestBody(ctx *fasthttp.RequestCtx) (int, error) {
 	defer r.Close()
 	buf := make([]byte, 32<<10)
 	var lines int64
+	var last byte = '\n'
 	for {
 		n, err := r.Read(buf)
-		lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
-		if maxLines >= 0 && lines > maxLines {
+		if n > 0 {
+			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+			last = buf[n-1]
+		}
+		partial := int64(0)
+		if last != '\n' {
+			partial = 1
+		}
+		if maxLines >= 0 && lines+partial > maxLines {
 			return fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("more than %d events in one request; split it", g.Limits.MaxEvents)
 		}
 		if errors.Is(err, ingest.ErrTooLarge) {

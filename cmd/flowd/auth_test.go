@@ -47,8 +47,9 @@ func writeTokens(t *testing.T) string {
 	return p
 }
 
-// authDo sends a request with a bearer token ("" for none).
-func authDo(t *testing.T, method, url, token, ctype string, body []byte) response {
+// authDo sends a request with a bearer token ("" for none) and optionally
+// a Content-Encoding.
+func authDo(t *testing.T, method, url, token, ctype string, body []byte, encoding ...string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -59,6 +60,9 @@ func authDo(t *testing.T, method, url, token, ctype string, body []byte) respons
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if len(encoding) > 0 && encoding[0] != "" {
+		req.Header.Set("Content-Encoding", encoding[0])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
