@@ -2,11 +2,20 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -299,4 +308,200 @@ func runFlowd(t *testing.T, args ...string) (string, error) {
 		t.Fatalf("flowd %v did not exit within 30 s:\n%s", args, out)
 	}
 	return string(out), err
+}
+
+// TestRawCardIDsReachNoOutput extends the raw-id test to every output a
+// caller or an operator can see: every read endpoint's JSON and CSV, the
+// Prometheus metrics, the live WebSocket frames, the logs, the audit log
+// and every file in the data directory.
+func TestRawCardIDsReachNoOutput(t *testing.T) {
+	data := t.TempDir()
+	c := startFlowd(t, data, append(registryFlags(t), "-tokens", writeTokens(t), "-live-tick", "100ms")...)
+	t0 := time.Now().UTC().Truncate(time.Minute)
+
+	live, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(c.url, "http")+"/api/v1/live?token="+tokRead, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	live.WriteJSON(map[string]any{"type": "subscribe", "bbox": [4]float64{120.10, 30.20, 120.20, 30.30}, "res": 9, "metric": "swipes_in"})
+	var frames bytes.Buffer
+	framesDone := make(chan struct{})
+	go func() {
+		defer close(framesDone)
+		for {
+			live.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, msg, err := live.ReadMessage()
+			if err != nil {
+				return
+			}
+			frames.Write(msg)
+			frames.WriteByte('\n')
+		}
+	}()
+
+	var cards []string
+	var nd, csv strings.Builder
+	csv.WriteString("time,card,dir,station\n")
+	for i := range 40 {
+		in := fmt.Sprintf("RAWCARD%06dIN", i)
+		cards = append(cards, in)
+		fmt.Fprintf(&nd, `{"time":%d,"card":%q,"dir":"in","station":"S1"}`+"\n", t0.Unix(), in)
+		fmt.Fprintf(&nd, `{"time":%d,"card":%q,"dir":"out","station":"S2"}`+"\n", t0.Add(10*time.Minute).Unix(), in)
+	}
+	nd.WriteString(`{"time":"bad","card":"RAWCARD-BADTIME","dir":"in","station":"S1"}` + "\n")
+	fmt.Fprintf(&nd, `{"time":%d,"card":"RAWCARD-BADSTATION","dir":"in","station":"NOWHERE"}`+"\n", t0.Unix())
+	nd.WriteString(`{"time":1,"card":"RAWCARD-BROKEN-JSON","dir":` + "\n")
+	fmt.Fprintf(&csv, "%d,RAWCARD-CSV-1,in,S1\n%d,RAWCARD-CSV-2,sideways,S1\n", t0.Unix(), t0.Unix())
+	cards = append(cards, "RAWCARD-BADTIME", "RAWCARD-BADSTATION", "RAWCARD-BROKEN-JSON", "RAWCARD-CSV-1", "RAWCARD-CSV-2")
+
+	var outputs bytes.Buffer
+	collect := func(what string, r response) {
+		fmt.Fprintf(&outputs, "== %s: %d\n%s\n", what, r.status, r.body)
+	}
+	for _, tok := range []string{tokIngest, tokAdmin} {
+		collect("ingest ndjson", authDo(t, "POST", c.url+"/api/v1/ingest/swipes", tok, "application/x-ndjson", []byte(nd.String())))
+		collect("ingest csv", authDo(t, "POST", c.url+"/api/v1/ingest/swipes", tok, "text/csv", []byte(csv.String())))
+	}
+	time.Sleep(500 * time.Millisecond) // a few live ticks
+	span := fmt.Sprintf("from=%d&to=%d", t0.Add(-time.Hour).Unix(), t0.Add(time.Hour).Unix())
+	for _, e := range matrixEndpoints(t0) {
+		if e.method == "GET" && e.need != "" {
+			collect(e.path, authDo(t, "GET", c.url+e.path, tokAdmin, "", nil))
+		}
+	}
+	for _, p := range []string{
+		"/api/v1/series?metric=swipes_in&bbox=" + testBBox + "&format=csv&" + span,
+		"/api/v1/density?metric=swipes_in&bbox=" + testBBox + "&format=geojson&" + span,
+		"/api/v1/top?metric=swipes_in&format=csv&" + span,
+		"/api/v1/od?" + span,
+		"/api/v1/od?format=csv&" + span,
+		"/api/v1/distinct?bbox=" + testBBox + "&" + span,
+	} {
+		for _, tok := range []string{tokRead, tokAdmin} {
+			collect(p, authDo(t, "GET", c.url+p, tok, "", nil))
+		}
+	}
+	collect("corridor csv", authDo(t, "POST", c.url+"/api/v1/corridor?format=csv", tokRead, "application/json",
+		[]byte(fmt.Sprintf(`{"path":[[30.2590,120.1640],[30.2810,120.1650]],"metric":"swipes_in","from":%d,"to":%d,"step":"10m"}`, t0.Add(-time.Hour).Unix(), t0.Add(time.Hour).Unix()))))
+	c.cmd.Process.Signal(syscall.SIGHUP) // a reload, into the audit log
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(c.Logs(), "reload:") })
+	live.Close()
+	<-framesDone
+	c.kill()
+	c2 := startFlowd(t, data, append(registryFlags(t), "-tokens", flagValue(c, "-tokens"))...) // replays the WAL
+	c2.stop()
+
+	if frames.Len() == 0 {
+		t.Error("no live frame arrived; the WebSocket output was not checked")
+	}
+	if !strings.Contains(outputs.String(), `"accepted":80`) {
+		t.Fatalf("the swipes were not accepted:\n%.2000s", outputs.String())
+	}
+	sources := map[string]string{"HTTP answers": outputs.String(), "live frames": frames.String(), "logs": c.Logs() + c2.Logs()}
+	filepath.Walk(data, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			content, _ := os.ReadFile(path)
+			sources[path] = string(content)
+		}
+		return nil
+	})
+	if _, ok := sources[filepath.Join(data, "audit.log")]; !ok {
+		t.Error("no audit log was written")
+	}
+	for where, text := range sources {
+		for _, card := range cards {
+			if strings.Contains(text, card) {
+				t.Errorf("raw card id %s found in %s", card, where)
+			}
+		}
+		if strings.Contains(text, "RAWCARD") {
+			t.Errorf("a fragment of a raw card id found in %s", where)
+		}
+	}
+}
+
+// TestTLSAndCertificateReload serves HTTPS from a certificate and swaps it
+// on SIGHUP without a restart.
+func TestTLSAndCertificateReload(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	first := writeCert(t, certFile, keyFile, "flowd-first")
+	c := startFlowd(t, t.TempDir(), "-tls-cert", certFile, "-tls-key", keyFile, "-tokens", writeTokens(t))
+	if !strings.HasPrefix(c.url, "https://") {
+		t.Fatalf("listening on %s, want https", c.url)
+	}
+	serial := func() string {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		req, _ := http.NewRequest("GET", c.url+"/api/v1/stations", nil)
+		req.Header.Set("Authorization", "Bearer "+tokRead)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("HTTPS request: %v", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("HTTPS request: %d", resp.StatusCode)
+		}
+		return resp.TLS.PeerCertificates[0].Subject.CommonName
+	}
+	if got := serial(); got != first {
+		t.Fatalf("certificate %q, want %q", got, first)
+	}
+	if r, err := http.Get(strings.Replace(c.url, "https", "http", 1) + "/healthz"); err == nil && r.StatusCode == 200 {
+		t.Error("plain HTTP answered on the TLS listener")
+	}
+	second := writeCert(t, certFile, keyFile, "flowd-second")
+	c.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool { return serial() == second })
+	c.stop()
+}
+
+// writeCert writes a fresh self-signed certificate for 127.0.0.1 with the
+// given common name.
+func writeCert(t *testing.T, certFile, keyFile, cn string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return cn
+}
+
+// TestTokenCommand makes a token with `flowd token`, starts a server with
+// the file it wrote, and calls it with the printed token.
+func TestTokenCommand(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens")
+	cmd := exec.Command(flowdBin, "token", "-role", "read", "-name", "planner", "-file", file)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("flowd token: %v", err)
+	}
+	secret := strings.TrimSpace(string(out))
+	content, _ := os.ReadFile(file)
+	if strings.Contains(string(content), secret) || !strings.Contains(string(content), " read planner") {
+		t.Fatalf("token file holds %q for token %q; want its hash, role and name", content, secret)
+	}
+	c := startFlowd(t, t.TempDir(), "-tokens", file)
+	if r := authDo(t, "GET", c.url+"/api/v1/stations", secret, "", nil); r.status != 200 {
+		t.Errorf("the new token: %s", r)
+	}
+	if r := authDo(t, "PUT", c.url+"/api/v1/stations", secret, "text/csv", []byte(testStations)); r.status != 403 {
+		t.Errorf("the new read token on a PUT: %s; want 403", r)
+	}
+	c.stop()
 }
