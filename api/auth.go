@@ -389,7 +389,11 @@ func (g *Guard) Serve(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler) {
 	case ts == nil:
 		tok = Token{Role: RoleAdmin, Name: "local"}
 		ctx.SetUserValue(tokenNameKey, tok.Name)
-	case need != RoleNone:
+	case need == RoleNone:
+		// An open endpoint's caller is no one: RoleOf must not take the
+		// absence of a role for authentication being off.
+		SetRole(ctx, RoleNone)
+	default:
 		secret := requestToken(ctx, path)
 		if secret == "" {
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="flowd"`)
