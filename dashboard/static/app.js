@@ -20,8 +20,21 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
+// A server with tokens needs one: open the page as /#token=<read token>.
+// It is kept in this browser's session storage and sent as a bearer token
+// (and as ?token= on the WebSocket, which cannot carry headers).
+const token = (() => {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem('flowd-token', decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('flowd-token') || '';
+})();
+const authHeaders = token ? { Authorization: `Bearer ${token}` } : {};
+
 async function getJSON(url) {
-  const r = await fetch(url);
+  const r = await fetch(url, { headers: authHeaders });
   if (!r.ok) throw new Error(`${url}: ${r.status}`);
   return r.json();
 }
@@ -67,7 +80,8 @@ function subscribe() {
 }
 
 function connect() {
-  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live`);
+  const q = token ? `?token=${encodeURIComponent(token)}` : '';
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live${q}`);
   state.ws = ws;
   ws.onopen = () => {
     stats.connected = true;
@@ -303,7 +317,7 @@ async function finishCorridor() {
   $('corridor-box').hidden = false;
   out.textContent = 'loading…';
   try {
-    const r = await fetch('/api/v1/corridor', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await fetch('/api/v1/corridor', { method: 'POST', headers: { 'Content-Type': 'application/json', ...authHeaders }, body: JSON.stringify(body) });
     if (r.status === 404) {
       out.textContent = 'corridor API not available';
       return;
