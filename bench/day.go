@@ -85,15 +85,19 @@ func GenerateDay(c *city.City, start time.Time, minutes, res int) (*Day, error) 
 		return nil, err
 	}
 	d := &Day{City: c, Registry: reg, Res: res, Start: start, Minutes: minutes}
-	outs := make([]*minuteOut, minutes)
-	var wg sync.WaitGroup
+	// Workers render minutes ahead of the assembler by at most inFlight,
+	// so that a day is held once (as blocks), not twice.
+	const inFlight = 32
+	ready := make([]chan *minuteOut, minutes)
+	for m := range ready {
+		ready[m] = make(chan *minuteOut, 1)
+	}
+	tokens := make(chan struct{}, inFlight)
+	next := make(chan int)
 	var mu sync.Mutex
 	var firstErr error
-	next := make(chan int)
 	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			for m := range next {
 				o, err := d.minute(start.Add(time.Duration(m) * time.Minute))
 				if err != nil {
@@ -101,28 +105,30 @@ func GenerateDay(c *city.City, start time.Time, minutes, res int) (*Day, error) 
 					firstErr = cmpOr(firstErr, err)
 					mu.Unlock()
 				}
-				outs[m] = o
+				ready[m] <- o
 			}
 		}()
 	}
-	for m := range minutes {
-		next <- m
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
+	go func() {
+		for m := range minutes {
+			tokens <- struct{}{}
+			next <- m
+		}
+		close(next)
+	}()
 	var cut [len(city.Kinds)]blockCutter
 	var rawCut blockCutter
 	ids := map[SeriesKey]uint32{}
-	for m, o := range outs {
+	var keys []SeriesKey
+	for m := range minutes {
+		o := <-ready[m]
+		<-tokens
 		for k := range city.Kinds {
 			cut[k].add(o.lines[k], o.ends[k])
 			d.EventsByKind[k] += int64(len(o.ends[k]))
 		}
 		rawCut.add(o.raw, o.rawEnds)
-		keys := make([]SeriesKey, 0, len(o.buckets))
+		keys = keys[:0]
 		for k := range o.buckets {
 			keys = append(keys, k)
 		}
@@ -141,7 +147,12 @@ func GenerateDay(c *city.City, start time.Time, minutes, res int) (*Day, error) 
 			}
 			d.Samples = append(d.Samples, Sample{Series: id, Minute: int32(m), Value: o.buckets[k]})
 		}
-		outs[m] = nil
+	}
+	mu.Lock()
+	err = firstErr
+	mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	for k := range city.Kinds {
 		d.Blocks[k] = cut[k].finish()

@@ -353,9 +353,14 @@ func explicitCells(bin, dir string, day *bench.Day, a bench.Area) string {
 	full.Cover, full.Res = a.Cells, day.Res
 	t, err := bench.FlowdSeries(p, day, full, 0, day.Minutes)
 	if err != nil {
-		var b strings.Builder
-		fmt.Fprintf(&b, "fails: %v", err)
-		return strings.ReplaceAll(b.String(), "\n", " ")
+		msg := err.Error()
+		if _, after, ok := strings.Cut(msg, ": 400 Bad Request: "); ok {
+			msg = "400 Bad Request: " + after
+		}
+		if len(msg) > 160 {
+			msg = msg[:160] + "…"
+		}
+		return "fails with `" + strings.ReplaceAll(msg, "`", "'") + "`"
 	}
 	return fmt.Sprintf("works: %v for %d cells", t.Took.Round(time.Microsecond), len(a.Cells))
 }
