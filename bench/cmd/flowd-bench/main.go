@@ -43,6 +43,7 @@ type config struct {
 	coverRes  int
 	peerBatch int
 	cpuprof   string
+	aggrMin   int
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	fs.IntVar(&c.densityW, "density-window", 60, "minutes summed by the density map")
 	fs.IntVar(&c.coverRes, "cover-res", 6, "resolution of the coarse cells naming the query area")
 	fs.IntVar(&c.peerBatch, "peer-batch", 10000, "samples per peer import request")
+	fs.IntVar(&c.aggrMin, "aggr-minutes", 120, "minutes of raw events (from 08:00 of the day when it has them) sent to the peer with stream aggregation")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this process's CPU profile (the load generator's, not flowd's)")
 	fs.Parse(os.Args[1:])
 	if c.cpuprof != "" {
@@ -211,6 +213,33 @@ func run(c config) error {
 			os.RemoveAll(dir)
 		}
 		r.peerIngest = &pc
+
+		from := 8 * 60
+		if from+c.aggrMin > c.minutes {
+			from = max(0, c.minutes-c.aggrMin)
+		}
+		to := min(from+c.aggrMin, c.minutes)
+		raw, err := day.PeerRawRequests(from, to, c.peerBatch)
+		if err != nil {
+			return err
+		}
+		ac := ingestConfig{name: fmt.Sprintf("raw events of minutes %d–%d, stream aggregation to 1m sums, /api/v1/import/prometheus", from, to), batch: c.peerBatch, reqs: raw}
+		for run := range c.runs {
+			dir := filepath.Join(c.work, fmt.Sprintf("peer-aggr-%d", run))
+			p, err := bench.StartPeerAggr(peerBin, dir)
+			if err != nil {
+				return err
+			}
+			res, err := bench.Send(ctx, p, raw, c.senders)
+			p.Stop(30 * time.Second)
+			os.RemoveAll(dir)
+			if err != nil {
+				return fmt.Errorf("peer stream aggregation: %w", err)
+			}
+			log.Printf("peer stream aggregation: %.0f events/s, %.0f per CPU-s, peak RSS %d MB", res.Rate(), res.PerCPU(), res.PeakRSS>>20)
+			ac.results = append(ac.results, res)
+		}
+		r.peerAggr = &ac
 	}
 
 	log.Printf("settling flowd's store (close, reopen, merge)")
