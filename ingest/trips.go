@@ -39,6 +39,7 @@ type Trips struct {
 	mu        sync.Mutex
 	open      map[uint64]storage.OpenTrip
 	queue     []storage.OpenTrip // by tap-in time, for expiry; stale entries skipped
+	head      int                // queue[:head] is expired
 	watermark int64              // latest tap time seen, unix seconds
 }
 
@@ -143,16 +144,18 @@ func (t *Trips) match(taps []tap, add func(metric string, cell, sub uint64, minu
 // watermark, oldest first.
 func (t *Trips) expire(add func(metric string, cell, sub uint64, minute, v int64), closeTrip func(uint64)) {
 	cut := t.watermark - t.window
-	i := 0
-	for ; i < len(t.queue) && t.queue[i].Start < cut; i++ {
-		q := t.queue[i]
+	for ; t.head < len(t.queue) && t.queue[t.head].Start < cut; t.head++ {
+		q := t.queue[t.head]
 		if o, ok := t.open[q.Card]; ok && o == q {
 			add(MetricUnmatchedIn, o.Cell, 0, floorDivInt(o.Start, 60), 1)
 			closeTrip(q.Card)
 		}
 	}
-	if i > 0 {
-		t.queue = slices.Delete(t.queue, 0, i)
+	// Drop the expired front once it is most of the queue, so the queue
+	// costs amortised O(1) a trip.
+	if t.head > len(t.queue)/2 {
+		t.queue = append(t.queue[:0], t.queue[t.head:]...)
+		t.head = 0
 	}
 }
 

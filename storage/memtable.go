@@ -1,56 +1,39 @@
 package storage
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 )
 
-// series holds the buckets of one (metric, cell) in a memtable, sorted by
-// minute. Deltas mostly land at the end, so adding is usually an append.
-type series struct {
-	minutes []int64
-	values  []int64
-}
-
-func (s *series) add(minute, v int64, isMax bool) {
-	n := len(s.minutes)
-	if n == 0 || s.minutes[n-1] < minute {
-		s.minutes = append(s.minutes, minute)
-		s.values = append(s.values, v)
-		return
-	}
-	if s.minutes[n-1] == minute {
-		s.values[n-1] = combine(isMax, s.values[n-1], v)
-		return
-	}
-	i := sort.Search(n, func(i int) bool { return s.minutes[i] >= minute })
-	if s.minutes[i] == minute {
-		s.values[i] = combine(isMax, s.values[i], v)
-		return
-	}
-	s.minutes = slices.Insert(s.minutes, i, minute)
-	s.values = slices.Insert(s.values, i, v)
-}
-
-// cellSub is the part of a key that names one series of a metric.
-type cellSub struct {
+// rowKey is a Key without its metric: the memtable keeps one map per
+// metric, so a query reads only its metric's rows.
+type rowKey struct {
 	cell, sub uint64
+	minute    int64
 }
 
-func (a cellSub) less(b cellSub) bool {
-	return a.cell < b.cell || a.cell == b.cell && a.sub < b.sub
+func (a rowKey) compare(b rowKey) int {
+	if c := cmp.Compare(a.cell, b.cell); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.sub, b.sub); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.minute, b.minute)
 }
 
-// memtable is the in-memory table of buckets not yet in a part, one per tier.
+// memtable is the in-memory table of buckets not yet in a part, one per
+// tier: a hash map per metric, sorted only when flushed.
 type memtable struct {
-	tiers [numTiers]map[uint32]map[cellSub]*series
+	tiers [numTiers]map[uint32]map[rowKey]int64
 	rows  [numTiers]int
 }
 
 func newMemtable() *memtable {
 	m := &memtable{}
 	for t := range m.tiers {
-		m.tiers[t] = map[uint32]map[cellSub]*series{}
+		m.tiers[t] = map[uint32]map[rowKey]int64{}
 	}
 	return m
 }
@@ -58,20 +41,19 @@ func newMemtable() *memtable {
 // add adds d to tier t, keeping the maximum instead of the sum for max
 // metrics.
 func (m *memtable) add(t Tier, d Delta, isMax bool) {
-	cells := m.tiers[t][d.Metric]
-	if cells == nil {
-		cells = map[cellSub]*series{}
-		m.tiers[t][d.Metric] = cells
+	rows := m.tiers[t][d.Metric]
+	if rows == nil {
+		rows = map[rowKey]int64{}
+		m.tiers[t][d.Metric] = rows
 	}
-	cs := cellSub{d.Cell, d.Sub}
-	s := cells[cs]
-	if s == nil {
-		s = &series{}
-		cells[cs] = s
+	k := rowKey{d.Cell, d.Sub, t.Truncate(d.Minute)}
+	v, ok := rows[k]
+	if !ok {
+		m.rows[t]++
+		rows[k] = d.Value
+		return
 	}
-	n := len(s.minutes)
-	s.add(t.Truncate(d.Minute), d.Value, isMax)
-	m.rows[t] += len(s.minutes) - n
+	rows[k] = combine(isMax, v, d.Value)
 }
 
 func (m *memtable) empty() bool {
@@ -85,20 +67,15 @@ func (m *memtable) empty() bool {
 
 // scan calls fn for the rows of tier t matching metric, ranges and [from, to).
 func (m *memtable) scan(t Tier, metric uint32, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
-	cells := m.tiers[t][metric]
-	if len(cells) == 0 {
-		return
-	}
-	for cs, s := range cells {
-		c := cs.cell
-		i := sort.Search(len(ranges), func(i int) bool { return ranges[i].Hi >= c })
-		if i == len(ranges) || ranges[i].Lo > c {
+	for k, v := range m.tiers[t][metric] {
+		if k.minute < from || k.minute >= to {
 			continue
 		}
-		j := sort.Search(len(s.minutes), func(j int) bool { return s.minutes[j] >= from })
-		for ; j < len(s.minutes) && s.minutes[j] < to; j++ {
-			fn(c, cs.sub, s.minutes[j], s.values[j])
+		i := sort.Search(len(ranges), func(i int) bool { return ranges[i].Hi >= k.cell })
+		if i == len(ranges) || ranges[i].Lo > k.cell {
+			continue
 		}
+		fn(k.cell, k.sub, k.minute, v)
 	}
 }
 
@@ -109,27 +86,20 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		metrics = append(metrics, id)
 	}
 	slices.Sort(metrics)
-	var cells []cellSub
+	type row struct {
+		k rowKey
+		v int64
+	}
+	var rows []row
 	for _, id := range metrics {
-		cells = cells[:0]
-		for c := range m.tiers[t][id] {
-			cells = append(cells, c)
+		rows = slices.Grow(rows[:0], len(m.tiers[t][id]))
+		for k, v := range m.tiers[t][id] {
+			rows = append(rows, row{k, v})
 		}
-		slices.SortFunc(cells, func(a, b cellSub) int {
-			if a.less(b) {
-				return -1
-			}
-			if b.less(a) {
-				return 1
-			}
-			return 0
-		})
-		for _, c := range cells {
-			s := m.tiers[t][id][c]
-			for i, minute := range s.minutes {
-				if err := fn(Key{Metric: id, Cell: c.cell, Sub: c.sub, Minute: minute}, s.values[i]); err != nil {
-					return err
-				}
+		slices.SortFunc(rows, func(a, b row) int { return a.k.compare(b.k) })
+		for _, r := range rows {
+			if err := fn(Key{Metric: id, Cell: r.k.cell, Sub: r.k.sub, Minute: r.k.minute}, r.v); err != nil {
+				return err
 			}
 		}
 	}
