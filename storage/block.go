@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -77,22 +78,33 @@ var (
 
 var encodeBufPool = sync.Pool{New: func() any { return new([]byte) }}
 
+// cellRunsType marks a cell column stored as runs (see encodeColumn).
+const cellRunsType = 0xff
+
 // encodeColumn encodes one column of a block and appends it to dst. Cell
-// ids are stored as deltas from the previous row (varints), the other
-// columns with VictoriaMetrics' nearest-delta encodings; the result is
-// compressed with zstd when that makes it smaller.
+// ids are stored as runs — rows are sorted by cell, so a block holds a few
+// long runs of one cell — each a varint difference from the previous run's
+// cell and a varint length; the other columns use VictoriaMetrics'
+// nearest-delta encodings. The result is compressed with zstd when that
+// makes it smaller.
 func encodeColumn(dst []byte, col int, vals []int64, scratch []int64) ([]byte, columnHeader, []int64) {
 	var ch columnHeader
 	bp := encodeBufPool.Get().(*[]byte)
 	raw := (*bp)[:0]
 	if col == colCell {
-		scratch = append(scratch[:0], vals...)
-		for i := len(scratch) - 1; i > 0; i-- {
-			scratch[i] -= scratch[i-1]
+		ch.FirstValue = vals[0]
+		ch.MarshalType = cellRunsType
+		prev := vals[0]
+		for i := 0; i < len(vals); {
+			j := i + 1
+			for j < len(vals) && vals[j] == vals[i] {
+				j++
+			}
+			raw = binary.AppendVarint(raw, vals[i]-prev)
+			raw = binary.AppendUvarint(raw, uint64(j-i))
+			prev = vals[i]
+			i = j
 		}
-		ch.FirstValue = scratch[0]
-		raw = encoding.MarshalVarInt64s(raw, scratch[1:])
-		ch.MarshalType = 0xff
 	} else {
 		raw, ch.MarshalType, ch.FirstValue = encoding.MarshalValues(raw, vals, 64)
 	}
@@ -128,16 +140,10 @@ func decodeColumn(dst []int64, col int, src []byte, ch columnHeader, rows int, t
 		src = tmp
 	}
 	if col == colCell {
-		dst = append(dst[:0], ch.FirstValue)
-		var err error
-		dst, err = unmarshalVarInt64sN(dst, src, rows-1)
-		if err != nil {
-			return dst, tmp, err
+		if ch.MarshalType != cellRunsType {
+			return dst, tmp, fmt.Errorf("cell column has type %d, want %d", ch.MarshalType, cellRunsType)
 		}
-		for i := 1; i < len(dst); i++ {
-			dst[i] += dst[i-1]
-		}
-		return dst, tmp, nil
+		return decodeCellRuns(dst[:0], src, ch.FirstValue, rows, tmp)
 	}
 	if err := encoding.CheckMarshalType(ch.MarshalType); err != nil {
 		return dst, tmp, err
@@ -152,18 +158,25 @@ func decodeColumn(dst []int64, col int, src []byte, ch columnHeader, rows int, t
 	return out, tmp, nil
 }
 
-func unmarshalVarInt64sN(dst []int64, src []byte, n int) ([]int64, error) {
-	start := len(dst)
-	for cap(dst)-start < n {
-		dst = append(dst[:cap(dst)], 0)
+func decodeCellRuns(dst []int64, src []byte, cell int64, rows int, tmp []byte) ([]int64, []byte, error) {
+	for len(src) > 0 {
+		d, k := binary.Varint(src)
+		if k <= 0 {
+			return dst, tmp, fmt.Errorf("cell run %d is truncated", len(dst))
+		}
+		src = src[k:]
+		n, k := binary.Uvarint(src)
+		if k <= 0 || n == 0 || n > uint64(rows-len(dst)) {
+			return dst, tmp, fmt.Errorf("cell run of %d rows after %d of %d", n, len(dst), rows)
+		}
+		src = src[k:]
+		cell += d
+		for range n {
+			dst = append(dst, cell)
+		}
 	}
-	dst = dst[:start+n]
-	tail, err := encoding.UnmarshalVarInt64s(dst[start:], src)
-	if err != nil {
-		return dst, err
+	if len(dst) != rows {
+		return dst, tmp, fmt.Errorf("cell runs hold %d rows, want %d", len(dst), rows)
 	}
-	if len(tail) != 0 {
-		return dst, fmt.Errorf("%d unexpected bytes after %d varints", len(tail), n)
-	}
-	return dst, nil
+	return dst, tmp, nil
 }

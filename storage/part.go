@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 )
 
@@ -362,13 +363,20 @@ func (br *blockReader) read(p *part, i int, cols uint8) error {
 
 const allColumns = 1<<numColumns - 1
 
-// scan calls fn for each row of p whose metric is metric, whose cell lies in
-// one of ranges (sorted, disjoint) and whose minute is in [from, to).
-func (p *part) scan(br *blockReader, metric uint32, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
+// scanStep is one block of a part to read for one cell range.
+type scanStep struct {
+	block int
+	r     CellRange
+}
+
+// plan lists the blocks of p that may hold rows of metric in ranges and
+// [from, to), in order; a block serving several ranges comes once per range,
+// consecutively.
+func (p *part) plan(metric uint32, ranges []CellRange, from, to int64) []scanStep {
 	if p.meta.MaxMinute < from || p.meta.MinMinute >= to {
 		return nil
 	}
-	lastRead := -1
+	var steps []scanStep
 	for _, r := range ranges {
 		lo := Key{Metric: metric, Cell: r.Lo, Minute: -1 << 63}
 		// The first block whose last key is not below lo.
@@ -381,40 +389,135 @@ func (p *part) scan(br *blockReader, metric uint32, ranges []CellRange, from, to
 			if h.MaxMinute < from || h.MinMinute >= to {
 				continue
 			}
-			if i != lastRead {
-				cols := uint8(1<<colCell | 1<<colSub | 1<<colMinute | 1<<colValue)
-				if h.First.Metric != h.Last.Metric {
-					cols |= 1 << colMetric
+			steps = append(steps, scanStep{i, r})
+		}
+	}
+	return steps
+}
+
+// columnsFor are the columns a scan needs of block i: the metric column
+// only when the block holds more than one metric.
+func (p *part) columnsFor(i int) uint8 {
+	cols := uint8(1<<colCell | 1<<colSub | 1<<colMinute | 1<<colValue)
+	if h := &p.headers[i]; h.First.Metric != h.Last.Metric {
+		cols |= 1 << colMetric
+	}
+	return cols
+}
+
+var blockReaderPool = sync.Pool{New: func() any { return new(blockReader) }}
+
+type decodedBlock struct {
+	br  *blockReader
+	err error
+}
+
+// scan calls fn for each row of p whose metric is metric, whose cell lies in
+// one of ranges (sorted, disjoint) and whose minute is in [from, to). When
+// it reads more than one block, a second goroutine decodes the next blocks
+// while this one walks the rows of the current one.
+func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
+	steps := p.plan(metric, ranges, from, to)
+	if len(steps) == 0 {
+		return nil
+	}
+	var blocks []int
+	for i, st := range steps {
+		if i == 0 || st.block != steps[i-1].block {
+			blocks = append(blocks, st.block)
+		}
+	}
+	next := func() decodedBlock {
+		br := blockReaderPool.Get().(*blockReader)
+		return decodedBlock{br, br.read(p, blocks[0], p.columnsFor(blocks[0]))}
+	}
+	var stop chan struct{}
+	if len(blocks) > 1 {
+		const depth = 2
+		stop = make(chan struct{})
+		defer close(stop)
+		decoded := make(chan decodedBlock, depth)
+		free := make(chan *blockReader, depth+1)
+		for range depth + 1 {
+			free <- blockReaderPool.Get().(*blockReader)
+		}
+		go func() {
+			for _, i := range blocks {
+				var br *blockReader
+				select {
+				case br = <-free:
+				case <-stop:
+					return
 				}
-				if err := br.read(p, i, cols); err != nil {
-					return err
+				d := decodedBlock{br, br.read(p, i, p.columnsFor(i))}
+				select {
+				case decoded <- d:
+				case <-stop:
+					return
 				}
-				lastRead = i
+				if d.err != nil {
+					return
+				}
 			}
-			b := &br.blk
-			multi := len(b.metrics) > 0
-			metricAt := func(j int) uint32 {
-				if multi {
-					return uint32(b.metrics[j])
-				}
-				return h.First.Metric
+		}()
+		next = func() decodedBlock { return <-decoded }
+		defer func() {
+			// Every reader is back in free once all blocks were consumed.
+			for len(free) > 0 {
+				blockReaderPool.Put(<-free)
 			}
-			j := sort.Search(len(b.cells), func(j int) bool {
-				if m := metricAt(j); m != metric {
-					return m > metric
-				}
-				return uint64(b.cells[j]) >= r.Lo
-			})
-			for ; j < len(b.cells); j++ {
-				c := uint64(b.cells[j])
-				if metricAt(j) != metric || c > r.Hi {
-					break
-				}
-				if m := b.minutes[j]; m >= from && m < to {
-					fn(c, uint64(b.subs[j]), m, b.values[j])
-				}
+		}()
+		release := func(br *blockReader) { free <- br }
+		return p.walk(steps, next, release, metric, from, to, fn)
+	}
+	return p.walk(steps, next, func(br *blockReader) { blockReaderPool.Put(br) }, metric, from, to, fn)
+}
+
+// walk calls fn for the matching rows of each step, taking decoded blocks
+// from next in order and handing each back to release when done with it.
+func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*blockReader), metric uint32, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
+	var br *blockReader
+	cur := -1
+	for _, st := range steps {
+		if st.block != cur {
+			if br != nil {
+				release(br)
+			}
+			d := next()
+			if d.err != nil {
+				return d.err
+			}
+			br, cur = d.br, st.block
+		}
+		h := &p.headers[st.block]
+		b := &br.blk
+		r := st.r
+		multi := len(b.metrics) > 0
+		metricAt := func(j int) uint32 {
+			if multi {
+				return uint32(b.metrics[j])
+			}
+			return h.First.Metric
+		}
+		j := sort.Search(len(b.cells), func(j int) bool {
+			if m := metricAt(j); m != metric {
+				return m > metric
+			}
+			return uint64(b.cells[j]) >= r.Lo
+		})
+		cells, subs, minutes, values := b.cells, b.subs, b.minutes, b.values
+		for ; j < len(cells); j++ {
+			c := uint64(cells[j])
+			if c > r.Hi || (multi && uint32(b.metrics[j]) != metric) {
+				break
+			}
+			if m := minutes[j]; m >= from && m < to {
+				fn(c, uint64(subs[j]), m, values[j])
 			}
 		}
+	}
+	if br != nil {
+		release(br)
 	}
 	return nil
 }

@@ -639,9 +639,8 @@ func (s *Store) ScanSub(t Tier, metric string, ranges []CellRange, from, to int6
 			p.decRef()
 		}
 	}()
-	var br blockReader
 	for _, p := range parts {
-		if err := p.scan(&br, id, ranges, from, to, fn); err != nil {
+		if err := p.scan(id, ranges, from, to, fn); err != nil {
 			var pe *PartError
 			if errors.As(err, &pe) {
 				s.setAside(t, p, err)
