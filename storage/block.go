@@ -72,7 +72,9 @@ type columnHeader struct {
 }
 
 var (
-	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+	// Flushes compress fast; merges, in the background, compress hard.
+	zstdFlush, _   = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+	zstdMerge, _   = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
 	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
 )
 
@@ -85,11 +87,13 @@ const cellRunsType = 0xff
 // ids are stored as runs — rows are sorted by cell, so a block holds a few
 // long runs of one cell — each a varint difference from the previous run's
 // cell and a varint length; the other columns use VictoriaMetrics'
-// nearest-delta encodings. The result is compressed with zstd when that
-// makes it smaller.
-func encodeColumn(dst []byte, col int, vals []int64, scratch []int64) ([]byte, columnHeader, []int64) {
+// nearest-delta encodings. The result is compressed with enc when that
+// makes it smaller. VictoriaMetrics' own zstd stage is undone first so that
+// a column is compressed once, at enc's level.
+func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte, columnHeader) {
 	var ch columnHeader
 	bp := encodeBufPool.Get().(*[]byte)
+	defer encodeBufPool.Put(bp)
 	raw := (*bp)[:0]
 	if col == colCell {
 		ch.FirstValue = vals[0]
@@ -105,12 +109,23 @@ func encodeColumn(dst []byte, col int, vals []int64, scratch []int64) ([]byte, c
 			prev = vals[i]
 			i = j
 		}
+		*bp = raw
 	} else {
 		raw, ch.MarshalType, ch.FirstValue = encoding.MarshalValues(raw, vals, 64)
+		*bp = raw
+		if plain, ok := plainType[ch.MarshalType]; ok {
+			pp := encodeBufPool.Get().(*[]byte)
+			defer encodeBufPool.Put(pp)
+			var err error
+			if *pp, err = encoding.DecompressZSTD((*pp)[:0], raw); err != nil {
+				panic(fmt.Sprintf("BUG: cannot decompress what VictoriaMetrics' encoding just compressed: %v", err))
+			}
+			raw, ch.MarshalType = *pp, plain
+		}
 	}
 	start := len(dst)
-	if len(raw) >= 64 && !isZSTDType(ch.MarshalType) {
-		dst = zstdEncoder.EncodeAll(raw, dst)
+	if len(raw) >= 64 {
+		dst = enc.EncodeAll(raw, dst)
 		if len(dst)-start < len(raw) {
 			ch.Compressed = true
 		} else {
@@ -120,13 +135,14 @@ func encodeColumn(dst []byte, col int, vals []int64, scratch []int64) ([]byte, c
 		dst = append(dst, raw...)
 	}
 	ch.Size = uint32(len(dst) - start)
-	*bp = raw
-	encodeBufPool.Put(bp)
-	return dst, ch, scratch
+	return dst, ch
 }
 
-func isZSTDType(mt encoding.MarshalType) bool {
-	return mt == encoding.MarshalTypeZSTDNearestDelta || mt == encoding.MarshalTypeZSTDNearestDelta2
+// plainType maps VictoriaMetrics' zstd marshal types to the same encoding
+// without its zstd stage.
+var plainType = map[encoding.MarshalType]encoding.MarshalType{
+	encoding.MarshalTypeZSTDNearestDelta:  encoding.MarshalTypeNearestDelta,
+	encoding.MarshalTypeZSTDNearestDelta2: encoding.MarshalTypeNearestDelta2,
 }
 
 // decodeColumn is the inverse of encodeColumn.

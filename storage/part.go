@@ -12,6 +12,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // partFormatVersion is written to every part's metadata.json.
@@ -46,14 +48,15 @@ type partWriter struct {
 	last    Key
 	hasLast bool
 	buf     []byte
-	scratch []int64
+	enc     *zstd.Encoder
 }
 
-func newPartWriter(tmpDir string, tier Tier) (*partWriter, error) {
+// newPartWriter starts a part in tmpDir whose blocks enc compresses.
+func newPartWriter(tmpDir string, tier Tier, enc *zstd.Encoder) (*partWriter, error) {
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return nil, err
 	}
-	w := &partWriter{tmpDir: tmpDir}
+	w := &partWriter{tmpDir: tmpDir, enc: enc}
 	w.meta = partMeta{Version: partFormatVersion, Tier: tier.String()}
 	for i, name := range columnFiles {
 		f, err := os.Create(filepath.Join(tmpDir, name))
@@ -94,7 +97,7 @@ func (w *partWriter) flushBlock() error {
 	cols := w.blk.columns()
 	for c := range numColumns {
 		var ch columnHeader
-		w.buf, ch, w.scratch = encodeColumn(w.buf[:0], c, *cols[c], w.scratch)
+		w.buf, ch = encodeColumn(w.buf[:0], w.enc, c, *cols[c])
 		ch.Offset = w.offsets[c]
 		ch.Checksum = crc32.Checksum(w.buf, castagnoli)
 		if _, err := w.bufs[c].Write(w.buf); err != nil {
@@ -135,10 +138,11 @@ func (w *partWriter) finish(finalDir string) (*part, error) {
 			return nil, fmt.Errorf("cannot write %s: %w", filepath.Join(w.tmpDir, columnFiles[i]), err)
 		}
 	}
-	idx := make([]byte, 0, len(w.headers)*blockHeaderSize+4)
+	hdrs := make([]byte, 0, len(w.headers)*blockHeaderSize)
 	for i := range w.headers {
-		idx = w.headers[i].marshal(idx)
+		hdrs = w.headers[i].marshal(hdrs)
 	}
+	idx := w.enc.EncodeAll(hdrs, nil)
 	idx = binary.LittleEndian.AppendUint32(idx, crc32.Checksum(idx, castagnoli))
 	w.meta.Blocks = len(w.headers)
 	meta, err := json.MarshalIndent(w.meta, "", "  ")
@@ -236,12 +240,18 @@ func openPart(dir string) (*part, error) {
 	if err != nil {
 		return nil, &PartError{idxPath, err}
 	}
-	if len(idx) != p.meta.Blocks*blockHeaderSize+4 {
-		return nil, &PartError{idxPath, fmt.Errorf("size %d bytes; %d blocks need %d", len(idx), p.meta.Blocks, p.meta.Blocks*blockHeaderSize+4)}
+	if len(idx) < 4 {
+		return nil, &PartError{idxPath, fmt.Errorf("%d bytes: too short", len(idx))}
 	}
-	body := idx[:len(idx)-4]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(idx[len(idx)-4:]) {
+	if crc32.Checksum(idx[:len(idx)-4], castagnoli) != binary.LittleEndian.Uint32(idx[len(idx)-4:]) {
 		return nil, &PartError{idxPath, fmt.Errorf("checksum mismatch")}
+	}
+	body, err := zstdDecoder.DecodeAll(idx[:len(idx)-4], nil)
+	if err != nil {
+		return nil, &PartError{idxPath, err}
+	}
+	if len(body) != p.meta.Blocks*blockHeaderSize {
+		return nil, &PartError{idxPath, fmt.Errorf("%d bytes of block headers; %d blocks need %d", len(body), p.meta.Blocks, p.meta.Blocks*blockHeaderSize)}
 	}
 	p.headers = make([]blockHeader, p.meta.Blocks)
 	var rows uint64

@@ -592,7 +592,11 @@ func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, each func(ad
 	id := s.nextPartID.Add(1)
 	name := fmt.Sprintf("%016x", id)
 	tmp := filepath.Join(s.tierDir(t), "tmp-"+name)
-	w, err := newPartWriter(tmp, t)
+	enc := zstdFlush
+	if len(replaces) > 0 {
+		enc = zstdMerge
+	}
+	w, err := newPartWriter(tmp, t, enc)
 	if err != nil {
 		return nil, err
 	}
