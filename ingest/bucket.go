@@ -180,7 +180,12 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 		return err
 	}
 	if bt.b.Trips != nil {
-		bt.taps = append(bt.taps, tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell)})
+		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell)}
+		if !s.In {
+			// After a key rotation a trip may have opened under the old key.
+			tp.prevCard, _ = bt.b.Cards.Previous(s.Card)
+		}
+		bt.taps = append(bt.taps, tp)
 	}
 	bt.accepted++
 	return nil

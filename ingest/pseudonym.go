@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // keyBytes is the length of a key LoadOrCreateKey creates; minKeyBytes is the
@@ -31,7 +32,14 @@ const (
 // It is safe for concurrent use. The key is held only inside the hash
 // states, so printing a Pseudonymizer does not reveal it.
 type Pseudonymizer struct {
+	cur  atomic.Pointer[keyState]
+	prev atomic.Pointer[keyState] // the key before the last rotation, if any
+}
+
+// keyState is one key's pool of HMAC states and a digest telling keys apart.
+type keyState struct {
 	states sync.Pool // *cardHash
+	digest [sha256.Size]byte
 }
 
 // cardHash is one reusable HMAC state with room for a card id and a sum.
@@ -62,16 +70,56 @@ func LoadOrCreateKey(path string) (*Pseudonymizer, error) {
 
 func newPseudonymizer(key []byte) *Pseudonymizer {
 	p := &Pseudonymizer{}
-	p.states.New = func() any {
-		return &cardHash{mac: hmac.New(sha256.New, key), in: make([]byte, 0, 64)}
-	}
+	p.cur.Store(newKeyState(key))
 	return p
 }
 
-// Card returns the 64-bit pseudonym of a raw card id: the first 8 bytes of
-// HMAC-SHA256(key, raw), big-endian. It does not allocate in steady state.
+func newKeyState(key []byte) *keyState {
+	k := &keyState{digest: sha256.Sum256(key)}
+	k.states.New = func() any {
+		return &cardHash{mac: hmac.New(sha256.New, key), in: make([]byte, 0, 64)}
+	}
+	return k
+}
+
+// Reload reads the key file again. A new key becomes the current one and
+// the one it replaces is kept, so that trips opened under it still match
+// their tap-out (see Previous); rotating again forgets it. It reports
+// whether the key changed.
+func (p *Pseudonymizer) Reload(path string) (bool, error) {
+	key, err := readKey(path)
+	if err != nil {
+		return false, err
+	}
+	k := newKeyState(key)
+	cur := p.cur.Load()
+	if k.digest == cur.digest {
+		return false, nil
+	}
+	p.prev.Store(cur)
+	p.cur.Store(k)
+	return true, nil
+}
+
+// Card returns the 64-bit pseudonym of a raw card id under the current
+// key: the first 8 bytes of HMAC-SHA256(key, raw), big-endian. It does not
+// allocate in steady state.
 func (p *Pseudonymizer) Card(raw string) uint64 {
-	h := p.states.Get().(*cardHash)
+	return p.cur.Load().card(raw)
+}
+
+// Previous returns the pseudonym of a raw card id under the key before the
+// last rotation, if there was one.
+func (p *Pseudonymizer) Previous(raw string) (uint64, bool) {
+	k := p.prev.Load()
+	if k == nil {
+		return 0, false
+	}
+	return k.card(raw), true
+}
+
+func (k *keyState) card(raw string) uint64 {
+	h := k.states.Get().(*cardHash)
 	h.mac.Reset()
 	// Copying into a kept buffer avoids the allocation of []byte(raw).
 	h.in = append(h.in[:0], raw...)
@@ -79,7 +127,7 @@ func (p *Pseudonymizer) Card(raw string) uint64 {
 	sum := h.mac.Sum(h.sum[:0])
 	id := binary.BigEndian.Uint64(sum)
 	clear(h.in)
-	p.states.Put(h)
+	k.states.Put(h)
 	return id
 }
 

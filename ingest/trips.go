@@ -24,10 +24,11 @@ const (
 
 // tap is one swipe kept for trip matching.
 type tap struct {
-	card uint64
-	ms   int64
-	in   bool
-	cell uint64
+	card     uint64
+	prevCard uint64 // a tap-out's pseudonym under the previous key, or 0
+	ms       int64
+	in       bool
+	cell     uint64
 }
 
 // Trips matches tap-ins with tap-outs. Its table of open trips is the
@@ -106,6 +107,12 @@ func (t *Trips) match(taps []tap, add func(metric string, cell, sub uint64, minu
 			t.expire(add, closeTrip)
 		}
 		o, isOpen := t.open[tp.card]
+		if !isOpen && tp.prevCard != 0 {
+			// A trip opened before the key was rotated.
+			if o, isOpen = t.open[tp.prevCard]; isOpen {
+				tp.card = tp.prevCard
+			}
+		}
 		if isOpen && (sec-o.Start > t.window || sec < o.Start) {
 			// Too old to match, or a tap from before it opened: the open
 			// trip ends unmatched.

@@ -52,6 +52,10 @@ type security struct {
 	certs *certReloader
 	// demoToken is the in-process admin token of the -demo feed.
 	demoToken string
+	// cards and cardKeyFile: SIGHUP also rotates the card pseudonym key
+	// when the file holds a new one.
+	cards       *ingest.Pseudonymizer
+	cardKeyFile string
 }
 
 // setupSecurity checks the listen address against the token flags, loads
@@ -170,6 +174,17 @@ func (s *security) Reload() {
 		} else {
 			log.Printf("flowd: reload: certificate loaded from %s", s.c.tlsCert)
 			details["tls"] = "reloaded"
+		}
+	}
+	if s.cards != nil {
+		rotated, err := s.cards.Reload(s.cardKeyFile)
+		switch {
+		case err != nil:
+			log.Printf("flowd: reload: keeping the previous card key: %v", err)
+			details["card_key_error"] = err.Error()
+		case rotated:
+			log.Printf("flowd: reload: card key rotated; the previous key still matches trips opened before")
+			details["card_key"] = "rotated"
 		}
 	}
 	s.record("flowd", "reload", details)

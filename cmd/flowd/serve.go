@@ -143,6 +143,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer sec.Close()
+	sec.cards, sec.cardKeyFile = cards, c.secretFile
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
