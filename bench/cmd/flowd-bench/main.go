@@ -415,6 +415,9 @@ func machine() string {
 		}
 	}
 	fmt.Fprintf(&b, ", %s", runtime.Version())
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		fmt.Fprintf(&b, "; flowd at %s", strings.TrimSpace(string(out)))
+	}
 	return b.String()
 }
 
