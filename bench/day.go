@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"runtime"
 	"slices"
@@ -102,7 +103,7 @@ func GenerateDay(c *city.City, start time.Time, minutes, res int) (*Day, error) 
 				o, err := d.minute(start.Add(time.Duration(m) * time.Minute))
 				if err != nil {
 					mu.Lock()
-					firstErr = cmpOr(firstErr, err)
+					firstErr = firstError(firstErr, err)
 					mu.Unlock()
 				}
 				ready[m] <- o
@@ -133,10 +134,7 @@ func GenerateDay(c *city.City, start time.Time, minutes, res int) (*Day, error) 
 			keys = append(keys, k)
 		}
 		slices.SortFunc(keys, func(a, b SeriesKey) int {
-			if a.Metric != b.Metric {
-				return cmpString(a.Metric, b.Metric)
-			}
-			return cmpCell(a.Cell, b.Cell)
+			return cmp.Or(cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.Cell, b.Cell))
 		})
 		for _, k := range keys {
 			id, ok := ids[k]
@@ -162,31 +160,12 @@ func GenerateDay(c *city.City, start time.Time, minutes, res int) (*Day, error) 
 	return d, nil
 }
 
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
+// firstError keeps the first of a run of errors.
+func firstError(kept, err error) error {
+	if kept != nil {
+		return kept
 	}
-	return b
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpCell(a, b h3.Cell) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return err
 }
 
 // cityRegistry loads the city's registry files the way flowd does.
@@ -231,7 +210,7 @@ func (d *Day) minute(t time.Time) (*minuteOut, error) {
 		case city.KindSwipe:
 			st, ok := d.Registry.Station(e.ID)
 			if !ok {
-				err = cmpOr(err, fmt.Errorf("swipe at unknown station %q", e.ID))
+				err = firstError(err, fmt.Errorf("swipe at unknown station %q", e.ID))
 				return
 			}
 			o.raw = appendRawSwipe(o.raw, e, st.Lat, st.Lng)
@@ -244,11 +223,11 @@ func (d *Day) minute(t time.Time) (*minuteOut, error) {
 		case city.KindCount:
 			sn, ok := d.Registry.Sensor(e.ID)
 			if !ok {
-				err = cmpOr(err, fmt.Errorf("count of unknown sensor %q", e.ID))
+				err = firstError(err, fmt.Errorf("count of unknown sensor %q", e.ID))
 				return
 			}
 			if e.Interval != 60 {
-				err = cmpOr(err, fmt.Errorf("count over %d s; the bench buckets whole minutes only", e.Interval))
+				err = firstError(err, fmt.Errorf("count over %d s; the bench buckets whole minutes only", e.Interval))
 				return
 			}
 			class := e.Class.String()
@@ -261,7 +240,7 @@ func (d *Day) minute(t time.Time) (*minuteOut, error) {
 		case city.KindFootfall:
 			si, ok := d.Registry.Site(e.ID)
 			if !ok {
-				err = cmpOr(err, fmt.Errorf("footfall at unknown site %q", e.ID))
+				err = firstError(err, fmt.Errorf("footfall at unknown site %q", e.ID))
 				return
 			}
 			if e.In > 0 {

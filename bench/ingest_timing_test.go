@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"cmp"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -193,7 +195,7 @@ func BenchmarkStoreScan(b *testing.B) {
 		}
 		ranges = append(ranges, storage.CellRange{Lo: lo, Hi: hi})
 	}
-	sortRanges(ranges)
+	slices.SortFunc(ranges, func(a, b storage.CellRange) int { return cmp.Compare(a.Lo, b.Lo) })
 	sums := make([]int64, minutes)
 	b.ResetTimer()
 	for b.Loop() {
@@ -206,12 +208,4 @@ func BenchmarkStoreScan(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*int64(len(cells))*minutes), "ns/row")
-}
-
-func sortRanges(rs []storage.CellRange) {
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && rs[j].Lo < rs[j-1].Lo; j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
-		}
-	}
 }

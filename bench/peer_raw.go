@@ -67,7 +67,7 @@ func (d *Day) PeerRawRequests(from, to, batch int) ([]Request, error) {
 			case city.KindSwipe:
 				st, ok := d.Registry.Station(e.ID)
 				if !ok {
-					err = cmpOr(err, fmt.Errorf("swipe at unknown station %q", e.ID))
+					err = firstError(err, fmt.Errorf("swipe at unknown station %q", e.ID))
 					return
 				}
 				name := "swipes_out"
@@ -79,7 +79,7 @@ func (d *Day) PeerRawRequests(from, to, batch int) ([]Request, error) {
 			case city.KindCount:
 				sn, ok := d.Registry.Sensor(e.ID)
 				if !ok {
-					err = cmpOr(err, fmt.Errorf("count of unknown sensor %q", e.ID))
+					err = firstError(err, fmt.Errorf("count of unknown sensor %q", e.ID))
 					return
 				}
 				class := e.Class.String()
@@ -93,7 +93,7 @@ func (d *Day) PeerRawRequests(from, to, batch int) ([]Request, error) {
 			case city.KindFootfall:
 				si, ok := d.Registry.Site(e.ID)
 				if !ok {
-					err = cmpOr(err, fmt.Errorf("footfall at unknown site %q", e.ID))
+					err = firstError(err, fmt.Errorf("footfall at unknown site %q", e.ID))
 					return
 				}
 				if e.In > 0 {

@@ -283,12 +283,7 @@ func run(c config) error {
 			if err := peer.Stop(60 * time.Second); err != nil {
 				return err
 			}
-			var pr *bench.Proc
-			q.peerRes, err = measure(q.name, func() (*bench.Proc, error) {
-				var err error
-				pr, err = bench.StartPeer(peerBin, peerDir)
-				return pr, err
-			}, q.peer, q.want, c.queries)
+			q.peerRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartPeer(peerBin, peerDir) }, q.peer, q.want, c.queries)
 			if err != nil {
 				return fmt.Errorf("peer %s: %w", q.name, err)
 			}
