@@ -3,8 +3,10 @@ package api
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/flowd/flowd/storage"
 	"github.com/valyala/fasthttp"
 )
 
@@ -70,12 +72,13 @@ func (s *Server) series(ctx *fasthttp.RequestCtx) {
 		fail(ctx, err)
 		return
 	}
+	if strings.HasPrefix(metric, storage.MaxPrefix) {
+		fail(ctx, &paramError{"metric", metric, "holds sketch registers, not sums: ask /api/v1/distinct"})
+		return
+	}
 	tier := s.Store.TierFor(from, step)
 	sums := make([]int64, n)
-	err = s.Store.Scan(tier, metric, a.ranges, from, to, func(_ uint64, minute, v int64) {
-		sums[(minute-from)/step] += v
-	})
-	if err != nil {
+	if err = s.Store.SumSteps(tier, metric, a.ranges, from, to, step, sums); err != nil {
 		fail(ctx, err)
 		return
 	}

@@ -80,16 +80,22 @@ var (
 
 var encodeBufPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// cellRunsType marks a cell column stored as runs (see encodeColumn).
-const cellRunsType = 0xff
+// cellRunsType marks a cell column stored as runs, and deltaRunsType a
+// column stored as runs of equal differences (see encodeColumn).
+const (
+	cellRunsType  = 0xff
+	deltaRunsType = 0xfe
+)
 
 // encodeColumn encodes one column of a block and appends it to dst. Cell
 // ids are stored as runs — rows are sorted by cell, so a block holds a few
 // long runs of one cell — each a varint difference from the previous run's
 // cell and a varint length; the other columns use VictoriaMetrics'
-// nearest-delta encodings. The result is compressed with enc when that
-// makes it smaller. VictoriaMetrics' own zstd stage is undone first so that
-// a column is compressed once, at enc's level.
+// nearest-delta encodings, except that minutes are stored as runs of equal
+// differences when that is smaller (a series reporting every minute is one
+// run). The result is compressed with enc when that makes it smaller.
+// VictoriaMetrics' own zstd stage is undone first so that a column is
+// compressed once, at enc's level.
 func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte, columnHeader) {
 	var ch columnHeader
 	bp := encodeBufPool.Get().(*[]byte)
@@ -121,6 +127,14 @@ func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte,
 				panic(fmt.Sprintf("BUG: cannot decompress what VictoriaMetrics' encoding just compressed: %v", err))
 			}
 			raw, ch.MarshalType = *pp, plain
+		}
+		if col == colMinute && ch.MarshalType != encoding.MarshalTypeConst && ch.MarshalType != encoding.MarshalTypeDeltaConst {
+			rp := encodeBufPool.Get().(*[]byte)
+			defer encodeBufPool.Put(rp)
+			*rp = appendDeltaRuns((*rp)[:0], vals)
+			if len(*rp) <= len(raw) {
+				raw, ch.MarshalType, ch.FirstValue = *rp, deltaRunsType, 0
+			}
 		}
 	}
 	start := len(dst)
@@ -161,6 +175,9 @@ func decodeColumn(dst []int64, col int, src []byte, ch columnHeader, rows int, t
 		}
 		return decodeCellRuns(dst[:0], src, ch.FirstValue, rows, tmp)
 	}
+	if ch.MarshalType == deltaRunsType {
+		return decodeDeltaRuns(dst[:0], src, rows, tmp)
+	}
 	if err := encoding.CheckMarshalType(ch.MarshalType); err != nil {
 		return dst, tmp, err
 	}
@@ -193,6 +210,49 @@ func decodeCellRuns(dst []int64, src []byte, cell int64, rows int, tmp []byte) (
 	}
 	if len(dst) != rows {
 		return dst, tmp, fmt.Errorf("cell runs hold %d rows, want %d", len(dst), rows)
+	}
+	return dst, tmp, nil
+}
+
+// appendDeltaRuns encodes vals as runs of equal differences from the
+// previous value (the first from 0): a varint difference and a uvarint
+// count per run.
+func appendDeltaRuns(dst []byte, vals []int64) []byte {
+	prev := int64(0)
+	for i := 0; i < len(vals); {
+		d := vals[i] - prev
+		j := i + 1
+		for j < len(vals) && vals[j]-vals[j-1] == d {
+			j++
+		}
+		dst = binary.AppendVarint(dst, d)
+		dst = binary.AppendUvarint(dst, uint64(j-i))
+		prev = vals[j-1]
+		i = j
+	}
+	return dst
+}
+
+func decodeDeltaRuns(dst []int64, src []byte, rows int, tmp []byte) ([]int64, []byte, error) {
+	v := int64(0)
+	for len(src) > 0 {
+		d, k := binary.Varint(src)
+		if k <= 0 {
+			return dst, tmp, fmt.Errorf("run %d is truncated", len(dst))
+		}
+		src = src[k:]
+		n, k := binary.Uvarint(src)
+		if k <= 0 || n == 0 || n > uint64(rows-len(dst)) {
+			return dst, tmp, fmt.Errorf("run of %d rows after %d of %d", n, len(dst), rows)
+		}
+		src = src[k:]
+		for range n {
+			v += d
+			dst = append(dst, v)
+		}
+	}
+	if len(dst) != rows {
+		return dst, tmp, fmt.Errorf("runs hold %d rows, want %d", len(dst), rows)
 	}
 	return dst, tmp, nil
 }

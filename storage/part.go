@@ -373,6 +373,14 @@ func (br *blockReader) read(p *part, i int, cols uint8) error {
 
 const allColumns = 1<<numColumns - 1
 
+// rowSink receives the rows of a scan: each row through fn, or, when sums
+// is set, only each row's value added into sums[(minute-from)/step].
+type rowSink struct {
+	fn   func(cell, sub uint64, minute, value int64)
+	sums []int64
+	step int64
+}
+
 // scanStep is one block of a part to read for one cell range.
 type scanStep struct {
 	block int
@@ -426,7 +434,7 @@ type decodedBlock struct {
 // one of ranges (sorted, disjoint) and whose minute is in [from, to). When
 // it reads more than one block, a second goroutine decodes the next blocks
 // while this one walks the rows of the current one.
-func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
+func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, out rowSink) error {
 	steps := p.plan(metric, ranges, from, to)
 	if len(steps) == 0 {
 		return nil
@@ -443,7 +451,7 @@ func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, fn func(c
 	}
 	var stop chan struct{}
 	if len(blocks) > 1 {
-		const depth = 2
+		const depth = 4
 		stop = make(chan struct{})
 		defer close(stop)
 		decoded := make(chan decodedBlock, depth)
@@ -478,14 +486,14 @@ func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, fn func(c
 			}
 		}()
 		release := func(br *blockReader) { free <- br }
-		return p.walk(steps, next, release, metric, from, to, fn)
+		return p.walk(steps, next, release, metric, from, to, out)
 	}
-	return p.walk(steps, next, func(br *blockReader) { blockReaderPool.Put(br) }, metric, from, to, fn)
+	return p.walk(steps, next, func(br *blockReader) { blockReaderPool.Put(br) }, metric, from, to, out)
 }
 
 // walk calls fn for the matching rows of each step, taking decoded blocks
 // from next in order and handing each back to release when done with it.
-func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*blockReader), metric uint32, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
+func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*blockReader), metric uint32, from, to int64, out rowSink) error {
 	var br *blockReader
 	cur := -1
 	for _, st := range steps {
@@ -516,13 +524,24 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 			return uint64(b.cells[j]) >= r.Lo
 		})
 		cells, subs, minutes, values := b.cells, b.subs, b.minutes, b.values
-		for ; j < len(cells); j++ {
-			c := uint64(cells[j])
-			if c > r.Hi || (multi && uint32(b.metrics[j]) != metric) {
-				break
+		// The end of the rows of this metric and range.
+		end := j
+		for end < len(cells) && uint64(cells[end]) <= r.Hi && (!multi || uint32(b.metrics[end]) == metric) {
+			end++
+		}
+		if sums := out.sums; sums != nil {
+			// Summing per step needs no call per row.
+			step := out.step
+			for k := j; k < end; k++ {
+				if m := minutes[k]; m >= from && m < to {
+					sums[(m-from)/step] += values[k]
+				}
 			}
-			if m := minutes[j]; m >= from && m < to {
-				fn(c, uint64(subs[j]), m, values[j])
+			continue
+		}
+		for k := j; k < end; k++ {
+			if m := minutes[k]; m >= from && m < to {
+				out.fn(uint64(cells[k]), uint64(subs[k]), m, values[k])
 			}
 		}
 	}

@@ -622,9 +622,30 @@ func (s *Store) Scan(t Tier, metric string, ranges []CellRange, from, to int64, 
 
 // ScanSub is Scan for metrics with a sub-key, which it passes on.
 func (s *Store) ScanSub(t Tier, metric string, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
+	return s.scan(t, metric, ranges, from, to, rowSink{fn: fn})
+}
+
+// SumSteps adds the value of every bucket of the metric in tier t, ranges
+// and [from, to) into sums[(minute-from)/step]: a series query without a
+// call per row. The metric must add up (not a max metric).
+func (s *Store) SumSteps(t Tier, metric string, ranges []CellRange, from, to, step int64, sums []int64) error {
+	if int64(len(sums)) < (to-from+step-1)/step {
+		panic(fmt.Sprintf("BUG: %d sums for %d steps", len(sums), (to-from+step-1)/step))
+	}
+	if strings.HasPrefix(metric, MaxPrefix) {
+		panic("BUG: SumSteps of a max metric " + metric)
+	}
+	return s.scan(t, metric, ranges, from, to, rowSink{sums: sums, step: step})
+}
+
+func (s *Store) scan(t Tier, metric string, ranges []CellRange, from, to int64, out rowSink) error {
 	id, ok := s.names.Lookup(metric)
 	if !ok || len(ranges) == 0 {
 		return nil
+	}
+	fn := out.fn
+	if fn == nil {
+		fn = func(_, _ uint64, minute, v int64) { out.sums[(minute-from)/out.step] += v }
 	}
 	s.mu.RLock()
 	s.mem.scan(t, id, ranges, from, to, fn)
@@ -644,7 +665,7 @@ func (s *Store) ScanSub(t Tier, metric string, ranges []CellRange, from, to int6
 		}
 	}()
 	for _, p := range parts {
-		if err := p.scan(id, ranges, from, to, fn); err != nil {
+		if err := p.scan(id, ranges, from, to, out); err != nil {
 			var pe *PartError
 			if errors.As(err, &pe) {
 				s.setAside(t, p, err)
