@@ -18,7 +18,7 @@ func TestColumnRoundTrip(t *testing.T) {
 	}
 	cells := make([]int64, 5000)
 	for i := range cells {
-		cells[i] = 0x89309a0000000000 + int64(i/700)<<12
+		cells[i] = 0x89309a000000000 + int64(i/700)<<12
 	}
 	noisy := make([]int64, 5000)
 	for i := range noisy {

@@ -18,7 +18,7 @@ func benchDay(b *testing.B) (*Store, []CellRange, int64) {
 	batch := make([]Delta, 0, 1<<17)
 	for m := range int64(minutes) {
 		for c := range uint64(cells) {
-			batch = append(batch, Delta{Key{Metric: id, Cell: 0x89309a0000000000 + c<<12, Minute: base + m}, int64(1 + (c+uint64(m))%17)})
+			batch = append(batch, Delta{Key{Metric: id, Cell: 0x89309a000000000 + c<<12, Minute: base + m}, int64(1 + (c+uint64(m))%17)})
 		}
 		if len(batch) > 1<<16 {
 			if err := s.Add(batch); err != nil {
@@ -33,7 +33,7 @@ func benchDay(b *testing.B) (*Store, []CellRange, int64) {
 	if err := s.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	return s, []CellRange{{0x89309a0000000000, 0x89309a0000000000 + cells<<12}}, base
+	return s, []CellRange{{0x89309a000000000, 0x89309a000000000 + cells<<12}}, base
 }
 
 // BenchmarkScanDay reads 2,000 cells × 1,440 minutes through a callback.
