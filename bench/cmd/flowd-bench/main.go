@@ -273,6 +273,25 @@ func run(c config) error {
 			},
 			want: day.Total(area.Metric, c.minutes-c.densityW, c.minutes)},
 	}
+	cor := bench.BenchCorridor("count_car")
+	qs = append(qs, querySpec{
+		name: fmt.Sprintf("corridor: %.0f m wide, %.0f m segments, %d min at 1-minute step", cor.Width, cor.Segment, c.minutes),
+		flowd: func(p *bench.Proc) (bench.Timed, error) {
+			t, err := bench.FlowdCorridor(p, day, cor, 0, c.minutes)
+			if err == nil && t.Total != cor.Total(day, 0, c.minutes) {
+				err = fmt.Errorf("corridor total %d, the day holds %d in its %d cells", t.Total, cor.Total(day, 0, c.minutes), len(cor.Cells))
+			}
+			return t, err
+		},
+		peer: func(p *bench.Proc) (bench.Timed, error) {
+			t, err := bench.PeerCorridor(p, day, cor, 0, c.minutes)
+			if err == nil && t.Total != cor.Total(day, 0, c.minutes) {
+				err = fmt.Errorf("corridor total %d, the day holds %d in its %d cells", t.Total, cor.Total(day, 0, c.minutes), len(cor.Cells))
+			}
+			return t, err
+		},
+		want: -1,
+	})
 	for i := range qs {
 		q := &qs[i]
 		if q.flowdRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartFlowd(flowdBin, flowdDir) }, q.flowd, q.want, c.queries); err != nil {
@@ -294,6 +313,7 @@ func run(c config) error {
 		}
 	}
 	r.queries = qs
+	r.corridor = cor
 	r.explicit = explicitCells(flowdBin, flowdDir, day, area)
 	if peer != nil {
 		peer.Stop(60 * time.Second)
@@ -336,7 +356,8 @@ type queryResult struct {
 
 // measure starts a server on existing data, times its first answer (cold:
 // a new process, the page cache as the previous one left it) and then n
-// more (warm), checks each total, and stops the server.
+// more (warm), checks each total against want (or, when want is negative,
+// against the first answer, which q checks itself), and stops the server.
 func measure(name string, startFn func() (*bench.Proc, error), q func(*bench.Proc) (bench.Timed, error), want int64, n int) (queryResult, error) {
 	p, err := startFn()
 	if err != nil {
@@ -347,7 +368,9 @@ func measure(name string, startFn func() (*bench.Proc, error), q func(*bench.Pro
 	if r.cold, err = q(p); err != nil {
 		return r, err
 	}
-	if r.cold.Total != want {
+	if want < 0 {
+		want = r.cold.Total
+	} else if r.cold.Total != want {
 		return r, fmt.Errorf("%s: answered a total of %d, the day holds %d", name, r.cold.Total, want)
 	}
 	for range n {

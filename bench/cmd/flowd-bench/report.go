@@ -23,6 +23,7 @@ type report struct {
 	area       bench.Area
 	queries    []querySpec
 	explicit   string
+	corridor   *bench.Corridor
 }
 
 func medianOf(rs []bench.SendResult, f func(bench.SendResult) float64) float64 {
@@ -150,6 +151,11 @@ func (r *report) write(w io.Writer) {
 			fmt.Fprintf(w, "| series warm p50 ≤ 0.25× the peer's | %s | %s | %s | %s |\n", ms(fw), ms(pw), ratio(float64(fw), float64(pw)), verdict(float64(fw) <= 0.25*float64(pw)))
 		}
 		fmt.Fprintf(w, "| series first query < 30 ms | %s | – | – | %s |\n", ms(q.flowdRes.cold.Took), verdict(q.flowdRes.cold.Took < 30*time.Millisecond))
+	}
+	if cr := r.corridor; cr != nil && len(cr.Cells) > 0 {
+		fmt.Fprintf(w, "\nThe corridor runs %v (lat, lng) through %d res-9 cells in %d segments; flowd answers `POST /api/v1/corridor` with the load of each segment per minute, "+
+			"the peer `sum by (cell) (sum_over_time(%s{cell=~\"…\"}[1m]))` at `step=60s` (POSTed), its per-cell series summed into the same segments by the bench (included in its time).\n",
+			cr.Path, len(cr.Cells), len(cr.Segments), cr.Metric)
 	}
 	fmt.Fprintf(w, "\nThe same series query with all %d base cells listed in `cells=` (a %d-byte URL): %s\n", len(r.area.Cells), 16*len(r.area.Cells), r.explicit)
 
