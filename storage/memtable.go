@@ -23,81 +23,140 @@ func (a rowKey) compare(b rowKey) int {
 	return cmp.Compare(a.minute, b.minute)
 }
 
-// memtable is the in-memory table of buckets not yet in a part, one per
-// tier: a hash map per metric, sorted only when flushed.
+// rowTable is a hash map of rows per metric.
+type rowTable map[uint32]map[rowKey]int64
+
+// add combines v into the row (metric, k); it reports whether the row is new.
+func (rt rowTable) add(metric uint32, k rowKey, v int64, isMax bool) bool {
+	rows := rt[metric]
+	if rows == nil {
+		rows = map[rowKey]int64{}
+		rt[metric] = rows
+	}
+	old, ok := rows[k]
+	if !ok {
+		rows[k] = v
+		return true
+	}
+	rows[k] = combine(isMax, old, v)
+	return false
+}
+
+// memtable is the in-memory table of buckets not yet in a part: minute rows,
+// a hash map per metric, from which both tiers are written at a flush (the
+// hour tier by summing each series' minutes into hours). Rows that only one
+// tier still needs — after a crash between the two tiers' parts of a flush,
+// replay gives the WAL's records to one tier only — are kept apart.
 type memtable struct {
-	tiers [numTiers]map[uint32]map[rowKey]int64
-	rows  [numTiers]int
+	rows rowTable
+	n    int // rows in rows
+	// only holds rows for one tier; hour rows are stored hour-truncated.
+	only  [numTiers]rowTable
+	nOnly [numTiers]int
 }
 
 func newMemtable() *memtable {
-	m := &memtable{}
-	for t := range m.tiers {
-		m.tiers[t] = map[uint32]map[rowKey]int64{}
-	}
-	return m
+	return &memtable{rows: rowTable{}, only: [numTiers]rowTable{{}, {}}}
 }
 
-// add adds d to tier t, keeping the maximum instead of the sum for max
+// add adds d to both tiers, keeping the maximum instead of the sum for max
 // metrics.
-func (m *memtable) add(t Tier, d Delta, isMax bool) {
-	rows := m.tiers[t][d.Metric]
-	if rows == nil {
-		rows = map[rowKey]int64{}
-		m.tiers[t][d.Metric] = rows
+func (m *memtable) add(d Delta, isMax bool) {
+	if m.rows.add(d.Metric, rowKey{d.Cell, d.Sub, d.Minute}, d.Value, isMax) {
+		m.n++
 	}
-	k := rowKey{d.Cell, d.Sub, t.Truncate(d.Minute)}
-	v, ok := rows[k]
-	if !ok {
-		m.rows[t]++
-		rows[k] = d.Value
-		return
-	}
-	rows[k] = combine(isMax, v, d.Value)
 }
+
+// addOnly adds d to tier t alone.
+func (m *memtable) addOnly(t Tier, d Delta, isMax bool) {
+	if m.only[t].add(d.Metric, rowKey{d.Cell, d.Sub, t.Truncate(d.Minute)}, d.Value, isMax) {
+		m.nOnly[t]++
+	}
+}
+
+// rowCount is the number of rows tier t would get at most.
+func (m *memtable) rowCount(t Tier) int { return m.n + m.nOnly[t] }
 
 func (m *memtable) empty() bool {
-	for _, n := range m.rows {
-		if n > 0 {
-			return false
-		}
-	}
-	return true
+	return m.n == 0 && m.nOnly[TierMinute] == 0 && m.nOnly[TierHour] == 0
 }
 
-// scan calls fn for the rows of tier t matching metric, ranges and [from, to).
+// scan calls fn for the rows of tier t matching metric, ranges and [from,
+// to). In the hour tier a minute row is reported at its hour; callers
+// combine rows with the same key.
 func (m *memtable) scan(t Tier, metric uint32, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
-	for k, v := range m.tiers[t][metric] {
-		if k.minute < from || k.minute >= to {
-			continue
+	visit := func(k rowKey, minute, v int64) {
+		if minute < from || minute >= to {
+			return
 		}
 		i := sort.Search(len(ranges), func(i int) bool { return ranges[i].Hi >= k.cell })
 		if i == len(ranges) || ranges[i].Lo > k.cell {
-			continue
+			return
 		}
-		fn(k.cell, k.sub, k.minute, v)
+		fn(k.cell, k.sub, minute, v)
+	}
+	for k, v := range m.rows[metric] {
+		visit(k, t.Truncate(k.minute), v)
+	}
+	for k, v := range m.only[t][metric] {
+		visit(k, k.minute, v)
 	}
 }
 
-// each calls fn for the rows of tier t in key order.
-func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
-	metrics := make([]uint32, 0, len(m.tiers[t]))
-	for id := range m.tiers[t] {
-		metrics = append(metrics, id)
+type memRow struct {
+	k rowKey
+	v int64
+}
+
+// sortedRows returns the rows of one metric of rt, sorted, reusing buf.
+func sortedRows(buf []memRow, rows map[rowKey]int64) []memRow {
+	buf = slices.Grow(buf[:0], len(rows))
+	for k, v := range rows {
+		buf = append(buf, memRow{k, v})
 	}
-	slices.Sort(metrics)
-	type row struct {
-		k rowKey
-		v int64
+	slices.SortFunc(buf, func(a, b memRow) int { return a.k.compare(b.k) })
+	return buf
+}
+
+// each calls fn for the rows of tier t in key order. Hour rows are the
+// sums (or maxima) of each series' minutes within the hour.
+func (m *memtable) each(t Tier, isMax func(uint32) bool, fn func(k Key, v int64) error) error {
+	metrics := map[uint32]bool{}
+	for id := range m.rows {
+		metrics[id] = true
 	}
-	var rows []row
-	for _, id := range metrics {
-		rows = slices.Grow(rows[:0], len(m.tiers[t][id]))
-		for k, v := range m.tiers[t][id] {
-			rows = append(rows, row{k, v})
+	for id := range m.only[t] {
+		metrics[id] = true
+	}
+	ids := make([]uint32, 0, len(metrics))
+	for id := range metrics {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var buf []memRow
+	for _, id := range ids {
+		rows := m.rows[id]
+		if t == TierHour || len(m.only[t][id]) > 0 {
+			// Combine into the tier's buckets first.
+			keep := isMax(id)
+			combined := make(map[rowKey]int64, len(rows)/4+len(m.only[t][id]))
+			for k, v := range rows {
+				k.minute = t.Truncate(k.minute)
+				if old, ok := combined[k]; ok {
+					v = combine(keep, old, v)
+				}
+				combined[k] = v
+			}
+			for k, v := range m.only[t][id] {
+				if old, ok := combined[k]; ok {
+					v = combine(keep, old, v)
+				}
+				combined[k] = v
+			}
+			rows = combined
 		}
-		slices.SortFunc(rows, func(a, b row) int { return a.k.compare(b.k) })
-		for _, r := range rows {
+		buf = sortedRows(buf, rows)
+		for _, r := range buf {
 			if err := fn(Key{Metric: id, Cell: r.k.cell, Sub: r.k.sub, Minute: r.k.minute}, r.v); err != nil {
 				return err
 			}

@@ -277,10 +277,13 @@ func (s *Store) replay() error {
 		records++
 		return decodeRecord(payload, func(d Delta) {
 			isMax := s.names.IsMax(d.Metric)
-			for t := range numTiers {
-				if seq > covered[t] {
-					s.mem.add(t, d, isMax)
-				}
+			switch minute, hour := seq > covered[TierMinute], seq > covered[TierHour]; {
+			case minute && hour:
+				s.mem.add(d, isMax)
+			case minute:
+				s.mem.addOnly(TierMinute, d, isMax)
+			case hour:
+				s.mem.addOnly(TierHour, d, isMax)
 			}
 		}, func(op TripOp) {
 			applyTripOps(s.trips, []TripOp{op})
@@ -292,7 +295,7 @@ func (s *Store) replay() error {
 		return err
 	}
 	if records > 0 {
-		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d hour rows, %d open trips)", records, s.mem.rows[TierMinute], s.mem.rows[TierHour], len(s.trips))
+		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d open trips)", records, s.mem.rowCount(TierMinute), len(s.trips))
 	}
 	return nil
 }
@@ -398,14 +401,11 @@ func (s *Store) commitLoop() {
 				s.mu.Lock()
 				for _, c := range group {
 					for _, d := range c.deltas {
-						isMax := s.names.IsMax(d.Metric)
-						for t := range numTiers {
-							s.mem.add(t, d, isMax)
-						}
+						s.mem.add(d, s.names.IsMax(d.Metric))
 					}
 					applyTripOps(s.trips, c.ops)
 				}
-				full := s.mem.rows[TierMinute] >= s.opts.MaxMemtableRows
+				full := s.mem.rowCount(TierMinute) >= s.opts.MaxMemtableRows
 				s.mu.Unlock()
 				if full {
 					s.requestFlush()
@@ -532,10 +532,10 @@ func (s *Store) flushFrozen() error {
 				continue
 			}
 			var p *part
-			if f.mem.rows[t] > 0 {
+			if f.mem.rowCount(t) > 0 {
 				var err error
 				p, err = s.writePart(t, f.walSeq, nil, func(add func(Key, int64) error) error {
-					return f.mem.each(t, add)
+					return f.mem.each(t, s.names.IsMax, add)
 				})
 				if err != nil {
 					msg := err.Error()
@@ -548,7 +548,6 @@ func (s *Store) flushFrozen() error {
 				s.parts[t] = append(s.parts[t], p)
 			}
 			f.done[t] = true
-			f.mem.tiers[t] = nil
 			s.mu.Unlock()
 			if p != nil {
 				s.failpoint(FailpointFlushPartInstalled)
@@ -714,10 +713,10 @@ func (s *Store) Stats() Stats {
 			st.PartRows[t] += p.meta.Rows
 			st.PartBytes[t] += p.size
 		}
-		st.MemtableRows[t] = s.mem.rows[t]
+		st.MemtableRows[t] = s.mem.rowCount(t)
 		for _, f := range s.frozen {
 			if !f.done[t] {
-				st.MemtableRows[t] += f.mem.rows[t]
+				st.MemtableRows[t] += f.mem.rowCount(t)
 			}
 		}
 	}
