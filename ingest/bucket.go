@@ -46,7 +46,30 @@ type Bucketer struct {
 	Deltas   []DeltaObserver
 	Footfall []FootfallObserver
 
-	ids sync.Map // metric name -> uint32
+	ids     sync.Map // metric name -> uint32
+	classes sync.Map // detector class -> classMetrics
+}
+
+// classMetrics are the metric ids of one detector class.
+type classMetrics struct{ count, speed uint32 }
+
+// classIDs returns the metric ids of a detector class without building its
+// metric names on every event.
+func (b *Bucketer) classIDs(class string) (classMetrics, error) {
+	if v, ok := b.classes.Load(class); ok {
+		return v.(classMetrics), nil
+	}
+	count, err := b.metricID("count_" + class)
+	if err != nil {
+		return classMetrics{}, err
+	}
+	speed, err := b.metricID("speed_" + class)
+	if err != nil {
+		return classMetrics{}, err
+	}
+	cm := classMetrics{count, speed}
+	b.classes.Store(strings.Clone(class), cm)
+	return cm, nil
 }
 
 // Batch collects the deltas of one request.
@@ -114,13 +137,18 @@ func (bt *Batch) addSub(metric string, cell, sub uint64, minute, v int64) error 
 	if err != nil {
 		return err
 	}
+	bt.addID(id, strings.HasPrefix(metric, storage.MaxPrefix), cell, sub, minute, v)
+	return nil
+}
+
+// addID adds v to the bucket of metric id (the maximum for a max metric).
+func (bt *Batch) addID(id uint32, isMax bool, cell, sub uint64, minute, v int64) {
 	k := storage.Key{Metric: id, Cell: cell, Sub: sub, Minute: minute}
-	if strings.HasPrefix(metric, storage.MaxPrefix) {
+	if isMax {
 		bt.sums[k] = max(bt.sums[k], v)
 	} else {
 		bt.sums[k] += v
 	}
-	return nil
 }
 
 func minuteOf(ms int64) int64 {
@@ -219,6 +247,10 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 		bt.reject(line, "class", c.Class, "class must be 1-32 letters, digits or _")
 		return nil
 	}
+	ids, err := bt.b.classIDs(class)
+	if err != nil {
+		return err
+	}
 	minutes := max((c.Interval+59)/60, 1)
 	if minutes > 24*60 {
 		bt.reject(line, "interval", fmt.Sprint(c.Interval), "interval longer than a day")
@@ -233,14 +265,10 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 		if v == 0 {
 			continue
 		}
-		ms := c.Time + i*60000
-		if err := bt.add("count_"+class, sn.Cell, ms, v); err != nil {
-			return err
-		}
+		minute := minuteOf(c.Time + i*60000)
+		bt.addID(ids.count, false, uint64(sn.Cell), 0, minute, v)
 		if c.HasSpeed {
-			if err := bt.add("speed_"+class, sn.Cell, ms, int64(c.Speed*float64(v)+0.5)); err != nil {
-				return err
-			}
+			bt.addID(ids.speed, false, uint64(sn.Cell), 0, minute, int64(c.Speed*float64(v)+0.5))
 		}
 	}
 	bt.accepted++
