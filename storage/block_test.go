@@ -56,3 +56,31 @@ func TestColumnRoundTrip(t *testing.T) {
 		t.Errorf("dense minutes: type %d, %d bytes; want runs, under 100 bytes", ch.MarshalType, len(data))
 	}
 }
+
+func TestSumRowsMatchesDivision(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for _, step := range []int64{1, 2, 5, 60, 1440} {
+		from, to := int64(1000), int64(1000+3000)
+		minutes := make([]int64, 4000)
+		values := make([]int64, 4000)
+		m := int64(900)
+		for i := range minutes {
+			if rng.IntN(10) == 0 {
+				m = 900 + int64(rng.IntN(3500)) // a new series starts anywhere
+			}
+			m += int64(rng.IntN(3))
+			minutes[i], values[i] = m, int64(rng.IntN(9))
+		}
+		n := (to - from + step - 1) / step
+		got, want := make([]int64, n), make([]int64, n)
+		sumRows(got, step, from, to, minutes, values)
+		for i, m := range minutes {
+			if m >= from && m < to {
+				want[(m-from)/step] += values[i]
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("step %d: sums differ from the division per row", step)
+		}
+	}
+}

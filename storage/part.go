@@ -381,6 +381,32 @@ type rowSink struct {
 	step int64
 }
 
+// sumRows adds each value whose minute is in [from, to) into
+// sums[(minute-from)/step], dividing only when a row leaves the step of the
+// one before: rows of a series come in time order.
+func sumRows(sums []int64, step, from, to int64, minutes, values []int64) {
+	if step == 1 {
+		for k, m := range minutes {
+			if m >= from && m < to {
+				sums[m-from] += values[k]
+			}
+		}
+		return
+	}
+	lo, hi, idx := int64(1), int64(0), int64(0) // the current step is [lo, hi)
+	for k, m := range minutes {
+		if m < from || m >= to {
+			continue
+		}
+		if m < lo || m >= hi {
+			idx = (m - from) / step
+			lo = from + idx*step
+			hi = lo + step
+		}
+		sums[idx] += values[k]
+	}
+}
+
 // scanStep is one block of a part to read for one cell range.
 type scanStep struct {
 	block int
@@ -529,14 +555,8 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 		for end < len(cells) && uint64(cells[end]) <= r.Hi && (!multi || uint32(b.metrics[end]) == metric) {
 			end++
 		}
-		if sums := out.sums; sums != nil {
-			// Summing per step needs no call per row.
-			step := out.step
-			for k := j; k < end; k++ {
-				if m := minutes[k]; m >= from && m < to {
-					sums[(m-from)/step] += values[k]
-				}
-			}
+		if out.sums != nil {
+			sumRows(out.sums, out.step, from, to, minutes[j:end], values[j:end])
 			continue
 		}
 		for k := j; k < end; k++ {
