@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -451,6 +452,9 @@ func (p *part) columnsFor(i int) uint8 {
 
 var blockReaderPool = sync.Pool{New: func() any { return new(blockReader) }}
 
+// scanDecoders is how many goroutines decode the blocks of one part scan.
+var scanDecoders = max(1, min(runtime.GOMAXPROCS(0), 4))
+
 type decodedBlock struct {
 	br  *blockReader
 	err error
@@ -458,7 +462,7 @@ type decodedBlock struct {
 
 // scan calls fn for each row of p whose metric is metric, whose cell lies in
 // one of ranges (sorted, disjoint) and whose minute is in [from, to). When
-// it reads more than one block, a second goroutine decodes the next blocks
+// it reads more than one block, other goroutines decode the next blocks
 // while this one walks the rows of the current one.
 func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, out rowSink) error {
 	steps := p.plan(metric, ranges, from, to)
@@ -475,36 +479,46 @@ func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, out rowSi
 		br := blockReaderPool.Get().(*blockReader)
 		return decodedBlock{br, br.read(p, blocks[0], p.columnsFor(blocks[0]))}
 	}
-	var stop chan struct{}
 	if len(blocks) > 1 {
-		const depth = 4
-		stop = make(chan struct{})
+		// Decoders take blocks in turn (decoder w the blocks w, w+n, …);
+		// the walk takes them back in the same turn, so in order.
+		const depth = 2
+		n := min(scanDecoders, len(blocks))
+		stop := make(chan struct{})
 		defer close(stop)
-		decoded := make(chan decodedBlock, depth)
-		free := make(chan *blockReader, depth+1)
-		for range depth + 1 {
+		free := make(chan *blockReader, n*depth+1)
+		for range cap(free) {
 			free <- blockReaderPool.Get().(*blockReader)
 		}
-		go func() {
-			for _, i := range blocks {
-				var br *blockReader
-				select {
-				case br = <-free:
-				case <-stop:
-					return
+		decoded := make([]chan decodedBlock, n)
+		for w := range n {
+			decoded[w] = make(chan decodedBlock, depth)
+			go func(out chan<- decodedBlock) {
+				for k := w; k < len(blocks); k += n {
+					var br *blockReader
+					select {
+					case br = <-free:
+					case <-stop:
+						return
+					}
+					d := decodedBlock{br, br.read(p, blocks[k], p.columnsFor(blocks[k]))}
+					select {
+					case out <- d:
+					case <-stop:
+						return
+					}
+					if d.err != nil {
+						return
+					}
 				}
-				d := decodedBlock{br, br.read(p, i, p.columnsFor(i))}
-				select {
-				case decoded <- d:
-				case <-stop:
-					return
-				}
-				if d.err != nil {
-					return
-				}
-			}
-		}()
-		next = func() decodedBlock { return <-decoded }
+			}(decoded[w])
+		}
+		k := 0
+		next = func() decodedBlock {
+			d := <-decoded[k%n]
+			k++
+			return d
+		}
 		defer func() {
 			// Every reader is back in free once all blocks were consumed.
 			for len(free) > 0 {
