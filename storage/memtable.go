@@ -119,7 +119,8 @@ func sortedRows(buf []memRow, rows map[rowKey]int64) []memRow {
 }
 
 // each calls fn for the rows of tier t in key order. Hour rows are the
-// sums (or maxima) of each series' minutes within the hour.
+// sums (or maxima) of each series' minutes within the hour, combined from
+// the sorted minute rows without a second table.
 func (m *memtable) each(t Tier, isMax func(uint32) bool, fn func(k Key, v int64) error) error {
 	metrics := map[uint32]bool{}
 	for id := range m.rows {
@@ -135,31 +136,37 @@ func (m *memtable) each(t Tier, isMax func(uint32) bool, fn func(k Key, v int64)
 	slices.Sort(ids)
 	var buf []memRow
 	for _, id := range ids {
-		rows := m.rows[id]
-		if t == TierHour || len(m.only[t][id]) > 0 {
-			// Combine into the tier's buckets first.
-			keep := isMax(id)
-			combined := make(map[rowKey]int64, len(rows)/4+len(m.only[t][id]))
-			for k, v := range rows {
-				k.minute = t.Truncate(k.minute)
-				if old, ok := combined[k]; ok {
-					v = combine(keep, old, v)
+		keep := isMax(id)
+		if len(m.only[t][id]) > 0 {
+			// Rare (after a replay): combine through a map.
+			combined := make(map[rowKey]int64, len(m.rows[id])+len(m.only[t][id]))
+			for _, src := range []map[rowKey]int64{m.rows[id], m.only[t][id]} {
+				for k, v := range src {
+					k.minute = t.Truncate(k.minute)
+					if old, ok := combined[k]; ok {
+						v = combine(keep, old, v)
+					}
+					combined[k] = v
 				}
-				combined[k] = v
 			}
-			for k, v := range m.only[t][id] {
-				if old, ok := combined[k]; ok {
-					v = combine(keep, old, v)
-				}
-				combined[k] = v
-			}
-			rows = combined
+			buf = sortedRows(buf, combined)
+		} else {
+			buf = sortedRows(buf, m.rows[id])
 		}
-		buf = sortedRows(buf, rows)
-		for _, r := range buf {
-			if err := fn(Key{Metric: id, Cell: r.k.cell, Sub: r.k.sub, Minute: r.k.minute}, r.v); err != nil {
+		// Rows are sorted by series and time, so a series' rows of one
+		// bucket of tier t are consecutive: combine them as they come.
+		for i := 0; i < len(buf); {
+			k := buf[i].k
+			k.minute = t.Truncate(k.minute)
+			v := buf[i].v
+			j := i + 1
+			for ; j < len(buf) && buf[j].k.cell == k.cell && buf[j].k.sub == k.sub && t.Truncate(buf[j].k.minute) == k.minute; j++ {
+				v = combine(keep, v, buf[j].v)
+			}
+			if err := fn(Key{Metric: id, Cell: k.cell, Sub: k.sub, Minute: k.minute}, v); err != nil {
 				return err
 			}
+			i = j
 		}
 	}
 	return nil
