@@ -66,7 +66,7 @@ func Density(st *storage.Store, metric string, ranges []storage.CellRange, baseR
 // geojson=1 the answer is a GeoJSON FeatureCollection of cell boundaries.
 func (s *Server) density(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	q := query{args: ctx.QueryArgs(), now: s.Now()}
+	q := query{args: requestArgs(ctx), now: s.Now()}
 	metric, err := q.required("metric")
 	if err != nil {
 		fail(ctx, err)

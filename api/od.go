@@ -49,7 +49,7 @@ type odKey struct{ o, d uint64 }
 // trips are marked suppressed for callers below admin.
 func (s *Server) od(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	q := query{args: ctx.QueryArgs(), now: s.Now()}
+	q := query{args: requestArgs(ctx), now: s.Now()}
 	res, err := q.intParam("res", s.Res, 0, s.Res)
 	if err != nil {
 		fail(ctx, err)
@@ -320,7 +320,7 @@ type distinct struct {
 // threshold are marked suppressed for callers below admin.
 func (s *Server) distinctCards(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	q := query{args: ctx.QueryArgs(), now: s.Now()}
+	q := query{args: requestArgs(ctx), now: s.Now()}
 	a, err := s.parseArea(q)
 	if err != nil {
 		fail(ctx, err)

@@ -22,6 +22,19 @@ func (e *paramError) Error() string {
 	return fmt.Sprintf("parameter %q: value %q: %s", e.Param, e.Value, e.Reason)
 }
 
+// requestArgs returns a query's parameters: those of the URL, and for a
+// POST those of its form body too, so that a long cell list or polygon need
+// not fit in a URL.
+func requestArgs(ctx *fasthttp.RequestCtx) *fasthttp.Args {
+	if !ctx.IsPost() {
+		return ctx.QueryArgs()
+	}
+	var args fasthttp.Args
+	ctx.QueryArgs().CopyTo(&args)
+	ctx.PostArgs().VisitAll(func(k, v []byte) { args.AddBytesKV(k, v) })
+	return &args
+}
+
 type query struct {
 	args *fasthttp.Args
 	now  time.Time

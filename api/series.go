@@ -32,7 +32,7 @@ type seriesAnswer struct {
 // area. Coarser cells sum their base-resolution children.
 func (s *Server) series(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	q := query{args: ctx.QueryArgs(), now: s.Now()}
+	q := query{args: requestArgs(ctx), now: s.Now()}
 	metric, err := q.required("metric")
 	if err != nil {
 		fail(ctx, err)
@@ -112,7 +112,7 @@ func (s *Server) series(ctx *fasthttp.RequestCtx) {
 
 // wantsCSV reports whether the caller asked for CSV by format=csv or Accept.
 func wantsCSV(ctx *fasthttp.RequestCtx) bool {
-	if f := string(ctx.QueryArgs().Peek("format")); f != "" {
+	if f := string(requestArgs(ctx).Peek("format")); f != "" {
 		return f == "csv"
 	}
 	return string(ctx.Request.Header.Peek("Accept")) == "text/csv"

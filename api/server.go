@@ -61,7 +61,9 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string) *Server
 		SuppressBelow: 5,
 	}
 	s.Handle("GET", "/api/v1/series", s.series)
+	s.Handle("POST", "/api/v1/series", s.series)
 	s.Handle("GET", "/api/v1/density", s.density)
+	s.Handle("POST", "/api/v1/density", s.density)
 	s.Handle("POST", "/api/v1/corridor", s.corridor)
 	s.Handle("GET", "/api/v1/top", s.top)
 	s.Handle("POST", "/api/v1/path/density", s.pathDensity)
@@ -132,7 +134,7 @@ func (s *Server) Serve(ln net.Listener, maxBody int) error {
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       60 * time.Second,
 		IdleTimeout:        2 * time.Minute,
-		ReadBufferSize:     16 << 10,
+		ReadBufferSize:     64 << 10, // room for a URL naming 2,000 cells
 		Concurrency:        4096,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {

@@ -43,7 +43,7 @@ var everywhere = []storage.CellRange{{Lo: 0, Hi: math.MaxUint64}}
 // the lower cell id so that answers are stable.
 func (s *Server) top(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	q := query{args: ctx.QueryArgs(), now: s.Now()}
+	q := query{args: requestArgs(ctx), now: s.Now()}
 	metric, err := q.required("metric")
 	if err != nil {
 		fail(ctx, err)

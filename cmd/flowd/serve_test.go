@@ -116,6 +116,23 @@ func TestIngestEverySourceAndQuery(t *testing.T) {
 		}
 	}
 
+	// A long cell list goes in a form body: 2,000 cells around S1, reaching
+	// S2 too.
+	var cells []string
+	for _, c := range s1.GridDisk(26)[:2000] {
+		cells = append(cells, c.String())
+	}
+	form := "metric=swipes_in&" + win + "&cells=" + strings.Join(cells, ",")
+	r := do(t, "POST", c.url+"/api/v1/series", "application/x-www-form-urlencoded", []byte(form), false)
+	var posted seriesAnswer
+	r.json(t, &posted)
+	if r.status != 200 || posted.Total != 8 {
+		t.Errorf("POST series with 2,000 cells: %d, total %d, want 8: %.200s", r.status, posted.Total, r.body)
+	}
+	if got := c.series(t, "metric=swipes_in&"+win+"&cells="+strings.Join(cells, ",")); got.Total != 8 {
+		t.Errorf("GET series naming 2,000 cells in the URL: total %d, want 8", got.Total)
+	}
+
 	at := fmt.Sprintf("at=%d&window=10m", t0.Add(5*time.Minute).Unix())
 	d := c.density(t, "metric=swipes_in&bbox="+testBBox+"&"+at)
 	got := map[string]int64{}
