@@ -80,8 +80,7 @@ type Batch struct {
 	accepted int
 	footfall []Footfall
 	taps     []tap
-	lastLL   [2]float64
-	lastCell h3.Cell
+	coords   map[[2]float64]h3.Cell
 }
 
 var batchPool sync.Pool
@@ -93,7 +92,7 @@ func (b *Bucketer) NewBatch() *Batch {
 		bt.b = b
 		return bt
 	}
-	return &Batch{b: b, sums: map[storage.Key]int64{}}
+	return &Batch{b: b, sums: map[storage.Key]int64{}, coords: map[[2]float64]h3.Cell{}}
 }
 
 // Release returns the batch to the pool.
@@ -103,7 +102,11 @@ func (bt *Batch) Release() {
 	bt.footfall = bt.footfall[:0]
 	bt.taps = bt.taps[:0]
 	bt.accepted = 0
-	bt.lastCell = 0
+	if len(bt.coords) > maxCachedCoords {
+		bt.coords = map[[2]float64]h3.Cell{}
+	} else {
+		clear(bt.coords)
+	}
 	bt.b = nil
 	batchPool.Put(bt)
 }
@@ -163,17 +166,22 @@ func (bt *Batch) reject(line int, field, value, reason string) {
 	bt.errs = append(bt.errs, LineError{Line: line, Field: field, Value: errorValue(field, []byte(value)), Reason: reason})
 }
 
-// cellOf locates a raw coordinate, remembering the last one: devices and
-// bulk files repeat coordinates line after line.
+// maxCachedCoords bounds the coordinates a pooled batch keeps a map for.
+const maxCachedCoords = 1 << 16
+
+// cellOf locates a raw coordinate, remembering the coordinates of the
+// batch: devices and bulk files repeat a few points (a stop, a gate) many
+// times, and an H3 lookup costs about a microsecond.
 func (bt *Batch) cellOf(lat, lng float64) (h3.Cell, error) {
-	if bt.lastCell != 0 && bt.lastLL == [2]float64{lat, lng} {
-		return bt.lastCell, nil
+	ll := [2]float64{lat, lng}
+	if c, ok := bt.coords[ll]; ok {
+		return c, nil
 	}
 	c, err := geo.CellOf(lat, lng, bt.b.Res)
 	if err != nil {
 		return 0, err
 	}
-	bt.lastLL, bt.lastCell = [2]float64{lat, lng}, c
+	bt.coords[ll] = c
 	return c, nil
 }
 
