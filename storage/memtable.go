@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // rowKey is a Key without its metric: the memtable keeps one map per
@@ -42,12 +43,22 @@ func (rt rowTable) add(metric uint32, k rowKey, v int64, isMax bool) bool {
 	return false
 }
 
+// memShards is the number of independently locked shards of a memtable:
+// batches are applied by the goroutines that submitted them, in parallel.
+const memShards = 16
+
 // memtable is the in-memory table of buckets not yet in a part: minute rows,
 // a hash map per metric, from which both tiers are written at a flush (the
 // hour tier by summing each series' minutes into hours). Rows that only one
 // tier still needs — after a crash between the two tiers' parts of a flush,
-// replay gives the WAL's records to one tier only — are kept apart.
+// replay gives the WAL's records to one tier only — are kept apart. Rows
+// are spread over shards by cell, each with its own lock.
 type memtable struct {
+	shards [memShards]memShard
+}
+
+type memShard struct {
+	mu   sync.Mutex
 	rows rowTable
 	n    int // rows in rows
 	// only holds rows for one tier; hour rows are stored hour-truncated.
@@ -56,29 +67,53 @@ type memtable struct {
 }
 
 func newMemtable() *memtable {
-	return &memtable{rows: rowTable{}, only: [numTiers]rowTable{{}, {}}}
+	m := &memtable{}
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.rows, sh.only = rowTable{}, [numTiers]rowTable{{}, {}}
+	}
+	return m
+}
+
+func (m *memtable) shard(cell uint64) *memShard {
+	return &m.shards[(cell^cell>>23^cell>>41)%memShards]
 }
 
 // add adds d to both tiers, keeping the maximum instead of the sum for max
 // metrics.
 func (m *memtable) add(d Delta, isMax bool) {
-	if m.rows.add(d.Metric, rowKey{d.Cell, d.Sub, d.Minute}, d.Value, isMax) {
-		m.n++
+	sh := m.shard(d.Cell)
+	sh.mu.Lock()
+	if sh.rows.add(d.Metric, rowKey{d.Cell, d.Sub, d.Minute}, d.Value, isMax) {
+		sh.n++
 	}
+	sh.mu.Unlock()
 }
 
 // addOnly adds d to tier t alone.
 func (m *memtable) addOnly(t Tier, d Delta, isMax bool) {
-	if m.only[t].add(d.Metric, rowKey{d.Cell, d.Sub, t.Truncate(d.Minute)}, d.Value, isMax) {
-		m.nOnly[t]++
+	sh := m.shard(d.Cell)
+	sh.mu.Lock()
+	if sh.only[t].add(d.Metric, rowKey{d.Cell, d.Sub, t.Truncate(d.Minute)}, d.Value, isMax) {
+		sh.nOnly[t]++
 	}
+	sh.mu.Unlock()
 }
 
 // rowCount is the number of rows tier t would get at most.
-func (m *memtable) rowCount(t Tier) int { return m.n + m.nOnly[t] }
+func (m *memtable) rowCount(t Tier) int {
+	n := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		n += sh.n + sh.nOnly[t]
+		sh.mu.Unlock()
+	}
+	return n
+}
 
 func (m *memtable) empty() bool {
-	return m.n == 0 && m.nOnly[TierMinute] == 0 && m.nOnly[TierHour] == 0
+	return m.rowCount(TierMinute) == 0 && m.rowCount(TierHour) == 0
 }
 
 // scan calls fn for the rows of tier t matching metric, ranges and [from,
@@ -95,11 +130,16 @@ func (m *memtable) scan(t Tier, metric uint32, ranges []CellRange, from, to int6
 		}
 		fn(k.cell, k.sub, minute, v)
 	}
-	for k, v := range m.rows[metric] {
-		visit(k, t.Truncate(k.minute), v)
-	}
-	for k, v := range m.only[t][metric] {
-		visit(k, k.minute, v)
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for k, v := range sh.rows[metric] {
+			visit(k, t.Truncate(k.minute), v)
+		}
+		for k, v := range sh.only[t][metric] {
+			visit(k, k.minute, v)
+		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -108,26 +148,19 @@ type memRow struct {
 	v int64
 }
 
-// sortedRows returns the rows of one metric of rt, sorted, reusing buf.
-func sortedRows(buf []memRow, rows map[rowKey]int64) []memRow {
-	buf = slices.Grow(buf[:0], len(rows))
-	for k, v := range rows {
-		buf = append(buf, memRow{k, v})
-	}
-	slices.SortFunc(buf, func(a, b memRow) int { return a.k.compare(b.k) })
-	return buf
-}
-
 // each calls fn for the rows of tier t in key order. Hour rows are the
 // sums (or maxima) of each series' minutes within the hour, combined from
-// the sorted minute rows without a second table.
+// the sorted minute rows without a second table. The memtable must no
+// longer change (it is frozen).
 func (m *memtable) each(t Tier, isMax func(uint32) bool, fn func(k Key, v int64) error) error {
 	metrics := map[uint32]bool{}
-	for id := range m.rows {
-		metrics[id] = true
-	}
-	for id := range m.only[t] {
-		metrics[id] = true
+	for i := range m.shards {
+		for id := range m.shards[i].rows {
+			metrics[id] = true
+		}
+		for id := range m.shards[i].only[t] {
+			metrics[id] = true
+		}
 	}
 	ids := make([]uint32, 0, len(metrics))
 	for id := range metrics {
@@ -137,22 +170,42 @@ func (m *memtable) each(t Tier, isMax func(uint32) bool, fn func(k Key, v int64)
 	var buf []memRow
 	for _, id := range ids {
 		keep := isMax(id)
-		if len(m.only[t][id]) > 0 {
-			// Rare (after a replay): combine through a map.
-			combined := make(map[rowKey]int64, len(m.rows[id])+len(m.only[t][id]))
-			for _, src := range []map[rowKey]int64{m.rows[id], m.only[t][id]} {
-				for k, v := range src {
-					k.minute = t.Truncate(k.minute)
-					if old, ok := combined[k]; ok {
-						v = combine(keep, old, v)
-					}
-					combined[k] = v
-				}
+		buf = buf[:0]
+		var only map[rowKey]int64
+		for i := range m.shards {
+			sh := &m.shards[i]
+			for k, v := range sh.rows[id] {
+				buf = append(buf, memRow{k, v})
 			}
-			buf = sortedRows(buf, combined)
-		} else {
-			buf = sortedRows(buf, m.rows[id])
+			for k, v := range sh.only[t][id] {
+				if only == nil {
+					only = map[rowKey]int64{}
+				}
+				only[k] = v
+			}
 		}
+		if only != nil {
+			// Rare (after a replay): combine through a map.
+			combined := make(map[rowKey]int64, len(buf)+len(only))
+			for _, r := range buf {
+				r.k.minute = t.Truncate(r.k.minute)
+				if old, ok := combined[r.k]; ok {
+					r.v = combine(keep, old, r.v)
+				}
+				combined[r.k] = r.v
+			}
+			for k, v := range only {
+				if old, ok := combined[k]; ok {
+					v = combine(keep, old, v)
+				}
+				combined[k] = v
+			}
+			buf = buf[:0]
+			for k, v := range combined {
+				buf = append(buf, memRow{k, v})
+			}
+		}
+		slices.SortFunc(buf, func(a, b memRow) int { return a.k.compare(b.k) })
 		// Rows are sorted by series and time, so a series' rows of one
 		// bucket of tier t are consecutive: combine them as they come.
 		for i := 0; i < len(buf); {

@@ -102,7 +102,12 @@ type Store struct {
 	rotates chan chan rotation
 	wal     *wal // owned by the commit goroutine
 
-	flushMu sync.Mutex   // one flush or merge at a time
+	flushMu sync.Mutex // one flush or merge at a time
+	// applyMu is held for reading by every batch from the moment its WAL
+	// write is durable until it is in the memtable; a rotation holds it for
+	// writing, so a frozen memtable holds exactly the batches of the
+	// segments it covers.
+	applyMu sync.RWMutex
 	mu      sync.RWMutex // guards mem, frozen, parts and trips
 	mem     *memtable
 	frozen  []*frozenTable
@@ -331,11 +336,34 @@ func (s *Store) Add(deltas []Delta) error {
 
 // Pending is a batch handed to the WAL writer, not yet known durable.
 type Pending struct {
+	s *Store
 	c *commit
 }
 
-// Wait returns when the batch is durable (nil) or failed.
-func (p *Pending) Wait() error { return <-p.c.done }
+// Wait returns when the batch is durable (nil) or failed. A durable batch
+// is added to the memtable here, by the submitting goroutine, so batches
+// are applied in parallel while the WAL writer goes on.
+func (p *Pending) Wait() error {
+	if err := <-p.c.done; err != nil {
+		return err
+	}
+	p.s.apply(p.c.deltas)
+	return nil
+}
+
+// apply adds a durable batch to the memtable and releases its hold on
+// rotation.
+func (s *Store) apply(deltas []Delta) {
+	m := s.mem // stable: only a rotation, holding applyMu, replaces it
+	for _, d := range deltas {
+		m.add(d, s.names.IsMax(d.Metric))
+	}
+	full := len(deltas) > 0 && m.rowCount(TierMinute) >= s.opts.MaxMemtableRows
+	s.applyMu.RUnlock()
+	if full {
+		s.requestFlush()
+	}
+}
 
 // Submit hands a batch of deltas and trip operations to the WAL writer and
 // returns at once. Batches reach the WAL in the order they were submitted,
@@ -357,7 +385,7 @@ func (s *Store) Submit(deltas []Delta, ops []TripOp) (*Pending, error) {
 	case <-s.stop:
 		return nil, ErrClosed
 	}
-	return &Pending{c}, nil
+	return &Pending{s, c}, nil
 }
 
 // maxGroupBytes bounds one group commit.
@@ -400,15 +428,11 @@ func (s *Store) commitLoop() {
 			} else {
 				s.mu.Lock()
 				for _, c := range group {
-					for _, d := range c.deltas {
-						s.mem.add(d, s.names.IsMax(d.Metric))
-					}
 					applyTripOps(s.trips, c.ops)
 				}
-				full := s.mem.rowCount(TierMinute) >= s.opts.MaxMemtableRows
 				s.mu.Unlock()
-				if full {
-					s.requestFlush()
+				for range group {
+					s.applyMu.RLock() // released by apply, in Pending.Wait
 				}
 			}
 			for _, c := range group {
@@ -440,6 +464,8 @@ func (s *Store) drainCommits() {
 // the closed one. Called by the commit goroutine. If the checkpoint cannot
 // be written nothing is frozen, so no segment is removed.
 func (s *Store) rotate() rotation {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mem.empty() {
