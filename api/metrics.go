@@ -29,6 +29,7 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 	}
 	gauge("flowd_pending_flushes", "Memtables waiting to be written as parts.", st.PendingFlush)
 	gauge("flowd_quarantined_parts", "Damaged parts set aside.", st.Quarantined)
+	gauge("flowd_block_cache_bytes", "Decoded blocks kept for repeated queries.", st.BlockCache)
 	gauge("flowd_metrics", "Known metric names.", st.Metrics)
 	gauge("flowd_uptime_seconds", "Seconds since start.", int64(time.Since(startTime).Seconds()))
 	ctx.SetContentType("text/plain; version=0.0.4")

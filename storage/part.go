@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -455,16 +456,45 @@ var blockReaderPool = sync.Pool{New: func() any { return new(blockReader) }}
 // scanDecoders is how many goroutines decode the blocks of one part scan.
 var scanDecoders = max(1, min(runtime.GOMAXPROCS(0), 4))
 
+// decodedBlock is a block ready to walk: read into br (handed back after
+// the walk), or found in the cache (br nil).
 type decodedBlock struct {
+	blk *block
 	br  *blockReader
 	err error
 }
+
+// decode returns block i of p for a scan, from the cache or read with a
+// reader from take (whose decoded columns then go to the cache).
+func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decodedBlock {
+	k := blockKey{p, i}
+	if blk := cache.get(k); blk != nil {
+		return decodedBlock{blk: blk}
+	}
+	br := take()
+	if br == nil {
+		return decodedBlock{err: errScanStopped}
+	}
+	if err := br.read(p, i, p.columnsFor(i)); err != nil {
+		return decodedBlock{br: br, err: err}
+	}
+	if cache == nil {
+		return decodedBlock{blk: &br.blk, br: br}
+	}
+	// The cache keeps the decoded columns; the reader starts afresh.
+	blk := br.blk
+	br.blk = block{}
+	cache.put(k, &blk)
+	return decodedBlock{blk: &blk, br: br}
+}
+
+var errScanStopped = errors.New("scan stopped")
 
 // scan calls fn for each row of p whose metric is metric, whose cell lies in
 // one of ranges (sorted, disjoint) and whose minute is in [from, to). When
 // it reads more than one block, other goroutines decode the next blocks
 // while this one walks the rows of the current one.
-func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, out rowSink) error {
+func (p *part) scan(cache *blockCache, metric uint32, ranges []CellRange, from, to int64, out rowSink) error {
 	steps := p.plan(metric, ranges, from, to)
 	if len(steps) == 0 {
 		return nil
@@ -476,8 +506,7 @@ func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, out rowSi
 		}
 	}
 	next := func() decodedBlock {
-		br := blockReaderPool.Get().(*blockReader)
-		return decodedBlock{br, br.read(p, blocks[0], p.columnsFor(blocks[0]))}
+		return p.decode(cache, blocks[0], func() *blockReader { return blockReaderPool.Get().(*blockReader) })
 	}
 	if len(blocks) > 1 {
 		// Decoders take blocks in turn (decoder w the blocks w, w+n, …);
@@ -494,14 +523,16 @@ func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, out rowSi
 		for w := range n {
 			decoded[w] = make(chan decodedBlock, depth)
 			go func(out chan<- decodedBlock) {
-				for k := w; k < len(blocks); k += n {
-					var br *blockReader
+				take := func() *blockReader {
 					select {
-					case br = <-free:
+					case br := <-free:
+						return br
 					case <-stop:
-						return
+						return nil
 					}
-					d := decodedBlock{br, br.read(p, blocks[k], p.columnsFor(blocks[k]))}
+				}
+				for k := w; k < len(blocks); k += n {
+					d := p.decode(cache, blocks[k], take)
 					select {
 					case out <- d:
 					case <-stop:
@@ -535,6 +566,7 @@ func (p *part) scan(metric uint32, ranges []CellRange, from, to int64, out rowSi
 // from next in order and handing each back to release when done with it.
 func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*blockReader), metric uint32, from, to int64, out rowSink) error {
 	var br *blockReader
+	var b *block
 	cur := -1
 	for _, st := range steps {
 		if st.block != cur {
@@ -545,10 +577,9 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 			if d.err != nil {
 				return d.err
 			}
-			br, cur = d.br, st.block
+			br, b, cur = d.br, d.blk, st.block
 		}
 		h := &p.headers[st.block]
-		b := &br.blk
 		r := st.r
 		multi := len(b.metrics) > 0
 		metricAt := func(j int) uint32 {

@@ -36,6 +36,9 @@ type Options struct {
 	Now func() time.Time
 	// Logf receives operational messages.
 	Logf func(format string, args ...any)
+	// BlockCacheBytes bounds the decoded blocks kept for repeated queries
+	// (default 256 MiB; negative: none).
+	BlockCacheBytes int64
 	// Failpoint, when set, is called at the moments a crash is most
 	// dangerous (see the failpoint constants); crash tests kill the process
 	// there.
@@ -73,6 +76,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Retention[TierHour] <= 0 {
 		o.Retention[TierHour] = 2 * 365 * 24 * time.Hour
+	}
+	if o.BlockCacheBytes == 0 {
+		o.BlockCacheBytes = 256 << 20
 	}
 	if o.MergeFanIn < 2 {
 		o.MergeFanIn = 4
@@ -113,6 +119,8 @@ type Store struct {
 	frozen  []*frozenTable
 	parts   [numTiers][]*part
 	trips   map[uint64]OpenTrip
+
+	blocks *blockCache // decoded blocks of recent scans
 
 	nextPartID atomic.Uint64
 	lastErr    atomic.Pointer[string]
@@ -167,6 +175,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		commits:  make(chan *commit, 1024),
 		rotates:  make(chan chan rotation),
 		mem:      newMemtable(),
+		blocks:   newBlockCache(opts.BlockCacheBytes),
 		trips:    map[uint64]OpenTrip{},
 		flushNow: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -690,7 +699,7 @@ func (s *Store) scan(t Tier, metric string, ranges []CellRange, from, to int64, 
 		}
 	}()
 	for _, p := range parts {
-		if err := p.scan(id, ranges, from, to, out); err != nil {
+		if err := p.scan(s.blocks, id, ranges, from, to, out); err != nil {
 			var pe *PartError
 			if errors.As(err, &pe) {
 				s.setAside(t, p, err)
@@ -726,6 +735,7 @@ type Stats struct {
 	Metrics       int
 	LastError     string
 	Quarantined   int
+	BlockCache    int64 // bytes of decoded blocks kept for repeated queries
 	DataDirectory string
 }
 
@@ -753,6 +763,7 @@ func (s *Store) Stats() Stats {
 	if ents, err := os.ReadDir(filepath.Join(s.dir, "quarantine")); err == nil {
 		st.Quarantined = len(ents)
 	}
+	st.BlockCache = s.blocks.bytes()
 	st.DataDirectory = s.dir
 	return st
 }
