@@ -39,6 +39,7 @@ type serveConfig struct {
 	maxInflight   int
 	tripWindow    time.Duration
 	suppressBelow int
+	blockCache    int64
 	demo          bool
 	demoSpeed     float64
 	demoScale     float64
@@ -63,6 +64,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.maxBody, "max-body", 64<<20, "largest request body in bytes (as sent, before decompression)")
 	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
+	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
 	fs.IntVar(&c.suppressBelow, "suppress-below", 5, "counts of people (distinct cards, OD pairs) under this are hidden from non-admin callers")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
@@ -76,6 +78,9 @@ func serveFlags(args []string) (*serveConfig, error) {
 	}
 	if c.res < 0 || c.res > 15 {
 		return nil, fmt.Errorf("-res %d: want an H3 resolution from 0 to 15", c.res)
+	}
+	if c.blockCache <= 0 {
+		c.blockCache = -1 // the store reads 0 as its default
 	}
 	if c.secretFile == "" {
 		c.secretFile = filepath.Join(c.data, "secret.key")
@@ -95,9 +100,10 @@ func serve(args []string) error {
 		return err
 	}
 	st, err := storage.Open(filepath.Join(c.data, "store"), storage.Options{
-		FlushInterval: c.flush,
-		Retention:     [2]time.Duration{c.retainMinutes, c.retainHours},
-		Failpoint:     failpointFromEnv(),
+		FlushInterval:   c.flush,
+		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
+		Failpoint:       failpointFromEnv(),
+		BlockCacheBytes: c.blockCache,
 	})
 	if err != nil {
 		return err
