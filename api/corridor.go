@@ -94,7 +94,7 @@ func (s *Server) corridor(ctx *fasthttp.RequestCtx) {
 	}
 	q := s.bodyQuery(map[string]json.RawMessage{"from": req.From, "to": req.To, "step": req.Step, "res": req.Res})
 	q.args.Set("metric", req.Metric)
-	metric, err := q.required("metric")
+	metric, err := q.metric()
 	if err != nil {
 		fail(ctx, err)
 		return

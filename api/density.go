@@ -67,7 +67,7 @@ func Density(st *storage.Store, metric string, ranges []storage.CellRange, baseR
 func (s *Server) density(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	q := query{args: requestArgs(ctx), now: s.Now()}
-	metric, err := q.required("metric")
+	metric, err := q.metric()
 	if err != nil {
 		fail(ctx, err)
 		return

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowd/flowd/geo"
@@ -48,6 +49,16 @@ func (q query) required(name string) (string, error) {
 		return "", &paramError{name, "", "required"}
 	}
 	return v, nil
+}
+
+// metric returns the metric parameter of a query that sums buckets: not a
+// sketch's registers, which only /api/v1/distinct reads.
+func (q query) metric() (string, error) {
+	m, err := q.required("metric")
+	if err == nil && strings.HasPrefix(m, storage.MaxPrefix) {
+		err = &paramError{"metric", m, "holds sketch registers, not counts: ask /api/v1/distinct"}
+	}
+	return m, err
 }
 
 // minute parses a time parameter (RFC 3339, unix seconds or milliseconds,

@@ -68,7 +68,7 @@ func (s *Server) pathDensity(ctx *fasthttp.RequestCtx) {
 	}
 	q := s.bodyQuery(map[string]json.RawMessage{"window": req.Window, "recent": req.Recent, "step": req.Step, "res": req.Res, "at": req.At})
 	q.args.Set("metric", req.Metric)
-	metric, err := q.required("metric")
+	metric, err := q.metric()
 	if err != nil {
 		fail(ctx, err)
 		return

@@ -3,10 +3,8 @@ package api
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/flowd/flowd/storage"
 	"github.com/valyala/fasthttp"
 )
 
@@ -33,7 +31,7 @@ type seriesAnswer struct {
 func (s *Server) series(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	q := query{args: requestArgs(ctx), now: s.Now()}
-	metric, err := q.required("metric")
+	metric, err := q.metric()
 	if err != nil {
 		fail(ctx, err)
 		return
@@ -70,10 +68,6 @@ func (s *Server) series(ctx *fasthttp.RequestCtx) {
 	}
 	if err := s.checkCost(int64(len(a.cells)), n); err != nil {
 		fail(ctx, err)
-		return
-	}
-	if strings.HasPrefix(metric, storage.MaxPrefix) {
-		fail(ctx, &paramError{"metric", metric, "holds sketch registers, not sums: ask /api/v1/distinct"})
 		return
 	}
 	tier := s.Store.TierFor(from, step)

@@ -44,7 +44,7 @@ var everywhere = []storage.CellRange{{Lo: 0, Hi: math.MaxUint64}}
 func (s *Server) top(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	q := query{args: requestArgs(ctx), now: s.Now()}
-	metric, err := q.required("metric")
+	metric, err := q.metric()
 	if err != nil {
 		fail(ctx, err)
 		return

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
 	"github.com/gorilla/websocket"
 	"github.com/uber/h3-go/v4"
@@ -272,6 +274,12 @@ func (h *Hub) Broadcast(msg []byte) {
 	}
 }
 
+// private reports whether a metric counts distinct people or trips between
+// pairs of places: sketch registers and trips by destination.
+func private(metric string) bool {
+	return strings.HasPrefix(metric, storage.MaxPrefix) || metric == ingest.MetricTrips || metric == ingest.MetricTripSeconds
+}
+
 // subscribe points c at the shape of sub, creating the shape if new; its
 // next frame, at the next tick, is a full snapshot.
 func (h *Hub) subscribe(c *client, sub subscription) error {
@@ -284,6 +292,11 @@ func (h *Hub) subscribe(c *client, sub subscription) error {
 	}
 	if sub.Metric == "" {
 		return fmt.Errorf("metric is required")
+	}
+	if private(sub.Metric) {
+		// Distinct people and OD pairs are shown only through the query
+		// endpoints, which suppress small counts.
+		return fmt.Errorf("metric %q is not on the live feed: ask /api/v1/distinct or /api/v1/od", sub.Metric)
 	}
 	key := shapeKey{metric: sub.Metric, res: sub.Res, bbox: b}
 	h.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -143,6 +144,13 @@ func TestLiveFramesMatchDensity(t *testing.T) {
 	c9.subscribe(t, [4]float64{1, 2, 0, 3}, 9, "swipes_in")
 	if m := c9.read(t, 5*time.Second); m.Type != "error" {
 		t.Errorf("inverted bbox answered %+v, want an error message", m)
+	}
+	// Distinct cards and trips by destination stay off the live feed.
+	for _, metric := range []string{"hll_cards", "trips"} {
+		c9.subscribe(t, testBBox, 9, metric)
+		if m := c9.read(t, 5*time.Second); m.Type != "error" || !strings.Contains(m.Error, "not on the live feed") {
+			t.Errorf("subscribing to %s answered %+v, want an error message", metric, m)
+		}
 	}
 }
 

@@ -153,6 +153,11 @@ func TestIngestEverySourceAndQuery(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want7) || d.Total != 8 {
 		t.Errorf("density at res 7: %v (total %d); want %v", got, d.Total, want7)
 	}
+	for _, q := range []string{"series", "density", "top"} {
+		if r := c.get(t, "/api/v1/"+q+"?metric=hll_cards&bbox="+testBBox); r.status != 400 || !strings.Contains(string(r.body), "/api/v1/distinct") {
+			t.Errorf("%s of sketch registers: %s; want a 400 pointing to /api/v1/distinct", q, r)
+		}
+	}
 	if r := c.get(t, "/api/v1/density?metric=swipes_in&geojson=1&bbox="+testBBox+"&"+at); r.status != 200 || !strings.Contains(string(r.body), `"FeatureCollection"`) || !strings.Contains(string(r.body), s1.String()) {
 		t.Errorf("density as GeoJSON: %d %.300s", r.status, r.body)
 	}
