@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/geo"
 )
 
 // findBrowser returns the path of a Chromium or Chrome binary, or "".
@@ -65,53 +66,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		wg.Wait()
 	}()
 
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browser),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.WindowSize(1280, 800),
-	)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-
-	var mu sync.Mutex
-	var console []chromedp.ConsoleMessage
-	messages := chromedp.Console(bctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			console = append(console, m)
-			mu.Unlock()
-		}
-	}()
-
-	if err := chromedp.Do(bctx, chromedp.Navigate(s.URL+"/?metric=count_car")); err != nil {
-		t.Fatalf("loading the page in %s: %v", browser, err)
-	}
-	wait := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-			stats, _ := chromedp.Run(bctx, chromedp.Evaluate[map[string]any](`window.flowdStats || {}`))
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("waiting for %s (%s): %v; page stats %v; console %v", what, expr, err, stats, console)
-		}
-	}
-	eval := func(expr string) float64 {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[float64](expr))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", expr, err)
-		}
-		return v
-	}
+	pg := openPage(t, ctx, browser, s.URL+"/?metric=count_car", 1280, 800)
+	defer pg.close()
+	wait, eval := pg.wait, pg.eval
+	bctx := pg.ctx
 
 	wait("hexagons from the live feed", `window.flowdStats && flowdStats.hexagons > 20 && flowdStats.connected`)
 	wait("the map to finish drawing them", `window.flowdDrawnHexagons && flowdDrawnHexagons() > 20`)
@@ -148,15 +106,133 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, m := range console {
+	pg.checkConsole()
+}
+
+func ftoa(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// page is a flowd page open in headless Chromium, with its console kept.
+type page struct {
+	t      *testing.T
+	ctx    context.Context
+	cancel func()
+	mu     sync.Mutex
+	msgs   []chromedp.ConsoleMessage
+}
+
+// openPage starts browser headless with a window of w×h pixels and loads
+// url in it.
+func openPage(t *testing.T, ctx context.Context, browser, url string, w, h int) *page {
+	t.Helper()
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(browser),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.WindowSize(w, h),
+	)
+	bctx, bcancel := chromedp.NewContext(actx)
+	pg := &page{t: t, ctx: bctx, cancel: func() { bcancel(); acancel() }}
+	messages := chromedp.Console(bctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			pg.mu.Lock()
+			pg.msgs = append(pg.msgs, m)
+			pg.mu.Unlock()
+		}
+	}()
+	if err := chromedp.Do(bctx, chromedp.Navigate(url)); err != nil {
+		pg.cancel()
+		t.Fatalf("loading the page in %s: %v", browser, err)
+	}
+	return pg
+}
+
+func (pg *page) close() { pg.cancel() }
+
+// wait polls expr until it is true, failing the test after 20 s.
+func (pg *page) wait(what, expr string) {
+	pg.t.Helper()
+	if _, err := chromedp.Run(pg.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		stats, _ := chromedp.Run(pg.ctx, chromedp.Evaluate[map[string]any](`window.flowdStats || {}`))
+		pg.mu.Lock()
+		defer pg.mu.Unlock()
+		pg.t.Fatalf("waiting for %s (%s): %v; page stats %v; console %v", what, expr, err, stats, pg.msgs)
+	}
+}
+
+// eval evaluates a numeric expression in the page.
+func (pg *page) eval(expr string) float64 {
+	pg.t.Helper()
+	v, err := chromedp.Run(pg.ctx, chromedp.Evaluate[float64](expr))
+	if err != nil {
+		pg.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// checkConsole fails the test for every console error or exception.
+func (pg *page) checkConsole() {
+	pg.t.Helper()
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	for _, m := range pg.msgs {
 		if m.Type == chromedp.ConsoleError || m.IsException() {
-			t.Errorf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)
+			pg.t.Errorf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)
 		} else if m.Type == chromedp.ConsoleWarning {
-			t.Logf("console warning: %s", strings.TrimSpace(m.Text))
+			pg.t.Logf("console warning: %s", strings.TrimSpace(m.Text))
 		}
 	}
 }
 
-func ftoa(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+// TestDashboardDraws20000Hexagons fills a viewport with over 20,000 live
+// cells at resolution 9 and checks that the page draws more than 20,000 of them and
+// prepares an update of all of them within a fraction of the 1 s tick.
+func TestDashboardDraws20000Hexagons(t *testing.T) {
+	browser := findBrowser()
+	if browser == "" {
+		t.Skip("no Chromium or Chrome found; install Debian's chromium package to run this test")
+	}
+	s := startServer(t, t.TempDir(), Options{Hub: HubOptions{Tick: 500 * time.Millisecond}})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// Every res-9 cell of a box that fills the map at zoom 11 (the zoom
+	// from which the page shows res 9), a swipe at each cell's centre.
+	clat, clng := 30.25, 120.15
+	box := geo.BBox{West: clng - 0.40, South: clat - 0.28, East: clng + 0.40, North: clat + 0.28}
+	cells, err := box.Cells(9, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(times int) {
+		var body []byte
+		at := time.Now().Unix()
+		for i, c := range cells {
+			ll := c.LatLng()
+			for k := range times {
+				body = fmt.Appendf(body, `{"time":%d,"card":"c%d-%d","dir":"in","lat":%.6f,"lng":%.6f}`+"\n", at, i, k, ll.Lat, ll.Lng)
+			}
+		}
+		s.post(t, "swipes", body)
+	}
+	post(1)
+	view := fmt.Sprintf("%f,%f,11", clng, clat)
+	pg := openPage(t, ctx, browser, s.URL+"/?metric=swipes_in&view="+view, 1920, 1200)
+	defer pg.close()
+	pg.wait("20,000 cells from the live feed", `window.flowdStats && flowdStats.hexagons >= 20000`)
+	pg.wait("the map to draw them", `window.flowdDrawnHexagons && flowdDrawnHexagons() >= 20000`)
+	renders := pg.eval(`flowdStats.renders`)
+	post(2) // every cell changes
+	pg.wait("the update of every cell", `flowdStats.renders > `+ftoa(renders)+` && flowdStats.total >= 3 * 20000`)
+	drawn, ms := pg.eval(`flowdDrawnHexagons()`), pg.eval(`flowdStats.renderMs`)
+	t.Logf("%v hexagons drawn; preparing the update of all of them took %v ms", drawn, ms)
+	if ms > 300 {
+		t.Errorf("preparing a frame of %v hexagons took %v ms; a 1 s tick needs well under 300", drawn, ms)
+	}
+	pg.checkConsole()
+}

@@ -468,7 +468,8 @@ type decodedBlock struct {
 // reader from take (whose decoded columns then go to the cache).
 func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decodedBlock {
 	k := blockKey{p, i}
-	if blk := cache.get(k); blk != nil {
+	blk, keep := cache.get(k)
+	if blk != nil {
 		return decodedBlock{blk: blk}
 	}
 	br := take()
@@ -478,14 +479,14 @@ func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decode
 	if err := br.read(p, i, p.columnsFor(i)); err != nil {
 		return decodedBlock{br: br, err: err}
 	}
-	if cache == nil {
+	if !keep {
 		return decodedBlock{blk: &br.blk, br: br}
 	}
 	// The cache keeps the decoded columns; the reader starts afresh.
-	blk := br.blk
+	kept := br.blk
 	br.blk = block{}
-	cache.put(k, &blk)
-	return decodedBlock{blk: &blk, br: br}
+	cache.put(k, &kept)
+	return decodedBlock{blk: &kept, br: br}
 }
 
 var errScanStopped = errors.New("scan stopped")

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	_ "time/tzdata" // -site-tz on machines without a zone database
 
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/bench/city"
@@ -84,6 +85,10 @@ func serveFlags(args []string) (*serveConfig, error) {
 	}
 	if c.secretFile == "" {
 		c.secretFile = filepath.Join(c.data, "secret.key")
+	}
+	if c.demo && c.live.siteTZ == "" {
+		// The demo city keeps Hangzhou's hours; so do its sites' days.
+		c.live.siteTZ = "Asia/Shanghai"
 	}
 	return c, nil
 }
