@@ -99,12 +99,7 @@ func (s *Server) corridor(ctx *fasthttp.RequestCtx) {
 		fail(ctx, err)
 		return
 	}
-	to, err := q.minute("to", q.now.Add(time.Minute))
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	from, err := q.minute("from", time.Unix(to*60, 0).Add(-time.Hour))
+	from, to, err := q.span(60)
 	if err != nil {
 		fail(ctx, err)
 		return
@@ -112,10 +107,6 @@ func (s *Server) corridor(ctx *fasthttp.RequestCtx) {
 	step, err := q.minutes("step", 5*time.Minute)
 	if err != nil {
 		fail(ctx, err)
-		return
-	}
-	if from >= to {
-		fail(ctx, &paramError{"from", q.str("from"), "must be before to"})
 		return
 	}
 	c, err := s.parseCorridor(q, "path", req.Path, req.Width, req.Segment)

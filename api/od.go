@@ -68,18 +68,9 @@ func (s *Server) od(ctx *fasthttp.RequestCtx) {
 		fail(ctx, &paramError{"by", by, "want cell or station"})
 		return
 	}
-	to, err := q.minute("to", s.Now().Add(time.Minute))
+	from, to, err := q.span(24 * 60)
 	if err != nil {
 		fail(ctx, err)
-		return
-	}
-	from, err := q.minute("from", time.Unix(to*60, 0).Add(-24*time.Hour))
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	if from >= to {
-		fail(ctx, &paramError{"from", q.str("from"), "must be before to"})
 		return
 	}
 	everything := []storage.CellRange{{Lo: 0, Hi: ^uint64(0)}}
@@ -326,18 +317,9 @@ func (s *Server) distinctCards(ctx *fasthttp.RequestCtx) {
 		fail(ctx, err)
 		return
 	}
-	to, err := q.minute("to", s.Now().Add(time.Minute))
+	from, to, err := q.span(60)
 	if err != nil {
 		fail(ctx, err)
-		return
-	}
-	from, err := q.minute("from", time.Unix(to*60, 0).Add(-time.Hour))
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	if from >= to {
-		fail(ctx, &paramError{"from", q.str("from"), "must be before to"})
 		return
 	}
 	step := to - from

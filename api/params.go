@@ -92,6 +92,21 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+// span parses from and to, in unix minutes: to defaults to the minute after
+// now, from to back minutes before to; from must come before to.
+func (q query) span(back int64) (from, to int64, err error) {
+	if to, err = q.minute("to", q.now.Add(time.Minute)); err != nil {
+		return 0, 0, err
+	}
+	if from, err = q.minute("from", time.Unix((to-back)*60, 0)); err != nil {
+		return 0, 0, err
+	}
+	if from >= to {
+		return 0, 0, &paramError{"from", q.str("from"), "must be before to"}
+	}
+	return from, to, nil
+}
+
 // minutes parses a Go duration parameter into whole minutes.
 func (q query) minutes(name string, def time.Duration) (int64, error) {
 	v := q.str(name)

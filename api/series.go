@@ -41,13 +41,7 @@ func (s *Server) series(ctx *fasthttp.RequestCtx) {
 		fail(ctx, err)
 		return
 	}
-	now := s.Now()
-	to, err := q.minute("to", now.Add(time.Minute))
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	from, err := q.minute("from", time.Unix(to*60, 0).Add(-time.Hour))
+	from, to, err := q.span(60)
 	if err != nil {
 		fail(ctx, err)
 		return
@@ -55,10 +49,6 @@ func (s *Server) series(ctx *fasthttp.RequestCtx) {
 	step, err := q.minutes("step", time.Minute)
 	if err != nil {
 		fail(ctx, err)
-		return
-	}
-	if from >= to {
-		fail(ctx, &paramError{"from", q.str("from"), "must be before to"})
 		return
 	}
 	n := (to - from + step - 1) / step

@@ -73,18 +73,9 @@ func (s *Server) top(ctx *fasthttp.RequestCtx) {
 		fail(ctx, err)
 		return
 	}
-	to, err := q.minute("to", q.now.Add(time.Minute))
+	from, to, err := q.span(window)
 	if err != nil {
 		fail(ctx, err)
-		return
-	}
-	from, err := q.minute("from", time.Unix((to-window)*60, 0))
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	if from >= to {
-		fail(ctx, &paramError{"from", q.str("from"), "must be before to"})
 		return
 	}
 	tier := s.Store.TierFor(from, to-from)
