@@ -98,6 +98,15 @@ func (s *Server) density(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
+	// The work is the base cells under the area times the minutes summed.
+	base := int64(len(a.cells))
+	for range s.Res - a.res {
+		base *= 7
+	}
+	if err := s.checkCost(base, to-from); err != nil {
+		fail(ctx, err)
+		return
+	}
 	cells, vals, err := Density(s.Store, metric, a.ranges, s.Res, a.res, from, to)
 	if err != nil {
 		fail(ctx, err)

@@ -153,6 +153,9 @@ func TestIngestEverySourceAndQuery(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want7) || d.Total != 8 {
 		t.Errorf("density at res 7: %v (total %d); want %v", got, d.Total, want7)
 	}
+	if r := c.get(t, "/api/v1/density?metric=swipes_in&bbox=119,29,121,31&res=5&from=-720h"); r.status != 400 || !strings.Contains(string(r.body), "query cost limit") {
+		t.Errorf("density of a province over a month at one-minute buckets: %s; want a 400 naming the cost limit", r)
+	}
 	for _, q := range []string{"series", "density", "top"} {
 		if r := c.get(t, "/api/v1/"+q+"?metric=hll_cards&bbox="+testBBox); r.status != 400 || !strings.Contains(string(r.body), "/api/v1/distinct") {
 			t.Errorf("%s of sketch registers: %s; want a 400 pointing to /api/v1/distinct", q, r)
