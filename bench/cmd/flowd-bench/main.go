@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,8 @@ type config struct {
 	peerBatch int
 	cpuprof   string
 	aggrMin   int
+	live      string
+	liveSecs  int
 }
 
 func main() {
@@ -67,6 +70,8 @@ func main() {
 	fs.IntVar(&c.coverRes, "cover-res", 6, "resolution of the coarse cells naming the query area")
 	fs.IntVar(&c.peerBatch, "peer-batch", 10000, "samples per peer import request")
 	fs.IntVar(&c.aggrMin, "aggr-minutes", 120, "minutes of raw events (from 08:00 of the day when it has them) sent to the peer with stream aggregation")
+	fs.StringVar(&c.live, "live-clients", "0,1000,5000,10000", "live map runs: WebSocket clients in each (0: ingest alone, the baseline)")
+	fs.IntVar(&c.liveSecs, "live-seconds", 10, "seconds of ingest in each live run")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this process's CPU profile (the load generator's, not flowd's)")
 	fs.Parse(os.Args[1:])
 	if c.cpuprof != "" {
@@ -79,6 +84,7 @@ func main() {
 	}
 	if c.quick {
 		c.minutes, c.offset, c.runs, c.queries = 180, 7*time.Hour, 1, 3
+		c.live, c.liveSecs = "0,200,1000", 5
 		if c.peer == "install" {
 			c.peer = "auto"
 		}
@@ -318,6 +324,31 @@ func run(c config) error {
 	if peer != nil {
 		peer.Stop(60 * time.Second)
 	}
+	for i, f := range strings.Split(c.live, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("-live-clients %q: %v", c.live, err)
+		}
+		dir := filepath.Join(c.work, fmt.Sprintf("live-%d", i))
+		p, err := bench.StartFlowd(flowdBin, dir, "-live-max-clients", strconv.Itoa(n+100))
+		if err != nil {
+			return err
+		}
+		if err := bench.PutRegistries(ctx, p, cty); err != nil {
+			p.Stop(10 * time.Second)
+			return err
+		}
+		lr, err := bench.Live(ctx, p, cty, n, c.senders, time.Duration(c.liveSecs)*time.Second)
+		p.Stop(30 * time.Second)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("live map with %d clients: %w", n, err)
+		}
+		log.Printf("live map, %d clients: ingest %.0f events/s, %.0f frames/s, frame p50 %v p99 %v after the tick, event to frame p50 %v p99 %v, %.1f KB a connection",
+			n, lr.IngestRate, lr.FramesPerSecond(), lr.FrameP50, lr.FrameP99, lr.EventToFrame, lr.EventToFrameP99, lr.RSSPerConn/1024)
+		r.live = append(r.live, lr)
+	}
+
 	r.took = time.Since(r.started)
 
 	var out bytes.Buffer
