@@ -287,7 +287,7 @@ func (s *Store) replay() error {
 		}
 	}
 	records := 0
-	err := replayWAL(filepath.Join(s.dir, "wal"), func(seq uint64, payload []byte) error {
+	err := replayWAL(filepath.Join(s.dir, "wal"), s.opts.Logf, func(seq uint64, payload []byte) error {
 		records++
 		return decodeRecord(payload, func(d Delta) {
 			isMax := s.names.IsMax(d.Metric)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"log"
 	"os"
 	"path/filepath"
 	"sort"
@@ -165,7 +164,7 @@ var errTornRecord = errors.New("torn or damaged record")
 // order. A damaged record ends its segment: it is logged with its segment and
 // offset, and replay goes on with the next segment, since a crash can only
 // tear the tail of the segment being written.
-func replayWAL(dir string, fn func(seq uint64, payload []byte) error) error {
+func replayWAL(dir string, logf func(string, ...any), fn func(seq uint64, payload []byte) error) error {
 	seqs, err := walSegments(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -181,7 +180,7 @@ func replayWAL(dir string, fn func(seq uint64, payload []byte) error) error {
 		}
 		off, err := replaySegment(data, func(p []byte) error { return fn(seq, p) })
 		if errors.Is(err, errTornRecord) {
-			log.Printf("storage: WAL %s: %v at offset %d of %d; the rest of the segment is skipped", path, err, off, len(data))
+			logf("storage: WAL %s: %v at offset %d of %d; the rest of the segment is skipped", path, err, off, len(data))
 		} else if err != nil {
 			return fmt.Errorf("WAL %s offset %d: %w", path, off, err)
 		}
