@@ -20,13 +20,16 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 	gauge := func(name, help string, v any) {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
 	}
-	b.WriteString("# HELP flowd_parts Parts on disk per tier.\n# TYPE flowd_parts gauge\n")
-	for _, t := range []storage.Tier{storage.TierMinute, storage.TierHour} {
-		fmt.Fprintf(&b, "flowd_parts{tier=%q} %d\n", t, st.Parts[t])
-		fmt.Fprintf(&b, "flowd_part_rows{tier=%q} %d\n", t, st.PartRows[t])
-		fmt.Fprintf(&b, "flowd_part_bytes{tier=%q} %d\n", t, st.PartBytes[t])
-		fmt.Fprintf(&b, "flowd_memtable_rows{tier=%q} %d\n", t, st.MemtableRows[t])
+	perTier := func(name, help string, v func(storage.Tier) any) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
+		for _, t := range []storage.Tier{storage.TierMinute, storage.TierHour} {
+			fmt.Fprintf(&b, "%s{tier=%q} %v\n", name, t, v(t))
+		}
 	}
+	perTier("flowd_parts", "Parts on disk.", func(t storage.Tier) any { return st.Parts[t] })
+	perTier("flowd_part_rows", "Rows in parts.", func(t storage.Tier) any { return st.PartRows[t] })
+	perTier("flowd_part_bytes", "Bytes of parts.", func(t storage.Tier) any { return st.PartBytes[t] })
+	perTier("flowd_memtable_rows", "Rows in memory, not yet in parts.", func(t storage.Tier) any { return st.MemtableRows[t] })
 	gauge("flowd_pending_flushes", "Memtables waiting to be written as parts.", st.PendingFlush)
 	gauge("flowd_quarantined_parts", "Damaged parts set aside.", st.Quarantined)
 	gauge("flowd_block_cache_bytes", "Decoded blocks kept for repeated queries.", st.BlockCache)
