@@ -80,20 +80,17 @@ var (
 
 var encodeBufPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// cellRunsType marks a cell column stored as runs, and deltaRunsType a
-// column stored as runs of equal differences (see encodeColumn).
-const (
-	cellRunsType  = 0xff
-	deltaRunsType = 0xfe
-)
+// deltaRunsType marks a column stored as runs of equal differences (see
+// encodeColumn).
+const deltaRunsType = 0xfe
 
 // encodeColumn encodes one column of a block and appends it to dst. Cell
-// ids are stored as runs — rows are sorted by cell, so a block holds a few
-// long runs of one cell — each a varint difference from the previous run's
-// cell and a varint length; the other columns use VictoriaMetrics'
-// nearest-delta encodings, except that minutes are stored as runs of equal
-// differences when that is smaller (a series reporting every minute is one
-// run). The result is compressed with enc when that makes it smaller.
+// ids are stored as runs of equal differences — rows are sorted by cell, so
+// a block holds a few long runs of one cell (a difference of 0); the other
+// columns use VictoriaMetrics' nearest-delta encodings, except that minutes
+// too are stored as runs when that is smaller (a series reporting every
+// minute is one run). The result is compressed with enc when that makes it
+// smaller.
 // VictoriaMetrics' own zstd stage is undone first so that a column is
 // compressed once, at enc's level.
 func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte, columnHeader) {
@@ -102,19 +99,8 @@ func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte,
 	defer encodeBufPool.Put(bp)
 	raw := (*bp)[:0]
 	if col == colCell {
-		ch.FirstValue = vals[0]
-		ch.MarshalType = cellRunsType
-		prev := vals[0]
-		for i := 0; i < len(vals); {
-			j := i + 1
-			for j < len(vals) && vals[j] == vals[i] {
-				j++
-			}
-			raw = binary.AppendVarint(raw, vals[i]-prev)
-			raw = binary.AppendUvarint(raw, uint64(j-i))
-			prev = vals[i]
-			i = j
-		}
+		raw = appendDeltaRuns(raw, vals)
+		ch.MarshalType = deltaRunsType
 		*bp = raw
 	} else {
 		raw, ch.MarshalType, ch.FirstValue = encoding.MarshalValues(raw, vals, 64)
@@ -169,12 +155,6 @@ func decodeColumn(dst []int64, col int, src []byte, ch columnHeader, rows int, t
 		}
 		src = tmp
 	}
-	if col == colCell {
-		if ch.MarshalType != cellRunsType {
-			return dst, tmp, fmt.Errorf("cell column has type %d, want %d", ch.MarshalType, cellRunsType)
-		}
-		return decodeCellRuns(dst[:0], src, ch.FirstValue, rows, tmp)
-	}
 	if ch.MarshalType == deltaRunsType {
 		return decodeDeltaRuns(dst[:0], src, rows, tmp)
 	}
@@ -189,29 +169,6 @@ func decodeColumn(dst []int64, col int, src []byte, ch columnHeader, rows int, t
 		return out, tmp, fmt.Errorf("decoded %d values, want %d", len(out), rows)
 	}
 	return out, tmp, nil
-}
-
-func decodeCellRuns(dst []int64, src []byte, cell int64, rows int, tmp []byte) ([]int64, []byte, error) {
-	for len(src) > 0 {
-		d, k := binary.Varint(src)
-		if k <= 0 {
-			return dst, tmp, fmt.Errorf("cell run %d is truncated", len(dst))
-		}
-		src = src[k:]
-		n, k := binary.Uvarint(src)
-		if k <= 0 || n == 0 || n > uint64(rows-len(dst)) {
-			return dst, tmp, fmt.Errorf("cell run of %d rows after %d of %d", n, len(dst), rows)
-		}
-		src = src[k:]
-		cell += d
-		for range n {
-			dst = append(dst, cell)
-		}
-	}
-	if len(dst) != rows {
-		return dst, tmp, fmt.Errorf("cell runs hold %d rows, want %d", len(dst), rows)
-	}
-	return dst, tmp, nil
 }
 
 // appendDeltaRuns encodes vals as runs of equal differences from the
