@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/geo"
 	"github.com/gorilla/websocket"
 )
 
@@ -30,7 +32,10 @@ type LiveResult struct {
 	// EventToFrame is from an ingest request's acknowledgement to the first
 	// frame of the next tick at any client: median and 99th percentile.
 	EventToFrame, EventToFrameP99 time.Duration
-	RSSPerConn                    float64 // bytes of server RSS per connection
+	// Freshness is the longest time, over a few tries, from a batch's
+	// acknowledgement until a query answers with it.
+	Freshness  time.Duration
+	RSSPerConn float64 // bytes of server RSS per connection
 }
 
 // FramesPerSecond is the frames delivered per second over the run.
@@ -179,6 +184,11 @@ func Live(ctx context.Context, p *Proc, c *city.City, clients, senders int, d ti
 	loadWG.Wait()
 	r.Seconds = time.Since(start).Seconds()
 	r.IngestRate = float64(events.Load()) / r.Seconds
+	fresh, err := freshness(ctx, client, p.URL, sensors[0])
+	if err != nil {
+		return r, err
+	}
+	r.Freshness = fresh
 	time.Sleep(1500 * time.Millisecond) // the last ticks
 	r.Frames = frames.Load()
 	stopRead()
@@ -207,6 +217,57 @@ func Live(ctx context.Context, p *Proc, c *city.City, clients, senders int, d ti
 		r.EventToFrame, r.EventToFrameP99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	}
 	return r, nil
+}
+
+// freshness posts a bus count for sensor s (a class the load does not
+// post) five times and asks /api/v1/series for the sensor's cell right after
+// each acknowledgement, until the new total shows; it returns the longest
+// wait.
+func freshness(ctx context.Context, client *http.Client, base string, s city.Sensor) (time.Duration, error) {
+	cell, err := cellOf(s.Pos.Lat, s.Pos.Lng)
+	if err != nil {
+		return 0, err
+	}
+	var worst time.Duration
+	from := time.Now().Add(-time.Minute).Unix()
+	for i := int64(1); i <= 5; i++ {
+		body := fmt.Appendf(nil, `{"time":%d,"sensor":%q,"class":"bus","count":1}`+"\n", time.Now().Unix(), s.ID)
+		if _, err := postNDJSON(ctx, client, base, body); err != nil {
+			return 0, err
+		}
+		acked := time.Now()
+		for {
+			q := fmt.Sprintf("%s/api/v1/series?metric=count_bus&cells=%s&from=%d&step=5m", base, cell, from)
+			resp, err := client.Get(q)
+			if err != nil {
+				return 0, err
+			}
+			var a struct{ Total int64 }
+			err = json.NewDecoder(resp.Body).Decode(&a)
+			resp.Body.Close()
+			if err != nil {
+				return 0, err
+			}
+			if a.Total >= i {
+				worst = max(worst, time.Since(acked))
+				break
+			}
+			if time.Since(acked) > 10*time.Second {
+				return 0, fmt.Errorf("a count acknowledged 10 s ago is not in /api/v1/series")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return worst, nil
+}
+
+// cellOf is the hex id of the res-9 cell of a point, as flowd names it.
+func cellOf(lat, lng float64) (string, error) {
+	c, err := geo.CellOf(lat, lng, 9)
+	if err != nil {
+		return "", err
+	}
+	return c.String(), nil
 }
 
 // jsonInt reads the integer after the first occurrence of key in msg.

@@ -205,5 +205,11 @@ func (r *report) writeLive(w io.Writer) {
 	if base > 0 {
 		fmt.Fprintf(w, "| ingest falls by less than 10 %% | %+.0f %% | %s |\n", 100*(last.IngestRate/base-1), verdict(last.IngestRate >= 0.9*base))
 	}
+	fresh := time.Duration(0)
+	for _, lr := range r.live {
+		fresh = max(fresh, lr.Freshness)
+	}
+	fmt.Fprintf(w, "| freshness: an acknowledged event in queries within 1 s (worst of 5 tries a run, under load) | %v | %s |\n", fresh.Round(time.Millisecond), verdict(fresh < time.Second))
+	fmt.Fprintf(w, "| freshness: on the live map within 1 s (event to frame p99, %d clients) | %v | %s |\n", last.Clients, last.EventToFrameP99.Round(time.Millisecond), verdict(last.EventToFrameP99 < time.Second))
 	fmt.Fprintln(w)
 }
