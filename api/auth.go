@@ -418,12 +418,6 @@ func (g *Guard) Serve(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler) {
 			return
 		}
 	}
-	if strings.HasPrefix(path, "/api/v1/ingest/") && method == "POST" {
-		if status, err := g.checkIngestBody(ctx); err != nil {
-			writeError(ctx, status, err)
-			return
-		}
-	}
 	if path == livePath && method == "GET" && ts != nil {
 		release, ok := g.acquireLive(ctx, tok)
 		if !ok {

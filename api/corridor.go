@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
-	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/valyala/fasthttp"
 )
 
@@ -209,10 +209,10 @@ func (a *corridorAnswer) appendCSV(dst []byte) []byte {
 }
 
 // storageRanges converts geo's cell ranges into the store's.
-func storageRanges(rs []geo.CellRange) []storage.CellRange {
-	out := make([]storage.CellRange, len(rs))
+func storageRanges(rs []vocab.CellRange) []vocab.CellRange {
+	out := make([]vocab.CellRange, len(rs))
 	for i, r := range rs {
-		out[i] = storage.CellRange(r)
+		out[i] = vocab.CellRange(r)
 	}
 	return out
 }

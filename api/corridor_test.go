@@ -17,6 +17,7 @@ import (
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -364,7 +365,7 @@ func fillSyntheticDay(b *testing.B, st *storage.Store, day time.Time) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	id, err := st.MetricID(ingest.MetricSwipesIn)
+	id, err := st.MetricID(vocab.SwipesIn)
 	if err != nil {
 		b.Fatal(err)
 	}

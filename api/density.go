@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 	"github.com/valyala/fasthttp"
 )
@@ -30,7 +31,7 @@ type densityAnswer struct {
 // Density sums metric over [from, to) minutes per cell at resolution res
 // for the base-resolution ranges given. It returns the cells with a
 // non-zero sum, sorted by id.
-func Density(st *storage.Store, metric string, ranges []storage.CellRange, baseRes, res int, from, to int64) ([]h3.Cell, []int64, error) {
+func Density(st *storage.Store, metric string, ranges []vocab.CellRange, baseRes, res int, from, to int64) ([]h3.Cell, []int64, error) {
 	sums := map[h3.Cell]int64{}
 	var lastBase uint64
 	var lastParent h3.Cell

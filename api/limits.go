@@ -1,22 +1,19 @@
 package api
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
 
-	"github.com/flowd/flowd/ingest"
 	"github.com/valyala/fasthttp"
 )
 
 // Limits bound what one caller can make the server do. Zero in a field
-// means no limit, except MaxDecompressed and MaxQueryCost, whose zero means
-// the default.
+// means no limit, except MaxQueryCost, whose zero means the default. The
+// limits of an ingest body (events, decompressed bytes) are the ingest
+// handler's, checked while it decodes.
 type Limits struct {
 	// Rate is the sustained requests a second one token may make, Burst how
 	// many it may make at once after a quiet spell (a token bucket).
@@ -24,22 +21,16 @@ type Limits struct {
 	Burst int
 	// LivePerToken bounds the live WebSocket connections one token holds.
 	LivePerToken int
-	// MaxEvents bounds the lines (events) of one ingest request.
-	MaxEvents int
-	// MaxDecompressed bounds an ingest body after gzip or zstd.
-	MaxDecompressed int64
 	// MaxQueryCost bounds cells × steps of one series query.
 	MaxQueryCost int64
 }
 
 // Defaults of the limits flowd serve starts with.
 const (
-	DefaultRate            = 500
-	DefaultBurst           = 1000
-	DefaultLivePerToken    = 20
-	DefaultMaxEvents       = 1_000_000
-	DefaultMaxDecompressed = 256 << 20
-	DefaultMaxQueryCost    = 20_000_000
+	DefaultRate         = 500
+	DefaultBurst        = 1000
+	DefaultLivePerToken = 20
+	DefaultMaxQueryCost = 20_000_000
 )
 
 // rateBucket is one token's bucket of request credits.
@@ -99,67 +90,6 @@ func (g *Guard) acquireLive(ctx *fasthttp.RequestCtx, tok Token) (release func()
 		release()
 	}
 	return release, true
-}
-
-// checkIngestBody refuses an ingest body with more lines than MaxEvents
-// (one more for a CSV header) or larger than MaxDecompressed once
-// decompressed, before any of it is decoded, so a bomb costs one streaming
-// pass and no memory. Blank lines count: they are cheap, but not free.
-func (g *Guard) checkIngestBody(ctx *fasthttp.RequestCtx) (int, error) {
-	maxDec := g.Limits.MaxDecompressed
-	if maxDec <= 0 {
-		maxDec = DefaultMaxDecompressed
-	}
-	maxLines := int64(-1)
-	if g.Limits.MaxEvents > 0 {
-		maxLines = int64(g.Limits.MaxEvents)
-		if format, _ := ingest.FormatOf(string(ctx.Request.Header.ContentType())); format == ingest.CSV {
-			maxLines++
-		}
-	}
-	enc := string(ctx.Request.Header.ContentEncoding())
-	body := ctx.PostBody()
-	if enc == "" || enc == "identity" {
-		lines := int64(bytes.Count(body, []byte{'\n'}))
-		if len(body) > 0 && body[len(body)-1] != '\n' {
-			lines++
-		}
-		if maxLines >= 0 && lines > maxLines {
-			return fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("more than %d events in one request; split it", g.Limits.MaxEvents)
-		}
-		return 0, nil
-	}
-	r, err := ingest.Body(bytes.NewReader(body), enc, maxDec)
-	if err != nil {
-		return 0, nil // the ingest handler names the bad encoding
-	}
-	defer r.Close()
-	buf := make([]byte, 32<<10)
-	var lines int64
-	var last byte = '\n'
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
-			last = buf[n-1]
-		}
-		partial := int64(0)
-		if last != '\n' {
-			partial = 1
-		}
-		if maxLines >= 0 && lines+partial > maxLines {
-			return fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("more than %d events in one request; split it", g.Limits.MaxEvents)
-		}
-		if errors.Is(err, ingest.ErrTooLarge) {
-			return fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes after %s decompression; nothing was kept", maxDec, enc)
-		}
-		if err == io.EOF {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, nil // a corrupt stream: the ingest handler reports it
-		}
-	}
 }
 
 // checkCost refuses a query that would touch more than the cost limit:

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
-	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 	"github.com/valyala/fasthttp"
 )
@@ -73,8 +73,7 @@ func (s *Server) od(ctx *fasthttp.RequestCtx) {
 		fail(ctx, err)
 		return
 	}
-	everything := []storage.CellRange{{Lo: 0, Hi: ^uint64(0)}}
-	origins, dests := everything, everything
+	origins, dests := vocab.Everywhere, vocab.Everywhere
 	if q.hasArea("") {
 		a, err := s.parseArea(q)
 		if err != nil {
@@ -132,13 +131,13 @@ func (s *Server) od(ctx *fasthttp.RequestCtx) {
 	}
 	trips := map[odKey]int64{}
 	seconds := map[odKey]int64{}
-	err = s.Store.ScanSub(tier, ingest.MetricTrips, origins, from, to, func(o, d uint64, _, v int64) {
+	err = s.Store.ScanSub(tier, vocab.Trips, origins, from, to, func(o, d uint64, _, v int64) {
 		if k, ok := keyOf(o, d); ok {
 			trips[k] += v
 		}
 	})
 	if err == nil {
-		err = s.Store.ScanSub(tier, ingest.MetricTripSeconds, origins, from, to, func(o, d uint64, _, v int64) {
+		err = s.Store.ScanSub(tier, vocab.TripSeconds, origins, from, to, func(o, d uint64, _, v int64) {
 			if k, ok := keyOf(o, d); ok {
 				seconds[k] += v
 			}
@@ -148,7 +147,7 @@ func (s *Server) od(ctx *fasthttp.RequestCtx) {
 	for _, m := range []struct {
 		name string
 		sum  *int64
-	}{{ingest.MetricUnmatchedIn, &ans.UnmatchedIn}, {ingest.MetricUnmatchedOut, &ans.UnmatchedOut}} {
+	}{{vocab.UnmatchedIn, &ans.UnmatchedIn}, {vocab.UnmatchedOut, &ans.UnmatchedOut}} {
 		if err == nil {
 			err = s.Store.Scan(tier, m.name, origins, from, to, func(_ uint64, _, v int64) { *m.sum += v })
 		}
@@ -239,8 +238,8 @@ func cmpUint(a, b uint64) int {
 	return 0
 }
 
-func inRanges(rs []storage.CellRange, c uint64) bool {
-	i, _ := slices.BinarySearchFunc(rs, c, func(r storage.CellRange, c uint64) int {
+func inRanges(rs []vocab.CellRange, c uint64) bool {
+	i, _ := slices.BinarySearchFunc(rs, c, func(r vocab.CellRange, c uint64) int {
 		if r.Hi < c {
 			return -1
 		}
@@ -335,18 +334,18 @@ func (s *Server) distinctCards(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	tier := s.Store.TierFor(from, step)
-	total := make([]uint8, ingest.HLLRegisters)
+	total := make([]uint8, vocab.HLLRegisters)
 	var steps [][]uint8
 	if q.str("step") != "" {
 		steps = make([][]uint8, n)
 	}
-	err = s.Store.ScanSub(tier, ingest.MetricDistinctCards, a.ranges, from, to, func(_, reg uint64, minute, rank int64) {
+	err = s.Store.ScanSub(tier, vocab.DistinctCards, a.ranges, from, to, func(_, reg uint64, minute, rank int64) {
 		r := uint8(rank)
 		total[reg] = max(total[reg], r)
 		if steps != nil {
 			i := (minute - from) / step
 			if steps[i] == nil {
-				steps[i] = make([]uint8, ingest.HLLRegisters)
+				steps[i] = make([]uint8, vocab.HLLRegisters)
 			}
 			steps[i][reg] = max(steps[i][reg], r)
 		}
@@ -361,13 +360,13 @@ func (s *Server) distinctCards(ctx *fasthttp.RequestCtx) {
 			zero := int64(0)
 			return &zero, suppress > 0
 		}
-		v := int64(ingest.EstimateDistinct(regs) + 0.5)
+		v := int64(vocab.EstimateDistinct(regs) + 0.5)
 		if v < suppress {
 			return nil, true
 		}
 		return &v, false
 	}
-	ans := distinctAnswer{From: time.Unix(from*60, 0).UTC(), To: time.Unix(to*60, 0).UTC(), Cells: len(a.cells), StdError: 1.04 / 128, SuppressBelow: int(suppress)}
+	ans := distinctAnswer{From: time.Unix(from*60, 0).UTC(), To: time.Unix(to*60, 0).UTC(), Cells: len(a.cells), StdError: vocab.HLLStdError, SuppressBelow: int(suppress)}
 	ans.Distinct, ans.Suppressed = estimate(total)
 	if ans.Suppressed {
 		ans.Distinct = nil

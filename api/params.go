@@ -3,12 +3,10 @@ package api
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flowd/flowd/geo"
-	"github.com/flowd/flowd/ingest"
-	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 	"github.com/valyala/fasthttp"
 )
@@ -32,7 +30,9 @@ func requestArgs(ctx *fasthttp.RequestCtx) *fasthttp.Args {
 	}
 	var args fasthttp.Args
 	ctx.QueryArgs().CopyTo(&args)
-	ctx.PostArgs().VisitAll(func(k, v []byte) { args.AddBytesKV(k, v) })
+	for k, v := range ctx.PostArgs().All() {
+		args.AddBytesKV(k, v)
+	}
 	return &args
 }
 
@@ -55,7 +55,7 @@ func (q query) required(name string) (string, error) {
 // sketch's registers, which only /api/v1/distinct reads.
 func (q query) metric() (string, error) {
 	m, err := q.required("metric")
-	if err == nil && strings.HasPrefix(m, storage.MaxPrefix) {
+	if err == nil && vocab.KindOf(m) == vocab.Sketch {
 		err = &paramError{"metric", m, "holds sketch registers, not counts: ask /api/v1/distinct"}
 	}
 	return m, err
@@ -77,19 +77,11 @@ func (q query) minute(name string, def time.Time) (int64, error) {
 			return q.now.Add(-d).Unix() / 60, nil
 		}
 	}
-	ms, err := ingest.ParseTime(v)
+	ms, err := vocab.ParseTime(v)
 	if err != nil {
 		return 0, &paramError{name, v, err.Error()}
 	}
-	return floorDiv(ms, 60000), nil
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
+	return vocab.FloorDiv(ms, 60000), nil
 }
 
 // span parses from and to, in unix minutes: to defaults to the minute after
@@ -140,7 +132,7 @@ func (q query) intParam(name string, def, lo, hi int) (int, error) {
 type area struct {
 	res    int
 	cells  []h3.Cell
-	ranges []storage.CellRange
+	ranges []vocab.CellRange
 }
 
 // maxAreaCells bounds the cells one query may name or cover.
@@ -206,9 +198,9 @@ func (s *Server) parseArea(q query) (*area, error) {
 	if err != nil {
 		return nil, &paramError{"cells", "", err.Error()}
 	}
-	a.ranges = make([]storage.CellRange, len(rs))
+	a.ranges = make([]vocab.CellRange, len(rs))
 	for i, r := range rs {
-		a.ranges[i] = storage.CellRange(r)
+		a.ranges[i] = vocab.CellRange(r)
 	}
 	return a, nil
 }

@@ -2,12 +2,11 @@ package api
 
 import (
 	"cmp"
-	"math"
 	"slices"
 	"strconv"
 	"time"
 
-	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 	"github.com/valyala/fasthttp"
 )
@@ -34,9 +33,6 @@ type topCell struct {
 	Lng   float64 `json:"lng"`
 }
 
-// everywhere is every base-resolution id: the area of a query naming none.
-var everywhere = []storage.CellRange{{Lo: 0, Hi: math.MaxUint64}}
-
 // top serves GET /api/v1/top: the k cells with the largest sums of a
 // metric over a window ending now (or from..to), at a resolution, over
 // everything or over an area (cells, site, bbox or polygon). Ties go to
@@ -59,7 +55,7 @@ func (s *Server) top(ctx *fasthttp.RequestCtx) {
 		fail(ctx, err)
 		return
 	}
-	ranges := everywhere
+	ranges := vocab.Everywhere
 	if q.str("cells") != "" || q.str("site") != "" || q.str("bbox") != "" || q.str("polygon") != "" {
 		a, err := s.parseArea(q)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/geo"
 	"github.com/uber/h3-go/v4"
 )

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/geo"
 	"github.com/uber/h3-go/v4"
 )

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 )
 
 // BenchmarkGenerateDay measures rendering and bucketing an hour of the

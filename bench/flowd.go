@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 )
 
 // BuildFlowd builds ./cmd/flowd of the module at root into dir.

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 	"github.com/valyala/fasthttp"
 )
@@ -186,16 +187,16 @@ func BenchmarkStoreScan(b *testing.B) {
 	if err := st.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	var ranges []storage.CellRange
+	var ranges []vocab.CellRange
 	for _, p := range disk {
 		ch := p.Children(9)
 		lo, hi := uint64(ch[0]), uint64(ch[0])
 		for _, c := range ch {
 			lo, hi = min(lo, uint64(c)), max(hi, uint64(c))
 		}
-		ranges = append(ranges, storage.CellRange{Lo: lo, Hi: hi})
+		ranges = append(ranges, vocab.CellRange{Lo: lo, Hi: hi})
 	}
-	slices.SortFunc(ranges, func(a, b storage.CellRange) int { return cmp.Compare(a.Lo, b.Lo) })
+	slices.SortFunc(ranges, func(a, b vocab.CellRange) int { return cmp.Compare(a.Lo, b.Lo) })
 	sums := make([]int64, minutes)
 	b.ResetTimer()
 	for b.Loop() {

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/geo"
 	"github.com/gorilla/websocket"
 )

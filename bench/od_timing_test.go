@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/api"
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"

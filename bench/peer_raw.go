@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 	"github.com/uber/h3-go/v4"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
-	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/valyala/fasthttp"
 )
 
@@ -89,11 +89,10 @@ func New(o Options) (*Dashboard, error) {
 	return d, nil
 }
 
-// Mount registers the dashboard's endpoints on r and its observers on b.
-// Call it before the server takes requests.
-func (d *Dashboard) Mount(r Router, b *ingest.Bucketer) {
-	b.Deltas = append(b.Deltas, d.Hub)
-	b.Footfall = append(b.Footfall, d.Sites)
+// Mount registers the dashboard's endpoints on r. Its observers, d.Hub of
+// durable deltas and d.Sites of gate readings, are wired to ingest by the
+// caller. Call it before the server takes requests.
+func (d *Dashboard) Mount(r Router) {
 	r.Handle("GET", "/api/v1/live", d.Hub.Handler())
 	r.Handle("GET", "/api/v1/live/stats", d.liveStats)
 	r.Handle("GET", "/api/v1/sites/status", d.allStatus)
@@ -169,7 +168,7 @@ func (d *Dashboard) alertList(ctx *fasthttp.RequestCtx) {
 	args := ctx.QueryArgs()
 	var since time.Time
 	if v := string(args.Peek("since")); v != "" {
-		ms, err := ingest.ParseTime(v)
+		ms, err := vocab.ParseTime(v)
 		if err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("parameter \"since\": value %q: %v", v, err))
 			return

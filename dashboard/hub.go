@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/flowd/flowd/geo"
-	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/gorilla/websocket"
 	"github.com/uber/h3-go/v4"
 )
@@ -125,7 +124,7 @@ func NewHub(st *storage.Store, baseRes int, opts HubOptions) (*Hub, error) {
 	}
 	now := h.nowMinute()
 	h.win = newWindow(int64(opts.Window/time.Minute), now)
-	all := []storage.CellRange{{Lo: 0, Hi: ^uint64(0)}}
+	all := []vocab.CellRange{{Lo: 0, Hi: ^uint64(0)}}
 	for _, name := range st.Metrics() {
 		id, ok := st.LookupMetric(name)
 		if !ok {
@@ -274,10 +273,10 @@ func (h *Hub) Broadcast(msg []byte) {
 	}
 }
 
-// private reports whether a metric counts distinct people or trips between
-// pairs of places: sketch registers and trips by destination.
+// private reports whether a metric links one card's taps (trips by
+// destination, sketch registers), which the live feed never carries.
 func private(metric string) bool {
-	return strings.HasPrefix(metric, storage.MaxPrefix) || metric == ingest.MetricTrips || metric == ingest.MetricTripSeconds
+	return vocab.PrivacyOf(metric) == vocab.Linked
 }
 
 // subscribe points c at the shape of sub, creating the shape if new; its

@@ -69,7 +69,9 @@ func startServer(t testing.TB, dataDir string, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Mount(srv, b)
+	b.Deltas = append(b.Deltas, d.Hub)
+	b.Footfall = append(b.Footfall, d.Sites)
+	d.Mount(srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

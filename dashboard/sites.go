@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
-	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 )
 
 // trendStep and trendPoints shape a site's trend: occupancy at the end of
@@ -118,14 +118,14 @@ func trendStepOf(t time.Time) int64 { return t.Unix() / int64(trendStep/time.Sec
 func (s *Sites) rebuildLocked(site *geo.Site, st *storage.Store, now time.Time) error {
 	day := s.dayStart(now)
 	from, to := day.Unix()/60, now.Unix()/60+1
-	ranges := []storage.CellRange{{Lo: uint64(site.Cell), Hi: uint64(site.Cell)}}
+	ranges := []vocab.CellRange{{Lo: uint64(site.Cell), Hi: uint64(site.Cell)}}
 	net := map[int64]int64{}
 	ss := &siteState{day: day, trend: map[int64]int64{}}
 	for _, m := range []struct {
 		name  string
 		sign  int64
 		total *int64
-	}{{ingest.MetricFootfallIn, 1, &ss.entries}, {ingest.MetricFootfallOut, -1, &ss.exits}} {
+	}{{vocab.FootfallIn, 1, &ss.entries}, {vocab.FootfallOut, -1, &ss.exits}} {
 		err := st.Scan(storage.TierMinute, m.name, ranges, from, to, func(_ uint64, minute, v int64) {
 			*m.total += v
 			net[minute] += m.sign * v
@@ -216,7 +216,7 @@ func (s *Sites) evaluateLocked(site *geo.Site, ss *siteState, now time.Time, rea
 func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
 // ObserveFootfall counts a durable batch of gate readings.
-func (s *Sites) ObserveFootfall(ff []ingest.Footfall) {
+func (s *Sites) ObserveFootfall(ff []vocab.SiteReading) {
 	if len(ff) == 0 {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -63,19 +64,9 @@ func checkRes(res int) error {
 	return nil
 }
 
-// CellRange is an inclusive range of H3 ids. All descendants of one cell at
-// one resolution fall into one such range, so a store sorted by cell id
-// answers "everything inside this coarser cell" with a single scan.
-type CellRange struct{ Lo, Hi uint64 }
-
-// Contains reports whether c lies within r.
-func (r CellRange) Contains(c h3.Cell) bool {
-	return uint64(c) >= r.Lo && uint64(c) <= r.Hi
-}
-
 // ChildRange returns the range of ids holding every descendant of c at res.
 // It panics if res is coarser than c or finer than MaxRes: callers pick res.
-func ChildRange(c h3.Cell, res int) CellRange {
+func ChildRange(c h3.Cell, res int) vocab.CellRange {
 	cr := resOf(c)
 	if res < cr || res > MaxRes {
 		panic(fmt.Sprintf("BUG: ChildRange of a res %d cell at res %d", cr, res))
@@ -85,7 +76,7 @@ func ChildRange(c h3.Cell, res int) CellRange {
 	digits := (uint64(1)<<(uint(res-cr)*digitBits) - 1) << shift
 	lo := uint64(c)&^resMask&^digits | uint64(res)<<resOffset
 	hi := lo | digits&(0o666666666666666<<shift)
-	return CellRange{Lo: lo, Hi: hi}
+	return vocab.CellRange{Lo: lo, Hi: hi}
 }
 
 // pentagonBase marks the 12 base cells that are pentagons; their
@@ -138,11 +129,11 @@ func successor(h uint64, res int) uint64 {
 // Ranges returns the sorted, merged ranges of baseRes ids covering cells.
 // Ranges with no baseRes id between them are joined, so the store does one
 // scan per contiguous area. A cell finer than baseRes is an error.
-func Ranges(cells []h3.Cell, baseRes int) ([]CellRange, error) {
+func Ranges(cells []h3.Cell, baseRes int) ([]vocab.CellRange, error) {
 	if err := checkRes(baseRes); err != nil {
 		return nil, err
 	}
-	rs := make([]CellRange, 0, len(cells))
+	rs := make([]vocab.CellRange, 0, len(cells))
 	for _, c := range cells {
 		if !c.IsValid() {
 			return nil, fmt.Errorf("cell %s is not a valid H3 cell", c)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -73,7 +74,7 @@ func TestChildRange(t *testing.T) {
 			r := ChildRange(c, res)
 			children := c.Children(res)
 			for _, ch := range children {
-				if !r.Contains(ch) {
+				if !r.Contains(uint64(ch)) {
 					t.Fatalf("child %s of %s at res %d outside %x..%x", ch, c, res, r.Lo, r.Hi)
 				}
 			}
@@ -126,17 +127,17 @@ func TestRanges(t *testing.T) {
 		name    string
 		cells   []h3.Cell
 		base    int
-		want    []CellRange
+		want    []vocab.CellRange
 		wantErr string
 	}{
-		{"one cell", []h3.Cell{hz}, 7, []CellRange{ChildRange(hz, 7)}, ""},
-		{"all children join", hz.Children(6), 8, []CellRange{ChildRange(hz, 8)}, ""},
-		{"pentagon children join", pent.Children(3), 5, []CellRange{ChildRange(pent, 5)}, ""},
-		{"child inside parent", []h3.Cell{hz.Children(7)[3], hz}, 8, []CellRange{ChildRange(hz, 8)}, ""},
+		{"one cell", []h3.Cell{hz}, 7, []vocab.CellRange{ChildRange(hz, 7)}, ""},
+		{"all children join", hz.Children(6), 8, []vocab.CellRange{ChildRange(hz, 8)}, ""},
+		{"pentagon children join", pent.Children(3), 5, []vocab.CellRange{ChildRange(pent, 5)}, ""},
+		{"child inside parent", []h3.Cell{hz.Children(7)[3], hz}, 8, []vocab.CellRange{ChildRange(hz, 8)}, ""},
 		{"far apart sorted", []h3.Cell{hz, far}, 8, sortedRanges(ChildRange(hz, 8), ChildRange(far, 8)), ""},
 		{"two non-adjacent children", []h3.Cell{hz.Children(6)[1], hz.Children(6)[4]}, 6,
-			[]CellRange{ChildRange(hz.Children(6)[1], 6), ChildRange(hz.Children(6)[4], 6)}, ""},
-		{"empty", nil, 9, []CellRange{}, ""},
+			[]vocab.CellRange{ChildRange(hz.Children(6)[1], 6), ChildRange(hz.Children(6)[4], 6)}, ""},
+		{"empty", nil, 9, []vocab.CellRange{}, ""},
 		{"finer than base", []h3.Cell{far}, 5, nil, "finer than the base resolution 5"},
 		{"bad base", []h3.Cell{far}, 16, nil, "resolution 16"},
 		{"invalid cell", []h3.Cell{hz, 0}, 9, nil, "cell 0 is not a valid"},
@@ -160,8 +161,8 @@ func TestRanges(t *testing.T) {
 	}
 }
 
-func sortedRanges(rs ...CellRange) []CellRange {
-	slices.SortFunc(rs, func(a, b CellRange) int {
+func sortedRanges(rs ...vocab.CellRange) []vocab.CellRange {
+	slices.SortFunc(rs, func(a, b vocab.CellRange) int {
 		if a.Lo < b.Lo {
 			return -1
 		}

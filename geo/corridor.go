@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -301,10 +302,10 @@ type CorridorLocator struct {
 	BaseRes int
 	// Ranges are the merged base-resolution ranges of the whole corridor,
 	// for one scan.
-	Ranges []CellRange
-	child  []CellRange // child range of each corridor cell, sorted
-	cell   []int32     // index in Corridor.Cells of child[i]
-	seg    []int32     // segment of child[i]
+	Ranges []vocab.CellRange
+	child  []vocab.CellRange // child range of each corridor cell, sorted
+	cell   []int32           // index in Corridor.Cells of child[i]
+	seg    []int32           // segment of child[i]
 }
 
 // Locator returns the corridor's locator for base-resolution cells,
@@ -316,14 +317,14 @@ func (c *Corridor) Locator(baseRes int) (*CorridorLocator, error) {
 	if baseRes < c.Res || baseRes > MaxRes {
 		return nil, &CorridorError{"res", strconv.Itoa(c.Res), fmt.Sprintf("corridor cells must not be finer than the base resolution %d", baseRes)}
 	}
-	l := &CorridorLocator{BaseRes: baseRes, child: make([]CellRange, len(c.Cells)), cell: make([]int32, len(c.Cells)), seg: make([]int32, len(c.Cells))}
+	l := &CorridorLocator{BaseRes: baseRes, child: make([]vocab.CellRange, len(c.Cells)), cell: make([]int32, len(c.Cells)), seg: make([]int32, len(c.Cells))}
 	order := make([]int32, len(c.Cells))
 	for i, cell := range c.Cells {
 		l.child[i] = ChildRange(cell, baseRes)
 		order[i] = int32(i)
 	}
 	sort.Slice(order, func(i, j int) bool { return l.child[order[i]].Lo < l.child[order[j]].Lo })
-	sorted := make([]CellRange, len(order))
+	sorted := make([]vocab.CellRange, len(order))
 	for i, o := range order {
 		sorted[i] = l.child[o]
 		l.cell[i] = o

@@ -7,23 +7,14 @@ import (
 
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
-)
-
-// The metrics every flowd keeps. Detector counts add one metric per class,
-// "count_<class>", and "speed_<class>" holding km/h × count so that a sum
-// divided by the count's sum is the mean speed.
-const (
-	MetricSwipesIn    = "swipes_in"
-	MetricSwipesOut   = "swipes_out"
-	MetricFootfallIn  = "footfall_in"
-	MetricFootfallOut = "footfall_out"
 )
 
 // FootfallObserver is told of every accepted footfall event after it is
 // durable; the live site tracker is one.
 type FootfallObserver interface {
-	ObserveFootfall(ff []Footfall)
+	ObserveFootfall(readings []vocab.SiteReading)
 }
 
 // DeltaObserver is told of every durable batch of deltas; the live map hub
@@ -78,7 +69,7 @@ type Batch struct {
 	sums     map[storage.Key]int64
 	errs     []LineError
 	accepted int
-	footfall []Footfall
+	footfall []vocab.SiteReading
 	taps     []tap
 	coords   map[[2]float64]h3.Cell
 }
@@ -130,7 +121,7 @@ func (b *Bucketer) metricID(name string) (uint32, error) {
 }
 
 func (bt *Batch) add(metric string, cell h3.Cell, ms int64, v int64) error {
-	return bt.addSub(metric, uint64(cell), 0, minuteOf(ms), v)
+	return bt.addSub(metric, uint64(cell), 0, vocab.MinuteOf(ms), v)
 }
 
 // addSub adds v to a bucket with a sub-key, keeping the maximum for max
@@ -140,7 +131,7 @@ func (bt *Batch) addSub(metric string, cell, sub uint64, minute, v int64) error 
 	if err != nil {
 		return err
 	}
-	bt.addID(id, strings.HasPrefix(metric, storage.MaxPrefix), cell, sub, minute, v)
+	bt.addID(id, vocab.KindOf(metric) == vocab.Sketch, cell, sub, minute, v)
 	return nil
 }
 
@@ -152,14 +143,6 @@ func (bt *Batch) addID(id uint32, isMax bool, cell, sub uint64, minute, v int64)
 	} else {
 		bt.sums[k] += v
 	}
-}
-
-func minuteOf(ms int64) int64 {
-	m := ms / 60000
-	if ms < 0 && ms%60000 != 0 {
-		m--
-	}
-	return m
 }
 
 func (bt *Batch) reject(line int, field, value, reason string) {
@@ -204,15 +187,15 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 		cell = c
 	}
 	card := bt.b.Cards.Card(s.Card)
-	metric := MetricSwipesOut
+	metric := vocab.SwipesOut
 	if s.In {
-		metric = MetricSwipesIn
+		metric = vocab.SwipesIn
 	}
 	if err := bt.add(metric, cell, s.Time, 1); err != nil {
 		return err
 	}
-	idx, rank := hllRegister(card)
-	if err := bt.addSub(MetricDistinctCards, uint64(cell), idx, minuteOf(s.Time), rank); err != nil {
+	idx, rank := vocab.HLLRegister(card)
+	if err := bt.addSub(vocab.DistinctCards, uint64(cell), idx, vocab.MinuteOf(s.Time), rank); err != nil {
 		return err
 	}
 	if bt.b.Trips != nil {
@@ -259,11 +242,8 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 	if err != nil {
 		return err
 	}
+	// The decoder bounds the interval to a day.
 	minutes := max((c.Interval+59)/60, 1)
-	if minutes > 24*60 {
-		bt.reject(line, "interval", fmt.Sprint(c.Interval), "interval longer than a day")
-		return nil
-	}
 	per, rest := c.Count/minutes, c.Count%minutes
 	for i := range minutes {
 		v := per
@@ -273,7 +253,7 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 		if v == 0 {
 			continue
 		}
-		minute := minuteOf(c.Time + i*60000)
+		minute := vocab.MinuteOf(c.Time + i*60000)
 		bt.addID(ids.count, false, uint64(sn.Cell), 0, minute, v)
 		if c.HasSpeed {
 			bt.addID(ids.speed, false, uint64(sn.Cell), 0, minute, int64(c.Speed*float64(v)+0.5))
@@ -291,20 +271,20 @@ func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
 		return nil
 	}
 	if ff.In > 0 {
-		if err := bt.add(MetricFootfallIn, site.Cell, ff.Time, ff.In); err != nil {
+		if err := bt.add(vocab.FootfallIn, site.Cell, ff.Time, ff.In); err != nil {
 			return err
 		}
 	}
 	if ff.Out > 0 {
-		if err := bt.add(MetricFootfallOut, site.Cell, ff.Time, ff.Out); err != nil {
+		if err := bt.add(vocab.FootfallOut, site.Cell, ff.Time, ff.Out); err != nil {
 			return err
 		}
 	}
 	if len(bt.b.Footfall) > 0 {
-		f := *ff
-		f.Site = site.ID
-		f.Gate = strings.Clone(ff.Gate)
-		bt.footfall = append(bt.footfall, f)
+		bt.footfall = append(bt.footfall, vocab.SiteReading{
+			Time: ff.Time, Site: site.ID, In: ff.In, Out: ff.Out,
+			Occupancy: ff.Occupancy, HasOccupancy: ff.HasOccupancy,
+		})
 	}
 	bt.accepted++
 	return nil

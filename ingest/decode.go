@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/flowd/flowd/vocab"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/valyala/fastjson"
@@ -101,7 +102,7 @@ func Body(r io.Reader, contentEncoding string, maxBytes int64) (io.ReadCloser, e
 	enc := strings.TrimSpace(contentEncoding)
 	switch {
 	case enc == "" || strings.EqualFold(enc, "identity"):
-		return &body{r: r, left: maxBytes}, nil
+		return &body{r: r, left: maxBytes, limit: maxBytes}, nil
 	case strings.EqualFold(enc, "gzip") || strings.EqualFold(enc, "x-gzip"):
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
 		var err error
@@ -116,7 +117,7 @@ func Body(r io.Reader, contentEncoding string, maxBytes int64) (io.ReadCloser, e
 			}
 			return nil, fmt.Errorf("ingest: gzip body: %w", err)
 		}
-		return &body{r: zr, left: maxBytes, encoding: "gzip", release: func() { gzipReaders.Put(zr) }}, nil
+		return &body{r: zr, left: maxBytes, limit: maxBytes, encoding: "gzip", release: func() { gzipReaders.Put(zr) }}, nil
 	case strings.EqualFold(enc, "zstd"):
 		// Hide any Len method of r: the zstd decoder would otherwise decode
 		// a small in-memory input whole, up to zstdMaxMemory, before the
@@ -138,7 +139,7 @@ func Body(r io.Reader, contentEncoding string, maxBytes int64) (io.ReadCloser, e
 			}
 			return nil, fmt.Errorf("ingest: zstd body: %w", err)
 		}
-		return &body{r: d, left: maxBytes, encoding: "zstd", release: func() { releaseZstd(d) }}, nil
+		return &body{r: d, left: maxBytes, limit: maxBytes, encoding: "zstd", release: func() { releaseZstd(d) }}, nil
 	default:
 		return nil, fmt.Errorf("%w: content encoding %q; want gzip, zstd or identity", ErrUnsupportedMediaType, enc)
 	}
@@ -157,6 +158,7 @@ var errBodyClosed = errors.New("ingest: read from a closed body")
 type body struct {
 	r        io.Reader
 	left     int64
+	limit    int64 // maxBytes, for the message
 	encoding string // "" for identity, whose errors are passed on as they are
 	release  func()
 	err      error
@@ -175,7 +177,10 @@ func (b *body) Read(p []byte) (int, error) {
 		// the body was exactly maxBytes long.
 		n, err := io.ReadFull(b.r, b.probe[:])
 		if n > 0 {
-			err = ErrTooLarge
+			err = fmt.Errorf("%w: body larger than %d bytes", ErrTooLarge, b.limit)
+			if b.encoding != "" {
+				err = fmt.Errorf("%w: body larger than %d bytes after %s decompression", ErrTooLarge, b.limit, b.encoding)
+			}
 		}
 		return 0, b.fail(err)
 	}
@@ -193,7 +198,7 @@ func (b *body) Read(p []byte) (int, error) {
 // fail records the stream's final error, wrapping decompression errors with
 // the encoding, and releases the decompressor.
 func (b *body) fail(err error) error {
-	if err != io.EOF && err != ErrTooLarge && b.encoding != "" {
+	if err != io.EOF && !errors.Is(err, ErrTooLarge) && b.encoding != "" {
 		err = fmt.Errorf("ingest: %s body: %w", b.encoding, err)
 	}
 	b.err = err
@@ -518,7 +523,7 @@ func requiredTime(v *fields, id int) (int64, fieldError) {
 	if v[id] == nil {
 		return 0, fieldError{id, "required"}
 	}
-	ms, err := ParseTime(unsafeString(v[id]))
+	ms, err := vocab.ParseTime(unsafeString(v[id]))
 	if err != nil {
 		return 0, fieldError{id, err.Error()}
 	}
@@ -957,3 +962,5 @@ func splitCSV(dst [][]byte, line []byte) ([][]byte, error) {
 		i = j + 1
 	}
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

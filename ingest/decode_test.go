@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/flowd/flowd/vocab"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -103,9 +104,9 @@ func TestDecodeSwipesLineErrors(t *testing.T) {
 		{"time missing", `{"card":"C1","dir":"in","station":"S1"}`, "time", "", "required"},
 		{"time empty", `{"time":"","card":"C1","dir":"in","station":"S1"}`, "time", "", "required"},
 		{"time null", `{"time":null,"card":"C1","dir":"in","station":"S1"}`, "time", "", "required"},
-		{"time bad", `{"time":"yesterday","card":"C1","dir":"in","station":"S1"}`, "time", "yesterday", errTimeSyntax.Error()},
-		{"time 1999", `{"time":946684799,"card":"C1","dir":"in","station":"S1"}`, "time", "946684799", errTimeRange.Error()},
-		{"time no zone", `{"time":"2019-01-07T06:41:33","card":"C1","dir":"in","station":"S1"}`, "time", "2019-01-07T06:41:33", errTimeZone.Error()},
+		{"time bad", `{"time":"yesterday","card":"C1","dir":"in","station":"S1"}`, "time", "yesterday", timeReason("yesterday")},
+		{"time 1999", `{"time":946684799,"card":"C1","dir":"in","station":"S1"}`, "time", "946684799", timeReason("946684799")},
+		{"time no zone", `{"time":"2019-01-07T06:41:33","card":"C1","dir":"in","station":"S1"}`, "time", "2019-01-07T06:41:33", timeReason("2019-01-07T06:41:33")},
 		{"time bool", `{"time":true,"card":"C1","dir":"in","station":"S1"}`, "time", "true", "must be a string or a number"},
 		{"card missing", `{"time":1546843293,"dir":"in","station":"S1"}`, "card", "", "required"},
 		{"card blank", `{"time":1546843293,"card":"  ","dir":"in","station":"S1"}`, "card", "", "required"},
@@ -156,7 +157,7 @@ func TestDecodeCountsLineErrors(t *testing.T) {
 func TestDecodeFootfallLineErrors(t *testing.T) {
 	const valid = `{"time":1546843293,"site":"west-lake","gate":"G1","in":4,"out":1}`
 	checkLineCases(t, []lineCase{
-		{"time bad", `{"time":"2019-02-30 10:00:00","site":"west-lake","in":4}`, "time", "2019-02-30 10:00:00", errTimeField.Error()},
+		{"time bad", `{"time":"2019-02-30 10:00:00","site":"west-lake","in":4}`, "time", "2019-02-30 10:00:00", timeReason("2019-02-30 10:00:00")},
 		{"site missing", `{"time":1546843293,"gate":"G1","in":4}`, "site", "", "required"},
 		{"nothing counted", `{"time":1546843293,"site":"west-lake","gate":"G1"}`, "in", "", "in or out, or occupancy required"},
 		{"in negative", `{"time":1546843293,"site":"west-lake","in":-1,"out":2}`, "in", "-1", "must not be negative"},
@@ -698,7 +699,7 @@ func fuzzDecode[E any](f *testing.F, dec func(io.Reader, Format, int, func(int, 
 }
 
 func checkTime(t *testing.T, ms int64) {
-	if ms < minTimeMs || ms >= maxTimeMs {
+	if ms < vocab.MinTimeMs || ms >= vocab.MaxTimeMs {
 		t.Fatalf("time %d out of range", ms)
 	}
 }
@@ -741,4 +742,14 @@ func FuzzDecodeFootfall(f *testing.F) {
 		`{"time":1546843293,"site":"west-lake","gate":"G1","in":4,"out":1}`+"\n"+`{"time":1546843293,"site":"west-lake","occupancy":"180000"}`,
 		`{"time":1546843293,"site":"west-lake"}`,
 	)
+}
+
+// timeReason is the reason vocab.ParseTime gives for s, which a rejected
+// line must carry unchanged.
+func timeReason(s string) string {
+	_, err := vocab.ParseTime(s)
+	if err == nil {
+		panic("BUG: " + s + " parses")
+	}
+	return err.Error()
 }

@@ -24,6 +24,8 @@ type Handler struct {
 	MaxLine int
 	// MaxRejected bounds the rejected lines listed in one answer.
 	MaxRejected int
+	// MaxEvents bounds the lines (events) of one request; 0 is no limit.
+	MaxEvents int
 
 	inflight chan struct{}
 }
@@ -115,10 +117,10 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format,
 	defer body.Close()
 	bt := h.Bucketer.NewBatch()
 	defer bt.Release()
-	lineErrs, err := decode(body, format, bt)
+	lineErrs, err := decode(limitEvents(body, format, h.MaxEvents), format, bt)
 	if err != nil {
 		status := fasthttp.StatusBadRequest
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrTooManyEvents) {
 			status = fasthttp.StatusRequestEntityTooLarge
 		}
 		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)

@@ -6,20 +6,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/storage"
-)
-
-// Trip metrics. A trip is a tap-in matched with the same card's next
-// tap-out within the trip window; it is counted at (origin cell, minute of
-// the tap-in) with the destination cell as the bucket's sub-key. Taps that
-// find no partner are counted, never guessed.
-const (
-	MetricTrips        = "trips"         // sub: destination cell
-	MetricTripSeconds  = "trip_seconds"  // sub: destination cell; sum of travel times
-	MetricUnmatchedIn  = "unmatched_in"  // tap-ins with no tap-out in the window
-	MetricUnmatchedOut = "unmatched_out" // tap-outs with no open tap-in
-	// MetricDistinctCards holds HyperLogLog registers of the hashed cards
-	// seen per cell and minute (sub: register index).
-	MetricDistinctCards = storage.MaxPrefix + "cards"
+	"github.com/flowd/flowd/vocab"
 )
 
 // tap is one swipe kept for trip matching.
@@ -55,12 +42,6 @@ func NewTrips(st *storage.Store, window time.Duration) *Trips {
 	return t
 }
 
-// Open returns the number of trips waiting for their tap-out.
-func (t *Trips) Open() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.open)
-}
 
 // undo restores the open-trip table if a batch could not be made durable.
 type undo struct {
@@ -101,7 +82,7 @@ func (t *Trips) match(taps []tap, add func(metric string, cell, sub uint64, minu
 		ops = append(ops, storage.TripOp{Trip: storage.OpenTrip{Card: card}})
 	}
 	for _, tp := range taps {
-		sec := floorDivInt(tp.ms, 1000)
+		sec := vocab.FloorDiv(tp.ms, 1000)
 		if sec > t.watermark {
 			t.watermark = sec
 			t.expire(add, closeTrip)
@@ -116,13 +97,13 @@ func (t *Trips) match(taps []tap, add func(metric string, cell, sub uint64, minu
 		if isOpen && (sec-o.Start > t.window || sec < o.Start) {
 			// Too old to match, or a tap from before it opened: the open
 			// trip ends unmatched.
-			add(MetricUnmatchedIn, o.Cell, 0, floorDivInt(o.Start, 60), 1)
+			add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
 			closeTrip(tp.card)
 			isOpen = false
 		}
 		if tp.in {
 			if isOpen {
-				add(MetricUnmatchedIn, o.Cell, 0, floorDivInt(o.Start, 60), 1)
+				add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
 			}
 			remember(tp.card)
 			n := storage.OpenTrip{Card: tp.card, Start: sec, Cell: tp.cell}
@@ -132,12 +113,12 @@ func (t *Trips) match(taps []tap, add func(metric string, cell, sub uint64, minu
 			continue
 		}
 		if !isOpen {
-			add(MetricUnmatchedOut, tp.cell, 0, floorDivInt(sec, 60), 1)
+			add(vocab.UnmatchedOut, tp.cell, 0, vocab.FloorDiv(sec, 60), 1)
 			continue
 		}
-		minute := floorDivInt(o.Start, 60)
-		add(MetricTrips, o.Cell, tp.cell, minute, 1)
-		add(MetricTripSeconds, o.Cell, tp.cell, minute, sec-o.Start)
+		minute := vocab.FloorDiv(o.Start, 60)
+		add(vocab.Trips, o.Cell, tp.cell, minute, 1)
+		add(vocab.TripSeconds, o.Cell, tp.cell, minute, sec-o.Start)
 		closeTrip(tp.card)
 	}
 	for i := range undos {
@@ -154,7 +135,7 @@ func (t *Trips) expire(add func(metric string, cell, sub uint64, minute, v int64
 	for ; t.head < len(t.queue) && t.queue[t.head].Start < cut; t.head++ {
 		q := t.queue[t.head]
 		if o, ok := t.open[q.Card]; ok && o == q {
-			add(MetricUnmatchedIn, o.Cell, 0, floorDivInt(o.Start, 60), 1)
+			add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
 			closeTrip(q.Card)
 		}
 	}
@@ -183,12 +164,4 @@ func (t *Trips) revert(undos []undo) {
 			delete(t.open, u.card)
 		}
 	}
-}
-
-func floorDivInt(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }

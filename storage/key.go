@@ -41,12 +41,8 @@ func (k Key) String() string {
 	return fmt.Sprintf("{metric %d cell %x sub %x minute %d}", k.Metric, k.Cell, k.Sub, k.Minute)
 }
 
-// MaxPrefix starts the names of metrics whose buckets keep the largest
-// value added rather than the sum: the registers of HyperLogLog sketches,
-// where the union of two sketches is the maximum per register.
-const MaxPrefix = "hll_"
-
-// combine merges two values of one bucket of a metric.
+// combine merges two values of one bucket of a metric: the maximum for a
+// sketch's registers (see vocab.Kind), the sum otherwise.
 func combine(isMax bool, a, b int64) int64 {
 	if isMax {
 		return max(a, b)
@@ -96,9 +92,4 @@ func (t Tier) Truncate(m int64) int64 {
 		r += w
 	}
 	return m - r
-}
-
-// CellRange is an inclusive range of base-resolution H3 ids.
-type CellRange struct {
-	Lo, Hi uint64
 }

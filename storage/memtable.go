@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // rowKey is a Key without its metric: the memtable keeps one map per
@@ -119,7 +121,7 @@ func (m *memtable) empty() bool {
 // scan calls fn for the rows of tier t matching metric, ranges and [from,
 // to). In the hour tier a minute row is reported at its hour; callers
 // combine rows with the same key.
-func (m *memtable) scan(t Tier, metric uint32, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
+func (m *memtable) scan(t Tier, metric uint32, ranges []vocab.CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
 	visit := func(k rowKey, minute, v int64) {
 		if minute < from || minute >= to {
 			return

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // partIterator yields the rows of a part in key order, a block at a time.
@@ -222,6 +221,3 @@ func (s *Store) TierFor(from, step int64) Tier {
 	}
 	return TierMinute
 }
-
-// RetentionOf returns the retention of tier t.
-func (s *Store) RetentionOf(t Tier) time.Duration { return s.opts.Retention[t] }

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"sync"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // metricNames is the durable dictionary of metric names to the small ids
@@ -35,7 +36,7 @@ func openMetricNames(path string) (*metricNames, error) {
 	}
 	for i, n := range m.names {
 		m.ids[n] = uint32(i)
-		m.isMax = append(m.isMax, strings.HasPrefix(n, MaxPrefix))
+		m.isMax = append(m.isMax, vocab.KindOf(n) == vocab.Sketch)
 	}
 	return m, nil
 }
@@ -64,11 +65,11 @@ func (m *metricNames) ID(name string) (uint32, error) {
 	id = uint32(len(m.names))
 	m.names = names
 	m.ids[name] = id
-	m.isMax = append(m.isMax, strings.HasPrefix(name, MaxPrefix))
+	m.isMax = append(m.isMax, vocab.KindOf(name) == vocab.Sketch)
 	return id, nil
 }
 
-// IsMax reports whether metric id keeps maxima (see MaxPrefix).
+// IsMax reports whether metric id keeps maxima (a sketch; see vocab.Kind).
 func (m *metricNames) IsMax(id uint32) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/flowd/flowd/vocab"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -412,13 +413,13 @@ func sumRows(sums []int64, step, from, to int64, minutes, values []int64) {
 // scanStep is one block of a part to read for one cell range.
 type scanStep struct {
 	block int
-	r     CellRange
+	r     vocab.CellRange
 }
 
 // plan lists the blocks of p that may hold rows of metric in ranges and
 // [from, to), in order; a block serving several ranges comes once per range,
 // consecutively.
-func (p *part) plan(metric uint32, ranges []CellRange, from, to int64) []scanStep {
+func (p *part) plan(metric uint32, ranges []vocab.CellRange, from, to int64) []scanStep {
 	if p.meta.MaxMinute < from || p.meta.MinMinute >= to {
 		return nil
 	}
@@ -495,7 +496,7 @@ var errScanStopped = errors.New("scan stopped")
 // one of ranges (sorted, disjoint) and whose minute is in [from, to). When
 // it reads more than one block, other goroutines decode the next blocks
 // while this one walks the rows of the current one.
-func (p *part) scan(cache *blockCache, metric uint32, ranges []CellRange, from, to int64, out rowSink) error {
+func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, from, to int64, out rowSink) error {
 	steps := p.plan(metric, ranges, from, to)
 	if len(steps) == 0 {
 		return nil

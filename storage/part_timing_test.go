@@ -3,11 +3,13 @@ package storage
 import (
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // benchDay fills a store with a day of one-minute buckets of 2,000 cells
 // (one metric), flushed into one part, and returns the range covering them.
-func benchDay(b *testing.B) (*Store, []CellRange, int64) {
+func benchDay(b *testing.B) (*Store, []vocab.CellRange, int64) {
 	opts := quietOptions()
 	opts.Retention = [numTiers]time.Duration{1 << 62, 1 << 62}
 	s := openTestStore(&testing.T{}, b.TempDir(), opts)
@@ -33,7 +35,7 @@ func benchDay(b *testing.B) (*Store, []CellRange, int64) {
 	if err := s.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	return s, []CellRange{{0x89309a000000000, 0x89309a000000000 + cells<<12}}, base
+	return s, []vocab.CellRange{{Lo: 0x89309a000000000, Hi: 0x89309a000000000 + cells<<12}}, base
 }
 
 // BenchmarkScanDay reads 2,000 cells × 1,440 minutes through a callback.

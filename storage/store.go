@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // ErrUnavailable wraps failures to make a batch durable (a full disk, an I/O
@@ -648,31 +650,31 @@ func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, each func(ad
 // [from, to). A bucket may be reported more than once (from the memtable and
 // from parts not merged yet): callers sum (or, for max metrics, take the
 // maximum). An unknown metric yields nothing.
-func (s *Store) Scan(t Tier, metric string, ranges []CellRange, from, to int64, fn func(cell uint64, minute, value int64)) error {
+func (s *Store) Scan(t Tier, metric string, ranges []vocab.CellRange, from, to int64, fn func(cell uint64, minute, value int64)) error {
 	return s.ScanSub(t, metric, ranges, from, to, func(cell, _ uint64, minute, value int64) {
 		fn(cell, minute, value)
 	})
 }
 
 // ScanSub is Scan for metrics with a sub-key, which it passes on.
-func (s *Store) ScanSub(t Tier, metric string, ranges []CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
+func (s *Store) ScanSub(t Tier, metric string, ranges []vocab.CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) error {
 	return s.scan(t, metric, ranges, from, to, rowSink{fn: fn})
 }
 
 // SumSteps adds the value of every bucket of the metric in tier t, ranges
 // and [from, to) into sums[(minute-from)/step]: a series query without a
 // call per row. The metric must add up (not a max metric).
-func (s *Store) SumSteps(t Tier, metric string, ranges []CellRange, from, to, step int64, sums []int64) error {
+func (s *Store) SumSteps(t Tier, metric string, ranges []vocab.CellRange, from, to, step int64, sums []int64) error {
 	if int64(len(sums)) < (to-from+step-1)/step {
 		panic(fmt.Sprintf("BUG: %d sums for %d steps", len(sums), (to-from+step-1)/step))
 	}
-	if strings.HasPrefix(metric, MaxPrefix) {
+	if vocab.KindOf(metric) == vocab.Sketch {
 		panic("BUG: SumSteps of a max metric " + metric)
 	}
 	return s.scan(t, metric, ranges, from, to, rowSink{sums: sums, step: step})
 }
 
-func (s *Store) scan(t Tier, metric string, ranges []CellRange, from, to int64, out rowSink) error {
+func (s *Store) scan(t Tier, metric string, ranges []vocab.CellRange, from, to int64, out rowSink) error {
 	id, ok := s.names.Lookup(metric)
 	if !ok || len(ranges) == 0 {
 		return nil

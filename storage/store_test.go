@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 func quietOptions() Options {
@@ -27,7 +29,7 @@ func sumAll(t *testing.T, s *Store, tier Tier, metric string) (total int64, perK
 	t.Helper()
 	perKey = map[Key]int64{}
 	id, _ := s.LookupMetric(metric)
-	err := s.Scan(tier, metric, []CellRange{{0, ^uint64(0)}}, -1<<62, 1<<62, func(cell uint64, minute, v int64) {
+	err := s.Scan(tier, metric, []vocab.CellRange{{Lo: 0, Hi: ^uint64(0)}}, -1<<62, 1<<62, func(cell uint64, minute, v int64) {
 		total += v
 		perKey[Key{Metric: id, Cell: cell, Minute: minute}] += v
 	})
@@ -205,7 +207,7 @@ func TestSubKeysAndMaxMetrics(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestStore(t, dir, quietOptions())
 	trips, _ := s.MetricID("trips")
-	regs, _ := s.MetricID(MaxPrefix + "cards")
+	regs, _ := s.MetricID(vocab.DistinctCards)
 	now := time.Now().Unix() / 60
 	adds := [][]Delta{
 		{{Key{Metric: trips, Cell: 10, Sub: 20, Minute: now}, 1}, {Key{Metric: trips, Cell: 10, Sub: 30, Minute: now}, 2}, {Key{Metric: regs, Cell: 10, Sub: 7, Minute: now}, 3}},
@@ -214,21 +216,21 @@ func TestSubKeysAndMaxMetrics(t *testing.T) {
 	}
 	check := func(when string, want20, want30 int64) {
 		got := map[[2]uint64]int64{}
-		err := s.ScanSub(TierMinute, "trips", []CellRange{{0, 100}}, now, now+1, func(cell, sub uint64, minute, v int64) {
+		err := s.ScanSub(TierMinute, "trips", []vocab.CellRange{{Lo: 0, Hi: 100}}, now, now+1, func(cell, sub uint64, minute, v int64) {
 			got[[2]uint64{cell, sub}] += v
 		})
 		if err != nil || got[[2]uint64{10, 20}] != want20 || got[[2]uint64{10, 30}] != want30 {
 			t.Fatalf("%s: trips by destination %v (%v); want 10→20: %d, 10→30: %d", when, got, err, want20, want30)
 		}
 		reg := map[uint64]int64{}
-		s.ScanSub(TierHour, MaxPrefix+"cards", []CellRange{{0, 100}}, TierHour.Truncate(now), now+60, func(cell, sub uint64, minute, v int64) {
+		s.ScanSub(TierHour, vocab.DistinctCards, []vocab.CellRange{{Lo: 0, Hi: 100}}, TierHour.Truncate(now), now+60, func(cell, sub uint64, minute, v int64) {
 			reg[sub] = max(reg[sub], v)
 		})
 		if reg[7] != 9 || reg[8] != 5 {
 			t.Fatalf("%s: hourly registers %v; want 7: 9 (max, not sum), 8: 5", when, reg)
 		}
 		reg = map[uint64]int64{}
-		s.ScanSub(TierMinute, MaxPrefix+"cards", []CellRange{{0, 100}}, now, now+1, func(cell, sub uint64, minute, v int64) {
+		s.ScanSub(TierMinute, vocab.DistinctCards, []vocab.CellRange{{Lo: 0, Hi: 100}}, now, now+1, func(cell, sub uint64, minute, v int64) {
 			reg[sub] = max(reg[sub], v)
 		})
 		if reg[7] != 3 {

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 )
 
 // feed sends the synthetic city to a running flowd: registries first, then

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 )
 
 // TestImportHistoryFiles imports a gzipped AFC day and an NDJSON file of

@@ -76,7 +76,9 @@ func mountLive(srv *api.Server, b *ingest.Bucketer, dataDir string, c liveConfig
 	if err != nil {
 		return nil, err
 	}
-	d.Mount(srv, b)
+	b.Deltas = append(b.Deltas, d.Hub)
+	b.Footfall = append(b.Footfall, d.Sites)
+	d.Mount(srv)
 	return func() {
 		if err := d.Close(); err != nil {
 			log.Printf("flowd: closing the live view: %v", err)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 )
 
 type odAnswer struct {

@@ -25,7 +25,11 @@ type securityConfig struct {
 	tlsCert  string
 	tlsKey   string
 	maxLine  int
-	limits   api.Limits
+	// maxEvents and maxDecompressed bound an ingest body; the ingest
+	// handler checks them while it decodes.
+	maxEvents       int
+	maxDecompressed int64
+	limits          api.Limits
 }
 
 // securityFlags registers the access, TLS and limit flags on fs.
@@ -37,8 +41,8 @@ func securityFlags(fs *flag.FlagSet, c *securityConfig) {
 	fs.Float64Var(&c.limits.Rate, "rate-limit", api.DefaultRate, "requests a second one token may make (0 = no limit); beyond it 429 with Retry-After")
 	fs.IntVar(&c.limits.Burst, "rate-burst", api.DefaultBurst, "requests one token may make at once after a quiet spell")
 	fs.IntVar(&c.limits.LivePerToken, "live-max-per-token", api.DefaultLivePerToken, "live map WebSocket connections one token may hold (0 = no limit); beyond it 429")
-	fs.IntVar(&c.limits.MaxEvents, "max-events", api.DefaultMaxEvents, "events (lines) in one ingest request (0 = no limit); beyond it 413")
-	fs.Int64Var(&c.limits.MaxDecompressed, "max-decompressed", api.DefaultMaxDecompressed, "largest ingest body in bytes after gzip or zstd decompression; beyond it 413")
+	fs.IntVar(&c.maxEvents, "max-events", 1_000_000, "events (lines) in one ingest request (0 = no limit); beyond it 413")
+	fs.Int64Var(&c.maxDecompressed, "max-decompressed", 256<<20, "largest ingest body in bytes after gzip or zstd decompression; beyond it 413")
 	fs.IntVar(&c.maxLine, "max-line", 64<<10, "longest line of an ingest body in bytes; a longer line is rejected by number")
 	fs.Int64Var(&c.limits.MaxQueryCost, "max-query-cost", api.DefaultMaxQueryCost, "cells × steps one series query may compute; beyond it 400")
 }
@@ -65,7 +69,7 @@ func setupSecurity(c securityConfig, listen, dataDir string, srv *api.Server, ih
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, fmt.Errorf("-tls-cert and -tls-key go together")
 	}
-	if c.maxLine <= 0 || c.limits.MaxDecompressed <= 0 {
+	if c.maxLine <= 0 || c.maxDecompressed <= 0 {
 		return nil, fmt.Errorf("-max-line and -max-decompressed must be positive")
 	}
 	loopback, err := isLoopback(listen)
@@ -102,7 +106,8 @@ func setupSecurity(c securityConfig, listen, dataDir string, srv *api.Server, ih
 	}
 	s.guard.Audit = s.audit
 	ih.MaxLine = c.maxLine
-	ih.MaxDecompressed = c.limits.MaxDecompressed
+	ih.MaxDecompressed = c.maxDecompressed
+	ih.MaxEvents = c.maxEvents
 	srv.Guard = s.guard
 	s.record("flowd", "start", map[string]any{"auth": s.guard.AuthOn(), "tls": s.certs != nil, "listen": listen})
 	return s, nil

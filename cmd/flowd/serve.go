@@ -18,7 +18,7 @@ import (
 	_ "time/tzdata" // -site-tz on machines without a zone database
 
 	"github.com/flowd/flowd/api"
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
@@ -28,7 +28,6 @@ type serveConfig struct {
 	listen        string
 	data          string
 	res           int
-	bucket        time.Duration
 	secretFile    string
 	stations      string
 	sensors       string
@@ -42,7 +41,6 @@ type serveConfig struct {
 	suppressBelow int
 	blockCache    int64
 	demo          bool
-	demoSpeed     float64
 	demoScale     float64
 	live          liveConfig
 	security      securityConfig
@@ -54,7 +52,6 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to serve HTTP and WebSockets on")
 	fs.StringVar(&c.data, "data", "./flowd-data", "data directory (store, WAL, registries)")
 	fs.IntVar(&c.res, "res", 9, "base H3 resolution of the buckets (0-15)")
-	fs.DurationVar(&c.bucket, "bucket", time.Minute, "bucket width; flowd stores minute buckets")
 	fs.StringVar(&c.secretFile, "secret-file", "", "file holding the card pseudonymisation key, created with mode 0600 if absent (default <data>/secret.key)")
 	fs.StringVar(&c.stations, "stations", "", "stations to load at start: GTFS stops.txt, CSV (id,name,lat,lng[,line]) or JSON")
 	fs.StringVar(&c.sensors, "sensors", "", "sensors to load at start: CSV (id,name,lat,lng[,kind]) or GeoJSON points")
@@ -73,9 +70,6 @@ func serveFlags(args []string) (*serveConfig, error) {
 	securityFlags(fs, &c.security)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
-	}
-	if c.bucket != time.Minute {
-		return nil, fmt.Errorf("-bucket %v: flowd stores one-minute buckets (coarser steps are chosen at query time)", c.bucket)
 	}
 	if c.res < 0 || c.res > 15 {
 		return nil, fmt.Errorf("-res %d: want an H3 resolution from 0 to 15", c.res)

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/bench"
-	"github.com/flowd/flowd/bench/city"
+	"github.com/flowd/flowd/demo/city"
 )
 
 type config struct {

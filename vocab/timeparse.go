@@ -1,4 +1,4 @@
-package ingest
+package vocab
 
 import "errors"
 
@@ -6,8 +6,8 @@ import "errors"
 // Anything outside is a unit mistake (seconds sent as milliseconds, a device
 // clock reset to 1970), not an observation.
 const (
-	minTimeMs = 946684800000  // 2000-01-01T00:00:00Z
-	maxTimeMs = 4133980800000 // 2101-01-01T00:00:00Z, exclusive
+	MinTimeMs = 946684800000  // 2000-01-01T00:00:00Z
+	MaxTimeMs = 4133980800000 // 2101-01-01T00:00:00Z, exclusive
 )
 
 var (
@@ -42,7 +42,7 @@ func ParseTime(s string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if ms < minTimeMs || ms >= maxTimeMs {
+	if ms < MinTimeMs || ms >= MaxTimeMs {
 		return 0, errTimeRange
 	}
 	return ms, nil

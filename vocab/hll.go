@@ -1,4 +1,4 @@
-package ingest
+package vocab
 
 import (
 	"math"
@@ -13,9 +13,12 @@ const HLLPrecision = 14
 // HLLRegisters is the number of registers of a distinct-card sketch.
 const HLLRegisters = 1 << HLLPrecision
 
-// hllRegister splits a card hash into its register index and rank (the
+// HLLStdError is the relative standard error of an estimate: 1.04/√registers.
+const HLLStdError = 1.04 / 128
+
+// HLLRegister splits a card hash into its register index and rank (the
 // position of the first 1 bit after the index bits).
-func hllRegister(h uint64) (idx uint64, rank int64) {
+func HLLRegister(h uint64) (idx uint64, rank int64) {
 	idx = h >> (64 - HLLPrecision)
 	w := h<<HLLPrecision | 1<<(HLLPrecision-1)
 	return idx, int64(bits.LeadingZeros64(w) + 1)

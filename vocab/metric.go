@@ -1,0 +1,86 @@
+package vocab
+
+import "strings"
+
+// The metrics every flowd keeps. Detector counts add one metric per class,
+// CountPrefix+class, and SpeedPrefix+class holding km/h × count so that a
+// sum divided by the count's sum is the mean speed.
+const (
+	SwipesIn    = "swipes_in"
+	SwipesOut   = "swipes_out"
+	FootfallIn  = "footfall_in"
+	FootfallOut = "footfall_out"
+
+	// A trip is a tap-in matched with the same card's next tap-out within
+	// the trip window; it is counted at (origin cell, minute of the tap-in)
+	// with the destination cell as the bucket's sub-key. Taps that find no
+	// partner are counted, never guessed.
+	Trips        = "trips"         // sub: destination cell
+	TripSeconds  = "trip_seconds"  // sub: destination cell; sum of travel times
+	UnmatchedIn  = "unmatched_in"  // tap-ins with no tap-out in the window
+	UnmatchedOut = "unmatched_out" // tap-outs with no open tap-in
+
+	// DistinctCards holds HyperLogLog registers of hashed cards: sub is the
+	// register, the value its rank.
+	DistinctCards = sketchPrefix + "cards"
+
+	CountPrefix = "count_"
+	SpeedPrefix = "speed_"
+)
+
+// sketchPrefix starts the names of sketch metrics.
+const sketchPrefix = "hll_"
+
+// Kind is how two values of one bucket of a metric combine.
+type Kind int
+
+const (
+	// Sum buckets add up: counts, seconds, km/h × count.
+	Sum Kind = iota
+	// Sketch buckets hold registers of a HyperLogLog sketch, one per
+	// sub-key; the union of two sketches is the maximum per register.
+	Sketch
+)
+
+// KindOf returns the kind of the metric named name.
+func KindOf(name string) Kind {
+	if strings.HasPrefix(name, sketchPrefix) {
+		return Sketch
+	}
+	return Sum
+}
+
+// Combine merges two values of one bucket of a metric of kind k.
+func (k Kind) Combine(a, b int64) int64 {
+	if k == Sketch {
+		return max(a, b)
+	}
+	return a + b
+}
+
+// Privacy is a metric's privacy class: what a small value of it can reveal.
+type Privacy int
+
+const (
+	// Public metrics count vehicles or gate passages, not known people.
+	Public Privacy = iota
+	// People metrics count card holders' taps: a small value can single
+	// out a person. They pass the privacy layer before anyone but an admin
+	// sees them.
+	People
+	// Linked metrics join one card's taps (a trip between two places, its
+	// travel time, a distinct-card sketch): besides the privacy layer they
+	// stay off the live feed, where a frame could follow one journey.
+	Linked
+)
+
+// PrivacyOf returns the privacy class of the metric named name.
+func PrivacyOf(name string) Privacy {
+	switch {
+	case name == Trips, name == TripSeconds, KindOf(name) == Sketch:
+		return Linked
+	case name == SwipesIn, name == SwipesOut, name == UnmatchedIn, name == UnmatchedOut:
+		return People
+	}
+	return Public
+}
