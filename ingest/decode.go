@@ -158,7 +158,7 @@ var errBodyClosed = errors.New("ingest: read from a closed body")
 type body struct {
 	r        io.Reader
 	left     int64
-	limit    int64 // maxBytes, for the message
+	limit    int64  // maxBytes, for the message
 	encoding string // "" for identity, whose errors are passed on as they are
 	release  func()
 	err      error

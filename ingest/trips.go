@@ -42,7 +42,6 @@ func NewTrips(st *storage.Store, window time.Duration) *Trips {
 	return t
 }
 
-
 // undo restores the open-trip table if a batch could not be made durable.
 type undo struct {
 	card    uint64
