@@ -44,7 +44,7 @@ bench-quick: build
 # fuzz runs every decoder's fuzz target for FUZZTIME each (seed corpora in
 # the packages' testdata/fuzz); a failing input is written there too.
 FUZZTIME ?= 10s
-FUZZ_TARGETS = ingest:FuzzDecodeSwipes ingest:FuzzDecodeCounts ingest:FuzzDecodeFootfall \
+FUZZ_TARGETS = ingest:FuzzDecodeSwipes ingest:FuzzDecodeCounts ingest:FuzzDecodeFootfall ingest:FuzzScanFlat \
 	geo:FuzzReadStations geo:FuzzReadSensors geo:FuzzReadSitesGeoJSON geo:FuzzParseGeoJSONArea geo:FuzzParseQueryShapes
 
 # -fuzzminimizetime keeps the minimising of new interesting inputs short:

@@ -65,8 +65,15 @@ func (b *Bucketer) classIDs(class string) (classMetrics, error) {
 
 // Batch collects the deltas of one request.
 type Batch struct {
+	// The last sensor located and the classes met, so that a request's
+	// lines of one sensor or class resolve it once.
+	lastSensor []byte
+	lastCell   h3.Cell
+	classes    []batchClass
+
 	b        *Bucketer
-	sums     map[storage.Key]int64
+	sums     *storage.Batch
+	deltas   []storage.Delta // for the observers
 	errs     []LineError
 	accepted int
 	footfall []vocab.SiteReading
@@ -78,18 +85,29 @@ var batchPool sync.Pool
 
 // NewBatch returns an empty batch; call Commit, then Release.
 func (b *Bucketer) NewBatch() *Batch {
-	if v := batchPool.Get(); v != nil {
-		bt := v.(*Batch)
-		bt.b = b
-		return bt
+	bt, _ := batchPool.Get().(*Batch)
+	if bt == nil {
+		bt = &Batch{coords: map[[2]float64]h3.Cell{}}
 	}
-	return &Batch{b: b, sums: map[storage.Key]int64{}, coords: map[[2]float64]h3.Cell{}}
+	bt.b = b
+	bt.sums = storage.NewBatch()
+	return bt
 }
+
+// maxPooledDeltas bounds the delta buffer a pooled batch keeps.
+const maxPooledDeltas = 1 << 16
 
 // Release returns the batch to the pool.
 func (bt *Batch) Release() {
-	clear(bt.sums)
+	bt.sums.Release()
+	bt.sums = nil
+	bt.deltas = bt.deltas[:0]
+	if cap(bt.deltas) > maxPooledDeltas {
+		bt.deltas = nil
+	}
 	bt.errs = bt.errs[:0]
+	bt.lastSensor = bt.lastSensor[:0]
+	bt.classes = bt.classes[:0]
 	bt.footfall = bt.footfall[:0]
 	bt.taps = bt.taps[:0]
 	bt.accepted = 0
@@ -137,12 +155,7 @@ func (bt *Batch) addSub(metric string, cell, sub uint64, minute, v int64) error 
 
 // addID adds v to the bucket of metric id (the maximum for a max metric).
 func (bt *Batch) addID(id uint32, isMax bool, cell, sub uint64, minute, v int64) {
-	k := storage.Key{Metric: id, Cell: cell, Sub: sub, Minute: minute}
-	if isMax {
-		bt.sums[k] = max(bt.sums[k], v)
-	} else {
-		bt.sums[k] += v
-	}
+	bt.sums.Add(id, isMax, cell, sub, minute, v)
 }
 
 func (bt *Batch) reject(line int, field, value, reason string) {
@@ -224,27 +237,77 @@ func validClass(c string) bool {
 	return true
 }
 
+// batchClass is a detector class met in a batch and its metric ids.
+type batchClass struct {
+	name []byte // as written in the request
+	ids  classMetrics
+}
+
+// maxBatchClasses bounds the classes a batch remembers.
+const maxBatchClasses = 16
+
+// sensorCell locates a sensor by id, remembering the last one.
+func (bt *Batch) sensorCell(id string) (h3.Cell, bool) {
+	if len(bt.lastSensor) > 0 && string(bt.lastSensor) == id {
+		return bt.lastCell, true
+	}
+	sn, ok := bt.b.Registry.Sensor(id)
+	if !ok {
+		return 0, false
+	}
+	bt.lastSensor = append(bt.lastSensor[:0], id...)
+	bt.lastCell = sn.Cell
+	return sn.Cell, true
+}
+
+// classIDs returns the metric ids of a detector class as written in a
+// request (any case); ok is false for a class that cannot name a metric.
+func (bt *Batch) classIDs(class string) (classMetrics, bool, error) {
+	for i := range bt.classes {
+		if string(bt.classes[i].name) == class {
+			return bt.classes[i].ids, true, nil
+		}
+	}
+	lower := strings.ToLower(class)
+	if !validClass(lower) {
+		return classMetrics{}, false, nil
+	}
+	ids, err := bt.b.classIDs(lower)
+	if err != nil {
+		return classMetrics{}, false, err
+	}
+	if len(bt.classes) < maxBatchClasses {
+		bt.classes = append(bt.classes, batchClass{name: []byte(class), ids: ids})
+	}
+	return ids, true, nil
+}
+
 // AddCount buckets one detector count, spread evenly over the minutes of
 // its interval so that per-minute density stays comparable between devices
 // that report every minute and every five.
 func (bt *Batch) AddCount(line int, c *Count) error {
-	sn, ok := bt.b.Registry.Sensor(c.Sensor)
+	cell, ok := bt.sensorCell(c.Sensor)
 	if !ok {
 		bt.reject(line, "sensor", c.Sensor, "unknown sensor; load it with PUT /api/v1/sensors")
 		return nil
 	}
-	class := strings.ToLower(c.Class)
-	if !validClass(class) {
-		bt.reject(line, "class", c.Class, "class must be 1-32 letters, digits or _")
-		return nil
-	}
-	ids, err := bt.b.classIDs(class)
+	ids, ok, err := bt.classIDs(c.Class)
 	if err != nil {
 		return err
+	}
+	if !ok {
+		bt.reject(line, "class", c.Class, "class must be 1-32 letters, digits or _")
+		return nil
 	}
 	// The decoder bounds the interval to a day.
 	minutes := max((c.Interval+59)/60, 1)
 	per, rest := c.Count/minutes, c.Count%minutes
+	count := bt.sums.Series(ids.count, false, uint64(cell), 0)
+	speed := int32(-1)
+	if c.HasSpeed {
+		speed = bt.sums.Series(ids.speed, false, uint64(cell), 0)
+	}
+	first := vocab.MinuteOf(c.Time)
 	for i := range minutes {
 		v := per
 		if i < rest {
@@ -253,10 +316,10 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 		if v == 0 {
 			continue
 		}
-		minute := vocab.MinuteOf(c.Time + i*60000)
-		bt.addID(ids.count, false, uint64(sn.Cell), 0, minute, v)
-		if c.HasSpeed {
-			bt.addID(ids.speed, false, uint64(sn.Cell), 0, minute, int64(c.Speed*float64(v)+0.5))
+		// c.Time's minute plus i: the same as the minute of c.Time+i·60 s.
+		bt.sums.AddTo(count, first+i, v)
+		if speed >= 0 {
+			bt.sums.AddTo(speed, first+i, int64(c.Speed*float64(v)+0.5))
 		}
 	}
 	bt.accepted++
@@ -308,13 +371,9 @@ func (bt *Batch) Commit() error {
 			}
 		})
 	}
-	deltas := make([]storage.Delta, 0, len(bt.sums))
-	for k, v := range bt.sums {
-		deltas = append(deltas, storage.Delta{Key: k, Value: v})
-	}
 	var p *storage.Pending
-	if err == nil && (len(deltas) > 0 || len(ops) > 0) {
-		p, err = bt.b.Store.Submit(deltas, ops)
+	if err == nil && (bt.sums.Len() > 0 || len(ops) > 0) {
+		p, err = bt.b.Store.Submit(bt.sums, ops)
 	}
 	if matching {
 		tr.mu.Unlock()
@@ -328,8 +387,11 @@ func (bt *Batch) Commit() error {
 		}
 		return err
 	}
-	for _, o := range bt.b.Deltas {
-		o.ObserveDeltas(deltas)
+	if len(bt.b.Deltas) > 0 {
+		bt.deltas = bt.sums.AppendDeltas(bt.deltas[:0])
+		for _, o := range bt.b.Deltas {
+			o.ObserveDeltas(bt.deltas)
+		}
 	}
 	for _, o := range bt.b.Footfall {
 		o.ObserveFootfall(bt.footfall)

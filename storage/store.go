@@ -28,8 +28,9 @@ var ErrClosed = errors.New("storage closed")
 type Options struct {
 	// FlushInterval is how often the in-memory table becomes parts.
 	FlushInterval time.Duration
-	// MaxMemtableRows triggers a flush before the interval.
-	MaxMemtableRows int
+	// MemtableBytes triggers a flush before the interval once the
+	// in-memory table holds that much (default 32 MiB).
+	MemtableBytes int
 	// Retention of each tier; past it whole parts are removed.
 	Retention [numTiers]time.Duration
 	// MergeFanIn is how many parts of one size class trigger a merge.
@@ -70,8 +71,8 @@ func (o *Options) setDefaults() {
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = time.Minute
 	}
-	if o.MaxMemtableRows <= 0 {
-		o.MaxMemtableRows = 1 << 20
+	if o.MemtableBytes <= 0 {
+		o.MemtableBytes = 32 << 20
 	}
 	if o.Retention[TierMinute] <= 0 {
 		o.Retention[TierMinute] = 30 * 24 * time.Hour
@@ -134,11 +135,14 @@ type Store struct {
 }
 
 type commit struct {
-	payload []byte
-	deltas  []Delta
+	payload *[]byte // the WAL record, from payloads
+	batch   *Batch
 	ops     []TripOp
 	done    chan error
 }
+
+// payloads pools WAL record buffers.
+var payloads = sync.Pool{New: func() any { return new([]byte) }}
 
 type rotation struct {
 	frozen *frozenTable
@@ -176,7 +180,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		lock:     lock,
 		commits:  make(chan *commit, 1024),
 		rotates:  make(chan chan rotation),
-		mem:      newMemtable(),
+		mem:      newMemtable(nil),
 		blocks:   newBlockCache(opts.BlockCacheBytes),
 		trips:    map[uint64]OpenTrip{},
 		flushNow: make(chan struct{}, 1),
@@ -289,23 +293,28 @@ func (s *Store) replay() error {
 		}
 	}
 	records := 0
+	var rec seriesTable
+	var scratch shardScratch
 	err := replayWAL(filepath.Join(s.dir, "wal"), s.opts.Logf, func(seq uint64, payload []byte) error {
 		records++
-		return decodeRecord(payload, func(d Delta) {
-			isMax := s.names.IsMax(d.Metric)
-			switch minute, hour := seq > covered[TierMinute], seq > covered[TierHour]; {
-			case minute && hour:
-				s.mem.add(d, isMax)
-			case minute:
-				s.mem.addOnly(TierMinute, d, isMax)
-			case hour:
-				s.mem.addOnly(TierHour, d, isMax)
-			}
-		}, func(op TripOp) {
+		rec.reset()
+		err := decodeRecord(payload, &rec, s.names.IsMax, func(op TripOp) {
 			applyTripOps(s.trips, []TripOp{op})
 		}, func() {
 			clear(s.trips)
 		})
+		if err != nil {
+			return err
+		}
+		switch minute, hour := seq > covered[TierMinute], seq > covered[TierHour]; {
+		case minute && hour:
+			s.mem.addTable(&rec, numTiers, &scratch)
+		case minute:
+			s.mem.addTable(&rec, TierMinute, &scratch)
+		case hour:
+			s.mem.addTable(&rec, TierHour, &scratch)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -338,7 +347,12 @@ func (s *Store) Add(deltas []Delta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
-	p, err := s.Submit(deltas, nil)
+	b := NewBatch()
+	defer b.Release()
+	for _, d := range deltas {
+		b.Add(d.Metric, s.names.IsMax(d.Metric), d.Cell, d.Sub, d.Minute, d.Value)
+	}
+	p, err := s.Submit(b, nil)
 	if err != nil {
 		return err
 	}
@@ -355,21 +369,22 @@ type Pending struct {
 // is added to the memtable here, by the submitting goroutine, so batches
 // are applied in parallel while the WAL writer goes on.
 func (p *Pending) Wait() error {
-	if err := <-p.c.done; err != nil {
+	err := <-p.c.done
+	*p.c.payload = (*p.c.payload)[:0]
+	payloads.Put(p.c.payload)
+	if err != nil {
 		return err
 	}
-	p.s.apply(p.c.deltas)
+	p.s.apply(p.c.batch)
 	return nil
 }
 
 // apply adds a durable batch to the memtable and releases its hold on
 // rotation.
-func (s *Store) apply(deltas []Delta) {
+func (s *Store) apply(b *Batch) {
 	m := s.mem // stable: only a rotation, holding applyMu, replaces it
-	for _, d := range deltas {
-		m.add(d, s.names.IsMax(d.Metric))
-	}
-	full := len(deltas) > 0 && m.rowCount(TierMinute) >= s.opts.MaxMemtableRows
+	m.addTable(&b.t, numTiers, &b.scratch)
+	full := b.Len() > 0 && m.bytes() >= s.opts.MemtableBytes
 	s.applyMu.RUnlock()
 	if full {
 		s.requestFlush()
@@ -380,9 +395,15 @@ func (s *Store) apply(deltas []Delta) {
 // returns at once. Batches reach the WAL in the order they were submitted,
 // so a caller that orders its trip operations under its own lock submits
 // under that lock and waits after releasing it.
-func (s *Store) Submit(deltas []Delta, ops []TripOp) (*Pending, error) {
+//
+// The batch must stay unchanged until Wait returns; the caller releases it
+// after.
+func (s *Store) Submit(b *Batch, ops []TripOp) (*Pending, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
+	}
+	if b.err != nil {
+		return nil, b.err
 	}
 	s.mu.RLock()
 	frozen := len(s.frozen)
@@ -390,7 +411,9 @@ func (s *Store) Submit(deltas []Delta, ops []TripOp) (*Pending, error) {
 	if frozen >= maxFrozen {
 		return nil, fmt.Errorf("%w: %d flushes are pending; last error: %s", ErrUnavailable, frozen, s.LastError())
 	}
-	c := &commit{payload: appendBatchRecord(nil, deltas, ops), deltas: deltas, ops: ops, done: make(chan error, 1)}
+	payload := payloads.Get().(*[]byte)
+	*payload = appendSeriesRecord((*payload)[:0], &b.t, ops)
+	c := &commit{payload: payload, batch: b, ops: ops, done: make(chan error, 1)}
 	select {
 	case s.commits <- c:
 	case <-s.stop:
@@ -408,27 +431,27 @@ const maxGroupBytes = 16 << 20
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
 	var group []*commit
-	var payloads [][]byte
+	var records [][]byte
 	for {
 		select {
 		case c := <-s.commits:
 			group = append(group[:0], c)
-			size := len(c.payload)
+			size := len(*c.payload)
 		gather:
 			for size < maxGroupBytes {
 				select {
 				case c := <-s.commits:
 					group = append(group, c)
-					size += len(c.payload)
+					size += len(*c.payload)
 				default:
 					break gather
 				}
 			}
-			payloads = payloads[:0]
+			records = records[:0]
 			for _, c := range group {
-				payloads = append(payloads, c.payload)
+				records = append(records, *c.payload)
 			}
-			err := s.wal.append(payloads)
+			err := s.wal.append(records)
 			if err == nil {
 				s.failpoint(FailpointWALSynced)
 			}
@@ -491,7 +514,7 @@ func (s *Store) rotate() rotation {
 	}
 	f := &frozenTable{mem: s.mem, walSeq: seq}
 	s.frozen = append(s.frozen, f)
-	s.mem = newMemtable()
+	s.mem = newMemtable(s.mem)
 	return rotation{frozen: f}
 }
 
@@ -572,7 +595,7 @@ func (s *Store) flushFrozen() error {
 			if f.mem.rowCount(t) > 0 {
 				var err error
 				p, err = s.writePart(t, f.walSeq, nil, func(add func(Key, int64) error) error {
-					return f.mem.each(t, s.names.IsMax, add)
+					return f.mem.each(t, add)
 				})
 				if err != nil {
 					msg := err.Error()
@@ -593,6 +616,7 @@ func (s *Store) flushFrozen() error {
 		s.mu.Lock()
 		s.frozen = slices.DeleteFunc(s.frozen, func(x *frozenTable) bool { return x == f })
 		s.mu.Unlock()
+		f.mem.release() // no scan can reach it now
 		if err := removeWALUpTo(filepath.Join(s.dir, "wal"), f.walSeq); err != nil {
 			return err
 		}

@@ -20,10 +20,12 @@ func TestOpenTripsSurviveFlushesAndCrashes(t *testing.T) {
 	s := openTestStore(t, dir, quietOptions())
 	id, _ := s.MetricID("swipes_in")
 	now := time.Now().Unix()
-	d := []Delta{{Key{Metric: id, Cell: 1, Minute: now / 60}, 1}}
 	submit := func(ops ...TripOp) {
 		t.Helper()
-		p, err := s.Submit(d, ops)
+		b := NewBatch()
+		defer b.Release()
+		b.Add(id, false, 1, 0, now/60, 1)
+		p, err := s.Submit(b, ops)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,34 +8,96 @@ import (
 // WAL record types; the first byte of every record payload.
 const (
 	// recordBatch holds the deltas and trip operations of one or more
-	// ingest batches.
+	// ingest batches, one key per delta: the records of flowd before
+	// recordSeries, still replayed.
 	recordBatch byte = 1
 	// recordCheckpoint holds every open trip at the start of a segment.
 	recordCheckpoint byte = 2
+	// recordSeries holds the additions and trip operations of one or more
+	// ingest batches grouped by series: each series' key once, then its
+	// points with minutes as differences from the previous point.
+	recordSeries byte = 3
 )
 
-// appendBatchRecord encodes deltas and trip operations as a WAL record
-// payload.
-func appendBatchRecord(dst []byte, deltas []Delta, ops []TripOp) []byte {
-	dst = append(dst, recordBatch)
-	dst = binary.AppendUvarint(dst, uint64(len(deltas)))
-	for _, d := range deltas {
-		dst = binary.AppendUvarint(dst, uint64(d.Metric))
-		dst = binary.AppendUvarint(dst, d.Cell)
-		dst = binary.AppendUvarint(dst, d.Sub)
-		dst = binary.AppendVarint(dst, d.Minute)
-		dst = binary.AppendVarint(dst, d.Value)
+// appendSeriesRecord encodes a batch's series table and trip operations as
+// a WAL record payload.
+func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
+	dst = append(dst, recordSeries)
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)))
+	for i := range t.series {
+		se := &t.series[i]
+		dst = binary.AppendUvarint(dst, uint64(se.key.Metric))
+		dst = binary.AppendUvarint(dst, se.key.Cell)
+		dst = binary.AppendUvarint(dst, se.key.Sub)
+		dst = binary.AppendUvarint(dst, uint64(se.points))
+		prev := int64(0)
+		for c := se.head; c >= 0; c = t.chunks[c].next {
+			ch := &t.chunks[c]
+			for _, pt := range t.run(ch) {
+				dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
+				dst = binary.AppendVarint(dst, pt.value)
+				prev = int64(pt.minute)
+			}
+		}
 	}
 	return appendTripOps(dst, ops)
 }
 
-// decodeRecord calls fn for every delta of a WAL record payload and op for
-// every trip operation; a checkpoint first calls reset.
-func decodeRecord(p []byte, fn func(Delta), op func(TripOp), reset func()) error {
+// decodeSeries adds the series of a recordSeries payload (after its type
+// byte) to t and returns the rest of the payload.
+func decodeSeries(p []byte, t *seriesTable, isMax func(uint32) bool) ([]byte, error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 {
+		return nil, fmt.Errorf("bad series count")
+	}
+	p = p[k:]
+	for i := uint64(0); i < n; i++ {
+		var head [4]uint64
+		for j := range head {
+			if head[j], k = binary.Uvarint(p); k <= 0 {
+				return nil, fmt.Errorf("series %d of %d is truncated", i, n)
+			}
+			p = p[k:]
+		}
+		if head[0] > 1<<32-1 {
+			return nil, fmt.Errorf("series %d of %d: metric id %d out of range", i, n, head[0])
+		}
+		metric := uint32(head[0])
+		s := t.lookup(SeriesKey{Metric: metric, Cell: head[1], Sub: head[2]}, isMax(metric))
+		minute := int64(0)
+		for j := uint64(0); j < head[3]; j++ {
+			d, k1 := binary.Varint(p)
+			if k1 <= 0 {
+				return nil, fmt.Errorf("series %d of %d: point %d is truncated", i, n, j)
+			}
+			v, k2 := binary.Varint(p[k1:])
+			if k2 <= 0 {
+				return nil, fmt.Errorf("series %d of %d: point %d is truncated", i, n, j)
+			}
+			p = p[k1+k2:]
+			minute += d
+			if !MinuteInRange(minute) {
+				return nil, fmt.Errorf("series %d of %d: minute %d out of range", i, n, minute)
+			}
+			t.add(s, minute, v)
+		}
+	}
+	return p, nil
+}
+
+// decodeRecord adds the additions of a WAL record payload to t and calls
+// op for every trip operation; a checkpoint first calls reset.
+func decodeRecord(p []byte, t *seriesTable, isMax func(uint32) bool, op func(TripOp), reset func()) error {
 	if len(p) == 0 {
 		return fmt.Errorf("empty WAL record")
 	}
 	switch p[0] {
+	case recordSeries:
+		rest, err := decodeSeries(p[1:], t, isMax)
+		if err != nil {
+			return err
+		}
+		return decodeTrailingTripOps(rest, op)
 	case recordBatch:
 	case recordCheckpoint:
 		reset()
@@ -73,8 +135,16 @@ func decodeRecord(p []byte, fn func(Delta), op func(TripOp), reset func()) error
 			p = p[k:]
 		}
 		d.Metric, d.Cell, d.Sub, d.Minute, d.Value = uint32(vals[0]), vals[1], vals[2], int64(vals[3]), int64(vals[4])
-		fn(d)
+		if !MinuteInRange(d.Minute) {
+			return fmt.Errorf("delta %d of %d: minute %d out of range", i, n, d.Minute)
+		}
+		t.add(t.lookup(SeriesKey{d.Metric, d.Cell, d.Sub}, isMax(d.Metric)), d.Minute, d.Value)
 	}
+	return decodeTrailingTripOps(p, op)
+}
+
+// decodeTrailingTripOps decodes the trip operations that end a record.
+func decodeTrailingTripOps(p []byte, op func(TripOp)) error {
 	p, err := decodeTripOps(p, op)
 	if err != nil {
 		return err

@@ -1,0 +1,133 @@
+package ingest
+
+import "errors"
+
+// csvState is what a CSV body's decoder keeps between lines.
+type csvState struct {
+	haveHeader bool
+	colOf      []int // field id of each column, -1 for unknown ones
+	cells      [][]byte
+}
+
+// csvFields fills d.v from a CSV line, or takes the header from the first.
+func (d *decoder) csvFields(line int, b []byte) (ok, stop bool) {
+	cs := d.csv
+	var err error
+	if cs.cells, err = splitCSV(cs.cells[:0], b); err != nil {
+		if !cs.haveHeader {
+			d.reject(line, -1, nil, "header: "+err.Error())
+			return false, true
+		}
+		d.reject(line, -1, nil, err.Error())
+		return false, false
+	}
+	if !cs.haveHeader {
+		if cs.colOf, ok = d.header(line, cs.cells, cs.colOf[:0]); !ok {
+			return false, true
+		}
+		cs.haveHeader = true
+		return false, false
+	}
+	for c, cell := range cs.cells {
+		if c < len(cs.colOf) && cs.colOf[c] >= 0 {
+			d.v[cs.colOf[c]] = cell
+		}
+	}
+	return true, false
+}
+
+// header maps the CSV header's column names to field ids.
+func (d *decoder) header(line int, cells [][]byte, colOf []int) ([]int, bool) {
+	var has [maxFields]bool
+	for _, cell := range cells {
+		name := trimSpace(cell)
+		id := -1
+		for i, fname := range d.sc.fields {
+			if equalFold(name, fname) {
+				id = i
+				break
+			}
+		}
+		if id < 0 {
+			for alias, i := range d.sc.aliases {
+				if equalFold(name, alias) {
+					id = i
+					break
+				}
+			}
+		}
+		if id >= 0 {
+			if has[id] {
+				d.reject(line, id, nil, "duplicate column")
+				return nil, false
+			}
+			has[id] = true
+		}
+		colOf = append(colOf, id)
+	}
+	if id, reason := d.sc.header(&has); id >= 0 {
+		d.reject(line, id, nil, reason)
+		return nil, false
+	}
+	return colOf, true
+}
+
+var (
+	errCSVUnterminated = errors.New("quoted field not closed on its line (fields may not span lines)")
+	errCSVBareQuote    = errors.New(`bare " in an unquoted field`)
+	errCSVAfterQuote   = errors.New(`unexpected character after a closing "`)
+)
+
+// splitCSV appends the fields of one CSV line to dst. Quoted fields are
+// unescaped in place, so the fields alias line.
+func splitCSV(dst [][]byte, line []byte) ([][]byte, error) {
+	i := 0
+	for {
+		if i < len(line) && line[i] == '"' {
+			// Quoted: copy down over each doubled quote.
+			w := i
+			start := i
+			i++
+			for {
+				if i >= len(line) {
+					return dst, errCSVUnterminated
+				}
+				c := line[i]
+				if c == '"' {
+					if i+1 < len(line) && line[i+1] == '"' {
+						line[w] = '"'
+						w++
+						i += 2
+						continue
+					}
+					i++
+					break
+				}
+				line[w] = c
+				w++
+				i++
+			}
+			dst = append(dst, line[start:w])
+			if i == len(line) {
+				return dst, nil
+			}
+			if line[i] != ',' {
+				return dst, errCSVAfterQuote
+			}
+			i++
+			continue
+		}
+		j := i
+		for j < len(line) && line[j] != ',' {
+			if line[j] == '"' {
+				return dst, errCSVBareQuote
+			}
+			j++
+		}
+		dst = append(dst, line[i:j])
+		if j == len(line) {
+			return dst, nil
+		}
+		i = j + 1
+	}
+}

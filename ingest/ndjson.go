@@ -1,0 +1,194 @@
+package ingest
+
+import (
+	"github.com/valyala/fastjson"
+)
+
+var jsonParsers fastjson.ParserPool
+
+// fromJSON fills d.v from the members of obj named like fields; others are
+// ignored, and of repeated ones the first counts. It returns the id and
+// value of a member that is neither string, number nor null, or -1.
+func (d *decoder) fromJSON(obj *fastjson.Object) (int, *fastjson.Value) {
+	d.numbers = d.numbers[:0]
+	d.numAt = [maxFields][2]int{}
+	var seen uint32
+	badID, badValue := -1, (*fastjson.Value)(nil)
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		id := d.sc.id(key)
+		if id < 0 || seen&(1<<id) != 0 || badID >= 0 {
+			return
+		}
+		seen |= 1 << id
+		switch v.Type() {
+		case fastjson.TypeNull:
+		case fastjson.TypeString:
+			d.v[id], _ = v.StringBytes()
+		case fastjson.TypeNumber:
+			start := len(d.numbers)
+			d.numbers = v.MarshalTo(d.numbers)
+			d.numAt[id] = [2]int{start, len(d.numbers)}
+		default:
+			badID, badValue = id, v
+		}
+	})
+	if badID >= 0 {
+		return badID, badValue
+	}
+	// Numbers went to one growing buffer; slice it only now that it no
+	// longer moves. A number's text is never empty.
+	for id, at := range d.numAt {
+		if at[1] > 0 {
+			d.v[id] = d.numbers[at[0]:at[1]]
+		}
+	}
+	return -1, nil
+}
+
+// jsonFields fills d.v from a JSON line through the full parser.
+func (d *decoder) jsonFields(line int, b []byte) bool {
+	jv, err := d.json.ParseBytes(b)
+	if err != nil {
+		// fastjson's message quotes the input, which may hold a card.
+		d.reject(line, -1, nil, "malformed JSON")
+		return false
+	}
+	obj, err := jv.Object()
+	if err != nil {
+		d.reject(line, -1, nil, "must be a JSON object")
+		return false
+	}
+	if id, bad := d.fromJSON(obj); id >= 0 {
+		d.reject(line, id, bad.MarshalTo(nil), "must be a string or a number")
+		return false
+	}
+	return true
+}
+
+// scanFlat fills d.v from a JSON object whose members are strings without
+// escapes, numbers and nulls — what devices and flowd's own tools send — in
+// one pass over the line, and reports whether it could. Anything else (an
+// escape, a nested value, a boolean, a syntax error) is left to the full
+// parser, which then decides, so both paths give the same answers.
+func (d *decoder) scanFlat(b []byte) bool {
+	d.v = fields{}
+	i := skipJSONSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipJSONSpace(b, i+1) == len(b)
+	}
+	var seen uint32
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		end := plainString(b, i+1)
+		if end < 0 {
+			return false
+		}
+		key := b[i+1 : end]
+		if i = skipJSONSpace(b, end+1); i >= len(b) || b[i] != ':' {
+			return false
+		}
+		if i = skipJSONSpace(b, i+1); i >= len(b) {
+			return false
+		}
+		var val []byte
+		switch c := b[i]; {
+		case c == '"':
+			if end = plainString(b, i+1); end < 0 {
+				return false
+			}
+			val, i = b[i+1:end], end+1
+		case c == '-' || isDigit(c):
+			if end = jsonNumber(b, i); end < 0 {
+				return false
+			}
+			val, i = b[i:end], end
+		case c == 'n' && len(b)-i >= 4 && string(b[i:i+4]) == "null":
+			i += 4
+		default:
+			return false
+		}
+		if id := d.sc.id(key); id >= 0 && seen&(1<<id) == 0 {
+			seen |= 1 << id
+			d.v[id] = val
+		}
+		if i = skipJSONSpace(b, i); i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i = skipJSONSpace(b, i+1)
+		case '}':
+			return skipJSONSpace(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString returns the index of the quote closing a string that starts
+// at i, or -1 if the string holds an escape or a control character or is
+// not closed.
+func plainString(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i
+		case c == '\\' || c < 0x20:
+			return -1
+		}
+	}
+	return -1
+}
+
+// jsonNumber returns the end of the JSON number that starts at i, or -1 if
+// it is not one by the JSON grammar.
+func jsonNumber(b []byte, i int) int {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	return i
+}

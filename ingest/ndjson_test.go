@@ -1,0 +1,60 @@
+package ingest
+
+import (
+	"bytes"
+	"testing"
+)
+
+// scanFlatAgrees checks that where the one-pass scanner takes a line, the
+// full parser takes it too and fills the same fields.
+func scanFlatAgrees(t *testing.T, line []byte) {
+	for _, sc := range []*schema{&swipeSchema, &countSchema, &footfallSchema} {
+		fast := decoder{sc: sc}
+		if !fast.scanFlat(line) {
+			continue
+		}
+		full := decoder{sc: sc, json: jsonParsers.Get()}
+		if !full.jsonFields(1, line) {
+			t.Fatalf("%q: the scanner took a line the parser refuses: %+v", line, full.errs)
+		}
+		jsonParsers.Put(full.json)
+		for id := range sc.fields {
+			if !bytes.Equal(fast.v[id], full.v[id]) || (fast.v[id] == nil) != (full.v[id] == nil) {
+				t.Fatalf("%q: field %s: scanner %q, parser %q", line, sc.fields[id], fast.v[id], full.v[id])
+			}
+		}
+	}
+}
+
+func TestScanFlatAgreesWithParser(t *testing.T) {
+	lines := []string{
+		`{"time":"2019-01-07T06:41:33Z","card":"C1","dir":"in","station":"S1"}`,
+		`{"time":1546843293,"sensor":"cam-1","class":"car","count":3,"interval":60,"speed":31.5}`,
+		` { "time" : 1546843293 , "site" : "west-lake", "in" : 4, "out": null } `,
+		`{"time":"","card":null,"card":"C2","dir":"out","lat":30.25,"lng":-120.5e-1}`,
+		`{}`,
+		`{"count":-0,"speed":0.5E+3,"x":"y"}`,
+		`{"count":01}`, `{"count":1.}`, `{"count":-}`, `{"count":1e}`, `{"count":+1}`,
+		`{"card":"a\"b"}`, `{"card":"a\u0041"}`, `{"count":true}`, `{"x":{"y":1}}`, `{"x":[1]}`,
+		`{"time":1}x`, `{"time":1,}`, `{"time" 1}`, `["time"]`, `{"time":1`, `{"time":"1`,
+		"{\"card\":\"a\tb\"}", `{"station":"西湖"}`,
+	}
+	for _, l := range lines {
+		scanFlatAgrees(t, []byte(l))
+	}
+	// The scanner must take the common forms, or it is no fast path.
+	for _, l := range lines[:6] {
+		d := decoder{sc: &countSchema}
+		if !d.scanFlat([]byte(l)) {
+			t.Errorf("%s: the scanner left a plain line to the parser", l)
+		}
+	}
+}
+
+func FuzzScanFlat(f *testing.F) {
+	f.Add([]byte(`{"time":1546843293,"sensor":"cam-1","class":"car","count":3,"interval":60,"speed":31.5}`))
+	f.Add([]byte(`{"time":"2019-01-07T06:41:33Z","card":"C1","dir":"in","station":"S1","lat":null}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		scanFlatAgrees(t, line)
+	})
+}

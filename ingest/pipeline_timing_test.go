@@ -1,0 +1,189 @@
+package ingest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/storage"
+)
+
+// The pipeline benchmarks run one goroutine through decode → locate →
+// bucket → WAL → memtable, the whole of ingest but HTTP, over bodies of
+// 10,000 events of successive minutes, into a real store whose data
+// directory is on tmpfs when the machine has one (so an fsync costs what a
+// fast disk's would, not a shared disk's). They report wall and CPU
+// nanoseconds an event (CPU of the whole process: flushes included) and
+// allocations an event.
+
+const pipelineSensors = 5000
+
+// pipelineBucketer returns a Bucketer over pipelineSensors sensors in a grid
+// over Hangzhou and a fresh store.
+func pipelineBucketer(b *testing.B) *Bucketer {
+	reg := geo.New(9)
+	var sensors []geo.Sensor
+	for i := range pipelineSensors {
+		sensors = append(sensors, geo.Sensor{ID: fmt.Sprintf("cam-%04d", i), Lat: 30.1 + float64(i/100)*0.004, Lng: 120.0 + float64(i%100)*0.004})
+	}
+	if err := reg.PutSensors(sensors); err != nil {
+		b.Fatal(err)
+	}
+	var stations []geo.Station
+	for i := range 81 {
+		stations = append(stations, geo.Station{ID: fmt.Sprintf("S%d", i), Lat: 30.2 + float64(i)*0.003, Lng: 120.1 + float64(i%9)*0.01})
+	}
+	if err := reg.PutStations(stations); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err = os.MkdirTemp("/dev/shm", "flowd-bench-"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	st, err := storage.Open(dir, storage.Options{
+		FlushInterval: time.Hour,
+		Retention:     [2]time.Duration{876000 * time.Hour, 876000 * time.Hour},
+		Logf:          func(string, ...any) {},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	cards, err := LoadOrCreateKey(dir + "/secret.key")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+}
+
+// countBodies renders minutes bodies of 10,000 counts: every sensor's cars
+// and buses of one minute, with a speed.
+func countBodies(minutes int, csv bool, interval int) [][]byte {
+	var bodies [][]byte
+	start := time.Date(2019, 1, 7, 8, 0, 0, 0, time.UTC)
+	for m := range minutes {
+		var buf bytes.Buffer
+		if csv {
+			buf.WriteString("time,sensor,class,count,interval,speed\n")
+		}
+		t := start.Add(time.Duration(m*interval) * time.Second).Format(time.RFC3339)
+		for i := range 2 * pipelineSensors {
+			class := [2]string{"car", "bus"}[i%2]
+			sensor, count, speed := i/2, 1+(i*7+m)%40, 20+(i+m)%50
+			if csv {
+				fmt.Fprintf(&buf, "%s,cam-%04d,%s,%d,%d,%d.5\n", t, sensor, class, count, interval, speed)
+			} else {
+				fmt.Fprintf(&buf, `{"time":"%s","sensor":"cam-%04d","class":"%s","count":%d,"interval":%d,"speed":%d.5}`+"\n", t, sensor, class, count, interval, speed)
+			}
+		}
+		bodies = append(bodies, buf.Bytes())
+	}
+	return bodies
+}
+
+// swipeBodies renders bodies of 10,000 swipes at 81 stations, a minute of
+// a busy city each.
+func swipeBodies(minutes int) [][]byte {
+	var bodies [][]byte
+	start := time.Date(2019, 1, 7, 8, 0, 0, 0, time.UTC).UnixMilli()
+	for m := range minutes {
+		var buf bytes.Buffer
+		for i := range 10000 {
+			card := (m*10000 + i) % 300000
+			fmt.Fprintf(&buf, `{"time":%d,"card":"C%08d","dir":"%s","station":"S%d"}`+"\n",
+				start+int64(m)*60000+int64(i)*6, card, [2]string{"in", "out"}[(card+m)%2], (card*7)%81)
+		}
+		bodies = append(bodies, buf.Bytes())
+	}
+	return bodies
+}
+
+func benchmarkPipeline(b *testing.B, bodies [][]byte, f Format, decode func(*Batch, io.Reader, Format) ([]LineError, error)) {
+	bk := pipelineBucketer(b)
+	run := func(body []byte) {
+		bt := bk.NewBatch()
+		errs, err := decode(bt, bytes.NewReader(body), f)
+		if err == nil {
+			err = bt.Commit()
+		}
+		if err != nil || len(errs) > 0 || len(bt.Rejected()) > 0 {
+			b.Fatal(err, errs, bt.Rejected())
+		}
+		bt.Release()
+	}
+	run(bodies[0]) // metric names, pools
+	events := int64(bytes.Count(bodies[0], []byte{'\n'}))
+	if f == CSV {
+		events--
+	}
+	var ms0, ms1 runtime.MemStats
+	var ru0, ru1 syscall.Rusage
+	runtime.ReadMemStats(&ms0)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	b.ResetTimer()
+	n := int64(0)
+	for i := 0; b.Loop(); i++ {
+		run(bodies[i%len(bodies)])
+		n += events
+	}
+	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	runtime.ReadMemStats(&ms1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/event")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(n), "allocs/event")
+}
+
+func decodeCounts(bt *Batch, r io.Reader, f Format) ([]LineError, error) {
+	var err error
+	errs, derr := DecodeCounts(r, f, 4096, func(line int, c *Count) {
+		if err == nil {
+			err = bt.AddCount(line, c)
+		}
+	})
+	if derr != nil {
+		return errs, derr
+	}
+	return errs, err
+}
+
+func decodeSwipes(bt *Batch, r io.Reader, f Format) ([]LineError, error) {
+	var err error
+	errs, derr := DecodeSwipes(r, f, 4096, func(line int, s *Swipe) {
+		if err == nil {
+			err = bt.AddSwipe(line, s)
+		}
+	})
+	if derr != nil {
+		return errs, derr
+	}
+	return errs, err
+}
+
+func BenchmarkPipelineCountsNDJSON(b *testing.B) {
+	benchmarkPipeline(b, countBodies(30, false, 60), NDJSON, decodeCounts)
+}
+
+func BenchmarkPipelineCountsCSV(b *testing.B) {
+	benchmarkPipeline(b, countBodies(30, true, 60), CSV, decodeCounts)
+}
+
+// BenchmarkPipelineCountsHourly is counts of one hour each (interval
+// 3600), spread over the hour's 60 minutes.
+func BenchmarkPipelineCountsHourly(b *testing.B) {
+	benchmarkPipeline(b, countBodies(30, false, 3600), NDJSON, decodeCounts)
+}
+
+func BenchmarkPipelineSwipesNDJSON(b *testing.B) {
+	benchmarkPipeline(b, swipeBodies(30), NDJSON, decodeSwipes)
+}

@@ -1,0 +1,277 @@
+package ingest
+
+import "github.com/flowd/flowd/vocab"
+
+// Field ids of a swipe; swipeFields lists their names in the same order.
+const (
+	swTime = iota
+	swCard
+	swDir
+	swStation
+	swLat
+	swLng
+	swLine
+	swMode
+)
+
+// Field ids of a count.
+const (
+	cnTime = iota
+	cnSensor
+	cnClass
+	cnCount
+	cnInterval
+	cnSpeed
+)
+
+// Field ids of a footfall reading.
+const (
+	ffTime = iota
+	ffSite
+	ffGate
+	ffIn
+	ffOut
+	ffOccupancy
+)
+
+// maxFields is the largest number of fields of any event type.
+const maxFields = 8
+
+var (
+	swipeSchema = schema{
+		fields: []string{"time", "card", "dir", "station", "lat", "lng", "line", "mode"},
+		// The columns of AFC exports such as the 2019 Hangzhou metro data
+		// (time,lineID,stationID,deviceID,status,userID,payType; status
+		// 1 = entry, 0 = exit) are read as their flowd names.
+		aliases: map[string]int{"userid": swCard, "stationid": swStation, "status": swDir, "lineid": swLine},
+		header: func(has *[maxFields]bool) (int, string) {
+			switch {
+			case !has[swTime]:
+				return swTime, "missing required column"
+			case !has[swCard]:
+				return swCard, "missing required column"
+			case !has[swDir]:
+				return swDir, "missing required column"
+			case has[swLat] && !has[swLng]:
+				return swLng, "missing column: lat needs lng"
+			case has[swLng] && !has[swLat]:
+				return swLat, "missing column: lng needs lat"
+			case !has[swStation] && !has[swLat]:
+				return swStation, "missing column: need station, or lat and lng"
+			}
+			return -1, ""
+		},
+	}
+	countSchema = schema{
+		fields: []string{"time", "sensor", "class", "count", "interval", "speed"},
+		header: func(has *[maxFields]bool) (int, string) {
+			for _, f := range [...]int{cnTime, cnSensor, cnClass, cnCount} {
+				if !has[f] {
+					return f, "missing required column"
+				}
+			}
+			return -1, ""
+		},
+	}
+	footfallSchema = schema{
+		fields: []string{"time", "site", "gate", "in", "out", "occupancy"},
+		header: func(has *[maxFields]bool) (int, string) {
+			switch {
+			case !has[ffTime]:
+				return ffTime, "missing required column"
+			case !has[ffSite]:
+				return ffSite, "missing required column"
+			case !has[ffIn] && !has[ffOut] && !has[ffOccupancy]:
+				return ffIn, "missing column: need in and out, or occupancy"
+			}
+			return -1, ""
+		},
+	}
+)
+
+// schema names the fields of one event type and says which CSV columns a
+// header must have.
+type schema struct {
+	fields []string
+	// aliases maps other CSV column names, lower case, to field ids.
+	aliases map[string]int
+	// header returns the field id and reason of the first missing column
+	// among those present per has, or -1.
+	header func(has *[maxFields]bool) (int, string)
+}
+
+// id returns the id of the field named name, or -1.
+func (sc *schema) id(name []byte) int {
+	for i, f := range sc.fields {
+		if string(name) == f {
+			return i
+		}
+	}
+	return -1
+}
+
+// fields holds one line's values by field id; nil means absent (also for an
+// empty CSV cell, an empty JSON string or a JSON null). The slices alias the
+// line or parser buffers and live until the next line.
+type fields [maxFields][]byte
+
+// fieldError is a build function's verdict; an empty reason means valid.
+type fieldError struct {
+	field  int
+	reason string
+}
+
+func buildSwipe(v *fields, s *Swipe) fieldError {
+	*s = Swipe{}
+	var fe fieldError
+	if s.Time, fe = requiredTime(v, swTime); fe.reason != "" {
+		return fe
+	}
+	if v[swCard] == nil {
+		return fieldError{swCard, "required"}
+	}
+	s.Card = unsafeString(v[swCard])
+	switch dir := v[swDir]; {
+	case dir == nil:
+		return fieldError{swDir, "required"}
+	case len(dir) == 1 && dir[0] == '1', equalFold(dir, "in"), equalFold(dir, "entry"):
+		s.In = true
+	case len(dir) == 1 && dir[0] == '0', equalFold(dir, "out"), equalFold(dir, "exit"):
+		s.In = false
+	default:
+		return fieldError{swDir, "must be in, out, entry, exit, 1 or 0"}
+	}
+	s.Station = unsafeString(v[swStation])
+	switch lat, lng := v[swLat], v[swLng]; {
+	case lat == nil && lng == nil:
+		if v[swStation] == nil {
+			return fieldError{swStation, "station or lat and lng required"}
+		}
+	case lat == nil:
+		return fieldError{swLat, "required with lng"}
+	case lng == nil:
+		return fieldError{swLng, "required with lat"}
+	default:
+		var ok bool
+		if s.Lat, ok = parseFloat(lat); !ok {
+			return fieldError{swLat, "must be a number"}
+		}
+		if s.Lat < -90 || s.Lat > 90 {
+			return fieldError{swLat, "must be between -90 and 90"}
+		}
+		if s.Lng, ok = parseFloat(lng); !ok {
+			return fieldError{swLng, "must be a number"}
+		}
+		if s.Lng < -180 || s.Lng > 180 {
+			return fieldError{swLng, "must be between -180 and 180"}
+		}
+		s.HasLatLng = true
+	}
+	s.Line = unsafeString(v[swLine])
+	s.Mode = unsafeString(v[swMode])
+	return fieldError{}
+}
+
+// maxInterval bounds a count's interval: a day. Longer ones are unit
+// mistakes (milliseconds for seconds) that would smear one count over weeks.
+const maxInterval = 86400
+
+func buildCount(v *fields, c *Count) fieldError {
+	*c = Count{Interval: 60}
+	var fe fieldError
+	if c.Time, fe = requiredTime(v, cnTime); fe.reason != "" {
+		return fe
+	}
+	if v[cnSensor] == nil {
+		return fieldError{cnSensor, "required"}
+	}
+	c.Sensor = unsafeString(v[cnSensor])
+	if v[cnClass] == nil {
+		return fieldError{cnClass, "required"}
+	}
+	c.Class = unsafeString(v[cnClass])
+	if v[cnCount] == nil {
+		return fieldError{cnCount, "required"}
+	}
+	if c.Count, fe = nonNegativeInt(v, cnCount); fe.reason != "" {
+		return fe
+	}
+	if iv := v[cnInterval]; iv != nil {
+		n, ok := parseInt(iv)
+		switch {
+		case !ok:
+			return fieldError{cnInterval, "must be an integer number of seconds"}
+		case n <= 0:
+			return fieldError{cnInterval, "must be positive"}
+		case n > maxInterval:
+			return fieldError{cnInterval, "must be at most 86400 seconds"}
+		}
+		c.Interval = n
+	}
+	if sp := v[cnSpeed]; sp != nil {
+		x, ok := parseFloat(sp)
+		switch {
+		case !ok:
+			return fieldError{cnSpeed, "must be a number"}
+		case x < 0:
+			return fieldError{cnSpeed, "must not be negative"}
+		}
+		c.Speed, c.HasSpeed = x, true
+	}
+	return fieldError{}
+}
+
+func buildFootfall(v *fields, ff *Footfall) fieldError {
+	*ff = Footfall{}
+	var fe fieldError
+	if ff.Time, fe = requiredTime(v, ffTime); fe.reason != "" {
+		return fe
+	}
+	if v[ffSite] == nil {
+		return fieldError{ffSite, "required"}
+	}
+	ff.Site = unsafeString(v[ffSite])
+	ff.Gate = unsafeString(v[ffGate])
+	if v[ffIn] == nil && v[ffOut] == nil && v[ffOccupancy] == nil {
+		return fieldError{ffIn, "in or out, or occupancy required"}
+	}
+	if v[ffIn] != nil {
+		if ff.In, fe = nonNegativeInt(v, ffIn); fe.reason != "" {
+			return fe
+		}
+	}
+	if v[ffOut] != nil {
+		if ff.Out, fe = nonNegativeInt(v, ffOut); fe.reason != "" {
+			return fe
+		}
+	}
+	if v[ffOccupancy] != nil {
+		if ff.Occupancy, fe = nonNegativeInt(v, ffOccupancy); fe.reason != "" {
+			return fe
+		}
+		ff.HasOccupancy = true
+	}
+	return fieldError{}
+}
+
+func requiredTime(v *fields, id int) (int64, fieldError) {
+	if v[id] == nil {
+		return 0, fieldError{id, "required"}
+	}
+	ms, err := vocab.ParseTime(unsafeString(v[id]))
+	if err != nil {
+		return 0, fieldError{id, err.Error()}
+	}
+	return ms, fieldError{}
+}
+
+func nonNegativeInt(v *fields, id int) (int64, fieldError) {
+	n, ok := parseInt(v[id])
+	switch {
+	case !ok:
+		return 0, fieldError{id, "must be an integer"}
+	case n < 0:
+		return 0, fieldError{id, "must not be negative"}
+	}
+	return n, fieldError{}
+}

@@ -1,0 +1,72 @@
+package storage
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Batch collects the bucket additions of one ingest request, grouped by
+// series, for one durable write (Store.Submit). Additions to the same
+// bucket are combined as they come when they are consecutive in their
+// series, which is how a request's events usually arrive. A Batch is not
+// safe for concurrent use.
+type Batch struct {
+	t       seriesTable
+	err     error
+	scratch shardScratch // for applying to the memtable
+}
+
+var batchPool = sync.Pool{New: func() any { return &Batch{} }}
+
+// NewBatch returns an empty batch from a pool; Release returns it.
+func NewBatch() *Batch { return batchPool.Get().(*Batch) }
+
+// Release empties b and returns it to the pool. b must not be used after.
+func (b *Batch) Release() {
+	b.t.reset()
+	b.t.trim()
+	b.err = nil
+	batchPool.Put(b)
+}
+
+// Series returns a handle of the series (metric, cell, sub), for adding
+// several buckets to it with AddTo. isMax says the metric keeps maxima (a
+// sketch), not sums.
+func (b *Batch) Series(metric uint32, isMax bool, cell, sub uint64) int32 {
+	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, isMax)
+}
+
+// AddTo adds v to the bucket of minute in series s, a handle from Series.
+// A minute out of range (see MinuteInRange) fails the batch at Submit.
+func (b *Batch) AddTo(s int32, minute, v int64) {
+	if !MinuteInRange(minute) {
+		if b.err == nil {
+			b.err = fmt.Errorf("minute %d is out of range", minute)
+		}
+		return
+	}
+	b.t.add(s, minute, v)
+}
+
+// Add adds v to one bucket.
+func (b *Batch) Add(metric uint32, isMax bool, cell, sub uint64, minute, v int64) {
+	b.AddTo(b.Series(metric, isMax, cell, sub), minute, v)
+}
+
+// Len is the number of points the batch holds: at most one a bucket for
+// the additions that came in order.
+func (b *Batch) Len() int { return b.t.len() }
+
+// AppendDeltas appends the batch's additions to dst as deltas.
+func (b *Batch) AppendDeltas(dst []Delta) []Delta {
+	for i := range b.t.series {
+		k := b.t.series[i].key
+		for c := b.t.series[i].head; c >= 0; c = b.t.chunks[c].next {
+			ch := &b.t.chunks[c]
+			for _, pt := range b.t.run(ch) {
+				dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: int64(pt.minute)}, Value: pt.value})
+			}
+		}
+	}
+	return dst
+}

@@ -1,0 +1,347 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"sync"
+	"unsafe"
+
+	"github.com/flowd/flowd/vocab"
+)
+
+// SeriesKey identifies a series of buckets: a metric at a base-resolution
+// cell with a sub-key (see Key).
+type SeriesKey struct {
+	Metric uint32
+	Cell   uint64
+	Sub    uint64
+}
+
+func (a SeriesKey) compare(b SeriesKey) int {
+	switch {
+	case a.Metric != b.Metric:
+		return cmpUint(uint64(a.Metric), uint64(b.Metric))
+	case a.Cell != b.Cell:
+		return cmpUint(a.Cell, b.Cell)
+	}
+	return cmpUint(a.Sub, b.Sub)
+}
+
+func cmpUint(a, b uint64) int {
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
+}
+
+// hash mixes the key's words; the low bits pick a slot, the high bits a
+// memtable shard.
+func (k SeriesKey) hash() uint64 {
+	h := k.Cell*0x9e3779b97f4a7c15 ^ (k.Sub+uint64(k.Metric)<<40)*0xc2b2ae3d27d4eb4f
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	return h ^ h>>32
+}
+
+// point is one bucket addition of a series. Minutes are unix minutes,
+// which int32 holds until the year 6053; ingest accepts only the years 2000
+// to 2100.
+type point struct {
+	minute int32
+	value  int64
+}
+
+// chunk is a run of consecutive points of one series in the points arena,
+// chained to the series' next chunk. A series' chunks double in size up to
+// maxChunk points, so reading a series touches few places in memory while
+// a series of one point wastes none.
+type chunk struct {
+	start, n, cap int32
+	next          int32 // index of the series' next chunk, or -1
+}
+
+// maxChunk bounds the points of one chunk.
+const maxChunk = 64
+
+// The points arena is made of pages of pageSize points that never move: a
+// growing table allocates a page, never copies one. A chunk lies within one
+// page. Pages go back to a pool when their table is reset, so a memtable
+// fills the pages the previous one flushed.
+const (
+	pageBits = 12
+	pageSize = 1 << pageBits
+)
+
+type pointPage [pageSize]point
+
+var pointPages = sync.Pool{New: func() any { return new(pointPage) }}
+
+// series is one series of a seriesTable: its key and its chunks of points
+// in the order they were added.
+type series struct {
+	key        SeriesKey
+	head, tail int32 // first and last chunk, -1 when none
+	points     int32
+	isMax      bool
+}
+
+// seriesTable holds bucket additions grouped by series: an open-addressing
+// index of series keys, and the points of all series in one arena of
+// fixed-width values without pointers, so that adding a point allocates
+// nothing in steady state and the garbage collector never scans it. A point
+// whose minute equals its series' last point is combined into it, so a
+// stream of additions to the current minute keeps one point.
+//
+// It is the unit of ingest: one request's additions (a Batch), a WAL
+// record, and a shard of the memtable are each a seriesTable.
+type seriesTable struct {
+	slots  []int32 // series index + 1; 0 is empty; len is a power of two
+	series []series
+	chunks []chunk
+	pages  []*pointPage
+	used   int // points of the last page in use, or taken by chunks
+	npts   int // points held
+	// byMetric lists the series of each metric, for scans; kept only when
+	// indexMetrics is set (memtables, not batches).
+	byMetric     map[uint32][]int32
+	indexMetrics bool
+}
+
+// minSlots is the index size a table starts with.
+const minSlots = 64
+
+// MinuteInRange reports whether a unix minute fits a point.
+func MinuteInRange(m int64) bool { return m >= 0 && m <= math.MaxInt32 }
+
+// lookup returns the index of the series with key k, adding it if new.
+func (t *seriesTable) lookup(k SeriesKey, isMax bool) int32 {
+	if len(t.slots) == 0 {
+		t.slots = make([]int32, minSlots)
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := k.hash() & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			idx := int32(len(t.series))
+			t.series = append(t.series, series{key: k, head: -1, tail: -1, isMax: isMax})
+			t.slots[i] = idx + 1
+			if t.indexMetrics {
+				if t.byMetric == nil {
+					t.byMetric = map[uint32][]int32{}
+				}
+				t.byMetric[k.Metric] = append(t.byMetric[k.Metric], idx)
+			}
+			if len(t.series)*4 > len(t.slots)*3 {
+				t.grow()
+			}
+			return idx
+		}
+		if t.series[s-1].key == k {
+			return s - 1
+		}
+	}
+}
+
+// find returns the index of the series with key k, or -1.
+func (t *seriesTable) find(k SeriesKey) int32 {
+	if len(t.slots) == 0 {
+		return -1
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := k.hash() & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			return -1
+		}
+		if t.series[s-1].key == k {
+			return s - 1
+		}
+	}
+}
+
+func (t *seriesTable) grow() {
+	slots := make([]int32, len(t.slots)*2)
+	mask := uint64(len(slots) - 1)
+	for idx := range t.series {
+		i := t.series[idx].key.hash() & mask
+		for slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		slots[i] = int32(idx) + 1
+	}
+	t.slots = slots
+}
+
+// add adds v to minute of series s: into its last point when that holds
+// the same minute, as a new point otherwise. The minute must be in range
+// (MinuteInRange).
+func (t *seriesTable) add(s int32, minute int64, v int64) {
+	se := &t.series[s]
+	m := int32(minute)
+	size := int32(1)
+	if se.tail >= 0 {
+		c := &t.chunks[se.tail]
+		run := t.run(c)
+		last := &run[len(run)-1]
+		if last.minute == m {
+			last.value = combine(se.isMax, last.value, v)
+			return
+		}
+		if c.n < c.cap {
+			t.pages[c.start>>pageBits][(c.start&(pageSize-1))+c.n] = point{minute: m, value: v}
+			c.n++
+			se.points++
+			t.npts++
+			return
+		}
+		size = min(c.cap*2, maxChunk)
+	}
+	if len(t.pages) == 0 || t.used+int(size) > pageSize {
+		if len(t.pages) >= math.MaxInt32>>pageBits || len(t.chunks) >= math.MaxInt32 {
+			panic("BUG: a series table of 2^31 points")
+		}
+		t.pages = append(t.pages, pointPages.Get().(*pointPage))
+		t.used = 0
+	}
+	start := int32((len(t.pages)-1)<<pageBits + t.used)
+	t.used += int(size)
+	t.pages[len(t.pages)-1][start&(pageSize-1)] = point{minute: m, value: v}
+	ci := int32(len(t.chunks))
+	t.chunks = append(t.chunks, chunk{start: start, n: 1, cap: size, next: -1})
+	if se.tail >= 0 {
+		t.chunks[se.tail].next = ci
+	} else {
+		se.head = ci
+	}
+	se.tail = ci
+	se.points++
+	t.npts++
+}
+
+// run returns the points of chunk c.
+func (t *seriesTable) run(c *chunk) []point {
+	off := c.start & (pageSize - 1)
+	return t.pages[c.start>>pageBits][off : off+c.n]
+}
+
+// appendPoints appends the points of series s, in the order they were
+// added, to dst.
+func (t *seriesTable) appendPoints(dst []point, s int32) []point {
+	for c := t.series[s].head; c >= 0; c = t.chunks[c].next {
+		ch := &t.chunks[c]
+		dst = append(dst, t.run(ch)...)
+	}
+	return dst
+}
+
+// addSeries adds every point of series s of src to t, with its minute
+// truncated to tier tr.
+func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) {
+	ss := &src.series[s]
+	d := t.lookup(ss.key, ss.isMax)
+	for c := ss.head; c >= 0; c = src.chunks[c].next {
+		ch := &src.chunks[c]
+		for _, pt := range src.run(ch) {
+			m := int64(pt.minute)
+			if tr == TierHour {
+				m = tr.Truncate(m)
+			}
+			t.add(d, m, pt.value)
+		}
+	}
+}
+
+// len is the number of points: an upper bound of the rows it holds.
+func (t *seriesTable) len() int { return t.npts }
+
+// bytes is the memory the table's contents fill (its index, series,
+// chunks and points), not counting room reserved for more.
+func (t *seriesTable) bytes() int {
+	n := len(t.slots)*4 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{}))
+	if t.byMetric != nil {
+		n += len(t.series) * 4
+	}
+	return n
+}
+
+// reset empties the table, keeping its memory for reuse.
+func (t *seriesTable) reset() {
+	clear(t.slots)
+	t.series = t.series[:0]
+	t.chunks = t.chunks[:0]
+	for i, pg := range t.pages {
+		pointPages.Put(pg)
+		t.pages[i] = nil
+	}
+	t.pages = t.pages[:0]
+	t.used, t.npts = 0, 0
+	clear(t.byMetric)
+}
+
+// reserve sizes an empty table for the series, chunks and points of like.
+func (t *seriesTable) reserve(like *seriesTable) {
+	t.series = make([]series, 0, len(like.series))
+	t.chunks = make([]chunk, 0, len(like.chunks))
+	t.pages = make([]*pointPage, 0, len(like.pages))
+	if n := len(like.slots); n > minSlots {
+		t.slots = make([]int32, n)
+	}
+}
+
+// maxPooledSlots bounds the index a pooled table keeps.
+const maxPooledSlots = 1 << 17
+
+// trim drops memory a pooled table should not keep after an unusually
+// large batch.
+func (t *seriesTable) trim() {
+	if len(t.slots) > maxPooledSlots {
+		*t = seriesTable{indexMetrics: t.indexMetrics}
+	}
+}
+
+// scan calls fn for every point of metric in ranges and [from, to), its
+// minute truncated to tier tr. ranges are sorted and disjoint.
+func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
+	for _, s := range t.byMetric[metric] {
+		se := &t.series[s]
+		if !inRanges(ranges, se.key.Cell) {
+			continue
+		}
+		for c := se.head; c >= 0; c = t.chunks[c].next {
+			ch := &t.chunks[c]
+			for _, pt := range t.run(ch) {
+				m := tr.Truncate(int64(pt.minute))
+				if m >= from && m < to {
+					fn(se.key.Cell, se.key.Sub, m, pt.value)
+				}
+			}
+		}
+	}
+}
+
+// inRanges reports whether cell lies in one of ranges (sorted, disjoint).
+func inRanges(ranges []vocab.CellRange, cell uint64) bool {
+	lo, hi := 0, len(ranges)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if ranges[mid].Hi < cell {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo < len(ranges) && ranges[lo].Lo <= cell
+}
+
+// shardOf picks one of n (a power of two) shards by a key's hash.
+func shardOf(k SeriesKey, n int) int {
+	return int(k.hash() >> (64 - bits.TrailingZeros(uint(n))))
+}
+
+func (k SeriesKey) String() string {
+	return fmt.Sprintf("{metric %d cell %x sub %x}", k.Metric, k.Cell, k.Sub)
+}
