@@ -114,6 +114,7 @@ func DecodeFootfall(r io.Reader, f Format, maxLine int, fn func(line int, ff *Fo
 // decoder is the state of one decode call shared by both formats.
 type decoder struct {
 	sc      *schema
+	times   timeCache
 	json    *fastjson.Parser // NDJSON
 	csv     *csvState        // CSV
 	errs    []LineError
@@ -171,7 +172,7 @@ func errorValue(field string, value []byte) string {
 }
 
 // decode runs the line loop of one body for one event type.
-func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*fields, *E) fieldError, fn func(int, *E)) ([]LineError, error) {
+func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*fields, *timeCache, *E) fieldError, fn func(int, *E)) ([]LineError, error) {
 	if maxLine <= 0 {
 		panic(fmt.Sprintf("BUG: ingest: maxLine must be positive, got %d", maxLine))
 	}
@@ -210,7 +211,7 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 		} else if !ok {
 			continue
 		}
-		if fe := build(&d.v, &e); fe.reason != "" {
+		if fe := build(&d.v, &d.times, &e); fe.reason != "" {
 			d.reject(line, fe.field, d.v[fe.field], fe.reason)
 			continue
 		}

@@ -121,10 +121,10 @@ type fieldError struct {
 	reason string
 }
 
-func buildSwipe(v *fields, s *Swipe) fieldError {
+func buildSwipe(v *fields, tc *timeCache, s *Swipe) fieldError {
 	*s = Swipe{}
 	var fe fieldError
-	if s.Time, fe = requiredTime(v, swTime); fe.reason != "" {
+	if s.Time, fe = requiredTime(v, tc, swTime); fe.reason != "" {
 		return fe
 	}
 	if v[swCard] == nil {
@@ -176,10 +176,10 @@ func buildSwipe(v *fields, s *Swipe) fieldError {
 // mistakes (milliseconds for seconds) that would smear one count over weeks.
 const maxInterval = 86400
 
-func buildCount(v *fields, c *Count) fieldError {
+func buildCount(v *fields, tc *timeCache, c *Count) fieldError {
 	*c = Count{Interval: 60}
 	var fe fieldError
-	if c.Time, fe = requiredTime(v, cnTime); fe.reason != "" {
+	if c.Time, fe = requiredTime(v, tc, cnTime); fe.reason != "" {
 		return fe
 	}
 	if v[cnSensor] == nil {
@@ -221,10 +221,10 @@ func buildCount(v *fields, c *Count) fieldError {
 	return fieldError{}
 }
 
-func buildFootfall(v *fields, ff *Footfall) fieldError {
+func buildFootfall(v *fields, tc *timeCache, ff *Footfall) fieldError {
 	*ff = Footfall{}
 	var fe fieldError
-	if ff.Time, fe = requiredTime(v, ffTime); fe.reason != "" {
+	if ff.Time, fe = requiredTime(v, tc, ffTime); fe.reason != "" {
 		return fe
 	}
 	if v[ffSite] == nil {
@@ -254,14 +254,26 @@ func buildFootfall(v *fields, ff *Footfall) fieldError {
 	return fieldError{}
 }
 
-func requiredTime(v *fields, id int) (int64, fieldError) {
+// timeCache remembers the last time text parsed: the lines of a request
+// mostly repeat the time of the line before.
+type timeCache struct {
+	text []byte
+	ms   int64
+}
+
+func requiredTime(v *fields, tc *timeCache, id int) (int64, fieldError) {
 	if v[id] == nil {
 		return 0, fieldError{id, "required"}
+	}
+	if len(tc.text) > 0 && string(tc.text) == unsafeString(v[id]) {
+		return tc.ms, fieldError{}
 	}
 	ms, err := vocab.ParseTime(unsafeString(v[id]))
 	if err != nil {
 		return 0, fieldError{id, err.Error()}
 	}
+	tc.text = append(tc.text[:0], v[id]...)
+	tc.ms = ms
 	return ms, fieldError{}
 }
 

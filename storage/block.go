@@ -72,11 +72,24 @@ type columnHeader struct {
 }
 
 var (
-	// Flushes compress fast; merges, in the background, compress hard.
-	zstdFlush, _   = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
-	zstdMerge, _   = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
-	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
+	// Flushes compress fast, since their parts are merged soon; merges
+	// compress harder the larger (and longer-lived) their part.
+	zstdFlush, _      = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	zstdSmallMerge, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+	zstdMerge, _      = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	zstdDecoder, _    = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
 )
+
+// bigMergeRows is the size from which a merged part is compressed hardest.
+const bigMergeRows = 4 << 20
+
+// mergeEncoder returns the encoder of a merge into a part of rows rows.
+func mergeEncoder(rows uint64) *zstd.Encoder {
+	if rows >= bigMergeRows {
+		return zstdMerge
+	}
+	return zstdSmallMerge
+}
 
 var encodeBufPool = sync.Pool{New: func() any { return new([]byte) }}
 

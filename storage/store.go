@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/vocab"
+	"github.com/klauspost/compress/zstd"
 )
 
 // ErrUnavailable wraps failures to make a batch durable (a full disk, an I/O
@@ -594,7 +595,7 @@ func (s *Store) flushFrozen() error {
 			var p *part
 			if f.mem.rowCount(t) > 0 {
 				var err error
-				p, err = s.writePart(t, f.walSeq, nil, func(add func(Key, int64) error) error {
+				p, err = s.writePart(t, f.walSeq, nil, zstdFlush, func(add func(Key, int64) error) error {
 					return f.mem.each(t, add)
 				})
 				if err != nil {
@@ -648,14 +649,10 @@ func removeWALUpTo(dir string, seq uint64) error {
 
 // writePart writes the rows that each yields, in key order, as a new part
 // of tier t and opens it.
-func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, each func(add func(Key, int64) error) error) (*part, error) {
+func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, enc *zstd.Encoder, each func(add func(Key, int64) error) error) (*part, error) {
 	id := s.nextPartID.Add(1)
 	name := fmt.Sprintf("%016x", id)
 	tmp := filepath.Join(s.tierDir(t), "tmp-"+name)
-	enc := zstdFlush
-	if len(replaces) > 0 {
-		enc = zstdMerge
-	}
 	w, err := newPartWriter(tmp, t, enc)
 	if err != nil {
 		return nil, err
