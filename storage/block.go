@@ -116,17 +116,8 @@ func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte,
 		ch.MarshalType = deltaRunsType
 		*bp = raw
 	} else {
-		raw, ch.MarshalType, ch.FirstValue = encoding.MarshalValues(raw, vals, 64)
+		raw, ch.MarshalType, ch.FirstValue = marshalPlain(raw, vals)
 		*bp = raw
-		if plain, ok := plainType[ch.MarshalType]; ok {
-			pp := encodeBufPool.Get().(*[]byte)
-			defer encodeBufPool.Put(pp)
-			var err error
-			if *pp, err = encoding.DecompressZSTD((*pp)[:0], raw); err != nil {
-				panic(fmt.Sprintf("BUG: cannot decompress what VictoriaMetrics' encoding just compressed: %v", err))
-			}
-			raw, ch.MarshalType = *pp, plain
-		}
 		if col == colMinute && ch.MarshalType != encoding.MarshalTypeConst && ch.MarshalType != encoding.MarshalTypeDeltaConst {
 			rp := encodeBufPool.Get().(*[]byte)
 			defer encodeBufPool.Put(rp)
@@ -149,13 +140,6 @@ func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte,
 	}
 	ch.Size = uint32(len(dst) - start)
 	return dst, ch
-}
-
-// plainType maps VictoriaMetrics' zstd marshal types to the same encoding
-// without its zstd stage.
-var plainType = map[encoding.MarshalType]encoding.MarshalType{
-	encoding.MarshalTypeZSTDNearestDelta:  encoding.MarshalTypeNearestDelta,
-	encoding.MarshalTypeZSTDNearestDelta2: encoding.MarshalTypeNearestDelta2,
 }
 
 // decodeColumn is the inverse of encodeColumn.

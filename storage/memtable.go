@@ -20,6 +20,7 @@ const memShards = 16
 // — are kept apart.
 type memtable struct {
 	shards [memShards]memShard
+	sorted []seriesRef // the series of both tiers in key order, once frozen
 }
 
 type memShard struct {
@@ -84,6 +85,7 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 // release returns the memtable's pages to their pool. The memtable must be
 // out of every reader's reach.
 func (m *memtable) release() {
+	m.sorted = nil
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.both.reset()
@@ -145,16 +147,18 @@ type seriesRef struct {
 // in minute order, combined per bucket of the tier (summed, or the maximum
 // for sketches). The memtable must no longer change (it is frozen).
 func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
-	var refs []seriesRef
+	refs := m.sortedBoth()
+	var only []seriesRef
 	for i := range m.shards {
-		sh := &m.shards[i]
-		for _, tab := range []*seriesTable{&sh.both, &sh.only[t]} {
-			for s := range tab.series {
-				refs = append(refs, seriesRef{tab.series[s].key, tab, int32(s)})
-			}
+		tab := &m.shards[i].only[t]
+		for s := range tab.series {
+			only = append(only, seriesRef{tab.series[s].key, tab, int32(s)})
 		}
 	}
-	slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
+	if len(only) > 0 { // rare: after a replay that found one tier's part
+		refs = append(slices.Clip(refs), only...)
+		slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
+	}
 	var pts []point
 	for i := 0; i < len(refs); {
 		k := refs[i].key
@@ -184,6 +188,28 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		}
 	}
 	return nil
+}
+
+// sortedBoth returns the series of both tiers in key order, sorted once
+// for the flushes of the two tiers.
+func (m *memtable) sortedBoth() []seriesRef {
+	if m.sorted != nil {
+		return m.sorted
+	}
+	n := 0
+	for i := range m.shards {
+		n += len(m.shards[i].both.series)
+	}
+	refs := make([]seriesRef, 0, n)
+	for i := range m.shards {
+		tab := &m.shards[i].both
+		for s := range tab.series {
+			refs = append(refs, seriesRef{tab.series[s].key, tab, int32(s)})
+		}
+	}
+	slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
+	m.sorted = refs
+	return refs
 }
 
 func byMinute(a, b point) int { return int(a.minute) - int(b.minute) }

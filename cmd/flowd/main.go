@@ -23,7 +23,11 @@ func main() {
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	var err error
+	stopProfile, err := startProfile()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flowd:", err)
+		os.Exit(1)
+	}
 	switch cmd {
 	case "serve":
 		err = serve(args)
@@ -39,6 +43,7 @@ func main() {
 	default:
 		err = fmt.Errorf("unknown command %q; want serve, import, feed or token", cmd)
 	}
+	stopProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowd:", err)
 		os.Exit(1)
