@@ -142,15 +142,24 @@ func NewHub(st *storage.Store, baseRes int, opts HubOptions) (*Hub, error) {
 
 func (h *Hub) nowMinute() int64 { return h.opts.Now().Unix() / 60 }
 
-// ObserveDeltas queues a durable batch for the next tick.
+// ObserveDeltas queues a durable batch for the next tick. Only the deltas
+// the window can take are kept: a history import's old minutes would cost
+// the tick loop their copy and their garbage for nothing.
 func (h *Hub) ObserveDeltas(deltas []storage.Delta) {
+	now := h.nowMinute()
+	lo, hi := now-h.win.width, now+maxAheadMinutes // width never changes
 	h.inMu.Lock()
-	if len(h.pending)+len(deltas) > maxPendingDeltas {
-		h.lost += int64(len(deltas))
-	} else {
-		h.pending = append(h.pending, deltas...)
+	defer h.inMu.Unlock()
+	for _, d := range deltas {
+		if d.Minute <= lo || d.Minute > hi || d.Value == 0 {
+			continue
+		}
+		if len(h.pending) >= maxPendingDeltas {
+			h.lost++
+			continue
+		}
+		h.pending = append(h.pending, d)
 	}
-	h.inMu.Unlock()
 }
 
 // Run ticks until Close: it moves the window with the clock, applies the
