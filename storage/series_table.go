@@ -85,8 +85,11 @@ var pointPages = sync.Pool{New: func() any { return new(pointPage) }}
 type series struct {
 	key        SeriesKey
 	head, tail int32 // first and last chunk, -1 when none
-	points     int32
-	isMax      bool
+	// The last chunk's start, points and room, kept here too so that
+	// adding a point reads the series and its last point, not the chunk.
+	tailStart, tailN, tailCap int32
+	points                    int32
+	isMax                     bool
 }
 
 // seriesTable holds bucket additions grouped by series: an open-addressing
@@ -184,21 +187,21 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	m := int32(minute)
 	size := int32(1)
 	if se.tail >= 0 {
-		c := &t.chunks[se.tail]
-		run := t.run(c)
-		last := &run[len(run)-1]
-		if last.minute == m {
+		page := t.pages[se.tailStart>>pageBits]
+		off := se.tailStart&(pageSize-1) + se.tailN
+		if last := &page[off-1]; last.minute == m {
 			last.value = combine(se.isMax, last.value, v)
 			return
 		}
-		if c.n < c.cap {
-			t.pages[c.start>>pageBits][(c.start&(pageSize-1))+c.n] = point{minute: m, value: v}
-			c.n++
+		if se.tailN < se.tailCap {
+			page[off] = point{minute: m, value: v}
+			se.tailN++
+			t.chunks[se.tail].n = se.tailN
 			se.points++
 			t.npts++
 			return
 		}
-		size = min(c.cap*2, maxChunk)
+		size = min(se.tailCap*2, maxChunk)
 	}
 	if len(t.pages) == 0 || t.used+int(size) > pageSize {
 		if len(t.pages) >= math.MaxInt32>>pageBits || len(t.chunks) >= math.MaxInt32 {
@@ -217,7 +220,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	} else {
 		se.head = ci
 	}
-	se.tail = ci
+	se.tail, se.tailStart, se.tailN, se.tailCap = ci, start, 1, size
 	se.points++
 	t.npts++
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,6 +41,8 @@ type serveConfig struct {
 	tripWindow    time.Duration
 	suppressBelow int
 	blockCache    int64
+	memtableBytes int
+	gcPercent     int
 	demo          bool
 	demoScale     float64
 	live          liveConfig
@@ -63,6 +66,8 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
+	fs.IntVar(&c.memtableBytes, "memtable-bytes", 32<<20, "bytes of buckets held in memory before a flush writes them as parts")
+	fs.IntVar(&c.gcPercent, "gogc", 50, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
 	fs.IntVar(&c.suppressBelow, "suppress-below", 5, "counts of people (distinct cards, OD pairs) under this are hidden from non-admin callers")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
@@ -95,6 +100,9 @@ func serve(args []string) error {
 		}
 		return err
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(c.gcPercent)
+	}
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return err
 	}
@@ -103,6 +111,7 @@ func serve(args []string) error {
 		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
 		Failpoint:       failpointFromEnv(),
 		BlockCacheBytes: c.blockCache,
+		MemtableBytes:   c.memtableBytes,
 	})
 	if err != nil {
 		return err
