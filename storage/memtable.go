@@ -173,7 +173,7 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			}
 		}
 		if !slices.IsSortedFunc(pts, byMinute) {
-			slices.SortStableFunc(pts, byMinute)
+			slices.SortFunc(pts, byMinute) // equal minutes combine in any order
 		}
 		for j := 0; j < len(pts); {
 			v := pts[j].value

@@ -102,7 +102,7 @@ type series struct {
 // It is the unit of ingest: one request's additions (a Batch), a WAL
 // record, and a shard of the memtable are each a seriesTable.
 type seriesTable struct {
-	slots  []int32 // series index + 1; 0 is empty; len is a power of two
+	slots  []uint64 // see slotOf; len is a power of two
 	series []series
 	chunks []chunk
 	pages  []*pointPage
@@ -120,61 +120,59 @@ const minSlots = 64
 // MinuteInRange reports whether a unix minute fits a point.
 func MinuteInRange(m int64) bool { return m >= 0 && m <= math.MaxInt32 }
 
+// A slot holds a series' index + 1 in its high half and the high half of
+// the key's hash (whose low bits choose the slot) in its low half, so that a probe touches a series only when
+// their hashes agree; 0 is an empty slot. The index is kept at most half
+// full.
+func slotOf(idx int32, h uint64) uint64 { return uint64(idx+1)<<32 | h>>32 }
+
 // lookup returns the index of the series with key k, adding it if new.
 func (t *seriesTable) lookup(k SeriesKey, isMax bool) int32 {
 	if len(t.slots) == 0 {
-		t.slots = make([]int32, minSlots)
+		t.slots = make([]uint64, minSlots)
 	}
+	h := k.hash()
 	mask := uint64(len(t.slots) - 1)
-	for i := k.hash() & mask; ; i = (i + 1) & mask {
-		s := t.slots[i]
-		if s == 0 {
-			idx := int32(len(t.series))
-			t.series = append(t.series, series{key: k, head: -1, tail: -1, isMax: isMax})
-			t.slots[i] = idx + 1
-			if t.indexMetrics {
-				if t.byMetric == nil {
-					t.byMetric = map[uint32][]int32{}
-				}
-				t.byMetric[k.Metric] = append(t.byMetric[k.Metric], idx)
-			}
-			if len(t.series)*4 > len(t.slots)*3 {
-				t.grow()
-			}
-			return idx
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := t.slots[i]
+		if sl == 0 {
+			return t.insert(i, k, h, isMax)
 		}
-		if t.series[s-1].key == k {
-			return s - 1
+		if uint32(sl) == uint32(h>>32) {
+			if idx := int32(sl>>32) - 1; t.series[idx].key == k {
+				return idx
+			}
 		}
 	}
 }
 
-// find returns the index of the series with key k, or -1.
-func (t *seriesTable) find(k SeriesKey) int32 {
-	if len(t.slots) == 0 {
-		return -1
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := k.hash() & mask; ; i = (i + 1) & mask {
-		s := t.slots[i]
-		if s == 0 {
-			return -1
+// insert adds the series k at the empty slot i.
+func (t *seriesTable) insert(i uint64, k SeriesKey, h uint64, isMax bool) int32 {
+	idx := int32(len(t.series))
+	t.series = append(t.series, series{key: k, head: -1, tail: -1, isMax: isMax})
+	t.slots[i] = slotOf(idx, h)
+	if t.indexMetrics {
+		if t.byMetric == nil {
+			t.byMetric = map[uint32][]int32{}
 		}
-		if t.series[s-1].key == k {
-			return s - 1
-		}
+		t.byMetric[k.Metric] = append(t.byMetric[k.Metric], idx)
 	}
+	if len(t.series)*2 > len(t.slots) {
+		t.grow()
+	}
+	return idx
 }
 
 func (t *seriesTable) grow() {
-	slots := make([]int32, len(t.slots)*2)
+	slots := make([]uint64, len(t.slots)*2)
 	mask := uint64(len(slots) - 1)
 	for idx := range t.series {
-		i := t.series[idx].key.hash() & mask
+		h := t.series[idx].key.hash()
+		i := h & mask
 		for slots[i] != 0 {
 			i = (i + 1) & mask
 		}
-		slots[i] = int32(idx) + 1
+		slots[i] = slotOf(int32(idx), h)
 	}
 	t.slots = slots
 }
@@ -264,7 +262,7 @@ func (t *seriesTable) len() int { return t.npts }
 // bytes is the memory the table's contents fill (its index, series,
 // chunks and points), not counting room reserved for more.
 func (t *seriesTable) bytes() int {
-	n := len(t.slots)*4 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{}))
+	n := len(t.slots)*8 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{}))
 	if t.byMetric != nil {
 		n += len(t.series) * 4
 	}
@@ -291,7 +289,7 @@ func (t *seriesTable) reserve(like *seriesTable) {
 	t.chunks = make([]chunk, 0, len(like.chunks))
 	t.pages = make([]*pointPage, 0, len(like.pages))
 	if n := len(like.slots); n > minSlots {
-		t.slots = make([]int32, n)
+		t.slots = make([]uint64, n)
 	}
 }
 

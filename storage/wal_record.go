@@ -20,20 +20,30 @@ const (
 )
 
 // appendSeriesRecord encodes a batch's series table and trip operations as
-// a WAL record payload.
+// a WAL record payload: the number of series and a base minute, then per
+// series its metric, its cell (8 bytes: H3 ids take 9 as varints), its
+// sub-key and its number of points, and each point's minute as the
+// difference from the point before (the first from the base) and value.
 func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries)
 	dst = binary.AppendUvarint(dst, uint64(len(t.series)))
+	base := int64(0)
+	for i := range t.series {
+		if se := &t.series[i]; se.tail >= 0 {
+			base = int64(t.run(&t.chunks[se.tail])[0].minute)
+			break
+		}
+	}
+	dst = binary.AppendVarint(dst, base)
 	for i := range t.series {
 		se := &t.series[i]
 		dst = binary.AppendUvarint(dst, uint64(se.key.Metric))
-		dst = binary.AppendUvarint(dst, se.key.Cell)
+		dst = binary.LittleEndian.AppendUint64(dst, se.key.Cell)
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
-		prev := int64(0)
+		prev := base
 		for c := se.head; c >= 0; c = t.chunks[c].next {
-			ch := &t.chunks[c]
-			for _, pt := range t.run(ch) {
+			for _, pt := range t.run(&t.chunks[c]) {
 				dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
 				dst = binary.AppendVarint(dst, pt.value)
 				prev = int64(pt.minute)
@@ -51,21 +61,33 @@ func decodeSeries(p []byte, t *seriesTable, isMax func(uint32) bool) ([]byte, er
 		return nil, fmt.Errorf("bad series count")
 	}
 	p = p[k:]
+	base, k := binary.Varint(p)
+	if k <= 0 {
+		return nil, fmt.Errorf("bad base minute")
+	}
+	p = p[k:]
 	for i := uint64(0); i < n; i++ {
-		var head [4]uint64
-		for j := range head {
-			if head[j], k = binary.Uvarint(p); k <= 0 {
-				return nil, fmt.Errorf("series %d of %d is truncated", i, n)
-			}
-			p = p[k:]
+		metric, k1 := binary.Uvarint(p)
+		if k1 <= 0 || len(p) < k1+8 {
+			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
 		}
-		if head[0] > 1<<32-1 {
-			return nil, fmt.Errorf("series %d of %d: metric id %d out of range", i, n, head[0])
+		cell := binary.LittleEndian.Uint64(p[k1:])
+		p = p[k1+8:]
+		sub, k2 := binary.Uvarint(p)
+		if k2 <= 0 {
+			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
 		}
-		metric := uint32(head[0])
-		s := t.lookup(SeriesKey{Metric: metric, Cell: head[1], Sub: head[2]}, isMax(metric))
-		minute := int64(0)
-		for j := uint64(0); j < head[3]; j++ {
+		points, k3 := binary.Uvarint(p[k2:])
+		if k3 <= 0 {
+			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
+		}
+		p = p[k2+k3:]
+		if metric > 1<<32-1 {
+			return nil, fmt.Errorf("series %d of %d: metric id %d out of range", i, n, metric)
+		}
+		s := t.lookup(SeriesKey{Metric: uint32(metric), Cell: cell, Sub: sub}, isMax(uint32(metric)))
+		minute := base
+		for j := uint64(0); j < points; j++ {
 			d, k1 := binary.Varint(p)
 			if k1 <= 0 {
 				return nil, fmt.Errorf("series %d of %d: point %d is truncated", i, n, j)
