@@ -78,6 +78,7 @@ type Batch struct {
 	accepted int
 	footfall []vocab.SiteReading
 	taps     []tap
+	match    matchScratch
 	coords   map[[2]float64]h3.Cell
 }
 
@@ -365,7 +366,7 @@ func (bt *Batch) Commit() error {
 	var err error
 	if matching {
 		tr.mu.Lock()
-		ops, undos = tr.match(bt.taps, func(metric string, cell, sub uint64, minute, v int64) {
+		ops, undos = tr.match(bt.taps, &bt.match, func(metric string, cell, sub uint64, minute, v int64) {
 			if err == nil {
 				err = bt.addSub(metric, cell, sub, minute, v)
 			}

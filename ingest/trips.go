@@ -51,10 +51,18 @@ type undo struct {
 	wasOpen bool // what the batch left: open (written) or closed
 }
 
+// matchScratch is what matching a batch writes, kept with the batch so that
+// a pooled batch matches without allocating.
+type matchScratch struct {
+	ops     []storage.TripOp
+	undos   []undo
+	touched map[uint64]bool
+}
+
 // match runs the batch's taps, in time order, against the open trips. It
 // calls add for each delta and returns the trip operations to log and how
-// to take them back.
-func (t *Trips) match(taps []tap, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
+// to take them back, in sc's buffers.
+func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
 	slices.SortStableFunc(taps, func(a, b tap) int {
 		switch {
 		case a.ms < b.ms:
@@ -64,9 +72,13 @@ func (t *Trips) match(taps []tap, add func(metric string, cell, sub uint64, minu
 		}
 		return 0
 	})
-	var ops []storage.TripOp
-	var undos []undo
-	touched := map[uint64]bool{}
+	ops, undos := sc.ops[:0], sc.undos[:0]
+	if sc.touched == nil {
+		sc.touched = map[uint64]bool{}
+	}
+	touched := sc.touched
+	clear(touched)
+	defer func() { sc.ops, sc.undos = ops, undos }()
 	remember := func(card uint64) {
 		if touched[card] {
 			return
