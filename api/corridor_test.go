@@ -42,9 +42,8 @@ func startQueryServer(t testing.TB, now time.Time) *queryServer {
 	}
 	reg := geo.New(9)
 	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
-	srv := api.NewServer(st, reg, filepath.Join(dir, "registry"))
+	srv := api.NewServer(st, reg, filepath.Join(dir, "registry"), api.Parts{Ingest: ingest.NewHandler(b, 8)})
 	srv.Now = func() time.Time { return now }
-	srv.Handle("POST", "/api/v1/ingest/swipes", ingest.NewHandler(b, 8).Swipes)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

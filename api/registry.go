@@ -5,22 +5,23 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
 	"github.com/valyala/fasthttp"
 )
 
 func (s *Server) getStations(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, s.Registry.Stations())
+	answer.JSON(ctx, fasthttp.StatusOK, s.Registry.Stations())
 }
 
 func (s *Server) getSensors(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, s.Registry.Sensors())
+	answer.JSON(ctx, fasthttp.StatusOK, s.Registry.Sensors())
 }
 
 func (s *Server) getSites(ctx *fasthttp.RequestCtx) {
 	var buf bytes.Buffer
 	if err := geo.WriteSitesGeoJSON(&buf, s.Registry.Sites()); err != nil {
-		fail(ctx, err)
+		answer.Fail(ctx, err)
 		return
 	}
 	ctx.SetContentType("application/geo+json")
@@ -42,15 +43,15 @@ func (s *Server) putRegistry(ctx *fasthttp.RequestCtx, what string, put func() (
 	defer s.regMu.Unlock()
 	n, err := put()
 	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err)
+		answer.Error(ctx, fasthttp.StatusBadRequest, err)
 		return
 	}
 	if err := s.Registry.Save(s.RegistryDir); err != nil {
-		writeError(ctx, fasthttp.StatusInternalServerError, fmt.Errorf("%s replaced in memory but not saved: %w", what, err))
+		answer.Error(ctx, fasthttp.StatusInternalServerError, fmt.Errorf("%s replaced in memory but not saved: %w", what, err))
 		return
 	}
 	s.Logf("registry: %d %s loaded from %s", n, what, ctx.RemoteAddr())
-	writeJSON(ctx, fasthttp.StatusOK, map[string]int{what: n})
+	answer.JSON(ctx, fasthttp.StatusOK, map[string]int{what: n})
 }
 
 func (s *Server) putStations(ctx *fasthttp.RequestCtx) {

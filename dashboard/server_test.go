@@ -58,12 +58,6 @@ func startServer(t testing.TB, dataDir string, opts Options) *testServer {
 		t.Fatal(err)
 	}
 	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
-	ih := ingest.NewHandler(b, 64)
-	srv := api.NewServer(st, reg, regDir)
-	srv.Logf = t.Logf
-	srv.Handle("POST", "/api/v1/ingest/swipes", ih.Swipes)
-	srv.Handle("POST", "/api/v1/ingest/counts", ih.Counts)
-	srv.Handle("POST", "/api/v1/ingest/footfall", ih.Footfall)
 	opts.Store, opts.Registry, opts.DataDir = st, reg, dataDir
 	d, err := New(opts)
 	if err != nil {
@@ -71,7 +65,8 @@ func startServer(t testing.TB, dataDir string, opts Options) *testServer {
 	}
 	b.Deltas = append(b.Deltas, d.Hub)
 	b.Footfall = append(b.Footfall, d.Sites)
-	d.Mount(srv)
+	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ingest.NewHandler(b, 64), Live: d})
+	srv.Logf = t.Logf
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

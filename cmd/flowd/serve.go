@@ -125,40 +125,32 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := geo.New(c.res)
-	regDir := filepath.Join(c.data, "registry")
-	if err := os.MkdirAll(regDir, 0o755); err != nil {
-		return err
-	}
-	if err := reg.Load(regDir); err != nil {
-		return fmt.Errorf("registry in %s: %w", regDir, err)
-	}
-	if err := loadRegistryFiles(reg, c); err != nil {
-		return err
-	}
-	if err := reg.Save(regDir); err != nil {
+	reg, regDir, err := openRegistry(c)
+	if err != nil {
 		return err
 	}
 
 	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow)}
 	ih := ingest.NewHandler(b, c.maxInflight)
-	srv := api.NewServer(st, reg, regDir)
-	srv.SuppressBelow = c.suppressBelow
-	srv.Handle("POST", "/api/v1/ingest/swipes", ih.Swipes)
-	srv.Handle("POST", "/api/v1/ingest/counts", ih.Counts)
-	srv.Handle("POST", "/api/v1/ingest/footfall", ih.Footfall)
-	stopLive, err := mountLive(srv, b, c.data, c.live)
+	d, stopLive, err := startLive(st, reg, b, c.data, c.live)
 	if err != nil {
 		return err
 	}
 	defer stopLive()
+	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d})
+	srv.SuppressBelow = c.suppressBelow
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
 	if err != nil {
 		return err
 	}
 	defer sec.Close()
 	sec.cards, sec.cardKeyFile = cards, c.secretFile
+	return listenAndServe(srv, sec, c)
+}
 
+// listenAndServe serves srv on c.listen, with the demo feed when asked,
+// until SIGINT or SIGTERM; then it lets the requests in flight finish.
+func listenAndServe(srv *api.Server, sec *security, c *serveConfig) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", c.listen)
@@ -190,6 +182,23 @@ func serve(args []string) error {
 	case <-time.After(10 * time.Second):
 		return errors.New("requests still in flight after 10 s; stopping anyway")
 	}
+}
+
+// openRegistry loads the registries saved in the data directory, then the
+// files named by flags over them, and saves the result.
+func openRegistry(c *serveConfig) (*geo.Registry, string, error) {
+	reg := geo.New(c.res)
+	regDir := filepath.Join(c.data, "registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		return nil, "", err
+	}
+	if err := reg.Load(regDir); err != nil {
+		return nil, "", fmt.Errorf("registry in %s: %w", regDir, err)
+	}
+	if err := loadRegistryFiles(reg, c); err != nil {
+		return nil, "", err
+	}
+	return reg, regDir, reg.Save(regDir)
 }
 
 func loadRegistryFiles(reg *geo.Registry, c *serveConfig) error {
