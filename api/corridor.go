@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -16,13 +17,11 @@ const maxCorridorLoads = 2000000
 
 // corridorRequest is the body of POST /api/v1/corridor.
 type corridorRequest struct {
-	Path    json.RawMessage `json:"path"`
-	Width   float64         `json:"width"`
-	Metric  string          `json:"metric"`
+	Path  json.RawMessage `json:"path"`
+	Width float64         `json:"width"`
+	bodyParams
 	From    json.RawMessage `json:"from"`
 	To      json.RawMessage `json:"to"`
-	Step    json.RawMessage `json:"step"`
-	Res     json.RawMessage `json:"res"`
 	Segment json.RawMessage `json:"segment"`
 	Format  string          `json:"format"`
 }
@@ -91,7 +90,7 @@ func (s *Server) parseCorridorQuery(q *query) (cq corridorQuery, err error) {
 	if req.Format == "csv" {
 		q.format = "csv"
 	}
-	bq := q.fromBody(req.Metric, map[string]json.RawMessage{"from": req.From, "to": req.To, "step": req.Step, "res": req.Res})
+	bq := q.fromBody(req.bodyParams, map[string]json.RawMessage{"from": req.From, "to": req.To})
 	if cq.metric, err = bq.metric(); err != nil {
 		return cq, err
 	}
@@ -197,6 +196,52 @@ func (a *corridorAnswer) appendCSV(dst []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// corridorOf reads a path, width and segment choice into a cached corridor
+// at the query's res (the base resolution by default), and its locator for
+// base cells. pathParam names the path in errors.
+func (s *Server) corridorOf(q *query, pathParam string, rawPath json.RawMessage, width float64, rawSegment json.RawMessage) (*geo.Corridor, *geo.CorridorLocator, error) {
+	res, err := q.intParam("res", s.Res, 0, s.Res)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rawPath) == 0 || string(rawPath) == "null" {
+		return nil, nil, &paramError{Param: pathParam, Reason: "required: [[lat,lng],...] or a GeoJSON LineString"}
+	}
+	path, err := geo.ParsePath(rawPath)
+	if err != nil {
+		return nil, nil, &paramError{Param: pathParam, Value: clip(rawPath), Reason: err.Error()}
+	}
+	segLen := 0.0
+	if v := scalar(rawSegment); v != "" && v != "cell" {
+		if segLen, err = strconv.ParseFloat(v, 64); err != nil || segLen <= 0 {
+			return nil, nil, &paramError{Param: "segment", Value: v, Reason: `want "cell" or a length in metres`}
+		}
+	}
+	c, err := s.corridors.Get(path, width, res, segLen)
+	if err != nil {
+		return nil, nil, corridorParamError(pathParam, err)
+	}
+	loc, err := c.Locator(s.Res)
+	if err != nil {
+		return nil, nil, corridorParamError("", err)
+	}
+	return c, loc, nil
+}
+
+// corridorParamError turns a corridor input error into a 400 naming the
+// parameter; a path error is reported under pathParam.
+func corridorParamError(pathParam string, err error) error {
+	var ce *geo.CorridorError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	name := ce.Input
+	if name == "path" && pathParam != "" {
+		name = pathParam
+	}
+	return &paramError{Param: name, Value: ce.Value, Reason: ce.Reason}
 }
 
 // roundDm rounds metres to decimetres for answers.

@@ -19,12 +19,10 @@ type pathDensityRequest struct {
 		ID   string          `json:"id"`
 		Path json.RawMessage `json:"path"`
 	} `json:"paths"`
-	Width  float64         `json:"width"`
-	Metric string          `json:"metric"`
+	Width float64 `json:"width"`
+	bodyParams
 	Window json.RawMessage `json:"window"`
 	Recent json.RawMessage `json:"recent"`
-	Step   json.RawMessage `json:"step"`
-	Res    json.RawMessage `json:"res"`
 	At     json.RawMessage `json:"at"`
 }
 
@@ -79,7 +77,7 @@ func (s *Server) parsePathDensity(q *query) (pq pathDensityQuery, err error) {
 	if err := decodeBody(q.body, &req); err != nil {
 		return pq, err
 	}
-	bq := q.fromBody(req.Metric, map[string]json.RawMessage{"window": req.Window, "recent": req.Recent, "step": req.Step, "res": req.Res, "at": req.At})
+	bq := q.fromBody(req.bodyParams, map[string]json.RawMessage{"window": req.Window, "recent": req.Recent, "at": req.At})
 	if pq.metric, err = bq.metric(); err != nil {
 		return pq, err
 	}

@@ -43,20 +43,14 @@ type Parts struct {
 // which calls the audit log records. The guard reads the policy from here.
 func (s *Server) routes(p Parts) []Route {
 	in, lv := p.Ingest, p.Live
-	if in == nil {
-		in = absent{}
-	}
-	if lv == nil {
-		lv = absent{}
-	}
 	routes := []Route{
 		{"GET", "/healthz", RoleNone, LimitRate, AuditAdmin, s.health},
 		{"GET", "/metrics", RoleAdmin, LimitRate, AuditAdmin, s.prometheus},
 
 		// Ingest, which an admin token may do in bulk: not audited.
-		{"POST", "/api/v1/ingest/swipes", RoleIngest, LimitRate, AuditNever, in.Swipes},
-		{"POST", "/api/v1/ingest/counts", RoleIngest, LimitRate, AuditNever, in.Counts},
-		{"POST", "/api/v1/ingest/footfall", RoleIngest, LimitRate, AuditNever, in.Footfall},
+		{"POST", "/api/v1/ingest/swipes", RoleIngest, LimitRate, AuditNever, served(in, Ingest.Swipes)},
+		{"POST", "/api/v1/ingest/counts", RoleIngest, LimitRate, AuditNever, served(in, Ingest.Counts)},
+		{"POST", "/api/v1/ingest/footfall", RoleIngest, LimitRate, AuditNever, served(in, Ingest.Footfall)},
 
 		// Queries. A POST carries a long area or path as its body and
 		// changes nothing, so a read token may make it.
@@ -78,36 +72,33 @@ func (s *Server) routes(p Parts) []Route {
 		{"PUT", "/api/v1/sensors", RoleAdmin, LimitRate, AuditChanges, s.putSensors},
 		{"GET", "/api/v1/sites", RoleRead, LimitRate, AuditAdmin, s.getSites},
 		{"PUT", "/api/v1/sites", RoleAdmin, LimitRate, AuditChanges, s.putSites},
-		{"GET", "/api/v1/sites/status", RoleRead, LimitRate, AuditAdmin, lv.AllSitesStatus},
-		{"GET", "/api/v1/sites/{id}/status", RoleRead, LimitRate, AuditAdmin, lv.SiteStatus},
+		{"GET", "/api/v1/sites/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.AllSitesStatus)},
+		{"GET", "/api/v1/sites/{id}/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.SiteStatus)},
 
 		// The live view.
-		{"GET", "/api/v1/live", RoleRead, LimitLive, AuditNever, lv.Socket},
-		{"GET", "/api/v1/live/stats", RoleRead, LimitRate, AuditAdmin, lv.LiveStats},
-		{"GET", "/api/v1/alerts", RoleRead, LimitRate, AuditAdmin, lv.AlertHistory},
-		{"GET", "/api/v1/dashboard/config", RoleRead, LimitRate, AuditAdmin, lv.Config},
+		{"GET", "/api/v1/live", RoleRead, LimitLive, AuditNever, served(lv, Live.Socket)},
+		{"GET", "/api/v1/live/stats", RoleRead, LimitRate, AuditAdmin, served(lv, Live.LiveStats)},
+		{"GET", "/api/v1/alerts", RoleRead, LimitRate, AuditAdmin, served(lv, Live.AlertHistory)},
+		{"GET", "/api/v1/dashboard/config", RoleRead, LimitRate, AuditAdmin, served(lv, Live.Config)},
 	}
 	// The page and its assets, open to all: each at its own path, so that
 	// no catch-all shadows an endpoint.
-	for path, h := range lv.Page() {
-		routes = append(routes, Route{"GET", path, RoleNone, LimitRate, AuditAdmin, h})
+	if lv != nil {
+		for path, h := range lv.Page() {
+			routes = append(routes, Route{"GET", path, RoleNone, LimitRate, AuditAdmin, h})
+		}
 	}
 	return routes
 }
 
-// absent stands in for a part a server was built without.
-type absent struct{}
-
-func (absent) Swipes(ctx *fasthttp.RequestCtx)          { notServed(ctx) }
-func (absent) Counts(ctx *fasthttp.RequestCtx)          { notServed(ctx) }
-func (absent) Footfall(ctx *fasthttp.RequestCtx)        { notServed(ctx) }
-func (absent) Socket(ctx *fasthttp.RequestCtx)          { notServed(ctx) }
-func (absent) LiveStats(ctx *fasthttp.RequestCtx)       { notServed(ctx) }
-func (absent) AllSitesStatus(ctx *fasthttp.RequestCtx)  { notServed(ctx) }
-func (absent) SiteStatus(ctx *fasthttp.RequestCtx)      { notServed(ctx) }
-func (absent) AlertHistory(ctx *fasthttp.RequestCtx)    { notServed(ctx) }
-func (absent) Config(ctx *fasthttp.RequestCtx)          { notServed(ctx) }
-func (absent) Page() map[string]fasthttp.RequestHandler { return nil }
+// served returns the handler h of part p, or when the server was built
+// without p, one that answers 404.
+func served[P any](p P, h func(P, *fasthttp.RequestCtx)) fasthttp.RequestHandler {
+	if any(p) == nil {
+		return notServed
+	}
+	return func(ctx *fasthttp.RequestCtx) { h(p, ctx) }
+}
 
 func notServed(ctx *fasthttp.RequestCtx) {
 	answer.Error(ctx, fasthttp.StatusNotFound, fmt.Errorf("%s %s is not served by this server", ctx.Method(), ctx.Path()))
