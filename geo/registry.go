@@ -124,41 +124,35 @@ func (r *Registry) update(f func(*snapshot)) {
 }
 
 func (r *Registry) stations(in []Station) (map[string]Station, []Station, error) {
-	m := make(map[string]Station, len(in))
-	for i, s := range in {
-		if s.ID == "" {
-			return nil, nil, fmt.Errorf("station %d: id is empty", i+1)
-		}
-		if _, dup := m[s.ID]; dup {
-			return nil, nil, fmt.Errorf("station %q: id given twice", s.ID)
-		}
-		c, err := CellOf(s.Lat, s.Lng, r.res)
-		if err != nil {
-			return nil, nil, fmt.Errorf("station %q: %w", s.ID, err)
-		}
-		s.Cell = c
-		m[s.ID] = s
-	}
-	return m, sortedValues(m, func(s Station) string { return s.ID }), nil
+	return indexPoints("station", in, r.res, func(s *Station) (string, float64, float64, *h3.Cell) { return s.ID, s.Lat, s.Lng, &s.Cell })
 }
 
 func (r *Registry) sensors(in []Sensor) (map[string]Sensor, []Sensor, error) {
-	m := make(map[string]Sensor, len(in))
-	for i, s := range in {
-		if s.ID == "" {
-			return nil, nil, fmt.Errorf("sensor %d: id is empty", i+1)
+	return indexPoints("sensor", in, r.res, func(s *Sensor) (string, float64, float64, *h3.Cell) { return s.ID, s.Lat, s.Lng, &s.Cell })
+}
+
+// indexPoints keys entries located by one position (stations, sensors) by
+// id, setting each one's cell at res, and lists them sorted by id. fields
+// returns an entry's id, position and cell.
+func indexPoints[T any](what string, in []T, res int, fields func(*T) (string, float64, float64, *h3.Cell)) (map[string]T, []T, error) {
+	m := make(map[string]T, len(in))
+	for i := range in {
+		v := in[i]
+		id, lat, lng, cell := fields(&v)
+		if id == "" {
+			return nil, nil, fmt.Errorf("%s %d: id is empty", what, i+1)
 		}
-		if _, dup := m[s.ID]; dup {
-			return nil, nil, fmt.Errorf("sensor %q: id given twice", s.ID)
+		if _, dup := m[id]; dup {
+			return nil, nil, fmt.Errorf("%s %q: id given twice", what, id)
 		}
-		c, err := CellOf(s.Lat, s.Lng, r.res)
+		c, err := CellOf(lat, lng, res)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sensor %q: %w", s.ID, err)
+			return nil, nil, fmt.Errorf("%s %q: %w", what, id, err)
 		}
-		s.Cell = c
-		m[s.ID] = s
+		*cell = c
+		m[id] = v
 	}
-	return m, sortedValues(m, func(s Sensor) string { return s.ID }), nil
+	return m, sortedValues(m, func(v T) string { id, _, _, _ := fields(&v); return id }), nil
 }
 
 func (r *Registry) sites(in []Site) (map[string]Site, []Site, error) {

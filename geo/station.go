@@ -53,44 +53,43 @@ func ReadStationsCSV(r io.Reader) ([]Station, error) {
 	}
 	nameIsID := !t.has(id)
 	var out []Station
-	pos := map[string]int{}   // id → index in out
-	lines := map[string]int{} // id → line it was first read on
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
+	pos := map[string]int{} // id → index in out
+	seen := firstLines{}
+	err = t.each(func() error {
 		s := Station{Line: t.str(line)}
+		var err error
 		if s.Name, err = t.required(name); err != nil {
-			return nil, err
+			return err
 		}
 		s.ID = s.Name
 		if !nameIsID {
 			if s.ID, err = t.required(id); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if s.Lat, s.Lng, err = t.latLng(lat, lng); err != nil {
-			return nil, err
+			return err
 		}
 		i, dup := pos[s.ID]
 		if !dup {
-			pos[s.ID], lines[s.ID] = len(out), t.line
+			pos[s.ID] = len(out)
 			out = append(out, s)
-			continue
+			return seen.add(t, "station", s.ID)
 		}
 		prev := &out[i]
 		far := h3.GreatCircleDistanceKm(h3.LatLng{Lat: prev.Lat, Lng: prev.Lng}, h3.LatLng{Lat: s.Lat, Lng: s.Lng}) > sameStationKm
 		if !nameIsID || far {
-			return nil, fmt.Errorf("line %d: station %q already on line %d", t.line, s.ID, lines[s.ID])
+			return seen.add(t, "station", s.ID)
 		}
 		if s.Line != "" && !strings.Contains(","+prev.Line+",", ","+s.Line+",") {
 			prev.Line = strings.TrimPrefix(prev.Line+","+s.Line, ",")
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // ReadStationsGTFS reads a GTFS stops.txt. Stops and stations
@@ -116,38 +115,33 @@ func ReadStationsGTFS(r io.Reader) ([]Station, error) {
 		return nil, err
 	}
 	var out []Station
-	lines := map[string]int{}
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
+	seen := firstLines{}
+	err = t.each(func() error {
 		switch lt := t.str(locType); lt {
 		case "", "0", "1":
 		case "2", "3", "4":
-			continue
+			return nil
 		default:
-			return nil, t.errorf(locType, "want 0 to 4")
+			return t.errorf(locType, "want 0 to 4")
 		}
 		var s Station
+		var err error
 		if s.ID, err = t.required(id); err != nil {
-			return nil, err
+			return err
 		}
 		if s.Name = t.str(name); s.Name == "" {
 			s.Name = s.ID
 		}
 		if s.Lat, s.Lng, err = t.latLng(lat, lng); err != nil {
-			return nil, err
+			return err
 		}
-		if l, dup := lines[s.ID]; dup {
-			return nil, fmt.Errorf("line %d: stop_id %q already on line %d", t.line, s.ID, l)
-		}
-		lines[s.ID] = t.line
 		out = append(out, s)
+		return seen.add(t, "stop_id", s.ID)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // ReadStations reads stations in whichever format the file has: a JSON array

@@ -131,3 +131,28 @@ func (t *table) latLng(lat, lng int) (float64, float64, error) {
 	}
 	return v[0], v[1], nil
 }
+
+// each calls row for every record until the end of input or an error.
+func (t *table) each(row func() error) error {
+	for {
+		ok, err := t.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := row(); err != nil {
+			return err
+		}
+	}
+}
+
+// firstLines remembers the line each id was first read on, so that an id
+// read again is refused naming both lines.
+type firstLines map[string]int
+
+func (f firstLines) add(t *table, what, id string) error {
+	if l, dup := f[id]; dup {
+		return fmt.Errorf("line %d: %s %q already on line %d", t.line, what, id, l)
+	}
+	f[id] = t.line
+	return nil
+}
