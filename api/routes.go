@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/geo"
 	"github.com/valyala/fasthttp"
 )
 
@@ -67,11 +68,11 @@ func (s *Server) routes(p Parts) []Route {
 
 		// Registries, and the sites' live status beside them.
 		{"GET", "/api/v1/stations", RoleRead, LimitRate, AuditAdmin, s.getStations},
-		{"PUT", "/api/v1/stations", RoleAdmin, LimitRate, AuditChanges, s.putStations},
+		{"PUT", "/api/v1/stations", RoleAdmin, LimitRate, AuditChanges, s.putRegistry(geo.SetStations)},
 		{"GET", "/api/v1/sensors", RoleRead, LimitRate, AuditAdmin, s.getSensors},
-		{"PUT", "/api/v1/sensors", RoleAdmin, LimitRate, AuditChanges, s.putSensors},
+		{"PUT", "/api/v1/sensors", RoleAdmin, LimitRate, AuditChanges, s.putRegistry(geo.SetSensors)},
 		{"GET", "/api/v1/sites", RoleRead, LimitRate, AuditAdmin, s.getSites},
-		{"PUT", "/api/v1/sites", RoleAdmin, LimitRate, AuditChanges, s.putSites},
+		{"PUT", "/api/v1/sites", RoleAdmin, LimitRate, AuditChanges, s.putRegistry(geo.SetSites)},
 		{"GET", "/api/v1/sites/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.AllSitesStatus)},
 		{"GET", "/api/v1/sites/{id}/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.SiteStatus)},
 

@@ -114,6 +114,41 @@ func (r *Registry) PutSites(sites []Site) error {
 	return nil
 }
 
+// The sets of a registry, as the API and its files name them.
+const (
+	SetStations = "stations"
+	SetSensors  = "sensors"
+	SetSites    = "sites"
+)
+
+// PutFile reads a file of one set in whichever format it has (see
+// ReadStations, ReadSensors, ReadSitesGeoJSON) and replaces the set with
+// it; name is used for sniffing and in errors. It returns the number of
+// entries read.
+func (r *Registry) PutFile(set, name string, rd io.Reader) (int, error) {
+	switch set {
+	case SetStations:
+		st, err := ReadStations(name, rd)
+		if err != nil {
+			return 0, err
+		}
+		return len(st), r.PutStations(st)
+	case SetSensors:
+		ss, err := ReadSensors(name, rd)
+		if err != nil {
+			return 0, err
+		}
+		return len(ss), r.PutSensors(ss)
+	case SetSites:
+		ss, err := ReadSitesGeoJSON(rd)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		return len(ss), r.PutSites(ss)
+	}
+	panic("BUG: no registry set " + set)
+}
+
 // update swaps in a copy of the current snapshot changed by f.
 func (r *Registry) update(f func(*snapshot)) {
 	r.mu.Lock()

@@ -201,43 +201,25 @@ func openRegistry(c *serveConfig) (*geo.Registry, string, error) {
 	return reg, regDir, reg.Save(regDir)
 }
 
+// loadRegistryFiles replaces the registry sets that flags name files of.
 func loadRegistryFiles(reg *geo.Registry, c *serveConfig) error {
-	load := func(path string, put func(name string, f *os.File) error) error {
-		if path == "" {
-			return nil
+	for _, f := range []struct{ set, path string }{
+		{geo.SetStations, c.stations}, {geo.SetSensors, c.sensors}, {geo.SetSites, c.sites},
+	} {
+		if f.path == "" {
+			continue
 		}
-		f, err := os.Open(path)
+		rd, err := os.Open(f.path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		return put(path, f)
-	}
-	if err := load(c.stations, func(name string, f *os.File) error {
-		s, err := geo.ReadStations(name, f)
+		_, err = reg.PutFile(f.set, f.path, rd)
+		rd.Close()
 		if err != nil {
 			return err
 		}
-		return reg.PutStations(s)
-	}); err != nil {
-		return err
 	}
-	if err := load(c.sensors, func(name string, f *os.File) error {
-		s, err := geo.ReadSensors(name, f)
-		if err != nil {
-			return err
-		}
-		return reg.PutSensors(s)
-	}); err != nil {
-		return err
-	}
-	return load(c.sites, func(name string, f *os.File) error {
-		s, err := geo.ReadSitesGeoJSON(f)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		return reg.PutSites(s)
-	})
+	return nil
 }
 
 // runDemo puts the synthetic city's registries into the server, back-fills
