@@ -1,9 +1,11 @@
 package api
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/flowd/flowd/geo"
+	"github.com/valyala/fasthttp"
 )
 
 func TestRequiredRole(t *testing.T) {
@@ -44,6 +46,40 @@ func TestRequiredRole(t *testing.T) {
 	} {
 		if got := allows(tc.have, tc.need); got != tc.want {
 			t.Errorf("allows(%v, %v) = %v", tc.have, tc.need, got)
+		}
+	}
+}
+
+func TestRouterFindsPatternsAndRefuses(t *testing.T) {
+	ok := func(*fasthttp.RequestCtx) {}
+	r := newRouter([]Route{
+		{"GET", "/api/v1/sites/status", RoleRead, LimitRate, AuditAdmin, ok},
+		{"GET", "/api/v1/sites/{id}/status", RoleRead, LimitRate, AuditAdmin, ok},
+		{"PUT", "/api/v1/sites", RoleAdmin, LimitRate, AuditChanges, ok},
+	})
+	for _, tc := range []struct {
+		method, path string
+		want         string // the route's path, or the refusal's status
+		id           string
+	}{
+		{"GET", "/api/v1/sites/status", "/api/v1/sites/status", ""},
+		{"GET", "/api/v1/sites/lake/status", "/api/v1/sites/{id}/status", "lake"},
+		{"HEAD", "/api/v1/sites/lake/status", "/api/v1/sites/{id}/status", "lake"},
+		{"GET", "/api/v1/sites//status", "404", ""},
+		{"GET", "/api/v1/sites/a/b/status", "404", ""},
+		{"POST", "/api/v1/sites/lake/status", "405", ""},
+		{"GET", "/api/v1/sites", "405", ""},
+		{"GET", "/nowhere", "404", ""},
+	} {
+		rt, vars := r.find(tc.method, tc.path)
+		got := rt.Path
+		if got == "" {
+			var ctx fasthttp.RequestCtx
+			rt.Handler(&ctx)
+			got = fmt.Sprint(ctx.Response.StatusCode())
+		}
+		if got != tc.want || vars["id"] != tc.id {
+			t.Errorf("%s %s: %s with id %q, want %s with id %q", tc.method, tc.path, got, vars["id"], tc.want, tc.id)
 		}
 	}
 }
