@@ -25,44 +25,18 @@ type Sensor struct {
 // are accepted: sensor_id, sensor_description or sensor_name, latitude,
 // longitude or lon, type.
 func ReadSensorsCSV(r io.Reader) ([]Sensor, error) {
-	const (
-		id = iota
-		name
-		lat
-		lng
-		kind
-	)
-	t, err := newTable(r, []column{
-		id:   {aliases: []string{"id", "sensor_id"}, required: true},
-		name: {aliases: []string{"name", "sensor_description", "description", "sensor_name"}},
-		lat:  {aliases: []string{"lat", "latitude"}, required: true},
-		lng:  {aliases: []string{"lng", "lon", "long", "longitude"}, required: true},
-		kind: {aliases: []string{"kind", "type", "sensor_type"}},
-	})
-	if err != nil {
-		return nil, err
+	const kind = colOwn
+	cols := []column{
+		colID:   {aliases: []string{"id", "sensor_id"}, required: true},
+		colName: {aliases: []string{"name", "sensor_description", "description", "sensor_name"}},
+		colLat:  {aliases: []string{"lat", "latitude"}, required: true},
+		colLng:  {aliases: []string{"lng", "lon", "long", "longitude"}, required: true},
+		kind:    {aliases: []string{"kind", "type", "sensor_type"}},
 	}
-	var out []Sensor
-	seen := firstLines{}
-	err = t.each(func() error {
-		s := Sensor{Name: t.str(name), Kind: t.str(kind)}
-		var err error
-		if s.ID, err = t.required(id); err != nil {
-			return err
-		}
-		if s.Name == "" {
-			s.Name = s.ID
-		}
-		if s.Lat, s.Lng, err = t.latLng(lat, lng); err != nil {
-			return err
-		}
-		out = append(out, s)
-		return seen.add(t, "sensor", s.ID)
+	return readRows(r, cols, "sensor", func(t *table) (Sensor, string, bool, error) {
+		p, err := t.place()
+		return Sensor{ID: p.id, Name: p.name, Kind: t.str(kind), Lat: p.lat, Lng: p.lng}, p.id, true, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ReadSensorsGeoJSON reads a FeatureCollection of Point features whose
@@ -106,21 +80,10 @@ func ReadSensorsGeoJSON(r io.Reader) ([]Sensor, error) {
 // FeatureCollection, a JSON array of Sensor (what the registry saves) or a
 // CSV. name is used in errors.
 func ReadSensors(name string, r io.Reader) ([]Sensor, error) {
-	br := bufio.NewReader(r)
-	var (
-		out []Sensor
-		err error
-	)
-	switch sniff(br) {
-	case '{':
-		out, err = ReadSensorsGeoJSON(br)
-	case '[':
-		err = json.NewDecoder(br).Decode(&out)
-	default:
-		out, err = ReadSensorsCSV(br)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return out, nil
+	return readSniffed(name, r, func(first byte, br *bufio.Reader) ([]Sensor, error) {
+		if first == '{' {
+			return ReadSensorsGeoJSON(br)
+		}
+		return ReadSensorsCSV(br)
+	})
 }
