@@ -88,7 +88,7 @@ func (s *Server) parseCorridorQuery(q *query) (cq corridorQuery, err error) {
 		return cq, err
 	}
 	if req.Format == "csv" {
-		q.format = "csv"
+		q.csv = true
 	}
 	bq := q.fromBody(req.bodyParams, map[string]json.RawMessage{"from": req.From, "to": req.To})
 	if cq.metric, err = bq.metric(); err != nil {

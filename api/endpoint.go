@@ -26,7 +26,7 @@ func endpoint[Q, A any](s *Server, parse func(*query) (Q, error), run func(Q) (A
 			answer.Fail(ctx, err)
 			return
 		}
-		write(ctx, q.format, ans, start)
+		write(ctx, q, ans, start)
 	}
 }
 
@@ -36,19 +36,15 @@ type csvTable interface{ appendCSV(dst []byte) []byte }
 // geoJSONer is an answer that can also be written as GeoJSON.
 type geoJSONer interface{ appendGeoJSON(dst []byte) []byte }
 
-func write(ctx *fasthttp.RequestCtx, format string, ans any, start time.Time) {
-	switch a := ans.(type) {
-	case csvTable:
-		if format == "csv" {
-			answer.CSV(ctx, a.appendCSV(nil))
-			return
-		}
-	case geoJSONer:
-		if format == "geojson" {
-			ctx.SetContentType("application/geo+json")
-			ctx.SetBody(a.appendGeoJSON(nil))
-			return
-		}
+func write(ctx *fasthttp.RequestCtx, q *query, ans any, start time.Time) {
+	if g, ok := ans.(geoJSONer); ok && q.geoJSON {
+		ctx.SetContentType("application/geo+json")
+		ctx.SetBody(g.appendGeoJSON(nil))
+		return
+	}
+	if t, ok := ans.(csvTable); ok && q.csv {
+		answer.CSV(ctx, t.appendCSV(nil))
+		return
 	}
 	if st, ok := ans.(interface{ Stamp(time.Time) }); ok {
 		st.Stamp(start)

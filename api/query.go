@@ -19,10 +19,10 @@ type query struct {
 	args *fasthttp.Args
 	now  time.Time
 	body []byte
-	// format is "csv" or "geojson" when the caller asked for it (format=,
-	// geojson=1 or Accept: text/csv), "" for JSON.
-	format string
-	role   Role
+	// csv and geoJSON say that the caller asked for an answer in that
+	// form: format=csv (or, without format, Accept: text/csv), geojson=1.
+	csv, geoJSON bool
+	role         Role
 }
 
 // newQuery reads a request's parameters: those of the URL, and for a POST
@@ -38,14 +38,12 @@ func (s *Server) newQuery(ctx *fasthttp.RequestCtx) *query {
 		}
 		q.args = &args
 	}
-	switch {
-	case q.str("format") != "":
-		q.format = q.str("format")
-	case string(ctx.Request.Header.Peek("Accept")) == "text/csv":
-		q.format = "csv"
-	case q.str("geojson") == "1" || q.str("geojson") == "true":
-		q.format = "geojson"
+	if f := q.str("format"); f != "" {
+		q.csv = f == "csv"
+	} else {
+		q.csv = string(ctx.Request.Header.Peek("Accept")) == "text/csv"
 	}
+	q.geoJSON = q.str("geojson") == "1" || q.str("geojson") == "true"
 	return q
 }
 
