@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,50 +8,50 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
-	"github.com/flowd/flowd/vocab"
-	"github.com/valyala/fasthttp"
 )
-
-// corridors caches the corridors built for corridor and path-density
-// queries, which route planners repeat many times a second.
-var corridors = geo.NewCorridorCache(1024)
 
 // maxCorridorLoads bounds steps × segments of one corridor answer.
 const maxCorridorLoads = 2000000
 
 // corridorRequest is the body of POST /api/v1/corridor.
 type corridorRequest struct {
-	Path    json.RawMessage `json:"path"`
-	Width   float64         `json:"width"`
-	Metric  string          `json:"metric"`
+	Path  json.RawMessage `json:"path"`
+	Width float64         `json:"width"`
+	bodyParams
 	From    json.RawMessage `json:"from"`
 	To      json.RawMessage `json:"to"`
-	Step    json.RawMessage `json:"step"`
-	Res     json.RawMessage `json:"res"`
 	Segment json.RawMessage `json:"segment"`
 	Format  string          `json:"format"`
 }
 
+// corridorQuery asks for the section load of a corridor per step.
+type corridorQuery struct {
+	metric         string
+	from, to, step int64 // unix minutes; step in minutes
+	corridor       *geo.Corridor
+	loc            *geo.CorridorLocator
+}
+
 // corridorAnswer is the reply of POST /api/v1/corridor.
 type corridorAnswer struct {
-	Metric   string            `json:"metric"`
-	Res      int               `json:"res"`
-	Width    float64           `json:"width_m"`
-	Rings    int               `json:"rings"`
-	Segment  string            `json:"segment"`
-	Length   float64           `json:"length_m"`
-	Cells    int               `json:"cells"`
-	Tier     string            `json:"tier"`
-	From     time.Time         `json:"from"`
-	To       time.Time         `json:"to"`
+	Metric  string  `json:"metric"`
+	Res     int     `json:"res"`
+	Width   float64 `json:"width_m"`
+	Rings   int     `json:"rings"`
+	Segment string  `json:"segment"`
+	Length  float64 `json:"length_m"`
+	Cells   int     `json:"cells"`
+	Tier    string  `json:"tier"`
+	period
 	Step     string            `json:"step"`
 	Total    int64             `json:"total"`
 	Peak     *corridorPeak     `json:"peak"` // null when the corridor saw nothing
 	Segments []corridorSegment `json:"segments"`
 	Steps    []corridorStep    `json:"steps"`
-	TookMs   float64           `json:"took_ms"`
-	Comment  string            `json:"comment,omitempty"`
+	answer.Took
+	Comment string `json:"comment,omitempty"`
 }
 
 // corridorSegment describes one segment of a corridor answer.
@@ -81,77 +80,89 @@ type corridorPeak struct {
 	Load    int64     `json:"load"`
 }
 
-// corridor serves POST /api/v1/corridor: the section load of a corridor,
-// per step and per segment in the path's order, with the corridor total
-// and its peak. One scan covers the whole corridor; each stored bucket is
-// placed in its segment by a binary search over the corridor's cells.
-func (s *Server) corridor(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+// parseCorridorQuery reads the JSON body of POST /api/v1/corridor: a
+// path, width and segment choice, metric, from, to, step, res and format.
+func (s *Server) parseCorridorQuery(q *query) (cq corridorQuery, err error) {
 	var req corridorRequest
-	if err := decodeBody(ctx, &req); err != nil {
-		fail(ctx, err)
-		return
+	if err := decodeBody(q.body, &req); err != nil {
+		return cq, err
 	}
-	q := s.bodyQuery(map[string]json.RawMessage{"from": req.From, "to": req.To, "step": req.Step, "res": req.Res})
-	q.args.Set("metric", req.Metric)
-	metric, err := q.metric()
-	if err != nil {
-		fail(ctx, err)
-		return
+	if req.Format == "csv" {
+		q.csv = true
 	}
-	from, to, err := q.span(60)
-	if err != nil {
-		fail(ctx, err)
-		return
+	bq := q.fromBody(req.bodyParams, map[string]json.RawMessage{"from": req.From, "to": req.To})
+	if cq.metric, err = bq.metric(); err != nil {
+		return cq, err
 	}
-	step, err := q.minutes("step", 5*time.Minute)
-	if err != nil {
-		fail(ctx, err)
-		return
+	if cq.from, cq.to, err = bq.span(60); err != nil {
+		return cq, err
 	}
-	c, err := s.parseCorridor(q, "path", req.Path, req.Width, req.Segment)
-	if err != nil {
-		fail(ctx, err)
-		return
+	if cq.step, err = bq.minutes("step", 5*time.Minute); err != nil {
+		return cq, err
 	}
-	loc, err := c.Locator(s.Res)
-	if err != nil {
-		fail(ctx, corridorParamError("", err))
-		return
+	if cq.corridor, cq.loc, err = s.corridorOf(bq, "path", req.Path, req.Width, req.Segment); err != nil {
+		return cq, err
 	}
-	nseg := len(c.Segments)
-	n := (to - from + step - 1) / step
-	if n > maxPoints || n*int64(nseg) > maxCorridorLoads {
-		fail(ctx, &paramError{"step", q.str("step"), fmt.Sprintf("%d steps of %d segments; at most %d loads per query: use a larger step or longer segments", n, nseg, maxCorridorLoads)})
-		return
+	nseg := int64(len(cq.corridor.Segments))
+	if n := (cq.to - cq.from + cq.step - 1) / cq.step; n > maxPoints || n*nseg > maxCorridorLoads {
+		return cq, &paramError{Param: "step", Value: bq.str("step"), Reason: fmt.Sprintf("%d steps of %d segments; at most %d loads per query: use a larger step or longer segments", n, nseg, maxCorridorLoads)}
 	}
-	tier := s.Store.TierFor(from, step)
+	return cq, nil
+}
+
+// corridor answers the section load of a corridor, per step and per
+// segment in the path's order, with the corridor total and its peak. One
+// scan covers the whole corridor; each stored bucket is placed in its
+// segment by a binary search over the corridor's cells.
+func (s *Server) corridor(q corridorQuery) (*corridorAnswer, error) {
+	nseg := len(q.corridor.Segments)
+	n := (q.to - q.from + q.step - 1) / q.step
+	tier := s.Store.TierFor(q.from, q.step)
 	loads := make([]int64, int(n)*nseg) // step-major
 	lastCell, lastSeg := uint64(0), -1
-	err = s.Store.Scan(tier, metric, storageRanges(loc.Ranges), from, to, func(cell uint64, minute, v int64) {
+	err := s.Store.Scan(tier, q.metric, q.loc.Ranges, q.from, q.to, func(cell uint64, minute, v int64) {
 		if cell != lastCell || lastSeg < 0 {
 			lastCell = cell
-			_, lastSeg = loc.Find(cell)
+			_, lastSeg = q.loc.Find(cell)
 		}
 		if lastSeg >= 0 {
-			loads[int((minute-from)/step)*nseg+lastSeg] += v
+			loads[int((minute-q.from)/q.step)*nseg+lastSeg] += v
 		}
 	})
 	if err != nil {
-		fail(ctx, err)
-		return
+		return nil, err
 	}
+	ans := newCorridorAnswer(q)
+	ans.Tier = tier.String()
+	ans.Steps = make([]corridorStep, n)
+	for i := range ans.Steps {
+		st := corridorStep{Time: time.Unix((q.from+int64(i)*q.step)*60, 0).UTC(), Loads: loads[i*nseg : (i+1)*nseg : (i+1)*nseg]}
+		for j, v := range st.Loads {
+			st.Total += v
+			ans.Segments[j].Total += v
+			if v > 0 && (ans.Peak == nil || v > ans.Peak.Load) {
+				ans.Peak = &corridorPeak{Segment: j, Time: st.Time, Load: v}
+			}
+		}
+		ans.Total += st.Total
+		ans.Steps[i] = st
+	}
+	ans.Comment = s.noDataComment(q.metric)
+	return ans, nil
+}
 
+// newCorridorAnswer describes the corridor and its segments, without
+// loads.
+func newCorridorAnswer(q corridorQuery) *corridorAnswer {
+	c := q.corridor
 	segName := "cell"
 	if c.SegmentLength > 0 {
 		segName = strconv.FormatFloat(c.SegmentLength, 'f', -1, 64)
 	}
-	ans := corridorAnswer{
-		Metric: metric, Res: c.Res, Width: c.Width, Rings: c.Rings, Segment: segName,
-		Length: roundDm(c.Length), Cells: len(c.Cells), Tier: tier.String(),
-		From: time.Unix(from*60, 0).UTC(), To: time.Unix(to*60, 0).UTC(),
-		Step:     (time.Duration(step) * time.Minute).String(),
-		Segments: make([]corridorSegment, nseg), Steps: make([]corridorStep, n),
+	ans := &corridorAnswer{
+		Metric: q.metric, Res: c.Res, Width: c.Width, Rings: c.Rings, Segment: segName,
+		Length: roundDm(c.Length), Cells: len(c.Cells), period: periodOf(q.from, q.to),
+		Step: stepName(q.step), Segments: make([]corridorSegment, len(c.Segments)),
 	}
 	for i, seg := range c.Segments {
 		cs := corridorSegment{
@@ -163,28 +174,7 @@ func (s *Server) corridor(ctx *fasthttp.RequestCtx) {
 		}
 		ans.Segments[i] = cs
 	}
-	for i := range ans.Steps {
-		st := corridorStep{Time: time.Unix((from+int64(i)*step)*60, 0).UTC(), Loads: loads[i*nseg : (i+1)*nseg : (i+1)*nseg]}
-		for j, v := range st.Loads {
-			st.Total += v
-			ans.Segments[j].Total += v
-			if v > 0 && (ans.Peak == nil || v > ans.Peak.Load) {
-				ans.Peak = &corridorPeak{Segment: j, Time: st.Time, Load: v}
-			}
-		}
-		ans.Total += st.Total
-		ans.Steps[i] = st
-	}
-	if _, known := s.Store.LookupMetric(metric); !known {
-		ans.Comment = "no data has been stored for this metric yet"
-	}
-	if wantsCSV(ctx) || req.Format == "csv" {
-		ctx.SetContentType("text/csv")
-		ctx.SetBody(ans.appendCSV(make([]byte, 0, 32*len(loads)+64)))
-		return
-	}
-	ans.TookMs = tookMs(start)
-	writeJSON(ctx, fasthttp.StatusOK, ans)
+	return ans
 }
 
 // appendCSV appends the loads as rows time,segment,from_m,to_m,load, in
@@ -208,44 +198,36 @@ func (a *corridorAnswer) appendCSV(dst []byte) []byte {
 	return dst
 }
 
-// storageRanges converts geo's cell ranges into the store's.
-func storageRanges(rs []vocab.CellRange) []vocab.CellRange {
-	out := make([]vocab.CellRange, len(rs))
-	for i, r := range rs {
-		out[i] = vocab.CellRange(r)
-	}
-	return out
-}
-
-// roundDm rounds metres to decimetres for answers.
-func roundDm(m float64) float64 { return math.Round(m*10) / 10 }
-
-// parseCorridor reads a path, width and segment choice into a cached
-// corridor at the query's res (the base resolution by default). pathParam
-// names the path in errors.
-func (s *Server) parseCorridor(q query, pathParam string, rawPath json.RawMessage, width float64, rawSegment json.RawMessage) (*geo.Corridor, error) {
+// corridorOf reads a path, width and segment choice into a cached corridor
+// at the query's res (the base resolution by default), and its locator for
+// base cells. pathParam names the path in errors.
+func (s *Server) corridorOf(q *query, pathParam string, rawPath json.RawMessage, width float64, rawSegment json.RawMessage) (*geo.Corridor, *geo.CorridorLocator, error) {
 	res, err := q.intParam("res", s.Res, 0, s.Res)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(rawPath) == 0 || string(rawPath) == "null" {
-		return nil, &paramError{pathParam, "", "required: [[lat,lng],...] or a GeoJSON LineString"}
+		return nil, nil, &paramError{Param: pathParam, Reason: "required: [[lat,lng],...] or a GeoJSON LineString"}
 	}
 	path, err := geo.ParsePath(rawPath)
 	if err != nil {
-		return nil, &paramError{pathParam, clip(rawPath), err.Error()}
+		return nil, nil, &paramError{Param: pathParam, Value: clip(rawPath), Reason: err.Error()}
 	}
 	segLen := 0.0
 	if v := scalar(rawSegment); v != "" && v != "cell" {
 		if segLen, err = strconv.ParseFloat(v, 64); err != nil || segLen <= 0 {
-			return nil, &paramError{"segment", v, `want "cell" or a length in metres`}
+			return nil, nil, &paramError{Param: "segment", Value: v, Reason: `want "cell" or a length in metres`}
 		}
 	}
-	c, err := corridors.Get(path, width, res, segLen)
+	c, err := s.corridors.Get(path, width, res, segLen)
 	if err != nil {
-		return nil, corridorParamError(pathParam, err)
+		return nil, nil, corridorParamError(pathParam, err)
 	}
-	return c, nil
+	loc, err := c.Locator(s.Res)
+	if err != nil {
+		return nil, nil, corridorParamError("", err)
+	}
+	return c, loc, nil
 }
 
 // corridorParamError turns a corridor input error into a 400 naming the
@@ -259,51 +241,8 @@ func corridorParamError(pathParam string, err error) error {
 	if name == "path" && pathParam != "" {
 		name = pathParam
 	}
-	return &paramError{name, ce.Value, ce.Reason}
+	return &paramError{Param: name, Value: ce.Value, Reason: ce.Reason}
 }
 
-// decodeBody decodes a JSON request body into v, refusing unknown fields
-// so that a misspelt parameter is an error rather than a silent default.
-func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &paramError{"body", clip(ctx.PostBody()), "want a JSON object: " + err.Error()}
-	}
-	return nil
-}
-
-// bodyQuery puts a JSON body's scalar fields into a query, so that they
-// are parsed and reported exactly as the same parameters of a GET.
-func (s *Server) bodyQuery(fields map[string]json.RawMessage) query {
-	q := query{args: &fasthttp.Args{}, now: s.Now()}
-	for name, raw := range fields {
-		if v := scalar(raw); v != "" {
-			q.args.Set(name, v)
-		}
-	}
-	return q
-}
-
-// scalar returns a JSON string's text or a number's literal, "" for null
-// or absent.
-func scalar(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
-}
-
-// clip cuts a value echoed in an error to a readable length.
-func clip(b []byte) string {
-	const n = 80
-	if len(b) > n {
-		return string(b[:n]) + "…"
-	}
-	return string(b)
-}
+// roundDm rounds metres to decimetres for answers.
+func roundDm(m float64) float64 { return math.Round(m*10) / 10 }

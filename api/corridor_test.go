@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/internal/flowdtest"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
@@ -31,30 +31,21 @@ type queryServer struct {
 
 func startQueryServer(t testing.TB, now time.Time) *queryServer {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := storage.Open(filepath.Join(dir, "store"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := geo.New(9)
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
-	srv := api.NewServer(st, reg, filepath.Join(dir, "registry"))
-	srv.Now = func() time.Time { return now }
-	srv.Handle("POST", "/api/v1/ingest/swipes", ingest.NewHandler(b, 8).Swipes)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln, 64<<20)
-	t.Cleanup(func() {
-		srv.Shutdown()
-		st.Close()
+	fs := flowdtest.New(t, t.TempDir(), func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		return api.Parts{Ingest: ingest.NewHandler(newBucketer(t, st, reg), 8)}, nil
 	})
-	return &queryServer{url: "http://" + ln.Addr().String(), st: st, now: now}
+	fs.API.Now = func() time.Time { return now }
+	fs.Serve()
+	return &queryServer{url: fs.URL, st: fs.Store, now: now}
+}
+
+// newBucketer buckets swipes, with a card key in a temporary directory.
+func newBucketer(t testing.TB, st *storage.Store, reg *geo.Registry) *ingest.Bucketer {
+	cards, err := ingest.LoadOrCreateKey(filepath.Join(t.TempDir(), "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
 }
 
 // swipe is one tap-in to post: n taps at a point and minute.

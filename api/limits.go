@@ -2,8 +2,6 @@ package api
 
 import (
 	"crypto/sha256"
-	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -90,79 +88,4 @@ func (g *Guard) acquireLive(ctx *fasthttp.RequestCtx, tok Token) (release func()
 		release()
 	}
 	return release, true
-}
-
-// checkCost refuses a query that would touch more than the cost limit:
-// cells × steps, the number of sums it computes.
-func (s *Server) checkCost(cells, steps int64) error {
-	limit := int64(DefaultMaxQueryCost)
-	if s.Guard != nil && s.Guard.Limits.MaxQueryCost > 0 {
-		limit = s.Guard.Limits.MaxQueryCost
-	}
-	if cost := cells * steps; cost > limit {
-		return &paramError{"cost", fmt.Sprintf("%d cells × %d steps = %d", cells, steps, cost),
-			fmt.Sprintf("over the query cost limit of %d: use a larger step, a coarser res or a smaller area", limit)}
-	}
-	return nil
-}
-
-// TrackConns wraps ln so that the guard learns when a connection closes,
-// which is how it counts live WebSocket connections per token after the
-// upgrade has taken the connection away from the HTTP server.
-func TrackConns(ln net.Listener) net.Listener { return &trackingListener{ln} }
-
-type trackingListener struct{ net.Listener }
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &trackedConn{Conn: c}, nil
-}
-
-// trackedConn runs a callback once when it is closed.
-type trackedConn struct {
-	net.Conn
-	mu      sync.Mutex
-	closed  bool
-	onClose func()
-}
-
-// setOnClose arranges for f to run when the connection closes; false means
-// it has closed already.
-func (c *trackedConn) setOnClose(f func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.onClose = f
-	return true
-}
-
-func (c *trackedConn) Close() error {
-	c.mu.Lock()
-	f := c.onClose
-	c.onClose, c.closed = nil, true
-	c.mu.Unlock()
-	if f != nil {
-		f()
-	}
-	return c.Conn.Close()
-}
-
-// trackedOf finds the trackedConn under c, looking through TLS.
-func trackedOf(c net.Conn) *trackedConn {
-	for c != nil {
-		switch v := c.(type) {
-		case *trackedConn:
-			return v
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil
-		}
-	}
-	return nil
 }

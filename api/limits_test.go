@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestCheckCostNamesCostAndLimit(t *testing.T) {
@@ -57,5 +58,26 @@ func TestTrackedConnRunsOnCloseOnce(t *testing.T) {
 	}
 	if tc.setOnClose(func() {}) {
 		t.Fatal("setOnClose on a closed connection reported open")
+	}
+}
+
+func TestRateBucket(t *testing.T) {
+	g := NewGuard(Limits{Rate: 10, Burst: 5})
+	h := HashToken("x")
+	for i := range 5 {
+		if _, ok := g.takeRate(h); !ok {
+			t.Fatalf("request %d of the burst refused", i)
+		}
+	}
+	wait, ok := g.takeRate(h)
+	if ok || wait <= 0 || wait > 110*time.Millisecond {
+		t.Fatalf("past the burst: ok %v, wait %v; want a refusal with a wait of about 100ms", ok, wait)
+	}
+	if _, ok := g.takeRate(HashToken("y")); !ok {
+		t.Fatal("another token is limited by the first one's use")
+	}
+	time.Sleep(150 * time.Millisecond)
+	if _, ok := g.takeRate(h); !ok {
+		t.Fatal("no credit back after 150ms at 10/s")
 	}
 }

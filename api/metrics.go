@@ -5,12 +5,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/storage"
 	"github.com/valyala/fasthttp"
 )
 
 func (s *Server) metricNames(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": s.Store.Metrics()})
+	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": s.Store.Metrics()})
 }
 
 // prometheus serves GET /metrics in the Prometheus text format.
@@ -40,3 +41,14 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 }
 
 var startTime = time.Now()
+
+// health serves GET /healthz: 503 while flushes fall behind.
+func (s *Server) health(ctx *fasthttp.RequestCtx) {
+	st := s.Store.Stats()
+	status := fasthttp.StatusOK
+	state := "ok"
+	if st.PendingFlush > 1 {
+		status, state = fasthttp.StatusServiceUnavailable, "degraded"
+	}
+	answer.JSON(ctx, status, map[string]any{"status": state, "last_storage_error": st.LastError})
+}

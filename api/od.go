@@ -1,16 +1,15 @@
 package api
 
 import (
-	"fmt"
+	"cmp"
 	"slices"
 	"strconv"
-	"time"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
-	"github.com/valyala/fasthttp"
 )
 
 // ODPair is one origin-destination pair of an OD answer. Trips and the
@@ -23,177 +22,121 @@ type ODPair struct {
 	Suppressed  bool     `json:"suppressed,omitempty"`
 }
 
-type odAnswer struct {
-	From          time.Time `json:"from"`
-	To            time.Time `json:"to"`
-	Res           int       `json:"res"`
-	By            string    `json:"by"`
-	Pairs         []ODPair  `json:"pairs"`
-	PairsTotal    int       `json:"pairs_total"`
-	Trips         int64     `json:"trips"`
-	UnmatchedIn   int64     `json:"unmatched_in"`
-	UnmatchedOut  int64     `json:"unmatched_out"`
-	SuppressBelow int       `json:"suppress_below,omitempty"`
-	TookMs        float64   `json:"took_ms"`
+// odQuery asks for the top trips between origins and destinations.
+type odQuery struct {
+	res, top       int
+	byStation      bool
+	from, to       int64 // unix minutes
+	origins, dests []vocab.CellRange
+	suppressBelow  int
 }
 
-// odKey is a pair of cells, or of station indexes in the station view.
-type odKey struct{ o, d uint64 }
+type odAnswer struct {
+	period
+	Res           int      `json:"res"`
+	By            string   `json:"by"`
+	Pairs         []ODPair `json:"pairs"`
+	PairsTotal    int      `json:"pairs_total"`
+	Trips         int64    `json:"trips"`
+	UnmatchedIn   int64    `json:"unmatched_in"`
+	UnmatchedOut  int64    `json:"unmatched_out"`
+	SuppressBelow int      `json:"suppress_below,omitempty"`
+	answer.Took
+}
 
-// od serves GET /api/v1/od: trips between origins and destinations over
-// [from, to), at a resolution (by=cell, the default) or between stations
-// (by=station: both ends must be a station's cell), the top N pairs by
-// trips. Origins are restricted by the usual area parameters (cells, site,
-// bbox, polygon; everything by default), destinations by the same names
-// prefixed with dest_. Pairs with fewer than the suppression threshold of
-// trips are marked suppressed for callers below admin.
-func (s *Server) od(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
-	q := query{args: requestArgs(ctx), now: s.Now()}
-	res, err := q.intParam("res", s.Res, 0, s.Res)
+// parseOD reads GET /api/v1/od: res, top, by (cell or station), from, to,
+// the origins' area (cells, site, bbox, polygon; everything by default)
+// and the destinations' (the same names prefixed with dest_).
+func (s *Server) parseOD(q *query) (oq odQuery, err error) {
+	if oq.res, err = q.intParam("res", s.Res, 0, s.Res); err != nil {
+		return oq, err
+	}
+	if oq.top, err = q.intParam("top", 100, 1, 100000); err != nil {
+		return oq, err
+	}
+	switch by := q.str("by"); by {
+	case "", "cell":
+	case "station":
+		oq.byStation = true
+	default:
+		return oq, &paramError{Param: "by", Value: by, Reason: "want cell or station"}
+	}
+	if oq.from, oq.to, err = q.span(24 * 60); err != nil {
+		return oq, err
+	}
+	if oq.origins, err = s.rangesOf(q, ""); err != nil {
+		return oq, err
+	}
+	if oq.dests, err = s.rangesOf(q, "dest_"); err != nil {
+		return oq, err
+	}
+	oq.suppressBelow = s.suppressBelow(q)
+	return oq, nil
+}
+
+// rangesOf returns the ranges of the area named by the area parameters
+// with the prefix, everything when there are none.
+func (s *Server) rangesOf(q *query, prefix string) ([]vocab.CellRange, error) {
+	if !q.hasArea(prefix) {
+		return vocab.Everywhere, nil
+	}
+	if prefix != "" {
+		q = q.prefixed(prefix)
+	}
+	a, err := s.parseArea(q)
 	if err != nil {
-		fail(ctx, err)
-		return
+		return nil, err
 	}
-	top, err := q.intParam("top", 100, 1, 100000)
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	by := q.str("by")
-	if by == "" {
-		by = "cell"
-	}
-	if by != "cell" && by != "station" {
-		fail(ctx, &paramError{"by", by, "want cell or station"})
-		return
-	}
-	from, to, err := q.span(24 * 60)
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	origins, dests := vocab.Everywhere, vocab.Everywhere
-	if q.hasArea("") {
-		a, err := s.parseArea(q)
-		if err != nil {
-			fail(ctx, err)
-			return
-		}
-		origins = a.ranges
-	}
-	if q.hasArea("dest_") {
-		a, err := s.parseArea(query{args: q.prefixed("dest_"), now: q.now})
-		if err != nil {
-			fail(ctx, err)
-			return
-		}
-		dests = a.ranges
-	}
+	return a.ranges, nil
+}
+
+// od answers the trips between origins and destinations over [from, to),
+// at a resolution or between stations (both ends must be a station's
+// cell), the top pairs by trips. Pairs with fewer trips than the
+// suppression threshold are marked suppressed, and listed after the
+// others in id order, so that their place says nothing of their size.
+func (s *Server) od(q odQuery) (*odAnswer, error) {
 	tier := storage.TierMinute
-	if from%60 == 0 && to%60 == 0 {
+	if q.from%60 == 0 && q.to%60 == 0 {
 		tier = storage.TierHour
 	}
-
-	// In the station view each end is the station whose cell it is.
-	var stationAt map[uint64]int
-	var stations []geo.Station
-	if by == "station" {
-		stations = s.Registry.Stations()
-		stationAt = make(map[uint64]int, len(stations))
-		for i, st := range stations {
-			if _, taken := stationAt[uint64(st.Cell)]; !taken {
-				stationAt[uint64(st.Cell)] = i
-			}
-		}
+	ends := s.newODEnds(q)
+	trips, seconds, err := s.scanTrips(tier, q, ends)
+	if err != nil {
+		return nil, err
 	}
-	var lastCell uint64
-	var lastParent h3.Cell
-	parent := func(c uint64) uint64 {
-		if res == s.Res {
-			return c
-		}
-		if c != lastCell {
-			lastCell, lastParent = c, h3.Cell(c).Parent(res)
-		}
-		return uint64(lastParent)
+	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, By: "cell", SuppressBelow: q.suppressBelow, Pairs: []ODPair{}}
+	if q.byStation {
+		ans.By = "station"
 	}
-	keyOf := func(o, d uint64) (odKey, bool) {
-		if !inRanges(dests, d) {
-			return odKey{}, false
-		}
-		if stationAt != nil {
-			oi, ok1 := stationAt[o]
-			di, ok2 := stationAt[d]
-			return odKey{uint64(oi), uint64(di)}, ok1 && ok2
-		}
-		return odKey{parent(o), parent(d)}, true
-	}
-	trips := map[odKey]int64{}
-	seconds := map[odKey]int64{}
-	err = s.Store.ScanSub(tier, vocab.Trips, origins, from, to, func(o, d uint64, _, v int64) {
-		if k, ok := keyOf(o, d); ok {
-			trips[k] += v
-		}
-	})
-	if err == nil {
-		err = s.Store.ScanSub(tier, vocab.TripSeconds, origins, from, to, func(o, d uint64, _, v int64) {
-			if k, ok := keyOf(o, d); ok {
-				seconds[k] += v
-			}
-		})
-	}
-	ans := odAnswer{From: time.Unix(from*60, 0).UTC(), To: time.Unix(to*60, 0).UTC(), Res: res, By: by}
 	for _, m := range []struct {
 		name string
 		sum  *int64
 	}{{vocab.UnmatchedIn, &ans.UnmatchedIn}, {vocab.UnmatchedOut, &ans.UnmatchedOut}} {
-		if err == nil {
-			err = s.Store.Scan(tier, m.name, origins, from, to, func(_ uint64, _, v int64) { *m.sum += v })
+		if err := s.Store.Scan(tier, m.name, q.origins, q.from, q.to, func(_ uint64, _, v int64) { *m.sum += v }); err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
-		fail(ctx, err)
-		return
 	}
 	keys := make([]odKey, 0, len(trips))
 	for k, n := range trips {
 		keys = append(keys, k)
 		ans.Trips += n
 	}
-	suppress := s.suppressBelow(ctx)
-	ans.SuppressBelow = suppress
-	// Shown pairs first, by trips; suppressed ones after, in id order, so
-	// their place says nothing of their size.
+	hidden := func(k odKey) bool { return trips[k] < int64(q.suppressBelow) }
 	slices.SortFunc(keys, func(a, b odKey) int {
-		sa, sb := trips[a] < int64(suppress), trips[b] < int64(suppress)
-		if sa != sb {
-			if sa {
-				return 1
-			}
-			return -1
+		ha, hb := hidden(a), hidden(b)
+		if ha != hb {
+			return cmpBool(ha, hb)
 		}
-		if !sa && trips[a] != trips[b] {
-			if trips[a] > trips[b] {
-				return -1
-			}
-			return 1
+		if c := cmp.Compare(trips[b], trips[a]); !ha && c != 0 {
+			return c
 		}
-		if a.o != b.o {
-			return cmpUint(a.o, b.o)
-		}
-		return cmpUint(a.d, b.d)
+		return cmp.Or(cmp.Compare(a.o, b.o), cmp.Compare(a.d, b.d))
 	})
 	ans.PairsTotal = len(keys)
-	name := func(v uint64) string {
-		if stationAt != nil {
-			return stations[v].ID
-		}
-		return h3.Cell(v).String()
-	}
-	for _, k := range keys[:min(len(keys), top)] {
-		p := ODPair{Origin: name(k.o), Destination: name(k.d)}
-		if n := trips[k]; n < int64(suppress) {
+	for _, k := range keys[:min(len(keys), q.top)] {
+		p := ODPair{Origin: ends.name(k.o), Destination: ends.name(k.d)}
+		if n := trips[k]; hidden(k) {
 			p.Suppressed = true
 		} else {
 			mean := float64(seconds[k]) / float64(n) / 60
@@ -201,41 +144,118 @@ func (s *Server) od(ctx *fasthttp.RequestCtx) {
 		}
 		ans.Pairs = append(ans.Pairs, p)
 	}
-	if ans.Pairs == nil {
-		ans.Pairs = []ODPair{}
-	}
-	if wantsCSV(ctx) {
-		buf := []byte("origin,destination,trips,mean_minutes\n")
-		for _, p := range ans.Pairs {
-			buf = append(buf, p.Origin...)
-			buf = append(buf, ',')
-			buf = append(buf, p.Destination...)
-			if p.Suppressed {
-				buf = append(buf, ",suppressed,\n"...)
-				continue
-			}
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, *p.Trips, 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, *p.MeanMinutes, 'f', 1, 64)
-			buf = append(buf, '\n')
-		}
-		ctx.SetContentType("text/csv")
-		ctx.SetBody(buf)
-		return
-	}
-	ans.TookMs = tookMs(start)
-	writeJSON(ctx, fasthttp.StatusOK, ans)
+	return ans, nil
 }
 
-func cmpUint(a, b uint64) int {
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
 	switch {
-	case a < b:
-		return -1
-	case a > b:
+	case a == b:
+		return 0
+	case a:
 		return 1
 	}
-	return 0
+	return -1
+}
+
+// odKey is a pair of cells, or of station indexes in the station view.
+type odKey struct{ o, d uint64 }
+
+// odEnds names the ends of trips: cells at the query's resolution, or in
+// the station view, the station whose cell each end is.
+type odEnds struct {
+	baseRes, res int
+	dests        []vocab.CellRange
+	stations     []geo.Station
+	stationAt    map[uint64]int // nil in the cell view
+	lastCell     uint64
+	lastParent   h3.Cell
+}
+
+func (s *Server) newODEnds(q odQuery) *odEnds {
+	e := &odEnds{baseRes: s.Res, res: q.res, dests: q.dests}
+	if q.byStation {
+		e.stations = s.Registry.Stations()
+		e.stationAt = make(map[uint64]int, len(e.stations))
+		for i, st := range e.stations {
+			if _, taken := e.stationAt[uint64(st.Cell)]; !taken {
+				e.stationAt[uint64(st.Cell)] = i
+			}
+		}
+	}
+	return e
+}
+
+// key returns the pair of a trip from base cell o to base cell d, false
+// when d is outside the destinations or, in the station view, an end is
+// at no station.
+func (e *odEnds) key(o, d uint64) (odKey, bool) {
+	if !inRanges(e.dests, d) {
+		return odKey{}, false
+	}
+	if e.stationAt != nil {
+		oi, ok1 := e.stationAt[o]
+		di, ok2 := e.stationAt[d]
+		return odKey{uint64(oi), uint64(di)}, ok1 && ok2
+	}
+	return odKey{e.parent(o), e.parent(d)}, true
+}
+
+func (e *odEnds) parent(c uint64) uint64 {
+	if e.res == e.baseRes {
+		return c
+	}
+	if c != e.lastCell {
+		e.lastCell, e.lastParent = c, h3.Cell(c).Parent(e.res)
+	}
+	return uint64(e.lastParent)
+}
+
+func (e *odEnds) name(v uint64) string {
+	if e.stationAt != nil {
+		return e.stations[v].ID
+	}
+	return h3.Cell(v).String()
+}
+
+// scanTrips sums trips and their travel seconds per pair.
+func (s *Server) scanTrips(tier storage.Tier, q odQuery, ends *odEnds) (trips, seconds map[odKey]int64, err error) {
+	trips, seconds = map[odKey]int64{}, map[odKey]int64{}
+	for _, m := range []struct {
+		name string
+		sums map[odKey]int64
+	}{{vocab.Trips, trips}, {vocab.TripSeconds, seconds}} {
+		err := s.Store.ScanSub(tier, m.name, q.origins, q.from, q.to, func(o, d uint64, _, v int64) {
+			if k, ok := ends.key(o, d); ok {
+				m.sums[k] += v
+			}
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return trips, seconds, nil
+}
+
+// appendCSV appends the pairs as rows origin,destination,trips,mean_minutes;
+// a suppressed pair says so in place of its trips.
+func (a *odAnswer) appendCSV(dst []byte) []byte {
+	dst = append(dst, "origin,destination,trips,mean_minutes\n"...)
+	for _, p := range a.Pairs {
+		dst = append(dst, p.Origin...)
+		dst = append(dst, ',')
+		dst = append(dst, p.Destination...)
+		if p.Suppressed {
+			dst = append(dst, ",suppressed,\n"...)
+			continue
+		}
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, *p.Trips, 10)
+		dst = append(dst, ',')
+		dst = strconv.AppendFloat(dst, *p.MeanMinutes, 'f', 1, 64)
+		dst = append(dst, '\n')
+	}
+	return dst
 }
 
 func inRanges(rs []vocab.CellRange, c uint64) bool {
@@ -249,136 +269,4 @@ func inRanges(rs []vocab.CellRange, c uint64) bool {
 		return 0
 	})
 	return i < len(rs) && rs[i].Lo <= c && c <= rs[i].Hi
-}
-
-// suppressBelow is the count under which numbers of people are hidden from
-// this caller: the server's threshold, or 0 for an admin.
-func (s *Server) suppressBelow(ctx *fasthttp.RequestCtx) int {
-	if RoleOf(ctx) >= RoleAdmin {
-		return 0
-	}
-	return s.SuppressBelow
-}
-
-// hasArea reports whether any area parameter with the prefix is given.
-func (q query) hasArea(prefix string) bool {
-	for _, p := range []string{"cells", "site", "bbox", "polygon"} {
-		if q.str(prefix+p) != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// prefixed returns the parameters named prefix+x as x, plus res.
-func (q query) prefixed(prefix string) *fasthttp.Args {
-	var out fasthttp.Args
-	for _, p := range []string{"cells", "site", "bbox", "polygon"} {
-		if v := q.args.Peek(prefix + p); len(v) > 0 {
-			out.SetBytesV(p, v)
-		}
-	}
-	if v := q.args.Peek("res"); len(v) > 0 {
-		out.SetBytesV("res", v)
-	}
-	return &out
-}
-
-// distinctAnswer is the reply of GET /api/v1/distinct.
-type distinctAnswer struct {
-	From          time.Time  `json:"from"`
-	To            time.Time  `json:"to"`
-	Cells         int        `json:"cells"`
-	Distinct      *int64     `json:"distinct,omitempty"`
-	Suppressed    bool       `json:"suppressed,omitempty"`
-	StdError      float64    `json:"std_error"`
-	Points        []distinct `json:"points,omitempty"`
-	SuppressBelow int        `json:"suppress_below,omitempty"`
-	TookMs        float64    `json:"took_ms"`
-}
-
-type distinct struct {
-	Time       int64  `json:"t"`
-	Distinct   *int64 `json:"distinct,omitempty"`
-	Suppressed bool   `json:"suppressed,omitempty"`
-}
-
-// distinctCards serves GET /api/v1/distinct: the number of distinct cards
-// that swiped in an area over [from, to), from the union of per-cell,
-// per-minute HyperLogLog sketches (so a card seen in many cells and minutes
-// counts once), and with step, per step. Counts under the suppression
-// threshold are marked suppressed for callers below admin.
-func (s *Server) distinctCards(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
-	q := query{args: requestArgs(ctx), now: s.Now()}
-	a, err := s.parseArea(q)
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	from, to, err := q.span(60)
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	step := to - from
-	if q.str("step") != "" {
-		if step, err = q.minutes("step", time.Minute); err != nil {
-			fail(ctx, err)
-			return
-		}
-	}
-	n := (to - from + step - 1) / step
-	if n > 1000 {
-		fail(ctx, &paramError{"step", q.str("step"), fmt.Sprintf("%d steps; at most 1000 sketches per query", n)})
-		return
-	}
-	tier := s.Store.TierFor(from, step)
-	total := make([]uint8, vocab.HLLRegisters)
-	var steps [][]uint8
-	if q.str("step") != "" {
-		steps = make([][]uint8, n)
-	}
-	err = s.Store.ScanSub(tier, vocab.DistinctCards, a.ranges, from, to, func(_, reg uint64, minute, rank int64) {
-		r := uint8(rank)
-		total[reg] = max(total[reg], r)
-		if steps != nil {
-			i := (minute - from) / step
-			if steps[i] == nil {
-				steps[i] = make([]uint8, vocab.HLLRegisters)
-			}
-			steps[i][reg] = max(steps[i][reg], r)
-		}
-	})
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	suppress := int64(s.suppressBelow(ctx))
-	estimate := func(regs []uint8) (*int64, bool) {
-		if regs == nil {
-			zero := int64(0)
-			return &zero, suppress > 0
-		}
-		v := int64(vocab.EstimateDistinct(regs) + 0.5)
-		if v < suppress {
-			return nil, true
-		}
-		return &v, false
-	}
-	ans := distinctAnswer{From: time.Unix(from*60, 0).UTC(), To: time.Unix(to*60, 0).UTC(), Cells: len(a.cells), StdError: vocab.HLLStdError, SuppressBelow: int(suppress)}
-	ans.Distinct, ans.Suppressed = estimate(total)
-	if ans.Suppressed {
-		ans.Distinct = nil
-	}
-	for i, regs := range steps {
-		p := distinct{Time: (from + int64(i)*step) * 60}
-		p.Distinct, p.Suppressed = estimate(regs)
-		if p.Suppressed {
-			p.Distinct = nil
-		}
-		ans.Points = append(ans.Points, p)
-	}
-	ans.TookMs = tookMs(start)
-	writeJSON(ctx, fasthttp.StatusOK, ans)
 }

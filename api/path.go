@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
-	"github.com/valyala/fasthttp"
 )
 
 // maxPaths bounds the candidate paths of one path-density request.
@@ -18,13 +19,28 @@ type pathDensityRequest struct {
 		ID   string          `json:"id"`
 		Path json.RawMessage `json:"path"`
 	} `json:"paths"`
-	Width  float64         `json:"width"`
-	Metric string          `json:"metric"`
+	Width float64 `json:"width"`
+	bodyParams
 	Window json.RawMessage `json:"window"`
 	Recent json.RawMessage `json:"recent"`
-	Step   json.RawMessage `json:"step"`
-	Res    json.RawMessage `json:"res"`
 	At     json.RawMessage `json:"at"`
+}
+
+// pathDensityQuery asks for the density along candidate paths: the sum
+// over the window and per step over the recent span, both ending at to.
+type pathDensityQuery struct {
+	metric               string
+	paths                []candidatePath
+	window, recent, step int64 // minutes
+	to                   int64 // unix minutes
+}
+
+// candidatePath is one path of a path-density query, widened into a
+// corridor.
+type candidatePath struct {
+	id       string
+	corridor *geo.Corridor
+	loc      *geo.CorridorLocator
 }
 
 // pathDensityAnswer is the reply of POST /api/v1/path/density.
@@ -36,7 +52,7 @@ type pathDensityAnswer struct {
 	Recent string        `json:"recent"`
 	Step   string        `json:"step"`
 	Paths  []pathDensity `json:"paths"`
-	TookMs float64       `json:"took_ms"`
+	answer.Took
 }
 
 // pathDensity is the density along one candidate path.
@@ -54,106 +70,97 @@ type pathDensity struct {
 	MaxCell *CellValue `json:"max_cell"`
 }
 
-// pathDensity serves POST /api/v1/path/density: for each candidate path,
-// widened into a corridor, the current density (the window ending now),
-// the recent one per step, and its busiest cell. Corridors come from the
-// cache and each path costs one scan, so route planners can ask many
-// times a second.
-func (s *Server) pathDensity(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+// parsePathDensity reads the JSON body of POST /api/v1/path/density:
+// paths, width, metric, window, recent, step, res and at.
+func (s *Server) parsePathDensity(q *query) (pq pathDensityQuery, err error) {
 	var req pathDensityRequest
-	if err := decodeBody(ctx, &req); err != nil {
-		fail(ctx, err)
-		return
+	if err := decodeBody(q.body, &req); err != nil {
+		return pq, err
 	}
-	q := s.bodyQuery(map[string]json.RawMessage{"window": req.Window, "recent": req.Recent, "step": req.Step, "res": req.Res, "at": req.At})
-	q.args.Set("metric", req.Metric)
-	metric, err := q.metric()
-	if err != nil {
-		fail(ctx, err)
-		return
+	bq := q.fromBody(req.bodyParams, map[string]json.RawMessage{"window": req.Window, "recent": req.Recent, "at": req.At})
+	if pq.metric, err = bq.metric(); err != nil {
+		return pq, err
 	}
 	if len(req.Paths) == 0 || len(req.Paths) > maxPaths {
-		fail(ctx, &paramError{"paths", fmt.Sprintf("%d paths", len(req.Paths)), fmt.Sprintf("want 1 to %d paths", maxPaths)})
-		return
+		return pq, &paramError{Param: "paths", Value: fmt.Sprintf("%d paths", len(req.Paths)), Reason: fmt.Sprintf("want 1 to %d paths", maxPaths)}
 	}
-	window, err := q.minutes("window", 15*time.Minute)
-	if err != nil {
-		fail(ctx, err)
-		return
+	if pq.window, err = bq.minutes("window", 15*time.Minute); err != nil {
+		return pq, err
 	}
-	recent, err := q.minutes("recent", time.Hour)
-	if err != nil {
-		fail(ctx, err)
-		return
+	if pq.recent, err = bq.minutes("recent", time.Hour); err != nil {
+		return pq, err
 	}
-	step, err := q.minutes("step", 5*time.Minute)
-	if err != nil {
-		fail(ctx, err)
-		return
+	if pq.step, err = bq.minutes("step", 5*time.Minute); err != nil {
+		return pq, err
 	}
-	if recent%step != 0 || recent/step > maxPoints {
-		fail(ctx, &paramError{"recent", q.str("recent"), fmt.Sprintf("must be a multiple of the step %dm, at most %d steps", step, maxPoints)})
-		return
+	if pq.recent%pq.step != 0 || pq.recent/pq.step > maxPoints {
+		return pq, &paramError{Param: "recent", Value: bq.str("recent"), Reason: fmt.Sprintf("must be a multiple of the step %dm, at most %d steps", pq.step, maxPoints)}
 	}
-	to, err := q.minute("at", q.now.Add(time.Minute))
-	if err != nil {
-		fail(ctx, err)
-		return
+	if pq.to, err = bq.minute("at", q.now.Add(time.Minute)); err != nil {
+		return pq, err
 	}
-	from := to - max(window, recent)
-	ans := pathDensityAnswer{
-		Metric: metric, At: time.Unix(to*60, 0).UTC(),
-		Window: (time.Duration(window) * time.Minute).String(),
-		Recent: (time.Duration(recent) * time.Minute).String(),
-		Step:   (time.Duration(step) * time.Minute).String(),
-		Paths:  make([]pathDensity, len(req.Paths)),
-	}
+	pq.paths = make([]candidatePath, len(req.Paths))
 	for i, p := range req.Paths {
-		c, err := s.parseCorridor(q, fmt.Sprintf("paths[%d].path", i), p.Path, req.Width, nil)
+		c, loc, err := s.corridorOf(bq, fmt.Sprintf("paths[%d].path", i), p.Path, req.Width, nil)
 		if err != nil {
-			fail(ctx, err)
-			return
+			return pq, err
 		}
-		loc, err := c.Locator(s.Res)
+		pq.paths[i] = candidatePath{p.ID, c, loc}
+	}
+	return pq, nil
+}
+
+// pathDensity answers, for each candidate path widened into a corridor,
+// the current density (the window ending at the query's time), the recent
+// one per step, and its busiest cell. Corridors come from the cache and
+// each path costs one scan, so route planners can ask many times a second.
+func (s *Server) pathDensity(q pathDensityQuery) (*pathDensityAnswer, error) {
+	ans := &pathDensityAnswer{
+		Metric: q.metric, At: time.Unix(q.to*60, 0).UTC(),
+		Window: stepName(q.window), Recent: stepName(q.recent), Step: stepName(q.step),
+		Paths: make([]pathDensity, len(q.paths)),
+	}
+	for i, p := range q.paths {
+		pd, err := s.densityAlong(q, p)
 		if err != nil {
-			fail(ctx, corridorParamError("", err))
-			return
+			return nil, err
 		}
-		ans.Res = c.Res
-		pd := pathDensity{ID: p.ID, Cells: len(c.Cells), Length: roundDm(c.Length), Recent: make([][2]int64, recent/step)}
-		for j := range pd.Recent {
-			pd.Recent[j][0] = (to - recent + int64(j)*step) * 60
-		}
-		cellSums := make([]int64, len(c.Cells))
-		lastBase, lastCell := uint64(0), -1
-		err = s.Store.Scan(storage.TierMinute, metric, storageRanges(loc.Ranges), from, to, func(cell uint64, minute, v int64) {
-			if cell != lastBase || lastCell < 0 {
-				lastBase = cell
-				lastCell, _ = loc.Find(cell)
-			}
-			if lastCell < 0 {
-				return
-			}
-			if minute >= to-window {
-				pd.Current += v
-				cellSums[lastCell] += v
-			}
-			if minute >= to-recent {
-				pd.Recent[(minute-(to-recent))/step][1] += v
-			}
-		})
-		if err != nil {
-			fail(ctx, err)
-			return
-		}
-		for j, v := range cellSums {
-			if v > 0 && (pd.MaxCell == nil || v > pd.MaxCell.Value) {
-				pd.MaxCell = &CellValue{Cell: c.Cells[j].String(), Value: v}
-			}
-		}
+		ans.Res = p.corridor.Res
 		ans.Paths[i] = pd
 	}
-	ans.TookMs = tookMs(start)
-	writeJSON(ctx, fasthttp.StatusOK, ans)
+	return ans, nil
+}
+
+// densityAlong scans one candidate path's corridor.
+func (s *Server) densityAlong(q pathDensityQuery, p candidatePath) (pathDensity, error) {
+	c := p.corridor
+	pd := pathDensity{ID: p.id, Cells: len(c.Cells), Length: roundDm(c.Length), Recent: make([][2]int64, q.recent/q.step)}
+	for j := range pd.Recent {
+		pd.Recent[j][0] = (q.to - q.recent + int64(j)*q.step) * 60
+	}
+	cellSums := make([]int64, len(c.Cells))
+	lastBase, lastCell := uint64(0), -1
+	from := q.to - max(q.window, q.recent)
+	err := s.Store.Scan(storage.TierMinute, q.metric, p.loc.Ranges, from, q.to, func(cell uint64, minute, v int64) {
+		if cell != lastBase || lastCell < 0 {
+			lastBase = cell
+			lastCell, _ = p.loc.Find(cell)
+		}
+		if lastCell < 0 {
+			return
+		}
+		if minute >= q.to-q.window {
+			pd.Current += v
+			cellSums[lastCell] += v
+		}
+		if minute >= q.to-q.recent {
+			pd.Recent[(minute-(q.to-q.recent))/q.step][1] += v
+		}
+	})
+	for j, v := range cellSums {
+		if v > 0 && (pd.MaxCell == nil || v > pd.MaxCell.Value) {
+			pd.MaxCell = &CellValue{Cell: c.Cells[j].String(), Value: v}
+		}
+	}
+	return pd, err
 }

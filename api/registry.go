@@ -3,82 +3,46 @@ package api
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
 	"github.com/valyala/fasthttp"
 )
 
 func (s *Server) getStations(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, s.Registry.Stations())
+	answer.JSON(ctx, fasthttp.StatusOK, s.Registry.Stations())
 }
 
 func (s *Server) getSensors(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, s.Registry.Sensors())
+	answer.JSON(ctx, fasthttp.StatusOK, s.Registry.Sensors())
 }
 
 func (s *Server) getSites(ctx *fasthttp.RequestCtx) {
 	var buf bytes.Buffer
 	if err := geo.WriteSitesGeoJSON(&buf, s.Registry.Sites()); err != nil {
-		fail(ctx, err)
+		answer.Fail(ctx, err)
 		return
 	}
 	ctx.SetContentType("application/geo+json")
 	ctx.SetBody(buf.Bytes())
 }
 
-// bodyName names a registry body for error messages and format sniffing:
-// GTFS stops.txt is recognised by its header, CSV and JSON by content.
-func bodyName(ctx *fasthttp.RequestCtx, what string) string {
-	if strings.Contains(string(ctx.Request.Header.ContentType()), "json") {
-		return what + ".json"
-	}
-	return what + " body"
-}
-
-// putRegistry replaces one registry set and persists all of them.
-func (s *Server) putRegistry(ctx *fasthttp.RequestCtx, what string, put func() (int, error)) {
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
-	n, err := put()
-	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, err)
-		return
-	}
-	if err := s.Registry.Save(s.RegistryDir); err != nil {
-		writeError(ctx, fasthttp.StatusInternalServerError, fmt.Errorf("%s replaced in memory but not saved: %w", what, err))
-		return
-	}
-	s.Logf("registry: %d %s loaded from %s", n, what, ctx.RemoteAddr())
-	writeJSON(ctx, fasthttp.StatusOK, map[string]int{what: n})
-}
-
-func (s *Server) putStations(ctx *fasthttp.RequestCtx) {
-	s.putRegistry(ctx, "stations", func() (int, error) {
-		st, err := geo.ReadStations(bodyName(ctx, "stations"), bytes.NewReader(ctx.PostBody()))
+// putRegistry serves the PUT of one registry set: the body replaces the
+// set, and all sets are saved.
+func (s *Server) putRegistry(set string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		s.regMu.Lock()
+		defer s.regMu.Unlock()
+		n, err := s.Registry.PutFile(set, set+" body", bytes.NewReader(ctx.PostBody()))
 		if err != nil {
-			return 0, err
+			answer.Error(ctx, fasthttp.StatusBadRequest, err)
+			return
 		}
-		return len(st), s.Registry.PutStations(st)
-	})
-}
-
-func (s *Server) putSensors(ctx *fasthttp.RequestCtx) {
-	s.putRegistry(ctx, "sensors", func() (int, error) {
-		ss, err := geo.ReadSensors(bodyName(ctx, "sensors"), bytes.NewReader(ctx.PostBody()))
-		if err != nil {
-			return 0, err
+		if err := s.Registry.Save(s.RegistryDir); err != nil {
+			answer.Error(ctx, fasthttp.StatusInternalServerError, fmt.Errorf("%s replaced in memory but not saved: %w", set, err))
+			return
 		}
-		return len(ss), s.Registry.PutSensors(ss)
-	})
-}
-
-func (s *Server) putSites(ctx *fasthttp.RequestCtx) {
-	s.putRegistry(ctx, "sites", func() (int, error) {
-		ss, err := geo.ReadSitesGeoJSON(bytes.NewReader(ctx.PostBody()))
-		if err != nil {
-			return 0, fmt.Errorf("sites body: %w", err)
-		}
-		return len(ss), s.Registry.PutSites(ss)
-	})
+		s.Logf("registry: %d %s loaded from %s", n, set, ctx.RemoteAddr())
+		answer.JSON(ctx, fasthttp.StatusOK, map[string]int{set: n})
+	}
 }

@@ -1,6 +1,11 @@
 package api
 
-import "github.com/valyala/fasthttp"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
 
 // Role is what a caller's token lets it do.
 type Role int
@@ -26,12 +31,32 @@ func (r Role) String() string {
 	return "none"
 }
 
+// ParseRole reads a role's name as the token file writes it.
+func ParseRole(s string) (Role, error) {
+	switch strings.ToLower(s) {
+	case "ingest":
+		return RoleIngest, nil
+	case "read":
+		return RoleRead, nil
+	case "admin":
+		return RoleAdmin, nil
+	}
+	return RoleNone, fmt.Errorf("role %q: want ingest, read or admin", s)
+}
+
+// allows reports whether a caller with role have may call an endpoint that
+// needs role need. Roles are not a ladder: an ingest token cannot read and a
+// read token cannot ingest; admin may do everything.
+func allows(have, need Role) bool {
+	return need == RoleNone || have == RoleAdmin || have == need
+}
+
 // roleKey is the request user value under which authentication leaves the
 // caller's role.
 const roleKey = "flowd.role"
 
-// SetRole records the caller's role on the request.
-func SetRole(ctx *fasthttp.RequestCtx, r Role) { ctx.SetUserValue(roleKey, r) }
+// setRole records the caller's role on the request.
+func setRole(ctx *fasthttp.RequestCtx, r Role) { ctx.SetUserValue(roleKey, r) }
 
 // RoleOf returns the caller's role. When authentication is off no role is
 // set and every caller is trusted as an admin: flowd then refuses to listen

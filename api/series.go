@@ -1,103 +1,95 @@
 package api
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/valyala/fasthttp"
+	"github.com/flowd/flowd/answer"
 )
 
 // maxPoints bounds the steps of one series query.
 const maxPoints = 100000
 
+// seriesQuery asks for the per-step sums of a metric over an area.
+type seriesQuery struct {
+	metric         string
+	area           *area
+	from, to, step int64 // unix minutes; step in minutes
+}
+
 // seriesAnswer is the reply of GET /api/v1/series.
 type seriesAnswer struct {
-	Metric  string     `json:"metric"`
-	Res     int        `json:"res"`
-	Cells   int        `json:"cells"`
-	Tier    string     `json:"tier"`
-	From    time.Time  `json:"from"`
-	To      time.Time  `json:"to"`
-	Step    string     `json:"step"`
-	Total   int64      `json:"total"`
-	Points  [][2]int64 `json:"points"` // [unix seconds of the step's start, sum]
-	TookMs  float64    `json:"took_ms"`
-	Comment string     `json:"comment,omitempty"`
+	Metric string `json:"metric"`
+	Res    int    `json:"res"`
+	Cells  int    `json:"cells"`
+	Tier   string `json:"tier"`
+	period
+	Step   string     `json:"step"`
+	Total  int64      `json:"total"`
+	Points [][2]int64 `json:"points"` // [unix seconds of the step's start, sum]
+	answer.Took
+	Comment string `json:"comment,omitempty"`
 }
 
-// series serves GET /api/v1/series: the per-step sums of a metric over an
-// area. Coarser cells sum their base-resolution children.
-func (s *Server) series(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
-	q := query{args: requestArgs(ctx), now: s.Now()}
-	metric, err := q.metric()
+// parseSeries reads GET /api/v1/series: metric, an area, from, to and step.
+func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
+	if sq.metric, err = q.metric(); err != nil {
+		return sq, err
+	}
+	if sq.area, err = s.parseArea(q); err != nil {
+		return sq, err
+	}
+	if sq.from, sq.to, err = q.span(60); err != nil {
+		return sq, err
+	}
+	if sq.step, err = q.minutes("step", time.Minute); err != nil {
+		return sq, err
+	}
+	n, err := q.steps(sq.from, sq.to, sq.step, maxPoints, "per query: use a larger step")
 	if err != nil {
-		fail(ctx, err)
-		return
+		return sq, err
 	}
-	a, err := s.parseArea(q)
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	from, to, err := q.span(60)
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	step, err := q.minutes("step", time.Minute)
-	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	n := (to - from + step - 1) / step
-	if n > maxPoints {
-		fail(ctx, &paramError{"step", q.str("step"), fmt.Sprintf("%d steps; at most %d per query: use a larger step", n, maxPoints)})
-		return
-	}
-	if err := s.checkCost(int64(len(a.cells)), n); err != nil {
-		fail(ctx, err)
-		return
-	}
-	tier := s.Store.TierFor(from, step)
+	return sq, s.checkCost(int64(len(sq.area.cells)), n)
+}
+
+// series answers the per-step sums of a metric over an area. Coarser
+// cells sum their base-resolution children.
+func (s *Server) series(q seriesQuery) (*seriesAnswer, error) {
+	n := (q.to - q.from + q.step - 1) / q.step
+	tier := s.Store.TierFor(q.from, q.step)
 	sums := make([]int64, n)
-	if err = s.Store.SumSteps(tier, metric, a.ranges, from, to, step, sums); err != nil {
-		fail(ctx, err)
-		return
+	if err := s.Store.SumSteps(tier, q.metric, q.area.ranges, q.from, q.to, q.step, sums); err != nil {
+		return nil, err
 	}
-	ans := seriesAnswer{
-		Metric: metric, Res: a.res, Cells: len(a.cells), Tier: tier.String(),
-		From: time.Unix(from*60, 0).UTC(), To: time.Unix(to*60, 0).UTC(),
-		Step: (time.Duration(step) * time.Minute).String(), Points: make([][2]int64, n),
+	ans := &seriesAnswer{
+		Metric: q.metric, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
+		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
 	}
 	for i, v := range sums {
-		ans.Points[i] = [2]int64{(from + int64(i)*step) * 60, v}
+		ans.Points[i] = [2]int64{(q.from + int64(i)*q.step) * 60, v}
 		ans.Total += v
 	}
-	if _, known := s.Store.LookupMetric(metric); !known {
-		ans.Comment = "no data has been stored for this metric yet"
-	}
-	if wantsCSV(ctx) {
-		buf := []byte("time,value\n")
-		for _, p := range ans.Points {
-			buf = time.Unix(p[0], 0).UTC().AppendFormat(buf, time.RFC3339)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, p[1], 10)
-			buf = append(buf, '\n')
-		}
-		ctx.SetContentType("text/csv")
-		ctx.SetBody(buf)
-		return
-	}
-	ans.TookMs = tookMs(start)
-	writeJSON(ctx, fasthttp.StatusOK, ans)
+	ans.Comment = s.noDataComment(q.metric)
+	return ans, nil
 }
 
-// wantsCSV reports whether the caller asked for CSV by format=csv or Accept.
-func wantsCSV(ctx *fasthttp.RequestCtx) bool {
-	if f := string(requestArgs(ctx).Peek("format")); f != "" {
-		return f == "csv"
+// appendCSV appends the points as rows time,value.
+func (a *seriesAnswer) appendCSV(dst []byte) []byte {
+	dst = append(dst, "time,value\n"...)
+	for _, p := range a.Points {
+		dst = time.Unix(p[0], 0).UTC().AppendFormat(dst, time.RFC3339)
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, p[1], 10)
+		dst = append(dst, '\n')
 	}
-	return string(ctx.Request.Header.Peek("Accept")) == "text/csv"
+	return dst
+}
+
+// noDataComment tells a caller asking for a metric nothing was ever stored
+// under, which is most often a misspelt name.
+func (s *Server) noDataComment(metric string) string {
+	if _, known := s.Store.LookupMetric(metric); !known {
+		return "no data has been stored for this metric yet"
+	}
+	return ""
 }

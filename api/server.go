@@ -1,19 +1,20 @@
-// Package api serves flowd's HTTP API: routing, the query endpoints over
-// the store, registry reads and writes, and operational endpoints. Ingest
-// handlers live in package ingest and the live map in package dashboard;
-// they are mounted here.
+// Package api serves flowd's HTTP API: the route table that declares every
+// endpoint with its policy (routes.go), the guard that enforces it, the
+// query endpoints over the store as plain functions behind one HTTP
+// adapter, registry reads and writes, and operational endpoints. Ingest and
+// the live view are served by packages ingest and dashboard through the
+// same table.
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
 	"github.com/valyala/fasthttp"
@@ -36,19 +37,18 @@ type Server struct {
 	// request through as an admin's.
 	Guard *Guard
 
-	routes   map[string]fasthttp.RequestHandler
-	prefixes []prefixRoute
-	regMu    sync.Mutex // serialises registry writes and their Save
-	http     *fasthttp.Server
+	// corridors caches the corridors built for corridor and path-density
+	// queries, which route planners repeat many times a second.
+	corridors *geo.CorridorCache
+	router    *router
+	regMu     sync.Mutex // serialises registry writes and their Save
+	http      *fasthttp.Server
 }
 
-type prefixRoute struct {
-	method, prefix string
-	h              fasthttp.RequestHandler
-}
-
-// NewServer returns a server with the query and registry endpoints mounted.
-func NewServer(st *storage.Store, reg *geo.Registry, registryDir string) *Server {
+// NewServer returns a server with every route of the table mounted: the
+// queries and registries over st and reg, and the routes of the parts
+// served elsewhere.
+func NewServer(st *storage.Store, reg *geo.Registry, registryDir string, parts Parts) *Server {
 	s := &Server{
 		Store:       st,
 		Registry:    reg,
@@ -56,73 +56,33 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string) *Server
 		RegistryDir: registryDir,
 		Logf:        log.Printf,
 		Now:         time.Now,
-		routes:      map[string]fasthttp.RequestHandler{},
+		corridors:   geo.NewCorridorCache(1024),
 
 		SuppressBelow: 5,
 	}
-	s.Handle("GET", "/api/v1/series", s.series)
-	s.Handle("POST", "/api/v1/series", s.series)
-	s.Handle("GET", "/api/v1/density", s.density)
-	s.Handle("POST", "/api/v1/density", s.density)
-	s.Handle("POST", "/api/v1/corridor", s.corridor)
-	s.Handle("GET", "/api/v1/top", s.top)
-	s.Handle("POST", "/api/v1/path/density", s.pathDensity)
-	s.Handle("GET", "/api/v1/metrics", s.metricNames)
-	s.Handle("GET", "/api/v1/od", s.od)
-	s.Handle("GET", "/api/v1/distinct", s.distinctCards)
-	s.Handle("GET", "/api/v1/stations", s.getStations)
-	s.Handle("PUT", "/api/v1/stations", s.putStations)
-	s.Handle("GET", "/api/v1/sensors", s.getSensors)
-	s.Handle("PUT", "/api/v1/sensors", s.putSensors)
-	s.Handle("GET", "/api/v1/sites", s.getSites)
-	s.Handle("PUT", "/api/v1/sites", s.putSites)
-	s.Handle("GET", "/metrics", s.prometheus)
-	s.Handle("GET", "/healthz", s.health)
+	s.router = newRouter(s.routes(parts))
 	return s
 }
 
-// Handle mounts h at an exact method and path.
-func (s *Server) Handle(method, path string, h fasthttp.RequestHandler) {
-	s.routes[method+" "+path] = h
+// requiredRole returns the least role that may call method on path.
+func (s *Server) requiredRole(method, path string) Role {
+	rt, _ := s.router.find(method, path)
+	return rt.Role
 }
 
-// HandlePrefix mounts h for every path under prefix.
-func (s *Server) HandlePrefix(method, prefix string, h fasthttp.RequestHandler) {
-	s.prefixes = append(s.prefixes, prefixRoute{method, prefix, h})
-}
-
-// ServeHTTP is the fasthttp handler of every request: the guard first,
-// then the route.
+// ServeHTTP is the fasthttp handler of every request: it finds the
+// route, then the guard admits the request by the route's policy and
+// calls its handler.
 func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
-	if s.Guard != nil {
-		s.Guard.Serve(ctx, s.dispatch)
+	rt, vars := s.router.find(string(ctx.Method()), string(ctx.Path()))
+	for name, v := range vars {
+		ctx.SetUserValue(name, v)
+	}
+	if s.Guard == nil {
+		rt.Handler(ctx)
 		return
 	}
-	s.dispatch(ctx)
-}
-
-func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
-	method, path := string(ctx.Method()), string(ctx.Path())
-	if method == "HEAD" {
-		method = "GET"
-	}
-	if h, ok := s.routes[method+" "+path]; ok {
-		h(ctx)
-		return
-	}
-	for _, p := range s.prefixes {
-		if p.method == method && strings.HasPrefix(path, p.prefix) {
-			p.h(ctx)
-			return
-		}
-	}
-	for key := range s.routes {
-		if _, rp, _ := strings.Cut(key, " "); rp == path {
-			writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Errorf("%s does not take %s", path, method))
-			return
-		}
-	}
-	writeError(ctx, fasthttp.StatusNotFound, fmt.Errorf("no endpoint %s %s", method, path))
+	s.Guard.Serve(ctx, rt)
 }
 
 // Serve answers requests on ln until Shutdown.
@@ -138,10 +98,10 @@ func (s *Server) Serve(ln net.Listener, maxBody int) error {
 		Concurrency:        4096,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", maxBody))
+				answer.Error(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", maxBody))
 				return
 			}
-			writeError(ctx, fasthttp.StatusBadRequest, err)
+			answer.Error(ctx, fasthttp.StatusBadRequest, err)
 		},
 	}
 	return s.http.Serve(ln)
@@ -153,48 +113,4 @@ func (s *Server) Shutdown() error {
 		return nil
 	}
 	return s.http.Shutdown()
-}
-
-// writeJSON answers v as JSON with the time the request took.
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("BUG: cannot marshal answer: %v", err))
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(data)
-}
-
-// errorAnswer is the body of every error reply.
-type errorAnswer struct {
-	Error string `json:"error"`
-}
-
-func writeError(ctx *fasthttp.RequestCtx, status int, err error) {
-	writeJSON(ctx, status, errorAnswer{err.Error()})
-}
-
-// fail answers err: 400 for a bad parameter, 500 otherwise.
-func fail(ctx *fasthttp.RequestCtx, err error) {
-	var pe *paramError
-	if errors.As(err, &pe) {
-		writeError(ctx, fasthttp.StatusBadRequest, err)
-		return
-	}
-	writeError(ctx, fasthttp.StatusInternalServerError, err)
-}
-
-func tookMs(start time.Time) float64 {
-	return float64(time.Since(start).Microseconds()) / 1000
-}
-
-func (s *Server) health(ctx *fasthttp.RequestCtx) {
-	st := s.Store.Stats()
-	status := fasthttp.StatusOK
-	state := "ok"
-	if st.PendingFlush > 1 {
-		status, state = fasthttp.StatusServiceUnavailable, "degraded"
-	}
-	writeJSON(ctx, status, map[string]any{"status": state, "last_storage_error": st.LastError})
 }

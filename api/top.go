@@ -6,23 +6,30 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
-	"github.com/valyala/fasthttp"
 )
+
+// topQuery asks for the k cells with the largest sums of a metric.
+type topQuery struct {
+	metric   string
+	k, res   int
+	ranges   []vocab.CellRange
+	from, to int64 // unix minutes
+}
 
 // topAnswer is the reply of GET /api/v1/top.
 type topAnswer struct {
-	Metric string    `json:"metric"`
-	Res    int       `json:"res"`
-	Tier   string    `json:"tier"`
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
-	K      int       `json:"k"`
+	Metric string `json:"metric"`
+	Res    int    `json:"res"`
+	Tier   string `json:"tier"`
+	period
+	K int `json:"k"`
 	// Seen is how many cells had a non-zero sum.
-	Seen   int       `json:"seen"`
-	Cells  []topCell `json:"cells"`
-	TookMs float64   `json:"took_ms"`
+	Seen  int       `json:"seen"`
+	Cells []topCell `json:"cells"`
+	answer.Took
 }
 
 // topCell is one of the hottest cells, with its centre.
@@ -33,63 +40,43 @@ type topCell struct {
 	Lng   float64 `json:"lng"`
 }
 
-// top serves GET /api/v1/top: the k cells with the largest sums of a
-// metric over a window ending now (or from..to), at a resolution, over
-// everything or over an area (cells, site, bbox or polygon). Ties go to
-// the lower cell id so that answers are stable.
-func (s *Server) top(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
-	q := query{args: requestArgs(ctx), now: s.Now()}
-	metric, err := q.metric()
-	if err != nil {
-		fail(ctx, err)
-		return
+// parseTop reads GET /api/v1/top: metric, k, res, a window ending now (or
+// from..to), over everything or over an area (cells, site, bbox or
+// polygon).
+func (s *Server) parseTop(q *query) (tq topQuery, err error) {
+	if tq.metric, err = q.metric(); err != nil {
+		return tq, err
 	}
-	k, err := q.intParam("k", 10, 1, 10000)
-	if err != nil {
-		fail(ctx, err)
-		return
+	if tq.k, err = q.intParam("k", 10, 1, 10000); err != nil {
+		return tq, err
 	}
-	res, err := q.intParam("res", s.Res, 0, s.Res)
-	if err != nil {
-		fail(ctx, err)
-		return
+	if tq.res, err = q.intParam("res", s.Res, 0, s.Res); err != nil {
+		return tq, err
 	}
-	ranges := vocab.Everywhere
-	if q.str("cells") != "" || q.str("site") != "" || q.str("bbox") != "" || q.str("polygon") != "" {
+	tq.ranges = vocab.Everywhere
+	if q.hasArea("") {
 		a, err := s.parseArea(q)
 		if err != nil {
-			fail(ctx, err)
-			return
+			return tq, err
 		}
-		ranges, res = a.ranges, a.res
+		tq.ranges, tq.res = a.ranges, a.res
 	}
 	window, err := q.minutes("window", 15*time.Minute)
 	if err != nil {
-		fail(ctx, err)
-		return
+		return tq, err
 	}
-	from, to, err := q.span(window)
+	tq.from, tq.to, err = q.span(window)
+	return tq, err
+}
+
+// top answers the k cells with the largest sums of a metric over a
+// window, at a resolution. Ties go to the lower cell id so that answers
+// are stable.
+func (s *Server) top(q topQuery) (*topAnswer, error) {
+	tier := s.Store.TierFor(q.from, q.to-q.from)
+	sums, err := sumByCell(s.Store, tier, q.metric, q.ranges, s.Res, q.res, q.from, q.to)
 	if err != nil {
-		fail(ctx, err)
-		return
-	}
-	tier := s.Store.TierFor(from, to-from)
-	sums := map[h3.Cell]int64{}
-	var lastBase uint64
-	var lastCell h3.Cell
-	err = s.Store.Scan(tier, metric, ranges, from, to, func(cell uint64, _, v int64) {
-		if cell != lastBase || lastCell == 0 {
-			lastBase, lastCell = cell, h3.Cell(cell)
-			if res < s.Res {
-				lastCell = lastCell.Parent(res)
-			}
-		}
-		sums[lastCell] += v
-	})
-	if err != nil {
-		fail(ctx, err)
-		return
+		return nil, err
 	}
 	type cellSum struct {
 		cell h3.Cell
@@ -97,9 +84,7 @@ func (s *Server) top(ctx *fasthttp.RequestCtx) {
 	}
 	all := make([]cellSum, 0, len(sums))
 	for c, v := range sums {
-		if v != 0 {
-			all = append(all, cellSum{c, v})
-		}
+		all = append(all, cellSum{c, v})
 	}
 	slices.SortFunc(all, func(a, b cellSum) int {
 		if c := cmp.Compare(b.sum, a.sum); c != 0 {
@@ -107,33 +92,31 @@ func (s *Server) top(ctx *fasthttp.RequestCtx) {
 		}
 		return cmp.Compare(a.cell, b.cell)
 	})
-	ans := topAnswer{
-		Metric: metric, Res: res, Tier: tier.String(), K: k, Seen: len(all),
-		From: time.Unix(from*60, 0).UTC(), To: time.Unix(to*60, 0).UTC(),
-		Cells: make([]topCell, min(k, len(all))),
+	ans := &topAnswer{
+		Metric: q.metric, Res: q.res, Tier: tier.String(), K: q.k, Seen: len(all),
+		period: periodOf(q.from, q.to), Cells: make([]topCell, min(q.k, len(all))),
 	}
 	for i := range ans.Cells {
 		ll := all[i].cell.LatLng()
 		ans.Cells[i] = topCell{Cell: all[i].cell.String(), Value: all[i].sum, Lat: ll.Lat, Lng: ll.Lng}
 	}
-	if wantsCSV(ctx) {
-		buf := []byte("rank,cell,value,lat,lng\n")
-		for i, c := range ans.Cells {
-			buf = strconv.AppendInt(buf, int64(i+1), 10)
-			buf = append(buf, ',')
-			buf = append(buf, c.Cell...)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, c.Value, 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, c.Lat, 'f', 6, 64)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, c.Lng, 'f', 6, 64)
-			buf = append(buf, '\n')
-		}
-		ctx.SetContentType("text/csv")
-		ctx.SetBody(buf)
-		return
+	return ans, nil
+}
+
+// appendCSV appends the cells as rows rank,cell,value,lat,lng.
+func (a *topAnswer) appendCSV(dst []byte) []byte {
+	dst = append(dst, "rank,cell,value,lat,lng\n"...)
+	for i, c := range a.Cells {
+		dst = strconv.AppendInt(dst, int64(i+1), 10)
+		dst = append(dst, ',')
+		dst = append(dst, c.Cell...)
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, c.Value, 10)
+		dst = append(dst, ',')
+		dst = strconv.AppendFloat(dst, c.Lat, 'f', 6, 64)
+		dst = append(dst, ',')
+		dst = strconv.AppendFloat(dst, c.Lng, 'f', 6, 64)
+		dst = append(dst, '\n')
 	}
-	ans.TookMs = tookMs(start)
-	writeJSON(ctx, fasthttp.StatusOK, ans)
+	return dst
 }

@@ -196,9 +196,7 @@ func cityRegistry(c *city.City, res int) (*geo.Registry, error) {
 }
 
 // minute renders one simulated minute and buckets it the way flowd's
-// ingest does (see ingest.Bucketer): swipes count 1 at their station's
-// cell, a count adds count_<class> and speed_<class> = round(km/h × count)
-// at its sensor's cell, footfall adds entries and exits at its site's cell.
+// ingest does (see eventValues).
 func (d *Day) minute(t time.Time) (*minuteOut, error) {
 	o := &minuteOut{buckets: map[SeriesKey]int64{}}
 	var err error
@@ -206,52 +204,62 @@ func (d *Day) minute(t time.Time) (*minuteOut, error) {
 		k := e.Kind - city.KindSwipe
 		o.lines[k] = city.AppendNDJSON(o.lines[k], e)
 		o.ends[k] = append(o.ends[k], int32(len(o.lines[k])))
-		switch e.Kind {
-		case city.KindSwipe:
-			st, ok := d.Registry.Station(e.ID)
-			if !ok {
-				err = firstError(err, fmt.Errorf("swipe at unknown station %q", e.ID))
-				return
-			}
+		err = firstError(err, d.eventValues(e, func(metric string, cell h3.Cell, v int64) {
+			o.buckets[SeriesKey{metric, cell}] += v
+		}))
+		if st, ok := d.Registry.Station(e.ID); ok && e.Kind == city.KindSwipe {
 			o.raw = appendRawSwipe(o.raw, e, st.Lat, st.Lng)
 			o.rawEnds = append(o.rawEnds, int32(len(o.raw)))
-			name := "swipes_out"
-			if e.Dir == city.DirIn {
-				name = "swipes_in"
-			}
-			o.buckets[SeriesKey{name, st.Cell}]++
-		case city.KindCount:
-			sn, ok := d.Registry.Sensor(e.ID)
-			if !ok {
-				err = firstError(err, fmt.Errorf("count of unknown sensor %q", e.ID))
-				return
-			}
-			if e.Interval != 60 {
-				err = firstError(err, fmt.Errorf("count over %d s; the bench buckets whole minutes only", e.Interval))
-				return
-			}
-			class := e.Class.String()
-			o.buckets[SeriesKey{"count_" + class, sn.Cell}] += int64(e.Count)
-			if e.Speed > 0 {
-				// The NDJSON carries km/h with one decimal.
-				kmh := float64(int(e.Speed*10+0.5)) / 10
-				o.buckets[SeriesKey{"speed_" + class, sn.Cell}] += int64(kmh*float64(e.Count) + 0.5)
-			}
-		case city.KindFootfall:
-			si, ok := d.Registry.Site(e.ID)
-			if !ok {
-				err = firstError(err, fmt.Errorf("footfall at unknown site %q", e.ID))
-				return
-			}
-			if e.In > 0 {
-				o.buckets[SeriesKey{"footfall_in", si.Cell}] += int64(e.In)
-			}
-			if e.Out > 0 {
-				o.buckets[SeriesKey{"footfall_out", si.Cell}] += int64(e.Out)
-			}
 		}
 	})
 	return o, err
+}
+
+// eventValues calls add with each value an event adds to a bucket, the
+// way flowd's ingest does (see ingest.Bucketer): a swipe counts 1 at its
+// station's cell, a count adds count_<class> and speed_<class> =
+// round(km/h × count) at its sensor's cell, footfall adds entries and
+// exits at its site's cell.
+func (d *Day) eventValues(e *city.Event, add func(metric string, cell h3.Cell, v int64)) error {
+	switch e.Kind {
+	case city.KindSwipe:
+		st, ok := d.Registry.Station(e.ID)
+		if !ok {
+			return fmt.Errorf("swipe at unknown station %q", e.ID)
+		}
+		name := "swipes_out"
+		if e.Dir == city.DirIn {
+			name = "swipes_in"
+		}
+		add(name, st.Cell, 1)
+	case city.KindCount:
+		sn, ok := d.Registry.Sensor(e.ID)
+		if !ok {
+			return fmt.Errorf("count of unknown sensor %q", e.ID)
+		}
+		if e.Interval != 60 {
+			return fmt.Errorf("count over %d s; the bench buckets whole minutes only", e.Interval)
+		}
+		class := e.Class.String()
+		add("count_"+class, sn.Cell, int64(e.Count))
+		if e.Speed > 0 {
+			// The NDJSON carries km/h with one decimal.
+			kmh := float64(int(e.Speed*10+0.5)) / 10
+			add("speed_"+class, sn.Cell, int64(kmh*float64(e.Count)+0.5))
+		}
+	case city.KindFootfall:
+		si, ok := d.Registry.Site(e.ID)
+		if !ok {
+			return fmt.Errorf("footfall at unknown site %q", e.ID)
+		}
+		if e.In > 0 {
+			add("footfall_in", si.Cell, int64(e.In))
+		}
+		if e.Out > 0 {
+			add("footfall_out", si.Cell, int64(e.Out))
+		}
+	}
+	return nil
 }
 
 // appendRawSwipe writes a swipe located by coordinates instead of station.

@@ -89,7 +89,7 @@ func BenchmarkODDay(b *testing.B) {
 		}
 		ingestTime := time.Since(start)
 
-		srv := api.NewServer(st, reg, filepath.Join(dir, "registry"))
+		srv := api.NewServer(st, reg, filepath.Join(dir, "registry"), api.Parts{})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,48 +62,10 @@ func (d *Day) PeerRawRequests(from, to, batch int) ([]Request, error) {
 	for m := from; m < to; m++ {
 		d.City.Minute(d.Start.Add(time.Duration(m)*time.Minute), func(e *city.Event) {
 			ms := e.Time * 1000
-			switch e.Kind {
-			case city.KindSwipe:
-				st, ok := d.Registry.Station(e.ID)
-				if !ok {
-					err = firstError(err, fmt.Errorf("swipe at unknown station %q", e.ID))
-					return
-				}
-				name := "swipes_out"
-				if e.Dir == city.DirIn {
-					name = "swipes_in"
-				}
-				body = line(body, name, st.Cell, 1, ms)
+			err = firstError(err, d.eventValues(e, func(metric string, cell h3.Cell, v int64) {
+				body = line(body, metric, cell, v, ms)
 				lines++
-			case city.KindCount:
-				sn, ok := d.Registry.Sensor(e.ID)
-				if !ok {
-					err = firstError(err, fmt.Errorf("count of unknown sensor %q", e.ID))
-					return
-				}
-				class := e.Class.String()
-				body = line(body, "count_"+class, sn.Cell, int64(e.Count), ms)
-				lines++
-				if e.Speed > 0 {
-					kmh := float64(int(e.Speed*10+0.5)) / 10
-					body = line(body, "speed_"+class, sn.Cell, int64(kmh*float64(e.Count)+0.5), ms)
-					lines++
-				}
-			case city.KindFootfall:
-				si, ok := d.Registry.Site(e.ID)
-				if !ok {
-					err = firstError(err, fmt.Errorf("footfall at unknown site %q", e.ID))
-					return
-				}
-				if e.In > 0 {
-					body = line(body, "footfall_in", si.Cell, int64(e.In), ms)
-					lines++
-				}
-				if e.Out > 0 {
-					body = line(body, "footfall_out", si.Cell, int64(e.Out), ms)
-					lines++
-				}
-			}
+			}))
 			cur.Events++
 			if lines >= batch {
 				cur.Parts = [][]byte{body}

@@ -6,13 +6,12 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
@@ -38,20 +37,18 @@ type Options struct {
 	TileURL string
 }
 
-// Dashboard is the live view's pieces, built together and mounted on
-// flowd's server and bucketer.
+// Dashboard is the live view's pieces, built together. Its observers,
+// Hub of durable deltas and Sites of gate readings, are wired to ingest by
+// the caller; its endpoints are declared in flowd's route table (package
+// api), which it serves as an api.Live.
 type Dashboard struct {
 	Hub     *Hub
 	Sites   *Sites
 	Alerts  *AlertLog
 	webhook *Webhook
 	tileURL string
-}
-
-// Router is where the dashboard mounts its endpoints; *api.Server is one.
-type Router interface {
-	Handle(method, path string, h fasthttp.RequestHandler)
-	HandlePrefix(method, prefix string, h fasthttp.RequestHandler)
+	socket  fasthttp.RequestHandler
+	page    map[string]fasthttp.RequestHandler
 }
 
 // New builds the hub and the site tracker, rebuilding both from the store
@@ -66,7 +63,7 @@ func New(o Options) (*Dashboard, error) {
 		alerts.Close()
 		return nil, err
 	}
-	d := &Dashboard{Hub: hub, Alerts: alerts, tileURL: o.TileURL}
+	d := &Dashboard{Hub: hub, Alerts: alerts, tileURL: o.TileURL, socket: hub.Handler(), page: pageFiles()}
 	if o.WebhookURL != "" {
 		timeout, retries := o.WebhookTimeout, o.WebhookRetries
 		if timeout <= 0 {
@@ -89,19 +86,6 @@ func New(o Options) (*Dashboard, error) {
 	return d, nil
 }
 
-// Mount registers the dashboard's endpoints on r. Its observers, d.Hub of
-// durable deltas and d.Sites of gate readings, are wired to ingest by the
-// caller. Call it before the server takes requests.
-func (d *Dashboard) Mount(r Router) {
-	r.Handle("GET", "/api/v1/live", d.Hub.Handler())
-	r.Handle("GET", "/api/v1/live/stats", d.liveStats)
-	r.Handle("GET", "/api/v1/sites/status", d.allStatus)
-	r.HandlePrefix("GET", "/api/v1/sites/", d.siteStatus)
-	r.Handle("GET", "/api/v1/alerts", d.alertList)
-	r.Handle("GET", "/api/v1/dashboard/config", d.config)
-	mountStatic(r)
-}
-
 // Close stops the loops, disconnects the live clients and closes the
 // alert history.
 func (d *Dashboard) Close() error {
@@ -117,60 +101,47 @@ func (d *Dashboard) closeParts() error {
 	return d.Alerts.Close()
 }
 
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("BUG: cannot marshal answer: %v", err))
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(data)
+// Socket serves GET /api/v1/live: the WebSocket upgrade to the hub.
+func (d *Dashboard) Socket(ctx *fasthttp.RequestCtx) { d.socket(ctx) }
+
+// Page returns the handlers of the embedded page's files by path.
+func (d *Dashboard) Page() map[string]fasthttp.RequestHandler { return d.page }
+
+// LiveStats serves GET /api/v1/live/stats.
+func (d *Dashboard) LiveStats(ctx *fasthttp.RequestCtx) {
+	answer.JSON(ctx, fasthttp.StatusOK, d.Hub.Stats())
 }
 
-func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
-	writeJSON(ctx, status, map[string]string{"error": msg})
-}
-
-func tookMs(start time.Time) float64 { return float64(time.Since(start).Microseconds()) / 1000 }
-
-func (d *Dashboard) liveStats(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, d.Hub.Stats())
-}
-
-// allStatus serves GET /api/v1/sites/status.
-func (d *Dashboard) allStatus(ctx *fasthttp.RequestCtx) {
+// AllSitesStatus serves GET /api/v1/sites/status.
+func (d *Dashboard) AllSitesStatus(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	sites := d.Sites.All()
-	writeJSON(ctx, fasthttp.StatusOK, struct {
+	answer.JSON(ctx, fasthttp.StatusOK, struct {
 		Sites  []SiteStatus `json:"sites"`
 		TookMs float64      `json:"took_ms"`
-	}{sites, tookMs(start)})
+	}{sites, answer.Since(start)})
 }
 
-// siteStatus serves GET /api/v1/sites/{id}/status.
-func (d *Dashboard) siteStatus(ctx *fasthttp.RequestCtx) {
-	rest := strings.TrimPrefix(string(ctx.Path()), "/api/v1/sites/")
-	id, ok := strings.CutSuffix(rest, "/status")
-	if !ok || id == "" || strings.Contains(id, "/") {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("no endpoint GET %s; want /api/v1/sites/{id}/status", ctx.Path()))
-		return
-	}
+// SiteStatus serves GET /api/v1/sites/{id}/status; the route table leaves
+// the id as the request's user value "id".
+func (d *Dashboard) SiteStatus(ctx *fasthttp.RequestCtx) {
+	id, _ := ctx.UserValue("id").(string)
 	st, ok := d.Sites.Status(id)
 	if !ok {
-		writeError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("unknown site %q", id))
+		answer.Error(ctx, fasthttp.StatusNotFound, fmt.Errorf("unknown site %q", id))
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, st)
+	answer.JSON(ctx, fasthttp.StatusOK, st)
 }
 
-// alertList serves GET /api/v1/alerts?site=&since=&limit=.
-func (d *Dashboard) alertList(ctx *fasthttp.RequestCtx) {
+// AlertHistory serves GET /api/v1/alerts?site=&since=&limit=.
+func (d *Dashboard) AlertHistory(ctx *fasthttp.RequestCtx) {
 	args := ctx.QueryArgs()
 	var since time.Time
 	if v := string(args.Peek("since")); v != "" {
 		ms, err := vocab.ParseTime(v)
 		if err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("parameter \"since\": value %q: %v", v, err))
+			answer.Fail(ctx, &answer.ParamError{Param: "since", Value: v, Reason: err.Error()})
 			return
 		}
 		since = time.UnixMilli(ms)
@@ -179,20 +150,20 @@ func (d *Dashboard) alertList(ctx *fasthttp.RequestCtx) {
 	if v := string(args.Peek("limit")); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxAlertsKept {
-			writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("parameter \"limit\": value %q: want an integer from 1 to %d", v, maxAlertsKept))
+			answer.Fail(ctx, &answer.ParamError{Param: "limit", Value: v, Reason: fmt.Sprintf("want an integer from 1 to %d", maxAlertsKept)})
 			return
 		}
 		limit = n
 	}
-	writeJSON(ctx, fasthttp.StatusOK, struct {
+	answer.JSON(ctx, fasthttp.StatusOK, struct {
 		Alerts []Alert `json:"alerts"`
 	}{d.Alerts.List(string(args.Peek("site")), since, limit)})
 }
 
-// config serves GET /api/v1/dashboard/config: what the page needs to know
+// Config serves GET /api/v1/dashboard/config: what the page needs to know
 // of the server's settings.
-func (d *Dashboard) config(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{
+func (d *Dashboard) Config(ctx *fasthttp.RequestCtx) {
+	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{
 		"tiles":          d.tileURL,
 		"res":            d.Hub.res,
 		"window_seconds": int64(d.Hub.opts.Window / time.Second),

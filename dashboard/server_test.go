@@ -5,18 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/internal/flowdtest"
 	"github.com/flowd/flowd/storage"
 	"github.com/gorilla/websocket"
 )
@@ -37,53 +35,31 @@ const testSitesGeoJSON = `{"type":"FeatureCollection","features":[{"type":"Featu
 
 func startServer(t testing.TB, dataDir string, opts Options) *testServer {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(dataDir, "store"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cards, err := ingest.LoadOrCreateKey(filepath.Join(dataDir, "secret.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := geo.New(9)
-	regDir := filepath.Join(dataDir, "registry")
-	if err := os.MkdirAll(regDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sites, err := geo.ReadSitesGeoJSON(strings.NewReader(testSitesGeoJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.PutSites(sites); err != nil {
-		t.Fatal(err)
-	}
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
-	ih := ingest.NewHandler(b, 64)
-	srv := api.NewServer(st, reg, regDir)
-	srv.Logf = t.Logf
-	srv.Handle("POST", "/api/v1/ingest/swipes", ih.Swipes)
-	srv.Handle("POST", "/api/v1/ingest/counts", ih.Counts)
-	srv.Handle("POST", "/api/v1/ingest/footfall", ih.Footfall)
-	opts.Store, opts.Registry, opts.DataDir = st, reg, dataDir
-	d, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Deltas = append(b.Deltas, d.Hub)
-	b.Footfall = append(b.Footfall, d.Sites)
-	d.Mount(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln, 64<<20)
-	stop := sync.OnceFunc(func() {
-		srv.Shutdown()
-		d.Close()
-		st.Close()
+	var d *Dashboard
+	fs := flowdtest.New(t, dataDir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		sites, err := geo.ReadSitesGeoJSON(strings.NewReader(testSitesGeoJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.PutSites(sites); err != nil {
+			t.Fatal(err)
+		}
+		cards, err := ingest.LoadOrCreateKey(filepath.Join(dataDir, "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Store, opts.Registry, opts.DataDir = st, reg, dataDir
+		if d, err = New(opts); err != nil {
+			t.Fatal(err)
+		}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+		b.Deltas = append(b.Deltas, d.Hub)
+		b.Footfall = append(b.Footfall, d.Sites)
+		return api.Parts{Ingest: ingest.NewHandler(b, 64), Live: d}, func() { d.Close() }
 	})
-	t.Cleanup(stop)
-	return &testServer{URL: "http://" + ln.Addr().String(), Dash: d, Reg: reg, Close: stop}
+	fs.API.Logf = t.Logf
+	fs.Serve()
+	return &testServer{URL: fs.URL, Dash: d, Reg: fs.Registry, Close: fs.Close}
 }
 
 // post sends an NDJSON body to an ingest endpoint and fails on a non-2xx.

@@ -27,9 +27,10 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
-// mountStatic serves each embedded file at its own path, and index.html at
-// "/": exact routes, so no catch-all shadows other packages' endpoints.
-func mountStatic(r Router) {
+// pageFiles returns a handler of each embedded file by its path, and of
+// index.html at "/".
+func pageFiles() map[string]fasthttp.RequestHandler {
+	files := map[string]fasthttp.RequestHandler{}
 	err := fs.WalkDir(static, "static", func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
@@ -52,13 +53,14 @@ func mountStatic(r Router) {
 			ctx.SetBody(data)
 		}
 		route := strings.TrimPrefix(p, "static")
-		r.Handle("GET", route, h)
+		files[route] = h
 		if route == "/index.html" {
-			r.Handle("GET", "/", h)
+			files["/"] = h
 		}
 		return nil
 	})
 	if err != nil {
 		panic("BUG: embedded page: " + err.Error())
 	}
+	return files
 }

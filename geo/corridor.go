@@ -1,16 +1,12 @@
 package geo
 
 import (
-	"container/list"
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
-	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -87,26 +83,11 @@ type pathCell struct {
 // segLen is close to the cell spacing; it is kept so that segments stay
 // evenly spaced.
 func NewCorridor(path []h3.LatLng, width float64, res int, segLen float64) (*Corridor, error) {
-	if err := checkRes(res); err != nil {
-		return nil, &CorridorError{"res", strconv.Itoa(res), err.Error()}
-	}
-	if len(path) < 2 || len(path) > MaxCorridorPoints {
-		return nil, &CorridorError{"path", fmt.Sprintf("of %d points", len(path)), fmt.Sprintf("want 2 to %d points", MaxCorridorPoints)}
-	}
-	for i, p := range path {
-		if err := checkLatLng(p.Lat, p.Lng); err != nil {
-			return nil, &CorridorError{"path", fmt.Sprintf("point %d [%v,%v]", i, p.Lat, p.Lng), err.Error()}
-		}
-	}
-	spacing := CellSpacing(res)
-	if math.IsNaN(width) || width < 0 || width > 100000 {
-		return nil, &CorridorError{"width", fmtMetres(width), "want metres from 0 to 100000"}
-	}
-	if math.IsNaN(segLen) || segLen < 0 || math.IsInf(segLen, 0) || segLen > 0 && segLen < spacing {
-		return nil, &CorridorError{"segment", fmtMetres(segLen), fmt.Sprintf("want \"cell\" or at least %.0f m, the distance between cells at res %d", math.Ceil(spacing), res)}
+	spacing, err := checkCorridor(path, width, res, segLen)
+	if err != nil {
+		return nil, err
 	}
 	c := &Corridor{Res: res, Width: width, SegmentLength: segLen, Rings: int(math.Round(width / 2 / spacing))}
-
 	visits, err := c.walk(path, spacing)
 	if err != nil {
 		return nil, err
@@ -123,11 +104,44 @@ func NewCorridor(path []h3.LatLng, width float64, res int, segLen float64) (*Cor
 	if n := len(firsts) * (3*c.Rings*(c.Rings+1) + 1); n > maxCorridorDisk {
 		return nil, &CorridorError{"width", fmtMetres(width), fmt.Sprintf("%d path cells widened by %d rings visit %d cells, more than %d: use a coarser res or a narrower width", len(firsts), c.Rings, n, maxCorridorDisk)}
 	}
+	pathSeg, bounds := c.cut(firsts)
+	claims, err := c.widen(firsts, pathSeg, owner)
+	if err != nil {
+		return nil, err
+	}
+	c.group(path, claims, pathSeg, bounds)
+	return c, nil
+}
 
-	// Segments of the path cells.
-	pathSeg := make([]int32, len(firsts))
-	var bounds []float64 // segment i spans bounds[i]..bounds[i+1]
-	if segLen == 0 {
+// checkCorridor checks a corridor's inputs and returns the distance
+// between cell centres at res.
+func checkCorridor(path []h3.LatLng, width float64, res int, segLen float64) (float64, error) {
+	if err := checkRes(res); err != nil {
+		return 0, &CorridorError{"res", strconv.Itoa(res), err.Error()}
+	}
+	if len(path) < 2 || len(path) > MaxCorridorPoints {
+		return 0, &CorridorError{"path", fmt.Sprintf("of %d points", len(path)), fmt.Sprintf("want 2 to %d points", MaxCorridorPoints)}
+	}
+	for i, p := range path {
+		if err := checkLatLng(p.Lat, p.Lng); err != nil {
+			return 0, &CorridorError{"path", fmt.Sprintf("point %d [%v,%v]", i, p.Lat, p.Lng), err.Error()}
+		}
+	}
+	spacing := CellSpacing(res)
+	if math.IsNaN(width) || width < 0 || width > 100000 {
+		return 0, &CorridorError{"width", fmtMetres(width), "want metres from 0 to 100000"}
+	}
+	if math.IsNaN(segLen) || segLen < 0 || math.IsInf(segLen, 0) || segLen > 0 && segLen < spacing {
+		return 0, &CorridorError{"segment", fmtMetres(segLen), fmt.Sprintf("want \"cell\" or at least %.0f m, the distance between cells at res %d", math.Ceil(spacing), res)}
+	}
+	return spacing, nil
+}
+
+// cut returns the segment of each path cell, and the segments' bounds
+// along the path: segment i spans bounds[i]..bounds[i+1].
+func (c *Corridor) cut(firsts []pathCell) (pathSeg []int32, bounds []float64) {
+	pathSeg = make([]int32, len(firsts))
+	if c.SegmentLength == 0 {
 		bounds = make([]float64, len(firsts)+1)
 		for i := range firsts {
 			pathSeg[i] = int32(i)
@@ -136,55 +150,67 @@ func NewCorridor(path []h3.LatLng, width float64, res int, segLen float64) (*Cor
 			}
 		}
 		bounds[len(firsts)] = c.Length
-	} else {
-		n := max(1, int(math.Ceil(c.Length/segLen)))
-		bounds = make([]float64, n+1)
-		for i := range n {
-			bounds[i] = float64(i) * segLen
-		}
-		bounds[n] = c.Length
-		for i, f := range firsts {
-			pathSeg[i] = int32(min(n-1, int(f.along/segLen)))
-		}
+		return pathSeg, bounds
 	}
+	n := max(1, int(math.Ceil(c.Length/c.SegmentLength)))
+	bounds = make([]float64, n+1)
+	for i := range n {
+		bounds[i] = float64(i) * c.SegmentLength
+	}
+	bounds[n] = c.Length
+	for i, f := range firsts {
+		pathSeg[i] = int32(min(n-1, int(f.along/c.SegmentLength)))
+	}
+	return pathSeg, bounds
+}
 
-	// Widen ring by ring so that a cell goes to its nearest path cell.
-	type claim struct {
-		cell h3.Cell
-		seg  int32
-	}
+// claim is a corridor cell and the segment it belongs to.
+type claim struct {
+	cell h3.Cell
+	seg  int32
+}
+
+// widen claims the path cells and then, ring by ring, the cells around
+// them, so that a cell goes to its nearest path cell (the earlier on a
+// tie). owner holds the path cells and takes the claimed ones.
+func (c *Corridor) widen(firsts []pathCell, pathSeg []int32, owner map[h3.Cell]int32) ([]claim, error) {
 	claims := make([]claim, 0, len(owner))
 	for i, f := range firsts {
 		claims = append(claims, claim{f.cell, pathSeg[i]})
 	}
-	if c.Rings > 0 {
-		disks := make([][][]h3.Cell, len(firsts))
-		for i, f := range firsts {
-			disks[i] = h3.GridDiskDistances(f.cell, c.Rings)
-		}
-		for r := 1; r <= c.Rings; r++ {
-			for i := range firsts {
-				if r >= len(disks[i]) {
+	if c.Rings == 0 {
+		return claims, nil
+	}
+	disks := make([][][]h3.Cell, len(firsts))
+	for i, f := range firsts {
+		disks[i] = h3.GridDiskDistances(f.cell, c.Rings)
+	}
+	for r := 1; r <= c.Rings; r++ {
+		for i := range firsts {
+			if r >= len(disks[i]) {
+				continue
+			}
+			for _, cell := range disks[i][r] {
+				if cell == 0 {
+					continue // a hole next to a pentagon
+				}
+				if _, taken := owner[cell]; taken {
 					continue
 				}
-				for _, cell := range disks[i][r] {
-					if cell == 0 {
-						continue // a hole next to a pentagon
-					}
-					if _, taken := owner[cell]; taken {
-						continue
-					}
-					owner[cell] = int32(i)
-					claims = append(claims, claim{cell, pathSeg[i]})
-				}
-			}
-			if len(claims) > MaxCorridorCells {
-				return nil, &CorridorError{"width", fmtMetres(width), fmt.Sprintf("corridor of more than %d cells at res %d: use a coarser res or a narrower width", MaxCorridorCells, res)}
+				owner[cell] = int32(i)
+				claims = append(claims, claim{cell, pathSeg[i]})
 			}
 		}
+		if len(claims) > MaxCorridorCells {
+			return nil, &CorridorError{"width", fmtMetres(c.Width), fmt.Sprintf("corridor of more than %d cells at res %d: use a coarser res or a narrower width", MaxCorridorCells, c.Res)}
+		}
 	}
+	return claims, nil
+}
 
-	// Group by segment, keeping path cells first and rings in order.
+// group sets the corridor's cells grouped by segment, keeping path cells
+// first and rings in order, and its segments.
+func (c *Corridor) group(path []h3.LatLng, claims []claim, pathSeg []int32, bounds []float64) {
 	sort.SliceStable(claims, func(i, j int) bool { return claims[i].seg < claims[j].seg })
 	c.Cells = make([]h3.Cell, len(claims))
 	c.cellSeg = make([]int32, len(claims))
@@ -209,7 +235,6 @@ func NewCorridor(path []h3.LatLng, width float64, res int, segLen float64) (*Cor
 		seg.Mid = c.pointAt(path, (seg.From+seg.To)/2)
 		lo = hi
 	}
-	return c, nil
 }
 
 // walk returns the path's cell visits in order, consecutive repeats
@@ -295,170 +320,4 @@ func (c *Corridor) pointAt(path []h3.LatLng, d float64) h3.LatLng {
 // SegmentOf returns the segment of c.Cells[i].
 func (c *Corridor) SegmentOf(i int) int { return int(c.cellSeg[i]) }
 
-// CorridorLocator finds which corridor cell, and so which segment, a cell
-// of a finer base resolution lies in, by binary search over the corridor
-// cells' child ranges: no H3 call per stored bucket.
-type CorridorLocator struct {
-	BaseRes int
-	// Ranges are the merged base-resolution ranges of the whole corridor,
-	// for one scan.
-	Ranges []vocab.CellRange
-	child  []vocab.CellRange // child range of each corridor cell, sorted
-	cell   []int32           // index in Corridor.Cells of child[i]
-	seg    []int32           // segment of child[i]
-}
-
-// Locator returns the corridor's locator for base-resolution cells,
-// building it on first use. baseRes must not be coarser than c.Res.
-func (c *Corridor) Locator(baseRes int) (*CorridorLocator, error) {
-	if l := c.loc.Load(); l != nil && l.BaseRes == baseRes {
-		return l, nil
-	}
-	if baseRes < c.Res || baseRes > MaxRes {
-		return nil, &CorridorError{"res", strconv.Itoa(c.Res), fmt.Sprintf("corridor cells must not be finer than the base resolution %d", baseRes)}
-	}
-	l := &CorridorLocator{BaseRes: baseRes, child: make([]vocab.CellRange, len(c.Cells)), cell: make([]int32, len(c.Cells)), seg: make([]int32, len(c.Cells))}
-	order := make([]int32, len(c.Cells))
-	for i, cell := range c.Cells {
-		l.child[i] = ChildRange(cell, baseRes)
-		order[i] = int32(i)
-	}
-	sort.Slice(order, func(i, j int) bool { return l.child[order[i]].Lo < l.child[order[j]].Lo })
-	sorted := make([]vocab.CellRange, len(order))
-	for i, o := range order {
-		sorted[i] = l.child[o]
-		l.cell[i] = o
-		l.seg[i] = c.cellSeg[o]
-	}
-	l.child = sorted
-	var err error
-	if l.Ranges, err = Ranges(c.Cells, baseRes); err != nil {
-		return nil, err
-	}
-	c.loc.Store(l)
-	return l, nil
-}
-
-// Find returns the index in the corridor's Cells of the cell holding the
-// base-resolution id base, and its segment, or -1, -1 outside the corridor.
-func (l *CorridorLocator) Find(base uint64) (cell, seg int) {
-	i := sort.Search(len(l.child), func(i int) bool { return l.child[i].Lo > base }) - 1
-	if i < 0 || base > l.child[i].Hi {
-		return -1, -1
-	}
-	return int(l.cell[i]), int(l.seg[i])
-}
-
 func fmtMetres(m float64) string { return strconv.FormatFloat(m, 'f', -1, 64) + " m" }
-
-// ParsePath parses a path given as [[lat,lng],...], or as a GeoJSON
-// LineString geometry or Feature (whose coordinates are [lng,lat]).
-func ParsePath(data []byte) ([]h3.LatLng, error) {
-	var pairs [][]float64
-	if err := json.Unmarshal(data, &pairs); err == nil {
-		return pathPoints(pairs, false)
-	}
-	var g struct {
-		Type        string          `json:"type"`
-		Coordinates [][]float64     `json:"coordinates"`
-		Geometry    json.RawMessage `json:"geometry"`
-	}
-	if err := json.Unmarshal(data, &g); err != nil {
-		return nil, fmt.Errorf("want [[lat,lng],...] or a GeoJSON LineString: %v", err)
-	}
-	switch g.Type {
-	case "LineString":
-		return pathPoints(g.Coordinates, true)
-	case "Feature":
-		if len(g.Geometry) == 0 {
-			return nil, fmt.Errorf("GeoJSON Feature has no geometry")
-		}
-		return ParsePath(g.Geometry)
-	}
-	return nil, fmt.Errorf("GeoJSON type %q: want a LineString or a Feature holding one", g.Type)
-}
-
-func pathPoints(pairs [][]float64, lngFirst bool) ([]h3.LatLng, error) {
-	pts := make([]h3.LatLng, len(pairs))
-	for i, p := range pairs {
-		if len(p) < 2 || len(p) > 3 {
-			return nil, fmt.Errorf("point %d has %d numbers, want 2", i, len(p))
-		}
-		lat, lng := p[0], p[1]
-		if lngFirst {
-			lat, lng = p[1], p[0]
-		}
-		if err := checkLatLng(lat, lng); err != nil {
-			return nil, fmt.Errorf("point %d: %v", i, err)
-		}
-		pts[i] = h3.LatLng{Lat: lat, Lng: lng}
-	}
-	return pts, nil
-}
-
-// CorridorCache keeps recently built corridors, least recently used out
-// first: building one costs an H3 call per cell, and route planners ask
-// about the same candidate paths again and again.
-type CorridorCache struct {
-	mu    sync.Mutex
-	max   int
-	order *list.List // of *corridorEntry, most recent first
-	byKey map[string]*list.Element
-}
-
-type corridorEntry struct {
-	key string
-	c   *Corridor
-}
-
-// NewCorridorCache returns a cache of at most n corridors.
-func NewCorridorCache(n int) *CorridorCache {
-	return &CorridorCache{max: max(n, 1), order: list.New(), byKey: map[string]*list.Element{}}
-}
-
-// Get returns the corridor of (path, width, res, segLen), building and
-// keeping it when absent. Failed builds are not kept.
-func (cc *CorridorCache) Get(path []h3.LatLng, width float64, res int, segLen float64) (*Corridor, error) {
-	key := make([]byte, 0, 8*(2*len(path)+3))
-	for _, v := range [...]float64{width, float64(res), segLen} {
-		key = strconv.AppendUint(key, math.Float64bits(v), 36)
-		key = append(key, ',')
-	}
-	for _, p := range path {
-		key = strconv.AppendUint(key, math.Float64bits(p.Lat), 36)
-		key = append(key, ' ')
-		key = strconv.AppendUint(key, math.Float64bits(p.Lng), 36)
-		key = append(key, ',')
-	}
-	cc.mu.Lock()
-	if e, ok := cc.byKey[string(key)]; ok {
-		cc.order.MoveToFront(e)
-		c := e.Value.(*corridorEntry).c
-		cc.mu.Unlock()
-		return c, nil
-	}
-	cc.mu.Unlock()
-	c, err := NewCorridor(path, width, res, segLen)
-	if err != nil {
-		return nil, err
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if e, ok := cc.byKey[string(key)]; ok {
-		return e.Value.(*corridorEntry).c, nil
-	}
-	cc.byKey[string(key)] = cc.order.PushFront(&corridorEntry{string(key), c})
-	for cc.order.Len() > cc.max {
-		e := cc.order.Back()
-		cc.order.Remove(e)
-		delete(cc.byKey, e.Value.(*corridorEntry).key)
-	}
-	return c, nil
-}
-
-// Len returns how many corridors the cache holds.
-func (cc *CorridorCache) Len() int {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return cc.order.Len()
-}

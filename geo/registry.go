@@ -114,6 +114,41 @@ func (r *Registry) PutSites(sites []Site) error {
 	return nil
 }
 
+// The sets of a registry, as the API and its files name them.
+const (
+	SetStations = "stations"
+	SetSensors  = "sensors"
+	SetSites    = "sites"
+)
+
+// PutFile reads a file of one set in whichever format it has (see
+// ReadStations, ReadSensors, ReadSitesGeoJSON) and replaces the set with
+// it; name is used for sniffing and in errors. It returns the number of
+// entries read.
+func (r *Registry) PutFile(set, name string, rd io.Reader) (int, error) {
+	switch set {
+	case SetStations:
+		st, err := ReadStations(name, rd)
+		if err != nil {
+			return 0, err
+		}
+		return len(st), r.PutStations(st)
+	case SetSensors:
+		ss, err := ReadSensors(name, rd)
+		if err != nil {
+			return 0, err
+		}
+		return len(ss), r.PutSensors(ss)
+	case SetSites:
+		ss, err := ReadSitesGeoJSON(rd)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		return len(ss), r.PutSites(ss)
+	}
+	panic("BUG: no registry set " + set)
+}
+
 // update swaps in a copy of the current snapshot changed by f.
 func (r *Registry) update(f func(*snapshot)) {
 	r.mu.Lock()
@@ -124,41 +159,35 @@ func (r *Registry) update(f func(*snapshot)) {
 }
 
 func (r *Registry) stations(in []Station) (map[string]Station, []Station, error) {
-	m := make(map[string]Station, len(in))
-	for i, s := range in {
-		if s.ID == "" {
-			return nil, nil, fmt.Errorf("station %d: id is empty", i+1)
-		}
-		if _, dup := m[s.ID]; dup {
-			return nil, nil, fmt.Errorf("station %q: id given twice", s.ID)
-		}
-		c, err := CellOf(s.Lat, s.Lng, r.res)
-		if err != nil {
-			return nil, nil, fmt.Errorf("station %q: %w", s.ID, err)
-		}
-		s.Cell = c
-		m[s.ID] = s
-	}
-	return m, sortedValues(m, func(s Station) string { return s.ID }), nil
+	return indexPoints("station", in, r.res, func(s *Station) (string, float64, float64, *h3.Cell) { return s.ID, s.Lat, s.Lng, &s.Cell })
 }
 
 func (r *Registry) sensors(in []Sensor) (map[string]Sensor, []Sensor, error) {
-	m := make(map[string]Sensor, len(in))
-	for i, s := range in {
-		if s.ID == "" {
-			return nil, nil, fmt.Errorf("sensor %d: id is empty", i+1)
+	return indexPoints("sensor", in, r.res, func(s *Sensor) (string, float64, float64, *h3.Cell) { return s.ID, s.Lat, s.Lng, &s.Cell })
+}
+
+// indexPoints keys entries located by one position (stations, sensors) by
+// id, setting each one's cell at res, and lists them sorted by id. fields
+// returns an entry's id, position and cell.
+func indexPoints[T any](what string, in []T, res int, fields func(*T) (string, float64, float64, *h3.Cell)) (map[string]T, []T, error) {
+	m := make(map[string]T, len(in))
+	for i := range in {
+		v := in[i]
+		id, lat, lng, cell := fields(&v)
+		if id == "" {
+			return nil, nil, fmt.Errorf("%s %d: id is empty", what, i+1)
 		}
-		if _, dup := m[s.ID]; dup {
-			return nil, nil, fmt.Errorf("sensor %q: id given twice", s.ID)
+		if _, dup := m[id]; dup {
+			return nil, nil, fmt.Errorf("%s %q: id given twice", what, id)
 		}
-		c, err := CellOf(s.Lat, s.Lng, r.res)
+		c, err := CellOf(lat, lng, res)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sensor %q: %w", s.ID, err)
+			return nil, nil, fmt.Errorf("%s %q: %w", what, id, err)
 		}
-		s.Cell = c
-		m[s.ID] = s
+		*cell = c
+		m[id] = v
 	}
-	return m, sortedValues(m, func(s Sensor) string { return s.ID }), nil
+	return m, sortedValues(m, func(v T) string { id, _, _, _ := fields(&v); return id }), nil
 }
 
 func (r *Registry) sites(in []Site) (map[string]Site, []Site, error) {

@@ -60,45 +60,18 @@ func (s *Site) check() error {
 // yellow, orange, red thresholds, given as fractions (0.8) or percents (80);
 // absent ones default to 80 %, 90 % and 95 %.
 func ReadSitesGeoJSON(r io.Reader) ([]Site, error) {
-	var fc struct {
-		Type     string `json:"type"`
-		Features []struct {
-			ID         json.RawMessage            `json:"id"`
-			Geometry   *geoJSON                   `json:"geometry"`
-			Properties map[string]json.RawMessage `json:"properties"`
-		} `json:"features"`
-	}
-	if err := json.NewDecoder(r).Decode(&fc); err != nil {
-		return nil, fmt.Errorf("sites GeoJSON: %w", err)
-	}
-	if fc.Type != "FeatureCollection" {
-		return nil, fmt.Errorf("sites GeoJSON: type %q, want FeatureCollection", fc.Type)
-	}
-	out := make([]Site, 0, len(fc.Features))
-	seen := map[string]int{}
-	for i, f := range fc.Features {
-		n := i + 1
-		s, err := readSite(f.ID, f.Geometry, f.Properties)
-		if err != nil {
-			return nil, fmt.Errorf("feature %d: %w", n, err)
-		}
-		if prev, dup := seen[s.ID]; dup {
-			return nil, fmt.Errorf("feature %d: site %q already in feature %d", n, s.ID, prev)
-		}
-		seen[s.ID] = n
-		out = append(out, s)
-	}
-	return out, nil
+	return readFeatures(r, "site", func(f *feature) (Site, string, error) {
+		s, err := readSite(f)
+		return s, s.ID, err
+	})
 }
 
-func readSite(featureID json.RawMessage, g *geoJSON, props map[string]json.RawMessage) (Site, error) {
+func readSite(f *feature) (Site, error) {
 	var s Site
 	var err error
-	if s.ID, err = propString(props["id"]); err == nil && s.ID == "" {
-		s.ID, err = propString(featureID)
-	}
-	if err != nil {
-		return s, fmt.Errorf("id: %w", err)
+	g, props := f.Geometry, f.Properties
+	if s.ID, err = f.id(); err != nil {
+		return s, err
 	}
 	if s.Name, err = propString(props["name"]); err != nil {
 		return s, fmt.Errorf("name: %w", err)

@@ -40,14 +40,8 @@ func TestReadSitesGeoJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sites, err := ReadSitesGeoJSON(strings.NewReader(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want %q", err, tt.wantErr)
-				}
+			if !succeeds(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			s := sites[0]
 			if s.ID != "west-lake" || s.Name != "西湖" || s.Capacity != 219000 || s.DailyCapacity != 797500 || len(s.Area) != 1 {

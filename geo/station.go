@@ -34,63 +34,56 @@ const sameStationKm = 0.5
 // name as id, and rows repeating a name within 500 m are one transfer
 // station whose lines are joined with ",".
 func ReadStationsCSV(r io.Reader) ([]Station, error) {
-	const (
-		id = iota
-		name
-		lat
-		lng
-		line
-	)
+	const line = colOwn
 	t, err := newTable(r, []column{
-		id:   {aliases: []string{"id", "station_id", "stop_id"}},
-		name: {aliases: []string{"name", "station_name", "stop_name"}, required: true},
-		lat:  {aliases: []string{"lat", "latitude", "stop_lat"}, required: true},
-		lng:  {aliases: []string{"lng", "lon", "long", "longitude", "stop_lon"}, required: true},
-		line: {aliases: []string{"line", "line_id", "route"}},
+		colID:   {aliases: []string{"id", "station_id", "stop_id"}},
+		colName: {aliases: []string{"name", "station_name", "stop_name"}, required: true},
+		colLat:  {aliases: []string{"lat", "latitude", "stop_lat"}, required: true},
+		colLng:  {aliases: []string{"lng", "lon", "long", "longitude", "stop_lon"}, required: true},
+		line:    {aliases: []string{"line", "line_id", "route"}},
 	})
 	if err != nil {
 		return nil, err
 	}
-	nameIsID := !t.has(id)
+	nameIsID := !t.has(colID)
 	var out []Station
-	pos := map[string]int{}   // id → index in out
-	lines := map[string]int{} // id → line it was first read on
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
+	pos := map[string]int{} // id → index in out
+	seen := firstLines{}
+	err = t.each(func() error {
 		s := Station{Line: t.str(line)}
-		if s.Name, err = t.required(name); err != nil {
-			return nil, err
+		var err error
+		if s.Name, err = t.required(colName); err != nil {
+			return err
 		}
 		s.ID = s.Name
 		if !nameIsID {
-			if s.ID, err = t.required(id); err != nil {
-				return nil, err
+			if s.ID, err = t.required(colID); err != nil {
+				return err
 			}
 		}
-		if s.Lat, s.Lng, err = t.latLng(lat, lng); err != nil {
-			return nil, err
+		if s.Lat, s.Lng, err = t.latLng(colLat, colLng); err != nil {
+			return err
 		}
 		i, dup := pos[s.ID]
 		if !dup {
-			pos[s.ID], lines[s.ID] = len(out), t.line
+			pos[s.ID] = len(out)
 			out = append(out, s)
-			continue
+			return seen.add(t, "station", s.ID)
 		}
 		prev := &out[i]
 		far := h3.GreatCircleDistanceKm(h3.LatLng{Lat: prev.Lat, Lng: prev.Lng}, h3.LatLng{Lat: s.Lat, Lng: s.Lng}) > sameStationKm
 		if !nameIsID || far {
-			return nil, fmt.Errorf("line %d: station %q already on line %d", t.line, s.ID, lines[s.ID])
+			return seen.add(t, "station", s.ID)
 		}
 		if s.Line != "" && !strings.Contains(","+prev.Line+",", ","+s.Line+",") {
 			prev.Line = strings.TrimPrefix(prev.Line+","+s.Line, ",")
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // ReadStationsGTFS reads a GTFS stops.txt. Stops and stations
@@ -98,78 +91,52 @@ func ReadStationsCSV(r io.Reader) ([]Station, error) {
 // areas are skipped, since swipes name the stop or station. A stop without
 // stop_name takes its stop_id as name.
 func ReadStationsGTFS(r io.Reader) ([]Station, error) {
-	const (
-		id = iota
-		name
-		lat
-		lng
-		locType
-	)
-	t, err := newTable(r, []column{
-		id:      {aliases: []string{"stop_id"}, required: true},
-		name:    {aliases: []string{"stop_name"}},
-		lat:     {aliases: []string{"stop_lat"}, required: true},
-		lng:     {aliases: []string{"stop_lon"}, required: true},
+	const locType = colOwn
+	cols := []column{
+		colID:   {aliases: []string{"stop_id"}, required: true},
+		colName: {aliases: []string{"stop_name"}},
+		colLat:  {aliases: []string{"stop_lat"}, required: true},
+		colLng:  {aliases: []string{"stop_lon"}, required: true},
 		locType: {aliases: []string{"location_type"}},
-	})
-	if err != nil {
-		return nil, err
 	}
-	var out []Station
-	lines := map[string]int{}
-	for {
-		ok, err := t.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
+	return readRows(r, cols, "stop_id", func(t *table) (Station, string, bool, error) {
 		switch lt := t.str(locType); lt {
 		case "", "0", "1":
 		case "2", "3", "4":
-			continue
+			return Station{}, "", false, nil
 		default:
-			return nil, t.errorf(locType, "want 0 to 4")
+			return Station{}, "", false, t.errorf(locType, "want 0 to 4")
 		}
-		var s Station
-		if s.ID, err = t.required(id); err != nil {
-			return nil, err
-		}
-		if s.Name = t.str(name); s.Name == "" {
-			s.Name = s.ID
-		}
-		if s.Lat, s.Lng, err = t.latLng(lat, lng); err != nil {
-			return nil, err
-		}
-		if l, dup := lines[s.ID]; dup {
-			return nil, fmt.Errorf("line %d: stop_id %q already on line %d", t.line, s.ID, l)
-		}
-		lines[s.ID] = t.line
-		out = append(out, s)
-	}
+		p, err := t.place()
+		return Station{ID: p.id, Name: p.name, Lat: p.lat, Lng: p.lng}, p.id, true, err
+	})
 }
 
 // ReadStations reads stations in whichever format the file has: a JSON array
 // of Station (what the registry saves), a GTFS stops.txt (by name or by a
 // stop_id header), or a plain CSV. name is used for sniffing and errors.
 func ReadStations(name string, r io.Reader) ([]Station, error) {
-	br := bufio.NewReader(r)
-	var (
-		out []Station
-		err error
-	)
-	switch sniff(br) {
-	case '[':
-		err = json.NewDecoder(br).Decode(&out)
-	default:
+	return readSniffed(name, r, func(_ byte, br *bufio.Reader) ([]Station, error) {
 		head, _ := br.Peek(4096)
 		if line, _, _ := bytes.Cut(head, []byte("\n")); strings.EqualFold(filepath.Base(name), "stops.txt") ||
 			bytes.Contains(bytes.ToLower(line), []byte("stop_id")) {
-			out, err = ReadStationsGTFS(br)
-		} else {
-			out, err = ReadStationsCSV(br)
+			return ReadStationsGTFS(br)
 		}
+		return ReadStationsCSV(br)
+	})
+}
+
+// readSniffed reads a registry file of name: a JSON array of T, as the
+// registry saves it, or any other form by other, given the file's first
+// byte. Errors are prefixed with name.
+func readSniffed[T any](name string, r io.Reader, other func(first byte, br *bufio.Reader) ([]T, error)) ([]T, error) {
+	br := bufio.NewReader(r)
+	var out []T
+	var err error
+	if first := sniff(br); first == '[' {
+		err = json.NewDecoder(br).Decode(&out)
+	} else {
+		out, err = other(first, br)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

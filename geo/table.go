@@ -131,3 +131,84 @@ func (t *table) latLng(lat, lng int) (float64, float64, error) {
 	}
 	return v[0], v[1], nil
 }
+
+// each calls row for every record until the end of input or an error.
+func (t *table) each(row func() error) error {
+	for {
+		ok, err := t.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := row(); err != nil {
+			return err
+		}
+	}
+}
+
+// firstLines remembers the line each id was first read on, so that an id
+// read again is refused naming both lines.
+type firstLines map[string]int
+
+func (f firstLines) add(t *table, what, id string) error {
+	if l, dup := f[id]; dup {
+		return fmt.Errorf("line %d: %s %q already on line %d", t.line, what, id, l)
+	}
+	f[id] = t.line
+	return nil
+}
+
+// readRows reads a CSV registry file with columns cols, each record turned
+// into a T with its id by row, or skipped when row says keep is false. An
+// id read twice is refused, naming both lines and what the id is of.
+func readRows[T any](r io.Reader, cols []column, what string, row func(t *table) (v T, id string, keep bool, err error)) ([]T, error) {
+	t, err := newTable(r, cols)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	seen := firstLines{}
+	err = t.each(func() error {
+		v, id, keep, err := row(t)
+		if err != nil || !keep {
+			return err
+		}
+		out = append(out, v)
+		return seen.add(t, what, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// place is the id, name and position of one registry record.
+type place struct {
+	id, name string
+	lat, lng float64
+}
+
+// place reads the id (required), name (the id when empty) and position
+// columns of the current record.
+func (t *table) place() (place, error) {
+	p := place{name: t.str(colName)}
+	var err error
+	if p.id, err = t.required(colID); err != nil {
+		return p, err
+	}
+	if p.name == "" {
+		p.name = p.id
+	}
+	p.lat, p.lng, err = t.latLng(colLat, colLng)
+	return p, err
+}
+
+// The columns of a registry table, by index into its column list: every
+// registry names an id, a name and a position, and one column of its own
+// (a sensor's kind, a station's line, a GTFS stop's location type).
+const (
+	colID = iota
+	colName
+	colLat
+	colLng
+	colOwn
+)

@@ -47,14 +47,8 @@ func TestTable(t *testing.T) {
 					ids, notes = append(ids, tb.str(0)), append(notes, tb.str(3))
 				}
 			}()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want %q", err, tt.wantErr)
-				}
+			if !succeeds(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if strings.Join(ids, "|") != strings.Join(tt.ids, "|") || strings.Join(notes, "|") != strings.Join(tt.notes, "|") {
 				t.Fatalf("ids %q notes %q, want %q %q", ids, notes, tt.ids, tt.notes)

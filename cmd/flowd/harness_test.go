@@ -6,8 +6,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,30 +152,15 @@ func (r response) json(t *testing.T, v any) {
 
 func do(t *testing.T, method, url, ctype string, body []byte, gz bool) response {
 	t.Helper()
+	encoding := ""
 	if gz {
 		var b bytes.Buffer
 		w := gzip.NewWriter(&b)
 		w.Write(body)
 		w.Close()
-		body = b.Bytes()
+		body, encoding = b.Bytes(), "gzip"
 	}
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if gz {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, data}
+	return authDo(t, method, url, "", ctype, body, encoding)
 }
 
 func (c *child) get(t *testing.T, path string) response {
@@ -224,22 +207,22 @@ type densityAnswer struct {
 
 func (c *child) series(t *testing.T, query string) seriesAnswer {
 	t.Helper()
-	r := c.get(t, "/api/v1/series?"+query)
-	if r.status != 200 {
-		t.Fatalf("series?%s: %d %s", query, r.status, r.body)
-	}
-	var a seriesAnswer
-	r.json(t, &a)
-	return a
+	return getAnswer[seriesAnswer](t, c, "/api/v1/series?"+query)
 }
 
 func (c *child) density(t *testing.T, query string) densityAnswer {
 	t.Helper()
-	r := c.get(t, "/api/v1/density?"+query)
+	return getAnswer[densityAnswer](t, c, "/api/v1/density?"+query)
+}
+
+// getAnswer GETs path and decodes its answer, failing unless it is a 200.
+func getAnswer[A any](t *testing.T, c *child, path string) A {
+	t.Helper()
+	r := c.get(t, path)
 	if r.status != 200 {
-		t.Fatalf("density?%s: %d %s", query, r.status, r.body)
+		t.Fatalf("%s: %d %s", path, r.status, r.body)
 	}
-	var a densityAnswer
+	var a A
 	r.json(t, &a)
 	return a
 }

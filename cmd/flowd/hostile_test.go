@@ -83,6 +83,24 @@ func TestHostileLoad(t *testing.T) {
 		default:
 		}
 	}
+	// untilStop calls step(0), step(1), … in a goroutine until stop is
+	// closed or step returns false.
+	untilStop := func(step func(i int) bool) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !step(i) {
+					return
+				}
+			}
+		}()
+	}
 	swipe := func(i int, card string) string {
 		return fmt.Sprintf(`{"time":%d,"card":%q,"dir":"in","station":"S1"}`+"\n", t0.Unix()+int64(i%600), card)
 	}
@@ -121,58 +139,42 @@ func TestHostileLoad(t *testing.T) {
 	}()
 
 	// The well-behaved feeder: small batches, all of which must land.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var b strings.Builder
-			for j := range 20 {
-				b.WriteString(swipe(i*20+j, fmt.Sprintf("feeder-%d-%d", i, j)))
-			}
-			status, n, err := ingestAs(client, c.url, tokIngest, "swipes", "application/x-ndjson", "", []byte(b.String()))
-			if err != nil || (status != 200 && status != 429) {
-				report("feeder batch %d: %d %v", i, status, err)
-				return
-			}
-			acked.Add(int64(n))
-			time.Sleep(20 * time.Millisecond)
+	untilStop(func(i int) bool {
+		var b strings.Builder
+		for j := range 20 {
+			b.WriteString(swipe(i*20+j, fmt.Sprintf("feeder-%d-%d", i, j)))
 		}
-	}()
+		status, n, err := ingestAs(client, c.url, tokIngest, "swipes", "application/x-ndjson", "", []byte(b.String()))
+		if err != nil || (status != 200 && status != 429) {
+			report("feeder batch %d: %d %v", i, status, err)
+			return false
+		}
+		acked.Add(int64(n))
+		time.Sleep(20 * time.Millisecond)
+		return true
+	})
 
 	// The flood: one token, many senders, as fast as they can.
 	var floodOK, flood429 atomic.Int64
 	for s := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				status, n, err := ingestAs(client, c.url, tokFlood, "swipes", "application/x-ndjson", "", []byte(swipe(i, fmt.Sprintf("flood-%d-%d", s, i))))
-				if err != nil {
-					report("flood: %v", err)
-					return
-				}
-				switch status {
-				case 200:
-					floodOK.Add(1)
-					acked.Add(int64(n))
-				case 429:
-					flood429.Add(1)
-				default:
-					report("flood: status %d", status)
-					return
-				}
+		untilStop(func(i int) bool {
+			status, n, err := ingestAs(client, c.url, tokFlood, "swipes", "application/x-ndjson", "", []byte(swipe(i, fmt.Sprintf("flood-%d-%d", s, i))))
+			if err != nil {
+				report("flood: %v", err)
+				return false
 			}
-		}()
+			switch status {
+			case 200:
+				floodOK.Add(1)
+				acked.Add(int64(n))
+			case 429:
+				flood429.Add(1)
+			default:
+				report("flood: status %d", status)
+				return false
+			}
+			return true
+		})
 	}
 
 	// Hostile bodies, sent over and over by another sender.
@@ -192,29 +194,20 @@ func TestHostileLoad(t *testing.T) {
 		{"too many events", "", tooMany, 413, 0},
 		{"body over -max-body", "", bytes.Repeat([]byte("x"), 5<<20), 413, 0},
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for round := 0; ; round++ {
-			for _, h := range hostile {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				status, n, err := ingestAs(client, c.url, tokAdmin, "swipes", "application/x-ndjson", h.encoding, h.body)
-				if err != nil && !strings.Contains(err.Error(), "connection reset") && !strings.Contains(err.Error(), "broken pipe") {
-					report("%s: %v", h.name, err)
-					return
-				}
-				if err == nil && status != 429 && (status != h.want || n != h.wantAccepted) {
-					report("%s: status %d, %d accepted; want %d, %d", h.name, status, n, h.want, h.wantAccepted)
-					return
-				}
-				acked.Add(int64(n))
-			}
+	untilStop(func(i int) bool {
+		h := hostile[i%len(hostile)]
+		status, n, err := ingestAs(client, c.url, tokAdmin, "swipes", "application/x-ndjson", h.encoding, h.body)
+		if err != nil && !strings.Contains(err.Error(), "connection reset") && !strings.Contains(err.Error(), "broken pipe") {
+			report("%s: %v", h.name, err)
+			return false
 		}
-	}()
+		if err == nil && status != 429 && (status != h.want || n != h.wantAccepted) {
+			report("%s: status %d, %d accepted; want %d, %d", h.name, status, n, h.want, h.wantAccepted)
+			return false
+		}
+		acked.Add(int64(n))
+		return true
+	})
 
 	// A degenerate polygon query once crashed H3; it must be a plain answer.
 	degenerate := url.QueryEscape(`{"type":"Polygon","coordinates":[[[120.1,30.2],[120.1,30.21],[120.1,30.21]]]}`)

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/flowd/flowd/ingest"
 )
 
 // importJob is one file of `flowd import`.
@@ -275,22 +277,12 @@ func postBatch(ctx context.Context, client *http.Client, url, token string, b im
 		} else {
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 			resp.Body.Close()
-			var a struct {
-				Accepted      int64 `json:"accepted"`
-				RejectedTotal int64 `json:"rejected_total"`
-				Rejected      []struct {
-					Line   int    `json:"line"`
-					Field  string `json:"field"`
-					Value  string `json:"value"`
-					Reason string `json:"reason"`
-				} `json:"rejected"`
-				Error string `json:"error"`
-			}
+			var a ingest.Answer
 			json.Unmarshal(data, &a)
 			switch {
 			case resp.StatusCode == 200 || (resp.StatusCode == 400 && a.Error == ""):
-				st.accepted.Add(a.Accepted)
-				st.refused.Add(a.RejectedTotal)
+				st.accepted.Add(int64(a.Accepted))
+				st.refused.Add(int64(a.RejectedTotal))
 				for _, r := range a.Rejected {
 					if shown.Add(1) > maxShown {
 						break

@@ -6,9 +6,10 @@ import (
 	"log"
 	"time"
 
-	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/dashboard"
+	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/storage"
 )
 
 // liveConfig holds the flags of the live map and the site warnings.
@@ -37,25 +38,26 @@ func liveFlags(fs *flag.FlagSet, c *liveConfig) {
 	fs.StringVar(&c.tiles, "map-tiles", "", "base map raster tile URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png (default none: a plain background)")
 }
 
-// mountLive builds the live map hub, the site tracker and the dashboard
-// page, and mounts them on srv and b. The returned function stops them.
-func mountLive(srv *api.Server, b *ingest.Bucketer, dataDir string, c liveConfig) (func(), error) {
+// startLive builds the live map hub, the site tracker and the dashboard
+// page over st and reg, and wires them to b's durable batches. The
+// returned function stops them.
+func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir string, c liveConfig) (*dashboard.Dashboard, func(), error) {
 	dayStart, err := time.Parse("15:04", c.siteDayStart)
 	if err != nil {
-		return nil, fmt.Errorf("-site-day-start %q: want HH:MM", c.siteDayStart)
+		return nil, nil, fmt.Errorf("-site-day-start %q: want HH:MM", c.siteDayStart)
 	}
 	loc := time.Local
 	if c.siteTZ != "" {
 		if loc, err = time.LoadLocation(c.siteTZ); err != nil {
-			return nil, fmt.Errorf("-site-tz %q: %w", c.siteTZ, err)
+			return nil, nil, fmt.Errorf("-site-tz %q: %w", c.siteTZ, err)
 		}
 	}
 	if c.hysteresis < 0 || c.hysteresis >= 0.5 {
-		return nil, fmt.Errorf("-site-hysteresis %v: want a fraction from 0 to 0.5", c.hysteresis)
+		return nil, nil, fmt.Errorf("-site-hysteresis %v: want a fraction from 0 to 0.5", c.hysteresis)
 	}
 	d, err := dashboard.New(dashboard.Options{
-		Store:    srv.Store,
-		Registry: srv.Registry,
+		Store:    st,
+		Registry: reg,
 		DataDir:  dataDir,
 		Hub: dashboard.HubOptions{
 			Window:     c.window,
@@ -74,12 +76,11 @@ func mountLive(srv *api.Server, b *ingest.Bucketer, dataDir string, c liveConfig
 		TileURL:        c.tiles,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b.Deltas = append(b.Deltas, d.Hub)
 	b.Footfall = append(b.Footfall, d.Sites)
-	d.Mount(srv)
-	return func() {
+	return d, func() {
 		if err := d.Close(); err != nil {
 			log.Printf("flowd: closing the live view: %v", err)
 		}

@@ -125,40 +125,32 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := geo.New(c.res)
-	regDir := filepath.Join(c.data, "registry")
-	if err := os.MkdirAll(regDir, 0o755); err != nil {
-		return err
-	}
-	if err := reg.Load(regDir); err != nil {
-		return fmt.Errorf("registry in %s: %w", regDir, err)
-	}
-	if err := loadRegistryFiles(reg, c); err != nil {
-		return err
-	}
-	if err := reg.Save(regDir); err != nil {
+	reg, regDir, err := openRegistry(c)
+	if err != nil {
 		return err
 	}
 
 	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow)}
 	ih := ingest.NewHandler(b, c.maxInflight)
-	srv := api.NewServer(st, reg, regDir)
-	srv.SuppressBelow = c.suppressBelow
-	srv.Handle("POST", "/api/v1/ingest/swipes", ih.Swipes)
-	srv.Handle("POST", "/api/v1/ingest/counts", ih.Counts)
-	srv.Handle("POST", "/api/v1/ingest/footfall", ih.Footfall)
-	stopLive, err := mountLive(srv, b, c.data, c.live)
+	d, stopLive, err := startLive(st, reg, b, c.data, c.live)
 	if err != nil {
 		return err
 	}
 	defer stopLive()
+	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d})
+	srv.SuppressBelow = c.suppressBelow
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
 	if err != nil {
 		return err
 	}
 	defer sec.Close()
 	sec.cards, sec.cardKeyFile = cards, c.secretFile
+	return listenAndServe(srv, sec, c)
+}
 
+// listenAndServe serves srv on c.listen, with the demo feed when asked,
+// until SIGINT or SIGTERM; then it lets the requests in flight finish.
+func listenAndServe(srv *api.Server, sec *security, c *serveConfig) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", c.listen)
@@ -192,43 +184,42 @@ func serve(args []string) error {
 	}
 }
 
+// openRegistry loads the registries saved in the data directory, then the
+// files named by flags over them, and saves the result.
+func openRegistry(c *serveConfig) (*geo.Registry, string, error) {
+	reg := geo.New(c.res)
+	regDir := filepath.Join(c.data, "registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		return nil, "", err
+	}
+	if err := reg.Load(regDir); err != nil {
+		return nil, "", fmt.Errorf("registry in %s: %w", regDir, err)
+	}
+	if err := loadRegistryFiles(reg, c); err != nil {
+		return nil, "", err
+	}
+	return reg, regDir, reg.Save(regDir)
+}
+
+// loadRegistryFiles replaces the registry sets that flags name files of.
 func loadRegistryFiles(reg *geo.Registry, c *serveConfig) error {
-	load := func(path string, put func(name string, f *os.File) error) error {
-		if path == "" {
-			return nil
+	for _, f := range []struct{ set, path string }{
+		{geo.SetStations, c.stations}, {geo.SetSensors, c.sensors}, {geo.SetSites, c.sites},
+	} {
+		if f.path == "" {
+			continue
 		}
-		f, err := os.Open(path)
+		rd, err := os.Open(f.path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		return put(path, f)
-	}
-	if err := load(c.stations, func(name string, f *os.File) error {
-		s, err := geo.ReadStations(name, f)
+		_, err = reg.PutFile(f.set, f.path, rd)
+		rd.Close()
 		if err != nil {
 			return err
 		}
-		return reg.PutStations(s)
-	}); err != nil {
-		return err
 	}
-	if err := load(c.sensors, func(name string, f *os.File) error {
-		s, err := geo.ReadSensors(name, f)
-		if err != nil {
-			return err
-		}
-		return reg.PutSensors(s)
-	}); err != nil {
-		return err
-	}
-	return load(c.sites, func(name string, f *os.File) error {
-		s, err := geo.ReadSitesGeoJSON(f)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		return reg.PutSites(s)
-	})
+	return nil
 }
 
 // runDemo puts the synthetic city's registries into the server, back-fills

@@ -114,82 +114,15 @@ func (f *Feeder) Run(ctx context.Context, c *City, from, to time.Time, progress 
 	defer cancel(nil)
 	out := make(chan *batch, f.Senders*2)
 	var wg sync.WaitGroup
-	var sent atomic.Int64
-	var pmu sync.Mutex
-	for i := 0; i < f.Senders; i++ {
-		wg.Go(func() {
-			var zbuf bytes.Buffer
-			var zw *gzip.Writer
-			for b := range out {
-				if ctx.Err() != nil {
-					batchPool.Put(b)
-					continue
-				}
-				body, enc := b.body, false
-				if f.Gzip {
-					zbuf.Reset()
-					if zw == nil {
-						zw, _ = gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
-					} else {
-						zw.Reset(&zbuf)
-					}
-					zw.Write(b.body)
-					zw.Close()
-					body, enc = zbuf.Bytes(), true
-				}
-				if err := f.do(ctx, http.MethodPost, b.kind.Path(), "application/x-ndjson", body, enc); err != nil {
-					cancel(err)
-				} else {
-					n := sent.Add(int64(b.n))
-					if progress != nil {
-						pmu.Lock()
-						progress(n)
-						pmu.Unlock()
-					}
-				}
-				batchPool.Put(b)
-			}
-		})
+	acked := &acks{progress: progress}
+	for range f.Senders {
+		wg.Go(func() { f.send(ctx, cancel, out, acked) })
 	}
-
-	var open [KindFootfall + 1]*batch
-	ship := func(k Kind) {
-		b := open[k]
-		open[k] = nil
-		if b == nil || b.n == 0 {
-			if b != nil {
-				batchPool.Put(b)
-			}
-			return
-		}
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			batchPool.Put(b)
-		}
-	}
-	add := func(e *Event) {
-		b := open[e.Kind]
-		if b == nil {
-			b = batchPool.Get().(*batch)
-			b.kind, b.n, b.body = e.Kind, 0, b.body[:0]
-			open[e.Kind] = b
-		}
-		b.body = AppendNDJSON(b.body, e)
-		if b.n++; b.n >= f.BatchSize {
-			ship(e.Kind)
-		}
-	}
-	flush := func() {
-		for _, k := range Kinds {
-			ship(k)
-		}
-	}
-
+	b := &batcher{ctx: ctx, size: f.BatchSize, out: out}
 	if f.Live {
-		f.live(ctx, c, to, add, flush)
+		f.live(ctx, c, to, b.add, b.flush)
 	} else {
-		f.replay(ctx, c, from, to, add, flush)
+		f.replay(ctx, c, from, to, b.add, b.flush)
 	}
 	close(out)
 	wg.Wait()
@@ -201,6 +134,98 @@ func (f *Feeder) Run(ctx context.Context, c *City, from, to time.Time, progress 
 		return nil
 	}
 	return err
+}
+
+// acks counts the events servers acknowledged and reports the running
+// total to progress, one call at a time.
+type acks struct {
+	sent     atomic.Int64
+	mu       sync.Mutex
+	progress func(sent int64)
+}
+
+func (a *acks) add(n int) {
+	total := a.sent.Add(int64(n))
+	if a.progress != nil {
+		a.mu.Lock()
+		a.progress(total)
+		a.mu.Unlock()
+	}
+}
+
+// send posts the batches of out until it is closed; the first request
+// that fails for good cancels ctx, and the batches after it are dropped.
+func (f *Feeder) send(ctx context.Context, cancel context.CancelCauseFunc, out <-chan *batch, acks *acks) {
+	var zbuf bytes.Buffer
+	var zw *gzip.Writer
+	for b := range out {
+		if ctx.Err() != nil {
+			batchPool.Put(b)
+			continue
+		}
+		body, enc := b.body, false
+		if f.Gzip {
+			zbuf.Reset()
+			if zw == nil {
+				zw, _ = gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
+			} else {
+				zw.Reset(&zbuf)
+			}
+			zw.Write(b.body)
+			zw.Close()
+			body, enc = zbuf.Bytes(), true
+		}
+		if err := f.do(ctx, http.MethodPost, b.kind.Path(), "application/x-ndjson", body, enc); err != nil {
+			cancel(err)
+		} else {
+			acks.add(b.n)
+		}
+		batchPool.Put(b)
+	}
+}
+
+// batcher gathers events into one open batch per kind and ships a batch
+// to the senders when it is full or flushed.
+type batcher struct {
+	ctx  context.Context
+	size int
+	out  chan<- *batch
+	open [KindFootfall + 1]*batch
+}
+
+func (bt *batcher) add(e *Event) {
+	b := bt.open[e.Kind]
+	if b == nil {
+		b = batchPool.Get().(*batch)
+		b.kind, b.n, b.body = e.Kind, 0, b.body[:0]
+		bt.open[e.Kind] = b
+	}
+	b.body = AppendNDJSON(b.body, e)
+	if b.n++; b.n >= bt.size {
+		bt.ship(e.Kind)
+	}
+}
+
+func (bt *batcher) flush() {
+	for _, k := range Kinds {
+		bt.ship(k)
+	}
+}
+
+func (bt *batcher) ship(k Kind) {
+	b := bt.open[k]
+	bt.open[k] = nil
+	if b == nil || b.n == 0 {
+		if b != nil {
+			batchPool.Put(b)
+		}
+		return
+	}
+	select {
+	case bt.out <- b:
+	case <-bt.ctx.Done():
+		batchPool.Put(b)
+	}
 }
 
 // replay generates [from, to) minute by minute, pacing by Speedup.

@@ -1,8 +1,6 @@
 package city
 
 import (
-	"bytes"
-	"encoding/csv"
 	"fmt"
 	"math"
 )
@@ -108,12 +106,8 @@ func buildSensors(n int, seed int64) []Sensor {
 
 // SensorsCSV is the sensor registry file: id,name,lat,lng,kind.
 func (c *City) SensorsCSV() []byte {
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	w.Write([]string{"id", "name", "lat", "lng", "kind"})
-	for _, s := range c.Sensors {
-		w.Write([]string{s.ID, s.Name, ftoa(s.Pos.Lat), ftoa(s.Pos.Lng), s.Kind})
-	}
-	w.Flush()
-	return b.Bytes()
+	return registryCSV([]string{"id", "name", "lat", "lng", "kind"}, len(c.Sensors), func(i int) []string {
+		s := &c.Sensors[i]
+		return []string{s.ID, s.Name, ftoa(s.Pos.Lat), ftoa(s.Pos.Lng), s.Kind}
+	})
 }

@@ -213,11 +213,20 @@ func finishStations(st []Station, seed int64) {
 
 // StationsCSV is the station registry file: id,name,lat,lng,line.
 func (c *City) StationsCSV() []byte {
+	return registryCSV([]string{"id", "name", "lat", "lng", "line"}, len(c.Stations), func(i int) []string {
+		s := &c.Stations[i]
+		return []string{s.ID, s.Name, ftoa(s.Pos.Lat), ftoa(s.Pos.Lng), s.Line}
+	})
+}
+
+// registryCSV writes a registry file: the header, then row(i) for each of
+// n entries.
+func registryCSV(header []string, n int, row func(i int) []string) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"id", "name", "lat", "lng", "line"})
-	for _, s := range c.Stations {
-		w.Write([]string{s.ID, s.Name, ftoa(s.Pos.Lat), ftoa(s.Pos.Lng), s.Line})
+	w.Write(header)
+	for i := range n {
+		w.Write(row(i))
 	}
 	w.Flush()
 	return b.Bytes()

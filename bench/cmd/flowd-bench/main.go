@@ -95,8 +95,22 @@ func main() {
 	}
 }
 
+// benchRun is one run of flowd-bench: its settings, the binaries, the
+// synthetic day, the servers it keeps between phases, and the report it
+// fills.
+type benchRun struct {
+	c        config
+	ctx      context.Context
+	r        *report
+	flowdBin string
+	peerBin  string
+	cty      *city.City
+	day      *bench.Day
+	kept     *bench.Proc // flowd holding the main ingest run's data
+	peer     *bench.Proc // the peer holding the same day, nil without one
+}
+
 func run(c config) error {
-	ctx := context.Background()
 	if c.work == "" {
 		dir, err := os.MkdirTemp("", "flowd-bench-")
 		if err != nil {
@@ -107,252 +121,15 @@ func run(c config) error {
 			defer os.RemoveAll(dir)
 		}
 	}
-	r := &report{cfg: c, started: time.Now()}
-	r.machine = machine()
-	log.Printf("building flowd")
-	flowdBin, err := bench.BuildFlowd(c.root, c.work)
-	if err != nil {
-		return err
-	}
-	peerBin := ""
-	switch c.peer {
-	case "install":
-		if peerBin, err = bench.PeerBinary(ctx, log.Printf); err != nil {
-			return err
-		}
-	case "auto":
-		if p, err := exec.LookPath("victoria-metrics"); err == nil {
-			peerBin = p
-		} else if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-			p := filepath.Join(strings.TrimSpace(string(gp)), "bin", "victoria-metrics")
-			if _, err := os.Stat(p); err == nil {
-				peerBin = p
-			}
-		}
-		if peerBin == "" {
-			log.Printf("victoria-metrics is not installed; running without the peer (make bench installs it)")
-		}
-	case "off":
-	default:
-		return fmt.Errorf("-peer %q: want install, auto or off", c.peer)
-	}
-
-	cty := city.New(city.Config{Seed: 1, Scale: c.scale, Cameras: c.cameras})
-	start := city.DefaultStart.Add(c.offset)
-	log.Printf("generating %d simulated minutes from %s", c.minutes, start.Format(time.RFC3339))
-	day, err := bench.GenerateDay(cty, start, c.minutes, 9)
-	if err != nil {
-		return err
-	}
-	r.day = day
-	log.Printf("generated %d events (%d swipes, %d counts, %d footfall), %d buckets in %d series, in %v",
-		day.Events(), day.EventsByKind[0], day.EventsByKind[1], day.EventsByKind[2], len(day.Samples), len(day.Series), day.GenTime.Round(time.Millisecond))
-
-	paths := make([]string, len(city.Kinds))
-	blocks := make([][]bench.Block, len(city.Kinds))
-	for i, k := range city.Kinds {
-		paths[i], blocks[i] = k.Path(), day.Blocks[i]
-	}
-	swipePath := []string{city.KindSwipe.Path()}
-	configs := []ingestConfig{
-		{name: "all kinds, registry ids", batch: 1000, reqs: bench.FlowdRequests(blocks, paths, 1000)},
-		{name: "swipes, station ids", batch: 5000, reqs: bench.FlowdRequests([][]bench.Block{day.Blocks[0]}, swipePath, 5000)},
-		{name: "swipes, raw lat/lng", batch: 5000, reqs: bench.FlowdRequests([][]bench.Block{day.RawSwipes}, swipePath, 5000)},
-		{name: "all kinds, registry ids", batch: 10000, reqs: bench.FlowdRequests(blocks, paths, 10000), main: true},
-	}
-	var kept *bench.Proc
-	for i := range configs {
-		ic := &configs[i]
-		for run := range c.runs {
-			dir := filepath.Join(c.work, fmt.Sprintf("flowd-%d-%d", i, run))
-			p, err := bench.StartFlowd(flowdBin, dir)
-			if err != nil {
-				return err
-			}
-			if err := bench.PutRegistries(ctx, p, cty); err != nil {
-				p.Stop(10 * time.Second)
-				return err
-			}
-			res, err := bench.Send(ctx, p, ic.reqs, c.senders)
-			if err != nil {
-				p.Stop(10 * time.Second)
-				return fmt.Errorf("flowd ingest %s: %w\n%s", ic.name, err, p.Tail())
-			}
-			log.Printf("flowd %s, batch %d: %.0f events/s, %.0f per CPU-s, peak RSS %d MB", ic.name, ic.batch, res.Rate(), res.PerCPU(), res.PeakRSS>>20)
-			ic.results = append(ic.results, res)
-			if ic.main && run == c.runs-1 {
-				kept = p
-				continue
-			}
-			if err := p.Stop(30 * time.Second); err != nil {
-				return err
-			}
-			os.RemoveAll(dir)
-		}
-	}
-	r.ingest = configs
-
-	var peer *bench.Proc
-	if peerBin != "" {
-		reqs := bench.PeerRequests(day.PeerImport(c.peerBatch))
-		pc := ingestConfig{name: "pre-bucketed samples, /api/v1/import", batch: c.peerBatch, reqs: reqs, main: true}
-		for run := range c.runs {
-			dir := filepath.Join(c.work, fmt.Sprintf("peer-%d", run))
-			p, err := bench.StartPeer(peerBin, dir)
-			if err != nil {
-				return err
-			}
-			res, err := bench.Send(ctx, p, reqs, c.senders)
-			if err != nil {
-				p.Stop(10 * time.Second)
-				return fmt.Errorf("peer import: %w\n%s", err, p.Tail())
-			}
-			log.Printf("peer import: %.0f samples/s, %.0f per CPU-s, peak RSS %d MB", res.Rate(), res.PerCPU(), res.PeakRSS>>20)
-			pc.results = append(pc.results, res)
-			if run == c.runs-1 {
-				peer = p
-				continue
-			}
-			if err := p.Stop(30 * time.Second); err != nil {
-				return err
-			}
-			os.RemoveAll(dir)
-		}
-		r.peerIngest = &pc
-
-		from := 8 * 60
-		if from+c.aggrMin > c.minutes {
-			from = max(0, c.minutes-c.aggrMin)
-		}
-		to := min(from+c.aggrMin, c.minutes)
-		raw, err := day.PeerRawRequests(from, to, c.peerBatch)
-		if err != nil {
-			return err
-		}
-		ac := ingestConfig{name: fmt.Sprintf("raw events of minutes %d–%d, stream aggregation to 1m sums, /api/v1/import/prometheus", from, to), batch: c.peerBatch, reqs: raw}
-		for run := range c.runs {
-			dir := filepath.Join(c.work, fmt.Sprintf("peer-aggr-%d", run))
-			p, err := bench.StartPeerAggr(peerBin, dir)
-			if err != nil {
-				return err
-			}
-			res, err := bench.Send(ctx, p, raw, c.senders)
-			p.Stop(30 * time.Second)
-			os.RemoveAll(dir)
-			if err != nil {
-				return fmt.Errorf("peer stream aggregation: %w", err)
-			}
-			log.Printf("peer stream aggregation: %.0f events/s, %.0f per CPU-s, peak RSS %d MB", res.Rate(), res.PerCPU(), res.PeakRSS>>20)
-			ac.results = append(ac.results, res)
-		}
-		r.peerAggr = &ac
-	}
-
-	log.Printf("settling flowd's store (close, reopen, merge)")
-	flowdDir := kept.Dir
-	if err := kept.Stop(60 * time.Second); err != nil {
-		return err
-	}
-	if r.flowdSize, err = bench.SettleFlowd(filepath.Join(flowdDir, "data")); err != nil {
-		return err
-	}
-	if peer != nil {
-		log.Printf("settling the peer's store (force_flush, force_merge)")
-		if r.peerSize, err = bench.SettlePeer(peer); err != nil {
+	b := &benchRun{c: c, ctx: context.Background(), r: &report{cfg: c, started: time.Now(), machine: machine()}}
+	for _, step := range []func() error{b.build, b.generate, b.ingestFlowd, b.ingestPeer, b.settle, b.query, b.liveRuns} {
+		if err := step(); err != nil {
 			return err
 		}
 	}
-
-	area := day.AreaOf("count_car", c.coverRes)
-	r.area = area
-	qs := []querySpec{
-		{name: fmt.Sprintf("series: %d cells × %d min at 1-minute step", len(area.Cells), c.minutes),
-			flowd: func(p *bench.Proc) (bench.Timed, error) { return bench.FlowdSeries(p, day, area, 0, c.minutes) },
-			peer:  func(p *bench.Proc) (bench.Timed, error) { return bench.PeerSeries(p, day, area, 0, c.minutes) },
-			want:  day.Total(area.Metric, 0, c.minutes)},
-		{name: fmt.Sprintf("density map, res 8, %d-minute window", c.densityW),
-			flowd: func(p *bench.Proc) (bench.Timed, error) {
-				return bench.FlowdDensity(p, day, area, 8, c.minutes-c.densityW, c.minutes)
-			},
-			peer: func(p *bench.Proc) (bench.Timed, error) {
-				return bench.PeerDensity(p, day, area, 8, c.minutes-c.densityW, c.minutes)
-			},
-			want: day.Total(area.Metric, c.minutes-c.densityW, c.minutes)},
-	}
-	cor := bench.BenchCorridor("count_car")
-	qs = append(qs, querySpec{
-		name: fmt.Sprintf("corridor: %.0f m wide, %.0f m segments, %d min at 1-minute step", cor.Width, cor.Segment, c.minutes),
-		flowd: func(p *bench.Proc) (bench.Timed, error) {
-			t, err := bench.FlowdCorridor(p, day, cor, 0, c.minutes)
-			if err == nil && t.Total != cor.Total(day, 0, c.minutes) {
-				err = fmt.Errorf("corridor total %d, the day holds %d in its %d cells", t.Total, cor.Total(day, 0, c.minutes), len(cor.Cells))
-			}
-			return t, err
-		},
-		peer: func(p *bench.Proc) (bench.Timed, error) {
-			t, err := bench.PeerCorridor(p, day, cor, 0, c.minutes)
-			if err == nil && t.Total != cor.Total(day, 0, c.minutes) {
-				err = fmt.Errorf("corridor total %d, the day holds %d in its %d cells", t.Total, cor.Total(day, 0, c.minutes), len(cor.Cells))
-			}
-			return t, err
-		},
-		want: -1,
-	})
-	for i := range qs {
-		q := &qs[i]
-		if q.flowdRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartFlowd(flowdBin, flowdDir) }, q.flowd, q.want, c.queries); err != nil {
-			return fmt.Errorf("flowd %s: %w", q.name, err)
-		}
-		if peer != nil {
-			peerDir := peer.Dir
-			if err := peer.Stop(60 * time.Second); err != nil {
-				return err
-			}
-			q.peerRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartPeer(peerBin, peerDir) }, q.peer, q.want, c.queries)
-			if err != nil {
-				return fmt.Errorf("peer %s: %w", q.name, err)
-			}
-			peer, err = bench.StartPeer(peerBin, peerDir)
-			if err != nil {
-				return err
-			}
-		}
-	}
-	r.queries = qs
-	r.corridor = cor
-	r.explicit = explicitCells(flowdBin, flowdDir, day, area)
-	if peer != nil {
-		peer.Stop(60 * time.Second)
-	}
-	for i, f := range strings.Split(c.live, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return fmt.Errorf("-live-clients %q: %v", c.live, err)
-		}
-		dir := filepath.Join(c.work, fmt.Sprintf("live-%d", i))
-		p, err := bench.StartFlowd(flowdBin, dir, "-live-max-clients", strconv.Itoa(n+100))
-		if err != nil {
-			return err
-		}
-		if err := bench.PutRegistries(ctx, p, cty); err != nil {
-			p.Stop(10 * time.Second)
-			return err
-		}
-		lr, err := bench.Live(ctx, p, cty, n, c.senders, time.Duration(c.liveSecs)*time.Second)
-		p.Stop(30 * time.Second)
-		os.RemoveAll(dir)
-		if err != nil {
-			return fmt.Errorf("live map with %d clients: %w", n, err)
-		}
-		log.Printf("live map, %d clients: ingest %.0f events/s, %.0f frames/s, frame p50 %v p99 %v after the tick, event to frame p50 %v p99 %v, %.1f KB a connection",
-			n, lr.IngestRate, lr.FramesPerSecond(), lr.FrameP50, lr.FrameP99, lr.EventToFrame, lr.EventToFrameP99, lr.RSSPerConn/1024)
-		r.live = append(r.live, lr)
-	}
-
-	r.took = time.Since(r.started)
-
+	b.r.took = time.Since(b.r.started)
 	var out bytes.Buffer
-	r.write(&out)
+	b.r.write(&out)
 	os.Stdout.Write(out.Bytes())
 	if c.update != "" {
 		return replaceBlock(c.update, out.Bytes())
@@ -360,87 +137,111 @@ func run(c config) error {
 	return nil
 }
 
-type ingestConfig struct {
-	name    string
-	batch   int
-	reqs    []bench.Request
-	main    bool
-	results []bench.SendResult
+// build builds flowd and finds or installs the peer, as -peer says.
+func (b *benchRun) build() error {
+	log.Printf("building flowd")
+	var err error
+	if b.flowdBin, err = bench.BuildFlowd(b.c.root, b.c.work); err != nil {
+		return err
+	}
+	switch b.c.peer {
+	case "install":
+		b.peerBin, err = bench.PeerBinary(b.ctx, log.Printf)
+		return err
+	case "auto":
+		if p, err := exec.LookPath("victoria-metrics"); err == nil {
+			b.peerBin = p
+		} else if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+			p := filepath.Join(strings.TrimSpace(string(gp)), "bin", "victoria-metrics")
+			if _, err := os.Stat(p); err == nil {
+				b.peerBin = p
+			}
+		}
+		if b.peerBin == "" {
+			log.Printf("victoria-metrics is not installed; running without the peer (make bench installs it)")
+		}
+	case "off":
+	default:
+		return fmt.Errorf("-peer %q: want install, auto or off", b.c.peer)
+	}
+	return nil
 }
 
-type querySpec struct {
-	name     string
-	flowd    func(*bench.Proc) (bench.Timed, error)
-	peer     func(*bench.Proc) (bench.Timed, error)
-	want     int64
-	flowdRes queryResult
-	peerRes  queryResult
-}
-
-type queryResult struct {
-	ok    bool
-	cold  bench.Timed
-	warm  []time.Duration
-	items int
-	bytes int
-}
-
-// measure starts a server on existing data, times its first answer (cold:
-// a new process, the page cache as the previous one left it) and then n
-// more (warm), checks each total against want (or, when want is negative,
-// against the first answer, which q checks itself), and stops the server.
-func measure(name string, startFn func() (*bench.Proc, error), q func(*bench.Proc) (bench.Timed, error), want int64, n int) (queryResult, error) {
-	p, err := startFn()
+// generate makes the synthetic day every phase sends and checks against.
+func (b *benchRun) generate() error {
+	c := b.c
+	b.cty = city.New(city.Config{Seed: 1, Scale: c.scale, Cameras: c.cameras})
+	start := city.DefaultStart.Add(c.offset)
+	log.Printf("generating %d simulated minutes from %s", c.minutes, start.Format(time.RFC3339))
+	day, err := bench.GenerateDay(b.cty, start, c.minutes, 9)
 	if err != nil {
-		return queryResult{}, err
+		return err
 	}
-	defer p.Stop(60 * time.Second)
-	var r queryResult
-	if r.cold, err = q(p); err != nil {
-		return r, err
+	b.day, b.r.day = day, day
+	log.Printf("generated %d events (%d swipes, %d counts, %d footfall), %d buckets in %d series, in %v",
+		day.Events(), day.EventsByKind[0], day.EventsByKind[1], day.EventsByKind[2], len(day.Samples), len(day.Series), day.GenTime.Round(time.Millisecond))
+	return nil
+}
+
+// settle closes, reopens and merges the kept stores so that their sizes
+// and the queries see settled data.
+func (b *benchRun) settle() error {
+	log.Printf("settling flowd's store (close, reopen, merge)")
+	if err := b.kept.Stop(60 * time.Second); err != nil {
+		return err
 	}
-	if want < 0 {
-		want = r.cold.Total
-	} else if r.cold.Total != want {
-		return r, fmt.Errorf("%s: answered a total of %d, the day holds %d", name, r.cold.Total, want)
+	var err error
+	if b.r.flowdSize, err = bench.SettleFlowd(filepath.Join(b.kept.Dir, "data")); err != nil {
+		return err
 	}
-	for range n {
-		t, err := q(p)
+	if b.peer != nil {
+		log.Printf("settling the peer's store (force_flush, force_merge)")
+		if b.r.peerSize, err = bench.SettlePeer(b.peer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// liveRuns measures the live map with each number of clients of
+// -live-clients, each on a fresh flowd.
+func (b *benchRun) liveRuns() error {
+	c := b.c
+	for i, f := range strings.Split(c.live, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
-			return r, err
+			return fmt.Errorf("-live-clients %q: %v", c.live, err)
 		}
-		if t.Total != want {
-			return r, fmt.Errorf("%s: answered a total of %d, the day holds %d", name, t.Total, want)
+		dir := filepath.Join(c.work, fmt.Sprintf("live-%d", i))
+		p, err := b.startFlowd(dir, "-live-max-clients", strconv.Itoa(n+100))
+		if err != nil {
+			return err
 		}
-		r.warm = append(r.warm, t.Took)
+		lr, err := bench.Live(b.ctx, p, b.cty, n, c.senders, time.Duration(c.liveSecs)*time.Second)
+		p.Stop(30 * time.Second)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("live map with %d clients: %w", n, err)
+		}
+		log.Printf("live map, %d clients: ingest %.0f events/s, %.0f frames/s, frame p50 %v p99 %v after the tick, event to frame p50 %v p99 %v, %.1f KB a connection",
+			n, lr.IngestRate, lr.FramesPerSecond(), lr.FrameP50, lr.FrameP99, lr.EventToFrame, lr.EventToFrameP99, lr.RSSPerConn/1024)
+		b.r.live = append(b.r.live, lr)
 	}
-	r.ok, r.items, r.bytes = true, r.cold.Items, r.cold.Bytes
-	log.Printf("%s %s: cold %v, warm median %v", p.Name, name, r.cold.Took.Round(time.Microsecond), bench.Median(r.warm).Round(time.Microsecond))
-	return r, nil
+	return nil
 }
 
-// explicitCells tries the series query with every base cell listed in the
-// URL, which is how a caller holding 2,000 cells would ask.
-func explicitCells(bin, dir string, day *bench.Day, a bench.Area) string {
-	p, err := bench.StartFlowd(bin, dir)
+// startFlowd starts flowd on a new data directory with the city's
+// registries.
+func (b *benchRun) startFlowd(dir string, args ...string) (*bench.Proc, error) {
+	p, err := bench.StartFlowd(b.flowdBin, dir, args...)
 	if err != nil {
-		return err.Error()
+		return nil, err
 	}
-	defer p.Stop(60 * time.Second)
-	full := a
-	full.Cover, full.Res = a.Cells, day.Res
-	t, err := bench.FlowdSeries(p, day, full, 0, day.Minutes)
-	if err != nil {
-		msg := err.Error()
-		if _, after, ok := strings.Cut(msg, ": 400 Bad Request: "); ok {
-			msg = "400 Bad Request: " + after
-		}
-		if len(msg) > 160 {
-			msg = msg[:160] + "…"
-		}
-		return "fails with `" + strings.ReplaceAll(msg, "`", "'") + "`"
+	if err := bench.PutRegistries(b.ctx, p, b.cty); err != nil {
+		p.Stop(10 * time.Second)
+		return nil, err
 	}
-	return fmt.Sprintf("works: %v for %d cells", t.Took.Round(time.Microsecond), len(a.Cells))
+	return p, nil
 }
 
 func machine() string {

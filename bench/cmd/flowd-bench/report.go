@@ -69,37 +69,46 @@ func (r *report) write(w io.Writer) {
 		"Medians of %d runs; each ingest run starts a fresh server; %d concurrent senders.\n\n",
 		c.scale, len(d.City.Sensors), len(d.City.Stations), len(d.City.Sites), d.Minutes, d.Start.Format(time.RFC3339),
 		d.Events(), d.EventsByKind[0], d.EventsByKind[1], d.EventsByKind[2], len(d.Samples), len(d.Series), c.runs, c.senders)
+	r.writeIngest(w)
+	r.writeStore(w)
+	r.writeQueries(w)
+	r.writeMemory(w)
+	r.writeLive(w)
+}
 
+// ingestRow writes one server's ingest configuration as a table row.
+func ingestRow(w io.Writer, server, input, batch string, ic *ingestConfig) {
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %s | %.2f | %d MB |\n", server, input, batch,
+		millions(medianOf(ic.results, bench.SendResult.Rate)), medianOf(ic.results, func(s bench.SendResult) float64 { return s.ServerCPU.Seconds() }),
+		millions(medianOf(ic.results, bench.SendResult.PerCPU)),
+		medianOf(ic.results, func(s bench.SendResult) float64 { return s.ClientCPU.Seconds() }),
+		int64(peakRSS(ic))>>20)
+}
+
+func peakRSS(ic *ingestConfig) float64 {
+	return medianOf(ic.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) })
+}
+
+// writeIngest writes the ingest rates and the goals on them.
+func (r *report) writeIngest(w io.Writer) {
 	fmt.Fprintf(w, "#### Ingest\n\n")
 	fmt.Fprintf(w, "| server | input | per request | events/s | server CPU-s | events per CPU-s | client CPU-s | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	var mainRate, mainPerCPU float64
-	for _, ic := range r.ingest {
-		rate := medianOf(ic.results, bench.SendResult.Rate)
-		per := medianOf(ic.results, bench.SendResult.PerCPU)
+	for i := range r.ingest {
+		ic := &r.ingest[i]
 		if ic.main {
-			mainRate, mainPerCPU = rate, per
+			mainRate, mainPerCPU = medianOf(ic.results, bench.SendResult.Rate), medianOf(ic.results, bench.SendResult.PerCPU)
 		}
-		fmt.Fprintf(w, "| flowd | %s (%d events, durable acks) | %d | %s | %.2f | %s | %.2f | %d MB |\n", ic.name, ic.results[0].Events, ic.batch,
-			millions(rate), medianOf(ic.results, func(s bench.SendResult) float64 { return s.ServerCPU.Seconds() }), millions(per),
-			medianOf(ic.results, func(s bench.SendResult) float64 { return s.ClientCPU.Seconds() }),
-			int64(medianOf(ic.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) }))>>20)
+		ingestRow(w, "flowd", fmt.Sprintf("%s (%d events, durable acks)", ic.name, ic.results[0].Events), fmt.Sprint(ic.batch), ic)
 	}
-	var peerPerCPU, peerRate float64
+	var peerPerCPU, aggrPerCPU float64
 	if pi := r.peerIngest; pi != nil {
-		peerRate = medianOf(pi.results, bench.SendResult.Rate)
 		peerPerCPU = medianOf(pi.results, bench.SendResult.PerCPU)
-		fmt.Fprintf(w, "| VictoriaMetrics | %s (%d samples, acked before fsync) | %d | %s | %.2f | %s | %.2f | %d MB |\n", pi.name, pi.results[0].Events, pi.batch,
-			millions(peerRate), medianOf(pi.results, func(s bench.SendResult) float64 { return s.ServerCPU.Seconds() }), millions(peerPerCPU),
-			medianOf(pi.results, func(s bench.SendResult) float64 { return s.ClientCPU.Seconds() }),
-			int64(medianOf(pi.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) }))>>20)
+		ingestRow(w, "VictoriaMetrics", fmt.Sprintf("%s (%d samples, acked before fsync)", pi.name, pi.results[0].Events), fmt.Sprint(pi.batch), pi)
 	}
-	var aggrPerCPU float64
 	if pa := r.peerAggr; pa != nil {
 		aggrPerCPU = medianOf(pa.results, bench.SendResult.PerCPU)
-		fmt.Fprintf(w, "| VictoriaMetrics | %s (%d events as raw samples, acked before fsync) | %d lines | %s | %.2f | %s | %.2f | %d MB |\n", pa.name, pa.results[0].Events, pa.batch,
-			millions(medianOf(pa.results, bench.SendResult.Rate)), medianOf(pa.results, func(s bench.SendResult) float64 { return s.ServerCPU.Seconds() }), millions(aggrPerCPU),
-			medianOf(pa.results, func(s bench.SendResult) float64 { return s.ClientCPU.Seconds() }),
-			int64(medianOf(pa.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) }))>>20)
+		ingestRow(w, "VictoriaMetrics", fmt.Sprintf("%s (%d events as raw samples, acked before fsync)", pa.name, pa.results[0].Events), fmt.Sprintf("%d lines", pa.batch), pa)
 	}
 	fmt.Fprintf(w, "\n| goal (issue 6) | flowd | peer | ratio flowd/peer | verdict |\n|---|---:|---:|---:|---|\n")
 	fmt.Fprintf(w, "| ≥ 2.5 M registry-located events/s | %s/s | – | – | %s |\n", millions(mainRate), verdict(mainRate >= 2.5e6))
@@ -111,28 +120,36 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprintf(w, "| (for scale) flowd events vs the peer's pre-bucketed samples per CPU-s | %s | %s | %s | – |\n",
 			millions(mainPerCPU), millions(peerPerCPU), ratio(mainPerCPU, peerPerCPU))
 	}
+}
 
+// writeStore writes the bytes on disk per stored value.
+func (r *report) writeStore(w io.Writer) {
+	d := r.day
 	fmt.Fprintf(w, "\n#### Store: bytes on disk per stored value after merges\n\n")
 	nv := float64(len(d.Samples))
 	fs := r.flowdSize
 	fmt.Fprintf(w, "| server | what | values | bytes on disk (du) | apparent bytes | parts | bytes per value |\n|---|---|---:|---:|---:|---:|---:|\n")
 	fmt.Fprintf(w, "| flowd | minute tier parts | %d | %d | – | %d | %.3f |\n", len(d.Samples), fs.MinuteDisk, fs.Parts[0], float64(fs.MinuteDisk)/nv)
 	fmt.Fprintf(w, "| flowd | whole store dir (minute + hour tiers) | %d | %d | %d | %d | %.3f |\n", len(d.Samples), fs.Disk, fs.Apparent, fs.Parts[0]+fs.Parts[1], float64(fs.Disk)/nv)
-	if r.peerIngest != nil {
-		fmt.Fprintf(w, "| VictoriaMetrics | whole -storageDataPath | %d | %d | %d | – | %.3f |\n", len(d.Samples), r.peerSize.Disk, r.peerSize.Apparent, float64(r.peerSize.Disk)/nv)
-		fmt.Fprintf(w, "\n| goal (issue 3) | flowd | peer | ratio | verdict |\n|---|---:|---:|---:|---|\n")
-		fmt.Fprintf(w, "| ≤ 0.8× the peer's bytes per value (minute tier) | %.3f | %.3f | %s | %s |\n",
-			float64(fs.MinuteDisk)/nv, float64(r.peerSize.Disk)/nv, ratio(float64(fs.MinuteDisk), float64(r.peerSize.Disk)), verdict(float64(fs.MinuteDisk) <= 0.8*float64(r.peerSize.Disk)))
-		fmt.Fprintf(w, "| ≤ 0.8× the peer's bytes per value (whole store) | %.3f | %.3f | %s | %s |\n",
-			float64(fs.Disk)/nv, float64(r.peerSize.Disk)/nv, ratio(float64(fs.Disk), float64(r.peerSize.Disk)), verdict(float64(fs.Disk) <= 0.8*float64(r.peerSize.Disk)))
+	if r.peerIngest == nil {
+		return
 	}
+	fmt.Fprintf(w, "| VictoriaMetrics | whole -storageDataPath | %d | %d | %d | – | %.3f |\n", len(d.Samples), r.peerSize.Disk, r.peerSize.Apparent, float64(r.peerSize.Disk)/nv)
+	fmt.Fprintf(w, "\n| goal (issue 3) | flowd | peer | ratio | verdict |\n|---|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "| ≤ 0.8× the peer's bytes per value (minute tier) | %.3f | %.3f | %s | %s |\n",
+		float64(fs.MinuteDisk)/nv, float64(r.peerSize.Disk)/nv, ratio(float64(fs.MinuteDisk), float64(r.peerSize.Disk)), verdict(float64(fs.MinuteDisk) <= 0.8*float64(r.peerSize.Disk)))
+	fmt.Fprintf(w, "| ≤ 0.8× the peer's bytes per value (whole store) | %.3f | %.3f | %s | %s |\n",
+		float64(fs.Disk)/nv, float64(r.peerSize.Disk)/nv, ratio(float64(fs.Disk), float64(r.peerSize.Disk)), verdict(float64(fs.Disk) <= 0.8*float64(r.peerSize.Disk)))
+}
 
+// writeQueries writes the query latencies and the goals on them.
+func (r *report) writeQueries(w io.Writer) {
 	fmt.Fprintf(w, "\n#### Queries\n\n")
 	fmt.Fprintf(w, "The area is every base (res-9) cell holding `%s`: %d cells, named in the query by their %d res-%d parents "+
 		"(flowd: `cells=` of the parents, scanned as child id ranges; peer: a `cell%d=~\"…\"` label match). "+
 		"Cold is the first query after the server starts on the settled data (page cache warm); warm is the median of %d more. "+
 		"Every answer's total was checked against the generated day.\n\n",
-		r.area.Metric, len(r.area.Cells), len(r.area.Cover), r.area.Res, r.area.Res, c.queries)
+		r.area.Metric, len(r.area.Cells), len(r.area.Cover), r.area.Res, r.area.Res, r.cfg.queries)
 	fmt.Fprintf(w, "| query | answer | flowd cold | flowd warm p50 | peer cold | peer warm p50 | ratio warm flowd/peer |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, q := range r.queries {
 		pc, pw, rt := "–", "–", "–"
@@ -159,23 +176,28 @@ func (r *report) write(w io.Writer) {
 			cr.Path, len(cr.Cells), len(cr.Segments), cr.Metric)
 	}
 	fmt.Fprintf(w, "\nThe same series query with all %d base cells listed in `cells=` (a %d-byte URL): %s\n", len(r.area.Cells), 16*len(r.area.Cells), r.explicit)
+}
 
+// writeMemory writes each server's peak memory per million cell-minutes.
+func (r *report) writeMemory(w io.Writer) {
+	d := r.day
+	nv := float64(len(d.Samples))
 	fmt.Fprintf(w, "\n#### Memory\n\n")
 	fmt.Fprintf(w, "Peak RSS (VmHWM) of the server over its ingest run, per million cell-minutes (minute buckets) it took in.\n\n")
 	fmt.Fprintf(w, "| server | run | cell-minutes | peak RSS | MB per million cell-minutes |\n|---|---|---:|---:|---:|\n")
-	for _, ic := range r.ingest {
+	for i := range r.ingest {
+		ic := &r.ingest[i]
 		if !ic.main {
 			continue
 		}
-		rss := medianOf(ic.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) })
+		rss := peakRSS(ic)
 		fmt.Fprintf(w, "| flowd | %s, batch %d | %d | %d MB | %.1f |\n", ic.name, ic.batch, len(d.Samples), int64(rss)>>20, rss/(1<<20)/(nv/1e6))
 	}
 	if pi := r.peerIngest; pi != nil {
-		rss := medianOf(pi.results, func(s bench.SendResult) float64 { return float64(s.PeakRSS) })
+		rss := peakRSS(pi)
 		fmt.Fprintf(w, "| VictoriaMetrics | %s | %d | %d MB | %.1f |\n", pi.name, len(d.Samples), int64(rss)>>20, rss/(1<<20)/(nv/1e6))
 	}
 	fmt.Fprintln(w)
-	r.writeLive(w)
 }
 
 // writeLive writes the live map runs: clients on one viewport of res-9

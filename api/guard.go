@@ -1,0 +1,183 @@
+package api
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowd/flowd/answer"
+	"github.com/valyala/fasthttp"
+)
+
+// Guard is the access and abuse layer in front of every endpoint: it
+// authenticates the bearer token, checks its role against the route's,
+// applies the per-token rate and the route's limits, and writes the audit
+// log as the route says. Without tokens (SetTokens(nil)) authentication is
+// off and every caller is an admin; the server then listens on loopback
+// only.
+type Guard struct {
+	Limits Limits
+	Audit  *Audit
+	Logf   func(format string, args ...any)
+
+	tokens atomic.Pointer[Tokens]
+	extra  []Token // tokens made inside the process, kept across reloads
+
+	mu      sync.Mutex
+	buckets map[[sha256.Size]byte]*rateBucket
+	live    map[[sha256.Size]byte]int
+}
+
+// NewGuard returns a guard with the given limits and authentication off.
+func NewGuard(l Limits) *Guard {
+	return &Guard{
+		Limits:  l,
+		Logf:    func(string, ...any) {},
+		buckets: map[[sha256.Size]byte]*rateBucket{},
+		live:    map[[sha256.Size]byte]int{},
+	}
+}
+
+// SetTokens replaces the token set, as on start and SIGHUP. nil turns
+// authentication off. Tokens added by AddToken stay.
+func (g *Guard) SetTokens(ts *Tokens) {
+	if ts == nil {
+		g.tokens.Store(nil)
+		return
+	}
+	g.mu.Lock()
+	merged := &Tokens{byHash: make(map[[sha256.Size]byte]Token, ts.Len()+len(g.extra))}
+	for h, t := range ts.byHash {
+		merged.byHash[h] = t
+	}
+	for _, t := range g.extra {
+		merged.Add(t)
+	}
+	g.mu.Unlock()
+	g.tokens.Store(merged)
+}
+
+// AddToken adds a token that lives as long as the process, such as the one
+// the demo feed uses; it survives reloads of the token file.
+func (g *Guard) AddToken(secret string, role Role, name string) {
+	t := Token{Hash: HashToken(secret), Role: role, Name: name}
+	g.mu.Lock()
+	g.extra = append(g.extra, t)
+	g.mu.Unlock()
+	ts := g.tokens.Load()
+	if ts == nil {
+		ts = &Tokens{}
+	}
+	g.SetTokens(ts)
+}
+
+// AuthOn reports whether requests must carry a token.
+func (g *Guard) AuthOn() bool { return g.tokens.Load() != nil }
+
+// Serve admits a request to rt and calls its handler, or answers the
+// refusal itself.
+func (g *Guard) Serve(ctx *fasthttp.RequestCtx, rt *Route) {
+	ts := g.tokens.Load()
+	tok, ok := g.admit(ctx, rt, ts)
+	if !ok {
+		return
+	}
+	if rt.Limit == LimitLive && ts != nil {
+		release, ok := g.acquireLive(ctx, tok)
+		if !ok {
+			ctx.Response.Header.Set("Retry-After", "5")
+			answer.Error(ctx, fasthttp.StatusTooManyRequests, fmt.Errorf("token %q already holds %d live connections, its limit", tok.Name, g.Limits.LivePerToken))
+			return
+		}
+		rt.Handler(ctx)
+		if !ctx.Hijacked() || trackedOf(ctx.Conn()) == nil {
+			release()
+		}
+	} else {
+		rt.Handler(ctx)
+	}
+	g.audit(ctx, rt, tok, ts != nil)
+}
+
+// admit authenticates the caller of rt and takes one request of its rate;
+// on refusal it has answered and returns false.
+func (g *Guard) admit(ctx *fasthttp.RequestCtx, rt *Route, ts *Tokens) (Token, bool) {
+	switch {
+	case ts == nil:
+		return Token{Role: RoleAdmin, Name: "local"}, true
+	case rt.Role == RoleNone:
+		// An open endpoint's caller is no one: RoleOf must not take the
+		// absence of a role for authentication being off.
+		setRole(ctx, RoleNone)
+		return Token{}, true
+	}
+	method, path := ctx.Method(), ctx.Path()
+	secret := requestToken(ctx, rt)
+	if secret == "" {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="flowd"`)
+		answer.Error(ctx, fasthttp.StatusUnauthorized, fmt.Errorf("%s %s needs a token: send Authorization: Bearer <token>", method, path))
+		return Token{}, false
+	}
+	tok, ok := ts.Lookup(secret)
+	if !ok {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="flowd", error="invalid_token"`)
+		answer.Error(ctx, fasthttp.StatusUnauthorized, errors.New("unknown token"))
+		return Token{}, false
+	}
+	if !allows(tok.Role, rt.Role) {
+		answer.Error(ctx, fasthttp.StatusForbidden, fmt.Errorf("token %q has the role %s; %s %s needs %s", tok.Name, tok.Role, method, path, rt.Role))
+		return Token{}, false
+	}
+	setRole(ctx, tok.Role)
+	if wait, ok := g.takeRate(tok.Hash); !ok {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		answer.Error(ctx, fasthttp.StatusTooManyRequests, fmt.Errorf("token %q is over its rate of %g requests a second (burst %d); retry after %v", tok.Name, g.Limits.Rate, g.Limits.Burst, wait.Round(time.Millisecond)))
+		return Token{}, false
+	}
+	return tok, true
+}
+
+// requestToken returns the token of a request: the Authorization bearer,
+// or on the live WebSocket only, the token query parameter, because
+// browsers cannot set headers on a WebSocket.
+func requestToken(ctx *fasthttp.RequestCtx, rt *Route) string {
+	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 0 {
+		const prefix = "bearer "
+		if len(h) > len(prefix) && strings.EqualFold(string(h[:len(prefix)]), prefix) {
+			return strings.TrimSpace(string(h[len(prefix):]))
+		}
+		return ""
+	}
+	if rt.Limit == LimitLive {
+		return string(ctx.QueryArgs().Peek("token"))
+	}
+	return ""
+}
+
+// audit records a served request as its route's audit rule says: every
+// call of a route that changes the registries, and the calls of admin
+// tokens (when authentication is on) to the other audited routes.
+func (g *Guard) audit(ctx *fasthttp.RequestCtx, rt *Route, tok Token, authOn bool) {
+	what := ""
+	switch {
+	case rt.Audit == AuditChanges:
+		what = "registry.change"
+	case rt.Audit == AuditAdmin && authOn && tok.Role == RoleAdmin:
+		what = "admin.request"
+	default:
+		return
+	}
+	err := g.Audit.Record(tok.Name, what, map[string]any{
+		"method": string(ctx.Method()), "path": string(ctx.Path()), "status": ctx.Response.StatusCode(),
+		"role": tok.Role.String(), "remote": ctx.RemoteIP().String(),
+	})
+	if err != nil {
+		g.Logf("flowd: %v", err)
+	}
+}

@@ -1,0 +1,180 @@
+package api
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/vocab"
+	"github.com/valyala/fasthttp"
+)
+
+// paramError is a bad query parameter, answered 400.
+type paramError = answer.ParamError
+
+// query is one request to a query endpoint as its parser reads it: its
+// parameters, the clock, the form asked for and the caller's role.
+type query struct {
+	args *fasthttp.Args
+	now  time.Time
+	body []byte
+	// csv and geoJSON say that the caller asked for an answer in that
+	// form: format=csv (or, without format, Accept: text/csv), geojson=1.
+	csv, geoJSON bool
+	role         Role
+}
+
+// newQuery reads a request's parameters: those of the URL, and for a POST
+// those of its form body too, so that a long cell list or polygon need not
+// fit in a URL.
+func (s *Server) newQuery(ctx *fasthttp.RequestCtx) *query {
+	q := &query{args: ctx.QueryArgs(), now: s.Now(), body: ctx.PostBody(), role: RoleOf(ctx)}
+	if ctx.IsPost() {
+		var args fasthttp.Args
+		ctx.QueryArgs().CopyTo(&args)
+		for k, v := range ctx.PostArgs().All() {
+			args.AddBytesKV(k, v)
+		}
+		q.args = &args
+	}
+	if f := q.str("format"); f != "" {
+		q.csv = f == "csv"
+	} else {
+		q.csv = string(ctx.Request.Header.Peek("Accept")) == "text/csv"
+	}
+	q.geoJSON = q.str("geojson") == "1" || q.str("geojson") == "true"
+	return q
+}
+
+func (q *query) str(name string) string { return string(q.args.Peek(name)) }
+
+func (q *query) required(name string) (string, error) {
+	v := q.str(name)
+	if v == "" {
+		return "", &paramError{Param: name, Reason: "required"}
+	}
+	return v, nil
+}
+
+// metric returns the metric parameter of a query that sums buckets: not a
+// sketch's registers, which only /api/v1/distinct reads.
+func (q *query) metric() (string, error) {
+	m, err := q.required("metric")
+	if err == nil && vocab.KindOf(m) == vocab.Sketch {
+		err = &paramError{Param: "metric", Value: m, Reason: "holds sketch registers, not counts: ask /api/v1/distinct"}
+	}
+	return m, err
+}
+
+// minute parses a time parameter (RFC 3339, unix seconds or milliseconds,
+// "now", or a duration before now such as -24h) into unix minutes, or
+// returns def when absent.
+func (q *query) minute(name string, def time.Time) (int64, error) {
+	v := q.str(name)
+	if v == "" {
+		return def.Unix() / 60, nil
+	}
+	if v == "now" {
+		return q.now.Unix() / 60, nil
+	}
+	if v[0] == '-' {
+		if d, err := time.ParseDuration(v[1:]); err == nil {
+			return q.now.Add(-d).Unix() / 60, nil
+		}
+	}
+	ms, err := vocab.ParseTime(v)
+	if err != nil {
+		return 0, &paramError{Param: name, Value: v, Reason: err.Error()}
+	}
+	return vocab.FloorDiv(ms, 60000), nil
+}
+
+// span parses from and to, in unix minutes: to defaults to the minute after
+// now, from to back minutes before to; from must come before to.
+func (q *query) span(back int64) (from, to int64, err error) {
+	if to, err = q.minute("to", q.now.Add(time.Minute)); err != nil {
+		return 0, 0, err
+	}
+	if from, err = q.minute("from", time.Unix((to-back)*60, 0)); err != nil {
+		return 0, 0, err
+	}
+	if from >= to {
+		return 0, 0, &paramError{Param: "from", Value: q.str("from"), Reason: "must be before to"}
+	}
+	return from, to, nil
+}
+
+// minutes parses a Go duration parameter into whole minutes.
+func (q *query) minutes(name string, def time.Duration) (int64, error) {
+	v := q.str(name)
+	d := def
+	if v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return 0, &paramError{Param: name, Value: v, Reason: "want a duration such as 1m, 15m or 1h"}
+		}
+	}
+	if d < time.Minute || d%time.Minute != 0 {
+		return 0, &paramError{Param: name, Value: v, Reason: "must be a whole number of minutes, at least 1m"}
+	}
+	return int64(d / time.Minute), nil
+}
+
+func (q *query) intParam(name string, def, lo, hi int) (int, error) {
+	v := q.str(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, &paramError{Param: name, Value: v, Reason: fmt.Sprintf("want an integer from %d to %d", lo, hi)}
+	}
+	return n, nil
+}
+
+// steps returns how many steps of step minutes cover [from, to), refusing
+// more than max.
+func (q *query) steps(from, to, step int64, max int64, what string) (int64, error) {
+	n := (to - from + step - 1) / step
+	if n > max {
+		return 0, &paramError{Param: "step", Value: q.str("step"), Reason: fmt.Sprintf("%d steps; at most %d %s", n, max, what)}
+	}
+	return n, nil
+}
+
+// checkCost refuses a query that would touch more than the cost limit:
+// cells × steps, the number of sums it computes.
+func (s *Server) checkCost(cells, steps int64) error {
+	limit := int64(DefaultMaxQueryCost)
+	if s.Guard != nil && s.Guard.Limits.MaxQueryCost > 0 {
+		limit = s.Guard.Limits.MaxQueryCost
+	}
+	if cost := cells * steps; cost > limit {
+		return &paramError{Param: "cost", Value: fmt.Sprintf("%d cells × %d steps = %d", cells, steps, cost),
+			Reason: fmt.Sprintf("over the query cost limit of %d: use a larger step, a coarser res or a smaller area", limit)}
+	}
+	return nil
+}
+
+// suppressBelow is the count under which numbers of people are hidden from
+// the query's caller: the server's threshold, or 0 for an admin.
+func (s *Server) suppressBelow(q *query) int {
+	if q.role >= RoleAdmin {
+		return 0
+	}
+	return s.SuppressBelow
+}
+
+// period is the time an answer covers, [From, To).
+type period struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+func periodOf(from, to int64) period {
+	return period{time.Unix(from*60, 0).UTC(), time.Unix(to*60, 0).UTC()}
+}
+
+// stepName writes a step of minutes as a Go duration.
+func stepName(minutes int64) string { return (time.Duration(minutes) * time.Minute).String() }

@@ -1,0 +1,71 @@
+// Package flowdtest builds a flowd of the real pieces for tests: a store
+// in a directory, a registry at resolution 9, and the API server with the
+// parts a test mounts, served on 127.0.0.1 as flowd serve would.
+package flowdtest
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/flowd/flowd/api"
+	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/storage"
+)
+
+// Server is a flowd for one test.
+type Server struct {
+	URL      string // set by Serve
+	Dir      string
+	Store    *storage.Store
+	Registry *geo.Registry
+	API      *api.Server
+	// Close stops the server, closes the parts and then the store; it
+	// also runs when the test ends.
+	Close func()
+
+	t testing.TB
+}
+
+// New opens a store in dir/store and a registry saved in dir/registry,
+// builds the parts with
+// mount (whose close func, which may be nil, runs after the server stops
+// and before the store closes) and the API server over them. Set the API
+// server's fields, then call Serve.
+func New(t testing.TB, dir string, mount func(st *storage.Store, reg *geo.Registry) (api.Parts, func())) *Server {
+	t.Helper()
+	st, err := storage.Open(filepath.Join(dir, "store"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	regDir := filepath.Join(dir, "registry")
+	if err := os.MkdirAll(regDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Dir: dir, Store: st, Registry: geo.New(9), t: t}
+	parts, closeParts := mount(st, s.Registry)
+	s.API = api.NewServer(st, s.Registry, regDir, parts)
+	s.Close = sync.OnceFunc(func() {
+		s.API.Shutdown()
+		if closeParts != nil {
+			closeParts()
+		}
+		st.Close()
+	})
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Serve starts answering on a free port of 127.0.0.1 and sets URL.
+func (s *Server) Serve() *Server {
+	s.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	go s.API.Serve(ln, 64<<20)
+	s.URL = "http://" + ln.Addr().String()
+	return s
+}
