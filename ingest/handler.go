@@ -2,13 +2,13 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"time"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/storage"
 	"github.com/valyala/fasthttp"
 )
@@ -149,12 +149,6 @@ func reply(ctx *fasthttp.RequestCtx, status int, a *Answer, start time.Time) {
 	if a.Rejected == nil {
 		a.Rejected = []LineError{}
 	}
-	a.TookMs = float64(time.Since(start).Microseconds()) / 1000
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	data, err := json.Marshal(a)
-	if err != nil {
-		panic(fmt.Sprintf("BUG: cannot marshal ingest answer: %v", err))
-	}
-	ctx.SetBody(data)
+	a.TookMs = answer.Since(start)
+	answer.JSON(ctx, status, a)
 }

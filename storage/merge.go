@@ -209,16 +209,3 @@ func (s *Store) applyRetention() {
 		}
 	}
 }
-
-// TierFor picks the tier for a query from its range and step, in minutes:
-// hourly buckets when the step and start are whole hours, or when the range
-// reaches past the minute tier's retention.
-func (s *Store) TierFor(from, step int64) Tier {
-	if step%60 == 0 && from%60 == 0 {
-		return TierHour
-	}
-	if from < s.retentionCutoff(TierMinute) {
-		return TierHour
-	}
-	return TierMinute
-}

@@ -2,8 +2,13 @@ package storage
 
 import (
 	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // appendBatchRecord encodes deltas and trip operations as earlier flowd
@@ -54,5 +59,37 @@ func TestSeriesRecordRoundTrip(t *testing.T) {
 		if err := decodeRecord(rec[:cut], &part, isMax, func(TripOp) {}, func() {}); err == nil {
 			t.Fatalf("a record cut at %d of %d bytes decoded", cut, len(rec))
 		}
+	}
+}
+
+// TestOldDeltaRecordsReplay writes a segment of type-1 records, as flowd
+// wrote before series records, and checks that a store opened on it has
+// their buckets and open trips.
+func TestOldDeltaRecordsReplay(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir, quietOptions())
+	id, _ := s.MetricID("count_car")
+	crash(s)
+	payload := appendBatchRecord(nil, []Delta{
+		{Key{Metric: id, Cell: 10, Minute: 27000000}, 4},
+		{Key{Metric: id, Cell: 10, Minute: 27000001}, 6},
+	}, []TripOp{{Open: true, Trip: OpenTrip{Card: 9, Start: 1620000000, Cell: 10}}})
+	rec := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
+	rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(payload, castagnoli))
+	rec = append(rec, payload...)
+	if err := os.WriteFile(filepath.Join(dir, "wal", segmentName(999)), rec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir, quietOptions())
+	defer s.Close()
+	total := int64(0)
+	if err := s.Scan(TierMinute, "count_car", []vocab.CellRange{{Lo: 0, Hi: 100}}, 0, 1<<31, func(_ uint64, _, v int64) { total += v }); err != nil {
+		t.Fatal(err)
+	}
+	if total != 10 {
+		t.Errorf("replayed old records sum to %d, want 10", total)
+	}
+	if trips := s.OpenTrips(); len(trips) != 1 || trips[0].Card != 9 {
+		t.Errorf("open trips after the old records: %+v", trips)
 	}
 }

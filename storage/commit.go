@@ -1,0 +1,180 @@
+package storage
+
+import (
+	"fmt"
+	"sync"
+)
+
+type commit struct {
+	payload *[]byte // the WAL record, from payloads
+	batch   *Batch
+	ops     []TripOp
+	done    chan error
+}
+
+// payloads pools WAL record buffers.
+var payloads = sync.Pool{New: func() any { return new([]byte) }}
+
+type rotation struct {
+	frozen *frozenTable
+	err    error
+}
+
+// Pending is a batch handed to the WAL writer, not yet known durable.
+type Pending struct {
+	s *Store
+	c *commit
+}
+
+// Wait returns when the batch is durable (nil) or failed. A durable batch
+// is added to the memtable here, by the submitting goroutine, so batches
+// are applied in parallel while the WAL writer goes on.
+func (p *Pending) Wait() error {
+	err := <-p.c.done
+	*p.c.payload = (*p.c.payload)[:0]
+	payloads.Put(p.c.payload)
+	if err != nil {
+		return err
+	}
+	p.s.apply(p.c.batch)
+	return nil
+}
+
+// apply adds a durable batch to the memtable and releases its hold on
+// rotation.
+func (s *Store) apply(b *Batch) {
+	m := s.mem // stable: only a rotation, holding applyMu, replaces it
+	m.addTable(&b.t, numTiers, &b.scratch)
+	full := b.Len() > 0 && m.bytes() >= s.opts.MemtableBytes
+	s.applyMu.RUnlock()
+	if full {
+		s.requestFlush()
+	}
+}
+
+// Submit hands a batch of deltas and trip operations to the WAL writer and
+// returns at once. Batches reach the WAL in the order they were submitted,
+// so a caller that orders its trip operations under its own lock submits
+// under that lock and waits after releasing it.
+//
+// The batch must stay unchanged until Wait returns; the caller releases it
+// after.
+func (s *Store) Submit(b *Batch, ops []TripOp) (*Pending, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	s.mu.RLock()
+	frozen := len(s.frozen)
+	s.mu.RUnlock()
+	if frozen >= maxFrozen {
+		return nil, fmt.Errorf("%w: %d flushes are pending; last error: %s", ErrUnavailable, frozen, s.LastError())
+	}
+	payload := payloads.Get().(*[]byte)
+	*payload = appendSeriesRecord((*payload)[:0], &b.t, ops)
+	c := &commit{payload: payload, batch: b, ops: ops, done: make(chan error, 1)}
+	select {
+	case s.commits <- c:
+	case <-s.stop:
+		return nil, ErrClosed
+	}
+	return &Pending{s, c}, nil
+}
+
+// maxGroupBytes bounds one group commit.
+const maxGroupBytes = 16 << 20
+
+// commitLoop is the only writer of the WAL: it gathers the batches waiting
+// at that moment, writes them with one fsync, applies them to the memtable
+// and answers each.
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	var group []*commit
+	var records [][]byte
+	for {
+		select {
+		case c := <-s.commits:
+			group = append(group[:0], c)
+			size := len(*c.payload)
+		gather:
+			for size < maxGroupBytes {
+				select {
+				case c := <-s.commits:
+					group = append(group, c)
+					size += len(*c.payload)
+				default:
+					break gather
+				}
+			}
+			records = records[:0]
+			for _, c := range group {
+				records = append(records, *c.payload)
+			}
+			err := s.wal.append(records)
+			if err == nil {
+				s.failpoint(FailpointWALSynced)
+			}
+			if err != nil {
+				msg := err.Error()
+				s.lastErr.Store(&msg)
+				err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+			} else {
+				s.mu.Lock()
+				for _, c := range group {
+					applyTripOps(s.trips, c.ops)
+				}
+				s.mu.Unlock()
+				for range group {
+					s.applyMu.RLock() // released by apply, in Pending.Wait
+				}
+			}
+			for _, c := range group {
+				c.done <- err
+			}
+			clear(group)
+		case reply := <-s.rotates:
+			reply <- s.rotate()
+		case <-s.stop:
+			s.drainCommits()
+			return
+		}
+	}
+}
+
+func (s *Store) drainCommits() {
+	for {
+		select {
+		case c := <-s.commits:
+			c.done <- ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+// rotate closes the WAL segment, starts the next with a checkpoint of the
+// open trips, and freezes the memtable that holds exactly the segments up to
+// the closed one. Called by the commit goroutine. If the checkpoint cannot
+// be written nothing is frozen, so no segment is removed.
+func (s *Store) rotate() rotation {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mem.empty() {
+		return rotation{}
+	}
+	seq, err := s.wal.rotate()
+	if err != nil {
+		return rotation{err: err}
+	}
+	if err := s.wal.append([][]byte{appendCheckpointRecord(nil, s.trips)}); err != nil {
+		return rotation{err: err}
+	}
+	f := &frozenTable{mem: s.mem, walSeq: seq}
+	s.frozen = append(s.frozen, f)
+	s.mem = newMemtable(s.mem)
+	return rotation{frozen: f}
+}

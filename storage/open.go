@@ -1,0 +1,119 @@
+package storage
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// openParts opens every part, finishes interrupted merges and sets damaged
+// parts aside.
+func (s *Store) openParts() error {
+	var maxID uint64
+	for t := range numTiers {
+		dir := s.tierDir(t)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		var parts []*part
+		for _, e := range ents {
+			name := e.Name()
+			path := filepath.Join(dir, name)
+			if strings.HasPrefix(name, "tmp-") {
+				// An unfinished flush or merge: its inputs are still whole.
+				os.RemoveAll(path)
+				continue
+			}
+			id, err := strconv.ParseUint(name, 16, 64)
+			if err != nil || !e.IsDir() {
+				continue
+			}
+			maxID = max(maxID, id)
+			p, err := openPart(path)
+			if err != nil {
+				s.quarantine(t, path, err)
+				continue
+			}
+			parts = append(parts, p)
+		}
+		replaced := map[string]bool{}
+		for _, p := range parts {
+			for _, r := range p.meta.Replaces {
+				replaced[r] = true
+			}
+		}
+		for _, p := range parts {
+			if replaced[p.name] {
+				s.opts.Logf("storage: removing part %s, already merged into another part", p.dir)
+				p.decRef()
+				if err := os.RemoveAll(p.dir); err != nil {
+					return err
+				}
+				continue
+			}
+			s.parts[t] = append(s.parts[t], p)
+		}
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	s.nextPartID.Store(maxID)
+	return nil
+}
+
+// quarantine moves a damaged part out of the way and says which file failed.
+func (s *Store) quarantine(t Tier, path string, cause error) {
+	qdir := filepath.Join(s.dir, "quarantine")
+	dst := filepath.Join(qdir, t.String()+"-"+filepath.Base(path))
+	s.opts.Logf("storage: %v; part set aside as %s", cause, dst)
+	msg := cause.Error()
+	s.lastErr.Store(&msg)
+	if err := os.MkdirAll(qdir, 0o755); err == nil {
+		if err := os.Rename(path, dst); err != nil {
+			s.opts.Logf("storage: cannot move %s aside: %v", path, err)
+		}
+	}
+}
+
+// replay adds every WAL record not yet in a part of each tier to the memtable.
+func (s *Store) replay() error {
+	var covered [numTiers]uint64
+	for t := range numTiers {
+		for _, p := range s.parts[t] {
+			covered[t] = max(covered[t], p.meta.WALSeq)
+		}
+	}
+	records := 0
+	var rec seriesTable
+	var scratch shardScratch
+	err := replayWAL(filepath.Join(s.dir, "wal"), s.opts.Logf, func(seq uint64, payload []byte) error {
+		records++
+		rec.reset()
+		err := decodeRecord(payload, &rec, s.names.IsMax, func(op TripOp) {
+			applyTripOps(s.trips, []TripOp{op})
+		}, func() {
+			clear(s.trips)
+		})
+		if err != nil {
+			return err
+		}
+		switch minute, hour := seq > covered[TierMinute], seq > covered[TierHour]; {
+		case minute && hour:
+			s.mem.addTable(&rec, numTiers, &scratch)
+		case minute:
+			s.mem.addTable(&rec, TierMinute, &scratch)
+		case hour:
+			s.mem.addTable(&rec, TierHour, &scratch)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if records > 0 {
+		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d open trips)", records, s.mem.rowCount(TierMinute), len(s.trips))
+	}
+	return nil
+}

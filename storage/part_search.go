@@ -1,0 +1,254 @@
+package storage
+
+import (
+	"errors"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/flowd/flowd/vocab"
+)
+
+const allColumns = 1<<numColumns - 1
+
+// rowSink receives the rows of a scan: each row through fn, or, when sums
+// is set, only each row's value added into sums[(minute-from)/step].
+type rowSink struct {
+	fn   func(cell, sub uint64, minute, value int64)
+	sums []int64
+	step int64
+}
+
+// sumRows adds each value whose minute is in [from, to) into
+// sums[(minute-from)/step], dividing only when a row leaves the step of the
+// one before: rows of a series come in time order.
+func sumRows(sums []int64, step, from, to int64, minutes, values []int64) {
+	if step == 1 {
+		for k, m := range minutes {
+			if m >= from && m < to {
+				sums[m-from] += values[k]
+			}
+		}
+		return
+	}
+	lo, hi, idx := int64(1), int64(0), int64(0) // the current step is [lo, hi)
+	for k, m := range minutes {
+		if m < from || m >= to {
+			continue
+		}
+		if m < lo || m >= hi {
+			idx = (m - from) / step
+			lo = from + idx*step
+			hi = lo + step
+		}
+		sums[idx] += values[k]
+	}
+}
+
+// scanStep is one block of a part to read for one cell range.
+type scanStep struct {
+	block int
+	r     vocab.CellRange
+}
+
+// plan lists the blocks of p that may hold rows of metric in ranges and
+// [from, to), in order; a block serving several ranges comes once per range,
+// consecutively.
+func (p *part) plan(metric uint32, ranges []vocab.CellRange, from, to int64) []scanStep {
+	if p.meta.MaxMinute < from || p.meta.MinMinute >= to {
+		return nil
+	}
+	var steps []scanStep
+	for _, r := range ranges {
+		lo := Key{Metric: metric, Cell: r.Lo, Minute: -1 << 63}
+		// The first block whose last key is not below lo.
+		i := sort.Search(len(p.headers), func(i int) bool { return !p.headers[i].Last.Less(lo) })
+		for ; i < len(p.headers); i++ {
+			h := &p.headers[i]
+			if h.First.Metric > metric || (h.First.Metric == metric && h.First.Cell > r.Hi) {
+				break
+			}
+			if h.MaxMinute < from || h.MinMinute >= to {
+				continue
+			}
+			steps = append(steps, scanStep{i, r})
+		}
+	}
+	return steps
+}
+
+// columnsFor are the columns a scan needs of block i: the metric column
+// only when the block holds more than one metric.
+func (p *part) columnsFor(i int) uint8 {
+	cols := uint8(1<<colCell | 1<<colSub | 1<<colMinute | 1<<colValue)
+	if h := &p.headers[i]; h.First.Metric != h.Last.Metric {
+		cols |= 1 << colMetric
+	}
+	return cols
+}
+
+var blockReaderPool = sync.Pool{New: func() any { return new(blockReader) }}
+
+// scanDecoders is how many goroutines decode the blocks of one part scan.
+var scanDecoders = max(1, min(runtime.GOMAXPROCS(0), 4))
+
+// decodedBlock is a block ready to walk: read into br (handed back after
+// the walk), or found in the cache (br nil).
+type decodedBlock struct {
+	blk *block
+	br  *blockReader
+	err error
+}
+
+// decode returns block i of p for a scan, from the cache or read with a
+// reader from take (whose decoded columns then go to the cache).
+func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decodedBlock {
+	k := blockKey{p, i}
+	blk, keep := cache.get(k)
+	if blk != nil {
+		return decodedBlock{blk: blk}
+	}
+	br := take()
+	if br == nil {
+		return decodedBlock{err: errScanStopped}
+	}
+	if err := br.read(p, i, p.columnsFor(i)); err != nil {
+		return decodedBlock{br: br, err: err}
+	}
+	if !keep {
+		return decodedBlock{blk: &br.blk, br: br}
+	}
+	// The cache keeps the decoded columns; the reader starts afresh.
+	kept := br.blk
+	br.blk = block{}
+	cache.put(k, &kept)
+	return decodedBlock{blk: &kept, br: br}
+}
+
+var errScanStopped = errors.New("scan stopped")
+
+// scan calls fn for each row of p whose metric is metric, whose cell lies in
+// one of ranges (sorted, disjoint) and whose minute is in [from, to). When
+// it reads more than one block, other goroutines decode the next blocks
+// while this one walks the rows of the current one.
+func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, from, to int64, out rowSink) error {
+	steps := p.plan(metric, ranges, from, to)
+	if len(steps) == 0 {
+		return nil
+	}
+	var blocks []int
+	for i, st := range steps {
+		if i == 0 || st.block != steps[i-1].block {
+			blocks = append(blocks, st.block)
+		}
+	}
+	next := func() decodedBlock {
+		return p.decode(cache, blocks[0], func() *blockReader { return blockReaderPool.Get().(*blockReader) })
+	}
+	if len(blocks) > 1 {
+		// Decoders take blocks in turn (decoder w the blocks w, w+n, …);
+		// the walk takes them back in the same turn, so in order.
+		const depth = 2
+		n := min(scanDecoders, len(blocks))
+		stop := make(chan struct{})
+		defer close(stop)
+		free := make(chan *blockReader, n*depth+1)
+		for range cap(free) {
+			free <- blockReaderPool.Get().(*blockReader)
+		}
+		decoded := make([]chan decodedBlock, n)
+		for w := range n {
+			decoded[w] = make(chan decodedBlock, depth)
+			go func(out chan<- decodedBlock) {
+				take := func() *blockReader {
+					select {
+					case br := <-free:
+						return br
+					case <-stop:
+						return nil
+					}
+				}
+				for k := w; k < len(blocks); k += n {
+					d := p.decode(cache, blocks[k], take)
+					select {
+					case out <- d:
+					case <-stop:
+						return
+					}
+					if d.err != nil {
+						return
+					}
+				}
+			}(decoded[w])
+		}
+		k := 0
+		next = func() decodedBlock {
+			d := <-decoded[k%n]
+			k++
+			return d
+		}
+		defer func() {
+			// Every reader is back in free once all blocks were consumed.
+			for len(free) > 0 {
+				blockReaderPool.Put(<-free)
+			}
+		}()
+		release := func(br *blockReader) { free <- br }
+		return p.walk(steps, next, release, metric, from, to, out)
+	}
+	return p.walk(steps, next, func(br *blockReader) { blockReaderPool.Put(br) }, metric, from, to, out)
+}
+
+// walk calls fn for the matching rows of each step, taking decoded blocks
+// from next in order and handing each back to release when done with it.
+func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*blockReader), metric uint32, from, to int64, out rowSink) error {
+	var br *blockReader
+	var b *block
+	cur := -1
+	for _, st := range steps {
+		if st.block != cur {
+			if br != nil {
+				release(br)
+			}
+			d := next()
+			if d.err != nil {
+				return d.err
+			}
+			br, b, cur = d.br, d.blk, st.block
+		}
+		h := &p.headers[st.block]
+		r := st.r
+		multi := len(b.metrics) > 0
+		metricAt := func(j int) uint32 {
+			if multi {
+				return uint32(b.metrics[j])
+			}
+			return h.First.Metric
+		}
+		j := sort.Search(len(b.cells), func(j int) bool {
+			if m := metricAt(j); m != metric {
+				return m > metric
+			}
+			return uint64(b.cells[j]) >= r.Lo
+		})
+		cells, subs, minutes, values := b.cells, b.subs, b.minutes, b.values
+		// The end of the rows of this metric and range.
+		end := j
+		for end < len(cells) && uint64(cells[end]) <= r.Hi && (!multi || uint32(b.metrics[end]) == metric) {
+			end++
+		}
+		if out.sums != nil {
+			sumRows(out.sums, out.step, from, to, minutes[j:end], values[j:end])
+			continue
+		}
+		for k := j; k < end; k++ {
+			if m := minutes[k]; m >= from && m < to {
+				out.fn(uint64(cells[k]), uint64(subs[k]), m, values[k])
+			}
+		}
+	}
+	if br != nil {
+		release(br)
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package storage
+
+import "fmt"
+
+// Tier is a bucket width with its own parts and retention.
+type Tier int
+
+// The tiers: minute buckets, and hourly rollups of the same deltas.
+const (
+	TierMinute Tier = iota
+	TierHour
+	numTiers
+)
+
+func (t Tier) String() string {
+	switch t {
+	case TierMinute:
+		return "minute"
+	case TierHour:
+		return "hour"
+	}
+	panic(fmt.Sprintf("BUG: unknown tier %d", int(t)))
+}
+
+// Width is the bucket width of the tier in minutes.
+func (t Tier) Width() int64 {
+	if t == TierHour {
+		return 60
+	}
+	return 1
+}
+
+// Truncate returns the first minute of the tier's bucket holding minute m.
+func (t Tier) Truncate(m int64) int64 {
+	w := t.Width()
+	r := m % w
+	if r < 0 {
+		r += w
+	}
+	return m - r
+}
+
+// TierFor picks the tier for a query from its range and step, in minutes:
+// hourly buckets when the step and start are whole hours, or when the range
+// reaches past the minute tier's retention.
+func (s *Store) TierFor(from, step int64) Tier {
+	if step%60 == 0 && from%60 == 0 {
+		return TierHour
+	}
+	if from < s.retentionCutoff(TierMinute) {
+		return TierHour
+	}
+	return TierMinute
+}
