@@ -9,6 +9,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// zstdWindow is the encoders' window: a column block of maxBlockRows
+// values of up to 10 bytes each fits.
+const zstdWindow = 128 << 10
+
 // maxBlockRows bounds the rows of one block: a query decodes whole blocks,
 // so this is the granularity of seeks.
 const maxBlockRows = 8192
@@ -73,23 +77,15 @@ type columnHeader struct {
 
 var (
 	// Flushes compress fast, since their parts are merged soon; merges
-	// compress harder the larger (and longer-lived) their part.
-	zstdFlush, _      = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	zstdSmallMerge, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
-	zstdMerge, _      = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	// compress harder. zstd's strongest level would hold 34 MiB of match
+	// tables for good, a fifth of flowd's memory, to gain little on blocks
+	// of varint deltas; the level below holds 4.
+	// A column block is at most maxBlockRows varints, so a window beyond
+	// that only holds memory: zstd's default keeps 16 MiB of history.
+	zstdFlush, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(zstdWindow))
+	zstdMerge, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(zstdWindow))
 	zstdDecoder, _    = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
 )
-
-// bigMergeRows is the size from which a merged part is compressed hardest.
-const bigMergeRows = 4 << 20
-
-// mergeEncoder returns the encoder of a merge into a part of rows rows.
-func mergeEncoder(rows uint64) *zstd.Encoder {
-	if rows >= bigMergeRows {
-		return zstdMerge
-	}
-	return zstdSmallMerge
-}
 
 var encodeBufPool = sync.Pool{New: func() any { return new([]byte) }}
 

@@ -175,6 +175,6 @@ func (s *Store) rotate() rotation {
 	}
 	f := &frozenTable{mem: s.mem, walSeq: seq}
 	s.frozen = append(s.frozen, f)
-	s.mem = newMemtable(s.mem)
+	s.mem = newMemtable()
 	return rotation{frozen: f}
 }

@@ -30,15 +30,12 @@ type memShard struct {
 	only [numTiers]seriesTable
 }
 
-// newMemtable returns an empty memtable, sized like prev when given (the
-// memtable it follows), so that filling it seldom grows an arena.
-func newMemtable(prev *memtable) *memtable {
+// newMemtable returns an empty memtable. Its points fill pages that never
+// move; only its series and chunk lists grow.
+func newMemtable() *memtable {
 	m := &memtable{}
 	for i := range m.shards {
 		sh := &m.shards[i]
-		if prev != nil {
-			sh.both.reserve(&prev.shards[i].both)
-		}
 		sh.both.indexMetrics = true
 		for t := range sh.only {
 			sh.only[t].indexMetrics = true

@@ -26,12 +26,12 @@ func memtableBatches(n int) []*Batch {
 func BenchmarkMemtableAdd(b *testing.B) {
 	bs := memtableBatches(30)
 	var scratch shardScratch
-	m := newMemtable(nil)
+	m := newMemtable()
 	points := 0
 	for i := 0; b.Loop(); i++ {
 		if i%len(bs) == 0 {
 			m.release()
-			m = newMemtable(m)
+			m = newMemtable()
 		}
 		m.addTable(&bs[i%len(bs)].t, numTiers, &scratch)
 		points += bs[i%len(bs)].Len()
@@ -44,7 +44,7 @@ func BenchmarkMemtableAdd(b *testing.B) {
 func BenchmarkMemtableEach(b *testing.B) {
 	bs := memtableBatches(30)
 	var scratch shardScratch
-	m := newMemtable(nil)
+	m := newMemtable()
 	points := 0
 	for _, bt := range bs {
 		m.addTable(&bt.t, numTiers, &scratch)

@@ -100,17 +100,16 @@ func (s *Store) mergeTier(t Tier) error {
 func (s *Store) merge(t Tier, srcs []*part) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	var walSeq, rows uint64
+	var walSeq uint64
 	names := make([]string, len(srcs))
 	its := make([]*partIterator, len(srcs))
 	for i, p := range srcs {
 		walSeq = max(walSeq, p.meta.WALSeq)
-		rows += p.meta.Rows
 		names[i] = p.name
 		its[i] = &partIterator{p: p}
 	}
 	cutoff := s.retentionCutoff(t)
-	merged, err := s.writePart(t, walSeq, names, mergeEncoder(rows), func(add func(Key, int64) error) error {
+	merged, err := s.writePart(t, walSeq, names, zstdMerge, func(add func(Key, int64) error) error {
 		return mergeRows(its, cutoff, s.names.IsMax, add)
 	})
 	if err != nil {

@@ -283,16 +283,6 @@ func (t *seriesTable) reset() {
 	clear(t.byMetric)
 }
 
-// reserve sizes an empty table for the series, chunks and points of like.
-func (t *seriesTable) reserve(like *seriesTable) {
-	t.series = make([]series, 0, len(like.series))
-	t.chunks = make([]chunk, 0, len(like.chunks))
-	t.pages = make([]*pointPage, 0, len(like.pages))
-	if n := len(like.slots); n > minSlots {
-		t.slots = make([]uint64, n)
-	}
-}
-
 // maxPooledSlots bounds the index a pooled table keeps.
 const maxPooledSlots = 1 << 17
 

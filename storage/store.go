@@ -24,7 +24,7 @@ type Options struct {
 	// FlushInterval is how often the in-memory table becomes parts.
 	FlushInterval time.Duration
 	// MemtableBytes triggers a flush before the interval once the
-	// in-memory table holds that much (default 32 MiB).
+	// in-memory table holds that much (default 16 MiB).
 	MemtableBytes int
 	// Retention of each tier; past it whole parts are removed.
 	Retention [numTiers]time.Duration
@@ -67,7 +67,7 @@ func (o *Options) setDefaults() {
 		o.FlushInterval = time.Minute
 	}
 	if o.MemtableBytes <= 0 {
-		o.MemtableBytes = 32 << 20
+		o.MemtableBytes = 16 << 20
 	}
 	if o.Retention[TierMinute] <= 0 {
 		o.Retention[TierMinute] = 30 * 24 * time.Hour
@@ -152,7 +152,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		lock:     lock,
 		commits:  make(chan *commit, 1024),
 		rotates:  make(chan chan rotation),
-		mem:      newMemtable(nil),
+		mem:      newMemtable(),
 		blocks:   newBlockCache(opts.BlockCacheBytes),
 		trips:    map[uint64]OpenTrip{},
 		flushNow: make(chan struct{}, 1),
