@@ -37,6 +37,10 @@ type snapshot struct {
 	stationList []Station
 	sensorList  []Sensor
 	siteList    []Site
+	// The cells of stations and sensors by id, for the ingest hot path: a
+	// map of small values is faster to probe than one of whole entries.
+	stationCells map[string]h3.Cell
+	sensorCells  map[string]h3.Cell
 }
 
 // New returns an empty Registry placing entries at base resolution res.
@@ -63,6 +67,18 @@ func (r *Registry) Station(id string) (Station, bool) {
 func (r *Registry) Sensor(id string) (Sensor, bool) {
 	s, ok := r.snap.Load().sensors[id]
 	return s, ok
+}
+
+// StationCell returns the cell of the station with id.
+func (r *Registry) StationCell(id string) (h3.Cell, bool) {
+	c, ok := r.snap.Load().stationCells[id]
+	return c, ok
+}
+
+// SensorCell returns the cell of the sensor with id.
+func (r *Registry) SensorCell(id string) (h3.Cell, bool) {
+	c, ok := r.snap.Load().sensorCells[id]
+	return c, ok
 }
 
 // Site returns the site with id. Its Area and Cells are shared: read only.
@@ -155,6 +171,14 @@ func (r *Registry) update(f func(*snapshot)) {
 	defer r.mu.Unlock()
 	next := *r.snap.Load()
 	f(&next)
+	next.stationCells = make(map[string]h3.Cell, len(next.stationList))
+	for _, st := range next.stationList {
+		next.stationCells[st.ID] = st.Cell
+	}
+	next.sensorCells = make(map[string]h3.Cell, len(next.sensorList))
+	for _, sn := range next.sensorList {
+		next.sensorCells[sn.ID] = sn.Cell
+	}
 	r.snap.Store(&next)
 }
 

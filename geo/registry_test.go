@@ -158,3 +158,35 @@ func TestRegistryConcurrentReaders(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCellLookupsFollowTheSets checks the ingest path's cell lookups
+// against the entries, across replacements of the sets.
+func TestCellLookupsFollowTheSets(t *testing.T) {
+	r := New(9)
+	if err := r.PutSensors([]Sensor{{ID: "a", Lat: 30.25, Lng: 120.16}, {ID: "b", Lat: 30.3, Lng: 120.2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PutStations([]Station{{ID: "s1", Lat: 30.27, Lng: 120.1}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		sn, _ := r.Sensor(id)
+		if c, ok := r.SensorCell(id); !ok || c != sn.Cell || c == 0 {
+			t.Errorf("SensorCell(%q) = %v, %v; the sensor's cell is %v", id, c, ok, sn.Cell)
+		}
+	}
+	if err := r.PutSensors([]Sensor{{ID: "b", Lat: 30.31, Lng: 120.21}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.SensorCell("a"); ok {
+		t.Error("a sensor removed by a PUT is still found")
+	}
+	sn, _ := r.Sensor("b")
+	if c, _ := r.SensorCell("b"); c != sn.Cell {
+		t.Errorf("SensorCell(b) = %v after the move, want %v", c, sn.Cell)
+	}
+	st, _ := r.Station("s1")
+	if c, ok := r.StationCell("s1"); !ok || c != st.Cell {
+		t.Errorf("StationCell(s1) = %v, %v; want %v (kept across the sensors' PUT)", c, ok, st.Cell)
+	}
+}

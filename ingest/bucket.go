@@ -186,12 +186,12 @@ func (bt *Batch) cellOf(lat, lng float64) (h3.Cell, error) {
 func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 	var cell h3.Cell
 	if s.Station != "" {
-		st, ok := bt.b.Registry.Station(s.Station)
+		c, ok := bt.b.Registry.StationCell(s.Station)
 		if !ok {
 			bt.reject(line, "station", s.Station, "unknown station; load it with PUT /api/v1/stations")
 			return nil
 		}
-		cell = st.Cell
+		cell = c
 	} else {
 		c, err := bt.cellOf(s.Lat, s.Lng)
 		if err != nil {
@@ -252,13 +252,13 @@ func (bt *Batch) sensorCell(id string) (h3.Cell, bool) {
 	if len(bt.lastSensor) > 0 && string(bt.lastSensor) == id {
 		return bt.lastCell, true
 	}
-	sn, ok := bt.b.Registry.Sensor(id)
+	c, ok := bt.b.Registry.SensorCell(id)
 	if !ok {
 		return 0, false
 	}
 	bt.lastSensor = append(bt.lastSensor[:0], id...)
-	bt.lastCell = sn.Cell
-	return sn.Cell, true
+	bt.lastCell = c
+	return c, true
 }
 
 // classIDs returns the metric ids of a detector class as written in a
