@@ -142,6 +142,13 @@ func NewHub(st *storage.Store, baseRes int, opts HubOptions) (*Hub, error) {
 
 func (h *Hub) nowMinute() int64 { return h.opts.Now().Unix() / 60 }
 
+// ObservedMinutes is the span of minutes the window can take: ingest gives
+// the hub the deltas of those minutes only (see ingest.RecentObserver).
+func (h *Hub) ObservedMinutes() (lo, hi int64) {
+	now := h.nowMinute()
+	return now - h.win.width + 1, now + maxAheadMinutes // width never changes
+}
+
 // ObserveDeltas queues a durable batch for the next tick. Only the deltas
 // the window can take are kept: a history import's old minutes would cost
 // the tick loop their copy and their garbage for nothing.

@@ -23,6 +23,14 @@ type DeltaObserver interface {
 	ObserveDeltas(deltas []storage.Delta)
 }
 
+// RecentObserver is a DeltaObserver that watches only recent minutes: it
+// is given the deltas of the minutes in [lo, hi] alone, so a history import
+// costs it nothing.
+type RecentObserver interface {
+	DeltaObserver
+	ObservedMinutes() (lo, hi int64)
+}
+
 // Bucketer turns decoded events into bucket deltas: it locates each event
 // in an H3 cell at the base resolution, truncates its time to the minute,
 // pseudonymises card ids, and sums a request's additions per bucket before
@@ -388,9 +396,14 @@ func (bt *Batch) Commit() error {
 		}
 		return err
 	}
-	if len(bt.b.Deltas) > 0 {
-		bt.deltas = bt.sums.AppendDeltas(bt.deltas[:0])
-		for _, o := range bt.b.Deltas {
+	for _, o := range bt.b.Deltas {
+		if r, ok := o.(RecentObserver); ok {
+			lo, hi := r.ObservedMinutes()
+			bt.deltas = bt.sums.AppendDeltasIn(bt.deltas[:0], lo, hi)
+		} else {
+			bt.deltas = bt.sums.AppendDeltas(bt.deltas[:0])
+		}
+		if len(bt.deltas) > 0 {
 			o.ObserveDeltas(bt.deltas)
 		}
 	}

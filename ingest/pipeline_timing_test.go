@@ -26,7 +26,7 @@ const pipelineSensors = 5000
 
 // pipelineBucketer returns a Bucketer over pipelineSensors sensors in a grid
 // over Hangzhou and a fresh store.
-func pipelineBucketer(b *testing.B) *Bucketer {
+func pipelineBucketer(b testing.TB) *Bucketer {
 	reg := geo.New(9)
 	var sensors []geo.Sensor
 	for i := range pipelineSensors {

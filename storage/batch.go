@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"math"
 	"sync"
 )
 
@@ -59,12 +60,20 @@ func (b *Batch) Len() int { return b.t.len() }
 
 // AppendDeltas appends the batch's additions to dst as deltas.
 func (b *Batch) AppendDeltas(dst []Delta) []Delta {
+	return b.AppendDeltasIn(dst, math.MinInt64, math.MaxInt64)
+}
+
+// AppendDeltasIn appends the batch's additions to minutes in [lo, hi] to
+// dst as deltas: what a reader of recent minutes only (the live map) needs
+// of a batch, without a copy of an imported history.
+func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 	for i := range b.t.series {
 		k := b.t.series[i].key
 		for c := b.t.series[i].head; c >= 0; c = b.t.chunks[c].next {
-			ch := &b.t.chunks[c]
-			for _, pt := range b.t.run(ch) {
-				dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: int64(pt.minute)}, Value: pt.value})
+			for _, pt := range b.t.run(&b.t.chunks[c]) {
+				if m := int64(pt.minute); m >= lo && m <= hi {
+					dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, Value: pt.value})
+				}
 			}
 		}
 	}
