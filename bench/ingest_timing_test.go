@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/internal/flowdtest"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
@@ -39,16 +40,7 @@ func benchHour(b *testing.B) *Day {
 }
 
 func openBenchStore(b *testing.B) *storage.Store {
-	st, err := storage.Open(b.TempDir(), storage.Options{
-		FlushInterval: time.Hour,
-		Retention:     [2]time.Duration{876000 * time.Hour, 876000 * time.Hour},
-		Logf:          func(string, ...any) {},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	return st
+	return flowdtest.OpenStore(b, b.TempDir())
 }
 
 // benchHandler posts bodies of 10,000 events of blocks through flowd's

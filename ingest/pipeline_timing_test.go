@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
-	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/internal/flowdtest"
 )
 
 // The pipeline benchmarks run one goroutine through decode → locate →
@@ -49,15 +49,7 @@ func pipelineBucketer(b testing.TB) *Bucketer {
 		}
 		b.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	st, err := storage.Open(dir, storage.Options{
-		FlushInterval: time.Hour,
-		Retention:     [2]time.Duration{876000 * time.Hour, 876000 * time.Hour},
-		Logf:          func(string, ...any) {},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := flowdtest.OpenStore(b, dir)
 	cards, err := LoadOrCreateKey(dir + "/secret.key")
 	if err != nil {
 		b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/geo"
@@ -68,4 +69,20 @@ func (s *Server) Serve() *Server {
 	go s.API.Serve(ln, 64<<20)
 	s.URL = "http://" + ln.Addr().String()
 	return s
+}
+
+// OpenStore opens a store in dir for benchmarks over years-old data: its
+// retention reaches back a century, it flushes by size only, and it logs
+// nothing. It closes when tb ends.
+func OpenStore(tb testing.TB, dir string) *storage.Store {
+	st, err := storage.Open(dir, storage.Options{
+		FlushInterval: time.Hour,
+		Retention:     [2]time.Duration{876000 * time.Hour, 876000 * time.Hour},
+		Logf:          func(string, ...any) {},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
 }
