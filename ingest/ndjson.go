@@ -132,21 +132,31 @@ func (d *decoder) scanFlat(b []byte) bool {
 }
 
 func skipJSONSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
+
+// stringStop marks the bytes that end the plain part of a JSON string: the
+// closing quote, a backslash and the control characters.
+var stringStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // plainString returns the index of the quote closing a string that starts
 // at i, or -1 if the string holds an escape or a control character or is
 // not closed.
 func plainString(b []byte, i int) int {
 	for ; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			return i
-		case c == '\\' || c < 0x20:
+		if stringStop[b[i]] {
+			if b[i] == '"' {
+				return i
+			}
 			return -1
 		}
 	}

@@ -1,6 +1,8 @@
 package ingest
 
-import "github.com/flowd/flowd/vocab"
+import (
+	"github.com/flowd/flowd/vocab"
+)
 
 // Field ids of a swipe; swipeFields lists their names in the same order.
 const (
@@ -98,16 +100,39 @@ type schema struct {
 	// header returns the field id and reason of the first missing column
 	// among those present per has, or -1.
 	header func(has *[maxFields]bool) (int, string)
+	shapes fieldShapes // built by init
 }
 
-// id returns the id of the field named name, or -1.
+// id returns the id of the field named name, or -1. It is asked once per
+// member of every JSON line, so it compares a name only with the fields of
+// its length and first letter.
 func (sc *schema) id(name []byte) int {
-	for i, f := range sc.fields {
-		if string(name) == f {
-			return i
+	if len(name) == 0 || len(name) > maxFieldName {
+		return -1
+	}
+	for _, i := range sc.shapes[len(name)][name[0]&0x1f] {
+		if string(name) == sc.fields[i] {
+			return int(i)
 		}
 	}
 	return -1
+}
+
+// maxFieldName is the longest field name of any schema.
+const maxFieldName = 15
+
+// fieldShapes lists a schema's field ids by name length and first letter.
+type fieldShapes [maxFieldName + 1][32][]int8
+
+func init() {
+	for _, sc := range []*schema{&swipeSchema, &countSchema, &footfallSchema} {
+		for i, f := range sc.fields {
+			if len(f) == 0 || len(f) > maxFieldName {
+				panic("BUG: field name " + f + " is empty or longer than maxFieldName")
+			}
+			sc.shapes[len(f)][f[0]&0x1f] = append(sc.shapes[len(f)][f[0]&0x1f], int8(i))
+		}
+	}
 }
 
 // fields holds one line's values by field id; nil means absent (also for an
