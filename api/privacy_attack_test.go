@@ -89,7 +89,7 @@ func (s *analystServer) post(t testing.TB, taps []tap) {
 	}
 }
 
-// do sends a request with a token: a POST when body is not nil.
+// do sends a request with a token, and a body of CSV or JSON lines.
 func (s *analystServer) do(t testing.TB, token, method, path string, body []byte) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
@@ -97,6 +97,11 @@ func (s *analystServer) do(t testing.TB, token, method, path string, body []byte
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	if bytes.HasPrefix(body, []byte("time,")) {
+		req.Header.Set("Content-Type", "text/csv")
+	} else if body != nil {
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
