@@ -83,7 +83,11 @@ func (lg *ledger) charge(r *Release, shape uint64, cost float64) error {
 		return &BudgetError{Caller: r.caller, Cost: cost, Spent: a.spent, Budget: budget, Renews: time.Unix((day+1)*86400, 0).UTC()}
 	}
 	a.spent += cost
-	a.paid[shape] = true
+	if budget > 0 {
+		// Each shape kept cost at least ε, so the budget bounds them;
+		// without one they are not kept, as nothing is refused.
+		a.paid[shape] = true
+	}
 	r.cost, r.spent = cost, a.spent
 	return nil
 }
