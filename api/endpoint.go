@@ -16,7 +16,8 @@ import (
 // card-derived figure through the privacy layer's release, the release is
 // charged to the caller's budget (past it, 429), and the answer goes out
 // as JSON stamped with took_ms and the release's note, or as CSV or
-// GeoJSON when the caller asked for that and the answer has that form.
+// GeoJSON when the caller asked for that and the answer has that form
+// (the note then goes in the Flowd-Privacy header).
 func endpoint[Q any, A releasedAnswer](s *Server, parse func(*query) (Q, error), run func(Q, *privacy.Release) (A, error)) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
@@ -40,7 +41,12 @@ func endpoint[Q any, A releasedAnswer](s *Server, parse func(*query) (Q, error),
 			answer.Fail(ctx, err)
 			return
 		}
-		ans.setPrivacy(q.rel.Note())
+		note := q.rel.Note()
+		ans.setPrivacy(note)
+		if note != nil {
+			// CSV and GeoJSON have no room for the note.
+			ctx.Response.Header.Set("Flowd-Privacy", note.Header())
+		}
 		write(ctx, q, ans, start)
 	}
 }

@@ -449,9 +449,9 @@ func TestRepeatFreeFloodExhaustsBudget(t *testing.T) {
 		return resp.StatusCode, r, resp.Header
 	}
 	pair := []h3.Cell{ring[0], ring[1]}
-	_, first, _ := series(pair...)
-	if first.Privacy.Cost != 0.5 || first.Privacy.Budget != 10 {
-		t.Fatalf("a two-cell series: %+v; want it to cost ε 0.5 of 10", first.Privacy)
+	_, first, hdr := series(pair...)
+	if first.Privacy.Cost != 0.5 || first.Privacy.Budget != 10 || !strings.HasPrefix(hdr.Get("Flowd-Privacy"), "epsilon=0.5; k=10; step=15m0s; released-until=") {
+		t.Fatalf("a two-cell series: %+v, Flowd-Privacy %q; want it to cost ε 0.5 of 10, and say so in the header too", first.Privacy, hdr.Get("Flowd-Privacy"))
 	}
 	for range 5 {
 		if status, again, _ := series(pair...); status != 200 || !slices.Equal(again.Points, first.Points) || again.Privacy.Cost != 0 {

@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"fmt"
 	"hash"
 	"time"
 
@@ -182,6 +183,21 @@ func (r *Release) Note() *Note {
 		n.ReleasedUntil = &until
 	}
 	return n
+}
+
+// Header returns the note as the value of a Flowd-Privacy header, for
+// answers whose form has no room for it:
+// "epsilon=0.5; k=10; step=15m0s; released-until=…; cost=0.5; spent=3; budget=10",
+// or "exact".
+func (n *Note) Header() string {
+	if n.Exact {
+		return "exact"
+	}
+	h := fmt.Sprintf("epsilon=%g; k=%d", n.Epsilon, n.K)
+	if n.ReleasedUntil != nil {
+		h += fmt.Sprintf("; step=%s; released-until=%s", n.Step, n.ReleasedUntil.Format(time.RFC3339))
+	}
+	return h + fmt.Sprintf("; cost=%g; spent=%g; budget=%g", n.Cost, n.Spent, n.Budget)
 }
 
 func floorTo(v, s int64) int64 {
