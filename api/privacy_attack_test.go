@@ -481,3 +481,26 @@ func TestRepeatFreeFloodExhaustsBudget(t *testing.T) {
 		t.Errorf("one cell over one aligned hour, after the budget ran out: %d %+v; want it free", status, one)
 	}
 }
+
+// TestFinestResolution: with -privacy-finest-res 8, a read token's card
+// figures at resolution 9 are refused, naming the parameter and the
+// floor, while an admin's and public metrics' are answered.
+func TestFinestResolution(t *testing.T) {
+	s := startAnalystServer(t, time.Now().UTC(), func(p *privacy.Policy) { p.FinestRes = 8 })
+	hour := span(s.hourAgo(2), s.hourAgo(1))
+	for _, tc := range []struct {
+		token, query string
+		want         int
+	}{
+		{readToken, "/api/v1/density?metric=swipes_in&bbox=120.09,30.24,120.11,30.26&" + hour, 400},
+		{readToken, "/api/v1/density?metric=swipes_in&res=8&bbox=120.09,30.24,120.11,30.26&" + hour, 200},
+		{readToken, "/api/v1/od?res=9&" + hour, 400},
+		{readToken, "/api/v1/density?metric=count_car&bbox=120.09,30.24,120.11,30.26&" + hour, 200},
+		{adminToken, "/api/v1/density?metric=swipes_in&bbox=120.09,30.24,120.11,30.26&" + hour, 200},
+	} {
+		status, body := s.do(t, tc.token, "GET", tc.query, nil)
+		if status != tc.want || status == 400 && !strings.Contains(string(body), "released at resolution 8 or coarser") {
+			t.Errorf("%s: %d %s; want %d", tc.query, status, body, tc.want)
+		}
+	}
+}
