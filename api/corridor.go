@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/privacy"
 )
 
 // maxCorridorLoads bounds steps × segments of one corridor answer.
@@ -51,6 +52,7 @@ type corridorAnswer struct {
 	Segments []corridorSegment `json:"segments"`
 	Steps    []corridorStep    `json:"steps"`
 	answer.Took
+	released
 	Comment string `json:"comment,omitempty"`
 }
 
@@ -103,6 +105,10 @@ func (s *Server) parseCorridorQuery(q *query) (cq corridorQuery, err error) {
 	if cq.corridor, cq.loc, err = s.corridorOf(bq, "path", req.Path, req.Width, req.Segment); err != nil {
 		return cq, err
 	}
+	if err := q.resAllowed(cq.metric, cq.corridor.Res, "res"); err != nil {
+		return cq, err
+	}
+	cq.from, cq.to, cq.step = q.rel.Span(cq.metric, cq.from, cq.to, cq.step)
 	nseg := int64(len(cq.corridor.Segments))
 	if n := (cq.to - cq.from + cq.step - 1) / cq.step; n > maxPoints || n*nseg > maxCorridorLoads {
 		return cq, &paramError{Param: "step", Value: bq.str("step"), Reason: fmt.Sprintf("%d steps of %d segments; at most %d loads per query: use a larger step or longer segments", n, nseg, maxCorridorLoads)}
@@ -111,10 +117,11 @@ func (s *Server) parseCorridorQuery(q *query) (cq corridorQuery, err error) {
 }
 
 // corridor answers the section load of a corridor, per step and per
-// segment in the path's order, with the corridor total and its peak. One
-// scan covers the whole corridor; each stored bucket is placed in its
-// segment by a binary search over the corridor's cells.
-func (s *Server) corridor(q corridorQuery) (*corridorAnswer, error) {
+// segment in the path's order, each load a figure of the release, with
+// the totals and the peak of the released loads. One scan covers the
+// whole corridor; each stored bucket is placed in its segment by a binary
+// search over the corridor's cells.
+func (s *Server) corridor(q corridorQuery, rel *privacy.Release) (*corridorAnswer, error) {
 	nseg := len(q.corridor.Segments)
 	n := (q.to - q.from + q.step - 1) / q.step
 	tier := s.Store.TierFor(q.from, q.step)
@@ -130,6 +137,9 @@ func (s *Server) corridor(q corridorQuery) (*corridorAnswer, error) {
 		}
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.releaseLoads(q, rel, loads); err != nil {
 		return nil, err
 	}
 	ans := newCorridorAnswer(q)
@@ -149,6 +159,28 @@ func (s *Server) corridor(q corridorQuery) (*corridorAnswer, error) {
 	}
 	ans.Comment = s.noDataComment(q.metric)
 	return ans, nil
+}
+
+// releaseLoads replaces each load, step-major, by its released figure:
+// the segment's cells over the step.
+func (s *Server) releaseLoads(q corridorQuery, rel *privacy.Release, loads []int64) error {
+	if !rel.Noised(q.metric) {
+		return nil
+	}
+	nseg := len(q.corridor.Segments)
+	areas := make([]*privacy.Area, nseg)
+	for j, seg := range q.corridor.Segments {
+		rs, err := geo.Ranges(seg.Cells, s.Res)
+		if err != nil {
+			return err
+		}
+		areas[j] = rel.Area(rs)
+	}
+	for i := range loads {
+		t := q.from + int64(i/nseg)*q.step
+		loads[i], _ = rel.Count(privacy.Figure{Metric: q.metric, Area: areas[i%nseg], From: t, To: min(t+q.step, q.to)}, loads[i])
+	}
+	return nil
 }
 
 // newCorridorAnswer describes the corridor and its segments, without

@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
@@ -33,6 +34,7 @@ type densityAnswer struct {
 	Total int64       `json:"total"`
 	Cells []CellValue `json:"cells"`
 	answer.Took
+	released
 
 	cells []h3.Cell // of Cells, for GeoJSON
 }
@@ -62,6 +64,10 @@ func (s *Server) parseDensity(q *query) (dq densityQuery, err error) {
 			return dq, err
 		}
 	}
+	if err := q.resAllowed(dq.metric, dq.area.res, "res"); err != nil {
+		return dq, err
+	}
+	dq.from, dq.to, _ = q.rel.Span(dq.metric, dq.from, dq.to, 0)
 	// The work is the base cells under the area times the minutes summed.
 	base := int64(len(dq.area.cells))
 	for range s.Res - dq.area.res {
@@ -71,15 +77,19 @@ func (s *Server) parseDensity(q *query) (dq densityQuery, err error) {
 }
 
 // density answers the per-cell sums of a metric over a window, at the
-// area's resolution: the cells with a non-zero sum, sorted by id.
-func (s *Server) density(q densityQuery) (*densityAnswer, error) {
+// area's resolution: the cells with a non-zero sum whose figure the
+// release lets out, sorted by id, and their total.
+func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, error) {
 	sums, err := sumByCell(s.Store, storage.TierMinute, q.metric, q.area.ranges, s.Res, q.area.res, q.from, q.to)
 	if err != nil {
 		return nil, err
 	}
 	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums))}
-	for c := range sums {
-		ans.cells = append(ans.cells, c)
+	for c, v := range sums {
+		if v, ok := rel.Count(privacy.Figure{Metric: q.metric, Area: rel.CellArea(c), From: q.from, To: q.to}, v); ok {
+			sums[c] = v
+			ans.cells = append(ans.cells, c)
+		}
 	}
 	slices.Sort(ans.cells)
 	for _, c := range ans.cells {

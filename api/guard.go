@@ -135,6 +135,7 @@ func (g *Guard) admit(ctx *fasthttp.RequestCtx, rt *Route, ts *Tokens) (Token, b
 		return Token{}, false
 	}
 	setRole(ctx, tok.Role)
+	setCaller(ctx, tok.Name)
 	if wait, ok := g.takeRate(tok.Hash); !ok {
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		answer.Error(ctx, fasthttp.StatusTooManyRequests, fmt.Errorf("token %q is over its rate of %g requests a second (burst %d); retry after %v", tok.Name, g.Limits.Rate, g.Limits.Burst, wait.Round(time.Millisecond)))

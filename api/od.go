@@ -7,19 +7,19 @@ import (
 
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
-// ODPair is one origin-destination pair of an OD answer. Trips and the
-// mean travel time are absent when the pair is suppressed.
+// ODPair is one origin-destination pair of an OD answer. The mean travel
+// time is null when the pair's travel seconds were withheld.
 type ODPair struct {
 	Origin      string   `json:"origin"`
 	Destination string   `json:"destination"`
-	Trips       *int64   `json:"trips,omitempty"`
-	MeanMinutes *float64 `json:"mean_minutes,omitempty"`
-	Suppressed  bool     `json:"suppressed,omitempty"`
+	Trips       int64    `json:"trips"`
+	MeanMinutes *float64 `json:"mean_minutes"`
 }
 
 // odQuery asks for the top trips between origins and destinations.
@@ -28,20 +28,19 @@ type odQuery struct {
 	byStation      bool
 	from, to       int64 // unix minutes
 	origins, dests []vocab.CellRange
-	suppressBelow  int
 }
 
 type odAnswer struct {
 	period
-	Res           int      `json:"res"`
-	By            string   `json:"by"`
-	Pairs         []ODPair `json:"pairs"`
-	PairsTotal    int      `json:"pairs_total"`
-	Trips         int64    `json:"trips"`
-	UnmatchedIn   int64    `json:"unmatched_in"`
-	UnmatchedOut  int64    `json:"unmatched_out"`
-	SuppressBelow int      `json:"suppress_below,omitempty"`
+	Res          int      `json:"res"`
+	By           string   `json:"by"`
+	Pairs        []ODPair `json:"pairs"`
+	PairsTotal   int      `json:"pairs_total"`
+	Trips        int64    `json:"trips"`
+	UnmatchedIn  int64    `json:"unmatched_in"`
+	UnmatchedOut int64    `json:"unmatched_out"`
 	answer.Took
+	released
 }
 
 // parseOD reads GET /api/v1/od: res, top, by (cell or station), from, to,
@@ -61,16 +60,19 @@ func (s *Server) parseOD(q *query) (oq odQuery, err error) {
 	default:
 		return oq, &paramError{Param: "by", Value: by, Reason: "want cell or station"}
 	}
+	if err := q.resAllowed(vocab.Trips, oq.res, "res"); err != nil {
+		return oq, err
+	}
 	if oq.from, oq.to, err = q.span(24 * 60); err != nil {
 		return oq, err
 	}
+	oq.from, oq.to, _ = q.rel.Span(vocab.Trips, oq.from, oq.to, 0)
 	if oq.origins, err = s.rangesOf(q, ""); err != nil {
 		return oq, err
 	}
 	if oq.dests, err = s.rangesOf(q, "dest_"); err != nil {
 		return oq, err
 	}
-	oq.suppressBelow = s.suppressBelow(q)
 	return oq, nil
 }
 
@@ -92,10 +94,11 @@ func (s *Server) rangesOf(q *query, prefix string) ([]vocab.CellRange, error) {
 
 // od answers the trips between origins and destinations over [from, to),
 // at a resolution or between stations (both ends must be a station's
-// cell), the top pairs by trips. Pairs with fewer trips than the
-// suppression threshold are marked suppressed, and listed after the
-// others in id order, so that their place says nothing of their size.
-func (s *Server) od(q odQuery) (*odAnswer, error) {
+// cell), the top pairs by trips. Each pair's trips and travel seconds are
+// figures of the release; a pair whose trips it withholds is left out, so
+// that not even its existence shows, and the totals are those of the
+// pairs released.
+func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 	tier := storage.TierMinute
 	if q.from%60 == 0 && q.to%60 == 0 {
 		tier = storage.TierHour
@@ -105,10 +108,11 @@ func (s *Server) od(q odQuery) (*odAnswer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, By: "cell", SuppressBelow: q.suppressBelow, Pairs: []ODPair{}}
+	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, By: "cell", Pairs: []ODPair{}}
 	if q.byStation {
 		ans.By = "station"
 	}
+	origins := rel.Area(q.origins)
 	for _, m := range []struct {
 		name string
 		sum  *int64
@@ -116,46 +120,36 @@ func (s *Server) od(q odQuery) (*odAnswer, error) {
 		if err := s.Store.Scan(tier, m.name, q.origins, q.from, q.to, func(_ uint64, _, v int64) { *m.sum += v }); err != nil {
 			return nil, err
 		}
+		*m.sum, _ = rel.Count(privacy.Figure{Metric: m.name, Area: origins, From: q.from, To: q.to}, *m.sum)
 	}
 	keys := make([]odKey, 0, len(trips))
 	for k, n := range trips {
+		o, d := rel.CellArea(ends.cell(k.o)), rel.CellArea(ends.cell(k.d))
+		n, ok := rel.Count(privacy.Figure{Metric: vocab.Trips, Area: o, Dest: d, From: q.from, To: q.to}, n)
+		if !ok {
+			continue
+		}
+		trips[k] = n
+		seconds[k], ok = rel.Count(privacy.Figure{Metric: vocab.TripSeconds, Area: o, Dest: d, From: q.from, To: q.to}, seconds[k])
+		if !ok {
+			seconds[k] = -1
+		}
 		keys = append(keys, k)
 		ans.Trips += n
 	}
-	hidden := func(k odKey) bool { return trips[k] < int64(q.suppressBelow) }
 	slices.SortFunc(keys, func(a, b odKey) int {
-		ha, hb := hidden(a), hidden(b)
-		if ha != hb {
-			return cmpBool(ha, hb)
-		}
-		if c := cmp.Compare(trips[b], trips[a]); !ha && c != 0 {
-			return c
-		}
-		return cmp.Or(cmp.Compare(a.o, b.o), cmp.Compare(a.d, b.d))
+		return cmp.Or(cmp.Compare(trips[b], trips[a]), cmp.Compare(a.o, b.o), cmp.Compare(a.d, b.d))
 	})
 	ans.PairsTotal = len(keys)
 	for _, k := range keys[:min(len(keys), q.top)] {
-		p := ODPair{Origin: ends.name(k.o), Destination: ends.name(k.d)}
-		if n := trips[k]; hidden(k) {
-			p.Suppressed = true
-		} else {
-			mean := float64(seconds[k]) / float64(n) / 60
-			p.Trips, p.MeanMinutes = &n, &mean
+		p := ODPair{Origin: ends.name(k.o), Destination: ends.name(k.d), Trips: trips[k]}
+		if sec := seconds[k]; sec >= 0 {
+			mean := float64(sec) / float64(p.Trips) / 60
+			p.MeanMinutes = &mean
 		}
 		ans.Pairs = append(ans.Pairs, p)
 	}
 	return ans, nil
-}
-
-// cmpBool orders false before true.
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
 }
 
 // odKey is a pair of cells, or of station indexes in the station view.
@@ -211,6 +205,14 @@ func (e *odEnds) parent(c uint64) uint64 {
 	return uint64(e.lastParent)
 }
 
+// cell returns the cell of an end: the cell itself, or the station's.
+func (e *odEnds) cell(v uint64) h3.Cell {
+	if e.stationAt != nil {
+		return e.stations[v].Cell
+	}
+	return h3.Cell(v)
+}
+
 func (e *odEnds) name(v uint64) string {
 	if e.stationAt != nil {
 		return e.stations[v].ID
@@ -238,21 +240,19 @@ func (s *Server) scanTrips(tier storage.Tier, q odQuery, ends *odEnds) (trips, s
 }
 
 // appendCSV appends the pairs as rows origin,destination,trips,mean_minutes;
-// a suppressed pair says so in place of its trips.
+// a withheld mean is an empty field.
 func (a *odAnswer) appendCSV(dst []byte) []byte {
 	dst = append(dst, "origin,destination,trips,mean_minutes\n"...)
 	for _, p := range a.Pairs {
 		dst = append(dst, p.Origin...)
 		dst = append(dst, ',')
 		dst = append(dst, p.Destination...)
-		if p.Suppressed {
-			dst = append(dst, ",suppressed,\n"...)
-			continue
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, p.Trips, 10)
+		dst = append(dst, ',')
+		if p.MeanMinutes != nil {
+			dst = strconv.AppendFloat(dst, *p.MeanMinutes, 'f', 1, 64)
 		}
-		dst = append(dst, ',')
-		dst = strconv.AppendInt(dst, *p.Trips, 10)
-		dst = append(dst, ',')
-		dst = strconv.AppendFloat(dst, *p.MeanMinutes, 'f', 1, 64)
 		dst = append(dst, '\n')
 	}
 	return dst

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 )
 
@@ -53,6 +54,7 @@ type pathDensityAnswer struct {
 	Step   string        `json:"step"`
 	Paths  []pathDensity `json:"paths"`
 	answer.Took
+	released
 }
 
 // pathDensity is the density along one candidate path.
@@ -93,16 +95,21 @@ func (s *Server) parsePathDensity(q *query) (pq pathDensityQuery, err error) {
 	if pq.step, err = bq.minutes("step", 5*time.Minute); err != nil {
 		return pq, err
 	}
+	pq.window, pq.recent, pq.step = q.rel.Step(pq.metric, pq.window), q.rel.Step(pq.metric, pq.recent), q.rel.Step(pq.metric, pq.step)
 	if pq.recent%pq.step != 0 || pq.recent/pq.step > maxPoints {
 		return pq, &paramError{Param: "recent", Value: bq.str("recent"), Reason: fmt.Sprintf("must be a multiple of the step %dm, at most %d steps", pq.step, maxPoints)}
 	}
 	if pq.to, err = bq.minute("at", q.now.Add(time.Minute)); err != nil {
 		return pq, err
 	}
+	_, pq.to, _ = q.rel.Span(pq.metric, pq.to-max(pq.window, pq.recent), pq.to, 0)
 	pq.paths = make([]candidatePath, len(req.Paths))
 	for i, p := range req.Paths {
 		c, loc, err := s.corridorOf(bq, fmt.Sprintf("paths[%d].path", i), p.Path, req.Width, nil)
 		if err != nil {
+			return pq, err
+		}
+		if err := q.resAllowed(pq.metric, c.Res, "res"); err != nil {
 			return pq, err
 		}
 		pq.paths[i] = candidatePath{p.ID, c, loc}
@@ -112,16 +119,17 @@ func (s *Server) parsePathDensity(q *query) (pq pathDensityQuery, err error) {
 
 // pathDensity answers, for each candidate path widened into a corridor,
 // the current density (the window ending at the query's time), the recent
-// one per step, and its busiest cell. Corridors come from the cache and
-// each path costs one scan, so route planners can ask many times a second.
-func (s *Server) pathDensity(q pathDensityQuery) (*pathDensityAnswer, error) {
+// one per step, and its busiest cell, each a figure of the release.
+// Corridors come from the cache and each path costs one scan, so route
+// planners can ask many times a second.
+func (s *Server) pathDensity(q pathDensityQuery, rel *privacy.Release) (*pathDensityAnswer, error) {
 	ans := &pathDensityAnswer{
 		Metric: q.metric, At: time.Unix(q.to*60, 0).UTC(),
 		Window: stepName(q.window), Recent: stepName(q.recent), Step: stepName(q.step),
 		Paths: make([]pathDensity, len(q.paths)),
 	}
 	for i, p := range q.paths {
-		pd, err := s.densityAlong(q, p)
+		pd, err := s.densityAlong(q, p, rel)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +140,7 @@ func (s *Server) pathDensity(q pathDensityQuery) (*pathDensityAnswer, error) {
 }
 
 // densityAlong scans one candidate path's corridor.
-func (s *Server) densityAlong(q pathDensityQuery, p candidatePath) (pathDensity, error) {
+func (s *Server) densityAlong(q pathDensityQuery, p candidatePath, rel *privacy.Release) (pathDensity, error) {
 	c := p.corridor
 	pd := pathDensity{ID: p.id, Cells: len(c.Cells), Length: roundDm(c.Length), Recent: make([][2]int64, q.recent/q.step)}
 	for j := range pd.Recent {
@@ -157,10 +165,26 @@ func (s *Server) densityAlong(q pathDensityQuery, p candidatePath) (pathDensity,
 			pd.Recent[(minute-(q.to-q.recent))/q.step][1] += v
 		}
 	})
+	if err != nil {
+		return pd, err
+	}
+	fig := func(a *privacy.Area, from, to int64) privacy.Figure {
+		return privacy.Figure{Metric: q.metric, Area: a, From: from, To: to}
+	}
+	along := rel.Area(p.loc.Ranges)
+	pd.Current, _ = rel.Count(fig(along, q.to-q.window, q.to), pd.Current)
+	for j, r := range pd.Recent {
+		from := r[0] / 60
+		pd.Recent[j][1], _ = rel.Count(fig(along, from, from+q.step), r[1])
+	}
 	for j, v := range cellSums {
-		if v > 0 && (pd.MaxCell == nil || v > pd.MaxCell.Value) {
+		if v == 0 {
+			continue
+		}
+		v, ok := rel.Count(fig(rel.CellArea(c.Cells[j]), q.to-q.window, q.to), v)
+		if ok && (pd.MaxCell == nil || v > pd.MaxCell.Value) {
 			pd.MaxCell = &CellValue{Cell: c.Cells[j].String(), Value: v}
 		}
 	}
-	return pd, err
+	return pd, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/vocab"
 	"github.com/valyala/fasthttp"
 )
@@ -14,7 +15,8 @@ import (
 type paramError = answer.ParamError
 
 // query is one request to a query endpoint as its parser reads it: its
-// parameters, the clock, the form asked for and the caller's role.
+// parameters, the clock, the form asked for, and the privacy layer's
+// release of its answer, exact for an admin.
 type query struct {
 	args *fasthttp.Args
 	now  time.Time
@@ -22,14 +24,18 @@ type query struct {
 	// csv and geoJSON say that the caller asked for an answer in that
 	// form: format=csv (or, without format, Accept: text/csv), geojson=1.
 	csv, geoJSON bool
-	role         Role
+	rel          *privacy.Release
 }
 
 // newQuery reads a request's parameters: those of the URL, and for a POST
 // those of its form body too, so that a long cell list or polygon need not
 // fit in a URL.
 func (s *Server) newQuery(ctx *fasthttp.RequestCtx) *query {
-	q := &query{args: ctx.QueryArgs(), now: s.Now(), body: ctx.PostBody(), role: RoleOf(ctx)}
+	q := &query{args: ctx.QueryArgs(), now: s.Now(), body: ctx.PostBody()}
+	q.rel = s.Privacy.Exact()
+	if RoleOf(ctx) < RoleAdmin {
+		q.rel = s.Privacy.For(callerOf(ctx), q.now)
+	}
 	if ctx.IsPost() {
 		var args fasthttp.Args
 		ctx.QueryArgs().CopyTo(&args)
@@ -157,13 +163,13 @@ func (s *Server) checkCost(cells, steps int64) error {
 	return nil
 }
 
-// suppressBelow is the count under which numbers of people are hidden from
-// the query's caller: the server's threshold, or 0 for an admin.
-func (s *Server) suppressBelow(q *query) int {
-	if q.role >= RoleAdmin {
-		return 0
+// resAllowed refuses a resolution finer than the privacy layer releases
+// the metric's figures at; param names the parameter that set it.
+func (q *query) resAllowed(metric string, res int, param string) error {
+	if ok, finest := q.rel.ResAllowed(metric, res); !ok {
+		return &paramError{Param: param, Value: fmt.Sprint(res), Reason: fmt.Sprintf("figures of %s are released at resolution %d or coarser", metric, finest)}
 	}
-	return s.SuppressBelow
+	return nil
 }
 
 // period is the time an answer covers, [From, To).

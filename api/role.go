@@ -58,6 +58,19 @@ const roleKey = "flowd.role"
 // setRole records the caller's role on the request.
 func setRole(ctx *fasthttp.RequestCtx, r Role) { ctx.SetUserValue(roleKey, r) }
 
+// callerKey is the request user value under which authentication leaves
+// the name of the caller's token, by which the privacy layer keeps budgets.
+const callerKey = "flowd.caller"
+
+// setCaller records the caller's token name on the request.
+func setCaller(ctx *fasthttp.RequestCtx, name string) { ctx.SetUserValue(callerKey, name) }
+
+// callerOf returns the name of the caller's token, "" without one.
+func callerOf(ctx *fasthttp.RequestCtx) string {
+	name, _ := ctx.UserValue(callerKey).(string)
+	return name
+}
+
 // RoleOf returns the caller's role. When authentication is off no role is
 // set and every caller is trusted as an admin: flowd then refuses to listen
 // beyond loopback, so only the local machine can reach it.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/privacy"
 )
 
 // maxPoints bounds the steps of one series query.
@@ -28,6 +29,7 @@ type seriesAnswer struct {
 	Total  int64      `json:"total"`
 	Points [][2]int64 `json:"points"` // [unix seconds of the step's start, sum]
 	answer.Took
+	released
 	Comment string `json:"comment,omitempty"`
 }
 
@@ -45,6 +47,10 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 	if sq.step, err = q.minutes("step", time.Minute); err != nil {
 		return sq, err
 	}
+	if err := q.resAllowed(sq.metric, sq.area.res, "res"); err != nil {
+		return sq, err
+	}
+	sq.from, sq.to, sq.step = q.rel.Span(sq.metric, sq.from, sq.to, sq.step)
 	n, err := q.steps(sq.from, sq.to, sq.step, maxPoints, "per query: use a larger step")
 	if err != nil {
 		return sq, err
@@ -52,9 +58,10 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 	return sq, s.checkCost(int64(len(sq.area.cells)), n)
 }
 
-// series answers the per-step sums of a metric over an area. Coarser
-// cells sum their base-resolution children.
-func (s *Server) series(q seriesQuery) (*seriesAnswer, error) {
+// series answers the per-step sums of a metric over an area, each a
+// figure of the release, and their total from the released points.
+// Coarser cells sum their base-resolution children.
+func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, error) {
 	n := (q.to - q.from + q.step - 1) / q.step
 	tier := s.Store.TierFor(q.from, q.step)
 	sums := make([]int64, n)
@@ -65,8 +72,11 @@ func (s *Server) series(q seriesQuery) (*seriesAnswer, error) {
 		Metric: q.metric, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
 		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
 	}
+	area := rel.Area(q.area.ranges)
 	for i, v := range sums {
-		ans.Points[i] = [2]int64{(q.from + int64(i)*q.step) * 60, v}
+		t := q.from + int64(i)*q.step
+		v, _ = rel.Count(privacy.Figure{Metric: q.metric, Area: area, From: t, To: min(t+q.step, q.to)}, v)
+		ans.Points[i] = [2]int64{t * 60, v}
 		ans.Total += v
 	}
 	ans.Comment = s.noDataComment(q.metric)

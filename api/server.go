@@ -7,6 +7,7 @@
 package api
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 	"github.com/valyala/fasthttp"
 )
@@ -29,9 +31,9 @@ type Server struct {
 	Logf        func(format string, args ...any)
 	// Now is the clock for "now" in queries.
 	Now func() time.Time
-	// SuppressBelow hides counts of people (distinct cards, OD pairs)
-	// smaller than it from callers below admin.
-	SuppressBelow int
+	// Privacy is the layer every card-derived figure passes before a
+	// caller below admin sees it.
+	Privacy *privacy.Layer
 
 	// Guard authenticates callers and applies limits; nil lets every
 	// request through as an admin's.
@@ -57,11 +59,20 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string, parts P
 		Logf:        log.Printf,
 		Now:         time.Now,
 		corridors:   geo.NewCorridorCache(1024),
-
-		SuppressBelow: 5,
+		Privacy:     privacy.New(privacy.DefaultPolicy(reg.Res(), 3*time.Hour), randomSecret()),
 	}
 	s.router = newRouter(s.routes(parts))
 	return s
+}
+
+// randomSecret keys the noise of a server that was given no secret, such
+// as a test's; flowd serve gives one that outlives restarts.
+func randomSecret() []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("BUG: no randomness: " + err.Error())
+	}
+	return b
 }
 
 // requiredRole returns the least role that may call method on path.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
@@ -26,10 +27,11 @@ type topAnswer struct {
 	Tier   string `json:"tier"`
 	period
 	K int `json:"k"`
-	// Seen is how many cells had a non-zero sum.
+	// Seen is how many cells had a non-zero sum that was released.
 	Seen  int       `json:"seen"`
 	Cells []topCell `json:"cells"`
 	answer.Took
+	released
 }
 
 // topCell is one of the hottest cells, with its centre.
@@ -61,18 +63,24 @@ func (s *Server) parseTop(q *query) (tq topQuery, err error) {
 		}
 		tq.ranges, tq.res = a.ranges, a.res
 	}
+	if err := q.resAllowed(tq.metric, tq.res, "res"); err != nil {
+		return tq, err
+	}
 	window, err := q.minutes("window", 15*time.Minute)
 	if err != nil {
 		return tq, err
 	}
-	tq.from, tq.to, err = q.span(window)
-	return tq, err
+	if tq.from, tq.to, err = q.span(window); err != nil {
+		return tq, err
+	}
+	tq.from, tq.to, _ = q.rel.Span(tq.metric, tq.from, tq.to, 0)
+	return tq, nil
 }
 
 // top answers the k cells with the largest sums of a metric over a
-// window, at a resolution. Ties go to the lower cell id so that answers
-// are stable.
-func (s *Server) top(q topQuery) (*topAnswer, error) {
+// window, at a resolution, ranked by the figures the release lets out.
+// Ties go to the lower cell id so that answers are stable.
+func (s *Server) top(q topQuery, rel *privacy.Release) (*topAnswer, error) {
 	tier := s.Store.TierFor(q.from, q.to-q.from)
 	sums, err := sumByCell(s.Store, tier, q.metric, q.ranges, s.Res, q.res, q.from, q.to)
 	if err != nil {
@@ -84,7 +92,9 @@ func (s *Server) top(q topQuery) (*topAnswer, error) {
 	}
 	all := make([]cellSum, 0, len(sums))
 	for c, v := range sums {
-		all = append(all, cellSum{c, v})
+		if v, ok := rel.Count(privacy.Figure{Metric: q.metric, Area: rel.CellArea(c), From: q.from, To: q.to}, v); ok {
+			all = append(all, cellSum{c, v})
+		}
 	}
 	slices.SortFunc(all, func(a, b cellSum) int {
 		if c := cmp.Compare(b.sum, a.sum); c != 0 {

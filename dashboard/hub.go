@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/gorilla/websocket"
@@ -292,7 +293,7 @@ func (h *Hub) Broadcast(msg []byte) {
 // private reports whether a metric links one card's taps (trips by
 // destination, sketch registers), which the live feed never carries.
 func private(metric string) bool {
-	return vocab.PrivacyOf(metric) == vocab.Linked
+	return privacy.OffLive(metric)
 }
 
 // subscribe points c at the shape of sub, creating the shape if new; its

@@ -22,7 +22,6 @@ type odAnswer struct {
 		Destination string   `json:"destination"`
 		Trips       *int64   `json:"trips"`
 		MeanMinutes *float64 `json:"mean_minutes"`
-		Suppressed  bool     `json:"suppressed"`
 	} `json:"pairs"`
 	PairsTotal   int   `json:"pairs_total"`
 	Trips        int64 `json:"trips"`
@@ -90,8 +89,8 @@ func TestODFromHangzhouAFCDay(t *testing.T) {
 	}
 	got := map[[2]int]int{}
 	for _, p := range od.Pairs {
-		if p.Trips == nil {
-			t.Fatalf("pair %s→%s suppressed for a caller who is admin (auth off)", p.Origin, p.Destination)
+		if p.Trips == nil || p.MeanMinutes == nil {
+			t.Fatalf("pair %s→%s withheld from a caller who is admin (auth off)", p.Origin, p.Destination)
 		}
 		o, _ := strconv.Atoi(p.Origin)
 		d, _ := strconv.Atoi(p.Destination)
@@ -171,52 +170,63 @@ func TestDistinctCardsUnionOverCellsAndHours(t *testing.T) {
 	check("cells="+cellOf(t, 30.2810, 120.1650, 9).String(), len(perStation["S2"]))
 }
 
-// TestSmallCountsSuppressedForReadTokens checks that OD pairs and distinct
-// counts under -suppress-below are marked suppressed (not zero, not the
-// number) for a read token, and shown to an admin token.
-func TestSmallCountsSuppressedForReadTokens(t *testing.T) {
-	srv := startFlowd(t, t.TempDir(), append(registryFlags(t), "-tokens", writeTokens(t), "-suppress-below", "5")...)
-	t0 := testT0()
+// TestSmallCountsWithheldForReadTokens checks the privacy layer as flowd
+// serve wires it: for a read token an OD pair and a distinct count under
+// -privacy-k are left out or marked suppressed (not zero, not the number),
+// larger ones come with noise and the answer says how it was released; an
+// admin token sees the exact numbers.
+func TestSmallCountsWithheldForReadTokens(t *testing.T) {
+	srv := startFlowd(t, t.TempDir(), append(registryFlags(t), "-tokens", writeTokens(t), "-privacy-k", "10")...)
+	// Trips settle a trip window (3 h) and the delay (15 min) after their
+	// hour; these are older.
+	t0 := time.Now().UTC().Truncate(time.Hour).Add(-5 * time.Hour)
 	var b strings.Builder
-	trip := func(card string, from, to string) {
-		fmt.Fprintf(&b, `{"time":%d,"card":%q,"dir":"in","station":%q}`+"\n", t0.Unix(), card, from)
-		fmt.Fprintf(&b, `{"time":%d,"card":%q,"dir":"out","station":%q}`+"\n", t0.Add(10*time.Minute).Unix(), card, to)
+	trip := func(card string, at time.Time, from, to string) {
+		fmt.Fprintf(&b, `{"time":%d,"card":%q,"dir":"in","station":%q}`+"\n", at.Unix(), card, from)
+		fmt.Fprintf(&b, `{"time":%d,"card":%q,"dir":"out","station":%q}`+"\n", at.Add(10*time.Minute).Unix(), card, to)
 	}
-	for i := range 8 {
-		trip(fmt.Sprintf("big-%d", i), "S1", "S2")
+	for i := range 60 {
+		trip(fmt.Sprintf("big-%d", i), t0, "S1", "S2")
 	}
 	for i := range 2 {
-		trip(fmt.Sprintf("small-%d", i), "S2", "S1")
+		trip(fmt.Sprintf("small-%d", i), t0.Add(time.Hour), "S2", "S1")
 	}
 	if r := authDo(t, "POST", srv.url+"/api/v1/ingest/swipes", tokIngest, "application/x-ndjson", []byte(b.String())); r.status != 200 {
 		t.Fatalf("ingest: %s", r)
 	}
-	span := fmt.Sprintf("from=%d&to=%d", t0.Unix(), t0.Add(time.Hour).Unix())
-	pairs := func(token string) map[string]odAnswer {
-		var a odAnswer
-		r := authDo(t, "GET", srv.url+"/api/v1/od?by=station&"+span, token, "", nil)
-		r.json(t, &a)
-		out := map[string]odAnswer{}
-		for _, p := range a.Pairs {
-			one := a
-			one.Pairs = a.Pairs[:0:0]
-			one.Pairs = append(one.Pairs, p)
-			out[p.Origin+">"+p.Destination] = one
+	span := fmt.Sprintf("from=%d&to=%d", t0.Unix(), t0.Add(2*time.Hour).Unix())
+	type privacyNote struct {
+		Exact   bool    `json:"exact"`
+		Epsilon float64 `json:"epsilon"`
+		K       int64   `json:"k"`
+	}
+	pairs := func(token string) (map[string]int64, int64, privacyNote) {
+		var a struct {
+			odAnswer
+			Privacy privacyNote `json:"privacy"`
 		}
-		return out
+		authDo(t, "GET", srv.url+"/api/v1/od?by=station&"+span, token, "", nil).json(t, &a)
+		out := map[string]int64{}
+		for _, p := range a.Pairs {
+			out[p.Origin+">"+p.Destination] = *p.Trips
+		}
+		return out, a.Trips, a.Privacy
 	}
-	read, admin := pairs(tokRead), pairs(tokAdmin)
-	if p := read["S1>S2"].Pairs[0]; p.Suppressed || p.Trips == nil || *p.Trips != 8 {
-		t.Errorf("read token, 8 trips S1→S2: %+v; want shown", p)
+	read, readTotal, note := pairs(tokRead)
+	if n, ok := read["S1>S2"]; !ok || n < 40 || n > 80 || note.Exact || note.Epsilon != 0.5 || note.K != 10 {
+		t.Errorf("read token, 60 trips S1→S2: %d (listed %v), note %+v; want 60 give or take the noise, and the note", n, ok, note)
 	}
-	if p := read["S2>S1"].Pairs[0]; !p.Suppressed || p.Trips != nil {
-		t.Errorf("read token, 2 trips S2→S1: %+v; want suppressed without a number", p)
+	if n, ok := read["S2>S1"]; ok {
+		t.Errorf("read token, 2 trips S2→S1: listed with %d; want left out", n)
 	}
-	if p := admin["S2>S1"].Pairs[0]; p.Suppressed || p.Trips == nil || *p.Trips != 2 {
-		t.Errorf("admin token, 2 trips S2→S1: %+v; want the number", p)
+	if readTotal != read["S1>S2"] {
+		t.Errorf("read token: total %d trips, listed %v; want the total of the listed pairs", readTotal, read)
+	}
+	if admin, total, note := pairs(tokAdmin); admin["S2>S1"] != 2 || admin["S1>S2"] != 60 || total != 62 || !note.Exact {
+		t.Errorf("admin token: %v, total %d, note %+v; want 60 and 2, 62, exact", admin, total, note)
 	}
 	r := authDo(t, "GET", srv.url+"/api/v1/od?by=station&format=csv&"+span, tokRead, "", nil)
-	if !strings.Contains(string(r.body), "S2,S1,suppressed") || strings.Contains(string(r.body), "S2,S1,2") {
+	if strings.Contains(string(r.body), "S2,S1") || !strings.Contains(string(r.body), "S1,S2,") {
 		t.Errorf("read token, OD as CSV: %s", r.body)
 	}
 
@@ -224,14 +234,18 @@ func TestSmallCountsSuppressedForReadTokens(t *testing.T) {
 		Distinct   *int64 `json:"distinct"`
 		Suppressed bool   `json:"suppressed"`
 	}
-	s2 := "cells=" + cellOf(t, 30.2810, 120.1650, 9).String() + "&from=" + fmt.Sprint(t0.Add(10*time.Minute).Unix()) + "&to=" + fmt.Sprint(t0.Add(11*time.Minute).Unix())
-	var d distinctAnswer
-	// Eight cards tapped out at S2 in that minute, two at S1.
-	authDo(t, "GET", srv.url+"/api/v1/distinct?"+s2, tokRead, "", nil).json(t, &d)
-	if d.Suppressed || d.Distinct == nil || *d.Distinct != 8 {
-		t.Errorf("read token, 8 cards: %+v", d)
+	hour := func(h int) string {
+		return fmt.Sprintf("&from=%d&to=%d", t0.Add(time.Duration(h)*time.Hour).Unix(), t0.Add(time.Duration(h+1)*time.Hour).Unix())
 	}
-	s1 := "cells=" + cellOf(t, 30.2590, 120.1640, 9).String() + "&from=" + fmt.Sprint(t0.Add(10*time.Minute).Unix()) + "&to=" + fmt.Sprint(t0.Add(11*time.Minute).Unix())
+	// The 60 big trips' cards tapped out at S2 in the first hour, the two
+	// small trips' at S1 in the second.
+	s2 := "cells=" + cellOf(t, 30.2810, 120.1650, 9).String() + hour(0)
+	var d distinctAnswer
+	authDo(t, "GET", srv.url+"/api/v1/distinct?"+s2, tokRead, "", nil).json(t, &d)
+	if d.Suppressed || d.Distinct == nil || *d.Distinct < 40 || *d.Distinct > 80 {
+		t.Errorf("read token, 60 cards: %+v", d)
+	}
+	s1 := "cells=" + cellOf(t, 30.2590, 120.1640, 9).String() + hour(1)
 	d = distinctAnswer{}
 	authDo(t, "GET", srv.url+"/api/v1/distinct?"+s1, tokRead, "", nil).json(t, &d)
 	if !d.Suppressed || d.Distinct != nil {

@@ -39,7 +39,6 @@ type serveConfig struct {
 	maxBody       int
 	maxInflight   int
 	tripWindow    time.Duration
-	suppressBelow int
 	blockCache    int64
 	memtableBytes int
 	gcPercent     int
@@ -47,6 +46,7 @@ type serveConfig struct {
 	demoScale     float64
 	live          liveConfig
 	security      securityConfig
+	privacy       privacyConfig
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -68,11 +68,11 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
 	fs.IntVar(&c.memtableBytes, "memtable-bytes", 16<<20, "bytes of buckets held in memory before a flush writes them as parts")
 	fs.IntVar(&c.gcPercent, "gogc", 30, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
-	fs.IntVar(&c.suppressBelow, "suppress-below", 5, "counts of people (distinct cards, OD pairs) under this are hidden from non-admin callers")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
 	liveFlags(fs, &c.live)
 	securityFlags(fs, &c.security)
+	privacyFlags(fs, &c.privacy)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -138,7 +138,9 @@ func serve(args []string) error {
 	}
 	defer stopLive()
 	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d})
-	srv.SuppressBelow = c.suppressBelow
+	if srv.Privacy, err = c.privacy.layer(c.data, c.res, c.tripWindow); err != nil {
+		return err
+	}
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
 	if err != nil {
 		return err
