@@ -160,29 +160,44 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 	for i := 0; i < len(refs); {
 		k := refs[i].key
 		isMax := refs[i].t.series[refs[i].s].isMax
-		pts = pts[:0]
-		for ; i < len(refs) && refs[i].key == k; i++ {
-			pts = refs[i].t.appendPoints(pts, refs[i].s)
-		}
-		if t == TierHour {
-			for j := range pts {
-				pts[j].minute = int32(t.Truncate(int64(pts[j].minute)))
+		var run []point
+		if se := &refs[i].t.series[refs[i].s]; se.head == se.tail && (i+1 == len(refs) || refs[i+1].key != k) {
+			run = refs[i].t.run(&refs[i].t.chunks[se.head]) // one chunk: read in place
+			i++
+		} else {
+			pts = pts[:0]
+			for ; i < len(refs) && refs[i].key == k; i++ {
+				pts = refs[i].t.appendPoints(pts, refs[i].s)
 			}
+			run = pts
 		}
-		if !slices.IsSortedFunc(pts, byMinute) {
+		if !slices.IsSortedFunc(run, byMinute) {
+			// Sorted in a copy: queries may read the frozen memtable meanwhile.
+			pts = append(pts[:0], run...)
 			slices.SortFunc(pts, byMinute) // equal minutes combine in any order
+			run = pts
 		}
-		for j := 0; j < len(pts); {
-			v := pts[j].value
-			n := j + 1
-			for ; n < len(pts) && pts[n].minute == pts[j].minute; n++ {
-				v = combine(isMax, v, pts[n].value)
-			}
-			if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: int64(pts[j].minute)}, v); err != nil {
-				return err
-			}
-			j = n
+		if err := emitSeries(t, k, isMax, run, fn); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// emitSeries calls fn with one series' buckets of tier t, in minute order,
+// each the combination of its points; run is sorted by minute.
+func emitSeries(t Tier, k SeriesKey, isMax bool, run []point, fn func(Key, int64) error) error {
+	for j := 0; j < len(run); {
+		m := t.Truncate(int64(run[j].minute))
+		v := run[j].value
+		n := j + 1
+		for ; n < len(run) && t.Truncate(int64(run[n].minute)) == m; n++ {
+			v = combine(isMax, v, run[n].value)
+		}
+		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
+			return err
+		}
+		j = n
 	}
 	return nil
 }
