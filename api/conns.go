@@ -1,8 +1,10 @@
 package api
 
 import (
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // TrackConns wraps ln so that the guard learns when a connection closes,
@@ -49,6 +51,16 @@ func (c *trackedConn) Close() error {
 		f()
 	}
 	return c.Conn.Close()
+}
+
+// SyscallConn gives the live map the descriptor under c, for reads and
+// writes that never wait; a connection without one (TLS) does not offer it.
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("connection has no descriptor")
+	}
+	return sc.SyscallConn()
 }
 
 // trackedOf finds the trackedConn under c, looking through TLS.

@@ -107,6 +107,10 @@ func (s *Server) Serve(ln net.Listener, maxBody int) error {
 		IdleTimeout:        2 * time.Minute,
 		ReadBufferSize:     64 << 10, // room for a URL naming 2,000 cells
 		Concurrency:        4096,
+		// The live map takes its WebSocket connections over and keeps
+		// them after its hijack handler returns, so that fasthttp's
+		// context, read buffer and goroutine do not stay with each one.
+		KeepHijackedConns: true,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				answer.Error(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", maxBody))

@@ -2,27 +2,45 @@ package dashboard
 
 import (
 	"encoding/json"
-	"net/http"
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/gorilla/websocket"
-	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // maxClientMessage bounds what a client may send in one message; a
 // subscription is well under it.
 const maxClientMessage = 4096
 
-// client is one WebSocket connection. Its fields other than conn and send
-// are guarded by the hub's mutex.
+// client is one WebSocket connection. It has one goroutine, blocked in a
+// read of a few bytes until the client says something; frames to it are
+// written by the hub's pool of writers from its outbox.
 type client struct {
-	conn      *websocket.Conn
-	send      chan *websocket.PreparedMessage
+	conn  net.Conn
+	raw   syscall.RawConn // nil when the connection has no descriptor of its own (TLS)
+	in    frameReader
+	heard atomic.Int64 // unix milliseconds the client last sent a frame
+	out   outbox
+
+	// Guarded by the hub's mutex.
 	shape     *shape
 	needsFull bool
 	skips     int
 	closed    bool
+}
+
+func newClient(conn net.Conn) *client {
+	c := &client{conn: conn}
+	c.in.r = conn
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	c.out.writable = c.raw != nil
+	c.heard.Store(time.Now().UnixMilli())
+	return c
 }
 
 // subscription is a client's request for a viewport, resolution and metric.
@@ -33,70 +51,91 @@ type subscription struct {
 	Metric string     `json:"metric"`
 }
 
-// Handler returns the fasthttp handler of GET /api/v1/live: a net/http
-// WebSocket upgrade served through fasthttp's adaptor, which hands the
-// hijacked connection to the hub.
-func (h *Hub) Handler() fasthttp.RequestHandler {
-	up := &websocket.Upgrader{
-		ReadBufferSize:  1024,
-		WriteBufferSize: 16 << 10,
-		// The page is served by flowd itself; tools that dial from
-		// elsewhere carry their own Origin or none, and every endpoint is
-		// guarded by the same access rules as the rest of the API.
-		CheckOrigin: func(*http.Request) bool { return true },
-	}
-	return fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.mu.Lock()
-		full := len(h.clients) >= h.opts.MaxClients
-		if full {
-			h.stats.Refused++
-		}
-		h.mu.Unlock()
-		if full {
-			http.Error(w, `{"error":"too many live clients; try again later"}`, http.StatusServiceUnavailable)
+// read runs c's goroutine: it reads messages until the connection ends.
+// It stays shallow, so its stack stays at the runtime's smallest.
+func (h *Hub) read(c *client) {
+	for {
+		msg, err := h.readMessage(c)
+		if err != nil {
+			h.readFailed(c, err)
 			return
 		}
-		conn, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return // Upgrade has answered the client
-		}
-		h.serve(conn)
-	}))
+		h.receive(c, msg)
+	}
 }
 
-// serve runs one connection: a writer goroutine drains the client's queue
-// and pings, and this goroutine reads subscriptions until the connection
-// ends.
-func (h *Hub) serve(conn *websocket.Conn) {
-	c := &client{conn: conn, send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer)}
-	h.mu.Lock()
-	h.clients[c] = struct{}{}
-	h.mu.Unlock()
-	go h.writeLoop(c)
-
-	conn.SetReadLimit(maxClientMessage)
-	pongWait := 2 * h.opts.PingInterval
-	conn.SetReadDeadline(time.Now().Add(pongWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+// readMessage reads frames until a whole text or binary message, answering
+// pings and a close on the way.
+func (h *Hub) readMessage(c *client) ([]byte, error) {
+	var msg []byte
+	started := false
 	for {
-		_, data, err := conn.ReadMessage()
+		fh, err := c.in.header(maxClientMessage - len(msg))
 		if err != nil {
-			h.drop(c, "read: "+err.Error(), false)
-			return
+			return nil, err
 		}
-		conn.SetReadDeadline(time.Now().Add(pongWait))
-		var sub subscription
-		if err := json.Unmarshal(data, &sub); err != nil {
-			h.sendError(c, "message is not JSON: "+err.Error())
+		c.heard.Store(time.Now().UnixMilli())
+		switch fh.op {
+		case opPing, opPong, opClose:
+			p, err := c.in.payload(fh, nil)
+			if err != nil {
+				return nil, err
+			}
+			if fh.op == opPing {
+				h.queueControl(c, controlFrame(opPong, p))
+			} else if fh.op == opClose {
+				return nil, errClientClosed
+			}
 			continue
+		case opText, opBinary:
+			if started {
+				return nil, protocolError("new message inside a fragmented one")
+			}
+		case opContinuation:
+			if !started {
+				return nil, protocolError("continuation frame with no message")
+			}
+		default:
+			return nil, protocolError("unknown opcode %#x", fh.op)
 		}
-		if sub.Type != "subscribe" {
-			h.sendError(c, `unknown message type "`+sub.Type+`"; want "subscribe"`)
-			continue
+		started = true
+		if msg, err = c.in.payload(fh, msg); err != nil {
+			return nil, err
 		}
-		if err := h.subscribe(c, sub); err != nil {
-			h.sendError(c, "subscribe: "+err.Error())
+		if fh.fin {
+			return msg, nil
 		}
+	}
+}
+
+// readFailed ends c after its read loop stopped: a close frame answers a
+// client that closed or broke the protocol; a connection that failed is
+// simply closed.
+func (h *Hub) readFailed(c *client, err error) {
+	var ce *closeError
+	switch {
+	case errors.Is(err, errClientClosed):
+		h.hangUp(c, closeNormal, "")
+	case errors.As(err, &ce):
+		h.hangUp(c, ce.code, ce.reason)
+	default:
+		h.drop(c, "read: "+err.Error(), false)
+	}
+}
+
+// receive handles one message from c: a subscription, or an error back.
+func (h *Hub) receive(c *client, msg []byte) {
+	var sub subscription
+	if err := json.Unmarshal(msg, &sub); err != nil {
+		h.sendError(c, "message is not JSON: "+err.Error())
+		return
+	}
+	if sub.Type != "subscribe" {
+		h.sendError(c, `unknown message type "`+sub.Type+`"; want "subscribe"`)
+		return
+	}
+	if err := h.subscribe(c, sub); err != nil {
+		h.sendError(c, "subscribe: "+err.Error())
 	}
 }
 
@@ -106,61 +145,84 @@ func (h *Hub) sendError(c *client, msg string) {
 	if err != nil {
 		panic("BUG: marshal an error message: " + err.Error())
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		panic("BUG: prepare a text message: " + err.Error())
+	h.queueControl(c, textFrame(data))
+}
+
+// queueControl queues a frame for c behind the ones already waiting.
+func (h *Hub) queueControl(c *client, frame []byte) {
+	c.out.mu.Lock()
+	if c.out.closing {
+		c.out.mu.Unlock()
+		return
 	}
+	if len(c.out.control) >= maxControlQueued {
+		c.out.mu.Unlock()
+		h.drop(c, "not reading: its queue of messages is full", true)
+		return
+	}
+	c.out.control = append(c.out.control, frame)
+	ready := c.markReadyLocked(nil)
+	c.out.mu.Unlock()
+	h.ready.push(ready...)
+}
+
+// hangUp removes c and closes its connection once a close frame with code
+// has been written after whatever was queued.
+func (h *Hub) hangUp(c *client, code int, reason string) {
 	h.mu.Lock()
-	h.enqueueLocked(c, pm)
+	h.removeLocked(c)
 	h.mu.Unlock()
-}
-
-// writeLoop writes c's queued frames and the keepalive pings, each under
-// its own deadline: fasthttp clears deadlines on hijack.
-func (h *Hub) writeLoop(c *client) {
-	ping := time.NewTicker(h.opts.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case msg, ok := <-c.send:
-			if !ok {
-				c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
-				c.conn.Close()
-				return
-			}
-			c.conn.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-			if err := c.conn.WritePreparedMessage(msg); err != nil {
-				h.drop(c, "write: "+err.Error(), true)
-				return
-			}
-		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.opts.WriteTimeout)); err != nil {
-				h.drop(c, "ping: "+err.Error(), true)
-				return
-			}
-		}
+	c.out.mu.Lock()
+	if c.out.closing {
+		c.out.mu.Unlock()
+		return
 	}
+	c.out.cells = nil
+	c.out.control = append(c.out.control, closeFrame(code, reason))
+	c.out.closing = true
+	ready := c.markReadyLocked(nil)
+	c.out.mu.Unlock()
+	h.ready.push(ready...)
 }
 
+// drop removes c and closes its connection at once, which also ends a
+// write or read blocked on it. slow counts it among the clients dropped
+// for not keeping up.
 func (h *Hub) drop(c *client, why string, slow bool) {
 	h.mu.Lock()
-	h.dropLocked(c, why, slow)
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	if !slow {
+		h.removeLocked(c)
+		c.conn.Close()
+		return
+	}
+	h.dropLocked(c, why)
 }
 
-// dropLocked removes c. A slow client's connection is closed at once, which
-// also ends a write blocked on it; otherwise its writer sends a close frame.
-func (h *Hub) dropLocked(c *client, why string, slow bool) {
+// dropLocked drops c for not keeping up; the caller holds h.mu.
+func (h *Hub) dropLocked(c *client, why string) {
+	if h.removeLocked(c) {
+		h.dropped.Add(1)
+		h.opts.Logf("live: dropped client %s: %s", c.conn.RemoteAddr(), why)
+	}
+	c.conn.Close()
+}
+
+// removeLocked takes c out of the hub; it reports false if c was out.
+func (h *Hub) removeLocked(c *client) bool {
 	if c.closed {
-		return
+		return false
 	}
 	c.closed = true
 	delete(h.clients, c)
 	h.leaveShapeLocked(c)
-	if slow {
-		h.stats.Dropped++
-		h.opts.Logf("live: dropped client %s: %s", c.conn.RemoteAddr(), why)
-		c.conn.Close()
-	}
-	close(c.send)
+	h.open.Add(-1)
+	return true
+}
+
+// busy reports whether c still has frames waiting or being written.
+func (c *client) busy() bool {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	return c.out.queued || c.out.stalled
 }

@@ -1,19 +1,17 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
+	"runtime"
+	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
-	"github.com/gorilla/websocket"
-	"github.com/uber/h3-go/v4"
 )
 
 // maxSubscriptionCells bounds the cells one subscription's bbox may cover
@@ -29,11 +27,11 @@ const maxPendingDeltas = 1 << 22
 type HubOptions struct {
 	Window       time.Duration // sliding window of the live density [5m]
 	Tick         time.Duration // how often clients get frames [1s]
-	MaxClients   int           // WebSocket clients at once [1000]
-	SendBuffer   int           // frames queued per client [8]
+	MaxClients   int           // WebSocket clients at once [10000]
 	MaxSkips     int           // consecutive skipped frames before a client is dropped [10]
-	WriteTimeout time.Duration // one frame's write deadline [10s]
+	WriteTimeout time.Duration // one write to a client whose socket is full [10s]
 	PingInterval time.Duration // keepalive pings; a client silent for two is dropped [20s]
+	Writers      int           // goroutines writing frames to clients [GOMAXPROCS, at least 2]
 	Now          func() time.Time
 	Logf         func(format string, args ...any)
 }
@@ -46,10 +44,7 @@ func (o *HubOptions) setDefaults() {
 		o.Tick = time.Second
 	}
 	if o.MaxClients <= 0 {
-		o.MaxClients = 1000
-	}
-	if o.SendBuffer <= 0 {
-		o.SendBuffer = 8
+		o.MaxClients = 10000
 	}
 	if o.MaxSkips <= 0 {
 		o.MaxSkips = 10
@@ -60,6 +55,9 @@ func (o *HubOptions) setDefaults() {
 	if o.PingInterval <= 0 {
 		o.PingInterval = 20 * time.Second
 	}
+	if o.Writers <= 0 {
+		o.Writers = max(2, runtime.GOMAXPROCS(0))
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -69,10 +67,11 @@ func (o *HubOptions) setDefaults() {
 }
 
 // Hub is the live view: it keeps a sliding window of per-cell sums from
-// every durable batch and, once a tick, sends each WebSocket client the
+// every durable batch and, once a tick, gives each WebSocket client the
 // cells of its subscription that changed. It is an ingest.DeltaObserver
-// whose ObserveDeltas only appends to a buffer, so ingest never waits on
-// the view or its clients.
+// whose ObserveDeltas only appends to a buffer, and the site tracker's
+// Broadcast only appends to another, so neither ingest nor the sites ever
+// wait for the tick or for a client.
 type Hub struct {
 	opts  HubOptions
 	store *storage.Store
@@ -85,26 +84,43 @@ type Hub struct {
 
 	win *window // owned by the tick loop
 
-	mu      sync.Mutex
-	clients map[*client]struct{}
-	shapes  map[shapeKey]*shape
-	stats   HubStats
+	outMu    sync.Mutex
+	outbound [][]byte      // site frames for every client
+	outReady chan struct{} // signals outbound
+
+	mu       sync.Mutex
+	clients  map[*client]struct{}
+	shapes   map[shapeKey]*shape
+	closing  bool
+	winCells int
+	winNow   int64
+
+	ready   *readyQueue
+	writers sync.WaitGroup
+	batch   []*client // the tick loop's list of clients made ready
+
+	open                              atomic.Int64 // connections accepted and not yet removed
+	frames, skipped, dropped, refused atomic.Int64
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-// HubStats counts the hub's clients and what happened to them.
+// HubStats counts the hub's clients and what happened to them, with the
+// process's Go heap and stacks to read the cost of the clients against.
 type HubStats struct {
-	Clients      int   `json:"clients"`
-	Shapes       int   `json:"subscriptions"`
-	Frames       int64 `json:"frames_sent"`
-	Skipped      int64 `json:"frames_skipped"`
-	Dropped      int64 `json:"clients_dropped"`
-	Refused      int64 `json:"clients_refused"`
-	LostDeltas   int64 `json:"deltas_lost"`
-	WindowCells  int   `json:"window_cells"`
-	WindowMinute int64 `json:"window_minute"`
+	Clients      int    `json:"clients"`
+	Shapes       int    `json:"subscriptions"`
+	Frames       int64  `json:"frames_sent"`
+	Skipped      int64  `json:"frames_skipped"`
+	Dropped      int64  `json:"clients_dropped"`
+	Refused      int64  `json:"clients_refused"`
+	LostDeltas   int64  `json:"deltas_lost"`
+	WindowCells  int    `json:"window_cells"`
+	WindowMinute int64  `json:"window_minute"`
+	HeapLive     uint64 `json:"go_heap_live_bytes"` // live heap at the last GC
+	Stacks       uint64 `json:"go_stack_bytes"`
+	Goroutines   uint64 `json:"goroutines"`
 }
 
 // NewHub returns a hub whose window is seeded from the store's last
@@ -115,13 +131,15 @@ func NewHub(st *storage.Store, baseRes int, opts HubOptions) (*Hub, error) {
 		return nil, fmt.Errorf("live window %v: want a whole number of minutes", opts.Window)
 	}
 	h := &Hub{
-		opts:    opts,
-		store:   st,
-		res:     baseRes,
-		clients: map[*client]struct{}{},
-		shapes:  map[shapeKey]*shape{},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		opts:     opts,
+		store:    st,
+		res:      baseRes,
+		outReady: make(chan struct{}, 1),
+		clients:  map[*client]struct{}{},
+		shapes:   map[shapeKey]*shape{},
+		ready:    newReadyQueue(),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	now := h.nowMinute()
 	h.win = newWindow(int64(opts.Window/time.Minute), now)
@@ -138,6 +156,7 @@ func NewHub(st *storage.Store, baseRes int, opts HubOptions) (*Hub, error) {
 			return nil, fmt.Errorf("live window from the store: %w", err)
 		}
 	}
+	h.win.settle()
 	return h, nil
 }
 
@@ -170,31 +189,69 @@ func (h *Hub) ObserveDeltas(deltas []storage.Delta) {
 	}
 }
 
-// Run ticks until Close: it moves the window with the clock, applies the
-// queued deltas and sends each client its frame.
+// Broadcast sends msg to every client at once (site level changes). It
+// only queues msg for the hub's loop, which fans it out between ticks.
+func (h *Hub) Broadcast(msg []byte) {
+	frame := textFrame(msg)
+	h.outMu.Lock()
+	h.outbound = append(h.outbound, frame)
+	h.outMu.Unlock()
+	select {
+	case h.outReady <- struct{}{}:
+	default:
+	}
+}
+
+// Run starts the writers and ticks until Close: it moves the window with
+// the clock, applies the queued deltas, gives each client its frame, fans
+// out broadcasts and pings the clients.
 func (h *Hub) Run() {
 	defer close(h.done)
-	t := time.NewTicker(h.opts.Tick)
-	defer t.Stop()
+	for range h.opts.Writers {
+		h.writers.Go(h.runWriter)
+	}
+	tick := time.NewTicker(h.opts.Tick)
+	defer tick.Stop()
+	ping := time.NewTicker(h.opts.PingInterval)
+	defer ping.Stop()
 	for {
 		select {
 		case <-h.stop:
 			return
-		case <-t.C:
+		case <-tick.C:
 			h.tick()
+		case <-h.outReady:
+			h.fanOut()
+		case <-ping.C:
+			h.ping()
 		}
 	}
 }
 
-// Close stops the tick loop and disconnects every client.
+// Close stops the tick loop, says goodbye to every client, gives the
+// writers up to a second to send it, and closes what is left.
 func (h *Hub) Close() {
 	close(h.stop)
 	<-h.done
 	h.mu.Lock()
+	h.closing = true
+	cs := make([]*client, 0, len(h.clients))
 	for c := range h.clients {
-		h.dropLocked(c, "server shutting down", false)
+		cs = append(cs, c)
 	}
 	h.mu.Unlock()
+	for _, c := range cs {
+		h.hangUp(c, closeGoingAway, "server shutting down")
+	}
+	deadline := time.Now().Add(time.Second)
+	for _, c := range cs {
+		for time.Now().Before(deadline) && c.busy() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		c.conn.Close()
+	}
+	h.ready.close()
+	h.writers.Wait()
 }
 
 // Stats returns the hub's counters.
@@ -203,13 +260,18 @@ func (h *Hub) Stats() HubStats {
 	lost := h.lost
 	h.inMu.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.stats
-	s.Clients, s.Shapes, s.LostDeltas = len(h.clients), len(h.shapes), lost
+	s := HubStats{Clients: len(h.clients), Shapes: len(h.shapes), WindowCells: h.winCells, WindowMinute: h.winNow}
+	h.mu.Unlock()
+	s.LostDeltas = lost
+	s.Frames, s.Skipped, s.Dropped, s.Refused = h.frames.Load(), h.skipped.Load(), h.dropped.Load(), h.refused.Load()
+	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/sched/goroutines:goroutines"}}
+	metrics.Read(m)
+	s.HeapLive, s.Stacks, s.Goroutines = m[0].Value.Uint64(), m[1].Value.Uint64(), m[2].Value.Uint64()
 	return s
 }
 
-// tick is one beat of the live view.
+// tick is one beat of the live view. It holds the hub's mutex, which only
+// connecting, subscribing and leaving clients take, never ingest.
 func (h *Hub) tick() {
 	h.inMu.Lock()
 	batch := h.pending
@@ -227,67 +289,107 @@ func (h *Hub) tick() {
 
 	t := h.opts.Now().Unix()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	cells := 0
-	for _, tot := range h.win.totals {
-		cells += len(tot)
-	}
-	h.stats.WindowCells, h.stats.WindowMinute = cells, h.win.now
+	h.winCells, h.winNow = h.win.cells(), h.win.now
 	for _, s := range h.shapes {
 		s.update(h, t)
 	}
+	h.win.settle()
+	ready := h.batch[:0]
 	for c := range h.clients {
-		s := c.shape
-		if s == nil {
-			continue
-		}
-		msg := s.diffMsg
-		if c.needsFull {
-			msg = s.fullFrame(t)
-		}
-		if msg == nil {
-			continue
-		}
-		if h.enqueueLocked(c, msg) {
-			c.needsFull = false
-		}
+		ready = h.giveCellsLocked(c, ready)
 	}
+	h.mu.Unlock()
+	h.ready.push(ready...)
+	clear(ready)
+	h.batch = ready[:0]
 }
 
-// enqueueLocked hands msg to c's writer without waiting. A full queue
-// skips the frame and makes the client's next frame a full snapshot; too
-// many skips in a row drop the client. It reports whether msg was queued.
-func (h *Hub) enqueueLocked(c *client, msg *websocket.PreparedMessage) bool {
-	if c.closed {
-		return false
+// giveCellsLocked puts this tick's frame for c in its outbox. A client
+// whose previous frame is still unwritten skips it: it gets this tick's
+// snapshot instead, the latest state rather than a queue, and too many
+// skips in a row drop it.
+func (h *Hub) giveCellsLocked(c *client, ready []*client) []*client {
+	s := c.shape
+	if s == nil {
+		return ready
 	}
-	select {
-	case c.send <- msg:
+	frame := s.diff
+	if c.needsFull {
+		frame = s.fullFrame()
+	}
+	if frame == nil {
+		return ready
+	}
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	if c.out.closing {
+		return ready
+	}
+	if c.out.cells != nil {
+		h.skipped.Add(1)
+		if c.skips++; c.skips > h.opts.MaxSkips {
+			h.dropLocked(c, fmt.Sprintf("skipped %d frames in a row", c.skips))
+			return ready
+		}
+		frame = s.fullFrame()
+	} else {
 		c.skips = 0
-		h.stats.Frames++
-		return true
-	default:
-		h.stats.Skipped++
-		c.skips++
-		c.needsFull = true
-		if c.skips > h.opts.MaxSkips {
-			h.dropLocked(c, fmt.Sprintf("skipped %d frames in a row", c.skips), true)
-		}
-		return false
 	}
+	c.out.cells = frame
+	c.needsFull = false
+	return c.markReadyLocked(ready)
 }
 
-// Broadcast sends msg to every client at once (site level changes).
-func (h *Hub) Broadcast(msg []byte) {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
-	if err != nil {
-		panic("BUG: prepare a text message: " + err.Error())
-	}
+// fanOut queues the broadcast frames for every client.
+func (h *Hub) fanOut() {
+	h.outMu.Lock()
+	frames := h.outbound
+	h.outbound = nil
+	h.outMu.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	ready := h.batch[:0]
 	for c := range h.clients {
-		h.enqueueLocked(c, pm)
+		ready = h.queueLocked(c, ready, frames...)
 	}
+	h.mu.Unlock()
+	h.ready.push(ready...)
+	clear(ready)
+	h.batch = ready[:0]
+}
+
+// ping queues a keepalive ping for every client and drops those that have
+// sent nothing, not even a pong, for two intervals.
+func (h *Hub) ping() {
+	silent := time.Now().Add(-2 * h.opts.PingInterval).UnixMilli()
+	h.mu.Lock()
+	ready := h.batch[:0]
+	for c := range h.clients {
+		if c.heard.Load() < silent {
+			h.dropLocked(c, fmt.Sprintf("silent for %v", 2*h.opts.PingInterval))
+			continue
+		}
+		ready = h.queueLocked(c, ready, pingFrame)
+	}
+	h.mu.Unlock()
+	h.ready.push(ready...)
+	clear(ready)
+	h.batch = ready[:0]
+}
+
+// queueLocked queues frames for c behind the ones waiting; a client that
+// lets too many wait is dropped. The caller holds h.mu.
+func (h *Hub) queueLocked(c *client, ready []*client, frames ...[]byte) []*client {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	if c.out.closing {
+		return ready
+	}
+	if len(c.out.control)+len(frames) > maxControlQueued {
+		h.dropLocked(c, "not reading: its queue of messages is full")
+		return ready
+	}
+	c.out.control = append(c.out.control, frames...)
+	return c.markReadyLocked(ready)
 }
 
 // private reports whether a metric links one card's taps (trips by
@@ -341,6 +443,11 @@ func (h *Hub) subscribe(c *client, sub subscription) error {
 	c.shape = s
 	s.clients++
 	c.needsFull = true
+	// A frame of the previous subscription that is not written yet is
+	// dropped; the snapshot replaces it.
+	c.out.mu.Lock()
+	c.out.cells = nil
+	c.out.mu.Unlock()
 	return nil
 }
 
@@ -353,134 +460,4 @@ func (h *Hub) leaveShapeLocked(c *client) {
 		delete(h.shapes, c.shape.key)
 	}
 	c.shape = nil
-}
-
-// shapeKey is a distinct subscription: clients sharing one share frames.
-type shapeKey struct {
-	metric string
-	res    int
-	bbox   geo.BBox
-}
-
-// shape is the state of one distinct subscription: the cells its bbox
-// covers, the values its last frame described, and this tick's frames,
-// each encoded once for all its clients.
-type shape struct {
-	key     shapeKey
-	cells   map[h3.Cell]struct{}
-	metric  uint32
-	known   bool // metric resolved to an id
-	values  map[h3.Cell]int64
-	clients int
-
-	diffMsg *websocket.PreparedMessage // changes since the previous tick, nil when none
-	fullMsg *websocket.PreparedMessage // this tick's snapshot, made on demand
-}
-
-func newShape(key shapeKey, cells []h3.Cell) *shape {
-	s := &shape{key: key, cells: make(map[h3.Cell]struct{}, len(cells)), values: map[h3.Cell]int64{}}
-	for _, c := range cells {
-		s.cells[c] = struct{}{}
-	}
-	return s
-}
-
-// update recomputes the shape's values from the window and encodes the
-// diff frame against the previous values.
-func (s *shape) update(h *Hub, t int64) {
-	s.diffMsg, s.fullMsg = nil, nil
-	if !s.known {
-		s.metric, s.known = h.store.LookupMetric(s.key.metric)
-	}
-	cur := make(map[h3.Cell]int64, len(s.values))
-	if s.known {
-		for base, v := range h.win.totals[s.metric] {
-			c := h3.Cell(base)
-			if s.key.res < h.res {
-				c = c.Parent(s.key.res)
-			}
-			if _, ok := s.cells[c]; ok {
-				cur[c] += v
-			}
-		}
-		for c, v := range cur {
-			if v == 0 {
-				delete(cur, c)
-			}
-		}
-	}
-	var set []h3.Cell
-	var del []h3.Cell
-	for c, v := range cur {
-		if old, ok := s.values[c]; !ok || old != v {
-			set = append(set, c)
-		}
-	}
-	for c := range s.values {
-		if _, ok := cur[c]; !ok {
-			del = append(del, c)
-		}
-	}
-	s.values = cur
-	if len(set)+len(del) > 0 {
-		s.diffMsg = s.encode(t, false, set, del)
-	}
-}
-
-// fullFrame returns this tick's snapshot frame, encoding it once.
-func (s *shape) fullFrame(t int64) *websocket.PreparedMessage {
-	if s.fullMsg == nil {
-		all := make([]h3.Cell, 0, len(s.values))
-		for c := range s.values {
-			all = append(all, c)
-		}
-		s.fullMsg = s.encode(t, true, all, nil)
-	}
-	return s.fullMsg
-}
-
-// encode writes a cells frame (see docs/live-protocol.md).
-func (s *shape) encode(t int64, full bool, set, del []h3.Cell) *websocket.PreparedMessage {
-	slices.Sort(set)
-	slices.Sort(del)
-	buf := make([]byte, 0, 64+len(set)*28+len(del)*18)
-	buf = append(buf, `{"type":"cells","t":`...)
-	buf = strconv.AppendInt(buf, t, 10)
-	buf = append(buf, `,"res":`...)
-	buf = strconv.AppendInt(buf, int64(s.key.res), 10)
-	buf = append(buf, `,"metric":`...)
-	name, err := json.Marshal(s.key.metric)
-	if err != nil {
-		panic("BUG: marshal a metric name: " + err.Error())
-	}
-	buf = append(buf, name...)
-	if full {
-		buf = append(buf, `,"full":true`...)
-	}
-	buf = append(buf, `,"set":[`...)
-	for i, c := range set {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, `["`...)
-		buf = strconv.AppendUint(buf, uint64(c), 16)
-		buf = append(buf, `",`...)
-		buf = strconv.AppendInt(buf, s.values[c], 10)
-		buf = append(buf, ']')
-	}
-	buf = append(buf, `],"del":[`...)
-	for i, c := range del {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, '"')
-		buf = strconv.AppendUint(buf, uint64(c), 16)
-		buf = append(buf, '"')
-	}
-	buf = append(buf, "]}"...)
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, buf)
-	if err != nil {
-		panic("BUG: prepare a text message: " + err.Error())
-	}
-	return pm
 }

@@ -159,7 +159,7 @@ func TestLiveFramesMatchDensity(t *testing.T) {
 // at their usual pace.
 func TestSlowClientDropped(t *testing.T) {
 	s := startServer(t, t.TempDir(), Options{Hub: HubOptions{
-		Tick: 100 * time.Millisecond, SendBuffer: 2, MaxSkips: 3, WriteTimeout: 3 * time.Second,
+		Tick: 100 * time.Millisecond, MaxSkips: 3, WriteTimeout: 3 * time.Second,
 	}})
 	// A tiny receive buffer on the slow client's socket makes its TCP
 	// window close after a few frames.

@@ -22,10 +22,28 @@ type window struct {
 	now     int64 // the newest minute inside the window
 	minutes map[int64]map[bucket]int64
 	totals  map[uint32]map[uint64]int64 // metric -> base cell -> sum
+	changes map[uint32]map[uint64]int64 // metric -> base cell -> change since settle
 }
 
 func newWindow(width, now int64) *window {
-	return &window{width: width, now: now, minutes: map[int64]map[bucket]int64{}, totals: map[uint32]map[uint64]int64{}}
+	return &window{width: width, now: now, minutes: map[int64]map[bucket]int64{},
+		totals: map[uint32]map[uint64]int64{}, changes: map[uint32]map[uint64]int64{}}
+}
+
+// settle forgets the changes, once every shape has taken them.
+func (w *window) settle() {
+	for _, ch := range w.changes {
+		clear(ch)
+	}
+}
+
+// cells counts the buckets with a non-zero total.
+func (w *window) cells() int {
+	n := 0
+	for _, t := range w.totals {
+		n += len(t)
+	}
+	return n
 }
 
 func (w *window) inside(m, now int64) bool { return m > now-w.width && m <= now }
@@ -59,6 +77,12 @@ func (w *window) addTotal(metric uint32, cell uint64, v int64) {
 	} else {
 		delete(t, cell)
 	}
+	ch := w.changes[metric]
+	if ch == nil {
+		ch = map[uint64]int64{}
+		w.changes[metric] = ch
+	}
+	ch[cell] += v
 }
 
 // advance moves the window's end to minute now: minutes falling out are

@@ -1,0 +1,177 @@
+package dashboard
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// WebSocket framing (RFC 6455), as much as the live feed needs. A server
+// frame is built once, header and payload in one buffer, and that buffer
+// is written as it is to every client that should get it: no copy and no
+// write buffer per connection. Client frames are small (subscriptions,
+// pongs, a close) and are read one header at a time.
+
+// Opcodes.
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+// Close codes the hub sends.
+const (
+	closeNormal      = 1000
+	closeGoingAway   = 1001
+	closeProtocol    = 1002
+	closeTooBig      = 1009
+	maxControlLength = 125
+)
+
+// maxFrameHeader is the longest server frame header: FIN and opcode, the
+// length marker and a 64-bit length (server frames are not masked).
+const maxFrameHeader = 10
+
+// newFrame returns a buffer to append a message's payload to, with room
+// in front for the header that sealFrame writes.
+func newFrame(payloadCap int) []byte {
+	return make([]byte, maxFrameHeader, maxFrameHeader+payloadCap)
+}
+
+// sealFrame writes the header of a final, unmasked frame of opcode op in
+// front of the payload appended to buf (from newFrame) and returns the
+// frame.
+func sealFrame(buf []byte, op byte) []byte {
+	n := len(buf) - maxFrameHeader
+	var h []byte
+	switch {
+	case n < 126:
+		h = buf[maxFrameHeader-2 : maxFrameHeader]
+		h[1] = byte(n)
+	case n <= 0xffff:
+		h = buf[maxFrameHeader-4 : maxFrameHeader]
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+	default:
+		h = buf[:maxFrameHeader]
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:], uint64(n))
+	}
+	h[0] = 0x80 | op
+	return buf[maxFrameHeader-len(h):]
+}
+
+// textFrame returns msg as one text frame.
+func textFrame(msg []byte) []byte {
+	return sealFrame(append(newFrame(len(msg)), msg...), opText)
+}
+
+// controlFrame returns a close, ping or pong frame carrying payload.
+func controlFrame(op byte, payload []byte) []byte {
+	if len(payload) > maxControlLength {
+		panic(fmt.Sprintf("BUG: control frame of %d bytes", len(payload)))
+	}
+	return sealFrame(append(newFrame(len(payload)), payload...), op)
+}
+
+// closeFrame returns a close frame with a status code and a reason, cut
+// to fit a control frame.
+func closeFrame(code int, reason string) []byte {
+	p := binary.BigEndian.AppendUint16(make([]byte, 0, maxControlLength), uint16(code))
+	if len(reason) > maxControlLength-2 {
+		reason = reason[:maxControlLength-2]
+	}
+	return controlFrame(opClose, append(p, reason...))
+}
+
+// pingFrame is the keepalive every client gets; browsers answer it.
+var pingFrame = controlFrame(opPing, nil)
+
+// closeError ends a connection with a close frame of its code: the client
+// broke the protocol, or said it was leaving.
+type closeError struct {
+	code   int
+	reason string
+}
+
+func (e *closeError) Error() string { return fmt.Sprintf("close %d: %s", e.code, e.reason) }
+
+func protocolError(format string, args ...any) error {
+	return &closeError{closeProtocol, fmt.Sprintf(format, args...)}
+}
+
+// frameHeader is a client frame's header.
+type frameHeader struct {
+	fin  bool
+	op   byte
+	size int
+	mask [4]byte
+}
+
+// frameReader reads client frames from r. Its scratch space lives with
+// the connection, so a read allocates nothing but the payload it returns.
+type frameReader struct {
+	r   io.Reader
+	buf [8]byte
+}
+
+// header reads the next frame header; client frames must be masked, and
+// their payload is bounded by limit.
+func (fr *frameReader) header(limit int) (frameHeader, error) {
+	var h frameHeader
+	b := fr.buf[:2]
+	if _, err := io.ReadFull(fr.r, b); err != nil {
+		return h, err
+	}
+	h.fin, h.op = b[0]&0x80 != 0, b[0]&0x0f
+	if b[0]&0x70 != 0 {
+		return h, protocolError("reserved bits %#x set; no extension was agreed", b[0]&0x70)
+	}
+	if b[1]&0x80 == 0 {
+		return h, protocolError("client frame not masked")
+	}
+	size := uint64(b[1] & 0x7f)
+	switch size {
+	case 126:
+		if _, err := io.ReadFull(fr.r, fr.buf[:2]); err != nil {
+			return h, err
+		}
+		size = uint64(binary.BigEndian.Uint16(fr.buf[:2]))
+	case 127:
+		if _, err := io.ReadFull(fr.r, fr.buf[:8]); err != nil {
+			return h, err
+		}
+		size = binary.BigEndian.Uint64(fr.buf[:8])
+	}
+	if h.op >= opClose && (!h.fin || size > maxControlLength) {
+		return h, protocolError("control frame %#x: fragmented or longer than %d bytes", h.op, maxControlLength)
+	}
+	if size > uint64(limit) {
+		return h, &closeError{closeTooBig, fmt.Sprintf("message longer than %d bytes", limit)}
+	}
+	h.size = int(size)
+	if _, err := io.ReadFull(fr.r, h.mask[:]); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+// payload reads h's payload, unmasked, appending it to dst.
+func (fr *frameReader) payload(h frameHeader, dst []byte) ([]byte, error) {
+	n := len(dst)
+	dst = append(dst, make([]byte, h.size)...)
+	if _, err := io.ReadFull(fr.r, dst[n:]); err != nil {
+		return nil, err
+	}
+	for i := range dst[n:] {
+		dst[n+i] ^= h.mask[i&3]
+	}
+	return dst, nil
+}
+
+// errClientClosed ends the read loop when the client sent a close frame.
+var errClientClosed = errors.New("client closed the connection")
