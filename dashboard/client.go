@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +23,10 @@ type client struct {
 	in    frameReader
 	heard atomic.Int64 // unix milliseconds the client last sent a frame
 	out   outbox
+
+	inMu     sync.Mutex
+	inbox    []byte // the newest message not handled yet
+	handling bool   // a goroutine is handling c's messages
 
 	// Guarded by the hub's mutex.
 	shape     *shape
@@ -52,7 +57,8 @@ type subscription struct {
 }
 
 // read runs c's goroutine: it reads messages until the connection ends.
-// It stays shallow, so its stack stays at the runtime's smallest.
+// It hands each message to another goroutine, so that it stays shallow
+// and its stack at the runtime's smallest (2 KiB) while it waits.
 func (h *Hub) read(c *client) {
 	for {
 		msg, err := h.readMessage(c)
@@ -60,6 +66,31 @@ func (h *Hub) read(c *client) {
 			h.readFailed(c, err)
 			return
 		}
+		c.inMu.Lock()
+		c.inbox = msg
+		start := !c.handling
+		c.handling = true
+		c.inMu.Unlock()
+		if start {
+			go h.handle(c)
+		}
+	}
+}
+
+// handle handles c's messages, one at a time, until none waits. A
+// message that arrives while another is handled replaces any other
+// waiting: a client panning the map wants only its latest viewport.
+func (h *Hub) handle(c *client) {
+	for {
+		c.inMu.Lock()
+		msg := c.inbox
+		c.inbox = nil
+		if msg == nil {
+			c.handling = false
+			c.inMu.Unlock()
+			return
+		}
+		c.inMu.Unlock()
 		h.receive(c, msg)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package dashboard
+
+func init() { raceEnabled = true }
