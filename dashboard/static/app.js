@@ -7,15 +7,23 @@ const params = new URLSearchParams(location.search);
 const LEVEL_COLORS = { normal: '#2b8a3e', yellow: '#e6b800', orange: '#f08c00', red: '#e03131' };
 
 // flowdStats is read by the browser test and handy in the console.
+// applyMs is the page script's time for the last live frame, from its
+// arrival to the map's values updated; applyCells is how many cells it
+// changed; applied keeps both for the last 20 frames.
 const stats = window.flowdStats = {
-  frames: 0, cellsReceived: 0, hexagons: 0, total: 0, renders: 0, renderMs: 0,
-  siteMessages: 0, sitesShown: 0, connected: false, mode: 'live',
+  frames: 0, cellsReceived: 0, hexagons: 0, total: 0, applies: 0, applyMs: 0, applyCells: 0, applied: [],
+  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, connected: false, mode: 'live',
 };
 
+// The hexagons' shapes are a GeoJSON source whose features change only
+// when cells appear or go; their values are feature state, updated in
+// place, and the colour scale is global state, so a frame that changes
+// thousands of values costs the page no new geometry.
 const state = {
-  cfg: null, map: null, ws: null, metric: '', res: 9, sub: '',
-  live: new Map(), replay: new Map(), replayAt: 0, liveMode: true,
-  boundaries: new Map(), sites: null, status: new Map(), renderQueued: false,
+  cfg: null, map: null, ws: null, metric: '', res: 9, sub: '', seq: -1,
+  live: new Map(), total: 0, replay: new Map(), replayAt: 0, liveMode: true,
+  shown: new Set(), scale: 1, scaleCounts: new Int32Array(1 + 64 * 8),
+  boundaries: new Map(), sites: null, status: new Map(),
 };
 
 const $ = (id) => document.getElementById(id);
@@ -85,12 +93,14 @@ function connect() {
   state.ws = ws;
   ws.onopen = () => {
     stats.connected = true;
+    state.seq = -1;
     setStatus('live');
     if (state.sub) ws.send(state.sub);
   };
   ws.onmessage = (ev) => {
+    const t0 = performance.now();
     const msg = JSON.parse(ev.data);
-    if (msg.type === 'cells') onCells(msg);
+    if (msg.type === 'cells') onCells(msg, t0);
     else if (msg.type === 'site') onSite(msg);
     else if (msg.type === 'error') setStatus(`server: ${msg.error}`, true);
   };
@@ -101,49 +111,139 @@ function connect() {
   };
 }
 
-function onCells(msg) {
+function onCells(msg, t0) {
   const want = JSON.parse(state.sub || '{}');
   if (msg.metric !== want.metric || msg.res !== want.res) return; // a frame of the previous subscription
-  if (msg.full) state.live.clear();
-  for (const [cell, v] of msg.set) state.live.set(cell, v);
-  for (const cell of msg.del) state.live.delete(cell);
+  if (!msg.full && msg.seq !== state.seq + 1) {
+    // A diff that does not follow the last frame: ask again for a snapshot.
+    stats.resyncs++;
+    state.seq = -1;
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(state.sub);
+    return;
+  }
+  state.seq = msg.seq;
+  if (msg.full) {
+    state.live = new Map(msg.set);
+    state.total = msg.set.reduce((a, [, v]) => a + v, 0);
+    if (state.liveMode) showAll(state.live);
+  } else {
+    applyDiff(msg.set, msg.del);
+  }
   stats.frames++;
   stats.cellsReceived += msg.set.length + msg.del.length;
-  if (state.liveMode) {
-    setStatus(`live · ${state.live.size} cells · ${new Date(msg.t * 1000).toLocaleTimeString()}`);
-    queueRender();
+  if (!state.liveMode) return;
+  setStatus(`live · ${state.live.size} cells · ${new Date(msg.t * 1000).toLocaleTimeString()}`);
+  stats.total = state.total;
+  stats.hexagons = state.shown.size;
+  stats.applies++;
+  stats.applyCells = msg.set.length + msg.del.length;
+  stats.applyMs = performance.now() - t0;
+  stats.applied.push([stats.applyCells, stats.applyMs]);
+  if (stats.applied.length > 20) stats.applied.shift();
+  if (msg.full) stats.snapshotMs = stats.applyMs;
+}
+
+function hexFeature(cell) {
+  return { type: 'Feature', properties: { cell }, geometry: { type: 'Polygon', coordinates: [boundary(cell)] } };
+}
+
+// applyDiff folds a diff into the live values and, when they are on the
+// map, updates the hexagons' values in place; only cells that appear or
+// go change the source's features.
+function applyDiff(set, del) {
+  const { live, map } = state;
+  const show = state.liveMode;
+  const add = [];
+  const remove = [];
+  for (const [cell, v] of set) {
+    const old = live.get(cell);
+    live.set(cell, v);
+    state.total += v - (old || 0);
+    if (!show) continue;
+    if (old === undefined) {
+      state.shown.add(cell);
+      add.push(hexFeature(cell));
+    } else {
+      countForScale(old, -1);
+    }
+    countForScale(v, 1);
+    map.setFeatureState({ source: 'hex', id: cell }, { v });
   }
+  for (const cell of del) {
+    const old = live.get(cell);
+    if (old === undefined) continue;
+    live.delete(cell);
+    state.total -= old;
+    if (!show) continue;
+    state.shown.delete(cell);
+    countForScale(old, -1);
+    map.removeFeatureState({ source: 'hex', id: cell });
+    remove.push(cell);
+  }
+  if (add.length || remove.length) map.getSource('hex').updateData({ add, remove });
+  if (show) rescale();
 }
 
-function queueRender() {
-  if (state.renderQueued) return;
-  state.renderQueued = true;
-  requestAnimationFrame(() => { state.renderQueued = false; render(); });
-}
-
-function render() {
-  const t0 = performance.now();
-  const values = state.liveMode ? state.live : state.replay;
-  const sorted = Array.from(values.values()).sort((a, b) => a - b);
-  // The colour scale tops out at the 95th percentile so one hot cell does
-  // not wash out the rest.
-  const scale = sorted.length ? Math.max(sorted[Math.floor((sorted.length - 1) * 0.95)], 1) : 1;
-  const features = new Array(values.size);
-  let i = 0;
+// showAll puts values on the map in place of what it shows (a snapshot,
+// a replay, a change of mode): the hexagons both show keep their shapes.
+function showAll(values) {
+  const { map, shown } = state;
+  const add = [];
+  const remove = [];
+  for (const cell of shown) {
+    if (values.has(cell)) continue;
+    shown.delete(cell);
+    map.removeFeatureState({ source: 'hex', id: cell });
+    remove.push(cell);
+  }
+  state.scaleCounts.fill(0);
+  let total = 0;
   for (const [cell, v] of values) {
-    features[i++] = {
-      type: 'Feature',
-      properties: { cell, v, n: Math.min(v / scale, 1) },
-      geometry: { type: 'Polygon', coordinates: [boundary(cell)] },
-    };
+    if (!shown.has(cell)) {
+      shown.add(cell);
+      add.push(hexFeature(cell));
+    }
+    map.setFeatureState({ source: 'hex', id: cell }, { v });
+    countForScale(v, 1);
+    total += v;
   }
-  state.map.getSource('hex').setData({ type: 'FeatureCollection', features });
+  if (add.length || remove.length) map.getSource('hex').updateData({ add, remove });
+  stats.total = total;
+  stats.hexagons = shown.size;
+  rescale();
+}
+
+// The colour scale tops out at the 95th percentile of the values shown, so
+// one hot cell does not wash out the rest. The values are counted in
+// buckets an eighth of a power of two wide, kept up to date cell by cell,
+// so finding the percentile costs the buckets, not the cells.
+const SCALE_STEPS = 8;
+
+function countForScale(v, d) {
+  const b = v < 1 ? 0 : Math.min(1 + Math.floor(Math.log2(v) * SCALE_STEPS), state.scaleCounts.length - 1);
+  state.scaleCounts[b] += d;
+}
+
+// rescale moves the scale only when the percentile leaves a band around
+// it, since a new scale recolours every hexagon.
+function rescale() {
+  const counts = state.scaleCounts;
+  let n = 0;
+  for (const c of counts) n += c;
+  let p95 = 1;
+  for (let b = 0, seen = 0; b < counts.length; b++) {
+    seen += counts[b];
+    if (seen > (n - 1) * 0.95) {
+      p95 = b === 0 ? 1 : 2 ** (b / SCALE_STEPS);
+      break;
+    }
+  }
+  if (p95 < state.scale * 0.85 || p95 > state.scale * 1.15) {
+    state.scale = p95;
+    state.map.setGlobalStateProperty('scale', p95);
+  }
   $('legend-title').textContent = `${state.metric} · last ${Math.round(state.cfg.window_seconds / 60)} min · res ${state.res}`;
-  $('legend-max').textContent = `≥ ${scale}`;
-  stats.hexagons = features.length;
-  stats.total = sorted.reduce((a, b) => a + b, 0);
-  stats.renders++;
-  stats.renderMs = Math.round(performance.now() - t0);
+  $('legend-max').textContent = `≥ ${Math.round(state.scale)}`;
 }
 
 // drawnHexagons counts the distinct hexagons the map has on screen.
@@ -166,7 +266,7 @@ async function loadReplay() {
     if (state.liveMode || at !== state.replayAt) return;
     state.replay = new Map(d.cells.map((c) => [c.cell, c.value]));
     setStatus(`replay · ${new Date(at * 1000).toLocaleTimeString()} · ${d.cells.length} cells`);
-    queueRender();
+    showAll(state.replay);
   } catch (e) {
     setStatus(`replay failed: ${e.message}`, true);
   }
@@ -179,7 +279,7 @@ function onSlider() {
   if (state.liveMode) {
     $('time-label').textContent = 'live';
     setStatus(`live · ${state.live.size} cells`);
-    queueRender();
+    showAll(state.live);
     return;
   }
   state.replayAt = Math.floor(Date.now() / 60000) * 60 + v * 60;
@@ -367,11 +467,13 @@ async function main() {
   state.map = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
   await map.once('load');
-  map.addSource('hex', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  map.addSource('hex', { type: 'geojson', data: { type: 'FeatureCollection', features: [] }, promoteId: 'cell' });
+  map.setGlobalStateProperty('scale', state.scale);
+  const share = ['/', ['coalesce', ['feature-state', 'v'], 0], ['global-state', 'scale']];
   map.addLayer({
     id: 'hex-fill', type: 'fill', source: 'hex',
     paint: {
-      'fill-color': ['interpolate', ['linear'], ['get', 'n'], 0, '#ffffb2', 0.25, '#fecc5c', 0.5, '#fd8d3c', 0.75, '#f03b20', 1, '#bd0026'],
+      'fill-color': ['interpolate', ['linear'], share, 0, '#ffffb2', 0.25, '#fecc5c', 0.5, '#fd8d3c', 0.75, '#f03b20', 1, '#bd0026'],
       'fill-opacity': 0.75,
     },
   });
@@ -389,9 +491,10 @@ async function main() {
 
   const tip = $('tooltip');
   map.on('mousemove', 'hex-fill', (e) => {
-    const f = e.features[0];
+    const cell = e.features[0].properties.cell;
+    const v = (state.liveMode ? state.live : state.replay).get(cell) || 0;
     tip.hidden = false;
-    tip.textContent = `${f.properties.cell}: ${f.properties.v.toLocaleString()}`;
+    tip.textContent = `${cell}: ${v.toLocaleString()}`;
     tip.style.left = `${e.point.x + 12}px`;
     tip.style.top = `${e.point.y + 12}px`;
   });
@@ -409,7 +512,7 @@ async function main() {
   let moveTimer = 0;
   map.on('moveend', () => { clearTimeout(moveTimer); moveTimer = setTimeout(subscribe, 200); });
 
-  $('metric').onchange = () => { state.metric = $('metric').value; state.live.clear(); subscribe(); queueRender(); };
+  $('metric').onchange = () => { state.metric = $('metric').value; state.live.clear(); subscribe(); showAll(state.live); };
   $('time').oninput = onSlider;
   $('play').onclick = togglePlay;
   $('corridor-btn').onclick = toggleCorridor;
