@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
+	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,208 +17,302 @@ import (
 
 	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/geo"
-	"github.com/gorilla/websocket"
 )
 
-// LiveResult is one run of the live map benchmark: N WebSocket clients
-// subscribed to one viewport while detector counts are posted as fast as
-// flowd takes them.
+// LiveOptions configures a run of the live map benchmark.
+type LiveOptions struct {
+	Clients int           // WebSocket clients; 0 runs ingest alone, the baseline
+	Senders int           // concurrent ingest requests
+	Load    time.Duration // ingest as fast as flowd takes it
+	// Hold is how long a light load (one small batch a tick) goes on after
+	// the load before memory is read again: minutes let the heap grow to
+	// its collection goal and RSS follow it.
+	Hold time.Duration
+	// Fleet returns the command of a process that serves a LiveFleet on
+	// its stdin and stdout (ServeLiveFleet); each holds up to PerFleet
+	// clients [10,000].
+	Fleet    func() *exec.Cmd
+	PerFleet int
+}
+
+// LiveResult is one run of the live map benchmark: clients in processes
+// of their own, subscribed to one viewport of res-9 cells, while detector
+// counts for it are posted as fast as flowd takes them.
 type LiveResult struct {
 	Clients    int
-	Connected  int
+	NotRun     string // why the run could not be made, if it was not
 	Seconds    float64
-	IngestRate float64       // events per second acknowledged meanwhile
-	Frames     int64         // cell frames received by all clients
-	FrameP50   time.Duration // a frame's arrival after the first client got that tick's frame
-	FrameP99   time.Duration
+	IngestRate float64 // events per second acknowledged during the load
+	Frames     int64   // cells frames the clients got during the load
+	// FrameP50 and FrameP99: a frame's arrival after the first client got
+	// the same tick's frame, during the load.
+	FrameP50, FrameP99 time.Duration
 	// EventToFrame is from an ingest request's acknowledgement to the first
 	// frame of the next tick at any client: median and 99th percentile.
 	EventToFrame, EventToFrameP99 time.Duration
 	// Freshness is the longest time, over a few tries, from a batch's
 	// acknowledgement until a query answers with it.
-	Freshness  time.Duration
-	RSSPerConn float64 // bytes of server RSS per connection
+	Freshness time.Duration
+	Snapshots int64 // snapshots after a skipped frame
+	Missed    int64 // diffs that did not follow the last frame: a broken protocol
+	// The server's memory before the clients came; with the clients
+	// connected and idle; at the end of the load; after Hold of light load
+	// in which every client gets a frame a tick.
+	Before, Idle, Loaded, Held LiveMemory
+	Hold                       time.Duration
 }
 
-// FramesPerSecond is the frames delivered per second over the run.
-func (r LiveResult) FramesPerSecond() float64 { return float64(r.Frames) / r.Seconds }
+// LiveMemory is what the server holds, in bytes.
+type LiveMemory struct {
+	Heap float64 // Go heap live at the last collection, plus goroutine stacks
+	RSS  float64
+}
+
+func (m LiveMemory) minus(o LiveMemory) LiveMemory { return LiveMemory{m.Heap - o.Heap, m.RSS - o.RSS} }
+
+func (m LiveMemory) per(n int) LiveMemory { return LiveMemory{m.Heap / float64(n), m.RSS / float64(n)} }
+
+// PerConnection is the server's memory a connection: idle, at the end of
+// the load and held. The load's own memory (the ingest buffers, the hub's
+// queue of deltas) is taken out of the loaded figure with base, a run
+// without clients under the same load.
+func (r LiveResult) PerConnection(base LiveResult) (idle, loaded, held LiveMemory) {
+	if r.Clients == 0 {
+		return
+	}
+	load := base.Loaded.minus(base.Before)
+	return r.Idle.minus(r.Before).per(r.Clients), r.Loaded.minus(r.Before).minus(load).per(r.Clients), r.Held.minus(r.Before).per(r.Clients)
+}
+
+// FramesPerSecond is the frames delivered per second during the load.
+func (r LiveResult) FramesPerSecond() float64 {
+	if r.Seconds == 0 {
+		return 0
+	}
+	return float64(r.Frames) / r.Seconds
+}
 
 // liveSensors is how many of the city's sensors the load posts counts for:
 // the first ones, along one road, so that a small viewport holds them.
 const liveSensors = 2000
 
-// Live connects clients to p's /api/v1/live, subscribes each to the cells
-// around the city's first sensors, posts counts stamped with the current
-// time from senders goroutines for d, and measures what the clients get.
-// flowd must hold the city's registries and allow that many clients.
-func Live(ctx context.Context, p *Proc, c *city.City, clients, senders int, d time.Duration) (LiveResult, error) {
-	r := LiveResult{Clients: clients}
+// Live runs the live map benchmark against p, which must hold the city's
+// registries and allow that many clients. With a Hold, the clients also
+// idle that long before their memory is read: connecting leaves garbage
+// (the HTTP server's read buffers) that the runtime collects and returns
+// to the system only within minutes.
+func Live(ctx context.Context, p *Proc, c *city.City, o LiveOptions) (LiveResult, error) {
+	r := LiveResult{Clients: o.Clients, Hold: o.Hold}
+	if o.Clients > 0 {
+		if r.NotRun = fileLimit(p.PID(), o.Clients); r.NotRun != "" {
+			return r, nil
+		}
+	}
 	sensors := c.Sensors[:min(liveSensors, len(c.Sensors))]
+	var err error
+	if r.Before, err = liveMemory(p); err != nil {
+		return r, err
+	}
+	var fleets []*FleetProcess
+	defer func() {
+		for _, f := range fleets {
+			f.Kill()
+		}
+	}()
+	if o.Clients > 0 {
+		if fleets, err = startFleets(p, o, liveSubscription(sensors)); err != nil {
+			return r, err
+		}
+		time.Sleep(max(5*time.Second, o.Hold)) // idle: snapshots sent, nothing changing
+		if r.Idle, err = liveMemory(p); err != nil {
+			return r, err
+		}
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	start := time.Now()
+	events, acks := postCounts(ctx, client, p.URL, sensors, o.Senders, o.Load)
+	end := time.Now()
+	r.Seconds = end.Sub(start).Seconds()
+	r.IngestRate = float64(events) / r.Seconds
+	if r.Loaded, err = liveMemory(p); err != nil {
+		return r, err
+	}
+	if o.Clients > 0 && o.Hold > 0 {
+		postCounts(ctx, client, p.URL, sensors[:50], 0, o.Hold)
+		if r.Held, err = liveMemory(p); err != nil {
+			return r, err
+		}
+	}
+	if r.Freshness, err = freshness(ctx, client, p.URL, sensors[0]); err != nil || o.Clients == 0 {
+		return r, err
+	}
+	time.Sleep(1500 * time.Millisecond) // the last ticks
+	rep, err := stopFleets(fleets)
+	if err != nil {
+		return r, err
+	}
+	r.arrivals(rep, start, end, acks)
+	return r, nil
+}
+
+// liveSubscription is the viewport around the first 50 sensors.
+func liveSubscription(sensors []city.Sensor) string {
 	bbox := [4]float64{180, 90, -180, -90}
 	for _, s := range sensors[:50] {
 		bbox[0], bbox[1] = min(bbox[0], s.Pos.Lng), min(bbox[1], s.Pos.Lat)
 		bbox[2], bbox[3] = max(bbox[2], s.Pos.Lng), max(bbox[3], s.Pos.Lat)
 	}
-	bbox[0], bbox[1], bbox[2], bbox[3] = bbox[0]-0.002, bbox[1]-0.002, bbox[2]+0.002, bbox[3]+0.002
-	sub := fmt.Sprintf(`{"type":"subscribe","bbox":[%f,%f,%f,%f],"res":9,"metric":"count_car"}`, bbox[0], bbox[1], bbox[2], bbox[3])
+	return fmt.Sprintf(`{"type":"subscribe","bbox":[%f,%f,%f,%f],"res":9,"metric":"count_car"}`,
+		bbox[0]-0.002, bbox[1]-0.002, bbox[2]+0.002, bbox[3]+0.002)
+}
 
-	rss0, _ := p.RSS()
-	wsURL := "ws" + strings.TrimPrefix(p.URL, "http") + "/api/v1/live"
-	conns := make([]*websocket.Conn, 0, clients)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 1024}
-	sem := make(chan struct{}, 64)
-	var dialErr atomic.Value
-	for range clients {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			conn, _, err := dialer.DialContext(ctx, wsURL, nil)
-			if err == nil {
-				err = conn.WriteMessage(websocket.TextMessage, []byte(sub))
+// arrivals fills the frame figures from the fleets' report: the ticks
+// whose first frame arrived during the load, and each acknowledgement's
+// wait for the next tick's first frame.
+func (r *LiveResult) arrivals(rep LiveFleetReport, start, end time.Time, acks []time.Time) {
+	r.Snapshots, r.Missed = rep.Snapshots, rep.Missed
+	var firsts []int64
+	lo, hi := int64(-1), int64(-1)
+	for seq, t := range rep.Ticks {
+		firsts = append(firsts, t.First)
+		if t.First >= start.UnixNano() && t.First <= end.UnixNano() {
+			if lo < 0 || seq < lo {
+				lo = seq
 			}
-			if err != nil {
-				dialErr.Store(err)
-				return
-			}
-			mu.Lock()
-			conns = append(conns, conn)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	r.Connected = len(conns)
-	if r.Connected < clients {
-		err, _ := dialErr.Load().(error)
-		return r, fmt.Errorf("%d of %d live clients connected: %v", r.Connected, clients, err)
-	}
-	time.Sleep(2 * time.Second) // snapshots and the first ticks
-	if rss1, err := p.RSS(); err == nil && clients > 0 {
-		r.RSSPerConn = float64(rss1-rss0) / float64(clients)
-	}
-
-	// Arrivals of each tick's frame (keyed by its "t") at every client.
-	type arrival struct {
-		tick int64
-		at   time.Time
-	}
-	arrivals := make(chan arrival, 1<<16)
-	var frames atomic.Int64
-	readCtx, stopRead := context.WithCancel(ctx)
-	defer stopRead()
-	for _, conn := range conns {
-		go func() {
-			<-readCtx.Done()
-			conn.Close()
-		}()
-		go func() {
-			for {
-				_, msg, err := conn.ReadMessage()
-				if err != nil {
-					return
-				}
-				now := time.Now()
-				if !bytes.HasPrefix(msg, []byte(`{"type":"cells"`)) {
-					continue
-				}
-				frames.Add(1)
-				if tick, ok := jsonInt(msg, `"t":`); ok {
-					select {
-					case arrivals <- arrival{tick, now}:
-					default:
-					}
-				}
-			}
-		}()
-	}
-	firstAt := map[int64]time.Time{}
-	var gaps []time.Duration
-	var collected sync.WaitGroup
-	collected.Add(1)
-	go func() {
-		defer collected.Done()
-		var all []arrival
-		for a := range arrivals {
-			all = append(all, a)
+			hi = max(hi, seq)
 		}
-		for _, a := range all {
-			if f, ok := firstAt[a.tick]; !ok || a.at.Before(f) {
-				firstAt[a.tick] = a.at
+	}
+	if lo >= 0 {
+		r.FrameP50, r.FrameP99 = rep.LatePercentile(0.5, lo, hi), rep.LatePercentile(0.99, lo, hi)
+		r.Frames = rep.FramesOf(lo, hi)
+	}
+	slices.Sort(firsts)
+	var waits []time.Duration
+	for _, a := range acks {
+		i, _ := slices.BinarySearch(firsts, a.UnixNano()+1)
+		if i < len(firsts) {
+			waits = append(waits, time.Duration(firsts[i]-a.UnixNano()))
+		}
+	}
+	slices.Sort(waits)
+	if len(waits) > 0 {
+		r.EventToFrame, r.EventToFrameP99 = waits[len(waits)/2], waits[len(waits)*99/100]
+	}
+}
+
+// fileLimit says why flowd cannot hold clients connections, or "".
+func fileLimit(pid, clients int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			f := strings.Fields(rest)
+			if n, err := strconv.Atoi(f[0]); err == nil && n < clients+200 {
+				return fmt.Sprintf("flowd may open %d files (its RLIMIT_NOFILE; the hard limit is %s here), too few for %d clients", n, f[1], clients)
 			}
 		}
-		for _, a := range all {
-			gaps = append(gaps, a.at.Sub(firstAt[a.tick]))
-		}
-	}()
+	}
+	return ""
+}
 
-	// Load: counts for the sensors, stamped now, as fast as acknowledged.
-	loadCtx, stopLoad := context.WithTimeout(ctx, d)
-	defer stopLoad()
-	client := &http.Client{Timeout: 30 * time.Second}
+// startFleets starts the fleet processes, each dialing its share of the
+// clients from eight source addresses, and waits until all are ready.
+func startFleets(p *Proc, o LiveOptions, sub string) ([]*FleetProcess, error) {
+	per := o.PerFleet
+	if per <= 0 {
+		per = 10000
+	}
+	addr := strings.TrimPrefix(p.URL, "http://")
+	var fleets []*FleetProcess
+	for left := o.Clients; left > 0; left -= per {
+		f, err := StartFleetProcess(o.Fleet(), LiveFleetConfig{Addr: addr, Clients: min(left, per), Sub: sub, Sources: 8})
+		if err != nil {
+			for _, f := range fleets {
+				f.Kill()
+			}
+			return nil, err
+		}
+		fleets = append(fleets, f)
+	}
+	for _, f := range fleets {
+		if err := f.Ready(); err != nil {
+			return nil, err
+		}
+	}
+	return fleets, nil
+}
+
+func stopFleets(fleets []*FleetProcess) (LiveFleetReport, error) {
+	var reps []LiveFleetReport
+	for _, f := range fleets {
+		rep, err := f.Report()
+		if err != nil {
+			return LiveFleetReport{}, err
+		}
+		reps = append(reps, rep)
+	}
+	return MergeLiveReports(reps), nil
+}
+
+// liveMemory reads flowd's Go heap and stacks from /api/v1/live/stats and
+// its RSS.
+func liveMemory(p *Proc) (LiveMemory, error) {
+	resp, err := http.Get(p.URL + "/api/v1/live/stats")
+	if err != nil {
+		return LiveMemory{}, err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Heap   float64 `json:"go_heap_live_bytes"`
+		Stacks float64 `json:"go_stack_bytes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return LiveMemory{}, fmt.Errorf("/api/v1/live/stats: %w", err)
+	}
+	rss, err := p.RSS()
+	return LiveMemory{Heap: st.Heap + st.Stacks, RSS: float64(rss)}, err
+}
+
+// postCounts posts counts for sensors, stamped now, from senders goroutines
+// for d, as fast as they are acknowledged; with no senders, one small
+// batch every half second. It returns the events acknowledged and when.
+func postCounts(ctx context.Context, client *http.Client, base string, sensors []city.Sensor, senders int, d time.Duration) (int64, []time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	pause := time.Duration(0)
+	if senders == 0 {
+		senders, pause = 1, 500*time.Millisecond
+	}
 	var events atomic.Int64
-	var ackMu sync.Mutex
+	var mu sync.Mutex
 	var acks []time.Time
-	var loadWG sync.WaitGroup
-	start := time.Now()
+	var wg sync.WaitGroup
 	for s := range senders {
-		loadWG.Add(1)
-		go func() {
-			defer loadWG.Done()
+		wg.Go(func() {
 			var body []byte
-			for loadCtx.Err() == nil {
+			for ctx.Err() == nil {
 				body = body[:0]
 				ts := time.Now().Unix()
 				for i, sn := range sensors {
 					body = fmt.Appendf(body, `{"time":%d,"sensor":%q,"class":"car","count":%d}`+"\n", ts, sn.ID, 1+(i+s)%7)
 				}
-				if n, err := postNDJSON(loadCtx, client, p.URL, body); err == nil {
+				if n, err := postNDJSON(ctx, client, base, body); err == nil {
 					events.Add(int64(n))
-					ackMu.Lock()
+					mu.Lock()
 					acks = append(acks, time.Now())
-					ackMu.Unlock()
+					mu.Unlock()
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(pause):
 				}
 			}
-		}()
+		})
 	}
-	loadWG.Wait()
-	r.Seconds = time.Since(start).Seconds()
-	r.IngestRate = float64(events.Load()) / r.Seconds
-	fresh, err := freshness(ctx, client, p.URL, sensors[0])
-	if err != nil {
-		return r, err
-	}
-	r.Freshness = fresh
-	time.Sleep(1500 * time.Millisecond) // the last ticks
-	r.Frames = frames.Load()
-	stopRead()
-	close(arrivals)
-	collected.Wait()
-	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
-	if len(gaps) > 0 {
-		r.FrameP50, r.FrameP99 = gaps[len(gaps)/2], gaps[len(gaps)*99/100]
-	}
-	// An acknowledged event reaches the clients with the first tick after
-	// it: the first arrival of that tick's frame at any client.
-	ticks := make([]time.Time, 0, len(firstAt))
-	for _, t := range firstAt {
-		ticks = append(ticks, t)
-	}
-	sort.Slice(ticks, func(i, j int) bool { return ticks[i].Before(ticks[j]) })
-	var lat []time.Duration
-	for _, a := range acks {
-		i := sort.Search(len(ticks), func(i int) bool { return ticks[i].After(a) })
-		if i < len(ticks) {
-			lat = append(lat, ticks[i].Sub(a))
-		}
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if len(lat) > 0 {
-		r.EventToFrame, r.EventToFrameP99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
-	return r, nil
+	wg.Wait()
+	return events.Load(), acks
 }
 
 // freshness posts a bus count for sensor s (a class the load does not

@@ -298,19 +298,19 @@ func (f *LiveFleet) Report() LiveFleetReport {
 		}
 		r.MaxLast = max(r.MaxLast, c.last)
 		for _, a := range c.got {
-			r.Ticks[a.seq].add(time.Duration(a.at - first[a.seq]))
+			r.Ticks[a.seq].add(time.Duration(a.at-first[a.seq]), 1)
 		}
 		c.mu.Unlock()
 	}
 	return r
 }
 
-func (t *TickArrivals) add(late time.Duration) {
+func (t *TickArrivals) add(late time.Duration, n int32) {
 	ms := min(int(late/time.Millisecond), maxLateMs)
 	if len(t.Late) <= ms {
 		t.Late = append(t.Late, make([]int32, ms+1-len(t.Late))...)
 	}
-	t.Late[ms]++
+	t.Late[ms] += n
 }
 
 // Close ends every connection.
@@ -345,13 +345,24 @@ func MergeLiveReports(rs []LiveFleetReport) LiveFleetReport {
 			o := out.Ticks[seq]
 			shift := time.Duration(t.First - o.First)
 			for ms, n := range t.Late {
-				for range n {
-					o.add(shift + time.Duration(ms)*time.Millisecond)
-				}
+				o.add(shift+time.Duration(ms)*time.Millisecond, n)
 			}
 		}
 	}
 	return out
+}
+
+// FramesOf counts the frames of the seqs in [from, to].
+func (r LiveFleetReport) FramesOf(from, to int64) int64 {
+	var n int64
+	for seq, t := range r.Ticks {
+		if seq >= from && seq <= to {
+			for _, c := range t.Late {
+				n += int64(c)
+			}
+		}
+	}
+	return n
 }
 
 // LatePercentile is the q-th quantile (0 to 1) of the arrivals' delay

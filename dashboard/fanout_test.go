@@ -1,9 +1,6 @@
 package dashboard
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -51,70 +48,6 @@ func serverMemory(t *testing.T) (goBytes, rss int64) {
 	return int64(ms.HeapAlloc + ms.StackInuse), rss << 10
 }
 
-// fleet is a LiveFleet running in a child process.
-type fleet struct {
-	cmd   *exec.Cmd
-	stdin interface{ Close() error }
-	out   *bufio.Scanner
-}
-
-func startFleet(t *testing.T, cfg bench.LiveFleetConfig) *fleet {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fleetEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	f := &fleet{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
-	f.out.Buffer(nil, 64<<20)
-	line, _ := json.Marshal(cfg)
-	if _, err := stdin.Write(append(line, '\n')); err != nil {
-		t.Fatal(err)
-	}
-	var ready struct {
-		Ready int
-		Error string
-	}
-	f.next(t, &ready)
-	if ready.Ready != cfg.Clients {
-		t.Fatalf("fleet of %d clients: %+v", cfg.Clients, ready)
-	}
-	return f
-}
-
-// next decodes the fleet's next JSON line into v.
-func (f *fleet) next(t *testing.T, v any) {
-	t.Helper()
-	for f.out.Scan() {
-		if line := f.out.Bytes(); bytes.HasPrefix(line, []byte("{")) {
-			if err := json.Unmarshal(line, v); err != nil {
-				t.Fatalf("fleet said %s: %v", line, err)
-			}
-			return
-		}
-	}
-	t.Fatalf("fleet ended: %v", f.out.Err())
-}
-
-// report stops the fleet and returns what its clients got.
-func (f *fleet) report(t *testing.T) bench.LiveFleetReport {
-	t.Helper()
-	f.stdin.Close()
-	var r bench.LiveFleetReport
-	f.next(t, &r)
-	return r
-}
-
 // TestLiveFanout holds thousands of live connections from a second
 // process against a real server: each costs at most 8 KB of Go heap and
 // stacks while idle and 16 KB while it gets a frame every tick, and every
@@ -127,7 +60,16 @@ func TestLiveFanout(t *testing.T) {
 
 	sub := fmt.Sprintf(`{"type":"subscribe","bbox":[%g,%g,%g,%g],"res":9,"metric":"swipes_in"}`, testBBox[0], testBBox[1], testBBox[2], testBBox[3])
 	start := time.Now()
-	f := startFleet(t, bench.LiveFleetConfig{Addr: strings.TrimPrefix(s.URL, "http://"), Clients: clients, Sub: sub})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fleetEnv+"=1")
+	f, err := bench.StartFleetProcess(cmd, bench.LiveFleetConfig{Addr: strings.TrimPrefix(s.URL, "http://"), Clients: clients, Sub: sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Kill()
+	if err := f.Ready(); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("%d clients connected and had their snapshots in %v", clients, time.Since(start).Round(time.Millisecond))
 	time.Sleep(2 * tick)
 	heapIdle, rssIdle := serverMemory(t)
@@ -140,8 +82,6 @@ func TestLiveFanout(t *testing.T) {
 	}
 	heapActive, rssActive := serverMemory(t)
 	time.Sleep(3 * tick)
-	rep := f.report(t)
-
 	st := s.Dash.Hub.Stats()
 	s.Dash.Hub.mu.Lock()
 	var final int64
@@ -149,6 +89,10 @@ func TestLiveFanout(t *testing.T) {
 		final = sh.seq
 	}
 	s.Dash.Hub.mu.Unlock()
+	rep, err := f.Report()
+	if err != nil {
+		t.Fatal(err)
+	}
 	perConn := func(a, b int64) float64 { return float64(b-a) / clients / 1024 }
 	t.Logf("per connection: Go heap and stacks %.1f KB idle, %.1f KB active; RSS %.1f KB idle, %.1f KB active",
 		perConn(heap0, heapIdle), perConn(heap0, heapActive), perConn(rss0, rssIdle), perConn(rss0, rssActive))

@@ -212,12 +212,16 @@ func (h *Hub) Run() {
 	}
 	tick := time.NewTicker(h.opts.Tick)
 	defer tick.Stop()
+	absorb := time.NewTicker(max(h.opts.Tick/10, 10*time.Millisecond))
+	defer absorb.Stop()
 	ping := time.NewTicker(h.opts.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
 		case <-h.stop:
 			return
+		case <-absorb.C:
+			h.absorb()
 		case <-tick.C:
 			h.tick()
 		case <-h.outReady:
@@ -270,9 +274,10 @@ func (h *Hub) Stats() HubStats {
 	return s
 }
 
-// tick is one beat of the live view. It holds the hub's mutex, which only
-// connecting, subscribing and leaving clients take, never ingest.
-func (h *Hub) tick() {
+// absorb moves the queued deltas into the window. It runs ten times a
+// tick, so that a tick under heavy ingest has only the last few to apply
+// before its frames go out.
+func (h *Hub) absorb() {
 	h.inMu.Lock()
 	batch := h.pending
 	h.pending = h.spare[:0]
@@ -283,10 +288,18 @@ func (h *Hub) tick() {
 		h.win.add(d)
 	}
 	clear(batch)
+	if cap(batch) > 1<<16 && len(batch) < cap(batch)/4 {
+		batch = nil // a burst is over: let its buffer go
+	}
 	h.inMu.Lock()
 	h.spare = batch[:0]
 	h.inMu.Unlock()
+}
 
+// tick is one beat of the live view. It holds the hub's mutex, which only
+// connecting, subscribing and leaving clients take, never ingest.
+func (h *Hub) tick() {
+	h.absorb()
 	t := h.opts.Now().Unix()
 	h.mu.Lock()
 	h.winCells, h.winNow = h.win.cells(), h.win.now

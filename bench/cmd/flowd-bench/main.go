@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
@@ -47,10 +46,18 @@ type config struct {
 	aggrMin   int
 	live      string
 	liveSecs  int
+	liveHold  time.Duration
+	onlyLive  bool
 }
 
 func main() {
 	log.SetFlags(log.Ltime)
+	if len(os.Args) > 1 && os.Args[1] == liveFleetCommand {
+		if err := bench.ServeLiveFleet(os.Stdin, os.Stdout); err != nil {
+			log.Fatalf("flowd-bench %s: %v", liveFleetCommand, err)
+		}
+		return
+	}
 	c := config{}
 	fs := flag.NewFlagSet("flowd-bench", flag.ExitOnError)
 	fs.StringVar(&c.root, "root", ".", "the flowd module to build")
@@ -70,8 +77,10 @@ func main() {
 	fs.IntVar(&c.coverRes, "cover-res", 6, "resolution of the coarse cells naming the query area")
 	fs.IntVar(&c.peerBatch, "peer-batch", 10000, "samples per peer import request")
 	fs.IntVar(&c.aggrMin, "aggr-minutes", 120, "minutes of raw events (from 08:00 of the day when it has them) sent to the peer with stream aggregation")
-	fs.StringVar(&c.live, "live-clients", "0,1000,5000,10000", "live map runs: WebSocket clients in each (0: ingest alone, the baseline)")
+	fs.StringVar(&c.live, "live-clients", "0,1000,10000,50000", "live map runs: WebSocket clients in each (0: ingest alone, the baseline)")
 	fs.IntVar(&c.liveSecs, "live-seconds", 10, "seconds of ingest in each live run")
+	fs.DurationVar(&c.liveHold, "live-hold", 3*time.Minute, "light load after the largest live run's ingest, before its memory is read again")
+	fs.BoolVar(&c.onlyLive, "only-live", false, "run the live map runs alone and print their tables")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this process's CPU profile (the load generator's, not flowd's)")
 	fs.Parse(os.Args[1:])
 	if c.cpuprof != "" {
@@ -84,10 +93,13 @@ func main() {
 	}
 	if c.quick {
 		c.minutes, c.offset, c.runs, c.queries = 180, 7*time.Hour, 1, 3
-		c.live, c.liveSecs = "0,200,1000", 5
+		c.live, c.liveSecs, c.liveHold = "0,200,1000", 5, 0
 		if c.peer == "install" {
 			c.peer = "auto"
 		}
+	}
+	if c.onlyLive {
+		c.peer = "off"
 	}
 	if err := run(c); err != nil {
 		pprof.StopCPUProfile()
@@ -122,13 +134,22 @@ func run(c config) error {
 		}
 	}
 	b := &benchRun{c: c, ctx: context.Background(), r: &report{cfg: c, started: time.Now(), machine: machine()}}
-	for _, step := range []func() error{b.build, b.generate, b.ingestFlowd, b.ingestPeer, b.settle, b.query, b.liveRuns} {
+	steps := []func() error{b.build, b.generate, b.ingestFlowd, b.ingestPeer, b.settle, b.query, b.liveRuns}
+	if c.onlyLive {
+		steps = []func() error{b.build, b.liveRuns}
+	}
+	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
 		}
 	}
 	b.r.took = time.Since(b.r.started)
 	var out bytes.Buffer
+	if c.onlyLive {
+		b.r.writeLive(&out)
+		os.Stdout.Write(out.Bytes())
+		return nil
+	}
 	b.r.write(&out)
 	os.Stdout.Write(out.Bytes())
 	if c.update != "" {
@@ -199,33 +220,6 @@ func (b *benchRun) settle() error {
 		if b.r.peerSize, err = bench.SettlePeer(b.peer); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// liveRuns measures the live map with each number of clients of
-// -live-clients, each on a fresh flowd.
-func (b *benchRun) liveRuns() error {
-	c := b.c
-	for i, f := range strings.Split(c.live, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return fmt.Errorf("-live-clients %q: %v", c.live, err)
-		}
-		dir := filepath.Join(c.work, fmt.Sprintf("live-%d", i))
-		p, err := b.startFlowd(dir, "-live-max-clients", strconv.Itoa(n+100))
-		if err != nil {
-			return err
-		}
-		lr, err := bench.Live(b.ctx, p, b.cty, n, c.senders, time.Duration(c.liveSecs)*time.Second)
-		p.Stop(30 * time.Second)
-		os.RemoveAll(dir)
-		if err != nil {
-			return fmt.Errorf("live map with %d clients: %w", n, err)
-		}
-		log.Printf("live map, %d clients: ingest %.0f events/s, %.0f frames/s, frame p50 %v p99 %v after the tick, event to frame p50 %v p99 %v, %.1f KB a connection",
-			n, lr.IngestRate, lr.FramesPerSecond(), lr.FrameP50, lr.FrameP99, lr.EventToFrame, lr.EventToFrameP99, lr.RSSPerConn/1024)
-		b.r.live = append(b.r.live, lr)
 	}
 	return nil
 }

@@ -223,39 +223,3 @@ func (r *report) writeMemory(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 }
-
-// writeLive writes the live map runs: clients on one viewport of res-9
-// cells while detector counts stamped now are posted as fast as flowd
-// takes them. The peer has no push of its own, so there is no ratio.
-func (r *report) writeLive(w io.Writer) {
-	if len(r.live) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "#### Live map\n\n")
-	fmt.Fprintf(w, "Each run: a fresh flowd with the city's registries; N WebSocket clients (in the bench process, on the same two cores) subscribed to the res-9 cells around %d of the city's sensors (`count_car`); %d senders posting counts for those sensors, stamped now, for %d s. \"After the tick\" is a frame's arrival after the first client got the same tick's frame; \"event to frame\" is from an ingest request's acknowledgement to the first frame of the next tick. Memory is the server's RSS growth over the connections, after their first snapshots.\n\n", 50, r.cfg.senders, r.cfg.liveSecs)
-	fmt.Fprintf(w, "| clients | ingest events/s | frames/s | after the tick p50 / p99 | event to frame p50 / p99 | KB a connection |\n|---:|---:|---:|---:|---:|---:|\n")
-	base := r.live[0].IngestRate
-	for _, lr := range r.live {
-		fall := ""
-		if lr.Clients > 0 && base > 0 {
-			fall = fmt.Sprintf(" (%+.0f %%)", 100*(lr.IngestRate/base-1))
-		}
-		fmt.Fprintf(w, "| %d | %.0f%s | %.0f | %v / %v | %v / %v | %.1f |\n", lr.Clients, lr.IngestRate, fall, lr.FramesPerSecond(),
-			lr.FrameP50.Round(time.Millisecond), lr.FrameP99.Round(time.Millisecond), lr.EventToFrame.Round(time.Millisecond), lr.EventToFrameP99.Round(time.Millisecond), lr.RSSPerConn/1024)
-	}
-	last := r.live[len(r.live)-1]
-	fmt.Fprintf(w, "\n| goal (issue 6) | flowd | verdict |\n|---|---:|---|\n")
-	fmt.Fprintf(w, "| %d clients: p99 under 100 ms after the tick | %v | %s |\n", last.Clients, last.FrameP99.Round(time.Millisecond), verdict(last.FrameP99 < 100*time.Millisecond))
-	fmt.Fprintf(w, "| at most 10 KB a connection | %.1f KB | %s |\n", last.RSSPerConn/1024, verdict(last.RSSPerConn <= 10*1024))
-	fmt.Fprintf(w, "| at least 50,000 frames a second | %.0f | %s |\n", last.FramesPerSecond(), verdict(last.FramesPerSecond() >= 50000))
-	if base > 0 {
-		fmt.Fprintf(w, "| ingest falls by less than 10 %% | %+.0f %% | %s |\n", 100*(last.IngestRate/base-1), verdict(last.IngestRate >= 0.9*base))
-	}
-	fresh := time.Duration(0)
-	for _, lr := range r.live {
-		fresh = max(fresh, lr.Freshness)
-	}
-	fmt.Fprintf(w, "| freshness: an acknowledged event in queries within 1 s (worst of 5 tries a run, under load) | %v | %s |\n", fresh.Round(time.Millisecond), verdict(fresh < time.Second))
-	fmt.Fprintf(w, "| freshness: on the live map within 1 s (event to frame p99, %d clients) | %v | %s |\n", last.Clients, last.EventToFrameP99.Round(time.Millisecond), verdict(last.EventToFrameP99 < time.Second))
-	fmt.Fprintln(w)
-}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowd/flowd/bench"
+	"github.com/flowd/flowd/demo/city"
+)
+
+// liveFleetCommand makes flowd-bench a fleet of live map clients for the
+// live runs (bench.ServeLiveFleet): the clients run in processes of their
+// own, so the figures measure flowd.
+const liveFleetCommand = "live-fleet"
+
+// liveRuns makes the live map runs of -live-clients, each on a fresh
+// flowd with the city's registries. The largest run also holds a light
+// load for -live-hold before its memory is read again.
+func (b *benchRun) liveRuns() error {
+	c := b.c
+	if b.cty == nil { // -only-live: no day was generated
+		b.cty = city.New(city.Config{Seed: 1, Scale: c.scale, Cameras: c.cameras})
+	}
+	var counts []int
+	for _, f := range strings.Split(c.live, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("-live-clients %q: %v", c.live, err)
+		}
+		counts = append(counts, n)
+	}
+	if len(counts) == 0 || counts[0] != 0 {
+		counts = append([]int{0}, counts...) // the baseline: ingest alone
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	for i, n := range counts {
+		o := bench.LiveOptions{
+			Clients: n, Senders: c.senders, Load: time.Duration(c.liveSecs) * time.Second,
+			Fleet: func() *exec.Cmd { return exec.Command(self, liveFleetCommand) },
+		}
+		if n > 0 && n == slices.Max(counts) {
+			o.Hold = c.liveHold
+		}
+		dir := filepath.Join(c.work, fmt.Sprintf("live-%d", i))
+		p, err := b.startFlowd(dir, "-live-max-clients", strconv.Itoa(n+100))
+		if err != nil {
+			return err
+		}
+		lr, err := bench.Live(b.ctx, p, b.cty, o)
+		p.Stop(30 * time.Second)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("live map with %d clients: %w", n, err)
+		}
+		b.r.live = append(b.r.live, lr)
+		if lr.NotRun != "" {
+			log.Printf("live map, %d clients: not run: %s", n, lr.NotRun)
+			continue
+		}
+		idle, loaded, held := lr.PerConnection(b.r.live[0])
+		log.Printf("live map, %d clients: ingest %.0f events/s, %.0f frames/s, frame p50 %v p99 %v after the tick, event to frame p50 %v p99 %v, %.1f / %.1f / %.1f KB heap and %.1f / %.1f / %.1f KB RSS a connection (idle / loaded / held %v)",
+			n, lr.IngestRate, lr.FramesPerSecond(), lr.FrameP50, lr.FrameP99, lr.EventToFrame, lr.EventToFrameP99,
+			idle.Heap/1024, loaded.Heap/1024, held.Heap/1024, idle.RSS/1024, loaded.RSS/1024, held.RSS/1024, lr.Hold)
+	}
+	return nil
+}

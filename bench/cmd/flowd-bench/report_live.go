@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/flowd/flowd/bench"
+)
+
+// writeLive writes the live map runs: clients on one viewport of res-9
+// cells while detector counts stamped now are posted as fast as flowd
+// takes them, and the goals of issue 11 against them. The peer has no
+// push of its own, so there is no ratio.
+func (r *report) writeLive(w io.Writer) {
+	if len(r.live) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "#### Live map\n\n")
+	fmt.Fprintf(w, "Each run: a fresh flowd with the city's registries; N WebSocket clients subscribed to the res-9 cells around 50 of the city's sensors (`count_car`), in processes of their own (`flowd-bench live-fleet`, up to 10,000 light clients each, on the same cores); %d senders posting counts for 2,000 sensors, stamped now, for %d s. \"After the tick\" is a frame's arrival after the first client got the same tick's frame; \"event to frame\" is from an ingest request's acknowledgement to the first frame of the next tick. Memory is flowd's, per connection: Go heap (live at the last collection) plus goroutine stacks, and RSS. Idle is with the clients connected and nothing changing, 5 s after their snapshots (in the largest run, %v after); loaded is at the end of the load, less what the run without clients grew by under the same load; held is after a further %v of one small batch every half second, every client getting a frame each tick.\n\n",
+		r.cfg.senders, r.cfg.liveSecs, r.cfg.liveHold, r.cfg.liveHold)
+	fmt.Fprintf(w, "| clients | ingest events/s | frames/s | after the tick p50 / p99 | event to frame p50 / p99 | snapshots after a skip | heap KB a connection: idle / loaded / held | RSS KB a connection: idle / loaded / held |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	base := r.live[0]
+	for _, lr := range r.live {
+		if lr.NotRun != "" {
+			fmt.Fprintf(w, "| %d | not run: %s |||||||\n", lr.Clients, lr.NotRun)
+			continue
+		}
+		fall := ""
+		if lr.Clients > 0 && base.IngestRate > 0 {
+			fall = fmt.Sprintf(" (%+.0f %%)", 100*(lr.IngestRate/base.IngestRate-1))
+		}
+		idle, loaded, held := lr.PerConnection(base)
+		fmt.Fprintf(w, "| %d | %.0f%s | %.0f | %v / %v | %v / %v | %d | %s | %s |\n", lr.Clients, lr.IngestRate, fall, lr.FramesPerSecond(),
+			round(lr.FrameP50), round(lr.FrameP99), round(lr.EventToFrame), round(lr.EventToFrameP99), lr.Snapshots,
+			kb3(lr, idle.Heap, loaded.Heap, held.Heap), kb3(lr, idle.RSS, loaded.RSS, held.RSS))
+	}
+	r.writeLiveGoals(w, base)
+}
+
+func round(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+// kb3 is a run's idle, loaded and held memory a connection in KB.
+func kb3(lr bench.LiveResult, idle, loaded, held float64) string {
+	if lr.Clients == 0 {
+		return "–"
+	}
+	h := "–"
+	if lr.Hold > 0 {
+		h = fmt.Sprintf("%.1f", held/1024)
+	}
+	return fmt.Sprintf("%.1f / %.1f / %s", idle/1024, loaded/1024, h)
+}
+
+// liveRun is the run made with n clients.
+func (r *report) liveRun(n int) (bench.LiveResult, bool) {
+	for _, lr := range r.live {
+		if lr.Clients == n && lr.NotRun == "" {
+			return lr, true
+		}
+	}
+	return bench.LiveResult{}, false
+}
+
+// largestLiveRun is the run made with the most clients.
+func (r *report) largestLiveRun() (bench.LiveResult, bool) {
+	var best bench.LiveResult
+	for _, lr := range r.live {
+		if lr.NotRun == "" && lr.Clients > best.Clients {
+			best = lr
+		}
+	}
+	return best, best.Clients > 0
+}
+
+func (r *report) writeLiveGoals(w io.Writer, base bench.LiveResult) {
+	fmt.Fprintf(w, "\n| goal (issue 11) | flowd | verdict |\n|---|---:|---|\n")
+	if lr, ok := r.liveRun(10000); ok {
+		fmt.Fprintf(w, "| 10,000 clients: p99 at most 100 ms after the tick | %v | %s |\n", round(lr.FrameP99), verdict(lr.FrameP99 <= 100*time.Millisecond))
+		fmt.Fprintf(w, "| 10,000 clients: event to frame p99 at most 1 s | %v | %s |\n", round(lr.EventToFrameP99), verdict(lr.EventToFrameP99 <= time.Second))
+		if base.IngestRate > 0 {
+			fmt.Fprintf(w, "| 10,000 clients: ingest falls by at most 10 %% | %+.0f %% | %s |\n", 100*(lr.IngestRate/base.IngestRate-1), verdict(lr.IngestRate >= 0.9*base.IngestRate))
+		}
+	} else {
+		fmt.Fprintf(w, "| 10,000 clients | no run with 10,000 clients | – |\n")
+	}
+	if lr, ok := r.largestLiveRun(); ok {
+		idle, loaded, held := lr.PerConnection(base)
+		when := fmt.Sprintf("after %v", lr.Hold)
+		if lr.Hold == 0 {
+			held, when = loaded, "at the end of the load"
+		}
+		fmt.Fprintf(w, "| %d clients: at most 8 KB a connection idle, Go heap and RSS | %.1f KB, %.1f KB | %s |\n", lr.Clients, idle.Heap/1024, idle.RSS/1024, verdict(idle.Heap <= 8<<10 && idle.RSS <= 8<<10))
+		fmt.Fprintf(w, "| %d clients: at most 16 KB a connection active, Go heap and RSS %s | %.1f KB, %.1f KB | %s |\n", lr.Clients, when, held.Heap/1024, held.RSS/1024, verdict(held.Heap <= 16<<10 && held.RSS <= 16<<10))
+		fmt.Fprintf(w, "| %d clients: no diff missed without a snapshot | %d | %s |\n", lr.Clients, lr.Missed, verdict(lr.Missed == 0))
+	}
+	if lr, ok := r.liveRun(50000); ok {
+		fmt.Fprintf(w, "| 50,000 clients: p99 at most 250 ms after the tick | %v | %s |\n", round(lr.FrameP99), verdict(lr.FrameP99 <= 250*time.Millisecond))
+		fmt.Fprintf(w, "| 50,000 clients: at least 50,000 frames a second | %.0f | %s |\n", lr.FramesPerSecond(), verdict(lr.FramesPerSecond() >= 50000))
+	} else {
+		why := "no run with 50,000 clients"
+		for _, lr := range r.live {
+			if lr.Clients == 50000 && lr.NotRun != "" {
+				why = "not run: " + lr.NotRun
+			}
+		}
+		fmt.Fprintf(w, "| 50,000 clients | %s | – |\n", why)
+	}
+	fresh := time.Duration(0)
+	for _, lr := range r.live {
+		fresh = max(fresh, lr.Freshness)
+	}
+	fmt.Fprintf(w, "| freshness: an acknowledged event in queries within 1 s (worst of 5 tries a run, under load) | %v | %s |\n", round(fresh), verdict(fresh < time.Second))
+	fmt.Fprintln(w)
+}
