@@ -53,8 +53,11 @@ type LiveResult struct {
 	// Freshness is the longest time, over a few tries, from a batch's
 	// acknowledgement until a query answers with it.
 	Freshness time.Duration
-	Snapshots int64 // snapshots after a skipped frame
-	Missed    int64 // diffs that did not follow the last frame: a broken protocol
+	// ServerCPU and FleetCPU are the CPU time flowd and the client
+	// processes used during the load.
+	ServerCPU, FleetCPU time.Duration
+	Snapshots           int64 // snapshots after a skipped frame
+	Missed              int64 // diffs that did not follow the last frame: a broken protocol
 	// The server's memory before the clients came; with the clients
 	// connected and idle; at the end of the load; after Hold of light load
 	// in which every client gets a frame a tick.
@@ -129,9 +132,12 @@ func Live(ctx context.Context, p *Proc, c *city.City, o LiveOptions) (LiveResult
 		}
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
+	server0, fleet0 := cpuOf(p, fleets)
 	start := time.Now()
 	events, acks := postCounts(ctx, client, p.URL, sensors, o.Senders, o.Load)
 	end := time.Now()
+	server1, fleet1 := cpuOf(p, fleets)
+	r.ServerCPU, r.FleetCPU = server1-server0, fleet1-fleet0
 	r.Seconds = end.Sub(start).Seconds()
 	r.IngestRate = float64(events) / r.Seconds
 	if r.Loaded, err = liveMemory(p); err != nil {
@@ -155,6 +161,16 @@ func Live(ctx context.Context, p *Proc, c *city.City, o LiveOptions) (LiveResult
 	return r, nil
 }
 
+// cpuOf is the CPU time flowd and the fleets have used so far.
+func cpuOf(p *Proc, fleets []*FleetProcess) (server, fleet time.Duration) {
+	server, _ = p.CPU()
+	for _, f := range fleets {
+		d, _ := processCPU(f.cmd.Process.Pid)
+		fleet += d
+	}
+	return server, fleet
+}
+
 // liveSubscription is the viewport around the first 50 sensors.
 func liveSubscription(sensors []city.Sensor) string {
 	bbox := [4]float64{180, 90, -180, -90}
@@ -170,7 +186,7 @@ func liveSubscription(sensors []city.Sensor) string {
 // whose first frame arrived during the load, and each acknowledgement's
 // wait for the next tick's first frame.
 func (r *LiveResult) arrivals(rep LiveFleetReport, start, end time.Time, acks []time.Time) {
-	r.Snapshots, r.Missed = rep.Snapshots, rep.Missed
+	r.Snapshots, r.Missed = rep.Snapshots, rep.Missed+rep.NoSeq
 	var firsts []int64
 	lo, hi := int64(-1), int64(-1)
 	for seq, t := range rep.Ticks {

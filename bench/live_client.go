@@ -45,6 +45,7 @@ type liveClient struct {
 	frames int64
 	fulls  int64 // snapshots after the first
 	missed int64 // diffs whose seq did not follow the last one
+	noSeq  int64 // cells frames without a seq
 	got    []arrival
 	err    error
 }
@@ -229,10 +230,14 @@ func (c *liveClient) readFrame(start time.Time) error {
 
 // record notes a cells frame, checking that a diff follows the last frame.
 func (c *liveClient) record(head []byte, at int64) {
-	seq, _ := jsonInt(head, `"seq":`)
+	seq, ok := jsonInt(head, `"seq":`)
 	full := bytes.Contains(head, []byte(`"full":true`))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !ok {
+		c.noSeq++
+		return
+	}
 	if c.frames > 0 {
 		if full {
 			c.fulls++
@@ -252,6 +257,7 @@ type LiveFleetReport struct {
 	Frames    int64 `json:"frames"`
 	Snapshots int64 `json:"snapshots"` // full frames after each client's first
 	Missed    int64 `json:"missed"`    // diffs that skipped a seq: a broken protocol
+	NoSeq     int64 `json:"no_seq"`    // cells frames without a seq: another server
 	// MinLast and MaxLast are the lowest and highest seq of the clients'
 	// last frames: equal when every client reached the same state.
 	MinLast int64 `json:"min_last"`
@@ -289,7 +295,7 @@ func (f *LiveFleet) Report() LiveFleetReport {
 	}
 	for _, c := range f.clients {
 		c.mu.Lock()
-		r.Frames, r.Snapshots, r.Missed = r.Frames+c.frames, r.Snapshots+c.fulls, r.Missed+c.missed
+		r.Frames, r.Snapshots, r.Missed, r.NoSeq = r.Frames+c.frames, r.Snapshots+c.fulls, r.Missed+c.missed, r.NoSeq+c.noSeq
 		if c.err != nil {
 			r.Failed++
 		}
@@ -329,7 +335,7 @@ func MergeLiveReports(rs []LiveFleetReport) LiveFleetReport {
 	out := LiveFleetReport{Ticks: map[int64]*TickArrivals{}, MinLast: -1}
 	for _, r := range rs {
 		out.Clients, out.Failed, out.Frames = out.Clients+r.Clients, out.Failed+r.Failed, out.Frames+r.Frames
-		out.Snapshots, out.Missed = out.Snapshots+r.Snapshots, out.Missed+r.Missed
+		out.Snapshots, out.Missed, out.NoSeq = out.Snapshots+r.Snapshots, out.Missed+r.Missed, out.NoSeq+r.NoSeq
 		if out.MinLast < 0 || r.MinLast < out.MinLast {
 			out.MinLast = r.MinLast
 		}

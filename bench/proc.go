@@ -88,25 +88,28 @@ func (p *Proc) Tail() string {
 }
 
 // CPU is the user plus system CPU time the child has used so far.
-func (p *Proc) CPU() (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+func (p *Proc) CPU() (time.Duration, error) { return processCPU(p.PID()) }
+
+// processCPU is the user plus system CPU time process pid has used so far.
+func processCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
 	// The command name may hold spaces; fields count from after its ')'.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')' in %q", p.PID(), data)
+		return 0, fmt.Errorf("/proc/%d/stat: no ')' in %q", pid, data)
 	}
 	f := strings.Fields(string(data[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", p.PID(), len(f))
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
 	// utime and stime are fields 14 and 15 of stat, 12 and 13 after ')'.
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", p.PID(), f[11], f[12])
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", pid, f[11], f[12])
 	}
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }

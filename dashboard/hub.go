@@ -31,7 +31,7 @@ type HubOptions struct {
 	MaxSkips     int           // consecutive skipped frames before a client is dropped [10]
 	WriteTimeout time.Duration // one write to a client whose socket is full [10s]
 	PingInterval time.Duration // keepalive pings; a client silent for two is dropped [20s]
-	Writers      int           // goroutines writing frames to clients [GOMAXPROCS, at least 2]
+	Writers      int           // goroutines writing frames to clients [4 × GOMAXPROCS]
 	Now          func() time.Time
 	Logf         func(format string, args ...any)
 }
@@ -56,7 +56,7 @@ func (o *HubOptions) setDefaults() {
 		o.PingInterval = 20 * time.Second
 	}
 	if o.Writers <= 0 {
-		o.Writers = max(2, runtime.GOMAXPROCS(0))
+		o.Writers = 4 * runtime.GOMAXPROCS(0)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -99,8 +99,8 @@ type Hub struct {
 	writers sync.WaitGroup
 	batch   []*client // the tick loop's list of clients made ready
 
-	open                              atomic.Int64 // connections accepted and not yet removed
-	frames, skipped, dropped, refused atomic.Int64
+	open                                     atomic.Int64 // connections accepted and not yet removed
+	frames, bytes, skipped, dropped, refused atomic.Int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -112,6 +112,7 @@ type HubStats struct {
 	Clients      int    `json:"clients"`
 	Shapes       int    `json:"subscriptions"`
 	Frames       int64  `json:"frames_sent"`
+	Bytes        int64  `json:"bytes_sent"`
 	Skipped      int64  `json:"frames_skipped"`
 	Dropped      int64  `json:"clients_dropped"`
 	Refused      int64  `json:"clients_refused"`
@@ -267,7 +268,8 @@ func (h *Hub) Stats() HubStats {
 	s := HubStats{Clients: len(h.clients), Shapes: len(h.shapes), WindowCells: h.winCells, WindowMinute: h.winNow}
 	h.mu.Unlock()
 	s.LostDeltas = lost
-	s.Frames, s.Skipped, s.Dropped, s.Refused = h.frames.Load(), h.skipped.Load(), h.dropped.Load(), h.refused.Load()
+	s.Frames, s.Bytes, s.Skipped = h.frames.Load(), h.bytes.Load(), h.skipped.Load()
+	s.Dropped, s.Refused = h.dropped.Load(), h.refused.Load()
 	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 	metrics.Read(m)
 	s.HeapLive, s.Stacks, s.Goroutines = m[0].Value.Uint64(), m[1].Value.Uint64(), m[2].Value.Uint64()

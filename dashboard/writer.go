@@ -180,6 +180,7 @@ func (w *writer) flush(c *client) {
 			w.h.drop(c, "write: "+err.Error(), false)
 			return
 		}
+		w.h.bytes.Add(int64(n))
 		if cells {
 			w.h.frames.Add(1)
 		}
@@ -210,7 +211,9 @@ func (h *Hub) drain(c *client) {
 		}
 		c.out.mu.Unlock()
 		c.conn.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-		if _, err := c.conn.Write(b); err != nil {
+		n, err := c.conn.Write(b)
+		h.bytes.Add(int64(n))
+		if err != nil {
 			h.drop(c, "write: "+err.Error(), errors.Is(err, os.ErrDeadlineExceeded))
 			return
 		}

@@ -1,0 +1,104 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/uber/h3-go/v4"
+)
+
+// TestSealFrame: a server frame of every length class has the header RFC
+// 6455 gives it (FIN, opcode, no mask, the shortest length form) and the
+// payload after it.
+func TestSealFrame(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		head []byte
+	}{
+		{0, []byte{0x81, 0}},
+		{125, []byte{0x81, 125}},
+		{126, []byte{0x81, 126, 0, 126}},
+		{65535, []byte{0x81, 126, 0xff, 0xff}},
+		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+	} {
+		msg := bytes.Repeat([]byte{'x'}, tc.n)
+		f := textFrame(msg)
+		if !bytes.Equal(f[:len(tc.head)], tc.head) || !bytes.Equal(f[len(tc.head):], msg) {
+			t.Errorf("%d bytes: header % x, %d bytes after it; want % x and the message", tc.n, f[:min(len(f), 10)], len(f)-len(tc.head), tc.head)
+		}
+	}
+	if f := closeFrame(closeGoingAway, "server shutting down"); !bytes.Equal(f[:4], []byte{0x88, 22, 0x03, 0xe9}) {
+		t.Errorf("close frame % x; want 88 16 03 e9 and the reason", f)
+	}
+}
+
+// clientFrameBytes is a masked client frame as a browser sends it.
+func clientFrameBytes(b0 byte, payload []byte, mask [4]byte) []byte {
+	out := []byte{b0, 0x80}
+	switch n := len(payload); {
+	case n < 126:
+		out[1] |= byte(n)
+	case n <= 0xffff:
+		out[1] |= 126
+		out = binary.BigEndian.AppendUint16(out, uint16(n))
+	default:
+		out[1] |= 127
+		out = binary.BigEndian.AppendUint64(out, uint64(n))
+	}
+	out = append(out, mask[:]...)
+	for i, c := range payload {
+		out = append(out, c^mask[i&3])
+	}
+	return out
+}
+
+func TestFrameReader(t *testing.T) {
+	mask := [4]byte{1, 2, 3, 4}
+	long := bytes.Repeat([]byte("ab"), 200)
+	for _, tc := range []struct {
+		name string
+		wire []byte
+		want []byte // payload of the first frame
+		code int    // close code of the error, 0 for none
+	}{
+		{"short text", clientFrameBytes(0x81, []byte(`{"type":"subscribe"}`), mask), []byte(`{"type":"subscribe"}`), 0},
+		{"16-bit length", clientFrameBytes(0x81, long, mask), long, 0},
+		{"unmasked", []byte{0x81, 0x01, 'x'}, nil, closeProtocol},
+		{"reserved bit", clientFrameBytes(0xC1, []byte("x"), mask), nil, closeProtocol},
+		{"fragmented ping", clientFrameBytes(0x09, []byte("x"), mask), nil, closeProtocol},
+		{"over the limit", clientFrameBytes(0x81, bytes.Repeat([]byte("x"), maxClientMessage+1), mask), nil, closeTooBig},
+		{"cut short", clientFrameBytes(0x81, long, mask)[:50], nil, -1},
+	} {
+		fr := frameReader{r: bytes.NewReader(tc.wire)}
+		h, err := fr.header(maxClientMessage)
+		var got []byte
+		if err == nil {
+			got, err = fr.payload(h, nil)
+		}
+		var ce *closeError
+		switch {
+		case tc.code == 0 && (err != nil || !bytes.Equal(got, tc.want)):
+			t.Errorf("%s: got %q, %v; want %q", tc.name, got, err, tc.want)
+		case tc.code > 0 && (!errors.As(err, &ce) || ce.code != tc.code):
+			t.Errorf("%s: error %v; want close code %d", tc.name, err, tc.code)
+		case tc.code < 0 && !errors.Is(err, io.ErrUnexpectedEOF):
+			t.Errorf("%s: error %v; want an unexpected EOF", tc.name, err)
+		}
+	}
+}
+
+// TestParentCell: the parent read from the id's bits is h3's, at every
+// coarser resolution.
+func TestParentCell(t *testing.T) {
+	for _, s := range []string{"89309a4a1dbffff", "8f309a4a1dbd123", "8a1fb46622dffff", "85080003fffffff"} {
+		c := h3.Cell(h3.IndexFromString(s))
+		for r := 0; r <= c.Resolution(); r++ {
+			if got, want := parentCell(uint64(c), r), c.Parent(r); got != want {
+				t.Errorf("parent of %s at res %d: %s, want %s", s, r, got, want)
+			}
+		}
+	}
+}
