@@ -3,11 +3,13 @@ package dashboard
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/flowd/flowd/answer"
 	"github.com/valyala/fasthttp"
 )
 
@@ -27,12 +29,12 @@ func (h *Hub) Handler() fasthttp.RequestHandler {
 			if status == fasthttp.StatusUpgradeRequired {
 				ctx.Response.Header.Set("Sec-WebSocket-Version", "13")
 			}
-			writeError(ctx, status, err.Error())
+			answer.Error(ctx, status, err)
 			return
 		}
 		if int(h.open.Load()) >= h.opts.MaxClients {
 			h.refused.Add(1)
-			writeError(ctx, fasthttp.StatusServiceUnavailable, "too many live clients; try again later")
+			answer.Error(ctx, fasthttp.StatusServiceUnavailable, errors.New("too many live clients; try again later"))
 			return
 		}
 		h.open.Add(1)
