@@ -29,7 +29,7 @@ type liveConfig struct {
 func liveFlags(fs *flag.FlagSet, c *liveConfig) {
 	fs.DurationVar(&c.window, "live-window", 5*time.Minute, "sliding window of the live map's density (whole minutes)")
 	fs.DurationVar(&c.tick, "live-tick", time.Second, "how often live map clients get the cells that changed")
-	fs.IntVar(&c.maxClients, "live-max-clients", 1000, "live map WebSocket clients served at once; beyond it 503")
+	fs.IntVar(&c.maxClients, "live-max-clients", 10000, "live map WebSocket clients served at once; beyond it 503")
 	fs.StringVar(&c.siteDayStart, "site-day-start", "04:00", "time of day (HH:MM, in -site-tz) when site occupancy and daily entries reset")
 	fs.StringVar(&c.siteTZ, "site-tz", "", "IANA time zone of -site-day-start, e.g. Asia/Shanghai (default the server's local zone)")
 	fs.Float64Var(&c.hysteresis, "site-hysteresis", 0.02, "how far below a threshold (fraction of capacity) occupancy must fall for a site's level to go down")
