@@ -87,6 +87,16 @@ func (r LiveResult) PerConnection(base LiveResult) (idle, loaded, held LiveMemor
 	return r.Idle.minus(r.Before).per(r.Clients), r.Loaded.minus(r.Before).minus(load).per(r.Clients), r.Held.minus(r.Before).per(r.Clients)
 }
 
+// EventsPerCPU is the events flowd took in per second of its CPU during
+// the load, fan-out included: unlike the rate, it does not depend on what
+// else the machine runs.
+func (r LiveResult) EventsPerCPU() float64 {
+	if r.ServerCPU == 0 {
+		return 0
+	}
+	return r.IngestRate * r.Seconds / r.ServerCPU.Seconds()
+}
+
 // FramesPerSecond is the frames delivered per second during the load.
 func (r LiveResult) FramesPerSecond() float64 {
 	if r.Seconds == 0 {

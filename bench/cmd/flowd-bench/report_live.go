@@ -19,19 +19,21 @@ func (r *report) writeLive(w io.Writer) {
 	fmt.Fprintf(w, "#### Live map\n\n")
 	fmt.Fprintf(w, "Each run: a fresh flowd with the city's registries; N WebSocket clients subscribed to the res-9 cells around 50 of the city's sensors (`count_car`), in processes of their own (`flowd-bench live-fleet`, up to 10,000 light clients each, on the same cores); %d senders posting counts for 2,000 sensors, stamped now, for %d s. \"After the tick\" is a frame's arrival after the first client got the same tick's frame; \"event to frame\" is from an ingest request's acknowledgement to the first frame of the next tick. Memory is flowd's, per connection: Go heap (live at the last collection) plus goroutine stacks, and RSS. Idle is with the clients connected and nothing changing, 5 s after their snapshots (in the largest run, %v after); loaded is at the end of the load, less what the run without clients grew by under the same load; held is after a further %v of one small batch every half second, every client getting a frame each tick.\n\n",
 		r.cfg.senders, r.cfg.liveSecs, r.cfg.liveHold, r.cfg.liveHold)
-	fmt.Fprintf(w, "| clients | ingest events/s | frames/s | after the tick p50 / p99 | event to frame p50 / p99 | snapshots after a skip | heap KB a connection: idle / loaded / held | RSS KB a connection: idle / loaded / held |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| clients | ingest events/s | events per flowd CPU-s | CPU s: flowd / clients | frames/s | after the tick p50 / p99 | event to frame p50 / p99 | snapshots after a skip | heap KB a connection: idle / loaded / held | RSS KB a connection: idle / loaded / held |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	base := r.live[0]
 	for _, lr := range r.live {
 		if lr.NotRun != "" {
-			fmt.Fprintf(w, "| %d | not run: %s |||||||\n", lr.Clients, lr.NotRun)
+			fmt.Fprintf(w, "| %d | not run: %s |||||||||\n", lr.Clients, lr.NotRun)
 			continue
 		}
-		fall := ""
-		if lr.Clients > 0 && base.IngestRate > 0 {
+		fall, cpuFall := "", ""
+		if lr.Clients > 0 && base.IngestRate > 0 && base.EventsPerCPU() > 0 {
 			fall = fmt.Sprintf(" (%+.0f %%)", 100*(lr.IngestRate/base.IngestRate-1))
+			cpuFall = fmt.Sprintf(" (%+.0f %%)", 100*(lr.EventsPerCPU()/base.EventsPerCPU()-1))
 		}
 		idle, loaded, held := lr.PerConnection(base)
-		fmt.Fprintf(w, "| %d | %.0f%s | %.0f | %v / %v | %v / %v | %d | %s | %s |\n", lr.Clients, lr.IngestRate, fall, lr.FramesPerSecond(),
+		fmt.Fprintf(w, "| %d | %.0f%s | %.0f%s | %.1f / %.1f | %.0f | %v / %v | %v / %v | %d | %s | %s |\n", lr.Clients, lr.IngestRate, fall,
+			lr.EventsPerCPU(), cpuFall, lr.ServerCPU.Seconds(), lr.FleetCPU.Seconds(), lr.FramesPerSecond(),
 			round(lr.FrameP50), round(lr.FrameP99), round(lr.EventToFrame), round(lr.EventToFrameP99), lr.Snapshots,
 			kb3(lr, idle.Heap, loaded.Heap, held.Heap), kb3(lr, idle.RSS, loaded.RSS, held.RSS))
 	}
@@ -80,6 +82,9 @@ func (r *report) writeLiveGoals(w io.Writer, base bench.LiveResult) {
 		fmt.Fprintf(w, "| 10,000 clients: event to frame p99 at most 1 s | %v | %s |\n", round(lr.EventToFrameP99), verdict(lr.EventToFrameP99 <= time.Second))
 		if base.IngestRate > 0 {
 			fmt.Fprintf(w, "| 10,000 clients: ingest falls by at most 10 %% | %+.0f %% | %s |\n", 100*(lr.IngestRate/base.IngestRate-1), verdict(lr.IngestRate >= 0.9*base.IngestRate))
+		}
+		if base.EventsPerCPU() > 0 {
+			fmt.Fprintf(w, "| the same, in events per flowd CPU-second (the fan-out's own cost, whatever else runs) | %+.0f %% | %s |\n", 100*(lr.EventsPerCPU()/base.EventsPerCPU()-1), verdict(lr.EventsPerCPU() >= 0.9*base.EventsPerCPU()))
 		}
 	} else {
 		fmt.Fprintf(w, "| 10,000 clients | no run with 10,000 clients | – |\n")
