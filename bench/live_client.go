@@ -17,11 +17,12 @@ import (
 
 // LiveFleet is a crowd of light WebSocket clients of flowd's /api/v1/live,
 // meant to run in a process of their own so that the figures measure the
-// server: each is a connection, a goroutine and a 4 KiB reader that keeps
-// only a frame's first bytes (its seq and full fields) and its arrival
-// time.
+// server. A client is a connection and a few bytes of state: two readers
+// wait on all of them with epoll and keep of each frame only its first
+// bytes (its seq and full fields) and its arrival time.
 type LiveFleet struct {
 	clients []*liveClient
+	readers []*fleetReader
 	start   time.Time
 }
 
@@ -39,7 +40,9 @@ type LiveFleetConfig struct {
 // liveClient is one connection of a fleet and what it saw.
 type liveClient struct {
 	conn   net.Conn
-	br     *bufio.Reader
+	fd     int
+	carry  []byte // the start of a frame whose first bytes have not all come
+	skip   int    // payload bytes still to pass over
 	mu     sync.Mutex
 	last   int64 // seq of the last frame
 	frames int64
@@ -60,6 +63,15 @@ type arrival struct {
 // subscription and waits until every one has its first snapshot.
 func DialLiveFleet(ctx context.Context, cfg LiveFleetConfig) (*LiveFleet, error) {
 	f := &LiveFleet{clients: make([]*liveClient, cfg.Clients), start: time.Now()}
+	for range 2 {
+		r, err := newFleetReader(f.start)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f.readers = append(f.readers, r)
+		go r.run()
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	var errOnce sync.Once
@@ -74,7 +86,9 @@ func DialLiveFleet(ctx context.Context, cfg LiveFleetConfig) (*LiveFleet, error)
 				return
 			}
 			f.clients[i] = c
-			go c.run(f.start)
+			if err := f.readers[i%len(f.readers)].add(c); err != nil {
+				errOnce.Do(func() { dialErr = fmt.Errorf("live client %d: %w", i, err) })
+			}
 		})
 	}
 	wg.Wait()
@@ -123,7 +137,8 @@ func dialLive(ctx context.Context, cfg LiveFleetConfig, i int) (*liveClient, err
 	if err != nil {
 		return nil, err
 	}
-	c := &liveClient{conn: conn, br: bufio.NewReaderSize(conn, 4096)}
+	c := &liveClient{conn: conn}
+	br := bufio.NewReader(conn)
 	var key [16]byte
 	rand.Read(key[:])
 	req := "GET /api/v1/live HTTP/1.1\r\nHost: " + cfg.Addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -134,15 +149,19 @@ func dialLive(ctx context.Context, cfg LiveFleetConfig, i int) (*liveClient, err
 		conn.Close()
 		return nil, err
 	}
-	status, err := c.br.ReadString('\n')
+	status, err := br.ReadString('\n')
 	for err == nil {
 		var line string
-		if line, err = c.br.ReadString('\n'); line == "\r\n" {
+		if line, err = br.ReadString('\n'); line == "\r\n" {
 			break
 		}
 	}
 	if err == nil && !bytes.HasPrefix([]byte(status), []byte("HTTP/1.1 101 ")) {
 		err = fmt.Errorf("handshake answered %q", status)
+	}
+	if err == nil && br.Buffered() > 0 {
+		peek, _ := br.Peek(br.Buffered())
+		c.carry = bytes.Clone(peek)
 	}
 	if err == nil {
 		_, err = conn.Write(clientFrame(0x1, []byte(cfg.Sub)))
@@ -170,62 +189,6 @@ func clientFrame(op byte, payload []byte) []byte {
 	}
 	b = append(b, 0, 0, 0, 0)
 	return append(b, payload...)
-}
-
-func (c *liveClient) run(start time.Time) {
-	for {
-		if err := c.readFrame(start); err != nil {
-			c.mu.Lock()
-			c.err = err
-			c.mu.Unlock()
-			return
-		}
-	}
-}
-
-// readFrame reads one server frame: a cells frame is recorded, a ping
-// answered, anything else skipped.
-func (c *liveClient) readFrame(start time.Time) error {
-	hdr, err := c.br.Peek(2)
-	if err != nil {
-		return err
-	}
-	op, size := hdr[0]&0x0f, int(hdr[1]&0x7f)
-	c.br.Discard(2)
-	switch size {
-	case 126, 127:
-		n := 2
-		if size == 127 {
-			n = 8
-		}
-		b, err := c.br.Peek(n)
-		if err != nil {
-			return err
-		}
-		if size == 126 {
-			size = int(binary.BigEndian.Uint16(b))
-		} else {
-			size = int(binary.BigEndian.Uint64(b))
-		}
-		c.br.Discard(len(b))
-	}
-	at := time.Since(start).Nanoseconds()
-	head, err := c.br.Peek(min(size, 96))
-	if err != nil {
-		return err
-	}
-	switch {
-	case op == 0x9:
-		if _, err := c.conn.Write(clientFrame(0xA, head)); err != nil {
-			return err
-		}
-	case op == 0x8:
-		return io.EOF
-	case op == 0x1 && bytes.HasPrefix(head, []byte(`{"type":"cells"`)):
-		c.record(head, at)
-	}
-	_, err = c.br.Discard(size)
-	return err
 }
 
 // record notes a cells frame, checking that a diff follows the last frame.
@@ -319,8 +282,11 @@ func (t *TickArrivals) add(late time.Duration, n int32) {
 	t.Late[ms] += n
 }
 
-// Close ends every connection.
+// Close ends every connection and the readers.
 func (f *LiveFleet) Close() {
+	for _, r := range f.readers {
+		r.close()
+	}
 	for _, c := range f.clients {
 		if c != nil {
 			c.conn.Close()

@@ -91,6 +91,7 @@ type Hub struct {
 	mu       sync.Mutex
 	clients  map[*client]struct{}
 	shapes   map[shapeKey]*shape
+	covering map[shapeKey]*coverage
 	closing  bool
 	winCells int
 	winNow   int64
@@ -138,6 +139,7 @@ func NewHub(st *storage.Store, baseRes int, opts HubOptions) (*Hub, error) {
 		outReady: make(chan struct{}, 1),
 		clients:  map[*client]struct{}{},
 		shapes:   map[shapeKey]*shape{},
+		covering: map[shapeKey]*coverage{},
 		ready:    newReadyQueue(),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -432,26 +434,18 @@ func (h *Hub) subscribe(c *client, sub subscription) error {
 		return fmt.Errorf("metric %q is not on the live feed: ask /api/v1/distinct or /api/v1/od", sub.Metric)
 	}
 	key := shapeKey{metric: sub.Metric, res: sub.Res, bbox: b}
-	h.mu.Lock()
-	s := h.shapes[key]
-	h.mu.Unlock()
-	if s == nil {
-		// Covering a bbox costs up to a few hundred ms at fine resolutions:
-		// done outside the lock so ticks go on meanwhile.
-		cells, err := b.Cells(sub.Res, maxSubscriptionCells)
-		if err != nil {
-			return err
-		}
-		s = newShape(key, cells)
+	cells, err := h.cellsOf(key)
+	if err != nil {
+		return err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c.closed {
 		return nil
 	}
-	if existing := h.shapes[key]; existing != nil {
-		s = existing
-	} else {
+	s := h.shapes[key]
+	if s == nil {
+		s = newShape(key, cells)
 		h.shapes[key] = s
 	}
 	h.leaveShapeLocked(c)

@@ -39,6 +39,41 @@ type shape struct {
 	full []byte // this tick's snapshot frame, made on demand
 }
 
+// coverage is a bbox's cells being computed for the first client to ask;
+// the others that ask meanwhile wait for it instead of computing them too.
+type coverage struct {
+	done  chan struct{}
+	cells []h3.Cell
+	err   error
+}
+
+// cellsOf returns the sorted cells of key's bbox at its res, computed once
+// however many clients ask at the same moment: the screens of a control
+// room reconnecting after a restart all ask for the same view.
+func (h *Hub) cellsOf(key shapeKey) ([]h3.Cell, error) {
+	h.mu.Lock()
+	if s := h.shapes[key]; s != nil {
+		h.mu.Unlock()
+		return s.cells, nil
+	}
+	if cov := h.covering[key]; cov != nil {
+		h.mu.Unlock()
+		<-cov.done
+		return cov.cells, cov.err
+	}
+	cov := &coverage{done: make(chan struct{})}
+	h.covering[key] = cov
+	h.mu.Unlock()
+	// Covering a bbox costs up to a few hundred ms at fine resolutions:
+	// done outside the lock so ticks go on meanwhile.
+	cov.cells, cov.err = key.bbox.Cells(key.res, maxSubscriptionCells)
+	h.mu.Lock()
+	delete(h.covering, key)
+	h.mu.Unlock()
+	close(cov.done)
+	return cov.cells, cov.err
+}
+
 func newShape(key shapeKey, cells []h3.Cell) *shape {
 	return &shape{key: key, cells: cells, values: map[h3.Cell]int64{}, change: map[h3.Cell]int64{}}
 }
