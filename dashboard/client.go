@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net"
@@ -14,13 +15,15 @@ import (
 // subscription is well under it.
 const maxClientMessage = 4096
 
-// client is one WebSocket connection. It has one goroutine, blocked in a
-// read of a few bytes until the client says something; frames to it are
+// client is one WebSocket connection. What it sends is read by the hub's
+// poller when its socket has something (or, for a connection without a
+// descriptor of its own, by a goroutine of its own); frames to it are
 // written by the hub's pool of writers from its outbox.
 type client struct {
 	conn  net.Conn
 	raw   syscall.RawConn // nil when the connection has no descriptor of its own (TLS)
-	in    frameReader
+	fd    int32           // its descriptor, when the poller reads it; -1 otherwise
+	in    inbound
 	heard atomic.Int64 // unix milliseconds the client last sent a frame
 	out   outbox
 
@@ -36,8 +39,7 @@ type client struct {
 }
 
 func newClient(conn net.Conn) *client {
-	c := &client{conn: conn}
-	c.in.r = conn
+	c := &client{conn: conn, fd: -1}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
@@ -56,24 +58,89 @@ type subscription struct {
 	Metric string     `json:"metric"`
 }
 
-// read runs c's goroutine: it reads messages until the connection ends.
-// It hands each message to another goroutine, so that it stays shallow
-// and its stack at the runtime's smallest (2 KiB) while it waits.
+// inbound is what a client has sent that is not a whole message yet;
+// only the goroutine reading the client touches it.
+type inbound struct {
+	partial []byte // the start of a frame the last read cut short
+	msg     []byte // the frames so far of a fragmented message
+	started bool   // inside a fragmented message
+}
+
+// received takes bytes read from c: it answers pings, and hands each whole
+// message to handle. An error ends the connection.
+func (h *Hub) received(c *client, b []byte) error {
+	if len(c.in.partial) > 0 {
+		b = append(c.in.partial, b...)
+		c.in.partial = nil
+	}
+	for len(b) > 0 {
+		f, n, err := nextFrame(b, maxClientMessage-len(c.in.msg))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			c.in.partial = bytes.Clone(b)
+			return nil
+		}
+		b = b[n:]
+		c.heard.Store(time.Now().UnixMilli())
+		switch f.op {
+		case opPing:
+			h.queueControl(c, controlFrame(opPong, f.payload))
+			continue
+		case opPong:
+			continue
+		case opClose:
+			return errClientClosed
+		case opText, opBinary:
+			if c.in.started {
+				return protocolError("new message inside a fragmented one")
+			}
+		case opContinuation:
+			if !c.in.started {
+				return protocolError("continuation frame with no message")
+			}
+		default:
+			return protocolError("unknown opcode %#x", f.op)
+		}
+		c.in.msg = append(c.in.msg, f.payload...)
+		if c.in.started = !f.fin; f.fin {
+			h.deliver(c, append(c.in.msg, f.payload[:0]...)) // not nil, even when empty
+			c.in.msg = nil
+		}
+	}
+	return nil
+}
+
+// read is the goroutine of a connection the poller cannot read (TLS): it
+// stays shallow, so its stack stays at the runtime's smallest, 2 KiB.
 func (h *Hub) read(c *client) {
+	buf := make([]byte, 512)
 	for {
-		msg, err := h.readMessage(c)
+		n, err := c.conn.Read(buf)
+		if n > 0 {
+			if err := h.received(c, buf[:n]); err != nil {
+				h.readFailed(c, err)
+				return
+			}
+		}
 		if err != nil {
 			h.readFailed(c, err)
 			return
 		}
-		c.inMu.Lock()
-		c.inbox = msg
-		start := !c.handling
-		c.handling = true
-		c.inMu.Unlock()
-		if start {
-			go h.handle(c)
-		}
+	}
+}
+
+// deliver hands msg to c's handling goroutine, starting one if none runs:
+// a subscription covers its bbox there, not on the reader.
+func (h *Hub) deliver(c *client, msg []byte) {
+	c.inMu.Lock()
+	c.inbox = msg
+	start := !c.handling
+	c.handling = true
+	c.inMu.Unlock()
+	if start {
+		go h.handle(c)
 	}
 }
 
@@ -95,51 +162,7 @@ func (h *Hub) handle(c *client) {
 	}
 }
 
-// readMessage reads frames until a whole text or binary message, answering
-// pings and a close on the way.
-func (h *Hub) readMessage(c *client) ([]byte, error) {
-	var msg []byte
-	started := false
-	for {
-		fh, err := c.in.header(maxClientMessage - len(msg))
-		if err != nil {
-			return nil, err
-		}
-		c.heard.Store(time.Now().UnixMilli())
-		switch fh.op {
-		case opPing, opPong, opClose:
-			p, err := c.in.payload(fh, nil)
-			if err != nil {
-				return nil, err
-			}
-			if fh.op == opPing {
-				h.queueControl(c, controlFrame(opPong, p))
-			} else if fh.op == opClose {
-				return nil, errClientClosed
-			}
-			continue
-		case opText, opBinary:
-			if started {
-				return nil, protocolError("new message inside a fragmented one")
-			}
-		case opContinuation:
-			if !started {
-				return nil, protocolError("continuation frame with no message")
-			}
-		default:
-			return nil, protocolError("unknown opcode %#x", fh.op)
-		}
-		started = true
-		if msg, err = c.in.payload(fh, msg); err != nil {
-			return nil, err
-		}
-		if fh.fin {
-			return msg, nil
-		}
-	}
-}
-
-// readFailed ends c after its read loop stopped: a close frame answers a
+// readFailed ends c after reading it failed: a close frame answers a
 // client that closed or broke the protocol; a connection that failed is
 // simply closed.
 func (h *Hub) readFailed(c *client, err error) {
@@ -246,6 +269,9 @@ func (h *Hub) removeLocked(c *client) bool {
 	}
 	c.closed = true
 	delete(h.clients, c)
+	if c.fd >= 0 && h.poller != nil {
+		h.poller.remove(c)
+	}
 	h.leaveShapeLocked(c)
 	h.open.Add(-1)
 	return true

@@ -4,14 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // WebSocket framing (RFC 6455), as much as the live feed needs. A server
 // frame is built once, header and payload in one buffer, and that buffer
 // is written as it is to every client that should get it: no copy and no
 // write buffer per connection. Client frames are small (subscriptions,
-// pongs, a close) and are read one header at a time.
+// pongs, a close) and are parsed from whatever a read brought, so that
+// reading a connection needs no goroutine waiting on it.
 
 // Opcodes.
 const (
@@ -104,74 +104,58 @@ func protocolError(format string, args ...any) error {
 	return &closeError{closeProtocol, fmt.Sprintf(format, args...)}
 }
 
-// frameHeader is a client frame's header.
-type frameHeader struct {
-	fin  bool
-	op   byte
-	size int
-	mask [4]byte
+// clientFrame is one frame from a client, its payload unmasked.
+type clientFrame struct {
+	fin     bool
+	op      byte
+	payload []byte
 }
 
-// frameReader reads client frames from r. Its scratch space lives with
-// the connection, so a read allocates nothing but the payload it returns.
-type frameReader struct {
-	r   io.Reader
-	buf [8]byte
-}
-
-// header reads the next frame header; client frames must be masked, and
-// their payload is bounded by limit.
-func (fr *frameReader) header(limit int) (frameHeader, error) {
-	var h frameHeader
-	b := fr.buf[:2]
-	if _, err := io.ReadFull(fr.r, b); err != nil {
-		return h, err
+// nextFrame parses the frame at the start of b, unmasking its payload in
+// place; n is the bytes it took, 0 when b holds only the start of one.
+// Client frames must be masked, and a payload longer than limit is refused
+// as soon as its header shows it.
+func nextFrame(b []byte, limit int) (f clientFrame, n int, err error) {
+	if len(b) < 2 {
+		return f, 0, nil
 	}
-	h.fin, h.op = b[0]&0x80 != 0, b[0]&0x0f
+	f.fin, f.op = b[0]&0x80 != 0, b[0]&0x0f
 	if b[0]&0x70 != 0 {
-		return h, protocolError("reserved bits %#x set; no extension was agreed", b[0]&0x70)
+		return f, 0, protocolError("reserved bits %#x set; no extension was agreed", b[0]&0x70)
 	}
 	if b[1]&0x80 == 0 {
-		return h, protocolError("client frame not masked")
+		return f, 0, protocolError("client frame not masked")
 	}
-	size := uint64(b[1] & 0x7f)
+	size, hl := uint64(b[1]&0x7f), 2
 	switch size {
 	case 126:
-		if _, err := io.ReadFull(fr.r, fr.buf[:2]); err != nil {
-			return h, err
+		if len(b) < 4 {
+			return f, 0, nil
 		}
-		size = uint64(binary.BigEndian.Uint16(fr.buf[:2]))
+		size, hl = uint64(binary.BigEndian.Uint16(b[2:])), 4
 	case 127:
-		if _, err := io.ReadFull(fr.r, fr.buf[:8]); err != nil {
-			return h, err
+		if len(b) < 10 {
+			return f, 0, nil
 		}
-		size = binary.BigEndian.Uint64(fr.buf[:8])
+		size, hl = binary.BigEndian.Uint64(b[2:]), 10
 	}
-	if h.op >= opClose && (!h.fin || size > maxControlLength) {
-		return h, protocolError("control frame %#x: fragmented or longer than %d bytes", h.op, maxControlLength)
+	if f.op >= opClose && (!f.fin || size > maxControlLength) {
+		return f, 0, protocolError("control frame %#x: fragmented or longer than %d bytes", f.op, maxControlLength)
 	}
 	if size > uint64(limit) {
-		return h, &closeError{closeTooBig, fmt.Sprintf("message longer than %d bytes", limit)}
+		return f, 0, &closeError{closeTooBig, fmt.Sprintf("message longer than %d bytes", limit)}
 	}
-	h.size = int(size)
-	if _, err := io.ReadFull(fr.r, h.mask[:]); err != nil {
-		return h, err
+	n = hl + 4 + int(size)
+	if len(b) < n {
+		return f, 0, nil
 	}
-	return h, nil
+	mask := b[hl : hl+4]
+	f.payload = b[hl+4 : n]
+	for i := range f.payload {
+		f.payload[i] ^= mask[i&3]
+	}
+	return f, n, nil
 }
 
-// payload reads h's payload, unmasked, appending it to dst.
-func (fr *frameReader) payload(h frameHeader, dst []byte) ([]byte, error) {
-	n := len(dst)
-	dst = append(dst, make([]byte, h.size)...)
-	if _, err := io.ReadFull(fr.r, dst[n:]); err != nil {
-		return nil, err
-	}
-	for i := range dst[n:] {
-		dst[n+i] ^= h.mask[i&3]
-	}
-	return dst, nil
-}
-
-// errClientClosed ends the read loop when the client sent a close frame.
+// errClientClosed ends a connection whose client sent a close frame.
 var errClientClosed = errors.New("client closed the connection")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"testing"
 
 	"github.com/uber/h3-go/v4"
@@ -55,37 +54,57 @@ func clientFrameBytes(b0 byte, payload []byte, mask [4]byte) []byte {
 	return out
 }
 
-func TestFrameReader(t *testing.T) {
+func TestNextFrame(t *testing.T) {
 	mask := [4]byte{1, 2, 3, 4}
 	long := bytes.Repeat([]byte("ab"), 200)
 	for _, tc := range []struct {
 		name string
 		wire []byte
 		want []byte // payload of the first frame
-		code int    // close code of the error, 0 for none
+		code int    // close code of the error; -1 for "wait for more"
 	}{
 		{"short text", clientFrameBytes(0x81, []byte(`{"type":"subscribe"}`), mask), []byte(`{"type":"subscribe"}`), 0},
 		{"16-bit length", clientFrameBytes(0x81, long, mask), long, 0},
 		{"unmasked", []byte{0x81, 0x01, 'x'}, nil, closeProtocol},
 		{"reserved bit", clientFrameBytes(0xC1, []byte("x"), mask), nil, closeProtocol},
 		{"fragmented ping", clientFrameBytes(0x09, []byte("x"), mask), nil, closeProtocol},
-		{"over the limit", clientFrameBytes(0x81, bytes.Repeat([]byte("x"), maxClientMessage+1), mask), nil, closeTooBig},
+		{"over the limit, refused from its header", clientFrameBytes(0x81, bytes.Repeat([]byte("x"), maxClientMessage+1), mask)[:8], nil, closeTooBig},
 		{"cut short", clientFrameBytes(0x81, long, mask)[:50], nil, -1},
+		{"one byte", []byte{0x81}, nil, -1},
 	} {
-		fr := frameReader{r: bytes.NewReader(tc.wire)}
-		h, err := fr.header(maxClientMessage)
-		var got []byte
-		if err == nil {
-			got, err = fr.payload(h, nil)
-		}
+		f, n, err := nextFrame(tc.wire, maxClientMessage)
 		var ce *closeError
 		switch {
-		case tc.code == 0 && (err != nil || !bytes.Equal(got, tc.want)):
-			t.Errorf("%s: got %q, %v; want %q", tc.name, got, err, tc.want)
+		case tc.code == 0 && (err != nil || n != len(tc.wire) || !bytes.Equal(f.payload, tc.want)):
+			t.Errorf("%s: got %q (%d bytes taken), %v; want %q", tc.name, f.payload, n, err, tc.want)
 		case tc.code > 0 && (!errors.As(err, &ce) || ce.code != tc.code):
 			t.Errorf("%s: error %v; want close code %d", tc.name, err, tc.code)
-		case tc.code < 0 && !errors.Is(err, io.ErrUnexpectedEOF):
-			t.Errorf("%s: error %v; want an unexpected EOF", tc.name, err)
+		case tc.code < 0 && (err != nil || n != 0):
+			t.Errorf("%s: took %d bytes, %v; want to wait for more", tc.name, n, err)
+		}
+	}
+}
+
+// TestReceivedAcrossReads: a fragmented message with a ping between its
+// frames, read in pieces cut at every byte, is delivered once and whole,
+// and the ping answered.
+func TestReceivedAcrossReads(t *testing.T) {
+	mask := [4]byte{9, 8, 7, 6}
+	var wire []byte
+	wire = append(wire, clientFrameBytes(0x01, []byte(`{"type":`), mask)...)
+	wire = append(wire, clientFrameBytes(0x89, []byte("hi"), mask)...)
+	wire = append(wire, clientFrameBytes(0x80, []byte(`"nothing"}`), mask)...)
+	for cut := 1; cut < len(wire); cut++ {
+		h := &Hub{ready: newReadyQueue()}
+		c := &client{fd: -1}
+		c.handling = true // keep the message in the inbox, unhandled
+		for _, piece := range [][]byte{wire[:cut], wire[cut:]} {
+			if err := h.received(c, bytes.Clone(piece)); err != nil {
+				t.Fatalf("cut at %d: %v", cut, err)
+			}
+		}
+		if string(c.inbox) != `{"type":"nothing"}` || len(c.out.control) != 1 || !bytes.Equal(c.out.control[0], controlFrame(opPong, []byte("hi"))) {
+			t.Fatalf("cut at %d: message %q, control frames %q", cut, c.inbox, c.out.control)
 		}
 	}
 }

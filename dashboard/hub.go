@@ -96,9 +96,10 @@ type Hub struct {
 	winCells int
 	winNow   int64
 
+	poller  *poller // nil where there is no epoll
 	ready   *readyQueue
-	writers sync.WaitGroup
-	batch   []*client // the tick loop's list of clients made ready
+	writers sync.WaitGroup // the writers and the poller
+	batch   []*client      // the tick loop's list of clients made ready
 
 	open                                     atomic.Int64 // connections accepted and not yet removed
 	frames, bytes, skipped, dropped, refused atomic.Int64
@@ -143,6 +144,11 @@ func NewHub(st *storage.Store, baseRes int, opts HubOptions) (*Hub, error) {
 		ready:    newReadyQueue(),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	if p, err := newPoller(h); err == nil {
+		h.poller = p
+	} else {
+		opts.Logf("live: every client gets a reading goroutine: %v", err)
 	}
 	now := h.nowMinute()
 	h.win = newWindow(int64(opts.Window/time.Minute), now)
@@ -213,6 +219,9 @@ func (h *Hub) Run() {
 	for range h.opts.Writers {
 		h.writers.Go(h.runWriter)
 	}
+	if h.poller != nil {
+		h.writers.Go(h.poller.run)
+	}
 	tick := time.NewTicker(h.opts.Tick)
 	defer tick.Stop()
 	absorb := time.NewTicker(max(h.opts.Tick/10, 10*time.Millisecond))
@@ -258,6 +267,9 @@ func (h *Hub) Close() {
 		c.conn.Close()
 	}
 	h.ready.close()
+	if h.poller != nil {
+		h.poller.close()
+	}
 	h.writers.Wait()
 }
 

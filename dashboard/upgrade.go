@@ -117,5 +117,7 @@ func (h *Hub) accept(hj net.Conn, accept string) {
 	}
 	h.clients[c] = struct{}{}
 	h.mu.Unlock()
-	go h.read(c)
+	if c.raw == nil || h.poller == nil || h.poller.add(c) != nil {
+		go h.read(c)
+	}
 }

@@ -148,3 +148,22 @@ func TestClientWithoutDescriptor(t *testing.T) {
 		t.Errorf("read %q; want both frames", got)
 	}
 }
+
+// TestClientWithoutDescriptorIsRead: a connection the poller cannot read
+// gets a goroutine of its own, which answers a ping through the writers.
+func TestClientWithoutDescriptorIsRead(t *testing.T) {
+	h := writersOnly(t)
+	server, client := net.Pipe()
+	defer server.Close()
+	defer client.Close()
+	c := newClient(server)
+	h.clients[c] = struct{}{}
+	go h.read(c)
+	client.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := client.Write(clientFrameBytes(0x89, []byte("are you there"), [4]byte{5, 6, 7, 8})); err != nil {
+		t.Fatal(err)
+	}
+	if op, p, err := readServerFrame(client); err != nil || op != opPong || string(p) != "are you there" {
+		t.Fatalf("answer op %#x %q, %v; want the pong", op, p, err)
+	}
+}
