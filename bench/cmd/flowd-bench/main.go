@@ -79,7 +79,7 @@ func main() {
 	fs.IntVar(&c.aggrMin, "aggr-minutes", 120, "minutes of raw events (from 08:00 of the day when it has them) sent to the peer with stream aggregation")
 	fs.StringVar(&c.live, "live-clients", "0,1000,10000,50000", "live map runs: WebSocket clients in each (0: ingest alone, the baseline)")
 	fs.IntVar(&c.liveSecs, "live-seconds", 10, "seconds of ingest in each live run")
-	fs.DurationVar(&c.liveHold, "live-hold", 3*time.Minute, "light load after the largest live run's ingest, before its memory is read again")
+	fs.DurationVar(&c.liveHold, "live-hold", 3*time.Minute, "in live runs of 10,000 clients or more: idle time before their memory is read, and light load after their ingest before it is read again")
 	fs.BoolVar(&c.onlyLive, "only-live", false, "run the live map runs alone and print their tables")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this process's CPU profile (the load generator's, not flowd's)")
 	fs.Parse(os.Args[1:])
