@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/flowd/flowd/bench"
@@ -41,6 +42,15 @@ func (r *report) writeLive(w io.Writer) {
 }
 
 func round(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+// count writes n with thousands separated, as the goals do.
+func count(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
 
 // kb3 is a run's idle, loaded and held memory a connection in KB.
 func kb3(lr bench.LiveResult, idle, loaded, held float64) string {
@@ -95,9 +105,9 @@ func (r *report) writeLiveGoals(w io.Writer, base bench.LiveResult) {
 		if lr.Hold == 0 {
 			held, when = loaded, "at the end of the load"
 		}
-		fmt.Fprintf(w, "| %d clients: at most 8 KB a connection idle, Go heap and RSS | %.1f KB, %.1f KB | %s |\n", lr.Clients, idle.Heap/1024, idle.RSS/1024, verdict(idle.Heap <= 8<<10 && idle.RSS <= 8<<10))
-		fmt.Fprintf(w, "| %d clients: at most 16 KB a connection active, Go heap and RSS %s | %.1f KB, %.1f KB | %s |\n", lr.Clients, when, held.Heap/1024, held.RSS/1024, verdict(held.Heap <= 16<<10 && held.RSS <= 16<<10))
-		fmt.Fprintf(w, "| %d clients: no diff missed without a snapshot | %d | %s |\n", lr.Clients, lr.Missed, verdict(lr.Missed == 0))
+		fmt.Fprintf(w, "| %s clients: at most 8 KB a connection idle, Go heap and RSS | %.1f KB, %.1f KB | %s |\n", count(lr.Clients), idle.Heap/1024, idle.RSS/1024, verdict(idle.Heap <= 8<<10 && idle.RSS <= 8<<10))
+		fmt.Fprintf(w, "| %s clients: at most 16 KB a connection active, Go heap and RSS %s | %.1f KB, %.1f KB | %s |\n", count(lr.Clients), when, held.Heap/1024, held.RSS/1024, verdict(held.Heap <= 16<<10 && held.RSS <= 16<<10))
+		fmt.Fprintf(w, "| %s clients: no diff missed without a snapshot | %d | %s |\n", count(lr.Clients), lr.Missed, verdict(lr.Missed == 0))
 	}
 	if lr, ok := r.liveRun(50000); ok {
 		fmt.Fprintf(w, "| 50,000 clients: p99 at most 250 ms after the tick | %v | %s |\n", round(lr.FrameP99), verdict(lr.FrameP99 <= 250*time.Millisecond))
