@@ -35,7 +35,8 @@ func findBrowser() string {
 // TestDashboardInBrowser loads the page in headless Chromium against a
 // flowd fed by the synthetic city, live: no console errors, hexagons
 // drawn, the map following the feed, the site panel showing levels. It
-// writes the screenshot the README shows to docs/dashboard.png.
+// writes the screenshot the README shows to docs/dashboard.png when
+// FLOWD_UPDATE_SCREENSHOT is set.
 func TestDashboardInBrowser(t *testing.T) {
 	browser := findBrowser()
 	if browser == "" {
@@ -103,8 +104,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join("..", "docs", "dashboard.png"), png, 0o644); err != nil {
+	// The README's screenshot is rewritten only when asked, so a test run
+	// leaves the checkout as it found it; otherwise it goes to the test's
+	// temporary directory for a look.
+	shot := filepath.Join(t.TempDir(), "dashboard.png")
+	if os.Getenv("FLOWD_UPDATE_SCREENSHOT") != "" {
+		shot = filepath.Join("..", "docs", "dashboard.png")
+	}
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if len(png) < 10000 {
+		t.Errorf("the screenshot is %d bytes: a blank page?", len(png))
 	}
 
 	pg.checkConsole()
