@@ -152,10 +152,9 @@ func buildSwipe(v *fields, tc *timeCache, s *Swipe) fieldError {
 	if s.Time, fe = requiredTime(v, tc, swTime); fe.reason != "" {
 		return fe
 	}
-	if v[swCard] == nil {
-		return fieldError{swCard, "required"}
+	if s.Card, fe = requiredText(v, swCard); fe.reason != "" {
+		return fe
 	}
-	s.Card = unsafeString(v[swCard])
 	switch dir := v[swDir]; {
 	case dir == nil:
 		return fieldError{swDir, "required"}
@@ -207,14 +206,12 @@ func buildCount(v *fields, tc *timeCache, c *Count) fieldError {
 	if c.Time, fe = requiredTime(v, tc, cnTime); fe.reason != "" {
 		return fe
 	}
-	if v[cnSensor] == nil {
-		return fieldError{cnSensor, "required"}
+	if c.Sensor, fe = requiredText(v, cnSensor); fe.reason != "" {
+		return fe
 	}
-	c.Sensor = unsafeString(v[cnSensor])
-	if v[cnClass] == nil {
-		return fieldError{cnClass, "required"}
+	if c.Class, fe = requiredText(v, cnClass); fe.reason != "" {
+		return fe
 	}
-	c.Class = unsafeString(v[cnClass])
 	if v[cnCount] == nil {
 		return fieldError{cnCount, "required"}
 	}
@@ -252,10 +249,9 @@ func buildFootfall(v *fields, tc *timeCache, ff *Footfall) fieldError {
 	if ff.Time, fe = requiredTime(v, tc, ffTime); fe.reason != "" {
 		return fe
 	}
-	if v[ffSite] == nil {
-		return fieldError{ffSite, "required"}
+	if ff.Site, fe = requiredText(v, ffSite); fe.reason != "" {
+		return fe
 	}
-	ff.Site = unsafeString(v[ffSite])
 	ff.Gate = unsafeString(v[ffGate])
 	if v[ffIn] == nil && v[ffOut] == nil && v[ffOccupancy] == nil {
 		return fieldError{ffIn, "in or out, or occupancy required"}
@@ -284,6 +280,14 @@ func buildFootfall(v *fields, tc *timeCache, ff *Footfall) fieldError {
 type timeCache struct {
 	text []byte
 	ms   int64
+}
+
+// requiredText returns field id's text, which aliases the line.
+func requiredText(v *fields, id int) (string, fieldError) {
+	if v[id] == nil {
+		return "", fieldError{id, "required"}
+	}
+	return unsafeString(v[id]), fieldError{}
 }
 
 func requiredTime(v *fields, tc *timeCache, id int) (int64, fieldError) {
