@@ -6,7 +6,7 @@ export CGO_ENABLED := 1
 LISTEN   ?= 127.0.0.1:8080
 DATA     ?= ./flowd-data
 
-.PHONY: all build run test test-short bench bench-quick deps browser vet fuzz clean
+.PHONY: all build run test test-short bench bench-quick deps browser vet lint fuzz clean
 
 all: build
 
@@ -24,9 +24,14 @@ deps:
 run: build
 	./flowd serve -listen $(LISTEN) -data $(DATA) -demo
 
-test: deps
-	$(GO) vet ./...
+test: deps lint
 	$(GO) test -count=1 -timeout 9m ./...
+
+# lint: go vet and staticcheck (a pinned version, built on first use).
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 vet:
 	$(GO) vet ./...
