@@ -88,6 +88,9 @@ func (g *Guard) Serve(ctx *fasthttp.RequestCtx, rt *Route) {
 	if !ok {
 		return
 	}
+	if ts == nil || rt.Role != RoleNone {
+		setKnown(ctx)
+	}
 	if rt.Limit == LimitLive && ts != nil {
 		release, ok := g.acquireLive(ctx, tok)
 		if !ok {

@@ -7,6 +7,8 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -38,6 +40,9 @@ type Server struct {
 	// Guard authenticates callers and applies limits; nil lets every
 	// request through as an admin's.
 	Guard *Guard
+	// Conns holds the connections to their limits; Serve makes one with
+	// no limits when it is nil.
+	Conns *Conns
 
 	// corridors caches the corridors built for corridor and path-density
 	// queries, which route planners repeat many times a second.
@@ -45,6 +50,7 @@ type Server struct {
 	router    *router
 	regMu     sync.Mutex // serialises registry writes and their Save
 	http      *fasthttp.Server
+	maxBody   int
 }
 
 // NewServer returns a server with every route of the table mounted: the
@@ -85,41 +91,104 @@ func (s *Server) requiredRole(method, path string) Role {
 // route, then the guard admits the request by the route's policy and
 // calls its handler.
 func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	if bothLengths(&ctx.Request.Header) {
+		// A proxy in front may read the body by the other header, and
+		// take the rest for a second request: request smuggling.
+		ctx.SetConnectionClose()
+		answer.Error(ctx, fasthttp.StatusBadRequest, errors.New("a request may carry Content-Length or Transfer-Encoding, not both"))
+		return
+	}
 	rt, vars := s.router.find(string(ctx.Method()), string(ctx.Path()))
 	for name, v := range vars {
 		ctx.SetUserValue(name, v)
 	}
 	if s.Guard == nil {
+		setKnown(ctx)
 		rt.Handler(ctx)
 		return
 	}
 	s.Guard.Serve(ctx, rt)
 }
 
-// Serve answers requests on ln until Shutdown.
+// bothLengths reports whether a request came with both Content-Length and
+// Transfer-Encoding. The library reads such a body by Transfer-Encoding
+// and keeps only its own view, so the raw headers are searched.
+func bothLengths(h *fasthttp.RequestHeader) bool {
+	if h.ContentLength() != -1 { // not chunked
+		return false
+	}
+	for line := range bytes.Lines(h.RawHeaders()) {
+		name, _, ok := bytes.Cut(line, []byte{':'})
+		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Length")) {
+			return true
+		}
+	}
+	return false
+}
+
+// setKnown takes the request's connection out of the anonymous ones,
+// which give way to new connections when there are too many.
+func setKnown(ctx *fasthttp.RequestCtx) {
+	if tc := trackedOf(ctx.Conn()); tc != nil {
+		tc.setKnown()
+	}
+}
+
+// Serve answers requests on ln until Shutdown. ln should come from
+// s.Conns.Listen (under TLS, if any), so that connections are held to
+// s.Conns's limits; its timeouts apply in any case.
 func (s *Server) Serve(ln net.Listener, maxBody int) error {
+	if s.Conns == nil {
+		s.Conns = NewConns(ConnLimits{}, s.Logf)
+	}
+	l := s.Conns.Limits()
+	headerTimeout := cmp.Or(l.HeaderTimeout, DefaultHeaderTimeout)
+	bodyTimeout := cmp.Or(l.BodyTimeout, DefaultBodyTimeout)
+	s.maxBody = maxBody
 	s.http = &fasthttp.Server{
 		Handler:            s.ServeHTTP,
 		Name:               "flowd",
 		MaxRequestBodySize: maxBody,
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       60 * time.Second,
-		IdleTimeout:        2 * time.Minute,
-		ReadBufferSize:     64 << 10, // room for a URL naming 2,000 cells
-		Concurrency:        4096,
+		// ReadTimeout runs from a connection's opening, or a keep-alive
+		// request's first byte, to the end of the header; once the header
+		// is in, the body has its own time.
+		ReadTimeout: headerTimeout,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+		},
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    cmp.Or(l.IdleTimeout, DefaultIdleTimeout),
+		ReadBufferSize: 64 << 10, // room for a URL naming 2,000 cells
+		// A silent connection then holds no read buffer.
+		ReduceMemoryUsage: true,
+		// The library's messages would quote request headers: tokens.
+		SecureErrorLogMessage: true,
+		Logger:                s.Conns.log,
+		ErrorHandler:          s.requestError,
 		// The live map takes its WebSocket connections over and keeps
 		// them after its hijack handler returns, so that fasthttp's
 		// context, read buffer and goroutine do not stay with each one.
 		KeepHijackedConns: true,
-		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				answer.Error(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", maxBody))
-				return
-			}
-			answer.Error(ctx, fasthttp.StatusBadRequest, err)
-		},
 	}
 	return s.http.Serve(ln)
+}
+
+// requestError answers a request the HTTP library could not read. It
+// names what was wrong and echoes nothing of the request. A connection
+// that timed out, having sent nothing or only part of a request, is
+// closed without an answer: nobody is waiting for one.
+func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch kind := requestErrorKind(err); {
+	case kind == "timed out" || kind == "closed":
+		ctx.Conn().Close()
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		answer.Error(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes (-max-body)", s.maxBody))
+	case errors.As(err, &small):
+		answer.Error(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, fmt.Errorf("request line and headers larger than %d bytes", s.http.ReadBufferSize))
+	default:
+		answer.Error(ctx, fasthttp.StatusBadRequest, errors.New("malformed HTTP request"))
+	}
 }
 
 // Shutdown stops accepting requests and waits for the ones in flight.

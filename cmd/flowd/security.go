@@ -30,6 +30,7 @@ type securityConfig struct {
 	maxEvents       int
 	maxDecompressed int64
 	limits          api.Limits
+	conns           api.ConnLimits
 }
 
 // securityFlags registers the access, TLS and limit flags on fs.
@@ -45,6 +46,36 @@ func securityFlags(fs *flag.FlagSet, c *securityConfig) {
 	fs.Int64Var(&c.maxDecompressed, "max-decompressed", 256<<20, "largest ingest body in bytes after gzip or zstd decompression; beyond it 413")
 	fs.IntVar(&c.maxLine, "max-line", 64<<10, "longest line of an ingest body in bytes; a longer line is rejected by number")
 	fs.Int64Var(&c.limits.MaxQueryCost, "max-query-cost", api.DefaultMaxQueryCost, "cells × steps one series query may compute; beyond it 400")
+	fs.IntVar(&c.conns.MaxConns, "max-conns", 0, "open connections in all, live WebSockets included (0: the open-file limit less 1024); past it a new connection closes the oldest one that has not made a request with a token")
+	fs.IntVar(&c.conns.MaxAnon, "max-anon-conns", 0, "connections that have not yet made a request with a token (0: half of -max-conns, at most 4096); past it the oldest of them is closed")
+	fs.IntVar(&c.conns.MaxAnonPerIP, "max-anon-conns-per-ip", api.DefaultMaxAnonPerIP, "connections from one address that have not yet made a request with a token (0 = no limit); past it that address's oldest of them is closed")
+	fs.DurationVar(&c.conns.HeaderTimeout, "header-timeout", api.DefaultHeaderTimeout, "time a connection has to send its request line and headers, from its opening or a keep-alive request's first byte; past it the connection is closed without an answer")
+	fs.DurationVar(&c.conns.BodyTimeout, "body-timeout", api.DefaultBodyTimeout, "time a request has to send its body once its headers are in")
+	fs.DurationVar(&c.conns.IdleTimeout, "idle-timeout", api.DefaultIdleTimeout, "a keep-alive connection that sends no request for this long is closed")
+}
+
+// connLimits fills in the connection limits left to their defaults: as
+// many connections as the open-file limit leaves room for after the
+// store's files, and half of them, at most 4096, for connections that have
+// not yet shown a token.
+func connLimits(c api.ConnLimits) (api.ConnLimits, error) {
+	if c.MaxConns < 0 || c.MaxAnon < 0 || c.MaxAnonPerIP < 0 {
+		return c, fmt.Errorf("-max-conns, -max-anon-conns and -max-anon-conns-per-ip must not be negative")
+	}
+	if c.HeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0 {
+		return c, fmt.Errorf("-header-timeout, -body-timeout and -idle-timeout must be positive")
+	}
+	if c.MaxConns == 0 {
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return c, fmt.Errorf("-max-conns: reading the open-file limit: %w", err)
+		}
+		c.MaxConns = int(max(min(lim.Cur, 1<<20), 2048) - 1024)
+	}
+	if c.MaxAnon == 0 {
+		c.MaxAnon = min(c.MaxConns/2, 4096)
+	}
+	return c, nil
 }
 
 // security is the running access layer: the guard, the audit log, the TLS
@@ -52,6 +83,7 @@ func securityFlags(fs *flag.FlagSet, c *securityConfig) {
 type security struct {
 	c     securityConfig
 	guard *api.Guard
+	conns *api.Conns
 	audit *api.Audit
 	certs *certReloader
 	// demoToken is the in-process admin token of the -demo feed.
@@ -82,7 +114,12 @@ func setupSecurity(c securityConfig, listen, dataDir string, srv *api.Server, ih
 		}
 		log.Printf("flowd: WARNING: -insecure: listening on %s WITHOUT AUTHENTICATION; anyone who can reach it can read and change everything", listen)
 	}
+	if c.conns, err = connLimits(c.conns); err != nil {
+		return nil, err
+	}
 	s := &security{c: c}
+	srv.Conns = api.NewConns(c.conns, log.Printf)
+	s.conns = srv.Conns
 	s.guard = api.NewGuard(c.limits)
 	s.guard.Logf = log.Printf
 	if c.tokens != "" {
@@ -128,10 +165,11 @@ func (s *security) DemoToken() string {
 	return s.demoToken
 }
 
-// Listen wraps ln so the guard sees connections close, and in TLS when a
-// certificate is given. It returns the listener and the URL scheme.
+// Listen wraps ln so that its connections are held to the connection
+// limits and the guard sees them close, and in TLS when a certificate is
+// given. It returns the listener and the URL scheme.
 func (s *security) Listen(ln net.Listener) (net.Listener, string) {
-	ln = api.TrackConns(ln)
+	ln = s.conns.Listen(ln)
 	if s.certs == nil {
 		return ln, "http"
 	}
