@@ -112,18 +112,20 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 
 // bothLengths reports whether a request came with both Content-Length and
 // Transfer-Encoding. The library reads such a body by Transfer-Encoding
-// and keeps only its own view, so the raw headers are searched.
+// and keeps only its own view of the length, so the raw headers are
+// searched.
 func bothLengths(h *fasthttp.RequestHeader) bool {
-	if h.ContentLength() != -1 { // not chunked
-		return false
-	}
+	var length, encoding bool
 	for line := range bytes.Lines(h.RawHeaders()) {
 		name, _, ok := bytes.Cut(line, []byte{':'})
-		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Length")) {
-			return true
+		if !ok {
+			continue
 		}
+		name = bytes.TrimSpace(name)
+		length = length || bytes.EqualFold(name, []byte("Content-Length"))
+		encoding = encoding || bytes.EqualFold(name, []byte("Transfer-Encoding"))
 	}
-	return false
+	return length && encoding
 }
 
 // setKnown takes the request's connection out of the anonymous ones,

@@ -160,11 +160,11 @@ func TestSlowConnectionsDoNotStarveReaders(t *testing.T) {
 			}
 			logs := c.Logs()
 			if grown := strings.Count(logs, "\n") - logsBefore; grown > 5 {
-				t.Errorf("the log grew by %d lines during the attack:\n%s", grown, logs)
+				t.Errorf("the log grew by %d lines during the attack:\n%.2000s", grown, logs)
 			}
 			for _, secret := range []string{tokRead, tokAdmin, "token=", "Bearer", "X-Padding"} {
 				if strings.Contains(logs, secret) {
-					t.Errorf("the log quotes %q:\n%s", secret, logs)
+					t.Errorf("the log quotes %q:\n%.2000s", secret, logs)
 				}
 			}
 		})
@@ -201,4 +201,62 @@ func readUnderAttack(base string, d time.Duration) ([]time.Duration, []string) {
 	}
 	slices.Sort(lat)
 	return lat, failures
+}
+
+// rawExchange sends req on a new connection and returns all the server
+// wrote back before closing it or going quiet for a second.
+func rawExchange(t *testing.T, host, req string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte(req))
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	out, _ := io.ReadAll(conn)
+	return string(out)
+}
+
+// TestBadRequestsEchoNothing sends requests the HTTP layer cannot take,
+// each carrying a token in its header and its query string: the answer
+// names what was wrong and quotes nothing of the request, and hundreds of
+// them add a line or two to the log, quoting nothing either.
+func TestBadRequestsEchoNothing(t *testing.T) {
+	c := startFlowd(t, t.TempDir(), "-tokens", writeTokens(t))
+	u, _ := url.Parse(c.url)
+	logsBefore := strings.Count(c.Logs(), "\n")
+	secretHead := "GET /api/v1/stations?token=" + tokRead + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAuthorization: Bearer " + tokAdmin + "\r\n"
+	for _, tc := range []struct {
+		name, req, want string
+	}{
+		{"a header line without a colon", secretHead + "this is no header\r\n\r\n", "400 Bad Request"},
+		{"a header larger than the read buffer", secretHead + "X-Big: " + strings.Repeat("b", 70<<10) + "\r\n\r\n", "431 Request Header Fields Too Large"},
+		{"a garbled request line", "GET /?token=" + tokRead + " HTTP/1.1 extra\r\nAuthorization: Bearer " + tokAdmin + "\r\n\r\n", "400 Bad Request"},
+		{"Content-Length and Transfer-Encoding together",
+			"POST /api/v1/ingest/swipes?token=" + tokRead + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAuthorization: Bearer " + tokAdmin +
+				"\r\nContent-Type: application/x-ndjson\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "400 Bad Request"},
+	} {
+		got := rawExchange(t, u.Host, tc.req)
+		if !strings.HasPrefix(got, "HTTP/1.1 "+tc.want) {
+			t.Errorf("%s: answered %.300q; want %s", tc.name, got, tc.want)
+		}
+		for _, secret := range []string{tokRead, tokAdmin, "Bearer", "token="} {
+			if strings.Contains(got, secret) {
+				t.Errorf("%s: the answer quotes %q: %.300q", tc.name, secret, got)
+			}
+		}
+	}
+	for range 300 {
+		rawExchange(t, u.Host, secretHead+"this is no header\r\n\r\n")
+	}
+	logs := c.Logs()
+	if grown := strings.Count(logs, "\n") - logsBefore; grown > 3 {
+		t.Errorf("the log grew by %d lines for 304 bad requests:\n%.2000s", grown, logs)
+	}
+	for _, secret := range []string{tokRead, tokAdmin, "Bearer", "token="} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log quotes %q:\n%.2000s", secret, logs)
+		}
+	}
 }
