@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 
@@ -167,8 +166,10 @@ func (bt *Batch) addID(id uint32, isMax bool, cell, sub uint64, minute, v int64)
 	bt.sums.Add(id, isMax, cell, sub, minute, v)
 }
 
+// reject records a LineError; value is "" for a swipe, whose values are
+// never echoed (see schema.silent).
 func (bt *Batch) reject(line int, field, value, reason string) {
-	bt.errs = append(bt.errs, LineError{Line: line, Field: field, Value: errorValue(field, []byte(value)), Reason: reason})
+	bt.errs = append(bt.errs, LineError{Line: line, Field: field, Value: errorValue([]byte(value)), Reason: reason})
 }
 
 // maxCachedCoords bounds the coordinates a pooled batch keeps a map for.
@@ -196,14 +197,14 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 	if s.Station != "" {
 		c, ok := bt.b.Registry.StationCell(s.Station)
 		if !ok {
-			bt.reject(line, "station", s.Station, "unknown station; load it with PUT /api/v1/stations")
+			bt.reject(line, "station", "", "unknown station; load it with PUT /api/v1/stations")
 			return nil
 		}
 		cell = c
 	} else {
 		c, err := bt.cellOf(s.Lat, s.Lng)
 		if err != nil {
-			bt.reject(line, "lat", fmt.Sprint(s.Lat, ",", s.Lng), err.Error())
+			bt.reject(line, "lat", "", err.Error())
 			return nil
 		}
 		cell = c

@@ -75,9 +75,6 @@ const MaxLineErrors = 1000
 // maxErrorValueLen bounds the input echoed in a LineError's Value.
 const maxErrorValueLen = 64
 
-// redactedField names the field whose value must never be echoed.
-const redactedField = "card"
-
 // DecodeSwipes decodes transit-card swipes from r, one per line, and calls
 // fn with each valid one and its 1-based line number. Invalid lines become
 // LineErrors and decoding goes on; a line longer than maxLine bytes is one
@@ -125,7 +122,8 @@ type decoder struct {
 	numAt   [maxFields][2]int // where each field's number is in numbers
 }
 
-// reject records a LineError, echoing the offending value unless it is a card.
+// reject records a LineError, echoing the offending value unless the
+// event type's values are never echoed.
 func (d *decoder) reject(line, field int, value []byte, reason string) {
 	if len(d.errs) >= MaxLineErrors {
 		if d.omitted == 0 {
@@ -137,7 +135,9 @@ func (d *decoder) reject(line, field int, value []byte, reason string) {
 	e := LineError{Line: line, Reason: reason}
 	if field >= 0 {
 		e.Field = d.sc.fields[field]
-		e.Value = errorValue(e.Field, value)
+		if !d.sc.silent {
+			e.Value = errorValue(value)
+		}
 	}
 	d.errs = append(d.errs, e)
 }
@@ -153,13 +153,7 @@ func (d *decoder) result() []LineError {
 }
 
 // errorValue is what a LineError may echo of a field's value.
-func errorValue(field string, value []byte) string {
-	if len(value) == 0 {
-		return ""
-	}
-	if field == redactedField {
-		return "[redacted]"
-	}
+func errorValue(value []byte) string {
 	if len(value) > maxErrorValueLen {
 		// Cut at a rune boundary; the line is valid UTF-8.
 		n := maxErrorValueLen

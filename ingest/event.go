@@ -44,9 +44,9 @@ type Footfall struct {
 
 // LineError says which line of a body was rejected and why.
 //
-// Value is the offending input as given, cut to maxErrorValueLen bytes; for
-// the card field it is "[redacted]" (or "" when the card was absent), because
-// raw card ids must never reach logs or answers.
+// Value is the offending input as given, cut to maxErrorValueLen bytes; a
+// swipe's is always empty, because raw card ids must never reach logs or
+// answers and a shifted column can put one in any field.
 type LineError struct {
 	Line   int    `json:"line"`
 	Field  string `json:"field,omitempty"`

@@ -42,6 +42,7 @@ const maxFields = 8
 var (
 	swipeSchema = schema{
 		fields: []string{"time", "card", "dir", "station", "lat", "lng", "line", "mode"},
+		silent: true,
 		// The columns of AFC exports such as the 2019 Hangzhou metro data
 		// (time,lineID,stationID,deviceID,status,userID,payType; status
 		// 1 = entry, 0 = exit) are read as their flowd names.
@@ -95,6 +96,9 @@ var (
 // header must have.
 type schema struct {
 	fields []string
+	// silent keeps a rejected line's values out of its LineError: the
+	// line holds a card id, and a shifted column can put it in any field.
+	silent bool
 	// aliases maps other CSV column names, lower case, to field ids.
 	aliases map[string]int
 	// header returns the field id and reason of the first missing column
