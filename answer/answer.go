@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 )
@@ -35,9 +36,32 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
+// Bounds on what an error answer quotes: a caller's value, the reason
+// given for refusing it (which may quote the value again), and the whole
+// message, so that no error grows with the input that caused it.
+const (
+	maxEcho    = 64
+	maxReason  = 256
+	maxMessage = 1000
+)
+
 // Error writes err as an error answer with status.
 func Error(ctx *fasthttp.RequestCtx, status int, err error) {
-	JSON(ctx, status, errorBody{err.Error()})
+	JSON(ctx, status, errorBody{cut(err.Error(), maxMessage)})
+}
+
+// Clip cuts a caller's input quoted in an error to a short prefix.
+func Clip(s string) string { return cut(s, maxEcho) }
+
+// cut cuts s to at most n bytes and a mark, at a rune boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // Fail writes err as an error answer: 400 when it is a bad parameter
@@ -52,13 +76,14 @@ func Fail(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // ParamError is a bad request parameter: it is answered 400 naming the
-// parameter, the value and what was wrong with it.
+// parameter, the value and what was wrong with it. The value is quoted
+// cut to a short prefix, the reason to a few lines.
 type ParamError struct {
 	Param, Value, Reason string
 }
 
 func (e *ParamError) Error() string {
-	return fmt.Sprintf("parameter %q: value %q: %s", e.Param, e.Value, e.Reason)
+	return fmt.Sprintf("parameter %q: value %q: %s", e.Param, Clip(e.Value), cut(e.Reason, maxReason))
 }
 
 // Took is embedded in an answer to carry how long the request took, as

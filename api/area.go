@@ -70,7 +70,13 @@ func (s *Server) parseArea(q *query) (*area, error) {
 	case q.str("bbox") != "":
 		err = areaOfShape(q, a, "bbox", func(v string) (cover, error) { return geo.ParseBBox(v) })
 	case q.str("polygon") != "":
-		err = areaOfShape(q, a, "polygon", func(v string) (cover, error) { return geo.ParseGeoJSONArea([]byte(v)) })
+		err = areaOfShape(q, a, "polygon", func(v string) (cover, error) {
+			m, err := geo.ParseGeoJSONArea([]byte(v))
+			if err == nil {
+				err = s.checkVertices(m)
+			}
+			return m, err
+		})
 	default:
 		return nil, &paramError{Param: "cells", Reason: "give one of cells, site, bbox or polygon"}
 	}
@@ -121,6 +127,26 @@ func areaOfShape(q *query, a *area, param string, parse func(string) (cover, err
 	}
 	if a.cells, err = shape.Cells(a.res, maxAreaCells); err != nil {
 		return &paramError{Param: param, Value: v, Reason: err.Error()}
+	}
+	return nil
+}
+
+// checkVertices refuses a polygon with more vertices than the limit:
+// covering it with cells costs time in proportion to its vertices.
+func (s *Server) checkVertices(m geo.MultiPolygon) error {
+	limit := DefaultMaxPolygonVertices
+	if s.Guard != nil && s.Guard.Limits.MaxPolygonVertices > 0 {
+		limit = s.Guard.Limits.MaxPolygonVertices
+	}
+	n := 0
+	for _, p := range m {
+		n += len(p.Outer)
+		for _, h := range p.Holes {
+			n += len(h)
+		}
+	}
+	if n > limit {
+		return fmt.Errorf("%d vertices; at most %d (-max-polygon-vertices): simplify the polygon", n, limit)
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ func decodeBody(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &paramError{Param: "body", Value: clip(body), Reason: "want a JSON object: " + err.Error()}
+		return &paramError{Param: "body", Value: string(body), Reason: "want a JSON object: " + err.Error()}
 	}
 	return nil
 }
@@ -52,13 +52,4 @@ func scalar(raw json.RawMessage) string {
 		return s
 	}
 	return string(raw)
-}
-
-// clip cuts a value echoed in an error to a readable length.
-func clip(b []byte) string {
-	const n = 80
-	if len(b) > n {
-		return string(b[:n]) + "…"
-	}
-	return string(b)
 }

@@ -243,7 +243,7 @@ func (s *Server) corridorOf(q *query, pathParam string, rawPath json.RawMessage,
 	}
 	path, err := geo.ParsePath(rawPath)
 	if err != nil {
-		return nil, nil, &paramError{Param: pathParam, Value: clip(rawPath), Reason: err.Error()}
+		return nil, nil, &paramError{Param: pathParam, Value: string(rawPath), Reason: err.Error()}
 	}
 	segLen := 0.0
 	if v := scalar(rawSegment); v != "" && v != "cell" {

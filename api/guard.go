@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ type Guard struct {
 	mu      sync.Mutex
 	buckets map[[sha256.Size]byte]*rateBucket
 	live    map[[sha256.Size]byte]int
+	queries *querySlots // nil: no limit
 }
 
 // NewGuard returns a guard with the given limits and authentication off.
@@ -41,6 +43,7 @@ func NewGuard(l Limits) *Guard {
 		Logf:    func(string, ...any) {},
 		buckets: map[[sha256.Size]byte]*rateBucket{},
 		live:    map[[sha256.Size]byte]int{},
+		queries: newQuerySlots(l.MaxQueries, l.MaxQueriesPerToken),
 	}
 }
 
@@ -91,7 +94,8 @@ func (g *Guard) Serve(ctx *fasthttp.RequestCtx, rt *Route) {
 	if ts == nil || rt.Role != RoleNone {
 		setKnown(ctx)
 	}
-	if rt.Limit == LimitLive && ts != nil {
+	switch {
+	case rt.Limit == LimitLive && ts != nil:
 		release, ok := g.acquireLive(ctx, tok)
 		if !ok {
 			ctx.Response.Header.Set("Retry-After", "5")
@@ -102,7 +106,20 @@ func (g *Guard) Serve(ctx *fasthttp.RequestCtx, rt *Route) {
 		if !ctx.Hijacked() || trackedOf(ctx.Conn()) == nil {
 			release()
 		}
-	} else {
+	case rt.Limit == LimitQuery && g.queries != nil:
+		var who *Token
+		if ts != nil {
+			who = &tok
+		}
+		release, status, err := g.queries.acquire(who, cmp.Or(g.Limits.QueryWait, DefaultQueryWait))
+		if err != nil {
+			ctx.Response.Header.Set("Retry-After", "1")
+			answer.Error(ctx, status, err)
+			return
+		}
+		defer release()
+		rt.Handler(ctx)
+	default:
 		rt.Handler(ctx)
 	}
 	g.audit(ctx, rt, tok, ts != nil)

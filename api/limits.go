@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"time"
 
@@ -21,15 +22,86 @@ type Limits struct {
 	LivePerToken int
 	// MaxQueryCost bounds cells × steps of one series query.
 	MaxQueryCost int64
+
+	// MaxQueries bounds the queries computed at once, MaxQueriesPerToken
+	// those of one token (with authentication on). A query waits up to
+	// QueryWait for its turn, then is refused.
+	MaxQueries         int
+	MaxQueriesPerToken int
+	QueryWait          time.Duration
+	// MaxPolygonVertices bounds the vertices of a query's polygon: covering
+	// a polygon with cells costs time in proportion to both.
+	MaxPolygonVertices int
+	// MaxQueryBody bounds the body of a query (a POST of an area, a
+	// path or a form); ingest and registry bodies have the server's
+	// larger bound.
+	MaxQueryBody int
 }
 
-// Defaults of the limits flowd serve starts with.
+// Defaults of the limits flowd serve starts with; the default of
+// MaxQueries is twice the cores (at least 4), of MaxQueriesPerToken half
+// of MaxQueries.
 const (
-	DefaultRate         = 500
-	DefaultBurst        = 1000
-	DefaultLivePerToken = 20
-	DefaultMaxQueryCost = 20_000_000
+	DefaultRate               = 500
+	DefaultBurst              = 1000
+	DefaultLivePerToken       = 20
+	DefaultMaxQueryCost       = 20_000_000
+	DefaultQueryWait          = time.Second
+	DefaultMaxPolygonVertices = 20_000
+	DefaultMaxQueryBody       = 4 << 20
 )
+
+// querySlots bound the queries computed at once, in all and per token.
+type querySlots struct {
+	all     chan struct{}
+	perTok  int
+	mu      sync.Mutex
+	byToken map[[sha256.Size]byte]chan struct{}
+}
+
+func newQuerySlots(all, perToken int) *querySlots {
+	if all <= 0 {
+		return nil
+	}
+	return &querySlots{all: make(chan struct{}, all), perTok: perToken, byToken: map[[sha256.Size]byte]chan struct{}{}}
+}
+
+// acquire waits up to wait for one of the token's slots and one of all
+// (tokenless callers, with authentication off, take only the latter). It
+// returns the release function, or the status and error of the refusal:
+// 429 when the token holds its share, 503 when the server is full.
+func (qs *querySlots) acquire(tok *Token, wait time.Duration) (func(), int, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var mine chan struct{}
+	if tok != nil && qs.perTok > 0 {
+		qs.mu.Lock()
+		if mine = qs.byToken[tok.Hash]; mine == nil {
+			mine = make(chan struct{}, qs.perTok)
+			qs.byToken[tok.Hash] = mine
+		}
+		qs.mu.Unlock()
+		select {
+		case mine <- struct{}{}:
+		case <-timer.C:
+			return nil, fasthttp.StatusTooManyRequests, fmt.Errorf("token %q has %d queries running, its limit (-max-queries-per-token); retry later", tok.Name, qs.perTok)
+		}
+	}
+	select {
+	case qs.all <- struct{}{}:
+	case <-timer.C:
+		if mine != nil {
+			<-mine
+		}
+		return nil, fasthttp.StatusServiceUnavailable, fmt.Errorf("%d queries are running, the server's limit (-max-queries); retry later", cap(qs.all))
+	}
+	return func() {
+		<-qs.all
+		if mine != nil {
+			<-mine
+		}
+	}, 0, nil
+}
 
 // rateBucket is one token's bucket of request credits.
 type rateBucket struct {

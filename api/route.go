@@ -31,8 +31,16 @@ type Route struct {
 type LimitRule int
 
 const (
-	// LimitRate bounds a route by the token's request rate only.
+	// LimitRate bounds a route by the token's request rate only; its
+	// body, if any, is held to the query body limit.
 	LimitRate LimitRule = iota
+	// LimitUpload marks a route that takes data in (ingest, registry
+	// puts): its body may be as large as the server's body limit.
+	LimitUpload
+	// LimitQuery marks a query: it takes one of the server's query slots
+	// (and one of its token's) while it is computed, and its body is held
+	// to the query body limit.
+	LimitQuery
 	// LimitLive marks the live WebSocket upgrade: each connection holds
 	// one of its token's live slots until it closes, and the token may come
 	// as the token parameter, since browsers cannot set headers on a

@@ -49,30 +49,30 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/metrics", RoleAdmin, LimitRate, AuditAdmin, s.prometheus},
 
 		// Ingest, which an admin token may do in bulk: not audited.
-		{"POST", "/api/v1/ingest/swipes", RoleIngest, LimitRate, AuditNever, served(in, Ingest.Swipes)},
-		{"POST", "/api/v1/ingest/counts", RoleIngest, LimitRate, AuditNever, served(in, Ingest.Counts)},
-		{"POST", "/api/v1/ingest/footfall", RoleIngest, LimitRate, AuditNever, served(in, Ingest.Footfall)},
+		{"POST", "/api/v1/ingest/swipes", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Swipes)},
+		{"POST", "/api/v1/ingest/counts", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Counts)},
+		{"POST", "/api/v1/ingest/footfall", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Footfall)},
 
 		// Queries. A POST carries a long area or path as its body and
 		// changes nothing, so a read token may make it.
-		{"GET", "/api/v1/series", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parseSeries, s.series)},
-		{"POST", "/api/v1/series", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parseSeries, s.series)},
-		{"GET", "/api/v1/density", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parseDensity, s.density)},
-		{"POST", "/api/v1/density", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parseDensity, s.density)},
-		{"GET", "/api/v1/top", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parseTop, s.top)},
-		{"POST", "/api/v1/corridor", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parseCorridorQuery, s.corridor)},
-		{"POST", "/api/v1/path/density", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parsePathDensity, s.pathDensity)},
-		{"GET", "/api/v1/od", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parseOD, s.od)},
-		{"GET", "/api/v1/distinct", RoleRead, LimitRate, AuditAdmin, endpoint(s, s.parseDistinct, s.distinct)},
+		{"GET", "/api/v1/series", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseSeries, s.series)},
+		{"POST", "/api/v1/series", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseSeries, s.series)},
+		{"GET", "/api/v1/density", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDensity, s.density)},
+		{"POST", "/api/v1/density", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDensity, s.density)},
+		{"GET", "/api/v1/top", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseTop, s.top)},
+		{"POST", "/api/v1/corridor", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseCorridorQuery, s.corridor)},
+		{"POST", "/api/v1/path/density", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePathDensity, s.pathDensity)},
+		{"GET", "/api/v1/od", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseOD, s.od)},
+		{"GET", "/api/v1/distinct", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDistinct, s.distinct)},
 		{"GET", "/api/v1/metrics", RoleRead, LimitRate, AuditAdmin, s.metricNames},
 
 		// Registries, and the sites' live status beside them.
 		{"GET", "/api/v1/stations", RoleRead, LimitRate, AuditAdmin, s.getStations},
-		{"PUT", "/api/v1/stations", RoleAdmin, LimitRate, AuditChanges, s.putRegistry(geo.SetStations)},
+		{"PUT", "/api/v1/stations", RoleAdmin, LimitUpload, AuditChanges, s.putRegistry(geo.SetStations)},
 		{"GET", "/api/v1/sensors", RoleRead, LimitRate, AuditAdmin, s.getSensors},
-		{"PUT", "/api/v1/sensors", RoleAdmin, LimitRate, AuditChanges, s.putRegistry(geo.SetSensors)},
+		{"PUT", "/api/v1/sensors", RoleAdmin, LimitUpload, AuditChanges, s.putRegistry(geo.SetSensors)},
 		{"GET", "/api/v1/sites", RoleRead, LimitRate, AuditAdmin, s.getSites},
-		{"PUT", "/api/v1/sites", RoleAdmin, LimitRate, AuditChanges, s.putRegistry(geo.SetSites)},
+		{"PUT", "/api/v1/sites", RoleAdmin, LimitUpload, AuditChanges, s.putRegistry(geo.SetSites)},
 		{"GET", "/api/v1/sites/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.AllSitesStatus)},
 		{"GET", "/api/v1/sites/{id}/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.SiteStatus)},
 

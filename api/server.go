@@ -155,8 +155,8 @@ func (s *Server) Serve(ln net.Listener, maxBody int) error {
 		// request's first byte, to the end of the header; once the header
 		// is in, the body has its own time.
 		ReadTimeout: headerTimeout,
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout, MaxRequestBodySize: s.bodyLimit(h)}
 		},
 		WriteTimeout:   60 * time.Second,
 		IdleTimeout:    cmp.Or(l.IdleTimeout, DefaultIdleTimeout),
@@ -175,6 +175,21 @@ func (s *Server) Serve(ln net.Listener, maxBody int) error {
 	return s.http.Serve(ln)
 }
 
+// bodyLimit is the largest body the route of a request takes: the
+// server's limit for data coming in, the smaller query body limit for the
+// rest, so that no query is parsed from tens of megabytes.
+func (s *Server) bodyLimit(h *fasthttp.RequestHeader) int {
+	path, _, _ := bytes.Cut(h.RequestURI(), []byte{'?'})
+	if rt, _ := s.router.find(string(h.Method()), string(path)); rt.Limit == LimitUpload {
+		return s.maxBody
+	}
+	limit := DefaultMaxQueryBody
+	if s.Guard != nil && s.Guard.Limits.MaxQueryBody > 0 {
+		limit = s.Guard.Limits.MaxQueryBody
+	}
+	return min(limit, s.maxBody)
+}
+
 // requestError answers a request the HTTP library could not read. It
 // names what was wrong and echoes nothing of the request. A connection
 // that timed out, having sent nothing or only part of a request, is
@@ -185,7 +200,11 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	case kind == "timed out" || kind == "closed":
 		ctx.Conn().Close()
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		answer.Error(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes (-max-body)", s.maxBody))
+		limit, flag := s.bodyLimit(&ctx.Request.Header), "-max-body"
+		if limit < s.maxBody {
+			flag = "-max-query-body"
+		}
+		answer.Error(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes (%s)", limit, flag))
 	case errors.As(err, &small):
 		answer.Error(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, fmt.Errorf("request line and headers larger than %d bytes", s.http.ReadBufferSize))
 	default:

@@ -260,3 +260,35 @@ func TestBadRequestsEchoNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsQuoteShortPrefixes sends huge bad parameters to the queries
+// that take them: each answer names the parameter and quotes at most a
+// short prefix of what was sent.
+func TestErrorsQuoteShortPrefixes(t *testing.T) {
+	c := startFlowd(t, t.TempDir(), append(registryFlags(t), "-tokens", writeTokens(t))...)
+	var ring strings.Builder
+	ring.WriteString(`{"type":"Polygon","coordinates":[[`)
+	for i := range 100000 {
+		fmt.Fprintf(&ring, "[120.%06d,30.%06d],", i, i)
+	}
+	ring.WriteString(`[120.1,30.1]]]}`)
+	polygon := ring.String() // 2.4 MB
+	longBBox := strings.Repeat("1", 40000)
+	badPath := `{"path":[[30.1,120.1],[` + strings.Repeat("9", 2<<20) + `]],"metric":"swipes_in"}`
+	for _, tc := range []struct {
+		name, method, path, ctype, body, param string
+	}{
+		{"a 2 MB polygon", "POST", "/api/v1/density", "application/x-www-form-urlencoded", "metric=swipes_in&polygon=" + url.QueryEscape(polygon), "polygon"},
+		{"a 40 kB bbox", "GET", "/api/v1/series?metric=swipes_in&bbox=" + longBBox, "", "", "bbox"},
+		{"a 2 MB path", "POST", "/api/v1/corridor", "application/json", badPath, "path"},
+		{"a 2 MB JSON body", "POST", "/api/v1/path/density", "application/json", `{"paths":"` + strings.Repeat("p", 2<<20), "body"},
+	} {
+		r := authDo(t, tc.method, c.url+tc.path, tokRead, tc.ctype, []byte(tc.body))
+		if r.status != 400 || !strings.Contains(string(r.body), `\"`+tc.param+`\"`) {
+			t.Errorf("%s: %.300s; want 400 naming %q", tc.name, r, tc.param)
+		}
+		if len(r.body) > 1024 {
+			t.Errorf("%s: the answer is %d bytes: %.300s…", tc.name, len(r.body), r.body)
+		}
+	}
+}
