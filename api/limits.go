@@ -47,7 +47,7 @@ const (
 	DefaultLivePerToken       = 20
 	DefaultMaxQueryCost       = 20_000_000
 	DefaultQueryWait          = time.Second
-	DefaultMaxPolygonVertices = 20_000
+	DefaultMaxPolygonVertices = 10_000
 	DefaultMaxQueryBody       = 4 << 20
 )
 

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestCheckCostNamesCostAndLimit(t *testing.T) {
@@ -79,5 +81,62 @@ func TestRateBucket(t *testing.T) {
 	time.Sleep(150 * time.Millisecond)
 	if _, ok := g.takeRate(h); !ok {
 		t.Fatal("no credit back after 150ms at 10/s")
+	}
+}
+
+// TestQuerySlots runs queries that block until released through a guard
+// allowing 3 at once and 2 per token: a token's third waits and is
+// refused 429, a fourth query of another token while 3 run is refused
+// 503, and a slot given back lets the next one in.
+func TestQuerySlots(t *testing.T) {
+	g := NewGuard(Limits{MaxQueries: 3, MaxQueriesPerToken: 2, QueryWait: 100 * time.Millisecond})
+	ts := &Tokens{}
+	for _, name := range []string{"a", "b", "c"} {
+		ts.Add(Token{Hash: HashToken(name), Role: RoleRead, Name: name})
+	}
+	g.SetTokens(ts)
+	running := make(chan struct{}, 10)
+	release := make(chan struct{})
+	rt := &Route{Method: "GET", Path: "/q", Role: RoleRead, Limit: LimitQuery, Audit: AuditNever, Handler: func(ctx *fasthttp.RequestCtx) {
+		running <- struct{}{}
+		<-release
+	}}
+	query := func(token string) chan int {
+		done := make(chan int, 1)
+		go func() {
+			var ctx fasthttp.RequestCtx
+			ctx.Request.Header.Set("Authorization", "Bearer "+token)
+			g.Serve(&ctx, rt)
+			done <- ctx.Response.StatusCode()
+		}()
+		return done
+	}
+	within := func(c chan int) int {
+		select {
+		case v := <-c:
+			return v
+		case <-time.After(5 * time.Second):
+			t.Fatal("a query neither ran nor was refused within 5 s")
+			return 0
+		}
+	}
+	a1, a2, b1 := query("a"), query("a"), query("b")
+	for range 3 {
+		<-running
+	}
+	if got := within(query("a")); got != 429 {
+		t.Errorf("a token's third query: %d; want 429", got)
+	}
+	if got := within(query("c")); got != 503 {
+		t.Errorf("a fourth query in all: %d; want 503", got)
+	}
+	c1 := query("c")
+	release <- struct{}{} // one of the three ends
+	<-running             // c1 takes its slot
+	close(release)
+	for _, done := range []chan int{a1, a2, b1, c1} {
+		if got := within(done); got != 200 {
+			t.Errorf("a query within the limits: %d; want 200", got)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -330,6 +331,29 @@ func TestLimitsAnswerClearly(t *testing.T) {
 	if r.status != 400 || !strings.Contains(string(r.body), "query cost limit of 1000") {
 		t.Errorf("costly series: %s; want 400 naming the cost limit", r)
 	}
+	// A polygon's vertices, and a query's body, are bounded before the
+	// polygon is covered with cells (one of a million vertices took 10 s).
+	var ring strings.Builder
+	ring.WriteString(`{"type":"Polygon","coordinates":[[`)
+	for i := range 50000 {
+		fmt.Fprintf(&ring, "[%.6f,%.6f],", 120.15+0.05*math.Cos(float64(i)/8000), 30.25+0.05*math.Sin(float64(i)/8000))
+	}
+	ring.WriteString(`[120.2,30.25]]]}`)
+	form := []byte("metric=swipes_in&polygon=" + url.QueryEscape(ring.String()))
+	start := time.Now()
+	r = authDo(t, "POST", c.url+"/api/v1/density", tokAdmin, "application/x-www-form-urlencoded", form)
+	if r.status != 400 || !strings.Contains(string(r.body), "50000 vertices; at most 10000 (-max-polygon-vertices)") || time.Since(start) > 2*time.Second {
+		t.Errorf("a polygon of 50,000 vertices: %.300s after %v; want 400 naming the vertex limit at once", r, time.Since(start))
+	}
+	// Refused by its Content-Length before it is sent, as a client
+	// waiting for 100-continue would see it.
+	u, _ := url.Parse(c.url)
+	got := rawExchange(t, u.Host, "POST /api/v1/density HTTP/1.1\r\nHost: "+u.Host+"\r\nAuthorization: Bearer "+tokAdmin+
+		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000000\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 413") || !strings.Contains(got, "larger than 4194304 bytes (-max-query-body)") {
+		t.Errorf("a query body of 5,000,000 bytes: %.300q; want 413 naming -max-query-body", got)
+	}
+
 	// The rate: at most a burst of two at once, then 429 with Retry-After;
 	// the read token has spent one credit on the cost query.
 	var refused *http.Response

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/flowd/flowd/api"
@@ -46,12 +47,32 @@ func securityFlags(fs *flag.FlagSet, c *securityConfig) {
 	fs.Int64Var(&c.maxDecompressed, "max-decompressed", 256<<20, "largest ingest body in bytes after gzip or zstd decompression; beyond it 413")
 	fs.IntVar(&c.maxLine, "max-line", 64<<10, "longest line of an ingest body in bytes; a longer line is rejected by number")
 	fs.Int64Var(&c.limits.MaxQueryCost, "max-query-cost", api.DefaultMaxQueryCost, "cells × steps one series query may compute; beyond it 400")
+	fs.IntVar(&c.limits.MaxQueries, "max-queries", 0, "queries computed at once (0: twice the cores, at least 4); a query waits up to -query-wait for its turn, then 503 with Retry-After")
+	fs.IntVar(&c.limits.MaxQueriesPerToken, "max-queries-per-token", 0, "queries one token may have computed at once (0: half of -max-queries); past it, after -query-wait, 429 with Retry-After")
+	fs.DurationVar(&c.limits.QueryWait, "query-wait", api.DefaultQueryWait, "how long a query waits for a turn under -max-queries and -max-queries-per-token")
+	fs.IntVar(&c.limits.MaxPolygonVertices, "max-polygon-vertices", api.DefaultMaxPolygonVertices, "vertices of a query's polygon; beyond it 400 (covering a polygon costs time in proportion to its vertices and cells)")
+	fs.IntVar(&c.limits.MaxQueryBody, "max-query-body", api.DefaultMaxQueryBody, "largest body of a query (a POSTed area, path or form) in bytes; ingest and registry bodies have -max-body")
 	fs.IntVar(&c.conns.MaxConns, "max-conns", 0, "open connections in all, live WebSockets included (0: the open-file limit less 1024); past it a new connection closes the oldest one that has not made a request with a token")
 	fs.IntVar(&c.conns.MaxAnon, "max-anon-conns", 0, "connections that have not yet made a request with a token (0: half of -max-conns, at most 4096); past it the oldest of them is closed")
 	fs.IntVar(&c.conns.MaxAnonPerIP, "max-anon-conns-per-ip", api.DefaultMaxAnonPerIP, "connections from one address that have not yet made a request with a token (0 = no limit); past it that address's oldest of them is closed")
 	fs.DurationVar(&c.conns.HeaderTimeout, "header-timeout", api.DefaultHeaderTimeout, "time a connection has to send its request line and headers, from its opening or a keep-alive request's first byte; past it the connection is closed without an answer")
 	fs.DurationVar(&c.conns.BodyTimeout, "body-timeout", api.DefaultBodyTimeout, "time a request has to send its body once its headers are in")
 	fs.DurationVar(&c.conns.IdleTimeout, "idle-timeout", api.DefaultIdleTimeout, "a keep-alive connection that sends no request for this long is closed")
+}
+
+// queryLimits fills in the query limits left to their defaults: twice the
+// cores at once, half of them for one token.
+func queryLimits(l api.Limits) (api.Limits, error) {
+	if l.MaxQueries < 0 || l.MaxQueriesPerToken < 0 || l.QueryWait < 0 || l.MaxPolygonVertices <= 0 || l.MaxQueryBody <= 0 {
+		return l, fmt.Errorf("-max-queries, -max-queries-per-token and -query-wait must not be negative, -max-polygon-vertices and -max-query-body must be positive")
+	}
+	if l.MaxQueries == 0 {
+		l.MaxQueries = max(2*runtime.GOMAXPROCS(0), 4)
+	}
+	if l.MaxQueriesPerToken == 0 {
+		l.MaxQueriesPerToken = max(l.MaxQueries/2, 1)
+	}
+	return l, nil
 }
 
 // connLimits fills in the connection limits left to their defaults: as
@@ -115,6 +136,9 @@ func setupSecurity(c securityConfig, listen, dataDir string, srv *api.Server, ih
 		log.Printf("flowd: WARNING: -insecure: listening on %s WITHOUT AUTHENTICATION; anyone who can reach it can read and change everything", listen)
 	}
 	if c.conns, err = connLimits(c.conns); err != nil {
+		return nil, err
+	}
+	if c.limits, err = queryLimits(c.limits); err != nil {
 		return nil, err
 	}
 	s := &security{c: c}
