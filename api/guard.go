@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +29,9 @@ type Guard struct {
 	Limits Limits
 	Audit  *Audit
 	Logf   func(format string, args ...any)
+	// AllowedHosts are names besides localhost and IP addresses that a
+	// request's Host may give while authentication is off.
+	AllowedHosts []string
 
 	tokens atomic.Pointer[Tokens]
 	extra  []Token // tokens made inside the process, kept across reloads
@@ -130,6 +136,10 @@ func (g *Guard) Serve(ctx *fasthttp.RequestCtx, rt *Route) {
 func (g *Guard) admit(ctx *fasthttp.RequestCtx, rt *Route, ts *Tokens) (Token, bool) {
 	switch {
 	case ts == nil:
+		if err := g.checkLocal(ctx); err != nil {
+			answer.Error(ctx, fasthttp.StatusForbidden, err)
+			return Token{}, false
+		}
 		return Token{Role: RoleAdmin, Name: "local"}, true
 	case rt.Role == RoleNone:
 		// An open endpoint's caller is no one: RoleOf must not take the
@@ -162,6 +172,52 @@ func (g *Guard) admit(ctx *fasthttp.RequestCtx, rt *Route, ts *Tokens) (Token, b
 		return Token{}, false
 	}
 	return tok, true
+}
+
+// checkLocal refuses, while authentication is off, a request that a web
+// page on another site could have made the browser send: one whose Host
+// is a name other than localhost (DNS rebinding: the page's own name,
+// made to resolve to this machine) or whose Origin is not this server.
+func (g *Guard) checkLocal(ctx *fasthttp.RequestCtx) error {
+	host := string(ctx.Host())
+	if !g.localHost(host) {
+		return fmt.Errorf("header Host %q is not this machine: without -tokens flowd answers only requests to localhost, an IP address or an -allow-host name", answer.Clip(host))
+	}
+	origin := ctx.Request.Header.Peek("Origin")
+	if len(origin) == 0 {
+		return nil // not sent by a browser on another site's behalf
+	}
+	if u, err := url.Parse(string(origin)); err != nil || !strings.EqualFold(u.Host, host) {
+		return fmt.Errorf("header Origin %q is not this server: without -tokens flowd answers no other site's pages", answer.Clip(string(origin)))
+	}
+	return nil
+}
+
+// localHost reports whether a Host header names this machine in a way no
+// other site's page can borrow: an IP address, localhost, or an allowed
+// name. An absent Host is allowed: every browser sends one.
+func (g *Guard) localHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	if _, err := netip.ParseAddr(name); err == nil {
+		return true
+	}
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return true
+	}
+	for _, a := range g.AllowedHosts {
+		if strings.EqualFold(a, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // requestToken returns the token of a request: the Authorization bearer,

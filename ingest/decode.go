@@ -48,15 +48,18 @@ var (
 )
 
 // FormatOf maps a Content-Type header to a Format: application/x-ndjson,
-// application/jsonl, application/json and an absent header mean NDJSON,
-// text/csv means CSV. Parameters such as charset are ignored; bodies are
-// always read as UTF-8.
+// application/jsonl and application/json mean NDJSON, text/csv means CSV.
+// Parameters such as charset are ignored; bodies are always read as UTF-8.
+// A body without a Content-Type is refused: a web page can send one to
+// any site without asking (a "simple" request), and none of the types
+// read here can be sent so.
 func FormatOf(contentType string) (Format, error) {
 	mt, _, _ := strings.Cut(contentType, ";")
 	mt = strings.TrimSpace(mt)
 	switch {
-	case mt == "",
-		strings.EqualFold(mt, "application/x-ndjson"),
+	case mt == "":
+		return 0, fmt.Errorf("%w: no Content-Type; send application/x-ndjson, application/json, application/jsonl or text/csv", ErrUnsupportedMediaType)
+	case strings.EqualFold(mt, "application/x-ndjson"),
 		strings.EqualFold(mt, "application/jsonl"),
 		strings.EqualFold(mt, "application/json"):
 		return NDJSON, nil

@@ -505,3 +505,74 @@ func TestTokenCommand(t *testing.T) {
 	}
 	c.stop()
 }
+
+// TestLocalServerRefusesOtherSites starts flowd on loopback without
+// tokens, where every caller is an admin, and checks that a web page on
+// another site cannot use it through the visitor's browser: not by DNS
+// rebinding (its own name in Host), not by a request carrying its Origin
+// (the live WebSocket among them), not by a POST without a Content-Type,
+// which a page may send anywhere without asking.
+func TestLocalServerRefusesOtherSites(t *testing.T) {
+	c := startFlowd(t, t.TempDir(), append(registryFlags(t), "-allow-host", "flowd.lan")...)
+	u, _ := url.Parse(c.url)
+	port := u.Port()
+	swipe := []byte(fmt.Sprintf(`{"time":%d,"card":"c1","dir":"in","station":"S1"}`+"\n", testT0().Unix()))
+	send := func(method, path, host, origin, ctype string, body []byte) int {
+		req, _ := http.NewRequest(method, c.url+path, bytes.NewReader(body))
+		req.Host = host
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name, method, path, host, origin, ctype string
+		want                                    int
+	}{
+		{"Host 127.0.0.1", "GET", "/api/v1/stations", "127.0.0.1:" + port, "", "", 200},
+		{"Host localhost", "GET", "/api/v1/stations", "localhost:" + port, "", "", 200},
+		{"Host [::1]", "GET", "/api/v1/stations", "[::1]:" + port, "", "", 200},
+		{"Host named by -allow-host", "GET", "/api/v1/stations", "FLOWD.lan:" + port, "", "", 200},
+		{"Host of another site (DNS rebinding)", "GET", "/api/v1/stations", "attacker.example:" + port, "", "", 403},
+		{"Host of another site, the page", "GET", "/", "attacker.example", "", "", 403},
+		{"same Origin", "POST", "/api/v1/ingest/swipes", "127.0.0.1:" + port, "http://127.0.0.1:" + port, "application/x-ndjson", 200},
+		{"Origin of another site", "POST", "/api/v1/ingest/swipes", "127.0.0.1:" + port, "https://attacker.example", "application/x-ndjson", 403},
+		{"Origin null (a sandboxed page)", "POST", "/api/v1/ingest/swipes", "127.0.0.1:" + port, "null", "application/x-ndjson", 403},
+		{"Origin of another port", "GET", "/api/v1/stations", "127.0.0.1:" + port, "http://127.0.0.1:1", "", 403},
+		{"no Content-Type", "POST", "/api/v1/ingest/swipes", "127.0.0.1:" + port, "", "", 415},
+		{"text/plain, a simple request", "POST", "/api/v1/ingest/swipes", "127.0.0.1:" + port, "", "text/plain", 415},
+	} {
+		if got := send(tc.method, tc.path, tc.host, tc.origin, tc.ctype, swipe); got != tc.want {
+			t.Errorf("%s: %d; want %d", tc.name, got, tc.want)
+		}
+	}
+	ws := "ws" + strings.TrimPrefix(c.url, "http") + "/api/v1/live"
+	for _, tc := range []struct {
+		name, origin string
+		ok           bool
+	}{
+		{"the live WebSocket from the dashboard", c.url, true},
+		{"the live WebSocket without Origin (not a browser)", "", true},
+		{"the live WebSocket from another site", "https://attacker.example", false},
+	} {
+		h := http.Header{}
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		conn, resp, err := websocket.DefaultDialer.Dial(ws, h)
+		if err == nil {
+			conn.Close()
+		}
+		if (err == nil) != tc.ok || (!tc.ok && (resp == nil || resp.StatusCode != 403)) {
+			t.Errorf("%s: %v %v; want ok %v, else 403", tc.name, resp, err, tc.ok)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/flowd/flowd/api"
@@ -32,11 +33,13 @@ type securityConfig struct {
 	maxDecompressed int64
 	limits          api.Limits
 	conns           api.ConnLimits
+	allowHosts      string
 }
 
 // securityFlags registers the access, TLS and limit flags on fs.
 func securityFlags(fs *flag.FlagSet, c *securityConfig) {
 	fs.StringVar(&c.tokens, "tokens", "", "token file: lines of `<sha256 hex> <role> <name>` (roles ingest, read, admin) or a JSON array; reloaded on SIGHUP. `flowd token` makes one")
+	fs.StringVar(&c.allowHosts, "allow-host", "", "comma-separated host names a request's Host may give without -tokens, besides localhost and IP addresses (a guard against DNS rebinding)")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow listening beyond loopback without -tokens (every caller is then an admin)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate chain (PEM); with -tls-key serves HTTPS and WSS, reloaded on SIGHUP")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM) of -tls-cert")
@@ -146,6 +149,11 @@ func setupSecurity(c securityConfig, listen, dataDir string, srv *api.Server, ih
 	s.conns = srv.Conns
 	s.guard = api.NewGuard(c.limits)
 	s.guard.Logf = log.Printf
+	for _, h := range strings.Split(c.allowHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			s.guard.AllowedHosts = append(s.guard.AllowedHosts, h)
+		}
+	}
 	if c.tokens != "" {
 		ts, err := api.LoadTokens(c.tokens)
 		if err != nil {
