@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/flowd/flowd/answer"
@@ -42,13 +43,43 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 
 var startTime = time.Now()
 
-// health serves GET /healthz: 503 while flushes fall behind.
+// health serves GET /healthz: 200 as long as the process answers. A
+// liveness probe that failed on a full disk would have the process
+// restarted, which cures nothing; /readyz says whether to send it work.
 func (s *Server) health(ctx *fasthttp.RequestCtx) {
+	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"status": "alive", "uptime_s": int64(time.Since(startTime).Seconds())})
+}
+
+// ready serves GET /readyz: 200 when an ingest now would be kept and a
+// query answered, else 503 with the reasons, the store's last error
+// among them.
+func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 	st := s.Store.Stats()
-	status := fasthttp.StatusOK
-	state := "ok"
+	var reasons []string
 	if st.PendingFlush > 1 {
-		status, state = fasthttp.StatusServiceUnavailable, "degraded"
+		reasons = append(reasons, fmt.Sprintf("%d flushes of the in-memory table are pending: parts cannot be written fast enough, and ingest is refused a few flushes later", st.PendingFlush))
 	}
-	answer.JSON(ctx, status, map[string]any{"status": state, "last_storage_error": st.LastError})
+	if free, err := freeBytes(st.DataDirectory); err != nil {
+		reasons = append(reasons, fmt.Sprintf("the free space of the data disk is unknown: %v", err))
+	} else if free < s.MinFreeDisk {
+		reasons = append(reasons, fmt.Sprintf("the data disk has %d bytes free, under -min-free-disk %d", free, s.MinFreeDisk))
+	}
+	if len(reasons) > 0 && st.LastError != "" {
+		reasons = append(reasons, "the store's last error: "+st.LastError)
+	}
+	if len(reasons) > 0 {
+		answer.JSON(ctx, fasthttp.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons})
+		return
+	}
+	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"status": "ready", "last_storage_error": st.LastError})
+}
+
+// freeBytes returns the bytes an unprivileged writer may still use on the
+// file system holding dir.
+func freeBytes(dir string) (int64, error) {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return 0, err
+	}
+	return int64(fs.Bavail) * fs.Bsize, nil
 }

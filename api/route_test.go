@@ -15,6 +15,7 @@ func TestRequiredRole(t *testing.T) {
 		want         Role
 	}{
 		{"GET", "/healthz", RoleNone},
+		{"GET", "/readyz", RoleNone},
 		{"GET", "/", RoleNone},
 		{"GET", "/app.js", RoleNone},
 		{"GET", "/vendor/maplibre-gl.js", RoleNone},

@@ -46,6 +46,7 @@ func (s *Server) routes(p Parts) []Route {
 	in, lv := p.Ingest, p.Live
 	routes := []Route{
 		{"GET", "/healthz", RoleNone, LimitRate, AuditAdmin, s.health},
+		{"GET", "/readyz", RoleNone, LimitRate, AuditAdmin, s.ready},
 		{"GET", "/metrics", RoleAdmin, LimitRate, AuditAdmin, s.prometheus},
 
 		// Ingest, which an admin token may do in bulk: not audited.

@@ -36,6 +36,9 @@ type Server struct {
 	// Privacy is the layer every card-derived figure passes before a
 	// caller below admin sees it.
 	Privacy *privacy.Layer
+	// MinFreeDisk is the free space of the data disk under which /readyz
+	// reports the server not ready for ingest.
+	MinFreeDisk int64
 
 	// Guard authenticates callers and applies limits; nil lets every
 	// request through as an admin's.
@@ -53,6 +56,10 @@ type Server struct {
 	maxBody   int
 }
 
+// DefaultMinFreeDisk is the free space of the data disk under which the
+// server is not ready: room for the largest WAL group commit.
+const DefaultMinFreeDisk = 16 << 20
+
 // NewServer returns a server with every route of the table mounted: the
 // queries and registries over st and reg, and the routes of the parts
 // served elsewhere.
@@ -66,6 +73,7 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string, parts P
 		Now:         time.Now,
 		corridors:   geo.NewCorridorCache(1024),
 		Privacy:     privacy.New(privacy.DefaultPolicy(reg.Res(), 3*time.Hour), randomSecret()),
+		MinFreeDisk: DefaultMinFreeDisk,
 	}
 	s.router = newRouter(s.routes(parts))
 	return s

@@ -94,6 +94,7 @@ func matrixEndpoints(t0 time.Time) []endpoint {
 	path := `[[30.2590,120.1640],[30.2810,120.1650]]`
 	return []endpoint{
 		{"GET", "/healthz", "", "", ""},
+		{"GET", "/readyz", "", "", ""},
 		{"GET", "/", "", "", ""},
 		{"GET", "/app.js", "", "", ""},
 		{"GET", "/metrics", "", "", "admin"},

@@ -37,7 +37,7 @@ func freeBytes(t *testing.T, dir string) int64 {
 func TestFullDiskAnswers503AndLosesNothing(t *testing.T) {
 	disk := mountSmallDisk(t, "16m")
 	data := filepath.Join(disk, "data")
-	flags := append(registryFlags(t), "-flush-interval", "200ms")
+	flags := append(registryFlags(t), "-flush-interval", "200ms", "-min-free-disk", "1048576")
 	c := startFlowd(t, data, flags...)
 	t0 := testT0().Add(-2 * time.Hour)
 	acked := map[int]int{}
@@ -93,8 +93,12 @@ func TestFullDiskAnswers503AndLosesNothing(t *testing.T) {
 	if refused == 0 {
 		t.Fatalf("no batch was refused with 503 on a full disk (free: %d bytes)", freeBytes(t, disk))
 	}
-	if h := c.get(t, "/healthz").String(); !strings.Contains(h, "no space") {
-		t.Errorf("health does not tell why ingest fails: %s", h)
+	// Alive, but not ready, and saying why.
+	if r := c.get(t, "/healthz"); r.status != 200 {
+		t.Errorf("/healthz with the disk full: %s; want 200: the process is alive", r)
+	}
+	if r := c.get(t, "/readyz"); r.status != 503 || !strings.Contains(string(r.body), "no space") || !strings.Contains(string(r.body), "-min-free-disk") {
+		t.Errorf("/readyz with the disk full: %s; want 503 telling why ingest fails", r)
 	}
 	os.Remove(filler)
 	time.Sleep(500 * time.Millisecond) // a flush retry has room now
@@ -106,6 +110,9 @@ func TestFullDiskAnswers503AndLosesNothing(t *testing.T) {
 	}
 	if ok != 5 {
 		t.Fatalf("after space returned only %d of 5 batches were accepted", ok)
+	}
+	if r := c.get(t, "/readyz"); r.status != 200 {
+		t.Errorf("/readyz after space returned: %s; want 200", r)
 	}
 	check := func(c *child, when string) {
 		s := c.series(t, fmt.Sprintf("metric=swipes_in&bbox=%s&from=%d&to=%d&step=1m", testBBox, t0.Unix(), t0.Add(time.Duration(next)*time.Minute).Unix()))

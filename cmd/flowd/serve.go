@@ -38,6 +38,7 @@ type serveConfig struct {
 	retainHours   time.Duration
 	maxBody       int
 	maxInflight   int
+	minFreeDisk   int64
 	tripWindow    time.Duration
 	blockCache    int64
 	memtableBytes int
@@ -64,6 +65,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.retainHours, "retention-hour", 2*365*24*time.Hour, "how long hourly rollups are kept")
 	fs.IntVar(&c.maxBody, "max-body", 64<<20, "largest request body in bytes (as sent, before decompression)")
 	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
+	fs.Int64Var(&c.minFreeDisk, "min-free-disk", api.DefaultMinFreeDisk, "free bytes of the data disk under which /readyz answers 503")
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
 	fs.IntVar(&c.memtableBytes, "memtable-bytes", 16<<20, "bytes of buckets held in memory before a flush writes them as parts")
@@ -141,6 +143,7 @@ func serve(args []string) error {
 	if srv.Privacy, err = c.privacy.layer(c.data, c.res, c.tripWindow); err != nil {
 		return err
 	}
+	srv.MinFreeDisk = c.minFreeDisk
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
 	if err != nil {
 		return err
