@@ -40,6 +40,8 @@ type Guard struct {
 	buckets map[[sha256.Size]byte]*rateBucket
 	live    map[[sha256.Size]byte]int
 	queries *querySlots // nil: no limit
+
+	refusals refusalRation
 }
 
 // NewGuard returns a guard with the given limits and authentication off.
@@ -152,16 +154,19 @@ func (g *Guard) admit(ctx *fasthttp.RequestCtx, rt *Route, ts *Tokens) (Token, b
 	if secret == "" {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="flowd"`)
 		answer.Error(ctx, fasthttp.StatusUnauthorized, fmt.Errorf("%s %s needs a token: send Authorization: Bearer <token>", method, path))
+		g.auditRefusal(ctx, rt, "unknown", "no token")
 		return Token{}, false
 	}
 	tok, ok := ts.Lookup(secret)
 	if !ok {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="flowd", error="invalid_token"`)
 		answer.Error(ctx, fasthttp.StatusUnauthorized, errors.New("unknown token"))
+		g.auditRefusal(ctx, rt, "unknown", "unknown token")
 		return Token{}, false
 	}
 	if !allows(tok.Role, rt.Role) {
 		answer.Error(ctx, fasthttp.StatusForbidden, fmt.Errorf("token %q has the role %s; %s %s needs %s", tok.Name, tok.Role, method, path, rt.Role))
+		g.auditRefusal(ctx, rt, tok.Name, fmt.Sprintf("role %s, needs %s", tok.Role, rt.Role))
 		return Token{}, false
 	}
 	setRole(ctx, tok.Role)
@@ -235,6 +240,59 @@ func requestToken(ctx *fasthttp.RequestCtx, rt *Route) string {
 		return string(ctx.QueryArgs().Peek("token"))
 	}
 	return ""
+}
+
+// auditRefusal records a request refused for its token: under the route's
+// own record for a registry change (its status says it was refused), else
+// as auth.failed. A flood of refusals must not become a flood of fsyncs
+// or fill the disk, so records are rationed (refusalBurst, then one a
+// second), and the next record written counts those left out.
+func (g *Guard) auditRefusal(ctx *fasthttp.RequestCtx, rt *Route, who, reason string) {
+	what := "auth.failed"
+	if rt.Audit == AuditChanges {
+		what = "registry.change"
+	}
+	suppressed, ok := g.refusals.take()
+	if !ok {
+		return
+	}
+	details := map[string]any{
+		"method": string(ctx.Method()), "path": answer.Clip(string(ctx.Path())), "status": ctx.Response.StatusCode(),
+		"reason": reason, "remote": ctx.RemoteIP().String(),
+	}
+	if suppressed > 0 {
+		details["suppressed_before"] = suppressed
+	}
+	if err := g.Audit.Record(who, what, details); err != nil {
+		g.Logf("flowd: %v", err)
+	}
+}
+
+// Rationing of the audit records of refusals.
+const (
+	refusalBurst = 20
+	refusalRate  = 1 // a second
+)
+
+// refusalRation rations the audit records of refusals and counts those
+// left out.
+type refusalRation struct {
+	mu         sync.Mutex
+	bucket     rateBucket
+	suppressed int
+}
+
+// take spends a record's credit: it reports whether a record may be
+// written and how many were left out since the last one written.
+func (r *refusalRation) take() (suppressed int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.bucket.take(time.Now(), refusalRate, refusalBurst); !ok {
+		r.suppressed++
+		return 0, false
+	}
+	suppressed, r.suppressed = r.suppressed, 0
+	return suppressed, true
 }
 
 // audit records a served request as its route's audit rule says: every

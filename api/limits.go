@@ -103,10 +103,27 @@ func (qs *querySlots) acquire(tok *Token, wait time.Duration) (func(), int, erro
 	}, 0, nil
 }
 
-// rateBucket is one token's bucket of request credits.
+// rateBucket is a bucket of credits refilled at a rate up to a burst: a
+// token's requests, or the audit records of refusals.
 type rateBucket struct {
 	credits float64
 	last    time.Time
+}
+
+// take spends one credit, the bucket refilled at rate a second up to
+// burst; when none is left it returns how long until one is. A new bucket
+// is full.
+func (b *rateBucket) take(now time.Time, rate, burst float64) (time.Duration, bool) {
+	if b.last.IsZero() {
+		b.credits = burst
+	}
+	b.credits = min(burst, b.credits+now.Sub(b.last).Seconds()*rate)
+	b.last = now
+	if b.credits >= 1 {
+		b.credits--
+		return 0, true
+	}
+	return time.Duration((1 - b.credits) / rate * float64(time.Second)), false
 }
 
 // takeRate spends one request credit of the token with hash h; when none is
@@ -115,22 +132,14 @@ func (g *Guard) takeRate(h [sha256.Size]byte) (time.Duration, bool) {
 	if g.Limits.Rate <= 0 {
 		return 0, true
 	}
-	burst := float64(max(g.Limits.Burst, 1))
-	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	b := g.buckets[h]
 	if b == nil {
-		b = &rateBucket{credits: burst, last: now}
+		b = &rateBucket{}
 		g.buckets[h] = b
 	}
-	b.credits = min(burst, b.credits+now.Sub(b.last).Seconds()*g.Limits.Rate)
-	b.last = now
-	if b.credits >= 1 {
-		b.credits--
-		return 0, true
-	}
-	return time.Duration((1 - b.credits) / g.Limits.Rate * float64(time.Second)), false
+	return b.take(time.Now(), g.Limits.Rate, float64(max(g.Limits.Burst, 1)))
 }
 
 // acquireLive takes one of tok's live connection slots. The slot is given

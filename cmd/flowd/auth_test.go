@@ -577,3 +577,81 @@ func TestLocalServerRefusesOtherSites(t *testing.T) {
 		}
 	}
 }
+
+// auditRecords reads a stopped server's audit log.
+func auditRecords(t *testing.T, data string) []struct {
+	Who, What string
+	Details   map[string]any
+} {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(data, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []struct {
+		Who, What string
+		Details   map[string]any
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var rec struct {
+			Who, What string
+			Details   map[string]any
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// TestRefusalsAreAudited: a registry change refused for its token, and a
+// failed authentication, are in the audit log; a flood of failures adds a
+// bounded number of records, the next one counting those left out.
+func TestRefusalsAreAudited(t *testing.T) {
+	data := t.TempDir()
+	c := startFlowd(t, data, append(registryFlags(t), "-tokens", writeTokens(t))...)
+	if r := authDo(t, "PUT", c.url+"/api/v1/stations", tokRead, "text/csv", []byte(testStations)); r.status != 403 {
+		t.Fatalf("PUT with a read token: %s", r)
+	}
+	if r := authDo(t, "PUT", c.url+"/api/v1/sites", "", "application/geo+json", []byte(testSites)); r.status != 401 {
+		t.Fatalf("PUT without a token: %s", r)
+	}
+	if r := authDo(t, "GET", c.url+"/api/v1/series", tokIngest, "", nil); r.status != 403 {
+		t.Fatalf("a query with an ingest token: %s", r)
+	}
+	for range 500 {
+		authDo(t, "GET", c.url+"/api/v1/stations", tokWrong, "", nil)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	authDo(t, "GET", c.url+"/api/v1/stations?token="+tokRead, tokWrong, "", nil)
+	c.stop()
+
+	var changes, failed int
+	var suppressed float64
+	for _, rec := range auditRecords(t, data) {
+		switch {
+		case rec.What == "registry.change" && rec.Who == "planner" && rec.Details["status"] == 403.0 && rec.Details["path"] == "/api/v1/stations":
+			changes++
+		case rec.What == "registry.change" && rec.Details["status"] == 401.0 && rec.Details["path"] == "/api/v1/sites":
+			changes++
+		case rec.What == "auth.failed":
+			failed++
+			if n, ok := rec.Details["suppressed_before"].(float64); ok {
+				suppressed += n
+			}
+			if rec.Details["reason"] == nil || rec.Details["remote"] == nil {
+				t.Errorf("auth.failed without reason or remote: %+v", rec)
+			}
+		}
+	}
+	if changes != 2 {
+		t.Errorf("%d refused registry changes audited; want 2", changes)
+	}
+	if failed < 3 || failed > 40 || failed+int(suppressed) != 502 {
+		t.Errorf("%d auth.failed records, %v more counted as left out; want 3 to 40 records accounting for all 502 failures", failed, suppressed)
+	}
+	if raw, _ := os.ReadFile(filepath.Join(data, "audit.log")); strings.Contains(string(raw), tokWrong) || strings.Contains(string(raw), "token=") {
+		t.Errorf("the audit log quotes a token or a query string")
+	}
+}
