@@ -37,6 +37,18 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 	gauge("flowd_block_cache_bytes", "Decoded blocks kept for repeated queries.", st.BlockCache)
 	gauge("flowd_metrics", "Known metric names.", st.Metrics)
 	gauge("flowd_uptime_seconds", "Seconds since start.", int64(time.Since(startTime).Seconds()))
+	if s.Conns != nil {
+		cs := s.Conns.Stats()
+		gauge("flowd_connections", "Open connections, live WebSockets included.", cs.Open)
+		gauge("flowd_connections_anonymous", "Open connections that have not made a request with a token.", cs.Anonymous)
+		counter := func(name, help string, v int64) {
+			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+		}
+		counter("flowd_connections_accepted_total", "Connections accepted.", cs.Accepted)
+		counter("flowd_connections_evicted_total", "Anonymous connections closed to make room for new ones.", cs.Evicted)
+		counter("flowd_connections_refused_total", "Connections closed at once: every open one had made a request with a token and -max-conns was reached.", cs.Refused)
+		counter("flowd_accept_errors_total", "Accepts that failed for want of file descriptors or memory.", cs.AcceptError)
+	}
 	ctx.SetContentType("text/plain; version=0.0.4")
 	ctx.SetBodyString(b.String())
 }
