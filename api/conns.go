@@ -46,7 +46,7 @@ type ConnLimits struct {
 // Defaults of the connection limits flowd serve starts with; MaxConns
 // defaults to what the open-file limit leaves (see cmd/flowd).
 const (
-	DefaultMaxAnonPerIP  = 128
+	DefaultMaxAnonPerIP  = 1024
 	DefaultHeaderTimeout = 10 * time.Second
 	DefaultBodyTimeout   = 60 * time.Second
 	DefaultIdleTimeout   = 2 * time.Minute
@@ -247,6 +247,9 @@ type trackedConn struct {
 	// anonElem and addrElem are its places in the anonymous lists, nil
 	// once it is known; guarded by cs.mu.
 	anonElem, addrElem *list.Element
+	// known is set once a request on it was admitted, so that later
+	// requests need not take cs.mu.
+	known atomic.Bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -256,6 +259,9 @@ type trackedConn struct {
 // setKnown takes the connection out of the anonymous ones: a request on
 // it was admitted with a token.
 func (c *trackedConn) setKnown() {
+	if c.known.Swap(true) {
+		return
+	}
 	c.cs.mu.Lock()
 	c.cs.forgetLocked(c)
 	c.cs.mu.Unlock()
