@@ -32,13 +32,17 @@ type Guard struct {
 	// AllowedHosts are names besides localhost and IP addresses that a
 	// request's Host may give while authentication is off.
 	AllowedHosts []string
+	// HangUp ends the live connections of tokens that a reload removed,
+	// as the live view does with a close frame; without it the guard
+	// closes those connections itself.
+	HangUp func(conns []net.Conn)
 
 	tokens atomic.Pointer[Tokens]
 	extra  []Token // tokens made inside the process, kept across reloads
 
 	mu      sync.Mutex
 	buckets map[[sha256.Size]byte]*rateBucket
-	live    map[[sha256.Size]byte]int
+	live    map[[sha256.Size]byte]map[*liveSlot]struct{}
 	queries *querySlots // nil: no limit
 
 	refusals refusalRation
@@ -50,13 +54,15 @@ func NewGuard(l Limits) *Guard {
 		Limits:  l,
 		Logf:    func(string, ...any) {},
 		buckets: map[[sha256.Size]byte]*rateBucket{},
-		live:    map[[sha256.Size]byte]int{},
+		live:    map[[sha256.Size]byte]map[*liveSlot]struct{}{},
 		queries: newQuerySlots(l.MaxQueries, l.MaxQueriesPerToken),
 	}
 }
 
 // SetTokens replaces the token set, as on start and SIGHUP. nil turns
-// authentication off. Tokens added by AddToken stay.
+// authentication off. Tokens added by AddToken stay. The live connections
+// of tokens no longer in the set are ended at once: a revoked token's
+// feed must not go on streaming.
 func (g *Guard) SetTokens(ts *Tokens) {
 	if ts == nil {
 		g.tokens.Store(nil)
@@ -70,8 +76,20 @@ func (g *Guard) SetTokens(ts *Tokens) {
 	for _, t := range g.extra {
 		merged.Add(t)
 	}
-	g.mu.Unlock()
 	g.tokens.Store(merged)
+	revoked := g.revokedLive(merged)
+	g.mu.Unlock()
+	if len(revoked) == 0 {
+		return
+	}
+	g.Logf("flowd: ending %d live connections of revoked tokens", len(revoked))
+	if g.HangUp != nil {
+		g.HangUp(revoked)
+		return
+	}
+	for _, c := range revoked {
+		c.Close()
+	}
 }
 
 // AddToken adds a token that lives as long as the process, such as the one

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -142,22 +143,32 @@ func (g *Guard) takeRate(h [sha256.Size]byte) (time.Duration, bool) {
 	return b.take(time.Now(), g.Limits.Rate, float64(max(g.Limits.Burst, 1)))
 }
 
+// liveSlot is one live connection a token holds.
+type liveSlot struct{ conn net.Conn }
+
 // acquireLive takes one of tok's live connection slots. The slot is given
 // back when the connection closes (when the listener came from TrackConns)
 // or by calling release when the upgrade did not happen.
 func (g *Guard) acquireLive(ctx *fasthttp.RequestCtx, tok Token) (release func(), ok bool) {
+	slot := &liveSlot{conn: ctx.Conn()}
 	g.mu.Lock()
-	if g.Limits.LivePerToken > 0 && g.live[tok.Hash] >= g.Limits.LivePerToken {
+	slots := g.live[tok.Hash]
+	if g.Limits.LivePerToken > 0 && len(slots) >= g.Limits.LivePerToken {
 		g.mu.Unlock()
 		return nil, false
 	}
-	g.live[tok.Hash]++
+	if slots == nil {
+		slots = map[*liveSlot]struct{}{}
+		g.live[tok.Hash] = slots
+	}
+	slots[slot] = struct{}{}
 	g.mu.Unlock()
 	var once sync.Once
 	release = func() {
 		once.Do(func() {
 			g.mu.Lock()
-			if g.live[tok.Hash]--; g.live[tok.Hash] <= 0 {
+			delete(slots, slot)
+			if len(g.live[tok.Hash]) == 0 {
 				delete(g.live, tok.Hash)
 			}
 			g.mu.Unlock()
@@ -169,4 +180,21 @@ func (g *Guard) acquireLive(ctx *fasthttp.RequestCtx, tok Token) (release func()
 		release()
 	}
 	return release, true
+}
+
+// revokedLive returns the live connections held by tokens not in ts.
+// Called with g.mu held.
+func (g *Guard) revokedLive(ts *Tokens) []net.Conn {
+	var conns []net.Conn
+	for h, slots := range g.live {
+		if _, ok := ts.byHash[h]; ok {
+			continue
+		}
+		for slot := range slots {
+			if slot.conn != nil {
+				conns = append(conns, slot.conn)
+			}
+		}
+	}
+	return conns
 }

@@ -655,3 +655,51 @@ func TestRefusalsAreAudited(t *testing.T) {
 		t.Errorf("the audit log quotes a token or a query string")
 	}
 }
+
+// TestRevokedTokenLosesItsLiveFeed removes a token from the token file
+// while it holds a live WebSocket: within a second of the reload the
+// connection is closed, and another token's feed goes on.
+func TestRevokedTokenLosesItsLiveFeed(t *testing.T) {
+	c := startFlowd(t, t.TempDir(), append(registryFlags(t), "-tokens", writeTokens(t), "-live-tick", "100ms")...)
+	ws := "ws" + strings.TrimPrefix(c.url, "http") + "/api/v1/live?token="
+	open := func(token string) chan error {
+		conn, _, err := websocket.DefaultDialer.Dial(ws+token, nil)
+		if err != nil {
+			t.Fatalf("live connection: %v", err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.WriteJSON(map[string]any{"type": "subscribe", "bbox": [4]float64{120.10, 30.20, 120.20, 30.30}, "res": 9, "metric": "swipes_in"})
+		ended := make(chan error, 1)
+		go func() {
+			for {
+				if _, _, err := conn.ReadMessage(); err != nil {
+					ended <- err
+					return
+				}
+			}
+		}()
+		return ended
+	}
+	revoked, kept := open(tokRead), open(tokAdmin)
+	time.Sleep(300 * time.Millisecond) // both get their first frames
+	tokens := flagValue(c, "-tokens")
+	if err := os.WriteFile(tokens, []byte(tokenLine(tokAdmin, "admin", "ops")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup := time.Now()
+	c.cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-revoked:
+		t.Logf("the revoked token's feed ended %v after SIGHUP: %v", time.Since(hup).Round(time.Millisecond), err)
+		if d := time.Since(hup); d > 1500*time.Millisecond {
+			t.Errorf("the revoked token's feed ended %v after SIGHUP; want within a second of the reload", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the revoked token's live feed still streams 5 s after the reload")
+	}
+	select {
+	case err := <-kept:
+		t.Errorf("the remaining token's feed ended too: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
