@@ -239,6 +239,27 @@ func (h *Hub) hangUp(c *client, code int, reason string) {
 	h.ready.push(ready...)
 }
 
+// HangUp ends the live connections among conns with a close frame saying
+// their token was revoked: the guard calls it (api.Guard.HangUp) when a
+// reload removes a token, and a revoked token's feed must not go on.
+func (h *Hub) HangUp(conns []net.Conn) {
+	revoked := make(map[net.Conn]bool, len(conns))
+	for _, c := range conns {
+		revoked[c] = true
+	}
+	var ending []*client
+	h.mu.Lock()
+	for c := range h.clients {
+		if revoked[c.conn] {
+			ending = append(ending, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range ending {
+		h.hangUp(c, closePolicy, "token revoked")
+	}
+}
+
 // drop removes c and closes its connection at once, which also ends a
 // write or read blocked on it. slow counts it among the clients dropped
 // for not keeping up.

@@ -28,6 +28,7 @@ const (
 	closeNormal      = 1000
 	closeGoingAway   = 1001
 	closeProtocol    = 1002
+	closePolicy      = 1008
 	closeTooBig      = 1009
 	maxControlLength = 125
 )

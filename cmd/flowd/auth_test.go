@@ -694,6 +694,9 @@ func TestRevokedTokenLosesItsLiveFeed(t *testing.T) {
 		if d := time.Since(hup); d > 1500*time.Millisecond {
 			t.Errorf("the revoked token's feed ended %v after SIGHUP; want within a second of the reload", d)
 		}
+		if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+			t.Errorf("the revoked token's feed ended with %v; want a close frame 1008 (policy violation)", err)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the revoked token's live feed still streams 5 s after the reload")
 	}
@@ -701,5 +704,11 @@ func TestRevokedTokenLosesItsLiveFeed(t *testing.T) {
 	case err := <-kept:
 		t.Errorf("the remaining token's feed ended too: %v", err)
 	case <-time.After(500 * time.Millisecond):
+	}
+	// The hub let the revoked client go: one client is left.
+	var stats struct{ Clients int }
+	authDo(t, "GET", c.url+"/api/v1/live/stats", tokAdmin, "", nil).json(t, &stats)
+	if stats.Clients != 1 {
+		t.Errorf("the live hub holds %d clients after the revocation; want 1", stats.Clients)
 	}
 }

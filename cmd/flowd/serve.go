@@ -149,6 +149,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer sec.Close()
+	sec.guard.HangUp = d.Hub.HangUp
 	sec.cards, sec.cardKeyFile = cards, c.secretFile
 	return listenAndServe(srv, sec, c)
 }
