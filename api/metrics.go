@@ -33,6 +33,8 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 	perTier("flowd_memtable_rows", "Rows in memory, not yet in parts.", func(t storage.Tier) any { return st.MemtableRows[t] })
 	gauge("flowd_pending_flushes", "Memtables waiting to be written as parts.", st.PendingFlush)
 	gauge("flowd_quarantined_parts", "Damaged parts set aside.", st.Quarantined)
+	fmt.Fprintf(&b, "# HELP flowd_wal_damaged_records_total Damaged WAL records replay skipped since start (each range at least one lost record).\n# TYPE flowd_wal_damaged_records_total counter\nflowd_wal_damaged_records_total %d\n", st.WALDamagedRecords)
+	gauge("flowd_wal_damaged_segments", "Damaged WAL segments kept in wal-damaged/.", st.WALDamagedSegments)
 	gauge("flowd_block_cache_bytes", "Decoded blocks kept for repeated queries.", st.BlockCache)
 	gauge("flowd_metrics", "Known metric names.", st.Metrics)
 	gauge("flowd_uptime_seconds", "Seconds since start.", int64(time.Since(startTime).Seconds()))
@@ -50,5 +52,5 @@ func (s *Server) health(ctx *fasthttp.RequestCtx) {
 	if st.PendingFlush > 1 {
 		status, state = fasthttp.StatusServiceUnavailable, "degraded"
 	}
-	answer.JSON(ctx, status, map[string]any{"status": state, "last_storage_error": st.LastError})
+	answer.JSON(ctx, status, map[string]any{"status": state, "last_storage_error": st.LastError, "wal_damaged_records": st.WALDamagedRecords})
 }

@@ -89,6 +89,9 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// walDamagedDir holds copies of WAL segments in which replay found damage.
+const walDamagedDir = "wal-damaged"
+
 // maxFrozen bounds the memtables waiting for a flush; past it Add refuses
 // work with ErrUnavailable rather than grow memory while the disk is failing.
 const maxFrozen = 4
@@ -122,6 +125,7 @@ type Store struct {
 
 	nextPartID atomic.Uint64
 	lastErr    atomic.Pointer[string]
+	walDamaged atomic.Int64 // damaged WAL records found by replay
 
 	flushNow chan struct{}
 	stop     chan struct{}
@@ -230,16 +234,21 @@ func (s *Store) LastError() string {
 
 // Stats describes the store for /metrics.
 type Stats struct {
-	Parts         [numTiers]int
-	PartRows      [numTiers]uint64
-	PartBytes     [numTiers]int64
-	MemtableRows  [numTiers]int
-	PendingFlush  int
-	Metrics       int
-	LastError     string
-	Quarantined   int
-	BlockCache    int64 // bytes of decoded blocks kept for repeated queries
-	DataDirectory string
+	Parts        [numTiers]int
+	PartRows     [numTiers]uint64
+	PartBytes    [numTiers]int64
+	MemtableRows [numTiers]int
+	PendingFlush int
+	Metrics      int
+	LastError    string
+	Quarantined  int
+	// WALDamagedRecords counts the damaged ranges replay skipped since
+	// start, each at least one lost record.
+	WALDamagedRecords int64
+	// WALDamagedSegments counts the segments kept in wal-damaged/.
+	WALDamagedSegments int
+	BlockCache         int64 // bytes of decoded blocks kept for repeated queries
+	DataDirectory      string
 }
 
 // Stats returns current counters.
@@ -266,6 +275,10 @@ func (s *Store) Stats() Stats {
 	if ents, err := os.ReadDir(filepath.Join(s.dir, "quarantine")); err == nil {
 		st.Quarantined = len(ents)
 	}
+	if ents, err := os.ReadDir(filepath.Join(s.dir, walDamagedDir)); err == nil {
+		st.WALDamagedSegments = len(ents)
+	}
+	st.WALDamagedRecords = s.walDamaged.Load()
 	st.BlockCache = s.blocks.bytes()
 	st.DataDirectory = s.dir
 	return st
