@@ -116,11 +116,20 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
 	}
 	s.failpoint(FailpointMergeRenamed)
+	// A source a query set aside meanwhile is no longer the store's to
+	// release or remove: setAside did both.
+	var removed []*part
 	s.mu.Lock()
-	s.parts[t] = slices.DeleteFunc(s.parts[t], func(p *part) bool { return slices.Contains(srcs, p) })
+	s.parts[t] = slices.DeleteFunc(s.parts[t], func(p *part) bool {
+		if slices.Contains(srcs, p) {
+			removed = append(removed, p)
+			return true
+		}
+		return false
+	})
 	s.parts[t] = append(s.parts[t], merged)
 	s.mu.Unlock()
-	for _, p := range srcs {
+	for _, p := range removed {
 		if err := os.RemoveAll(p.dir); err != nil {
 			return err
 		}

@@ -110,16 +110,21 @@ type Store struct {
 	wal     *wal // owned by the commit goroutine
 
 	flushMu sync.Mutex // one flush or merge at a time
-	// applyMu is held for reading by every batch from the moment its WAL
-	// write is durable until it is in the memtable; a rotation holds it for
-	// writing, so a frozen memtable holds exactly the batches of the
-	// segments it covers.
+	// applyMu is held for reading while a durable batch is added to the
+	// memtable; a rotation holds it for writing and adds the durable
+	// batches not added yet, so a frozen memtable holds exactly the
+	// batches of the segments it covers.
 	applyMu sync.RWMutex
-	mu      sync.RWMutex // guards mem, frozen, parts and trips
-	mem     *memtable
-	frozen  []*frozenTable
-	parts   [numTiers][]*part
-	trips   map[uint64]OpenTrip
+	// durable lists, for the commit goroutine, the batches written to the
+	// WAL since the last rotation; the first durableKept were there at the
+	// last pruning.
+	durable     []*commit
+	durableKept int
+	mu          sync.RWMutex // guards mem, frozen, parts and trips
+	mem         *memtable
+	frozen      []*frozenTable
+	parts       [numTiers][]*part
+	trips       map[uint64]OpenTrip
 
 	blocks *blockCache // decoded blocks of recent scans
 
@@ -127,10 +132,13 @@ type Store struct {
 	lastErr    atomic.Pointer[string]
 	walDamaged atomic.Int64 // damaged WAL records found by replay
 
-	flushNow chan struct{}
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	closed   atomic.Bool
+	flushNow  chan struct{}
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeMu   sync.RWMutex // held for reading by Submit, for writing to mark closed
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens or creates the store in dir, replays its WAL and starts the
@@ -286,14 +294,15 @@ func (s *Store) Stats() Stats {
 
 // Close flushes the memtable into parts and stops the background work. If
 // the flush fails, the WAL still holds everything and is replayed on Open.
+// Later and concurrent calls wait for the first and return its error.
 func (s *Store) Close() error {
-	if s.closed.Load() {
-		return nil
-	}
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	ferr := s.Flush()
-	s.closed.Store(true)
-	close(s.stop)
-	s.wg.Wait()
+	s.stopWork()
 	err := s.wal.close()
 	s.releaseParts()
 	s.lock.Close()
@@ -301,6 +310,17 @@ func (s *Store) Close() error {
 		return ferr
 	}
 	return err
+}
+
+// stopWork marks the store closed once no Submit is under way, and stops
+// the WAL writer, which answers the batches still queued with ErrClosed,
+// and the background loop.
+func (s *Store) stopWork() {
+	s.closeMu.Lock()
+	s.closed.Store(true)
+	s.closeMu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
 }
 
 func (s *Store) releaseParts() {
