@@ -34,6 +34,7 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 	gauge("flowd_pending_flushes", "Memtables waiting to be written as parts.", st.PendingFlush)
 	gauge("flowd_quarantined_parts", "Damaged parts set aside.", st.Quarantined)
 	fmt.Fprintf(&b, "# HELP flowd_wal_damaged_records_total Damaged WAL records replay skipped since start (each range at least one lost record).\n# TYPE flowd_wal_damaged_records_total counter\nflowd_wal_damaged_records_total %d\n", st.WALDamagedRecords)
+	gauge("flowd_parts_missing", "Parts the manifest listed that were not found at start (removed by hand, lost with a disk).", st.PartsMissing)
 	gauge("flowd_wal_damaged_segments", "Damaged WAL segments kept in wal-damaged/.", st.WALDamagedSegments)
 	gauge("flowd_block_cache_bytes", "Decoded blocks kept for repeated queries.", st.BlockCache)
 	gauge("flowd_metrics", "Known metric names.", st.Metrics)

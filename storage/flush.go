@@ -102,6 +102,7 @@ func (s *Store) flushFrozen() error {
 			f.done[t] = true
 			s.mu.Unlock()
 			if p != nil {
+				s.noteManifest()
 				s.failpoint(FailpointFlushPartInstalled)
 			}
 		}

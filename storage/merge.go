@@ -129,6 +129,7 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 	})
 	s.parts[t] = append(s.parts[t], merged)
 	s.mu.Unlock()
+	s.noteManifest()
 	for _, p := range removed {
 		if err := os.RemoveAll(p.dir); err != nil {
 			return err
@@ -208,6 +209,9 @@ func (s *Store) applyRetention() {
 			return false
 		})
 		s.mu.Unlock()
+		if len(expired) > 0 {
+			s.noteManifest()
+		}
 		for _, p := range expired {
 			s.opts.Logf("storage: part %s is past the %s retention of %v; removed", p.dir, t, s.opts.Retention[t])
 			if err := os.RemoveAll(p.dir); err != nil {

@@ -8,10 +8,11 @@ import (
 	"strings"
 )
 
-// openParts opens every part, finishes interrupted merges and sets damaged
-// parts aside.
+// openParts opens every part, finishes interrupted merges, sets damaged
+// parts aside and reports the parts the manifest lists and the disk lacks.
 func (s *Store) openParts() error {
 	var maxID uint64
+	setAside := map[string]bool{}
 	for t := range numTiers {
 		dir := s.tierDir(t)
 		ents, err := os.ReadDir(dir)
@@ -35,6 +36,7 @@ func (s *Store) openParts() error {
 			p, err := openPart(path)
 			if err != nil {
 				s.quarantine(t, path, err)
+				setAside[t.String()+"/"+name] = true
 				continue
 			}
 			parts = append(parts, p)
@@ -61,6 +63,10 @@ func (s *Store) openParts() error {
 		}
 	}
 	s.nextPartID.Store(maxID)
+	if err := s.checkManifest(setAside); err != nil {
+		return err
+	}
+	s.noteManifest()
 	return nil
 }
 

@@ -85,6 +85,7 @@ func (s *Store) setAside(t Tier, p *part, cause error) {
 	}
 	s.mu.Unlock()
 	if i >= 0 {
+		s.noteManifest()
 		s.quarantine(t, p.dir, cause)
 		p.decRef()
 	}

@@ -132,6 +132,9 @@ type Store struct {
 	lastErr    atomic.Pointer[string]
 	walDamaged atomic.Int64 // damaged WAL records found by replay
 
+	manifestMu   sync.Mutex // one write of parts/manifest.json at a time
+	partsMissing int        // parts the manifest listed and Open did not find
+
 	flushNow  chan struct{}
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -255,8 +258,11 @@ type Stats struct {
 	WALDamagedRecords int64
 	// WALDamagedSegments counts the segments kept in wal-damaged/.
 	WALDamagedSegments int
-	BlockCache         int64 // bytes of decoded blocks kept for repeated queries
-	DataDirectory      string
+	// PartsMissing counts the parts the manifest listed and Open did not
+	// find (removed by hand, lost with a disk).
+	PartsMissing  int
+	BlockCache    int64 // bytes of decoded blocks kept for repeated queries
+	DataDirectory string
 }
 
 // Stats returns current counters.
@@ -287,6 +293,7 @@ func (s *Store) Stats() Stats {
 		st.WALDamagedSegments = len(ents)
 	}
 	st.WALDamagedRecords = s.walDamaged.Load()
+	st.PartsMissing = s.partsMissing
 	st.BlockCache = s.blocks.bytes()
 	st.DataDirectory = s.dir
 	return st
