@@ -104,7 +104,7 @@ func (s *Store) checkManifest(setAside map[string]bool) error {
 		if e.Tier == TierHour.String() {
 			tier = TierHour
 		}
-		if e.MaxMinute < s.retentionCutoff(tier) {
+		if e.MaxMinute < s.RetentionCutoff(tier) {
 			continue
 		}
 		msg := fmt.Sprintf("part %s listed in %s is missing: its %d rows of minutes %s to %s are gone from the %s tier; restore the directory and restart, or accept the loss",

@@ -133,3 +133,31 @@ func TestMergeOfAPartSetAside(t *testing.T) {
 		t.Fatalf("after reopening: minute total %d, want %d", total, want)
 	}
 }
+
+// TestMergeLogsRowsDroppedForAge lets rows age past the minute retention
+// while in parts: the merge that drops them says how many.
+func TestMergeLogsRowsDroppedForAge(t *testing.T) {
+	now := time.Now()
+	clock := now
+	logs := &logRecorder{}
+	opts := quietOptions()
+	opts.Logf = logs.logf
+	opts.MergeFanIn = 2
+	opts.Now = func() time.Time { return clock }
+	opts.Retention = [numTiers]time.Duration{24 * time.Hour, 7 * 24 * time.Hour}
+	s := openTestStore(t, t.TempDir(), opts)
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	addParts(t, s, id, 1, 30, now.Add(-20*time.Hour).Unix()/60)
+	addParts(t, s, id, 1, 30, now.Unix()/60)
+	clock = now.Add(10 * time.Hour) // the first part's rows are 30 hours old
+	if err := s.mergeTier(TierMinute); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Parts[TierMinute] != 1 || st.PartRows[TierMinute] != 30 {
+		t.Fatalf("after the merge: %d minute parts of %d rows, want 1 of 30", st.Parts[TierMinute], st.PartRows[TierMinute])
+	}
+	if logs.find("merge", "dropped 30 rows", "retention") == "" {
+		t.Fatalf("the merge did not say it dropped 30 rows for age:\n%s", logs)
+	}
+}

@@ -136,13 +136,14 @@ func TestStoreDamagedPartIsSetAside(t *testing.T) {
 	}
 	s := openTestStore(t, dir, opts)
 	id, _ := s.MetricID("m")
-	if err := s.Add([]Delta{{Key{Metric: id, Cell: 100, Minute: 5}, 7}}); err != nil {
+	minute := time.Now().Unix() / 60
+	if err := s.Add([]Delta{{Key{Metric: id, Cell: 100, Minute: minute}, 7}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add([]Delta{{Key{Metric: id, Cell: 200, Minute: 5}, 11}}); err != nil {
+	if err := s.Add([]Delta{{Key{Metric: id, Cell: 200, Minute: minute}, 11}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
