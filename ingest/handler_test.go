@@ -133,3 +133,47 @@ func TestRejectedTotalCountsEveryLine(t *testing.T) {
 		t.Fatalf("unknown sensors: status %d: %d accepted, rejected_total %d, %d listed; want 400, 0, 1500, at most %d", status, a.Accepted, a.RejectedTotal, len(a.Rejected), ingest.MaxLineErrors+1)
 	}
 }
+
+// TestValuesAreBounded sends counts and gate readings past the documented
+// maxima, the overflow of the issue among them: each is refused with a line
+// error naming the field and its maximum, and what was kept adds up
+// without wrapping. Values at the maxima are accepted.
+func TestValuesAreBounded(t *testing.T) {
+	fs := startIngest(t)
+	now := timeText(time.Now())
+	var body strings.Builder
+	for range 10 {
+		fmt.Fprintf(&body, `{"time":%q,"sensor":"C1","class":"car","count":999999999999999999}`+"\n", now)
+	}
+	fmt.Fprintf(&body, `{"time":%q,"sensor":"C1","class":"car","count":1,"speed":1e308}`+"\n", now)
+	fmt.Fprintf(&body, `{"time":%q,"sensor":"C1","class":"car","count":%d,"speed":%d}`+"\n", now, ingest.MaxCount, ingest.MaxSpeed)
+	status, a := post(t, fs, "counts", body.String())
+	if status != 200 || a.Accepted != 1 || a.RejectedTotal != 11 {
+		t.Fatalf("counts: status %d, answer %+v; want 200, 1 accepted, 11 rejected", status, a)
+	}
+	for _, e := range a.Rejected {
+		if (e.Field != "count" && e.Field != "speed") || !strings.Contains(e.Reason, "at most") {
+			t.Fatalf("counts: line error %+v does not name the field and its maximum", e)
+		}
+	}
+	body.Reset()
+	for range 10 {
+		fmt.Fprintf(&body, `{"time":%q,"site":"lake","in":999999999999999999}`+"\n", now)
+	}
+	fmt.Fprintf(&body, `{"time":%q,"site":"lake","occupancy":999999999999999999}`+"\n", now)
+	fmt.Fprintf(&body, `{"time":%q,"site":"lake","in":%d,"out":%d,"occupancy":%d}`+"\n", now, ingest.MaxCount, ingest.MaxCount, ingest.MaxOccupancy)
+	status, a = post(t, fs, "footfall", body.String())
+	if status != 200 || a.Accepted != 1 || a.RejectedTotal != 11 {
+		t.Fatalf("footfall: status %d, answer %+v; want 200, 1 accepted, 11 rejected", status, a)
+	}
+	all := []vocab.CellRange{{Lo: 0, Hi: ^uint64(0)}}
+	for metric, want := range map[string]int64{"count_car": ingest.MaxCount, "speed_car": ingest.MaxCount * ingest.MaxSpeed, "footfall_in": ingest.MaxCount} {
+		var total int64
+		if err := fs.Store.Scan(storage.TierMinute, metric, all, 0, 1<<40, func(_ uint64, _, v int64) { total += v }); err != nil {
+			t.Fatal(err)
+		}
+		if total != want {
+			t.Errorf("%s holds %d, want %d", metric, total, want)
+		}
+	}
+}
