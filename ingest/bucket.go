@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -59,15 +60,11 @@ func (b *Bucketer) classIDs(class string) (classMetrics, error) {
 	if v, ok := b.classes.Load(class); ok {
 		return v.(classMetrics), nil
 	}
-	count, err := b.metricID("count_" + class)
+	ids, err := b.Store.MetricIDs(vocab.CountPrefix+class, vocab.SpeedPrefix+class)
 	if err != nil {
 		return classMetrics{}, err
 	}
-	speed, err := b.metricID("speed_" + class)
-	if err != nil {
-		return classMetrics{}, err
-	}
-	cm := classMetrics{count, speed}
+	cm := classMetrics{ids[0], ids[1]}
 	b.classes.Store(strings.Clone(class), cm)
 	return cm, nil
 }
@@ -364,6 +361,10 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 		return nil
 	}
 	ids, ok, err := bt.classIDs(c.Class)
+	if errors.Is(err, storage.ErrTooManyMetrics) {
+		bt.reject(line, "class", c.Class, fmt.Sprintf("a new class, and flowd keeps no more metrics (flag -max-metrics, now %d; each class takes two)", bt.b.Store.MaxMetrics()))
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,10 @@ type Options struct {
 	Now func() time.Time
 	// Logf receives operational messages.
 	Logf func(format string, args ...any)
+	// MaxMetrics bounds the metric names (default 1024): a new one past it
+	// is refused with ErrTooManyMetrics, unless it is one every flowd
+	// keeps (vocab.IsFixed). Detector classes make metrics, two each.
+	MaxMetrics int
 	// BlockCacheBytes bounds the decoded blocks kept for repeated queries
 	// (default 256 MiB; negative: none).
 	BlockCacheBytes int64
@@ -74,6 +78,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Retention[TierHour] <= 0 {
 		o.Retention[TierHour] = 2 * 365 * 24 * time.Hour
+	}
+	if o.MaxMetrics <= 0 {
+		o.MaxMetrics = 1024
 	}
 	if o.BlockCacheBytes == 0 {
 		o.BlockCacheBytes = 256 << 20
@@ -173,7 +180,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		flushNow: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
-	if s.names, err = openMetricNames(filepath.Join(dir, "metrics.json")); err != nil {
+	if s.names, err = openMetricNames(filepath.Join(dir, "metrics.json"), opts.MaxMetrics); err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -201,9 +208,19 @@ func (s *Store) tierDir(t Tier) string {
 	return filepath.Join(s.dir, "parts", t.String())
 }
 
-// MetricID returns the id of a metric name, creating it if new.
+// MetricID returns the id of a metric name, creating it if new (see
+// Options.MaxMetrics).
 func (s *Store) MetricID(name string) (uint32, error) {
 	return s.names.ID(name)
+}
+
+// MaxMetrics returns the cap on metric names (Options.MaxMetrics).
+func (s *Store) MaxMetrics() int { return s.opts.MaxMetrics }
+
+// MetricIDs returns the ids of metric names, creating the new ones all
+// together or none.
+func (s *Store) MetricIDs(names ...string) ([]uint32, error) {
+	return s.names.IDs(names)
 }
 
 // LookupMetric returns the id of a known metric.
