@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,24 +198,39 @@ func TestWALDamageLosesOneRecord(t *testing.T) {
 	}
 }
 
-// TestWALTornTailIsNotDamage cuts the last record of a segment short, as a
-// crash in the middle of a write does: the records before it replay, and
-// nothing is reported as damage, since the cut record was never
-// acknowledged.
+// TestWALTornTailIsNotDamage kills the store right after the tenth
+// batch's fsync, before it is acknowledged, and cuts that last record
+// short, as a crash in the middle of its write would: the nine before it
+// replay, and nothing is reported as damage.
 func TestWALTornTailIsNotDamage(t *testing.T) {
-	dir := t.TempDir()
-	s := openTestStore(t, dir, quietOptions())
+	dir, crashed := t.TempDir(), filepath.Join(t.TempDir(), "store")
+	var syncs atomic.Int32
+	snapshot, taken := snapshotAt(t, FailpointWALSynced, dir, crashed)
+	opts := quietOptions()
+	opts.Failpoint = func(name string) {
+		if name == FailpointWALSynced && syncs.Add(1) == 10 {
+			snapshot(name)
+		}
+	}
+	s := openTestStore(t, dir, opts)
 	id, _ := s.MetricID("count_car")
 	minute := time.Now().Unix() / 60
-	submitOneEach(t, s, id, 10, minute)
+	for range 10 {
+		if err := s.Add([]Delta{{Key{Metric: id, Cell: 1, Minute: minute}, 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	crash(s)
-	segment := onlySegment(t, dir)
+	if !taken.Load() {
+		t.Fatal("the tenth batch never reached the WAL")
+	}
+	segment := onlySegment(t, crashed)
 	data, _ := os.ReadFile(segment)
 	for _, cut := range []int{1, 5, walFrameHeaderSize + 1} {
 		if err := os.WriteFile(segment, data[:len(data)-cut], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s := openTestStore(t, dir, quietOptions())
+		s := openTestStore(t, crashed, quietOptions())
 		total, _ := sumAll(t, s, TierMinute, "count_car")
 		st := s.Stats()
 		crash(s)
@@ -222,7 +238,7 @@ func TestWALTornTailIsNotDamage(t *testing.T) {
 			t.Fatalf("cut %d bytes: total %d, want 9; damaged records %d in %d segments, want none", cut, total, st.WALDamagedRecords, st.WALDamagedSegments)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "wal-damaged")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(crashed, "wal-damaged")); !os.IsNotExist(err) {
 		t.Fatalf("a torn tail was set aside as damage: %v", err)
 	}
 }
