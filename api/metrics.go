@@ -34,6 +34,9 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 	perTier("flowd_memtable_rows", "Rows in memory, not yet in parts.", func(t storage.Tier) any { return st.MemtableRows[t] })
 	gauge("flowd_pending_flushes", "Memtables waiting to be written as parts.", st.PendingFlush)
 	gauge("flowd_quarantined_parts", "Damaged parts set aside.", st.Quarantined)
+	fmt.Fprintf(&b, "# HELP flowd_wal_damaged_records_total Damaged WAL records replay skipped since start (each range at least one lost record).\n# TYPE flowd_wal_damaged_records_total counter\nflowd_wal_damaged_records_total %d\n", st.WALDamagedRecords)
+	gauge("flowd_parts_missing", "Parts the manifest listed that were not found at start (removed by hand, lost with a disk).", st.PartsMissing)
+	gauge("flowd_wal_damaged_segments", "Damaged WAL segments kept in wal-damaged/.", st.WALDamagedSegments)
 	gauge("flowd_block_cache_bytes", "Decoded blocks kept for repeated queries.", st.BlockCache)
 	gauge("flowd_metrics", "Known metric names.", st.Metrics)
 	gauge("flowd_uptime_seconds", "Seconds since start.", int64(time.Since(startTime).Seconds()))
@@ -80,10 +83,10 @@ func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 		reasons = append(reasons, "the store's last error: "+st.LastError)
 	}
 	if len(reasons) > 0 {
-		answer.JSON(ctx, fasthttp.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons})
+		answer.JSON(ctx, fasthttp.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons, "wal_damaged_records": st.WALDamagedRecords})
 		return
 	}
-	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"status": "ready", "last_storage_error": st.LastError})
+	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"status": "ready", "last_storage_error": st.LastError, "wal_damaged_records": st.WALDamagedRecords})
 }
 
 // freeBytes returns the bytes an unprivileged writer may still use on the

@@ -33,6 +33,7 @@ type odQuery struct {
 type odAnswer struct {
 	period
 	Res          int      `json:"res"`
+	Tier         string   `json:"tier"`
 	By           string   `json:"by"`
 	Pairs        []ODPair `json:"pairs"`
 	PairsTotal   int      `json:"pairs_total"`
@@ -99,16 +100,19 @@ func (s *Server) rangesOf(q *query, prefix string) ([]vocab.CellRange, error) {
 // that not even its existence shows, and the totals are those of the
 // pairs released.
 func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
-	tier := storage.TierMinute
-	if q.from%60 == 0 && q.to%60 == 0 {
-		tier = storage.TierHour
+	// The tier as for series: hours for whole hours or a span reaching past
+	// the minute tier's retention, read then over the whole hours the span
+	// touches (the answer's from and to say which).
+	tier := s.Store.TierFor(q.from, q.to-q.from)
+	if tier == storage.TierHour {
+		q.from, q.to = tier.Truncate(q.from), tier.Truncate(q.to+59)
 	}
 	ends := s.newODEnds(q)
 	trips, seconds, err := s.scanTrips(tier, q, ends)
 	if err != nil {
 		return nil, err
 	}
-	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, By: "cell", Pairs: []ODPair{}}
+	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, Tier: tier.String(), By: "cell", Pairs: []ODPair{}}
 	if q.byStation {
 		ans.By = "station"
 	}

@@ -157,3 +157,27 @@ func TestODQuery(t *testing.T) {
 		t.Errorf("totals: trips %d, unmatched in %d, pairs %d, mean %v; want 24, 4, 4, 10", ans.Trips, ans.UnmatchedIn, ans.PairsTotal, *ans.Pairs[0].MeanMinutes)
 	}
 }
+
+// TestODPastTheMinuteRetentionReadsHours asks for trips older than the
+// minute tier keeps, in a span that is not whole hours: the answer reads
+// the hourly tier, over the whole hours the span touches, and says so.
+func TestODPastTheMinuteRetentionReadsHours(t *testing.T) {
+	s := newQueryServer(t)
+	x, y := cellAt(30.25, 120.10), cellAt(30.25, 120.15)
+	h := storage.TierHour.Truncate(time.Now().Add(-40*24*time.Hour).Unix() / 60)
+	s.addBuckets(t,
+		bucket{metric: vocab.Trips, cell: x, sub: y, minute: h + 8, value: 5},
+		bucket{metric: vocab.Trips, cell: x, sub: y, minute: h + 70, value: 3},
+		bucket{metric: vocab.Trips, cell: x, sub: y, minute: h + 130, value: 100}, // the hour after
+	)
+	if err := s.Store.Flush(); err != nil { // the minute tier keeps none of it
+		t.Fatal(err)
+	}
+	ans, err := s.od(odQuery{res: 9, top: 10, from: h + 7, to: h + 67, origins: vocab.Everywhere, dests: vocab.Everywhere}, s.Privacy.Exact())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Trips != 8 || ans.Tier != "hour" || ans.From.Unix() != h*60 || ans.To.Unix() != (h+120)*60 {
+		t.Fatalf("trips %d from the %q tier over %v to %v; want 8 from the hour tier over the two whole hours", ans.Trips, ans.Tier, ans.From, ans.To)
+	}
+}

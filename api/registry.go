@@ -28,13 +28,20 @@ func (s *Server) getSites(ctx *fasthttp.RequestCtx) {
 }
 
 // putRegistry serves the PUT of one registry set: the body replaces the
-// set, and all sets are saved.
+// set, and all sets are saved. A body with no entries is refused; the set
+// is emptied only by ?clear=1 with an empty body.
 func (s *Server) putRegistry(set string) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		s.regMu.Lock()
 		defer s.regMu.Unlock()
-		n, err := s.Registry.PutFile(set, set+" body", bytes.NewReader(ctx.PostBody()))
-		if err != nil {
+		n, err := 0, error(nil)
+		if ctx.QueryArgs().GetBool("clear") {
+			if len(bytes.TrimSpace(ctx.PostBody())) > 0 {
+				answer.Error(ctx, fasthttp.StatusBadRequest, fmt.Errorf("clear=1 empties the %s; send it with an empty body, or the new %s without clear", set, set))
+				return
+			}
+			s.Registry.Clear(set)
+		} else if n, err = s.Registry.PutFile(set, set+" body", bytes.NewReader(ctx.PostBody())); err != nil {
 			answer.Error(ctx, fasthttp.StatusBadRequest, err)
 			return
 		}
@@ -42,7 +49,11 @@ func (s *Server) putRegistry(set string) fasthttp.RequestHandler {
 			answer.Error(ctx, fasthttp.StatusInternalServerError, fmt.Errorf("%s replaced in memory but not saved: %w", set, err))
 			return
 		}
-		s.Logf("registry: %d %s loaded from %s", n, set, ctx.RemoteAddr())
+		if n == 0 {
+			s.Logf("registry: %s cleared from %s", set, ctx.RemoteAddr())
+		} else {
+			s.Logf("registry: %d %s loaded from %s", n, set, ctx.RemoteAddr())
+		}
 		answer.JSON(ctx, fasthttp.StatusOK, map[string]int{set: n})
 	}
 }

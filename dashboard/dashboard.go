@@ -155,6 +155,7 @@ func (d *Dashboard) AlertHistory(ctx *fasthttp.RequestCtx) {
 		}
 		limit = n
 	}
+	d.Sites.catchUp() // the alerts of every reading acknowledged so far
 	answer.JSON(ctx, fasthttp.StatusOK, struct {
 		Alerts []Alert `json:"alerts"`
 	}{d.Alerts.List(string(args.Peek("site")), since, limit)})

@@ -57,6 +57,11 @@ func (o *SitesOptions) setDefaults() {
 // entries minus exits since the site's day began, or the latest occupancy
 // reading plus the entries and exits after it. A level change is recorded
 // in the alert log, pushed to live clients and posted to the webhook.
+//
+// Readings are queued by ObserveFootfall and applied by Run, so an ingest
+// request never waits on the alert log's fsync or on the live hub; a
+// status read applies what is queued first, so it sees every reading
+// acknowledged before it.
 type Sites struct {
 	opts    SitesOptions
 	reg     *geo.Registry
@@ -67,9 +72,18 @@ type Sites struct {
 	mu    sync.Mutex // also orders the alerts of concurrent batches
 	state map[string]*siteState
 
+	qmu    sync.Mutex // guards queued
+	queued []vocab.SiteReading
+	wake   chan struct{}
+
 	stop chan struct{}
 	done chan struct{}
 }
+
+// maxQueuedReadings bounds the readings waiting for the tracker; past it
+// ObserveFootfall applies them itself, slowing ingest rather than growing
+// without bound or dropping readings.
+const maxQueuedReadings = 1 << 18
 
 // siteState is what the tracker knows of one site today.
 type siteState struct {
@@ -89,7 +103,7 @@ type siteState struct {
 func NewSites(reg *geo.Registry, st *storage.Store, alerts *AlertLog, push func([]byte), webhook *Webhook, opts SitesOptions) (*Sites, error) {
 	opts.setDefaults()
 	s := &Sites{opts: opts, reg: reg, alerts: alerts, push: push, webhook: webhook,
-		state: map[string]*siteState{}, stop: make(chan struct{}), done: make(chan struct{})}
+		state: map[string]*siteState{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	now := opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -215,14 +229,46 @@ func (s *Sites) evaluateLocked(site *geo.Site, ss *siteState, now time.Time, rea
 
 func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
-// ObserveFootfall counts a durable batch of gate readings.
+// ObserveFootfall queues a durable batch of gate readings for Run. ff is
+// copied: the caller may reuse it.
 func (s *Sites) ObserveFootfall(ff []vocab.SiteReading) {
 	if len(ff) == 0 {
 		return
 	}
-	now := s.opts.Now()
+	s.qmu.Lock()
+	s.queued = append(s.queued, ff...)
+	full := len(s.queued) >= maxQueuedReadings
+	s.qmu.Unlock()
+	if full {
+		s.catchUp()
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// catchUp applies every queued reading.
+func (s *Sites) catchUp() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.catchUpLocked()
+}
+
+func (s *Sites) catchUpLocked() {
+	s.qmu.Lock()
+	ff := s.queued
+	s.queued = nil
+	s.qmu.Unlock()
+	if len(ff) > 0 {
+		s.applyLocked(ff)
+	}
+}
+
+// applyLocked counts a batch of gate readings.
+func (s *Sites) applyLocked(ff []vocab.SiteReading) {
+	now := s.opts.Now()
 	touched := map[string]*geo.Site{}
 	for i := range ff {
 		f := &ff[i]
@@ -256,10 +302,14 @@ func (s *Sites) Run() {
 	for {
 		select {
 		case <-s.stop:
+			s.catchUp()
 			return
+		case <-s.wake:
+			s.catchUp()
 		case <-t.C:
 			now := s.opts.Now()
 			s.mu.Lock()
+			s.catchUpLocked()
 			for _, site := range s.reg.Sites() {
 				s.stateLocked(&site, now)
 			}
@@ -307,19 +357,20 @@ func (s *Sites) Status(id string) (SiteStatus, bool) {
 	if !ok {
 		return SiteStatus{}, false
 	}
-	now := s.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.statusLocked(&site, now), true
+	s.catchUpLocked()
+	return s.statusLocked(&site, s.opts.Now()), true
 }
 
 // All returns the status of every site, sorted by id.
 func (s *Sites) All() []SiteStatus {
-	now := s.opts.Now()
 	sites := s.reg.Sites()
 	out := make([]SiteStatus, 0, len(sites))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.catchUpLocked()
+	now := s.opts.Now()
 	for i := range sites {
 		out = append(out, s.statusLocked(&sites[i], now))
 	}

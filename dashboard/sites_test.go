@@ -6,10 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 )
 
 func TestNextLevel(t *testing.T) {
@@ -181,5 +187,69 @@ func TestSiteLevelsCrossAndReturn(t *testing.T) {
 	s.getJSON(t, "/api/v1/sites/lake/status", &got)
 	if got.Occupancy != 820 || got.Level != LevelYellow {
 		t.Errorf("after restart and 100 entries: occupancy %d level %s, want 820 yellow", got.Occupancy, got.Level)
+	}
+}
+
+// TestFootfallIsNotAppliedInTheIngestRequest observes readings that raise
+// a site's level while the live hub is stuck (its push blocks): the
+// observer returns at once, since the tracker's own goroutine applies the
+// readings, writes the alert and pushes it; a status read then sees them.
+func TestFootfallIsNotAppliedInTheIngestRequest(t *testing.T) {
+	dir := t.TempDir()
+	st, err := storage.Open(filepath.Join(dir, "store"), storage.Options{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := geo.New(9)
+	sites, err := geo.ReadSitesGeoJSON(strings.NewReader(testSitesGeoJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.PutSites(sites); err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := OpenAlertLog(filepath.Join(dir, "alerts.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alerts.Close()
+	release := make(chan struct{})
+	pushed := make(chan []byte, 4)
+	push := func(msg []byte) {
+		<-release
+		pushed <- msg
+	}
+	s, err := NewSites(reg, st, alerts, push, nil, SitesOptions{DayStart: time.Minute, Location: noonZone()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Run()
+	defer s.Close()
+
+	observed := make(chan struct{})
+	go func() {
+		s.ObserveFootfall([]vocab.SiteReading{{Time: time.Now().UnixMilli(), Site: "lake", In: 900}})
+		close(observed)
+	}()
+	select {
+	case <-observed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("ObserveFootfall waited for the live hub")
+	}
+	close(release)
+	select {
+	case msg := <-pushed:
+		if !strings.Contains(string(msg), `"to":"orange"`) {
+			t.Fatalf("pushed %s, want the change to orange", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the level change was never pushed")
+	}
+	if got, _ := s.Status("lake"); got.Occupancy != 900 || got.Level != LevelOrange {
+		t.Fatalf("status: occupancy %d, level %s; want 900, orange", got.Occupancy, got.Level)
+	}
+	if a, ok := alerts.Last("lake"); !ok || a.To != LevelOrange {
+		t.Fatalf("alert log's last alert %+v, %v; want the change to orange", a, ok)
 	}
 }

@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,29 +141,78 @@ const (
 // PutFile reads a file of one set in whichever format it has (see
 // ReadStations, ReadSensors, ReadSitesGeoJSON) and replaces the set with
 // it; name is used for sniffing and in errors. It returns the number of
-// entries read.
+// entries read. A file with no entry is refused (ErrNoEntries) and the set
+// kept: see Clear.
 func (r *Registry) PutFile(set, name string, rd io.Reader) (int, error) {
+	br := bufio.NewReader(rd)
+	if blank(br) {
+		return 0, fmt.Errorf("%s is empty: it %w", name, ErrNoEntries)
+	}
+	rd = br
+	var n int
+	var err error
 	switch set {
 	case SetStations:
-		st, err := ReadStations(name, rd)
-		if err != nil {
-			return 0, err
+		var st []Station
+		if st, err = ReadStations(name, rd); err == nil && len(st) > 0 {
+			err = r.PutStations(st)
 		}
-		return len(st), r.PutStations(st)
+		n = len(st)
 	case SetSensors:
-		ss, err := ReadSensors(name, rd)
-		if err != nil {
-			return 0, err
+		var ss []Sensor
+		if ss, err = ReadSensors(name, rd); err == nil && len(ss) > 0 {
+			err = r.PutSensors(ss)
 		}
-		return len(ss), r.PutSensors(ss)
+		n = len(ss)
 	case SetSites:
-		ss, err := ReadSitesGeoJSON(rd)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", name, err)
+		var ss []Site
+		if ss, err = ReadSitesGeoJSON(rd); err != nil {
+			err = fmt.Errorf("%s: %w", name, err)
+		} else if len(ss) > 0 {
+			err = r.PutSites(ss)
 		}
-		return len(ss), r.PutSites(ss)
+		n = len(ss)
+	default:
+		panic("BUG: no registry set " + set)
 	}
-	panic("BUG: no registry set " + set)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%s %w", name, ErrNoEntries)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// blank reports whether br holds nothing but white space, leaving what it
+// does hold to be read.
+func blank(br *bufio.Reader) bool {
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return err == io.EOF // another error is for the reader to meet
+		}
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			br.UnreadByte()
+			return false
+		}
+	}
+}
+
+// Clear empties one set.
+func (r *Registry) Clear(set string) {
+	r.update(func(s *snapshot) {
+		switch set {
+		case SetStations:
+			s.stations, s.stationList = map[string]Station{}, nil
+		case SetSensors:
+			s.sensors, s.sensorList = map[string]Sensor{}, nil
+		case SetSites:
+			s.sites, s.siteList = map[string]Site{}, nil
+		default:
+			panic("BUG: no registry set " + set)
+		}
+	})
 }
 
 // update swaps in a copy of the current snapshot changed by f.
@@ -198,8 +248,8 @@ func indexPoints[T any](what string, in []T, res int, fields func(*T) (string, f
 	for i := range in {
 		v := in[i]
 		id, lat, lng, cell := fields(&v)
-		if id == "" {
-			return nil, nil, fmt.Errorf("%s %d: id is empty", what, i+1)
+		if err := CheckID(id); err != nil {
+			return nil, nil, fmt.Errorf("%s %d: %w", what, i+1, err)
 		}
 		if _, dup := m[id]; dup {
 			return nil, nil, fmt.Errorf("%s %q: id given twice", what, id)

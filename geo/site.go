@@ -40,6 +40,9 @@ func (s *Site) check() error {
 	if s.ID == "" {
 		return fmt.Errorf("property id is missing")
 	}
+	if err := CheckID(s.ID); err != nil {
+		return fmt.Errorf("site: %w", err)
+	}
 	if s.Capacity <= 0 {
 		return fmt.Errorf("site %q: capacity %d, want more than 0", s.ID, s.Capacity)
 	}

@@ -1,8 +1,11 @@
 package ingest
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
@@ -57,15 +60,11 @@ func (b *Bucketer) classIDs(class string) (classMetrics, error) {
 	if v, ok := b.classes.Load(class); ok {
 		return v.(classMetrics), nil
 	}
-	count, err := b.metricID("count_" + class)
+	ids, err := b.Store.MetricIDs(vocab.CountPrefix+class, vocab.SpeedPrefix+class)
 	if err != nil {
 		return classMetrics{}, err
 	}
-	speed, err := b.metricID("speed_" + class)
-	if err != nil {
-		return classMetrics{}, err
-	}
-	cm := classMetrics{count, speed}
+	cm := classMetrics{ids[0], ids[1]}
 	b.classes.Store(strings.Clone(class), cm)
 	return cm, nil
 }
@@ -82,11 +81,18 @@ type Batch struct {
 	sums     *storage.Batch
 	deltas   []storage.Delta // for the observers
 	errs     []LineError
+	omitted  int // lines rejected past MaxLineErrors
+	firstOm  int // the first of them
 	accepted int
-	footfall []vocab.SiteReading
-	taps     []tap
-	match    matchScratch
-	coords   map[[2]float64]h3.Cell
+	// minuteCutoff and hourCutoff are the first minutes the store's tiers
+	// keep, taken once a request; hourly counts the lines accepted that
+	// only the hour tier keeps.
+	minuteCutoff, hourCutoff int64
+	hourly                   int
+	footfall                 []vocab.SiteReading
+	taps                     []tap
+	match                    matchScratch
+	coords                   map[[2]float64]h3.Cell
 }
 
 var batchPool sync.Pool
@@ -99,6 +105,8 @@ func (b *Bucketer) NewBatch() *Batch {
 	}
 	bt.b = b
 	bt.sums = storage.NewBatch()
+	bt.minuteCutoff = b.Store.RetentionCutoff(storage.TierMinute)
+	bt.hourCutoff = b.Store.RetentionCutoff(storage.TierHour)
 	return bt
 }
 
@@ -114,6 +122,7 @@ func (bt *Batch) Release() {
 		bt.deltas = nil
 	}
 	bt.errs = bt.errs[:0]
+	bt.omitted, bt.firstOm, bt.hourly = 0, 0, 0
 	bt.lastSensor = bt.lastSensor[:0]
 	bt.classes = bt.classes[:0]
 	bt.footfall = bt.footfall[:0]
@@ -131,8 +140,22 @@ func (bt *Batch) Release() {
 // Accepted is the number of events added to the batch.
 func (bt *Batch) Accepted() int { return bt.accepted }
 
-// Rejected lists the lines refused by location or registry checks.
-func (bt *Batch) Rejected() []LineError { return bt.errs }
+// HourlyOnly is the number of events accepted that only the hour tier
+// keeps: older than the minute tier's retention.
+func (bt *Batch) HourlyOnly() int { return bt.hourly }
+
+// Rejected lists the lines refused by location, registry or retention
+// checks: at most MaxLineErrors, then one LineError standing for the rest.
+func (bt *Batch) Rejected() []LineError {
+	if bt.omitted > 0 {
+		return append(bt.errs, LineError{
+			Line:   bt.firstOm,
+			Reason: fmt.Sprintf("%d more rejected lines from here on are not listed", bt.omitted),
+			More:   bt.omitted,
+		})
+	}
+	return bt.errs
+}
 
 func (b *Bucketer) metricID(name string) (uint32, error) {
 	if v, ok := b.ids.Load(name); ok {
@@ -169,7 +192,37 @@ func (bt *Batch) addID(id uint32, isMax bool, cell, sub uint64, minute, v int64)
 // reject records a LineError; value is "" for a swipe, whose values are
 // never echoed (see schema.silent).
 func (bt *Batch) reject(line int, field, value, reason string) {
+	if len(bt.errs) >= MaxLineErrors {
+		if bt.omitted == 0 {
+			bt.firstOm = line
+		}
+		bt.omitted++
+		return
+	}
 	bt.errs = append(bt.errs, LineError{Line: line, Field: field, Value: errorValue([]byte(value)), Reason: reason})
+}
+
+// kept checks an event's time against the store's retentions: an event
+// older than the hour tier keeps is refused, naming the flag that sets
+// it, rather than accepted and dropped at the next flush; hourly is true
+// for one only the hour tier keeps. A count is judged by the start of its
+// interval.
+func (bt *Batch) kept(line int, ms int64) (ok, hourly bool) {
+	m := vocab.MinuteOf(ms)
+	if storage.TierHour.Truncate(m) < bt.hourCutoff {
+		bt.reject(line, "time", time.UnixMilli(ms).UTC().Format(time.RFC3339),
+			fmt.Sprintf("older than the hourly tier keeps (flag -retention-hour, now %v); it would be dropped", bt.b.Store.Retention(storage.TierHour)))
+		return false, false
+	}
+	return true, m < bt.minuteCutoff
+}
+
+// accept counts an event added to the batch.
+func (bt *Batch) accept(hourly bool) {
+	bt.accepted++
+	if hourly {
+		bt.hourly++
+	}
 }
 
 // maxCachedCoords bounds the coordinates a pooled batch keeps a map for.
@@ -193,6 +246,10 @@ func (bt *Batch) cellOf(lat, lng float64) (h3.Cell, error) {
 
 // AddSwipe buckets one swipe. The card id is hashed here and never kept.
 func (bt *Batch) AddSwipe(line int, s *Swipe) error {
+	ok, hourly := bt.kept(line, s.Time)
+	if !ok {
+		return nil
+	}
 	var cell h3.Cell
 	if s.Station != "" {
 		c, ok := bt.b.Registry.StationCell(s.Station)
@@ -229,7 +286,7 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 		}
 		bt.taps = append(bt.taps, tp)
 	}
-	bt.accepted++
+	bt.accept(hourly)
 	return nil
 }
 
@@ -296,12 +353,20 @@ func (bt *Batch) classIDs(class string) (classMetrics, bool, error) {
 // its interval so that per-minute density stays comparable between devices
 // that report every minute and every five.
 func (bt *Batch) AddCount(line int, c *Count) error {
+	ok, hourly := bt.kept(line, c.Time)
+	if !ok {
+		return nil
+	}
 	cell, ok := bt.sensorCell(c.Sensor)
 	if !ok {
 		bt.reject(line, "sensor", c.Sensor, "unknown sensor; load it with PUT /api/v1/sensors")
 		return nil
 	}
 	ids, ok, err := bt.classIDs(c.Class)
+	if errors.Is(err, storage.ErrTooManyMetrics) {
+		bt.reject(line, "class", c.Class, fmt.Sprintf("a new class, and flowd keeps no more metrics (flag -max-metrics, now %d; each class takes two)", bt.b.Store.MaxMetrics()))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -332,12 +397,16 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 			bt.sums.AddTo(speed, first+i, int64(c.Speed*float64(v)+0.5))
 		}
 	}
-	bt.accepted++
+	bt.accept(hourly)
 	return nil
 }
 
 // AddFootfall buckets one scenic-site reading at the site's cell.
 func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
+	ok, hourly := bt.kept(line, ff.Time)
+	if !ok {
+		return nil
+	}
 	site, ok := bt.b.Registry.Site(ff.Site)
 	if !ok {
 		bt.reject(line, "site", ff.Site, "unknown site; load it with PUT /api/v1/sites")
@@ -359,7 +428,7 @@ func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
 			Occupancy: ff.Occupancy, HasOccupancy: ff.HasOccupancy,
 		})
 	}
-	bt.accepted++
+	bt.accept(hourly)
 	return nil
 }
 

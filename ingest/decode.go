@@ -150,6 +150,7 @@ func (d *decoder) result() []LineError {
 		d.errs = append(d.errs, LineError{
 			Line:   d.firstOm,
 			Reason: fmt.Sprintf("%d more invalid lines from here on are not listed", d.omitted),
+			More:   d.omitted,
 		})
 	}
 	return d.errs

@@ -374,7 +374,7 @@ func TestLineErrorsAreCapped(t *testing.T) {
 		t.Fatalf("%d errors; want %d", len(d.errs), MaxLineErrors+1)
 	}
 	last := d.errs[MaxLineErrors]
-	if want := (LineError{Line: MaxLineErrors + 1, Reason: "500 more invalid lines from here on are not listed"}); last != want {
+	if want := (LineError{Line: MaxLineErrors + 1, Reason: "500 more invalid lines from here on are not listed", More: 500}); last != want {
 		t.Errorf("last error %+v; want %+v", last, want)
 	}
 	if !reflect.DeepEqual(d.lines, []int{MaxLineErrors + 501}) {

@@ -52,7 +52,13 @@ type LineError struct {
 	Field  string `json:"field,omitempty"`
 	Value  string `json:"value,omitempty"`
 	Reason string `json:"reason"`
+	// More, on the LineError that ends a list cut short, is how many
+	// invalid lines it stands for; 0 on the others, each one line.
+	More int `json:"-"`
 }
+
+// Lines is how many rejected lines e stands for.
+func (e *LineError) Lines() int { return max(1, e.More) }
 
 // Error formats e as `line 3: field "count": value "-2": must not be negative`,
 // leaving out the field and value parts when they are empty.

@@ -44,7 +44,10 @@ func NewHandler(b *Bucketer, maxInflight int) *Handler {
 
 // Answer is the JSON reply to an ingest request.
 type Answer struct {
-	Accepted      int         `json:"accepted"`
+	Accepted int `json:"accepted"`
+	// HourlyOnly counts the accepted lines older than the minute tier's
+	// retention: they are kept in the hourly tier only.
+	HourlyOnly    int         `json:"hourly_only"`
 	Rejected      []LineError `json:"rejected"`
 	RejectedTotal int         `json:"rejected_total"`
 	Error         string      `json:"error,omitempty"`
@@ -137,7 +140,11 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format,
 	}
 	all := append(lineErrs, bt.Rejected()...)
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
-	a := &Answer{Accepted: bt.Accepted(), RejectedTotal: len(all), Rejected: all[:min(len(all), h.MaxRejected)]}
+	total := 0
+	for i := range all {
+		total += all[i].Lines()
+	}
+	a := &Answer{Accepted: bt.Accepted(), HourlyOnly: bt.HourlyOnly(), RejectedTotal: total, Rejected: all[:min(len(all), h.MaxRejected)]}
 	status := fasthttp.StatusOK
 	if a.Accepted == 0 && len(all) > 0 {
 		status = fasthttp.StatusBadRequest

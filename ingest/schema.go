@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"strconv"
+
 	"github.com/flowd/flowd/vocab"
 )
 
@@ -200,6 +202,19 @@ func buildSwipe(v *fields, tc *timeCache, s *Swipe) fieldError {
 	return fieldError{}
 }
 
+// The largest values one line may carry. Beyond them a reading is a unit
+// or device error, refused with a line error rather than summed: sums of
+// bounded values cannot overflow, and the store saturates besides.
+const (
+	// MaxCount bounds a detector count and a gate's entries or exits over
+	// one line's interval (at most a day).
+	MaxCount = 1_000_000
+	// MaxOccupancy bounds a site's occupancy reading.
+	MaxOccupancy = 10_000_000
+	// MaxSpeed bounds a mean speed, in km/h.
+	MaxSpeed = 500
+)
+
 // maxInterval bounds a count's interval: a day. Longer ones are unit
 // mistakes (milliseconds for seconds) that would smear one count over weeks.
 const maxInterval = 86400
@@ -219,7 +234,7 @@ func buildCount(v *fields, tc *timeCache, c *Count) fieldError {
 	if v[cnCount] == nil {
 		return fieldError{cnCount, "required"}
 	}
-	if c.Count, fe = nonNegativeInt(v, cnCount); fe.reason != "" {
+	if c.Count, fe = boundedInt(v, cnCount, MaxCount); fe.reason != "" {
 		return fe
 	}
 	if iv := v[cnInterval]; iv != nil {
@@ -241,6 +256,8 @@ func buildCount(v *fields, tc *timeCache, c *Count) fieldError {
 			return fieldError{cnSpeed, "must be a number"}
 		case x < 0:
 			return fieldError{cnSpeed, "must not be negative"}
+		case x > MaxSpeed:
+			return fieldError{cnSpeed, "must be at most 500 km/h"}
 		}
 		c.Speed, c.HasSpeed = x, true
 	}
@@ -261,17 +278,17 @@ func buildFootfall(v *fields, tc *timeCache, ff *Footfall) fieldError {
 		return fieldError{ffIn, "in or out, or occupancy required"}
 	}
 	if v[ffIn] != nil {
-		if ff.In, fe = nonNegativeInt(v, ffIn); fe.reason != "" {
+		if ff.In, fe = boundedInt(v, ffIn, MaxCount); fe.reason != "" {
 			return fe
 		}
 	}
 	if v[ffOut] != nil {
-		if ff.Out, fe = nonNegativeInt(v, ffOut); fe.reason != "" {
+		if ff.Out, fe = boundedInt(v, ffOut, MaxCount); fe.reason != "" {
 			return fe
 		}
 	}
 	if v[ffOccupancy] != nil {
-		if ff.Occupancy, fe = nonNegativeInt(v, ffOccupancy); fe.reason != "" {
+		if ff.Occupancy, fe = boundedInt(v, ffOccupancy, MaxOccupancy); fe.reason != "" {
 			return fe
 		}
 		ff.HasOccupancy = true
@@ -310,13 +327,16 @@ func requiredTime(v *fields, tc *timeCache, id int) (int64, fieldError) {
 	return ms, fieldError{}
 }
 
-func nonNegativeInt(v *fields, id int) (int64, fieldError) {
+// boundedInt parses field id as an integer in [0, most].
+func boundedInt(v *fields, id int, most int64) (int64, fieldError) {
 	n, ok := parseInt(v[id])
 	switch {
 	case !ok:
 		return 0, fieldError{id, "must be an integer"}
 	case n < 0:
 		return 0, fieldError{id, "must not be negative"}
+	case n > most:
+		return 0, fieldError{id, "must be at most " + strconv.FormatInt(most, 10)}
 	}
 	return n, fieldError{}
 }

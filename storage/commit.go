@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 type commit struct {
@@ -10,6 +11,9 @@ type commit struct {
 	batch   *Batch
 	ops     []TripOp
 	done    chan error
+	// applied is set by whoever adds the durable batch to the memtable:
+	// its submitter in Wait, or a rotation that found it not yet added.
+	applied atomic.Bool
 }
 
 // payloads pools WAL record buffers.
@@ -28,7 +32,9 @@ type Pending struct {
 
 // Wait returns when the batch is durable (nil) or failed. A durable batch
 // is added to the memtable here, by the submitting goroutine, so batches
-// are applied in parallel while the WAL writer goes on.
+// are applied in parallel while the WAL writer goes on; a rotation that
+// comes first adds it itself (see Store.rotate), so a submitter slow to
+// wait never holds up a flush.
 func (p *Pending) Wait() error {
 	err := <-p.c.done
 	*p.c.payload = (*p.c.payload)[:0]
@@ -36,20 +42,44 @@ func (p *Pending) Wait() error {
 	if err != nil {
 		return err
 	}
-	p.s.apply(p.c.batch)
-	return nil
-}
-
-// apply adds a durable batch to the memtable and releases its hold on
-// rotation.
-func (s *Store) apply(b *Batch) {
-	m := s.mem // stable: only a rotation, holding applyMu, replaces it
-	m.addTable(&b.t, numTiers, &b.scratch)
-	full := b.Len() > 0 && m.bytes() >= s.opts.MemtableBytes
+	s := p.s
+	s.applyMu.RLock()
+	full := false
+	if p.c.applied.CompareAndSwap(false, true) {
+		full = s.applyLocked(p.c.batch)
+	}
 	s.applyMu.RUnlock()
 	if full {
 		s.requestFlush()
 	}
+	return nil
+}
+
+// applyLocked adds a durable batch to the memtable, under applyMu, and
+// reports whether the memtable is now full.
+func (s *Store) applyLocked(b *Batch) bool {
+	m := s.mem // stable: only a rotation, holding applyMu, replaces it
+	m.addTable(&b.t, numTiers, &b.scratch)
+	return b.Len() > 0 && m.bytes() >= s.opts.MemtableBytes
+}
+
+// noteDurable records a group commit's batches until they are applied.
+// Called by the commit goroutine, which alone touches s.durable; applied
+// ones are dropped now and then, so the list stays about as long as the
+// batches whose submitters have not waited yet.
+func (s *Store) noteDurable(group []*commit) {
+	if len(s.durable) >= 2*s.durableKept+256 {
+		kept := s.durable[:0]
+		for _, c := range s.durable {
+			if !c.applied.Load() {
+				kept = append(kept, c)
+			}
+		}
+		clear(s.durable[len(kept):])
+		s.durable = kept
+		s.durableKept = len(kept)
+	}
+	s.durable = append(s.durable, group...)
 }
 
 // Submit hands a batch of deltas and trip operations to the WAL writer and
@@ -60,6 +90,10 @@ func (s *Store) apply(b *Batch) {
 // The batch must stay unchanged until Wait returns; the caller releases it
 // after.
 func (s *Store) Submit(b *Batch, ops []TripOp) (*Pending, error) {
+	// Close waits for the submits under way, so none can queue a batch
+	// after the WAL writer has answered the last ones and stopped.
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -126,9 +160,7 @@ func (s *Store) commitLoop() {
 					applyTripOps(s.trips, c.ops)
 				}
 				s.mu.Unlock()
-				for range group {
-					s.applyMu.RLock() // released by apply, in Pending.Wait
-				}
+				s.noteDurable(group)
 			}
 			for _, c := range group {
 				c.done <- err
@@ -156,11 +188,19 @@ func (s *Store) drainCommits() {
 
 // rotate closes the WAL segment, starts the next with a checkpoint of the
 // open trips, and freezes the memtable that holds exactly the segments up to
-// the closed one. Called by the commit goroutine. If the checkpoint cannot
-// be written nothing is frozen, so no segment is removed.
+// the closed one: it first adds every durable batch whose submitter has not
+// yet. Called by the commit goroutine. If the checkpoint cannot be written
+// nothing is frozen, so no segment is removed.
 func (s *Store) rotate() rotation {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	for _, c := range s.durable {
+		if c.applied.CompareAndSwap(false, true) {
+			s.applyLocked(c.batch)
+		}
+	}
+	clear(s.durable)
+	s.durable, s.durableKept = s.durable[:0], 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mem.empty() {

@@ -85,14 +85,24 @@ func (s *Store) flushFrozen() error {
 			}
 			var p *part
 			if f.mem.rowCount(t) > 0 {
+				cutoff, expired := s.RetentionCutoff(t), 0
 				var err error
 				p, err = s.writePart(t, f.walSeq, nil, zstdFlush, func(add func(Key, int64) error) error {
-					return f.mem.each(t, add)
+					return f.mem.each(t, func(k Key, v int64) error {
+						if k.Minute < cutoff {
+							expired++
+							return nil
+						}
+						return add(k, v)
+					})
 				})
 				if err != nil {
 					msg := err.Error()
 					s.lastErr.Store(&msg)
 					return err
+				}
+				if expired > 0 {
+					s.logExpired(t, expired)
 				}
 			}
 			s.mu.Lock()
@@ -102,6 +112,7 @@ func (s *Store) flushFrozen() error {
 			f.done[t] = true
 			s.mu.Unlock()
 			if p != nil {
+				s.noteManifest()
 				s.failpoint(FailpointFlushPartInstalled)
 			}
 		}
@@ -114,6 +125,18 @@ func (s *Store) flushFrozen() error {
 		}
 	}
 	return nil
+}
+
+// logExpired says how many rows a flush left out of tier t for age: the
+// minute tier's are in the hour tier (ingest counts them as hourly_only);
+// the hour tier's are gone (ingest refuses them, so only a replay of an
+// old WAL can bring some).
+func (s *Store) logExpired(t Tier, n int) {
+	if t == TierMinute {
+		s.opts.Logf("storage: flush: %d minute rows older than the minute retention of %v kept in the hour tier only", n, s.opts.Retention[t])
+		return
+	}
+	s.opts.Logf("storage: flush: %d hour rows older than the hour retention of %v dropped", n, s.opts.Retention[t])
 }
 
 // removeWALUpTo deletes the WAL segments numbered at most seq.
@@ -139,7 +162,7 @@ func removeWALUpTo(dir string, seq uint64) error {
 }
 
 // writePart writes the rows that each yields, in key order, as a new part
-// of tier t and opens it.
+// of tier t and opens it; with no rows it writes nothing and returns nil.
 func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, enc *zstd.Encoder, each func(add func(Key, int64) error) error) (*part, error) {
 	id := s.nextPartID.Add(1)
 	name := fmt.Sprintf("%016x", id)
@@ -153,6 +176,10 @@ func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, enc *zstd.En
 	if err := each(w.add); err != nil {
 		w.abort()
 		return nil, err
+	}
+	if !w.hasLast { // every row was past retention
+		w.abort()
+		return nil, nil
 	}
 	return w.finish(filepath.Join(s.tierDir(t), name))
 }

@@ -9,7 +9,10 @@
 // documented in docs/storage-format.md.
 package storage
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Key identifies one bucket: a metric, a base-resolution H3 cell, a
 // sub-key and a time in unix minutes. In the hour tier Minute is the first
@@ -47,7 +50,22 @@ func combine(isMax bool, a, b int64) int64 {
 	if isMax {
 		return max(a, b)
 	}
-	return a + b
+	return SatAdd(a, b)
+}
+
+// SatAdd returns a+b, or the largest (smallest) int64 where the sum would
+// overflow: a count that outgrows int64 stays the largest count instead
+// of turning negative. Ingest bounds every value, so only sums over
+// absurd spans get here.
+func SatAdd(a, b int64) int64 {
+	s := a + b
+	if (a^s)&(b^s) < 0 { // both operands' signs differ from the sum's
+		if a < 0 {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	return s
 }
 
 // Delta is an addition of Value to the bucket Key.

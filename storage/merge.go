@@ -108,19 +108,37 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 		names[i] = p.name
 		its[i] = &partIterator{p: p}
 	}
-	cutoff := s.retentionCutoff(t)
+	cutoff := s.RetentionCutoff(t)
+	var expired int
 	merged, err := s.writePart(t, walSeq, names, zstdMerge, func(add func(Key, int64) error) error {
-		return mergeRows(its, cutoff, s.names.IsMax, add)
+		var err error
+		expired, err = mergeRows(its, cutoff, s.names.IsMax, add)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
 	}
+	if expired > 0 {
+		s.opts.Logf("storage: merge of %d %s parts dropped %d rows past the %s retention of %v", len(srcs), t, expired, t, s.opts.Retention[t])
+	}
 	s.failpoint(FailpointMergeRenamed)
+	// A source a query set aside meanwhile is no longer the store's to
+	// release or remove: setAside did both.
+	var removed []*part
 	s.mu.Lock()
-	s.parts[t] = slices.DeleteFunc(s.parts[t], func(p *part) bool { return slices.Contains(srcs, p) })
-	s.parts[t] = append(s.parts[t], merged)
+	s.parts[t] = slices.DeleteFunc(s.parts[t], func(p *part) bool {
+		if slices.Contains(srcs, p) {
+			removed = append(removed, p)
+			return true
+		}
+		return false
+	})
+	if merged != nil { // nil when every row was past retention
+		s.parts[t] = append(s.parts[t], merged)
+	}
 	s.mu.Unlock()
-	for _, p := range srcs {
+	s.noteManifest()
+	for _, p := range removed {
 		if err := os.RemoveAll(p.dir); err != nil {
 			return err
 		}
@@ -130,8 +148,8 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 }
 
 // mergeRows k-way merges the iterators, combining equal keys (a sum, or the
-// maximum for max metrics) and dropping rows before cutoff.
-func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add func(Key, int64) error) error {
+// maximum for max metrics) and dropping rows before cutoff, which it counts.
+func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add func(Key, int64) error) (expired int, err error) {
 	type head struct {
 		k  Key
 		v  int64
@@ -141,7 +159,7 @@ func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add f
 	for i, it := range its {
 		k, v, ok, err := it.next()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		heads[i] = head{k, v, ok}
 	}
@@ -153,7 +171,7 @@ func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add f
 			}
 		}
 		if minI < 0 {
-			return nil
+			return expired, nil
 		}
 		k := heads[minI].k
 		keepMax := isMax(k.Metric)
@@ -167,28 +185,26 @@ func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add f
 				}
 				nk, nv, ok, err := its[i].next()
 				if err != nil {
-					return err
+					return expired, err
 				}
 				heads[i] = head{nk, nv, ok}
 			}
 		}
-		if k.Minute >= cutoff {
-			if err := add(k, sum); err != nil {
-				return err
-			}
+		if k.Minute < cutoff {
+			expired++
+			continue
+		}
+		if err := add(k, sum); err != nil {
+			return expired, err
 		}
 	}
-}
-
-func (s *Store) retentionCutoff(t Tier) int64 {
-	return s.opts.Now().Add(-s.opts.Retention[t]).Unix() / 60
 }
 
 // applyRetention removes the parts of each tier whose newest bucket is past
 // the tier's retention.
 func (s *Store) applyRetention() {
 	for t := range numTiers {
-		cutoff := s.retentionCutoff(t)
+		cutoff := s.RetentionCutoff(t)
 		s.mu.Lock()
 		var expired []*part
 		s.parts[t] = slices.DeleteFunc(s.parts[t], func(p *part) bool {
@@ -199,6 +215,9 @@ func (s *Store) applyRetention() {
 			return false
 		})
 		s.mu.Unlock()
+		if len(expired) > 0 {
+			s.noteManifest()
+		}
 		for _, p := range expired {
 			s.opts.Logf("storage: part %s is past the %s retention of %v; removed", p.dir, t, s.opts.Retention[t])
 			if err := os.RemoveAll(p.dir); err != nil {

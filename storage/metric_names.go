@@ -2,8 +2,10 @@ package storage
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 
@@ -15,6 +17,7 @@ import (
 // id can reach the WAL, so replay never meets an unknown id.
 type metricNames struct {
 	path string
+	max  int // names beyond which only fixed ones are created
 
 	mu    sync.RWMutex
 	ids   map[string]uint32
@@ -22,8 +25,11 @@ type metricNames struct {
 	isMax []bool   // index is the id
 }
 
-func openMetricNames(path string) (*metricNames, error) {
-	m := &metricNames{path: path, ids: map[string]uint32{}}
+// ErrTooManyMetrics is returned for a new metric name past Options.MaxMetrics.
+var ErrTooManyMetrics = errors.New("too many metrics")
+
+func openMetricNames(path string, max int) (*metricNames, error) {
+	m := &metricNames{path: path, max: max, ids: map[string]uint32{}}
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return m, nil
@@ -49,24 +55,54 @@ func (m *metricNames) ID(name string) (uint32, error) {
 	if ok {
 		return id, nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if id, ok := m.ids[name]; ok {
-		return id, nil
-	}
-	names := append(m.names[:len(m.names):len(m.names)], name)
-	data, err := json.Marshal(names)
+	ids, err := m.IDs([]string{name})
 	if err != nil {
 		return 0, err
 	}
-	if err := writeFileAtomic(m.path, data); err != nil {
-		return 0, fmt.Errorf("cannot persist metric %q: %w", name, err)
+	return ids[0], nil
+}
+
+// IDs returns the ids of names, creating the new ones in one write, all or
+// none: past the cap on metrics, new names that are not fixed
+// (vocab.IsFixed) are refused with ErrTooManyMetrics.
+func (m *metricNames) IDs(names []string) ([]uint32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]uint32, len(names))
+	next := m.names[:len(m.names):len(m.names)]
+	var added []string
+	for i, name := range names {
+		if id, ok := m.ids[name]; ok {
+			ids[i] = id
+			continue
+		}
+		if j := slices.Index(added, name); j >= 0 {
+			ids[i] = uint32(len(m.names) + j)
+			continue
+		}
+		if !vocab.IsFixed(name) && len(next) >= m.max {
+			return nil, fmt.Errorf("%w: metric %q would be number %d; this flowd keeps at most %d", ErrTooManyMetrics, name, len(next)+1, m.max)
+		}
+		ids[i] = uint32(len(next))
+		next = append(next, name)
+		added = append(added, name)
 	}
-	id = uint32(len(m.names))
-	m.names = names
-	m.ids[name] = id
-	m.isMax = append(m.isMax, vocab.KindOf(name) == vocab.Sketch)
-	return id, nil
+	if len(added) == 0 {
+		return ids, nil
+	}
+	data, err := json.Marshal(next)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(m.path, data); err != nil {
+		return nil, fmt.Errorf("cannot persist metrics %q: %w", added, err)
+	}
+	m.names = next
+	for _, name := range added {
+		m.ids[name] = uint32(len(m.isMax))
+		m.isMax = append(m.isMax, vocab.KindOf(name) == vocab.Sketch)
+	}
+	return ids, nil
 }
 
 // IsMax reports whether metric id keeps maxima (a sketch; see vocab.Kind).

@@ -1,16 +1,18 @@
 package storage
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 )
 
-// openParts opens every part, finishes interrupted merges and sets damaged
-// parts aside.
+// openParts opens every part, finishes interrupted merges, sets damaged
+// parts aside and reports the parts the manifest lists and the disk lacks.
 func (s *Store) openParts() error {
 	var maxID uint64
+	setAside := map[string]bool{}
 	for t := range numTiers {
 		dir := s.tierDir(t)
 		ents, err := os.ReadDir(dir)
@@ -34,6 +36,7 @@ func (s *Store) openParts() error {
 			p, err := openPart(path)
 			if err != nil {
 				s.quarantine(t, path, err)
+				setAside[t.String()+"/"+name] = true
 				continue
 			}
 			parts = append(parts, p)
@@ -60,6 +63,10 @@ func (s *Store) openParts() error {
 		}
 	}
 	s.nextPartID.Store(maxID)
+	if err := s.checkManifest(setAside); err != nil {
+		return err
+	}
+	s.noteManifest()
 	return nil
 }
 
@@ -88,7 +95,8 @@ func (s *Store) replay() error {
 	records := 0
 	var rec seriesTable
 	var scratch shardScratch
-	err := replayWAL(filepath.Join(s.dir, "wal"), s.opts.Logf, func(seq uint64, payload []byte) error {
+	walDir := filepath.Join(s.dir, "wal")
+	err := replayWAL(walDir, func(seq uint64, payload []byte) error {
 		records++
 		rec.reset()
 		err := decodeRecord(payload, &rec, s.names.IsMax, func(op TripOp) {
@@ -108,7 +116,7 @@ func (s *Store) replay() error {
 			s.mem.addTable(&rec, TierHour, &scratch)
 		}
 		return nil
-	})
+	}, s.reportSegment)
 	if err != nil {
 		return err
 	}
@@ -116,4 +124,29 @@ func (s *Store) replay() error {
 		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d open trips)", records, s.mem.rowCount(TierMinute), len(s.trips))
 	}
 	return nil
+}
+
+// reportSegment logs what replay found in a segment besides intact records.
+// A damaged segment is copied to wal-damaged/ before anything can remove
+// it, and counted.
+func (s *Store) reportSegment(seq uint64, path string, sc segmentScan) {
+	if sc.torn > 0 {
+		s.opts.Logf("storage: WAL %s: the last %d bytes from offset %d are a write cut short by a crash (never acknowledged); ignored", path, sc.torn, sc.tornAt)
+	}
+	if len(sc.damaged) == 0 {
+		return
+	}
+	kept, err := keepSegment(path, filepath.Join(s.dir, walDamagedDir))
+	if err != nil {
+		kept = fmt.Sprintf("nowhere (cannot copy it: %v)", err)
+	}
+	for _, d := range sc.damaged {
+		msg := fmt.Sprintf("WAL %s: %d damaged bytes at offset %d skipped, at least one record lost; segment kept in %s", path, d.length, d.offset, kept)
+		if sc.version == 1 {
+			msg = fmt.Sprintf("WAL %s: damaged record at offset %d; the %d bytes to the end of this format 1 segment are skipped; segment kept in %s", path, d.offset, d.length, kept)
+		}
+		s.opts.Logf("storage: %s", msg)
+		s.lastErr.Store(&msg)
+	}
+	s.walDamaged.Add(int64(len(sc.damaged)))
 }

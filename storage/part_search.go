@@ -26,7 +26,7 @@ func sumRows(sums []int64, step, from, to int64, minutes, values []int64) {
 	if step == 1 {
 		for k, m := range minutes {
 			if m >= from && m < to {
-				sums[m-from] += values[k]
+				sums[m-from] = SatAdd(sums[m-from], values[k])
 			}
 		}
 		return
@@ -41,7 +41,7 @@ func sumRows(sums []int64, step, from, to int64, minutes, values []int64) {
 			lo = from + idx*step
 			hi = lo + step
 		}
-		sums[idx] += values[k]
+		sums[idx] = SatAdd(sums[idx], values[k])
 	}
 }
 

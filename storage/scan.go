@@ -44,7 +44,10 @@ func (s *Store) scan(t Tier, metric string, ranges []vocab.CellRange, from, to i
 	}
 	fn := out.fn
 	if fn == nil {
-		fn = func(_, _ uint64, minute, v int64) { out.sums[(minute-from)/out.step] += v }
+		fn = func(_, _ uint64, minute, v int64) {
+			i := (minute - from) / out.step
+			out.sums[i] = SatAdd(out.sums[i], v)
+		}
 	}
 	s.mu.RLock()
 	s.mem.scan(t, id, ranges, from, to, fn)
@@ -85,6 +88,7 @@ func (s *Store) setAside(t Tier, p *part, cause error) {
 	}
 	s.mu.Unlock()
 	if i >= 0 {
+		s.noteManifest()
 		s.quarantine(t, p.dir, cause)
 		p.decRef()
 	}

@@ -34,6 +34,10 @@ type Options struct {
 	Now func() time.Time
 	// Logf receives operational messages.
 	Logf func(format string, args ...any)
+	// MaxMetrics bounds the metric names (default 1024): a new one past it
+	// is refused with ErrTooManyMetrics, unless it is one every flowd
+	// keeps (vocab.IsFixed). Detector classes make metrics, two each.
+	MaxMetrics int
 	// BlockCacheBytes bounds the decoded blocks kept for repeated queries
 	// (default 256 MiB; negative: none).
 	BlockCacheBytes int64
@@ -75,6 +79,9 @@ func (o *Options) setDefaults() {
 	if o.Retention[TierHour] <= 0 {
 		o.Retention[TierHour] = 2 * 365 * 24 * time.Hour
 	}
+	if o.MaxMetrics <= 0 {
+		o.MaxMetrics = 1024
+	}
 	if o.BlockCacheBytes == 0 {
 		o.BlockCacheBytes = 256 << 20
 	}
@@ -88,6 +95,9 @@ func (o *Options) setDefaults() {
 		o.Logf = log.Printf
 	}
 }
+
+// walDamagedDir holds copies of WAL segments in which replay found damage.
+const walDamagedDir = "wal-damaged"
 
 // maxFrozen bounds the memtables waiting for a flush; past it Add refuses
 // work with ErrUnavailable rather than grow memory while the disk is failing.
@@ -107,26 +117,38 @@ type Store struct {
 	wal     *wal // owned by the commit goroutine
 
 	flushMu sync.Mutex // one flush or merge at a time
-	// applyMu is held for reading by every batch from the moment its WAL
-	// write is durable until it is in the memtable; a rotation holds it for
-	// writing, so a frozen memtable holds exactly the batches of the
-	// segments it covers.
+	// applyMu is held for reading while a durable batch is added to the
+	// memtable; a rotation holds it for writing and adds the durable
+	// batches not added yet, so a frozen memtable holds exactly the
+	// batches of the segments it covers.
 	applyMu sync.RWMutex
-	mu      sync.RWMutex // guards mem, frozen, parts and trips
-	mem     *memtable
-	frozen  []*frozenTable
-	parts   [numTiers][]*part
-	trips   map[uint64]OpenTrip
+	// durable lists, for the commit goroutine, the batches written to the
+	// WAL since the last rotation; the first durableKept were there at the
+	// last pruning.
+	durable     []*commit
+	durableKept int
+	mu          sync.RWMutex // guards mem, frozen, parts and trips
+	mem         *memtable
+	frozen      []*frozenTable
+	parts       [numTiers][]*part
+	trips       map[uint64]OpenTrip
 
 	blocks *blockCache // decoded blocks of recent scans
 
 	nextPartID atomic.Uint64
 	lastErr    atomic.Pointer[string]
+	walDamaged atomic.Int64 // damaged WAL records found by replay
 
-	flushNow chan struct{}
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	closed   atomic.Bool
+	manifestMu   sync.Mutex // one write of parts/manifest.json at a time
+	partsMissing int        // parts the manifest listed and Open did not find
+
+	flushNow  chan struct{}
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeMu   sync.RWMutex // held for reading by Submit, for writing to mark closed
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens or creates the store in dir, replays its WAL and starts the
@@ -158,7 +180,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		flushNow: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
-	if s.names, err = openMetricNames(filepath.Join(dir, "metrics.json")); err != nil {
+	if s.names, err = openMetricNames(filepath.Join(dir, "metrics.json"), opts.MaxMetrics); err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -186,9 +208,19 @@ func (s *Store) tierDir(t Tier) string {
 	return filepath.Join(s.dir, "parts", t.String())
 }
 
-// MetricID returns the id of a metric name, creating it if new.
+// MetricID returns the id of a metric name, creating it if new (see
+// Options.MaxMetrics).
 func (s *Store) MetricID(name string) (uint32, error) {
 	return s.names.ID(name)
+}
+
+// MaxMetrics returns the cap on metric names (Options.MaxMetrics).
+func (s *Store) MaxMetrics() int { return s.opts.MaxMetrics }
+
+// MetricIDs returns the ids of metric names, creating the new ones all
+// together or none.
+func (s *Store) MetricIDs(names ...string) ([]uint32, error) {
+	return s.names.IDs(names)
 }
 
 // LookupMetric returns the id of a known metric.
@@ -230,14 +262,22 @@ func (s *Store) LastError() string {
 
 // Stats describes the store for /metrics.
 type Stats struct {
-	Parts         [numTiers]int
-	PartRows      [numTiers]uint64
-	PartBytes     [numTiers]int64
-	MemtableRows  [numTiers]int
-	PendingFlush  int
-	Metrics       int
-	LastError     string
-	Quarantined   int
+	Parts        [numTiers]int
+	PartRows     [numTiers]uint64
+	PartBytes    [numTiers]int64
+	MemtableRows [numTiers]int
+	PendingFlush int
+	Metrics      int
+	LastError    string
+	Quarantined  int
+	// WALDamagedRecords counts the damaged ranges replay skipped since
+	// start, each at least one lost record.
+	WALDamagedRecords int64
+	// WALDamagedSegments counts the segments kept in wal-damaged/.
+	WALDamagedSegments int
+	// PartsMissing counts the parts the manifest listed and Open did not
+	// find (removed by hand, lost with a disk).
+	PartsMissing  int
 	BlockCache    int64 // bytes of decoded blocks kept for repeated queries
 	DataDirectory string
 }
@@ -266,6 +306,11 @@ func (s *Store) Stats() Stats {
 	if ents, err := os.ReadDir(filepath.Join(s.dir, "quarantine")); err == nil {
 		st.Quarantined = len(ents)
 	}
+	if ents, err := os.ReadDir(filepath.Join(s.dir, walDamagedDir)); err == nil {
+		st.WALDamagedSegments = len(ents)
+	}
+	st.WALDamagedRecords = s.walDamaged.Load()
+	st.PartsMissing = s.partsMissing
 	st.BlockCache = s.blocks.bytes()
 	st.DataDirectory = s.dir
 	return st
@@ -273,14 +318,15 @@ func (s *Store) Stats() Stats {
 
 // Close flushes the memtable into parts and stops the background work. If
 // the flush fails, the WAL still holds everything and is replayed on Open.
+// Later and concurrent calls wait for the first and return its error.
 func (s *Store) Close() error {
-	if s.closed.Load() {
-		return nil
-	}
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	ferr := s.Flush()
-	s.closed.Store(true)
-	close(s.stop)
-	s.wg.Wait()
+	s.stopWork()
 	err := s.wal.close()
 	s.releaseParts()
 	s.lock.Close()
@@ -288,6 +334,17 @@ func (s *Store) Close() error {
 		return ferr
 	}
 	return err
+}
+
+// stopWork marks the store closed once no Submit is under way, and stops
+// the WAL writer, which answers the batches still queued with ErrClosed,
+// and the background loop.
+func (s *Store) stopWork() {
+	s.closeMu.Lock()
+	s.closed.Store(true)
+	s.closeMu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
 }
 
 func (s *Store) releaseParts() {

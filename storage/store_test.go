@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -136,13 +137,14 @@ func TestStoreDamagedPartIsSetAside(t *testing.T) {
 	}
 	s := openTestStore(t, dir, opts)
 	id, _ := s.MetricID("m")
-	if err := s.Add([]Delta{{Key{Metric: id, Cell: 100, Minute: 5}, 7}}); err != nil {
+	minute := time.Now().Unix() / 60
+	if err := s.Add([]Delta{{Key{Metric: id, Cell: 100, Minute: minute}, 7}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add([]Delta{{Key{Metric: id, Cell: 200, Minute: 5}, 11}}); err != nil {
+	if err := s.Add([]Delta{{Key{Metric: id, Cell: 200, Minute: minute}, 11}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -294,4 +296,56 @@ func TestRetentionDropsWholePartsPerTier(t *testing.T) {
 	if st := s.Stats(); st.Parts[TierMinute]+st.Parts[TierHour] != 0 {
 		t.Errorf("parts left past every retention: %+v", st.Parts)
 	}
+}
+
+// TestSumsSaturate adds to one bucket past the largest int64, in a batch,
+// across batches in the memtable, and across parts through a flush and a
+// merge: the sum stops at the largest value (the smallest, going down)
+// instead of wrapping to the other sign.
+func TestSumsSaturate(t *testing.T) {
+	const big = math.MaxInt64 - 10
+	opts := quietOptions()
+	opts.MergeFanIn = 2
+	s := openTestStore(t, t.TempDir(), opts)
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	minute := time.Now().Unix() / 60
+	up := []Delta{{Key{Metric: id, Cell: 1, Minute: minute}, big}, {Key{Metric: id, Cell: 1, Minute: minute}, big}}
+	down := []Delta{{Key{Metric: id, Cell: 2, Minute: minute}, -big}, {Key{Metric: id, Cell: 2, Minute: minute}, -big}}
+	check := func(when string) {
+		t.Helper()
+		_, got := sumAll(t, s, TierMinute, "count_car")
+		if got[Key{Metric: id, Cell: 1, Minute: minute}] != math.MaxInt64 || got[Key{Metric: id, Cell: 2, Minute: minute}] != math.MinInt64 {
+			t.Fatalf("%s: buckets %v; want the largest and the smallest int64", when, got)
+		}
+	}
+	for range 2 {
+		if err := s.Add(append(up, down...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("in the memtable")
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(append(up, down...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Two parts hold the bucket: a query's sum saturates too.
+	for cell, want := range map[uint64]int64{1: math.MaxInt64, 2: math.MinInt64} {
+		sums := make([]int64, 1)
+		if err := s.SumSteps(TierMinute, "count_car", []vocab.CellRange{{Lo: cell, Hi: cell}}, minute, minute+1, 1, sums); err != nil || sums[0] != want {
+			t.Fatalf("SumSteps of cell %d over two parts: %d (%v), want %d", cell, sums[0], err, want)
+		}
+	}
+	if err := s.mergeTier(TierMinute); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Parts[TierMinute] != 1 {
+		t.Fatalf("%d minute parts after the merge, want 1", st.Parts[TierMinute])
+	}
+	check("after a merge")
 }

@@ -1,6 +1,9 @@
 package storage
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Tier is a bucket width with its own parts and retention.
 type Tier int
@@ -40,6 +43,18 @@ func (t Tier) Truncate(m int64) int64 {
 	return m - r
 }
 
+// RetentionCutoff returns the first minute tier t keeps now: buckets (of
+// the tier's width) that start earlier are past its retention and dropped
+// by flushes and merges.
+func (s *Store) RetentionCutoff(t Tier) int64 {
+	return s.opts.Now().Add(-s.opts.Retention[t]).Unix() / 60
+}
+
+// Retention returns how long tier t keeps buckets.
+func (s *Store) Retention(t Tier) time.Duration {
+	return s.opts.Retention[t]
+}
+
 // TierFor picks the tier for a query from its range and step, in minutes:
 // hourly buckets when the step and start are whole hours, or when the range
 // reaches past the minute tier's retention.
@@ -47,7 +62,7 @@ func (s *Store) TierFor(from, step int64) Tier {
 	if step%60 == 0 && from%60 == 0 {
 		return TierHour
 	}
-	if from < s.retentionCutoff(TierMinute) {
+	if from < s.RetentionCutoff(TierMinute) {
 		return TierHour
 	}
 	return TierMinute

@@ -7,9 +7,7 @@ import (
 
 // crash stops a store's goroutines without flushing, as a kill would.
 func crash(s *Store) {
-	s.closed.Store(true)
-	close(s.stop)
-	s.wg.Wait()
+	s.stopWork()
 	s.wal.close()
 	s.releaseParts()
 	s.lock.Close()

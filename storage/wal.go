@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -15,14 +13,8 @@ import (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// walRecordHeaderSize is the length and checksum in front of each record.
-const walRecordHeaderSize = 8
-
-// maxWALRecord bounds one record so a damaged length cannot make replay
-// allocate without limit.
-const maxWALRecord = 256 << 20
-
-// wal is the write-ahead log: numbered segment files of checksummed records.
+// wal is the write-ahead log: numbered segment files of framed records
+// (wal_frame.go).
 // Only the store's commit goroutine appends; rotation happens under the
 // store's lock, so no locking is needed here.
 type wal struct {
@@ -106,10 +98,11 @@ func (w *wal) append(payloads [][]byte) error {
 		}
 	}
 	w.buf = w.buf[:0]
+	if w.size == 0 {
+		w.buf = append(w.buf, walSegmentHeader[:]...)
+	}
 	for _, p := range payloads {
-		w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(p)))
-		w.buf = binary.LittleEndian.AppendUint32(w.buf, crc32.Checksum(p, castagnoli))
-		w.buf = append(w.buf, p...)
+		w.buf = appendFrame(w.buf, p)
 	}
 	_, err := w.f.Write(w.buf)
 	if err == nil {
@@ -157,14 +150,10 @@ func (w *wal) close() error {
 	return err
 }
 
-// errTornRecord marks the end of the readable records of a segment.
-var errTornRecord = errors.New("torn or damaged record")
-
 // replayWAL calls fn for every intact record of every segment in dir, in
-// order. A damaged record ends its segment: it is logged with its segment and
-// offset, and replay goes on with the next segment, since a crash can only
-// tear the tail of the segment being written.
-func replayWAL(dir string, logf func(string, ...any), fn func(seq uint64, payload []byte) error) error {
+// order, and report with what reading each segment found besides: damaged
+// ranges it skipped, a torn tail it ignored.
+func replayWAL(dir string, fn func(seq uint64, payload []byte) error, report func(seq uint64, path string, sc segmentScan)) error {
 	seqs, err := walSegments(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -178,35 +167,31 @@ func replayWAL(dir string, logf func(string, ...any), fn func(seq uint64, payloa
 		if err != nil {
 			return err
 		}
-		off, err := replaySegment(data, func(p []byte) error { return fn(seq, p) })
-		if errors.Is(err, errTornRecord) {
-			logf("storage: WAL %s: %v at offset %d of %d; the rest of the segment is skipped", path, err, off, len(data))
-		} else if err != nil {
-			return fmt.Errorf("WAL %s offset %d: %w", path, off, err)
+		sc, err := readSegment(data, func(p []byte) error { return fn(seq, p) })
+		if err != nil {
+			return fmt.Errorf("WAL %s: %w", path, err)
 		}
+		report(seq, path, sc)
 	}
 	return nil
 }
 
-func replaySegment(data []byte, fn func([]byte) error) (int, error) {
-	off := 0
-	for off < len(data) {
-		if len(data)-off < walRecordHeaderSize {
-			return off, errTornRecord
-		}
-		n := int(binary.LittleEndian.Uint32(data[off:]))
-		sum := binary.LittleEndian.Uint32(data[off+4:])
-		if n > maxWALRecord || n > len(data)-off-walRecordHeaderSize {
-			return off, errTornRecord
-		}
-		p := data[off+walRecordHeaderSize : off+walRecordHeaderSize+n]
-		if crc32.Checksum(p, castagnoli) != sum {
-			return off, errTornRecord
-		}
-		if err := fn(p); err != nil {
-			return off, err
-		}
-		off += walRecordHeaderSize + n
+// keepSegment copies a WAL segment into dir, unless a copy of it is there
+// already, so that the evidence of damage outlives the segment.
+func keepSegment(path, dir string) (string, error) {
+	dst := filepath.Join(dir, filepath.Base(path))
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
 	}
-	return off, nil
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(dst, data); err != nil {
+		return "", err
+	}
+	return dst, nil
 }

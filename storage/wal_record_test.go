@@ -26,6 +26,14 @@ func appendBatchRecord(dst []byte, deltas []Delta, ops []TripOp) []byte {
 	return appendTripOps(dst, ops)
 }
 
+// appendOldFrame frames a record payload as flowd did before WAL format 2:
+// its length and checksum, no marker, no segment header.
+func appendOldFrame(dst, payload []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	dst = binary.LittleEndian.AppendUint32(dst, crc32.Checksum(payload, castagnoli))
+	return append(dst, payload...)
+}
+
 // TestSeriesRecordRoundTrip writes batches as WAL records and reads them
 // back: series without points, far-apart minutes, maxima and trip
 // operations come back as they went in.
@@ -74,9 +82,7 @@ func TestOldDeltaRecordsReplay(t *testing.T) {
 		{Key{Metric: id, Cell: 10, Minute: 27000000}, 4},
 		{Key{Metric: id, Cell: 10, Minute: 27000001}, 6},
 	}, []TripOp{{Open: true, Trip: OpenTrip{Card: 9, Start: 1620000000, Cell: 10}}})
-	rec := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
-	rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(payload, castagnoli))
-	rec = append(rec, payload...)
+	rec := appendOldFrame(nil, payload)
 	if err := os.WriteFile(filepath.Join(dir, "wal", segmentName(999)), rec, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,17 @@ const (
 	SpeedPrefix = "speed_"
 )
 
+// fixed are the metrics every flowd keeps, whatever it is sent; the
+// others (two a detector class) are made by what arrives.
+var fixed = map[string]bool{
+	SwipesIn: true, SwipesOut: true, FootfallIn: true, FootfallOut: true,
+	Trips: true, TripSeconds: true, UnmatchedIn: true, UnmatchedOut: true, DistinctCards: true,
+}
+
+// IsFixed reports whether name is one of the metrics every flowd keeps,
+// which no cap on the number of metrics refuses.
+func IsFixed(name string) bool { return fixed[name] }
+
 // sketchPrefix starts the names of sketch metrics.
 const sketchPrefix = "hll_"
 

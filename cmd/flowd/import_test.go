@@ -22,7 +22,8 @@ func TestImportHistoryFiles(t *testing.T) {
 	dir := t.TempDir()
 	stations := filepath.Join(dir, "stations.csv")
 	os.WriteFile(stations, c.StationsCSV(), 0o644)
-	srv := startFlowd(t, t.TempDir(), append(registryFlags(t), "-stations", stations)...)
+	// History is kept: the AFC day is of 2019.
+	srv := startFlowd(t, t.TempDir(), append(registryFlags(t), "-stations", stations, "-retention-minute", "876000h", "-retention-hour", "876000h")...)
 
 	day := time.Date(2019, 1, 7, 0, 0, 0, 0, time.UTC)
 	var afc bytes.Buffer

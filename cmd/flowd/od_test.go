@@ -59,7 +59,7 @@ func TestODFromHangzhouAFCDay(t *testing.T) {
 	t.Logf("%d taps, %d trips between %d station pairs, %d unmatched taps", len(rows), wantTrips, len(truth), unmatched)
 
 	data := t.TempDir()
-	flags := []string{"-stations", stations}
+	flags := []string{"-stations", stations, "-retention-minute", "876000h", "-retention-hour", "876000h"} // the day is of 2019
 	srv := startFlowd(t, data, flags...)
 	post := func(srv *child, rows []string) {
 		for len(rows) > 0 {

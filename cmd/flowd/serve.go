@@ -42,6 +42,7 @@ type serveConfig struct {
 	tripWindow    time.Duration
 	blockCache    int64
 	memtableBytes int
+	maxMetrics    int
 	gcPercent     int
 	demo          bool
 	demoScale     float64
@@ -69,6 +70,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
 	fs.IntVar(&c.memtableBytes, "memtable-bytes", 16<<20, "bytes of buckets held in memory before a flush writes them as parts")
+	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
 	fs.IntVar(&c.gcPercent, "gogc", 30, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
@@ -114,6 +116,7 @@ func serve(args []string) error {
 		Failpoint:       failpointFromEnv(),
 		BlockCacheBytes: c.blockCache,
 		MemtableBytes:   c.memtableBytes,
+		MaxMetrics:      c.maxMetrics,
 	})
 	if err != nil {
 		return err

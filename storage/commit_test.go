@@ -1,0 +1,135 @@
+package storage
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// within fails the test if fn does not return within d.
+func within(t *testing.T, d time.Duration, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s did not return within %v", what, d)
+	}
+}
+
+// TestFlushDoesNotWaitForASubmitter submits a batch and does not wait for
+// it: a flush still completes, with the batch in it exactly once, and the
+// late Wait neither fails nor adds it again. The store, not the submitter,
+// owns getting a durable batch into the memtable.
+func TestFlushDoesNotWaitForASubmitter(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), quietOptions())
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	b := NewBatch()
+	defer b.Release()
+	b.Add(id, false, 7, 0, time.Now().Unix()/60, 3)
+	p, err := s.Submit(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, 5*time.Second, "a flush while a submitter has not waited", func() {
+		if err := s.Flush(); err != nil {
+			t.Error(err)
+		}
+	})
+	if total, _ := sumAll(t, s, TierMinute, "count_car"); total != 3 {
+		t.Fatalf("after the flush: total %d, want 3", total)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if total, _ := sumAll(t, s, TierMinute, "count_car"); total != 3 {
+		t.Fatalf("after the late Wait: total %d, want 3 (applied once)", total)
+	}
+}
+
+// TestSubmitRacingCloseReturns closes stores while the WAL writer's queue
+// is full and submitters are blocked on it: every Submit and every Wait
+// returns, with success or ErrClosed.
+func TestSubmitRacingCloseReturns(t *testing.T) {
+	for round := range 5 {
+		// The WAL writer stops after its first write, so the queue fills.
+		stall := make(chan struct{})
+		var once sync.Once
+		opts := quietOptions()
+		opts.Failpoint = func(name string) {
+			if name == FailpointWALSynced {
+				once.Do(func() { <-stall })
+			}
+		}
+		s := openTestStore(t, t.TempDir(), opts)
+		id, _ := s.MetricID("count_car")
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var pend []*Pending
+				for range 300 {
+					b := NewBatch()
+					b.Add(id, false, 1, 0, 27000000, 1)
+					p, err := s.Submit(b, nil)
+					if errors.Is(err, ErrClosed) {
+						break
+					}
+					if err != nil {
+						t.Errorf("round %d: %v", round, err)
+						break
+					}
+					pend = append(pend, p)
+				}
+				for _, p := range pend {
+					if err := p.Wait(); err != nil && !errors.Is(err, ErrClosed) {
+						t.Errorf("round %d: %v", round, err)
+					}
+				}
+			}()
+		}
+		for len(s.commits) < cap(s.commits) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			s.Close()
+		}()
+		time.Sleep(time.Millisecond)
+		close(stall)
+		within(t, 10*time.Second, "Close with submitters", func() { <-closed })
+		within(t, 10*time.Second, "submitters after Close", wg.Wait)
+	}
+}
+
+// TestCloseTwice closes a store from two goroutines at once, then again.
+func TestCloseTwice(t *testing.T) {
+	for range 100 {
+		s := openTestStore(t, t.TempDir(), quietOptions())
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if err := s.Close(); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

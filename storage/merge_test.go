@@ -1,0 +1,163 @@
+package storage
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// snapshotAt returns a Failpoint that copies the store directory the first
+// time name is reached, as a kill at that moment would leave it: every
+// write before the failpoint is done, nothing after it has begun.
+func snapshotAt(t *testing.T, name, src, dst string) (failpoint func(string), taken *atomic.Bool) {
+	var once sync.Once
+	taken = new(atomic.Bool)
+	return func(n string) {
+		if n == name {
+			once.Do(func() {
+				copyDir(t, src, dst)
+				taken.Store(true)
+			})
+		}
+	}, taken
+}
+
+// addParts flushes n parts of rows rows of metric each: cell c+1 gets
+// 1+i%7 at minute m0+i for row i of part c.
+func addParts(t *testing.T, s *Store, metric uint32, n, rows int, m0 int64) (total int64) {
+	t.Helper()
+	for c := range n {
+		ds := make([]Delta, rows)
+		for i := range ds {
+			ds[i] = Delta{Key{Metric: metric, Cell: uint64(c + 1), Minute: m0 + int64(i)}, int64(1 + i%7)}
+			total += ds[i].Value
+		}
+		if err := s.Add(ds); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return total
+}
+
+// TestMergeCrashAfterRename kills the store between a merge's rename and
+// the removal of its sources, and reopens it: the sources are removed on
+// start, and nothing is counted twice.
+func TestMergeCrashAfterRename(t *testing.T) {
+	dir, crashed := t.TempDir(), filepath.Join(t.TempDir(), "store")
+	opts := quietOptions()
+	opts.MergeFanIn = 2
+	failpoint, taken := snapshotAt(t, FailpointMergeRenamed, dir, crashed)
+	opts.Failpoint = failpoint
+	s := openTestStore(t, dir, opts)
+	id, _ := s.MetricID("count_car")
+	want := addParts(t, s, id, 2, 100, time.Now().Unix()/60-200)
+	if err := s.mergeTier(TierMinute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !taken.Load() {
+		t.Fatal("no merge reached its rename")
+	}
+	parts, _ := filepath.Glob(filepath.Join(crashed, "parts", "minute", "0*"))
+	if len(parts) != 3 {
+		t.Fatalf("the crash left %d minute parts, want the merged one and its 2 sources", len(parts))
+	}
+	s = openTestStore(t, crashed, quietOptions())
+	defer s.Close()
+	if total, _ := sumAll(t, s, TierMinute, "count_car"); total != want {
+		t.Fatalf("after the crash: minute total %d, want %d", total, want)
+	}
+	if st := s.Stats(); st.Parts[TierMinute] != 1 {
+		t.Fatalf("after the crash: %d minute parts, want the merged one", st.Parts[TierMinute])
+	}
+}
+
+// TestMergeOfAPartSetAside finds a source of a running merge damaged (a
+// query reads a block that went bad after the merge read it) and sets it
+// aside: the merge still installs its part, releases only what it holds,
+// and every row is counted once.
+func TestMergeOfAPartSetAside(t *testing.T) {
+	dir := t.TempDir()
+	opts := quietOptions()
+	opts.MergeFanIn = 2
+	var s *Store
+	var victim string
+	opts.Failpoint = func(name string) {
+		if name != FailpointMergeRenamed || victim != "" {
+			return
+		}
+		s.mu.RLock()
+		victim = s.parts[TierMinute][0].dir
+		s.mu.RUnlock()
+		path := filepath.Join(victim, "value.bin")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		data[len(data)/2] ^= 0xff
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Error(err)
+		}
+		sumAll(t, s, TierMinute, "count_car") // finds it and sets it aside
+	}
+	s = openTestStore(t, dir, opts)
+	id, _ := s.MetricID("count_car")
+	want := addParts(t, s, id, 2, 100, time.Now().Unix()/60-200)
+	if err := s.mergeTier(TierMinute); err != nil {
+		t.Fatal(err)
+	}
+	if victim == "" {
+		t.Fatal("no merge reached its rename")
+	}
+	if st := s.Stats(); st.Quarantined != 1 || st.Parts[TierMinute] != 1 {
+		t.Fatalf("after the merge: %d parts quarantined, %d minute parts; want 1 and 1 (the merged one)", st.Quarantined, st.Parts[TierMinute])
+	}
+	if total, _ := sumAll(t, s, TierMinute, "count_car"); total != want {
+		t.Fatalf("after the merge: minute total %d, want %d", total, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir, quietOptions())
+	defer s.Close()
+	if total, _ := sumAll(t, s, TierMinute, "count_car"); total != want {
+		t.Fatalf("after reopening: minute total %d, want %d", total, want)
+	}
+}
+
+// TestMergeLogsRowsDroppedForAge lets rows age past the minute retention
+// while in parts: the merge that drops them says how many.
+func TestMergeLogsRowsDroppedForAge(t *testing.T) {
+	now := time.Now()
+	clock := now
+	logs := &logRecorder{}
+	opts := quietOptions()
+	opts.Logf = logs.logf
+	opts.MergeFanIn = 2
+	opts.Now = func() time.Time { return clock }
+	opts.Retention = [numTiers]time.Duration{24 * time.Hour, 7 * 24 * time.Hour}
+	s := openTestStore(t, t.TempDir(), opts)
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	addParts(t, s, id, 1, 30, now.Add(-20*time.Hour).Unix()/60)
+	addParts(t, s, id, 1, 30, now.Unix()/60)
+	clock = now.Add(10 * time.Hour) // the first part's rows are 30 hours old
+	if err := s.mergeTier(TierMinute); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Parts[TierMinute] != 1 || st.PartRows[TierMinute] != 30 {
+		t.Fatalf("after the merge: %d minute parts of %d rows, want 1 of 30", st.Parts[TierMinute], st.PartRows[TierMinute])
+	}
+	if logs.find("merge", "dropped 30 rows", "retention") == "" {
+		t.Fatalf("the merge did not say it dropped 30 rows for age:\n%s", logs)
+	}
+}
