@@ -58,6 +58,7 @@ func (p *Pending) Wait() error {
 // applyLocked adds a durable batch to the memtable, under applyMu, and
 // reports whether the memtable is now full.
 func (s *Store) applyLocked(b *Batch) bool {
+	s.lastIngest.Store(s.opts.Now().UnixNano())
 	m := s.mem // stable: only a rotation, holding applyMu, replaces it
 	m.addTable(&b.t, numTiers, &b.scratch)
 	return b.Len() > 0 && m.bytes() >= s.opts.MemtableBytes

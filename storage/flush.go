@@ -51,6 +51,13 @@ func (s *Store) maintain() {
 			s.opts.Logf("storage: merge of %s parts failed, will retry: %v", t, err)
 		}
 	}
+	if s.idle() {
+		for t := range numTiers {
+			if err := s.compactTier(t); err != nil {
+				s.opts.Logf("storage: compaction of %s parts failed, will retry: %v", t, err)
+			}
+		}
+	}
 	s.applyRetention()
 }
 

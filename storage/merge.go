@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -8,6 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // partIterator yields the rows of a part in key order, a block at a time.
@@ -98,6 +102,11 @@ func (s *Store) mergeTier(t Tier) error {
 // part names its sources, so a crash after its rename and before their
 // removal is finished on the next Open.
 func (s *Store) merge(t Tier, srcs []*part) error {
+	return s.mergeWith(t, srcs, zstdMerge)
+}
+
+// mergeWith is merge with the given encoder.
+func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	var walSeq uint64
@@ -110,7 +119,7 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 	}
 	cutoff := s.RetentionCutoff(t)
 	var expired int
-	merged, err := s.writePart(t, walSeq, names, zstdMerge, func(add func(Key, int64) error) error {
+	merged, err := s.writePart(t, walSeq, names, enc, func(add func(Key, int64) error) error {
 		var err error
 		expired, err = mergeRows(its, cutoff, s.names.IsMax, add)
 		return err
@@ -226,4 +235,60 @@ func (s *Store) applyRetention() {
 			p.decRef()
 		}
 	}
+}
+
+// While ingest runs, merges keep parts of like sizes few and compress at a
+// middle level. Once no batch has come for idleAfter, the store compacts:
+// each tier's smallest parts, up to compactRows rows in all, become one
+// part compressed at zstd's strongest level. Its encoder is made for the
+// compaction and dropped after, so its 34 MiB of match tables are held only
+// while the store is idle.
+const (
+	idleAfter   = 10 * time.Second
+	compactRows = 64 << 20
+)
+
+// idle reports whether no batch has been applied for idleAfter.
+func (s *Store) idle() bool {
+	return s.opts.Now().Sub(time.Unix(0, s.lastIngest.Load())) >= idleAfter
+}
+
+// pickCompaction chooses the parts of a compaction: the smallest, while
+// their rows add up to at most compactRows; nil when fewer than two.
+func pickCompaction(parts []*part) []*part {
+	ps := slices.Clone(parts)
+	slices.SortFunc(ps, func(a, b *part) int { return cmp.Compare(a.meta.Rows, b.meta.Rows) })
+	var rows uint64
+	n := 0
+	for ; n < len(ps) && rows+ps[n].meta.Rows <= compactRows; n++ {
+		rows += ps[n].meta.Rows
+	}
+	if n < 2 {
+		return nil
+	}
+	return ps[:n]
+}
+
+// compactTier merges the parts pickCompaction chooses into one.
+func (s *Store) compactTier(t Tier) error {
+	s.mu.RLock()
+	srcs := pickCompaction(s.parts[t])
+	for _, p := range srcs {
+		p.incRef()
+	}
+	s.mu.RUnlock()
+	if len(srcs) == 0 {
+		return nil
+	}
+	defer func() {
+		for _, p := range srcs {
+			p.decRef()
+		}
+	}()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(zstdWindow))
+	if err != nil {
+		return err
+	}
+	defer enc.Close()
+	return s.mergeWith(t, srcs, enc)
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // snapshotAt returns a Failpoint that copies the store directory the first
@@ -159,5 +161,54 @@ func TestMergeLogsRowsDroppedForAge(t *testing.T) {
 	}
 	if logs.find("merge", "dropped 30 rows", "retention") == "" {
 		t.Fatalf("the merge did not say it dropped 30 rows for age:\n%s", logs)
+	}
+}
+
+// TestIdleCompaction: parts of different sizes that size-tiered merges
+// leave apart become one part once ingest has been idle, at the strongest
+// compression, holding the same sums.
+func TestIdleCompaction(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	opts := quietOptions()
+	opts.MergeFanIn = 100 // no size-tiered merge
+	opts.Now = func() time.Time { return now }
+	s := openTestStore(t, t.TempDir(), opts)
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	var total int64
+	for i := range 5 {
+		var ds []Delta
+		for c := range 100 * (i + 1) {
+			ds = append(ds, Delta{Key{Metric: id, Cell: uint64(c), Minute: now.Unix()/60 - 10 + int64(i)}, int64(c%7 + 1)})
+			total += int64(c%7 + 1)
+		}
+		if err := s.Add(ds); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Stats().Parts[TierMinute]; n != 5 {
+		t.Fatalf("%d minute parts before compaction, want 5", n)
+	}
+	s.maintain() // just after ingest: not idle, nothing compacted
+	if n := s.Stats().Parts[TierMinute]; n != 5 {
+		t.Fatalf("%d minute parts right after ingest, want 5", n)
+	}
+	now = now.Add(idleAfter)
+	s.maintain()
+	st := s.Stats()
+	if st.Parts[TierMinute] != 1 || st.Parts[TierHour] != 1 {
+		t.Fatalf("parts after an idle compaction: %d minute, %d hour; want 1 and 1", st.Parts[TierMinute], st.Parts[TierHour])
+	}
+	for _, tier := range []Tier{TierMinute, TierHour} {
+		var got int64
+		if err := s.Scan(tier, "count_car", []vocab.CellRange{{Lo: 0, Hi: 1000}}, 0, 1<<31, func(_ uint64, _, v int64) { got += v }); err != nil {
+			t.Fatal(err)
+		}
+		if got != total {
+			t.Errorf("%s tier holds %d after compaction, want %d", tier, got, total)
+		}
 	}
 }

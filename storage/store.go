@@ -136,6 +136,7 @@ type Store struct {
 	blocks *blockCache // decoded blocks of recent scans
 
 	nextPartID atomic.Uint64
+	lastIngest atomic.Int64 // unix nanoseconds of the last batch applied
 	lastErr    atomic.Pointer[string]
 	walDamaged atomic.Int64 // damaged WAL records found by replay
 
