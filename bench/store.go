@@ -46,6 +46,19 @@ func SettleFlowd(dataDir string) (StoreSize, error) {
 			last, still = now, 0
 		}
 	}
+	// Close waits for a merge under way (an idle compaction can outlast the
+	// second of stillness); the parts are counted once it is done, in a
+	// store opened again that does no maintenance of its own.
+	if err := st.Close(); err != nil {
+		return StoreSize{}, err
+	}
+	if st, err = storage.Open(dir, storage.Options{
+		FlushInterval: time.Hour,
+		Retention:     [2]time.Duration{876000 * time.Hour, 876000 * time.Hour},
+		Logf:          func(string, ...any) {},
+	}); err != nil {
+		return StoreSize{}, err
+	}
 	stats := st.Stats()
 	if err := st.Close(); err != nil {
 		return StoreSize{}, err
