@@ -3,12 +3,8 @@ package storage
 import (
 	"encoding/binary"
 	"hash/crc32"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/flowd/flowd/vocab"
 )
 
 // appendBatchRecord encodes deltas and trip operations as earlier flowd
@@ -83,15 +79,9 @@ func TestOldDeltaRecordsReplay(t *testing.T) {
 		{Key{Metric: id, Cell: 10, Minute: 27000001}, 6},
 	}, []TripOp{{Open: true, Trip: OpenTrip{Card: 9, Start: 1620000000, Cell: 10}}})
 	rec := appendOldFrame(nil, payload)
-	if err := os.WriteFile(filepath.Join(dir, "wal", segmentName(999)), rec, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s = openTestStore(t, dir, quietOptions())
+	s = reopenWithSegment(t, dir, rec)
 	defer s.Close()
-	total := int64(0)
-	if err := s.Scan(TierMinute, "count_car", []vocab.CellRange{{Lo: 0, Hi: 100}}, 0, 1<<31, func(_ uint64, _, v int64) { total += v }); err != nil {
-		t.Fatal(err)
-	}
+	total, _ := sumAll(t, s, TierMinute, "count_car")
 	if total != 10 {
 		t.Errorf("replayed old records sum to %d, want 10", total)
 	}

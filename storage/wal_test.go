@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/flowd/flowd/vocab"
 )
 
 // copyDir copies the regular files of a store directory tree.
@@ -257,16 +255,20 @@ func TestOldFramesReplay(t *testing.T) {
 		seg = appendOldFrame(seg, appendSeriesRecord(nil, &b.t, nil))
 		b.Release()
 	}
-	if err := os.WriteFile(filepath.Join(dir, "wal", segmentName(999)), seg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s = openTestStore(t, dir, quietOptions())
+	s = reopenWithSegment(t, dir, seg)
 	defer s.Close()
-	total := int64(0)
-	if err := s.Scan(TierMinute, "count_car", []vocab.CellRange{{Lo: 0, Hi: 100}}, 0, 1<<31, func(_ uint64, _, v int64) { total += v }); err != nil {
-		t.Fatal(err)
-	}
+	total, _ := sumAll(t, s, TierMinute, "count_car")
 	if total != 6 {
 		t.Errorf("replayed old frames sum to %d, want 6", total)
 	}
+}
+
+// reopenWithSegment writes seg as a WAL segment numbered after the store's
+// own and opens the store in dir on it.
+func reopenWithSegment(t *testing.T, dir string, seg []byte) *Store {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "wal", segmentName(999)), seg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return openTestStore(t, dir, quietOptions())
 }
