@@ -377,10 +377,10 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 	// The decoder bounds the interval to a day.
 	minutes := max((c.Interval+59)/60, 1)
 	per, rest := c.Count/minutes, c.Count%minutes
-	count := bt.sums.Series(ids.count, false, uint64(cell), 0)
+	count := bt.sums.Series(ids.count, uint64(cell), 0)
 	speed := int32(-1)
 	if c.HasSpeed {
-		speed = bt.sums.Series(ids.speed, false, uint64(cell), 0)
+		speed = bt.sums.Series(ids.speed, uint64(cell), 0)
 	}
 	first := vocab.MinuteOf(c.Time)
 	for i := range minutes {

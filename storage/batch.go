@@ -30,11 +30,11 @@ func (b *Batch) Release() {
 	batchPool.Put(b)
 }
 
-// Series returns a handle of the series (metric, cell, sub), for adding
-// several buckets to it with AddTo. isMax says the metric keeps maxima (a
-// sketch), not sums.
-func (b *Batch) Series(metric uint32, isMax bool, cell, sub uint64) int32 {
-	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, isMax)
+// Series returns a handle of the series (metric, cell, sub) of a metric
+// of sums, for adding several buckets to it with AddTo. A sketch's
+// registers go through Add.
+func (b *Batch) Series(metric uint32, cell, sub uint64) int32 {
+	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false)
 }
 
 // AddTo adds v to the bucket of minute in series s, a handle from Series.
@@ -49,9 +49,27 @@ func (b *Batch) AddTo(s int32, minute, v int64) {
 	b.t.add(s, minute, v)
 }
 
-// Add adds v to one bucket.
+// Add adds v to one bucket. isMax says the metric keeps maxima (a
+// sketch, whose registers are the sub-keys and whose values fit 8 bits),
+// not sums.
 func (b *Batch) Add(metric uint32, isMax bool, cell, sub uint64, minute, v int64) {
-	b.AddTo(b.Series(metric, isMax, cell, sub), minute, v)
+	if !isMax {
+		b.AddTo(b.Series(metric, cell, sub), minute, v)
+		return
+	}
+	var err error
+	switch {
+	case !MinuteInRange(minute):
+		err = fmt.Errorf("minute %d is out of range", minute)
+	case v < 0 || v >= 1<<registerBits || sub >= 1<<(63-registerBits):
+		err = fmt.Errorf("sketch register %d value %d is out of range", sub, v)
+	default:
+		b.t.addKey(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, true, minute, v)
+		return
+	}
+	if b.err == nil {
+		b.err = err
+	}
 }
 
 // Len is the number of points the batch holds: at most one a bucket for
@@ -68,12 +86,19 @@ func (b *Batch) AppendDeltas(dst []Delta) []Delta {
 // of a batch, without a copy of an imported history.
 func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 	for i := range b.t.series {
-		k := b.t.series[i].key
-		for c := b.t.series[i].head; c >= 0; c = b.t.chunks[c].next {
+		se := &b.t.series[i]
+		k := se.key
+		for c := se.head; c >= 0; c = b.t.chunks[c].next {
 			for _, pt := range b.t.run(&b.t.chunks[c]) {
-				if m := int64(pt.minute); m >= lo && m <= hi {
-					dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, Value: pt.value})
+				m := int64(pt.minute)
+				if m < lo || m > hi {
+					continue
 				}
+				sub, v := k.Sub, pt.value
+				if se.isMax {
+					sub, v = unpackRegister(v)
+				}
+				dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Sub: sub, Minute: m}, Value: v})
 			}
 		}
 	}

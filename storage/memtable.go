@@ -161,7 +161,10 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		k := refs[i].key
 		isMax := refs[i].t.series[refs[i].s].isMax
 		var run []point
-		if se := &refs[i].t.series[refs[i].s]; se.head == se.tail && (i+1 == len(refs) || refs[i+1].key != k) {
+		if se := &refs[i].t.series[refs[i].s]; se.head < 0 && (i+1 == len(refs) || refs[i+1].key != k) {
+			i++ // no points: a zero count replayed from the WAL of flowd before addSeries skipped them
+			continue
+		} else if se.head == se.tail && (i+1 == len(refs) || refs[i+1].key != k) {
 			run = refs[i].t.run(&refs[i].t.chunks[se.head]) // one chunk: read in place
 			i++
 		} else {
@@ -171,13 +174,25 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			}
 			run = pts
 		}
+		if isMax {
+			// A sketch's points, sorted in a copy by register and minute:
+			// queries may read the frozen memtable meanwhile.
+			if len(pts) == 0 || &run[0] != &pts[0] {
+				pts = append(pts[:0], run...)
+			}
+			slices.SortFunc(pts, byRegisterMinute)
+			if err := emitSketch(t, k, pts, fn); err != nil {
+				return err
+			}
+			continue
+		}
 		if !slices.IsSortedFunc(run, byMinute) {
 			// Sorted in a copy: queries may read the frozen memtable meanwhile.
 			pts = append(pts[:0], run...)
 			slices.SortFunc(pts, byMinute) // equal minutes combine in any order
 			run = pts
 		}
-		if err := emitSeries(t, k, isMax, run, fn); err != nil {
+		if err := emitSeries(t, k, false, run, fn); err != nil {
 			return err
 		}
 	}
@@ -195,6 +210,26 @@ func emitSeries(t Tier, k SeriesKey, isMax bool, run []point, fn func(Key, int64
 			v = combine(isMax, v, run[n].value)
 		}
 		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
+			return err
+		}
+		j = n
+	}
+	return nil
+}
+
+// emitSketch calls fn with one sketch series' buckets of tier t: a bucket
+// per register and minute, the maximum of its points; run is sorted by
+// register, then minute (byRegisterMinute).
+func emitSketch(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
+	for j := 0; j < len(run); {
+		m := t.Truncate(int64(run[j].minute))
+		reg, v := unpackRegister(run[j].value)
+		n := j + 1
+		for ; n < len(run) && run[n].value>>registerBits == run[j].value>>registerBits && t.Truncate(int64(run[n].minute)) == m; n++ {
+			_, w := unpackRegister(run[n].value)
+			v = max(v, w)
+		}
+		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: reg, Minute: m}, v); err != nil {
 			return err
 		}
 		j = n
@@ -225,3 +260,11 @@ func (m *memtable) sortedBoth() []seriesRef {
 }
 
 func byMinute(a, b point) int { return int(a.minute) - int(b.minute) }
+
+// byRegisterMinute orders a sketch's points by register, then minute.
+func byRegisterMinute(a, b point) int {
+	if ra, rb := a.value>>registerBits, b.value>>registerBits; ra != rb {
+		return cmpUint(uint64(ra), uint64(rb))
+	}
+	return byMinute(a, b)
+}

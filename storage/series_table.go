@@ -114,6 +114,31 @@ type seriesTable struct {
 	indexMetrics bool
 }
 
+// A sketch (vocab.Sketch: the registers of a distinct-card HyperLogLog)
+// has a bucket per register, the register being the key's Sub, and nearly
+// every card of a request touches another register. Rather than a series
+// per register, a seriesTable keeps one series per (metric, cell), its Sub
+// 0, with each point's register packed into its value above the register's
+// 8-bit value: a swipe then costs a point, not a series. addKey packs;
+// scans, deltas and flushes unpack (see unpackRegister).
+const registerBits = 8
+
+// packRegister packs register sub and its value v into a point value. A
+// sub of 0 leaves v as it is: register 0, or a value already packed (a WAL
+// record of a sketch series).
+func packRegister(sub uint64, v int64) int64 {
+	if sub == 0 {
+		return v
+	}
+	return int64(sub)<<registerBits | v&(1<<registerBits-1)
+}
+
+// unpackRegister splits a sketch point's value into its register and the
+// register's value.
+func unpackRegister(v int64) (sub uint64, value int64) {
+	return uint64(v) >> registerBits, v & (1<<registerBits - 1)
+}
+
 // minSlots is the index size a table starts with.
 const minSlots = 64
 
@@ -144,6 +169,16 @@ func (t *seriesTable) lookup(k SeriesKey, isMax bool) int32 {
 			}
 		}
 	}
+}
+
+// addKey adds v to minute of the series k; a sketch's register goes into
+// the point (see registerBits). The minute must be in range.
+func (t *seriesTable) addKey(k SeriesKey, isMax bool, minute, v int64) {
+	if isMax {
+		v = packRegister(k.Sub, v)
+		k.Sub = 0
+	}
+	t.add(t.lookup(k, isMax), minute, v)
 }
 
 // insert adds the series k at the empty slot i.
@@ -178,8 +213,8 @@ func (t *seriesTable) grow() {
 }
 
 // add adds v to minute of series s: into its last point when that holds
-// the same minute, as a new point otherwise. The minute must be in range
-// (MinuteInRange).
+// the same minute (and, in a sketch, the same register), as a new point
+// otherwise. The minute must be in range (MinuteInRange).
 func (t *seriesTable) add(s int32, minute int64, v int64) {
 	se := &t.series[s]
 	m := int32(minute)
@@ -187,7 +222,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	if se.tail >= 0 {
 		page := t.pages[se.tailStart>>pageBits]
 		off := se.tailStart&(pageSize-1) + se.tailN
-		if last := &page[off-1]; last.minute == m {
+		if last := &page[off-1]; last.minute == m && (!se.isMax || last.value>>registerBits == v>>registerBits) {
 			last.value = combine(se.isMax, last.value, v)
 			return
 		}
@@ -243,6 +278,9 @@ func (t *seriesTable) appendPoints(dst []point, s int32) []point {
 // truncated to tier tr.
 func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) {
 	ss := &src.series[s]
+	if ss.head < 0 {
+		return // a series without points (a count of 0) makes no row
+	}
 	d := t.lookup(ss.key, ss.isMax)
 	for c := ss.head; c >= 0; c = src.chunks[c].next {
 		ch := &src.chunks[c]
@@ -306,9 +344,14 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 			ch := &t.chunks[c]
 			for _, pt := range t.run(ch) {
 				m := tr.Truncate(int64(pt.minute))
-				if m >= from && m < to {
-					fn(se.key.Cell, se.key.Sub, m, pt.value)
+				if m < from || m >= to {
+					continue
 				}
+				sub, v := se.key.Sub, pt.value
+				if se.isMax {
+					sub, v = unpackRegister(v)
+				}
+				fn(se.key.Cell, sub, m, v)
 			}
 		}
 	}

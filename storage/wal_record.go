@@ -85,7 +85,14 @@ func decodeSeries(p []byte, t *seriesTable, isMax func(uint32) bool) ([]byte, er
 		if metric > 1<<32-1 {
 			return nil, fmt.Errorf("series %d of %d: metric id %d out of range", i, n, metric)
 		}
-		s := t.lookup(SeriesKey{Metric: uint32(metric), Cell: cell, Sub: sub}, isMax(uint32(metric)))
+		// A sketch series of flowd before registerBits has a series per
+		// register: its points are packed here.
+		m := isMax(uint32(metric))
+		k := SeriesKey{Metric: uint32(metric), Cell: cell, Sub: sub}
+		if m {
+			k.Sub = 0
+		}
+		s := t.lookup(k, m)
 		minute := base
 		for j := uint64(0); j < points; j++ {
 			d, k1 := binary.Varint(p)
@@ -100,6 +107,12 @@ func decodeSeries(p []byte, t *seriesTable, isMax func(uint32) bool) ([]byte, er
 			minute += d
 			if !MinuteInRange(minute) {
 				return nil, fmt.Errorf("series %d of %d: minute %d out of range", i, n, minute)
+			}
+			if m {
+				if v < 0 || (sub != 0 && v >= 1<<registerBits) {
+					return nil, fmt.Errorf("series %d of %d: point %d: sketch value %d out of range", i, n, j, v)
+				}
+				v = packRegister(sub, v)
 			}
 			t.add(s, minute, v)
 		}
@@ -160,7 +173,7 @@ func decodeRecord(p []byte, t *seriesTable, isMax func(uint32) bool, op func(Tri
 		if !MinuteInRange(d.Minute) {
 			return fmt.Errorf("delta %d of %d: minute %d out of range", i, n, d.Minute)
 		}
-		t.add(t.lookup(SeriesKey{d.Metric, d.Cell, d.Sub}, isMax(d.Metric)), d.Minute, d.Value)
+		t.addKey(SeriesKey{d.Metric, d.Cell, d.Sub}, isMax(d.Metric), d.Minute, d.Value)
 	}
 	return decodeTrailingTripOps(p, op)
 }

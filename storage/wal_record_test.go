@@ -36,7 +36,7 @@ func appendOldFrame(dst, payload []byte) []byte {
 func TestSeriesRecordRoundTrip(t *testing.T) {
 	b := NewBatch()
 	defer b.Release()
-	b.Series(3, false, 0x89309a000000000, 0) // a series left without points
+	b.Series(3, 0x89309a000000000, 0) // a series left without points
 	b.Add(1, false, 0x89309a000000fff, 0, 27000000, 5)
 	b.Add(1, false, 0x89309a000000fff, 0, 27000000, 2) // combined with the point before
 	b.Add(1, false, 0x89309a000000fff, 0, 1, -7)

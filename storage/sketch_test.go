@@ -1,0 +1,158 @@
+package storage
+
+import (
+	"maps"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/vocab"
+)
+
+// sketchAdds are additions to the registers of two cells over three
+// minutes, registers repeated with smaller and larger values, in a
+// shuffled order; want is each (cell, register, minute) bucket's maximum.
+func sketchAdds(regs uint32, m0 int64) (adds []Delta, want map[Key]int64) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	want = map[Key]int64{}
+	for range 3000 {
+		k := Key{Metric: regs, Cell: 10 + uint64(rng.IntN(2)), Sub: uint64(rng.IntN(vocab.HLLRegisters)), Minute: m0 + int64(rng.IntN(3))}
+		v := 1 + int64(rng.IntN(50))
+		adds = append(adds, Delta{k, v})
+		want[k] = max(want[k], v)
+	}
+	return adds, want
+}
+
+// registersIn reads the sketch's buckets of tier t as the maximum of each
+// (cell, register, minute).
+func registersIn(t *testing.T, s *Store, tier Tier, regs uint32) map[Key]int64 {
+	t.Helper()
+	got := map[Key]int64{}
+	err := s.ScanSub(tier, vocab.DistinctCards, []vocab.CellRange{{Lo: 0, Hi: 100}}, 0, 1<<40, func(cell, sub uint64, minute, v int64) {
+		k := Key{Metric: regs, Cell: cell, Sub: sub, Minute: minute}
+		got[k] = max(got[k], v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func hourly(want map[Key]int64) map[Key]int64 {
+	h := map[Key]int64{}
+	for k, v := range want {
+		k.Minute = TierHour.Truncate(k.Minute)
+		h[k] = max(h[k], v)
+	}
+	return h
+}
+
+// TestSketchRegistersShareASeries adds thousands of register updates to
+// two cells: a batch holds them in one series per cell, and the registers
+// read back exactly (each bucket's maximum) from the memtable, the live
+// deltas, a WAL replay after a crash, the parts of both tiers, and a
+// replay of the per-register series records flowd wrote before.
+func TestSketchRegistersShareASeries(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir, quietOptions())
+	regs, _ := s.MetricID(vocab.DistinctCards)
+	m0 := time.Now().Unix()/60 - 10
+	adds, want := sketchAdds(regs, m0)
+
+	b := NewBatch()
+	for _, d := range adds {
+		b.Add(d.Metric, true, d.Cell, d.Sub, d.Minute, d.Value)
+	}
+	if n := len(b.t.series); n != 2 {
+		t.Fatalf("the batch holds %d series for two cells' registers, want 2", n)
+	}
+	deltas := map[Key]int64{}
+	for _, d := range b.AppendDeltas(nil) {
+		deltas[d.Key] = max(deltas[d.Key], d.Value)
+	}
+	if !maps.Equal(deltas, want) {
+		t.Fatalf("live deltas: %d buckets, want %d", len(deltas), len(want))
+	}
+	p, err := s.Submit(b, nil)
+	if err == nil {
+		err = p.Wait()
+	}
+	b.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, s *Store) {
+		t.Helper()
+		if got := registersIn(t, s, TierMinute, regs); !maps.Equal(got, want) {
+			t.Fatalf("%s: %d minute buckets, want %d", when, len(got), len(want))
+		}
+		if got, wantH := registersIn(t, s, TierHour, regs), hourly(want); !maps.Equal(got, wantH) {
+			t.Fatalf("%s: %d hour buckets, want %d", when, len(got), len(wantH))
+		}
+	}
+	check("in the memtable", s)
+	crash(s)
+	s = openTestStore(t, dir, quietOptions())
+	check("after a crash and WAL replay", s)
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check("in parts", s)
+	crash(s)
+
+	// A record of flowd before packed registers: a series per register.
+	var old seriesTable
+	for _, d := range adds {
+		old.add(old.lookup(SeriesKey{Metric: d.Metric, Cell: d.Cell + 20, Sub: d.Sub}, true), d.Minute, d.Value)
+	}
+	seg := append(walSegmentHeader[:], appendFrame(nil, appendSeriesRecord(nil, &old, nil))...)
+	s = reopenWithSegment(t, dir, seg)
+	defer s.Close()
+	shifted := maps.Clone(want)
+	for k, v := range want {
+		k.Cell += 20
+		shifted[k] = v
+	}
+	want = shifted
+	check("after replaying per-register records", s)
+}
+
+// TestSketchValueOutOfRangeFailsTheBatch: a register value that does not
+// fit its 8 bits is refused at Submit rather than stored wrong.
+func TestSketchValueOutOfRangeFailsTheBatch(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), quietOptions())
+	defer s.Close()
+	regs, _ := s.MetricID(vocab.DistinctCards)
+	b := NewBatch()
+	defer b.Release()
+	b.Add(regs, true, 10, 5, time.Now().Unix()/60, 256)
+	if _, err := s.Submit(b, nil); err == nil {
+		t.Fatal("a register value of 256 was accepted")
+	}
+}
+
+// TestEmptySeriesFlushes: a series created without points (a count of
+// zero) is flushed without a row and without failing.
+func TestEmptySeriesFlushes(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), quietOptions())
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	b := NewBatch()
+	b.Series(id, 10, 0)
+	b.Add(id, false, 11, 0, time.Now().Unix()/60, 4)
+	p, err := s.Submit(b, nil)
+	if err == nil {
+		err = p.Wait()
+	}
+	b.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if total, per := sumAll(t, s, TierMinute, "count_car"); total != 4 || len(per) != 1 {
+		t.Fatalf("after the flush: total %d in %d buckets, want 4 in 1", total, len(per))
+	}
+}
