@@ -61,7 +61,7 @@ func (b *Batch) Add(metric uint32, isMax bool, cell, sub uint64, minute, v int64
 	switch {
 	case !MinuteInRange(minute):
 		err = fmt.Errorf("minute %d is out of range", minute)
-	case v < 0 || v >= 1<<registerBits || sub >= 1<<(63-registerBits):
+	case v < 0 || v >= 1<<registerBits || sub >= maxRegister:
 		err = fmt.Errorf("sketch register %d value %d is out of range", sub, v)
 	default:
 		b.t.addKey(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, true, minute, v)

@@ -157,6 +157,7 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
 	}
 	var pts []point
+	var words []uint64
 	for i := 0; i < len(refs); {
 		k := refs[i].key
 		isMax := refs[i].t.series[refs[i].s].isMax
@@ -175,13 +176,8 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			run = pts
 		}
 		if isMax {
-			// A sketch's points, sorted in a copy by register and minute:
-			// queries may read the frozen memtable meanwhile.
-			if len(pts) == 0 || &run[0] != &pts[0] {
-				pts = append(pts[:0], run...)
-			}
-			slices.SortFunc(pts, byRegisterMinute)
-			if err := emitSketch(t, k, pts, fn); err != nil {
+			var err error
+			if words, err = emitSketch(t, k, run, words, fn); err != nil {
 				return err
 			}
 			continue
@@ -218,23 +214,27 @@ func emitSeries(t Tier, k SeriesKey, isMax bool, run []point, fn func(Key, int64
 }
 
 // emitSketch calls fn with one sketch series' buckets of tier t: a bucket
-// per register and minute, the maximum of its points; run is sorted by
-// register, then minute (byRegisterMinute).
-func emitSketch(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
-	for j := 0; j < len(run); {
-		m := t.Truncate(int64(run[j].minute))
-		reg, v := unpackRegister(run[j].value)
-		n := j + 1
-		for ; n < len(run) && run[n].value>>registerBits == run[j].value>>registerBits && t.Truncate(int64(run[n].minute)) == m; n++ {
-			_, w := unpackRegister(run[n].value)
-			v = max(v, w)
-		}
-		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: reg, Minute: m}, v); err != nil {
-			return err
-		}
-		j = n
+// per register and minute, the maximum of its points. Each point becomes
+// a word of register, minute and value (see maxRegister), so that the
+// points sort as integers, in words, a scratch buffer; the run itself is
+// not reordered (queries may read the frozen memtable meanwhile).
+func emitSketch(t Tier, k SeriesKey, run []point, words []uint64, fn func(Key, int64) error) ([]uint64, error) {
+	words = words[:0]
+	for _, pt := range run {
+		reg, v := unpackRegister(pt.value)
+		words = append(words, reg<<40|uint64(t.Truncate(int64(pt.minute)))<<registerBits|uint64(v))
 	}
-	return nil
+	slices.Sort(words)
+	for j, w := range words {
+		if j+1 < len(words) && words[j+1]>>registerBits == w>>registerBits {
+			continue // the last word of a bucket holds its maximum
+		}
+		key := Key{Metric: k.Metric, Cell: k.Cell, Sub: w >> 40, Minute: int64(w >> registerBits & (1<<32 - 1))}
+		if err := fn(key, int64(w&(1<<registerBits-1))); err != nil {
+			return words, err
+		}
+	}
+	return words, nil
 }
 
 // sortedBoth returns the series of both tiers in key order, sorted once
@@ -260,11 +260,3 @@ func (m *memtable) sortedBoth() []seriesRef {
 }
 
 func byMinute(a, b point) int { return int(a.minute) - int(b.minute) }
-
-// byRegisterMinute orders a sketch's points by register, then minute.
-func byRegisterMinute(a, b point) int {
-	if ra, rb := a.value>>registerBits, b.value>>registerBits; ra != rb {
-		return cmpUint(uint64(ra), uint64(rb))
-	}
-	return byMinute(a, b)
-}

@@ -123,6 +123,10 @@ type seriesTable struct {
 // scans, deltas and flushes unpack (see unpackRegister).
 const registerBits = 8
 
+// maxRegister bounds a sketch's registers (HyperLogLog's precision is far
+// below), so that a register, a minute (32 bits) and a value fit a word.
+const maxRegister = 1 << (64 - 32 - registerBits)
+
 // packRegister packs register sub and its value v into a point value. A
 // sub of 0 leaves v as it is: register 0, or a value already packed (a WAL
 // record of a sketch series).

@@ -109,7 +109,7 @@ func decodeSeries(p []byte, t *seriesTable, isMax func(uint32) bool) ([]byte, er
 				return nil, fmt.Errorf("series %d of %d: minute %d out of range", i, n, minute)
 			}
 			if m {
-				if v < 0 || (sub != 0 && v >= 1<<registerBits) {
+				if v < 0 || (sub != 0 && v >= 1<<registerBits) || sub >= maxRegister || uint64(v)>>registerBits >= maxRegister {
 					return nil, fmt.Errorf("series %d of %d: point %d: sketch value %d out of range", i, n, j, v)
 				}
 				v = packRegister(sub, v)
