@@ -216,6 +216,9 @@ func (s *Store) rotate() rotation {
 	}
 	f := &frozenTable{mem: s.mem, walSeq: seq}
 	s.frozen = append(s.frozen, f)
-	s.mem = newMemtable()
+	s.mem, s.spare = s.spare, nil
+	if s.mem == nil {
+		s.mem = newMemtable()
+	}
 	return rotation{frozen: f}
 }

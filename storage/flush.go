@@ -127,6 +127,13 @@ func (s *Store) flushFrozen() error {
 		s.frozen = slices.DeleteFunc(s.frozen, func(x *frozenTable) bool { return x == f })
 		s.mu.Unlock()
 		f.mem.release() // no scan can reach it now
+		s.mu.Lock()
+		// Kept, emptied, for the next rotation: its index, series and
+		// chunk lists are already grown to a memtable's size.
+		if s.spare == nil {
+			s.spare = f.mem
+		}
+		s.mu.Unlock()
 		if err := removeWALUpTo(filepath.Join(s.dir, "wal"), f.walSeq); err != nil {
 			return err
 		}

@@ -30,8 +30,7 @@ func BenchmarkMemtableAdd(b *testing.B) {
 	points := 0
 	for i := 0; b.Loop(); i++ {
 		if i%len(bs) == 0 {
-			m.release()
-			m = newMemtable()
+			m.release() // and reused, as a store reuses a flushed memtable
 		}
 		m.addTable(&bs[i%len(bs)].t, numTiers, &scratch)
 		points += bs[i%len(bs)].Len()

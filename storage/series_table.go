@@ -304,7 +304,10 @@ func (t *seriesTable) len() int { return t.npts }
 // bytes is the memory the table's contents fill (its index, series,
 // chunks and points), not counting room reserved for more.
 func (t *seriesTable) bytes() int {
-	n := len(t.slots)*8 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{}))
+	// A table reused after a reset keeps its grown index: counted at the
+	// size its series would need (at most four slots a series), so that
+	// an emptied memtable does not count as full.
+	n := min(len(t.slots), 4*len(t.series))*8 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{}))
 	if t.byMetric != nil {
 		n += len(t.series) * 4
 	}
@@ -322,7 +325,9 @@ func (t *seriesTable) reset() {
 	}
 	t.pages = t.pages[:0]
 	t.used, t.npts = 0, 0
-	clear(t.byMetric)
+	for m, list := range t.byMetric {
+		t.byMetric[m] = list[:0] // kept grown for the next use
+	}
 }
 
 // maxPooledSlots bounds the index a pooled table keeps.

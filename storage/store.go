@@ -129,6 +129,7 @@ type Store struct {
 	durableKept int
 	mu          sync.RWMutex // guards mem, frozen, parts and trips
 	mem         *memtable
+	spare       *memtable // a flushed memtable, emptied, for the next rotation
 	frozen      []*frozenTable
 	parts       [numTiers][]*part
 	trips       map[uint64]OpenTrip
