@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math"
 	"slices"
 	"sync"
 
@@ -162,10 +163,23 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		k := refs[i].key
 		isMax := refs[i].t.series[refs[i].s].isMax
 		var run []point
-		if se := &refs[i].t.series[refs[i].s]; se.head < 0 && (i+1 == len(refs) || refs[i+1].key != k) {
+		single := i+1 == len(refs) || refs[i+1].key != k
+		if se := &refs[i].t.series[refs[i].s]; single && se.head < 0 {
 			i++ // no points: a zero count replayed from the WAL of flowd before addSeries skipped them
 			continue
-		} else if se.head == se.tail && (i+1 == len(refs) || refs[i+1].key != k) {
+		} else if single && !isMax {
+			// Most series: their chunks read in place when in minute order.
+			ok, err := emitChain(t, k, refs[i].t, se, fn)
+			if err != nil {
+				return err
+			}
+			if ok {
+				i++
+				continue
+			}
+		}
+		if single && refs[i].t.series[refs[i].s].head == refs[i].t.series[refs[i].s].tail {
+			se := &refs[i].t.series[refs[i].s]
 			run = refs[i].t.run(&refs[i].t.chunks[se.head]) // one chunk: read in place
 			i++
 		} else {
@@ -193,6 +207,42 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		}
 	}
 	return nil
+}
+
+// emitChain is emitSeries over the chunks of series se of tab, read in
+// place; ok is false, and nothing emitted, when its points are not in
+// minute order.
+func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, int64) error) (ok bool, err error) {
+	prev := int32(math.MinInt32)
+	for c := se.head; c >= 0; c = tab.chunks[c].next {
+		for _, pt := range tab.run(&tab.chunks[c]) {
+			if pt.minute < prev {
+				return false, nil
+			}
+			prev = pt.minute
+		}
+	}
+	have := false
+	var m, v int64
+	for c := se.head; c >= 0; c = tab.chunks[c].next {
+		for _, pt := range tab.run(&tab.chunks[c]) {
+			pm := t.Truncate(int64(pt.minute))
+			if have && pm == m {
+				v = SatAdd(v, pt.value)
+				continue
+			}
+			if have {
+				if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
+					return true, err
+				}
+			}
+			m, v, have = pm, pt.value, true
+		}
+	}
+	if have {
+		err = fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v)
+	}
+	return true, err
 }
 
 // emitSeries calls fn with one series' buckets of tier t, in minute order,
