@@ -3,6 +3,8 @@ package api
 import (
 	"fmt"
 
+	"github.com/flowd/flowd/privacy"
+
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/geo"
 	"github.com/valyala/fasthttp"
@@ -78,7 +80,7 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/api/v1/sites/{id}/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.SiteStatus)},
 
 		// The live view.
-		{"GET", "/api/v1/live", RoleRead, LimitLive, AuditNever, served(lv, Live.Socket)},
+		{"GET", "/api/v1/live", RoleRead, LimitLive, AuditNever, liveSocket(lv)},
 		{"GET", "/api/v1/live/stats", RoleRead, LimitRate, AuditAdmin, served(lv, Live.LiveStats)},
 		{"GET", "/api/v1/alerts", RoleRead, LimitRate, AuditAdmin, served(lv, Live.AlertHistory)},
 		{"GET", "/api/v1/dashboard/config", RoleRead, LimitRate, AuditAdmin, served(lv, Live.Config)},
@@ -100,6 +102,17 @@ func served[P any](p P, h func(P, *fasthttp.RequestCtx)) fasthttp.RequestHandler
 		return notServed
 	}
 	return func(ctx *fasthttp.RequestCtx) { h(p, ctx) }
+}
+
+// liveSocket serves the live map's WebSocket, telling it whether the
+// caller may see exact figures about people (privacy.OffLive): an admin,
+// or anyone while authentication is off.
+func liveSocket(lv Live) fasthttp.RequestHandler {
+	socket := served(lv, Live.Socket)
+	return func(ctx *fasthttp.RequestCtx) {
+		ctx.SetUserValue(privacy.ExactKey, RoleOf(ctx) == RoleAdmin)
+		socket(ctx)
+	}
 }
 
 func notServed(ctx *fasthttp.RequestCtx) {

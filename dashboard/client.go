@@ -26,6 +26,7 @@ type client struct {
 	in    inbound
 	heard atomic.Int64 // unix milliseconds the client last sent a frame
 	out   outbox
+	exact bool // may see exact figures about people (an admin; privacy.OffLive)
 
 	inMu     sync.Mutex
 	inbox    []byte // the newest message not handled yet

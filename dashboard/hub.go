@@ -421,11 +421,6 @@ func (h *Hub) queueLocked(c *client, ready []*client, frames ...[]byte) []*clien
 	return c.markReadyLocked(ready)
 }
 
-// private reports whether a metric links one card's taps (trips by
-// destination, sketch registers), which the live feed never carries.
-func private(metric string) bool {
-	return privacy.OffLive(metric)
-}
 
 // subscribe points c at the shape of sub, creating the shape if new; its
 // next frame, at the next tick, is a full snapshot.
@@ -440,9 +435,12 @@ func (h *Hub) subscribe(c *client, sub subscription) error {
 	if sub.Metric == "" {
 		return fmt.Errorf("metric is required")
 	}
-	if private(sub.Metric) {
-		// Distinct people and OD pairs are shown only through the query
-		// endpoints, which suppress small counts.
+	if privacy.OffLive(sub.Metric, c.exact) {
+		// Card-derived figures reach other callers only through the query
+		// endpoints and the privacy layer.
+		if vocab.PrivacyOf(sub.Metric) == vocab.People {
+			return fmt.Errorf("metric %q counts people: on the live feed for admin tokens only; ask /api/v1/density or /api/v1/series, which release it through the privacy layer", sub.Metric)
+		}
 		return fmt.Errorf("metric %q is not on the live feed: ask /api/v1/distinct or /api/v1/od", sub.Metric)
 	}
 	key := shapeKey{metric: sub.Metric, res: sub.Res, bbox: b}

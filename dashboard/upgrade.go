@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/privacy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -38,8 +39,9 @@ func (h *Hub) Handler() fasthttp.RequestHandler {
 			return
 		}
 		h.open.Add(1)
+		exact, _ := ctx.UserValue(privacy.ExactKey).(bool)
 		ctx.HijackSetNoResponse(true)
-		ctx.Hijack(func(conn net.Conn) { h.accept(conn, accept) })
+		ctx.Hijack(func(conn net.Conn) { h.accept(conn, accept, exact) })
 	}
 }
 
@@ -84,8 +86,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // client reads the connection under it, so the reader (64 KiB in flowd) is
 // left to the garbage collector. A client that sent bytes before the
 // handshake's answer (RFC 6455 §4.1 forbids it) would lose them there,
-// so it is refused.
-func (h *Hub) accept(hj net.Conn, accept string) {
+// so it is refused. exact says the caller may see exact figures about
+// people (privacy.OffLive).
+func (h *Hub) accept(hj net.Conn, accept string, exact bool) {
 	conn := hj
 	if u, ok := hj.(interface{ UnsafeConn() net.Conn }); ok {
 		conn = u.UnsafeConn()
@@ -108,6 +111,7 @@ func (h *Hub) accept(hj net.Conn, accept string) {
 		return
 	}
 	c := newClient(conn)
+	c.exact = exact
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()

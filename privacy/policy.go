@@ -142,7 +142,24 @@ func (p *Policy) treat(metric string) treatment {
 	return t
 }
 
-// OffLive reports whether the live feed must not carry metric: a Linked
-// metric, whose frames could follow one journey from second to second.
-// Only the query routes release those, through the layer.
-func OffLive(metric string) bool { return vocab.PrivacyOf(metric) == vocab.Linked }
+// OffLive reports whether the live feed must not carry metric to a
+// caller; exact says the caller may see exact figures about people (an
+// admin). A Linked metric, whose frames could follow one journey from
+// second to second, is never on it; a People metric (swipes, unmatched
+// taps) only for exact callers: its frames are exact per cell and second,
+// below the layer's floors, so other callers get it from the query
+// routes, released through the layer.
+func OffLive(metric string, exact bool) bool {
+	switch vocab.PrivacyOf(metric) {
+	case vocab.Linked:
+		return true
+	case vocab.People:
+		return !exact
+	}
+	return false
+}
+
+// ExactKey names the request user value (a bool) by which the API tells
+// the live feed that its caller may see exact figures about people; a
+// request without it is treated as not entitled.
+const ExactKey = "flowd.exact"

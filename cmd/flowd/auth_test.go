@@ -320,7 +320,8 @@ func TestRawCardIDsReachNoOutput(t *testing.T) {
 	c := startFlowd(t, data, append(registryFlags(t), "-tokens", writeTokens(t), "-live-tick", "100ms")...)
 	t0 := time.Now().UTC().Truncate(time.Minute)
 
-	live, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(c.url, "http")+"/api/v1/live?token="+tokRead, nil)
+	// An admin's live feed: the one that carries swipes per cell.
+	live, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(c.url, "http")+"/api/v1/live?token="+tokAdmin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -710,5 +711,55 @@ func TestRevokedTokenLosesItsLiveFeed(t *testing.T) {
 	authDo(t, "GET", c.url+"/api/v1/live/stats", tokAdmin, "", nil).json(t, &stats)
 	if stats.Clients != 1 {
 		t.Errorf("the live hub holds %d clients after the revocation; want 1", stats.Clients)
+	}
+}
+
+// TestLiveFeedKeepsPeopleFromReadTokens: the live map's frames are exact per
+// cell and second, below the privacy layer's floors, so a read token may
+// not subscribe to a metric that counts people (swipes), nor to one that
+// links a card's taps (trips); detector counts it may. An admin sees
+// swipes live.
+func TestLiveFeedKeepsPeopleFromReadTokens(t *testing.T) {
+	c := startFlowd(t, t.TempDir(), append(registryFlags(t), "-tokens", writeTokens(t), "-live-tick", "100ms")...)
+	bbox := [4]float64{120.10, 30.20, 120.20, 30.30}
+	subscribe := func(token, metric string) map[string]any {
+		t.Helper()
+		live, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(c.url, "http")+"/api/v1/live?token="+token, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer live.Close()
+		live.WriteJSON(map[string]any{"type": "subscribe", "bbox": bbox, "res": 9, "metric": metric})
+		for {
+			live.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var m map[string]any
+			if err := live.ReadJSON(&m); err != nil {
+				t.Fatalf("%s subscribing to %s: %v", token, metric, err)
+			}
+			if m["type"] == "error" || m["type"] == "cells" {
+				return m
+			}
+		}
+	}
+	for _, tc := range []struct {
+		token, metric string
+		refused       string // a word of the error, or "" for frames
+	}{
+		{tokRead, "swipes_in", "counts people"},
+		{tokRead, "swipes_out", "counts people"},
+		{tokRead, "unmatched_in", "counts people"},
+		{tokRead, "trips", "not on the live feed"},
+		{tokRead, "count_car", ""},
+		{tokAdmin, "swipes_in", ""},
+		{tokAdmin, "trips", "not on the live feed"},
+	} {
+		m := subscribe(tc.token, tc.metric)
+		errText, _ := m["error"].(string)
+		switch {
+		case tc.refused == "" && m["type"] != "cells":
+			t.Errorf("%s on the live feed with the %s token: %v, want frames", tc.metric, tc.token, m)
+		case tc.refused != "" && !strings.Contains(errText, tc.refused):
+			t.Errorf("%s on the live feed with the %s token: %v, want an error saying %q", tc.metric, tc.token, m, tc.refused)
+		}
 	}
 }
