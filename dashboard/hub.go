@@ -421,7 +421,6 @@ func (h *Hub) queueLocked(c *client, ready []*client, frames ...[]byte) []*clien
 	return c.markReadyLocked(ready)
 }
 
-
 // subscribe points c at the shape of sub, creating the shape if new; its
 // next frame, at the next tick, is a full snapshot.
 func (h *Hub) subscribe(c *client, sub subscription) error {
