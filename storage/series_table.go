@@ -89,7 +89,10 @@ type series struct {
 	// adding a point reads the series and its last point, not the chunk.
 	tailStart, tailN, tailCap int32
 	points                    int32
-	isMax                     bool
+	// The last point's minute, so that adding a point of another minute
+	// only writes to the points arena and never waits to read it.
+	lastMinute int32
+	isMax      bool
 }
 
 // seriesTable holds bucket additions grouped by series: an open-addressing
@@ -226,10 +229,13 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	if se.tail >= 0 {
 		page := t.pages[se.tailStart>>pageBits]
 		off := se.tailStart&(pageSize-1) + se.tailN
-		if last := &page[off-1]; last.minute == m && (!se.isMax || last.value>>registerBits == v>>registerBits) {
-			last.value = combine(se.isMax, last.value, v)
-			return
+		if se.lastMinute == m {
+			if last := &page[off-1]; !se.isMax || last.value>>registerBits == v>>registerBits {
+				last.value = combine(se.isMax, last.value, v)
+				return
+			}
 		}
+		se.lastMinute = m
 		if se.tailN < se.tailCap {
 			page[off] = point{minute: m, value: v}
 			se.tailN++
@@ -240,6 +246,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 		}
 		size = min(se.tailCap*2, maxChunk)
 	}
+	se.lastMinute = m
 	if len(t.pages) == 0 || t.used+int(size) > pageSize {
 		if len(t.pages) >= math.MaxInt32>>pageBits || len(t.chunks) >= math.MaxInt32 {
 			panic("BUG: a series table of 2^31 points")
