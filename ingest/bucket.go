@@ -376,29 +376,37 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 	}
 	// The decoder bounds the interval to a day.
 	minutes := max((c.Interval+59)/60, 1)
+	bt.addSpread(ids, cell, vocab.MinuteOf(c.Time), minutes, c)
+	bt.accept(hourly)
+	return nil
+}
+
+// addSpread adds a count spread evenly over its minutes, from first: the
+// quotient to each, one more to each of the first remainder minutes, and
+// to each minute's speed sum its count times the speed, rounded. Each run
+// of minutes within one hour that get the same count is one point of a
+// spread series (see storage.SpreadPiece), the run's sum: an hourly
+// reading costs one or two points rather than sixty, and since every run
+// is even, readings that add up in one bucket still spread exactly.
+func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64, c *Count) {
 	per, rest := c.Count/minutes, c.Count%minutes
-	count := bt.sums.Series(ids.count, uint64(cell), 0)
-	speed := int32(-1)
-	if c.HasSpeed {
-		speed = bt.sums.Series(ids.speed, uint64(cell), 0)
-	}
-	first := vocab.MinuteOf(c.Time)
-	for i := range minutes {
+	for i := int64(0); i < minutes; {
+		n := storage.SpreadPiece(first+i, first+minutes)
+		if i < rest {
+			n = min(n, rest-i) // the minutes with one more
+		}
 		v := per
 		if i < rest {
 			v++
 		}
-		if v == 0 {
-			continue
+		if v > 0 {
+			bt.sums.AddTo(bt.sums.SeriesSpread(ids.count, uint64(cell), n), first+i, v*n)
+			if sv := int64(c.Speed*float64(v) + 0.5); c.HasSpeed && sv > 0 {
+				bt.sums.AddTo(bt.sums.SeriesSpread(ids.speed, uint64(cell), n), first+i, sv*n)
+			}
 		}
-		// c.Time's minute plus i: the same as the minute of c.Time+i·60 s.
-		bt.sums.AddTo(count, first+i, v)
-		if speed >= 0 {
-			bt.sums.AddTo(speed, first+i, int64(c.Speed*float64(v)+0.5))
-		}
+		i += n
 	}
-	bt.accept(hourly)
-	return nil
 }
 
 // AddFootfall buckets one scenic-site reading at the site's cell.

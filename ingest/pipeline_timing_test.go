@@ -49,6 +49,11 @@ func pipelineBucketer(b testing.TB) *Bucketer {
 		}
 		b.Cleanup(func() { os.RemoveAll(dir) })
 	}
+	return pipelineBucketerIn(b, reg, dir)
+}
+
+// pipelineBucketerIn returns a Bucketer over reg and a store in dir.
+func pipelineBucketerIn(b testing.TB, reg *geo.Registry, dir string) *Bucketer {
 	st := flowdtest.OpenStore(b, dir)
 	cards, err := LoadOrCreateKey(dir + "/secret.key")
 	if err != nil {

@@ -60,7 +60,21 @@ func (b *Batch) Release() {
 // of sums, for adding several buckets to it with AddTo. A sketch's
 // registers go through Add.
 func (b *Batch) Series(metric uint32, cell, sub uint64) int32 {
-	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false)
+	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false, false)
+}
+
+// SeriesSpread returns a handle of the series of a spreading metric (see
+// vocab.Spreads) whose points are readings spread over n minutes (at most
+// an hour's, see SpreadPiece), each added at its first minute with the sum
+// of its minutes; n of 1 is the metric's plain series.
+func (b *Batch) SeriesSpread(metric uint32, cell uint64, n int64) int32 {
+	if n <= 1 || n > maxSpread {
+		if n > maxSpread && b.err == nil {
+			b.err = fmt.Errorf("a reading spread over %d minutes; at most %d", n, maxSpread)
+		}
+		return b.Series(metric, cell, 0)
+	}
+	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: uint64(n)}, false, true)
 }
 
 // AddTo adds v to the bucket of minute in series s, a handle from Series.
@@ -117,6 +131,12 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 		for c := se.head; c >= 0; c = b.t.chunks[c].next {
 			for _, pt := range b.t.run(&b.t.chunks[c]) {
 				m := int64(pt.minute)
+				if se.spread {
+					eachShare(m, int64(k.Sub), pt.value, lo, min(hi, math.MaxInt64-1)+1, func(m, v int64) {
+						dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Minute: m}, Value: v})
+					})
+					continue
+				}
 				if m < lo || m > hi {
 					continue
 				}

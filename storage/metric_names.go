@@ -19,10 +19,11 @@ type metricNames struct {
 	path string
 	max  int // names beyond which only fixed ones are created
 
-	mu    sync.RWMutex
-	ids   map[string]uint32
-	names []string // index is the id
-	isMax []bool   // index is the id
+	mu     sync.RWMutex
+	ids    map[string]uint32
+	names  []string // index is the id
+	isMax  []bool   // index is the id
+	spread []bool   // index is the id
 }
 
 // ErrTooManyMetrics is returned for a new metric name past Options.MaxMetrics.
@@ -43,6 +44,7 @@ func openMetricNames(path string, max int) (*metricNames, error) {
 	for i, n := range m.names {
 		m.ids[n] = uint32(i)
 		m.isMax = append(m.isMax, vocab.KindOf(n) == vocab.Sketch)
+		m.spread = append(m.spread, vocab.Spreads(n))
 	}
 	return m, nil
 }
@@ -101,6 +103,7 @@ func (m *metricNames) IDs(names []string) ([]uint32, error) {
 	for _, name := range added {
 		m.ids[name] = uint32(len(m.isMax))
 		m.isMax = append(m.isMax, vocab.KindOf(name) == vocab.Sketch)
+		m.spread = append(m.spread, vocab.Spreads(name))
 	}
 	return ids, nil
 }
@@ -110,6 +113,15 @@ func (m *metricNames) IsMax(id uint32) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return int(id) < len(m.isMax) && m.isMax[id]
+}
+
+// IsSpread reports whether metric id holds interval readings, whose rows
+// with a sub-key of 2 or more are spread over that many minutes (see
+// vocab.Spreads).
+func (m *metricNames) IsSpread(id uint32) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return int(id) < len(m.spread) && m.spread[id]
 }
 
 // Lookup returns the id of an existing metric.

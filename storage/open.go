@@ -99,7 +99,7 @@ func (s *Store) replay() error {
 	err := replayWAL(walDir, func(seq uint64, payload []byte) error {
 		records++
 		rec.reset()
-		err := decodeRecord(payload, &rec, s.names.IsMax, func(op TripOp) {
+		err := decodeRecord(payload, &rec, s.names.IsMax, s.names.IsSpread, func(op TripOp) {
 			applyTripOps(s.trips, []TripOp{op})
 		}, func() {
 			clear(s.trips)

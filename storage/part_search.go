@@ -17,6 +17,35 @@ type rowSink struct {
 	fn   func(cell, sub uint64, minute, value int64)
 	sums []int64
 	step int64
+	// spread says the rows are of a spreading metric in the minute tier:
+	// a row with a sub-key of 2 or more stands for that many minutes
+	// (spread.go), and a scan from a minute reads the rows from its hour.
+	spread bool
+}
+
+// row hands one row (of a minute in [from, to)) to the sink.
+func (out *rowSink) row(cell, sub uint64, minute, value, from int64) {
+	if out.sums == nil {
+		out.fn(cell, sub, minute, value)
+		return
+	}
+	i := (minute - from) / out.step
+	out.sums[i] = SatAdd(out.sums[i], value)
+}
+
+// spreadRows hands rows of a spreading metric to the sink, each spread row
+// as the shares of its minutes in [from, to).
+func (out *rowSink) spreadRows(from, to int64, cells, subs, minutes, values []int64) {
+	for k, m := range minutes {
+		cell, n := uint64(cells[k]), int64(subs[k])
+		if n < 2 || n > maxSpread {
+			if m >= from && m < to {
+				out.row(cell, 0, m, values[k], from)
+			}
+			continue
+		}
+		eachShare(m, n, values[k], from, to, func(x, v int64) { out.row(cell, 0, x, v, from) })
+	}
 }
 
 // sumRows adds each value whose minute is in [from, to) into
@@ -132,7 +161,11 @@ var errScanStopped = errors.New("scan stopped")
 // it reads more than one block, other goroutines decode the next blocks
 // while this one walks the rows of the current one.
 func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, from, to int64, out rowSink) error {
-	steps := p.plan(metric, ranges, from, to)
+	planFrom := from
+	if out.spread {
+		planFrom = TierHour.Truncate(from) // a spread row of from's hour may cover it
+	}
+	steps := p.plan(metric, ranges, planFrom, to)
 	if len(steps) == 0 {
 		return nil
 	}
@@ -236,6 +269,10 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 		end := j
 		for end < len(cells) && uint64(cells[end]) <= r.Hi && (!multi || uint32(b.metrics[end]) == metric) {
 			end++
+		}
+		if out.spread {
+			out.spreadRows(from, to, cells[j:end], subs[j:end], minutes[j:end], values[j:end])
+			continue
 		}
 		if out.sums != nil {
 			sumRows(out.sums, out.step, from, to, minutes[j:end], values[j:end])

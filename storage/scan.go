@@ -42,6 +42,7 @@ func (s *Store) scan(t Tier, metric string, ranges []vocab.CellRange, from, to i
 	if !ok || len(ranges) == 0 {
 		return nil
 	}
+	out.spread = t == TierMinute && s.names.IsSpread(id)
 	fn := out.fn
 	if fn == nil {
 		fn = func(_, _ uint64, minute, v int64) {

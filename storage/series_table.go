@@ -93,6 +93,7 @@ type series struct {
 	// only writes to the points arena and never waits to read it.
 	lastMinute int32
 	isMax      bool
+	spread     bool // its points are readings spread over Sub minutes (see spread.go)
 }
 
 // seriesTable holds bucket additions grouped by series: an open-addressing
@@ -158,8 +159,9 @@ func MinuteInRange(m int64) bool { return m >= 0 && m <= math.MaxInt32 }
 // full.
 func slotOf(idx int32, h uint64) uint64 { return uint64(idx+1)<<32 | h>>32 }
 
-// lookup returns the index of the series with key k, adding it if new.
-func (t *seriesTable) lookup(k SeriesKey, isMax bool) int32 {
+// lookup returns the index of the series with key k, adding it if new;
+// isMax and spread describe a new one.
+func (t *seriesTable) lookup(k SeriesKey, isMax, spread bool) int32 {
 	if len(t.slots) == 0 {
 		t.slots = make([]uint64, minSlots)
 	}
@@ -168,7 +170,7 @@ func (t *seriesTable) lookup(k SeriesKey, isMax bool) int32 {
 	for i := h & mask; ; i = (i + 1) & mask {
 		sl := t.slots[i]
 		if sl == 0 {
-			return t.insert(i, k, h, isMax)
+			return t.insert(i, k, h, isMax, spread)
 		}
 		if uint32(sl) == uint32(h>>32) {
 			if idx := int32(sl>>32) - 1; t.series[idx].key == k {
@@ -185,13 +187,13 @@ func (t *seriesTable) addKey(k SeriesKey, isMax bool, minute, v int64) {
 		v = packRegister(k.Sub, v)
 		k.Sub = 0
 	}
-	t.add(t.lookup(k, isMax), minute, v)
+	t.add(t.lookup(k, isMax, false), minute, v)
 }
 
 // insert adds the series k at the empty slot i.
-func (t *seriesTable) insert(i uint64, k SeriesKey, h uint64, isMax bool) int32 {
+func (t *seriesTable) insert(i uint64, k SeriesKey, h uint64, isMax, spread bool) int32 {
 	idx := int32(len(t.series))
-	t.series = append(t.series, series{key: k, head: -1, tail: -1, isMax: isMax})
+	t.series = append(t.series, series{key: k, head: -1, tail: -1, isMax: isMax, spread: spread})
 	t.slots[i] = slotOf(idx, h)
 	if t.indexMetrics {
 		if t.byMetric == nil {
@@ -292,7 +294,7 @@ func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) {
 	if ss.head < 0 {
 		return // a series without points (a count of 0) makes no row
 	}
-	d := t.lookup(ss.key, ss.isMax)
+	d := t.lookup(ss.key, ss.isMax, ss.spread)
 	for c := ss.head; c >= 0; c = src.chunks[c].next {
 		ch := &src.chunks[c]
 		for _, pt := range src.run(ch) {
@@ -356,6 +358,10 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 		if !inRanges(ranges, se.key.Cell) {
 			continue
 		}
+		if se.spread && tr == TierMinute {
+			t.scanSpread(se, from, to, fn)
+			continue
+		}
 		for c := se.head; c >= 0; c = t.chunks[c].next {
 			ch := &t.chunks[c]
 			for _, pt := range t.run(ch) {
@@ -369,6 +375,17 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 				}
 				fn(se.key.Cell, sub, m, v)
 			}
+		}
+	}
+}
+
+// scanSpread calls fn with the minutes of [from, to) of a spread series'
+// points, each with its share.
+func (t *seriesTable) scanSpread(se *series, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
+	n := int64(se.key.Sub)
+	for c := se.head; c >= 0; c = t.chunks[c].next {
+		for _, pt := range t.run(&t.chunks[c]) {
+			eachShare(int64(pt.minute), n, pt.value, from, to, func(m, v int64) { fn(se.key.Cell, 0, m, v) })
 		}
 	}
 }

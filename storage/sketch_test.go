@@ -104,7 +104,7 @@ func TestSketchRegistersShareASeries(t *testing.T) {
 	// A record of flowd before packed registers: a series per register.
 	var old seriesTable
 	for _, d := range adds {
-		old.add(old.lookup(SeriesKey{Metric: d.Metric, Cell: d.Cell + 20, Sub: d.Sub}, true), d.Minute, d.Value)
+		old.add(old.lookup(SeriesKey{Metric: d.Metric, Cell: d.Cell + 20, Sub: d.Sub}, true, false), d.Minute, d.Value)
 	}
 	seg := append(walSegmentHeader[:], appendFrame(nil, appendSeriesRecord(nil, &old, nil))...)
 	s = reopenWithSegment(t, dir, seg)
@@ -154,5 +154,46 @@ func TestEmptySeriesFlushes(t *testing.T) {
 	}
 	if total, per := sumAll(t, s, TierMinute, "count_car"); total != 4 || len(per) != 1 {
 		t.Fatalf("after the flush: total %d in %d buckets, want 4 in 1", total, len(per))
+	}
+}
+
+// TestSpreadRowsSurviveACrash: a reading spread over 30 minutes is one
+// point in the WAL; replayed after a crash it still reads as its minutes'
+// shares in the minute tier and as one bucket in the hour tier, from a
+// scan that starts inside it.
+func TestSpreadRowsSurviveACrash(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir, quietOptions())
+	id, _ := s.MetricID("count_car")
+	hour := TierHour.Truncate(time.Now().Unix()/60 - 120)
+	b := NewBatch()
+	b.AddTo(b.SeriesSpread(id, 10, 30), hour+15, 90)
+	b.AddTo(b.SeriesSpread(id, 10, 1), hour+50, 4) // a plain row
+	p, err := s.Submit(b, nil)
+	if err == nil {
+		err = p.Wait()
+	}
+	b.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash(s)
+	s = openTestStore(t, dir, quietOptions())
+	defer s.Close()
+	for _, when := range []string{"replayed", "flushed"} {
+		got := map[int64]int64{}
+		err := s.Scan(TierMinute, "count_car", []vocab.CellRange{{Lo: 0, Hi: 100}}, hour+20, hour+60, func(_ uint64, m, v int64) { got[m-hour] += v })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 26 || got[20] != 3 || got[44] != 3 || got[45] != 0 || got[50] != 4 {
+			t.Fatalf("%s: minutes from 20 of the hour: %v; want 3 in each of 20-44 and 4 at 50", when, got)
+		}
+		if total, _ := sumAll(t, s, TierHour, "count_car"); total != 94 {
+			t.Fatalf("%s: hour tier %d, want 94", when, total)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

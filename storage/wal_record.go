@@ -55,7 +55,7 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 
 // decodeSeries adds the series of a recordSeries payload (after its type
 // byte) to t and returns the rest of the payload.
-func decodeSeries(p []byte, t *seriesTable, isMax func(uint32) bool) ([]byte, error) {
+func decodeSeries(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool) ([]byte, error) {
 	n, k := binary.Uvarint(p)
 	if k <= 0 {
 		return nil, fmt.Errorf("bad series count")
@@ -92,7 +92,7 @@ func decodeSeries(p []byte, t *seriesTable, isMax func(uint32) bool) ([]byte, er
 		if m {
 			k.Sub = 0
 		}
-		s := t.lookup(k, m)
+		s := t.lookup(k, m, !m && sub >= 2 && sub <= maxSpread && isSpread(uint32(metric)))
 		minute := base
 		for j := uint64(0); j < points; j++ {
 			d, k1 := binary.Varint(p)
@@ -122,13 +122,13 @@ func decodeSeries(p []byte, t *seriesTable, isMax func(uint32) bool) ([]byte, er
 
 // decodeRecord adds the additions of a WAL record payload to t and calls
 // op for every trip operation; a checkpoint first calls reset.
-func decodeRecord(p []byte, t *seriesTable, isMax func(uint32) bool, op func(TripOp), reset func()) error {
+func decodeRecord(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool, op func(TripOp), reset func()) error {
 	if len(p) == 0 {
 		return fmt.Errorf("empty WAL record")
 	}
 	switch p[0] {
 	case recordSeries:
-		rest, err := decodeSeries(p[1:], t, isMax)
+		rest, err := decodeSeries(p[1:], t, isMax, isSpread)
 		if err != nil {
 			return err
 		}

@@ -47,7 +47,7 @@ func TestSeriesRecordRoundTrip(t *testing.T) {
 	var got seriesTable
 	var gotOps []TripOp
 	isMax := func(m uint32) bool { return m == 2 }
-	if err := decodeRecord(rec, &got, isMax, func(op TripOp) { gotOps = append(gotOps, op) }, func() {}); err != nil {
+	if err := decodeRecord(rec, &got, isMax, noSpread, func(op TripOp) { gotOps = append(gotOps, op) }, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	want := b.AppendDeltas(nil)
@@ -60,7 +60,7 @@ func TestSeriesRecordRoundTrip(t *testing.T) {
 	}
 	for cut := 1; cut < len(rec); cut++ {
 		var part seriesTable
-		if err := decodeRecord(rec[:cut], &part, isMax, func(TripOp) {}, func() {}); err == nil {
+		if err := decodeRecord(rec[:cut], &part, isMax, noSpread, func(TripOp) {}, func() {}); err == nil {
 			t.Fatalf("a record cut at %d of %d bytes decoded", cut, len(rec))
 		}
 	}
@@ -89,3 +89,5 @@ func TestOldDeltaRecordsReplay(t *testing.T) {
 		t.Errorf("open trips after the old records: %+v", trips)
 	}
 }
+
+func noSpread(uint32) bool { return false }

@@ -95,3 +95,12 @@ func PrivacyOf(name string) Privacy {
 	}
 	return Public
 }
+
+// Spreads reports whether a metric holds interval readings (detector
+// counts and their speeds), which a reading of several minutes spreads
+// over them: the store keeps such a reading as one row of its first minute
+// whose sub-key is its number of minutes, and reads it back as the even
+// spread (see storage).
+func Spreads(metric string) bool {
+	return strings.HasPrefix(metric, CountPrefix) || strings.HasPrefix(metric, SpeedPrefix)
+}
