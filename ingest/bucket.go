@@ -390,6 +390,17 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 // is even, readings that add up in one bucket still spread exactly.
 func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64, c *Count) {
 	per, rest := c.Count/minutes, c.Count%minutes
+	count, speed := int32(-1), int32(-1)
+	add := func(series *int32, metric uint32, minute, n, v int64) {
+		if n == 1 {
+			bt.sums.Add(metric, false, uint64(cell), 0, minute, v)
+			return
+		}
+		if *series < 0 {
+			*series = bt.sums.SeriesSpread(metric, uint64(cell))
+		}
+		bt.sums.AddRun(*series, minute, n, v*n)
+	}
 	for i := int64(0); i < minutes; {
 		n := storage.SpreadPiece(first+i, first+minutes)
 		if i < rest {
@@ -400,9 +411,9 @@ func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64,
 			v++
 		}
 		if v > 0 {
-			bt.sums.AddTo(bt.sums.SeriesSpread(ids.count, uint64(cell), n), first+i, v*n)
+			add(&count, ids.count, first+i, n, v)
 			if sv := int64(c.Speed*float64(v) + 0.5); c.HasSpeed && sv > 0 {
-				bt.sums.AddTo(bt.sums.SeriesSpread(ids.speed, uint64(cell), n), first+i, sv*n)
+				add(&speed, ids.speed, first+i, n, sv)
 			}
 		}
 		i += n

@@ -63,18 +63,29 @@ func (b *Batch) Series(metric uint32, cell, sub uint64) int32 {
 	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false, false)
 }
 
-// SeriesSpread returns a handle of the series of a spreading metric (see
-// vocab.Spreads) whose points are readings spread over n minutes (at most
-// an hour's, see SpreadPiece), each added at its first minute with the sum
-// of its minutes; n of 1 is the metric's plain series.
-func (b *Batch) SeriesSpread(metric uint32, cell uint64, n int64) int32 {
-	if n <= 1 || n > maxSpread {
-		if n > maxSpread && b.err == nil {
-			b.err = fmt.Errorf("a reading spread over %d minutes; at most %d", n, maxSpread)
-		}
-		return b.Series(metric, cell, 0)
+// SeriesSpread returns a handle of the series of runs of spread readings
+// of a spreading metric (see vocab.Spreads) in a cell, for AddRun.
+func (b *Batch) SeriesSpread(metric uint32, cell uint64) int32 {
+	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: spreadSub}, false, true)
+}
+
+// AddRun adds to series s, a handle from SeriesSpread, a run of n minutes
+// from minute (2 to 60 within one hour, see SpreadPiece) whose minutes
+// each count v/n: v is the run's sum, a multiple of n.
+func (b *Batch) AddRun(s int32, minute, n, v int64) {
+	var err error
+	switch {
+	case n < 2 || n > maxSpread || TierHour.Truncate(minute) != TierHour.Truncate(minute+n-1):
+		err = fmt.Errorf("a run of %d minutes from minute %d; want 2 to %d within an hour", n, minute, maxSpread)
+	case v < 0 || v > maxSpreadSum || v%n != 0:
+		err = fmt.Errorf("a run of %d minutes summing %d; want a multiple of %d up to %d", n, v, n, int64(maxSpreadSum))
+	default:
+		b.AddTo(s, minute, packSpread(n, v))
+		return
 	}
-	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: uint64(n)}, false, true)
+	if b.err == nil {
+		b.err = err
+	}
 }
 
 // AddTo adds v to the bucket of minute in series s, a handle from Series.
@@ -132,7 +143,8 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 			for _, pt := range b.t.run(&b.t.chunks[c]) {
 				m := int64(pt.minute)
 				if se.spread {
-					eachShare(m, int64(k.Sub), pt.value, lo, min(hi, math.MaxInt64-1)+1, func(m, v int64) {
+					n, v := unpackSpread(pt.value)
+					eachShare(m, n, v, lo, min(hi, math.MaxInt64-1)+1, func(m, v int64) {
 						dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Minute: m}, Value: v})
 					})
 					continue

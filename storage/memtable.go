@@ -162,6 +162,16 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 	for i := 0; i < len(refs); {
 		k := refs[i].key
 		isMax := refs[i].t.series[refs[i].s].isMax
+		if refs[i].t.series[refs[i].s].spread {
+			pts = pts[:0]
+			for ; i < len(refs) && refs[i].key == k; i++ {
+				pts = refs[i].t.appendPoints(pts, refs[i].s)
+			}
+			if err := emitSpread(t, k, pts, fn); err != nil {
+				return err
+			}
+			continue
+		}
 		var run []point
 		single := i+1 == len(refs) || refs[i+1].key != k
 		if se := &refs[i].t.series[refs[i].s]; single && se.head < 0 {
@@ -205,6 +215,32 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		if err := emitSeries(t, k, false, run, fn); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// emitSpread calls fn with the rows of a cell's spread series in tier t:
+// a row per run length and minute (hour in the hour tier), the sum of its
+// runs, keyed by the length. It sorts run, a copy, by length and minute.
+func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
+	slices.SortFunc(run, func(a, b point) int {
+		if na, nb := a.value&(1<<spreadLenBits-1), b.value&(1<<spreadLenBits-1); na != nb {
+			return int(na - nb)
+		}
+		return byMinute(a, b)
+	})
+	for j := 0; j < len(run); {
+		n, v := unpackSpread(run[j].value)
+		m := t.Truncate(int64(run[j].minute))
+		l := j + 1
+		for ; l < len(run) && run[l].value&(1<<spreadLenBits-1) == n && t.Truncate(int64(run[l].minute)) == m; l++ {
+			_, w := unpackSpread(run[l].value)
+			v = SatAdd(v, w)
+		}
+		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: uint64(n), Minute: m}, v); err != nil {
+			return err
+		}
+		j = l
 	}
 	return nil
 }

@@ -93,7 +93,7 @@ type series struct {
 	// only writes to the points arena and never waits to read it.
 	lastMinute int32
 	isMax      bool
-	spread     bool // its points are readings spread over Sub minutes (see spread.go)
+	spread     bool // its points are runs of spread readings, packed (see spread.go)
 }
 
 // seriesTable holds bucket additions grouped by series: an open-addressing
@@ -232,7 +232,14 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 		page := t.pages[se.tailStart>>pageBits]
 		off := se.tailStart&(pageSize-1) + se.tailN
 		if se.lastMinute == m {
-			if last := &page[off-1]; !se.isMax || last.value>>registerBits == v>>registerBits {
+			last := &page[off-1]
+			switch {
+			case se.spread:
+				if last.value&(1<<spreadLenBits-1) == v&(1<<spreadLenBits-1) {
+					last.value = addSpread(last.value, v)
+					return
+				}
+			case !se.isMax || last.value>>registerBits == v>>registerBits:
 				last.value = combine(se.isMax, last.value, v)
 				return
 			}
@@ -370,8 +377,12 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 					continue
 				}
 				sub, v := se.key.Sub, pt.value
-				if se.isMax {
+				switch {
+				case se.isMax:
 					sub, v = unpackRegister(v)
+				case se.spread: // the hour tier: the run whole
+					sub = 0
+					_, v = unpackSpread(v)
 				}
 				fn(se.key.Cell, sub, m, v)
 			}
@@ -382,10 +393,10 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 // scanSpread calls fn with the minutes of [from, to) of a spread series'
 // points, each with its share.
 func (t *seriesTable) scanSpread(se *series, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
-	n := int64(se.key.Sub)
 	for c := se.head; c >= 0; c = t.chunks[c].next {
 		for _, pt := range t.run(&t.chunks[c]) {
-			eachShare(int64(pt.minute), n, pt.value, from, to, func(m, v int64) { fn(se.key.Cell, 0, m, v) })
+			n, v := unpackSpread(pt.value)
+			eachShare(int64(pt.minute), n, v, from, to, func(m, v int64) { fn(se.key.Cell, 0, m, v) })
 		}
 	}
 }

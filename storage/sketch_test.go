@@ -167,8 +167,8 @@ func TestSpreadRowsSurviveACrash(t *testing.T) {
 	id, _ := s.MetricID("count_car")
 	hour := TierHour.Truncate(time.Now().Unix()/60 - 120)
 	b := NewBatch()
-	b.AddTo(b.SeriesSpread(id, 10, 30), hour+15, 90)
-	b.AddTo(b.SeriesSpread(id, 10, 1), hour+50, 4) // a plain row
+	b.AddRun(b.SeriesSpread(id, 10), hour+15, 30, 90)
+	b.Add(id, false, 10, 0, hour+50, 4) // a plain row
 	p, err := s.Submit(b, nil)
 	if err == nil {
 		err = p.Wait()

@@ -42,3 +42,29 @@ func eachShare(m, n, v, from, to int64, fn func(minute, v int64)) {
 func SpreadPiece(minute, end int64) int64 {
 	return min(end, TierHour.Truncate(minute)+maxSpread) - minute
 }
+
+// In a seriesTable (a batch, a WAL record, the memtable) a cell's runs of
+// every length are one series, keyed by spreadSub, each point packing its
+// run's length below its sum: runs of many lengths (every hourly count of
+// a quiet sensor has its own) would otherwise each make a series. A flush
+// writes them as rows keyed by their length.
+const (
+	spreadSub     = 1 << 63 // the sub-key of a cell's spread series
+	spreadLenBits = 6       // maxSpread fits
+	maxSpreadSum  = 1<<(63-spreadLenBits) - 1
+)
+
+// packSpread packs a run of n minutes (2 to maxSpread) and its sum v
+// (0 ≤ v ≤ maxSpreadSum) into a point value.
+func packSpread(n, v int64) int64 { return v<<spreadLenBits | n }
+
+// unpackSpread splits a spread point's value into its run's length and sum.
+func unpackSpread(p int64) (n, v int64) { return p & (1<<spreadLenBits - 1), p >> spreadLenBits }
+
+// addSpread returns the packed sum of two packed points of the same
+// length, saturating like SatAdd.
+func addSpread(a, b int64) int64 {
+	n, x := unpackSpread(a)
+	_, y := unpackSpread(b)
+	return packSpread(n, min(SatAdd(x, y), maxSpreadSum))
+}

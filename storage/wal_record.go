@@ -92,7 +92,11 @@ func decodeSeries(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool) (
 		if m {
 			k.Sub = 0
 		}
-		s := t.lookup(k, m, !m && sub >= 2 && sub <= maxSpread && isSpread(uint32(metric)))
+		spread := !m && isSpread(uint32(metric)) && (sub == spreadSub || sub >= 2 && sub <= maxSpread)
+		if spread {
+			k.Sub = spreadSub // a run keyed by its length, before packed runs, is packed below
+		}
+		s := t.lookup(k, m, spread)
 		minute := base
 		for j := uint64(0); j < points; j++ {
 			d, k1 := binary.Varint(p)
@@ -113,6 +117,12 @@ func decodeSeries(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool) (
 					return nil, fmt.Errorf("series %d of %d: point %d: sketch value %d out of range", i, n, j, v)
 				}
 				v = packRegister(sub, v)
+			}
+			if spread && sub != spreadSub {
+				if v < 0 || v > maxSpreadSum {
+					return nil, fmt.Errorf("series %d of %d: point %d: run sum %d out of range", i, n, j, v)
+				}
+				v = packSpread(int64(sub), v)
 			}
 			t.add(s, minute, v)
 		}
