@@ -151,3 +151,25 @@ func TestDeviationFindsANewCrowd(t *testing.T) {
 		t.Fatalf("two minutes of 40: %+v, %v; want a value of 80 scoring 5 or more", d, ok)
 	}
 }
+
+// TestUsualCountSumsTheInterpolatedRates checks the piecewise sum of the
+// usual count against the minute-by-minute sum, across bin middles.
+func TestUsualCountSumsTheInterpolatedRates(t *testing.T) {
+	m := New(NewParams(Params{Bin: 10}))
+	for x := int64(0); x < 8*1440; x++ {
+		m.Observe(x, rhythm(x))
+	}
+	for first := int64(8*1440 + 400); first < 8*1440+430; first++ {
+		for n := int64(1); n <= 12; n++ {
+			var want float64
+			for x := first; x < first+n; x++ {
+				r, _, _ := m.rateAt(x)
+				want += r
+			}
+			got, _, ok := m.usualCount(first, first+n-1)
+			if !ok || math.Abs(got-want) > 1e-9*math.Max(1, want) {
+				t.Fatalf("usual count of minutes %d..%d: %v, want %v", first, first+n-1, got, want)
+			}
+		}
+	}
+}
