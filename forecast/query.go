@@ -10,15 +10,17 @@ import (
 )
 
 // ErrNotWatched is the error of a query about a series the tracker does
-// not keep.
+// not keep (or not for the caller).
 var ErrNotWatched = errors.New("not watched")
 
 // Query asks for the forecast of one series over the next Steps steps of
 // Step minutes, from the minute after the last one fed.
 type Query struct {
-	Place  Place
-	ID     string // a station's or site's id
-	Cell   uint64 // a cell's id, for PlaceCell
+	Place Place
+	ID    string // a site's id, for its occupancy
+	// Cell is the base cell of the series: a station's or site's cell (or
+	// 0 to find it by ID), or the cell asked about.
+	Cell   uint64
 	Metric string
 	Step   int64 // minutes
 	Steps  int
@@ -55,7 +57,10 @@ func (t *Tracker) Forecast(q Query) (Forecast, error) {
 		return Forecast{}, err
 	}
 	m := s.model
-	if q.Released && s.twin != nil {
+	if q.Released && vocab.PrivacyOf(s.metric) != vocab.Public {
+		if s.twin == nil {
+			return Forecast{}, fmt.Errorf("%s: no forecast from released figures (flowd has no privacy layer for it): %w", s.metric, ErrNotWatched)
+		}
 		m = s.twin.model
 	}
 	f := Forecast{Place: s.place, ID: s.id, Name: s.name, Cell: s.cell, Metric: s.metric, Level: m.p.Level,
@@ -85,14 +90,14 @@ func (b *book) find(q Query) (*series, error) {
 		}
 		return nil, fmt.Errorf("site %q: %w", q.ID, ErrNotWatched)
 	}
+	if s := b.byKey[seriesKey{q.Metric, q.Cell}]; s != nil && q.Cell != 0 {
+		return s, nil
+	}
 	if q.Place == PlaceCell {
-		if s := b.byKey[seriesKey{q.Metric, q.Cell}]; s != nil {
-			return s, nil
-		}
 		return nil, fmt.Errorf("%s at cell %s: %w", q.Metric, h3.Cell(q.Cell), ErrNotWatched)
 	}
 	for _, s := range b.byKey {
-		if s.place == q.Place && s.id == q.ID && s.metric == q.Metric {
+		if q.Cell == 0 && s.place == q.Place && s.id == q.ID && s.metric == q.Metric {
 			return s, nil
 		}
 	}

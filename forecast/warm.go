@@ -50,15 +50,17 @@ func (t *Tracker) Warm() error {
 }
 
 // history is one metric's stored minutes over [from, to), gathered per
-// cell into the bins of the series' model (and of its twin), plus the
-// minutes of the bin in progress at to.
+// cell into the bins of the series' model (and of its twin), but for its
+// last minutes, kept one by one: the bin in progress at to and, when that
+// has fewer, the anomaly window's worth before it, which a model must hold
+// minute by minute to score its first live minutes.
 type history struct {
 	from, to int64
 	bin      int64 // minutes a bin of the metric's models
 	twinBin  int64 // minutes a bin of the twins; 0 without twins
 	bins     map[uint64][]float32
 	twins    map[uint64][]float32
-	partial  map[uint64][]float32 // minutes from the last whole bin to to
+	partial  map[uint64][]float32 // minutes from tail() to to
 	first    map[uint64]int64     // each cell's first minute with data
 }
 
@@ -121,12 +123,17 @@ func (b *book) rangesOf(metric string) []vocab.CellRange {
 	return rs
 }
 
+// tail is the first minute kept one by one: a bin's start.
+func (h *history) tail() int64 {
+	return (h.to - anomalyWindow) / h.bin * h.bin
+}
+
 // add gathers one stored bucket.
 func (h *history) add(cell uint64, minute, v int64) {
 	if f, ok := h.first[cell]; !ok || minute < f {
 		h.first[cell] = minute
 	}
-	whole := h.to / h.bin * h.bin
+	whole := h.tail()
 	if minute >= whole {
 		p := h.partial[cell]
 		if p == nil {
@@ -137,7 +144,7 @@ func (h *history) add(cell uint64, minute, v int64) {
 	} else {
 		bins := h.bins[cell]
 		if bins == nil {
-			bins = make([]float32, whole/h.bin-h.from/h.bin)
+			bins = make([]float32, max(0, whole/h.bin-h.from/h.bin))
 			h.bins[cell] = bins
 		}
 		if i := minute/h.bin - h.from/h.bin; i >= 0 {
@@ -160,7 +167,7 @@ func (h *history) add(cell uint64, minute, v int64) {
 // data (before it, flowd was not running, or nothing was sent): whole
 // bins, then the minutes of the bin in progress.
 func (h *history) feed(b *book, s *series, first int64, now time.Time) {
-	whole := h.to / h.bin * h.bin
+	whole := h.tail()
 	if first >= h.to {
 		return
 	}
@@ -173,7 +180,7 @@ func (h *history) feed(b *book, s *series, first int64, now time.Time) {
 		s.model.ObserveBin(bin, v)
 	}
 	p := h.partial[s.cell]
-	for m := whole; m < h.to; m++ {
+	for m := max(whole, first); m < h.to; m++ {
 		v := 0.0
 		if p != nil {
 			v = float64(p[m-whole])
