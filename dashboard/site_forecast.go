@@ -23,7 +23,8 @@ const DefaultWarnHorizon = time.Hour
 // and when it is expected ("time to red"), on the alerts' channels (the
 // history, the live feed as type "forecast", the webhook). The warning
 // clears, with another forecast alert, when the forecast falls back below
-// the level (by the sites' hysteresis) or the site's real level reaches it.
+// the level (by the sites' hysteresis, for warnHold minutes) or the
+// site's real level reaches it.
 type siteWarnings struct {
 	sites   *Sites
 	reg     *geo.Registry
@@ -36,10 +37,20 @@ type siteWarnings struct {
 }
 
 // warning is a site's predictive warning: the level warned of (normal
-// when none) and the forecast's level with hysteresis.
+// when none), the forecast's level with hysteresis, and how many minutes
+// in a row the forecast has stayed below the level warned of.
 type warning struct {
 	level, raw Level
+	below      int
 }
+
+// warnHold is how many minutes in a row a forecast must stay below the
+// level warned of before the warning is lowered or cleared: a forecast
+// integrates the gates' counts, whose deviation moves as each bin ends,
+// and a warning that came and went within a minute would only be noise.
+// A rising forecast raises at once; a site reaching the level clears it
+// at once.
+const warnHold = 10
 
 func newSiteWarnings(s *Sites, reg *geo.Registry, t *forecast.Tracker, horizon time.Duration, raise func(Alert)) *siteWarnings {
 	w := &siteWarnings{sites: s, reg: reg, tracker: t, horizon: int64(horizon / time.Minute), raise: raise, warned: map[string]*warning{}}
@@ -94,8 +105,15 @@ func (w *siteWarnings) check(site *geo.Site, st *SiteStatus, f forecast.Forecast
 		target = LevelNormal
 	}
 	if target == wr.level {
+		wr.below = 0
 		return
 	}
+	if target < wr.level && !(st.Level >= wr.level) {
+		if wr.below++; wr.below < warnHold {
+			return
+		}
+	}
+	wr.below = 0
 	a := Alert{Time: now.UTC(), Site: site.ID, Name: site.Name, Kind: AlertForecast, From: wr.level, To: target,
 		Occupancy: st.Occupancy, Capacity: site.Capacity, Ratio: st.Ratio}
 	switch {

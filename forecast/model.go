@@ -109,6 +109,12 @@ type correction struct {
 	// err is, per horizon 1..Horizons, the mean absolute error of the
 	// forecast made that many bins before, in spreads.
 	err []float32
+	// A level (occupancy) follows its deviation's trend too, damped: a
+	// surge of arrivals keeps raising it. slope is the deviation's change
+	// per bin, lastE the last bin's deviation, pastSlope the slopes at the
+	// ends of the last Horizons bins. Counts have none (nil).
+	slope, lastE float32
+	pastSlope    []float32
 	// prevZ is the last finished bin's value, the forecast of a series
 	// with no profile yet.
 	prevZ float32
@@ -120,6 +126,9 @@ func New(p *Params) *Model {
 	m.corr.phi = 0.8
 	m.corr.past = make([]float32, p.Horizons)
 	m.corr.err = make([]float32, p.Horizons)
+	if p.Level {
+		m.corr.pastSlope = make([]float32, p.Horizons)
+	}
 	for i := range m.corr.err {
 		m.corr.err[i] = 1
 	}
@@ -129,7 +138,7 @@ func New(p *Params) *Model {
 // Bytes is the model's size in memory.
 func (m *Model) Bytes() int {
 	const fixed = 8 + 3*8 + 8 + 4*anomalyWindow + 4*10 + 8 + 2*24 + 4
-	return fixed + m.prof.bytes() + 4*len(m.corr.past) + 4*len(m.corr.err)
+	return fixed + m.prof.bytes() + 4*len(m.corr.past) + 4*len(m.corr.err) + 4*len(m.corr.pastSlope)
 }
 
 // Observe feeds the value of one finished minute (unix minutes): a count
@@ -179,20 +188,24 @@ func (m *Model) finish(next int64) {
 	if mean, s, ok := m.prof.baseline(i, m.p.perDay()); ok {
 		e := z - mean
 		c.learnErrors(e, s)
-		c.learnDecay(e/s, weightOf(mean))
+		c.learnDecay(math.Max(-clipSpreads, math.Min(clipSpreads, e/s)), weightOf(mean))
 		prior := float64(c.phi) * float64(c.r)
 		c.r = float32(prior + m.p.Smooth*(e-prior))
+		if c.pastSlope != nil && c.filled > 0 {
+			c.slope += trendWeight * (float32(e) - c.lastE - c.slope)
+		}
+		c.lastE = float32(e)
 	} else {
-		c.r = 0
+		c.r, c.slope = 0, 0
 	}
-	c.push(c.r)
+	c.push(c.r, c.slope)
 	m.prof.learn(i, m.p.perDay(), z, m.p.MinAlpha)
 	c.prevZ = float32(z)
 	if next > 1 {
 		// Bins without data: the deviation fades as it would have, and no
 		// forecast of those bins can be scored.
 		c.r *= float32(math.Pow(float64(c.phi), float64(min(next-1, 1000))))
-		c.filled = 0
+		c.slope, c.filled = 0, 0
 	}
 }
 
@@ -206,7 +219,11 @@ func (c *correction) learnErrors(e, s float64) {
 	phi := float64(c.phi)
 	ph := phi
 	for h := 0; h < int(c.filled); h++ {
-		u := math.Min(math.Abs(e-ph*float64(c.past[h]))/s, 10)
+		pred := ph * float64(c.past[h])
+		if c.pastSlope != nil {
+			pred += float64(c.pastSlope[h]) * trendSum(float64(h+1))
+		}
+		u := math.Min(math.Abs(e-pred)/s, 10)
 		c.err[h] += k * (float32(u) - c.err[h])
 		ph *= phi
 	}
@@ -222,7 +239,8 @@ func weightOf(mean float64) float32 {
 }
 
 // learnDecay updates how fast deviations fade, from the lag-1 and lag-2
-// autocorrelations of the deviations (in spreads, weighted by w): for a
+// autocorrelations of the deviations (in spreads, clipped so that the
+// first bins of a surge do not outweigh weeks, weighted by w): for a
 // lasting deviation under noise, their ratio is the decay per bin.
 func (c *correction) learnDecay(e float64, w float32) {
 	k := float32(1 / 500.0)
@@ -246,12 +264,38 @@ func (c *correction) learnDecay(e float64, w float32) {
 	if rho1 > 0.05 {
 		phi = rho2 / rho1
 	}
-	c.phi = min(max(phi, 0.3), 0.98)
+	phi = min(max(phi, 0.3), 0.98)
+	// The ratio of two small correlations is a jumpy estimate: the decay
+	// follows it slowly once the series is known, so that the first bins
+	// of a surge do not swing every forecast.
+	if c.n > 100 {
+		phi = c.phi + phiRate*(phi-c.phi)
+	}
+	c.phi = phi
 }
 
-// push records r as the newest deviation at a bin's end.
-func (c *correction) push(r float32) {
+// phiRate is how fast the decay follows its estimate, per bin.
+const phiRate = 0.05
+
+// push records r and slope as the newest at a bin's end.
+func (c *correction) push(r, slope float32) {
 	copy(c.past[1:], c.past)
 	c.past[0] = r
+	if c.pastSlope != nil {
+		copy(c.pastSlope[1:], c.pastSlope)
+		c.pastSlope[0] = slope
+	}
 	c.filled = min(c.filled+1, int32(len(c.past)))
+}
+
+// The damped trend of a level's deviation: each bin the slope is learnt
+// at trendWeight, and h bins ahead it adds slope × trendSum(h), at most
+// trendDamping/(1-trendDamping) bins of it.
+const (
+	trendWeight  = 0.3
+	trendDamping = 0.8
+)
+
+func trendSum(h float64) float64 {
+	return trendDamping * (1 - math.Pow(trendDamping, h)) / (1 - trendDamping)
 }

@@ -31,17 +31,41 @@ func (m *Model) At(t int64) Point {
 			mean = math.Log1p(math.Max(m.acc, 0))
 		}
 	}
-	h := float64(t-m.last) / float64(bin)
-	if !m.p.Level {
-		h = float64(t/bin - m.bin)
-	}
-	z := mean + math.Pow(float64(m.corr.phi), h)*r
+	h := m.horizon(t)
+	z := mean + math.Pow(float64(m.corr.phi), h)*r + float64(m.corr.slope)*trendSum(h)
 	hw := m.quantile() * m.errorAt(h) * s
-	p := Point{Expected: math.Expm1(z), Lo: math.Max(math.Expm1(z-hw), 0), Hi: math.Expm1(z + hw)}
+	// A deviation below the profile can take a night's zeros below zero.
+	p := Point{Expected: math.Max(math.Expm1(z), 0), Lo: math.Max(math.Expm1(z-hw), 0), Hi: math.Max(math.Expm1(z+hw), 0)}
 	if !m.p.Level {
 		p.Expected, p.Lo, p.Hi = p.Expected/float64(bin), p.Lo/float64(bin), p.Hi/float64(bin)
 	}
 	return p
+}
+
+// horizon is how many bins ahead of the last minute observed minute t
+// is: for a count, from the bin in progress to t's; for a level, the
+// minutes between them in bins.
+func (m *Model) horizon(t int64) float64 {
+	bin := int64(m.p.Bin)
+	if m.p.Level {
+		return float64(t-m.last) / float64(bin)
+	}
+	return float64(t/bin - m.bin)
+}
+
+// halfWidth is the half-width, in log space, of the interval of minute t.
+func (m *Model) halfWidth(t int64) float64 {
+	_, s, ok := m.baselineAt(t)
+	if !ok {
+		s = priorSpread
+	}
+	return m.quantile() * m.errorAt(m.horizon(t)) * s
+}
+
+// knows reports whether the profile knows the time of day of minute t.
+func (m *Model) knows(t int64) bool {
+	_, _, ok := m.baselineAt(t)
+	return ok
 }
 
 // quantile is the half-width of the central Coverage of a Laplace

@@ -66,8 +66,16 @@ func (t *Tracker) Forecast(q Query) (Forecast, error) {
 	f := Forecast{Place: s.place, ID: s.id, Name: s.name, Cell: s.cell, Metric: s.metric, Level: m.p.Level,
 		From: t.done + 1, Coverage: m.p.Coverage, Points: make([]Point, q.Steps)}
 	f.Known, _ = m.Last()
+	var byMinute []Point
+	if s.metric == Occupancy {
+		byMinute, _ = t.book.occupancy(s, f.From, int(q.Step)*(q.Steps-1)+1)
+	}
 	for i := range f.Points {
 		start := f.From + int64(i)*q.Step
+		if byMinute != nil {
+			f.Points[i] = byMinute[start-f.From]
+			continue
+		}
 		if m.p.Level {
 			f.Points[i] = m.At(start)
 			continue
