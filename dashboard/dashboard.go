@@ -54,8 +54,10 @@ type Dashboard struct {
 	Alerts  *AlertLog
 	webhook *Webhook
 	tileURL string
-	socket  fasthttp.RequestHandler
-	page    map[string]fasthttp.RequestHandler
+	// forecasts says that the page may show forecasts and anomalies.
+	forecasts bool
+	socket    fasthttp.RequestHandler
+	page      map[string]fasthttp.RequestHandler
 }
 
 // New builds the hub and the site tracker, rebuilding both from the store
@@ -89,6 +91,7 @@ func New(o Options) (*Dashboard, error) {
 		return nil, err
 	}
 	if o.Forecasts != nil {
+		d.forecasts = true
 		o.Forecasts.AddLevelSource(siteLevels{d.Sites, o.Store})
 		horizon := cmp.Or(o.WarnHorizon, DefaultWarnHorizon)
 		o.Forecasts.OnMinute(newSiteWarnings(d.Sites, o.Registry, o.Forecasts, horizon, d.raiseForecast).minute)
@@ -181,5 +184,6 @@ func (d *Dashboard) Config(ctx *fasthttp.RequestCtx) {
 		"res":            d.Hub.res,
 		"window_seconds": int64(d.Hub.opts.Window / time.Second),
 		"tick_ms":        d.Hub.opts.Tick.Milliseconds(),
+		"forecasts":      d.forecasts,
 	})
 }
