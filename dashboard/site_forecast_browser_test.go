@@ -21,7 +21,7 @@ func TestForecastsOnThePage(t *testing.T) {
 	if browser == "" {
 		t.Skip("no Chromium or Chrome found (looked for chromium, chromium-browser, google-chrome, headless-shell on PATH and $FLOWD_BROWSER); install Debian's chromium package to run this test")
 	}
-	today := time.Now().UTC().Truncate(24*time.Hour).Add(-2 * 24 * time.Hour)
+	today := time.Now().UTC().Truncate(24 * time.Hour).Add(-2 * 24 * time.Hour)
 	w := startWarnServer(t, today)
 	if err := w.Reg.PutSensors([]geo.Sensor{{ID: "cam-1", Name: "Nanshan Rd", Lat: 30.2450, Lng: 120.1450}}); err != nil {
 		t.Fatal(err)
