@@ -117,11 +117,7 @@ func newBook(o *Options) *book {
 // registered station and site has its series, and the series of places no
 // longer registered go.
 func (b *book) refresh(reg *geo.Registry, st *storage.Store) {
-	for _, name := range b.watchedNames() {
-		if id, ok := st.LookupMetric(name); ok {
-			b.names[id] = name
-		}
-	}
+	b.refreshNames(st)
 	keep := map[seriesKey]bool{}
 	for _, s := range reg.Stations() {
 		for _, m := range []string{vocab.SwipesIn, vocab.SwipesOut} {
@@ -146,6 +142,15 @@ func (b *book) refresh(reg *geo.Registry, st *storage.Store) {
 	for id := range b.bySite {
 		if !sites[id] {
 			delete(b.bySite, id)
+		}
+	}
+}
+
+// refreshNames learns the ids of the watched metrics stored so far.
+func (b *book) refreshNames(st *storage.Store) {
+	for _, name := range b.watchedNames() {
+		if id, ok := st.LookupMetric(name); ok {
+			b.names[id] = name
 		}
 	}
 }

@@ -2,6 +2,7 @@ package forecast
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowd/flowd/geo"
@@ -79,6 +80,11 @@ type Tracker struct {
 	inMu    sync.Mutex
 	pending []storage.Delta
 	lost    int64
+	// watched says of each metric id the store knew at the last Advance
+	// whether it is watched, so that ObserveDeltas queues no delta of a
+	// metric known to be unwatched; a newer metric's are queued until the
+	// next Advance tells.
+	watched atomic.Pointer[map[uint32]bool]
 
 	mu        sync.Mutex
 	book      *book
@@ -117,6 +123,8 @@ func NewTracker(st *storage.Store, reg *geo.Registry, opts Options) *Tracker {
 	t := &Tracker{opts: opts, store: st, reg: reg, stop: make(chan struct{}), exit: make(chan struct{})}
 	t.book = newBook(&t.opts)
 	t.done = t.lastFinished()
+	t.book.refreshNames(st)
+	t.watchLocked()
 	return t
 }
 
@@ -142,13 +150,17 @@ func (t *Tracker) ObservedMinutes() (lo, hi int64) {
 	return done + 1, t.opts.Now().Unix()/60 + 1
 }
 
-// ObserveDeltas queues a durable batch's deltas of recent minutes for the
-// next Advance.
+// ObserveDeltas queues a durable batch's deltas of recent minutes of the
+// watched metrics for the next Advance.
 func (t *Tracker) ObserveDeltas(deltas []storage.Delta) {
+	watched := t.watched.Load()
 	t.inMu.Lock()
 	defer t.inMu.Unlock()
 	for _, d := range deltas {
 		if d.Value == 0 || d.Sub != 0 {
+			continue
+		}
+		if w, known := (*watched)[d.Metric]; known && !w {
 			continue
 		}
 		if len(t.pending) >= maxPendingDeltas {
@@ -194,12 +206,15 @@ const maxCatchUp = 30
 func (t *Tracker) Advance() {
 	last := t.lastFinished()
 	t.mu.Lock()
+	// The queue is emptied every call, not only once a minute: a city's
+	// cameras queue tens of thousands of deltas a second.
+	t.book.refreshNames(t.store)
+	t.absorbLocked()
 	if last <= t.done {
 		t.mu.Unlock()
 		return
 	}
 	t.book.refresh(t.reg, t.store)
-	t.absorbLocked()
 	from := max(t.done+1, last-maxCatchUp+1)
 	t.mu.Unlock()
 
@@ -221,8 +236,29 @@ func (t *Tracker) Advance() {
 	}
 }
 
+// watchLocked publishes to ObserveDeltas whether each metric the store
+// knows is watched.
+func (t *Tracker) watchLocked() {
+	names := t.store.Metrics()
+	if w := t.watched.Load(); w != nil && len(*w) == len(names) {
+		return
+	}
+	watched := map[string]bool{}
+	for _, n := range t.book.watchedNames() {
+		watched[n] = true
+	}
+	ids := make(map[uint32]bool, len(names))
+	for _, n := range names {
+		if id, ok := t.store.LookupMetric(n); ok {
+			ids[id] = watched[n]
+		}
+	}
+	t.watched.Store(&ids)
+}
+
 // absorbLocked adds the queued deltas to their series' open minutes.
 func (t *Tracker) absorbLocked() {
+	t.watchLocked()
 	t.inMu.Lock()
 	batch := t.pending
 	t.pending = nil

@@ -51,7 +51,8 @@ func testRegistry(t *testing.T) *geo.Registry {
 // station's taps in, lets a tracker learn them at start, and checks its
 // forecast of the next hour against the rhythm. It then observes two
 // batches of one minute: the minute is fed once, with their sum, only
-// after it has ended; a delta arriving after is counted late.
+// after it has ended; a delta arriving after is counted late, and one of
+// a metric nobody watches is not even queued.
 func TestTrackerLearnsHistoryAndFeedsEachMinuteOnce(t *testing.T) {
 	c := &clock{}
 	end := testStart.Add(14*24*time.Hour + 9*time.Hour) // Monday 09:00, two weeks on
@@ -90,6 +91,15 @@ func TestTrackerLearnsHistoryAndFeedsEachMinuteOnce(t *testing.T) {
 	}
 
 	m := end.Unix() / 60
+	car, err := st.MetricID(vocab.CountPrefix + "car")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Advance() // learns that count_car is a metric it does not watch
+	tr.ObserveDeltas([]storage.Delta{{Key: storage.Key{Metric: car, Cell: uint64(station.Cell), Minute: m}, Value: 9}})
+	if n := len(tr.pending); n != 0 {
+		t.Errorf("a delta of an unwatched metric was queued (%d queued)", n)
+	}
 	key := storage.Key{Metric: id, Cell: uint64(station.Cell), Minute: m}
 	tr.ObserveDeltas([]storage.Delta{{Key: key, Value: 5}})
 	tr.ObserveDeltas([]storage.Delta{{Key: key, Value: 7}})
