@@ -171,7 +171,7 @@ func (b *book) ensure(place Place, metric, id, name string, cell h3.Cell) *serie
 	}
 	s := &series{place: place, metric: metric, id: id, name: name, cell: uint64(cell), model: New(b.flow)}
 	if b.layer != nil && vocab.PrivacyOf(metric) != vocab.Public {
-		s.twin = newTwin(b.twinParams)
+		s.twin = newTwin(b.twinParams, b.policy.Delay)
 	}
 	b.byKey[k] = s
 	return s
@@ -232,7 +232,7 @@ func (b *book) size() (n, bytes int) {
 		n++
 		bytes += s.model.Bytes()
 		if s.twin != nil {
-			bytes += s.twin.model.Bytes()
+			bytes += s.twin.bytes()
 		}
 	}
 	for _, s := range b.bySite {

@@ -28,12 +28,16 @@ type twin struct {
 	since  int64 // minute first flagged as an anomaly, 0 when not flagged
 }
 
-func newTwin(p *Params) *twin {
-	// Bins wait out the release delay; a day's worth of slots outlasts
-	// any delay a policy sensibly has.
-	n := p.perDay()
+// newTwin returns the twin of a series whose figures are released delay
+// minutes after their bin ends: the bins not released yet are the one in
+// progress and those waiting out the delay.
+func newTwin(p *Params, delay int64) *twin {
+	n := int(delay/int64(p.Bin)) + 3
 	return &twin{model: New(p), binAt: make([]int64, n), sum: make([]float64, n)}
 }
+
+// bytes is the twin's size in memory.
+func (w *twin) bytes() int { return w.model.Bytes() + 16*len(w.sum) }
 
 // add gathers minute m's exact value v, then releases every bin that has
 // settled by now, as the privacy layer releases it.
