@@ -6,6 +6,7 @@ import (
 	"github.com/flowd/flowd/privacy"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/forecast"
 	"github.com/flowd/flowd/geo"
 	"github.com/valyala/fasthttp"
 )
@@ -39,13 +40,15 @@ type Live interface {
 type Parts struct {
 	Ingest Ingest
 	Live   Live
+	// Forecasts keeps the series' models for /forecast and /anomalies.
+	Forecasts *forecast.Tracker
 }
 
 // routes is every endpoint flowd serves, with its policy: the least role
 // that may call it, what bounds it besides the token's request rate, and
 // which calls the audit log records. The guard reads the policy from here.
 func (s *Server) routes(p Parts) []Route {
-	in, lv := p.Ingest, p.Live
+	in, lv, fc := p.Ingest, p.Live, forecasts{s, p.Forecasts}
 	routes := []Route{
 		{"GET", "/healthz", RoleNone, LimitRate, AuditAdmin, s.health},
 		{"GET", "/readyz", RoleNone, LimitRate, AuditAdmin, s.ready},
@@ -68,6 +71,8 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/api/v1/od", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseOD, s.od)},
 		{"GET", "/api/v1/distinct", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDistinct, s.distinct)},
 		{"GET", "/api/v1/metrics", RoleRead, LimitRate, AuditAdmin, s.metricNames},
+		{"GET", "/api/v1/forecast", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseForecast, fc.forecast))},
+		{"GET", "/api/v1/anomalies", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseAnomalies, fc.anomalies))},
 
 		// Registries, and the sites' live status beside them.
 		{"GET", "/api/v1/stations", RoleRead, LimitRate, AuditAdmin, s.getStations},

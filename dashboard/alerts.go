@@ -15,17 +15,30 @@ import (
 // the file keeps them all.
 const maxAlertsKept = 10000
 
-// Alert is one change of a site's level.
+// The kinds of alert: a site's level by occupancy against its capacity
+// (written without a kind), and a predictive warning, the level its
+// occupancy forecast will reach.
+const (
+	AlertOccupancy = ""
+	AlertForecast  = "forecast"
+)
+
+// Alert is one change of a site's level. On a forecast alert To is the
+// level the forecast's upper interval reaches within the warning horizon
+// (normal: the warning is cleared), Expected when it first does, and
+// Occupancy and Ratio are the site's now.
 type Alert struct {
-	Time      time.Time `json:"time"`
-	Site      string    `json:"site"`
-	Name      string    `json:"name"`
-	From      Level     `json:"from"`
-	To        Level     `json:"to"`
-	Occupancy int64     `json:"occupancy"`
-	Capacity  int64     `json:"capacity"`
-	Ratio     float64   `json:"ratio"`
-	Reason    string    `json:"reason,omitempty"`
+	Time      time.Time  `json:"time"`
+	Site      string     `json:"site"`
+	Name      string     `json:"name"`
+	Kind      string     `json:"kind,omitempty"`
+	From      Level      `json:"from"`
+	To        Level      `json:"to"`
+	Occupancy int64      `json:"occupancy"`
+	Capacity  int64      `json:"capacity"`
+	Ratio     float64    `json:"ratio"`
+	Reason    string     `json:"reason,omitempty"`
+	Expected  *time.Time `json:"expected,omitempty"`
 }
 
 // AlertLog is the history of level changes: an append-only NDJSON file,
@@ -113,12 +126,12 @@ func (l *AlertLog) List(site string, since time.Time, limit int) []Alert {
 	return out
 }
 
-// Last returns site's newest alert.
-func (l *AlertLog) Last(site string) (Alert, bool) {
+// Last returns site's newest alert of a kind.
+func (l *AlertLog) Last(site, kind string) (Alert, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := len(l.alerts) - 1; i >= 0; i-- {
-		if l.alerts[i].Site == site {
+		if l.alerts[i].Site == site && l.alerts[i].Kind == kind {
 			return l.alerts[i], true
 		}
 	}

@@ -6,12 +6,14 @@
 package dashboard
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/forecast"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
@@ -35,6 +37,11 @@ type Options struct {
 	// TileURL is the base map's raster tile template ({z}/{x}/{y}); empty
 	// shows the hexagons and sites on a plain background.
 	TileURL string
+	// Forecasts, when set, is given the sites' occupancy and raises the
+	// sites' predictive warnings over WarnHorizon [DefaultWarnHorizon].
+	// Start its Run after New.
+	Forecasts   *forecast.Tracker
+	WarnHorizon time.Duration
 }
 
 // Dashboard is the live view's pieces, built together. Its observers,
@@ -47,8 +54,10 @@ type Dashboard struct {
 	Alerts  *AlertLog
 	webhook *Webhook
 	tileURL string
-	socket  fasthttp.RequestHandler
-	page    map[string]fasthttp.RequestHandler
+	// forecasts says that the page may show forecasts and anomalies.
+	forecasts bool
+	socket    fasthttp.RequestHandler
+	page      map[string]fasthttp.RequestHandler
 }
 
 // New builds the hub and the site tracker, rebuilding both from the store
@@ -80,6 +89,12 @@ func New(o Options) (*Dashboard, error) {
 	if d.Sites, err = NewSites(o.Registry, o.Store, alerts, hub.Broadcast, d.webhook, o.Sites); err != nil {
 		d.closeParts()
 		return nil, err
+	}
+	if o.Forecasts != nil {
+		d.forecasts = true
+		o.Forecasts.AddLevelSource(siteLevels{d.Sites, o.Store})
+		horizon := cmp.Or(o.WarnHorizon, DefaultWarnHorizon)
+		o.Forecasts.OnMinute(newSiteWarnings(d.Sites, o.Registry, o.Forecasts, horizon, d.raiseForecast).minute)
 	}
 	go hub.Run()
 	go d.Sites.Run()
@@ -169,5 +184,6 @@ func (d *Dashboard) Config(ctx *fasthttp.RequestCtx) {
 		"res":            d.Hub.res,
 		"window_seconds": int64(d.Hub.opts.Window / time.Second),
 		"tick_ms":        d.Hub.opts.Tick.Milliseconds(),
+		"forecasts":      d.forecasts,
 	})
 }

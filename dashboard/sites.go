@@ -166,7 +166,7 @@ func (s *Sites) rebuildLocked(site *geo.Site, st *storage.Store, now time.Time) 
 			ss.trend[step] = max(occ, 0)
 		}
 	}
-	if a, ok := s.alerts.Last(site.ID); ok && !a.Time.Before(day) {
+	if a, ok := s.alerts.Last(site.ID, AlertOccupancy); ok && !a.Time.Before(day) {
 		ss.level = a.To
 	}
 	s.state[site.ID] = ss

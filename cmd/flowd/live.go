@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/dashboard"
+	"github.com/flowd/flowd/forecast"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
@@ -39,9 +40,10 @@ func liveFlags(fs *flag.FlagSet, c *liveConfig) {
 }
 
 // startLive builds the live map hub, the site tracker and the dashboard
-// page over st and reg, and wires them to b's durable batches. The
-// returned function stops them.
-func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir string, c liveConfig) (*dashboard.Dashboard, func(), error) {
+// page over st and reg, wires them to b's durable batches and gives the
+// sites' occupancy to the forecast tracker fc, whose forecasts raise the
+// sites' predictive warnings. The returned function stops them.
+func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir string, c liveConfig, fc *forecast.Tracker, warnHorizon time.Duration) (*dashboard.Dashboard, func(), error) {
 	dayStart, err := time.Parse("15:04", c.siteDayStart)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-site-day-start %q: want HH:MM", c.siteDayStart)
@@ -74,6 +76,8 @@ func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir
 		WebhookURL:     c.webhook,
 		WebhookTimeout: c.webhookTimeout,
 		TileURL:        c.tiles,
+		Forecasts:      fc,
+		WarnHorizon:    warnHorizon,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -49,6 +49,7 @@ type serveConfig struct {
 	live          liveConfig
 	security      securityConfig
 	privacy       privacyConfig
+	forecast      forecastConfig
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -77,6 +78,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	liveFlags(fs, &c.live)
 	securityFlags(fs, &c.security)
 	privacyFlags(fs, &c.privacy)
+	forecastFlags(fs, &c.forecast)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -137,15 +139,23 @@ func serve(args []string) error {
 
 	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow)}
 	ih := ingest.NewHandler(b, c.maxInflight)
-	d, stopLive, err := startLive(st, reg, b, c.data, c.live)
+	layer, err := c.privacy.layer(c.data, c.res, c.tripWindow)
+	if err != nil {
+		return err
+	}
+	fc, err := c.forecast.tracker(st, reg, layer, b)
+	if err != nil {
+		return err
+	}
+	d, stopLive, err := startLive(st, reg, b, c.data, c.live, fc, c.forecast.warnHorizon)
 	if err != nil {
 		return err
 	}
 	defer stopLive()
-	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d})
-	if srv.Privacy, err = c.privacy.layer(c.data, c.res, c.tripWindow); err != nil {
-		return err
-	}
+	go fc.Run()
+	defer fc.Close()
+	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d, Forecasts: fc})
+	srv.Privacy = layer
 	srv.MinFreeDisk = c.minFreeDisk
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
 	if err != nil {

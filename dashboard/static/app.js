@@ -488,6 +488,7 @@ async function main() {
   });
   map.addSource('corridor', { type: 'geojson', data: corridorData() });
   map.addLayer({ id: 'corridor-line', type: 'line', source: 'corridor', paint: { 'line-color': '#1c7ed6', 'line-width': 4, 'line-opacity': 0.8 } });
+  if (state.cfg.forecasts) import('./forecast.js').then((m) => m.startForecasts({ map, getJSON, stats }));
 
   const tip = $('tooltip');
   map.on('mousemove', 'hex-fill', (e) => {

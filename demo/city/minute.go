@@ -27,6 +27,11 @@ func (c *City) MinuteSpan(t time.Time, from, to int, fn func(*Event)) {
 	c.footfall(m, from, to, fn)
 }
 
+// Counts calls fn for every detector count of the minute holding t, the
+// same counts Minute gives, without generating its taps and footfall: weeks
+// of cameras for a test, at the cost of the cameras alone.
+func (c *City) Counts(t time.Time, fn func(*Event)) { c.counts(floorDiv(t.Unix(), 60), 0, 60, fn) }
+
 func (c *City) swipes(m int64, from, to int, fn func(*Event)) {
 	lo, hi := m*60+int64(from), m*60+int64(to)
 	e := &Event{Kind: KindSwipe}
