@@ -40,6 +40,7 @@ type serveConfig struct {
 	maxInflight   int
 	minFreeDisk   int64
 	tripWindow    time.Duration
+	maxAhead      time.Duration
 	blockCache    int64
 	memtableBytes int
 	maxMetrics    int
@@ -68,6 +69,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
 	fs.Int64Var(&c.minFreeDisk, "min-free-disk", api.DefaultMinFreeDisk, "free bytes of the data disk under which /readyz answers 503")
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
+	fs.DurationVar(&c.maxAhead, "max-clock-skew", ingest.DefaultMaxAhead, "how far past the server's clock an event may be stamped; a later one is refused with a line error")
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
 	fs.IntVar(&c.memtableBytes, "memtable-bytes", 16<<20, "bytes of buckets held in memory before a flush writes them as parts")
 	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
@@ -82,6 +84,9 @@ func serveFlags(args []string) (*serveConfig, error) {
 	}
 	if c.res < 0 || c.res > 15 {
 		return nil, fmt.Errorf("-res %d: want an H3 resolution from 0 to 15", c.res)
+	}
+	if c.maxAhead <= 0 {
+		return nil, fmt.Errorf("-max-clock-skew %v: want a positive duration", c.maxAhead)
 	}
 	if c.blockCache <= 0 {
 		c.blockCache = -1 // the store reads 0 as its default
@@ -135,7 +140,7 @@ func serve(args []string) error {
 		return err
 	}
 
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow)}
+	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow), MaxAhead: c.maxAhead}
 	ih := ingest.NewHandler(b, c.maxInflight)
 	d, stopLive, err := startLive(st, reg, b, c.data, c.live)
 	if err != nil {
