@@ -15,17 +15,36 @@ import (
 // the file keeps them all.
 const maxAlertsKept = 10000
 
-// Alert is one change of a site's level.
+// The kinds of alert: a site's level by occupancy against its capacity
+// (written without a kind, as before daily levels existed), and by the
+// day's entries against its daily capacity.
+const (
+	AlertOccupancy = ""
+	AlertDaily     = "daily"
+)
+
+// Alert is one change of a site's level. On a daily alert Capacity is the
+// daily capacity and Ratio is Entries over it.
 type Alert struct {
 	Time      time.Time `json:"time"`
 	Site      string    `json:"site"`
 	Name      string    `json:"name"`
+	Kind      string    `json:"kind,omitempty"`
 	From      Level     `json:"from"`
 	To        Level     `json:"to"`
 	Occupancy int64     `json:"occupancy"`
+	Entries   int64     `json:"entries,omitempty"`
 	Capacity  int64     `json:"capacity"`
 	Ratio     float64   `json:"ratio"`
 	Reason    string    `json:"reason,omitempty"`
+}
+
+// kindName names the alert's kind for a log line.
+func (a *Alert) kindName() string {
+	if a.Kind == AlertOccupancy {
+		return "occupancy"
+	}
+	return a.Kind
 }
 
 // AlertLog is the history of level changes: an append-only NDJSON file,
@@ -113,12 +132,12 @@ func (l *AlertLog) List(site string, since time.Time, limit int) []Alert {
 	return out
 }
 
-// Last returns site's newest alert.
-func (l *AlertLog) Last(site string) (Alert, bool) {
+// Last returns site's newest alert of a kind.
+func (l *AlertLog) Last(site, kind string) (Alert, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := len(l.alerts) - 1; i >= 0; i-- {
-		if l.alerts[i].Site == site {
+		if l.alerts[i].Site == site && l.alerts[i].Kind == kind {
 			return l.alerts[i], true
 		}
 	}

@@ -6,6 +6,7 @@
 package dashboard
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -132,6 +133,31 @@ func (d *Dashboard) SiteStatus(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	answer.JSON(ctx, fasthttp.StatusOK, st)
+}
+
+// SiteDays serves GET /api/v1/sites/{id}/days?from=&to=[&format=csv].
+func (d *Dashboard) SiteDays(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	id, _ := ctx.UserValue("id").(string)
+	args := ctx.QueryArgs()
+	format := string(args.Peek("format"))
+	if format != "" && format != "json" && format != "csv" {
+		answer.Fail(ctx, &answer.ParamError{Param: "format", Value: format, Reason: "want json or csv"})
+		return
+	}
+	days, err := d.Sites.DaysQuery(id, func(name string) string { return string(args.Peek(name)) })
+	var unknown errUnknownSite
+	switch {
+	case errors.As(err, &unknown):
+		answer.Error(ctx, fasthttp.StatusNotFound, err)
+	case err != nil:
+		answer.Fail(ctx, err)
+	case format == "csv":
+		answer.CSV(ctx, days.AppendCSV(nil))
+	default:
+		days.Stamp(start)
+		answer.JSON(ctx, fasthttp.StatusOK, days)
+	}
 }
 
 // AlertHistory serves GET /api/v1/alerts?site=&since=&limit=.

@@ -249,7 +249,7 @@ func TestFootfallIsNotAppliedInTheIngestRequest(t *testing.T) {
 	if got, _ := s.Status("lake"); got.Occupancy != 900 || got.Level != LevelOrange {
 		t.Fatalf("status: occupancy %d, level %s; want 900, orange", got.Occupancy, got.Level)
 	}
-	if a, ok := alerts.Last("lake"); !ok || a.To != LevelOrange {
+	if a, ok := alerts.Last("lake", AlertOccupancy); !ok || a.To != LevelOrange {
 		t.Fatalf("alert log's last alert %+v, %v; want the change to orange", a, ok)
 	}
 }

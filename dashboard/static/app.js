@@ -1,10 +1,10 @@
 // flowd's live crowd map: hexagons from the live WebSocket feed (or a
 // replayed past window), site outlines and a site panel, and a corridor tool.
 import * as maplibregl from './vendor/maplibre-gl.mjs';
+import { LEVEL_COLORS, makeSites } from './sites.js';
 
 const h3 = window.h3;
 const params = new URLSearchParams(location.search);
-const LEVEL_COLORS = { normal: '#2b8a3e', yellow: '#e6b800', orange: '#f08c00', red: '#e03131' };
 
 // flowdStats is read by the browser test and handy in the console.
 // applyMs is the page script's time for the last live frame, from its
@@ -12,7 +12,7 @@ const LEVEL_COLORS = { normal: '#2b8a3e', yellow: '#e6b800', orange: '#f08c00', 
 // changed; applied keeps both for the last 20 frames.
 const stats = window.flowdStats = {
   frames: 0, cellsReceived: 0, hexagons: 0, total: 0, applies: 0, applyMs: 0, applyCells: 0, applied: [],
-  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, connected: false, mode: 'live',
+  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, sitesOccupied: 0, siteDaysShown: 0, connected: false, mode: 'live',
 };
 
 // The hexagons' shapes are a GeoJSON source whose features change only
@@ -51,6 +51,8 @@ function setStatus(text, off) {
   $('status').textContent = text;
   $('status').classList.toggle('off', !!off);
 }
+
+const sites = makeSites({ state, stats, getJSON, setStatus, maplibregl });
 
 // resForZoom keeps a viewport to a few tens of thousands of hexagons.
 function resForZoom(z) {
@@ -101,7 +103,7 @@ function connect() {
     const t0 = performance.now();
     const msg = JSON.parse(ev.data);
     if (msg.type === 'cells') onCells(msg, t0);
-    else if (msg.type === 'site') onSite(msg);
+    else if (msg.type === 'site') sites.onMessage(msg);
     else if (msg.type === 'error') setStatus(`server: ${msg.error}`, true);
   };
   ws.onclose = () => {
@@ -306,83 +308,6 @@ function togglePlay() {
   }, 1000);
 }
 
-// Sites: outlines coloured by level, and the panel from the status endpoint.
-async function loadSites() {
-  try {
-    const d = await getJSON('/api/v1/sites/status');
-    for (const s of d.sites) state.status.set(s.id, s);
-    drawSites();
-  } catch (e) {
-    setStatus(`site status: ${e.message}`, true);
-  }
-}
-
-function onSite(msg) {
-  stats.siteMessages++;
-  const s = state.status.get(msg.site);
-  if (s) {
-    s.level = msg.to;
-    s.occupancy = msg.occupancy;
-    s.ratio = msg.ratio;
-  }
-  drawSites(msg.site);
-  loadSites();
-}
-
-function sparkline(canvas, trend, capacity) {
-  const ctx = canvas.getContext('2d');
-  const w = canvas.width, h = canvas.height;
-  ctx.clearRect(0, 0, w, h);
-  if (trend.length < 2) return;
-  const top = Math.max(capacity, ...trend.map((p) => p.occupancy)) || 1;
-  ctx.strokeStyle = '#1c7ed6';
-  ctx.lineWidth = 1.5;
-  ctx.beginPath();
-  trend.forEach((p, i) => {
-    const x = (i / (trend.length - 1)) * (w - 2) + 1;
-    const y = h - 1 - (p.occupancy / top) * (h - 2);
-    if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
-  });
-  ctx.stroke();
-}
-
-function drawSites(flashID) {
-  const list = $('sites');
-  const items = [];
-  for (const s of state.status.values()) {
-    const li = document.createElement('li');
-    li.dataset.site = s.id;
-    li.className = s.id === flashID ? 'flash' : '';
-    const pct = Math.round(s.ratio * 1000) / 10;
-    const daily = s.daily_capacity ? ` · today ${s.entries_today.toLocaleString()} / ${s.daily_capacity.toLocaleString()}` : '';
-    li.innerHTML = `<div class="site-head"><span class="site-name"></span><span class="level level-${s.level}">${s.level}</span></div>
-      <div class="bar"><div style="width:${Math.min(pct, 100)}%;background:${LEVEL_COLORS[s.level]}"></div></div>
-      <div class="site-occ"><span>${s.occupancy.toLocaleString()} / ${s.capacity.toLocaleString()} (${pct}%)${daily}</span><canvas width="80" height="24"></canvas></div>`;
-    li.querySelector('.site-name').textContent = s.name;
-    sparkline(li.querySelector('canvas'), s.trend || [], s.capacity);
-    li.onclick = () => zoomToSite(s.id);
-    items.push(li);
-  }
-  list.replaceChildren(...items);
-  stats.sitesShown = items.length;
-  if (state.sites && state.map.getSource('sites')) {
-    for (const f of state.sites.features) {
-      const s = state.status.get(f.properties.id);
-      f.properties.level = s ? s.level : 'normal';
-    }
-    state.map.getSource('sites').setData(state.sites);
-  }
-}
-
-function zoomToSite(id) {
-  const f = state.sites && state.sites.features.find((x) => x.properties.id === id);
-  if (!f) return;
-  const b = new maplibregl.LngLatBounds();
-  const polys = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates;
-  for (const p of polys) for (const pt of p[0]) b.extend(pt);
-  state.map.fitBounds(b, { padding: 60, maxZoom: 15 });
-}
-
 // Corridor tool: click points, double-click to finish; the load comes from
 // POST /api/v1/corridor when the server has it.
 const corridor = { drawing: false, path: [] };
@@ -520,8 +445,8 @@ async function main() {
 
   subscribe();
   connect();
-  await loadSites();
-  setInterval(loadSites, 5000);
+  await sites.load();
+  setInterval(sites.load, 5000);
 }
 
 main().catch((e) => setStatus(`failed to start: ${e.message}`, true));
