@@ -19,6 +19,7 @@ type liveConfig struct {
 	maxClients     int
 	siteDayStart   string
 	siteTZ         string
+	siteLoc        *time.Location // when set, wins over siteTZ
 	hysteresis     float64
 	webhook        string
 	webhookTimeout time.Duration
@@ -47,7 +48,9 @@ func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir
 		return nil, nil, fmt.Errorf("-site-day-start %q: want HH:MM", c.siteDayStart)
 	}
 	loc := time.Local
-	if c.siteTZ != "" {
+	if c.siteLoc != nil {
+		loc = c.siteLoc
+	} else if c.siteTZ != "" {
 		if loc, err = time.LoadLocation(c.siteTZ); err != nil {
 			return nil, nil, fmt.Errorf("-site-tz %q: %w", c.siteTZ, err)
 		}
