@@ -68,15 +68,17 @@ export function makeSites({ state, stats, getJSON, setStatus, maplibregl }) {
     ctx.stroke();
   }
 
-  // daysLine says how many listed days reached each level.
-  function daysLine(id) {
-    const d = days.get(id);
+  // daysLine says how many listed days reached each level, by occupancy
+  // and by daily entries, at the site's own thresholds.
+  function daysLine(s) {
+    const d = days.get(s.id);
     if (!d) return '';
-    const c = d.crossed.occupancy, k = d.crossed.daily;
+    const th = { yellow: s.yellow, orange: s.orange, red: s.red };
+    const chips = (c, what) => ['yellow', 'orange', 'red'].map((l) =>
+      `<b class="n-${l}" title="days whose ${what} reached ${l} (${Math.round(th[l] * 100)} %)">${c[l]}</b>`).join('');
     const n = d.days.length;
-    const dot = (l, v) => `<b class="n-${l}" title="days that reached ${l}">${v}</b>`;
-    let line = `${n} day${n === 1 ? '' : 's'}: ${dot('yellow', c.yellow)}·${dot('orange', c.orange)}·${dot('red', c.red)} at ≥ 80/90/95 %`;
-    if (d.daily_capacity) line += ` · daily ${dot('yellow', k.yellow)}·${dot('orange', k.orange)}·${dot('red', k.red)}`;
+    let line = `${n} day${n === 1 ? '' : 's'}: reached ${chips(d.crossed.occupancy, 'peak occupancy')}`;
+    if (d.daily_capacity) line += ` · daily ${chips(d.crossed.daily, 'entries')}`;
     return line;
   }
 
@@ -92,7 +94,7 @@ export function makeSites({ state, stats, getJSON, setStatus, maplibregl }) {
     li.innerHTML = `<div class="site-head"><span class="site-name"></span><span class="badges">${dailyBadge}<span class="level level-${s.level}">${s.level}</span></span></div>
       <div class="bar"><div style="width:${Math.min(pct, 100)}%;background:${LEVEL_COLORS[s.level]}"></div></div>
       <div class="site-occ"><span>${s.occupancy.toLocaleString()} / ${s.capacity.toLocaleString()} (${pct}%)${daily}</span><canvas width="80" height="24"></canvas></div>
-      <div class="site-days">${daysLine(s.id)}</div>`;
+      <div class="site-days">${daysLine(s)}</div>`;
     li.querySelector('.site-name').textContent = s.name;
     sparkline(li.querySelector('canvas'), s.trend || [], s.capacity);
     li.onclick = () => zoomTo(s.id);
