@@ -162,11 +162,11 @@ type page struct {
 	msgs   []chromedp.ConsoleMessage
 }
 
-// openPage starts browser headless with a window of w×h pixels and loads
-// url in it.
-func openPage(t *testing.T, ctx context.Context, browser, url string, w, h int) *page {
+// openPage starts browser headless with a window of w×h pixels (and the
+// extra options) and loads url in it.
+func openPage(t *testing.T, ctx context.Context, browser, url string, w, h int, extra ...chromedp.ExecAllocatorOption) *page {
 	t.Helper()
-	actx, acancel := chromedp.NewExecAllocator(ctx,
+	actx, acancel := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true),
@@ -174,7 +174,7 @@ func openPage(t *testing.T, ctx context.Context, browser, url string, w, h int) 
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.WindowSize(w, h),
-	)
+	}, extra...)...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	pg := &page{t: t, ctx: bctx, cancel: func() { bcancel(); acancel() }}
 	messages := chromedp.Console(bctx)
@@ -202,9 +202,10 @@ func (pg *page) wait(what, expr string) {
 	pg.t.Helper()
 	if _, err := chromedp.Run(pg.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		stats, _ := chromedp.Run(pg.ctx, chromedp.Evaluate[map[string]any](`window.flowdStats || {}`))
+		status, _ := chromedp.Run(pg.ctx, chromedp.Evaluate[string](`(document.getElementById('status') || {}).textContent || ''`))
 		pg.mu.Lock()
 		defer pg.mu.Unlock()
-		pg.t.Fatalf("waiting for %s (%s): %v; page stats %v; console %v", what, expr, err, stats, pg.msgs)
+		pg.t.Fatalf("waiting for %s (%s): %v; page status %q; page stats %v; console %v", what, expr, err, status, stats, pg.msgs)
 	}
 }
 

@@ -33,9 +33,9 @@ type Options struct {
 	WebhookURL     string
 	WebhookTimeout time.Duration // per attempt [5s]
 	WebhookRetries int           // after the first attempt [3]
-	// TileURL is the base map's raster tile template ({z}/{x}/{y}); empty
-	// shows the hexagons and sites on a plain background.
-	TileURL string
+	// Basemap is what the page draws under the hexagons besides the
+	// offline layer [the offline layer alone]. The Dashboard closes it.
+	Basemap *Basemap
 }
 
 // Dashboard is the live view's pieces, built together. Its observers,
@@ -47,7 +47,7 @@ type Dashboard struct {
 	Sites   *Sites
 	Alerts  *AlertLog
 	webhook *Webhook
-	tileURL string
+	basemap *Basemap
 	socket  fasthttp.RequestHandler
 	page    map[string]fasthttp.RequestHandler
 }
@@ -64,7 +64,13 @@ func New(o Options) (*Dashboard, error) {
 		alerts.Close()
 		return nil, err
 	}
-	d := &Dashboard{Hub: hub, Alerts: alerts, tileURL: o.TileURL, socket: hub.Handler(), page: pageFiles()}
+	if o.Basemap == nil {
+		o.Basemap = &Basemap{Kind: "offline"}
+	}
+	d := &Dashboard{Hub: hub, Alerts: alerts, basemap: o.Basemap, socket: hub.Handler(), page: pageFiles()}
+	if o.Basemap.pm != nil {
+		d.page[BasemapTilePath] = o.Basemap.serveTile
+	}
 	if o.WebhookURL != "" {
 		timeout, retries := o.WebhookTimeout, o.WebhookRetries
 		if timeout <= 0 {
@@ -99,13 +105,14 @@ func (d *Dashboard) closeParts() error {
 	if d.webhook != nil {
 		d.webhook.Close()
 	}
-	return d.Alerts.Close()
+	return errors.Join(d.Alerts.Close(), d.basemap.Close())
 }
 
 // Socket serves GET /api/v1/live: the WebSocket upgrade to the hub.
 func (d *Dashboard) Socket(ctx *fasthttp.RequestCtx) { d.socket(ctx) }
 
-// Page returns the handlers of the embedded page's files by path.
+// Page returns the handlers of the embedded page's files by path, and of
+// the base map's tiles when flowd serves a local archive.
 func (d *Dashboard) Page() map[string]fasthttp.RequestHandler { return d.page }
 
 // LiveStats serves GET /api/v1/live/stats.
@@ -191,7 +198,7 @@ func (d *Dashboard) AlertHistory(ctx *fasthttp.RequestCtx) {
 // of the server's settings.
 func (d *Dashboard) Config(ctx *fasthttp.RequestCtx) {
 	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{
-		"tiles":          d.tileURL,
+		"basemap":        d.basemap.config(),
 		"res":            d.Hub.res,
 		"window_seconds": int64(d.Hub.opts.Window / time.Second),
 		"tick_ms":        d.Hub.opts.Tick.Milliseconds(),

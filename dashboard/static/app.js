@@ -2,6 +2,7 @@
 // replayed past window), site outlines and a site panel, and a corridor tool.
 import * as maplibregl from './vendor/maplibre-gl.mjs';
 import { LEVEL_COLORS, makeSites } from './sites.js';
+import { addContext, baseStyle } from './basemap.js';
 
 const h3 = window.h3;
 const params = new URLSearchParams(location.search);
@@ -12,7 +13,7 @@ const params = new URLSearchParams(location.search);
 // changed; applied keeps both for the last 20 frames.
 const stats = window.flowdStats = {
   frames: 0, cellsReceived: 0, hexagons: 0, total: 0, applies: 0, applyMs: 0, applyCells: 0, applied: [],
-  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, sitesOccupied: 0, siteDaysShown: 0, connected: false, mode: 'live',
+  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, sitesOccupied: 0, siteDaysShown: 0, context: {}, connected: false, mode: 'live',
 };
 
 // The hexagons' shapes are a GeoJSON source whose features change only
@@ -248,9 +249,19 @@ function rescale() {
   $('legend-max').textContent = `≥ ${Math.round(state.scale)}`;
 }
 
+// flowdShowLayers shows or hides map layers and resolves once the map has
+// drawn the change: the browser test compares screenshots with and without
+// a layer to see that it draws.
+window.flowdShowLayers = (ids, visible) => new Promise((resolve) => {
+  for (const id of ids) state.map.setLayoutProperty(id, 'visibility', visible ? 'visible' : 'none');
+  state.map.once('idle', () => resolve(true));
+  state.map.triggerRepaint();
+});
+
 // drawnHexagons counts the distinct hexagons the map has on screen.
 window.flowdDrawnHexagons = () => {
   const seen = new Set();
+  if (!state.map || !state.map.getLayer('hex-fill')) return 0;
   for (const f of state.map.queryRenderedFeatures({ layers: ['hex-fill'] })) seen.add(f.properties.cell);
   return seen.size;
 };
@@ -383,11 +394,7 @@ async function main() {
   state.metric = pick;
   state.sites = await getJSON('/api/v1/sites');
 
-  const style = { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#dde3e8' } }] };
-  if (state.cfg.tiles) {
-    style.sources.base = { type: 'raster', tiles: [state.cfg.tiles], tileSize: 256 };
-    style.layers.push({ id: 'base', type: 'raster', source: 'base' });
-  }
+  const style = baseStyle(state.cfg);
   const map = new maplibregl.Map({ container: 'map', style, ...(await initialView()), attributionControl: false, preserveDrawingBuffer: true });
   state.map = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
@@ -411,6 +418,8 @@ async function main() {
     id: 'sites-line', type: 'line', source: 'sites',
     paint: { 'line-color': ['match', ['get', 'level'], 'yellow', LEVEL_COLORS.yellow, 'orange', LEVEL_COLORS.orange, 'red', LEVEL_COLORS.red, LEVEL_COLORS.normal], 'line-width': 2 },
   });
+  Object.assign(stats.context, await addContext(map, getJSON, 'hex-fill'));
+  map.moveLayer('sites-line');
   map.addSource('corridor', { type: 'geojson', data: corridorData() });
   map.addLayer({ id: 'corridor-line', type: 'line', source: 'corridor', paint: { 'line-color': '#1c7ed6', 'line-width': 4, 'line-opacity': 0.8 } });
 
