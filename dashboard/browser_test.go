@@ -50,7 +50,10 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// A holiday afternoon in Hangzhou, whatever the hour: the sites'
 	// footfall since their day began at 04:00, the rest the last 10 minutes.
-	c := city.New(city.Config{Seed: 1, Scale: 0.05, Start: time.Now(), Holiday: true, Shift: shift})
+	// The real station coordinates when the shared data is beside the
+	// checkout (the city falls back to its own network when it is not).
+	c := city.New(city.Config{Seed: 1, Scale: 0.05, Start: time.Now(), Holiday: true, Shift: shift,
+		StationsFile: "../../shared/data/hangzhou-metro-stations.csv"})
 	feed := &city.Feeder{URL: s.URL, BatchSize: 5000, Senders: 2}
 	if err := feed.PutRegistries(ctx, c); err != nil {
 		t.Fatal(err)
