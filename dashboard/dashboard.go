@@ -120,10 +120,27 @@ func (d *Dashboard) LiveStats(ctx *fasthttp.RequestCtx) {
 	answer.JSON(ctx, fasthttp.StatusOK, d.Hub.Stats())
 }
 
-// AllSitesStatus serves GET /api/v1/sites/status.
+// AllSitesStatus serves GET /api/v1/sites/status[?at=]: now, from the
+// live tracker, or at a past time, from the store (a replay).
 func (d *Dashboard) AllSitesStatus(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	sites := d.Sites.All()
+	var sites []SiteStatus
+	if v := string(ctx.QueryArgs().Peek("at")); v != "" {
+		ms, err := vocab.ParseTime(v)
+		if err != nil {
+			answer.Fail(ctx, &answer.ParamError{Param: "at", Value: v, Reason: err.Error()})
+			return
+		}
+		if at := time.UnixMilli(ms); at.Before(start.Add(-time.Minute)) {
+			if sites, err = d.Sites.AllAt(at); err != nil {
+				answer.Fail(ctx, err)
+				return
+			}
+		}
+	}
+	if sites == nil {
+		sites = d.Sites.All()
+	}
 	answer.JSON(ctx, fasthttp.StatusOK, struct {
 		Sites  []SiteStatus `json:"sites"`
 		TookMs float64      `json:"took_ms"`
@@ -202,5 +219,7 @@ func (d *Dashboard) Config(ctx *fasthttp.RequestCtx) {
 		"res":            d.Hub.res,
 		"window_seconds": int64(d.Hub.opts.Window / time.Second),
 		"tick_ms":        d.Hub.opts.Tick.Milliseconds(),
+		// The oldest time a replay can show: what the hourly tier keeps.
+		"oldest": d.Sites.store.RetentionCutoff(storage.TierHour) * 60,
 	})
 }

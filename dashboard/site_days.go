@@ -88,7 +88,7 @@ func (s *Sites) Days(site *geo.Site, from, to time.Time) (*SiteDays, error) {
 		tier storage.Tier
 		days []*siteDay
 	}{{storage.TierHour, days[:split]}, {storage.TierMinute, days[split:]}} {
-		if err := scanDays(s.store, p.tier, site, p.days); err != nil {
+		if err := scanDays(s.store, p.tier, site, p.days, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -131,12 +131,15 @@ func (s *Sites) summary(site *geo.Site, d *siteDay, minuteTier bool) SiteDay {
 }
 
 // scanDays adds site's stored entries and exits in tier t to days, which
-// follow one another.
-func scanDays(st *storage.Store, t storage.Tier, site *geo.Site, days []*siteDay) error {
+// follow one another, up to the unix ms until (0: to the last day's end).
+func scanDays(st *storage.Store, t storage.Tier, site *geo.Site, days []*siteDay, until int64) error {
 	if len(days) == 0 {
 		return nil
 	}
-	from, to := days[0].start/60000, (days[len(days)-1].end+59999)/60000
+	if until == 0 {
+		until = days[len(days)-1].end
+	}
+	from, to := days[0].start/60000, (until+59999)/60000
 	ranges := []vocab.CellRange{{Lo: uint64(site.Cell), Hi: uint64(site.Cell)}}
 	for _, m := range []struct {
 		name    string

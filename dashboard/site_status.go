@@ -68,7 +68,11 @@ func (s *Sites) All() []SiteStatus {
 }
 
 func (s *Sites) statusLocked(site *geo.Site, now time.Time) SiteStatus {
-	ss := s.stateLocked(site, now)
+	return statusOf(site, s.stateLocked(site, now), now)
+}
+
+// statusOf is the status of site in state ss at now.
+func statusOf(site *geo.Site, ss *siteState, now time.Time) SiteStatus {
 	d := ss.day
 	occ := d.occupancy()
 	st := SiteStatus{

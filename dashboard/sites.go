@@ -133,7 +133,7 @@ func (s *Sites) newDay(start time.Time) *siteDay {
 func (s *Sites) rebuildLocked(site *geo.Site, st *storage.Store, now time.Time) error {
 	day := s.dayStart(now)
 	ss := &siteState{day: s.newDay(day), prev: s.newDay(s.dayStart(day.Add(-time.Millisecond)))}
-	if err := scanDays(st, storage.TierMinute, site, []*siteDay{ss.prev, ss.day}); err != nil {
+	if err := scanDays(st, storage.TierMinute, site, []*siteDay{ss.prev, ss.day}, 0); err != nil {
 		return err
 	}
 	for kind, lv := range map[string]*Level{AlertOccupancy: &ss.level, AlertDaily: &ss.dailyLevel} {

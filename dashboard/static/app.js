@@ -3,6 +3,7 @@
 import * as maplibregl from './vendor/maplibre-gl.mjs';
 import { LEVEL_COLORS, makeSites } from './sites.js';
 import { addContext, baseStyle } from './basemap.js';
+import { makeReplay } from './replay.js';
 
 const h3 = window.h3;
 const params = new URLSearchParams(location.search);
@@ -13,7 +14,7 @@ const params = new URLSearchParams(location.search);
 // changed; applied keeps both for the last 20 frames.
 const stats = window.flowdStats = {
   frames: 0, cellsReceived: 0, hexagons: 0, total: 0, applies: 0, applyMs: 0, applyCells: 0, applied: [],
-  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, sitesOccupied: 0, siteDaysShown: 0, context: {}, connected: false, mode: 'live',
+  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, sitesOccupied: 0, siteDaysShown: 0, context: {}, replayAt: 0, replayCells: 0, connected: false, mode: 'live',
 };
 
 // The hexagons' shapes are a GeoJSON source whose features change only
@@ -22,7 +23,7 @@ const stats = window.flowdStats = {
 // thousands of values costs the page no new geometry.
 const state = {
   cfg: null, map: null, ws: null, metric: '', res: 9, sub: '', seq: -1,
-  live: new Map(), total: 0, replay: new Map(), replayAt: 0, liveMode: true,
+  live: new Map(), total: 0, replay: new Map(), replayAt: 0, replayTier: '', liveMode: true,
   shown: new Set(), scale: 1, scaleCounts: new Int32Array(1 + 64 * 8),
   boundaries: new Map(), sites: null, status: new Map(),
 };
@@ -54,6 +55,7 @@ function setStatus(text, off) {
 }
 
 const sites = makeSites({ state, stats, getJSON, setStatus, maplibregl });
+const replay = makeReplay({ state, stats, getJSON, setStatus, showAll, viewBBox, sites });
 
 // resForZoom keeps a viewport to a few tens of thousands of hexagons.
 function resForZoom(z) {
@@ -87,7 +89,7 @@ function subscribe() {
   state.sub = key;
   state.res = sub.res;
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(key);
-  if (!state.liveMode) loadReplay();
+  if (!state.liveMode) replay.reload();
 }
 
 function connect() {
@@ -245,7 +247,10 @@ function rescale() {
     state.scale = p95;
     state.map.setGlobalStateProperty('scale', p95);
   }
-  $('legend-title').textContent = `${state.metric} · last ${Math.round(state.cfg.window_seconds / 60)} min · res ${state.res}`;
+  const minutes = Math.round(state.cfg.window_seconds / 60);
+  const span = state.liveMode ? `last ${minutes} min`
+    : `${state.replayTier === 'hour' ? 'hour' : `${minutes} min`} to ${new Date(state.replayAt * 1000).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' })}`;
+  $('legend-title').textContent = `${state.metric} · ${span} · res ${state.res}`;
   $('legend-max').textContent = `≥ ${Math.round(state.scale)}`;
 }
 
@@ -265,59 +270,6 @@ window.flowdDrawnHexagons = () => {
   for (const f of state.map.queryRenderedFeatures({ layers: ['hex-fill'] })) seen.add(f.properties.cell);
   return seen.size;
 };
-
-// Time slider: 0 is live; below it replays the window ending that many
-// minutes ago from the store.
-async function loadReplay() {
-  const at = state.replayAt;
-  const q = new URLSearchParams({
-    metric: state.metric, res: String(state.res), bbox: viewBBox().join(','),
-    at: String(at), window: `${Math.round(state.cfg.window_seconds / 60)}m`,
-  });
-  try {
-    const d = await getJSON(`/api/v1/density?${q}`);
-    if (state.liveMode || at !== state.replayAt) return;
-    state.replay = new Map(d.cells.map((c) => [c.cell, c.value]));
-    setStatus(`replay · ${new Date(at * 1000).toLocaleTimeString()} · ${d.cells.length} cells`);
-    showAll(state.replay);
-  } catch (e) {
-    setStatus(`replay failed: ${e.message}`, true);
-  }
-}
-
-function onSlider() {
-  const v = Number($('time').value);
-  state.liveMode = v === 0;
-  stats.mode = state.liveMode ? 'live' : 'replay';
-  if (state.liveMode) {
-    $('time-label').textContent = 'live';
-    setStatus(`live · ${state.live.size} cells`);
-    showAll(state.live);
-    return;
-  }
-  state.replayAt = Math.floor(Date.now() / 60000) * 60 + v * 60;
-  $('time-label').textContent = new Date(state.replayAt * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  loadReplay();
-}
-
-let playTimer = 0;
-function togglePlay() {
-  if (playTimer) {
-    clearInterval(playTimer);
-    playTimer = 0;
-    $('play').textContent = '▶';
-    return;
-  }
-  if (Number($('time').value) === 0) $('time').value = $('time').min;
-  $('play').textContent = '❚❚';
-  onSlider();
-  playTimer = setInterval(() => {
-    const t = $('time');
-    t.value = String(Math.min(0, Number(t.value) + Number(t.step)));
-    onSlider();
-    if (Number(t.value) === 0) togglePlay();
-  }, 1000);
-}
 
 // Corridor tool: click points, double-click to finish; the load comes from
 // POST /api/v1/corridor when the server has it.
@@ -444,18 +396,17 @@ async function main() {
     finishCorridor();
   });
   let moveTimer = 0;
-  map.on('moveend', () => { clearTimeout(moveTimer); moveTimer = setTimeout(subscribe, 200); });
+  map.on('moveend', () => { clearTimeout(moveTimer); moveTimer = setTimeout(subscribe, 200); replay.keepURL(); });
 
-  $('metric').onchange = () => { state.metric = $('metric').value; state.live.clear(); subscribe(); showAll(state.live); };
-  $('time').oninput = onSlider;
-  $('play').onclick = togglePlay;
+  $('metric').onchange = () => { state.metric = $('metric').value; state.live.clear(); subscribe(); showAll(state.live); replay.keepURL(); };
   $('corridor-btn').onclick = toggleCorridor;
   $('corridor-close').onclick = () => { $('corridor-box').hidden = true; };
 
   subscribe();
   connect();
+  replay.init(params);
   await sites.load();
-  setInterval(sites.load, 5000);
+  setInterval(() => { if (state.liveMode) sites.load(); }, 5000);
 }
 
 main().catch((e) => setStatus(`failed to start: ${e.message}`, true));

@@ -23,9 +23,12 @@ export function makeSites({ state, stats, getJSON, setStatus, maplibregl }) {
     draw();
   }
 
+  // load reads the sites' status now, or at the replayed time.
   async function load() {
+    const q = state.liveMode ? '' : `?at=${Math.floor(state.replayAt)}`;
     try {
-      const d = await getJSON('/api/v1/sites/status');
+      const d = await getJSON(`/api/v1/sites/status${q}`);
+      if (q && state.liveMode) return; // back to live meanwhile
       for (const s of d.sites) state.status.set(s.id, s);
       draw();
       if (Date.now() - daysAt > DAYS_EVERY) loadDays();
@@ -37,6 +40,7 @@ export function makeSites({ state, stats, getJSON, setStatus, maplibregl }) {
   // onMessage takes a level change pushed on the live socket.
   function onMessage(msg) {
     stats.siteMessages++;
+    if (!state.liveMode) return; // a replay shows its own time's levels
     const s = state.status.get(msg.site);
     if (s && msg.kind === 'daily') {
       s.daily_level = msg.to;
