@@ -13,13 +13,17 @@ all: build
 build:
 	$(GO) build -o flowd ./cmd/flowd
 
-# deps installs what the tests need beyond Go: a C compiler for H3 (cgo)
-# and Debian's Chromium for the browser test.
+# deps installs what the tests need beyond Go: a C compiler for H3 (cgo),
+# Debian's Chromium for the browser test and a CJK font, without which the
+# sites' Chinese names show as empty boxes in the headless browser.
 deps:
 	@command -v gcc >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) || \
 		echo "make: chromium could not be installed; the browser test will skip"
+	@fc-list :lang=zh 2>/dev/null | grep -q . || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-wqy-zenhei) || \
+		echo "make: no CJK font could be installed (fonts-wqy-zenhei); Chinese names will show as boxes"
 
 run: build
 	./flowd serve -listen $(LISTEN) -data $(DATA) -demo

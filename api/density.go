@@ -30,6 +30,7 @@ type densityQuery struct {
 type densityAnswer struct {
 	Metric string `json:"metric"`
 	Res    int    `json:"res"`
+	Tier   string `json:"tier"`
 	period
 	Total int64       `json:"total"`
 	Cells []CellValue `json:"cells"`
@@ -80,11 +81,18 @@ func (s *Server) parseDensity(q *query) (dq densityQuery, err error) {
 // area's resolution: the cells with a non-zero sum whose figure the
 // release lets out, sorted by id, and their total.
 func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, error) {
-	sums, err := sumByCell(s.Store, storage.TierMinute, q.metric, q.area.ranges, s.Res, q.area.res, q.from, q.to)
+	// A window past the minute tier's retention reads the hourly rollups,
+	// over the whole hours it touches (a replay of an old day).
+	tier := storage.TierMinute
+	if q.from < s.Store.RetentionCutoff(storage.TierMinute) {
+		tier = storage.TierHour
+		q.from, q.to = tier.Truncate(q.from), tier.Truncate(q.to+59)
+	}
+	sums, err := sumByCell(s.Store, tier, q.metric, q.area.ranges, s.Res, q.area.res, q.from, q.to)
 	if err != nil {
 		return nil, err
 	}
-	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums))}
+	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: tier.String(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums))}
 	for c, v := range sums {
 		if v, ok := rel.Count(privacy.Figure{Metric: q.metric, Area: rel.CellArea(c), From: q.from, To: q.to}, v); ok {
 			sums[c] = v

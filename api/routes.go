@@ -28,6 +28,8 @@ type Live interface {
 	// SiteStatus serves /api/v1/sites/{id}/status and reads the site's
 	// id as ctx.UserValue("id").
 	SiteStatus(ctx *fasthttp.RequestCtx)
+	// SiteDays serves /api/v1/sites/{id}/days, the site's past days.
+	SiteDays(ctx *fasthttp.RequestCtx)
 	AlertHistory(ctx *fasthttp.RequestCtx)
 	Config(ctx *fasthttp.RequestCtx)
 	// Page returns the handlers of the embedded page's files by path.
@@ -83,6 +85,7 @@ func (s *Server) routes(p Parts) []Route {
 		{"PUT", "/api/v1/sites", RoleAdmin, LimitUpload, AuditChanges, s.putRegistry(geo.SetSites)},
 		{"GET", "/api/v1/sites/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.AllSitesStatus)},
 		{"GET", "/api/v1/sites/{id}/status", RoleRead, LimitRate, AuditAdmin, served(lv, Live.SiteStatus)},
+		{"GET", "/api/v1/sites/{id}/days", RoleRead, LimitQuery, AuditAdmin, served(lv, Live.SiteDays)},
 
 		// The live view.
 		{"GET", "/api/v1/live", RoleRead, LimitLive, AuditNever, liveSocket(lv)},

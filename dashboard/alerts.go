@@ -16,17 +16,20 @@ import (
 const maxAlertsKept = 10000
 
 // The kinds of alert: a site's level by occupancy against its capacity
-// (written without a kind), and a predictive warning, the level its
-// occupancy forecast will reach.
+// (written without a kind, as before daily levels existed), by the day's
+// entries against its daily capacity, and a predictive warning, the level
+// its occupancy forecast will reach.
 const (
 	AlertOccupancy = ""
+	AlertDaily     = "daily"
 	AlertForecast  = "forecast"
 )
 
-// Alert is one change of a site's level. On a forecast alert To is the
-// level the forecast's upper interval reaches within the warning horizon
-// (normal: the warning is cleared), Expected when it first does, and
-// Occupancy and Ratio are the site's now.
+// Alert is one change of a site's level. On a daily alert Capacity is the
+// daily capacity and Ratio is Entries over it. On a forecast alert To is
+// the level the forecast's upper interval reaches within the warning
+// horizon (normal: the warning is cleared), Expected when it first does,
+// and Occupancy and Ratio are the site's now.
 type Alert struct {
 	Time      time.Time  `json:"time"`
 	Site      string     `json:"site"`
@@ -35,10 +38,19 @@ type Alert struct {
 	From      Level      `json:"from"`
 	To        Level      `json:"to"`
 	Occupancy int64      `json:"occupancy"`
+	Entries   int64      `json:"entries,omitempty"`
 	Capacity  int64      `json:"capacity"`
 	Ratio     float64    `json:"ratio"`
 	Reason    string     `json:"reason,omitempty"`
 	Expected  *time.Time `json:"expected,omitempty"`
+}
+
+// kindName names the alert's kind for a log line.
+func (a *Alert) kindName() string {
+	if a.Kind == AlertOccupancy {
+		return "occupancy"
+	}
+	return a.Kind
 }
 
 // AlertLog is the history of level changes: an append-only NDJSON file,

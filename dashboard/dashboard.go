@@ -7,6 +7,7 @@ package dashboard
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -34,14 +35,14 @@ type Options struct {
 	WebhookURL     string
 	WebhookTimeout time.Duration // per attempt [5s]
 	WebhookRetries int           // after the first attempt [3]
-	// TileURL is the base map's raster tile template ({z}/{x}/{y}); empty
-	// shows the hexagons and sites on a plain background.
-	TileURL string
 	// Forecasts, when set, is given the sites' occupancy and raises the
 	// sites' predictive warnings over WarnHorizon [DefaultWarnHorizon].
 	// Start its Run after New.
 	Forecasts   *forecast.Tracker
 	WarnHorizon time.Duration
+	// Basemap is what the page draws under the hexagons besides the
+	// offline layer [the offline layer alone]. The Dashboard closes it.
+	Basemap *Basemap
 }
 
 // Dashboard is the live view's pieces, built together. Its observers,
@@ -53,7 +54,7 @@ type Dashboard struct {
 	Sites   *Sites
 	Alerts  *AlertLog
 	webhook *Webhook
-	tileURL string
+	basemap *Basemap
 	// forecasts says that the page may show forecasts and anomalies.
 	forecasts bool
 	socket    fasthttp.RequestHandler
@@ -72,7 +73,13 @@ func New(o Options) (*Dashboard, error) {
 		alerts.Close()
 		return nil, err
 	}
-	d := &Dashboard{Hub: hub, Alerts: alerts, tileURL: o.TileURL, socket: hub.Handler(), page: pageFiles()}
+	if o.Basemap == nil {
+		o.Basemap = &Basemap{Kind: "offline"}
+	}
+	d := &Dashboard{Hub: hub, Alerts: alerts, basemap: o.Basemap, socket: hub.Handler(), page: pageFiles()}
+	if o.Basemap.pm != nil {
+		d.page[BasemapTilePath] = o.Basemap.serveTile
+	}
 	if o.WebhookURL != "" {
 		timeout, retries := o.WebhookTimeout, o.WebhookRetries
 		if timeout <= 0 {
@@ -113,13 +120,14 @@ func (d *Dashboard) closeParts() error {
 	if d.webhook != nil {
 		d.webhook.Close()
 	}
-	return d.Alerts.Close()
+	return errors.Join(d.Alerts.Close(), d.basemap.Close())
 }
 
 // Socket serves GET /api/v1/live: the WebSocket upgrade to the hub.
 func (d *Dashboard) Socket(ctx *fasthttp.RequestCtx) { d.socket(ctx) }
 
-// Page returns the handlers of the embedded page's files by path.
+// Page returns the handlers of the embedded page's files by path, and of
+// the base map's tiles when flowd serves a local archive.
 func (d *Dashboard) Page() map[string]fasthttp.RequestHandler { return d.page }
 
 // LiveStats serves GET /api/v1/live/stats.
@@ -127,10 +135,27 @@ func (d *Dashboard) LiveStats(ctx *fasthttp.RequestCtx) {
 	answer.JSON(ctx, fasthttp.StatusOK, d.Hub.Stats())
 }
 
-// AllSitesStatus serves GET /api/v1/sites/status.
+// AllSitesStatus serves GET /api/v1/sites/status[?at=]: now, from the
+// live tracker, or at a past time, from the store (a replay).
 func (d *Dashboard) AllSitesStatus(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	sites := d.Sites.All()
+	var sites []SiteStatus
+	if v := string(ctx.QueryArgs().Peek("at")); v != "" {
+		ms, err := vocab.ParseTime(v)
+		if err != nil {
+			answer.Fail(ctx, &answer.ParamError{Param: "at", Value: v, Reason: err.Error()})
+			return
+		}
+		if at := time.UnixMilli(ms); at.Before(start.Add(-time.Minute)) {
+			if sites, err = d.Sites.AllAt(at); err != nil {
+				answer.Fail(ctx, err)
+				return
+			}
+		}
+	}
+	if sites == nil {
+		sites = d.Sites.All()
+	}
 	answer.JSON(ctx, fasthttp.StatusOK, struct {
 		Sites  []SiteStatus `json:"sites"`
 		TookMs float64      `json:"took_ms"`
@@ -147,6 +172,31 @@ func (d *Dashboard) SiteStatus(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	answer.JSON(ctx, fasthttp.StatusOK, st)
+}
+
+// SiteDays serves GET /api/v1/sites/{id}/days?from=&to=[&format=csv].
+func (d *Dashboard) SiteDays(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	id, _ := ctx.UserValue("id").(string)
+	args := ctx.QueryArgs()
+	format := string(args.Peek("format"))
+	if format != "" && format != "json" && format != "csv" {
+		answer.Fail(ctx, &answer.ParamError{Param: "format", Value: format, Reason: "want json or csv"})
+		return
+	}
+	days, err := d.Sites.DaysQuery(id, func(name string) string { return string(args.Peek(name)) })
+	var unknown errUnknownSite
+	switch {
+	case errors.As(err, &unknown):
+		answer.Error(ctx, fasthttp.StatusNotFound, err)
+	case err != nil:
+		answer.Fail(ctx, err)
+	case format == "csv":
+		answer.CSV(ctx, days.AppendCSV(nil))
+	default:
+		days.Stamp(start)
+		answer.JSON(ctx, fasthttp.StatusOK, days)
+	}
 }
 
 // AlertHistory serves GET /api/v1/alerts?site=&since=&limit=.
@@ -180,10 +230,12 @@ func (d *Dashboard) AlertHistory(ctx *fasthttp.RequestCtx) {
 // of the server's settings.
 func (d *Dashboard) Config(ctx *fasthttp.RequestCtx) {
 	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{
-		"tiles":          d.tileURL,
+		"basemap":        d.basemap.config(),
 		"res":            d.Hub.res,
 		"window_seconds": int64(d.Hub.opts.Window / time.Second),
 		"tick_ms":        d.Hub.opts.Tick.Milliseconds(),
 		"forecasts":      d.forecasts,
+		// The oldest time a replay can show: what the hourly tier keeps.
+		"oldest": d.Sites.store.RetentionCutoff(storage.TierHour) * 60,
 	})
 }

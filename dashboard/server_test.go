@@ -148,6 +148,7 @@ type message struct {
 	Set    []json.RawMessage `json:"set"`
 	Del    []string          `json:"del"`
 	Site   string            `json:"site"`
+	Kind   string            `json:"kind"`
 	From   Level             `json:"from"`
 	To     Level             `json:"to"`
 	Error  string            `json:"error"`

@@ -2,22 +2,13 @@ package dashboard
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
-)
-
-// trendStep and trendPoints shape a site's trend: occupancy at the end of
-// each 5-minute step over the last hour.
-const (
-	trendStep   = 5 * time.Minute
-	trendPoints = 12
 )
 
 // SitesOptions configures a Sites tracker; zero fields take the defaults
@@ -53,10 +44,11 @@ func (o *SitesOptions) setDefaults() {
 }
 
 // Sites tracks each scenic site's occupancy against its approved capacity
-// and its warning level. It is an ingest.FootfallObserver: occupancy is
-// entries minus exits since the site's day began, or the latest occupancy
-// reading plus the entries and exits after it. A level change is recorded
-// in the alert log, pushed to live clients and posted to the webhook.
+// and today's entries against its daily capacity, with a warning level
+// for each. It is an ingest.FootfallObserver: occupancy follows the gates'
+// entries and exits and the site's occupancy readings by the rule of
+// siteDay. A level change is recorded in the alert log, pushed to live
+// clients and posted to the webhook.
 //
 // Readings are queued by ObserveFootfall and applied by Run, so an ingest
 // request never waits on the alert log's fsync or on the live hub; a
@@ -65,6 +57,7 @@ func (o *SitesOptions) setDefaults() {
 type Sites struct {
 	opts    SitesOptions
 	reg     *geo.Registry
+	store   *storage.Store
 	alerts  *AlertLog
 	push    func([]byte) // may be nil
 	webhook *Webhook     // may be nil
@@ -85,24 +78,23 @@ type Sites struct {
 // without bound or dropping readings.
 const maxQueuedReadings = 1 << 18
 
-// siteState is what the tracker knows of one site today.
+// siteState is what the tracker knows of one site: today and the day
+// before (for the trend's first hour), and its two levels.
 type siteState struct {
-	day         time.Time // when the current day began
-	entries     int64
-	exits       int64
-	offset      int64 // last occupancy reading minus entries-exits at the time
-	readingTime int64 // unix ms of that reading
-	level       Level
-	trend       map[int64]int64 // trend step number -> latest occupancy in it
-	updated     time.Time
+	day, prev *siteDay // prev may be nil
+	// level is by occupancy against Capacity, dailyLevel by today's
+	// entries against DailyCapacity.
+	level, dailyLevel Level
+	updated           time.Time
 }
 
-// NewSites returns a tracker with today's entries and exits rebuilt from the
-// store and each site's level taken up from its last alert of today, so a
-// restart neither zeroes the sites nor repeats their alerts.
+// NewSites returns a tracker with today's and yesterday's entries and
+// exits rebuilt from the store and each site's levels taken up from its
+// last alerts of today, so a restart neither zeroes the sites nor repeats
+// their alerts.
 func NewSites(reg *geo.Registry, st *storage.Store, alerts *AlertLog, push func([]byte), webhook *Webhook, opts SitesOptions) (*Sites, error) {
 	opts.setDefaults()
-	s := &Sites{opts: opts, reg: reg, alerts: alerts, push: push, webhook: webhook,
+	s := &Sites{opts: opts, reg: reg, store: st, alerts: alerts, push: push, webhook: webhook,
 		state: map[string]*siteState{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	now := opts.Now()
 	s.mu.Lock()
@@ -115,6 +107,9 @@ func NewSites(reg *geo.Registry, st *storage.Store, alerts *AlertLog, push func(
 	return s, nil
 }
 
+// DayStart returns when the site day holding t began.
+func (s *Sites) DayStart(t time.Time) time.Time { return s.dayStart(t) }
+
 // dayStart returns when the site day holding t began.
 func (s *Sites) dayStart(t time.Time) time.Time {
 	lt := t.In(s.opts.Location)
@@ -126,48 +121,25 @@ func (s *Sites) dayStart(t time.Time) time.Time {
 	return start
 }
 
-func trendStepOf(t time.Time) int64 { return t.Unix() / int64(trendStep/time.Second) }
+// newDay returns the empty site day that begins at start.
+func (s *Sites) newDay(start time.Time) *siteDay {
+	y, m, d := start.Date()
+	next := time.Date(y, m, d+1, 0, 0, 0, 0, s.opts.Location).Add(s.opts.DayStart)
+	return newSiteDay(start.UnixMilli(), next.UnixMilli())
+}
 
-// rebuildLocked reads today's footfall of site from the store.
+// rebuildLocked reads site's footfall of today and the day before from the
+// store.
 func (s *Sites) rebuildLocked(site *geo.Site, st *storage.Store, now time.Time) error {
 	day := s.dayStart(now)
-	from, to := day.Unix()/60, now.Unix()/60+1
-	ranges := []vocab.CellRange{{Lo: uint64(site.Cell), Hi: uint64(site.Cell)}}
-	net := map[int64]int64{}
-	ss := &siteState{day: day, trend: map[int64]int64{}}
-	for _, m := range []struct {
-		name  string
-		sign  int64
-		total *int64
-	}{{vocab.FootfallIn, 1, &ss.entries}, {vocab.FootfallOut, -1, &ss.exits}} {
-		err := st.Scan(storage.TierMinute, m.name, ranges, from, to, func(_ uint64, minute, v int64) {
-			*m.total += v
-			net[minute] += m.sign * v
-		})
-		if err != nil {
-			return fmt.Errorf("site %q: today's footfall from the store: %w", site.ID, err)
-		}
+	ss := &siteState{day: s.newDay(day), prev: s.newDay(s.dayStart(day.Add(-time.Millisecond)))}
+	if err := scanDays(st, storage.TierMinute, site, []*siteDay{ss.prev, ss.day}, 0); err != nil {
+		return err
 	}
-	// Occupancy at the end of each trend step of the last hour.
-	minutes := make([]int64, 0, len(net))
-	for m := range net {
-		minutes = append(minutes, m)
-	}
-	slices.Sort(minutes)
-	last := trendStepOf(now)
-	var occ int64
-	i := 0
-	for step := last - trendPoints; step <= last; step++ {
-		end := (step + 1) * int64(trendStep/time.Minute)
-		for ; i < len(minutes) && minutes[i] < end; i++ {
-			occ += net[minutes[i]]
+	for kind, lv := range map[string]*Level{AlertOccupancy: &ss.level, AlertDaily: &ss.dailyLevel} {
+		if a, ok := s.alerts.Last(site.ID, kind); ok && !a.Time.Before(day) {
+			*lv = a.To
 		}
-		if end > from {
-			ss.trend[step] = max(occ, 0)
-		}
-	}
-	if a, ok := s.alerts.Last(site.ID, AlertOccupancy); ok && !a.Time.Before(day) {
-		ss.level = a.To
 	}
 	s.state[site.ID] = ss
 	s.evaluateLocked(site, ss, now, "restart")
@@ -179,38 +151,51 @@ func (s *Sites) rebuildLocked(site *geo.Site, st *storage.Store, now time.Time) 
 func (s *Sites) stateLocked(site *geo.Site, now time.Time) *siteState {
 	ss := s.state[site.ID]
 	if ss == nil {
-		ss = &siteState{day: s.dayStart(now), trend: map[int64]int64{}}
+		ss = &siteState{day: s.newDay(s.dayStart(now))}
 		s.state[site.ID] = ss
 	}
-	if day := s.dayStart(now); !ss.day.Equal(day) {
-		ss.day, ss.entries, ss.exits, ss.offset, ss.readingTime = day, 0, 0, 0, 0
+	if now.UnixMilli() >= ss.day.end {
+		day := s.dayStart(now)
+		if day.UnixMilli() == ss.day.end {
+			ss.prev = ss.day
+		} else {
+			ss.prev = nil // a day or more passed unseen
+		}
+		ss.day = s.newDay(day)
 		s.evaluateLocked(site, ss, now, "daily reset")
 	}
 	return ss
 }
 
-func (ss *siteState) occupancy() int64 { return max(ss.entries-ss.exits+ss.offset, 0) }
-
-// evaluateLocked updates the site's level and trend after a change and
-// emits an alert when the level moved.
+// evaluateLocked moves the site's levels after a change and emits an alert
+// for each level that moved.
 func (s *Sites) evaluateLocked(site *geo.Site, ss *siteState, now time.Time, reason string) {
-	occ := ss.occupancy()
-	ss.trend[trendStepOf(now)] = occ
-	for step := range ss.trend {
-		if step < trendStepOf(now)-trendPoints {
-			delete(ss.trend, step)
-		}
-	}
+	occ := ss.day.occupancy()
+	th := thresholds(site)
 	ratio := float64(occ) / float64(site.Capacity)
-	next := nextLevel(ss.level, ratio, thresholds(site), s.opts.Hysteresis)
-	if next == ss.level {
+	if next := nextLevel(ss.level, ratio, th, s.opts.Hysteresis); next != ss.level {
+		s.raiseLocked(Alert{Time: now.UTC(), Site: site.ID, Name: site.Name, From: ss.level, To: next,
+			Occupancy: occ, Capacity: site.Capacity, Ratio: round4(ratio), Reason: reason})
+		ss.level = next
+	}
+	if site.DailyCapacity <= 0 {
 		return
 	}
-	a := Alert{Time: now.UTC(), Site: site.ID, Name: site.Name, From: ss.level, To: next,
-		Occupancy: occ, Capacity: site.Capacity, Ratio: round4(ratio), Reason: reason}
-	ss.level = next
+	// Entries only grow within a day, so the daily level only rises until
+	// the day's reset takes it back to normal.
+	daily := float64(ss.day.entries) / float64(site.DailyCapacity)
+	if next := nextLevel(ss.dailyLevel, daily, th, s.opts.Hysteresis); next != ss.dailyLevel {
+		s.raiseLocked(Alert{Time: now.UTC(), Site: site.ID, Name: site.Name, Kind: AlertDaily, From: ss.dailyLevel, To: next,
+			Occupancy: occ, Entries: ss.day.entries, Capacity: site.DailyCapacity, Ratio: round4(daily), Reason: reason})
+		ss.dailyLevel = next
+	}
+}
+
+// raiseLocked records a level change, pushes it to live clients and posts
+// it to the webhook.
+func (s *Sites) raiseLocked(a Alert) {
 	if err := s.alerts.Append(a); err != nil {
-		s.opts.Logf("sites: alert %s %s→%s kept in memory only: %v", a.Site, a.From, a.To, err)
+		s.opts.Logf("sites: alert %s %s %s→%s kept in memory only: %v", a.Site, a.kindName(), a.From, a.To, err)
 	}
 	if s.push != nil {
 		msg, err := json.Marshal(struct {
@@ -266,7 +251,9 @@ func (s *Sites) catchUpLocked() {
 	}
 }
 
-// applyLocked counts a batch of gate readings.
+// applyLocked counts a batch of gate readings. A reading of an earlier
+// day (or of the next, within the clock skew ingest allows) is stored but
+// is not today's: it counts in the history of days, not in the status.
 func (s *Sites) applyLocked(ff []vocab.SiteReading) {
 	now := s.opts.Now()
 	touched := map[string]*geo.Site{}
@@ -277,14 +264,11 @@ func (s *Sites) applyLocked(ff []vocab.SiteReading) {
 			continue
 		}
 		ss := s.stateLocked(&site, now)
-		if f.Time < ss.day.UnixMilli() {
-			continue // an earlier day's reading: stored, but not today's occupancy
-		}
-		ss.entries += f.In
-		ss.exits += f.Out
-		if f.HasOccupancy && f.Time >= ss.readingTime {
-			ss.offset = f.Occupancy - (ss.entries - ss.exits)
-			ss.readingTime = f.Time
+		if !ss.day.add(f) {
+			if ss.prev != nil {
+				ss.prev.add(f)
+			}
+			continue
 		}
 		ss.updated = now
 		touched[site.ID] = &site
@@ -322,97 +306,4 @@ func (s *Sites) Run() {
 func (s *Sites) Close() {
 	close(s.stop)
 	<-s.done
-}
-
-// SiteStatus is a site's state as GET /api/v1/sites/{id}/status answers it.
-type SiteStatus struct {
-	ID            string       `json:"id"`
-	Name          string       `json:"name"`
-	Occupancy     int64        `json:"occupancy"`
-	Capacity      int64        `json:"capacity"`
-	Ratio         float64      `json:"ratio"`
-	Level         Level        `json:"level"`
-	Yellow        float64      `json:"yellow"`
-	Orange        float64      `json:"orange"`
-	Red           float64      `json:"red"`
-	EntriesToday  int64        `json:"entries_today"`
-	ExitsToday    int64        `json:"exits_today"`
-	DailyCapacity int64        `json:"daily_capacity"`
-	DailyRatio    float64      `json:"daily_ratio"`
-	DayStart      time.Time    `json:"day_start"`
-	Updated       *time.Time   `json:"updated,omitempty"`
-	Trend         []TrendPoint `json:"trend"`
-}
-
-// TrendPoint is a site's occupancy at the end of a 5-minute step (the
-// latest value for the step in progress).
-type TrendPoint struct {
-	Time      time.Time `json:"t"`
-	Occupancy int64     `json:"occupancy"`
-}
-
-// Status returns the status of the site with id.
-func (s *Sites) Status(id string) (SiteStatus, bool) {
-	site, ok := s.reg.Site(id)
-	if !ok {
-		return SiteStatus{}, false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.catchUpLocked()
-	return s.statusLocked(&site, s.opts.Now()), true
-}
-
-// All returns the status of every site, sorted by id.
-func (s *Sites) All() []SiteStatus {
-	sites := s.reg.Sites()
-	out := make([]SiteStatus, 0, len(sites))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.catchUpLocked()
-	now := s.opts.Now()
-	for i := range sites {
-		out = append(out, s.statusLocked(&sites[i], now))
-	}
-	return out
-}
-
-func (s *Sites) statusLocked(site *geo.Site, now time.Time) SiteStatus {
-	ss := s.stateLocked(site, now)
-	occ := ss.occupancy()
-	st := SiteStatus{
-		ID: site.ID, Name: site.Name, Occupancy: occ, Capacity: site.Capacity,
-		Ratio: round4(float64(occ) / float64(site.Capacity)), Level: ss.level,
-		Yellow: site.Yellow, Orange: site.Orange, Red: site.Red,
-		EntriesToday: ss.entries, ExitsToday: ss.exits, DailyCapacity: site.DailyCapacity,
-		DayStart: ss.day.UTC(), Trend: make([]TrendPoint, 0, trendPoints+1),
-	}
-	if site.DailyCapacity > 0 {
-		st.DailyRatio = round4(float64(ss.entries) / float64(site.DailyCapacity))
-	}
-	if !ss.updated.IsZero() {
-		u := ss.updated.UTC()
-		st.Updated = &u
-	}
-	// Steps with no reading carry the one before: occupancy held still.
-	last := trendStepOf(now)
-	carry, have := int64(0), false
-	for step := last - trendPoints; step <= last; step++ {
-		v, ok := ss.trend[step]
-		if ok {
-			carry, have = v, true
-		}
-		if step == last {
-			carry, have = occ, true
-		}
-		if !have {
-			continue
-		}
-		end := time.Unix((step+1)*int64(trendStep/time.Second), 0).UTC()
-		if step == last {
-			end = now.UTC().Truncate(time.Second)
-		}
-		st.Trend = append(st.Trend, TrendPoint{end, carry})
-	}
-	return st
 }

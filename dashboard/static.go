@@ -17,14 +17,15 @@ var static embed.FS
 // contentTypes of the page's files; module scripts must be served as
 // JavaScript or browsers refuse them.
 var contentTypes = map[string]string{
-	".html": "text/html; charset=utf-8",
-	".js":   "text/javascript; charset=utf-8",
-	".mjs":  "text/javascript; charset=utf-8",
-	".css":  "text/css; charset=utf-8",
-	".md":   "text/markdown; charset=utf-8",
-	".txt":  "text/plain; charset=utf-8",
-	".png":  "image/png",
-	".svg":  "image/svg+xml",
+	".html":    "text/html; charset=utf-8",
+	".js":      "text/javascript; charset=utf-8",
+	".mjs":     "text/javascript; charset=utf-8",
+	".css":     "text/css; charset=utf-8",
+	".md":      "text/markdown; charset=utf-8",
+	".txt":     "text/plain; charset=utf-8",
+	".png":     "image/png",
+	".svg":     "image/svg+xml",
+	".geojson": "application/geo+json",
 }
 
 // pageFiles returns a handler of each embedded file by its path, and of

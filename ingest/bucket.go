@@ -46,9 +46,24 @@ type Bucketer struct {
 	Res      int
 	Deltas   []DeltaObserver
 	Footfall []FootfallObserver
+	// MaxAhead is how far past the server's clock an event may be stamped,
+	// for devices whose clocks run a little fast [DefaultMaxAhead]; a later
+	// one is refused with a line error rather than counted in a minute
+	// that has not happened.
+	MaxAhead time.Duration
 
 	ids     sync.Map // metric name -> uint32
 	classes sync.Map // detector class -> classMetrics
+}
+
+// DefaultMaxAhead is Bucketer.MaxAhead's default: the clock skew tolerated.
+const DefaultMaxAhead = 5 * time.Minute
+
+func (b *Bucketer) maxAhead() time.Duration {
+	if b.MaxAhead <= 0 {
+		return DefaultMaxAhead
+	}
+	return b.MaxAhead
 }
 
 // classMetrics are the metric ids of one detector class.
@@ -89,10 +104,12 @@ type Batch struct {
 	// only the hour tier keeps.
 	minuteCutoff, hourCutoff int64
 	hourly                   int
-	footfall                 []vocab.SiteReading
-	taps                     []tap
-	match                    matchScratch
-	coords                   map[[2]float64]h3.Cell
+	// aheadLimit is the latest unix ms an event may be stamped.
+	aheadLimit int64
+	footfall   []vocab.SiteReading
+	taps       []tap
+	match      matchScratch
+	coords     map[[2]float64]h3.Cell
 }
 
 var batchPool sync.Pool
@@ -107,6 +124,7 @@ func (b *Bucketer) NewBatch() *Batch {
 	bt.sums = storage.NewBatch()
 	bt.minuteCutoff = b.Store.RetentionCutoff(storage.TierMinute)
 	bt.hourCutoff = b.Store.RetentionCutoff(storage.TierHour)
+	bt.aheadLimit = time.Now().Add(b.maxAhead()).UnixMilli()
 	return bt
 }
 
@@ -202,12 +220,18 @@ func (bt *Batch) reject(line int, field, value, reason string) {
 	bt.errs = append(bt.errs, LineError{Line: line, Field: field, Value: errorValue([]byte(value)), Reason: reason})
 }
 
-// kept checks an event's time against the store's retentions: an event
-// older than the hour tier keeps is refused, naming the flag that sets
-// it, rather than accepted and dropped at the next flush; hourly is true
-// for one only the hour tier keeps. A count is judged by the start of its
-// interval.
+// kept checks an event's time against the clock and the store's
+// retentions: an event stamped further ahead than MaxAhead is refused (a
+// reading stamped tomorrow would count in today's figures), and so is one
+// older than the hour tier keeps, naming the flag that sets it, rather
+// than accepted and dropped at the next flush; hourly is true for one only
+// the hour tier keeps. A count is judged by the start of its interval.
 func (bt *Batch) kept(line int, ms int64) (ok, hourly bool) {
+	if ms > bt.aheadLimit {
+		bt.reject(line, "time", time.UnixMilli(ms).UTC().Format(time.RFC3339),
+			fmt.Sprintf("in the future: more than %v past the server's clock (flag -max-clock-skew)", bt.b.maxAhead()))
+		return false, false
+	}
 	m := vocab.MinuteOf(ms)
 	if storage.TierHour.Truncate(m) < bt.hourCutoff {
 		bt.reject(line, "time", time.UnixMilli(ms).UTC().Format(time.RFC3339),

@@ -177,3 +177,46 @@ func TestValuesAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestFutureReadingsRejected sends gate readings stamped now, within the
+// tolerated clock skew, and tomorrow (the issue's case, also as unix
+// seconds and in CSV): the first two are kept, the later ones are each
+// refused with a line error naming line, field and value, and nothing of
+// them reaches the store.
+func TestFutureReadingsRejected(t *testing.T) {
+	fs := startIngest(t)
+	now := time.Now()
+	tomorrow := now.Add(24 * time.Hour)
+	body := fmt.Sprintf(`{"time":%q,"site":"lake","in":10}
+{"time":%q,"site":"lake","in":20}
+{"time":%q,"site":"lake","in":4000}
+{"time":%d,"site":"lake","in":5000}
+`, timeText(now), timeText(now.Add(ingest.DefaultMaxAhead-time.Minute)), timeText(tomorrow), tomorrow.Unix())
+	status, a := post(t, fs, "footfall", body)
+	if status != 200 || a.Accepted != 2 || a.RejectedTotal != 2 {
+		t.Fatalf("status %d, answer %+v; want 200, 2 accepted, 2 rejected", status, a)
+	}
+	for i, e := range a.Rejected {
+		if e.Line != 3+i || e.Field != "time" || e.Value != timeText(tomorrow) || !strings.Contains(e.Reason, "future") || !strings.Contains(e.Reason, "-max-clock-skew") {
+			t.Errorf("line error %+v; want line %d, field time, value %s, a reason naming the future and -max-clock-skew", e, 3+i, timeText(tomorrow))
+		}
+	}
+	resp, err := http.Post(fs.URL+"/api/v1/ingest/footfall", "text/csv", strings.NewReader("time,site,in\n"+timeText(tomorrow)+",lake,7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csvAns ingest.Answer
+	json.NewDecoder(resp.Body).Decode(&csvAns)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || csvAns.RejectedTotal != 1 || csvAns.Rejected[0].Line != 2 || csvAns.Rejected[0].Field != "time" {
+		t.Fatalf("CSV: status %d, answer %+v; want 400 with line 2's time refused", resp.StatusCode, csvAns)
+	}
+	var total int64
+	all := []vocab.CellRange{{Lo: 0, Hi: ^uint64(0)}}
+	if err := fs.Store.Scan(storage.TierMinute, vocab.FootfallIn, all, 0, 1<<40, func(_ uint64, _, v int64) { total += v }); err != nil {
+		t.Fatal(err)
+	}
+	if total != 30 {
+		t.Fatalf("footfall_in holds %d, want the 30 of the two kept lines", total)
+	}
+}

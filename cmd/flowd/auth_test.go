@@ -348,8 +348,10 @@ func TestRawCardIDsReachNoOutput(t *testing.T) {
 	for i := range 40 {
 		in := fmt.Sprintf("RAWCARD%06dIN", i)
 		cards = append(cards, in)
-		fmt.Fprintf(&nd, `{"time":%d,"card":%q,"dir":"in","station":"S1"}`+"\n", t0.Unix(), in)
-		fmt.Fprintf(&nd, `{"time":%d,"card":%q,"dir":"out","station":"S2"}`+"\n", t0.Add(10*time.Minute).Unix(), in)
+		// In three minutes ago, out now: within the live window, and not
+		// in the future, which ingest refuses.
+		fmt.Fprintf(&nd, `{"time":%d,"card":%q,"dir":"in","station":"S1"}`+"\n", t0.Add(-3*time.Minute).Unix(), in)
+		fmt.Fprintf(&nd, `{"time":%d,"card":%q,"dir":"out","station":"S2"}`+"\n", t0.Unix(), in)
 	}
 	nd.WriteString(`{"time":"bad","card":"RAWCARD-BADTIME","dir":"in","station":"S1"}` + "\n")
 	fmt.Fprintf(&nd, `{"time":%d,"card":"RAWCARD-BADSTATION","dir":"in","station":"NOWHERE"}`+"\n", t0.Unix())

@@ -23,6 +23,7 @@ func feed(args []string) error {
 	seed := fs.Int64("seed", 1, "random seed; the same seed gives the same city and events")
 	live := fs.Bool("live", false, "follow the wall clock instead of sending a past span")
 	span := fs.Duration("span", 24*time.Hour, "past span to send, ending now (without -live)")
+	shift := fs.Duration("shift", 0, "move the city's hours: at time t it lives Hangzhou's t+shift")
 	batch := fs.Int("batch", 5000, "events per request")
 	senders := fs.Int("senders", 4, "requests in flight")
 	if err := fs.Parse(args); err != nil {
@@ -33,7 +34,7 @@ func feed(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := demoCityConfig(*scale)
+	cfg := demoCityConfig(*scale, shift.Truncate(time.Minute))
 	cfg.Seed = *seed
 	c := city.New(cfg)
 	f := &city.Feeder{URL: *url, Token: *token, BatchSize: *batch, Senders: *senders, Live: *live}

@@ -20,10 +20,11 @@ type liveConfig struct {
 	maxClients     int
 	siteDayStart   string
 	siteTZ         string
+	siteLoc        *time.Location // when set, wins over siteTZ
 	hysteresis     float64
 	webhook        string
 	webhookTimeout time.Duration
-	tiles          string
+	basemap        string
 }
 
 // liveFlags registers the live view's flags on fs.
@@ -36,7 +37,7 @@ func liveFlags(fs *flag.FlagSet, c *liveConfig) {
 	fs.Float64Var(&c.hysteresis, "site-hysteresis", 0.02, "how far below a threshold (fraction of capacity) occupancy must fall for a site's level to go down")
 	fs.StringVar(&c.webhook, "alert-webhook", "", "URL to POST each site level change to as JSON")
 	fs.DurationVar(&c.webhookTimeout, "alert-webhook-timeout", 5*time.Second, "timeout of one webhook attempt (3 retries with backoff)")
-	fs.StringVar(&c.tiles, "map-tiles", "", "base map raster tile URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png (default none: a plain background)")
+	fs.StringVar(&c.basemap, "basemap", "", "the dashboard's base map over its offline land and water: a local .pmtiles file flowd serves, a raster tile URL with {z}/{x}/{y}, or a MapLibre style URL")
 }
 
 // startLive builds the live map hub, the site tracker and the dashboard
@@ -49,13 +50,19 @@ func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir
 		return nil, nil, fmt.Errorf("-site-day-start %q: want HH:MM", c.siteDayStart)
 	}
 	loc := time.Local
-	if c.siteTZ != "" {
+	if c.siteLoc != nil {
+		loc = c.siteLoc
+	} else if c.siteTZ != "" {
 		if loc, err = time.LoadLocation(c.siteTZ); err != nil {
 			return nil, nil, fmt.Errorf("-site-tz %q: %w", c.siteTZ, err)
 		}
 	}
 	if c.hysteresis < 0 || c.hysteresis >= 0.5 {
 		return nil, nil, fmt.Errorf("-site-hysteresis %v: want a fraction from 0 to 0.5", c.hysteresis)
+	}
+	basemap, err := dashboard.ParseBasemap(c.basemap)
+	if err != nil {
+		return nil, nil, err
 	}
 	d, err := dashboard.New(dashboard.Options{
 		Store:    st,
@@ -75,11 +82,12 @@ func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir
 		},
 		WebhookURL:     c.webhook,
 		WebhookTimeout: c.webhookTimeout,
-		TileURL:        c.tiles,
 		Forecasts:      fc,
 		WarnHorizon:    warnHorizon,
+		Basemap:        basemap,
 	})
 	if err != nil {
+		basemap.Close()
 		return nil, nil, err
 	}
 	b.Deltas = append(b.Deltas, d.Hub)

@@ -19,7 +19,6 @@ import (
 	_ "time/tzdata" // -site-tz on machines without a zone database
 
 	"github.com/flowd/flowd/api"
-	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
@@ -40,12 +39,14 @@ type serveConfig struct {
 	maxInflight   int
 	minFreeDisk   int64
 	tripWindow    time.Duration
+	maxAhead      time.Duration
 	blockCache    int64
 	memtableBytes int
 	maxMetrics    int
 	gcPercent     int
 	demo          bool
 	demoScale     float64
+	demoShift     time.Duration
 	live          liveConfig
 	security      securityConfig
 	privacy       privacyConfig
@@ -69,12 +70,14 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.maxInflight, "max-ingest-inflight", 64, "ingest requests served at once; beyond it 429")
 	fs.Int64Var(&c.minFreeDisk, "min-free-disk", api.DefaultMinFreeDisk, "free bytes of the data disk under which /readyz answers 503")
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
+	fs.DurationVar(&c.maxAhead, "max-clock-skew", ingest.DefaultMaxAhead, "how far past the server's clock an event may be stamped; a later one is refused with a line error")
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
 	fs.IntVar(&c.memtableBytes, "memtable-bytes", 16<<20, "bytes of buckets held in memory before a flush writes them as parts")
 	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
 	fs.IntVar(&c.gcPercent, "gogc", 30, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
+	fs.DurationVar(&c.demoShift, "demo-shift", 0, "move the demo city's hours: at time t it lives Hangzhou's t+shift (e.g. to see its afternoon at any hour)")
 	liveFlags(fs, &c.live)
 	securityFlags(fs, &c.security)
 	privacyFlags(fs, &c.privacy)
@@ -85,15 +88,25 @@ func serveFlags(args []string) (*serveConfig, error) {
 	if c.res < 0 || c.res > 15 {
 		return nil, fmt.Errorf("-res %d: want an H3 resolution from 0 to 15", c.res)
 	}
+	if c.maxAhead <= 0 {
+		return nil, fmt.Errorf("-max-clock-skew %v: want a positive duration", c.maxAhead)
+	}
 	if c.blockCache <= 0 {
 		c.blockCache = -1 // the store reads 0 as its default
 	}
 	if c.secretFile == "" {
 		c.secretFile = filepath.Join(c.data, "secret.key")
 	}
+	if c.demoShift%time.Minute != 0 || c.demoShift <= -24*time.Hour || c.demoShift >= 24*time.Hour {
+		return nil, fmt.Errorf("-demo-shift %v: want whole minutes within a day either way", c.demoShift)
+	}
 	if c.demo && c.live.siteTZ == "" {
-		// The demo city keeps Hangzhou's hours; so do its sites' days.
+		// The demo city keeps Hangzhou's hours, moved by -demo-shift; so
+		// do its sites' days.
 		c.live.siteTZ = "Asia/Shanghai"
+		if c.demoShift != 0 {
+			c.live.siteLoc = time.FixedZone("CST"+c.demoShift.String(), int((8*time.Hour+c.demoShift)/time.Second))
+		}
 	}
 	return c, nil
 }
@@ -137,7 +150,7 @@ func serve(args []string) error {
 		return err
 	}
 
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow)}
+	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow), MaxAhead: c.maxAhead}
 	ih := ingest.NewHandler(b, c.maxInflight)
 	layer, err := c.privacy.layer(c.data, c.res, c.tripWindow)
 	if err != nil {
@@ -164,12 +177,16 @@ func serve(args []string) error {
 	defer sec.Close()
 	sec.guard.HangUp = d.Hub.HangUp
 	sec.cards, sec.cardKeyFile = cards, c.secretFile
-	return listenAndServe(srv, sec, c)
+	var demo *demoFeed
+	if c.demo {
+		demo = &demoFeed{scale: c.demoScale, shift: c.demoShift, store: st, dayStart: d.Sites.DayStart}
+	}
+	return listenAndServe(srv, sec, c, demo)
 }
 
 // listenAndServe serves srv on c.listen, with the demo feed when asked,
 // until SIGINT or SIGTERM; then it lets the requests in flight finish.
-func listenAndServe(srv *api.Server, sec *security, c *serveConfig) error {
+func listenAndServe(srv *api.Server, sec *security, c *serveConfig, demo *demoFeed) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", c.listen)
@@ -184,8 +201,8 @@ func listenAndServe(srv *api.Server, sec *security, c *serveConfig) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln, c.maxBody) }()
-	if c.demo {
-		go runDemo(ctx, scheme+"://"+addr, c.demoScale, sec.DemoToken())
+	if demo != nil {
+		go demo.run(ctx, scheme+"://"+addr, sec.DemoToken())
 	}
 	select {
 	case <-ctx.Done():
@@ -239,40 +256,6 @@ func loadRegistryFiles(reg *geo.Registry, c *serveConfig) error {
 		}
 	}
 	return nil
-}
-
-// runDemo puts the synthetic city's registries into the server, back-fills
-// the last two hours so replay has something to show, then feeds it live,
-// following the wall clock.
-func runDemo(ctx context.Context, url string, scale float64, token string) {
-	c := city.New(demoCityConfig(scale))
-	backfill := &city.Feeder{URL: url, BatchSize: 5000, Senders: 2, Token: token}
-	if err := backfill.PutRegistries(ctx, c); err != nil {
-		log.Printf("flowd: demo feed: %v", err)
-		return
-	}
-	log.Printf("flowd: demo feed running: %d stations, %d cameras, %d scenic sites", c.Config().Stations, c.Config().Cameras, c.Config().Sites)
-	now := time.Now().Truncate(time.Minute)
-	if err := backfill.Run(ctx, c, now.Add(-2*time.Hour), now, nil); err != nil && ctx.Err() == nil {
-		log.Printf("flowd: demo back-fill stopped: %v", err)
-	}
-	live := &city.Feeder{URL: url, BatchSize: 2000, Senders: 2, Live: true, Token: token}
-	if err := live.Run(ctx, c, now, now.Add(100*365*24*time.Hour), nil); err != nil && ctx.Err() == nil {
-		log.Printf("flowd: demo feed stopped: %v", err)
-	}
-}
-
-// demoCityConfig uses the real Hangzhou station coordinates when the shared
-// data folder is beside the checkout, and a synthetic network otherwise.
-func demoCityConfig(scale float64) city.Config {
-	cfg := city.Config{Seed: 1, Scale: scale, Start: time.Now()}
-	for _, p := range []string{"../shared/data/hangzhou-metro-stations.csv", "../../shared/data/hangzhou-metro-stations.csv"} {
-		if _, err := os.Stat(p); err == nil {
-			cfg.StationsFile = p
-			break
-		}
-	}
-	return cfg
 }
 
 // failpointFromEnv reads FLOWD_FAILPOINT=<name>[:<n>], used by the crash

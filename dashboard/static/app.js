@@ -1,10 +1,12 @@
 // flowd's live crowd map: hexagons from the live WebSocket feed (or a
 // replayed past window), site outlines and a site panel, and a corridor tool.
 import * as maplibregl from './vendor/maplibre-gl.mjs';
+import { LEVEL_COLORS, makeSites } from './sites.js';
+import { addContext, baseStyle } from './basemap.js';
+import { makeReplay } from './replay.js';
 
 const h3 = window.h3;
 const params = new URLSearchParams(location.search);
-const LEVEL_COLORS = { normal: '#2b8a3e', yellow: '#e6b800', orange: '#f08c00', red: '#e03131' };
 
 // flowdStats is read by the browser test and handy in the console.
 // applyMs is the page script's time for the last live frame, from its
@@ -12,7 +14,7 @@ const LEVEL_COLORS = { normal: '#2b8a3e', yellow: '#e6b800', orange: '#f08c00', 
 // changed; applied keeps both for the last 20 frames.
 const stats = window.flowdStats = {
   frames: 0, cellsReceived: 0, hexagons: 0, total: 0, applies: 0, applyMs: 0, applyCells: 0, applied: [],
-  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, connected: false, mode: 'live',
+  snapshotMs: 0, resyncs: 0, siteMessages: 0, sitesShown: 0, sitesOccupied: 0, siteDaysShown: 0, context: {}, replayAt: 0, replayCells: 0, connected: false, mode: 'live',
 };
 
 // The hexagons' shapes are a GeoJSON source whose features change only
@@ -21,7 +23,7 @@ const stats = window.flowdStats = {
 // thousands of values costs the page no new geometry.
 const state = {
   cfg: null, map: null, ws: null, metric: '', res: 9, sub: '', seq: -1,
-  live: new Map(), total: 0, replay: new Map(), replayAt: 0, liveMode: true,
+  live: new Map(), total: 0, replay: new Map(), replayAt: 0, replayTier: '', liveMode: true,
   shown: new Set(), scale: 1, scaleCounts: new Int32Array(1 + 64 * 8),
   boundaries: new Map(), sites: null, status: new Map(),
 };
@@ -51,6 +53,9 @@ function setStatus(text, off) {
   $('status').textContent = text;
   $('status').classList.toggle('off', !!off);
 }
+
+const sites = makeSites({ state, stats, getJSON, setStatus, maplibregl });
+const replay = makeReplay({ state, stats, getJSON, setStatus, showAll, viewBBox, sites });
 
 // resForZoom keeps a viewport to a few tens of thousands of hexagons.
 function resForZoom(z) {
@@ -84,7 +89,7 @@ function subscribe() {
   state.sub = key;
   state.res = sub.res;
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(key);
-  if (!state.liveMode) loadReplay();
+  if (!state.liveMode) replay.reload();
 }
 
 function connect() {
@@ -101,7 +106,7 @@ function connect() {
     const t0 = performance.now();
     const msg = JSON.parse(ev.data);
     if (msg.type === 'cells') onCells(msg, t0);
-    else if (msg.type === 'site') onSite(msg);
+    else if (msg.type === 'site') sites.onMessage(msg);
     else if (msg.type === 'error') setStatus(`server: ${msg.error}`, true);
   };
   ws.onclose = () => {
@@ -242,146 +247,29 @@ function rescale() {
     state.scale = p95;
     state.map.setGlobalStateProperty('scale', p95);
   }
-  $('legend-title').textContent = `${state.metric} · last ${Math.round(state.cfg.window_seconds / 60)} min · res ${state.res}`;
+  const minutes = Math.round(state.cfg.window_seconds / 60);
+  const span = state.liveMode ? `last ${minutes} min`
+    : `${state.replayTier === 'hour' ? 'hour' : `${minutes} min`} to ${new Date(state.replayAt * 1000).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' })}`;
+  $('legend-title').textContent = `${state.metric} · ${span} · res ${state.res}`;
   $('legend-max').textContent = `≥ ${Math.round(state.scale)}`;
 }
+
+// flowdShowLayers shows or hides map layers and resolves once the map has
+// drawn the change: the browser test compares screenshots with and without
+// a layer to see that it draws.
+window.flowdShowLayers = (ids, visible) => new Promise((resolve) => {
+  for (const id of ids) state.map.setLayoutProperty(id, 'visibility', visible ? 'visible' : 'none');
+  state.map.once('idle', () => resolve(true));
+  state.map.triggerRepaint();
+});
 
 // drawnHexagons counts the distinct hexagons the map has on screen.
 window.flowdDrawnHexagons = () => {
   const seen = new Set();
+  if (!state.map || !state.map.getLayer('hex-fill')) return 0;
   for (const f of state.map.queryRenderedFeatures({ layers: ['hex-fill'] })) seen.add(f.properties.cell);
   return seen.size;
 };
-
-// Time slider: 0 is live; below it replays the window ending that many
-// minutes ago from the store.
-async function loadReplay() {
-  const at = state.replayAt;
-  const q = new URLSearchParams({
-    metric: state.metric, res: String(state.res), bbox: viewBBox().join(','),
-    at: String(at), window: `${Math.round(state.cfg.window_seconds / 60)}m`,
-  });
-  try {
-    const d = await getJSON(`/api/v1/density?${q}`);
-    if (state.liveMode || at !== state.replayAt) return;
-    state.replay = new Map(d.cells.map((c) => [c.cell, c.value]));
-    setStatus(`replay · ${new Date(at * 1000).toLocaleTimeString()} · ${d.cells.length} cells`);
-    showAll(state.replay);
-  } catch (e) {
-    setStatus(`replay failed: ${e.message}`, true);
-  }
-}
-
-function onSlider() {
-  const v = Number($('time').value);
-  state.liveMode = v === 0;
-  stats.mode = state.liveMode ? 'live' : 'replay';
-  if (state.liveMode) {
-    $('time-label').textContent = 'live';
-    setStatus(`live · ${state.live.size} cells`);
-    showAll(state.live);
-    return;
-  }
-  state.replayAt = Math.floor(Date.now() / 60000) * 60 + v * 60;
-  $('time-label').textContent = new Date(state.replayAt * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  loadReplay();
-}
-
-let playTimer = 0;
-function togglePlay() {
-  if (playTimer) {
-    clearInterval(playTimer);
-    playTimer = 0;
-    $('play').textContent = '▶';
-    return;
-  }
-  if (Number($('time').value) === 0) $('time').value = $('time').min;
-  $('play').textContent = '❚❚';
-  onSlider();
-  playTimer = setInterval(() => {
-    const t = $('time');
-    t.value = String(Math.min(0, Number(t.value) + Number(t.step)));
-    onSlider();
-    if (Number(t.value) === 0) togglePlay();
-  }, 1000);
-}
-
-// Sites: outlines coloured by level, and the panel from the status endpoint.
-async function loadSites() {
-  try {
-    const d = await getJSON('/api/v1/sites/status');
-    for (const s of d.sites) state.status.set(s.id, s);
-    drawSites();
-  } catch (e) {
-    setStatus(`site status: ${e.message}`, true);
-  }
-}
-
-function onSite(msg) {
-  stats.siteMessages++;
-  const s = state.status.get(msg.site);
-  if (s) {
-    s.level = msg.to;
-    s.occupancy = msg.occupancy;
-    s.ratio = msg.ratio;
-  }
-  drawSites(msg.site);
-  loadSites();
-}
-
-function sparkline(canvas, trend, capacity) {
-  const ctx = canvas.getContext('2d');
-  const w = canvas.width, h = canvas.height;
-  ctx.clearRect(0, 0, w, h);
-  if (trend.length < 2) return;
-  const top = Math.max(capacity, ...trend.map((p) => p.occupancy)) || 1;
-  ctx.strokeStyle = '#1c7ed6';
-  ctx.lineWidth = 1.5;
-  ctx.beginPath();
-  trend.forEach((p, i) => {
-    const x = (i / (trend.length - 1)) * (w - 2) + 1;
-    const y = h - 1 - (p.occupancy / top) * (h - 2);
-    if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
-  });
-  ctx.stroke();
-}
-
-function drawSites(flashID) {
-  const list = $('sites');
-  const items = [];
-  for (const s of state.status.values()) {
-    const li = document.createElement('li');
-    li.dataset.site = s.id;
-    li.className = s.id === flashID ? 'flash' : '';
-    const pct = Math.round(s.ratio * 1000) / 10;
-    const daily = s.daily_capacity ? ` · today ${s.entries_today.toLocaleString()} / ${s.daily_capacity.toLocaleString()}` : '';
-    li.innerHTML = `<div class="site-head"><span class="site-name"></span><span class="level level-${s.level}">${s.level}</span></div>
-      <div class="bar"><div style="width:${Math.min(pct, 100)}%;background:${LEVEL_COLORS[s.level]}"></div></div>
-      <div class="site-occ"><span>${s.occupancy.toLocaleString()} / ${s.capacity.toLocaleString()} (${pct}%)${daily}</span><canvas width="80" height="24"></canvas></div>`;
-    li.querySelector('.site-name').textContent = s.name;
-    sparkline(li.querySelector('canvas'), s.trend || [], s.capacity);
-    li.onclick = () => zoomToSite(s.id);
-    items.push(li);
-  }
-  list.replaceChildren(...items);
-  stats.sitesShown = items.length;
-  if (state.sites && state.map.getSource('sites')) {
-    for (const f of state.sites.features) {
-      const s = state.status.get(f.properties.id);
-      f.properties.level = s ? s.level : 'normal';
-    }
-    state.map.getSource('sites').setData(state.sites);
-  }
-}
-
-function zoomToSite(id) {
-  const f = state.sites && state.sites.features.find((x) => x.properties.id === id);
-  if (!f) return;
-  const b = new maplibregl.LngLatBounds();
-  const polys = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates;
-  for (const p of polys) for (const pt of p[0]) b.extend(pt);
-  state.map.fitBounds(b, { padding: 60, maxZoom: 15 });
-}
 
 // Corridor tool: click points, double-click to finish; the load comes from
 // POST /api/v1/corridor when the server has it.
@@ -458,11 +346,7 @@ async function main() {
   state.metric = pick;
   state.sites = await getJSON('/api/v1/sites');
 
-  const style = { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#dde3e8' } }] };
-  if (state.cfg.tiles) {
-    style.sources.base = { type: 'raster', tiles: [state.cfg.tiles], tileSize: 256 };
-    style.layers.push({ id: 'base', type: 'raster', source: 'base' });
-  }
+  const style = baseStyle(state.cfg);
   const map = new maplibregl.Map({ container: 'map', style, ...(await initialView()), attributionControl: false, preserveDrawingBuffer: true });
   state.map = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
@@ -486,6 +370,8 @@ async function main() {
     id: 'sites-line', type: 'line', source: 'sites',
     paint: { 'line-color': ['match', ['get', 'level'], 'yellow', LEVEL_COLORS.yellow, 'orange', LEVEL_COLORS.orange, 'red', LEVEL_COLORS.red, LEVEL_COLORS.normal], 'line-width': 2 },
   });
+  Object.assign(stats.context, await addContext(map, getJSON, 'hex-fill'));
+  map.moveLayer('sites-line');
   map.addSource('corridor', { type: 'geojson', data: corridorData() });
   map.addLayer({ id: 'corridor-line', type: 'line', source: 'corridor', paint: { 'line-color': '#1c7ed6', 'line-width': 4, 'line-opacity': 0.8 } });
   if (state.cfg.forecasts) import('./forecast.js').then((m) => m.startForecasts({ map, getJSON, stats }));
@@ -511,18 +397,17 @@ async function main() {
     finishCorridor();
   });
   let moveTimer = 0;
-  map.on('moveend', () => { clearTimeout(moveTimer); moveTimer = setTimeout(subscribe, 200); });
+  map.on('moveend', () => { clearTimeout(moveTimer); moveTimer = setTimeout(subscribe, 200); replay.keepURL(); });
 
-  $('metric').onchange = () => { state.metric = $('metric').value; state.live.clear(); subscribe(); showAll(state.live); };
-  $('time').oninput = onSlider;
-  $('play').onclick = togglePlay;
+  $('metric').onchange = () => { state.metric = $('metric').value; state.live.clear(); subscribe(); showAll(state.live); replay.keepURL(); };
   $('corridor-btn').onclick = toggleCorridor;
   $('corridor-close').onclick = () => { $('corridor-box').hidden = true; };
 
   subscribe();
   connect();
-  await loadSites();
-  setInterval(loadSites, 5000);
+  replay.init(params);
+  await sites.load();
+  setInterval(() => { if (state.liveMode) sites.load(); }, 5000);
 }
 
 main().catch((e) => setStatus(`failed to start: ${e.message}`, true));

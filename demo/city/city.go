@@ -28,6 +28,11 @@ type Config struct {
 	// Holiday runs every day on the holiday rhythm: less commuting, trips
 	// and traffic towards the scenic area, sites filling past 80–95 %.
 	Holiday bool
+	// Shift moves the city's hours: its rhythm at time t is Hangzhou's at
+	// t+Shift (whole minutes), so a live demo or a test at any hour can
+	// show a Hangzhou afternoon. The AFC files and their OD truth keep
+	// Hangzhou's own days: leave it zero for them.
+	Shift time.Duration
 	// StationsFile is an optional CSV with columns line,name,lon,lat (like
 	// hangzhou-metro-stations.csv); when readable it replaces the synthetic
 	// stations and Stations is ignored.
@@ -49,6 +54,7 @@ type City struct {
 	StationsErr error
 
 	cfg        Config
+	shift      int64 // Shift in minutes
 	rhythm     [numDayTypes]*dayRhythm
 	od         [numProfiles]odTable
 	pool       cardPool
@@ -73,7 +79,7 @@ func New(cfg Config) *City {
 	if cfg.Start.IsZero() {
 		cfg.Start = DefaultStart
 	}
-	c := &City{cfg: cfg}
+	c := &City{cfg: cfg, shift: int64(cfg.Shift / time.Minute)}
 	if cfg.StationsFile != "" {
 		c.Stations, c.StationsErr = loadStations(cfg.StationsFile, cfg.Seed)
 	}

@@ -253,3 +253,27 @@ func TestWriteFiles(t *testing.T) {
 		t.Error("format xml accepted")
 	}
 }
+
+// TestShiftMovesTheHours checks that a city shifted by 9 hours shows at
+// 06:00 Hangzhou the footfall an unshifted one shows at 15:00, and posts
+// only the kinds asked for.
+func TestShiftMovesTheHours(t *testing.T) {
+	plain := New(Config{Seed: 5, Cameras: 1, Scale: 0.001})
+	shifted := New(Config{Seed: 5, Cameras: 1, Scale: 0.001, Shift: 9 * time.Hour})
+	at := DefaultStart.Add(6 * time.Hour)
+	sum := func(c *City, t time.Time) (in, kinds int) {
+		c.MinuteSpanKinds(t, 0, 60, []Kind{KindFootfall}, func(e *Event) {
+			if e.Kind != KindFootfall {
+				kinds++
+			}
+			in += e.In
+		})
+		return in, kinds
+	}
+	early, _ := sum(plain, at)
+	want, _ := sum(plain, at.Add(9*time.Hour))
+	got, others := sum(shifted, at)
+	if got != want || got <= 10*early || others != 0 {
+		t.Errorf("shifted city at 06:00: %d entries, want the %d of 15:00 (06:00 unshifted: %d); %d events of other kinds", got, want, early, others)
+	}
+}

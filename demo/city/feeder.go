@@ -32,7 +32,9 @@ type Feeder struct {
 	// posts the part of the current minute since the last tick.
 	Live bool
 	Tick time.Duration // live: default 1 s
-	Gzip bool          // gzip request bodies
+	// Kinds are the kinds of event posted; nil posts them all.
+	Kinds []Kind
+	Gzip  bool // gzip request bodies
 	// MaxRetries bounds the retries of one request on 429, 503 and
 	// network errors; default 8. The wait starts at Backoff (default
 	// 100 ms) and doubles up to 10 s, or is the server's Retry-After.
@@ -245,7 +247,7 @@ func (f *Feeder) replay(ctx context.Context, c *City, from, to time.Time, add fu
 		if ctx.Err() != nil {
 			return
 		}
-		c.Minute(t, add)
+		c.MinuteSpanKinds(t, 0, 60, f.Kinds, add)
 		if f.Speedup > 0 {
 			flush()
 		}
@@ -275,7 +277,7 @@ func (f *Feeder) live(ctx context.Context, c *City, to time.Time, add func(*Even
 			if now.Before(end) {
 				end = now
 			}
-			c.MinuteSpan(m, int(s.Sub(m)/time.Second), int(end.Sub(m)/time.Second), add)
+			c.MinuteSpanKinds(m, int(s.Sub(m)/time.Second), int(end.Sub(m)/time.Second), f.Kinds, add)
 			s = end
 		}
 		cursor = now

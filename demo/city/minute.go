@@ -17,14 +17,32 @@ func (c *City) Minute(t time.Time, fn func(*Event)) { c.MinuteSpan(t, 0, 60, fn)
 // (counts cover Interval = to-from seconds and are stamped at the span's
 // start). Live feeds use it to move every second.
 func (c *City) MinuteSpan(t time.Time, from, to int, fn func(*Event)) {
+	c.MinuteSpanKinds(t, from, to, nil, fn)
+}
+
+// MinuteSpanKinds is MinuteSpan for the events of kinds alone (nil: all),
+// generating only those.
+func (c *City) MinuteSpanKinds(t time.Time, from, to int, kinds []Kind, fn func(*Event)) {
 	from, to = max(from, 0), min(to, 60)
 	if from >= to {
 		return
 	}
 	m := floorDiv(t.Unix(), 60)
-	c.swipes(m, from, to, fn)
-	c.counts(m, from, to, fn)
-	c.footfall(m, from, to, fn)
+	if kinds == nil {
+		kinds = Kinds[:]
+	}
+	for _, k := range kinds {
+		switch k {
+		case KindSwipe:
+			c.swipes(m, from, to, fn)
+		case KindCount:
+			c.counts(m, from, to, fn)
+		case KindFootfall:
+			c.footfall(m, from, to, fn)
+		default:
+			panic("BUG: unknown event kind " + k.String())
+		}
+	}
 }
 
 // Counts calls fn for every detector count of the minute holding t, the
@@ -70,7 +88,7 @@ func (c *City) swipes(m int64, from, to int, fn func(*Event)) {
 func (c *City) counts(m int64, from, to int, fn func(*Event)) {
 	dt := c.dayTypeOf(m)
 	rh := c.rhythm[dt]
-	mod := minuteOfDay(m)
+	mod := c.minuteOfDay(m)
 	h := (float64(mod) + 0.5) / 60
 	lift := 0.0
 	switch dt {
@@ -123,8 +141,8 @@ func (c *City) counts(m int64, from, to int, fn func(*Event)) {
 // exits per gate (floors of cumulative sums, so they never drift).
 func (c *City) footfall(m int64, from, to int, fn func(*Event)) {
 	dt := c.dayTypeOf(m)
-	mod := minuteOfDay(m)
-	day := dayNumber(m)
+	mod := c.minuteOfDay(m)
+	day := dayNumber(m + c.shift)
 	e := &Event{Kind: KindFootfall, Time: m*60 + int64(from)}
 	f0, f1 := float64(from)/60, float64(to)/60
 	for i := range c.Sites {

@@ -118,12 +118,17 @@ func buildRhythm(dt dayType, scale float64) *dayRhythm {
 	return d
 }
 
-// dayTypeOf is the rhythm of the Hangzhou day holding a unix minute.
+// minuteOfDay is the Hangzhou minute of the day of a unix minute, with the
+// city's Shift.
+func (c *City) minuteOfDay(unixMinute int64) int { return minuteOfDay(unixMinute + c.shift) }
+
+// dayTypeOf is the rhythm of the Hangzhou day holding a unix minute (with
+// the city's Shift).
 func (c *City) dayTypeOf(unixMinute int64) dayType {
 	if c.cfg.Holiday {
 		return dayHoliday
 	}
-	switch (dayNumber(unixMinute)%7 + 11) % 7 { // 1970-01-01 was a Thursday
+	switch (dayNumber(unixMinute+c.shift)%7 + 11) % 7 { // 1970-01-01 was a Thursday
 	case 0, 6:
 		return dayWeekend
 	}

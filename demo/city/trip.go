@@ -177,7 +177,7 @@ func buildOD(st []Station, seed int64) [numProfiles]odTable {
 // lasts d minutes. The stream depends only on (seed, m, d), so the tap-ins
 // of minute m and the tap-outs of minute m+d regenerate the same trips.
 func (c *City) tripsStarting(m int64, d int, fn func(*trip)) {
-	mod := minuteOfDay(m)
+	mod := c.minuteOfDay(m)
 	rh := c.rhythm[c.dayTypeOf(m)]
 	rate := rh.tripRate[mod]
 	if rate == 0 {
@@ -225,7 +225,7 @@ type orphanTap struct {
 
 // orphans calls fn for the unmatched taps of unix minute m.
 func (c *City) orphans(m int64, fn func(*orphanTap)) {
-	mod := minuteOfDay(m)
+	mod := c.minuteOfDay(m)
 	rate := c.rhythm[c.dayTypeOf(m)].tripRate[mod]
 	if rate == 0 {
 		return
