@@ -28,6 +28,7 @@ type Handler struct {
 	MaxEvents int
 
 	inflight chan struct{}
+	metrics  *handlerMetrics
 }
 
 // NewHandler returns a Handler that serves at most maxInflight requests at
@@ -39,6 +40,7 @@ func NewHandler(b *Bucketer, maxInflight int) *Handler {
 		MaxLine:         64 << 10,
 		MaxRejected:     1000,
 		inflight:        make(chan struct{}, maxInflight),
+		metrics:         newHandlerMetrics(),
 	}
 }
 
@@ -56,7 +58,7 @@ type Answer struct {
 
 // Swipes serves POST /api/v1/ingest/swipes.
 func (h *Handler) Swipes(ctx *fasthttp.RequestCtx) {
-	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+	h.serve(ctx, sourceSwipes, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
 		var err error
 		errs, derr := DecodeSwipes(r, f, h.MaxLine, func(line int, s *Swipe) {
 			if err == nil {
@@ -69,7 +71,7 @@ func (h *Handler) Swipes(ctx *fasthttp.RequestCtx) {
 
 // Counts serves POST /api/v1/ingest/counts.
 func (h *Handler) Counts(ctx *fasthttp.RequestCtx) {
-	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+	h.serve(ctx, sourceCounts, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
 		var err error
 		errs, derr := DecodeCounts(r, f, h.MaxLine, func(line int, c *Count) {
 			if err == nil {
@@ -82,7 +84,7 @@ func (h *Handler) Counts(ctx *fasthttp.RequestCtx) {
 
 // Footfall serves POST /api/v1/ingest/footfall.
 func (h *Handler) Footfall(ctx *fasthttp.RequestCtx) {
-	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+	h.serve(ctx, sourceFootfall, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
 		var err error
 		errs, derr := DecodeFootfall(r, f, h.MaxLine, func(line int, ff *Footfall) {
 			if err == nil {
@@ -93,18 +95,21 @@ func (h *Handler) Footfall(ctx *fasthttp.RequestCtx) {
 	})
 }
 
-func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
+func (h *Handler) serve(ctx *fasthttp.RequestCtx, source string, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
 	start := time.Now()
+	sm := h.metrics.source(source)
 	select {
 	case h.inflight <- struct{}{}:
 		defer func() { <-h.inflight }()
 	default:
+		sm.refused("busy")
 		ctx.Response.Header.Set("Retry-After", "1")
 		reply(ctx, fasthttp.StatusTooManyRequests, &Answer{Error: "too many ingest requests in flight; retry later"}, start)
 		return
 	}
 	format, err := FormatOf(string(ctx.Request.Header.ContentType()))
 	if err != nil {
+		sm.refused("media_type")
 		reply(ctx, fasthttp.StatusUnsupportedMediaType, &Answer{Error: err.Error()}, start)
 		return
 	}
@@ -114,6 +119,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format,
 		if errors.Is(err, ErrUnsupportedMediaType) {
 			status = fasthttp.StatusUnsupportedMediaType
 		}
+		sm.refused(refusedBody(status))
 		reply(ctx, status, &Answer{Error: err.Error()}, start)
 		return
 	}
@@ -126,18 +132,27 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format,
 		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrTooManyEvents) {
 			status = fasthttp.StatusRequestEntityTooLarge
 		}
+		sm.refused(refusedBody(status))
 		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)
 		return
 	}
+	h.commit(ctx, sm, bt, lineErrs, start)
+}
+
+// commit makes a decoded batch durable and answers what was kept and
+// what was rejected.
+func (h *Handler) commit(ctx *fasthttp.RequestCtx, sm *sourceMetrics, bt *Batch, lineErrs []LineError, start time.Time) {
 	if err := bt.Commit(); err != nil {
 		status := fasthttp.StatusInternalServerError
 		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrClosed) {
 			status = fasthttp.StatusServiceUnavailable
 			ctx.Response.Header.Set("Retry-After", "1")
 		}
+		sm.refused(refusedBody(status))
 		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)
 		return
 	}
+	sm.batch(bt, lineErrs)
 	all := append(lineErrs, bt.Rejected()...)
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
 	total := 0
@@ -150,6 +165,22 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format,
 		status = fasthttp.StatusBadRequest
 	}
 	reply(ctx, status, a, start)
+}
+
+// refusedBody names, for /metrics, why a request answered status was
+// refused whole.
+func refusedBody(status int) string {
+	switch status {
+	case fasthttp.StatusUnsupportedMediaType:
+		return "media_type"
+	case fasthttp.StatusRequestEntityTooLarge:
+		return "too_large"
+	case fasthttp.StatusServiceUnavailable:
+		return "unavailable"
+	case fasthttp.StatusBadRequest:
+		return "bad_body"
+	}
+	return "failed"
 }
 
 func reply(ctx *fasthttp.RequestCtx, status int, a *Answer, start time.Time) {
