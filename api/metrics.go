@@ -34,7 +34,7 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 	}
 	metrics.WriteProcessMetrics(&b)
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-	ctx.SetBody(b.Bytes())
+	ctx.SetBody(exposition(b.Bytes()))
 }
 
 // metricsWriter is a part that has figures of its own for /metrics.

@@ -52,6 +52,7 @@ type Server struct {
 	corridors *geo.CorridorCache
 	router    *router
 	parts     Parts
+	params    map[string]Params // by "METHOD path", see routeParams
 	metrics   *serverMetrics
 	regMu     sync.Mutex // serialises registry writes and their Save
 	http      *fasthttp.Server
@@ -78,6 +79,13 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string, parts P
 		MinFreeDisk: DefaultMinFreeDisk,
 	}
 	routes := s.routes(parts)
+	s.params = routeParams()
+	for i := range routes {
+		rt := &routes[i]
+		if ps, ok := s.params[rt.Method+" "+rt.Path]; ok {
+			rt.Handler = checkParams(rt, ps, rt.Handler)
+		}
+	}
 	s.router, s.parts, s.metrics = newRouter(routes), parts, newServerMetrics(routes)
 	return s
 }

@@ -98,21 +98,36 @@ func (h *Handler) Footfall(ctx *fasthttp.RequestCtx) {
 func (h *Handler) serve(ctx *fasthttp.RequestCtx, source string, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
 	start := time.Now()
 	sm := h.metrics.source(source)
-	select {
-	case h.inflight <- struct{}{}:
-		defer func() { <-h.inflight }()
-	default:
-		sm.refused("busy")
-		ctx.Response.Header.Set("Retry-After", "1")
-		reply(ctx, fasthttp.StatusTooManyRequests, &Answer{Error: "too many ingest requests in flight; retry later"}, start)
+	if !h.admit(ctx, sm, start) {
 		return
 	}
+	defer func() { <-h.inflight }()
 	format, err := FormatOf(string(ctx.Request.Header.ContentType()))
 	if err != nil {
 		sm.refused("media_type")
 		reply(ctx, fasthttp.StatusUnsupportedMediaType, &Answer{Error: err.Error()}, start)
 		return
 	}
+	h.decode(ctx, sm, format, emptyBody(format), start, decode)
+}
+
+// admit takes one of the requests in flight, or answers 429; the caller
+// gives it back.
+func (h *Handler) admit(ctx *fasthttp.RequestCtx, sm *sourceMetrics, start time.Time) bool {
+	select {
+	case h.inflight <- struct{}{}:
+		return true
+	default:
+		sm.refused("busy")
+		ctx.Response.Header.Set("Retry-After", "1")
+		reply(ctx, fasthttp.StatusTooManyRequests, &Answer{Error: "too many ingest requests in flight; retry later"}, start)
+		return false
+	}
+}
+
+// decode opens the request's body, decodes it into a batch and commits
+// it; empty is the error of a body without an event.
+func (h *Handler) decode(ctx *fasthttp.RequestCtx, sm *sourceMetrics, format Format, empty string, start time.Time, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
 	body, err := Body(bytes.NewReader(ctx.PostBody()), string(ctx.Request.Header.ContentEncoding()), h.MaxDecompressed)
 	if err != nil {
 		status := fasthttp.StatusBadRequest // a corrupt gzip or zstd header
@@ -134,6 +149,11 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, source string, decode func(io.
 		}
 		sm.refused(refusedBody(status))
 		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)
+		return
+	}
+	if bt.Accepted() == 0 && len(lineErrs) == 0 && len(bt.Rejected()) == 0 {
+		sm.refused("empty")
+		reply(ctx, fasthttp.StatusBadRequest, &Answer{Error: empty}, start)
 		return
 	}
 	h.commit(ctx, sm, bt, lineErrs, start)
@@ -165,6 +185,14 @@ func (h *Handler) commit(ctx *fasthttp.RequestCtx, sm *sourceMetrics, bt *Batch,
 		status = fasthttp.StatusBadRequest
 	}
 	reply(ctx, status, a, start)
+}
+
+// emptyBody says what a body without a single event should have held.
+func emptyBody(f Format) string {
+	if f == CSV {
+		return "the body holds no event: send a header row naming the columns, then one event per row"
+	}
+	return "the body holds no event: send one JSON object per line"
 }
 
 // refusedBody names, for /metrics, why a request answered status was

@@ -33,9 +33,9 @@ func liveFlags(fs *flag.FlagSet, c *liveConfig) {
 	fs.StringVar(&c.siteDayStart, "site-day-start", "04:00", "time of day (HH:MM, in -site-tz) when site occupancy and daily entries reset")
 	fs.StringVar(&c.siteTZ, "site-tz", "", "IANA time zone of -site-day-start, e.g. Asia/Shanghai (default the server's local zone)")
 	fs.Float64Var(&c.hysteresis, "site-hysteresis", 0.02, "how far below a threshold (fraction of capacity) occupancy must fall for a site's level to go down")
-	fs.StringVar(&c.webhook, "alert-webhook", "", "URL to POST each site level change to as JSON")
+	fs.StringVar(&c.webhook, "alert-webhook", "", "`URL` to POST each site level change to as JSON")
 	fs.DurationVar(&c.webhookTimeout, "alert-webhook-timeout", 5*time.Second, "timeout of one webhook attempt (3 retries with backoff)")
-	fs.StringVar(&c.tiles, "map-tiles", "", "base map raster tile URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png (default none: a plain background)")
+	fs.StringVar(&c.tiles, "map-tiles", "", "base map raster tile `URL` template, e.g. https://tile.example.org/{z}/{x}/{y}.png (default none: a plain background)")
 }
 
 // startLive builds the live map hub, the site tracker and the dashboard

@@ -61,7 +61,8 @@ func TestMetricsMoveWithIngestAndPassPromtool(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		after, page = c.scrape(t)
-		if after[`flowd_parts{tier="minute"}`] >= 1 || time.Now().After(deadline) {
+		flushed := after[`flowd_parts{tier="minute"}`] >= 1 && after["flowd_flush_duration_seconds_count"] >= 1
+		if flushed || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
