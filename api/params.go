@@ -21,6 +21,9 @@ type Param struct {
 	Enum         []string
 	Required     bool
 	Doc          string
+	// Example is a value with which, and the other parameters'
+	// examples, the route answers 200 (TestOpenAPIDescribesEveryRoute).
+	Example string
 }
 
 // The formats of string parameters, as the OpenAPI description names
@@ -57,7 +60,7 @@ func (ps Params) with(more ...Params) Params {
 
 // The parameters several routes share.
 var (
-	metricParam = Params{{Name: "metric", Type: "string", Format: FormatMetric, Required: true, Doc: "metric to sum, as GET /api/v1/metrics lists them"}}
+	metricParam = Params{{Name: "metric", Type: "string", Format: FormatMetric, Required: true, Doc: "metric to sum, as GET /api/v1/metrics lists them", Example: "footfall_in"}}
 	resParam    = Params{{Name: "res", Type: "integer", Min: 0, Max: 15, Doc: "H3 resolution of the answer, no finer than the base one (default the base one; cells keep their own)"}}
 	spanParams  = Params{
 		{Name: "from", Type: "string", Format: FormatTime, Doc: "start of the span"},
@@ -74,7 +77,7 @@ func areaParamsOf(prefix, what string) Params {
 	return Params{
 		{Name: prefix + "cells", Type: "string", Format: FormatCells, Doc: what + ": H3 cells, comma-separated"},
 		{Name: prefix + "site", Type: "string", Doc: what + ": a scenic site's id"},
-		{Name: prefix + "bbox", Type: "string", Format: FormatBBox, Doc: what + ": west,south,east,north in degrees"},
+		{Name: prefix + "bbox", Type: "string", Format: FormatBBox, Doc: what + ": west,south,east,north in degrees", Example: "120.10,30.20,120.20,30.30"},
 		{Name: prefix + "polygon", Type: "string", Format: FormatGeoJSON, Doc: what + ": a GeoJSON polygon"},
 	}
 }
@@ -82,11 +85,16 @@ func areaParamsOf(prefix, what string) Params {
 // checkParams wraps h so that a request naming a parameter the route does
 // not take (in its URL, or in a POSTed form) is answered 400, naming the
 // parameter and the closest one the route takes: a misspelt step must
-// not silently become the default.
+// not silently become the default. A value outside a parameter's Enum is
+// a 400 too.
 func checkParams(rt *Route, ps Params, h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	known := ps.names()
 	return func(ctx *fasthttp.RequestCtx) {
 		if err := unknownParam(rt, known, ctx.QueryArgs()); err != nil {
+			answer.Fail(ctx, err)
+			return
+		}
+		if err := ps.checkEnums(ctx.QueryArgs()); err != nil {
 			answer.Fail(ctx, err)
 			return
 		}
@@ -101,6 +109,17 @@ func checkParams(rt *Route, ps Params, h fasthttp.RequestHandler) fasthttp.Reque
 		}
 		h(ctx)
 	}
+}
+
+// checkEnums refuses a value of an enumerated parameter that is not one
+// of its values.
+func (ps Params) checkEnums(args *fasthttp.Args) error {
+	for _, p := range ps {
+		if v := args.Peek(p.Name); len(v) > 0 && len(p.Enum) > 0 && !slices.Contains(p.Enum, string(v)) {
+			return &paramError{Param: p.Name, Value: string(v), Reason: "want one of " + strings.Join(p.Enum, ", ")}
+		}
+	}
+	return nil
 }
 
 // unknownParam returns the error for the first argument of args whose

@@ -50,6 +50,7 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/healthz", RoleNone, LimitRate, AuditAdmin, s.health},
 		{"GET", "/readyz", RoleNone, LimitRate, AuditAdmin, s.ready},
 		{"GET", "/metrics", RoleAdmin, LimitRate, AuditAdmin, s.prometheus},
+		{"GET", "/api/openapi.json", RoleRead, LimitRate, AuditAdmin, s.openAPI},
 
 		// Ingest, which an admin token may do in bulk: not audited.
 		{"POST", "/api/v1/ingest/swipes", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Swipes)},
@@ -133,7 +134,7 @@ func routeParams() map[string]Params {
 	influxV2 := Params{precision, ignored("org"), ignored("orgID"), ignored("bucket")}
 	registryPut := Params{{Name: "clear", Type: "string", Enum: []string{"1", "true"}, Doc: "with an empty body, empty the set"}}
 	return map[string]Params{
-		"GET /healthz": noParams, "GET /readyz": noParams, "GET /metrics": noParams,
+		"GET /healthz": noParams, "GET /readyz": noParams, "GET /metrics": noParams, "GET /api/openapi.json": noParams,
 		"POST /api/v1/ingest/swipes": noParams, "POST /api/v1/ingest/counts": noParams, "POST /api/v1/ingest/footfall": noParams,
 		"POST /write":        influxV1,
 		"POST /api/v2/write": influxV2,

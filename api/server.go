@@ -53,6 +53,8 @@ type Server struct {
 	router    *router
 	parts     Parts
 	params    map[string]Params // by "METHOD path", see routeParams
+	table     []Route
+	openapi   []byte // the OpenAPI description, see openapi.go
 	metrics   *serverMetrics
 	regMu     sync.Mutex // serialises registry writes and their Save
 	http      *fasthttp.Server
@@ -87,6 +89,7 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string, parts P
 		}
 	}
 	s.router, s.parts, s.metrics = newRouter(routes), parts, newServerMetrics(routes)
+	s.table, s.openapi = routes, openAPIDocument(routes, s.params)
 	return s
 }
 
