@@ -43,6 +43,8 @@ func routeBodies(params map[string]Params) map[string]requestBody {
 		"POST /api/v2/write":           lineProtocol,
 		"POST /api/v1/series":          {[]string{"application/x-www-form-urlencoded"}, formSchema(params["POST /api/v1/series"]), ""},
 		"POST /api/v1/density":         {[]string{"application/x-www-form-urlencoded"}, formSchema(params["POST /api/v1/density"]), ""},
+		"POST /api/v1/query_range":     {[]string{"application/x-www-form-urlencoded"}, formSchema(params["POST /api/v1/query_range"]), ""},
+		"POST /api/v1/query":           {[]string{"application/x-www-form-urlencoded"}, formSchema(params["POST /api/v1/query"]), ""},
 		"POST /api/v1/corridor": {[]string{"application/json"}, jsonSchema(reflect.TypeFor[corridorRequest]()),
 			`{"path":[[30.27,120.10],[30.26,120.16]],"width":500,"metric":"footfall_in","from":"-1h","step":"5m"}`},
 		"POST /api/v1/path/density": {[]string{"application/json"}, jsonSchema(reflect.TypeFor[pathDensityRequest]()),

@@ -130,7 +130,7 @@ func badValue(s *openapi3.Schema) (string, bool) {
 	}
 	bad, ok := map[string]string{
 		api.FormatTime: "yesterday", api.FormatDuration: "5 minutes", api.FormatMetric: "count_carz",
-		api.FormatCells: "zz", api.FormatBBox: "1,2", api.FormatGeoJSON: "{",
+		api.FormatCells: "zz", api.FormatBBox: "1,2", api.FormatGeoJSON: "{", api.FormatPromQL: "rate(footfall_in[5m])",
 	}[s.Format]
 	return bad, ok
 }

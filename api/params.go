@@ -35,6 +35,7 @@ const (
 	FormatCells    = "h3-cells"       // comma-separated H3 ids
 	FormatBBox     = "bbox"           // west,south,east,north in degrees
 	FormatGeoJSON  = "geojson"        // a GeoJSON Polygon, MultiPolygon or Feature
+	FormatPromQL   = "promql"         // the subset of PromQL of /api/v1/query
 )
 
 // Params are a route's parameters, in the order documentation lists them.

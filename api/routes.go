@@ -71,6 +71,11 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/api/v1/od", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseOD, s.od)},
 		{"GET", "/api/v1/distinct", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDistinct, s.distinct)},
 		{"GET", "/api/v1/metrics", RoleRead, LimitRate, AuditAdmin, s.metricNames},
+		// Prometheus' query API, in the subset docs/api.md describes.
+		{"GET", "/api/v1/query_range", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromRange, s.promQuery)},
+		{"POST", "/api/v1/query_range", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromRange, s.promQuery)},
+		{"GET", "/api/v1/query", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromInstant, s.promQuery)},
+		{"POST", "/api/v1/query", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromInstant, s.promQuery)},
 
 		// Registries, and the sites' live status beside them.
 		{"GET", "/api/v1/stations", RoleRead, LimitRate, AuditAdmin, s.getStations},
@@ -132,6 +137,15 @@ func routeParams() map[string]Params {
 	influxV1 := Params{precision, ignored("db"), ignored("rp"), ignored("u"), ignored("p"), ignored("consistency")}
 	influxV1[0].Enum = []string{"n", "ns", "u", "us", "µ", "ms", "s", "m", "h"}
 	influxV2 := Params{precision, ignored("org"), ignored("orgID"), ignored("bucket")}
+	promQL := Param{Name: "query", Type: "string", Format: FormatPromQL, Required: true, Example: `sum(footfall_in{bbox="120.10,30.20,120.20,30.30"})`,
+		Doc: "metric{cell|site|bbox|polygon|res=\"...\"}, sum(...) or sum by (cell) (...)"}
+	promIgnored := Params{ignored("timeout"), ignored("limit")}
+	promRange := Params{promQL,
+		{Name: "start", Type: "string", Format: FormatTime, Doc: "first evaluation time (default an hour ago)"},
+		{Name: "end", Type: "string", Format: FormatTime, Doc: "last evaluation time (default now)"},
+		{Name: "step", Type: "string", Required: true, Example: "60", Doc: "whole minutes, as seconds or a duration; the value at t sums the step ending at t"},
+	}.with(promIgnored)
+	promInstant := Params{promQL, {Name: "time", Type: "string", Format: FormatTime, Doc: "evaluation time (default now); the value sums the 5 minutes before it"}}.with(promIgnored)
 	registryPut := Params{{Name: "clear", Type: "string", Enum: []string{"1", "true"}, Doc: "with an empty body, empty the set"}}
 	return map[string]Params{
 		"GET /healthz": noParams, "GET /readyz": noParams, "GET /metrics": noParams, "GET /api/openapi.json": noParams,
@@ -153,7 +167,9 @@ func routeParams() map[string]Params {
 		"GET /api/v1/distinct": area.with(resParam, spanParams, Params{
 			{Name: "step", Type: "string", Format: FormatDuration, Doc: "also count per step"},
 		}),
-		"GET /api/v1/metrics":  noParams,
+		"GET /api/v1/metrics":     noParams,
+		"GET /api/v1/query_range": promRange, "POST /api/v1/query_range": promRange,
+		"GET /api/v1/query": promInstant, "POST /api/v1/query": promInstant,
 		"GET /api/v1/stations": noParams, "PUT /api/v1/stations": registryPut,
 		"GET /api/v1/sensors": noParams, "PUT /api/v1/sensors": registryPut,
 		"GET /api/v1/sites": noParams, "PUT /api/v1/sites": registryPut,
