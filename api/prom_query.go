@@ -25,6 +25,9 @@ type promQuery struct {
 	from, to int64 // unix minutes: the steps' windows cover [from, to)
 	step     int64 // minutes
 	instant  bool
+	// scalar is the value of a query without a metric (Grafana tests a
+	// data source with 1+1), nil for the others.
+	scalar *float64
 }
 
 // promAnswer is Prometheus' answer to a query, with flowd's took_ms and
@@ -37,8 +40,9 @@ type promAnswer struct {
 }
 
 type promData struct {
-	ResultType string       `json:"resultType"`
-	Result     []promSeries `json:"result"`
+	ResultType string `json:"resultType"`
+	// Result is []promSeries, or a scalar's [time, value].
+	Result any `json:"result"`
 }
 
 // promSeries is one series of a matrix (Values) or vector (Value): pairs
@@ -94,6 +98,10 @@ func (s *Server) parsePromInstant(q *query) (pq promQuery, err error) {
 // checkProm coarsens the query to what the caller may see and bounds its
 // cost.
 func (s *Server) checkProm(q *query, pq *promQuery) error {
+	if pq.scalar != nil {
+		_, err := q.steps(pq.from, pq.to, pq.step, maxPoints, "per query: use a larger step")
+		return err
+	}
 	if err := q.resAllowed(pq.metric, pq.area.res, "query"); err != nil {
 		return err
 	}
@@ -135,6 +143,10 @@ func (s *Server) parsePromQL(q *query, pq *promQuery) error {
 	expr, err := metricsql.Parse(text)
 	if err != nil {
 		return bad(err.Error())
+	}
+	if n, ok := expr.(*metricsql.NumberExpr); ok {
+		pq.scalar = &n.N
+		return nil
 	}
 	pq.byCell = true
 	if ag, ok := expr.(*metricsql.AggrFuncExpr); ok {
@@ -180,8 +192,12 @@ func (s *Server) parsePromQL(q *query, pq *promQuery) error {
 // at the area's resolution, each a figure of the release.
 func (s *Server) promQuery(pq promQuery, rel *privacy.Release) (*promAnswer, error) {
 	n := (pq.to - pq.from) / pq.step
+	if pq.scalar != nil {
+		return promScalar(pq, n), nil
+	}
 	tier := s.Store.TierFor(pq.from, pq.step)
-	ans := &promAnswer{Status: "success", Data: promData{ResultType: "matrix", Result: []promSeries{}}}
+	result := []promSeries{}
+	ans := &promAnswer{Status: "success", Data: promData{ResultType: "matrix"}}
 	if pq.instant {
 		ans.Data.ResultType = "vector"
 	}
@@ -222,10 +238,25 @@ func (s *Server) promQuery(pq promQuery, rel *privacy.Release) (*promAnswer, err
 			}
 		}
 		if series.Values != nil || series.Value != nil {
-			ans.Data.Result = append(ans.Data.Result, series)
+			result = append(result, series)
 		}
 	}
+	ans.Data.Result = result
 	return ans, nil
+}
+
+// promScalar answers a query that is a number: a scalar at an instant,
+// the number at every step of a range.
+func promScalar(pq promQuery, n int64) *promAnswer {
+	v := strconv.FormatFloat(*pq.scalar, 'f', -1, 64)
+	if pq.instant {
+		return &promAnswer{Status: "success", Data: promData{ResultType: "scalar", Result: []any{pq.to * 60, v}}}
+	}
+	series := promSeries{Metric: map[string]string{}}
+	for i := range n {
+		series.Values = append(series.Values, [2]any{pq.from*60 + (i+1)*pq.step*60, v})
+	}
+	return &promAnswer{Status: "success", Data: promData{ResultType: "matrix", Result: []promSeries{series}}}
 }
 
 // sumStepsByCell sums the query's metric per cell of its resolution and

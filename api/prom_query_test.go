@@ -98,6 +98,12 @@ func TestPrometheusClientGetsTheSeriesSums(t *testing.T) {
 		t.Errorf("instant query: %v; want %d", v, series.Points[5][1])
 	}
 
+	// A number is a scalar: Grafana tests a data source with 1+1.
+	v, _, _, err = prom.Query(ctx, "1+1", to)
+	if sc, ok := v.(*model.Scalar); err != nil || !ok || sc.Value != 2 {
+		t.Errorf("1+1: %v %v; want the scalar 2", v, err)
+	}
+
 	// What the subset does not take is refused, saying what it takes.
 	_, _, _, err = prom.Query(ctx, `rate(count_car{bbox="`+bbox+`"}[5m])`, to)
 	if err == nil || !strings.Contains(err.Error(), "flowd takes metric{...}, sum(metric{...}) and sum by (cell) (metric{...})") {
