@@ -64,6 +64,9 @@ func (s *Server) parseDensity(q *query) (dq densityQuery, err error) {
 		if dq.from, err = q.minute("from", time.Unix((dq.to-window)*60, 0)); err != nil {
 			return dq, err
 		}
+		if err := checkSpan(q, dq.from, dq.to); err != nil {
+			return dq, err
+		}
 	}
 	if err := q.resAllowed(dq.metric, dq.area.res, "res"); err != nil {
 		return dq, err

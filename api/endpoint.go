@@ -31,8 +31,10 @@ func endpoint[Q any, A releasedAnswer](s *Server, parse func(*query) (Q, error),
 		if err == nil {
 			err = q.rel.Charge()
 		}
+		s.metrics.query(ctx.Path(), start)
 		var over *privacy.BudgetError
 		if errors.As(err, &over) {
+			s.metrics.exhausted.Inc()
 			ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(time.Until(over.Renews).Seconds())+1))
 			answer.Error(ctx, fasthttp.StatusTooManyRequests, err)
 			return

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -243,14 +244,24 @@ func (g *Guard) localHost(host string) bool {
 	return false
 }
 
-// requestToken returns the token of a request: the Authorization bearer,
-// or on the live WebSocket only, the token query parameter, because
-// browsers cannot set headers on a WebSocket.
+// requestToken returns the token of a request: the Authorization bearer
+// (or InfluxDB's "Token" scheme, or a Basic password, as InfluxDB clients
+// and Telegraf send it), or on the live WebSocket only, the token query
+// parameter, because browsers cannot set headers on a WebSocket.
 func requestToken(ctx *fasthttp.RequestCtx, rt *Route) string {
-	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 0 {
-		const prefix = "bearer "
-		if len(h) > len(prefix) && strings.EqualFold(string(h[:len(prefix)]), prefix) {
-			return strings.TrimSpace(string(h[len(prefix):]))
+	if h := string(ctx.Request.Header.Peek("Authorization")); h != "" {
+		scheme, cred, _ := strings.Cut(h, " ")
+		cred = strings.TrimSpace(cred)
+		switch {
+		case strings.EqualFold(scheme, "bearer"), strings.EqualFold(scheme, "token"):
+			return cred
+		case strings.EqualFold(scheme, "basic"):
+			raw, err := base64.StdEncoding.DecodeString(cred)
+			if err != nil {
+				return ""
+			}
+			_, password, _ := strings.Cut(string(raw), ":")
+			return password
 		}
 		return ""
 	}

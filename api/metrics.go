@@ -1,13 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
-	"strings"
+	"io"
 	"syscall"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/flowd/flowd/answer"
-	"github.com/flowd/flowd/storage"
 	"github.com/valyala/fasthttp"
 )
 
@@ -15,46 +16,29 @@ func (s *Server) metricNames(ctx *fasthttp.RequestCtx) {
 	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": s.Store.Metrics()})
 }
 
-// prometheus serves GET /metrics in the Prometheus text format.
+// prometheus serves GET /metrics in the Prometheus text format: the API's
+// requests and queries, the store's commits, flushes, merges and parts,
+// the figures of the parts mounted (ingest, the live view) and the
+// process's. Each family is described in docs/metrics.md.
 func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
-	st := s.Store.Stats()
-	var b strings.Builder
-	gauge := func(name, help string, v any) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
-	}
-	perTier := func(name, help string, v func(storage.Tier) any) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
-		for _, t := range []storage.Tier{storage.TierMinute, storage.TierHour} {
-			fmt.Fprintf(&b, "%s{tier=%q} %v\n", name, t, v(t))
-		}
-	}
-	perTier("flowd_parts", "Parts on disk.", func(t storage.Tier) any { return st.Parts[t] })
-	perTier("flowd_part_rows", "Rows in parts.", func(t storage.Tier) any { return st.PartRows[t] })
-	perTier("flowd_part_bytes", "Bytes of parts.", func(t storage.Tier) any { return st.PartBytes[t] })
-	perTier("flowd_memtable_rows", "Rows in memory, not yet in parts.", func(t storage.Tier) any { return st.MemtableRows[t] })
-	gauge("flowd_pending_flushes", "Memtables waiting to be written as parts.", st.PendingFlush)
-	gauge("flowd_quarantined_parts", "Damaged parts set aside.", st.Quarantined)
-	fmt.Fprintf(&b, "# HELP flowd_wal_damaged_records_total Damaged WAL records replay skipped since start (each range at least one lost record).\n# TYPE flowd_wal_damaged_records_total counter\nflowd_wal_damaged_records_total %d\n", st.WALDamagedRecords)
-	gauge("flowd_parts_missing", "Parts the manifest listed that were not found at start (removed by hand, lost with a disk).", st.PartsMissing)
-	gauge("flowd_wal_damaged_segments", "Damaged WAL segments kept in wal-damaged/.", st.WALDamagedSegments)
-	gauge("flowd_block_cache_bytes", "Decoded blocks kept for repeated queries.", st.BlockCache)
-	gauge("flowd_metrics", "Known metric names.", st.Metrics)
-	gauge("flowd_uptime_seconds", "Seconds since start.", int64(time.Since(startTime).Seconds()))
+	var b bytes.Buffer
 	if s.Conns != nil {
-		cs := s.Conns.Stats()
-		gauge("flowd_connections", "Open connections, live WebSockets included.", cs.Open)
-		gauge("flowd_connections_anonymous", "Open connections that have not made a request with a token.", cs.Anonymous)
-		counter := func(name, help string, v int64) {
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
-		}
-		counter("flowd_connections_accepted_total", "Connections accepted.", cs.Accepted)
-		counter("flowd_connections_evicted_total", "Anonymous connections closed to make room for new ones.", cs.Evicted)
-		counter("flowd_connections_refused_total", "Connections closed at once: every open one had made a request with a token and -max-conns was reached.", cs.Refused)
-		counter("flowd_accept_errors_total", "Accepts that failed for want of file descriptors or memory.", cs.AcceptError)
+		s.metrics.setConns(s.Conns.Stats())
 	}
-	ctx.SetContentType("text/plain; version=0.0.4")
-	ctx.SetBodyString(b.String())
+	s.metrics.set.WritePrometheus(&b)
+	s.Store.WriteMetrics(&b)
+	for _, p := range []any{s.parts.Ingest, s.parts.Live} {
+		if m, ok := p.(metricsWriter); ok {
+			m.WriteMetrics(&b)
+		}
+	}
+	metrics.WriteProcessMetrics(&b)
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	ctx.SetBody(exposition(b.Bytes()))
 }
+
+// metricsWriter is a part that has figures of its own for /metrics.
+type metricsWriter interface{ WriteMetrics(w io.Writer) }
 
 var startTime = time.Now()
 

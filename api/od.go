@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strconv"
 
@@ -87,6 +88,12 @@ func (s *Server) rangesOf(q *query, prefix string) ([]vocab.CellRange, error) {
 		q = q.prefixed(prefix)
 	}
 	a, err := s.parseArea(q)
+	var pe *paramError
+	if errors.As(err, &pe) && pe.Param != "res" {
+		// The area's parameters were read without their prefix; res is
+		// shared.
+		pe.Param = prefix + pe.Param
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -495,7 +495,7 @@ func TestFinestResolution(t *testing.T) {
 		{readToken, "/api/v1/density?metric=swipes_in&bbox=120.09,30.24,120.11,30.26&" + hour, 400},
 		{readToken, "/api/v1/density?metric=swipes_in&res=8&bbox=120.09,30.24,120.11,30.26&" + hour, 200},
 		{readToken, "/api/v1/od?res=9&" + hour, 400},
-		{readToken, "/api/v1/density?metric=count_car&bbox=120.09,30.24,120.11,30.26&" + hour, 200},
+		{readToken, "/api/v1/density?metric=footfall_in&bbox=120.09,30.24,120.11,30.26&" + hour, 200},
 		{adminToken, "/api/v1/density?metric=swipes_in&bbox=120.09,30.24,120.11,30.26&" + hour, 200},
 	} {
 		status, body := s.do(t, tc.token, "GET", tc.query, nil)

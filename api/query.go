@@ -1,12 +1,15 @@
 package api
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/privacy"
+	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/valyala/fasthttp"
 )
@@ -25,13 +28,15 @@ type query struct {
 	// form: format=csv (or, without format, Accept: text/csv), geojson=1.
 	csv, geoJSON bool
 	rel          *privacy.Release
+	// store answers which metrics are known.
+	store *storage.Store
 }
 
 // newQuery reads a request's parameters: those of the URL, and for a POST
 // those of its form body too, so that a long cell list or polygon need not
 // fit in a URL.
 func (s *Server) newQuery(ctx *fasthttp.RequestCtx) *query {
-	q := &query{args: ctx.QueryArgs(), now: s.Now(), body: ctx.PostBody()}
+	q := &query{args: ctx.QueryArgs(), now: s.Now(), body: ctx.PostBody(), store: s.Store}
 	q.rel = s.Privacy.Exact()
 	if RoleOf(ctx) < RoleAdmin {
 		q.rel = s.Privacy.For(callerOf(ctx), q.now)
@@ -63,14 +68,34 @@ func (q *query) required(name string) (string, error) {
 	return v, nil
 }
 
-// metric returns the metric parameter of a query that sums buckets: not a
-// sketch's registers, which only /api/v1/distinct reads.
+// metric returns the metric parameter of a query that sums buckets: a
+// known metric (one every flowd keeps, or one data made, such as a
+// detector class's), and not a sketch's registers, which only
+// /api/v1/distinct reads.
 func (q *query) metric() (string, error) {
 	m, err := q.required("metric")
-	if err == nil && vocab.KindOf(m) == vocab.Sketch {
+	switch {
+	case err != nil:
+	case vocab.KindOf(m) == vocab.Sketch:
 		err = &paramError{Param: "metric", Value: m, Reason: "holds sketch registers, not counts: ask /api/v1/distinct"}
+	case !vocab.IsFixed(m):
+		if _, ok := q.store.LookupMetric(m); !ok {
+			err = &paramError{Param: "metric", Value: m, Reason: "unknown metric" + answer.DidYouMean(m, knownMetrics(q.store)) + ": no data was ever stored under it (GET /api/v1/metrics lists the metrics with data)"}
+		}
 	}
 	return m, err
+}
+
+// knownMetrics lists the metrics a query may name: those every flowd
+// keeps and those data made, without sketches.
+func knownMetrics(st *storage.Store) []string {
+	names := vocab.FixedMetrics()
+	for _, m := range st.Metrics() {
+		if !vocab.IsFixed(m) {
+			names = append(names, m)
+		}
+	}
+	return slices.DeleteFunc(names, func(m string) bool { return vocab.KindOf(m) == vocab.Sketch })
 }
 
 // minute parses a time parameter (RFC 3339, unix seconds or milliseconds,
@@ -105,10 +130,17 @@ func (q *query) span(back int64) (from, to int64, err error) {
 	if from, err = q.minute("from", time.Unix((to-back)*60, 0)); err != nil {
 		return 0, 0, err
 	}
+	return from, to, checkSpan(q, from, to)
+}
+
+// checkSpan refuses a span whose start is not before its end, naming
+// both.
+func checkSpan(q *query, from, to int64) error {
 	if from >= to {
-		return 0, 0, &paramError{Param: "from", Value: q.str("from"), Reason: "must be before to"}
+		return &paramError{Param: "from", Value: q.str("from"), Reason: fmt.Sprintf("must be before to (%s): from is %s, to %s",
+			cmp.Or(q.str("to"), "now"), time.Unix(from*60, 0).UTC().Format(time.RFC3339), time.Unix(to*60, 0).UTC().Format(time.RFC3339))}
 	}
-	return from, to, nil
+	return nil
 }
 
 // minutes parses a Go duration parameter into whole minutes.

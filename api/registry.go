@@ -27,6 +27,10 @@ func (s *Server) getSites(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(buf.Bytes())
 }
 
+// maxRegistryNotes bounds the warnings a registry PUT answers with; the
+// log has them all.
+const maxRegistryNotes = 100
+
 // putRegistry serves the PUT of one registry set: the body replaces the
 // set, and all sets are saved. A body with no entries is refused; the set
 // is emptied only by ?clear=1 with an empty body.
@@ -35,13 +39,14 @@ func (s *Server) putRegistry(set string) fasthttp.RequestHandler {
 		s.regMu.Lock()
 		defer s.regMu.Unlock()
 		n, err := 0, error(nil)
+		var notes []string
 		if ctx.QueryArgs().GetBool("clear") {
 			if len(bytes.TrimSpace(ctx.PostBody())) > 0 {
 				answer.Error(ctx, fasthttp.StatusBadRequest, fmt.Errorf("clear=1 empties the %s; send it with an empty body, or the new %s without clear", set, set))
 				return
 			}
 			s.Registry.Clear(set)
-		} else if n, err = s.Registry.PutFile(set, set+" body", bytes.NewReader(ctx.PostBody())); err != nil {
+		} else if n, notes, err = s.Registry.PutFileNoted(set, set+" body", bytes.NewReader(ctx.PostBody())); err != nil {
 			answer.Error(ctx, fasthttp.StatusBadRequest, err)
 			return
 		}
@@ -54,6 +59,14 @@ func (s *Server) putRegistry(set string) fasthttp.RequestHandler {
 		} else {
 			s.Logf("registry: %d %s loaded from %s", n, set, ctx.RemoteAddr())
 		}
-		answer.JSON(ctx, fasthttp.StatusOK, map[string]int{set: n})
+		for _, note := range notes {
+			s.Logf("registry: %s", note)
+		}
+		a := map[string]any{set: n}
+		if len(notes) > 0 {
+			a["warnings"] = notes[:min(len(notes), maxRegistryNotes)]
+			a["warnings_total"] = len(notes)
+		}
+		answer.JSON(ctx, fasthttp.StatusOK, a)
 	}
 }

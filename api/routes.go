@@ -16,6 +16,8 @@ type Ingest interface {
 	Swipes(ctx *fasthttp.RequestCtx)
 	Counts(ctx *fasthttp.RequestCtx)
 	Footfall(ctx *fasthttp.RequestCtx)
+	// Influx serves InfluxDB line protocol at InfluxDB's write paths.
+	Influx(ctx *fasthttp.RequestCtx)
 }
 
 // Live serves the live view's endpoints; package dashboard's Dashboard is
@@ -55,11 +57,14 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/healthz", RoleNone, LimitRate, AuditAdmin, s.health},
 		{"GET", "/readyz", RoleNone, LimitRate, AuditAdmin, s.ready},
 		{"GET", "/metrics", RoleAdmin, LimitRate, AuditAdmin, s.prometheus},
+		{"GET", "/api/openapi.json", RoleRead, LimitRate, AuditAdmin, s.openAPI},
 
 		// Ingest, which an admin token may do in bulk: not audited.
 		{"POST", "/api/v1/ingest/swipes", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Swipes)},
 		{"POST", "/api/v1/ingest/counts", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Counts)},
 		{"POST", "/api/v1/ingest/footfall", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Footfall)},
+		{"POST", "/write", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Influx)},
+		{"POST", "/api/v2/write", RoleIngest, LimitUpload, AuditNever, served(in, Ingest.Influx)},
 
 		// Queries. A POST carries a long area or path as its body and
 		// changes nothing, so a read token may make it.
@@ -75,6 +80,11 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/api/v1/metrics", RoleRead, LimitRate, AuditAdmin, s.metricNames},
 		{"GET", "/api/v1/forecast", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseForecast, fc.forecast))},
 		{"GET", "/api/v1/anomalies", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseAnomalies, fc.anomalies))},
+		// Prometheus' query API, in the subset docs/api.md describes.
+		{"GET", "/api/v1/query_range", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromRange, s.promQuery)},
+		{"POST", "/api/v1/query_range", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromRange, s.promQuery)},
+		{"GET", "/api/v1/query", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromInstant, s.promQuery)},
+		{"POST", "/api/v1/query", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromInstant, s.promQuery)},
 
 		// Registries, and the sites' live status beside them.
 		{"GET", "/api/v1/stations", RoleRead, LimitRate, AuditAdmin, s.getStations},
@@ -125,4 +135,93 @@ func liveSocket(lv Live) fasthttp.RequestHandler {
 
 func notServed(ctx *fasthttp.RequestCtx) {
 	answer.Error(ctx, fasthttp.StatusNotFound, fmt.Errorf("%s %s is not served by this server", ctx.Method(), ctx.Path()))
+}
+
+// routeParams declares the query parameters of each route of the table,
+// by "METHOD path": a request naming any other is refused (400), and the
+// OpenAPI description lists these. A route of the table missing here
+// takes any parameter and goes undescribed (TestOpenAPIDescribesEveryRoute
+// fails); the page's files take none.
+func routeParams() map[string]Params {
+	area := areaParamsOf("", "the area")
+	series := metricParam.with(area, resParam, spanParams, Params{
+		{Name: "step", Type: "string", Format: FormatDuration, Doc: "step of the points (default 1m)"},
+	}, formatParam)
+	density := metricParam.with(area, resParam, Params{
+		{Name: "at", Type: "string", Format: FormatTime, Doc: "end of the window (default now)"},
+		{Name: "window", Type: "string", Format: FormatDuration, Doc: "span summed, ending at at (default 5m)"},
+	}, spanParams, formatParam, geoJSONParam)
+	precision := Param{Name: "precision", Type: "string", Enum: []string{"ns", "us", "ms", "s"}, Doc: "unit of the timestamps (default ns)"}
+	ignored := func(name string) Param {
+		return Param{Name: name, Type: "string", Doc: "accepted for InfluxDB clients, and ignored"}
+	}
+	influxV1 := Params{precision, ignored("db"), ignored("rp"), ignored("u"), ignored("p"), ignored("consistency")}
+	influxV1[0].Enum = []string{"n", "ns", "u", "us", "µ", "ms", "s", "m", "h"}
+	influxV2 := Params{precision, ignored("org"), ignored("orgID"), ignored("bucket")}
+	promQL := Param{Name: "query", Type: "string", Format: FormatPromQL, Required: true, Example: `sum(footfall_in{bbox="120.10,30.20,120.20,30.30"})`,
+		Doc: "metric{cell|site|bbox|polygon|res=\"...\"}, sum(...) or sum by (cell) (...)"}
+	promIgnored := Params{ignored("timeout"), ignored("limit")}
+	promRange := Params{promQL,
+		{Name: "start", Type: "string", Format: FormatTime, Doc: "first evaluation time (default an hour ago)"},
+		{Name: "end", Type: "string", Format: FormatTime, Doc: "last evaluation time (default now)"},
+		{Name: "step", Type: "string", Required: true, Example: "60", Doc: "whole minutes, as seconds or a duration; the value at t sums the step ending at t"},
+	}.with(promIgnored)
+	promInstant := Params{promQL, {Name: "time", Type: "string", Format: FormatTime, Doc: "evaluation time (default now); the value sums the 5 minutes before it"}}.with(promIgnored)
+	registryPut := Params{{Name: "clear", Type: "string", Enum: []string{"1", "true"}, Doc: "with an empty body, empty the set"}}
+	return map[string]Params{
+		"GET /healthz": noParams, "GET /readyz": noParams, "GET /metrics": noParams, "GET /api/openapi.json": noParams,
+		"POST /api/v1/ingest/swipes": noParams, "POST /api/v1/ingest/counts": noParams, "POST /api/v1/ingest/footfall": noParams,
+		"POST /write":        influxV1,
+		"POST /api/v2/write": influxV2,
+		"GET /api/v1/series": series, "POST /api/v1/series": series,
+		"GET /api/v1/density": density, "POST /api/v1/density": density,
+		"GET /api/v1/top": metricParam.with(Params{
+			{Name: "k", Type: "integer", Min: 1, Max: 10000, Doc: "how many cells (default 10)"},
+			{Name: "window", Type: "string", Format: FormatDuration, Doc: "span summed, ending at to (default 15m)"},
+		}, resParam, spanParams, area, formatParam),
+		"POST /api/v1/corridor":     formatParam,
+		"POST /api/v1/path/density": noParams,
+		"GET /api/v1/od": Params{
+			{Name: "by", Type: "string", Enum: []string{"cell", "station"}, Doc: "pairs of cells (default) or of stations"},
+			{Name: "top", Type: "integer", Min: 1, Max: 100000, Doc: "how many pairs (default 100)"},
+		}.with(resParam, spanParams, areaParamsOf("", "the origins"), areaParamsOf("dest_", "the destinations"), formatParam),
+		"GET /api/v1/distinct": area.with(resParam, spanParams, Params{
+			{Name: "step", Type: "string", Format: FormatDuration, Doc: "also count per step"},
+		}),
+		"GET /api/v1/metrics":     noParams,
+		"GET /api/v1/query_range": promRange, "POST /api/v1/query_range": promRange,
+		"GET /api/v1/query": promInstant, "POST /api/v1/query": promInstant,
+		"GET /api/v1/stations": noParams, "PUT /api/v1/stations": registryPut,
+		"GET /api/v1/sensors": noParams, "PUT /api/v1/sensors": registryPut,
+		"GET /api/v1/sites": noParams, "PUT /api/v1/sites": registryPut,
+		"GET /api/v1/sites/status": {
+			{Name: "at", Type: "string", Format: FormatTime, Doc: "the sites' status at this past time, from the store (default now, live)"},
+		},
+		"GET /api/v1/sites/{id}/status": noParams,
+		"GET /api/v1/sites/{id}/days": Params{
+			{Name: "from", Type: "string", Doc: "first site day: a date (YYYY-MM-DD), a time or a duration before now (default 30 days ago)"},
+			{Name: "to", Type: "string", Doc: "the site day after the last: a date, a time or a duration before now (default tomorrow)"},
+		}.with(formatParam),
+		"GET /api/v1/forecast": Params{
+			{Name: "site", Type: "string", Example: "lake", Doc: "a site's forecast (one of site, station or cells)"},
+			{Name: "station", Type: "string", Doc: "a station's forecast"},
+			{Name: "cells", Type: "string", Doc: "base cells' forecasts (comma-separated H3 ids), with metric"},
+			{Name: "metric", Type: "string", Doc: "occupancy, footfall_in or footfall_out for a site (default occupancy); swipes_in or swipes_out for a station; any metric the cells are watched for"},
+			{Name: "horizon", Type: "string", Format: FormatDuration, Doc: "how far ahead, at most 24h (default 1h)"},
+			{Name: "step", Type: "string", Format: FormatDuration, Doc: "step of the points (default 10m)"},
+		}.with(formatParam),
+		"GET /api/v1/anomalies": {
+			{Name: "metric", Type: "string", Doc: "only this metric's series"},
+			{Name: "place", Type: "string", Enum: []string{"station", "site", "cell"}, Doc: "only stations, sites or cells"},
+			{Name: "bbox", Type: "string", Doc: "only places in west,south,east,north"},
+		},
+		"GET /api/v1/live":       {{Name: "token", Type: "string", Doc: "the bearer token, since a browser cannot set headers on a WebSocket"}},
+		"GET /api/v1/live/stats": noParams,
+		"GET /api/v1/alerts": {
+			{Name: "site", Type: "string", Doc: "only this site's level changes"},
+			{Name: "since", Type: "string", Format: FormatTime, Doc: "only changes from this time on"},
+			{Name: "limit", Type: "integer", Min: 1, Max: 10000, Doc: "at most this many, the latest (default 1000)"},
+		},
+		"GET /api/v1/dashboard/config": noParams,
+	}
 }

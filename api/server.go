@@ -51,6 +51,11 @@ type Server struct {
 	// queries, which route planners repeat many times a second.
 	corridors *geo.CorridorCache
 	router    *router
+	parts     Parts
+	params    map[string]Params // by "METHOD path", see routeParams
+	table     []Route
+	openapi   []byte // the OpenAPI description, see openapi.go
+	metrics   *serverMetrics
 	regMu     sync.Mutex // serialises registry writes and their Save
 	http      *fasthttp.Server
 	maxBody   int
@@ -75,7 +80,16 @@ func NewServer(st *storage.Store, reg *geo.Registry, registryDir string, parts P
 		Privacy:     privacy.New(privacy.DefaultPolicy(reg.Res(), 3*time.Hour), randomSecret()),
 		MinFreeDisk: DefaultMinFreeDisk,
 	}
-	s.router = newRouter(s.routes(parts))
+	routes := s.routes(parts)
+	s.params = routeParams()
+	for i := range routes {
+		rt := &routes[i]
+		if ps, ok := s.params[rt.Method+" "+rt.Path]; ok {
+			rt.Handler = checkParams(rt, ps, rt.Handler)
+		}
+	}
+	s.router, s.parts, s.metrics = newRouter(routes), parts, newServerMetrics(routes)
+	s.table, s.openapi = routes, openAPIDocument(routes, s.params)
 	return s
 }
 
@@ -106,6 +120,7 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		answer.Error(ctx, fasthttp.StatusBadRequest, errors.New("a request may carry Content-Length or Transfer-Encoding, not both"))
 		return
 	}
+	start := time.Now()
 	rt, vars := s.router.find(string(ctx.Method()), string(ctx.Path()))
 	for name, v := range vars {
 		ctx.SetUserValue(name, v)
@@ -113,9 +128,10 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	if s.Guard == nil {
 		setKnown(ctx)
 		rt.Handler(ctx)
-		return
+	} else {
+		s.Guard.Serve(ctx, rt)
 	}
-	s.Guard.Serve(ctx, rt)
+	s.metrics.request(rt, ctx.Response.StatusCode(), start)
 }
 
 // bothLengths reports whether a request came with both Content-Length and

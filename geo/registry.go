@@ -144,17 +144,24 @@ const (
 // entries read. A file with no entry is refused (ErrNoEntries) and the set
 // kept: see Clear.
 func (r *Registry) PutFile(set, name string, rd io.Reader) (int, error) {
+	n, _, err := r.PutFileNoted(set, name, rd)
+	return n, err
+}
+
+// PutFileNoted is PutFile that also returns what the reader did that the
+// file's author may not expect: the rows of one name merged into one
+// station.
+func (r *Registry) PutFileNoted(set, name string, rd io.Reader) (n int, notes []string, err error) {
+	note := func(s string) { notes = append(notes, name+": "+s) }
 	br := bufio.NewReader(rd)
 	if blank(br) {
-		return 0, fmt.Errorf("%s is empty: it %w", name, ErrNoEntries)
+		return 0, nil, fmt.Errorf("%s is empty: it %w", name, ErrNoEntries)
 	}
 	rd = br
-	var n int
-	var err error
 	switch set {
 	case SetStations:
 		var st []Station
-		if st, err = ReadStations(name, rd); err == nil && len(st) > 0 {
+		if st, err = readStations(name, rd, note); err == nil && len(st) > 0 {
 			err = r.PutStations(st)
 		}
 		n = len(st)
@@ -179,9 +186,9 @@ func (r *Registry) PutFile(set, name string, rd io.Reader) (int, error) {
 		err = fmt.Errorf("%s %w", name, ErrNoEntries)
 	}
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return n, nil
+	return n, notes, nil
 }
 
 // blank reports whether br holds nothing but white space, leaving what it

@@ -33,7 +33,11 @@ const sameStationKm = 0.5
 // with no id column (such as a list of metro stations by line) uses the
 // name as id, and rows repeating a name within 500 m are one transfer
 // station whose lines are joined with ",".
-func ReadStationsCSV(r io.Reader) ([]Station, error) {
+func ReadStationsCSV(r io.Reader) ([]Station, error) { return readStationsCSV(r, nil) }
+
+// readStationsCSV is ReadStationsCSV telling note, when not nil, of each
+// row merged into an earlier row of the same name.
+func readStationsCSV(r io.Reader, note func(string)) ([]Station, error) {
 	const line = colOwn
 	t, err := newTable(r, []column{
 		colID:   {aliases: []string{"id", "station_id", "stop_id"}},
@@ -71,12 +75,16 @@ func ReadStationsCSV(r io.Reader) ([]Station, error) {
 			return seen.add(t, "station", s.ID)
 		}
 		prev := &out[i]
-		far := h3.GreatCircleDistanceKm(h3.LatLng{Lat: prev.Lat, Lng: prev.Lng}, h3.LatLng{Lat: s.Lat, Lng: s.Lng}) > sameStationKm
-		if !nameIsID || far {
+		km := h3.GreatCircleDistanceKm(h3.LatLng{Lat: prev.Lat, Lng: prev.Lng}, h3.LatLng{Lat: s.Lat, Lng: s.Lng})
+		if !nameIsID || km > sameStationKm {
 			return seen.add(t, "station", s.ID)
 		}
 		if s.Line != "" && !strings.Contains(","+prev.Line+",", ","+s.Line+",") {
 			prev.Line = strings.TrimPrefix(prev.Line+","+s.Line, ",")
+		}
+		if note != nil {
+			note(fmt.Sprintf("line %d: station %q has the name of line %d's, %.0f m away: merged into one transfer station (lines %s); give the file an id column to keep them apart",
+				t.line, s.ID, seen[s.ID], km*1000, prev.Line))
 		}
 		return nil
 	})
@@ -115,14 +123,18 @@ func ReadStationsGTFS(r io.Reader) ([]Station, error) {
 // ReadStations reads stations in whichever format the file has: a JSON array
 // of Station (what the registry saves), a GTFS stops.txt (by name or by a
 // stop_id header), or a plain CSV. name is used for sniffing and errors.
-func ReadStations(name string, r io.Reader) ([]Station, error) {
+func ReadStations(name string, r io.Reader) ([]Station, error) { return readStations(name, r, nil) }
+
+// readStations is ReadStations telling note of merged rows (see
+// readStationsCSV).
+func readStations(name string, r io.Reader, note func(string)) ([]Station, error) {
 	return readSniffed(name, r, func(_ byte, br *bufio.Reader) ([]Station, error) {
 		head, _ := br.Peek(4096)
 		if line, _, _ := bytes.Cut(head, []byte("\n")); strings.EqualFold(filepath.Base(name), "stops.txt") ||
 			bytes.Contains(bytes.ToLower(line), []byte("stop_id")) {
 			return ReadStationsGTFS(br)
 		}
-		return ReadStationsCSV(br)
+		return readStationsCSV(br, note)
 	})
 }
 

@@ -110,6 +110,9 @@ type Batch struct {
 	taps       []tap
 	match      matchScratch
 	coords     map[[2]float64]h3.Cell
+
+	// refusals counts the lines rejected, by refusalOf their field.
+	refusals [numRefusals]int
 }
 
 var batchPool sync.Pool
@@ -140,6 +143,7 @@ func (bt *Batch) Release() {
 		bt.deltas = nil
 	}
 	bt.errs = bt.errs[:0]
+	bt.refusals = [numRefusals]int{}
 	bt.omitted, bt.firstOm, bt.hourly = 0, 0, 0
 	bt.lastSensor = bt.lastSensor[:0]
 	bt.classes = bt.classes[:0]
@@ -210,6 +214,7 @@ func (bt *Batch) addID(id uint32, isMax bool, cell, sub uint64, minute, v int64)
 // reject records a LineError; value is "" for a swipe, whose values are
 // never echoed (see schema.silent).
 func (bt *Batch) reject(line int, field, value, reason string) {
+	bt.refusals[refusalOf(field)]++
 	if len(bt.errs) >= MaxLineErrors {
 		if bt.omitted == 0 {
 			bt.firstOm = line

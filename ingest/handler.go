@@ -28,6 +28,7 @@ type Handler struct {
 	MaxEvents int
 
 	inflight chan struct{}
+	metrics  *handlerMetrics
 }
 
 // NewHandler returns a Handler that serves at most maxInflight requests at
@@ -39,6 +40,7 @@ func NewHandler(b *Bucketer, maxInflight int) *Handler {
 		MaxLine:         64 << 10,
 		MaxRejected:     1000,
 		inflight:        make(chan struct{}, maxInflight),
+		metrics:         newHandlerMetrics(),
 	}
 }
 
@@ -56,7 +58,7 @@ type Answer struct {
 
 // Swipes serves POST /api/v1/ingest/swipes.
 func (h *Handler) Swipes(ctx *fasthttp.RequestCtx) {
-	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+	h.serve(ctx, sourceSwipes, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
 		var err error
 		errs, derr := DecodeSwipes(r, f, h.MaxLine, func(line int, s *Swipe) {
 			if err == nil {
@@ -69,7 +71,7 @@ func (h *Handler) Swipes(ctx *fasthttp.RequestCtx) {
 
 // Counts serves POST /api/v1/ingest/counts.
 func (h *Handler) Counts(ctx *fasthttp.RequestCtx) {
-	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+	h.serve(ctx, sourceCounts, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
 		var err error
 		errs, derr := DecodeCounts(r, f, h.MaxLine, func(line int, c *Count) {
 			if err == nil {
@@ -82,7 +84,7 @@ func (h *Handler) Counts(ctx *fasthttp.RequestCtx) {
 
 // Footfall serves POST /api/v1/ingest/footfall.
 func (h *Handler) Footfall(ctx *fasthttp.RequestCtx) {
-	h.serve(ctx, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
+	h.serve(ctx, sourceFootfall, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
 		var err error
 		errs, derr := DecodeFootfall(r, f, h.MaxLine, func(line int, ff *Footfall) {
 			if err == nil {
@@ -93,27 +95,46 @@ func (h *Handler) Footfall(ctx *fasthttp.RequestCtx) {
 	})
 }
 
-func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
+func (h *Handler) serve(ctx *fasthttp.RequestCtx, source string, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
 	start := time.Now()
-	select {
-	case h.inflight <- struct{}{}:
-		defer func() { <-h.inflight }()
-	default:
-		ctx.Response.Header.Set("Retry-After", "1")
-		reply(ctx, fasthttp.StatusTooManyRequests, &Answer{Error: "too many ingest requests in flight; retry later"}, start)
+	sm := h.metrics.source(source)
+	if !h.admit(ctx, sm, start) {
 		return
 	}
+	defer func() { <-h.inflight }()
 	format, err := FormatOf(string(ctx.Request.Header.ContentType()))
 	if err != nil {
+		sm.refused("media_type")
 		reply(ctx, fasthttp.StatusUnsupportedMediaType, &Answer{Error: err.Error()}, start)
 		return
 	}
+	h.decode(ctx, sm, format, emptyBody(format), start, decode)
+}
+
+// admit takes one of the requests in flight, or answers 429; the caller
+// gives it back.
+func (h *Handler) admit(ctx *fasthttp.RequestCtx, sm *sourceMetrics, start time.Time) bool {
+	select {
+	case h.inflight <- struct{}{}:
+		return true
+	default:
+		sm.refused("busy")
+		ctx.Response.Header.Set("Retry-After", "1")
+		reply(ctx, fasthttp.StatusTooManyRequests, &Answer{Error: "too many ingest requests in flight; retry later"}, start)
+		return false
+	}
+}
+
+// decode opens the request's body, decodes it into a batch and commits
+// it; empty is the error of a body without an event.
+func (h *Handler) decode(ctx *fasthttp.RequestCtx, sm *sourceMetrics, format Format, empty string, start time.Time, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
 	body, err := Body(bytes.NewReader(ctx.PostBody()), string(ctx.Request.Header.ContentEncoding()), h.MaxDecompressed)
 	if err != nil {
 		status := fasthttp.StatusBadRequest // a corrupt gzip or zstd header
 		if errors.Is(err, ErrUnsupportedMediaType) {
 			status = fasthttp.StatusUnsupportedMediaType
 		}
+		sm.refused(refusedBody(status))
 		reply(ctx, status, &Answer{Error: err.Error()}, start)
 		return
 	}
@@ -126,18 +147,32 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format,
 		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrTooManyEvents) {
 			status = fasthttp.StatusRequestEntityTooLarge
 		}
+		sm.refused(refusedBody(status))
 		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)
 		return
 	}
+	if bt.Accepted() == 0 && len(lineErrs) == 0 && len(bt.Rejected()) == 0 {
+		sm.refused("empty")
+		reply(ctx, fasthttp.StatusBadRequest, &Answer{Error: empty}, start)
+		return
+	}
+	h.commit(ctx, sm, bt, lineErrs, start)
+}
+
+// commit makes a decoded batch durable and answers what was kept and
+// what was rejected.
+func (h *Handler) commit(ctx *fasthttp.RequestCtx, sm *sourceMetrics, bt *Batch, lineErrs []LineError, start time.Time) {
 	if err := bt.Commit(); err != nil {
 		status := fasthttp.StatusInternalServerError
 		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrClosed) {
 			status = fasthttp.StatusServiceUnavailable
 			ctx.Response.Header.Set("Retry-After", "1")
 		}
+		sm.refused(refusedBody(status))
 		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)
 		return
 	}
+	sm.batch(bt, lineErrs)
 	all := append(lineErrs, bt.Rejected()...)
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
 	total := 0
@@ -150,6 +185,30 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, decode func(io.Reader, Format,
 		status = fasthttp.StatusBadRequest
 	}
 	reply(ctx, status, a, start)
+}
+
+// emptyBody says what a body without a single event should have held.
+func emptyBody(f Format) string {
+	if f == CSV {
+		return "the body holds no event: send a header row naming the columns, then one event per row"
+	}
+	return "the body holds no event: send one JSON object per line"
+}
+
+// refusedBody names, for /metrics, why a request answered status was
+// refused whole.
+func refusedBody(status int) string {
+	switch status {
+	case fasthttp.StatusUnsupportedMediaType:
+		return "media_type"
+	case fasthttp.StatusRequestEntityTooLarge:
+		return "too_large"
+	case fasthttp.StatusServiceUnavailable:
+		return "unavailable"
+	case fasthttp.StatusBadRequest:
+		return "bad_body"
+	}
+	return "failed"
 }
 
 func reply(ctx *fasthttp.RequestCtx, status int, a *Answer, start time.Time) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 type commit struct {
@@ -147,7 +148,9 @@ func (s *Store) commitLoop() {
 			for _, c := range group {
 				records = append(records, *c.payload)
 			}
+			start := time.Now()
 			err := s.wal.append(records)
+			s.metrics.walWritten(records, start, err)
 			if err == nil {
 				s.failpoint(FailpointWALSynced)
 			}

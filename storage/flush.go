@@ -86,6 +86,7 @@ func (s *Store) flushFrozen() error {
 	pending := slices.Clone(s.frozen)
 	s.mu.RUnlock()
 	for _, f := range pending {
+		start := time.Now()
 		for t := range numTiers {
 			if f.done[t] {
 				continue
@@ -106,6 +107,7 @@ func (s *Store) flushFrozen() error {
 				if err != nil {
 					msg := err.Error()
 					s.lastErr.Store(&msg)
+					s.metrics.flushed(start, err)
 					return err
 				}
 				if expired > 0 {
@@ -137,6 +139,7 @@ func (s *Store) flushFrozen() error {
 		if err := removeWALUpTo(filepath.Join(s.dir, "wal"), f.walSeq); err != nil {
 			return err
 		}
+		s.metrics.flushed(start, nil)
 	}
 	return nil
 }

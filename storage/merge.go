@@ -102,7 +102,10 @@ func (s *Store) mergeTier(t Tier) error {
 // part names its sources, so a crash after its rename and before their
 // removal is finished on the next Open.
 func (s *Store) merge(t Tier, srcs []*part) error {
-	return s.mergeWith(t, srcs, zstdMerge)
+	start := time.Now()
+	err := s.mergeWith(t, srcs, zstdMerge)
+	s.metrics.merged(t, len(srcs), start, err)
+	return err
 }
 
 // mergeWith is merge with the given encoder.
@@ -290,5 +293,8 @@ func (s *Store) compactTier(t Tier) error {
 		return err
 	}
 	defer enc.Close()
-	return s.mergeWith(t, srcs, enc)
+	start := time.Now()
+	err = s.mergeWith(t, srcs, enc)
+	s.metrics.merged(t, len(srcs), start, err)
+	return err
 }

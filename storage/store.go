@@ -134,7 +134,8 @@ type Store struct {
 	parts       [numTiers][]*part
 	trips       map[uint64]OpenTrip
 
-	blocks *blockCache // decoded blocks of recent scans
+	blocks  *blockCache   // decoded blocks of recent scans
+	metrics *storeMetrics // timings and counts for /metrics
 
 	nextPartID atomic.Uint64
 	lastIngest atomic.Int64 // unix nanoseconds of the last batch applied
@@ -178,6 +179,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		rotates:  make(chan chan rotation),
 		mem:      newMemtable(),
 		blocks:   newBlockCache(opts.BlockCacheBytes),
+		metrics:  newStoreMetrics(),
 		trips:    map[uint64]OpenTrip{},
 		flushNow: make(chan struct{}, 1),
 		stop:     make(chan struct{}),

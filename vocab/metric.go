@@ -1,6 +1,9 @@
 package vocab
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The metrics every flowd keeps. Detector counts add one metric per class,
 // CountPrefix+class, and SpeedPrefix+class holding km/h × count so that a
@@ -38,6 +41,16 @@ var fixed = map[string]bool{
 // IsFixed reports whether name is one of the metrics every flowd keeps,
 // which no cap on the number of metrics refuses.
 func IsFixed(name string) bool { return fixed[name] }
+
+// FixedMetrics lists the metrics every flowd keeps, sorted.
+func FixedMetrics() []string {
+	names := make([]string, 0, len(fixed))
+	for m := range fixed {
+		names = append(names, m)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // sketchPrefix starts the names of sketch metrics.
 const sketchPrefix = "hll_"

@@ -101,6 +101,8 @@ func matrixEndpoints(t0 time.Time) []endpoint {
 		{"POST", "/api/v1/ingest/swipes", "application/x-ndjson", fmt.Sprintf(`{"time":%d,"card":"m1","dir":"in","station":"S1"}`+"\n", t0.Unix()), "ingest"},
 		{"POST", "/api/v1/ingest/counts", "text/csv", fmt.Sprintf("time,sensor,class,count,interval\n%d,D1,car,3,60\n", t0.Unix()), "ingest"},
 		{"POST", "/api/v1/ingest/footfall", "application/x-ndjson", fmt.Sprintf(`{"time":%d,"site":"lake","gate":"n","in":5,"out":1}`+"\n", t0.Unix()), "ingest"},
+		{"POST", "/write?db=flowd&precision=s", "text/plain", fmt.Sprintf("counts,sensor=D1,class=car count=3i %d\n", t0.Unix()), "ingest"},
+		{"POST", "/api/v2/write?org=o&bucket=b&precision=s", "", fmt.Sprintf("footfall,site=lake in=5i %d\n", t0.Unix()), "ingest"},
 		{"GET", "/api/v1/series?metric=swipes_in&bbox=" + testBBox + "&" + span, "", "", "read"},
 		{"GET", "/api/v1/series?metric=swipes_in&bbox=" + testBBox + "&format=csv&" + span, "", "", "read"},
 		{"GET", "/api/v1/density?metric=swipes_in&bbox=" + testBBox + "&" + span, "", "", "read"},

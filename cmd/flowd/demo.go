@@ -35,12 +35,18 @@ func (f *demoFeed) run(ctx context.Context, url, token string) {
 	}
 	log.Printf("flowd: demo feed running: %d stations, %d cameras, %d scenic sites", c.Config().Stations, c.Config().Cameras, c.Config().Sites)
 	now := time.Now().Truncate(time.Minute)
-	for _, sp := range f.backfill(now) {
+	spans := f.backfill(now)
+	fds := make([]*city.Feeder, len(spans))
+	for i, sp := range spans {
+		fds[i] = &city.Feeder{URL: url, BatchSize: 5000, Senders: 2, Token: token, Kinds: sp.kinds}
+	}
+	live := &city.Feeder{URL: url, BatchSize: 2000, Senders: 2, Live: true, Token: token}
+	go reportRejections(ctx, time.Minute, append(fds, live)...)
+	for i, sp := range spans {
 		if !sp.from.Before(now) {
 			continue
 		}
-		fd := &city.Feeder{URL: url, BatchSize: 5000, Senders: 2, Token: token, Kinds: sp.kinds}
-		if err := fd.Run(ctx, c, sp.from, now, nil); err != nil {
+		if err := fds[i].Run(ctx, c, sp.from, now, nil); err != nil {
 			if ctx.Err() == nil {
 				log.Printf("flowd: demo back-fill stopped: %v", err)
 			}
@@ -48,7 +54,6 @@ func (f *demoFeed) run(ctx context.Context, url, token string) {
 		}
 	}
 	log.Printf("flowd: demo back-fill done up to %s", now.UTC().Format(time.RFC3339))
-	live := &city.Feeder{URL: url, BatchSize: 2000, Senders: 2, Live: true, Token: token}
 	if err := live.Run(ctx, c, now, now.Add(100*365*24*time.Hour), nil); err != nil && ctx.Err() == nil {
 		log.Printf("flowd: demo feed stopped: %v", err)
 	}
@@ -107,4 +112,33 @@ func demoCityConfig(scale float64, shift time.Duration) city.Config {
 		}
 	}
 	return cfg
+}
+
+// reportRejections logs, once an interval, how many of the demo feed's
+// events the server rejected since the last report and why: the feed goes
+// on when an operator replaces a registry under it (its swipes then name
+// stations the server no longer knows), and the log says so.
+func reportRejections(ctx context.Context, every time.Duration, feeders ...*city.Feeder) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var reported int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var total int64
+		why := ""
+		for _, f := range feeders {
+			total += f.Rejected()
+			if w := f.LastRejection(); w != "" {
+				why = w
+			}
+		}
+		if total > reported {
+			log.Printf("flowd: demo feed: the server rejected %d of its events in the last %v and the feed goes on (was a registry replaced while it runs?); the last: %s", total-reported, every, why)
+			reported = total
+		}
+	}
 }

@@ -327,7 +327,7 @@ func TestLimitsAnswerClearly(t *testing.T) {
 			t.Errorf("%s: %s; want %d naming %q", tc.name, r, tc.want, tc.msg)
 		}
 	}
-	r := authDo(t, "GET", c.url+fmt.Sprintf("/api/v1/series?metric=count_car&bbox=%s&from=%d&to=%d&step=1m", testBBox, t0.Unix(), t0.Add(24*time.Hour).Unix()), tokRead, "", nil)
+	r := authDo(t, "GET", c.url+fmt.Sprintf("/api/v1/series?metric=footfall_in&bbox=%s&from=%d&to=%d&step=1m", testBBox, t0.Unix(), t0.Add(24*time.Hour).Unix()), tokRead, "", nil)
 	if r.status != 400 || !strings.Contains(string(r.body), "query cost limit of 1000") {
 		t.Errorf("costly series: %s; want 400 naming the cost limit", r)
 	}

@@ -57,7 +57,7 @@ func importCmd(args []string) error {
 	senders := fs.Int("senders", 1, "requests in flight; more than 1 posts batches out of order, which breaks trip matching of swipes (a tap-out whose tap-in arrives later counts as unmatched)")
 	maxErrors := fs.Int("show-errors", 20, "rejected lines to print")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: flowd import [flags] FILE...\n\nFiles are NDJSON (.ndjson, .jsonl, .json) or CSV with a header row (.csv), optionally .gz;\ntheir kind comes from -kind or a name containing swipes, counts, footfall or afc.")
+		fmt.Fprintln(fs.Output(), "usage: flowd import [flags] FILE...\n\nFiles are NDJSON (.ndjson, .jsonl, .json) or CSV with a header row (.csv), optionally .gz;\ntheir kind comes from -kind or a name containing swipes, counts, footfall or afc.\nExit status: 0 when every line was kept, 2 when some were rejected, 3 when none\nwas kept, 1 when the import failed (a server not reachable, a file not readable).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -86,25 +86,28 @@ func importCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	client := &http.Client{Timeout: 5 * time.Minute}
+	if err := reachable(ctx, client, *url); err != nil {
+		return err
+	}
 
 	batches := make(chan importBatch, *senders)
 	var shown atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
-	client := &http.Client{Timeout: 5 * time.Minute}
+	bar := newProgress(os.Stderr, st)
 	for range *senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for b := range batches {
-				if err := postBatch(ctx, client, *url, *token, b, st, &shown, int64(*maxErrors)); err != nil {
+				if err := postBatch(ctx, client, *url, *token, b, st, bar, &shown, int64(*maxErrors)); err != nil {
 					errOnce.Do(func() { firstErr = err; stop() })
 				}
 			}
 		}()
 	}
-	bar := newProgress(os.Stderr, st)
 	go bar.run(ctx)
 	var readErr error
 	for _, j := range jobs {
@@ -114,16 +117,52 @@ func importCmd(args []string) error {
 	}
 	close(batches)
 	wg.Wait()
+	failed := firstErr != nil || readErr != nil || ctx.Err() != nil
 	bar.finish()
-	fmt.Fprintf(os.Stderr, "imported %d events from %d files in %v; %d lines rejected\n",
-		st.accepted.Load(), len(jobs), bar.elapsed().Round(time.Millisecond), st.refused.Load())
-	if readErr != nil && ctx.Err() == nil {
+	verb := "imported"
+	if failed {
+		verb = "stopped: kept"
+	}
+	fmt.Fprintf(os.Stderr, "%s %d events from %d files in %v; %d lines rejected\n",
+		verb, st.accepted.Load(), len(jobs), bar.elapsed().Round(time.Millisecond), st.refused.Load())
+	switch {
+	case readErr != nil && ctx.Err() == nil:
 		return readErr
-	}
-	if firstErr != nil {
+	case firstErr != nil:
 		return firstErr
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case st.accepted.Load() == 0 && st.refused.Load() > 0:
+		return exitError{3, "no line was kept"}
+	case st.refused.Load() > 0:
+		return exitError{2, fmt.Sprintf("%d lines were rejected", st.refused.Load())}
 	}
-	return ctx.Err()
+	return nil
+}
+
+// exitError ends flowd with its code, having said why.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+// reachable fails at once, and clearly, when no flowd answers at url:
+// rather than retrying each batch against a stopped server.
+func reachable(ctx context.Context, client *http.Client, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(url, "/")+"/healthz", nil)
+	if err != nil {
+		return fmt.Errorf("import: -url %q: %w", url, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("import: the server is not reachable at %s (is flowd running? -url sets where): %w", url, err)
+	}
+	resp.Body.Close()
+	return nil
 }
 
 func newImportJob(path, kind string) (*importJob, error) {
@@ -251,7 +290,7 @@ func readJob(ctx context.Context, j *importJob, batchLines int, st *importStats,
 
 // postBatch sends one batch, retrying while the server is busy or its disk
 // is full, and prints its rejected lines with file line numbers.
-func postBatch(ctx context.Context, client *http.Client, url, token string, b importBatch, st *importStats, shown *atomic.Int64, maxShown int64) error {
+func postBatch(ctx context.Context, client *http.Client, url, token string, b importBatch, st *importStats, bar *progress, shown *atomic.Int64, maxShown int64) error {
 	ctype := "application/x-ndjson"
 	if b.job.csv {
 		ctype = "text/csv"
@@ -293,7 +332,7 @@ func postBatch(ctx context.Context, client *http.Client, url, token string, b im
 					if b.job.csv {
 						fileLine--
 					}
-					fmt.Fprintf(os.Stderr, "\r\033[K%s:%d: field %q value %q: %s\n", b.job.path, fileLine, r.Field, r.Value, r.Reason)
+					bar.println(fmt.Sprintf("%s:%d: field %q value %q: %s", b.job.path, fileLine, r.Field, r.Value, r.Reason))
 				}
 				return nil
 			case resp.StatusCode == 429 || resp.StatusCode == 503:
@@ -356,6 +395,15 @@ func (p *progress) finish() {
 		close(p.done)
 		p.draw(true)
 	})
+}
+
+// println writes a line of its own: on a terminal it first clears the
+// bar, which the next tick draws again; elsewhere no escape is written.
+func (p *progress) println(line string) {
+	if p.tty {
+		line = "\r\033[K" + line
+	}
+	fmt.Fprintln(p.w, line)
 }
 
 func (p *progress) draw(final bool) {

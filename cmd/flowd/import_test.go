@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,8 +51,8 @@ func TestImportHistoryFiles(t *testing.T) {
 	os.WriteFile(countsPath, []byte(counts), 0o644)
 
 	out, err := exec.Command(flowdBin, "import", "-url", srv.url, "-batch", "3000", afcPath, countsPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("flowd import: %v\n%s", err, out)
+	if code := exitCode(err); code != 2 {
+		t.Fatalf("flowd import with a rejected line: exit %d (%v), want 2\n%s", code, err, out)
 	}
 	text := string(out)
 	for _, want := range []string{"100%", countsPath + ":3: field \"count\"", fmt.Sprintf("imported %d events from 2 files", taps+3), "1 lines rejected"} {
@@ -70,5 +72,44 @@ func TestImportHistoryFiles(t *testing.T) {
 	}
 	if od.Trips != want {
 		t.Errorf("imported AFC day gives %d trips, want %d", od.Trips, want)
+	}
+}
+
+// exitCode is a finished command's exit status, -1 when it did not run.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// flowd import's exit status says what became of the lines, its output to
+// a file holds no terminal escapes, and a server that is not there is
+// said to be so at once.
+func TestImportExitStatusAndPlainOutput(t *testing.T) {
+	srv := startFlowd(t, t.TempDir(), registryFlags(t)...)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "counts-bad.ndjson")
+	os.WriteFile(bad, []byte(`{"time":1,"sensor":"D1","class":"car","count":1}`+"\n"+`{"time":2,"sensor":"D1","class":"car","count":1}`+"\n"), 0o644)
+	out, err := exec.Command(flowdBin, "import", "-url", srv.url, bad).CombinedOutput()
+	if code := exitCode(err); code != 3 || !strings.Contains(string(out), "no line was kept") || strings.Contains(string(out), "\033") {
+		t.Errorf("import of only bad lines: exit %d, want 3, no escape codes:\n%q", code, out)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := "http://" + ln.Addr().String()
+	ln.Close()
+	start := time.Now()
+	out, err = exec.Command(flowdBin, "import", "-url", stopped, bad).CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "the server is not reachable at "+stopped) ||
+		strings.Contains(string(out), "100%") || time.Since(start) > 5*time.Second {
+		t.Errorf("import to a stopped server: exit %d after %v:\n%s\nwant exit 1 at once, saying the server is not reachable", code, time.Since(start), out)
 	}
 }

@@ -35,7 +35,7 @@ func liveFlags(fs *flag.FlagSet, c *liveConfig) {
 	fs.StringVar(&c.siteDayStart, "site-day-start", "04:00", "time of day (HH:MM, in -site-tz) when site occupancy and daily entries reset")
 	fs.StringVar(&c.siteTZ, "site-tz", "", "IANA time zone of -site-day-start, e.g. Asia/Shanghai (default the server's local zone)")
 	fs.Float64Var(&c.hysteresis, "site-hysteresis", 0.02, "how far below a threshold (fraction of capacity) occupancy must fall for a site's level to go down")
-	fs.StringVar(&c.webhook, "alert-webhook", "", "URL to POST each site level change to as JSON")
+	fs.StringVar(&c.webhook, "alert-webhook", "", "`URL` to POST each site level change to as JSON")
 	fs.DurationVar(&c.webhookTimeout, "alert-webhook-timeout", 5*time.Second, "timeout of one webhook attempt (3 retries with backoff)")
 	fs.StringVar(&c.basemap, "basemap", "", "the dashboard's base map over its offline land and water: a local .pmtiles file flowd serves, a raster tile URL with {z}/{x}/{y}, or a MapLibre style URL")
 }

@@ -13,15 +13,32 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
+
+// usage lists the subcommands; `flowd -h`, `flowd help` and an unknown
+// command print it.
+const usage = `flowd is a real-time monitoring server for traffic and tourism flows.
+
+Usage:
+  flowd [serve] [flags]           start the server (the default command)
+  flowd import [flags] FILE...    load history files into a running flowd
+  flowd feed [flags]              send the synthetic city to a running flowd
+  flowd token [flags]             make an access token and its token-file line
+  flowd help                      print this text
+
+"flowd COMMAND -h" lists the flags of a command.
+`
 
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && isHelp(args[0]) {
+		cmd = "help"
 	}
 	stopProfile, err := startProfile()
 	if err != nil {
@@ -37,15 +54,29 @@ func main() {
 		err = token(args)
 	case "import":
 		err = importCmd(args)
-	case "help", "-h", "--help":
-		fmt.Println("usage: flowd [serve|import|feed|token] [flags]; flowd <command> -h lists a command's flags")
+	case "help":
+		fmt.Print(usage)
 		return
 	default:
-		err = fmt.Errorf("unknown command %q; want serve, import, feed or token", cmd)
+		fmt.Fprint(os.Stderr, usage)
+		err = fmt.Errorf("unknown command %q", cmd)
 	}
 	stopProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowd:", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
 		os.Exit(1)
 	}
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help":
+		return true
+	}
+	return false
 }

@@ -30,7 +30,7 @@ func privacyFlags(fs *flag.FlagSet, c *privacyConfig) {
 	fs.DurationVar(&c.linkedStep, "privacy-linked-step", privacy.DefaultLinkedStep, "finest time bin of trip, travel-time and distinct-card figures for non-admin callers")
 	fs.IntVar(&c.finestRes, "privacy-finest-res", privacy.DefaultFinestRes, "finest H3 resolution of card-derived figures for non-admin callers")
 	fs.DurationVar(&c.delay, "privacy-delay", privacy.DefaultDelay, "how long after a time bin ends its card-derived figures are released to non-admin callers (trips wait -trip-window more)")
-	fs.StringVar(&c.secretFile, "privacy-secret-file", "", "file holding the key of the privacy noise, created with mode 0600 if absent (default <data>/privacy.key); keep it: a new key draws new noise")
+	fs.StringVar(&c.secretFile, "privacy-secret-file", "", "`FILE` holding the key of the privacy noise, created with mode 0600 if absent (default <data>/privacy.key); keep it: a new key draws new noise")
 }
 
 // layer builds the privacy layer of a store at baseRes whose trips are

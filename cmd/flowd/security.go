@@ -38,11 +38,11 @@ type securityConfig struct {
 
 // securityFlags registers the access, TLS and limit flags on fs.
 func securityFlags(fs *flag.FlagSet, c *securityConfig) {
-	fs.StringVar(&c.tokens, "tokens", "", "token file: lines of `<sha256 hex> <role> <name>` (roles ingest, read, admin) or a JSON array; reloaded on SIGHUP. `flowd token` makes one")
-	fs.StringVar(&c.allowHosts, "allow-host", "", "comma-separated host names a request's Host may give without -tokens, besides localhost and IP addresses (a guard against DNS rebinding)")
+	fs.StringVar(&c.tokens, "tokens", "", "`FILE` of access tokens, reloaded on SIGHUP; without it every caller is an admin and flowd listens on loopback only (the file's format is below)")
+	fs.StringVar(&c.allowHosts, "allow-host", "", "comma-separated host names (`HOSTS`) a request's Host may give without -tokens, besides localhost and IP addresses (a guard against DNS rebinding)")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow listening beyond loopback without -tokens (every caller is then an admin)")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate chain (PEM); with -tls-key serves HTTPS and WSS, reloaded on SIGHUP")
-	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM) of -tls-cert")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "`FILE` of the TLS certificate chain (PEM); with -tls-key serves HTTPS and WSS, reloaded on SIGHUP")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "`FILE` of the TLS private key (PEM) of -tls-cert")
 	fs.Float64Var(&c.limits.Rate, "rate-limit", api.DefaultRate, "requests a second one token may make (0 = no limit); beyond it 429 with Retry-After")
 	fs.IntVar(&c.limits.Burst, "rate-burst", api.DefaultBurst, "requests one token may make at once after a quiet spell")
 	fs.IntVar(&c.limits.LivePerToken, "live-max-per-token", api.DefaultLivePerToken, "live map WebSocket connections one token may hold (0 = no limit); beyond it 429")

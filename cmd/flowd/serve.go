@@ -56,13 +56,13 @@ type serveConfig struct {
 func serveFlags(args []string) (*serveConfig, error) {
 	c := &serveConfig{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to serve HTTP and WebSockets on")
-	fs.StringVar(&c.data, "data", "./flowd-data", "data directory (store, WAL, registries)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address `ADDR` (host:port) to serve HTTP and WebSockets on")
+	fs.StringVar(&c.data, "data", "./flowd-data", "data directory `DIR`: store, WAL, registries")
 	fs.IntVar(&c.res, "res", 9, "base H3 resolution of the buckets (0-15)")
-	fs.StringVar(&c.secretFile, "secret-file", "", "file holding the card pseudonymisation key, created with mode 0600 if absent (default <data>/secret.key)")
-	fs.StringVar(&c.stations, "stations", "", "stations to load at start: GTFS stops.txt, CSV (id,name,lat,lng[,line]) or JSON")
-	fs.StringVar(&c.sensors, "sensors", "", "sensors to load at start: CSV (id,name,lat,lng[,kind]) or GeoJSON points")
-	fs.StringVar(&c.sites, "sites", "", "scenic sites to load at start: GeoJSON polygons with id, name, capacity, daily_capacity")
+	fs.StringVar(&c.secretFile, "secret-file", "", "`FILE` holding the card pseudonymisation key, created with mode 0600 if absent (default <data>/secret.key)")
+	fs.StringVar(&c.stations, "stations", "", "`FILE` of stations to load at start: GTFS stops.txt, CSV (id,name,lat,lng[,line]) or JSON")
+	fs.StringVar(&c.sensors, "sensors", "", "`FILE` of sensors to load at start: CSV (id,name,lat,lng[,kind]) or GeoJSON points")
+	fs.StringVar(&c.sites, "sites", "", "`FILE` of scenic sites to load at start: GeoJSON polygons with id, name, capacity, daily_capacity")
 	fs.DurationVar(&c.flush, "flush-interval", time.Minute, "how often the in-memory table is written as parts")
 	fs.DurationVar(&c.retainMinutes, "retention-minute", 30*24*time.Hour, "how long minute buckets are kept")
 	fs.DurationVar(&c.retainHours, "retention-hour", 2*365*24*time.Hour, "how long hourly rollups are kept")
@@ -82,6 +82,11 @@ func serveFlags(args []string) (*serveConfig, error) {
 	securityFlags(fs, &c.security)
 	privacyFlags(fs, &c.privacy)
 	forecastFlags(fs, &c.forecast)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: flowd serve [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), tokenFileHelp)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -110,6 +115,17 @@ func serveFlags(args []string) (*serveConfig, error) {
 	}
 	return c, nil
 }
+
+// tokenFileHelp describes the file -tokens names, after the flags.
+const tokenFileHelp = `
+The -tokens file holds one token a line, "SHA256 ROLE [NAME]": the
+token's SHA-256 in hex, its role (ingest, read or admin) and a name for
+the logs and the audit log; blank lines and lines starting with # are
+skipped. A JSON array of {"sha256": ..., "role": ..., "name": ...} is
+read too.
+"flowd token -role read -name planner -file FILE" makes a token and
+appends its line.
+`
 
 func serve(args []string) error {
 	c, err := serveFlags(args)
@@ -249,10 +265,13 @@ func loadRegistryFiles(reg *geo.Registry, c *serveConfig) error {
 		if err != nil {
 			return err
 		}
-		_, err = reg.PutFile(f.set, f.path, rd)
+		_, notes, err := reg.PutFileNoted(f.set, f.path, rd)
 		rd.Close()
 		if err != nil {
 			return err
+		}
+		for _, note := range notes {
+			log.Printf("flowd: registry: %s", note)
 		}
 	}
 	return nil

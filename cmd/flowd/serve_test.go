@@ -156,7 +156,7 @@ func TestIngestEverySourceAndQuery(t *testing.T) {
 	if r := c.get(t, "/api/v1/density?metric=swipes_in&bbox=119,29,121,31&res=5&from=-720h"); r.status != 400 || !strings.Contains(string(r.body), "query cost limit") {
 		t.Errorf("density of a province over a month at one-minute buckets: %s; want a 400 naming the cost limit", r)
 	}
-	if r := c.get(t, "/metrics"); r.status != 200 || !strings.Contains(string(r.body), "# TYPE flowd_memtable_rows gauge\nflowd_memtable_rows{tier=\"minute\"} ") {
+	if r := c.get(t, "/metrics"); r.status != 200 || !strings.Contains(string(r.body), "# TYPE flowd_memtable_rows gauge\n") || !strings.Contains(string(r.body), "\nflowd_memtable_rows{tier=\"minute\"} ") {
 		t.Errorf("/metrics: %.300s", r.body)
 	}
 	for _, q := range []string{"series", "density", "top"} {

@@ -45,10 +45,52 @@ type Feeder struct {
 	once     sync.Once
 	client   *http.Client
 	rejected atomic.Int64
+	lastWhy  atomic.Pointer[string]
 }
 
 // Rejected is how many events servers have answered as rejected so far.
 func (f *Feeder) Rejected() int64 { return f.rejected.Load() }
+
+// LastRejection is the first line error of the last answer that rejected
+// lines, "" before any.
+func (f *Feeder) LastRejection() string {
+	if p := f.lastWhy.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// ingestAnswer is what the feeder reads of an ingest answer.
+type ingestAnswer struct {
+	Accepted int `json:"accepted"`
+	Rejected []struct {
+		Line   int    `json:"line"`
+		Field  string `json:"field"`
+		Value  string `json:"value"`
+		Reason string `json:"reason"`
+	} `json:"rejected"`
+	RejectedTotal int    `json:"rejected_total"`
+	Error         string `json:"error"`
+}
+
+// noteRejected counts the lines an ingest answer rejected; it reports
+// whether the answer was one, so that a 400 rejecting every line of a
+// batch (a registry replaced under a running feed) is not taken for a
+// failure of the feed.
+func (f *Feeder) noteRejected(data []byte) bool {
+	var a ingestAnswer
+	if json.Unmarshal(data, &a) != nil || a.Rejected == nil || a.Error != "" {
+		return false
+	}
+	n := max(a.RejectedTotal, len(a.Rejected))
+	f.rejected.Add(int64(n))
+	if n > 0 {
+		e := a.Rejected[0]
+		why := fmt.Sprintf("line %d: field %q: value %q: %s", e.Line, e.Field, e.Value, e.Reason)
+		f.lastWhy.Store(&why)
+	}
+	return true
+}
 
 func (f *Feeder) init() {
 	f.once.Do(func() {
@@ -326,12 +368,11 @@ func (f *Feeder) do(ctx context.Context, method, path, ctype string, body []byte
 			resp.Body.Close()
 			switch {
 			case resp.StatusCode/100 == 2:
-				var ack struct {
-					Rejected []json.RawMessage `json:"rejected"`
-				}
-				if json.Unmarshal(data, &ack) == nil {
-					f.rejected.Add(int64(len(ack.Rejected)))
-				}
+				f.noteRejected(data)
+				return nil
+			case resp.StatusCode == http.StatusBadRequest && f.noteRejected(data):
+				// Every line was rejected, and each is counted: the
+				// feed goes on with the next batch.
 				return nil
 			case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 				if s, e := strconv.Atoi(resp.Header.Get("Retry-After")); e == nil {
