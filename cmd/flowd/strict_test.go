@@ -29,7 +29,7 @@ func TestMistakesAreNamedWithTheClosestKnownName(t *testing.T) {
 			[]string{`parameter "stepp"`, "unknown parameter (did you mean step?)", "GET /api/v1/series takes only metric"}},
 		{"unknown parameter in a form", "POST", "/api/v1/density", "application/x-www-form-urlencoded", "metric=count_car&bbox=" + testBBox + "&windw=5m",
 			[]string{`parameter "windw"`, "did you mean window?"}},
-		{"a parameter of a route that takes none", "GET", "/api/v1/sites/status?site=lake", "", "",
+		{"a parameter of a route that takes none", "GET", "/api/v1/sites/lake/status?site=lake", "", "",
 			[]string{`parameter "site"`, "takes no parameters"}},
 		{"inverted series", "GET", "/api/v1/series?metric=count_car&bbox=" + testBBox + "&" + inverted, "", "", []string{`parameter "from"`, "must be before to"}},
 		{"inverted series in a form", "POST", "/api/v1/series", "application/x-www-form-urlencoded", "metric=count_car&bbox=" + testBBox + "&" + inverted, []string{"must be before to"}},
