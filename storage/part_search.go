@@ -33,6 +33,17 @@ func (out *rowSink) row(cell, sub uint64, minute, value, from int64) {
 	out.sums[i] = SatAdd(out.sums[i], value)
 }
 
+// hasRuns reports whether any of a spreading metric's rows is a run of
+// several minutes; most blocks hold none and take the plain paths.
+func hasRuns(subs []int64) bool {
+	for _, v := range subs {
+		if v != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // spreadRows hands rows of a spreading metric to the sink, each spread row
 // as the shares of its minutes in [from, to).
 func (out *rowSink) spreadRows(from, to int64, cells, subs, minutes, values []int64) {
@@ -270,7 +281,7 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 		for end < len(cells) && uint64(cells[end]) <= r.Hi && (!multi || uint32(b.metrics[end]) == metric) {
 			end++
 		}
-		if out.spread {
+		if out.spread && hasRuns(subs[j:end]) {
 			out.spreadRows(from, to, cells[j:end], subs[j:end], minutes[j:end], values[j:end])
 			continue
 		}
