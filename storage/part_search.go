@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"github.com/VictoriaMetrics/VictoriaMetrics/lib/encoding"
 	"runtime"
 	"sort"
 	"sync"
@@ -31,6 +32,13 @@ func (out *rowSink) row(cell, sub uint64, minute, value, from int64) {
 	}
 	i := (minute - from) / out.step
 	out.sums[i] = SatAdd(out.sums[i], value)
+}
+
+// subsAllZero reports whether a block's sub-keys are all 0, from its
+// header: a constant column of zeros.
+func subsAllZero(h *blockHeader) bool {
+	c := &h.Columns[colSub]
+	return c.MarshalType == encoding.MarshalTypeConst && c.FirstValue == 0
 }
 
 // hasRuns reports whether any of a spreading metric's rows is a run of
@@ -281,7 +289,7 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 		for end < len(cells) && uint64(cells[end]) <= r.Hi && (!multi || uint32(b.metrics[end]) == metric) {
 			end++
 		}
-		if out.spread && hasRuns(subs[j:end]) {
+		if out.spread && !subsAllZero(h) && hasRuns(subs[j:end]) {
 			out.spreadRows(from, to, cells[j:end], subs[j:end], minutes[j:end], values[j:end])
 			continue
 		}

@@ -124,6 +124,11 @@ func decodeSeries(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool) (
 				}
 				v = packSpread(int64(sub), v)
 			}
+			if spread {
+				if rn, rv := unpackSpread(v); rn < 2 || rn > maxSpread || rv < 0 || TierHour.Truncate(minute) != TierHour.Truncate(minute+rn-1) {
+					return nil, fmt.Errorf("series %d of %d: point %d: a run of %d minutes from minute %d summing %d", i, n, j, rn, minute, rv)
+				}
+			}
 			t.add(s, minute, v)
 		}
 	}

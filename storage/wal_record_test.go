@@ -91,3 +91,31 @@ func TestOldDeltaRecordsReplay(t *testing.T) {
 }
 
 func noSpread(uint32) bool { return false }
+
+// TestSpreadRunsReplayAndBadRunsFail: a record of a cell's spread runs
+// reads back as the same runs, and one whose packed run is not a run (a
+// length of 0 or 1, or one that crosses an hour) fails to decode rather
+// than divide by zero in a later scan.
+func TestSpreadRunsReplayAndBadRunsFail(t *testing.T) {
+	isSpread := func(m uint32) bool { return m == 4 }
+	b := NewBatch()
+	defer b.Release()
+	b.AddRun(b.SeriesSpread(4, 10), 27000000, 30, 90)
+	rec := appendSeriesRecord(nil, &b.t, nil)
+	var got seriesTable
+	if err := decodeRecord(rec, &got, noSpread, isSpread, func(TripOp) {}, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if back, want := (&Batch{t: got}).AppendDeltas(nil), b.AppendDeltas(nil); !slices.Equal(back, want) || len(want) != 30 {
+		t.Fatalf("read back %d deltas, want the run's 30 minutes: %v", len(back), back)
+	}
+	for _, bad := range []point{{minute: 27000000, value: packSpread(0, 90)}, {minute: 27000000, value: packSpread(1, 90)}, {minute: 27000050, value: packSpread(30, 90)}} {
+		var raw seriesTable
+		raw.add(raw.lookup(SeriesKey{Metric: 4, Cell: 10, Sub: spreadSub}, false, true), int64(bad.minute), bad.value)
+		var out seriesTable
+		if err := decodeRecord(appendSeriesRecord(nil, &raw, nil), &out, noSpread, isSpread, func(TripOp) {}, func() {}); err == nil {
+			n, v := unpackSpread(bad.value)
+			t.Errorf("a run of %d minutes summing %d from minute %d decoded", n, v, bad.minute%60)
+		}
+	}
+}
