@@ -208,13 +208,14 @@ func (t *Tracker) Advance() {
 	t.mu.Lock()
 	// The queue is emptied every call, not only once a minute: a city's
 	// cameras queue tens of thousands of deltas a second.
-	t.book.refreshNames(t.store)
+	// The registries too: a site or station loaded a moment ago is
+	// watched (and answers /forecast) within a second, not the next minute.
+	t.book.refresh(t.reg, t.store)
 	t.absorbLocked()
 	if last <= t.done {
 		t.mu.Unlock()
 		return
 	}
-	t.book.refresh(t.reg, t.store)
 	from := max(t.done+1, last-maxCatchUp+1)
 	t.mu.Unlock()
 
