@@ -101,6 +101,55 @@ func (p *Pseudonymizer) Reload(path string) (bool, error) {
 	return true, nil
 }
 
+// Rotate writes a new random key over the key file at path (atomically,
+// mode 0600) and makes it the current one, as Reload would: trips opened
+// under the key it replaces still match.
+func (p *Pseudonymizer) Rotate(path string) error {
+	var key [keyBytes]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return fmt.Errorf("ingest: pseudonym key: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("ingest: pseudonym key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.WriteString(hex.EncodeToString(key[:]) + "\n")
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("ingest: pseudonym key: rotating %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("ingest: pseudonym key: %w", err)
+	}
+	_, err = p.Reload(path)
+	return err
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Card returns the 64-bit pseudonym of a raw card id under the current
 // key: the first 8 bytes of HMAC-SHA256(key, raw), big-endian. It does not
 // allocate in steady state.

@@ -284,3 +284,54 @@ func TestCardKeyRotationKeepsOpenTrips(t *testing.T) {
 		t.Fatalf("after a key rotation: %d trips, %d unmatched tap-outs; want 2 trips (one opened under the old key), 0 unmatched: %+v", od.Trips, od.UnmatchedOut, od)
 	}
 }
+
+// TestCardKeyRotatesOnItsOwn runs -card-key-rotate: the key file is
+// replaced (mode 0600) and the rotation logged and audited each interval,
+// a trip opened before a rotation still matches after it, and an interval
+// shorter than the trip window is refused at start.
+func TestCardKeyRotatesOnItsOwn(t *testing.T) {
+	out, err := runFlowd(t, "serve", "-listen", "127.0.0.1:0", "-data", t.TempDir(), "-trip-window", "1h", "-card-key-rotate", "10m")
+	if err == nil || !strings.Contains(out, "-card-key-rotate 10m0s is shorter than -trip-window 1h0m0s") {
+		t.Fatalf("rotating more often than the trip window: err %v, output:\n%s", err, out)
+	}
+	data := t.TempDir()
+	srv := startFlowd(t, data, append(registryFlags(t), "-trip-window", "2s", "-card-key-rotate", "2s")...)
+	key := filepath.Join(data, "secret.key")
+	before, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotations := func() int { return strings.Count(srv.Logs(), "card key rotated (every 2s)") }
+	t0 := testT0()
+	// The tap-in under one key: the key file is the same before and after
+	// it (the server reads the key it writes), or the try is repeated.
+	for try := 0; ; try++ {
+		k1, _ := os.ReadFile(key)
+		srv.post(t, "swipes", "application/x-ndjson", fmt.Sprintf(`{"time":%d,"card":"rotating-card-%d","dir":"in","station":"S1"}`+"\n", t0.Unix(), try), false)
+		if k2, _ := os.ReadFile(key); string(k1) == string(k2) {
+			seen := rotations()
+			waitFor(t, 10*time.Second, func() bool { return rotations() > seen })
+			srv.post(t, "swipes", "application/x-ndjson", fmt.Sprintf(`{"time":%d,"card":"rotating-card-%d","dir":"out","station":"S2"}`+"\n", t0.Add(time.Second).Unix(), try), false)
+			break
+		}
+		if try == 5 {
+			t.Fatal("the key changed during every tap-in")
+		}
+	}
+	var od odAnswer
+	srv.get(t, fmt.Sprintf("/api/v1/od?by=station&from=%d&to=%d", t0.Unix(), t0.Add(time.Hour).Unix())).json(t, &od)
+	if od.Trips != 1 || od.UnmatchedOut != 0 {
+		t.Fatalf("a trip across a rotation: %d trips, %d unmatched tap-outs; want 1, 0 (tap-ins left open by retries expire unmatched): %+v", od.Trips, od.UnmatchedOut, od)
+	}
+	after, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 || string(after) == string(before) || len(after) != len(before) {
+		t.Fatalf("key file after rotating: mode %v (%v), changed %v, %d bytes (was %d)", fi.Mode(), err, string(after) != string(before), len(after), len(before))
+	}
+	audit, err := os.ReadFile(filepath.Join(data, "audit.log"))
+	if err != nil || !strings.Contains(string(audit), "card key rotation") || strings.Contains(string(audit), strings.TrimSpace(string(after))) {
+		t.Fatalf("audit log (%v) should record the rotation and never the key:\n%s", err, audit)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/ingest"
@@ -221,6 +222,29 @@ func (s *security) reloadOnHUP(ctx context.Context) {
 		case <-hup:
 			s.Reload()
 		}
+	}
+}
+
+// rotateCardKey writes a new card key every interval until ctx ends,
+// logging each rotation and recording it in the audit log.
+func (s *security) rotateCardKey(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		details := map[string]any{"every": every.String()}
+		if err := s.cards.Rotate(s.cardKeyFile); err != nil {
+			log.Printf("flowd: card key rotation failed, the current key stays: %v", err)
+			details["card_key_error"] = err.Error()
+		} else {
+			log.Printf("flowd: card key rotated (every %v); the previous key still matches trips opened before", every)
+			details["card_key"] = "rotated"
+		}
+		s.record("flowd", "card key rotation", details)
 	}
 }
 

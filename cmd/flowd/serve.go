@@ -29,6 +29,7 @@ type serveConfig struct {
 	data          string
 	res           int
 	secretFile    string
+	cardRotate    time.Duration
 	stations      string
 	sensors       string
 	sites         string
@@ -59,6 +60,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address `ADDR` (host:port) to serve HTTP and WebSockets on")
 	fs.StringVar(&c.data, "data", "./flowd-data", "data directory `DIR`: store, WAL, registries")
 	fs.IntVar(&c.res, "res", 9, "base H3 resolution of the buckets (0-15)")
+	fs.DurationVar(&c.cardRotate, "card-key-rotate", 0, "write a new card pseudonymisation key this often, as a SIGHUP after writing one by hand does; at least -trip-window, so that no trip is open across two keys (default 0: off)")
 	fs.StringVar(&c.secretFile, "secret-file", "", "`FILE` holding the card pseudonymisation key, created with mode 0600 if absent (default <data>/secret.key)")
 	fs.StringVar(&c.stations, "stations", "", "`FILE` of stations to load at start: GTFS stops.txt, CSV (id,name,lat,lng[,line]) or JSON")
 	fs.StringVar(&c.sensors, "sensors", "", "`FILE` of sensors to load at start: CSV (id,name,lat,lng[,kind]) or GeoJSON points")
@@ -101,6 +103,9 @@ func serveFlags(args []string) (*serveConfig, error) {
 	}
 	if c.secretFile == "" {
 		c.secretFile = filepath.Join(c.data, "secret.key")
+	}
+	if c.cardRotate != 0 && c.cardRotate < c.tripWindow {
+		return nil, fmt.Errorf("-card-key-rotate %v is shorter than -trip-window %v: a trip open across two rotations would be lost; rotate less often or shorten the window", c.cardRotate, c.tripWindow)
 	}
 	if c.demoShift%time.Minute != 0 || c.demoShift <= -24*time.Hour || c.demoShift >= 24*time.Hour {
 		return nil, fmt.Errorf("-demo-shift %v: want whole minutes within a day either way", c.demoShift)
@@ -212,6 +217,9 @@ func listenAndServe(srv *api.Server, sec *security, c *serveConfig, demo *demoFe
 	addr := ln.Addr().String()
 	ln, scheme := sec.Listen(ln)
 	go sec.reloadOnHUP(ctx)
+	if c.cardRotate > 0 {
+		go sec.rotateCardKey(ctx, c.cardRotate)
+	}
 	log.Printf("flowd: serving on %s://%s (data in %s, base resolution %d)", scheme, addr, c.data, c.res)
 	fmt.Printf("flowd listening on %s://%s\n", scheme, addr)
 
