@@ -66,7 +66,7 @@ type forecastSeries struct {
 	Name   string          `json:"name,omitempty"`
 	Cell   string          `json:"cell"`
 	Kind   string          `json:"kind"`
-	Known  time.Time       `json:"known_until"`
+	Known  *time.Time      `json:"known_until,omitempty"` // absent while the model has learnt nothing
 	Points []forecastPoint `json:"points"`
 }
 
@@ -211,7 +211,11 @@ func cellName(c uint64) string {
 // seriesOf writes a forecast's points, rounded to a tenth.
 func seriesOf(fc forecast.Forecast, step int64) forecastSeries {
 	s := forecastSeries{ID: fc.ID, Name: fc.Name, Cell: h3.Cell(fc.Cell).String(), Kind: "count",
-		Known: time.Unix((fc.Known+1)*60, 0).UTC(), Points: make([]forecastPoint, len(fc.Points))}
+		Points: make([]forecastPoint, len(fc.Points))}
+	if fc.Known > 0 {
+		known := time.Unix((fc.Known+1)*60, 0).UTC()
+		s.Known = &known
+	}
 	if fc.Level {
 		s.Kind = "level"
 	}
