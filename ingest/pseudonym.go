@@ -105,48 +105,10 @@ func (p *Pseudonymizer) Reload(path string) (bool, error) {
 // mode 0600) and makes it the current one, as Reload would: trips opened
 // under the key it replaces still match.
 func (p *Pseudonymizer) Rotate(path string) error {
-	var key [keyBytes]byte
-	if _, err := rand.Read(key[:]); err != nil {
-		return fmt.Errorf("ingest: pseudonym key: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("ingest: pseudonym key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.WriteString(hex.EncodeToString(key[:]) + "\n")
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("ingest: pseudonym key: rotating %s: %w", path, err)
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("ingest: pseudonym key: %w", err)
-	}
-	_, err = p.Reload(path)
-	return err
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := writeKey(path, os.Rename); err != nil {
 		return err
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
+	_, err := p.Reload(path)
 	return err
 }
 
@@ -204,10 +166,23 @@ func readKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// createKey writes a new random key to a temporary file in path's directory
-// and links it to path, which fails if another process got there first; the
-// caller then reads whichever key won.
+// createKey writes a new random key to path unless the file exists: it
+// links the key into place, which fails if another process got there
+// first; the caller then reads whichever key won.
 func createKey(path string) error {
+	return writeKey(path, func(tmp, path string) error {
+		if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// writeKey writes a new random key, hex-encoded, to a temporary file of
+// mode 0600 in path's directory, puts it in place with install (a link
+// that keeps an existing key, or a rename that replaces it) and makes that
+// durable.
+func writeKey(path string, install func(tmp, path string) error) error {
 	var key [keyBytes]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		return fmt.Errorf("ingest: pseudonym key: %w", err)
@@ -232,7 +207,7 @@ func createKey(path string) error {
 	if err != nil {
 		return fmt.Errorf("ingest: pseudonym key: writing %s: %w", tmp.Name(), err)
 	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := install(tmp.Name(), path); err != nil {
 		return fmt.Errorf("ingest: pseudonym key: %w", err)
 	}
 	d, err := os.Open(dir)

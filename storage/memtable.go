@@ -212,7 +212,7 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			slices.SortFunc(pts, byMinute) // equal minutes combine in any order
 			run = pts
 		}
-		if err := emitSeries(t, k, false, run, fn); err != nil {
+		if err := emitSeries(t, k, run, fn); err != nil {
 			return err
 		}
 	}
@@ -282,14 +282,15 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 }
 
 // emitSeries calls fn with one series' buckets of tier t, in minute order,
-// each the combination of its points; run is sorted by minute.
-func emitSeries(t Tier, k SeriesKey, isMax bool, run []point, fn func(Key, int64) error) error {
+// each the sum of its points; run is sorted by minute. (Sketches go
+// through emitSketch, spread runs through emitSpread.)
+func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
 	for j := 0; j < len(run); {
 		m := t.Truncate(int64(run[j].minute))
 		v := run[j].value
 		n := j + 1
 		for ; n < len(run) && t.Truncate(int64(run[n].minute)) == m; n++ {
-			v = combine(isMax, v, run[n].value)
+			v = SatAdd(v, run[n].value)
 		}
 		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
 			return err
