@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"math"
 	"slices"
 	"sync"
 
@@ -145,6 +144,36 @@ type seriesRef struct {
 // in minute order, combined per bucket of the tier (summed, or the maximum
 // for sketches). The memtable must no longer change (it is frozen).
 func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
+	var fns [numTiers]func(Key, int64) error
+	fns[t] = fn
+	return m.eachTiers(fns)
+}
+
+// eachTiers is each for every tier t whose fns[t] is not nil, in one pass
+// over the series: a series' points are read from memory once and emitted
+// to every tier while they are in the cache.
+func (m *memtable) eachTiers(fns [numTiers]func(k Key, v int64) error) error {
+	split := false
+	for t, fn := range fns {
+		for i := range m.shards {
+			split = split || fn != nil && len(m.shards[i].only[t].series) > 0
+		}
+	}
+	if split { // rare: after a replay that found one tier's part
+		for t, fn := range fns {
+			if fn != nil {
+				if err := m.eachOne(Tier(t), fn); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return m.emit(m.sortedBoth(), fns)
+}
+
+// eachOne is each over the series of both tiers and of tier t alone.
+func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
 	refs := m.sortedBoth()
 	var only []seriesRef
 	for i := range m.shards {
@@ -153,10 +182,18 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			only = append(only, seriesRef{tab.series[s].key, tab, int32(s)})
 		}
 	}
-	if len(only) > 0 { // rare: after a replay that found one tier's part
+	if len(only) > 0 {
 		refs = append(slices.Clip(refs), only...)
 		slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
 	}
+	var fns [numTiers]func(Key, int64) error
+	fns[t] = fn
+	return m.emit(refs, fns)
+}
+
+// emit calls fns[t] for the rows of tier t of the series refs, sorted by
+// key, for every tier whose fn is set.
+func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) error) error {
 	var pts []point
 	var words []uint64
 	for i := 0; i < len(refs); {
@@ -167,8 +204,13 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			for ; i < len(refs) && refs[i].key == k; i++ {
 				pts = refs[i].t.appendPoints(pts, refs[i].s)
 			}
-			if err := emitSpread(t, k, pts, fn); err != nil {
-				return err
+			sortSpread(pts)
+			for t, fn := range fns {
+				if fn != nil {
+					if err := emitSpread(Tier(t), k, pts, fn); err != nil {
+						return err
+					}
+				}
 			}
 			continue
 		}
@@ -177,16 +219,17 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		if se := &refs[i].t.series[refs[i].s]; single && se.head < 0 {
 			i++ // no points: a zero count replayed from the WAL of flowd before addSeries skipped them
 			continue
-		} else if single && !isMax {
-			// Most series: their chunks read in place when in minute order.
-			ok, err := emitChain(t, k, refs[i].t, se, fn)
-			if err != nil {
-				return err
+		} else if single && !isMax && !se.unordered {
+			// Most series: their chunks read in place, in minute order.
+			for t, fn := range fns {
+				if fn != nil {
+					if err := emitChain(Tier(t), k, refs[i].t, se, fn); err != nil {
+						return err
+					}
+				}
 			}
-			if ok {
-				i++
-				continue
-			}
+			i++
+			continue
 		}
 		if single && refs[i].t.series[refs[i].s].head == refs[i].t.series[refs[i].s].tail {
 			se := &refs[i].t.series[refs[i].s]
@@ -200,9 +243,13 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			run = pts
 		}
 		if isMax {
-			var err error
-			if words, err = emitSketch(t, k, run, words, fn); err != nil {
-				return err
+			for t, fn := range fns {
+				if fn != nil {
+					var err error
+					if words, err = emitSketch(Tier(t), k, run, words, fn); err != nil {
+						return err
+					}
+				}
 			}
 			continue
 		}
@@ -212,23 +259,32 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			slices.SortFunc(pts, byMinute) // equal minutes combine in any order
 			run = pts
 		}
-		if err := emitSeries(t, k, run, fn); err != nil {
-			return err
+		for t, fn := range fns {
+			if fn != nil {
+				if err := emitSeries(Tier(t), k, run, fn); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
 }
 
-// emitSpread calls fn with the rows of a cell's spread series in tier t:
-// a row per run length and minute (hour in the hour tier), the sum of its
-// runs, keyed by the length. It sorts run, a copy, by length and minute.
-func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
+// sortSpread sorts a spread series' points, a copy, by run length and
+// minute, the order emitSpread reads them in.
+func sortSpread(run []point) {
 	slices.SortFunc(run, func(a, b point) int {
 		if na, nb := a.value&(1<<spreadLenBits-1), b.value&(1<<spreadLenBits-1); na != nb {
 			return int(na - nb)
 		}
 		return byMinute(a, b)
 	})
+}
+
+// emitSpread calls fn with the rows of a cell's spread series in tier t:
+// a row per run length and minute (hour in the hour tier), the sum of its
+// runs, keyed by the length; run is sorted by sortSpread.
+func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
 	for j := 0; j < len(run); {
 		n, v := unpackSpread(run[j].value)
 		m := t.Truncate(int64(run[j].minute))
@@ -246,18 +302,8 @@ func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 }
 
 // emitChain is emitSeries over the chunks of series se of tab, read in
-// place; ok is false, and nothing emitted, when its points are not in
-// minute order.
-func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, int64) error) (ok bool, err error) {
-	prev := int32(math.MinInt32)
-	for c := se.head; c >= 0; c = tab.chunks[c].next {
-		for _, pt := range tab.run(&tab.chunks[c]) {
-			if pt.minute < prev {
-				return false, nil
-			}
-			prev = pt.minute
-		}
-	}
+// place; its points must be in minute order (se.unordered unset).
+func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, int64) error) error {
 	have := false
 	var m, v int64
 	for c := se.head; c >= 0; c = tab.chunks[c].next {
@@ -269,16 +315,16 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 			}
 			if have {
 				if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
-					return true, err
+					return err
 				}
 			}
 			m, v, have = pm, pt.value, true
 		}
 	}
 	if have {
-		err = fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v)
+		return fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v)
 	}
-	return true, err
+	return nil
 }
 
 // emitSeries calls fn with one series' buckets of tier t, in minute order,

@@ -15,6 +15,7 @@ import (
 // partWriter writes rows, given in key order, into a new part directory.
 type partWriter struct {
 	tmpDir  string
+	final   string // where the store renames the part once written
 	files   [numColumns]*os.File
 	bufs    [numColumns]*bufio.Writer
 	offsets [numColumns]uint64

@@ -94,6 +94,9 @@ type series struct {
 	lastMinute int32
 	isMax      bool
 	spread     bool // its points are runs of spread readings, packed (see spread.go)
+	// unordered is set once a point was added before the one added last,
+	// so that a flush knows, without reading them, which series to sort.
+	unordered bool
 }
 
 // seriesTable holds bucket additions grouped by series: an open-addressing
@@ -244,6 +247,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 				return
 			}
 		}
+		se.unordered = se.unordered || m < se.lastMinute
 		se.lastMinute = m
 		if se.tailN < se.tailCap {
 			page[off] = point{minute: m, value: v}
