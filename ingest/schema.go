@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"strconv"
 
 	"github.com/flowd/flowd/vocab"
@@ -107,6 +108,9 @@ type schema struct {
 	// among those present per has, or -1.
 	header func(has *[maxFields]bool) (int, string)
 	shapes fieldShapes // built by init
+	// words holds each field name of up to 8 bytes as a little-endian
+	// word, for idAt; built by init.
+	words [maxFields]uint64
 }
 
 // id returns the id of the field named name, or -1. It is asked once per
@@ -118,6 +122,23 @@ func (sc *schema) id(name []byte) int {
 	}
 	for _, i := range sc.shapes[len(name)][name[0]&0x1f] {
 		if string(name) == sc.fields[i] {
+			return int(i)
+		}
+	}
+	return -1
+}
+
+// idAt is id of the name b[start:end] that a JSON line holds at start,
+// compared as one word when it is at most 8 bytes and the line has 8
+// bytes from start (the closing quote and more follow a member's name).
+func (sc *schema) idAt(b []byte, start, end int) int {
+	n := end - start
+	if n < 1 || n > 8 || len(b)-start < 8 {
+		return sc.id(b[start:end])
+	}
+	w := binary.LittleEndian.Uint64(b[start:]) & (uint64(1)<<(8*n) - 1)
+	for _, i := range sc.shapes[n][b[start]&0x1f] {
+		if sc.words[i] == w {
 			return int(i)
 		}
 	}
@@ -137,6 +158,9 @@ func init() {
 				panic("BUG: field name " + f + " is empty or longer than maxFieldName")
 			}
 			sc.shapes[len(f)][f[0]&0x1f] = append(sc.shapes[len(f)][f[0]&0x1f], int8(i))
+			var w [8]byte
+			copy(w[:], f)
+			sc.words[i] = binary.LittleEndian.Uint64(w[:])
 		}
 	}
 }
