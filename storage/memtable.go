@@ -274,7 +274,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 // minute, the order emitSpread reads them in.
 func sortSpread(run []point) {
 	slices.SortFunc(run, func(a, b point) int {
-		if na, nb := a.value&(1<<spreadLenBits-1), b.value&(1<<spreadLenBits-1); na != nb {
+		if na, nb := a.val()&(1<<spreadLenBits-1), b.val()&(1<<spreadLenBits-1); na != nb {
 			return int(na - nb)
 		}
 		return byMinute(a, b)
@@ -286,11 +286,11 @@ func sortSpread(run []point) {
 // runs, keyed by the length; run is sorted by sortSpread.
 func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
 	for j := 0; j < len(run); {
-		n, v := unpackSpread(run[j].value)
+		n, v := unpackSpread(run[j].val())
 		m := t.Truncate(int64(run[j].minute))
 		l := j + 1
-		for ; l < len(run) && run[l].value&(1<<spreadLenBits-1) == n && t.Truncate(int64(run[l].minute)) == m; l++ {
-			_, w := unpackSpread(run[l].value)
+		for ; l < len(run) && run[l].val()&(1<<spreadLenBits-1) == n && t.Truncate(int64(run[l].minute)) == m; l++ {
+			_, w := unpackSpread(run[l].val())
 			v = SatAdd(v, w)
 		}
 		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: uint64(n), Minute: m}, v); err != nil {
@@ -310,7 +310,7 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 		for _, pt := range tab.run(&tab.chunks[c]) {
 			pm := t.Truncate(int64(pt.minute))
 			if have && pm == m {
-				v = SatAdd(v, pt.value)
+				v = SatAdd(v, pt.val())
 				continue
 			}
 			if have {
@@ -318,7 +318,7 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 					return err
 				}
 			}
-			m, v, have = pm, pt.value, true
+			m, v, have = pm, pt.val(), true
 		}
 	}
 	if have {
@@ -333,10 +333,10 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
 	for j := 0; j < len(run); {
 		m := t.Truncate(int64(run[j].minute))
-		v := run[j].value
+		v := run[j].val()
 		n := j + 1
 		for ; n < len(run) && t.Truncate(int64(run[n].minute)) == m; n++ {
-			v = SatAdd(v, run[n].value)
+			v = SatAdd(v, run[n].val())
 		}
 		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
 			return err
@@ -354,7 +354,7 @@ func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 func emitSketch(t Tier, k SeriesKey, run []point, words []uint64, fn func(Key, int64) error) ([]uint64, error) {
 	words = words[:0]
 	for _, pt := range run {
-		reg, v := unpackRegister(pt.value)
+		reg, v := unpackRegister(pt.val())
 		words = append(words, reg<<40|uint64(t.Truncate(int64(pt.minute)))<<registerBits|uint64(v))
 	}
 	slices.Sort(words)
