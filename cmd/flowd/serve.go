@@ -177,6 +177,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	defer layer.Close()
 	fc, err := c.forecast.tracker(st, reg, layer, b)
 	if err != nil {
 		return err
