@@ -99,6 +99,16 @@ func (lg *ledger) charge(r *Release, shape uint64, cost float64) error {
 	return nil
 }
 
+// spentBy returns what caller has spent on day.
+func (lg *ledger) spentBy(caller string, day int64) float64 {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	if a := lg.accounts[caller]; a != nil && day == lg.day {
+		return a.spent
+	}
+	return 0
+}
+
 // account returns the caller's account of the ledger's day, opening it.
 func (lg *ledger) account(caller string) *account {
 	a := lg.accounts[caller]
