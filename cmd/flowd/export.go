@@ -166,7 +166,7 @@ type exportSchedule struct {
 }
 
 func exportScheduleFlags(fs *flag.FlagSet, s *exportSchedule) {
-	fs.StringVar(&s.dir, "export-dir", "", "write open data (as `flowd export` does) into `DIR`: at start and every -export-every, each UTC day released in full since the last one written there (a week at most); needs -tokens, as it reads as a read token")
+	fs.StringVar(&s.dir, "export-dir", "", "write open data into `DIR` as flowd export does: at start and every -export-every, each UTC day released in full since the last one written there (a week at most); needs -tokens, as it reads as a read token")
 	fs.DurationVar(&s.every, "export-every", 24*time.Hour, "how often -export-dir looks for days to write")
 	s.register(fs, "export-")
 }

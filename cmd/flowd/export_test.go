@@ -157,6 +157,10 @@ func TestExportHoldsOnlyReadTokenFigures(t *testing.T) {
 		}
 	}
 
+	for _, name := range []string{"cells-res8.csv", "stations.csv", "od-stations.csv"} {
+		head := bytes.SplitN(files[name], []byte("\n"), 4)
+		t.Logf("%s begins:\n%s", name, bytes.Join(head[:3], []byte("\n")))
+	}
 	checkManifest(t, srv, data, files)
 	from, to := exportDay.Unix(), exportDay.Add(24*time.Hour).Unix()
 	figures := 0 // card-derived figures of k or more checked
@@ -367,5 +371,68 @@ func checkManifest(t *testing.T, srv *child, data string, files map[string][]byt
 				t.Errorf("%s holds the secret of %s", name, key)
 			}
 		}
+	}
+}
+
+// TestScheduledExport: a server started with -export-dir writes the last
+// day released in full, and the week before it, at once; each day's files
+// are byte for byte those `flowd export` writes with a read token, so
+// the schedule passes the same layer. Without -tokens it refuses to start.
+func TestScheduledExport(t *testing.T) {
+	data, tokens := t.TempDir(), writeTokens(t)
+	flags := append(registryFlags(t), "-tokens", tokens)
+	srv := startFlowd(t, data, flags...)
+	var terms struct {
+		LinkedUntil time.Time `json:"linked_released_until"`
+	}
+	readGet(t, srv, "/api/v1/privacy", &terms)
+	last := terms.LinkedUntil.Truncate(24*time.Hour).AddDate(0, 0, -1)
+	var nd strings.Builder
+	for i := range 60 {
+		at := last.Add(8*time.Hour + time.Duration(i)*time.Minute)
+		fmt.Fprintf(&nd, `{"time":%d,"card":"c%d","dir":"in","station":"S1"}`+"\n", at.Unix(), i)
+		fmt.Fprintf(&nd, `{"time":%d,"card":"c%d","dir":"out","station":"S2"}`+"\n", at.Add(20*time.Minute).Unix(), i)
+	}
+	if r := authDo(t, "POST", srv.url+"/api/v1/ingest/swipes", tokIngest, "application/x-ndjson", []byte(nd.String())); r.status != 200 || !strings.Contains(string(r.body), `"accepted":120`) {
+		t.Fatalf("ingest: %s", r)
+	}
+	srv.stop()
+
+	dir := t.TempDir()
+	srv = startFlowd(t, data, append(flags, "-export-dir", dir, "-export-every", "1h")...)
+	day := last.Format(time.DateOnly)
+	waitFor(t, 60*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(dir, day, "manifest.json"))
+		return err == nil
+	})
+	if !strings.Contains(srv.Logs(), "flowd: export: "+day+" written to "+filepath.Join(dir, day)) {
+		t.Errorf("no log line of the export of %s:\n%s", day, srv.Logs())
+	}
+	days, _ := os.ReadDir(dir)
+	if len(days) != 7 {
+		t.Errorf("%d days written into an empty directory, want the last and the 6 before it", len(days))
+	}
+
+	byHand := t.TempDir()
+	runExport(t, 0, "-url", srv.url, "-token", tokRead, "-dir", byHand, "-day", day)
+	scheduled, read := readDir(t, filepath.Join(dir, day)), readDir(t, filepath.Join(byHand, day))
+	if len(scheduled) != 7 {
+		t.Errorf("%d files written by the schedule, want 7", len(scheduled))
+	}
+	for name, body := range read {
+		if !bytes.Equal(scheduled[name], body) {
+			t.Errorf("%s: the scheduled export differs from a read token's", name)
+		}
+	}
+	_, pairs := readCSV(t, scheduled["od-stations.csv"])
+	if len(pairs) != 1 || pairs[0]["origin"] != "S1" || pairs[0]["destination"] != "S2" {
+		t.Errorf("OD pairs %v, want S1→S2 alone", pairs)
+	} else if n, _ := strconv.Atoi(pairs[0]["trips"]); n < 45 || n > 75 {
+		t.Errorf("S1→S2: %d trips exported; want 60 give or take the layer's noise", n)
+	}
+
+	_, err := startFlowdEnv(t, t.TempDir(), nil, "-export-dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "-export-dir "+dir+" needs -tokens") {
+		t.Errorf("-export-dir without -tokens: %v; want a refusal naming -tokens", err)
 	}
 }
