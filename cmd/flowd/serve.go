@@ -159,6 +159,11 @@ func serve(args []string) error {
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return err
 	}
+	if c.export.dir != "" {
+		if err := os.MkdirAll(c.export.dir, 0o755); err != nil {
+			return fmt.Errorf("-export-dir: %w", err)
+		}
+	}
 	st, err := storage.Open(filepath.Join(c.data, "store"), storage.Options{
 		FlushInterval:   c.flush,
 		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
