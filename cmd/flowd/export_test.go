@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/demo/city"
+	"github.com/uber/h3-go/v4"
 )
 
 // exportDay is the synthetic day the export tests publish: a Monday long
@@ -122,8 +123,9 @@ func readGet(t *testing.T, c *child, path string, v any) {
 // one a read token is answered when it asks for that figure by another
 // route: a cell's hour through /series rather than /density, a station's
 // hour through /density rather than /series, a station pair through the
-// cell OD matrix rather than the station one. An admin's token and a day
-// not yet settled are refused.
+// cell OD matrix rather than the station one; the same for a res-7
+// export's cells. An admin's token, a day not yet settled and bad flags
+// are refused, naming what was wrong.
 func TestExportHoldsOnlyReadTokenFigures(t *testing.T) {
 	srv, data := startExportServer(t)
 	day := exportDay.Format(time.DateOnly)
@@ -294,6 +296,40 @@ func TestExportHoldsOnlyReadTokenFigures(t *testing.T) {
 			t.Errorf("cells-res8.geojson feature %d %v: the CSV row is %v", i, f.Properties, r)
 			break
 		}
+	}
+
+	// Resolution 7: the coarser cells, checked the same way for swipes in.
+	res7 := t.TempDir()
+	runExport(t, 0, "-url", srv.url, "-token", tokRead, "-dir", res7, "-day", day, "-res", "7")
+	coarse, err := os.ReadFile(filepath.Join(res7, day, "cells-res7.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, coarseRows := readCSV(t, coarse)
+	seen := map[string]map[string]string{}
+	for _, r := range coarseRows {
+		if seen[r["cell"]] == nil {
+			seen[r["cell"]] = map[string]string{}
+		}
+		seen[r["cell"]][r["hour"]] = r["swipes_in"]
+	}
+	for cell, hours := range seen {
+		var a struct{ Points [][2]int64 }
+		readGet(t, srv, fmt.Sprintf("/api/v1/series?metric=swipes_in&cells=%s&step=1h&from=%d&to=%d", cell, from, to), &a)
+		for _, p := range a.Points {
+			hour := time.Unix(p[0], 0).UTC().Format(time.RFC3339)
+			if got, ok := hours[hour]; (ok || p[1] != 0) && got != strconv.FormatInt(p[1], 10) {
+				t.Errorf("res-7 cell %s hour %s: exported %q, a read token's /series says %d", cell, hour, got, p[1])
+			}
+		}
+	}
+	for cell := range seen {
+		if c := h3.Cell(h3.IndexFromString(cell)); !c.IsValid() || c.Resolution() != 7 {
+			t.Errorf("cells-res7.csv names %s: not a res-7 cell", cell)
+		}
+	}
+	if len(seen) < 5 {
+		t.Errorf("only %d res-7 cells exported", len(seen))
 	}
 
 	// An admin sees exact figures: not for publishing.
