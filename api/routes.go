@@ -78,6 +78,7 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/api/v1/od", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseOD, s.od)},
 		{"GET", "/api/v1/distinct", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDistinct, s.distinct)},
 		{"GET", "/api/v1/metrics", RoleRead, LimitRate, AuditAdmin, s.metricNames},
+		{"GET", "/api/v1/privacy", RoleRead, LimitRate, AuditAdmin, s.privacyTerms},
 		{"GET", "/api/v1/forecast", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseForecast, fc.forecast))},
 		{"GET", "/api/v1/anomalies", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseAnomalies, fc.anomalies))},
 		// Prometheus' query API, in the subset docs/api.md describes.
@@ -189,6 +190,7 @@ func routeParams() map[string]Params {
 			{Name: "step", Type: "string", Format: FormatDuration, Doc: "also count per step"},
 		}),
 		"GET /api/v1/metrics":     noParams,
+		"GET /api/v1/privacy":     noParams,
 		"GET /api/v1/query_range": promRange, "POST /api/v1/query_range": promRange,
 		"GET /api/v1/query": promInstant, "POST /api/v1/query": promInstant,
 		"GET /api/v1/stations": noParams, "PUT /api/v1/stations": registryPut,

@@ -34,7 +34,8 @@ func privacyFlags(fs *flag.FlagSet, c *privacyConfig) {
 }
 
 // layer builds the privacy layer of a store at baseRes whose trips are
-// matched within tripWindow.
+// matched within tripWindow, its budgets kept in the data directory so that
+// a restart does not renew them.
 func (c privacyConfig) layer(dataDir string, baseRes int, tripWindow time.Duration) (*privacy.Layer, error) {
 	p := privacy.DefaultPolicy(baseRes, tripWindow)
 	p.Epsilon, p.K, p.Budget, p.FinestRes = c.epsilon, c.k, c.budget, c.finestRes
@@ -50,5 +51,9 @@ func (c privacyConfig) layer(dataDir string, baseRes int, tripWindow time.Durati
 	if err != nil {
 		return nil, err
 	}
-	return privacy.New(p, secret), nil
+	l := privacy.New(p, secret)
+	if err := l.KeepBudgets(filepath.Join(dataDir, "privacy-budgets.log")); err != nil {
+		return nil, err
+	}
+	return l, nil
 }

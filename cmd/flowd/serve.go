@@ -52,6 +52,7 @@ type serveConfig struct {
 	security      securityConfig
 	privacy       privacyConfig
 	forecast      forecastConfig
+	export        exportSchedule
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -84,6 +85,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	securityFlags(fs, &c.security)
 	privacyFlags(fs, &c.privacy)
 	forecastFlags(fs, &c.forecast)
+	exportScheduleFlags(fs, &c.export)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: flowd serve [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -106,6 +108,17 @@ func serveFlags(args []string) (*serveConfig, error) {
 	}
 	if c.cardRotate != 0 && c.cardRotate < c.tripWindow {
 		return nil, fmt.Errorf("-card-key-rotate %v is shorter than -trip-window %v: a trip open across two rotations would be lost; rotate less often or shorten the window", c.cardRotate, c.tripWindow)
+	}
+	if c.export.dir != "" {
+		if c.security.tokens == "" {
+			return nil, fmt.Errorf("-export-dir %s needs -tokens: the export reads as a read token, through the privacy layer, and without tokens every caller is an admin who sees exact figures", c.export.dir)
+		}
+		if c.export.every < time.Minute {
+			return nil, fmt.Errorf("-export-every %v: want a minute or more", c.export.every)
+		}
+		if _, err := c.export.config("export-"); err != nil {
+			return nil, err
+		}
 	}
 	if c.demoShift%time.Minute != 0 || c.demoShift <= -24*time.Hour || c.demoShift >= 24*time.Hour {
 		return nil, fmt.Errorf("-demo-shift %v: want whole minutes within a day either way", c.demoShift)
@@ -146,6 +159,11 @@ func serve(args []string) error {
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return err
 	}
+	if c.export.dir != "" {
+		if err := os.MkdirAll(c.export.dir, 0o755); err != nil {
+			return fmt.Errorf("-export-dir: %w", err)
+		}
+	}
 	st, err := storage.Open(filepath.Join(c.data, "store"), storage.Options{
 		FlushInterval:   c.flush,
 		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
@@ -177,6 +195,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	defer layer.Close()
 	fc, err := c.forecast.tracker(st, reg, layer, b)
 	if err != nil {
 		return err
@@ -227,6 +246,11 @@ func listenAndServe(srv *api.Server, sec *security, c *serveConfig, demo *demoFe
 	go func() { errc <- srv.Serve(ln, c.maxBody) }()
 	if demo != nil {
 		go demo.run(ctx, scheme+"://"+addr, sec.DemoToken())
+	}
+	if c.export.dir != "" {
+		ec, _ := c.export.config("export-") // checked by serveFlags
+		ec.URL, ec.Token, ec.Client = selfURL(scheme, addr), sec.ExportToken(), selfClient()
+		go runExports(ctx, c.export, ec, log.Printf)
 	}
 	select {
 	case <-ctx.Done():
