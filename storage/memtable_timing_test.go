@@ -107,3 +107,41 @@ func BenchmarkFlushParts(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*points), "ns/point")
 }
+
+// BenchmarkMergeParts merges four parts as a store merges four flushes:
+// 20,000 series, each part holding the next 30 minutes of every one.
+func BenchmarkMergeParts(b *testing.B) {
+	dir := b.TempDir()
+	var parts []*part
+	for p := range 4 {
+		w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d", p)), TierMinute, zstdFlush)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for s := range 20000 {
+			for m := range 30 {
+				k := Key{Metric: uint32(1 + s/10000), Cell: 0x89309a000000000 + uint64(s%10000)<<12, Minute: int64(27000000 + p*30 + m)}
+				if err := w.add(k, int64(1+(s+m)%40)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		pt, err := w.finish(filepath.Join(dir, fmt.Sprintf("p-%d", p)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pt.closeFiles()
+		parts = append(parts, pt)
+	}
+	rows := 0
+	for b.Loop() {
+		its := make([]*partIterator, len(parts))
+		for i, p := range parts {
+			its[i] = &partIterator{p: p}
+		}
+		if _, err := mergeRows(its, 0, func(uint32) bool { return false }, func(Key, int64) error { rows++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
+}

@@ -176,16 +176,37 @@ func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add f
 		heads[i] = head{k, v, ok}
 	}
 	for {
-		minI := -1
+		// The smallest head, and the next smallest key of another part:
+		// the smallest head's rows below that key combine with nothing
+		// and go out as they are, compared with that one key only.
+		minI, second := -1, -1
 		for i := range heads {
-			if heads[i].ok && (minI < 0 || heads[i].k.Less(heads[minI].k)) {
-				minI = i
+			switch {
+			case !heads[i].ok:
+			case minI < 0 || heads[i].k.Less(heads[minI].k):
+				minI, second = i, minI
+			case second < 0 || heads[i].k.Less(heads[second].k):
+				second = i
 			}
 		}
 		if minI < 0 {
 			return expired, nil
 		}
-		k := heads[minI].k
+		h, it := &heads[minI], its[minI]
+		for h.ok && (second < 0 || h.k.Less(heads[second].k)) {
+			if h.k.Minute < cutoff {
+				expired++
+			} else if err := add(h.k, h.v); err != nil {
+				return expired, err
+			}
+			if h.k, h.v, h.ok, err = it.next(); err != nil {
+				return expired, err
+			}
+		}
+		if !h.ok || second < 0 || h.k != heads[second].k {
+			continue
+		}
+		k := h.k
 		keepMax := isMax(k.Metric)
 		sum, first := int64(0), true
 		for i := range heads {
