@@ -3,6 +3,7 @@ package cityfile
 import (
 	"encoding/csv"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -178,9 +179,10 @@ func indexOf(list []string, s string) int {
 // stationMap places the station numbers of an AFC export: the ids file
 // gives a number's line and name, the coordinates file the point of a line
 // and name. Stations are joined on line and name together: two stations of
-// one name on different lines stay two (Hangzhou's 钱江路 is number 35 on
-// line 2 and number 75 on line 4), and a name the coordinates file lists
-// twice on one line is an error, never a silent pick.
+// one name on different numbers stay two, one number listed once per line
+// (Hangzhou's transfer station 46, 钱江路, on lines 2 and 4) is one station
+// wherever its rows agree, and a name the coordinates file lists twice on
+// one line is an error, never a silent pick.
 type stationMap struct {
 	byNumber map[string]placed
 	unplaced map[string]string // number → why it has no point
@@ -260,11 +262,19 @@ func loadStationMap(sp *Spec) (*stationMap, error) {
 		if alias, ok := j.Names[num]; ok {
 			k.name = alias
 		}
-		if _, dup := m.byNumber[num]; dup {
-			return nil, fmt.Errorf("%s line %d: station %s is listed twice", idsPath, n+2, num)
-		}
 		if p, ok := points[k]; ok {
-			m.byNumber[num] = p
+			prev, again := m.byNumber[num]
+			switch {
+			case !again:
+				m.byNumber[num] = p
+			case distanceKm(prev.lat, prev.lng, p.lat, p.lng) > sameStationKm:
+				return nil, fmt.Errorf("%s line %d: station %s is listed again, on line %s, %.1f km from where line %s puts it: one number must be one place",
+					idsPath, n+2, num, k.line, distanceKm(prev.lat, prev.lng, p.lat, p.lng), prev.line)
+			default:
+				// A transfer station listed once per line under one number.
+				prev.line += "," + k.line
+				m.byNumber[num] = prev
+			}
 			continue
 		}
 		why := fmt.Sprintf("(line %s, %s) has no row of that line and name in %s", k.line, k.name, coordPath)
@@ -273,6 +283,19 @@ func loadStationMap(sp *Spec) (*stationMap, error) {
 	}
 	sort.Strings(m.warnings)
 	return m, nil
+}
+
+// sameStationKm is how far apart the rows of one station number may put
+// it: a transfer station's lines are listed with their own platforms.
+const sameStationKm = 0.5
+
+// distanceKm is the great-circle distance between two points.
+func distanceKm(lat1, lng1, lat2, lng2 float64) float64 {
+	const r = 6371.0088
+	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
+	dp, dl := p2-p1, (lng2-lng1)*math.Pi/180
+	a := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
+	return 2 * r * math.Asin(math.Sqrt(a))
 }
 
 func firstOf(c columns, names ...string) int {

@@ -49,7 +49,7 @@ var (
 		// (time,lineID,stationID,deviceID,status,userID,payType; status
 		// 1 = entry, 0 = exit) are read as their flowd names.
 		aliases: map[string]int{"userid": swCard, "stationid": swStation, "status": swDir, "lineid": swLine},
-		expect: "time, card, dir, and station or lat and lng (optional: line, mode; an AFC export's userID, stationID, status and lineID are read as card, station, dir and line)",
+		expect:  "time, card, dir, and station or lat and lng (optional: line, mode; an AFC export's userID, stationID, status and lineID are read as card, station, dir and line)",
 		header: func(has *[maxFields]bool) (int, []string) {
 			first, missing := -1, []string(nil)
 			need := func(ok bool, id int, what string) {
