@@ -450,6 +450,9 @@ func readLines(ctx context.Context, j *importJob, r io.Reader, ledger *importLed
 		}
 		line++
 		j.header = strings.TrimRight(h, "\r\n") + "\n"
+		if err := checkHeader(j); err != nil {
+			return err
+		}
 	}
 	var clock *cityfile.Clock
 	var jp fastjson.Parser
@@ -499,6 +502,26 @@ func readLines(ctx context.Context, j *importJob, r io.Reader, ledger *importLed
 			return fmt.Errorf("%s line %d: %w", j.path, line, err)
 		}
 	}
+}
+
+// checkHeader decodes a CSV file's header as the server will, so that a
+// header lacking columns fails the import once, listing them, rather than
+// once per batch.
+func checkHeader(j *importJob) error {
+	r := strings.NewReader(j.header)
+	var errs []ingest.LineError
+	switch j.kind {
+	case "swipes":
+		errs, _ = ingest.DecodeSwipes(r, ingest.CSV, len(j.header)+1, func(int, *ingest.Swipe) {})
+	case "counts":
+		errs, _ = ingest.DecodeCounts(r, ingest.CSV, len(j.header)+1, func(int, *ingest.Count) {})
+	case "footfall":
+		errs, _ = ingest.DecodeFootfall(r, ingest.CSV, len(j.header)+1, func(int, *ingest.Footfall) {})
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s:1: the header of %s: %s (other layouts: -layout or -map, see docs/import.md)", j.path, j.kind, errs[0].Reason)
+	}
+	return nil
 }
 
 // readRecords reads a CSV file of a city's layout and sends its records as
