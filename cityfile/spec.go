@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -204,14 +203,4 @@ func (sp *Spec) missing(cell string) bool {
 		}
 	}
 	return false
-}
-
-// sortedKeys returns m's keys in order, for messages that list them.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
