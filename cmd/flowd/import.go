@@ -129,7 +129,7 @@ a file not readable).`)
 		st.total.Add(fi.Size())
 		jobs = append(jobs, j)
 	}
-	ledger, err := openLedger(*stateDir, *url, fs.Args(), spec, *fresh)
+	ledger, err := openLedger(*stateDir, *url, *kind, fs.Args(), spec, *fresh)
 	if err != nil {
 		return err
 	}
@@ -631,8 +631,12 @@ func postBatch(ctx context.Context, client *http.Client, url, token string, b im
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			if ctx.Err() != nil || !notSent(err) || attempt >= 8 {
+			if ctx.Err() != nil || !notSent(err) {
 				return fmt.Errorf("%s lines %d-%d: the server did not answer: %w", b.job.path, b.firstLine, b.lastLine, err)
+			}
+			if attempt >= 8 {
+				ledger.refused(b) // never sent
+				return fmt.Errorf("%s lines %d-%d: the server is no longer reachable: %w", b.job.path, b.firstLine, b.lastLine, err)
 			}
 		} else {
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))

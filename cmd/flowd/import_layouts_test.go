@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -300,37 +302,8 @@ var summaryLine = regexp.MustCompile(`imported (\d+) events from (\d+) files in 
 // uninterrupted import of the same file.
 func TestImportResumesAfterSIGINT(t *testing.T) {
 	dir := t.TempDir()
-	sensors := filepath.Join(dir, "sensors.csv")
-	var reg, head strings.Builder
-	reg.WriteString("id,name,lat,lng\n")
-	head.WriteString("time")
-	for i := 1; i <= 8; i++ {
-		fmt.Fprintf(&reg, "g%d,Gate %d,30.%04d,120.1500\n", i, i, 2500+i*20)
-		fmt.Fprintf(&head, ",Gate %d", i)
-	}
-	os.WriteFile(sensors, []byte(reg.String()), 0o644)
-	var table strings.Builder
-	table.WriteString(head.String() + "\n")
-	start := time.Date(2019, 3, 1, 0, 0, 0, 0, time.UTC)
-	for r := 0; r < 12000; r++ {
-		table.WriteString(start.Add(time.Duration(r) * time.Minute).Format("2006-01-02 15:04"))
-		for i := 1; i <= 8; i++ {
-			switch v := (r*7 + i*13) % 97; {
-			case v == 0:
-				table.WriteString(",-1")
-			case v == 1:
-				table.WriteString(",oops")
-			default:
-				fmt.Fprintf(&table, ",%d", v)
-			}
-		}
-		table.WriteString("\n")
-	}
-	file := filepath.Join(dir, "gates.csv")
-	os.WriteFile(file, []byte(table.String()), 0o644)
-	mapping := filepath.Join(dir, "gates.json")
-	os.WriteFile(mapping, []byte(`{"layout":"wide","kind":"counts","class":"person","interval":"1m","time":{"column":"time","formats":["2006-01-02 15:04"]},"missing":["-1"]}`), 0o644)
-
+	g := writeGates(t, dir, 12000)
+	sensors, file, mapping, start := g.sensors, g.file, g.mapping, g.start
 	args := func(url, state string) []string {
 		return []string{"import", "-url", url, "-map", mapping, "-batch", "300", "-state", state, file}
 	}
@@ -343,8 +316,8 @@ func TestImportResumesAfterSIGINT(t *testing.T) {
 	}
 	wantSummary := summaryLine.FindStringSubmatch(string(out))
 	wantTotal := whole.series(t, q).Total
-	if wantSummary == nil || wantTotal == 0 {
-		t.Fatalf("uninterrupted import: no summary or nothing stored (%d):\n%s", wantTotal, tail(string(out), 2000))
+	if wantSummary == nil || wantTotal != g.sumThrough(1<<30) {
+		t.Fatalf("uninterrupted import: stored %d, want the table's %d; its output:\n%s", wantTotal, g.sumThrough(1<<30), tail(string(out), 2000))
 	}
 
 	split := startFlowd(t, t.TempDir(), append(longRetention, "-sensors", sensors)...)
@@ -356,19 +329,7 @@ func TestImportResumesAfterSIGINT(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Interrupt once the ledger shows acknowledged batches.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ledgers, _ := filepath.Glob(filepath.Join(state, "import-*.json"))
-		if len(ledgers) == 1 {
-			if data, _ := os.ReadFile(ledgers[0]); regexp.MustCompile(`"done": [1-9]`).Match(data) {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no batch acknowledged within 30 s")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitLedger(t, state, regexp.MustCompile(`"done": [1-9]`))
 	cmd.Process.Signal(os.Interrupt)
 	err = cmd.Wait()
 	if code := exitCode(err); code != 130 {
@@ -394,4 +355,138 @@ func TestImportResumesAfterSIGINT(t *testing.T) {
 	if ledgers, _ := filepath.Glob(filepath.Join(state, "import-*.json")); len(ledgers) != 0 {
 		t.Errorf("a finished import left its ledger: %v", ledgers)
 	}
+}
+
+// gates is a wide table of one minute a row and eight sensors named in
+// the registry ("Gate 1"…), with -1 cells (missing) and "oops" cells
+// (rejected), and the flowd import files that go with it.
+type gates struct {
+	sensors, file, mapping string
+	start                  time.Time
+	rowSum                 []int64 // of the valid cells of each data row; row r is line r+2
+}
+
+func writeGates(t *testing.T, dir string, rows int) gates {
+	g := gates{sensors: filepath.Join(dir, "sensors.csv"), file: filepath.Join(dir, "gates.csv"),
+		mapping: filepath.Join(dir, "gates.json"), start: time.Date(2019, 3, 1, 0, 0, 0, 0, time.UTC)}
+	var reg, head strings.Builder
+	reg.WriteString("id,name,lat,lng\n")
+	head.WriteString("time")
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&reg, "g%d,Gate %d,30.%04d,120.1500\n", i, i, 2500+i*20)
+		fmt.Fprintf(&head, ",Gate %d", i)
+	}
+	os.WriteFile(g.sensors, []byte(reg.String()), 0o644)
+	var table strings.Builder
+	table.WriteString(head.String() + "\n")
+	for r := 0; r < rows; r++ {
+		table.WriteString(g.start.Add(time.Duration(r) * time.Minute).Format("2006-01-02 15:04"))
+		var sum int64
+		for i := 1; i <= 8; i++ {
+			switch v := (r*7 + i*13) % 97; {
+			case v == 0:
+				table.WriteString(",-1")
+			case v == 1:
+				table.WriteString(",oops")
+			default:
+				fmt.Fprintf(&table, ",%d", v)
+				sum += int64(v)
+			}
+		}
+		table.WriteString("\n")
+		g.rowSum = append(g.rowSum, sum)
+	}
+	os.WriteFile(g.file, []byte(table.String()), 0o644)
+	os.WriteFile(g.mapping, []byte(`{"layout":"wide","kind":"counts","class":"person","interval":"1m","time":{"column":"time","formats":["2006-01-02 15:04"]},"missing":["-1"]}`), 0o644)
+	return g
+}
+
+// sumThrough is the sum of the data rows up to file line line.
+func (g gates) sumThrough(line int) int64 {
+	var s int64
+	for r := 0; r+2 <= line && r < len(g.rowSum); r++ {
+		s += g.rowSum[r]
+	}
+	return s
+}
+
+// waitLedger waits until the ledger under state matches re.
+func waitLedger(t *testing.T, state string, re *regexp.Regexp) []byte {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ledgers, _ := filepath.Glob(filepath.Join(state, "import-*.json"))
+		if len(ledgers) == 1 {
+			if data, _ := os.ReadFile(ledgers[0]); re.Match(data) {
+				return data
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("the import's ledger did not match %s within 30 s", re)
+	return nil
+}
+
+// An import killed while the server holds its batch (stopped with SIGSTOP,
+// so the answer cannot come) leaves that batch in flight. The next run
+// refuses to guess, naming its lines; the store says whether the server
+// kept it, as it would tell a person, and -inflight skip or resend then
+// ends with every reading counted once.
+func TestImportInFlightBatchOfAKilledImport(t *testing.T) {
+	dir := t.TempDir()
+	g := writeGates(t, dir, 6000)
+	srv := startFlowd(t, t.TempDir(), append(longRetention, "-sensors", g.sensors)...)
+	state := t.TempDir()
+	args := func(extra ...string) []string {
+		return append(append([]string{"import", "-url", srv.url, "-map", g.mapping, "-batch", "300", "-state", state}, extra...), g.file)
+	}
+	q := fmt.Sprintf("metric=count_person&bbox=120.1,30.2,120.2,30.3&step=720h&from=%d&to=%d", g.start.Unix(), g.start.Add(30*24*time.Hour).Unix())
+
+	cmd := exec.Command(flowdBin, args()...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitLedger(t, state, regexp.MustCompile(`(?s)"done": [1-9].*"in_flight"`))
+	srv.cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(300 * time.Millisecond) // the importer now waits on a batch
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	srv.cmd.Process.Signal(syscall.SIGCONT)
+
+	var ledger struct {
+		Files []struct {
+			Done int `json:"done"`
+		} `json:"files"`
+		InFlight []struct{ From, To int } `json:"in_flight"`
+	}
+	json.Unmarshal(waitLedger(t, state, regexp.MustCompile(`in_flight`)), &ledger)
+	if len(ledger.InFlight) != 1 || ledger.InFlight[0].From != ledger.Files[0].Done+1 {
+		t.Fatalf("ledger of the killed import: %+v, want one batch in flight right after the done lines", ledger)
+	}
+	span := ledger.InFlight[0]
+	out, err := exec.Command(flowdBin, args()...).CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), fmt.Sprintf("%s lines %d-%d", mustAbs(t, g.file), span.From, span.To)) ||
+		!strings.Contains(string(out), "whether it kept them is unknown") {
+		t.Fatalf("resuming without -inflight: exit %d, want 1 naming lines %d-%d:\n%s", code, span.From, span.To, out)
+	}
+
+	// Give the server time to finish what it received, then look.
+	time.Sleep(500 * time.Millisecond)
+	how := ""
+	switch stored := srv.series(t, q).Total; stored {
+	case g.sumThrough(span.From - 1):
+		how = "resend"
+	case g.sumThrough(span.To):
+		how = "skip"
+	default:
+		t.Fatalf("the store holds %d: neither the %d of the lines before the batch nor the %d with it", stored, g.sumThrough(span.From-1), g.sumThrough(span.To))
+	}
+	out, err = exec.Command(flowdBin, args("-inflight", how)...).CombinedOutput()
+	if code := exitCode(err); code != 2 {
+		t.Fatalf("resuming with -inflight %s: exit %d, want 2 (the oops cells):\n%s", how, code, tail(string(out), 2000))
+	}
+	if total := srv.series(t, q).Total; total != g.sumThrough(1<<30) {
+		t.Errorf("after -inflight %s the store holds %d, want %d", how, total, g.sumThrough(1<<30))
+	}
+	t.Logf("the killed import's batch was settled with -inflight %s", how)
 }

@@ -32,6 +32,11 @@ type importLedger struct {
 	state ledgerState
 	next  []int              // per file: the next batch whose answer moves Done
 	ahead []map[int]lineSpan // per file: batches answered before their turn
+	// kept says the ledger is on disk: this run sent a batch, or resumes.
+	kept bool
+	// before holds, per file, the spans an earlier run had acknowledged
+	// past its Done.
+	before [][]lineSpan
 }
 
 // ledgerState is the ledger file's content.
@@ -57,13 +62,18 @@ type ledgerFile struct {
 	Acked []lineSpan `json:"acked,omitempty"`
 }
 
-// lineSpan is a batch's lines in its file.
+// lineSpan is a batch's lines in its file; in flight, also what it holds.
 type lineSpan struct {
 	File  int  `json:"file"`
 	Seq   int  `json:"-"`
 	From  int  `json:"from"`
 	To    int  `json:"to"`
 	Final bool `json:"-"`
+	// Events the batch sent, and the rejected records and missing cells
+	// the importer found in its lines.
+	Events   int `json:"events,omitempty"`
+	Rejected int `json:"rejected,omitempty"`
+	Missing  int `json:"missing,omitempty"`
 }
 
 // defaultStateDir is where import keeps its ledgers: $XDG_STATE_HOME/flowd
@@ -80,9 +90,10 @@ func defaultStateDir() string {
 
 // openLedger opens the ledger of importing these files into url this way,
 // resuming it when an earlier run left one (unless fresh).
-func openLedger(dir, url string, paths []string, spec *cityfile.Spec, fresh bool) (*importLedger, error) {
+func openLedger(dir, url, kind string, paths []string, spec *cityfile.Spec, fresh bool) (*importLedger, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, url)
+	fmt.Fprintln(h, kind)
 	if spec != nil {
 		b, _ := json.Marshal(spec)
 		h.Write(b)
@@ -128,14 +139,24 @@ func openLedger(dir, url string, paths []string, spec *cityfile.Spec, fresh bool
 				files[i].Path, files[i].Size, files[i].ModTime, f.Size, f.ModTime)
 		}
 	}
-	l.state = old
+	l.state, l.kept = old, true
 	return l, nil
+}
+
+// keepBefore notes the spans acknowledged by earlier runs, which this
+// run's answers must not drop from the ledger.
+func (l *importLedger) keepBefore() {
+	l.before = make([][]lineSpan, len(l.state.Files))
+	for i, f := range l.state.Files {
+		l.before[i] = append([]lineSpan(nil), f.Acked...)
+	}
 }
 
 // settleInFlight deals with batches a stopped import sent without an
 // answer: how says whether the server kept them (skip) or not (resend).
 func (l *importLedger) settleInFlight(how string) error {
 	if len(l.state.InFlight) == 0 {
+		l.keepBefore()
 		return nil
 	}
 	if how == "" {
@@ -148,11 +169,19 @@ func (l *importLedger) settleInFlight(how string) error {
 	}
 	for _, s := range l.state.InFlight {
 		if how == "skip" {
+			// The server's answer, with any lines it refused, was lost:
+			// its events are counted as kept.
 			f := &l.state.Files[s.File]
 			f.Acked = append(f.Acked, s)
+			l.state.Accepted += int64(s.Events)
+			l.state.Rejected += int64(s.Rejected)
+			l.state.Missing += int64(s.Missing)
+			fmt.Fprintf(os.Stderr, "import: -inflight skip: %s lines %d-%d taken as kept, all %d events (the server's answer, with any line it refused, was lost)\n",
+				l.state.Files[s.File].Path, s.From, s.To, s.Events)
 		}
 	}
 	l.state.InFlight = nil
+	l.keepBefore()
 	return nil
 }
 
@@ -174,7 +203,8 @@ func (l *importLedger) skip(i, line int) bool {
 }
 
 func spanOf(b importBatch) lineSpan {
-	return lineSpan{File: b.job.index, Seq: b.seq, From: b.firstLine, To: b.lastLine, Final: b.final}
+	return lineSpan{File: b.job.index, Seq: b.seq, From: b.firstLine, To: b.lastLine, Final: b.final,
+		Events: b.events, Rejected: b.rejected, Missing: b.missing}
 }
 
 // sending marks a batch in flight, durably, before it is posted.
@@ -182,6 +212,7 @@ func (l *importLedger) sending(b importBatch) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.state.InFlight = append(l.state.InFlight, spanOf(b))
+	l.kept = true
 	return l.saveLocked()
 }
 
@@ -229,16 +260,26 @@ func (l *importLedger) acknowledged(b importBatch, accepted, rejected int64, cou
 		}
 	}
 	f.Acked = f.Acked[:0]
+	for _, a := range l.before[s.File] {
+		if f.Done >= 0 && a.To > f.Done {
+			f.Acked = append(f.Acked, a)
+		}
+	}
 	for _, a := range l.ahead[s.File] {
 		f.Acked = append(f.Acked, a)
 	}
+	l.kept = true
 	return l.saveLocked()
 }
 
-// save writes the ledger (an import that stopped).
+// save writes the ledger of an import that stopped, unless it stopped
+// before anything was sent (a header that did not fit, say).
 func (l *importLedger) save() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.kept {
+		return nil
+	}
 	return l.saveLocked()
 }
 
