@@ -72,14 +72,14 @@ func importCmd(args []string) error {
 	token := fs.String("token", os.Getenv("FLOWD_TOKEN"), "bearer token with the ingest role (default $FLOWD_TOKEN)")
 	kind := fs.String("kind", "", "swipes, counts or footfall (default: from the file name)")
 	layout := fs.String("layout", "", "the files' layout: "+strings.Join(cityfile.Layouts, ", ")+" (default flowd, or the -map file's)")
-	mapFile := fs.String("map", "", "`FILE`: a JSON mapping file saying how the files' columns become flowd's events (docs/import.md)")
+	mapFile := fs.String("map", "", "a JSON mapping `FILE` saying how the files' columns become flowd's events (docs/import.md)")
 	tz := fs.String("tz", "", "IANA `zone` of times written without an offset, such as Australia/Melbourne (default UTC, or the -map file's)")
 	batchLines := fs.Int("batch", 10000, "events per request")
 	senders := fs.Int("senders", 1, "requests in flight; more than 1 posts batches out of order, which breaks trip matching of swipes (a tap-out whose tap-in arrives later counts as unmatched)")
 	maxErrors := fs.Int("show-errors", 20, "rejected lines to print, and as many missing cells")
 	stateDir := fs.String("state", defaultStateDir(), "`folder` where an import keeps its progress until it ends, to resume after an interruption")
 	fresh := fs.Bool("fresh", false, "start over, forgetting the progress of an interrupted import of the same files")
-	inflight := fs.String("inflight", "", "when resuming an import stopped while a batch awaited the server's answer: resend or skip that batch (see docs/import.md)")
+	inflight := fs.String("inflight", "", "`how` to resume an import stopped while a batch awaited the server's answer: resend that batch, or skip it as kept (see docs/import.md)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: flowd import [flags] FILE...
 
@@ -193,13 +193,11 @@ a file not readable).`)
 	}
 	go bar.run(readCtx)
 	var readErr error
-	files := 0
 	for _, j := range jobs {
 		from := ledger.doneLine(j.index)
 		if from < 0 {
 			continue // imported before the interruption
 		}
-		files++
 		if from > 0 {
 			bar.println(fmt.Sprintf("resuming %s after line %d", j.path, from))
 		}
@@ -634,9 +632,11 @@ func postBatch(ctx context.Context, client *http.Client, url, token string, b im
 			if ctx.Err() != nil || !notSent(err) {
 				return fmt.Errorf("%s lines %d-%d: the server did not answer: %w", b.job.path, b.firstLine, b.lastLine, err)
 			}
-			if attempt >= 8 {
+			// A few seconds ride out a restart; past them the import stops,
+			// resumable, rather than wait on a server that is gone.
+			if attempt >= 5 {
 				ledger.refused(b) // never sent
-				return fmt.Errorf("%s lines %d-%d: the server is no longer reachable: %w", b.job.path, b.firstLine, b.lastLine, err)
+				return fmt.Errorf("%s lines %d-%d: the server is no longer reachable at %s: %w", b.job.path, b.firstLine, b.lastLine, url, err)
 			}
 		} else {
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
