@@ -490,3 +490,38 @@ func TestImportInFlightBatchOfAKilledImport(t *testing.T) {
 	}
 	t.Logf("the killed import's batch was settled with -inflight %s", how)
 }
+
+// -tz reads flowd's own offset-less times ("2019-01-07 06:41:33", which
+// the server takes as UTC) in a zone, in CSV and NDJSON alike; absolute
+// times stay as they are, and a time in a spring-forward gap is rejected
+// by the importer, naming its line.
+func TestImportFlowdFilesInLocalTime(t *testing.T) {
+	srv := startFlowd(t, t.TempDir(), append(longRetention, registryFlags(t)...)...)
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "counts.csv")
+	os.WriteFile(csvPath, []byte("time,sensor,class,count\n"+
+		"2019-03-10 01:30:00,D1,car,5\n"+ // 09:30 UTC (PST)
+		"2019-03-10 02:30:00,D1,car,7\n"+ // never happened in Los Angeles
+		"2019-03-10 03:30:00,D1,car,11\n"+ // 10:30 UTC (PDT)
+		"2019-03-10T12:00:00Z,D1,car,13\n"), 0o644)
+	ndPath := filepath.Join(dir, "counts.ndjson")
+	os.WriteFile(ndPath, []byte(`{"time":"2019-03-10 04:00:00","sensor":"D1","class":"car","count":17}`+"\n"+
+		`{"time":1552219200,"sensor":"D1","class":"car","count":19}`+"\n"), 0o644) // 11:00 UTC; 12:00 UTC
+	text, code := runImport(t, "-url", srv.url, "-tz", "America/Los_Angeles", "-state", t.TempDir(), csvPath, ndPath)
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (the time in the gap)", code)
+	}
+	wantIn(t, text, "imported 5 events from 2 files", "; 1 lines rejected",
+		csvPath+":3: field \"time\" value \"2019-03-10 02:30:00\": 2019-03-10 02:30:00 does not exist in America/Los_Angeles")
+	day := time.Date(2019, 3, 10, 9, 0, 0, 0, time.UTC)
+	s := srv.series(t, fmt.Sprintf("metric=count_car&cells=%s&step=30m&from=%d&to=%d", cellOf(t, 30.2700, 120.1500, 9), day.Unix(), day.Add(4*time.Hour).Unix()))
+	got := map[int64]int64{}
+	for _, p := range s.Points {
+		if p[1] != 0 {
+			got[(p[0]-day.Unix())/60] = p[1]
+		}
+	}
+	if want := map[int64]int64{30: 5, 90: 11, 120: 17, 180: 13 + 19}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counts by minutes after 09:00 UTC: %v, want %v", got, want)
+	}
+}
