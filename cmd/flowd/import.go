@@ -561,21 +561,23 @@ func readRecords(ctx context.Context, j *importJob, r io.Reader, ledger *importL
 		if err == io.EOF {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
+		var line int
 		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			line = pe.Line
+		switch {
+		case err == nil:
+			line, _ = cr.FieldPos(0)
+		case errors.As(err, &pe):
+			line = pe.StartLine
+		default:
+			return fmt.Errorf("%s: %w", j.path, err)
 		}
 		if ledger.skip(j.index, line) {
 			continue
 		}
 		bt.start(line)
-		if err != nil {
-			if pe == nil {
-				return fmt.Errorf("%s line %d: %w", j.path, line, err)
-			}
+		if pe != nil {
 			bt.b.rejected++
-			bt.b.notes = append(bt.b.notes, fmt.Sprintf("%s:%d: %v", j.path, line, pe.Err))
+			bt.b.notes = append(bt.b.notes, fmt.Sprintf("%s:%d: %v", j.path, pe.Line, pe.Err))
 		} else {
 			var res cityfile.Result
 			bt.b.body, res = conv.Convert(line, rec, bt.b.body)
