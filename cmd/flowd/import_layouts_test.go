@@ -225,9 +225,14 @@ func TestImportBuenosAiresTaps(t *testing.T) {
 // happened, is rejected naming its line.
 func TestImportGTFSRideAndPeMS(t *testing.T) {
 	dir := t.TempDir()
+	// The feed's stops.txt, as it is, and the PeMS station, are the sensors.
 	sensors := filepath.Join(dir, "sensors.csv")
-	os.WriteFile(sensors, []byte("id,name,lat,lng\nS1,Main & 1st,37.7750,-122.4190\nS2,Main & 9th,37.7790,-122.4100\n400001,I-80 E Ashby,37.8500,-122.2900\n"), 0o644)
+	os.WriteFile(sensors, []byte("id,name,lat,lng\n400001,I-80 E Ashby,37.8500,-122.2900\n"), 0o644)
 	srv := startFlowd(t, t.TempDir(), append(longRetention, "-sensors", sensors)...)
+	stops := "stop_id,stop_code,stop_name,stop_lat,stop_lon,location_type\nS1,101,Main & 1st,37.7750,-122.4190,0\nS2,109,Main & 9th,37.7790,-122.4100,0\n400001,,I-80 E Ashby,37.8500,-122.2900,0\n"
+	if r := do(t, "PUT", srv.url+"/api/v1/sensors", "text/csv", []byte(stops), false); r.status != 200 {
+		t.Fatalf("PUT stops.txt as sensors: %s", r)
+	}
 
 	ride := filepath.Join(dir, "board_alight.txt")
 	os.WriteFile(ride, []byte("trip_id,stop_id,stop_sequence,record_use,boardings,alightings,service_date,service_arrival_time,service_departure_time\n"+
