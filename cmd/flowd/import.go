@@ -185,6 +185,11 @@ a file not readable).`)
 		go func() {
 			defer wg.Done()
 			for b := range batches {
+				if readCtx.Err() != nil {
+					// Interrupted or failed: a batch not yet sent is left
+					// for the resumed import.
+					continue
+				}
 				if err := postBatch(sendCtx, client, *url, *token, b, st, bar, shown, ledger); err != nil {
 					errOnce.Do(func() { firstErr = err; stopReading() })
 				}
