@@ -140,18 +140,12 @@ type seriesRef struct {
 	s   int32
 }
 
-// each calls fn for the rows of tier t in key order: each series' points
-// in minute order, combined per bucket of the tier (summed, or the maximum
-// for sketches). The memtable must no longer change (it is frozen).
-func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
-	var fns [numTiers]func(Key, int64) error
-	fns[t] = fn
-	return m.eachTiers(fns)
-}
-
-// eachTiers is each for every tier t whose fns[t] is not nil, in one pass
-// over the series: a series' points are read from memory once and emitted
-// to every tier while they are in the cache.
+// eachTiers calls fns[t], for every tier t whose fns[t] is not nil, with
+// the rows of tier t in key order: each series' points in minute order,
+// combined per bucket of the tier (summed, or the maximum for sketches).
+// It makes one pass over the series: a series' points are read from
+// memory once and emitted to every tier while they are in the cache. The
+// memtable must no longer change (it is frozen).
 func (m *memtable) eachTiers(fns [numTiers]func(k Key, v int64) error) error {
 	split := false
 	for t, fn := range fns {
@@ -172,7 +166,8 @@ func (m *memtable) eachTiers(fns [numTiers]func(k Key, v int64) error) error {
 	return m.emit(m.sortedBoth(), fns)
 }
 
-// eachOne is each over the series of both tiers and of tier t alone.
+// eachOne is eachTiers for tier t alone, over the series of both tiers
+// and of tier t alone.
 func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
 	refs := m.sortedBoth()
 	var only []seriesRef
