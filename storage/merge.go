@@ -103,10 +103,25 @@ func (s *Store) mergeTier(t Tier) error {
 // removal is finished on the next Open.
 func (s *Store) merge(t Tier, srcs []*part) error {
 	start := time.Now()
-	err := s.mergeWith(t, srcs, zstdMerge)
+	// A small merge's part is merged again soon: compressed fast, like a
+	// flush's. Parts large enough to stay compress harder.
+	enc := zstdFlush
+	var rows uint64
+	for _, p := range srcs {
+		rows += p.meta.Rows
+	}
+	if rows >= mergeHardRows {
+		enc = zstdMerge
+	}
+	err := s.mergeWith(t, srcs, enc)
 	s.metrics.merged(t, len(srcs), start, err)
 	return err
 }
+
+// mergeHardRows is the size from which a merge's part is compressed at
+// zstd's middle level rather than its fastest: about four flushes of a
+// busy city, a part that stays until the next size class fills.
+const mergeHardRows = 4 << 20
 
 // mergeWith is merge with the given encoder.
 func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder) error {
