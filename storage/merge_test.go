@@ -224,6 +224,7 @@ func TestIdleCompaction(t *testing.T) {
 func TestMergeRowsMatchesAMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	isMax := func(m uint32) bool { return m == 3 }
+	runs := 0
 	for trial := range 20 {
 		dir := t.TempDir()
 		nparts := 1 + rng.IntN(5)
@@ -232,7 +233,11 @@ func TestMergeRowsMatchesAMap(t *testing.T) {
 		for p := range nparts {
 			rows := map[Key]int64{}
 			for range rng.IntN(3000) {
-				k := Key{Metric: uint32(1 + rng.IntN(3)), Cell: uint64(rng.IntN(20)), Minute: int64(1000 + rng.IntN(200))}
+				minute := int64(1000 + rng.IntN(200))
+				if trial%2 == 1 { // like flushes: each part its own minutes, but for some overlap
+					minute = int64(1000 + p*40 + rng.IntN(50))
+				}
+				k := Key{Metric: uint32(1 + rng.IntN(3)), Cell: uint64(rng.IntN(20)), Minute: minute}
 				rows[k] = int64(rng.IntN(100))
 			}
 			keys := slices.SortedFunc(maps.Keys(rows), func(a, b Key) int {
@@ -277,22 +282,43 @@ func TestMergeRowsMatchesAMap(t *testing.T) {
 				delete(want, k)
 			}
 		}
-		var got []Key
-		expired, err := mergeRows(its, cutoff, isMax, func(k Key, v int64) error {
-			if len(got) > 0 && !got[len(got)-1].Less(k) {
-				return fmt.Errorf("%v after %v", k, got[len(got)-1])
+		for _, bulk := range []bool{false, true} {
+			for _, it := range its {
+				*it = partIterator{p: it.p}
 			}
-			got = append(got, k)
-			if w, ok := want[k]; !ok || w != v {
-				return fmt.Errorf("%v = %d, want %d (present %v)", k, v, w, ok)
+			var got []Key
+			check := func(k Key, v int64) error {
+				if len(got) > 0 && !got[len(got)-1].Less(k) {
+					return fmt.Errorf("%v after %v", k, got[len(got)-1])
+				}
+				got = append(got, k)
+				if w, ok := want[k]; !ok || w != v {
+					return fmt.Errorf("%v = %d, want %d (present %v)", k, v, w, ok)
+				}
+				return nil
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("trial %d: %v", trial, err)
+			var addRows func(b *block, i, j int) error
+			if bulk {
+				addRows = func(b *block, i, j int) error {
+					runs++
+					for x := i; x < j; x++ {
+						if err := check(b.key(x), b.values[x]); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+			}
+			expired, err := mergeRows(its, cutoff, isMax, check, addRows)
+			if err != nil {
+				t.Fatalf("trial %d (bulk %v): %v", trial, bulk, err)
+			}
+			if len(got) != len(want) || expired != wantExpired {
+				t.Fatalf("trial %d (bulk %v): %d keys and %d expired, want %d and %d", trial, bulk, len(got), expired, len(want), wantExpired)
+			}
 		}
-		if len(got) != len(want) || expired != wantExpired {
-			t.Fatalf("trial %d: %d keys and %d expired, want %d and %d", trial, len(got), expired, len(want), wantExpired)
-		}
+	}
+	if runs < 100 {
+		t.Fatalf("%d runs of rows were copied at once; the test should make more", runs)
 	}
 }
