@@ -203,20 +203,6 @@ func removeWALUpTo(dir string, seq uint64) error {
 	return nil
 }
 
-// writePart writes the rows that each yields, in key order, as a new part
-// of tier t and opens it; with no rows it writes nothing and returns nil.
-func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, enc *zstd.Encoder, each func(add func(Key, int64) error) error) (*part, error) {
-	w, err := s.startPart(t, walSeq, replaces, enc)
-	if err != nil {
-		return nil, err
-	}
-	if err := each(w.add); err != nil {
-		w.abort()
-		return nil, err
-	}
-	return s.finishPart(w)
-}
-
 // startPart starts a new part of tier t, written in a temporary directory
 // of the tier until finishPart.
 func (s *Store) startPart(t Tier, walSeq uint64, replaces []string, enc *zstd.Encoder) (*partWriter, error) {
