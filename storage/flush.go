@@ -94,15 +94,21 @@ func (s *Store) flushFrozen() error {
 			var p *part
 			if f.mem.rowCount(t) > 0 {
 				cutoff, expired := s.RetentionCutoff(t), 0
+				late := s.newLateRows(t)
 				var err error
 				p, err = s.writePart(t, f.walSeq, nil, zstdFlush, func(add func(Key, int64) error) error {
-					return f.mem.each(t, func(k Key, v int64) error {
+					err := f.mem.each(t, func(k Key, v int64) error {
 						if k.Minute < cutoff {
 							expired++
 							return nil
 						}
+						late.note(s, k)
 						return add(k, v)
 					})
+					if err != nil {
+						return err
+					}
+					return late.report(s) // before the part is in place
 				})
 				if err != nil {
 					msg := err.Error()
