@@ -94,7 +94,7 @@ func (s *Store) flushFrozen() error {
 			var p *part
 			if f.mem.rowCount(t) > 0 {
 				cutoff, expired := s.RetentionCutoff(t), 0
-				late := s.newLateRows(t)
+				watched := s.newFlushRows(t)
 				var err error
 				p, err = s.writePart(t, f.walSeq, nil, zstdFlush, func(add func(Key, int64) error) error {
 					err := f.mem.each(t, func(k Key, v int64) error {
@@ -102,13 +102,13 @@ func (s *Store) flushFrozen() error {
 							expired++
 							return nil
 						}
-						late.note(s, k)
+						watched.note(s, k, v)
 						return add(k, v)
 					})
 					if err != nil {
 						return err
 					}
-					return late.report(s) // before the part is in place
+					return watched.report(s, f.walSeq) // before the part is in place
 				})
 				if err != nil {
 					msg := err.Error()

@@ -41,9 +41,9 @@ type Options struct {
 	// BlockCacheBytes bounds the decoded blocks kept for repeated queries
 	// (default 256 MiB; negative: none).
 	BlockCacheBytes int64
-	// Late, when set, hears at each flush of the rows that change buckets
-	// it has already taken as finished (see LateWatch).
-	Late LateWatch
+	// Watch, when set, hears of every row a flush writes before the
+	// flush's part is in place (see FlushWatch).
+	Watch FlushWatch
 	// Failpoint, when set, is called at the moments a crash is most
 	// dangerous (see the failpoint constants); crash tests kill the process
 	// there.
