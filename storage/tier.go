@@ -67,17 +67,3 @@ func (s *Store) TierFor(from, step int64) Tier {
 	}
 	return TierMinute
 }
-
-// FirstMinute returns the earliest minute held in tier t's parts, and
-// false when the tier has no part.
-func (s *Store) FirstMinute(t Tier) (int64, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	first, ok := int64(0), false
-	for _, p := range s.parts[t] {
-		if !ok || p.meta.MinMinute < first {
-			first, ok = p.meta.MinMinute, true
-		}
-	}
-	return first, ok
-}
