@@ -1,0 +1,275 @@
+package remote
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flowd/flowd/storage"
+)
+
+// Outbox is the remote tier's durable state under the data directory:
+// the journals of rows not yet cut, the late buckets flushes reported,
+// the segments waiting to be shipped and the cut. It is the store's
+// storage.FlushWatch.
+type Outbox struct {
+	dir string
+
+	// mu is held by Flushed and by a cut, so that no flush splits its rows
+	// at a cut that moves meanwhile.
+	mu   sync.Mutex
+	cut  atomic.Int64 // the first minute not yet cut
+	next atomic.Uint64 // the number of the next late file or segment
+
+	segmentAdded chan struct{} // wakes the sender
+}
+
+// The outbox's folders.
+const (
+	journalDir = "journal"
+	lateDir    = "late"
+	segmentDir = "segments"
+	stateFile  = "state.json"
+)
+
+// outboxState is state.json.
+type outboxState struct {
+	// Cut is the first minute not yet cut: every bucket before it was
+	// written to a segment (and later changes to it go as late buckets).
+	Cut int64 `json:"cut"`
+}
+
+// OpenOutbox opens or creates the outbox in dir. A new outbox starts its
+// cut at firstCut: buckets before it are never shipped.
+func OpenOutbox(dir string, firstCut int64) (*Outbox, error) {
+	for _, sub := range []string{journalDir, lateDir, segmentDir} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	o := &Outbox{dir: dir, segmentAdded: make(chan struct{}, 1)}
+	st := outboxState{Cut: firstCut}
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(data, &st); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+		}
+	case os.IsNotExist(err):
+		if err := o.saveCut(firstCut); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	// A crash between a segment and state.json: the segment's name holds
+	// the cut it made.
+	for _, s := range o.segments() {
+		st.Cut = max(st.Cut, s.cut)
+		o.next.Store(max(o.next.Load(), s.n+1))
+	}
+	for _, l := range o.lateFiles() {
+		o.next.Store(max(o.next.Load(), l.n+1))
+	}
+	o.cut.Store(st.Cut)
+	return o, nil
+}
+
+// Cut returns the first minute not yet cut.
+func (o *Outbox) Cut() int64 { return o.cut.Load() }
+
+func (o *Outbox) saveCut(cut int64) error {
+	data, _ := json.Marshal(outboxState{Cut: cut})
+	if err := writeFileAtomic(filepath.Join(o.dir, stateFile), data); err != nil {
+		return err
+	}
+	return syncDir(o.dir)
+}
+
+// Flushed keeps the rows of a flush of tier t: those of buckets not yet
+// cut in a journal (replacing the journal of an earlier attempt at the
+// same WAL segments), and the buckets already cut, which the rows change,
+// as late buckets. A minute row whose span runs across the cut is both.
+func (o *Outbox) Flushed(t storage.Tier, afterSeq, seq uint64, rows []storage.Row) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	cut := o.cut.Load()
+	var pending []storage.Row
+	var late []lateBucket
+	for _, r := range rows {
+		end := r.Minute + r.Span
+		if t == storage.TierHour {
+			if end <= cut {
+				late = append(late, lateBucket{Tier: t, Metric: r.Metric, Cell: r.Cell, From: r.Minute, To: end})
+			} else {
+				pending = append(pending, r)
+			}
+			continue
+		}
+		if r.Minute < cut {
+			late = append(late, lateBucket{Tier: t, Metric: r.Metric, Cell: r.Cell, From: r.Minute, To: min(end, cut)})
+		}
+		if end > cut {
+			pending = append(pending, r)
+		}
+	}
+	jdir := filepath.Join(o.dir, journalDir)
+	name := journalName(t, afterSeq, seq)
+	if len(pending) > 0 {
+		if err := writeFileAtomic(filepath.Join(jdir, name), encodeJournal(nil, pending)); err != nil {
+			return err
+		}
+	}
+	// Journals of earlier attempts at these WAL segments: their rows are
+	// all in this flush again.
+	ents, err := os.ReadDir(jdir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		jt, a, _, ok := parseJournalName(e.Name())
+		if ok && jt == t && a >= afterSeq && e.Name() != name {
+			if err := os.Remove(filepath.Join(jdir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := syncDir(jdir); err != nil {
+		return err
+	}
+	if len(late) == 0 {
+		return nil
+	}
+	return o.writeLate(dedupLate(late))
+}
+
+// lateBucket is a bucket range that changed after it was cut.
+type lateBucket struct {
+	Tier   storage.Tier `json:"tier"`
+	Metric string       `json:"metric"`
+	Cell   uint64       `json:"cell"`
+	From   int64        `json:"from"`
+	To     int64        `json:"to"`
+}
+
+// dedupLate leaves one entry per bucket range (a sketch's registers or a
+// trip's destinations make many rows of one).
+func dedupLate(l []lateBucket) []lateBucket {
+	seen := make(map[lateBucket]bool, len(l))
+	out := l[:0]
+	for _, b := range l {
+		if !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (o *Outbox) writeLate(l []lateBucket) error {
+	data, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(o.dir, lateDir)
+	if err := writeFileAtomic(filepath.Join(dir, fmt.Sprintf("%016x.json", o.next.Add(1)-1)), data); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// lateFile is a file of late buckets, numbered in the order written.
+type lateFile struct {
+	n    uint64
+	path string
+}
+
+func (o *Outbox) lateFiles() []lateFile {
+	dir := filepath.Join(o.dir, lateDir)
+	ents, _ := os.ReadDir(dir)
+	var out []lateFile
+	for _, e := range ents {
+		base, ok := strings.CutSuffix(e.Name(), ".json")
+		n, err := strconv.ParseUint(base, 16, 64)
+		if ok && err == nil {
+			out = append(out, lateFile{n, filepath.Join(dir, e.Name())})
+		}
+	}
+	slices.SortFunc(out, func(a, b lateFile) int { return compareUint(a.n, b.n) })
+	return out
+}
+
+// segment is a file of final values ready to POST: number n, holding
+// buckets from minute from on, written when the cut reached cut.
+type segment struct {
+	n         uint64
+	from, cut int64
+	path      string
+}
+
+func segmentName(n uint64, from, cut int64) string {
+	return fmt.Sprintf("%016x-%d-%d.json.gz", n, from, cut)
+}
+
+// segments lists the segments waiting, oldest first.
+func (o *Outbox) segments() []segment {
+	dir := filepath.Join(o.dir, segmentDir)
+	ents, _ := os.ReadDir(dir)
+	var out []segment
+	for _, e := range ents {
+		base, ok := strings.CutSuffix(e.Name(), ".json.gz")
+		f := strings.Split(base, "-")
+		if !ok || len(f) != 3 {
+			continue
+		}
+		n, err1 := strconv.ParseUint(f[0], 16, 64)
+		from, err2 := strconv.ParseInt(f[1], 10, 64)
+		cut, err3 := strconv.ParseInt(f[2], 10, 64)
+		if err1 == nil && err2 == nil && err3 == nil {
+			out = append(out, segment{n, from, cut, filepath.Join(dir, e.Name())})
+		}
+	}
+	slices.SortFunc(out, func(a, b segment) int { return compareUint(a.n, b.n) })
+	return out
+}
+
+// addSegment writes an encoded segment durably and wakes the sender.
+func (o *Outbox) addSegment(body []byte, from, cut int64) error {
+	dir := filepath.Join(o.dir, segmentDir)
+	if err := writeFileAtomic(filepath.Join(dir, segmentName(o.next.Add(1)-1, from, cut)), body); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	select {
+	case o.segmentAdded <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Size returns the files and bytes the outbox holds: segments waiting to
+// be shipped, and journals and late buckets waiting to be cut.
+func (o *Outbox) Size() (segments int, segmentBytes, otherBytes int64) {
+	segments, segmentBytes = dirBytes(filepath.Join(o.dir, segmentDir))
+	_, j := dirBytes(filepath.Join(o.dir, journalDir))
+	_, l := dirBytes(filepath.Join(o.dir, lateDir))
+	return segments, segmentBytes, j + l
+}
+
+func compareUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
