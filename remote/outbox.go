@@ -24,7 +24,7 @@ type Outbox struct {
 	// mu is held by Flushed and by a cut, so that no flush splits its rows
 	// at a cut that moves meanwhile.
 	mu   sync.Mutex
-	cut  atomic.Int64 // the first minute not yet cut
+	cut  atomic.Int64  // the first minute not yet cut
 	next atomic.Uint64 // the number of the next late file or segment
 
 	segmentAdded chan struct{} // wakes the sender
