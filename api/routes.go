@@ -8,6 +8,7 @@ import (
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/forecast"
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/remote"
 	"github.com/valyala/fasthttp"
 )
 
@@ -46,6 +47,8 @@ type Parts struct {
 	Live   Live
 	// Forecasts keeps the series' models for /forecast and /anomalies.
 	Forecasts *forecast.Tracker
+	// Remote ships finished buckets to VictoriaMetrics; nil without one.
+	Remote *remote.Tier
 }
 
 // routes is every endpoint flowd serves, with its policy: the least role

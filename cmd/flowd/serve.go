@@ -21,6 +21,7 @@ import (
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/remote"
 	"github.com/flowd/flowd/storage"
 )
 
@@ -52,6 +53,7 @@ type serveConfig struct {
 	security      securityConfig
 	privacy       privacyConfig
 	forecast      forecastConfig
+	remote        remoteConfig
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -84,6 +86,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	securityFlags(fs, &c.security)
 	privacyFlags(fs, &c.privacy)
 	forecastFlags(fs, &c.forecast)
+	remoteFlags(fs, &c.remote)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: flowd serve [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -146,14 +149,22 @@ func serve(args []string) error {
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return err
 	}
-	st, err := storage.Open(filepath.Join(c.data, "store"), storage.Options{
+	outbox, err := c.remote.outbox(c.data, time.Now())
+	if err != nil {
+		return err
+	}
+	opts := storage.Options{
 		FlushInterval:   c.flush,
 		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
 		Failpoint:       failpointFromEnv(),
 		BlockCacheBytes: c.blockCache,
 		MemtableBytes:   c.memtableBytes,
 		MaxMetrics:      c.maxMetrics,
-	})
+	}
+	if outbox != nil {
+		opts.Watch = outbox
+	}
+	st, err := storage.Open(filepath.Join(c.data, "store"), opts)
 	if err != nil {
 		return err
 	}
@@ -162,6 +173,14 @@ func serve(args []string) error {
 			log.Printf("flowd: closing the store: %v", err)
 		}
 	}()
+	var rt *remote.Tier
+	if outbox != nil {
+		if rt, err = c.remote.tier(outbox, st, c.res); err != nil {
+			return err
+		}
+		defer rt.Close()
+		log.Printf("flowd: shipping finished buckets to %s as node %q", rt.Status().URL, c.remote.node)
+	}
 	cards, err := ingest.LoadOrCreateKey(c.secretFile)
 	if err != nil {
 		return err
@@ -188,7 +207,7 @@ func serve(args []string) error {
 	defer stopLive()
 	go fc.Run()
 	defer fc.Close()
-	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d, Forecasts: fc})
+	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d, Forecasts: fc, Remote: rt})
 	srv.Privacy = layer
 	srv.MinFreeDisk = c.minFreeDisk
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowd/flowd/remote"
+	"github.com/flowd/flowd/storage"
+)
+
+// remoteConfig holds the flags of the remote tier (docs/remote.md).
+type remoteConfig struct {
+	url        string
+	node       string
+	lateness   time.Duration
+	parents    string
+	maxBackoff time.Duration
+}
+
+// remoteFlags registers the remote tier's flags on fs.
+func remoteFlags(fs *flag.FlagSet, c *remoteConfig) {
+	host, _ := os.Hostname()
+	fs.StringVar(&c.url, "remote", "", "`URL` of VictoriaMetrics to ship every finished minute bucket and hourly rollup to: a single node (http://host:8428) or vminsert with its tenant (http://host:8480/insert/0); it must run with -dedup.minScrapeInterval (e.g. 1ms) and a -retentionPeriod covering the history (default: no remote tier)")
+	fs.StringVar(&c.node, "node", host, "this flowd's name in the node label of the series it ships")
+	fs.DurationVar(&c.lateness, "remote-lateness", 5*time.Minute, "how long after its end a minute is finished and shipped; later events ship the bucket's new total again")
+	fs.StringVar(&c.parents, "remote-parents", "7,8", "comma-separated H3 resolutions of the parent cells each shipped series is labelled with (r7, r8, …), besides its cell")
+	fs.DurationVar(&c.maxBackoff, "remote-max-backoff", time.Minute, "longest wait between attempts while VictoriaMetrics does not take a segment")
+}
+
+// outbox opens the remote tier's outbox in the data directory, or
+// returns nil without -remote.
+func (c remoteConfig) outbox(dataDir string, now time.Time) (*remote.Outbox, error) {
+	if c.url == "" {
+		return nil, nil
+	}
+	if _, err := remote.ImportURL(c.url); err != nil {
+		return nil, err
+	}
+	// A new outbox ships from the first minute not finished yet: what the
+	// store held before -remote was given stays local.
+	first := now.Add(-c.lateness).Unix() / 60
+	return remote.OpenOutbox(filepath.Join(dataDir, "remote"), first)
+}
+
+// tier starts the remote tier over outbox o and store st.
+func (c remoteConfig) tier(o *remote.Outbox, st *storage.Store, res int) (*remote.Tier, error) {
+	var parents []int
+	for _, f := range strings.Split(c.parents, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		r, err := strconv.Atoi(f)
+		if err != nil || r < 0 || r > 15 {
+			return nil, fmt.Errorf("-remote-parents %q: %q is not an H3 resolution (0-15)", c.parents, f)
+		}
+		parents = append(parents, r)
+	}
+	t, err := remote.New(remote.Config{
+		URL: c.url, Node: c.node, Lateness: c.lateness, Parents: parents, Res: res, MaxBackoff: c.maxBackoff,
+	}, o, st)
+	if err != nil {
+		return nil, err
+	}
+	t.Start()
+	return t, nil
+}
