@@ -1,11 +1,13 @@
 package remote
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/flowd/flowd/storage"
@@ -21,14 +23,15 @@ type Scanner interface {
 // cutter turns finished buckets into segments: from the journals as the
 // cut moves on, and from the store for late buckets.
 type cutter struct {
-	o        *Outbox
-	store    Scanner
-	lab      *labeler
-	lateness int64 // minutes
-	now      func() time.Time
-	logf     func(format string, args ...any)
-	journals map[string]*journal // decoded, by file name
-	cuts     func(samples int)   // counts what each cut wrote
+	o         *Outbox
+	store     Scanner
+	lab       *labeler
+	lateness  int64 // minutes
+	now       func() time.Time
+	logf      func(format string, args ...any)
+	journals  map[string]*journal // decoded, by file name
+	cuts      func(samples int)   // counts what each cut wrote
+	failpoint func(name string)
 }
 
 // step cuts every finished minute, an hour at most a segment, then ships
@@ -91,6 +94,7 @@ func (c *cutter) cutOnce(target int64) (done bool, err error) {
 		if err := o.addSegment(body, from, to); err != nil {
 			return false, err
 		}
+		c.failpoint(FailpointCut)
 	}
 	// The cut is durable in the segment's name; state.json says it when
 	// no segment was written.
@@ -172,7 +176,7 @@ func (c *cutter) cutLate() error {
 		}
 		s := samples{}
 		from := c.o.Cut()
-		for _, b := range buckets {
+		for _, b := range coalesce(buckets) {
 			from = min(from, b.From)
 			err := c.store.ScanSub(b.Tier, b.Metric, []vocab.CellRange{{Lo: b.Cell, Hi: b.Cell}}, b.From, b.To, func(cell, sub uint64, minute, v int64) {
 				if vocab.Spreads(b.Metric) {
@@ -202,4 +206,34 @@ func (c *cutter) cutLate() error {
 		}
 	}
 	return nil
+}
+
+// coalesce joins the overlapping and adjacent ranges of each series'
+// late buckets, so that a scan reads each bucket's total once: two runs
+// late in one cell share their minutes.
+func coalesce(l []lateBucket) []lateBucket {
+	slices.SortFunc(l, func(a, b lateBucket) int {
+		if c := cmp.Compare(a.Tier, b.Tier); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Metric, b.Metric); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Cell, b.Cell); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.From, b.From)
+	})
+	var out []lateBucket
+	for _, b := range l {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			if last.Tier == b.Tier && last.Metric == b.Metric && last.Cell == b.Cell && b.From <= last.To {
+				last.To = max(last.To, b.To)
+				continue
+			}
+		}
+		out = append(out, b)
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowd/flowd/storage"
 )
@@ -35,6 +36,7 @@ const (
 	journalDir = "journal"
 	lateDir    = "late"
 	segmentDir = "segments"
+	shippedDir = "shipped"
 	stateFile  = "state.json"
 )
 
@@ -48,7 +50,7 @@ type outboxState struct {
 // OpenOutbox opens or creates the outbox in dir. A new outbox starts its
 // cut at firstCut: buckets before it are never shipped.
 func OpenOutbox(dir string, firstCut int64) (*Outbox, error) {
-	for _, sub := range []string{journalDir, lateDir, segmentDir} {
+	for _, sub := range []string{journalDir, lateDir, segmentDir, shippedDir} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, err
 		}
@@ -253,6 +255,58 @@ func (o *Outbox) addSegment(body []byte, from, cut int64) error {
 	default:
 	}
 	return nil
+}
+
+// markShipped moves a segment VictoriaMetrics took to shipped/, stamped
+// with the time, where it is kept for a while (see sender).
+func (o *Outbox) markShipped(s segment) error {
+	dst := filepath.Join(o.dir, shippedDir, filepath.Base(s.path))
+	if err := os.Rename(s.path, dst); err != nil {
+		return err
+	}
+	now := time.Now()
+	if err := os.Chtimes(dst, now, now); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// pruneShipped removes the shipped segments kept since before t.
+func (o *Outbox) pruneShipped(t time.Time) {
+	dir := filepath.Join(o.dir, shippedDir)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.ModTime().Before(t) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// reshipKept moves the kept shipped segments back to be shipped again,
+// in their order, before the segments waiting.
+func (o *Outbox) reshipKept() (int, error) {
+	dir := filepath.Join(o.dir, shippedDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(o.dir, segmentDir, e.Name())); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := syncDir(dir); err != nil {
+		return n, err
+	}
+	return n, syncDir(filepath.Join(o.dir, segmentDir))
 }
 
 // Size returns the files and bytes the outbox holds: segments waiting to

@@ -59,7 +59,7 @@ func newTestTier(t *testing.T, dir string, store Scanner, clock time.Time) *test
 	tt.c = &cutter{
 		o: o, store: store, lab: &labeler{node: "n1", parents: []int{7}},
 		lateness: 10, now: func() time.Time { return tt.clock }, logf: t.Logf,
-		journals: map[string]*journal{}, cuts: func(int) {},
+		journals: map[string]*journal{}, cuts: func(int) {}, failpoint: func(string) {},
 	}
 	return tt
 }
@@ -188,9 +188,9 @@ func TestCutShipsFinalValuesOfFinishedBuckets(t *testing.T) {
 
 // TestLateRowsShipTheStoresNewTotal: a row flushed after its minute and
 // hour were cut ships the store's new totals of both, under the same
-// timestamps, so that VictoriaMetrics keeps the larger; a run that began
-// before the cut ships its cut minutes from the store and the others when
-// they are cut.
+// timestamps, so that VictoriaMetrics keeps the larger; two late runs
+// sharing a minute ship its total once; a run that began before the cut
+// ships its cut minutes from the store and the others when they are cut.
 func TestLateRowsShipTheStoresNewTotal(t *testing.T) {
 	h := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC).Unix() / 60
 	store := &fakeStore{}
@@ -203,6 +203,9 @@ func TestLateRowsShipTheStoresNewTotal(t *testing.T) {
 	// A late tap of minute h+1, and a run of minutes h+60 to h+69 of which
 	// h+60 to h+64 are cut.
 	store.rows = []storage.Row{
+		{Metric: "count_car", Cell: cell9, Minute: h + 1, Span: 1, Value: 1},
+		{Metric: "count_car", Cell: cell9, Minute: h + 2, Span: 1, Value: 2},
+		{Metric: "count_car", Cell: cell9, Minute: h + 3, Span: 1, Value: 1},
 		{Metric: "swipes_in", Cell: cell9, Minute: h + 1, Span: 1, Value: 5},
 		{Metric: "swipes_in", Cell: cell9, Minute: h, Span: 60, Value: 5},
 		{Metric: "count_car", Cell: cell9, Minute: h + 60, Span: 1, Value: 1},
@@ -211,6 +214,8 @@ func TestLateRowsShipTheStoresNewTotal(t *testing.T) {
 	must(t, tt.o.Flushed(storage.TierMinute, 1, 2, []storage.Row{
 		{Metric: "swipes_in", Cell: cell9, Minute: h + 1, Span: 1, Value: 3},
 		{Metric: "count_car", Cell: cell9, Minute: h + 60, Span: 10, Value: 10},
+		{Metric: "count_car", Cell: cell9, Minute: h + 1, Span: 2, Value: 2},
+		{Metric: "count_car", Cell: cell9, Minute: h + 2, Span: 2, Value: 2},
 	}))
 	must(t, tt.o.Flushed(storage.TierHour, 1, 2, []storage.Row{{Metric: "swipes_in", Cell: cell9, Minute: h, Span: 60, Value: 3}}))
 	tt.clock = time.Unix((h+90)*60, 0)
@@ -219,7 +224,7 @@ func TestLateRowsShipTheStoresNewTotal(t *testing.T) {
 	want := map[string]map[int64]int64{
 		series("swipes_in"):    {h + 1: 5},
 		series("swipes_in:1h"): {h: 5},
-		series("count_car"):    {h + 60: 1, h + 61: 1, h + 65: 1, h + 66: 1, h + 67: 1, h + 68: 1, h + 69: 1},
+		series("count_car"):    {h + 1: 1, h + 2: 2, h + 3: 1, h + 60: 1, h + 61: 1, h + 65: 1, h + 66: 1, h + 67: 1, h + 68: 1, h + 69: 1},
 	}
 	if !equalShipped(got, want) {
 		t.Fatalf("shipped\n%v\nwant\n%v", got, want)
@@ -259,20 +264,20 @@ func TestFlushAgainAfterACrashReplacesItsJournal(t *testing.T) {
 }
 
 // TestSenderRetriesUntilTaken: segments are POSTed in order, gzip JSON
-// lines, each until VictoriaMetrics takes it (here after two 503s), with
-// backoff, and removed once taken.
+// lines, each until VictoriaMetrics takes it (the second after two 503s),
+// with backoff; after the outage the segment taken before it is shipped
+// again, in case VictoriaMetrics lost it, and then the rest.
 func TestSenderRetriesUntilTaken(t *testing.T) {
 	var mu sync.Mutex
 	var taken []int64
-	fails := 2
+	requests := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.URL.Path != "/api/v1/import" || r.Header.Get("Content-Encoding") != "gzip" {
 			t.Errorf("%s %s (%s)", r.Method, r.URL.Path, r.Header.Get("Content-Encoding"))
 		}
-		if fails > 0 {
-			fails--
+		if requests++; requests == 2 || requests == 3 {
 			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 			return
 		}
@@ -298,8 +303,8 @@ func TestSenderRetriesUntilTaken(t *testing.T) {
 	}
 	imp, _ := ImportURL(srv.URL)
 	var errs int
-	s := &sender{o: tt.o, url: imp, client: srv.Client(), logf: t.Logf, minBackoff: time.Millisecond, maxBackoff: 4 * time.Millisecond,
-		shipped: func(int) {}, failed: func(error) { errs++ }}
+	s := &sender{o: tt.o, url: imp, health: srv.URL + "/api/v1/import", client: srv.Client(), logf: t.Logf, minBackoff: time.Millisecond, maxBackoff: 4 * time.Millisecond,
+		shipped: func(int) {}, failed: func(error) { errs++ }, failpoint: func(string) {}}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { s.run(stop); close(done) }()
@@ -311,7 +316,7 @@ func TestSenderRetriesUntilTaken(t *testing.T) {
 	<-done
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []int64{h, h + 1, h + 2}; !slices.Equal(taken, want) || errs != 2 {
+	if want := []int64{h, h + 1, h, h + 2}; !slices.Equal(taken, want) || errs != 2 {
 		t.Fatalf("VictoriaMetrics took minutes %v after %d failures, want %v after 2", taken, errs, want)
 	}
 }

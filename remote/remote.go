@@ -36,7 +36,21 @@ type Config struct {
 	Now                    func() time.Time
 	Logf                   func(format string, args ...any)
 	Client                 *http.Client
+	// Failpoint, when set, is called at the moments a crash is most
+	// dangerous (the failpoint constants); crash tests kill the process
+	// there.
+	Failpoint func(name string)
 }
+
+// Failpoints: the moments between two durable steps.
+const (
+	// FailpointShipped: VictoriaMetrics took a segment, which is still in
+	// the outbox and is shipped again after a restart.
+	FailpointShipped = "remote-shipped"
+	// FailpointCut: a cut's segment is written, state.json does not say
+	// its cut yet.
+	FailpointCut = "remote-cut"
+)
 
 // ImportURL returns the endpoint of VictoriaMetrics' JSON line import under
 // base: /api/v1/import on a single node, /insert/<tenant>/prometheus/api/v1/import
@@ -61,6 +75,14 @@ func ImportURL(base string) (string, error) {
 	}
 	u.Path = p
 	return u.String(), nil
+}
+
+// healthURL returns the address whose answer says VictoriaMetrics is up:
+// /health of the host importURL is on.
+func healthURL(importURL string) string {
+	u, _ := url.Parse(importURL)
+	u.Path, u.RawQuery = "/health", ""
+	return u.String()
 }
 
 // Tier ships finished buckets from its outbox to VictoriaMetrics.
@@ -93,6 +115,9 @@ func New(cfg Config, o *Outbox, store Scanner) (*Tier, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
 	}
+	if cfg.Failpoint == nil {
+		cfg.Failpoint = func(string) {}
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: time.Minute}
 	}
@@ -120,12 +145,13 @@ func New(cfg Config, o *Outbox, store Scanner) (*Tier, error) {
 	t.cut = &cutter{
 		o: o, store: store, lab: &labeler{node: cfg.Node, parents: parents},
 		lateness: int64((cfg.Lateness + time.Minute - 1) / time.Minute), now: cfg.Now, logf: cfg.Logf,
-		journals: map[string]*journal{},
-		cuts:     func(n int) { cutSamples.Add(n) },
+		journals:  map[string]*journal{},
+		cuts:      func(n int) { cutSamples.Add(n) },
+		failpoint: cfg.Failpoint,
 	}
 	t.send = &sender{
-		o: o, url: imp, client: cfg.Client, logf: cfg.Logf,
-		minBackoff: cfg.MinBackoff, maxBackoff: cfg.MaxBackoff,
+		o: o, url: imp, health: healthURL(imp), client: cfg.Client, logf: cfg.Logf,
+		minBackoff: cfg.MinBackoff, maxBackoff: cfg.MaxBackoff, failpoint: cfg.Failpoint,
 		shipped: func(n int) {
 			shippedSegments.Inc()
 			shippedBytes.Add(n)

@@ -48,7 +48,7 @@ func (c remoteConfig) outbox(dataDir string, now time.Time) (*remote.Outbox, err
 }
 
 // tier starts the remote tier over outbox o and store st.
-func (c remoteConfig) tier(o *remote.Outbox, st *storage.Store, res int) (*remote.Tier, error) {
+func (c remoteConfig) tier(o *remote.Outbox, st *storage.Store, res int, failpoint func(string)) (*remote.Tier, error) {
 	var parents []int
 	for _, f := range strings.Split(c.parents, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -62,6 +62,7 @@ func (c remoteConfig) tier(o *remote.Outbox, st *storage.Store, res int) (*remot
 	}
 	t, err := remote.New(remote.Config{
 		URL: c.url, Node: c.node, Lateness: c.lateness, Parents: parents, Res: res, MaxBackoff: c.maxBackoff,
+		Failpoint: failpoint,
 	}, o, st)
 	if err != nil {
 		return nil, err

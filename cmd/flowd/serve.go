@@ -153,10 +153,11 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	failpoint := failpointFromEnv()
 	opts := storage.Options{
 		FlushInterval:   c.flush,
 		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
-		Failpoint:       failpointFromEnv(),
+		Failpoint:       failpoint,
 		BlockCacheBytes: c.blockCache,
 		MemtableBytes:   c.memtableBytes,
 		MaxMetrics:      c.maxMetrics,
@@ -175,7 +176,7 @@ func serve(args []string) error {
 	}()
 	var rt *remote.Tier
 	if outbox != nil {
-		if rt, err = c.remote.tier(outbox, st, c.res); err != nil {
+		if rt, err = c.remote.tier(outbox, st, c.res, failpoint); err != nil {
 			return err
 		}
 		defer rt.Close()
