@@ -28,6 +28,9 @@ type seriesAnswer struct {
 	Step   string     `json:"step"`
 	Total  int64      `json:"total"`
 	Points [][2]int64 `json:"points"` // [unix seconds of the step's start, sum]
+	// RemoteUntil is the end of the steps read from VictoriaMetrics (see
+	// History); absent when every step was read locally.
+	RemoteUntil *time.Time `json:"remote_until,omitempty"`
 	answer.Took
 	released
 	Comment string `json:"comment,omitempty"`
@@ -65,12 +68,14 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 	n := (q.to - q.from + q.step - 1) / q.step
 	tier := s.Store.TierFor(q.from, q.step)
 	sums := make([]int64, n)
-	if err := s.Store.SumSteps(tier, q.metric, q.area.ranges, q.from, q.to, q.step, sums); err != nil {
+	remoteUntil, err := s.sumSteps(tier, q, sums)
+	if err != nil {
 		return nil, err
 	}
 	ans := &seriesAnswer{
 		Metric: q.metric, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
 		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
+		RemoteUntil: remoteUntil,
 	}
 	area := rel.Area(q.area.ranges)
 	for i, v := range sums {

@@ -179,16 +179,22 @@ func (o *Outbox) writeLate(l []lateBucket) error {
 	if err != nil {
 		return err
 	}
+	from := l[0].From
+	for _, b := range l {
+		from = min(from, b.From)
+	}
 	dir := filepath.Join(o.dir, lateDir)
-	if err := writeFileAtomic(filepath.Join(dir, fmt.Sprintf("%016x.json", o.next.Add(1)-1)), data); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, fmt.Sprintf("%016x-%d.json", o.next.Add(1)-1, from)), data); err != nil {
 		return err
 	}
 	return syncDir(dir)
 }
 
-// lateFile is a file of late buckets, numbered in the order written.
+// lateFile is a file of late buckets, numbered in the order written,
+// the earliest of which begins at minute from.
 type lateFile struct {
 	n    uint64
+	from int64
 	path string
 }
 
@@ -198,9 +204,11 @@ func (o *Outbox) lateFiles() []lateFile {
 	var out []lateFile
 	for _, e := range ents {
 		base, ok := strings.CutSuffix(e.Name(), ".json")
-		n, err := strconv.ParseUint(base, 16, 64)
-		if ok && err == nil {
-			out = append(out, lateFile{n, filepath.Join(dir, e.Name())})
+		num, from, ok2 := strings.Cut(base, "-")
+		n, err1 := strconv.ParseUint(num, 16, 64)
+		m, err2 := strconv.ParseInt(from, 10, 64)
+		if ok && ok2 && err1 == nil && err2 == nil {
+			out = append(out, lateFile{n, m, filepath.Join(dir, e.Name())})
 		}
 	}
 	slices.SortFunc(out, func(a, b lateFile) int { return compareUint(a.n, b.n) })

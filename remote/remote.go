@@ -228,14 +228,25 @@ type Status struct {
 	LastErrorTime  time.Time `json:"last_error_time,omitzero"`
 }
 
-// Status returns the tier's state.
-func (t *Tier) Status() Status {
-	st := Status{URL: t.send.url}
+// Shipped returns the first minute whose buckets may not all be in
+// VictoriaMetrics yet: the cut, or the oldest bucket of a segment still
+// waiting (a late one's), if older.
+func (t *Tier) Shipped() int64 {
 	oldest := t.o.Cut()
-	st.Cut = time.Unix(oldest*60, 0).UTC()
 	for _, s := range t.o.segments() {
 		oldest = min(oldest, s.from)
 	}
+	for _, l := range t.o.lateFiles() {
+		oldest = min(oldest, l.from)
+	}
+	return oldest
+}
+
+// Status returns the tier's state.
+func (t *Tier) Status() Status {
+	st := Status{URL: t.send.url}
+	st.Cut = time.Unix(t.o.Cut()*60, 0).UTC()
+	oldest := t.Shipped()
 	st.LagSeconds = max(0, t.cfg.Now().Sub(time.Unix(oldest*60, 0)).Seconds())
 	st.OutboxSegments, st.OutboxBytes, st.JournalBytes = t.o.Size()
 	if s := t.shippedAt.Load(); s != 0 {

@@ -192,9 +192,10 @@ func (c *child) post(t *testing.T, kind, ctype, body string, gz bool) ingestAnsw
 }
 
 type seriesAnswer struct {
-	Total  int64      `json:"total"`
-	Points [][2]int64 `json:"points"`
-	Tier   string     `json:"tier"`
+	Total       int64      `json:"total"`
+	Points      [][2]int64 `json:"points"`
+	Tier        string     `json:"tier"`
+	RemoteUntil *time.Time `json:"remote_until"`
 }
 
 type densityAnswer struct {

@@ -9,17 +9,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/remote"
 	"github.com/flowd/flowd/storage"
 )
 
 // remoteConfig holds the flags of the remote tier (docs/remote.md).
 type remoteConfig struct {
-	url        string
-	node       string
-	lateness   time.Duration
-	parents    string
-	maxBackoff time.Duration
+	url         string
+	node        string
+	lateness    time.Duration
+	parents     string
+	maxBackoff  time.Duration
+	read        string
+	historyMode string
 }
 
 // remoteFlags registers the remote tier's flags on fs.
@@ -30,6 +33,56 @@ func remoteFlags(fs *flag.FlagSet, c *remoteConfig) {
 	fs.DurationVar(&c.lateness, "remote-lateness", 5*time.Minute, "how long after its end a minute is finished and shipped; later events ship the bucket's new total again")
 	fs.StringVar(&c.parents, "remote-parents", "7,8", "comma-separated H3 resolutions of the parent cells each shipped series is labelled with (r7, r8, …), besides its cell")
 	fs.DurationVar(&c.maxBackoff, "remote-max-backoff", time.Minute, "longest wait between attempts while VictoriaMetrics does not take a segment")
+	fs.StringVar(&c.read, "remote-read", "", "`URL` of VictoriaMetrics to read history from with MetricsQL: a single node, or vmselect with its tenant (http://host:8481/select/0/prometheus) (default: -remote, when it is a single node)")
+	fs.StringVar(&c.historyMode, "remote-history", "retention", "which steps of a series query VictoriaMetrics answers: \"retention\", those older than the local tier keeps; \"all\", every step it holds whole")
+}
+
+// history returns what answers series queries' old steps from
+// VictoriaMetrics, or nil when flowd reads none; rt is the remote tier
+// shipping there, if any.
+func (c remoteConfig) history(rt *remote.Tier, res int) (*api.History, error) {
+	if c.historyMode != "retention" && c.historyMode != "all" {
+		return nil, fmt.Errorf("-remote-history %q: want retention or all", c.historyMode)
+	}
+	base := c.read
+	if base == "" && !strings.Contains(c.url, "/insert/") {
+		base = strings.TrimSuffix(strings.TrimSuffix(c.url, "/"), "/api/v1/import")
+	}
+	if base == "" {
+		return nil, nil
+	}
+	parents, err := c.parentList()
+	if err != nil {
+		return nil, err
+	}
+	r, err := remote.NewReader(base, parents, res, nil)
+	if err != nil {
+		return nil, err
+	}
+	h := &api.History{Reader: r, All: c.historyMode == "all"}
+	if rt != nil {
+		h.Shipped = rt.Shipped
+	} else {
+		// A flowd that ships nothing reads every finished minute there.
+		h.Shipped = func() int64 { return time.Now().Add(-c.lateness).Unix() / 60 }
+	}
+	return h, nil
+}
+
+// parentList parses -remote-parents.
+func (c remoteConfig) parentList() ([]int, error) {
+	var parents []int
+	for _, f := range strings.Split(c.parents, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		r, err := strconv.Atoi(f)
+		if err != nil || r < 0 || r > 15 {
+			return nil, fmt.Errorf("-remote-parents %q: %q is not an H3 resolution (0-15)", c.parents, f)
+		}
+		parents = append(parents, r)
+	}
+	return parents, nil
 }
 
 // outbox opens the remote tier's outbox in the data directory, or
@@ -49,16 +102,9 @@ func (c remoteConfig) outbox(dataDir string, now time.Time) (*remote.Outbox, err
 
 // tier starts the remote tier over outbox o and store st.
 func (c remoteConfig) tier(o *remote.Outbox, st *storage.Store, res int, failpoint func(string)) (*remote.Tier, error) {
-	var parents []int
-	for _, f := range strings.Split(c.parents, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		r, err := strconv.Atoi(f)
-		if err != nil || r < 0 || r > 15 {
-			return nil, fmt.Errorf("-remote-parents %q: %q is not an H3 resolution (0-15)", c.parents, f)
-		}
-		parents = append(parents, r)
+	parents, err := c.parentList()
+	if err != nil {
+		return nil, err
 	}
 	t, err := remote.New(remote.Config{
 		URL: c.url, Node: c.node, Lateness: c.lateness, Parents: parents, Res: res, MaxBackoff: c.maxBackoff,

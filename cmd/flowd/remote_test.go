@@ -305,4 +305,18 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 	c = startFlowd(t, data, append(flags, "-remote-lateness", "0s")...)
 	c.waitShipped(t, t0.Add(20*time.Minute))
 	compareTiers(t, c, vm, from, to, want)
+
+	// A flowd with no data of its own, reading history from
+	// VictoriaMetrics, answers the same series, at a coarser resolution
+	// too (sum by the r7 label).
+	q := startFlowd(t, t.TempDir(), append(registryFlags(t), "-remote-read", vm.url(), "-remote-history", "all", "-remote-lateness", "0s")...)
+	for metric := range want {
+		for _, res := range []string{"9", "7"} {
+			query := fmt.Sprintf("metric=%s&bbox=%s&res=%s&from=%d&to=%d&step=5m", metric, testBBox, res, from.Unix(), to.Unix())
+			local, remote := c.series(t, query), q.series(t, query)
+			if fmt.Sprint(local.Points) != fmt.Sprint(remote.Points) || remote.RemoteUntil == nil {
+				t.Errorf("%s: from VictoriaMetrics (until %v) %v, locally %v", query, remote.RemoteUntil, remote.Points, local.Points)
+			}
+		}
+	}
 }

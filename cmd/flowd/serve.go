@@ -210,6 +210,9 @@ func serve(args []string) error {
 	defer fc.Close()
 	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d, Forecasts: fc, Remote: rt})
 	srv.Privacy = layer
+	if srv.History, err = c.remote.history(rt, c.res); err != nil {
+		return err
+	}
 	srv.MinFreeDisk = c.minFreeDisk
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
 	if err != nil {

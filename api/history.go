@@ -1,0 +1,72 @@
+package api
+
+import (
+	"slices"
+	"time"
+
+	"github.com/flowd/flowd/remote"
+	"github.com/flowd/flowd/storage"
+)
+
+// History sends the old steps of series queries to VictoriaMetrics.
+type History struct {
+	Reader *remote.Reader
+	// All reads every step VictoriaMetrics holds whole from it, not only
+	// those older than the local tier's retention.
+	All bool
+	// Shipped returns the first minute whose buckets may not all be in
+	// VictoriaMetrics yet (remote.Tier.Shipped); the steps before it are
+	// whole there.
+	Shipped func() int64
+}
+
+// knows reports whether VictoriaMetrics holds series of metric (a flowd
+// with no data of its own may answer it from there).
+func (h *History) knows(metric string) bool {
+	if h == nil {
+		return false
+	}
+	names, err := h.Reader.Metrics()
+	return err == nil && slices.Contains(names, metric)
+}
+
+// remoteSteps returns how many of the n steps of step minutes from minute
+// from of a query of tier t VictoriaMetrics answers: those that begin
+// before the local tier's retention (whose older minutes the store no
+// longer holds), or with All every step that ends before the first minute
+// not yet shipped.
+func (s *Server) remoteSteps(t storage.Tier, from, step, n int64) int64 {
+	h := s.History
+	if h == nil {
+		return 0
+	}
+	var k int64
+	if h.All {
+		k = (h.Shipped() - from) / step
+	} else {
+		k = (s.Store.RetentionCutoff(t) - from + step - 1) / step
+	}
+	return min(max(k, 0), n)
+}
+
+// sumSteps sums a series query's steps: the first k from VictoriaMetrics,
+// the rest from the store. remoteUntil is the end of the remote part, nil
+// when there is none.
+func (s *Server) sumSteps(t storage.Tier, q seriesQuery, sums []int64) (remoteUntil *time.Time, err error) {
+	n := int64(len(sums))
+	k := s.remoteSteps(t, q.from, q.step, n)
+	if k > 0 {
+		split := q.from + k*q.step
+		if err := s.History.Reader.SumSteps(t, q.metric, q.area.cells, q.area.res, q.area.ranges, q.from, min(split, q.to), q.step, sums[:k]); err != nil {
+			return nil, err
+		}
+		until := time.Unix(min(split, q.to)*60, 0).UTC()
+		remoteUntil = &until
+	}
+	if k < n {
+		if err := s.Store.SumSteps(t, q.metric, q.area.ranges, q.from+k*q.step, q.to, q.step, sums[k:]); err != nil {
+			return nil, err
+		}
+	}
+	return remoteUntil, nil
+}
