@@ -109,7 +109,8 @@ func (l *labeler) encodeSegment(s samples) ([]byte, error) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareSamples)
-	var raw []byte
+	raw := make([]byte, 0, 40*len(keys)+4096) // grown once for the labels of a series a few samples
+
 	for i := 0; i < len(keys); {
 		j := i + 1
 		for j < len(keys) && sameSeries(keys[i], keys[j]) {
@@ -135,6 +136,7 @@ func (l *labeler) encodeSegment(s samples) ([]byte, error) {
 		i = j
 	}
 	var b bytes.Buffer
+	b.Grow(len(raw)/8 + 4096)
 	w, err := gzip.NewWriterLevel(&b, gzip.BestSpeed)
 	if err != nil {
 		return nil, err
