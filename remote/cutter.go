@@ -47,6 +47,9 @@ func (c *cutter) step() error {
 			break
 		}
 	}
+	if err := c.foldAll(); err != nil {
+		return err
+	}
 	return c.cutLate()
 }
 
@@ -117,7 +120,7 @@ func (c *cutter) loadJournals() error {
 	}
 	present := map[string]bool{}
 	for _, e := range ents {
-		if _, _, _, ok := parseJournalName(e.Name()); !ok {
+		if _, _, _, _, ok := parseJournalName(e.Name()); !ok {
 			continue
 		}
 		present[e.Name()] = true
@@ -140,7 +143,7 @@ func (c *cutter) loadJournals() error {
 			delete(c.journals, name)
 		}
 	}
-	return nil
+	return c.dropFolded()
 }
 
 // dropJournals removes the journals all of whose rows are before cut.

@@ -14,13 +14,25 @@ import (
 )
 
 // journal is the rows of one tier of one flush that were not yet cut when
-// the flush told them: the WAL segments after afterSeq up to seq.
+// the flush told them: the WAL segments after afterSeq up to seq. A folded
+// journal holds, summed, the rows of every journal of its tier up to seq
+// (see fold).
 type journal struct {
 	name          string
 	tier          storage.Tier
 	afterSeq, seq uint64
+	folded        bool
 	rows          []storage.Row
 	end           int64 // the latest end (Minute+Span) of its rows
+}
+
+// foldedPrefix starts the name of a folded journal.
+const foldedPrefix = "folded-"
+
+// foldedName is the file name of the folded journal of tier t's journals
+// up to WAL segment seq.
+func foldedName(t storage.Tier, seq uint64) string {
+	return fmt.Sprintf("%s%s-%016x.zst", foldedPrefix, t, seq)
 }
 
 // journalMagic opens every journal file, with its format version.
@@ -32,12 +44,14 @@ func journalName(t storage.Tier, afterSeq, seq uint64) string {
 	return fmt.Sprintf("%s-%016x-%016x.zst", t, afterSeq, seq)
 }
 
-// parseJournalName reads a journal file name; ok is false for another file.
-func parseJournalName(name string) (t storage.Tier, afterSeq, seq uint64, ok bool) {
+// parseJournalName reads a journal file name, folded or not; ok is false
+// for another file.
+func parseJournalName(name string) (t storage.Tier, afterSeq, seq uint64, folded, ok bool) {
 	base, found := strings.CutSuffix(name, ".zst")
+	base, folded = strings.CutPrefix(base, foldedPrefix)
 	parts := strings.Split(base, "-")
-	if !found || len(parts) != 3 {
-		return 0, 0, 0, false
+	if !found || len(parts) != 3 && !folded || len(parts) != 2 && folded {
+		return 0, 0, 0, false, false
 	}
 	switch parts[0] {
 	case storage.TierMinute.String():
@@ -45,11 +59,14 @@ func parseJournalName(name string) (t storage.Tier, afterSeq, seq uint64, ok boo
 	case storage.TierHour.String():
 		t = storage.TierHour
 	default:
-		return 0, 0, 0, false
+		return 0, 0, 0, false, false
+	}
+	s, err := strconv.ParseUint(parts[len(parts)-1], 16, 64)
+	if folded {
+		return t, 0, s, true, err == nil
 	}
 	a, err1 := strconv.ParseUint(parts[1], 16, 64)
-	s, err2 := strconv.ParseUint(parts[2], 16, 64)
-	return t, a, s, err1 == nil && err2 == nil
+	return t, a, s, false, err == nil && err1 == nil
 }
 
 // encodeJournal appends the rows, zstd-compressed: the magic, then the
@@ -94,7 +111,7 @@ var errJournal = errors.New("damaged journal")
 // readJournal reads the journal file at path.
 func readJournal(path string) (*journal, error) {
 	name := filepath.Base(path)
-	t, afterSeq, seq, ok := parseJournalName(name)
+	t, afterSeq, seq, folded, ok := parseJournalName(name)
 	if !ok {
 		return nil, fmt.Errorf("%s: not a journal name", path)
 	}
@@ -110,7 +127,7 @@ func readJournal(path string) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, errJournal, err)
 	}
-	j := &journal{name: name, tier: t, afterSeq: afterSeq, seq: seq}
+	j := &journal{name: name, tier: t, afterSeq: afterSeq, seq: seq, folded: folded}
 	if j.rows, err = decodeRows(raw); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, errJournal, err)
 	}

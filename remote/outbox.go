@@ -27,6 +27,9 @@ type Outbox struct {
 	mu   sync.Mutex
 	cut  atomic.Int64  // the first minute not yet cut
 	next atomic.Uint64 // the number of the next late file or segment
+	// final is, by tier, the last WAL segment whose journals no flush
+	// will replace (guarded by mu).
+	final [2]uint64
 
 	segmentAdded chan struct{} // wakes the sender
 }
@@ -102,6 +105,9 @@ func (o *Outbox) Flushed(t storage.Tier, afterSeq, seq uint64, rows []storage.Ro
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	cut := o.cut.Load()
+	// The store's parts of tier t hold the WAL segments up to afterSeq:
+	// the journals up to it are never replaced, and may be folded.
+	o.final[t] = max(o.final[t], afterSeq)
 	var pending []storage.Row
 	var late []lateBucket
 	for _, r := range rows {
@@ -135,8 +141,8 @@ func (o *Outbox) Flushed(t storage.Tier, afterSeq, seq uint64, rows []storage.Ro
 		return err
 	}
 	for _, e := range ents {
-		jt, a, _, ok := parseJournalName(e.Name())
-		if ok && jt == t && a >= afterSeq && e.Name() != name {
+		jt, a, _, folded, ok := parseJournalName(e.Name())
+		if ok && !folded && jt == t && a >= afterSeq && e.Name() != name {
 			if err := os.Remove(filepath.Join(jdir, e.Name())); err != nil {
 				return err
 			}
