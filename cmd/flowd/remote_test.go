@@ -223,7 +223,10 @@ func compareTiers(t *testing.T, c *child, vm *victoriaMetrics, from, to time.Tim
 // tier. With VictoriaMetrics killed, flowd keeps ingesting and answering
 // and its outbox grows; brought back, it receives everything, late events
 // included, once. flowd killed right after VictoriaMetrics took a segment
-// ships it again on restart, and VictoriaMetrics counts it once.
+// ships it again on restart, and VictoriaMetrics counts it once. A flowd
+// with no data of its own, reading history from VictoriaMetrics in
+// MetricsQL, answers the same series, at the base and a coarser
+// resolution, and a read token the same released figures of swipes.
 func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 	vm := startVictoriaMetrics(t)
 	data := t.TempDir()
@@ -237,10 +240,12 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 		for m := from; m < to; m++ {
 			fmt.Fprintf(&counts, "{\"time\":%q,\"sensor\":\"D1\",\"class\":\"car\",\"count\":%d,\"interval\":120}\n", at(m), 10+m)
 			fmt.Fprintf(&footfall, "{\"time\":%q,\"site\":\"lake\",\"in\":%d,\"out\":1}\n", at(m), m+1)
-			fmt.Fprintf(&swipes, "{\"time\":%q,\"card\":\"C%d\",\"dir\":\"in\",\"station\":\"S1\"}\n", at(m), m)
+			for i := range 20 {
+				fmt.Fprintf(&swipes, "{\"time\":%q,\"card\":\"C%d-%d\",\"dir\":\"in\",\"station\":\"S1\"}\n", at(m), m, i)
+			}
 			want["count_car"] += int64(10 + m)
 			want["footfall_in"] += int64(m + 1)
-			want["swipes_in"]++
+			want["swipes_in"] += 20
 		}
 		c.post(t, "counts", "application/x-ndjson", counts.String(), false)
 		c.post(t, "footfall", "application/x-ndjson", footfall.String(), false)
@@ -318,5 +323,22 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 				t.Errorf("%s: from VictoriaMetrics (until %v) %v, locally %v", query, remote.RemoteUntil, remote.Points, local.Points)
 			}
 		}
+	}
+
+	// A read token gets the same released figures of card-derived
+	// metrics from either: the same privacy layer (with the same key)
+	// over the same exact sums.
+	c.stop()
+	q.stop()
+	tokens, privacyKey := writeTokens(t), filepath.Join(t.TempDir(), "privacy.key")
+	private := []string{"-tokens", tokens, "-privacy-secret-file", privacyKey, "-remote-lateness", "0s"}
+	c = startFlowd(t, data, append(flags, private...)...)
+	q = startFlowd(t, t.TempDir(), append(append(registryFlags(t), "-remote-read", vm.url(), "-remote-history", "all"), private...)...)
+	query := fmt.Sprintf("/api/v1/series?metric=swipes_in&bbox=%s&from=%d&to=%d&step=15m", testBBox, from.Unix(), to.Unix())
+	var local, remote seriesAnswer
+	authDo(t, "GET", c.url+query, tokRead, "", nil).json(t, &local)
+	authDo(t, "GET", q.url+query, tokRead, "", nil).json(t, &remote)
+	if local.Total == 0 || local.Total == want["swipes_in"] || fmt.Sprint(local.Points) != fmt.Sprint(remote.Points) || remote.RemoteUntil == nil {
+		t.Errorf("a read token's swipes: from VictoriaMetrics (until %v) %v, locally %v (exact total %d)", remote.RemoteUntil, remote.Points, local.Points, want["swipes_in"])
 	}
 }
