@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/privacy"
+	"github.com/flowd/flowd/storage"
 )
 
 // maxPoints bounds the steps of one series query.
@@ -67,6 +68,11 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, error) {
 	n := (q.to - q.from + q.step - 1) / q.step
 	tier := s.Store.TierFor(q.from, q.step)
+	if s.History != nil && tier == storage.TierHour && (q.step%60 != 0 || q.from%60 != 0) {
+		// Minutes past the minute tier's retention: VictoriaMetrics
+		// keeps them.
+		tier = storage.TierMinute
+	}
 	sums := make([]int64, n)
 	remoteUntil, err := s.sumSteps(tier, q, sums)
 	if err != nil {
