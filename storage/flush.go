@@ -124,6 +124,7 @@ func (s *Store) flushFrozen() error {
 			if p != nil {
 				s.parts[t] = append(s.parts[t], p)
 			}
+			s.flushed[t] = max(s.flushed[t], f.walSeq)
 			f.done[t] = true
 			s.mu.Unlock()
 			if p != nil {

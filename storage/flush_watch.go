@@ -63,13 +63,9 @@ func (f *flushRows) report(s *Store, seq uint64) error {
 	return s.opts.Watch.Flushed(f.t, s.flushedSeq(f.t), seq, f.rows)
 }
 
-// flushedSeq is the last WAL segment whose deltas tier t's parts hold.
+// flushedSeq is the last WAL segment whose deltas tier t's flushes wrote.
 func (s *Store) flushedSeq(t Tier) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var seq uint64
-	for _, p := range s.parts[t] {
-		seq = max(seq, p.meta.WALSeq)
-	}
-	return seq
+	return s.flushed[t]
 }

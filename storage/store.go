@@ -136,6 +136,10 @@ type Store struct {
 	frozen      []*frozenTable
 	parts       [numTiers][]*part
 	trips       map[uint64]OpenTrip
+	// flushed is, by tier, the last WAL segment whose deltas are in that
+	// tier's parts (or were past its retention): it never goes back, even
+	// when retention removes the part that held them.
+	flushed [numTiers]uint64
 
 	blocks  *blockCache   // decoded blocks of recent scans
 	metrics *storeMetrics // timings and counts for /metrics
