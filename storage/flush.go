@@ -94,7 +94,7 @@ func (s *Store) flushFrozen() error {
 			var p *part
 			if f.mem.rowCount(t) > 0 {
 				cutoff, expired := s.RetentionCutoff(t), 0
-				watched := s.newFlushRows(t)
+				watched := s.newFlushRows(t, f.mem)
 				var err error
 				p, err = s.writePart(t, f.walSeq, nil, zstdFlush, func(add func(Key, int64) error) error {
 					err := f.mem.each(t, func(k Key, v int64) error {

@@ -9,7 +9,8 @@ type FlushWatch interface {
 	// Flushed records durably the rows a flush writes into tier t: the
 	// deltas of the WAL segments after afterSeq up to seq. A later call
 	// for the same tier with the same afterSeq holds them all again and
-	// replaces it. An error fails the flush, which is retried.
+	// replaces it. An error fails the flush, which is retried. rows is
+	// reused once Flushed returns.
 	Flushed(t Tier, afterSeq, seq uint64, rows []Row) error
 }
 
@@ -31,13 +32,23 @@ type Row struct {
 type flushRows struct {
 	t    Tier
 	rows []Row
+	// The metric of the last row: rows come in metric order.
+	metric uint32
+	name   string
+	spread bool
 }
 
-func (s *Store) newFlushRows(t Tier) *flushRows {
+// newFlushRows returns the collector of a flush of tier t from mem, over
+// the rows slice of the last flush (flushes take turns under flushMu).
+func (s *Store) newFlushRows(t Tier, mem *memtable) *flushRows {
 	if s.opts.Watch == nil {
 		return nil
 	}
-	return &flushRows{t: t}
+	rows := s.watchRows[:0]
+	if n := mem.rowCount(t); cap(rows) < n {
+		rows = make([]Row, 0, n)
+	}
+	return &flushRows{t: t, rows: rows}
 }
 
 // note records row k of value v.
@@ -45,11 +56,14 @@ func (f *flushRows) note(s *Store, k Key, v int64) {
 	if f == nil {
 		return
 	}
-	r := Row{Metric: s.names.Name(k.Metric), Cell: k.Cell, Sub: k.Sub, Minute: k.Minute, Span: f.t.Width(), Value: v}
-	if f.t == TierMinute && s.names.IsSpread(k.Metric) && k.Sub != 0 {
+	if f.name == "" || k.Metric != f.metric {
+		f.metric, f.name, f.spread = k.Metric, s.names.Name(k.Metric), s.names.IsSpread(k.Metric)
+	}
+	r := Row{Metric: f.name, Cell: k.Cell, Sub: k.Sub, Minute: k.Minute, Span: f.t.Width(), Value: v}
+	if f.t == TierMinute && f.spread && k.Sub != 0 {
 		r.Sub, r.Span = 0, int64(k.Sub) // a run of Sub minutes
 	}
-	if f.t == TierHour && s.names.IsSpread(k.Metric) {
+	if f.t == TierHour && f.spread {
 		r.Sub = 0 // the hour's share, whatever the run's length
 	}
 	f.rows = append(f.rows, r)
@@ -60,6 +74,7 @@ func (f *flushRows) report(s *Store, seq uint64) error {
 	if f == nil || len(f.rows) == 0 {
 		return nil
 	}
+	s.watchRows = f.rows[:0]
 	return s.opts.Watch.Flushed(f.t, s.flushedSeq(f.t), seq, f.rows)
 }
 

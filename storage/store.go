@@ -140,6 +140,9 @@ type Store struct {
 	// tier's parts (or were past its retention): it never goes back, even
 	// when retention removes the part that held them.
 	flushed [numTiers]uint64
+	// watchRows is the rows told to Options.Watch at the last flush,
+	// reused by the next (under flushMu).
+	watchRows []Row
 
 	blocks  *blockCache   // decoded blocks of recent scans
 	metrics *storeMetrics // timings and counts for /metrics
