@@ -1,7 +1,6 @@
 package api
 
 import (
-	"slices"
 	"time"
 
 	"github.com/flowd/flowd/remote"
@@ -18,16 +17,16 @@ type History struct {
 	// VictoriaMetrics yet (remote.Tier.Shipped); the steps before it are
 	// whole there.
 	Shipped func() int64
+	// Peers are the ingest nodes whose stores answer, besides this one's,
+	// the steps VictoriaMetrics does not (a query node's live deltas).
+	Peers []*remote.Peer
+	Logf  func(format string, args ...any)
 }
 
 // knows reports whether VictoriaMetrics holds series of metric (a flowd
 // with no data of its own may answer it from there).
 func (h *History) knows(metric string) bool {
-	if h == nil {
-		return false
-	}
-	names, err := h.Reader.Metrics()
-	return err == nil && slices.Contains(names, metric)
+	return h != nil && h.Reader != nil && h.Reader.Knows(metric)
 }
 
 // remoteSteps returns how many of the n steps of step minutes from minute
@@ -37,7 +36,7 @@ func (h *History) knows(metric string) bool {
 // not yet shipped.
 func (s *Server) remoteSteps(t storage.Tier, from, step, n int64) int64 {
 	h := s.History
-	if h == nil {
+	if h == nil || h.Reader == nil {
 		return 0
 	}
 	var k int64
@@ -50,23 +49,37 @@ func (s *Server) remoteSteps(t storage.Tier, from, step, n int64) int64 {
 }
 
 // sumSteps sums a series query's steps: the first k from VictoriaMetrics,
-// the rest from the store. remoteUntil is the end of the remote part, nil
-// when there is none.
-func (s *Server) sumSteps(t storage.Tier, q seriesQuery, sums []int64) (remoteUntil *time.Time, err error) {
+// the rest from the store and the peers' stores. remoteUntil is the end of
+// the remote part, nil when there is none; unreachable names the peers
+// that did not answer, whose part is missing.
+func (s *Server) sumSteps(t storage.Tier, q seriesQuery, sums []int64) (remoteUntil *time.Time, unreachable []string, err error) {
 	n := int64(len(sums))
-	k := s.remoteSteps(t, q.from, q.step, n)
+	k := int64(0)
+	if !q.local {
+		k = s.remoteSteps(t, q.from, q.step, n)
+	}
 	if k > 0 {
 		split := q.from + k*q.step
 		if err := s.History.Reader.SumSteps(t, q.metric, q.area.cells, q.area.res, q.area.ranges, q.from, min(split, q.to), q.step, sums[:k]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		until := time.Unix(min(split, q.to)*60, 0).UTC()
 		remoteUntil = &until
 	}
-	if k < n {
-		if err := s.Store.SumSteps(t, q.metric, q.area.ranges, q.from+k*q.step, q.to, q.step, sums[k:]); err != nil {
-			return nil, err
+	if k == n {
+		return remoteUntil, nil, nil
+	}
+	if err := s.Store.SumSteps(t, q.metric, q.area.ranges, q.from+k*q.step, q.to, q.step, sums[k:]); err != nil {
+		return nil, nil, err
+	}
+	if q.local || s.History == nil {
+		return remoteUntil, nil, nil
+	}
+	for _, p := range s.History.Peers {
+		if err := p.SumSteps(q.metric, q.area.cells, q.area.res, q.from+k*q.step, q.to, q.step, sums[k:]); err != nil {
+			s.History.Logf("api: peer %s: %v", p.URL, err)
+			unreachable = append(unreachable, p.URL)
 		}
 	}
-	return remoteUntil, nil
+	return remoteUntil, unreachable, nil
 }

@@ -149,6 +149,7 @@ func routeParams() map[string]Params {
 	area := areaParamsOf("", "the area")
 	series := metricParam.with(area, resParam, spanParams, Params{
 		{Name: "step", Type: "string", Format: FormatDuration, Doc: "step of the points (default 1m)"},
+		{Name: "local", Type: "string", Enum: []string{"1", "true"}, Doc: "answer from this node's store only, not from VictoriaMetrics or peers (a query node asks its peers so)"},
 	}, formatParam)
 	density := metricParam.with(area, resParam, Params{
 		{Name: "at", Type: "string", Format: FormatTime, Doc: "end of the window (default now)"},

@@ -17,6 +17,8 @@ type seriesQuery struct {
 	metric         string
 	area           *area
 	from, to, step int64 // unix minutes; step in minutes
+	// local asks this node's store only, as a query node asks its peers.
+	local bool
 }
 
 // seriesAnswer is the reply of GET /api/v1/series.
@@ -32,6 +34,9 @@ type seriesAnswer struct {
 	// RemoteUntil is the end of the steps read from VictoriaMetrics (see
 	// History); absent when every step was read locally.
 	RemoteUntil *time.Time `json:"remote_until,omitempty"`
+	// UnreachablePeers names the peers that did not answer their part of
+	// the steps after RemoteUntil (see History.Peers).
+	UnreachablePeers []string `json:"unreachable_peers,omitempty"`
 	answer.Took
 	released
 	Comment string `json:"comment,omitempty"`
@@ -51,6 +56,7 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 	if sq.step, err = q.minutes("step", time.Minute); err != nil {
 		return sq, err
 	}
+	sq.local = q.str("local") == "1" || q.str("local") == "true"
 	if err := q.resAllowed(sq.metric, sq.area.res, "res"); err != nil {
 		return sq, err
 	}
@@ -74,14 +80,14 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 		tier = storage.TierMinute
 	}
 	sums := make([]int64, n)
-	remoteUntil, err := s.sumSteps(tier, q, sums)
+	remoteUntil, unreachable, err := s.sumSteps(tier, q, sums)
 	if err != nil {
 		return nil, err
 	}
 	ans := &seriesAnswer{
 		Metric: q.metric, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
 		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
-		RemoteUntil: remoteUntil,
+		RemoteUntil: remoteUntil, UnreachablePeers: unreachable,
 	}
 	area := rel.Area(q.area.ranges)
 	for i, v := range sums {

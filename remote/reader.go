@@ -35,17 +35,27 @@ type Reader struct {
 	}
 }
 
-// Metrics returns the flowd metrics VictoriaMetrics holds series of,
-// asked at most once a minute.
-func (r *Reader) Metrics() ([]string, error) {
+// Knows reports whether VictoriaMetrics holds series of the flowd metric
+// named name. It asks for the names at most once a minute, or every few
+// seconds while name is not among them.
+func (r *Reader) Knows(name string) bool {
 	r.names.Lock()
 	defer r.names.Unlock()
-	if time.Since(r.names.at) < time.Minute {
-		return r.names.list, nil
+	age := time.Since(r.names.at)
+	if age < time.Minute && (slices.Contains(r.names.list, name) || age < 2*time.Second) {
+		return slices.Contains(r.names.list, name)
 	}
+	if err := r.loadNames(); err != nil {
+		return false
+	}
+	return slices.Contains(r.names.list, name)
+}
+
+// loadNames asks VictoriaMetrics for its metric names; r.names is locked.
+func (r *Reader) loadNames() error {
 	resp, err := r.client.Get(r.base + "/api/v1/label/__name__/values")
 	if err != nil {
-		return nil, fmt.Errorf("VictoriaMetrics: %w", err)
+		return fmt.Errorf("VictoriaMetrics: %w", err)
 	}
 	defer resp.Body.Close()
 	var ans struct {
@@ -53,7 +63,7 @@ func (r *Reader) Metrics() ([]string, error) {
 		Data   []string `json:"data"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&ans); err != nil || ans.Status != "success" {
-		return nil, fmt.Errorf("VictoriaMetrics answered %s to the metric names", resp.Status)
+		return fmt.Errorf("VictoriaMetrics answered %s to the metric names", resp.Status)
 	}
 	r.names.list = r.names.list[:0]
 	for _, n := range ans.Data {
@@ -62,7 +72,7 @@ func (r *Reader) Metrics() ([]string, error) {
 		}
 	}
 	r.names.at = time.Now()
-	return r.names.list, nil
+	return nil
 }
 
 // maxStepsPerQuery keeps each query_range under VictoriaMetrics'

@@ -219,13 +219,18 @@ type Status struct {
 	Cut time.Time `json:"cut"`
 	// LagSeconds is how long ago the oldest bucket not yet in
 	// VictoriaMetrics began: about the lateness horizon while all is well.
-	LagSeconds     float64   `json:"lag_s"`
+	LagSeconds float64 `json:"lag_s"`
+	// Shipped is the first minute whose buckets may not all be in
+	// VictoriaMetrics yet (Tier.Shipped).
+	Shipped        time.Time `json:"shipped"`
 	OutboxSegments int       `json:"outbox_segments"`
-	OutboxBytes    int64     `json:"outbox_bytes"`
-	JournalBytes   int64     `json:"journal_bytes"`
-	LastShipped    time.Time `json:"last_shipped,omitzero"`
-	LastError      string    `json:"last_error,omitempty"`
-	LastErrorTime  time.Time `json:"last_error_time,omitzero"`
+	// LateFiles counts the files of late buckets not yet cut.
+	LateFiles     int       `json:"late_files"`
+	OutboxBytes   int64     `json:"outbox_bytes"`
+	JournalBytes  int64     `json:"journal_bytes"`
+	LastShipped   time.Time `json:"last_shipped,omitzero"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorTime time.Time `json:"last_error_time,omitzero"`
 }
 
 // Shipped returns the first minute whose buckets may not all be in
@@ -247,8 +252,10 @@ func (t *Tier) Status() Status {
 	st := Status{URL: t.send.url}
 	st.Cut = time.Unix(t.o.Cut()*60, 0).UTC()
 	oldest := t.Shipped()
+	st.Shipped = time.Unix(oldest*60, 0).UTC()
 	st.LagSeconds = max(0, t.cfg.Now().Sub(time.Unix(oldest*60, 0)).Seconds())
 	st.OutboxSegments, st.OutboxBytes, st.JournalBytes = t.o.Size()
+	st.LateFiles = len(t.o.lateFiles())
 	if s := t.shippedAt.Load(); s != 0 {
 		st.LastShipped = time.Unix(s, 0).UTC()
 	}

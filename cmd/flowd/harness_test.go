@@ -192,10 +192,11 @@ func (c *child) post(t *testing.T, kind, ctype, body string, gz bool) ingestAnsw
 }
 
 type seriesAnswer struct {
-	Total       int64      `json:"total"`
-	Points      [][2]int64 `json:"points"`
-	Tier        string     `json:"tier"`
-	RemoteUntil *time.Time `json:"remote_until"`
+	Total            int64      `json:"total"`
+	Points           [][2]int64 `json:"points"`
+	Tier             string     `json:"tier"`
+	RemoteUntil      *time.Time `json:"remote_until"`
+	UnreachablePeers []string   `json:"unreachable_peers"`
 }
 
 type densityAnswer struct {

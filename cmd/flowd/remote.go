@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,8 @@ type remoteConfig struct {
 	maxBackoff  time.Duration
 	read        string
 	historyMode string
+	peers       string
+	peerToken   string
 }
 
 // remoteFlags registers the remote tier's flags on fs.
@@ -34,6 +37,8 @@ func remoteFlags(fs *flag.FlagSet, c *remoteConfig) {
 	fs.StringVar(&c.parents, "remote-parents", "7,8", "comma-separated H3 resolutions of the parent cells each shipped series is labelled with (r7, r8, …), besides its cell")
 	fs.DurationVar(&c.maxBackoff, "remote-max-backoff", time.Minute, "longest wait between attempts while VictoriaMetrics does not take a segment")
 	fs.StringVar(&c.read, "remote-read", "", "`URL` of VictoriaMetrics to read history from with MetricsQL: a single node, or vmselect with its tenant (http://host:8481/select/0/prometheus) (default: -remote, when it is a single node)")
+	fs.StringVar(&c.peers, "peers", "", "comma-separated `URLs` of the ingest nodes whose stores answer, besides this one's, the series steps VictoriaMetrics does not hold yet (on a query node)")
+	fs.StringVar(&c.peerToken, "peer-token-file", "", "`FILE` holding an admin token of the peers, for their exact figures (default: none, for peers without tokens)")
 	fs.StringVar(&c.historyMode, "remote-history", "retention", "which steps of a series query VictoriaMetrics answers: \"retention\", those older than the local tier keeps; \"all\", every step it holds whole")
 }
 
@@ -48,25 +53,81 @@ func (c remoteConfig) history(rt *remote.Tier, res int) (*api.History, error) {
 	if base == "" && !strings.Contains(c.url, "/insert/") {
 		base = strings.TrimSuffix(strings.TrimSuffix(c.url, "/"), "/api/v1/import")
 	}
-	if base == "" {
+	peers, err := c.peerList()
+	if err != nil {
+		return nil, err
+	}
+	if base == "" && len(peers) == 0 {
 		return nil, nil
 	}
-	parents, err := c.parentList()
-	if err != nil {
-		return nil, err
+	h := &api.History{All: c.historyMode == "all", Peers: peers, Logf: log.Printf}
+	if base != "" {
+		parents, err := c.parentList()
+		if err != nil {
+			return nil, err
+		}
+		if h.Reader, err = remote.NewReader(base, parents, res, nil); err != nil {
+			return nil, err
+		}
 	}
-	r, err := remote.NewReader(base, parents, res, nil)
-	if err != nil {
-		return nil, err
-	}
-	h := &api.History{Reader: r, All: c.historyMode == "all"}
-	if rt != nil {
+	switch {
+	case rt != nil:
 		h.Shipped = rt.Shipped
-	} else {
+	case len(peers) > 0:
+		// A query node: what every peer that ships has shipped.
+		h.Shipped = func() int64 { return shippedByPeers(peers, time.Now().Add(-c.lateness).Unix()/60) }
+	default:
 		// A flowd that ships nothing reads every finished minute there.
 		h.Shipped = func() int64 { return time.Now().Add(-c.lateness).Unix() / 60 }
 	}
 	return h, nil
+}
+
+// shippedByPeers returns the first minute some peer may not have shipped
+// yet, or def when no peer says: a peer that does not answer has shipped
+// what it shipped, and VictoriaMetrics holds that.
+func shippedByPeers(peers []*remote.Peer, def int64) int64 {
+	first, found := int64(0), false
+	for _, p := range peers {
+		m, ok, err := p.Shipped()
+		if err != nil || !ok {
+			continue
+		}
+		if !found || m < first {
+			first, found = m, true
+		}
+	}
+	if !found {
+		return def
+	}
+	return first
+}
+
+// peerList reads -peers and -peer-token-file.
+func (c remoteConfig) peerList() ([]*remote.Peer, error) {
+	if c.peers == "" {
+		return nil, nil
+	}
+	token := ""
+	if c.peerToken != "" {
+		data, err := os.ReadFile(c.peerToken)
+		if err != nil {
+			return nil, fmt.Errorf("-peer-token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(data))
+	}
+	var peers []*remote.Peer
+	for _, u := range strings.Split(c.peers, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		p, err := remote.NewPeer(u, token, nil)
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+	}
+	return peers, nil
 }
 
 // parentList parses -remote-parents.

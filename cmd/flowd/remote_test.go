@@ -153,6 +153,8 @@ func (vm *victoriaMetrics) sums(selector string, from, to time.Time, step time.D
 // remoteStatus is the remote part of /readyz.
 type remoteStatus struct {
 	Cut            time.Time `json:"cut"`
+	LastShipped    time.Time `json:"last_shipped"`
+	LateFiles      int       `json:"late_files"`
 	OutboxSegments int       `json:"outbox_segments"`
 	JournalBytes   int64     `json:"journal_bytes"`
 	LastError      string    `json:"last_error"`
@@ -168,13 +170,14 @@ func (c *child) remoteStatus(t *testing.T) remoteStatus {
 	return *ready.Remote
 }
 
-// waitShipped waits until the cut is past minute and no segment waits.
-func (c *child) waitShipped(t *testing.T, past time.Time) {
+// waitShipped waits until the cut is past minute, a segment was shipped
+// since the given time, and nothing waits to be cut or shipped.
+func (c *child) waitShipped(t *testing.T, past, since time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		st := c.remoteStatus(t)
-		if !st.Cut.Before(past) && st.OutboxSegments == 0 {
+		if !st.Cut.Before(past) && !st.LastShipped.Before(since.Truncate(time.Second)) && st.OutboxSegments == 0 && st.LateFiles == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -269,7 +272,7 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 	}
 	c.kill()
 	c = startFlowd(t, data, append(flags, "-remote-lateness", "0s")...)
-	c.waitShipped(t, t0.Add(10*time.Minute))
+	c.waitShipped(t, t0.Add(10*time.Minute), time.Time{})
 	compareTiers(t, c, vm, from, to, want)
 
 	// VictoriaMetrics down: ingest and queries go on, the outbox grows;
@@ -288,8 +291,9 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 		t.Fatalf("flowd does not answer while VictoriaMetrics is down: %+v", got)
 	}
 	time.Sleep(2 * time.Second) // a few failed attempts
+	restarted := time.Now()
 	vm.start()
-	c.waitShipped(t, t0.Add(15*time.Minute))
+	c.waitShipped(t, t0.Add(15*time.Minute), restarted)
 	compareTiers(t, c, vm, from, to, want)
 
 	// flowd killed right after VictoriaMetrics took a segment.
@@ -308,7 +312,7 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 		t.Fatalf("flowd ended without reaching the failpoint:\n%s", c.Logs())
 	}
 	c = startFlowd(t, data, append(flags, "-remote-lateness", "0s")...)
-	c.waitShipped(t, t0.Add(20*time.Minute))
+	c.waitShipped(t, t0.Add(20*time.Minute), time.Time{})
 	compareTiers(t, c, vm, from, to, want)
 
 	// A flowd with no data of its own, reading history from
@@ -340,5 +344,59 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 	authDo(t, "GET", q.url+query, tokRead, "", nil).json(t, &remote)
 	if local.Total == 0 || local.Total == want["swipes_in"] || fmt.Sprint(local.Points) != fmt.Sprint(remote.Points) || remote.RemoteUntil == nil {
 		t.Errorf("a read token's swipes: from VictoriaMetrics (until %v) %v, locally %v (exact total %d)", remote.RemoteUntil, remote.Points, local.Points, want["swipes_in"])
+	}
+}
+
+// TestQueryNodeAnswersLikeOneNode: two ingest nodes, each fed part of the
+// city and shipping to one VictoriaMetrics, and a query node over them
+// (-peers, history from VictoriaMetrics) answer the same series as one
+// node fed everything: the finished minutes from VictoriaMetrics, the
+// current ones from the nodes' stores. With one ingest node stopped, the
+// query node still answers everything it shipped, and says which node
+// did not answer.
+func TestQueryNodeAnswersLikeOneNode(t *testing.T) {
+	vm := startVictoriaMetrics(t)
+	now := time.Now().UTC()
+	t0 := now.Truncate(time.Minute).Add(-20 * time.Minute)
+	at := func(m int) string { return t0.Add(time.Duration(m) * time.Minute).Format(time.RFC3339) }
+	var cars, footfall strings.Builder
+	for m := 0; m <= 20; m++ { // minute 20 is the current one: not finished
+		fmt.Fprintf(&cars, "{\"time\":%q,\"sensor\":\"D1\",\"class\":\"car\",\"count\":%d}\n", at(m), 10+m)
+		fmt.Fprintf(&footfall, "{\"time\":%q,\"site\":\"lake\",\"in\":%d,\"out\":1}\n", at(m), m+1)
+	}
+	ship := func(node string) []string {
+		return append(registryFlags(t), "-flush-interval", "1s", "-remote", vm.url(), "-node", node, "-remote-lateness", "0s")
+	}
+	a := startFlowd(t, t.TempDir(), ship("a")...)
+	b := startFlowd(t, t.TempDir(), ship("b")...)
+	one := startFlowd(t, t.TempDir(), registryFlags(t)...)
+	posted := time.Now()
+	a.post(t, "counts", "application/x-ndjson", cars.String(), false)
+	b.post(t, "footfall", "application/x-ndjson", footfall.String(), false)
+	one.post(t, "counts", "application/x-ndjson", cars.String(), false)
+	one.post(t, "footfall", "application/x-ndjson", footfall.String(), false)
+	a.waitShipped(t, t0.Add(20*time.Minute), posted)
+	b.waitShipped(t, t0.Add(20*time.Minute), posted)
+	vm.sums("count_car", t0, t0.Add(time.Minute), time.Minute) // flushes what it took
+
+	q := startFlowd(t, t.TempDir(), append(registryFlags(t), "-remote-read", vm.url(), "-remote-history", "all", "-peers", a.url+","+b.url)...)
+	from, to := t0, t0.Add(25*time.Minute)
+	for _, metric := range []string{"count_car", "footfall_in"} {
+		query := fmt.Sprintf("metric=%s&bbox=%s&from=%d&to=%d&step=5m", metric, testBBox, from.Unix(), to.Unix())
+		want, got := one.series(t, query), q.series(t, query)
+		if fmt.Sprint(got.Points) != fmt.Sprint(want.Points) || got.RemoteUntil == nil || want.Total == 0 {
+			t.Errorf("%s: the query node (remote until %v) %v, one node fed everything %v", metric, got.RemoteUntil, got.Points, want.Points)
+		}
+		if last := got.Points[len(got.Points)-1]; last[1] == 0 {
+			t.Errorf("%s: the step of the current minute is empty at the query node: %v", metric, got.Points)
+		}
+	}
+
+	// b's current minute is lost with it; its history is not.
+	b.stop()
+	query := fmt.Sprintf("metric=footfall_in&bbox=%s&from=%d&to=%d&step=5m", testBBox, from.Unix(), to.Unix())
+	want, got := one.series(t, query), q.series(t, query)
+	if fmt.Sprint(got.Points[:4]) != fmt.Sprint(want.Points[:4]) || len(got.UnreachablePeers) != 1 || got.UnreachablePeers[0] != b.url {
+		t.Errorf("with node b stopped, the query node answers its history %v (unreachable %v), want %v then b unreachable", got.Points, got.UnreachablePeers, want.Points)
 	}
 }
