@@ -18,8 +18,9 @@ type History struct {
 	// whole there.
 	Shipped func() int64
 	// Peers are the ingest nodes whose stores answer, besides this one's,
-	// the steps VictoriaMetrics does not (a query node's live deltas).
-	Peers []*remote.Peer
+	// the steps VictoriaMetrics does not (a query node's live deltas): a
+	// group of replicas each, of which the first that answers counts.
+	Peers [][]*remote.Peer
 	Logf  func(format string, args ...any)
 }
 
@@ -75,11 +76,23 @@ func (s *Server) sumSteps(t storage.Tier, q seriesQuery, sums []int64) (remoteUn
 	if q.local || s.History == nil {
 		return remoteUntil, nil, nil
 	}
-	for _, p := range s.History.Peers {
-		if err := p.SumSteps(q.metric, q.area.cells, q.area.res, q.from+k*q.step, q.to, q.step, sums[k:]); err != nil {
+	part := make([]int64, n-k)
+	for _, group := range s.History.Peers {
+		var failed []string
+		for _, p := range group {
+			clear(part)
+			err := p.SumSteps(q.metric, q.area.cells, q.area.res, q.from+k*q.step, q.to, q.step, part)
+			if err == nil {
+				for i, v := range part {
+					sums[k+int64(i)] = storage.SatAdd(sums[k+int64(i)], v)
+				}
+				failed = nil
+				break
+			}
 			s.History.Logf("api: peer %s: %v", p.URL, err)
-			unreachable = append(unreachable, p.URL)
+			failed = append(failed, p.URL)
 		}
+		unreachable = append(unreachable, failed...)
 	}
 	return remoteUntil, unreachable, nil
 }

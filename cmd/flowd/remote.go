@@ -37,7 +37,7 @@ func remoteFlags(fs *flag.FlagSet, c *remoteConfig) {
 	fs.StringVar(&c.parents, "remote-parents", "7,8", "comma-separated H3 resolutions of the parent cells each shipped series is labelled with (r7, r8, …), besides its cell")
 	fs.DurationVar(&c.maxBackoff, "remote-max-backoff", time.Minute, "longest wait between attempts while VictoriaMetrics does not take a segment")
 	fs.StringVar(&c.read, "remote-read", "", "`URL` of VictoriaMetrics to read history from with MetricsQL: a single node, or vmselect with its tenant (http://host:8481/select/0/prometheus) (default: -remote, when it is a single node)")
-	fs.StringVar(&c.peers, "peers", "", "comma-separated `URLs` of the ingest nodes whose stores answer, besides this one's, the series steps VictoriaMetrics does not hold yet (on a query node)")
+	fs.StringVar(&c.peers, "peers", "", "comma-separated `URLs` of the ingest nodes whose stores answer, besides this one's, the series steps VictoriaMetrics does not hold yet (on a query node); replicas of one stream as a|b, the first that answers counting")
 	fs.StringVar(&c.peerToken, "peer-token-file", "", "`FILE` holding an admin token of the peers, for their exact figures (default: none, for peers without tokens)")
 	fs.StringVar(&c.historyMode, "remote-history", "retention", "which steps of a series query VictoriaMetrics answers: \"retention\", those older than the local tier keeps; \"all\", every step it holds whole")
 }
@@ -83,18 +83,21 @@ func (c remoteConfig) history(rt *remote.Tier, res int) (*api.History, error) {
 	return h, nil
 }
 
-// shippedByPeers returns the first minute some peer may not have shipped
-// yet, or def when no peer says: a peer that does not answer has shipped
-// what it shipped, and VictoriaMetrics holds that.
-func shippedByPeers(peers []*remote.Peer, def int64) int64 {
+// shippedByPeers returns the first minute some group of peers may not
+// have shipped yet (the most any replica of it shipped), or def when no
+// peer says: a peer that does not answer has shipped what it shipped,
+// and VictoriaMetrics holds that.
+func shippedByPeers(peers [][]*remote.Peer, def int64) int64 {
 	first, found := int64(0), false
-	for _, p := range peers {
-		m, ok, err := p.Shipped()
-		if err != nil || !ok {
-			continue
+	for _, group := range peers {
+		most, some := int64(0), false
+		for _, p := range group {
+			if m, ok, err := p.Shipped(); err == nil && ok && (!some || m > most) {
+				most, some = m, true
+			}
 		}
-		if !found || m < first {
-			first, found = m, true
+		if some && (!found || most < first) {
+			first, found = most, true
 		}
 	}
 	if !found {
@@ -104,7 +107,7 @@ func shippedByPeers(peers []*remote.Peer, def int64) int64 {
 }
 
 // peerList reads -peers and -peer-token-file.
-func (c remoteConfig) peerList() ([]*remote.Peer, error) {
+func (c remoteConfig) peerList() ([][]*remote.Peer, error) {
 	if c.peers == "" {
 		return nil, nil
 	}
@@ -116,16 +119,22 @@ func (c remoteConfig) peerList() ([]*remote.Peer, error) {
 		}
 		token = strings.TrimSpace(string(data))
 	}
-	var peers []*remote.Peer
-	for _, u := range strings.Split(c.peers, ",") {
-		if u = strings.TrimSpace(u); u == "" {
-			continue
+	var peers [][]*remote.Peer
+	for _, g := range strings.Split(c.peers, ",") {
+		var group []*remote.Peer
+		for _, u := range strings.Split(g, "|") {
+			if u = strings.TrimSpace(u); u == "" {
+				continue
+			}
+			p, err := remote.NewPeer(u, token, nil)
+			if err != nil {
+				return nil, err
+			}
+			group = append(group, p)
 		}
-		p, err := remote.NewPeer(u, token, nil)
-		if err != nil {
-			return nil, err
+		if len(group) > 0 {
+			peers = append(peers, group)
 		}
-		peers = append(peers, p)
 	}
 	return peers, nil
 }
