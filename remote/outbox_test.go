@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -304,7 +305,7 @@ func TestSenderRetriesUntilTaken(t *testing.T) {
 	}
 	imp, _ := ImportURL(srv.URL)
 	var errs int
-	s := &sender{o: tt.o, url: imp, health: srv.URL + "/api/v1/import", client: srv.Client(), logf: t.Logf, minBackoff: time.Millisecond, maxBackoff: 4 * time.Millisecond,
+	s := &sender{ctx: context.Background(), o: tt.o, url: imp, health: srv.URL + "/api/v1/import", client: srv.Client(), logf: t.Logf, minBackoff: time.Millisecond, maxBackoff: 4 * time.Millisecond,
 		shipped: func(int) {}, failed: func(error) { errs++ }, failpoint: func(string) {}}
 	stop := make(chan struct{})
 	done := make(chan struct{})

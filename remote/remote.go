@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -93,6 +94,7 @@ type Tier struct {
 	send   *sender
 	set    *metrics.Set
 	stop   chan struct{}
+	cancel context.CancelFunc // ends the sender's request in flight
 	wg     sync.WaitGroup
 	errors struct {
 		sync.Mutex
@@ -137,7 +139,8 @@ func New(cfg Config, o *Outbox, store Scanner) (*Tier, error) {
 		}
 	}
 	slices.Sort(parents)
-	t := &Tier{cfg: cfg, o: o, set: metrics.NewSet(), stop: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Tier{cfg: cfg, o: o, set: metrics.NewSet(), stop: make(chan struct{}), cancel: cancel}
 	cutSamples := t.set.NewCounter("flowd_remote_cut_samples_total")
 	shippedSegments := t.set.NewCounter("flowd_remote_shipped_segments_total")
 	shippedBytes := t.set.NewCounter("flowd_remote_shipped_bytes_total")
@@ -150,7 +153,7 @@ func New(cfg Config, o *Outbox, store Scanner) (*Tier, error) {
 		failpoint: cfg.Failpoint,
 	}
 	t.send = &sender{
-		o: o, url: imp, health: healthURL(imp), client: cfg.Client, logf: cfg.Logf,
+		ctx: ctx, o: o, url: imp, health: healthURL(imp), client: cfg.Client, logf: cfg.Logf,
 		minBackoff: cfg.MinBackoff, maxBackoff: cfg.MaxBackoff, failpoint: cfg.Failpoint,
 		shipped: func(n int) {
 			shippedSegments.Inc()
@@ -209,6 +212,7 @@ func (t *Tier) noteError(err error) {
 // Close stops the tier; what is not shipped stays in the outbox.
 func (t *Tier) Close() {
 	close(t.stop)
+	t.cancel()
 	t.wg.Wait()
 }
 

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 // there was nothing to send — every kept segment is shipped again.
 // Deduplication makes that harmless when nothing was lost.
 type sender struct {
+	ctx        context.Context // cancelled when the tier closes
 	o          *Outbox
 	url        string // the import URL
 	health     string // the URL whose failure means VictoriaMetrics is down
@@ -108,7 +110,11 @@ func (s *sender) recovered() {
 
 // check asks VictoriaMetrics whether it is up.
 func (s *sender) check() error {
-	resp, err := s.client.Get(s.health)
+	req, err := http.NewRequestWithContext(s.ctx, "GET", s.health, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -125,7 +131,7 @@ func (s *sender) post(seg segment) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequest("POST", s.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(s.ctx, "POST", s.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
