@@ -17,11 +17,21 @@ type History struct {
 	// VictoriaMetrics yet (remote.Tier.Shipped); the steps before it are
 	// whole there.
 	Shipped func() int64
+	// First, when set, returns the first minute VictoriaMetrics holds
+	// this flowd's buckets from: older minute steps stay with the hour
+	// tier.
+	First func() int64
 	// Peers are the ingest nodes whose stores answer, besides this one's,
 	// the steps VictoriaMetrics does not (a query node's live deltas): a
 	// group of replicas each, of which the first that answers counts.
 	Peers [][]*remote.Peer
 	Logf  func(format string, args ...any)
+}
+
+// hasMinutesFrom reports whether VictoriaMetrics holds the minutes from
+// minute on.
+func (h *History) hasMinutesFrom(minute int64) bool {
+	return h != nil && h.Reader != nil && (h.First == nil || minute >= h.First())
 }
 
 // knows reports whether VictoriaMetrics holds series of metric (a flowd

@@ -46,7 +46,8 @@ func (f *fakeVM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // retention come from VictoriaMetrics (metric:1h, the area's cells by
 // their label, each step the window ending a millisecond before the next),
 // the later ones from the store; minute steps from before the minute
-// tier's retention read VictoriaMetrics' minutes instead of the hour tier;
+// tier's retention read VictoriaMetrics' minutes instead of the hour tier
+// (unless they are from before this flowd began shipping);
 // with All, every step that ends before the first minute not shipped comes
 // from VictoriaMetrics.
 func TestSeriesReadsStepsPastRetentionFromVictoriaMetrics(t *testing.T) {
@@ -91,6 +92,12 @@ func TestSeriesReadsStepsPastRetentionFromVictoriaMetrics(t *testing.T) {
 	want5 := [][2]int64{{(m - 7) * 60, 7}, {(m - 2) * 60, 7}, {(m + 3) * 60, 0}, {(m + 8) * 60, 2}}
 	if fmt.Sprint(ans.Points) != fmt.Sprint(want5) || ans.Tier != "minute" || !strings.Contains(fmt.Sprint(vm.queries), `__name__="count_car",`) {
 		t.Fatalf("5-minute steps: %v from the %s tier after %q, want %v from the minute tier", ans.Points, ans.Tier, vm.queries, want5)
+	}
+
+	// Unless this flowd shipped nothing before: its minutes are not there.
+	s.History = &History{Reader: reader, First: func() int64 { return m }}
+	if ans, err = s.series(seriesQuery{metric: "count_car", area: area, from: m - 7, to: m + 13, step: 5}, s.Privacy.Exact()); err != nil || ans.Tier != "hour" {
+		t.Fatalf("5-minute steps from before what was shipped: the %s tier (%v), want the hour tier", ans.Tier, err)
 	}
 
 	s.History = &History{Reader: reader, All: true, Shipped: func() int64 { return h + 90 }}

@@ -74,7 +74,7 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, error) {
 	n := (q.to - q.from + q.step - 1) / q.step
 	tier := s.Store.TierFor(q.from, q.step)
-	if s.History != nil && tier == storage.TierHour && (q.step%60 != 0 || q.from%60 != 0) {
+	if tier == storage.TierHour && (q.step%60 != 0 || q.from%60 != 0) && s.History.hasMinutesFrom(q.from) {
 		// Minutes past the minute tier's retention: VictoriaMetrics
 		// keeps them.
 		tier = storage.TierMinute

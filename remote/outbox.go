@@ -24,9 +24,10 @@ type Outbox struct {
 
 	// mu is held by Flushed and by a cut, so that no flush splits its rows
 	// at a cut that moves meanwhile.
-	mu   sync.Mutex
-	cut  atomic.Int64  // the first minute not yet cut
-	next atomic.Uint64 // the number of the next late file or segment
+	mu    sync.Mutex
+	cut   atomic.Int64  // the first minute not yet cut
+	first int64         // the cut the outbox began at
+	next  atomic.Uint64 // the number of the next late file or segment
 	// final is, by tier, the last WAL segment whose journals no flush
 	// will replace (guarded by mu).
 	final [2]uint64
@@ -48,6 +49,9 @@ type outboxState struct {
 	// Cut is the first minute not yet cut: every bucket before it was
 	// written to a segment (and later changes to it go as late buckets).
 	Cut int64 `json:"cut"`
+	// First is the cut the outbox began at: buckets before it were never
+	// shipped, unless they changed later.
+	First int64 `json:"first"`
 }
 
 // OpenOutbox opens or creates the outbox in dir. A new outbox starts its
@@ -59,7 +63,7 @@ func OpenOutbox(dir string, firstCut int64) (*Outbox, error) {
 		}
 	}
 	o := &Outbox{dir: dir, segmentAdded: make(chan struct{}, 1)}
-	st := outboxState{Cut: firstCut}
+	st := outboxState{Cut: firstCut, First: firstCut}
 	data, err := os.ReadFile(filepath.Join(dir, stateFile))
 	switch {
 	case err == nil:
@@ -67,6 +71,7 @@ func OpenOutbox(dir string, firstCut int64) (*Outbox, error) {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
 		}
 	case os.IsNotExist(err):
+		o.first = firstCut
 		if err := o.saveCut(firstCut); err != nil {
 			return nil, err
 		}
@@ -83,14 +88,19 @@ func OpenOutbox(dir string, firstCut int64) (*Outbox, error) {
 		o.next.Store(max(o.next.Load(), l.n+1))
 	}
 	o.cut.Store(st.Cut)
+	o.first = st.First
 	return o, nil
 }
+
+// First returns the cut the outbox began at: VictoriaMetrics holds no
+// bucket of this flowd's before it, but those that changed later.
+func (o *Outbox) First() int64 { return o.first }
 
 // Cut returns the first minute not yet cut.
 func (o *Outbox) Cut() int64 { return o.cut.Load() }
 
 func (o *Outbox) saveCut(cut int64) error {
-	data, _ := json.Marshal(outboxState{Cut: cut})
+	data, _ := json.Marshal(outboxState{Cut: cut, First: o.first})
 	if err := writeFileAtomic(filepath.Join(o.dir, stateFile), data); err != nil {
 		return err
 	}

@@ -216,6 +216,9 @@ func (t *Tier) Close() {
 	t.wg.Wait()
 }
 
+// First returns the first minute the tier shipped from (Outbox.First).
+func (t *Tier) First() int64 { return t.o.First() }
+
 // Status is the remote tier's state for /readyz.
 type Status struct {
 	URL string `json:"url"`

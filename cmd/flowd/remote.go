@@ -72,7 +72,7 @@ func (c remoteConfig) history(rt *remote.Tier, res int) (*api.History, error) {
 	}
 	switch {
 	case rt != nil:
-		h.Shipped = rt.Shipped
+		h.Shipped, h.First = rt.Shipped, rt.First
 	case len(peers) > 0:
 		// A query node: what every peer that ships has shipped.
 		h.Shipped = func() int64 { return shippedByPeers(peers, time.Now().Add(-c.lateness).Unix()/60) }
