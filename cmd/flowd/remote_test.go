@@ -256,9 +256,9 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 	}
 	from, to := t0, t0.Add(30*time.Minute)
 
-	// Minutes not finished under a lateness of 40 minutes wait in the
+	// Minutes not finished under a lateness of 50 minutes wait in the
 	// journals; flowd is killed with them there.
-	c := startFlowd(t, data, append(flags, "-remote-lateness", "40m")...)
+	c := startFlowd(t, data, append(flags, "-remote-lateness", "50m")...)
 	post(c, 0, 10)
 	deadline := time.Now().Add(20 * time.Second)
 	for c.remoteStatus(t).JournalBytes == 0 {
