@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 )
 
 // Outbox is the remote tier's durable state under the data directory:
@@ -28,6 +29,8 @@ type Outbox struct {
 	cut   atomic.Int64  // the first minute not yet cut
 	first int64         // the cut the outbox began at
 	next  atomic.Uint64 // the number of the next late file or segment
+	// sketches says the tiers of sketches shipped (guarded by mu).
+	sketches Sketches
 	// final is, by tier, the last WAL segment whose journals no flush
 	// will replace (guarded by mu).
 	final [2]uint64
@@ -107,6 +110,40 @@ func (o *Outbox) saveCut(cut int64) error {
 	return syncDir(o.dir)
 }
 
+// Sketches says which tiers of the distinct-card sketches' registers are
+// shipped. A register is a series of its own in VictoriaMetrics (up to
+// 16,384 a cell), by far the most series a city makes there; hourly only,
+// a day makes 24 samples of each instead of 1,440.
+type Sketches int
+
+// The choices of -remote-sketches.
+const (
+	SketchesMinute Sketches = iota // both tiers
+	SketchesHour                   // the hourly rollups only
+	SketchesOff                    // none
+)
+
+// ParseSketches reads -remote-sketches: minute, hour or off.
+func ParseSketches(v string) (Sketches, error) {
+	switch v {
+	case "minute":
+		return SketchesMinute, nil
+	case "hour":
+		return SketchesHour, nil
+	case "off":
+		return SketchesOff, nil
+	}
+	return 0, fmt.Errorf("-remote-sketches %q: want minute, hour or off", v)
+}
+
+// ShipSketches sets which tiers of sketches Flushed keeps; set it before
+// the store flushes.
+func (o *Outbox) ShipSketches(s Sketches) {
+	o.mu.Lock()
+	o.sketches = s
+	o.mu.Unlock()
+}
+
 // Flushed keeps the rows of a flush of tier t: those of buckets not yet
 // cut in a journal (replacing the journal of an earlier attempt at the
 // same WAL segments), and the buckets already cut, which the rows change,
@@ -120,7 +157,11 @@ func (o *Outbox) Flushed(t storage.Tier, afterSeq, seq uint64, rows []storage.Ro
 	o.final[t] = max(o.final[t], afterSeq)
 	var pending []storage.Row
 	var late []lateBucket
+	skipSketches := o.sketches == SketchesOff || o.sketches == SketchesHour && t == storage.TierMinute
 	for _, r := range rows {
+		if skipSketches && vocab.KindOf(r.Metric) == vocab.Sketch {
+			continue
+		}
 		end := r.Minute + r.Span
 		if t == storage.TierHour {
 			if end <= cut {

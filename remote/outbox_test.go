@@ -387,3 +387,35 @@ func TestFoldedJournalsCountOnce(t *testing.T) {
 		t.Fatalf("shipped %v, want %v", got, want)
 	}
 }
+
+// TestShipSketchesByTier: -remote-sketches hour ships a sketch's hourly
+// registers only, off none, minute both; counts ship either way.
+func TestShipSketchesByTier(t *testing.T) {
+	h := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC).Unix() / 60
+	for _, c := range []struct {
+		flag          string
+		minute, hours bool
+	}{{"minute", true, true}, {"hour", false, true}, {"off", false, false}} {
+		sk, err := ParseSketches(c.flag)
+		must(t, err)
+		tt := newTestTier(t, t.TempDir(), &fakeStore{}, time.Unix((h+5)*60, 0))
+		tt.o.ShipSketches(sk)
+		must(t, tt.o.Flushed(storage.TierMinute, 0, 1, []storage.Row{
+			{Metric: "hll_cards", Cell: cell9, Sub: 3, Minute: h + 1, Span: 1, Value: 2},
+			{Metric: "swipes_in", Cell: cell9, Minute: h + 1, Span: 1, Value: 1},
+		}))
+		must(t, tt.o.Flushed(storage.TierHour, 0, 1, []storage.Row{{Metric: "hll_cards", Cell: cell9, Sub: 3, Minute: h, Span: 60, Value: 2}}))
+		tt.clock = time.Unix((h+75)*60, 0)
+		must(t, tt.c.step())
+		got := map[string]map[int64]int64{}
+		tt.shipped(got)
+		_, minute := got[series("hll_cards", "reg=3")]
+		_, hours := got[series("hll_cards:1h", "reg=3")]
+		if minute != c.minute || hours != c.hours || got[series("swipes_in")][h+1] != 1 {
+			t.Errorf("-remote-sketches %s: shipped %v", c.flag, got)
+		}
+	}
+	if _, err := ParseSketches("daily"); err == nil {
+		t.Error("-remote-sketches daily accepted")
+	}
+}

@@ -26,6 +26,7 @@ type remoteConfig struct {
 	historyMode string
 	peers       string
 	peerToken   string
+	sketches    string
 }
 
 // remoteFlags registers the remote tier's flags on fs.
@@ -37,6 +38,7 @@ func remoteFlags(fs *flag.FlagSet, c *remoteConfig) {
 	fs.StringVar(&c.parents, "remote-parents", "7,8", "comma-separated H3 resolutions of the parent cells each shipped series is labelled with (r7, r8, …), besides its cell")
 	fs.DurationVar(&c.maxBackoff, "remote-max-backoff", time.Minute, "longest wait between attempts while VictoriaMetrics does not take a segment")
 	fs.StringVar(&c.read, "remote-read", "", "`URL` of VictoriaMetrics to read history from with MetricsQL: a single node, or vmselect with its tenant (http://host:8481/select/0/prometheus) (default: -remote, when it is a single node)")
+	fs.StringVar(&c.sketches, "remote-sketches", "minute", "which tiers of the distinct-card sketches' registers are shipped: \"minute\" (both), \"hour\" (the hourly rollups only: a sixtieth of the samples) or \"off\"; each register is a series in VictoriaMetrics")
 	fs.StringVar(&c.peers, "peers", "", "comma-separated `URLs` of the ingest nodes whose stores answer, besides this one's, the series steps VictoriaMetrics does not hold yet (on a query node); replicas of one stream as a|b, the first that answers counting")
 	fs.StringVar(&c.peerToken, "peer-token-file", "", "`FILE` holding an admin token of the peers, for their exact figures (default: none, for peers without tokens)")
 	fs.StringVar(&c.historyMode, "remote-history", "retention", "which steps of a series query VictoriaMetrics answers: \"retention\", those older than the local tier keeps; \"all\", every step it holds whole")
@@ -167,7 +169,16 @@ func (c remoteConfig) outbox(dataDir string, now time.Time) (*remote.Outbox, err
 	// A new outbox ships from the first minute not finished yet: what the
 	// store held before -remote was given stays local.
 	first := now.Add(-c.lateness).Unix() / 60
-	return remote.OpenOutbox(filepath.Join(dataDir, "remote"), first)
+	sk, err := remote.ParseSketches(c.sketches)
+	if err != nil {
+		return nil, err
+	}
+	o, err := remote.OpenOutbox(filepath.Join(dataDir, "remote"), first)
+	if err != nil {
+		return nil, err
+	}
+	o.ShipSketches(sk)
+	return o, nil
 }
 
 // tier starts the remote tier over outbox o and store st.
