@@ -34,6 +34,9 @@ type densityAnswer struct {
 	period
 	Total int64       `json:"total"`
 	Cells []CellValue `json:"cells"`
+	// RemoteUntil is the end of the part of the window read from
+	// VictoriaMetrics (see History); absent when none was.
+	RemoteUntil *time.Time `json:"remote_until,omitempty"`
 	answer.Took
 	released
 
@@ -87,16 +90,37 @@ func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, 
 	// A window past the minute tier's retention reads the hourly rollups,
 	// over the whole hours it touches (a replay of an old day).
 	tier := storage.TierMinute
-	if q.from < s.Store.RetentionCutoff(storage.TierMinute) {
+	split := s.remoteSplit(q.from, q.to)
+	if split == q.from && q.from < s.Store.RetentionCutoff(storage.TierMinute) {
 		tier = storage.TierHour
 		q.from, q.to = tier.Truncate(q.from), tier.Truncate(q.to+59)
+		split = q.from
 	}
-	sums, err := sumByCell(s.Store, tier, q.metric, q.area.ranges, s.Res, q.area.res, q.from, q.to)
+	sums, err := sumByCell(s.Store, tier, q.metric, q.area.ranges, s.Res, q.area.res, split, q.to)
 	if err != nil {
 		return nil, err
 	}
-	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: tier.String(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums))}
+	var remoteUntil *time.Time
+	if split > q.from {
+		err := s.History.Reader.SumByCell(q.metric, q.area.cells, q.area.res, q.area.ranges, q.from, split, func(cell uint64, v int64) {
+			c := h3.Cell(cell)
+			if q.area.res < s.Res {
+				c = c.Parent(q.area.res)
+			}
+			sums[c] += v
+		})
+		if err != nil {
+			return nil, err
+		}
+		until := time.Unix(split*60, 0).UTC()
+		remoteUntil = &until
+	}
+	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: tier.String(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums)), RemoteUntil: remoteUntil}
 	for c, v := range sums {
+		if v == 0 {
+			delete(sums, c)
+			continue
+		}
 		if v, ok := rel.Count(privacy.Figure{Metric: q.metric, Area: rel.CellArea(c), From: q.from, To: q.to}, v); ok {
 			sums[c] = v
 			ans.cells = append(ans.cells, c)

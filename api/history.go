@@ -59,6 +59,22 @@ func (s *Server) remoteSteps(t storage.Tier, from, step, n int64) int64 {
 	return min(max(k, 0), n)
 }
 
+// remoteSplit returns the minute up to which VictoriaMetrics answers a
+// window [from, to) of minute buckets (from itself when it answers none):
+// the minutes before the minute tier's retention, or with All those it
+// holds whole.
+func (s *Server) remoteSplit(from, to int64) int64 {
+	h := s.History
+	if !h.hasMinutesFrom(from) {
+		return from
+	}
+	split := s.Store.RetentionCutoff(storage.TierMinute)
+	if h.All {
+		split = h.Shipped()
+	}
+	return min(max(split, from), to)
+}
+
 // sumSteps sums a series query's steps: the first k from VictoriaMetrics,
 // the rest from the store and the peers' stores. remoteUntil is the end of
 // the remote part, nil when there is none; unreachable names the peers

@@ -209,6 +209,57 @@ func (r *Reader) SumSteps(t storage.Tier, metric string, cells []h3.Cell, res in
 	return nil
 }
 
+// SumByCell calls fn with the sum of metric's minute buckets over
+// [from, to) in each base cell of the area (cells of resolution res, whose
+// base cells are in ranges) that has any: one instant query,
+// sum by (cell) over the window that ends a millisecond before to.
+func (r *Reader) SumByCell(metric string, cells []h3.Cell, res int, ranges []vocab.CellRange, from, to int64, fn func(cell uint64, v int64)) error {
+	if len(cells) == 0 || to <= from {
+		return nil
+	}
+	sel, err := r.selection(metric, storage.TierMinute, cells, res)
+	if err != nil {
+		return err
+	}
+	form := url.Values{
+		"query":   {fmt.Sprintf("sum by (%s) (sum_over_time(%s[%ds]))", CellLabel, sel.selector, (to-from)*60)},
+		"time":    {strconv.FormatFloat(float64(to*60_000-1)/1000, 'f', 3, 64)},
+		"nocache": {"1"},
+	}
+	u := strings.TrimSuffix(r.url, "/api/v1/query_range") + "/api/v1/query"
+	resp, err := r.client.PostForm(u, form)
+	if err != nil {
+		return fmt.Errorf("VictoriaMetrics: %w", err)
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&ans); err != nil || ans.Status != "success" {
+		return fmt.Errorf("VictoriaMetrics answered %s: %s", resp.Status, ans.Error)
+	}
+	for _, res := range ans.Data.Result {
+		c, err := strconv.ParseUint(res.Metric[CellLabel], 16, 64)
+		if err != nil || !inRanges(ranges, c) {
+			continue
+		}
+		s, _ := res.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("VictoriaMetrics answered a value %v", res.Value)
+		}
+		fn(c, int64(v))
+	}
+	return nil
+}
+
 // inRanges reports whether c lies in one of ranges.
 func inRanges(ranges []vocab.CellRange, c uint64) bool {
 	for _, r := range ranges {

@@ -200,8 +200,9 @@ type seriesAnswer struct {
 }
 
 type densityAnswer struct {
-	Total int64 `json:"total"`
-	Cells []struct {
+	Total       int64      `json:"total"`
+	RemoteUntil *time.Time `json:"remote_until"`
+	Cells       []struct {
 		Cell  string `json:"cell"`
 		Value int64  `json:"value"`
 	} `json:"cells"`

@@ -228,8 +228,9 @@ func compareTiers(t *testing.T, c *child, vm *victoriaMetrics, from, to time.Tim
 // included, once. flowd killed right after VictoriaMetrics took a segment
 // ships it again on restart, and VictoriaMetrics counts it once. A flowd
 // with no data of its own, reading history from VictoriaMetrics in
-// MetricsQL, answers the same series, at the base and a coarser
-// resolution, and a read token the same released figures of swipes.
+// MetricsQL, answers the same series and density maps, at the base and a
+// coarser resolution, and a read token the same released figures of
+// swipes.
 func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 	vm := startVictoriaMetrics(t)
 	data := t.TempDir()
@@ -316,8 +317,8 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 	compareTiers(t, c, vm, from, to, want)
 
 	// A flowd with no data of its own, reading history from
-	// VictoriaMetrics, answers the same series, at a coarser resolution
-	// too (sum by the r7 label).
+	// VictoriaMetrics, answers the same series and density maps, at a
+	// coarser resolution too.
 	q := startFlowd(t, t.TempDir(), append(registryFlags(t), "-remote-read", vm.url(), "-remote-history", "all", "-remote-lateness", "0s")...)
 	for metric := range want {
 		for _, res := range []string{"9", "7"} {
@@ -325,6 +326,11 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 			local, remote := c.series(t, query), q.series(t, query)
 			if fmt.Sprint(local.Points) != fmt.Sprint(remote.Points) || remote.RemoteUntil == nil {
 				t.Errorf("%s: from VictoriaMetrics (until %v) %v, locally %v", query, remote.RemoteUntil, remote.Points, local.Points)
+			}
+			query = fmt.Sprintf("metric=%s&bbox=%s&res=%s&from=%d&to=%d", metric, testBBox, res, from.Unix(), to.Unix())
+			localMap, remoteMap := c.density(t, query), getAnswer[densityAnswer](t, q, "/api/v1/density?"+query)
+			if fmt.Sprint(localMap.Cells) != fmt.Sprint(remoteMap.Cells) || remoteMap.RemoteUntil == nil || localMap.Total == 0 {
+				t.Errorf("density %s: from VictoriaMetrics (until %v) %v, locally %v", query, remoteMap.RemoteUntil, remoteMap.Cells, localMap.Cells)
 			}
 		}
 	}
