@@ -419,3 +419,27 @@ func TestShipSketchesByTier(t *testing.T) {
 		t.Error("-remote-sketches daily accepted")
 	}
 }
+
+// TestCrashBetweenSegmentAndStateKeepsTheCut: a crash after a cut's
+// segment is written and before state.json says the new cut (the
+// failpoint remote-cut) reopens at the cut the segment's name holds, so
+// the minutes are not cut again.
+func TestCrashBetweenSegmentAndStateKeepsTheCut(t *testing.T) {
+	h := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC).Unix() / 60
+	dir := t.TempDir()
+	tt := newTestTier(t, dir, &fakeStore{}, time.Unix((h+5)*60, 0))
+	state, err := os.ReadFile(filepath.Join(dir, stateFile))
+	must(t, err)
+	must(t, tt.o.Flushed(storage.TierMinute, 0, 1, []storage.Row{{Metric: "swipes_in", Cell: cell9, Minute: h, Span: 1, Value: 2}}))
+	tt.clock = time.Unix((h+12)*60, 0)
+	must(t, tt.c.step())
+	must(t, os.WriteFile(filepath.Join(dir, stateFile), state, 0o644)) // state.json as before the cut
+	tt = newTestTier(t, dir, &fakeStore{}, time.Unix((h+12)*60, 0))
+	if tt.o.Cut() != h+2 {
+		t.Fatalf("reopened at cut %d, want %d from the segment's name", tt.o.Cut(), h+2)
+	}
+	must(t, tt.c.step())
+	if segs := tt.o.segments(); len(segs) != 1 {
+		t.Fatalf("%d segments after the restart, want the one written before it", len(segs))
+	}
+}
