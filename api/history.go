@@ -5,6 +5,7 @@ import (
 
 	"github.com/flowd/flowd/remote"
 	"github.com/flowd/flowd/storage"
+	"github.com/uber/h3-go/v4"
 )
 
 // History sends the old steps of series queries to VictoriaMetrics.
@@ -73,6 +74,33 @@ func (s *Server) remoteSplit(from, to int64) int64 {
 		split = h.Shipped()
 	}
 	return min(max(split, from), to)
+}
+
+// peersByCell adds to sums each group of peers' own sums by cell over
+// [from, to), from its first replica that answers, and names the peers
+// that did not.
+func (s *Server) peersByCell(metric string, a *area, from, to int64, sums map[h3.Cell]int64) (unreachable []string) {
+	if s.History == nil || from >= to {
+		return nil
+	}
+	for _, group := range s.History.Peers {
+		var failed []string
+		for _, p := range group {
+			part := map[h3.Cell]int64{}
+			err := p.SumByCell(metric, a.cells, a.res, from, to, func(c h3.Cell, v int64) { part[c] += v })
+			if err == nil {
+				for c, v := range part {
+					sums[c] = storage.SatAdd(sums[c], v)
+				}
+				failed = nil
+				break
+			}
+			s.History.Logf("api: peer %s: %v", p.URL, err)
+			failed = append(failed, p.URL)
+		}
+		unreachable = append(unreachable, failed...)
+	}
+	return unreachable
 }
 
 // sumSteps sums a series query's steps: the first k from VictoriaMetrics,

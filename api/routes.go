@@ -154,6 +154,7 @@ func routeParams() map[string]Params {
 	density := metricParam.with(area, resParam, Params{
 		{Name: "at", Type: "string", Format: FormatTime, Doc: "end of the window (default now)"},
 		{Name: "window", Type: "string", Format: FormatDuration, Doc: "span summed, ending at at (default 5m)"},
+		{Name: "local", Type: "string", Enum: []string{"1", "true"}, Doc: "answer from this node's store only, not from VictoriaMetrics or peers (a query node asks its peers so)"},
 	}, spanParams, formatParam, geoJSONParam)
 	precision := Param{Name: "precision", Type: "string", Enum: []string{"ns", "us", "ms", "s"}, Doc: "unit of the timestamps (default ns)"}
 	ignored := func(name string) Param {

@@ -116,3 +116,45 @@ func (p *Peer) SumSteps(metric string, cells []h3.Cell, res int, from, to, step 
 	}
 	return nil
 }
+
+// SumByCell calls fn with the peer's own sum of metric over [from, to)
+// minutes in each cell (of resolution res) of cells that has any: its
+// density map from its store only (local=1), exact with an admin token.
+func (p *Peer) SumByCell(metric string, cells []h3.Cell, res int, from, to int64, fn func(cell h3.Cell, v int64)) error {
+	ids := make([]string, len(cells))
+	for i, c := range cells {
+		ids[i] = CellHex(uint64(c))
+	}
+	form := url.Values{
+		"metric": {metric}, "cells": {strings.Join(ids, ",")}, "res": {strconv.Itoa(res)},
+		"from": {strconv.FormatInt(from*60, 10)}, "to": {strconv.FormatInt(to*60, 10)}, "local": {"1"},
+	}
+	req, err := http.NewRequest("POST", p.URL+"/api/v1/density", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var ans struct {
+		Error string `json:"error"`
+		Cells []struct {
+			Cell  string `json:"cell"`
+			Value int64  `json:"value"`
+		} `json:"cells"`
+	}
+	if err := p.do(req, &ans); err == errUnknownMetric {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if ans.Error != "" {
+		return fmt.Errorf("%s: %s", p.URL, ans.Error)
+	}
+	for _, c := range ans.Cells {
+		id, err := strconv.ParseUint(c.Cell, 16, 64)
+		if err != nil {
+			return fmt.Errorf("%s answered a cell %q", p.URL, c.Cell)
+		}
+		fn(h3.Cell(id), c.Value)
+	}
+	return nil
+}

@@ -200,9 +200,10 @@ type seriesAnswer struct {
 }
 
 type densityAnswer struct {
-	Total       int64      `json:"total"`
-	RemoteUntil *time.Time `json:"remote_until"`
-	Cells       []struct {
+	Total            int64      `json:"total"`
+	RemoteUntil      *time.Time `json:"remote_until"`
+	UnreachablePeers []string   `json:"unreachable_peers"`
+	Cells            []struct {
 		Cell  string `json:"cell"`
 		Value int64  `json:"value"`
 	} `json:"cells"`

@@ -359,9 +359,9 @@ func TestRemoteTierShipsEveryBucketOnceThroughOutagesAndCrashes(t *testing.T) {
 // them (-peers a,b|b2, history from VictoriaMetrics) answer the same
 // series as one node fed everything: the finished minutes from
 // VictoriaMetrics (the replicas' samples deduplicated), the current ones
-// from the nodes' stores, one replica's. With b stopped its replica
-// answers; with both stopped the query node still answers everything they
-// shipped, and names them as not answering.
+// from the nodes' stores, one replica's; density maps too. With b stopped
+// its replica answers; with both stopped the query node still answers
+// everything they shipped, and names them as not answering.
 func TestQueryNodeAnswersLikeOneNode(t *testing.T) {
 	vm := startVictoriaMetrics(t)
 	now := time.Now().UTC()
@@ -404,6 +404,14 @@ func TestQueryNodeAnswersLikeOneNode(t *testing.T) {
 		if last := got.Points[len(got.Points)-1]; steps == len(got.Points) && last[1] == 0 {
 			t.Errorf("%s: the step of the current minute is empty at the query node: %v", metric, got.Points)
 		}
+		if steps < len(got.Points) {
+			return // the density map sums the missing minute in
+		}
+		query = fmt.Sprintf("metric=%s&bbox=%s&res=8&from=%d&to=%d", metric, testBBox, from.Unix(), to.Unix())
+		wantMap, gotMap := one.density(t, query), getAnswer[densityAnswer](t, q, "/api/v1/density?"+query)
+		if fmt.Sprint(gotMap.Cells) != fmt.Sprint(wantMap.Cells) || gotMap.RemoteUntil == nil || wantMap.Total == 0 {
+			t.Errorf("density of %s: the query node (remote until %v) %v, one node fed everything %v", metric, gotMap.RemoteUntil, gotMap.Cells, wantMap.Cells)
+		}
 	}
 	compare("count_car", 5)
 	compare("footfall_in", 5)
@@ -413,4 +421,8 @@ func TestQueryNodeAnswersLikeOneNode(t *testing.T) {
 	// b's current minute is lost with both replicas; its history is not.
 	b2.stop()
 	compare("footfall_in", 4, b.url, b2.url)
+	query := fmt.Sprintf("metric=footfall_in&bbox=%s&from=%d&to=%d", testBBox, from.Unix(), to.Unix())
+	if got := getAnswer[densityAnswer](t, q, "/api/v1/density?"+query); fmt.Sprint(got.UnreachablePeers) != fmt.Sprint([]string{b.url, b2.url}) {
+		t.Errorf("density with b and its replica stopped names %v as not answering", got.UnreachablePeers)
+	}
 }
