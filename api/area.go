@@ -45,7 +45,7 @@ func (q *query) prefixed(prefix string) *query {
 	if v := q.args.Peek("res"); len(v) > 0 {
 		args.SetBytesV("res", v)
 	}
-	return &query{args: &args, now: q.now, rel: q.rel, store: q.store}
+	return &query{args: &args, now: q.now, rel: q.rel, store: q.store, history: q.history}
 }
 
 // parseArea reads one of cells, site, bbox or polygon, at the resolution

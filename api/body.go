@@ -29,7 +29,7 @@ type bodyParams struct {
 // scalar fields, so that they are parsed and reported exactly as the same
 // parameters of a GET.
 func (q *query) fromBody(p bodyParams, fields map[string]json.RawMessage) *query {
-	bq := &query{args: &fasthttp.Args{}, now: q.now, rel: q.rel, store: q.store}
+	bq := &query{args: &fasthttp.Args{}, now: q.now, rel: q.rel, store: q.store, history: q.history}
 	bq.args.Set("metric", p.Metric)
 	fields["step"], fields["res"] = p.Step, p.Res
 	for name, raw := range fields {

@@ -24,6 +24,8 @@ type densityQuery struct {
 	metric   string
 	area     *area
 	from, to int64 // unix minutes
+	// local asks this node's store only, as a query node asks its peers.
+	local bool
 }
 
 // densityAnswer is the reply of GET /api/v1/density.
@@ -34,6 +36,12 @@ type densityAnswer struct {
 	period
 	Total int64       `json:"total"`
 	Cells []CellValue `json:"cells"`
+	// RemoteUntil is the end of the part of the window read from
+	// VictoriaMetrics (see History); absent when none was.
+	RemoteUntil *time.Time `json:"remote_until,omitempty"`
+	// UnreachablePeers names the peers that did not answer their part of
+	// the window after RemoteUntil (see History.Peers).
+	UnreachablePeers []string `json:"unreachable_peers,omitempty"`
 	answer.Took
 	released
 
@@ -71,6 +79,7 @@ func (s *Server) parseDensity(q *query) (dq densityQuery, err error) {
 	if err := q.resAllowed(dq.metric, dq.area.res, "res"); err != nil {
 		return dq, err
 	}
+	dq.local = q.str("local") == "1" || q.str("local") == "true"
 	dq.from, dq.to, _ = q.rel.Span(dq.metric, dq.from, dq.to, 0)
 	// The work is the base cells under the area times the minutes summed.
 	base := int64(len(dq.area.cells))
@@ -87,16 +96,45 @@ func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, 
 	// A window past the minute tier's retention reads the hourly rollups,
 	// over the whole hours it touches (a replay of an old day).
 	tier := storage.TierMinute
-	if q.from < s.Store.RetentionCutoff(storage.TierMinute) {
+	split := q.from
+	if !q.local {
+		split = s.remoteSplit(q.from, q.to)
+	}
+	if split == q.from && q.from < s.Store.RetentionCutoff(storage.TierMinute) {
 		tier = storage.TierHour
 		q.from, q.to = tier.Truncate(q.from), tier.Truncate(q.to+59)
+		split = q.from
 	}
-	sums, err := sumByCell(s.Store, tier, q.metric, q.area.ranges, s.Res, q.area.res, q.from, q.to)
+	sums, err := sumByCell(s.Store, tier, q.metric, q.area.ranges, s.Res, q.area.res, split, q.to)
 	if err != nil {
 		return nil, err
 	}
-	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: tier.String(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums))}
+	var remoteUntil *time.Time
+	if split > q.from {
+		err := s.History.Reader.SumByCell(q.metric, q.area.cells, q.area.res, q.area.ranges, q.from, split, func(cell uint64, v int64) {
+			c := h3.Cell(cell)
+			if q.area.res < s.Res {
+				c = c.Parent(q.area.res)
+			}
+			sums[c] += v
+		})
+		if err != nil {
+			return nil, err
+		}
+		until := time.Unix(split*60, 0).UTC()
+		remoteUntil = &until
+	}
+	var unreachable []string
+	if !q.local && tier == storage.TierMinute {
+		unreachable = s.peersByCell(q.metric, q.area, split, q.to, sums)
+	}
+	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: tier.String(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums)),
+		RemoteUntil: remoteUntil, UnreachablePeers: unreachable}
 	for c, v := range sums {
+		if v == 0 {
+			delete(sums, c)
+			continue
+		}
 		if v, ok := rel.Count(privacy.Figure{Metric: q.metric, Area: rel.CellArea(c), From: q.from, To: q.to}, v); ok {
 			sums[c] = v
 			ans.cells = append(ans.cells, c)

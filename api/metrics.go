@@ -32,6 +32,9 @@ func (s *Server) prometheus(ctx *fasthttp.RequestCtx) {
 			m.WriteMetrics(&b)
 		}
 	}
+	if s.parts.Remote != nil {
+		s.parts.Remote.WriteMetrics(&b)
+	}
 	metrics.WriteProcessMetrics(&b)
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	ctx.SetBody(exposition(b.Bytes()))
@@ -51,7 +54,9 @@ func (s *Server) health(ctx *fasthttp.RequestCtx) {
 
 // ready serves GET /readyz: 200 when an ingest now would be kept and a
 // query answered, else 503 with the reasons, the store's last error
-// among them.
+// among them. With a remote tier it also says how far VictoriaMetrics
+// lags and what the outbox holds: a VictoriaMetrics that is down makes
+// the lag grow, not flowd unready, since ingest and queries go on.
 func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 	st := s.Store.Stats()
 	var reasons []string
@@ -66,11 +71,17 @@ func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 	if len(reasons) > 0 && st.LastError != "" {
 		reasons = append(reasons, "the store's last error: "+st.LastError)
 	}
+	out := map[string]any{"status": "ready", "last_storage_error": st.LastError, "wal_damaged_records": st.WALDamagedRecords}
+	if s.parts.Remote != nil {
+		out["remote"] = s.parts.Remote.Status()
+	}
 	if len(reasons) > 0 {
-		answer.JSON(ctx, fasthttp.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons, "wal_damaged_records": st.WALDamagedRecords})
+		out["status"], out["reasons"] = "not ready", reasons
+		delete(out, "last_storage_error")
+		answer.JSON(ctx, fasthttp.StatusServiceUnavailable, out)
 		return
 	}
-	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"status": "ready", "last_storage_error": st.LastError, "wal_damaged_records": st.WALDamagedRecords})
+	answer.JSON(ctx, fasthttp.StatusOK, out)
 }
 
 // freeBytes returns the bytes an unprivileged writer may still use on the

@@ -28,15 +28,17 @@ type query struct {
 	// form: format=csv (or, without format, Accept: text/csv), geojson=1.
 	csv, geoJSON bool
 	rel          *privacy.Release
-	// store answers which metrics are known.
-	store *storage.Store
+	// store answers which metrics are known, and history those
+	// VictoriaMetrics holds.
+	store   *storage.Store
+	history *History
 }
 
 // newQuery reads a request's parameters: those of the URL, and for a POST
 // those of its form body too, so that a long cell list or polygon need not
 // fit in a URL.
 func (s *Server) newQuery(ctx *fasthttp.RequestCtx) *query {
-	q := &query{args: ctx.QueryArgs(), now: s.Now(), body: ctx.PostBody(), store: s.Store}
+	q := &query{args: ctx.QueryArgs(), now: s.Now(), body: ctx.PostBody(), store: s.Store, history: s.History}
 	q.rel = s.Privacy.Exact()
 	if RoleOf(ctx) < RoleAdmin {
 		q.rel = s.Privacy.For(callerOf(ctx), q.now)
@@ -79,7 +81,7 @@ func (q *query) metric() (string, error) {
 	case vocab.KindOf(m) == vocab.Sketch:
 		err = &paramError{Param: "metric", Value: m, Reason: "holds sketch registers, not counts: ask /api/v1/distinct"}
 	case !vocab.IsFixed(m):
-		if _, ok := q.store.LookupMetric(m); !ok {
+		if _, ok := q.store.LookupMetric(m); !ok && !q.history.knows(m) {
 			err = &paramError{Param: "metric", Value: m, Reason: "unknown metric" + answer.DidYouMean(m, knownMetrics(q.store)) + ": no data was ever stored under it (GET /api/v1/metrics lists the metrics with data)"}
 		}
 	}

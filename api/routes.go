@@ -8,6 +8,7 @@ import (
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/forecast"
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/remote"
 	"github.com/valyala/fasthttp"
 )
 
@@ -46,6 +47,8 @@ type Parts struct {
 	Live   Live
 	// Forecasts keeps the series' models for /forecast and /anomalies.
 	Forecasts *forecast.Tracker
+	// Remote ships finished buckets to VictoriaMetrics; nil without one.
+	Remote *remote.Tier
 }
 
 // routes is every endpoint flowd serves, with its policy: the least role
@@ -152,10 +155,12 @@ func routeParams() map[string]Params {
 	area := areaParamsOf("", "the area")
 	series := metricParam.with(area, resParam, spanParams, Params{
 		{Name: "step", Type: "string", Format: FormatDuration, Doc: "step of the points (default 1m)"},
+		{Name: "local", Type: "string", Enum: []string{"1", "true"}, Doc: "answer from this node's store only, not from VictoriaMetrics or peers (a query node asks its peers so)"},
 	}, formatParam)
 	density := metricParam.with(area, resParam, Params{
 		{Name: "at", Type: "string", Format: FormatTime, Doc: "end of the window (default now)"},
 		{Name: "window", Type: "string", Format: FormatDuration, Doc: "span summed, ending at at (default 5m)"},
+		{Name: "local", Type: "string", Enum: []string{"1", "true"}, Doc: "answer from this node's store only, not from VictoriaMetrics or peers (a query node asks its peers so)"},
 	}, spanParams, formatParam, geoJSONParam)
 	precision := Param{Name: "precision", Type: "string", Enum: []string{"ns", "us", "ms", "s"}, Doc: "unit of the timestamps (default ns)"}
 	ignored := func(name string) Param {

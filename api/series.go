@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowd/flowd/answer"
 	"github.com/flowd/flowd/privacy"
+	"github.com/flowd/flowd/storage"
 )
 
 // maxPoints bounds the steps of one series query.
@@ -16,6 +17,8 @@ type seriesQuery struct {
 	metric         string
 	area           *area
 	from, to, step int64 // unix minutes; step in minutes
+	// local asks this node's store only, as a query node asks its peers.
+	local bool
 }
 
 // seriesAnswer is the reply of GET /api/v1/series.
@@ -28,6 +31,12 @@ type seriesAnswer struct {
 	Step   string     `json:"step"`
 	Total  int64      `json:"total"`
 	Points [][2]int64 `json:"points"` // [unix seconds of the step's start, sum]
+	// RemoteUntil is the end of the steps read from VictoriaMetrics (see
+	// History); absent when every step was read locally.
+	RemoteUntil *time.Time `json:"remote_until,omitempty"`
+	// UnreachablePeers names the peers that did not answer their part of
+	// the steps after RemoteUntil (see History.Peers).
+	UnreachablePeers []string `json:"unreachable_peers,omitempty"`
 	answer.Took
 	released
 	Comment string `json:"comment,omitempty"`
@@ -47,6 +56,7 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 	if sq.step, err = q.minutes("step", time.Minute); err != nil {
 		return sq, err
 	}
+	sq.local = q.str("local") == "1" || q.str("local") == "true"
 	if err := q.resAllowed(sq.metric, sq.area.res, "res"); err != nil {
 		return sq, err
 	}
@@ -64,13 +74,20 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, error) {
 	n := (q.to - q.from + q.step - 1) / q.step
 	tier := s.Store.TierFor(q.from, q.step)
+	if tier == storage.TierHour && (q.step%60 != 0 || q.from%60 != 0) && s.History.hasMinutesFrom(q.from) {
+		// Minutes past the minute tier's retention: VictoriaMetrics
+		// keeps them.
+		tier = storage.TierMinute
+	}
 	sums := make([]int64, n)
-	if err := s.Store.SumSteps(tier, q.metric, q.area.ranges, q.from, q.to, q.step, sums); err != nil {
+	remoteUntil, unreachable, err := s.sumSteps(tier, q, sums)
+	if err != nil {
 		return nil, err
 	}
 	ans := &seriesAnswer{
 		Metric: q.metric, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
 		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
+		RemoteUntil: remoteUntil, UnreachablePeers: unreachable,
 	}
 	area := rel.Area(q.area.ranges)
 	for i, v := range sums {

@@ -36,6 +36,9 @@ type Server struct {
 	// Privacy is the layer every card-derived figure passes before a
 	// caller below admin sees it.
 	Privacy *privacy.Layer
+	// History, when set, answers the old steps of series queries from
+	// VictoriaMetrics.
+	History *History
 	// MinFreeDisk is the free space of the data disk under which /readyz
 	// reports the server not ready for ingest.
 	MinFreeDisk int64

@@ -175,3 +175,15 @@ func ParseCells(s string) ([]h3.Cell, error) {
 	}
 	return cells, nil
 }
+
+// Parent returns the ancestor of the cell c at res, read from the bits
+// without a cgo call (c.Parent(res) in h3-go). res must not be finer than
+// c's resolution.
+func Parent(c uint64, res int) uint64 {
+	cr := resOf(h3.Cell(c))
+	if res > cr || res < 0 {
+		panic(fmt.Sprintf("BUG: the res %d parent of a res %d cell", res, cr))
+	}
+	unused := uint64(1)<<(uint(MaxRes-res)*digitBits) - 1 // digits res+1..15 read 7
+	return c&^resMask | uint64(res)<<resOffset | unused
+}

@@ -234,3 +234,26 @@ func succeeds(t *testing.T, err error, wantErr string) bool {
 	}
 	return true
 }
+
+// TestParentMatchesH3 compares Parent, read from the bits, with h3-go's
+// Parent for cells of every resolution at several places, a pentagon's
+// among them.
+func TestParentMatchesH3(t *testing.T) {
+	places := []h3.LatLng{{Lat: 30.25, Lng: 120.16}, {Lat: -33.9, Lng: 151.2}, {Lat: 64.7, Lng: 10.5}}
+	pent := h3.Pentagons(9)[0]
+	for _, ll := range places {
+		for res := 0; res <= MaxRes; res++ {
+			c := h3.LatLngToCell(ll, res)
+			for pr := 0; pr <= res; pr++ {
+				want := c.Parent(pr)
+				if got := Parent(uint64(c), pr); got != uint64(want) {
+					t.Fatalf("Parent(%v, %d) = %x, want %x", c, pr, got, uint64(want))
+				}
+			}
+		}
+	}
+	want := pent.Parent(5)
+	if got := Parent(uint64(pent), 5); got != uint64(want) {
+		t.Errorf("pentagon's res 5 parent %x, want %x", got, uint64(want))
+	}
+}

@@ -92,6 +92,7 @@ func (s *Store) flushFrozen() error {
 		var ws [numTiers]*partWriter
 		var fns [numTiers]func(Key, int64) error
 		var expired [numTiers]int
+		var watched [numTiers]*flushRows
 		abort := func(err error) error {
 			for _, w := range ws {
 				if w != nil {
@@ -113,16 +114,23 @@ func (s *Store) flushFrozen() error {
 			}
 			ws[t] = w
 			cutoff, add := s.RetentionCutoff(t), w.add
+			watched[t] = s.newFlushRows(t, f.mem)
 			fns[t] = func(k Key, v int64) error {
 				if k.Minute < cutoff {
 					expired[t]++
 					return nil
 				}
+				watched[t].note(s, k, v)
 				return add(k, v)
 			}
 		}
 		if err := f.mem.eachTiers(fns); err != nil {
 			return abort(err)
+		}
+		for t := range numTiers {
+			if err := watched[t].report(s, f.walSeq); err != nil { // before the part is in place
+				return abort(err)
+			}
 		}
 		for t := range numTiers {
 			if f.done[t] {
@@ -143,6 +151,7 @@ func (s *Store) flushFrozen() error {
 			if p != nil {
 				s.parts[t] = append(s.parts[t], p)
 			}
+			s.flushed[t] = max(s.flushed[t], f.walSeq)
 			f.done[t] = true
 			s.mu.Unlock()
 			if p != nil {

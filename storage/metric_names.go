@@ -132,6 +132,16 @@ func (m *metricNames) Lookup(name string) (uint32, bool) {
 	return id, ok
 }
 
+// Name returns the name of metric id.
+func (m *metricNames) Name(id uint32) string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if int(id) >= len(m.names) {
+		panic(fmt.Sprintf("BUG: no metric with id %d", id))
+	}
+	return m.names[id]
+}
+
 // Names returns all metric names, sorted.
 func (m *metricNames) Names() []string {
 	m.mu.RLock()

@@ -57,6 +57,7 @@ func (s *Store) openParts() error {
 				continue
 			}
 			s.parts[t] = append(s.parts[t], p)
+			s.flushed[t] = max(s.flushed[t], p.meta.WALSeq)
 		}
 		if err := syncDir(dir); err != nil {
 			return err

@@ -16,9 +16,9 @@ package storage
 // any minute finds it in the rows from that minute's hour on.
 const maxSpread = 60
 
-// spreadShare is minute i's share (0 ≤ i < n) of v spread over n minutes:
+// SpreadShare is minute i's share (0 ≤ i < n) of v spread over n minutes:
 // the quotient, plus one for each of the first remainder minutes.
-func spreadShare(v, n, i int64) int64 {
+func SpreadShare(v, n, i int64) int64 {
 	q, r := v/n, v%n
 	if i < r {
 		q++
@@ -31,7 +31,7 @@ func spreadShare(v, n, i int64) int64 {
 // nothing is no bucket, as before spread rows).
 func eachShare(m, n, v, from, to int64, fn func(minute, v int64)) {
 	for x := max(m, from); x < min(m+n, to); x++ {
-		if s := spreadShare(v, n, x-m); s != 0 {
+		if s := SpreadShare(v, n, x-m); s != 0 {
 			fn(x, s)
 		}
 	}

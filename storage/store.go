@@ -41,6 +41,9 @@ type Options struct {
 	// BlockCacheBytes bounds the decoded blocks kept for repeated queries
 	// (default 256 MiB; negative: none).
 	BlockCacheBytes int64
+	// Watch, when set, hears of every row a flush writes before the
+	// flush's part is in place (see FlushWatch).
+	Watch FlushWatch
 	// Failpoint, when set, is called at the moments a crash is most
 	// dangerous (see the failpoint constants); crash tests kill the process
 	// there.
@@ -133,6 +136,13 @@ type Store struct {
 	frozen      []*frozenTable
 	parts       [numTiers][]*part
 	trips       map[uint64]OpenTrip
+	// flushed is, by tier, the last WAL segment whose deltas are in that
+	// tier's parts (or were past its retention): it never goes back, even
+	// when retention removes the part that held them.
+	flushed [numTiers]uint64
+	// watchRows is the rows told to Options.Watch at each tier's last
+	// flush, reused by the next (under flushMu).
+	watchRows [numTiers][]Row
 
 	blocks  *blockCache   // decoded blocks of recent scans
 	metrics *storeMetrics // timings and counts for /metrics

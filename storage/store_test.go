@@ -16,7 +16,7 @@ func quietOptions() Options {
 	return Options{FlushInterval: time.Hour, Logf: func(string, ...any) {}}
 }
 
-func openTestStore(t *testing.T, dir string, opts Options) *Store {
+func openTestStore(t testing.TB, dir string, opts Options) *Store {
 	t.Helper()
 	s, err := Open(dir, opts)
 	if err != nil {

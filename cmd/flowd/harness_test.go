@@ -192,14 +192,18 @@ func (c *child) post(t *testing.T, kind, ctype, body string, gz bool) ingestAnsw
 }
 
 type seriesAnswer struct {
-	Total  int64      `json:"total"`
-	Points [][2]int64 `json:"points"`
-	Tier   string     `json:"tier"`
+	Total            int64      `json:"total"`
+	Points           [][2]int64 `json:"points"`
+	Tier             string     `json:"tier"`
+	RemoteUntil      *time.Time `json:"remote_until"`
+	UnreachablePeers []string   `json:"unreachable_peers"`
 }
 
 type densityAnswer struct {
-	Total int64 `json:"total"`
-	Cells []struct {
+	Total            int64      `json:"total"`
+	RemoteUntil      *time.Time `json:"remote_until"`
+	UnreachablePeers []string   `json:"unreachable_peers"`
+	Cells            []struct {
 		Cell  string `json:"cell"`
 		Value int64  `json:"value"`
 	} `json:"cells"`

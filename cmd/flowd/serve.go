@@ -21,6 +21,7 @@ import (
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/remote"
 	"github.com/flowd/flowd/storage"
 )
 
@@ -53,6 +54,7 @@ type serveConfig struct {
 	privacy       privacyConfig
 	forecast      forecastConfig
 	export        exportSchedule
+	remote        remoteConfig
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -86,6 +88,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	privacyFlags(fs, &c.privacy)
 	forecastFlags(fs, &c.forecast)
 	exportScheduleFlags(fs, &c.export)
+	remoteFlags(fs, &c.remote)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: flowd serve [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -164,14 +167,23 @@ func serve(args []string) error {
 			return fmt.Errorf("-export-dir: %w", err)
 		}
 	}
-	st, err := storage.Open(filepath.Join(c.data, "store"), storage.Options{
+	outbox, err := c.remote.outbox(c.data, time.Now())
+	if err != nil {
+		return err
+	}
+	failpoint := failpointFromEnv()
+	opts := storage.Options{
 		FlushInterval:   c.flush,
 		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
-		Failpoint:       failpointFromEnv(),
+		Failpoint:       failpoint,
 		BlockCacheBytes: c.blockCache,
 		MemtableBytes:   c.memtableBytes,
 		MaxMetrics:      c.maxMetrics,
-	})
+	}
+	if outbox != nil {
+		opts.Watch = outbox
+	}
+	st, err := storage.Open(filepath.Join(c.data, "store"), opts)
 	if err != nil {
 		return err
 	}
@@ -180,6 +192,14 @@ func serve(args []string) error {
 			log.Printf("flowd: closing the store: %v", err)
 		}
 	}()
+	var rt *remote.Tier
+	if outbox != nil {
+		if rt, err = c.remote.tier(outbox, st, c.res, failpoint); err != nil {
+			return err
+		}
+		defer rt.Close()
+		log.Printf("flowd: shipping finished buckets to %s as node %q", rt.Status().URL, c.remote.node)
+	}
 	cards, err := ingest.LoadOrCreateKey(c.secretFile)
 	if err != nil {
 		return err
@@ -207,8 +227,11 @@ func serve(args []string) error {
 	defer stopLive()
 	go fc.Run()
 	defer fc.Close()
-	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d, Forecasts: fc})
+	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d, Forecasts: fc, Remote: rt})
 	srv.Privacy = layer
+	if srv.History, err = c.remote.history(rt, c.res); err != nil {
+		return err
+	}
 	srv.MinFreeDisk = c.minFreeDisk
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
 	if err != nil {

@@ -1,0 +1,160 @@
+package remote
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uber/h3-go/v4"
+)
+
+var errUnknownMetric = errors.New("unknown metric")
+
+// Peer is another flowd (an ingest node) whose store a query node reads
+// for the minutes not yet in VictoriaMetrics: the nodes' live deltas.
+type Peer struct {
+	URL    string
+	token  string // an admin token of the peer: its figures exact
+	client *http.Client
+}
+
+// NewPeer returns the peer at base, called with token (empty when the
+// peer has no tokens).
+func NewPeer(base, token string, client *http.Client) (*Peer, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("-peers: %q is not the http(s)://host:port of a flowd", base)
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Peer{URL: strings.TrimSuffix(base, "/"), token: token, client: client}, nil
+}
+
+func (p *Peer) do(req *http.Request, v any) error {
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(body), "unknown metric") {
+		return errUnknownMetric // the peer has no data of it
+	}
+	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusServiceUnavailable {
+		return fmt.Errorf("%s %s: %s: %.200s", req.Method, req.URL.Path, resp.Status, body)
+	}
+	return json.Unmarshal(body, v)
+}
+
+// Shipped returns the first minute whose buckets the peer may not have
+// shipped to VictoriaMetrics yet (its /readyz); ok is false for a peer
+// that ships nothing.
+func (p *Peer) Shipped() (minute int64, ok bool, err error) {
+	req, err := http.NewRequest("GET", p.URL+"/readyz", nil)
+	if err != nil {
+		return 0, false, err
+	}
+	var ready struct {
+		Remote *Status `json:"remote"`
+	}
+	if err := p.do(req, &ready); err != nil {
+		return 0, false, err
+	}
+	if ready.Remote == nil {
+		return 0, false, nil
+	}
+	return ready.Remote.Shipped.Unix() / 60, true, nil
+}
+
+// SumSteps adds to sums[i] the peer's own sum of metric over cells (of
+// resolution res) over the i-th step of step minutes from minute from,
+// up to to: its store only (local=1), exact with an admin token.
+func (p *Peer) SumSteps(metric string, cells []h3.Cell, res int, from, to, step int64, sums []int64) error {
+	ids := make([]string, len(cells))
+	for i, c := range cells {
+		ids[i] = CellHex(uint64(c))
+	}
+	form := url.Values{
+		"metric": {metric}, "cells": {strings.Join(ids, ",")}, "res": {strconv.Itoa(res)},
+		"from": {strconv.FormatInt(from*60, 10)}, "to": {strconv.FormatInt(to*60, 10)},
+		"step": {(time.Duration(step) * time.Minute).String()}, "local": {"1"},
+	}
+	req, err := http.NewRequest("POST", p.URL+"/api/v1/series", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var ans struct {
+		Error  string     `json:"error"`
+		Points [][2]int64 `json:"points"`
+	}
+	if err := p.do(req, &ans); err == errUnknownMetric {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if ans.Error != "" {
+		return fmt.Errorf("%s: %s", p.URL, ans.Error)
+	}
+	for _, pt := range ans.Points {
+		if i := (pt[0]/60 - from) / step; i >= 0 && i < int64(len(sums)) {
+			sums[i] += pt[1]
+		}
+	}
+	return nil
+}
+
+// SumByCell calls fn with the peer's own sum of metric over [from, to)
+// minutes in each cell (of resolution res) of cells that has any: its
+// density map from its store only (local=1), exact with an admin token.
+func (p *Peer) SumByCell(metric string, cells []h3.Cell, res int, from, to int64, fn func(cell h3.Cell, v int64)) error {
+	ids := make([]string, len(cells))
+	for i, c := range cells {
+		ids[i] = CellHex(uint64(c))
+	}
+	form := url.Values{
+		"metric": {metric}, "cells": {strings.Join(ids, ",")}, "res": {strconv.Itoa(res)},
+		"from": {strconv.FormatInt(from*60, 10)}, "to": {strconv.FormatInt(to*60, 10)}, "local": {"1"},
+	}
+	req, err := http.NewRequest("POST", p.URL+"/api/v1/density", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var ans struct {
+		Error string `json:"error"`
+		Cells []struct {
+			Cell  string `json:"cell"`
+			Value int64  `json:"value"`
+		} `json:"cells"`
+	}
+	if err := p.do(req, &ans); err == errUnknownMetric {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if ans.Error != "" {
+		return fmt.Errorf("%s: %s", p.URL, ans.Error)
+	}
+	for _, c := range ans.Cells {
+		id, err := strconv.ParseUint(c.Cell, 16, 64)
+		if err != nil {
+			return fmt.Errorf("%s answered a cell %q", p.URL, c.Cell)
+		}
+		fn(h3.Cell(id), c.Value)
+	}
+	return nil
+}
