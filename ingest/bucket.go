@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/internal/freelist"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
@@ -115,28 +116,14 @@ type Batch struct {
 	refusals [numRefusals]int
 }
 
-// freeBatches keeps a few released batches with their grown buffers (the
-// taps and trip-matching scratch above all): a free list rather than a
-// sync.Pool, which every garbage collection empties, and flowd collects
-// often (-gogc).
-var freeBatches struct {
-	sync.Mutex
-	list []*Batch
-}
-
-// maxFreeBatches bounds the batches kept: about the requests in flight.
-const maxFreeBatches = 8
+// freeBatches keeps a few released batches, about as many as requests in
+// flight, with their grown buffers (the taps and trip-matching scratch
+// above all).
+var freeBatches = freelist.New[Batch](8)
 
 // NewBatch returns an empty batch; call Commit, then Release.
 func (b *Bucketer) NewBatch() *Batch {
-	var bt *Batch
-	freeBatches.Lock()
-	if n := len(freeBatches.list); n > 0 {
-		bt = freeBatches.list[n-1]
-		freeBatches.list[n-1] = nil
-		freeBatches.list = freeBatches.list[:n-1]
-	}
-	freeBatches.Unlock()
+	bt := freeBatches.Get()
 	if bt == nil {
 		bt = &Batch{coords: map[[2]float64]h3.Cell{}}
 	}
@@ -173,11 +160,7 @@ func (bt *Batch) Release() {
 		clear(bt.coords)
 	}
 	bt.b = nil
-	freeBatches.Lock()
-	if len(freeBatches.list) < maxFreeBatches {
-		freeBatches.list = append(freeBatches.list, bt)
-	}
-	freeBatches.Unlock()
+	freeBatches.Put(bt)
 }
 
 // Accepted is the number of events added to the batch.

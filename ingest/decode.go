@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"unicode/utf8"
+
+	"github.com/flowd/flowd/internal/freelist"
 
 	"github.com/valyala/fastjson"
 )
@@ -177,7 +178,7 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	if f != NDJSON && f != CSV {
 		panic(fmt.Sprintf("BUG: ingest: unknown %s", f))
 	}
-	br, _ := lineReaders.Get().(*bufio.Reader)
+	br := lineReaders.Get()
 	if br == nil || br.Size() < maxLine+2 {
 		// Room for the line, "\r\n", so ReadSlice sees the whole of it.
 		br = bufio.NewReaderSize(r, maxLine+2)
@@ -264,7 +265,8 @@ func (d *decoder) lineFields(line int, b []byte, tooLong bool, maxLine int) (ok,
 	return true, false
 }
 
-var lineReaders sync.Pool // *bufio.Reader
+// lineReaders keeps the line readers of a few bodies decoding at once.
+var lineReaders = freelist.New[bufio.Reader](8)
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 

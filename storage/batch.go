@@ -3,7 +3,8 @@ package storage
 import (
 	"fmt"
 	"math"
-	"sync"
+
+	"github.com/flowd/flowd/internal/freelist"
 )
 
 // Batch collects the bucket additions of one ingest request, grouped by
@@ -17,28 +18,15 @@ type Batch struct {
 	scratch shardScratch // for applying to the memtable
 }
 
-// freeBatches keeps a few released batches with their grown index and
-// lists. Unlike a sync.Pool, which the garbage collector empties, it
-// keeps them across collections: a batch of 10,000 events regrown from
-// nothing costs more than decoding it.
-var freeBatches struct {
-	sync.Mutex
-	list []*Batch
-}
-
-// maxFreeBatches bounds the batches kept: about as many as requests in
-// flight.
-const maxFreeBatches = 8
+// freeBatches keeps a few released batches, about as many as requests in
+// flight, with their grown index and lists: a batch of 10,000 events
+// regrown from nothing costs more than decoding it.
+var freeBatches = freelist.New[Batch](8)
 
 // NewBatch returns an empty batch, reused when one is free; Release
 // returns it.
 func NewBatch() *Batch {
-	freeBatches.Lock()
-	defer freeBatches.Unlock()
-	if n := len(freeBatches.list); n > 0 {
-		b := freeBatches.list[n-1]
-		freeBatches.list[n-1] = nil
-		freeBatches.list = freeBatches.list[:n-1]
+	if b := freeBatches.Get(); b != nil {
 		return b
 	}
 	return &Batch{}
@@ -49,11 +37,7 @@ func (b *Batch) Release() {
 	b.t.reset()
 	b.t.trim()
 	b.err = nil
-	freeBatches.Lock()
-	defer freeBatches.Unlock()
-	if len(freeBatches.list) < maxFreeBatches {
-		freeBatches.list = append(freeBatches.list, b)
-	}
+	freeBatches.Put(b)
 }
 
 // Series returns a handle of the series (metric, cell, sub) of a metric

@@ -2,9 +2,10 @@ package storage
 
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flowd/flowd/internal/freelist"
 )
 
 type commit struct {
@@ -17,40 +18,23 @@ type commit struct {
 	applied atomic.Bool
 }
 
-// payloads keeps a few WAL record buffers, grown to a batch's record: a
-// free list, since a sync.Pool loses them at every collection.
-var payloads struct {
-	sync.Mutex
-	list []*[]byte
-}
+// payloads keeps a few WAL record buffers, grown to a batch's record.
+var payloads = freelist.New[[]byte](8)
 
-// maxFreePayloads bounds the buffers kept, and maxPooledPayload the size
-// of one.
-const (
-	maxFreePayloads  = 8
-	maxPooledPayload = 4 << 20
-)
+// maxPooledPayload bounds the size of a buffer kept.
+const maxPooledPayload = 4 << 20
 
 func getPayload() *[]byte {
-	payloads.Lock()
-	defer payloads.Unlock()
-	if n := len(payloads.list); n > 0 {
-		p := payloads.list[n-1]
-		payloads.list = payloads.list[:n-1]
+	if p := payloads.Get(); p != nil {
 		return p
 	}
 	return new([]byte)
 }
 
 func putPayload(p *[]byte) {
-	if cap(*p) > maxPooledPayload {
-		return
-	}
-	*p = (*p)[:0]
-	payloads.Lock()
-	defer payloads.Unlock()
-	if len(payloads.list) < maxFreePayloads {
-		payloads.list = append(payloads.list, p)
+	if cap(*p) <= maxPooledPayload {
+		*p = (*p)[:0]
+		payloads.Put(p)
 	}
 }
 

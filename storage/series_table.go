@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"sync"
 	"unsafe"
 
+	"github.com/flowd/flowd/internal/freelist"
 	"github.com/flowd/flowd/vocab"
 )
 
@@ -79,8 +79,8 @@ const maxChunk = 64
 
 // The points arena is made of pages of pageSize points that never move: a
 // growing table allocates a page, never copies one. A chunk lies within one
-// page. Pages go back to a pool when their table is reset, so a memtable
-// fills the pages the previous one flushed.
+// page. Pages go back to a free list when their table is reset, so a
+// memtable fills the pages the previous one flushed.
 const (
 	pageBits = 12
 	pageSize = 1 << pageBits
@@ -88,7 +88,16 @@ const (
 
 type pointPage [pageSize]point
 
-var pointPages = sync.Pool{New: func() any { return new(pointPage) }}
+// pointPages keeps the pages of a 16 MiB memtable: about what one flush
+// gives back while the next memtable fills.
+var pointPages = freelist.New[pointPage](16 << 20 / int(unsafe.Sizeof(pointPage{})))
+
+func newPointPage() *pointPage {
+	if pg := pointPages.Get(); pg != nil {
+		return pg
+	}
+	return new(pointPage)
+}
 
 // series is one series of a seriesTable: its key and its chunks of points
 // in the order they were added.
@@ -274,7 +283,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 		if len(t.pages) >= math.MaxInt32>>pageBits || len(t.chunks) >= math.MaxInt32 {
 			panic("BUG: a series table of 2^31 points")
 		}
-		t.pages = append(t.pages, pointPages.Get().(*pointPage))
+		t.pages = append(t.pages, newPointPage())
 		t.used = 0
 	}
 	start := int32((len(t.pages)-1)<<pageBits + t.used)
