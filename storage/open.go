@@ -33,7 +33,7 @@ func (s *Store) openParts() error {
 				continue
 			}
 			maxID = max(maxID, id)
-			p, err := openPart(path)
+			p, err := openPart(path, true)
 			if err != nil {
 				s.quarantine(t, path, err)
 				setAside[t.String()+"/"+name] = true

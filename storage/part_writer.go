@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/flowd/flowd/internal/freelist"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -17,15 +18,40 @@ type partWriter struct {
 	tmpDir  string
 	final   string // where the store renames the part once written
 	files   [numColumns]*os.File
-	bufs    [numColumns]*bufio.Writer
 	offsets [numColumns]uint64
 	headers []blockHeader
 	meta    partMeta
-	blk     block
+	wb      *writerBufs // nil once given back
 	last    Key
 	hasLast bool
 	buf     []byte
 	enc     *zstd.Encoder
+}
+
+// writerBufs is what a part writer fills and a later one reuses: its
+// block's columns and its column files' write buffers.
+type writerBufs struct {
+	blk  block
+	bufs [numColumns]*bufio.Writer
+}
+
+// freeWriterBufs keeps the buffers of the few parts written at once (a
+// flush's two tiers, a merge).
+var freeWriterBufs = freelist.New[writerBufs](4)
+
+// release gives w's buffers back for the next writer.
+func (w *partWriter) release() {
+	if w.wb == nil {
+		return
+	}
+	w.wb.blk.reset()
+	for _, b := range w.wb.bufs {
+		if b != nil {
+			b.Reset(nil)
+		}
+	}
+	freeWriterBufs.Put(w.wb)
+	w.wb = nil
 }
 
 // newPartWriter starts a part in tmpDir whose blocks enc compresses.
@@ -33,7 +59,10 @@ func newPartWriter(tmpDir string, tier Tier, enc *zstd.Encoder) (*partWriter, er
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return nil, err
 	}
-	w := &partWriter{tmpDir: tmpDir, enc: enc}
+	w := &partWriter{tmpDir: tmpDir, enc: enc, wb: freeWriterBufs.Get()}
+	if w.wb == nil {
+		w.wb = &writerBufs{}
+	}
 	w.meta = partMeta{Version: partFormatVersion, Tier: tier.String()}
 	for i, name := range columnFiles {
 		f, err := os.Create(filepath.Join(tmpDir, name))
@@ -42,7 +71,11 @@ func newPartWriter(tmpDir string, tier Tier, enc *zstd.Encoder) (*partWriter, er
 			return nil, err
 		}
 		w.files[i] = f
-		w.bufs[i] = bufio.NewWriterSize(f, 64<<10)
+		if w.wb.bufs[i] == nil {
+			w.wb.bufs[i] = bufio.NewWriterSize(f, 64<<10)
+		} else {
+			w.wb.bufs[i].Reset(f)
+		}
 	}
 	return w, nil
 }
@@ -53,8 +86,8 @@ func (w *partWriter) add(k Key, v int64) error {
 		panic(fmt.Sprintf("BUG: part rows out of order: %v after %v", k, w.last))
 	}
 	w.last, w.hasLast = k, true
-	w.blk.append(k, v)
-	if w.blk.len() >= maxBlockRows {
+	w.wb.blk.append(k, v)
+	if w.wb.blk.len() >= maxBlockRows {
 		return w.flushBlock()
 	}
 	return nil
@@ -68,14 +101,14 @@ func (w *partWriter) addRows(src *block, i, j int) error {
 	}
 	w.last, w.hasLast = src.key(j-1), true
 	for i < j {
-		n := min(j-i, maxBlockRows-w.blk.len())
-		w.blk.metrics = append(w.blk.metrics, src.metrics[i:i+n]...)
-		w.blk.cells = append(w.blk.cells, src.cells[i:i+n]...)
-		w.blk.subs = append(w.blk.subs, src.subs[i:i+n]...)
-		w.blk.minutes = append(w.blk.minutes, src.minutes[i:i+n]...)
-		w.blk.values = append(w.blk.values, src.values[i:i+n]...)
+		n := min(j-i, maxBlockRows-w.wb.blk.len())
+		w.wb.blk.metrics = append(w.wb.blk.metrics, src.metrics[i:i+n]...)
+		w.wb.blk.cells = append(w.wb.blk.cells, src.cells[i:i+n]...)
+		w.wb.blk.subs = append(w.wb.blk.subs, src.subs[i:i+n]...)
+		w.wb.blk.minutes = append(w.wb.blk.minutes, src.minutes[i:i+n]...)
+		w.wb.blk.values = append(w.wb.blk.values, src.values[i:i+n]...)
 		i += n
-		if w.blk.len() >= maxBlockRows {
+		if w.wb.blk.len() >= maxBlockRows {
 			if err := w.flushBlock(); err != nil {
 				return err
 			}
@@ -85,23 +118,23 @@ func (w *partWriter) addRows(src *block, i, j int) error {
 }
 
 func (w *partWriter) flushBlock() error {
-	n := w.blk.len()
+	n := w.wb.blk.len()
 	if n == 0 {
 		return nil
 	}
-	h := blockHeader{First: w.blk.key(0), Last: w.blk.key(n - 1), Rows: uint32(n)}
-	h.MinMinute, h.MaxMinute = w.blk.minutes[0], w.blk.minutes[0]
-	for _, m := range w.blk.minutes {
+	h := blockHeader{First: w.wb.blk.key(0), Last: w.wb.blk.key(n - 1), Rows: uint32(n)}
+	h.MinMinute, h.MaxMinute = w.wb.blk.minutes[0], w.wb.blk.minutes[0]
+	for _, m := range w.wb.blk.minutes {
 		h.MinMinute = min(h.MinMinute, m)
 		h.MaxMinute = max(h.MaxMinute, m)
 	}
-	cols := w.blk.columns()
+	cols := w.wb.blk.columns()
 	for c := range numColumns {
 		var ch columnHeader
 		w.buf, ch = encodeColumn(w.buf[:0], w.enc, c, *cols[c])
 		ch.Offset = w.offsets[c]
 		ch.Checksum = crc32.Checksum(w.buf, castagnoli)
-		if _, err := w.bufs[c].Write(w.buf); err != nil {
+		if _, err := w.wb.bufs[c].Write(w.buf); err != nil {
 			return err
 		}
 		w.offsets[c] += uint64(len(w.buf))
@@ -114,7 +147,7 @@ func (w *partWriter) flushBlock() error {
 	w.meta.MaxMinute = max(w.meta.MaxMinute, h.MaxMinute)
 	w.meta.Rows += uint64(n)
 	w.headers = append(w.headers, h)
-	w.blk.reset()
+	w.wb.blk.reset()
 	return nil
 }
 
@@ -126,7 +159,7 @@ func (w *partWriter) finish(finalDir string) (*part, error) {
 		return nil, err
 	}
 	for i := range w.files {
-		err := w.bufs[i].Flush()
+		err := w.wb.bufs[i].Flush()
 		if err == nil {
 			err = w.files[i].Sync()
 		}
@@ -139,6 +172,7 @@ func (w *partWriter) finish(finalDir string) (*part, error) {
 			return nil, fmt.Errorf("cannot write %s: %w", filepath.Join(w.tmpDir, columnFiles[i]), err)
 		}
 	}
+	w.release()
 	hdrs := make([]byte, 0, len(w.headers)*blockHeaderSize)
 	for i := range w.headers {
 		hdrs = w.headers[i].marshal(hdrs)
@@ -170,10 +204,11 @@ func (w *partWriter) finish(finalDir string) (*part, error) {
 	if err := syncDir(filepath.Dir(finalDir)); err != nil {
 		return nil, err
 	}
-	return openPart(finalDir)
+	return openPart(finalDir, false)
 }
 
 func (w *partWriter) abort() {
+	w.release()
 	for _, f := range w.files {
 		if f != nil {
 			f.Close()
