@@ -181,20 +181,6 @@ func (q *query) steps(from, to, step int64, max int64, what string) (int64, erro
 	return n, nil
 }
 
-// checkCost refuses a query that would touch more than the cost limit:
-// cells × steps, the number of sums it computes.
-func (s *Server) checkCost(cells, steps int64) error {
-	limit := int64(DefaultMaxQueryCost)
-	if s.Guard != nil && s.Guard.Limits.MaxQueryCost > 0 {
-		limit = s.Guard.Limits.MaxQueryCost
-	}
-	if cost := cells * steps; cost > limit {
-		return &paramError{Param: "cost", Value: fmt.Sprintf("%d cells × %d steps = %d", cells, steps, cost),
-			Reason: fmt.Sprintf("over the query cost limit of %d: use a larger step, a coarser res or a smaller area", limit)}
-	}
-	return nil
-}
-
 // resAllowed refuses a resolution finer than the privacy layer releases
 // the metric's figures at; param names the parameter that set it.
 func (q *query) resAllowed(metric string, res int, param string) error {

@@ -55,7 +55,9 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 	if err != nil {
 		return sq, err
 	}
-	return sq, s.checkCost(int64(len(sq.area.cells)), n)
+	tier := s.Store.TierFor(sq.from, sq.step)
+	cost := s.areaCost(sq.area, tierSpan{tier, sq.from, sq.to}, sq.metric, n)
+	return sq, s.checkCost(cost, withHourStep(adviceSeries, tier, "step=1h from a whole hour"))
 }
 
 // series answers the per-step sums of a metric over an area, each a
