@@ -184,6 +184,7 @@ func routeParams() map[string]Params {
 		"GET /api/v1/od": Params{
 			{Name: "by", Type: "string", Enum: []string{"cell", "station"}, Doc: "pairs of cells (default) or of stations"},
 			{Name: "top", Type: "integer", Min: 1, Max: 100000, Doc: "how many pairs (default 100)"},
+			{Name: "source", Type: "string", Enum: []string{"matched", "inferred", "all"}, Doc: "trips counted: matched tap-in/tap-out (default), inferred from tap-in-only legs, or all"},
 		}.with(resParam, spanParams, areaParamsOf("", "the origins"), areaParamsOf("dest_", "the destinations"), formatParam),
 		"GET /api/v1/distinct": area.with(resParam, spanParams, Params{
 			{Name: "step", Type: "string", Format: FormatDuration, Doc: "also count per step"},

@@ -42,6 +42,9 @@ type snapshot struct {
 	// map of small values is faster to probe than one of whole entries.
 	stationCells map[string]h3.Cell
 	sensorCells  map[string]h3.Cell
+	// byLine lists the stations of each line, a transfer station under
+	// each of its lines, in id order.
+	byLine map[string][]Station
 }
 
 // New returns an empty Registry placing entries at base resolution res.
@@ -54,6 +57,10 @@ func New(res int) *Registry {
 	r.snap.Store(&snapshot{})
 	return r
 }
+
+// StationsOnLine returns the stations of a line, in id order; callers
+// must not change the slice.
+func (r *Registry) StationsOnLine(line string) []Station { return r.snap.Load().byLine[line] }
 
 // Res returns the base resolution at which entries' cells are computed.
 func (r *Registry) Res() int { return r.res }
@@ -231,6 +238,12 @@ func (r *Registry) update(f func(*snapshot)) {
 	next.stationCells = make(map[string]h3.Cell, len(next.stationList))
 	for _, st := range next.stationList {
 		next.stationCells[st.ID] = st.Cell
+	}
+	next.byLine = map[string][]Station{}
+	for _, st := range next.stationList {
+		for _, l := range st.Lines() {
+			next.byLine[l] = append(next.byLine[l], st)
+		}
 	}
 	next.sensorCells = make(map[string]h3.Cell, len(next.sensorList))
 	for _, sn := range next.sensorList {

@@ -309,8 +309,12 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 	}
 	if bt.b.Trips != nil {
 		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell)}
-		if !s.In {
-			// After a key rotation a trip may have opened under the old key.
+		if s.In && s.Line != "" && bt.b.Trips.infer != nil {
+			tp.line = bt.b.Trips.infer.line(s.Line)
+		}
+		if !s.In || tp.line != "" {
+			// After a key rotation a trip or leg may have opened under the
+			// old key.
 			tp.prevCard, _ = bt.b.Cards.Previous(s.Card)
 		}
 		bt.taps = append(bt.taps, tp)

@@ -52,6 +52,7 @@ type serveConfig struct {
 	security      securityConfig
 	privacy       privacyConfig
 	forecast      forecastConfig
+	infer         inferConfig
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -84,6 +85,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	securityFlags(fs, &c.security)
 	privacyFlags(fs, &c.privacy)
 	forecastFlags(fs, &c.forecast)
+	inferFlags(fs, &c.infer)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: flowd serve [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -171,9 +173,13 @@ func serve(args []string) error {
 		return err
 	}
 
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow), MaxAhead: c.maxAhead}
+	inf, inferWindow, err := c.infer.inference(reg)
+	if err != nil {
+		return err
+	}
+	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow, inf), MaxAhead: c.maxAhead}
 	ih := ingest.NewHandler(b, c.maxInflight)
-	layer, err := c.privacy.layer(c.data, c.res, c.tripWindow)
+	layer, err := c.privacy.layer(c.data, c.res, c.tripWindow, inferWindow)
 	if err != nil {
 		return err
 	}
