@@ -41,6 +41,42 @@ const (
 func (src odSource) matched() bool  { return src != sourceInferred }
 func (src odSource) inferred() bool { return src != sourceMatched }
 
+// settled is the metric whose release line a span of the source's trips
+// ends at: inferred ones settle later (a leg waits for the card's next
+// tap).
+func (src odSource) settled() string {
+	if src.inferred() {
+		return vocab.LegsInferred
+	}
+	return vocab.Trips
+}
+
+// legMetrics are the metrics of the source's rides through the network:
+// matched trips (a tap-in and tap-out of one system) and inferred legs
+// (one line each).
+func (src odSource) legMetrics() []string {
+	var ms []string
+	if src.matched() {
+		ms = append(ms, vocab.Trips)
+	}
+	if src.inferred() {
+		ms = append(ms, vocab.LegsInferred)
+	}
+	return ms
+}
+
+// parseSource reads the source parameter: matched by default.
+func parseSource(q *query) (odSource, error) {
+	switch src := odSource(q.str("source")); src {
+	case "":
+		return sourceMatched, nil
+	case sourceMatched, sourceInferred, sourceAll:
+		return src, nil
+	default:
+		return "", &paramError{Param: "source", Value: string(src), Reason: "want matched, inferred or all"}
+	}
+}
+
 // odQuery asks for the top trips between origins and destinations.
 type odQuery struct {
 	res, top       int
@@ -82,13 +118,8 @@ func (s *Server) parseOD(q *query) (oq odQuery, err error) {
 	default:
 		return oq, &paramError{Param: "by", Value: by, Reason: "want cell or station"}
 	}
-	switch src := odSource(q.str("source")); src {
-	case "":
-		oq.source = sourceMatched
-	case sourceMatched, sourceInferred, sourceAll:
-		oq.source = src
-	default:
-		return oq, &paramError{Param: "source", Value: string(src), Reason: "want matched, inferred or all"}
+	if oq.source, err = parseSource(q); err != nil {
+		return oq, err
 	}
 	if err := q.resAllowed(vocab.Trips, oq.res, "res"); err != nil {
 		return oq, err
@@ -96,13 +127,7 @@ func (s *Server) parseOD(q *query) (oq odQuery, err error) {
 	if oq.from, oq.to, err = q.span(24 * 60); err != nil {
 		return oq, err
 	}
-	// Inferred trips settle later (a leg waits for the card's next tap):
-	// a span with them ends where they are released.
-	settled := vocab.Trips
-	if oq.source.inferred() {
-		settled = vocab.TripsInferred
-	}
-	oq.from, oq.to, _ = q.rel.Span(settled, oq.from, oq.to, 0)
+	oq.from, oq.to, _ = q.rel.Span(oq.source.settled(), oq.from, oq.to, 0)
 	if oq.origins, err = s.rangesOf(q, ""); err != nil {
 		return oq, err
 	}

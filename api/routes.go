@@ -76,6 +76,7 @@ func (s *Server) routes(p Parts) []Route {
 		{"POST", "/api/v1/corridor", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseCorridorQuery, s.corridor)},
 		{"POST", "/api/v1/path/density", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePathDensity, s.pathDensity)},
 		{"GET", "/api/v1/od", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseOD, s.od)},
+		{"GET", "/api/v1/sections", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseSections, s.sections)},
 		{"GET", "/api/v1/distinct", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDistinct, s.distinct)},
 		{"GET", "/api/v1/metrics", RoleRead, LimitRate, AuditAdmin, s.metricNames},
 		{"GET", "/api/v1/forecast", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseForecast, fc.forecast))},
@@ -186,6 +187,11 @@ func routeParams() map[string]Params {
 			{Name: "top", Type: "integer", Min: 1, Max: 100000, Doc: "how many pairs (default 100)"},
 			{Name: "source", Type: "string", Enum: []string{"matched", "inferred", "all"}, Doc: "trips counted: matched tap-in/tap-out (default), inferred from tap-in-only legs, or all"},
 		}.with(resParam, spanParams, areaParamsOf("", "the origins"), areaParamsOf("dest_", "the destinations"), formatParam),
+		"GET /api/v1/sections": Params{
+			{Name: "line", Type: "string", Required: true, Doc: "the line, as the station registry names it", Example: "1"},
+			{Name: "source", Type: "string", Enum: []string{"matched", "inferred", "all"}, Doc: "rides assigned: matched trips (default), inferred legs of tap-in-only lines, or all"},
+			{Name: "step", Type: "string", Format: FormatDuration, Doc: "load per step of the tap-in (default 1h)"},
+		}.with(spanParams, formatParam),
 		"GET /api/v1/distinct": area.with(resParam, spanParams, Params{
 			{Name: "step", Type: "string", Format: FormatDuration, Doc: "also count per step"},
 		}),

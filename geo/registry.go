@@ -45,6 +45,9 @@ type snapshot struct {
 	// byLine lists the stations of each line, a transfer station under
 	// each of its lines, in id order.
 	byLine map[string][]Station
+	// gen counts the snapshots, so that what is built from one (a metro
+	// network) is rebuilt only when it changes.
+	gen uint64
 }
 
 // New returns an empty Registry placing entries at base resolution res.
@@ -57,6 +60,9 @@ func New(res int) *Registry {
 	r.snap.Store(&snapshot{})
 	return r
 }
+
+// Generation numbers the registry's state; it changes with every change.
+func (r *Registry) Generation() uint64 { return r.snap.Load().gen }
 
 // StationsOnLine returns the stations of a line, in id order; callers
 // must not change the slice.
@@ -234,6 +240,7 @@ func (r *Registry) update(f func(*snapshot)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := *r.snap.Load()
+	next.gen++
 	f(&next)
 	next.stationCells = make(map[string]h3.Cell, len(next.stationList))
 	for _, st := range next.stationList {

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"math"
 	"sync"
 	"time"
 
@@ -68,7 +67,7 @@ type learnedStops struct {
 
 type stop struct {
 	cell     uint64
-	lat, lng float64 // radians
+	lat, lng float64
 }
 
 func (inf *Inference) maxWalkKm() float64 {
@@ -146,24 +145,23 @@ func (inf *Inference) learn(line string, cell uint64) {
 	}
 	ls.seen[cell] = true
 	ll := h3.Cell(cell).LatLng()
-	ls.stops = append(ls.stops, stop{cell, ll.Lat * math.Pi / 180, ll.Lng * math.Pi / 180})
+	ls.stops = append(ls.stops, stop{cell, ll.Lat, ll.Lng})
 }
 
 // alight returns the stop of line nearest to cell, if one lies within
 // the walking distance.
 func (inf *Inference) alight(line string, cell uint64) (uint64, bool) {
 	ll := h3.Cell(cell).LatLng()
-	lat, lng := ll.Lat*math.Pi/180, ll.Lng*math.Pi/180
 	best, bestKm := uint64(0), inf.maxWalkKm()
 	found := false
 	consider := func(c uint64, slat, slng float64) {
-		if km := haversineKm(lat, lng, slat, slng); km <= bestKm {
+		if km := geo.DistanceKm(ll.Lat, ll.Lng, slat, slng); km <= bestKm {
 			best, bestKm, found = c, km, true
 		}
 	}
 	if stations := inf.Registry.StationsOnLine(line); len(stations) > 0 {
 		for _, st := range stations {
-			consider(uint64(st.Cell), st.Lat*math.Pi/180, st.Lng*math.Pi/180)
+			consider(uint64(st.Cell), st.Lat, st.Lng)
 		}
 		return best, found
 	}
@@ -173,12 +171,4 @@ func (inf *Inference) alight(line string, cell uint64) (uint64, bool) {
 		}
 	}
 	return best, found
-}
-
-// haversineKm is the great-circle distance between two points in radians.
-func haversineKm(lat1, lng1, lat2, lng2 float64) float64 {
-	const earthKm = 6371.0088
-	dlat, dlng := lat2-lat1, lng2-lng1
-	a := math.Sin(dlat/2)*math.Sin(dlat/2) + math.Cos(lat1)*math.Cos(lat2)*math.Sin(dlng/2)*math.Sin(dlng/2)
-	return 2 * earthKm * math.Asin(math.Min(1, math.Sqrt(a)))
 }
