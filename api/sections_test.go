@@ -21,6 +21,45 @@ import (
 	"github.com/uber/h3-go/v4"
 )
 
+// startMetroDay serves a store holding a day of the synthetic city's
+// metro, tapped in and out, two days ago, with its stations; scale sets
+// the riders (1: Hangzhou's 3 million taps).
+func startMetroDay(tb testing.TB, scale float64) (*flowdtest.Server, time.Time) {
+	tb.Helper()
+	c := city.New(city.Config{Seed: 7, Scale: scale})
+	var stations []geo.Station
+	for _, s := range c.Stations {
+		stations = append(stations, geo.Station{ID: s.ID, Name: s.Name, Line: s.Line, Lat: s.Pos.Lat, Lng: s.Pos.Lng})
+	}
+	dir := tb.TempDir()
+	fs := flowdtest.New(tb, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		if err := reg.PutStations(stations); err != nil {
+			tb.Fatal(err)
+		}
+		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, Trips: ingest.NewTrips(st, 3*time.Hour, nil)}
+		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
+	})
+	fs.Serve()
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	var afc bytes.Buffer
+	if _, _, err := c.AFCDay(day, &afc); err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.Post(fs.URL+"/api/v1/ingest/swipes", "text/csv", &afc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		tb.Fatalf("ingest of the AFC day: %d", resp.StatusCode)
+	}
+	return fs, day
+}
+
 // sectionsReply is what the tests read of a sections answer.
 type sectionsReply struct {
 	Line     string
@@ -42,34 +81,7 @@ type sectionsReply struct {
 // the same trips — every trip alone, along the cheapest path of all
 // pairs' shortest paths (Floyd–Warshall) over the network's arcs.
 func TestSectionLoadEqualsBruteForceAssignment(t *testing.T) {
-	c := city.New(city.Config{Seed: 7, Scale: 0.01})
-	var stations []geo.Station
-	for _, s := range c.Stations {
-		stations = append(stations, geo.Station{ID: s.ID, Name: s.Name, Line: s.Line, Lat: s.Pos.Lat, Lng: s.Pos.Lng})
-	}
-	dir := t.TempDir()
-	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
-		if err := reg.PutStations(stations); err != nil {
-			t.Fatal(err)
-		}
-		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, Trips: ingest.NewTrips(st, 3*time.Hour, nil)}
-		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
-	})
-	fs.Serve()
-	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
-	var afc bytes.Buffer
-	if _, _, err := c.AFCDay(day, &afc); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(fs.URL+"/api/v1/ingest/swipes", "text/csv", &afc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	fs, day := startMetroDay(t, 0.01)
 	from, to := day.Add(-24*time.Hour), day.Add(48*time.Hour)
 
 	// The brute force: all pairs' shortest paths over the arcs.
@@ -106,7 +118,7 @@ func TestSectionLoadEqualsBruteForceAssignment(t *testing.T) {
 	}
 	type tripRow struct{ o, d, minute, v int64 }
 	var rows []tripRow
-	err = fs.Store.ScanSub(storage.TierMinute, vocab.Trips, vocab.Everywhere, from.Unix()/60, to.Unix()/60, func(o, d uint64, minute, v int64) {
+	err := fs.Store.ScanSub(storage.TierMinute, vocab.Trips, vocab.Everywhere, from.Unix()/60, to.Unix()/60, func(o, d uint64, minute, v int64) {
 		rows = append(rows, tripRow{int64(o), int64(d), minute, v})
 	})
 	if err != nil {
