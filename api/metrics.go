@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/vocab"
 	"github.com/valyala/fasthttp"
 )
 
 func (s *Server) metricNames(ctx *fasthttp.RequestCtx) {
-	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": s.Store.Metrics()})
+	// The per-sensor families are asked for by sensor=, not by name.
+	names := slices.DeleteFunc(s.Store.Metrics(), vocab.IsPerSensor)
+	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": names})
 }
 
 // prometheus serves GET /metrics in the Prometheus text format: the API's

@@ -41,7 +41,7 @@ type snapshot struct {
 	// The cells of stations and sensors by id, for the ingest hot path: a
 	// map of small values is faster to probe than one of whole entries.
 	stationCells map[string]h3.Cell
-	sensorCells  map[string]h3.Cell
+	sensorCells  map[string]SensorPlace
 	// byLine lists the stations of each line, a transfer station under
 	// each of its lines, in id order.
 	byLine map[string][]Station
@@ -91,8 +91,23 @@ func (r *Registry) StationCell(id string) (h3.Cell, bool) {
 
 // SensorCell returns the cell of the sensor with id.
 func (r *Registry) SensorCell(id string) (h3.Cell, bool) {
-	c, ok := r.snap.Load().sensorCells[id]
-	return c, ok
+	p, ok := r.snap.Load().sensorCells[id]
+	return p.Cell, ok
+}
+
+// SensorPlace is where a sensor's counts are kept: its cell, and for a
+// sensor sharing its cell with another, a key of its own, under which its
+// counts are kept apart too (its position's cell at resolution 15, a
+// valid cell of about a square metre that no other sensor holds).
+type SensorPlace struct {
+	Cell h3.Cell
+	Key  h3.Cell // 0 for a sensor alone in its cell
+}
+
+// SensorPlace returns where the counts of the sensor with id are kept.
+func (r *Registry) SensorPlace(id string) (SensorPlace, bool) {
+	p, ok := r.snap.Load().sensorCells[id]
+	return p, ok
 }
 
 // Site returns the site with id. Its Area and Cells are shared: read only.
@@ -252,9 +267,17 @@ func (r *Registry) update(f func(*snapshot)) {
 			next.byLine[l] = append(next.byLine[l], st)
 		}
 	}
-	next.sensorCells = make(map[string]h3.Cell, len(next.sensorList))
+	next.sensorCells = make(map[string]SensorPlace, len(next.sensorList))
+	perCell := map[h3.Cell]int{}
 	for _, sn := range next.sensorList {
-		next.sensorCells[sn.ID] = sn.Cell
+		perCell[sn.Cell]++
+	}
+	for _, sn := range next.sensorList {
+		p := SensorPlace{Cell: sn.Cell}
+		if perCell[sn.Cell] > 1 {
+			p.Key = h3.LatLngToCell(h3.LatLng{Lat: sn.Lat, Lng: sn.Lng}, 15)
+		}
+		next.sensorCells[sn.ID] = p
 	}
 	r.snap.Store(&next)
 }

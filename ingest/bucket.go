@@ -54,6 +54,9 @@ type Bucketer struct {
 
 	ids     sync.Map // metric name -> uint32
 	classes sync.Map // detector class -> classMetrics
+	// perSensor holds the ids of the per-sensor families of a class,
+	// made when a sensor sharing its cell first sends it.
+	perSensor sync.Map // detector class -> classMetrics
 }
 
 // DefaultMaxAhead is Bucketer.MaxAhead's default: the clock skew tolerated.
@@ -84,12 +87,27 @@ func (b *Bucketer) classIDs(class string) (classMetrics, error) {
 	return cm, nil
 }
 
+// perSensorIDs returns the metric ids of a detector class's per-sensor
+// families.
+func (b *Bucketer) perSensorIDs(class string) (classMetrics, error) {
+	if v, ok := b.perSensor.Load(class); ok {
+		return v.(classMetrics), nil
+	}
+	ids, err := b.Store.MetricIDs(vocab.PerSensor(vocab.CountPrefix+class), vocab.PerSensor(vocab.SpeedPrefix+class))
+	if err != nil {
+		return classMetrics{}, err
+	}
+	cm := classMetrics{ids[0], ids[1]}
+	b.perSensor.Store(strings.Clone(class), cm)
+	return cm, nil
+}
+
 // Batch collects the deltas of one request.
 type Batch struct {
 	// The last sensor located and the classes met, so that a request's
 	// lines of one sensor or class resolve it once.
 	lastSensor []byte
-	lastCell   h3.Cell
+	lastPlace  geo.SensorPlace
 	classes    []batchClass
 
 	b        *Bucketer
@@ -346,18 +364,18 @@ type batchClass struct {
 // maxBatchClasses bounds the classes a batch remembers.
 const maxBatchClasses = 16
 
-// sensorCell locates a sensor by id, remembering the last one.
-func (bt *Batch) sensorCell(id string) (h3.Cell, bool) {
+// sensorPlace locates a sensor by id, remembering the last one.
+func (bt *Batch) sensorPlace(id string) (geo.SensorPlace, bool) {
 	if len(bt.lastSensor) > 0 && string(bt.lastSensor) == id {
-		return bt.lastCell, true
+		return bt.lastPlace, true
 	}
-	c, ok := bt.b.Registry.SensorCell(id)
+	p, ok := bt.b.Registry.SensorPlace(id)
 	if !ok {
-		return 0, false
+		return p, false
 	}
 	bt.lastSensor = append(bt.lastSensor[:0], id...)
-	bt.lastCell = c
-	return c, true
+	bt.lastPlace = p
+	return p, true
 }
 
 // classIDs returns the metric ids of a detector class as written in a
@@ -390,7 +408,7 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 	if !ok {
 		return nil
 	}
-	cell, ok := bt.sensorCell(c.Sensor)
+	place, ok := bt.sensorPlace(c.Sensor)
 	if !ok {
 		bt.reject(line, "sensor", c.Sensor, "unknown sensor; load it with PUT /api/v1/sensors")
 		return nil
@@ -407,9 +425,24 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 		bt.reject(line, "class", c.Class, "class must be 1-32 letters, digits or _")
 		return nil
 	}
+	var own classMetrics
+	if place.Key != 0 {
+		// A sensor sharing its cell: its own counts too, under its key.
+		own, err = bt.b.perSensorIDs(strings.ToLower(c.Class))
+		if errors.Is(err, storage.ErrTooManyMetrics) {
+			bt.reject(line, "class", c.Class, fmt.Sprintf("a sensor sharing its cell, whose own counts flowd keeps apart, and flowd keeps no more metrics (flag -max-metrics, now %d)", bt.b.Store.MaxMetrics()))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 	// The decoder bounds the interval to a day.
 	minutes := max((c.Interval+59)/60, 1)
-	bt.addSpread(ids, cell, vocab.MinuteOf(c.Time), minutes, c)
+	bt.addSpread(ids, place.Cell, vocab.MinuteOf(c.Time), minutes, c)
+	if place.Key != 0 {
+		bt.addSpread(own, place.Key, vocab.MinuteOf(c.Time), minutes, c)
+	}
 	bt.accept(hourly)
 	return nil
 }

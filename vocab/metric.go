@@ -122,6 +122,20 @@ func PrivacyOf(name string) Privacy {
 	return Public
 }
 
+// SensorSuffix ends the name of the per-sensor family of a detector
+// metric: the counts of sensors that share a cell with another, each
+// under its own key in place of the cell (see geo.SensorPlace), so that a
+// sensor's own series can be answered. Queries name it by sensor=, never
+// directly.
+const SensorSuffix = "@sensor"
+
+// PerSensor returns the name of the per-sensor family of a detector
+// metric.
+func PerSensor(metric string) string { return metric + SensorSuffix }
+
+// IsPerSensor reports whether name is a per-sensor family.
+func IsPerSensor(name string) bool { return strings.HasSuffix(name, SensorSuffix) }
+
 // Spreads reports whether a metric holds interval readings (detector
 // counts and their speeds), which a reading of several minutes spreads
 // over them: the store keeps such a reading as one row of its first minute

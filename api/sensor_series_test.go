@@ -1,0 +1,96 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/api"
+	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/internal/flowdtest"
+	"github.com/flowd/flowd/storage"
+)
+
+// Two cameras 20 m apart share a res-9 cell: sensor= answers each one's
+// own counts, which sum to the cell's, minute-by-minute and hourly
+// readings alike; a camera alone in its cell answers its cell's.
+func TestSensorSeriesOfCamerasSharingACell(t *testing.T) {
+	dir := t.TempDir()
+	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		err := reg.PutSensors([]geo.Sensor{
+			{ID: "cam-a", Name: "Swanston St west", Lat: -37.81100, Lng: 144.96500},
+			{ID: "cam-b", Name: "Swanston St east", Lat: -37.81100, Lng: 144.96523},
+			{ID: "cam-c", Name: "Elsewhere", Lat: -37.82000, Lng: 144.98000},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
+	})
+	fs.Serve()
+	a, _ := fs.Registry.SensorCell("cam-a")
+	b, _ := fs.Registry.SensorCell("cam-b")
+	if a != b {
+		t.Fatalf("the cameras are in cells %s and %s; the test wants them in one", a, b)
+	}
+	hour := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	var lines []string
+	for m := range 60 {
+		at := hour.Add(time.Duration(m) * time.Minute).Format(time.RFC3339)
+		lines = append(lines, fmt.Sprintf(`{"time":%q,"sensor":"cam-a","class":"person","count":%d}`, at, 1+m%3))
+		lines = append(lines, fmt.Sprintf(`{"time":%q,"sensor":"cam-c","class":"person","count":5}`, at))
+	}
+	// cam-b reports once an hour: 600 over the hour, 10 a minute.
+	lines = append(lines, fmt.Sprintf(`{"time":%q,"sensor":"cam-b","class":"person","count":600,"interval":3600}`, hour.Format(time.RFC3339)))
+	resp, err := http.Post(fs.URL+"/api/v1/ingest/counts", "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest: %d", resp.StatusCode)
+	}
+	series := func(sel string) []int64 {
+		r := get(t, fmt.Sprintf("%s/api/v1/series?metric=count_person&%s&from=%d&to=%d&step=15m", fs.URL, sel, hour.Unix(), hour.Add(time.Hour).Unix()))
+		var s struct{ Points [][2]int64 }
+		if err := json.Unmarshal(r.body, &s); err != nil || r.status != 200 {
+			t.Fatalf("series %s: %d %s", sel, r.status, r.body)
+		}
+		var vs []int64
+		for _, p := range s.Points {
+			vs = append(vs, p[1])
+		}
+		return vs
+	}
+	ownA, ownB, cell, ownC := series("sensor=cam-a"), series("sensor=cam-b"), series("cells="+a.String()), series("sensor=cam-c")
+	wantA := []int64{30, 30, 30, 30} // 1, 2, 3, … over each quarter hour
+	if fmt.Sprint(ownA) != fmt.Sprint(wantA) || fmt.Sprint(ownB) != "[150 150 150 150]" || fmt.Sprint(ownC) != "[75 75 75 75]" {
+		t.Errorf("own series: cam-a %v, cam-b %v, cam-c %v; want %v, [150 150 150 150], [75 75 75 75]", ownA, ownB, ownC, wantA)
+	}
+	for i := range cell {
+		if cell[i] != ownA[i]+ownB[i] {
+			t.Errorf("quarter %d: the cell counted %d, its cameras %d + %d", i, cell[i], ownA[i], ownB[i])
+		}
+	}
+	for _, tc := range []struct{ query, param string }{
+		{"metric=count_person&sensor=cam-x", "sensor"},
+		{"metric=swipes_in&sensor=cam-a", "metric"},
+		{"metric=count_person&sensor=cam-a&bbox=144.9,-37.9,145,-37.8", "sensor"},
+		{"metric=count_person@sensor&cells=" + a.String(), "metric"},
+	} {
+		r := get(t, fs.URL+"/api/v1/series?"+tc.query)
+		if r.status != 400 || !strings.Contains(string(r.body), fmt.Sprintf(`parameter \"%s\"`, tc.param)) {
+			t.Errorf("series?%s: %d %s; want a 400 naming %s", tc.query, r.status, r.body, tc.param)
+		}
+	}
+}
