@@ -16,7 +16,7 @@ import (
 
 func (s *Server) metricNames(ctx *fasthttp.RequestCtx) {
 	// The per-sensor families are asked for by sensor=, not by name.
-	names := slices.DeleteFunc(s.Store.Metrics(), vocab.IsPerSensor)
+	names := slices.DeleteFunc(s.Store.Metrics(), vocab.IsPerEntity)
 	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": names})
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flowd/flowd/answer"
@@ -79,8 +78,8 @@ func (q *query) metric() (string, error) {
 	case err != nil:
 	case vocab.KindOf(m) == vocab.Sketch:
 		err = &paramError{Param: "metric", Value: m, Reason: "holds sketch registers, not counts: ask /api/v1/distinct"}
-	case vocab.IsPerSensor(m):
-		err = &paramError{Param: "metric", Value: m, Reason: "is kept for sensor= only: ask /api/v1/series?metric=" + strings.TrimSuffix(m, vocab.SensorSuffix) + "&sensor=…"}
+	case vocab.IsPerEntity(m):
+		err = &paramError{Param: "metric", Value: m, Reason: "is kept for sensor= and station= only: ask /api/v1/series?metric=" + vocab.BaseMetric(m) + " with one of them"}
 	case !vocab.IsFixed(m):
 		if _, ok := q.store.LookupMetric(m); !ok {
 			err = &paramError{Param: "metric", Value: m, Reason: "unknown metric" + answer.DidYouMean(m, knownMetrics(q.store)) + ": no data was ever stored under it (GET /api/v1/metrics lists the metrics with data)"}
@@ -98,7 +97,7 @@ func knownMetrics(st *storage.Store) []string {
 			names = append(names, m)
 		}
 	}
-	return slices.DeleteFunc(names, func(m string) bool { return vocab.KindOf(m) == vocab.Sketch || vocab.IsPerSensor(m) })
+	return slices.DeleteFunc(names, func(m string) bool { return vocab.KindOf(m) == vocab.Sketch || vocab.IsPerEntity(m) })
 }
 
 // minute parses a time parameter (RFC 3339, unix seconds or milliseconds,

@@ -148,6 +148,7 @@ func routeParams() map[string]Params {
 	series := metricParam.with(area, resParam, spanParams, Params{
 		{Name: "step", Type: "string", Format: FormatDuration, Doc: "step of the points (default 1m)"},
 		{Name: "sensor", Type: "string", Doc: "in place of an area: one detector's own counts of a count_ or speed_ metric, even where it shares its cell"},
+		{Name: "station", Type: "string", Doc: "in place of an area: one station's own taps (swipes_in, swipes_out), even where it shares its cell"},
 	}, formatParam)
 	density := metricParam.with(area, resParam, Params{
 		{Name: "at", Type: "string", Format: FormatTime, Doc: "end of the window (default now)"},

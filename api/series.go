@@ -2,9 +2,11 @@ package api
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
@@ -18,8 +20,9 @@ type seriesQuery struct {
 	metric string
 	// family is the metric read: metric, or for a sensor sharing its cell
 	// its per-sensor family.
-	family         string
-	sensor         string
+	family string
+	// entity names the sensor or station asked for: "sensor=cam-1".
+	entity         string
 	area           *area
 	from, to, step int64 // unix minutes; step in minutes
 }
@@ -27,7 +30,8 @@ type seriesQuery struct {
 // seriesAnswer is the reply of GET /api/v1/series.
 type seriesAnswer struct {
 	Metric string `json:"metric"`
-	Sensor string `json:"sensor,omitempty"`
+	Sensor  string `json:"sensor,omitempty"`
+	Station string `json:"station,omitempty"`
 	Res    int    `json:"res"`
 	Cells  int    `json:"cells"`
 	Tier   string `json:"tier"`
@@ -46,9 +50,14 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 		return sq, err
 	}
 	sq.family = sq.metric
-	if sq.sensor = q.str("sensor"); sq.sensor != "" {
-		err = s.sensorArea(q, &sq)
-	} else {
+	switch {
+	case q.str("sensor") != "" && q.str("station") != "":
+		err = &paramError{Param: "station", Value: q.str("station"), Reason: "give a sensor or a station, not both"}
+	case q.str("sensor") != "":
+		err = s.entityArea(q, &sq, "sensor")
+	case q.str("station") != "":
+		err = s.entityArea(q, &sq, "station")
+	default:
 		sq.area, err = s.parseArea(q)
 	}
 	if err != nil {
@@ -84,8 +93,15 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 		return nil, err
 	}
 	ans := &seriesAnswer{
-		Metric: q.metric, Sensor: q.sensor, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
+		Metric: q.metric, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
 		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
+	}
+	if kind, id, ok := strings.Cut(q.entity, "="); ok {
+		if kind == "sensor" {
+			ans.Sensor = id
+		} else {
+			ans.Station = id
+		}
 	}
 	area := rel.Area(q.area.ranges)
 	for i, v := range sums {
@@ -98,24 +114,41 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 	return ans, nil
 }
 
-// sensorArea reads sensor=, a detector's own counts: its cell, or, for a
-// sensor sharing its cell with another, its key in the metric's
-// per-sensor family.
-func (s *Server) sensorArea(q *query, sq *seriesQuery) error {
+// entityArea reads sensor= or station=, one entity's own figures: a
+// detector's counts (count_<class>, speed_<class>) or a station's taps
+// (swipes_in, swipes_out), from its cell, or, for one sharing its cell
+// with another of its kind, from its key in the metric's per-entity
+// family.
+func (s *Server) entityArea(q *query, sq *seriesQuery, kind string) error {
+	id := q.str(kind)
 	if q.hasArea("") {
-		return &paramError{Param: "sensor", Value: sq.sensor, Reason: "give the sensor alone, without cells, site, bbox or polygon"}
+		return &paramError{Param: kind, Value: id, Reason: "give the " + kind + " alone, without cells, site, bbox or polygon"}
 	}
-	if !vocab.Spreads(sq.metric) {
-		return &paramError{Param: "metric", Value: sq.metric, Reason: "sensor= answers a detector's metrics, count_<class> and speed_<class>"}
+	var place geo.Place
+	var ok bool
+	family := sq.metric
+	switch kind {
+	case "sensor":
+		if !vocab.Spreads(sq.metric) {
+			return &paramError{Param: "metric", Value: sq.metric, Reason: "sensor= answers a detector's metrics, count_<class> and speed_<class>"}
+		}
+		place, ok = s.Registry.SensorPlace(id)
+		family += vocab.SensorSuffix
+	default:
+		if sq.metric != vocab.SwipesIn && sq.metric != vocab.SwipesOut {
+			return &paramError{Param: "metric", Value: sq.metric, Reason: "station= answers a station's taps, swipes_in and swipes_out"}
+		}
+		place, ok = s.Registry.StationPlace(id)
+		family += vocab.StationSuffix
 	}
-	place, ok := s.Registry.SensorPlace(sq.sensor)
 	if !ok {
-		return &paramError{Param: "sensor", Value: sq.sensor, Reason: "unknown sensor (GET /api/v1/sensors lists them)"}
+		return &paramError{Param: kind, Value: id, Reason: "unknown " + kind + " (GET /api/v1/" + kind + "s lists them)"}
 	}
 	key := place.Cell
 	if place.Key != 0 {
-		key, sq.family = place.Key, vocab.PerSensor(sq.metric)
+		key, sq.family = place.Key, family
 	}
+	sq.entity = kind + "=" + id
 	sq.area = &area{res: s.Res, cells: []h3.Cell{place.Cell}, ranges: []vocab.CellRange{{Lo: uint64(key), Hi: uint64(key)}}}
 	return nil
 }

@@ -32,7 +32,7 @@ func TestNetworkLinksLinesInOrder(t *testing.T) {
 	if line != "a-b b-c c-d c-e " {
 		t.Errorf("line A: %s; want a-b b-c c-d c-e", line)
 	}
-	steps, ok := n.Path(r.snap.Load().stationCells["a"], r.snap.Load().stationCells["z"])
+	steps, ok := n.Path(r.snap.Load().stationCells["a"].Cell, r.snap.Load().stationCells["z"].Cell)
 	var rode []string
 	for _, st := range steps {
 		lk := n.Links[st.Link]

@@ -40,8 +40,8 @@ type snapshot struct {
 	siteList    []Site
 	// The cells of stations and sensors by id, for the ingest hot path: a
 	// map of small values is faster to probe than one of whole entries.
-	stationCells map[string]h3.Cell
-	sensorCells  map[string]SensorPlace
+	stationCells map[string]Place
+	sensorCells  map[string]Place
 	// byLine lists the stations of each line, a transfer station under
 	// each of its lines, in id order.
 	byLine map[string][]Station
@@ -85,8 +85,14 @@ func (r *Registry) Sensor(id string) (Sensor, bool) {
 
 // StationCell returns the cell of the station with id.
 func (r *Registry) StationCell(id string) (h3.Cell, bool) {
-	c, ok := r.snap.Load().stationCells[id]
-	return c, ok
+	p, ok := r.snap.Load().stationCells[id]
+	return p.Cell, ok
+}
+
+// StationPlace returns where the taps of the station with id are kept.
+func (r *Registry) StationPlace(id string) (Place, bool) {
+	p, ok := r.snap.Load().stationCells[id]
+	return p, ok
 }
 
 // SensorCell returns the cell of the sensor with id.
@@ -95,17 +101,18 @@ func (r *Registry) SensorCell(id string) (h3.Cell, bool) {
 	return p.Cell, ok
 }
 
-// SensorPlace is where a sensor's counts are kept: its cell, and for a
-// sensor sharing its cell with another, a key of its own, under which its
-// counts are kept apart too (its position's cell at resolution 15, a
-// valid cell of about a square metre that no other sensor holds).
-type SensorPlace struct {
+// Place is where a sensor's counts or a station's taps are kept: its
+// cell, and for one sharing its cell with another of its kind, a key of
+// its own, under which its figures are kept apart too: its position's
+// cell at resolution 15, a valid cell of about a square metre (two at one
+// position share it).
+type Place struct {
 	Cell h3.Cell
-	Key  h3.Cell // 0 for a sensor alone in its cell
+	Key  h3.Cell // 0 for one alone in its cell
 }
 
 // SensorPlace returns where the counts of the sensor with id are kept.
-func (r *Registry) SensorPlace(id string) (SensorPlace, bool) {
+func (r *Registry) SensorPlace(id string) (Place, bool) {
 	p, ok := r.snap.Load().sensorCells[id]
 	return p, ok
 }
@@ -257,9 +264,13 @@ func (r *Registry) update(f func(*snapshot)) {
 	next := *r.snap.Load()
 	next.gen++
 	f(&next)
-	next.stationCells = make(map[string]h3.Cell, len(next.stationList))
+	next.stationCells = make(map[string]Place, len(next.stationList))
+	perCell := map[h3.Cell]int{}
 	for _, st := range next.stationList {
-		next.stationCells[st.ID] = st.Cell
+		perCell[st.Cell]++
+	}
+	for _, st := range next.stationList {
+		next.stationCells[st.ID] = placeOf(st.Cell, st.Lat, st.Lng, perCell)
 	}
 	next.byLine = map[string][]Station{}
 	for _, st := range next.stationList {
@@ -267,19 +278,25 @@ func (r *Registry) update(f func(*snapshot)) {
 			next.byLine[l] = append(next.byLine[l], st)
 		}
 	}
-	next.sensorCells = make(map[string]SensorPlace, len(next.sensorList))
-	perCell := map[h3.Cell]int{}
+	next.sensorCells = make(map[string]Place, len(next.sensorList))
+	clear(perCell)
 	for _, sn := range next.sensorList {
 		perCell[sn.Cell]++
 	}
 	for _, sn := range next.sensorList {
-		p := SensorPlace{Cell: sn.Cell}
-		if perCell[sn.Cell] > 1 {
-			p.Key = h3.LatLngToCell(h3.LatLng{Lat: sn.Lat, Lng: sn.Lng}, 15)
-		}
-		next.sensorCells[sn.ID] = p
+		next.sensorCells[sn.ID] = placeOf(sn.Cell, sn.Lat, sn.Lng, perCell)
 	}
 	r.snap.Store(&next)
+}
+
+// placeOf is the Place of an entry at cell and a position, keyed when
+// perCell counts more than one entry of its kind in the cell.
+func placeOf(cell h3.Cell, lat, lng float64, perCell map[h3.Cell]int) Place {
+	p := Place{Cell: cell}
+	if perCell[cell] > 1 {
+		p.Key = h3.LatLngToCell(h3.LatLng{Lat: lat, Lng: lng}, 15)
+	}
+	return p
 }
 
 func (r *Registry) stations(in []Station) (map[string]Station, []Station, error) {

@@ -107,7 +107,7 @@ type Batch struct {
 	// The last sensor located and the classes met, so that a request's
 	// lines of one sensor or class resolve it once.
 	lastSensor []byte
-	lastPlace  geo.SensorPlace
+	lastPlace  geo.Place
 	classes    []batchClass
 
 	b        *Bucketer
@@ -297,14 +297,14 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 	if !ok {
 		return nil
 	}
-	var cell h3.Cell
+	var cell, key h3.Cell
 	if s.Station != "" {
-		c, ok := bt.b.Registry.StationCell(s.Station)
+		p, ok := bt.b.Registry.StationPlace(s.Station)
 		if !ok {
 			bt.reject(line, "station", "", "unknown station; load it with PUT /api/v1/stations")
 			return nil
 		}
-		cell = c
+		cell, key = p.Cell, p.Key
 	} else {
 		c, err := bt.cellOf(s.Lat, s.Lng)
 		if err != nil {
@@ -320,6 +320,16 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 	}
 	if err := bt.add(metric, cell, s.Time, 1); err != nil {
 		return err
+	}
+	if key != 0 {
+		// A station sharing its cell: its own taps too, under its key.
+		own := vocab.SwipesOutStation
+		if s.In {
+			own = vocab.SwipesInStation
+		}
+		if err := bt.add(own, key, s.Time, 1); err != nil {
+			return err
+		}
 	}
 	idx, rank := vocab.HLLRegister(card)
 	if err := bt.addSub(vocab.DistinctCards, uint64(cell), idx, vocab.MinuteOf(s.Time), rank); err != nil {
@@ -365,7 +375,7 @@ type batchClass struct {
 const maxBatchClasses = 16
 
 // sensorPlace locates a sensor by id, remembering the last one.
-func (bt *Batch) sensorPlace(id string) (geo.SensorPlace, bool) {
+func (bt *Batch) sensorPlace(id string) (geo.Place, bool) {
 	if len(bt.lastSensor) > 0 && string(bt.lastSensor) == id {
 		return bt.lastPlace, true
 	}

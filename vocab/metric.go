@@ -48,7 +48,7 @@ const (
 var fixed = map[string]bool{
 	SwipesIn: true, SwipesOut: true, FootfallIn: true, FootfallOut: true,
 	Trips: true, TripSeconds: true, UnmatchedIn: true, UnmatchedOut: true, DistinctCards: true,
-	LegsInferred: true, TripsInferred: true,
+	LegsInferred: true, TripsInferred: true, SwipesInStation: true, SwipesOutStation: true,
 }
 
 // IsFixed reports whether name is one of the metrics every flowd keeps,
@@ -113,6 +113,7 @@ const (
 
 // PrivacyOf returns the privacy class of the metric named name.
 func PrivacyOf(name string) Privacy {
+	name = BaseMetric(name)
 	switch {
 	case name == Trips, name == TripSeconds, name == LegsInferred, name == TripsInferred, KindOf(name) == Sketch:
 		return Linked
@@ -122,19 +123,37 @@ func PrivacyOf(name string) Privacy {
 	return Public
 }
 
-// SensorSuffix ends the name of the per-sensor family of a detector
-// metric: the counts of sensors that share a cell with another, each
-// under its own key in place of the cell (see geo.SensorPlace), so that a
-// sensor's own series can be answered. Queries name it by sensor=, never
-// directly.
-const SensorSuffix = "@sensor"
+// The per-entity families of a metric: the figures of sensors (detector
+// counts) or stations (swipes) that share a cell with another of their
+// kind, each under its own key in place of the cell (see geo.Place), so
+// that one entity's own series can be answered. Queries name them by
+// sensor= or station=, never directly. They are of their metric's kind
+// and privacy class.
+const (
+	SensorSuffix  = "@sensor"
+	StationSuffix = "@station"
+
+	SwipesInStation  = SwipesIn + StationSuffix
+	SwipesOutStation = SwipesOut + StationSuffix
+)
 
 // PerSensor returns the name of the per-sensor family of a detector
 // metric.
 func PerSensor(metric string) string { return metric + SensorSuffix }
 
-// IsPerSensor reports whether name is a per-sensor family.
-func IsPerSensor(name string) bool { return strings.HasSuffix(name, SensorSuffix) }
+// IsPerEntity reports whether name is a per-sensor or per-station family.
+func IsPerEntity(name string) bool {
+	return strings.HasSuffix(name, SensorSuffix) || strings.HasSuffix(name, StationSuffix)
+}
+
+// BaseMetric returns the metric a per-entity family keeps figures of, and
+// any other name as it is.
+func BaseMetric(name string) string {
+	if i := strings.LastIndexByte(name, '@'); i >= 0 && IsPerEntity(name) {
+		return name[:i]
+	}
+	return name
+}
 
 // Spreads reports whether a metric holds interval readings (detector
 // counts and their speeds), which a reading of several minutes spreads

@@ -94,3 +94,58 @@ func TestSensorSeriesOfCamerasSharingACell(t *testing.T) {
 		}
 	}
 }
+
+// Two stations of different lines 30 m apart share a res-9 cell: station=
+// answers each one's own taps, which sum to the cell's.
+func TestStationSeriesOfStationsSharingACell(t *testing.T) {
+	dir := t.TempDir()
+	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		err := reg.PutStations([]geo.Station{
+			{ID: "S1", Name: "Wulin Square (line 1)", Line: "1", Lat: 30.27100, Lng: 120.16500},
+			{ID: "S2", Name: "Wulin Square (line 3)", Line: "3", Lat: 30.27100, Lng: 120.16531},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
+	})
+	fs.Serve()
+	c1, _ := fs.Registry.StationCell("S1")
+	c2, _ := fs.Registry.StationCell("S2")
+	if c1 != c2 {
+		t.Fatalf("the stations are in cells %s and %s; the test wants them in one", c1, c2)
+	}
+	at := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	var lines []string
+	for i := range 8 {
+		st := "S1"
+		if i >= 3 {
+			st = "S2"
+		}
+		lines = append(lines, fmt.Sprintf(`{"time":%q,"card":"c%d","dir":"in","station":%q}`, at.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), i, st))
+	}
+	resp, err := http.Post(fs.URL+"/api/v1/ingest/swipes", "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	total := func(sel string) int64 {
+		r := get(t, fmt.Sprintf("%s/api/v1/series?metric=swipes_in&%s&from=%d&to=%d&step=1h", fs.URL, sel, at.Unix(), at.Add(time.Hour).Unix()))
+		var s struct{ Total int64 }
+		if err := json.Unmarshal(r.body, &s); err != nil || r.status != 200 {
+			t.Fatalf("series %s: %d %s", sel, r.status, r.body)
+		}
+		return s.Total
+	}
+	if s1, s2, cell := total("station=S1"), total("station=S2"), total("cells="+c1.String()); s1 != 3 || s2 != 5 || cell != 8 {
+		t.Errorf("taps in: S1 %d, S2 %d, their cell %d; want 3, 5, 8", s1, s2, cell)
+	}
+	if r := get(t, fs.URL+"/api/v1/series?metric=count_car&station=S1"); r.status != 400 || !strings.Contains(string(r.body), `parameter \"metric\"`) {
+		t.Errorf("station= of a detector metric: %d %s; want a 400 naming metric", r.status, r.body)
+	}
+}
