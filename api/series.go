@@ -29,12 +29,12 @@ type seriesQuery struct {
 
 // seriesAnswer is the reply of GET /api/v1/series.
 type seriesAnswer struct {
-	Metric string `json:"metric"`
+	Metric  string `json:"metric"`
 	Sensor  string `json:"sensor,omitempty"`
 	Station string `json:"station,omitempty"`
-	Res    int    `json:"res"`
-	Cells  int    `json:"cells"`
-	Tier   string `json:"tier"`
+	Res     int    `json:"res"`
+	Cells   int    `json:"cells"`
+	Tier    string `json:"tier"`
 	period
 	Step   string     `json:"step"`
 	Total  int64      `json:"total"`
