@@ -149,3 +149,54 @@ func TestStationSeriesOfStationsSharingACell(t *testing.T) {
 		t.Errorf("station= of a detector metric: %d %s; want a 400 naming metric", r.status, r.body)
 	}
 }
+
+// A scenic spot inside a larger site, its centre 50 m from the site's, in
+// the same cell: site= answers each one's own gates' footfall, which sum
+// to the cell's — not the larger site's outline, which holds both.
+func TestSiteFootfallOfNestedSites(t *testing.T) {
+	square := func(id string, lat, lng, half float64) string {
+		return fmt.Sprintf(`{"type":"Feature","properties":{"id":%q,"name":%q,"capacity":1000},"geometry":{"type":"Polygon","coordinates":[[[%[3]f,%[4]f],[%[5]f,%[4]f],[%[5]f,%[6]f],[%[3]f,%[6]f],[%[3]f,%[4]f]]]}}`,
+			id, id, lng-half, lat-half, lng+half, lat+half)
+	}
+	dir := t.TempDir()
+	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		sites, err := geo.ReadSitesGeoJSON(strings.NewReader(`{"type":"FeatureCollection","features":[` +
+			square("lake", 30.25, 120.15, 0.02) + "," + square("island", 30.2504, 120.1504, 0.001) + `]}`))
+		if err == nil {
+			err = reg.PutSites(sites)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
+	})
+	fs.Serve()
+	lake, _ := fs.Registry.SitePlace("lake")
+	island, _ := fs.Registry.SitePlace("island")
+	if lake.Cell != island.Cell || lake.Key == island.Key {
+		t.Fatalf("places %+v and %+v; the test wants one cell and two keys", lake, island)
+	}
+	at := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour).Format(time.RFC3339)
+	body := fmt.Sprintf(`{"time":%q,"site":"lake","in":100}`+"\n"+`{"time":%q,"site":"island","in":30}`, at, at)
+	resp, err := http.Post(fs.URL+"/api/v1/ingest/footfall", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	total := func(sel string) int64 {
+		r := get(t, fmt.Sprintf("%s/api/v1/series?metric=footfall_in&%s&from=-3h&step=1h", fs.URL, sel))
+		var s struct{ Total int64 }
+		if err := json.Unmarshal(r.body, &s); err != nil || r.status != 200 {
+			t.Fatalf("series %s: %d %s", sel, r.status, r.body)
+		}
+		return s.Total
+	}
+	if l, i, cell := total("site=lake"), total("site=island"), total("cells="+lake.Cell.String()); l != 100 || i != 30 || cell != 130 {
+		t.Errorf("footfall in: lake %d, island %d, their cell %d; want 100, 30, 130", l, i, cell)
+	}
+}

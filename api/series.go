@@ -57,6 +57,10 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 		err = s.entityArea(q, &sq, "sensor")
 	case q.str("station") != "":
 		err = s.entityArea(q, &sq, "station")
+	case q.str("site") != "" && (sq.metric == vocab.FootfallIn || sq.metric == vocab.FootfallOut):
+		// A site's footfall is its gates' own: not that of other sites
+		// inside its outline.
+		err = s.entityArea(q, &sq, "site")
 	default:
 		sq.area, err = s.parseArea(q)
 	}
@@ -97,9 +101,10 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
 	}
 	if kind, id, ok := strings.Cut(q.entity, "="); ok {
-		if kind == "sensor" {
+		switch kind {
+		case "sensor":
 			ans.Sensor = id
-		} else {
+		case "station":
 			ans.Station = id
 		}
 	}
@@ -114,14 +119,15 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 	return ans, nil
 }
 
-// entityArea reads sensor= or station=, one entity's own figures: a
-// detector's counts (count_<class>, speed_<class>) or a station's taps
-// (swipes_in, swipes_out), from its cell, or, for one sharing its cell
+// entityArea reads sensor=, station= or (for footfall) site=, one
+// entity's own figures: a detector's counts (count_<class>,
+// speed_<class>), a station's taps (swipes_in, swipes_out) or a site's
+// footfall, from its cell, or, for one sharing its cell
 // with another of its kind, from its key in the metric's per-entity
 // family.
 func (s *Server) entityArea(q *query, sq *seriesQuery, kind string) error {
 	id := q.str(kind)
-	if q.hasArea("") {
+	if kind != "site" && q.hasArea("") || kind == "site" && (q.str("cells") != "" || q.str("bbox") != "" || q.str("polygon") != "") {
 		return &paramError{Param: kind, Value: id, Reason: "give the " + kind + " alone, without cells, site, bbox or polygon"}
 	}
 	var place geo.Place
@@ -134,6 +140,9 @@ func (s *Server) entityArea(q *query, sq *seriesQuery, kind string) error {
 		}
 		place, ok = s.Registry.SensorPlace(id)
 		family += vocab.SensorSuffix
+	case "site":
+		place, ok = s.Registry.SitePlace(id)
+		family += vocab.SiteSuffix
 	default:
 		if sq.metric != vocab.SwipesIn && sq.metric != vocab.SwipesOut {
 			return &paramError{Param: "metric", Value: sq.metric, Reason: "station= answers a station's taps, swipes_in and swipes_out"}

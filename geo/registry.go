@@ -42,6 +42,7 @@ type snapshot struct {
 	// map of small values is faster to probe than one of whole entries.
 	stationCells map[string]Place
 	sensorCells  map[string]Place
+	sitePlaces   map[string]Place // a site's footfall, at its centroid
 	// byLine lists the stations of each line, a transfer station under
 	// each of its lines, in id order.
 	byLine map[string][]Station
@@ -87,6 +88,14 @@ func (r *Registry) Sensor(id string) (Sensor, bool) {
 func (r *Registry) StationCell(id string) (h3.Cell, bool) {
 	p, ok := r.snap.Load().stationCells[id]
 	return p.Cell, ok
+}
+
+// SitePlace returns where the footfall of the site with id is kept: at
+// its centroid's cell, and keyed by its centroid when another site's
+// centroid shares the cell.
+func (r *Registry) SitePlace(id string) (Place, bool) {
+	p, ok := r.snap.Load().sitePlaces[id]
+	return p, ok
 }
 
 // StationPlace returns where the taps of the station with id are kept.
@@ -285,6 +294,19 @@ func (r *Registry) update(f func(*snapshot)) {
 	}
 	for _, sn := range next.sensorList {
 		next.sensorCells[sn.ID] = placeOf(sn.Cell, sn.Lat, sn.Lng, perCell)
+	}
+	next.sitePlaces = make(map[string]Place, len(next.siteList))
+	clear(perCell)
+	for _, st := range next.siteList {
+		perCell[st.Cell]++
+	}
+	for _, st := range next.siteList {
+		if perCell[st.Cell] > 1 {
+			c := st.Area.Centroid()
+			next.sitePlaces[st.ID] = placeOf(st.Cell, c.Lat, c.Lng, perCell)
+		} else {
+			next.sitePlaces[st.ID] = Place{Cell: st.Cell}
+		}
 	}
 	r.snap.Store(&next)
 }

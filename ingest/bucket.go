@@ -517,6 +517,19 @@ func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
 			return err
 		}
 	}
+	if p, _ := bt.b.Registry.SitePlace(ff.Site); p.Key != 0 {
+		// A site whose centroid shares its cell: its own footfall too.
+		for _, m := range [...]struct {
+			name string
+			v    int64
+		}{{vocab.FootfallInSite, ff.In}, {vocab.FootfallOutSite, ff.Out}} {
+			if m.v > 0 {
+				if err := bt.add(m.name, p.Key, ff.Time, m.v); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	if len(bt.b.Footfall) > 0 {
 		bt.footfall = append(bt.footfall, vocab.SiteReading{
 			Time: ff.Time, Site: site.ID, In: ff.In, Out: ff.Out,

@@ -49,6 +49,7 @@ var fixed = map[string]bool{
 	SwipesIn: true, SwipesOut: true, FootfallIn: true, FootfallOut: true,
 	Trips: true, TripSeconds: true, UnmatchedIn: true, UnmatchedOut: true, DistinctCards: true,
 	LegsInferred: true, TripsInferred: true, SwipesInStation: true, SwipesOutStation: true,
+	FootfallInSite: true, FootfallOutSite: true,
 }
 
 // IsFixed reports whether name is one of the metrics every flowd keeps,
@@ -124,17 +125,20 @@ func PrivacyOf(name string) Privacy {
 }
 
 // The per-entity families of a metric: the figures of sensors (detector
-// counts) or stations (swipes) that share a cell with another of their
-// kind, each under its own key in place of the cell (see geo.Place), so
+// counts), stations (swipes) or sites (footfall) that share a cell with
+// another of their kind, each under its own key in place of the cell (see geo.Place), so
 // that one entity's own series can be answered. Queries name them by
 // sensor= or station=, never directly. They are of their metric's kind
 // and privacy class.
 const (
 	SensorSuffix  = "@sensor"
 	StationSuffix = "@station"
+	SiteSuffix    = "@site"
 
 	SwipesInStation  = SwipesIn + StationSuffix
 	SwipesOutStation = SwipesOut + StationSuffix
+	FootfallInSite   = FootfallIn + SiteSuffix
+	FootfallOutSite  = FootfallOut + SiteSuffix
 )
 
 // PerSensor returns the name of the per-sensor family of a detector
@@ -143,7 +147,7 @@ func PerSensor(metric string) string { return metric + SensorSuffix }
 
 // IsPerEntity reports whether name is a per-sensor or per-station family.
 func IsPerEntity(name string) bool {
-	return strings.HasSuffix(name, SensorSuffix) || strings.HasSuffix(name, StationSuffix)
+	return strings.HasSuffix(name, SensorSuffix) || strings.HasSuffix(name, StationSuffix) || strings.HasSuffix(name, SiteSuffix)
 }
 
 // BaseMetric returns the metric a per-entity family keeps figures of, and
