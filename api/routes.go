@@ -68,8 +68,8 @@ func (s *Server) routes(p Parts) []Route {
 
 		// Queries. A POST carries a long area or path as its body and
 		// changes nothing, so a read token may make it.
-		{"GET", "/api/v1/series", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseSeries, s.series)},
-		{"POST", "/api/v1/series", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseSeries, s.series)},
+		{"GET", "/api/v1/series", RoleRead, LimitQuery, AuditAdmin, s.seriesOrList(endpoint(s, s.parseSeries, s.series))},
+		{"POST", "/api/v1/series", RoleRead, LimitQuery, AuditAdmin, s.seriesOrList(endpoint(s, s.parseSeries, s.series))},
 		{"GET", "/api/v1/density", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDensity, s.density)},
 		{"POST", "/api/v1/density", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDensity, s.density)},
 		{"GET", "/api/v1/top", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseTop, s.top)},
@@ -79,6 +79,7 @@ func (s *Server) routes(p Parts) []Route {
 		{"GET", "/api/v1/sections", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseSections, s.sections)},
 		{"GET", "/api/v1/distinct", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDistinct, s.distinct)},
 		{"GET", "/api/v1/metrics", RoleRead, LimitRate, AuditAdmin, s.metricNames},
+		{"GET", "/api/v1/privacy", RoleRead, LimitRate, AuditAdmin, s.privacyTerms},
 		{"GET", "/api/v1/forecast", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseForecast, fc.forecast))},
 		{"GET", "/api/v1/anomalies", RoleRead, LimitQuery, AuditAdmin, fc.served(endpoint(s, fc.parseAnomalies, fc.anomalies))},
 		// Prometheus' query API, in the subset docs/api.md describes.
@@ -86,6 +87,11 @@ func (s *Server) routes(p Parts) []Route {
 		{"POST", "/api/v1/query_range", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromRange, s.promQuery)},
 		{"GET", "/api/v1/query", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromInstant, s.promQuery)},
 		{"POST", "/api/v1/query", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePromInstant, s.promQuery)},
+		// Its listings, for Grafana's metric browser (/api/v1/series with
+		// match[] is the third).
+		{"GET", "/api/v1/labels", RoleRead, LimitRate, AuditAdmin, s.promLabels},
+		{"POST", "/api/v1/labels", RoleRead, LimitRate, AuditAdmin, s.promLabels},
+		{"GET", "/api/v1/label/{name}/values", RoleRead, LimitRate, AuditAdmin, s.promLabelValues},
 
 		// Registries, and the sites' live status beside them.
 		{"GET", "/api/v1/stations", RoleRead, LimitRate, AuditAdmin, s.getStations},
@@ -170,13 +176,19 @@ func routeParams() map[string]Params {
 		{Name: "step", Type: "string", Required: true, Example: "60", Doc: "whole minutes, as seconds or a duration; the value at t sums the step ending at t"},
 	}.with(promIgnored)
 	promInstant := Params{promQL, {Name: "time", Type: "string", Format: FormatTime, Doc: "evaluation time (default now); the value sums the 5 minutes before it"}}.with(promIgnored)
+	promListing := Params{
+		{Name: "match[]", Type: "string", Doc: "series selectors, metric{...} or {__name__=~\"...\"}, repeated: only what they match"},
+		{Name: "start", Type: "string", Format: FormatTime, Doc: "accepted for Prometheus clients: every metric flowd keeps is listed, whatever the span"},
+		{Name: "end", Type: "string", Format: FormatTime, Doc: "as start"},
+		{Name: "limit", Type: "integer", Min: 0, Doc: "at most this many (0: all)"},
+	}
 	registryPut := Params{{Name: "clear", Type: "string", Enum: []string{"1", "true"}, Doc: "with an empty body, empty the set"}}
 	return map[string]Params{
 		"GET /healthz": noParams, "GET /readyz": noParams, "GET /metrics": noParams, "GET /api/openapi.json": noParams,
 		"POST /api/v1/ingest/swipes": noParams, "POST /api/v1/ingest/counts": noParams, "POST /api/v1/ingest/footfall": noParams,
 		"POST /write":        influxV1,
 		"POST /api/v2/write": influxV2,
-		"GET /api/v1/series": series, "POST /api/v1/series": series,
+		"GET /api/v1/series": series.with(promListing), "POST /api/v1/series": series.with(promListing),
 		"GET /api/v1/density": density, "POST /api/v1/density": density,
 		"GET /api/v1/top": metricParam.with(Params{
 			{Name: "k", Type: "integer", Min: 1, Max: 10000, Doc: "how many cells (default 10)"},
@@ -198,9 +210,12 @@ func routeParams() map[string]Params {
 			{Name: "step", Type: "string", Format: FormatDuration, Doc: "also count per step"},
 		}),
 		"GET /api/v1/metrics":     noParams,
+		"GET /api/v1/privacy":     noParams,
 		"GET /api/v1/query_range": promRange, "POST /api/v1/query_range": promRange,
 		"GET /api/v1/query": promInstant, "POST /api/v1/query": promInstant,
-		"GET /api/v1/stations": noParams, "PUT /api/v1/stations": registryPut,
+		"GET /api/v1/labels": promListing, "POST /api/v1/labels": promListing,
+		"GET /api/v1/label/{name}/values": promListing,
+		"GET /api/v1/stations":            noParams, "PUT /api/v1/stations": registryPut,
 		"GET /api/v1/sensors": noParams, "PUT /api/v1/sensors": registryPut,
 		"GET /api/v1/sites": noParams, "PUT /api/v1/sites": registryPut,
 		"GET /api/v1/sites/status": {

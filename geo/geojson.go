@@ -34,6 +34,14 @@ func CellsFeatureCollection(dst []byte, cells []h3.Cell, values []float64) []byt
 	return append(dst, "]}"...)
 }
 
+// AppendCellPolygon appends the GeoJSON Polygon geometry of cell c's
+// boundary.
+func AppendCellPolygon(dst []byte, c h3.Cell) []byte {
+	dst = append(dst, `{"type":"Polygon","coordinates":[`...)
+	dst = appendRing(dst, c.Boundary())
+	return append(dst, "]}"...)
+}
+
 // appendRing appends an open ring as a closed GeoJSON ring of [lng, lat].
 func appendRing(dst []byte, r []h3.LatLng) []byte {
 	dst = append(dst, '[')

@@ -23,14 +23,16 @@ type Sensor struct {
 // ReadSensorsCSV reads sensors from a CSV file with a header row naming id,
 // name, lat, lng and optionally kind, in any order. Common open-data names
 // are accepted: sensor_id, sensor_description or sensor_name, latitude,
-// longitude or lon, type.
+// longitude or lon, type; and a GTFS stops.txt's stop_id, stop_name,
+// stop_lat and stop_lon, so that a feed's stops count boardings
+// (flowd import -layout gtfs-ride).
 func ReadSensorsCSV(r io.Reader) ([]Sensor, error) {
 	const kind = colOwn
 	cols := []column{
-		colID:   {aliases: []string{"id", "sensor_id"}, required: true},
-		colName: {aliases: []string{"name", "sensor_description", "description", "sensor_name"}},
-		colLat:  {aliases: []string{"lat", "latitude"}, required: true},
-		colLng:  {aliases: []string{"lng", "lon", "long", "longitude"}, required: true},
+		colID:   {aliases: []string{"id", "sensor_id", "stop_id"}, required: true},
+		colName: {aliases: []string{"name", "sensor_description", "description", "sensor_name", "stop_name"}},
+		colLat:  {aliases: []string{"lat", "latitude", "stop_lat"}, required: true},
+		colLng:  {aliases: []string{"lng", "lon", "long", "longitude", "stop_lon"}, required: true},
 		kind:    {aliases: []string{"kind", "type", "sensor_type"}},
 	}
 	return readRows(r, cols, "sensor", func(t *table) (Sensor, string, bool, error) {

@@ -133,11 +133,28 @@ type Batch struct {
 	refusals [numRefusals]int
 }
 
-var batchPool sync.Pool
+// freeBatches keeps a few released batches with their grown buffers (the
+// taps and trip-matching scratch above all): a free list rather than a
+// sync.Pool, which every garbage collection empties, and flowd collects
+// often (-gogc).
+var freeBatches struct {
+	sync.Mutex
+	list []*Batch
+}
+
+// maxFreeBatches bounds the batches kept: about the requests in flight.
+const maxFreeBatches = 8
 
 // NewBatch returns an empty batch; call Commit, then Release.
 func (b *Bucketer) NewBatch() *Batch {
-	bt, _ := batchPool.Get().(*Batch)
+	var bt *Batch
+	freeBatches.Lock()
+	if n := len(freeBatches.list); n > 0 {
+		bt = freeBatches.list[n-1]
+		freeBatches.list[n-1] = nil
+		freeBatches.list = freeBatches.list[:n-1]
+	}
+	freeBatches.Unlock()
 	if bt == nil {
 		bt = &Batch{coords: map[[2]float64]h3.Cell{}}
 	}
@@ -174,7 +191,11 @@ func (bt *Batch) Release() {
 		clear(bt.coords)
 	}
 	bt.b = nil
-	batchPool.Put(bt)
+	freeBatches.Lock()
+	if len(freeBatches.list) < maxFreeBatches {
+		freeBatches.list = append(freeBatches.list, bt)
+	}
+	freeBatches.Unlock()
 }
 
 // Accepted is the number of events added to the batch.
@@ -336,7 +357,7 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 		return err
 	}
 	if bt.b.Trips != nil {
-		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell)}
+		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell), seq: int32(len(bt.taps))}
 		if s.In && s.Line != "" && bt.b.Trips.infer != nil {
 			tp.line = bt.b.Trips.infer.line(s.Line)
 		}

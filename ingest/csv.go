@@ -1,6 +1,9 @@
 package ingest
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // csvState is what a CSV body's decoder keeps between lines.
 type csvState struct {
@@ -65,8 +68,8 @@ func (d *decoder) header(line int, cells [][]byte, colOf []int) ([]int, bool) {
 		}
 		colOf = append(colOf, id)
 	}
-	if id, reason := d.sc.header(&has); id >= 0 {
-		d.reject(line, id, nil, reason)
+	if id, missing := d.sc.header(&has); id >= 0 {
+		d.reject(line, id, nil, "missing column "+strings.Join(missing, ", ")+"; a header names "+d.sc.expect)
 		return nil, false
 	}
 	return colOf, true

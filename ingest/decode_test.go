@@ -190,11 +190,12 @@ func TestDecodeCSVErrors(t *testing.T) {
 		errs  []LineError
 		lines []int
 	}{
-		{"missing column", "time,dir,station\n2019-01-07T06:41:33Z,in,S1\n", []LineError{{Line: 1, Field: "card", Reason: "missing required column"}}, nil},
-		{"header after blank lines", "\n \ntime,dir,station\n" + rec + "\n", []LineError{{Line: 3, Field: "card", Reason: "missing required column"}}, nil},
-		{"lat without lng", "time,card,dir,lat\n", []LineError{{Line: 1, Field: "lng", Reason: "missing column: lat needs lng"}}, nil},
-		{"lng without lat", "time,card,dir,station,lng\n", []LineError{{Line: 1, Field: "lat", Reason: "missing column: lng needs lat"}}, nil},
-		{"no place column", "time,card,dir,line\n", []LineError{{Line: 1, Field: "station", Reason: "missing column: need station, or lat and lng"}}, nil},
+		{"missing column", "time,dir,station\n2019-01-07T06:41:33Z,in,S1\n", []LineError{{Line: 1, Field: "card", Reason: "missing column card; a header names " + swipeSchema.expect}}, nil},
+		{"missing columns, all named at once", "id,id_tarjeta,lat,lon,hora,fecha\n1,2,3,4,5,6\n", []LineError{{Line: 1, Field: "time", Reason: "missing column time, card, dir, lng (lat needs it); a header names " + swipeSchema.expect}}, nil},
+		{"header after blank lines", "\n \ntime,dir,station\n" + rec + "\n", []LineError{{Line: 3, Field: "card", Reason: "missing column card; a header names " + swipeSchema.expect}}, nil},
+		{"lat without lng", "time,card,dir,lat\n", []LineError{{Line: 1, Field: "lng", Reason: "missing column lng (lat needs it); a header names " + swipeSchema.expect}}, nil},
+		{"lng without lat", "time,card,dir,station,lng\n", []LineError{{Line: 1, Field: "lat", Reason: "missing column lat (lng needs it); a header names " + swipeSchema.expect}}, nil},
+		{"no place column", "time,card,dir,line\n", []LineError{{Line: 1, Field: "station", Reason: "missing column station (or lat and lng); a header names " + swipeSchema.expect}}, nil},
 		{"duplicate column", "time,card,dir,station,Station\n" + rec + "\n", []LineError{{Line: 1, Field: "station", Reason: "duplicate column"}}, nil},
 		{"header unterminated", "time,\"card,dir,station\n" + rec + "\n", []LineError{{Line: 1, Reason: "header: " + errCSVUnterminated.Error()}}, nil},
 		{"header too long", "time,card,dir,station," + strings.Repeat("x", testMaxLine) + "\n" + rec + "\n", []LineError{{Line: 1, Reason: "header line longer than 200 bytes"}}, nil},
@@ -239,13 +240,13 @@ func TestDecodeCSVErrors(t *testing.T) {
 
 	t.Run("required count columns", func(t *testing.T) {
 		d := counts(t, "time,sensor,count\n1546843293,D1,3\n", CSV)
-		if want := []LineError{{Line: 1, Field: "class", Reason: "missing required column"}}; !reflect.DeepEqual(d.errs, want) || len(d.events) != 0 {
+		if want := []LineError{{Line: 1, Field: "class", Reason: "missing column class; a header names " + countSchema.expect}}; !reflect.DeepEqual(d.errs, want) || len(d.events) != 0 {
 			t.Errorf("got %+v, %d events; want %+v and none", d.errs, len(d.events), want)
 		}
 	})
 	t.Run("required footfall columns", func(t *testing.T) {
 		d := footfall(t, "time,site,gate\n1546843293,S,G\n", CSV)
-		if want := []LineError{{Line: 1, Field: "in", Reason: "missing column: need in and out, or occupancy"}}; !reflect.DeepEqual(d.errs, want) || len(d.events) != 0 {
+		if want := []LineError{{Line: 1, Field: "in", Reason: "missing column in and out (or occupancy); a header names " + footfallSchema.expect}}; !reflect.DeepEqual(d.errs, want) || len(d.events) != 0 {
 			t.Errorf("got %+v, %d events; want %+v and none", d.errs, len(d.events), want)
 		}
 	})

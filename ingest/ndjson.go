@@ -89,7 +89,7 @@ func (d *decoder) scanFlat(b []byte) bool {
 		if end < 0 {
 			return false
 		}
-		key := b[i+1 : end]
+		key, i0 := b[i+1:end], i+1
 		if i = skipJSONSpace(b, end+1); i >= len(b) || b[i] != ':' {
 			return false
 		}
@@ -113,7 +113,7 @@ func (d *decoder) scanFlat(b []byte) bool {
 		default:
 			return false
 		}
-		if id := d.sc.id(key); id >= 0 && seen&(1<<id) == 0 {
+		if id := d.sc.idAt(b, i0, i0+len(key)); id >= 0 && seen&(1<<id) == 0 {
 			seen |= 1 << id
 			d.v[id] = val
 		}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"strconv"
 
 	"github.com/flowd/flowd/vocab"
@@ -49,47 +50,59 @@ var (
 		// (time,lineID,stationID,deviceID,status,userID,payType; status
 		// 1 = entry, 0 = exit) are read as their flowd names.
 		aliases: map[string]int{"userid": swCard, "stationid": swStation, "status": swDir, "lineid": swLine},
-		header: func(has *[maxFields]bool) (int, string) {
-			switch {
-			case !has[swTime]:
-				return swTime, "missing required column"
-			case !has[swCard]:
-				return swCard, "missing required column"
-			case !has[swDir]:
-				return swDir, "missing required column"
-			case has[swLat] && !has[swLng]:
-				return swLng, "missing column: lat needs lng"
-			case has[swLng] && !has[swLat]:
-				return swLat, "missing column: lng needs lat"
-			case !has[swStation] && !has[swLat]:
-				return swStation, "missing column: need station, or lat and lng"
+		expect:  "time, card, dir, and station or lat and lng (optional: line, mode; an AFC export's userID, stationID, status and lineID are read as card, station, dir and line)",
+		header: func(has *[maxFields]bool) (int, []string) {
+			first, missing := -1, []string(nil)
+			need := func(ok bool, id int, what string) {
+				if !ok {
+					if first < 0 {
+						first = id
+					}
+					missing = append(missing, what)
+				}
 			}
-			return -1, ""
+			need(has[swTime], swTime, "time")
+			need(has[swCard], swCard, "card")
+			need(has[swDir], swDir, "dir")
+			need(!has[swLat] || has[swLng], swLng, "lng (lat needs it)")
+			need(!has[swLng] || has[swLat], swLat, "lat (lng needs it)")
+			need(has[swStation] || has[swLat] || has[swLng], swStation, "station (or lat and lng)")
+			return first, missing
 		},
 	}
 	countSchema = schema{
 		fields: []string{"time", "sensor", "class", "count", "interval", "speed"},
-		header: func(has *[maxFields]bool) (int, string) {
-			for _, f := range [...]int{cnTime, cnSensor, cnClass, cnCount} {
+		expect: "time, sensor, class, count (optional: interval, speed)",
+		header: func(has *[maxFields]bool) (int, []string) {
+			first, missing := -1, []string(nil)
+			for f, name := range [...]string{cnTime: "time", cnSensor: "sensor", cnClass: "class", cnCount: "count"} {
 				if !has[f] {
-					return f, "missing required column"
+					if first < 0 {
+						first = f
+					}
+					missing = append(missing, name)
 				}
 			}
-			return -1, ""
+			return first, missing
 		},
 	}
 	footfallSchema = schema{
 		fields: []string{"time", "site", "gate", "in", "out", "occupancy"},
-		header: func(has *[maxFields]bool) (int, string) {
-			switch {
-			case !has[ffTime]:
-				return ffTime, "missing required column"
-			case !has[ffSite]:
-				return ffSite, "missing required column"
-			case !has[ffIn] && !has[ffOut] && !has[ffOccupancy]:
-				return ffIn, "missing column: need in and out, or occupancy"
+		expect: "time, site, and in and out or occupancy (optional: gate)",
+		header: func(has *[maxFields]bool) (int, []string) {
+			first, missing := -1, []string(nil)
+			need := func(ok bool, id int, what string) {
+				if !ok {
+					if first < 0 {
+						first = id
+					}
+					missing = append(missing, what)
+				}
 			}
-			return -1, ""
+			need(has[ffTime], ffTime, "time")
+			need(has[ffSite], ffSite, "site")
+			need(has[ffIn] || has[ffOut] || has[ffOccupancy], ffIn, "in and out (or occupancy)")
+			return first, missing
 		},
 	}
 )
@@ -103,10 +116,16 @@ type schema struct {
 	silent bool
 	// aliases maps other CSV column names, lower case, to field ids.
 	aliases map[string]int
-	// header returns the field id and reason of the first missing column
-	// among those present per has, or -1.
-	header func(has *[maxFields]bool) (int, string)
+	// header returns the field id of the first missing column among
+	// those present per has (or -1) and every missing one, by name.
+	header func(has *[maxFields]bool) (int, []string)
+	// expect says which columns a header must name, for its errors: all
+	// of them at once, not one per attempt.
+	expect string
 	shapes fieldShapes // built by init
+	// words holds each field name of up to 8 bytes as a little-endian
+	// word, for idAt; built by init.
+	words [maxFields]uint64
 }
 
 // id returns the id of the field named name, or -1. It is asked once per
@@ -118,6 +137,23 @@ func (sc *schema) id(name []byte) int {
 	}
 	for _, i := range sc.shapes[len(name)][name[0]&0x1f] {
 		if string(name) == sc.fields[i] {
+			return int(i)
+		}
+	}
+	return -1
+}
+
+// idAt is id of the name b[start:end] that a JSON line holds at start,
+// compared as one word when it is at most 8 bytes and the line has 8
+// bytes from start (the closing quote and more follow a member's name).
+func (sc *schema) idAt(b []byte, start, end int) int {
+	n := end - start
+	if n < 1 || n > 8 || len(b)-start < 8 {
+		return sc.id(b[start:end])
+	}
+	w := binary.LittleEndian.Uint64(b[start:]) & (uint64(1)<<(8*n) - 1)
+	for _, i := range sc.shapes[n][b[start]&0x1f] {
+		if sc.words[i] == w {
 			return int(i)
 		}
 	}
@@ -137,6 +173,9 @@ func init() {
 				panic("BUG: field name " + f + " is empty or longer than maxFieldName")
 			}
 			sc.shapes[len(f)][f[0]&0x1f] = append(sc.shapes[len(f)][f[0]&0x1f], int8(i))
+			var w [8]byte
+			copy(w[:], f)
+			sc.words[i] = binary.LittleEndian.Uint64(w[:])
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ type tap struct {
 	prevCard uint64 // the pseudonym under the previous key, or 0
 	ms       int64
 	in       bool
+	seq      int32 // its place in the batch, for a stable sort by time
 	cell     uint64
 	line     string // interned; set only when destinations are inferred
 }
@@ -97,15 +99,10 @@ type matchScratch struct {
 // calls add for each delta and returns the trip operations to log and how
 // to take them back, in sc's buffers.
 func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
-	slices.SortStableFunc(taps, func(a, b tap) int {
-		switch {
-		case a.ms < b.ms:
-			return -1
-		case a.ms > b.ms:
-			return 1
-		}
-		return 0
-	})
+	byTime := func(a, b tap) int { return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.seq, b.seq)) }
+	if !slices.IsSortedFunc(taps, byTime) { // most requests come in time order
+		slices.SortFunc(taps, byTime) // stable by seq, without SortStableFunc's rotations
+	}
 	ops, undos := sc.ops[:0], sc.undos[:0]
 	if sc.touched == nil {
 		sc.touched = map[uint64]bool{}

@@ -9,12 +9,16 @@ import (
 
 // ledger holds what each caller has spent today (UTC) and the answers it
 // was charged for, so that asking again for the same figures, which come
-// back the same, costs nothing. It is kept in memory: a restart begins a
-// new day's accounts.
+// back the same, costs nothing. Kept in memory only, a restart would begin
+// a new day's accounts; KeepBudgets gives it a file it writes each charge
+// to first.
 type ledger struct {
 	mu       sync.Mutex
 	day      int64
 	accounts map[string]*account
+	file     *budgetLog // nil: in memory only
+	// newDay says that the file still holds an earlier day's charges.
+	newDay bool
 }
 
 type account struct {
@@ -67,13 +71,10 @@ func (lg *ledger) charge(r *Release, shape uint64, cost float64) error {
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
 	if day != lg.day || lg.accounts == nil {
+		lg.newDay = true
 		lg.day, lg.accounts = day, map[string]*account{}
 	}
-	a := lg.accounts[r.caller]
-	if a == nil {
-		a = &account{paid: map[uint64]bool{}}
-		lg.accounts[r.caller] = a
-	}
+	a := lg.account(r.caller)
 	r.spent = a.spent
 	if a.paid[shape] {
 		return nil
@@ -81,6 +82,12 @@ func (lg *ledger) charge(r *Release, shape uint64, cost float64) error {
 	budget := r.l.p.Budget
 	if budget > 0 && a.spent+cost > budget+1e-9 {
 		return &BudgetError{Caller: r.caller, Cost: cost, Spent: a.spent, Budget: budget, Renews: time.Unix((day+1)*86400, 0).UTC()}
+	}
+	if lg.file != nil && budget > 0 {
+		if err := lg.file.write(lg.newDay, day, r.caller, cost, shape); err != nil {
+			return err
+		}
+		lg.newDay = false
 	}
 	a.spent += cost
 	if budget > 0 {
@@ -90,6 +97,26 @@ func (lg *ledger) charge(r *Release, shape uint64, cost float64) error {
 	}
 	r.cost, r.spent = cost, a.spent
 	return nil
+}
+
+// spentBy returns what caller has spent on day.
+func (lg *ledger) spentBy(caller string, day int64) float64 {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	if a := lg.accounts[caller]; a != nil && day == lg.day {
+		return a.spent
+	}
+	return 0
+}
+
+// account returns the caller's account of the ledger's day, opening it.
+func (lg *ledger) account(caller string) *account {
+	a := lg.accounts[caller]
+	if a == nil {
+		a = &account{paid: map[uint64]bool{}}
+		lg.accounts[caller] = a
+	}
+	return a
 }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

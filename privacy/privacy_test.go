@@ -2,10 +2,12 @@ package privacy
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +310,29 @@ func TestLoadOrCreateSecret(t *testing.T) {
 	os.Chmod(path, 0o644)
 	if _, err := LoadOrCreateSecret(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("a secret open to others: %v", err)
+	}
+}
+
+// TestTerms: the terms state the policy, name the key by an id that is
+// the same for the same key and differs for another, and tell when
+// figures are released.
+func TestTerms(t *testing.T) {
+	l := testLayer(t, nil)
+	terms := l.Terms("planner", now, false)
+	if terms.Epsilon != DefaultEpsilon || terms.K != DefaultK || terms.PeopleStep != "15m0s" || terms.LinkedStep != "1h0m0s" ||
+		!slices.Equal(terms.PyramidRes, []int{9, 8, 7}) || terms.Exact || terms.Noise != Mechanism {
+		t.Errorf("terms %+v", terms)
+	}
+	// now is 12:07: people's bins settle 15 minutes after they end, trips
+	// a trip window (3 h) later, in hours.
+	if want := time.Date(2024, 3, 5, 11, 45, 0, 0, time.UTC); !terms.PeopleUntil.Equal(want) {
+		t.Errorf("people released until %v, want %v", terms.PeopleUntil, want)
+	}
+	if want := time.Date(2024, 3, 5, 8, 0, 0, 0, time.UTC); !terms.LinkedUntil.Equal(want) {
+		t.Errorf("trips released until %v, want %v", terms.LinkedUntil, want)
+	}
+	other := New(l.Policy(), bytes.Repeat([]byte{8}, 32))
+	if id := l.KeyID(); len(id) != 16 || id != testLayer(t, nil).KeyID() || id == other.KeyID() || strings.Contains(hex.EncodeToString(l.secret), id) {
+		t.Errorf("key id %q: want 16 hex digits, the same for the same key, another for another, no part of the key", id)
 	}
 }

@@ -99,7 +99,8 @@ func (r *Release) noteSpan(step, until int64) {
 
 // Count releases one figure whose exact value is exact: as it is for an
 // exact release or a public metric; otherwise with the figure's noise
-// added, and withheld (0, false) when the noisy value is under K units.
+// added, and withheld (0, false) when the noisy value is under K units or
+// the exact value is 0.
 func (r *Release) Count(f Figure, exact int64) (int64, bool) {
 	t := r.l.p.treat(f.Metric)
 	if t.class == vocab.Public {
@@ -116,6 +117,14 @@ func (r *Release) Count(f Figure, exact int64) (int64, bool) {
 	d := r.digest(f)
 	if !r.inPyramid(f, t) {
 		r.figs = append(r.figs, figure{metric: f.Metric, area: f.Area, dest: f.Dest, from: f.From, to: f.To, id: leUint64(d[:8])})
+	}
+	if exact == 0 {
+		// Nothing is withheld whatever its noise, as lists (density, top,
+		// OD pairs) leave out what held nothing: otherwise a series could
+		// release the noise of an empty cell that a density leaves out,
+		// and the two routes together would tell an empty figure from one
+		// of a few taps.
+		return 0, false
 	}
 	v := exact + geometric(d[8:24], r.l.p.Epsilon, t.unit)
 	if v < r.l.p.K*t.unit {
@@ -175,7 +184,7 @@ func (r *Release) Note() *Note {
 		return &Note{Exact: true}
 	}
 	p := r.l.p
-	n := &Note{Noise: "two-sided geometric, the same for the same figure", Epsilon: p.Epsilon, K: p.K,
+	n := &Note{Noise: Mechanism, Epsilon: p.Epsilon, K: p.K,
 		Cost: round3(r.cost), Spent: round3(r.spent), Budget: p.Budget}
 	if r.step > 0 {
 		n.Step = (time.Duration(r.step) * time.Minute).String()

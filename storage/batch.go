@@ -143,7 +143,7 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 			for _, pt := range b.t.run(&b.t.chunks[c]) {
 				m := int64(pt.minute)
 				if se.spread {
-					n, v := unpackSpread(pt.value)
+					n, v := unpackSpread(pt.val())
 					eachShare(m, n, v, lo, min(hi, math.MaxInt64-1)+1, func(m, v int64) {
 						dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Minute: m}, Value: v})
 					})
@@ -152,7 +152,7 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 				if m < lo || m > hi {
 					continue
 				}
-				sub, v := k.Sub, pt.value
+				sub, v := k.Sub, pt.val()
 				if se.isMax {
 					sub, v = unpackRegister(v)
 				}

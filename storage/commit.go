@@ -17,8 +17,42 @@ type commit struct {
 	applied atomic.Bool
 }
 
-// payloads pools WAL record buffers.
-var payloads = sync.Pool{New: func() any { return new([]byte) }}
+// payloads keeps a few WAL record buffers, grown to a batch's record: a
+// free list, since a sync.Pool loses them at every collection.
+var payloads struct {
+	sync.Mutex
+	list []*[]byte
+}
+
+// maxFreePayloads bounds the buffers kept, and maxPooledPayload the size
+// of one.
+const (
+	maxFreePayloads  = 8
+	maxPooledPayload = 4 << 20
+)
+
+func getPayload() *[]byte {
+	payloads.Lock()
+	defer payloads.Unlock()
+	if n := len(payloads.list); n > 0 {
+		p := payloads.list[n-1]
+		payloads.list = payloads.list[:n-1]
+		return p
+	}
+	return new([]byte)
+}
+
+func putPayload(p *[]byte) {
+	if cap(*p) > maxPooledPayload {
+		return
+	}
+	*p = (*p)[:0]
+	payloads.Lock()
+	defer payloads.Unlock()
+	if len(payloads.list) < maxFreePayloads {
+		payloads.list = append(payloads.list, p)
+	}
+}
 
 type rotation struct {
 	frozen *frozenTable
@@ -38,8 +72,7 @@ type Pending struct {
 // wait never holds up a flush.
 func (p *Pending) Wait() error {
 	err := <-p.c.done
-	*p.c.payload = (*p.c.payload)[:0]
-	payloads.Put(p.c.payload)
+	putPayload(p.c.payload)
 	if err != nil {
 		return err
 	}
@@ -108,7 +141,7 @@ func (s *Store) Submit(b *Batch, ops []TripOp) (*Pending, error) {
 	if frozen >= maxFrozen {
 		return nil, fmt.Errorf("%w: %d flushes are pending; last error: %s", ErrUnavailable, frozen, s.LastError())
 	}
-	payload := payloads.Get().(*[]byte)
+	payload := getPayload()
 	*payload = appendSeriesRecord((*payload)[:0], &b.t, ops)
 	c := &commit{payload: payload, batch: b, ops: ops, done: make(chan error, 1)}
 	select {

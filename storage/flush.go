@@ -87,31 +87,56 @@ func (s *Store) flushFrozen() error {
 	s.mu.RUnlock()
 	for _, f := range pending {
 		start := time.Now()
+		// Both tiers' parts are written in one pass over the memtable, and
+		// installed in tier order, each marked done as it is.
+		var ws [numTiers]*partWriter
+		var fns [numTiers]func(Key, int64) error
+		var expired [numTiers]int
+		abort := func(err error) error {
+			for _, w := range ws {
+				if w != nil {
+					w.abort()
+				}
+			}
+			msg := err.Error()
+			s.lastErr.Store(&msg)
+			s.metrics.flushed(start, err)
+			return err
+		}
+		for t := range numTiers {
+			if f.done[t] || f.mem.rowCount(t) == 0 {
+				continue
+			}
+			w, err := s.startPart(t, f.walSeq, nil, zstdFlush)
+			if err != nil {
+				return abort(err)
+			}
+			ws[t] = w
+			cutoff, add := s.RetentionCutoff(t), w.add
+			fns[t] = func(k Key, v int64) error {
+				if k.Minute < cutoff {
+					expired[t]++
+					return nil
+				}
+				return add(k, v)
+			}
+		}
+		if err := f.mem.eachTiers(fns); err != nil {
+			return abort(err)
+		}
 		for t := range numTiers {
 			if f.done[t] {
 				continue
 			}
 			var p *part
-			if f.mem.rowCount(t) > 0 {
-				cutoff, expired := s.RetentionCutoff(t), 0
+			if w := ws[t]; w != nil {
 				var err error
-				p, err = s.writePart(t, f.walSeq, nil, zstdFlush, func(add func(Key, int64) error) error {
-					return f.mem.each(t, func(k Key, v int64) error {
-						if k.Minute < cutoff {
-							expired++
-							return nil
-						}
-						return add(k, v)
-					})
-				})
-				if err != nil {
-					msg := err.Error()
-					s.lastErr.Store(&msg)
-					s.metrics.flushed(start, err)
-					return err
+				ws[t] = nil
+				if p, err = s.finishPart(w); err != nil {
+					return abort(err)
 				}
-				if expired > 0 {
-					s.logExpired(t, expired)
+				if expired[t] > 0 {
+					s.logExpired(t, expired[t])
 				}
 			}
 			s.mu.Lock()
@@ -178,25 +203,26 @@ func removeWALUpTo(dir string, seq uint64) error {
 	return nil
 }
 
-// writePart writes the rows that each yields, in key order, as a new part
-// of tier t and opens it; with no rows it writes nothing and returns nil.
-func (s *Store) writePart(t Tier, walSeq uint64, replaces []string, enc *zstd.Encoder, each func(add func(Key, int64) error) error) (*part, error) {
+// startPart starts a new part of tier t, written in a temporary directory
+// of the tier until finishPart.
+func (s *Store) startPart(t Tier, walSeq uint64, replaces []string, enc *zstd.Encoder) (*partWriter, error) {
 	id := s.nextPartID.Add(1)
-	name := fmt.Sprintf("%016x", id)
-	tmp := filepath.Join(s.tierDir(t), "tmp-"+name)
-	w, err := newPartWriter(tmp, t, enc)
+	w, err := newPartWriter(filepath.Join(s.tierDir(t), fmt.Sprintf("tmp-%016x", id)), t, enc)
 	if err != nil {
 		return nil, err
 	}
 	w.meta.WALSeq = walSeq
 	w.meta.Replaces = replaces
-	if err := each(w.add); err != nil {
-		w.abort()
-		return nil, err
-	}
-	if !w.hasLast { // every row was past retention
+	w.final = filepath.Join(s.tierDir(t), fmt.Sprintf("%016x", id))
+	return w, nil
+}
+
+// finishPart makes the part w wrote durable and opens it; a part without
+// rows (every row was past retention) is dropped, and nil returned.
+func (s *Store) finishPart(w *partWriter) (*part, error) {
+	if !w.hasLast {
 		w.abort()
 		return nil, nil
 	}
-	return w.finish(filepath.Join(s.tierDir(t), name))
+	return w.finish(w.final)
 }

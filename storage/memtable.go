@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"math"
 	"slices"
 	"sync"
 
@@ -141,10 +140,35 @@ type seriesRef struct {
 	s   int32
 }
 
-// each calls fn for the rows of tier t in key order: each series' points
-// in minute order, combined per bucket of the tier (summed, or the maximum
-// for sketches). The memtable must no longer change (it is frozen).
-func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
+// eachTiers calls fns[t], for every tier t whose fns[t] is not nil, with
+// the rows of tier t in key order: each series' points in minute order,
+// combined per bucket of the tier (summed, or the maximum for sketches).
+// It makes one pass over the series: a series' points are read from
+// memory once and emitted to every tier while they are in the cache. The
+// memtable must no longer change (it is frozen).
+func (m *memtable) eachTiers(fns [numTiers]func(k Key, v int64) error) error {
+	split := false
+	for t, fn := range fns {
+		for i := range m.shards {
+			split = split || fn != nil && len(m.shards[i].only[t].series) > 0
+		}
+	}
+	if split { // rare: after a replay that found one tier's part
+		for t, fn := range fns {
+			if fn != nil {
+				if err := m.eachOne(Tier(t), fn); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return m.emit(m.sortedBoth(), fns)
+}
+
+// eachOne is eachTiers for tier t alone, over the series of both tiers
+// and of tier t alone.
+func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
 	refs := m.sortedBoth()
 	var only []seriesRef
 	for i := range m.shards {
@@ -153,10 +177,18 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			only = append(only, seriesRef{tab.series[s].key, tab, int32(s)})
 		}
 	}
-	if len(only) > 0 { // rare: after a replay that found one tier's part
+	if len(only) > 0 {
 		refs = append(slices.Clip(refs), only...)
 		slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
 	}
+	var fns [numTiers]func(Key, int64) error
+	fns[t] = fn
+	return m.emit(refs, fns)
+}
+
+// emit calls fns[t] for the rows of tier t of the series refs, sorted by
+// key, for every tier whose fn is set.
+func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) error) error {
 	var pts []point
 	var words []uint64
 	for i := 0; i < len(refs); {
@@ -167,8 +199,13 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			for ; i < len(refs) && refs[i].key == k; i++ {
 				pts = refs[i].t.appendPoints(pts, refs[i].s)
 			}
-			if err := emitSpread(t, k, pts, fn); err != nil {
-				return err
+			sortSpread(pts)
+			for t, fn := range fns {
+				if fn != nil {
+					if err := emitSpread(Tier(t), k, pts, fn); err != nil {
+						return err
+					}
+				}
 			}
 			continue
 		}
@@ -177,16 +214,17 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 		if se := &refs[i].t.series[refs[i].s]; single && se.head < 0 {
 			i++ // no points: a zero count replayed from the WAL of flowd before addSeries skipped them
 			continue
-		} else if single && !isMax {
-			// Most series: their chunks read in place when in minute order.
-			ok, err := emitChain(t, k, refs[i].t, se, fn)
-			if err != nil {
-				return err
+		} else if single && !isMax && !se.unordered {
+			// Most series: their chunks read in place, in minute order.
+			for t, fn := range fns {
+				if fn != nil {
+					if err := emitChain(Tier(t), k, refs[i].t, se, fn); err != nil {
+						return err
+					}
+				}
 			}
-			if ok {
-				i++
-				continue
-			}
+			i++
+			continue
 		}
 		if single && refs[i].t.series[refs[i].s].head == refs[i].t.series[refs[i].s].tail {
 			se := &refs[i].t.series[refs[i].s]
@@ -200,9 +238,13 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			run = pts
 		}
 		if isMax {
-			var err error
-			if words, err = emitSketch(t, k, run, words, fn); err != nil {
-				return err
+			for t, fn := range fns {
+				if fn != nil {
+					var err error
+					if words, err = emitSketch(Tier(t), k, run, words, fn); err != nil {
+						return err
+					}
+				}
 			}
 			continue
 		}
@@ -212,29 +254,38 @@ func (m *memtable) each(t Tier, fn func(k Key, v int64) error) error {
 			slices.SortFunc(pts, byMinute) // equal minutes combine in any order
 			run = pts
 		}
-		if err := emitSeries(t, k, run, fn); err != nil {
-			return err
+		for t, fn := range fns {
+			if fn != nil {
+				if err := emitSeries(Tier(t), k, run, fn); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
 }
 
-// emitSpread calls fn with the rows of a cell's spread series in tier t:
-// a row per run length and minute (hour in the hour tier), the sum of its
-// runs, keyed by the length. It sorts run, a copy, by length and minute.
-func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
+// sortSpread sorts a spread series' points, a copy, by run length and
+// minute, the order emitSpread reads them in.
+func sortSpread(run []point) {
 	slices.SortFunc(run, func(a, b point) int {
-		if na, nb := a.value&(1<<spreadLenBits-1), b.value&(1<<spreadLenBits-1); na != nb {
+		if na, nb := a.val()&(1<<spreadLenBits-1), b.val()&(1<<spreadLenBits-1); na != nb {
 			return int(na - nb)
 		}
 		return byMinute(a, b)
 	})
+}
+
+// emitSpread calls fn with the rows of a cell's spread series in tier t:
+// a row per run length and minute (hour in the hour tier), the sum of its
+// runs, keyed by the length; run is sorted by sortSpread.
+func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
 	for j := 0; j < len(run); {
-		n, v := unpackSpread(run[j].value)
+		n, v := unpackSpread(run[j].val())
 		m := t.Truncate(int64(run[j].minute))
 		l := j + 1
-		for ; l < len(run) && run[l].value&(1<<spreadLenBits-1) == n && t.Truncate(int64(run[l].minute)) == m; l++ {
-			_, w := unpackSpread(run[l].value)
+		for ; l < len(run) && run[l].val()&(1<<spreadLenBits-1) == n && t.Truncate(int64(run[l].minute)) == m; l++ {
+			_, w := unpackSpread(run[l].val())
 			v = SatAdd(v, w)
 		}
 		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: uint64(n), Minute: m}, v); err != nil {
@@ -246,39 +297,29 @@ func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 }
 
 // emitChain is emitSeries over the chunks of series se of tab, read in
-// place; ok is false, and nothing emitted, when its points are not in
-// minute order.
-func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, int64) error) (ok bool, err error) {
-	prev := int32(math.MinInt32)
-	for c := se.head; c >= 0; c = tab.chunks[c].next {
-		for _, pt := range tab.run(&tab.chunks[c]) {
-			if pt.minute < prev {
-				return false, nil
-			}
-			prev = pt.minute
-		}
-	}
+// place; its points must be in minute order (se.unordered unset).
+func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, int64) error) error {
 	have := false
 	var m, v int64
 	for c := se.head; c >= 0; c = tab.chunks[c].next {
 		for _, pt := range tab.run(&tab.chunks[c]) {
 			pm := t.Truncate(int64(pt.minute))
 			if have && pm == m {
-				v = SatAdd(v, pt.value)
+				v = SatAdd(v, pt.val())
 				continue
 			}
 			if have {
 				if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
-					return true, err
+					return err
 				}
 			}
-			m, v, have = pm, pt.value, true
+			m, v, have = pm, pt.val(), true
 		}
 	}
 	if have {
-		err = fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v)
+		return fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v)
 	}
-	return true, err
+	return nil
 }
 
 // emitSeries calls fn with one series' buckets of tier t, in minute order,
@@ -287,10 +328,10 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
 	for j := 0; j < len(run); {
 		m := t.Truncate(int64(run[j].minute))
-		v := run[j].value
+		v := run[j].val()
 		n := j + 1
 		for ; n < len(run) && t.Truncate(int64(run[n].minute)) == m; n++ {
-			v = SatAdd(v, run[n].value)
+			v = SatAdd(v, run[n].val())
 		}
 		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
 			return err
@@ -308,7 +349,7 @@ func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 func emitSketch(t Tier, k SeriesKey, run []point, words []uint64, fn func(Key, int64) error) ([]uint64, error) {
 	words = words[:0]
 	for _, pt := range run {
-		reg, v := unpackRegister(pt.value)
+		reg, v := unpackRegister(pt.val())
 		words = append(words, reg<<40|uint64(t.Truncate(int64(pt.minute)))<<registerBits|uint64(v))
 	}
 	slices.Sort(words)

@@ -1,6 +1,9 @@
 package storage
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -52,11 +55,111 @@ func BenchmarkMemtableEach(b *testing.B) {
 	rows := 0
 	for b.Loop() {
 		m.sorted = nil
-		for t := range numTiers {
-			if err := m.each(t, func(Key, int64) error { rows++; return nil }); err != nil {
-				b.Fatal(err)
-			}
+		count := func(Key, int64) error { rows++; return nil }
+		if err := m.eachTiers([numTiers]func(Key, int64) error{count, count}); err != nil {
+			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*points), "ns/point")
+}
+
+// BenchmarkFlushParts writes a memtable of 30 minutes of 20,000 series as
+// the parts of both tiers, as a flush does (on tmpfs when there is one):
+// per point, the whole of a flush's CPU.
+func BenchmarkFlushParts(b *testing.B) {
+	bs := memtableBatches(30)
+	var scratch shardScratch
+	m := newMemtable()
+	points := 0
+	for _, bt := range bs {
+		m.addTable(&bt.t, numTiers, &scratch)
+		points += bt.Len()
+	}
+	dir := b.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err = os.MkdirTemp("/dev/shm", "flowd-bench-"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	for i := 0; b.Loop(); i++ {
+		m.sorted = nil
+		var ws [numTiers]*partWriter
+		var fns [numTiers]func(Key, int64) error
+		for t := range numTiers {
+			w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d-%d", i, t)), t, zstdFlush)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ws[t], fns[t] = w, w.add
+		}
+		if err := m.eachTiers(fns); err != nil {
+			b.Fatal(err)
+		}
+		for t, w := range ws {
+			p, err := w.finish(filepath.Join(dir, fmt.Sprintf("p-%d-%d", i, t)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.closeFiles()
+			os.RemoveAll(p.dir)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*points), "ns/point")
+}
+
+// BenchmarkMergeParts merges four parts into one, as a store merges four
+// flushes (on tmpfs when there is one): 20,000 series, each part holding
+// the next 30 minutes of every one.
+func BenchmarkMergeParts(b *testing.B) {
+	dir := b.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err = os.MkdirTemp("/dev/shm", "flowd-bench-"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	var parts []*part
+	for p := range 4 {
+		w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d", p)), TierMinute, zstdFlush)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for s := range 20000 {
+			for m := range 30 {
+				k := Key{Metric: uint32(1 + s/10000), Cell: 0x89309a000000000 + uint64(s%10000)<<12, Minute: int64(27000000 + p*30 + m)}
+				if err := w.add(k, int64(1+(s+m)%40)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		pt, err := w.finish(filepath.Join(dir, fmt.Sprintf("p-%d", p)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pt.closeFiles()
+		parts = append(parts, pt)
+	}
+	rows := 0
+	for i := 0; b.Loop(); i++ {
+		its := make([]*partIterator, len(parts))
+		for i, p := range parts {
+			its[i] = &partIterator{p: p}
+		}
+		w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-m%d", i)), TierMinute, zstdFlush)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := mergeRows(its, 0, func(uint32) bool { return false }, w.add, w.addRows); err != nil {
+			b.Fatal(err)
+		}
+		p, err := w.finish(filepath.Join(dir, fmt.Sprintf("m%d", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows += int(p.meta.Rows)
+		p.closeFiles()
+		os.RemoveAll(p.dir)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
 }

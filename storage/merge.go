@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -103,10 +104,25 @@ func (s *Store) mergeTier(t Tier) error {
 // removal is finished on the next Open.
 func (s *Store) merge(t Tier, srcs []*part) error {
 	start := time.Now()
-	err := s.mergeWith(t, srcs, zstdMerge)
+	// A small merge's part is merged again soon: compressed fast, like a
+	// flush's. Parts large enough to stay compress harder.
+	enc := zstdFlush
+	var rows uint64
+	for _, p := range srcs {
+		rows += p.meta.Rows
+	}
+	if rows >= mergeHardRows {
+		enc = zstdMerge
+	}
+	err := s.mergeWith(t, srcs, enc)
 	s.metrics.merged(t, len(srcs), start, err)
 	return err
 }
+
+// mergeHardRows is the size from which a merge's part is compressed at
+// zstd's middle level rather than its fastest: about four flushes of a
+// busy city, a part that stays until the next size class fills.
+const mergeHardRows = 4 << 20
 
 // mergeWith is merge with the given encoder.
 func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder) error {
@@ -122,11 +138,15 @@ func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder) error {
 	}
 	cutoff := s.RetentionCutoff(t)
 	var expired int
-	merged, err := s.writePart(t, walSeq, names, enc, func(add func(Key, int64) error) error {
-		var err error
-		expired, err = mergeRows(its, cutoff, s.names.IsMax, add)
-		return err
-	})
+	w, err := s.startPart(t, walSeq, names, enc)
+	if err != nil {
+		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
+	}
+	if expired, err = mergeRows(its, cutoff, s.names.IsMax, w.add, w.addRows); err != nil {
+		w.abort()
+		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
+	}
+	merged, err := s.finishPart(w)
 	if err != nil {
 		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
 	}
@@ -159,9 +179,15 @@ func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder) error {
 	return syncDir(s.tierDir(t))
 }
 
+// minBulkRows is the shortest run of a block's rows that a merge copies
+// column by column rather than row by row.
+const minBulkRows = 8
+
 // mergeRows k-way merges the iterators, combining equal keys (a sum, or the
 // maximum for max metrics) and dropping rows before cutoff, which it counts.
-func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add func(Key, int64) error) (expired int, err error) {
+// Rows go to add one by one, or, when addRows is not nil, a run of one
+// block's rows that combines with nothing to addRows at once.
+func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add func(Key, int64) error, addRows func(b *block, i, j int) error) (expired int, err error) {
 	type head struct {
 		k  Key
 		v  int64
@@ -176,16 +202,57 @@ func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add f
 		heads[i] = head{k, v, ok}
 	}
 	for {
-		minI := -1
+		// The smallest head, and the next smallest key of another part:
+		// the smallest head's rows below that key combine with nothing
+		// and go out as they are, compared with that one key only.
+		minI, second := -1, -1
 		for i := range heads {
-			if heads[i].ok && (minI < 0 || heads[i].k.Less(heads[minI].k)) {
-				minI = i
+			switch {
+			case !heads[i].ok:
+			case minI < 0 || heads[i].k.Less(heads[minI].k):
+				minI, second = i, minI
+			case second < 0 || heads[i].k.Less(heads[second].k):
+				second = i
 			}
 		}
 		if minI < 0 {
 			return expired, nil
 		}
-		k := heads[minI].k
+		h, it := &heads[minI], its[minI]
+		for h.ok && (second < 0 || h.k.Less(heads[second].k)) {
+			if addRows != nil {
+				// h is row it.row-1 of the block it holds: copy its rows up
+				// to the second key at once, when none is past retention.
+				blk, i := &it.br.blk, it.row-1
+				j := blk.len()
+				if second >= 0 {
+					sk := heads[second].k
+					j = i + 1 + sort.Search(j-i-1, func(x int) bool { return !blk.key(i + 1 + x).Less(sk) })
+				}
+				if j-i >= minBulkRows && slices.Min(blk.minutes[i:j]) >= cutoff {
+					if err := addRows(blk, i, j); err != nil {
+						return expired, err
+					}
+					it.row = j
+					if h.k, h.v, h.ok, err = it.next(); err != nil {
+						return expired, err
+					}
+					continue
+				}
+			}
+			if h.k.Minute < cutoff {
+				expired++
+			} else if err := add(h.k, h.v); err != nil {
+				return expired, err
+			}
+			if h.k, h.v, h.ok, err = it.next(); err != nil {
+				return expired, err
+			}
+		}
+		if !h.ok || second < 0 || h.k != heads[second].k {
+			continue
+		}
+		k := h.k
 		keepMax := isMax(k.Metric)
 		sum, first := int64(0), true
 		for i := range heads {

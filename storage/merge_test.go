@@ -1,8 +1,12 @@
 package storage
 
 import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -210,5 +214,111 @@ func TestIdleCompaction(t *testing.T) {
 		if got != total {
 			t.Errorf("%s tier holds %d after compaction, want %d", tier, got, total)
 		}
+	}
+}
+
+// TestMergeRowsMatchesAMap merges random parts whose keys overlap in
+// every way (runs of one part, keys shared by two or all, rows past the
+// cutoff) and checks the result against sums in a map: every key once, in
+// order, summed (the maximum for a max metric).
+func TestMergeRowsMatchesAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	isMax := func(m uint32) bool { return m == 3 }
+	runs := 0
+	for trial := range 20 {
+		dir := t.TempDir()
+		nparts := 1 + rng.IntN(5)
+		want := map[Key]int64{}
+		var its []*partIterator
+		for p := range nparts {
+			rows := map[Key]int64{}
+			for range rng.IntN(3000) {
+				minute := int64(1000 + rng.IntN(200))
+				if trial%2 == 1 { // like flushes: each part its own minutes, but for some overlap
+					minute = int64(1000 + p*40 + rng.IntN(50))
+				}
+				k := Key{Metric: uint32(1 + rng.IntN(3)), Cell: uint64(rng.IntN(20)), Minute: minute}
+				rows[k] = int64(rng.IntN(100))
+			}
+			keys := slices.SortedFunc(maps.Keys(rows), func(a, b Key) int {
+				if a.Less(b) {
+					return -1
+				}
+				if b.Less(a) {
+					return 1
+				}
+				return 0
+			})
+			w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d", p)), TierMinute, zstdFlush)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys {
+				if err := w.add(k, rows[k]); err != nil {
+					t.Fatal(err)
+				}
+				if old, ok := want[k]; ok {
+					want[k] = combine(isMax(k.Metric), old, rows[k])
+				} else {
+					want[k] = rows[k]
+				}
+			}
+			if len(keys) == 0 {
+				w.abort()
+				continue
+			}
+			pt, err := w.finish(filepath.Join(dir, fmt.Sprintf("p-%d", p)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pt.closeFiles()
+			its = append(its, &partIterator{p: pt})
+		}
+		const cutoff = 1010
+		wantExpired := 0
+		for k := range want {
+			if k.Minute < cutoff {
+				wantExpired++
+				delete(want, k)
+			}
+		}
+		for _, bulk := range []bool{false, true} {
+			for _, it := range its {
+				*it = partIterator{p: it.p}
+			}
+			var got []Key
+			check := func(k Key, v int64) error {
+				if len(got) > 0 && !got[len(got)-1].Less(k) {
+					return fmt.Errorf("%v after %v", k, got[len(got)-1])
+				}
+				got = append(got, k)
+				if w, ok := want[k]; !ok || w != v {
+					return fmt.Errorf("%v = %d, want %d (present %v)", k, v, w, ok)
+				}
+				return nil
+			}
+			var addRows func(b *block, i, j int) error
+			if bulk {
+				addRows = func(b *block, i, j int) error {
+					runs++
+					for x := i; x < j; x++ {
+						if err := check(b.key(x), b.values[x]); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+			}
+			expired, err := mergeRows(its, cutoff, isMax, check, addRows)
+			if err != nil {
+				t.Fatalf("trial %d (bulk %v): %v", trial, bulk, err)
+			}
+			if len(got) != len(want) || expired != wantExpired {
+				t.Fatalf("trial %d (bulk %v): %d keys and %d expired, want %d and %d", trial, bulk, len(got), expired, len(want), wantExpired)
+			}
+		}
+	}
+	if runs < 100 {
+		t.Fatalf("%d runs of rows were copied at once; the test should make more", runs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 // partWriter writes rows, given in key order, into a new part directory.
 type partWriter struct {
 	tmpDir  string
+	final   string // where the store renames the part once written
 	files   [numColumns]*os.File
 	bufs    [numColumns]*bufio.Writer
 	offsets [numColumns]uint64
@@ -55,6 +56,30 @@ func (w *partWriter) add(k Key, v int64) error {
 	w.blk.append(k, v)
 	if w.blk.len() >= maxBlockRows {
 		return w.flushBlock()
+	}
+	return nil
+}
+
+// addRows appends rows i to j-1 of src, in key order and after every row
+// added before, column by column.
+func (w *partWriter) addRows(src *block, i, j int) error {
+	if first := src.key(i); w.hasLast && !w.last.Less(first) {
+		panic(fmt.Sprintf("BUG: part rows out of order: %v after %v", first, w.last))
+	}
+	w.last, w.hasLast = src.key(j-1), true
+	for i < j {
+		n := min(j-i, maxBlockRows-w.blk.len())
+		w.blk.metrics = append(w.blk.metrics, src.metrics[i:i+n]...)
+		w.blk.cells = append(w.blk.cells, src.cells[i:i+n]...)
+		w.blk.subs = append(w.blk.subs, src.subs[i:i+n]...)
+		w.blk.minutes = append(w.blk.minutes, src.minutes[i:i+n]...)
+		w.blk.values = append(w.blk.values, src.values[i:i+n]...)
+		i += n
+		if w.blk.len() >= maxBlockRows {
+			if err := w.flushBlock(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

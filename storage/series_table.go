@@ -49,11 +49,21 @@ func (k SeriesKey) hash() uint64 {
 
 // point is one bucket addition of a series. Minutes are unix minutes,
 // which int32 holds until the year 6053; ingest accepts only the years 2000
-// to 2100.
+// to 2100. The value is kept as two 32-bit halves so that a point takes 12
+// bytes, not 16: a quarter less memory and cache traffic for the memtable.
 type point struct {
 	minute int32
-	value  int64
+	lo, hi uint32
 }
+
+func mkPoint(minute int32, v int64) point {
+	return point{minute: minute, lo: uint32(v), hi: uint32(uint64(v) >> 32)}
+}
+
+// val is the point's value.
+func (p *point) val() int64 { return int64(uint64(p.lo) | uint64(p.hi)<<32) }
+
+func (p *point) setVal(v int64) { p.lo, p.hi = uint32(v), uint32(uint64(v)>>32) }
 
 // chunk is a run of consecutive points of one series in the points arena,
 // chained to the series' next chunk. A series' chunks double in size up to
@@ -94,6 +104,9 @@ type series struct {
 	lastMinute int32
 	isMax      bool
 	spread     bool // its points are runs of spread readings, packed (see spread.go)
+	// unordered is set once a point was added before the one added last,
+	// so that a flush knows, without reading them, which series to sort.
+	unordered bool
 }
 
 // seriesTable holds bucket additions grouped by series: an open-addressing
@@ -235,18 +248,19 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 			last := &page[off-1]
 			switch {
 			case se.spread:
-				if last.value&(1<<spreadLenBits-1) == v&(1<<spreadLenBits-1) {
-					last.value = addSpread(last.value, v)
+				if last.val()&(1<<spreadLenBits-1) == v&(1<<spreadLenBits-1) {
+					last.setVal(addSpread(last.val(), v))
 					return
 				}
-			case !se.isMax || last.value>>registerBits == v>>registerBits:
-				last.value = combine(se.isMax, last.value, v)
+			case !se.isMax || last.val()>>registerBits == v>>registerBits:
+				last.setVal(combine(se.isMax, last.val(), v))
 				return
 			}
 		}
+		se.unordered = se.unordered || m < se.lastMinute
 		se.lastMinute = m
 		if se.tailN < se.tailCap {
-			page[off] = point{minute: m, value: v}
+			page[off] = mkPoint(m, v)
 			se.tailN++
 			t.chunks[se.tail].n = se.tailN
 			se.points++
@@ -265,7 +279,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	}
 	start := int32((len(t.pages)-1)<<pageBits + t.used)
 	t.used += int(size)
-	t.pages[len(t.pages)-1][start&(pageSize-1)] = point{minute: m, value: v}
+	t.pages[len(t.pages)-1][start&(pageSize-1)] = mkPoint(m, v)
 	ci := int32(len(t.chunks))
 	t.chunks = append(t.chunks, chunk{start: start, n: 1, cap: size, next: -1})
 	if se.tail >= 0 {
@@ -309,7 +323,7 @@ func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) {
 			if tr == TierHour {
 				m = tr.Truncate(m)
 			}
-			t.add(d, m, pt.value)
+			t.add(d, m, pt.val())
 		}
 	}
 }
@@ -376,7 +390,7 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 				if m < from || m >= to {
 					continue
 				}
-				sub, v := se.key.Sub, pt.value
+				sub, v := se.key.Sub, pt.val()
 				switch {
 				case se.isMax:
 					sub, v = unpackRegister(v)
@@ -395,7 +409,7 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 func (t *seriesTable) scanSpread(se *series, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
 	for c := se.head; c >= 0; c = t.chunks[c].next {
 		for _, pt := range t.run(&t.chunks[c]) {
-			n, v := unpackSpread(pt.value)
+			n, v := unpackSpread(pt.val())
 			eachShare(int64(pt.minute), n, v, from, to, func(m, v int64) { fn(se.key.Cell, 0, m, v) })
 		}
 	}

@@ -24,7 +24,7 @@ type Options struct {
 	// FlushInterval is how often the in-memory table becomes parts.
 	FlushInterval time.Duration
 	// MemtableBytes triggers a flush before the interval once the
-	// in-memory table holds that much (default 16 MiB).
+	// in-memory table holds that much (default 12 MiB: a million points).
 	MemtableBytes int
 	// Retention of each tier; past it whole parts are removed.
 	Retention [numTiers]time.Duration
@@ -71,7 +71,7 @@ func (o *Options) setDefaults() {
 		o.FlushInterval = time.Minute
 	}
 	if o.MemtableBytes <= 0 {
-		o.MemtableBytes = 16 << 20
+		o.MemtableBytes = 12 << 20
 	}
 	if o.Retention[TierMinute] <= 0 {
 		o.Retention[TierMinute] = 30 * 24 * time.Hour

@@ -45,7 +45,7 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		for c := se.head; c >= 0; c = t.chunks[c].next {
 			for _, pt := range t.run(&t.chunks[c]) {
 				dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
-				dst = binary.AppendVarint(dst, pt.value)
+				dst = binary.AppendVarint(dst, pt.val())
 				prev = int64(pt.minute)
 			}
 		}

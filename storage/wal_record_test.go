@@ -109,12 +109,12 @@ func TestSpreadRunsReplayAndBadRunsFail(t *testing.T) {
 	if back, want := (&Batch{t: got}).AppendDeltas(nil), b.AppendDeltas(nil); !slices.Equal(back, want) || len(want) != 30 {
 		t.Fatalf("read back %d deltas, want the run's 30 minutes: %v", len(back), back)
 	}
-	for _, bad := range []point{{minute: 27000000, value: packSpread(0, 90)}, {minute: 27000000, value: packSpread(1, 90)}, {minute: 27000050, value: packSpread(30, 90)}} {
+	for _, bad := range []point{mkPoint(27000000, packSpread(0, 90)), mkPoint(27000000, packSpread(1, 90)), mkPoint(27000050, packSpread(30, 90))} {
 		var raw seriesTable
-		raw.add(raw.lookup(SeriesKey{Metric: 4, Cell: 10, Sub: spreadSub}, false, true), int64(bad.minute), bad.value)
+		raw.add(raw.lookup(SeriesKey{Metric: 4, Cell: 10, Sub: spreadSub}, false, true), int64(bad.minute), bad.val())
 		var out seriesTable
 		if err := decodeRecord(appendSeriesRecord(nil, &raw, nil), &out, noSpread, isSpread, func(TripOp) {}, func() {}); err == nil {
-			n, v := unpackSpread(bad.value)
+			n, v := unpackSpread(bad.val())
 			t.Errorf("a run of %d minutes summing %d from minute %d decoded", n, v, bad.minute%60)
 		}
 	}

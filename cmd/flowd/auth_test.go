@@ -110,6 +110,7 @@ func matrixEndpoints(t0 time.Time) []endpoint {
 		{"POST", "/api/v1/corridor", "application/json", fmt.Sprintf(`{"path":%s,"metric":"swipes_in","from":%d,"to":%d,"step":"10m"}`, path, t0.Unix(), t0.Add(30*time.Minute).Unix()), "read"},
 		{"POST", "/api/v1/path/density", "application/json", fmt.Sprintf(`{"paths":[{"id":"a","path":%s}],"metric":"swipes_in"}`, path), "read"},
 		{"GET", "/api/v1/metrics", "", "", "read"},
+		{"GET", "/api/v1/privacy", "", "", "read"},
 		{"GET", "/api/v1/stations", "", "", "read"},
 		{"GET", "/api/v1/sensors", "", "", "read"},
 		{"GET", "/api/v1/sites", "", "", "read"},

@@ -7,6 +7,7 @@
 //
 //	flowd [serve] [flags]   start the server (the default)
 //	flowd import [flags] FILE...  load history files into a running flowd
+//	flowd export [flags]    write open data of past days from a running flowd
 //	flowd feed [flags]      send the synthetic city to a running flowd
 //	flowd token [flags]     make an access token and its token-file line
 //	flowd help
@@ -25,6 +26,7 @@ const usage = `flowd is a real-time monitoring server for traffic and tourism fl
 Usage:
   flowd [serve] [flags]           start the server (the default command)
   flowd import [flags] FILE...    load history files into a running flowd
+  flowd export -dir DIR [flags]   write privacy-safe open data (CSV, GeoJSON) of past days
   flowd feed [flags]              send the synthetic city to a running flowd
   flowd token [flags]             make an access token and its token-file line
   flowd help                      print this text
@@ -54,6 +56,8 @@ func main() {
 		err = token(args)
 	case "import":
 		err = importCmd(args)
+	case "export":
+		err = exportCmd(args)
 	case "help":
 		fmt.Print(usage)
 		return

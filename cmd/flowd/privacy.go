@@ -35,7 +35,8 @@ func privacyFlags(fs *flag.FlagSet, c *privacyConfig) {
 
 // layer builds the privacy layer of a store at baseRes whose trips are
 // matched within tripWindow and whose legs' destinations are inferred
-// within inferWindow (0: not inferred).
+// within inferWindow (0: not inferred), its budgets kept in the data
+// directory so that a restart does not renew them.
 func (c privacyConfig) layer(dataDir string, baseRes int, tripWindow, inferWindow time.Duration) (*privacy.Layer, error) {
 	p := privacy.DefaultPolicy(baseRes, tripWindow)
 	p.InferWindow = int64(inferWindow / time.Minute)
@@ -52,5 +53,9 @@ func (c privacyConfig) layer(dataDir string, baseRes int, tripWindow, inferWindo
 	if err != nil {
 		return nil, err
 	}
-	return privacy.New(p, secret), nil
+	l := privacy.New(p, secret)
+	if err := l.KeepBudgets(filepath.Join(dataDir, "privacy-budgets.log")); err != nil {
+		return nil, err
+	}
+	return l, nil
 }

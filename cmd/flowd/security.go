@@ -111,8 +111,9 @@ type security struct {
 	conns *api.Conns
 	audit *api.Audit
 	certs *certReloader
-	// demoToken is the in-process admin token of the -demo feed.
-	demoToken string
+	// demoToken is the in-process admin token of the -demo feed,
+	// exportToken the read token of -export-dir.
+	demoToken, exportToken string
 	// cards and cardKeyFile: SIGHUP also rotates the card pseudonym key
 	// when the file holds a new one.
 	cards       *ingest.Pseudonymizer
@@ -196,6 +197,23 @@ func (s *security) DemoToken() string {
 		s.guard.AddToken(s.demoToken, api.RoleAdmin, "demo-feed")
 	}
 	return s.demoToken
+}
+
+// ExportToken returns the token -export-dir reads with: a random read
+// token named "export", known only to this process, so that the export
+// passes the privacy layer and spends a budget of its own as any read
+// token does. Authentication must be on.
+func (s *security) ExportToken() string {
+	if !s.guard.AuthOn() {
+		panic("BUG: an export token without authentication")
+	}
+	if s.exportToken == "" {
+		var b [24]byte
+		rand.Read(b[:])
+		s.exportToken = hex.EncodeToString(b[:])
+		s.guard.AddToken(s.exportToken, api.RoleRead, "export")
+	}
+	return s.exportToken
 }
 
 // Listen wraps ln so that its connections are held to the connection

@@ -53,6 +53,7 @@ type serveConfig struct {
 	privacy       privacyConfig
 	forecast      forecastConfig
 	infer         inferConfig
+	export        exportSchedule
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -75,7 +76,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
 	fs.DurationVar(&c.maxAhead, "max-clock-skew", ingest.DefaultMaxAhead, "how far past the server's clock an event may be stamped; a later one is refused with a line error")
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
-	fs.IntVar(&c.memtableBytes, "memtable-bytes", 16<<20, "bytes of buckets held in memory before a flush writes them as parts")
+	fs.IntVar(&c.memtableBytes, "memtable-bytes", 12<<20, "bytes of buckets held in memory before a flush writes them as parts")
 	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
 	fs.IntVar(&c.gcPercent, "gogc", 30, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
@@ -86,6 +87,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	privacyFlags(fs, &c.privacy)
 	forecastFlags(fs, &c.forecast)
 	inferFlags(fs, &c.infer)
+	exportScheduleFlags(fs, &c.export)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: flowd serve [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -108,6 +110,17 @@ func serveFlags(args []string) (*serveConfig, error) {
 	}
 	if c.cardRotate != 0 && c.cardRotate < c.tripWindow {
 		return nil, fmt.Errorf("-card-key-rotate %v is shorter than -trip-window %v: a trip open across two rotations would be lost; rotate less often or shorten the window", c.cardRotate, c.tripWindow)
+	}
+	if c.export.dir != "" {
+		if c.security.tokens == "" {
+			return nil, fmt.Errorf("-export-dir %s needs -tokens: the export reads as a read token, through the privacy layer, and without tokens every caller is an admin who sees exact figures", c.export.dir)
+		}
+		if c.export.every < time.Minute {
+			return nil, fmt.Errorf("-export-every %v: want a minute or more", c.export.every)
+		}
+		if _, err := c.export.config("export-"); err != nil {
+			return nil, err
+		}
 	}
 	if c.demoShift%time.Minute != 0 || c.demoShift <= -24*time.Hour || c.demoShift >= 24*time.Hour {
 		return nil, fmt.Errorf("-demo-shift %v: want whole minutes within a day either way", c.demoShift)
@@ -148,6 +161,11 @@ func serve(args []string) error {
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return err
 	}
+	if c.export.dir != "" {
+		if err := os.MkdirAll(c.export.dir, 0o755); err != nil {
+			return fmt.Errorf("-export-dir: %w", err)
+		}
+	}
 	st, err := storage.Open(filepath.Join(c.data, "store"), storage.Options{
 		FlushInterval:   c.flush,
 		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
@@ -183,6 +201,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	defer layer.Close()
 	fc, err := c.forecast.tracker(st, reg, layer, b)
 	if err != nil {
 		return err
@@ -233,6 +252,11 @@ func listenAndServe(srv *api.Server, sec *security, c *serveConfig, demo *demoFe
 	go func() { errc <- srv.Serve(ln, c.maxBody) }()
 	if demo != nil {
 		go demo.run(ctx, scheme+"://"+addr, sec.DemoToken())
+	}
+	if c.export.dir != "" {
+		ec, _ := c.export.config("export-") // checked by serveFlags
+		ec.URL, ec.Token, ec.Client = selfURL(scheme, addr), sec.ExportToken(), selfClient()
+		go runExports(ctx, c.export, ec, log.Printf)
 	}
 	select {
 	case <-ctx.Done():

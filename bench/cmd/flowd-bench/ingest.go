@@ -5,6 +5,9 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowd/flowd/bench"
@@ -35,6 +38,16 @@ func (b *benchRun) ingestFlowd() error {
 		{name: "swipes, station ids", batch: 5000, reqs: bench.FlowdRequests([][]bench.Block{day.Blocks[0]}, swipePath, 5000)},
 		{name: "swipes, raw lat/lng", batch: 5000, reqs: bench.FlowdRequests([][]bench.Block{day.RawSwipes}, swipePath, 5000)},
 		{name: "all kinds, registry ids", batch: 10000, reqs: bench.FlowdRequests(blocks, paths, 10000), main: true},
+	}
+	if only := b.c.onlyIngst; only != "" && only != "all" {
+		keep := map[string]bool{}
+		for _, f := range strings.Split(only, ",") {
+			keep[strings.TrimSpace(f)] = true
+		}
+		configs = slices.DeleteFunc(configs, func(ic ingestConfig) bool { return !keep[strconv.Itoa(ic.batch)] })
+		if len(configs) == 0 {
+			return fmt.Errorf("-only-ingest %q: no ingest configuration has those batch sizes (1000, 5000, 10000)", only)
+		}
 	}
 	for i := range configs {
 		ic := &configs[i]

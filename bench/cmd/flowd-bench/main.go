@@ -48,6 +48,7 @@ type config struct {
 	liveSecs  int
 	liveHold  time.Duration
 	onlyLive  bool
+	onlyIngst string
 }
 
 func main() {
@@ -81,6 +82,7 @@ func main() {
 	fs.IntVar(&c.liveSecs, "live-seconds", 10, "seconds of ingest in each live run")
 	fs.DurationVar(&c.liveHold, "live-hold", 3*time.Minute, "in live runs of 10,000 clients or more: idle time before their memory is read, and light load after their ingest before it is read again")
 	fs.BoolVar(&c.onlyLive, "only-live", false, "run the live map runs alone and print their tables")
+	fs.StringVar(&c.onlyIngst, "only-ingest", "", "run flowd's ingest configurations of these batch sizes alone (comma-separated, e.g. 10000; \"all\" for every one) and print their table: a quick A/B of ingest")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this process's CPU profile (the load generator's, not flowd's)")
 	fs.Parse(os.Args[1:])
 	if c.cpuprof != "" {
@@ -98,7 +100,7 @@ func main() {
 			c.peer = "auto"
 		}
 	}
-	if c.onlyLive {
+	if c.onlyLive || c.onlyIngst != "" {
 		c.peer = "off"
 	}
 	if err := run(c); err != nil {
@@ -135,8 +137,11 @@ func run(c config) error {
 	}
 	b := &benchRun{c: c, ctx: context.Background(), r: &report{cfg: c, started: time.Now(), machine: machine()}}
 	steps := []func() error{b.build, b.generate, b.ingestFlowd, b.ingestPeer, b.settle, b.query, b.liveRuns}
-	if c.onlyLive {
+	switch {
+	case c.onlyLive:
 		steps = []func() error{b.build, b.liveRuns}
+	case c.onlyIngst != "":
+		steps = []func() error{b.build, b.generate, b.ingestFlowd}
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -145,6 +150,16 @@ func run(c config) error {
 	}
 	b.r.took = time.Since(b.r.started)
 	var out bytes.Buffer
+	if c.onlyIngst != "" {
+		if b.kept != nil {
+			if err := b.kept.Stop(60 * time.Second); err != nil {
+				return err
+			}
+		}
+		b.r.writeIngest(&out)
+		os.Stdout.Write(out.Bytes())
+		return nil
+	}
 	if c.onlyLive {
 		b.r.writeLive(&out)
 		os.Stdout.Write(out.Bytes())
