@@ -131,6 +131,9 @@ type Batch struct {
 
 	// refusals counts the lines rejected, by refusalOf their field.
 	refusals [numRefusals]int
+	// inferred counts the legs and trips whose destinations matching
+	// inferred, for /metrics once the batch is durable.
+	legsInferred, tripsInferred int
 }
 
 // freeBatches keeps a few released batches with their grown buffers (the
@@ -180,6 +183,7 @@ func (bt *Batch) Release() {
 	bt.errs = bt.errs[:0]
 	bt.refusals = [numRefusals]int{}
 	bt.omitted, bt.firstOm, bt.hourly = 0, 0, 0
+	bt.legsInferred, bt.tripsInferred = 0, 0
 	bt.lastSensor = bt.lastSensor[:0]
 	bt.classes = bt.classes[:0]
 	bt.footfall = bt.footfall[:0]
@@ -574,6 +578,12 @@ func (bt *Batch) Commit() error {
 	if matching {
 		tr.mu.Lock()
 		ops, undos = tr.match(bt.taps, &bt.match, func(metric string, cell, sub uint64, minute, v int64) {
+			switch metric {
+			case vocab.LegsInferred:
+				bt.legsInferred++
+			case vocab.TripsInferred:
+				bt.tripsInferred++
+			}
 			if err == nil {
 				err = bt.addSub(metric, cell, sub, minute, v)
 			}

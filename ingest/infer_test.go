@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,6 +252,29 @@ func TestInferredDestinationsOfTapInOnlyDays(t *testing.T) {
 	}
 	if float64(tripsRight) < 0.9*float64(tripsWant) {
 		t.Errorf("inferred trips: %d of %d chained from their first boarding to their true destination; want ≥ 90 %%", tripsRight, tripsWant)
+	}
+	var legsStored, tripsStored int64
+	for _, ds := range legs {
+		for _, v := range ds {
+			legsStored += v
+		}
+	}
+	for _, ds := range trips {
+		for _, v := range ds {
+			tripsStored += v
+		}
+	}
+	resp, err := http.Get(fs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exposition bytes.Buffer
+	exposition.ReadFrom(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{fmt.Sprintf("\nflowd_trip_legs_inferred_total %d\n", legsStored), fmt.Sprintf("\nflowd_trips_inferred_total %d\n", tripsStored)} {
+		if !strings.Contains(exposition.String(), want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
 	}
 	var matched int64
 	fs.Store.ScanSub(storage.TierMinute, vocab.Trips, vocab.Everywhere, from, to, func(_, _ uint64, _, v int64) { matched += v })
