@@ -21,8 +21,8 @@ import (
 const costBBox = "120.13,30.23,120.19,30.27"
 
 // startCostServer serves a store holding, for each of cells, one swipe a
-// minute over the three days before now, in parts, with a query cost
-// limit.
+// minute over the three days before this hour, in parts, with a query
+// cost limit.
 func startCostServer(t *testing.T, limit int64, cells []h3.Cell, flush bool) (*flowdtest.Server, time.Time) {
 	t.Helper()
 	now := time.Now().UTC()
@@ -33,7 +33,7 @@ func startCostServer(t *testing.T, limit int64, cells []h3.Cell, flush bool) (*f
 	if err != nil {
 		t.Fatal(err)
 	}
-	end := now.Unix() / 60
+	end := now.Truncate(time.Hour).Unix() / 60 // whole hours, all of which a month's density reads
 	var ds []storage.Delta
 	for _, c := range cells {
 		for m := end - 3*1440; m < end; m++ {

@@ -83,11 +83,20 @@ const longSpan = 24 * 60
 
 // densitySpan picks the tier that answers a window of density or top:
 // the hour tier for a window of whole hours, one of a day or longer, or
-// one reaching past the minute tier's retention (a replay of an old day),
-// read over the whole hours it touches; the minute tier otherwise.
+// one reaching past the minute tier's retention (a replay of an old day);
+// the minute tier otherwise. The hour tier reads from the hour holding
+// the window's start to the last whole hour before its end: never past
+// the end, which for a caller below admin is where figures are released.
+// Only a window within one hour (of a day past the minute retention,
+// long settled) is read to the end of its hour.
 func (s *Server) densitySpan(from, to int64) tierSpan {
 	if from%60 == 0 && to%60 == 0 || to-from >= longSpan || from < s.Store.RetentionCutoff(storage.TierMinute) {
-		return tierSpan{storage.TierHour, storage.TierHour.Truncate(from), storage.TierHour.Truncate(to + 59)}
+		h := storage.TierHour
+		hf, ht := h.Truncate(from), h.Truncate(to)
+		if ht <= hf {
+			ht = h.Truncate(to + 59)
+		}
+		return tierSpan{h, hf, ht}
 	}
 	return tierSpan{storage.TierMinute, from, to}
 }
