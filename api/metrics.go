@@ -15,8 +15,9 @@ import (
 )
 
 func (s *Server) metricNames(ctx *fasthttp.RequestCtx) {
-	// The per-sensor families are asked for by sensor=, not by name.
-	names := slices.DeleteFunc(s.Store.Metrics(), vocab.IsPerEntity)
+	// The per-entity and per-group families are asked for by sensor=,
+	// station=, site= and group=, not by name.
+	names := slices.DeleteFunc(s.Store.Metrics(), func(m string) bool { return vocab.IsPerEntity(m) || vocab.IsGrouped(m) })
 	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": names})
 }
 

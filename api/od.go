@@ -65,6 +65,24 @@ func (src odSource) legMetrics() []string {
 	return ms
 }
 
+// sourceGroup reads group= for trips of a source: rider groups count
+// matched trips only.
+func sourceGroup(q *query, src odSource) (string, error) {
+	g, err := q.group()
+	if err == nil && g != "" && src != sourceMatched {
+		err = &paramError{Param: "group", Value: g, Reason: "rider groups count matched trips only: leave source out, or source=matched"}
+	}
+	return g, err
+}
+
+// grouped returns metric's family for group, or metric when group is "".
+func grouped(metric, group string) string {
+	if group == "" {
+		return metric
+	}
+	return vocab.InGroup(metric, group)
+}
+
 // parseSource reads the source parameter: matched by default.
 func parseSource(q *query) (odSource, error) {
 	switch src := odSource(q.str("source")); src {
@@ -82,6 +100,7 @@ type odQuery struct {
 	res, top       int
 	byStation      bool
 	source         odSource
+	group          string
 	from, to       int64 // unix minutes
 	origins, dests []vocab.CellRange
 }
@@ -92,6 +111,7 @@ type odAnswer struct {
 	Tier         string   `json:"tier"`
 	By           string   `json:"by"`
 	Source       odSource `json:"source"`
+	Group        string   `json:"group,omitempty"`
 	Pairs        []ODPair `json:"pairs"`
 	PairsTotal   int      `json:"pairs_total"`
 	Trips        int64    `json:"trips"`
@@ -119,6 +139,9 @@ func (s *Server) parseOD(q *query) (oq odQuery, err error) {
 		return oq, &paramError{Param: "by", Value: by, Reason: "want cell or station"}
 	}
 	if oq.source, err = parseSource(q); err != nil {
+		return oq, err
+	}
+	if oq.group, err = sourceGroup(q, oq.source); err != nil {
 		return oq, err
 	}
 	if err := q.resAllowed(vocab.Trips, oq.res, "res"); err != nil {
@@ -178,7 +201,7 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, Tier: tier.String(), By: "cell", Source: q.source, Pairs: []ODPair{}}
+	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, Tier: tier.String(), By: "cell", Source: q.source, Group: q.group, Pairs: []ODPair{}}
 	if q.byStation {
 		ans.By = "station"
 	}
@@ -213,13 +236,13 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 				p.Inferred = n
 				continue
 			}
-			if sec, ok := rel.Count(privacy.Figure{Metric: vocab.TripSeconds, Area: o, Dest: d, From: q.from, To: q.to}, seconds[k]); ok {
+			if sec, ok := rel.Count(privacy.Figure{Metric: grouped(vocab.TripSeconds, q.group), Area: o, Dest: d, From: q.from, To: q.to}, seconds[k]); ok {
 				mean := float64(sec) / float64(n) / 60
 				p.MeanMinutes = &mean
 			}
 		}
 	}
-	release(vocab.Trips, trips)
+	release(grouped(vocab.Trips, q.group), trips)
 	release(vocab.TripsInferred, inferred)
 	keys := make([]odKey, 0, len(pairs))
 	for k, p := range pairs {
@@ -316,7 +339,7 @@ func (s *Server) scanTrips(tier storage.Tier, q odQuery, ends *odEnds) (trips, s
 	}
 	var sums []sum
 	if q.source.matched() {
-		sums = append(sums, sum{vocab.Trips, trips}, sum{vocab.TripSeconds, seconds})
+		sums = append(sums, sum{grouped(vocab.Trips, q.group), trips}, sum{grouped(vocab.TripSeconds, q.group), seconds})
 	}
 	if q.source.inferred() {
 		sums = append(sums, sum{vocab.TripsInferred, inferred})

@@ -78,6 +78,8 @@ func (q *query) metric() (string, error) {
 	case err != nil:
 	case vocab.KindOf(m) == vocab.Sketch:
 		err = &paramError{Param: "metric", Value: m, Reason: "holds sketch registers, not counts: ask /api/v1/distinct"}
+	case vocab.IsGrouped(m):
+		err = &paramError{Param: "metric", Value: m, Reason: "is a rider group's family: ask metric=" + vocab.BaseMetric(m) + " with group="}
 	case vocab.IsPerEntity(m):
 		err = &paramError{Param: "metric", Value: m, Reason: "is kept for sensor= and station= only: ask /api/v1/series?metric=" + vocab.BaseMetric(m) + " with one of them"}
 	case !vocab.IsFixed(m):
@@ -97,7 +99,24 @@ func knownMetrics(st *storage.Store) []string {
 			names = append(names, m)
 		}
 	}
-	return slices.DeleteFunc(names, func(m string) bool { return vocab.KindOf(m) == vocab.Sketch || vocab.IsPerEntity(m) })
+	return slices.DeleteFunc(names, func(m string) bool {
+		return vocab.KindOf(m) == vocab.Sketch || vocab.IsPerEntity(m) || vocab.IsGrouped(m)
+	})
+}
+
+// group reads the group parameter: "" when absent, else a rider group
+// that data was stored for (-rider-groups).
+func (q *query) group() (string, error) {
+	g := q.str("group")
+	if g == "" {
+		return "", nil
+	}
+	for _, m := range []string{vocab.SwipesIn, vocab.SwipesOut, vocab.Trips} {
+		if _, ok := q.store.LookupMetric(vocab.InGroup(m, g)); ok {
+			return g, nil
+		}
+	}
+	return "", &paramError{Param: "group", Value: g, Reason: "no rider group of this name has data (flowd serve -rider-groups names them)"}
 }
 
 // minute parses a time parameter (RFC 3339, unix seconds or milliseconds,

@@ -48,6 +48,7 @@ func (c *networkCache) get(reg *geo.Registry) (*geo.Network, []vocab.CellRange, 
 type sectionsQuery struct {
 	line           string
 	source         odSource
+	group          string
 	from, to, step int64 // unix minutes; step in minutes
 	net            *geo.Network
 	cells          []vocab.CellRange
@@ -57,6 +58,7 @@ type sectionsQuery struct {
 type sectionsAnswer struct {
 	Line   string   `json:"line"`
 	Source odSource `json:"source"`
+	Group  string   `json:"group,omitempty"`
 	Tier   string   `json:"tier"`
 	period
 	Step string `json:"step"`
@@ -110,6 +112,9 @@ func (s *Server) parseSections(q *query) (sq sectionsQuery, err error) {
 	if sq.source, err = parseSource(q); err != nil {
 		return sq, err
 	}
+	if sq.group, err = sourceGroup(q, sq.source); err != nil {
+		return sq, err
+	}
 	if sq.from, sq.to, err = q.span(24 * 60); err != nil {
 		return sq, err
 	}
@@ -127,7 +132,7 @@ func (s *Server) parseSections(q *query) (sq sectionsQuery, err error) {
 	tier := s.Store.TierFor(sq.from, sq.step)
 	cost := queryCost{figures: n * int64(2*len(sq.net.Lines[sq.line])), tier: tier}
 	for _, m := range sq.source.legMetrics() {
-		cost.rows += s.Store.RowsToRead(tier, m, sq.cells, sq.from, sq.to)
+		cost.rows += s.Store.RowsToRead(tier, grouped(m, sq.group), sq.cells, sq.from, sq.to)
 	}
 	return sq, s.checkCost(cost, withHourStep("ask a shorter from–to", tier, "step=1h from a whole hour"))
 }
@@ -144,7 +149,7 @@ func (s *Server) sections(q sectionsQuery, rel *privacy.Release) (*sectionsAnswe
 	for i, l := range links {
 		index[l] = i
 	}
-	ans := &sectionsAnswer{Line: q.line, Source: q.source, Tier: tier.String(), period: periodOf(q.from, q.to), Step: stepName(q.step)}
+	ans := &sectionsAnswer{Line: q.line, Source: q.source, Group: q.group, Tier: tier.String(), period: periodOf(q.from, q.to), Step: stepName(q.step)}
 	type pathOf struct {
 		steps []geo.Step
 		ok    bool
@@ -153,6 +158,7 @@ func (s *Server) sections(q sectionsQuery, rel *privacy.Release) (*sectionsAnswe
 	var trips, unassigned int64
 	exact := true
 	for _, metric := range q.source.legMetrics() {
+		metric = grouped(metric, q.group)
 		exact = exact && !rel.Noised(metric)
 		// loads[2i] is link i forward, loads[2i+1] back.
 		loads := make([][]int64, 2*len(links))

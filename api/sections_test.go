@@ -23,8 +23,9 @@ import (
 
 // startMetroDay serves a store holding a day of the synthetic city's
 // metro, tapped in and out, two days ago, with its stations; scale sets
-// the riders (1: Hangzhou's 3 million taps).
-func startMetroDay(tb testing.TB, scale float64) (*flowdtest.Server, time.Time) {
+// the riders (1: Hangzhou's 3 million taps); groups, when not nil, counts
+// rider groups. It returns the AFC rows too.
+func startMetroDay(tb testing.TB, scale float64, groups *ingest.RiderGroups) (*flowdtest.Server, time.Time, []byte) {
 	tb.Helper()
 	c := city.New(city.Config{Seed: 7, Scale: scale})
 	var stations []geo.Station
@@ -40,7 +41,7 @@ func startMetroDay(tb testing.TB, scale float64) (*flowdtest.Server, time.Time) 
 		if err != nil {
 			tb.Fatal(err)
 		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, Trips: ingest.NewTrips(st, 3*time.Hour, nil)}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, Trips: ingest.NewTrips(st, 3*time.Hour, nil), Groups: groups}
 		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
 	})
 	fs.Serve()
@@ -49,6 +50,7 @@ func startMetroDay(tb testing.TB, scale float64) (*flowdtest.Server, time.Time) 
 	if _, _, err := c.AFCDay(day, &afc); err != nil {
 		tb.Fatal(err)
 	}
+	rows := bytes.Clone(afc.Bytes())
 	resp, err := http.Post(fs.URL+"/api/v1/ingest/swipes", "text/csv", &afc)
 	if err != nil {
 		tb.Fatal(err)
@@ -57,7 +59,7 @@ func startMetroDay(tb testing.TB, scale float64) (*flowdtest.Server, time.Time) 
 	if resp.StatusCode != 200 {
 		tb.Fatalf("ingest of the AFC day: %d", resp.StatusCode)
 	}
-	return fs, day
+	return fs, day, rows
 }
 
 // sectionsReply is what the tests read of a sections answer.
@@ -81,7 +83,7 @@ type sectionsReply struct {
 // the same trips — every trip alone, along the cheapest path of all
 // pairs' shortest paths (Floyd–Warshall) over the network's arcs.
 func TestSectionLoadEqualsBruteForceAssignment(t *testing.T) {
-	fs, day := startMetroDay(t, 0.01)
+	fs, day, _ := startMetroDay(t, 0.01, nil)
 	from, to := day.Add(-24*time.Hour), day.Add(48*time.Hour)
 
 	// The brute force: all pairs' shortest paths over the arcs.

@@ -11,7 +11,7 @@ import (
 // day of the synthetic city's metro (a tenth of Hangzhou's riders), with
 // the store flushed to parts, over HTTP.
 func BenchmarkSectionsDay(b *testing.B) {
-	fs, day := startMetroDay(b, 0.1)
+	fs, day, _ := startMetroDay(b, 0.1, nil)
 	if err := fs.Store.Flush(); err != nil {
 		b.Fatal(err)
 	}

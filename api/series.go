@@ -32,6 +32,7 @@ type seriesAnswer struct {
 	Metric  string `json:"metric"`
 	Sensor  string `json:"sensor,omitempty"`
 	Station string `json:"station,omitempty"`
+	Group   string `json:"group,omitempty"`
 	Res     int    `json:"res"`
 	Cells   int    `json:"cells"`
 	Tier    string `json:"tier"`
@@ -67,6 +68,9 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 	if err != nil {
 		return sq, err
 	}
+	if err := seriesGroup(q, &sq); err != nil {
+		return sq, err
+	}
 	if sq.from, sq.to, err = q.span(60); err != nil {
 		return sq, err
 	}
@@ -100,6 +104,9 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 		Metric: q.metric, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
 		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
 	}
+	if _, g, ok := strings.Cut(q.family, string(vocab.GroupSep)); ok {
+		ans.Group = g
+	}
 	if kind, id, ok := strings.Cut(q.entity, "="); ok {
 		switch kind {
 		case "sensor":
@@ -117,6 +124,22 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 	}
 	ans.Comment = s.noDataComment(q.metric)
 	return ans, nil
+}
+
+// seriesGroup reads group=: the swipes of a rider group's cards.
+func seriesGroup(q *query, sq *seriesQuery) error {
+	g, err := q.group()
+	if err != nil || g == "" {
+		return err
+	}
+	switch {
+	case sq.metric != vocab.SwipesIn && sq.metric != vocab.SwipesOut:
+		return &paramError{Param: "metric", Value: sq.metric, Reason: "group= answers swipes_in and swipes_out (and /od, /sections their trips)"}
+	case sq.family != sq.metric:
+		return &paramError{Param: "group", Value: g, Reason: "a rider group is counted per cell, not per station: give cells, bbox, polygon or site"}
+	}
+	sq.family = vocab.InGroup(sq.metric, g)
+	return nil
 }
 
 // entityArea reads sensor=, station= or (for footfall) site=, one

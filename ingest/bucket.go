@@ -42,7 +42,9 @@ type Bucketer struct {
 	Store    *storage.Store
 	Cards    *Pseudonymizer
 	// Trips matches tap-ins with tap-outs; nil leaves trips uncounted.
-	Trips    *Trips
+	Trips *Trips
+	// Groups maps card categories to rider groups; nil counts no group.
+	Groups   *RiderGroups
 	Res      int
 	Deltas   []DeltaObserver
 	Footfall []FootfallObserver
@@ -346,6 +348,16 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 	if err := bt.add(metric, cell, s.Time, 1); err != nil {
 		return err
 	}
+	group := bt.b.Groups.of(s.Group)
+	if group != nil {
+		name := group.swipesOut
+		if s.In {
+			name = group.swipesIn
+		}
+		if err := bt.add(name, cell, s.Time, 1); err != nil {
+			return err
+		}
+	}
 	if key != 0 {
 		// A station sharing its cell: its own taps too, under its key.
 		own := vocab.SwipesOutStation
@@ -361,7 +373,7 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 		return err
 	}
 	if bt.b.Trips != nil {
-		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell), seq: int32(len(bt.taps))}
+		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell), seq: int32(len(bt.taps)), group: group}
 		if s.In && s.Line != "" && bt.b.Trips.infer != nil {
 			tp.line = bt.b.Trips.infer.line(s.Line)
 		}

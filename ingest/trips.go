@@ -19,6 +19,7 @@ type tap struct {
 	seq      int32 // its place in the batch, for a stable sort by time
 	cell     uint64
 	line     string // interned; set only when destinations are inferred
+	group    *riderGroup
 }
 
 // Trips matches tap-ins with tap-outs and, given an Inference, infers the
@@ -180,6 +181,12 @@ func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell
 		minute := vocab.FloorDiv(o.Start, 60)
 		add(vocab.Trips, o.Cell, tp.cell, minute, 1)
 		add(vocab.TripSeconds, o.Cell, tp.cell, minute, sec-o.Start)
+		if g := tp.group; g != nil {
+			// The card's group, as its tap-out gives it: fare systems
+			// write the category on both taps.
+			add(g.trips, o.Cell, tp.cell, minute, 1)
+			add(g.sec, o.Cell, tp.cell, minute, sec-o.Start)
+		}
 		closeTrip(card)
 	}
 	for i := range undos {

@@ -135,6 +135,7 @@ func (p *Policy) treat(metric string) treatment {
 		t.step = p.LinkedStep
 	}
 	t.settle = p.Delay
+	metric = vocab.BaseMetric(metric)
 	switch metric {
 	case vocab.Trips, vocab.TripSeconds, vocab.UnmatchedOut:
 		// The matcher writes these when a trip closes or its window

@@ -150,14 +150,30 @@ func IsPerEntity(name string) bool {
 	return strings.HasSuffix(name, SensorSuffix) || strings.HasSuffix(name, StationSuffix) || strings.HasSuffix(name, SiteSuffix)
 }
 
-// BaseMetric returns the metric a per-entity family keeps figures of, and
-// any other name as it is.
+// BaseMetric returns the metric a per-entity or per-group family keeps
+// figures of, and any other name as it is.
 func BaseMetric(name string) string {
+	if i := strings.IndexByte(name, GroupSep); i >= 0 {
+		name = name[:i]
+	}
 	if i := strings.LastIndexByte(name, '@'); i >= 0 && IsPerEntity(name) {
 		return name[:i]
 	}
 	return name
 }
+
+// GroupSep joins a metric and a rider group in the name of the metric's
+// family for that group: swipes_in#student. Swipes and matched trips
+// (trips, trip_seconds) of cards of a group are counted in their metric
+// and in its group's family, which is of the metric's kind and privacy
+// class.
+const GroupSep = '#'
+
+// InGroup returns the name of metric's family for a rider group.
+func InGroup(metric, group string) string { return metric + string(GroupSep) + group }
+
+// IsGrouped reports whether name is a rider group's family.
+func IsGrouped(name string) bool { return strings.IndexByte(name, GroupSep) >= 0 }
 
 // Spreads reports whether a metric holds interval readings (detector
 // counts and their speeds), which a reading of several minutes spreads

@@ -53,6 +53,7 @@ type serveConfig struct {
 	privacy       privacyConfig
 	forecast      forecastConfig
 	infer         inferConfig
+	riderGroups   string
 	export        exportSchedule
 }
 
@@ -87,6 +88,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	privacyFlags(fs, &c.privacy)
 	forecastFlags(fs, &c.forecast)
 	inferFlags(fs, &c.infer)
+	fs.StringVar(&c.riderGroups, "rider-groups", "", "map card categories (the AFC exports' payType) to rider groups counted apart: \"1=adult,2=student,3=senior\", or a `FILE` of value=group lines")
 	exportScheduleFlags(fs, &c.export)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: flowd serve [flags]\n\nFlags:\n")
@@ -195,7 +197,11 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow, inf), MaxAhead: c.maxAhead}
+	groups, err := riderGroups(c.riderGroups, st)
+	if err != nil {
+		return err
+	}
+	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow, inf), Groups: groups, MaxAhead: c.maxAhead}
 	ih := ingest.NewHandler(b, c.maxInflight)
 	layer, err := c.privacy.layer(c.data, c.res, c.tripWindow, inferWindow)
 	if err != nil {
