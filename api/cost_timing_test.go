@@ -88,4 +88,3 @@ func BenchmarkSeriesMonthHourly(b *testing.B) {
 		getOK(b, url)
 	}
 }
-
