@@ -373,11 +373,14 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 		return err
 	}
 	if bt.b.Trips != nil {
-		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell), seq: int32(len(bt.taps)), group: group}
-		if s.In && s.Line != "" && bt.b.Trips.infer != nil {
-			tp.line = bt.b.Trips.infer.line(s.Line)
+		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell), seq: int32(len(bt.taps))}
+		if group != nil {
+			tp.group = group.id
 		}
-		if !s.In || tp.line != "" {
+		if s.In && s.Line != "" && bt.b.Trips.infer != nil {
+			tp.line = bt.b.Trips.infer.lineID(s.Line)
+		}
+		if !s.In || tp.line != 0 {
 			// After a key rotation a trip or leg may have opened under the
 			// old key.
 			tp.prevCard, _ = bt.b.Cards.Previous(s.Card)
@@ -589,7 +592,7 @@ func (bt *Batch) Commit() error {
 	var err error
 	if matching {
 		tr.mu.Lock()
-		ops, undos = tr.match(bt.taps, &bt.match, func(metric string, cell, sub uint64, minute, v int64) {
+		ops, undos = tr.match(bt.taps, &bt.match, bt.b.Groups, func(metric string, cell, sub uint64, minute, v int64) {
 			switch metric {
 			case vocab.LegsInferred:
 				bt.legsInferred++

@@ -17,10 +17,12 @@ import (
 type RiderGroups struct {
 	byValue map[string]*riderGroup
 	names   []string
+	list    []*riderGroup // by id, from 1
 }
 
-// riderGroup is one group and the names of its metric families.
+// riderGroup is one group, its id and the names of its metric families.
 type riderGroup struct {
+	id                              uint8
 	name                            string
 	swipesIn, swipesOut, trips, sec string
 }
@@ -32,7 +34,7 @@ const MaxRiderGroups = 8
 // pairs separated by commas or new lines (a file of such lines; # starts
 // a comment). A group is 1 to 32 lower-case letters, digits or _.
 func ParseRiderGroups(r io.Reader) (*RiderGroups, error) {
-	g := &RiderGroups{byValue: map[string]*riderGroup{}}
+	g := &RiderGroups{byValue: map[string]*riderGroup{}, list: []*riderGroup{nil}}
 	groups := map[string]*riderGroup{}
 	sc := bufio.NewScanner(r)
 	line := 0
@@ -59,10 +61,11 @@ func ParseRiderGroups(r io.Reader) (*RiderGroups, error) {
 				if len(groups) == MaxRiderGroups {
 					return nil, fmt.Errorf("rider groups, line %d: group %q: at most %d groups", line, name, MaxRiderGroups)
 				}
-				rg = &riderGroup{name: name, swipesIn: vocab.InGroup(vocab.SwipesIn, name), swipesOut: vocab.InGroup(vocab.SwipesOut, name),
+				rg = &riderGroup{id: uint8(len(g.list)), name: name, swipesIn: vocab.InGroup(vocab.SwipesIn, name), swipesOut: vocab.InGroup(vocab.SwipesOut, name),
 					trips: vocab.InGroup(vocab.Trips, name), sec: vocab.InGroup(vocab.TripSeconds, name)}
 				groups[name] = rg
 				g.names = append(g.names, name)
+				g.list = append(g.list, rg)
 			}
 			g.byValue[value] = rg
 		}
@@ -79,6 +82,14 @@ func ParseRiderGroups(r io.Reader) (*RiderGroups, error) {
 
 // Names lists the groups, sorted.
 func (g *RiderGroups) Names() []string { return slices.Clone(g.names) }
+
+// byID returns the group of an id, nil for 0.
+func (g *RiderGroups) byID(id uint8) *riderGroup {
+	if g == nil || id == 0 {
+		return nil
+	}
+	return g.list[id]
+}
 
 // of returns the group of a category, nil for none.
 func (g *RiderGroups) of(value string) *riderGroup {

@@ -32,9 +32,11 @@ type Inference struct {
 	DayStart time.Duration
 	Loc      *time.Location
 
-	// lines interns line names, so that a leg keeps no request's memory.
-	mu    sync.RWMutex
-	lines map[string]string
+	// lines interns line names to ids from 1, names by id, so that a tap
+	// holds no pointer and a leg keeps no request's memory.
+	mu        sync.RWMutex
+	lines     map[string]uint32
+	lineNames []string
 	// learned holds the boarding cells seen of each line; used only
 	// under the matcher's lock.
 	learned map[string]*learnedStops
@@ -84,32 +86,45 @@ func (inf *Inference) transfer() int64 {
 	return int64(inf.Transfer / time.Second)
 }
 
-// line returns the interned name of a line, "" for none or one past the
-// bounds (whose legs then are not inferred).
-func (inf *Inference) line(name string) string {
+// lineID returns the id of a line's interned name, 0 for none or one
+// past the bounds (whose legs then are not inferred).
+func (inf *Inference) lineID(name string) uint32 {
 	if name == "" || len(name) > maxInternedLength {
-		return ""
+		return 0
 	}
 	inf.mu.RLock()
-	l, ok := inf.lines[name]
+	id, ok := inf.lines[name]
 	inf.mu.RUnlock()
 	if ok {
-		return l
+		return id
 	}
 	inf.mu.Lock()
 	defer inf.mu.Unlock()
-	if l, ok := inf.lines[name]; ok {
-		return l
+	if id, ok := inf.lines[name]; ok {
+		return id
 	}
 	if inf.lines == nil {
-		inf.lines = map[string]string{}
+		inf.lines = map[string]uint32{}
+		inf.lineNames = []string{""}
 	}
 	if len(inf.lines) >= maxLines {
+		return 0
+	}
+	l := string([]byte(name)) // a copy: name aliases a request's buffer
+	id = uint32(len(inf.lineNames))
+	inf.lines[l] = id
+	inf.lineNames = append(inf.lineNames, l)
+	return id
+}
+
+// lineName returns the interned name of a line id, "" for 0.
+func (inf *Inference) lineName(id uint32) string {
+	if id == 0 {
 		return ""
 	}
-	l = string([]byte(name)) // a copy: name aliases a request's buffer
-	inf.lines[l] = l
-	return l
+	inf.mu.RLock()
+	defer inf.mu.RUnlock()
+	return inf.lineNames[id]
 }
 
 // dayEnd returns the end of the service day holding unix second sec.

@@ -18,8 +18,8 @@ type tap struct {
 	in       bool
 	seq      int32 // its place in the batch, for a stable sort by time
 	cell     uint64
-	line     string // interned; set only when destinations are inferred
-	group    *riderGroup
+	line     uint32 // an Inference's line id; set only when destinations are inferred
+	group    uint8  // a RiderGroups' group, from 1; 0 for none
 }
 
 // Trips matches tap-ins with tap-outs and, given an Inference, infers the
@@ -96,10 +96,11 @@ type matchScratch struct {
 	touched map[uint64]bool
 }
 
-// match runs the batch's taps, in time order, against the open trips. It
-// calls add for each delta and returns the trip operations to log and how
-// to take them back, in sc's buffers.
-func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
+// match runs the batch's taps, in time order, against the open trips;
+// groups names the rider groups of their group ids. It calls add for each
+// delta and returns the trip operations to log and how to take them back,
+// in sc's buffers.
+func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
 	byTime := func(a, b tap) int { return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.seq, b.seq)) }
 	if !slices.IsSortedFunc(taps, byTime) { // most requests come in time order
 		slices.SortFunc(taps, byTime) // stable by seq, without SortStableFunc's rotations
@@ -146,7 +147,10 @@ func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell
 			isOpen = false
 		}
 		if tp.in {
-			n := storage.OpenTrip{Card: tp.card, Start: sec, Cell: tp.cell, Line: tp.line}
+			n := storage.OpenTrip{Card: tp.card, Start: sec, Cell: tp.cell}
+			if tp.line != 0 {
+				n.Line = t.infer.lineName(tp.line)
+			}
 			if n.Line != "" {
 				n.TripStart, n.TripCell, n.DayCell = sec, tp.cell, tp.cell
 			}
@@ -181,7 +185,7 @@ func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell
 		minute := vocab.FloorDiv(o.Start, 60)
 		add(vocab.Trips, o.Cell, tp.cell, minute, 1)
 		add(vocab.TripSeconds, o.Cell, tp.cell, minute, sec-o.Start)
-		if g := tp.group; g != nil {
+		if g := groups.byID(tp.group); g != nil {
 			// The card's group, as its tap-out gives it: fare systems
 			// write the category on both taps.
 			add(g.trips, o.Cell, tp.cell, minute, 1)
