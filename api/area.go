@@ -15,6 +15,9 @@ type area struct {
 	res    int
 	cells  []h3.Cell
 	ranges []vocab.CellRange
+	// shape is the bbox or polygon the cells cover, if any: a finer
+	// cover of it reads less past its edge (areaCost).
+	shape cover
 }
 
 // maxAreaCells bounds the cells one query may name or cover.
@@ -128,6 +131,7 @@ func areaOfShape(q *query, a *area, param string, parse func(string) (cover, err
 	if a.cells, err = shape.Cells(a.res, maxAreaCells); err != nil {
 		return &paramError{Param: param, Value: v, Reason: err.Error()}
 	}
+	a.shape = shape
 	return nil
 }
 

@@ -81,36 +81,59 @@ func (s *Server) parseDensity(q *query) (dq densityQuery, err error) {
 	}
 	dq.local = q.str("local") == "1" || q.str("local") == "true"
 	dq.from, dq.to, _ = q.rel.Span(dq.metric, dq.from, dq.to, 0)
-	// The work is the base cells under the area times the minutes summed.
-	base := int64(len(dq.area.cells))
-	for range s.Res - dq.area.res {
-		base *= 7
+	cost := s.areaCost(dq.area, s.densitySpan(dq.from, dq.to), dq.metric, int64(len(dq.area.cells)))
+	return dq, s.checkCost(cost, adviceDensity)
+}
+
+// longSpan is the shortest window density and top read from the hour
+// tier even when it does not start and end on whole hours: a day of
+// minutes at its ends would cost more to read than the hours between them.
+const longSpan = 24 * 60
+
+// densitySpan picks the tier that answers a window of density or top:
+// the hour tier for a window of whole hours, one of a day or longer, or
+// one reaching past the minute tier's retention (a replay of an old day);
+// the minute tier otherwise. The hour tier reads from the hour holding
+// the window's start to the last whole hour before its end: never past
+// the end, which for a caller below admin is where figures are released.
+// Only a window within one hour (of a day past the minute retention,
+// long settled) is read to the end of its hour.
+func (s *Server) densitySpan(from, to int64) tierSpan {
+	if from%60 == 0 && to%60 == 0 || to-from >= longSpan || from < s.Store.RetentionCutoff(storage.TierMinute) {
+		h := storage.TierHour
+		hf, ht := h.Truncate(from), h.Truncate(to)
+		if ht <= hf {
+			ht = h.Truncate(to + 59)
+		}
+		return tierSpan{h, hf, ht}
 	}
-	return dq, s.checkCost(base, dq.to-dq.from)
+	return tierSpan{storage.TierMinute, from, to}
 }
 
 // density answers the per-cell sums of a metric over a window, at the
 // area's resolution: the cells with a non-zero sum whose figure the
 // release lets out, sorted by id, and their total.
 func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, error) {
-	// A window past the minute tier's retention reads the hourly rollups,
-	// over the whole hours it touches (a replay of an old day).
-	tier := storage.TierMinute
 	split := q.from
 	if !q.local {
 		split = s.remoteSplit(q.from, q.to)
 	}
-	if split == q.from && q.from < s.Store.RetentionCutoff(storage.TierMinute) {
-		tier = storage.TierHour
-		q.from, q.to = tier.Truncate(q.from), tier.Truncate(q.to+59)
-		split = q.from
+	var sums map[h3.Cell]int64
+	var err error
+	var remoteUntil *time.Time
+	var unreachable []string
+	span := tierSpan{storage.TierMinute, split, q.to}
+	if split == q.from {
+		// All local: whole hours, a long window or one past the minute
+		// tier's retention read the hourly rollups (see densitySpan).
+		span = s.densitySpan(q.from, q.to)
+		q.from, q.to = span.from, span.to
 	}
-	sums, err := sumByCell(s.Store, tier, q.metric, q.area.ranges, s.Res, q.area.res, split, q.to)
-	if err != nil {
+	if sums, err = s.sumByCell(span, q.metric, q.area.ranges, q.area.res); err != nil {
 		return nil, err
 	}
-	var remoteUntil *time.Time
 	if split > q.from {
+		// The part of the window VictoriaMetrics holds.
 		err := s.History.Reader.SumByCell(q.metric, q.area.cells, q.area.res, q.area.ranges, q.from, split, func(cell uint64, v int64) {
 			c := h3.Cell(cell)
 			if q.area.res < s.Res {
@@ -124,11 +147,10 @@ func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, 
 		until := time.Unix(split*60, 0).UTC()
 		remoteUntil = &until
 	}
-	var unreachable []string
-	if !q.local && tier == storage.TierMinute {
-		unreachable = s.peersByCell(q.metric, q.area, split, q.to, sums)
+	if !q.local && span.tier == storage.TierMinute {
+		unreachable = s.peersByCell(q.metric, q.area, span.from, q.to, sums)
 	}
-	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: tier.String(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums)),
+	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: span.tier.String(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums)),
 		RemoteUntil: remoteUntil, UnreachablePeers: unreachable}
 	for c, v := range sums {
 		if v == 0 {
@@ -158,25 +180,28 @@ func (a *densityAnswer) appendGeoJSON(dst []byte) []byte {
 	return geo.CellsFeatureCollection(dst, a.cells, vals)
 }
 
-// sumByCell sums metric over [from, to) minutes per cell at resolution
+// sumByCell sums metric over a span of a tier per cell at resolution
 // res, for the base-resolution ranges given, leaving out zero sums.
-func sumByCell(st *storage.Store, tier storage.Tier, metric string, ranges []vocab.CellRange, baseRes, res int, from, to int64) (map[h3.Cell]int64, error) {
+func (s *Server) sumByCell(ts tierSpan, metric string, ranges []vocab.CellRange, res int) (map[h3.Cell]int64, error) {
 	sums := map[h3.Cell]int64{}
 	var lastBase uint64
 	var lastCell h3.Cell
-	err := st.Scan(tier, metric, ranges, from, to, func(cell uint64, _, v int64) {
+	err := s.Store.Scan(ts.tier, metric, ranges, ts.from, ts.to, func(cell uint64, _, v int64) {
 		if cell != lastBase || lastCell == 0 {
 			lastBase, lastCell = cell, h3.Cell(cell)
-			if res < baseRes {
+			if res < s.Res {
 				lastCell = lastCell.Parent(res)
 			}
 		}
 		sums[lastCell] += v
 	})
+	if err != nil {
+		return nil, err
+	}
 	for c, v := range sums {
 		if v == 0 {
 			delete(sums, c)
 		}
 	}
-	return sums, err
+	return sums, nil
 }

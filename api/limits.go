@@ -21,7 +21,8 @@ type Limits struct {
 	Burst int
 	// LivePerToken bounds the live WebSocket connections one token holds.
 	LivePerToken int
-	// MaxQueryCost bounds cells × steps of one series query.
+	// MaxQueryCost bounds the rows one query reads, of the tier that
+	// answers it, plus the figures it answers (cost.go).
 	MaxQueryCost int64
 
 	// MaxQueries bounds the queries computed at once, MaxQueriesPerToken

@@ -7,23 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/storage"
 	"github.com/valyala/fasthttp"
 )
 
 func TestCheckCostNamesCostAndLimit(t *testing.T) {
 	s := &Server{Guard: NewGuard(Limits{MaxQueryCost: 1000})}
-	if err := s.checkCost(10, 100); err != nil {
+	if err := s.checkCost(queryCost{rows: 900, figures: 100, tier: storage.TierHour}, "ask less"); err != nil {
 		t.Fatalf("cost at the limit refused: %v", err)
 	}
-	err := s.checkCost(10, 101)
-	if err == nil || !strings.Contains(err.Error(), "10 cells × 101 steps = 1010") || !strings.Contains(err.Error(), "limit of 1000") {
+	err := s.checkCost(queryCost{rows: 901, figures: 100, tier: storage.TierHour}, "ask less")
+	if err == nil || !strings.Contains(err.Error(), "901 rows of the hour tier + 100 figures = 1001") || !strings.Contains(err.Error(), "limit of 1000 (-max-query-cost): ask less") {
 		t.Fatalf("cost over the limit: %v", err)
 	}
 	if _, ok := err.(*paramError); !ok {
 		t.Fatalf("cost error is %T; want a paramError, answered 400", err)
 	}
-	if err := (&Server{}).checkCost(1000, 1000); err != nil {
-		t.Fatalf("default limit refused a million: %v", err)
+	if err := (&Server{}).checkCost(queryCost{rows: DefaultMaxQueryCost}, ""); err != nil {
+		t.Fatalf("default limit refused its own size: %v", err)
 	}
 }
 

@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/vocab"
 	"github.com/valyala/fasthttp"
 )
 
 func (s *Server) metricNames(ctx *fasthttp.RequestCtx) {
-	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": s.Store.Metrics()})
+	// The per-entity and per-group families are asked for by sensor=,
+	// station=, site= and group=, not by name.
+	names := slices.DeleteFunc(s.Store.Metrics(), func(m string) bool { return vocab.IsPerEntity(m) || vocab.IsGrouped(m) })
+	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": names})
 }
 
 // prometheus serves GET /metrics in the Prometheus text format: the API's

@@ -14,19 +14,93 @@ import (
 	"github.com/uber/h3-go/v4"
 )
 
-// ODPair is one origin-destination pair of an OD answer. The mean travel
-// time is null when the pair's travel seconds were withheld.
+// ODPair is one origin-destination pair of an OD answer. Trips are those
+// of the query's source; Inferred says how many of them were inferred
+// (with source=all). The mean travel time is that of the matched trips,
+// whose tap-outs time them: null when there are none or their travel
+// seconds were withheld.
 type ODPair struct {
 	Origin      string   `json:"origin"`
 	Destination string   `json:"destination"`
 	Trips       int64    `json:"trips"`
+	Inferred    int64    `json:"inferred,omitempty"`
 	MeanMinutes *float64 `json:"mean_minutes"`
+}
+
+// odSource is which trips an OD query counts: matched (a tap-in with
+// its tap-out), inferred (destinations of tap-in-only legs, chained) or
+// both.
+type odSource string
+
+const (
+	sourceMatched  odSource = "matched"
+	sourceInferred odSource = "inferred"
+	sourceAll      odSource = "all"
+)
+
+func (src odSource) matched() bool  { return src != sourceInferred }
+func (src odSource) inferred() bool { return src != sourceMatched }
+
+// settled is the metric whose release line a span of the source's trips
+// ends at: inferred ones settle later (a leg waits for the card's next
+// tap).
+func (src odSource) settled() string {
+	if src.inferred() {
+		return vocab.LegsInferred
+	}
+	return vocab.Trips
+}
+
+// legMetrics are the metrics of the source's rides through the network:
+// matched trips (a tap-in and tap-out of one system) and inferred legs
+// (one line each).
+func (src odSource) legMetrics() []string {
+	var ms []string
+	if src.matched() {
+		ms = append(ms, vocab.Trips)
+	}
+	if src.inferred() {
+		ms = append(ms, vocab.LegsInferred)
+	}
+	return ms
+}
+
+// sourceGroup reads group= for trips of a source: rider groups count
+// matched trips only.
+func sourceGroup(q *query, src odSource) (string, error) {
+	g, err := q.group()
+	if err == nil && g != "" && src != sourceMatched {
+		err = &paramError{Param: "group", Value: g, Reason: "rider groups count matched trips only: leave source out, or source=matched"}
+	}
+	return g, err
+}
+
+// grouped returns metric's family for group, or metric when group is "".
+func grouped(metric, group string) string {
+	if group == "" {
+		return metric
+	}
+	return vocab.InGroup(metric, group)
+}
+
+// parseSource reads the source parameter: matched by default.
+func parseSource(q *query) (odSource, error) {
+	switch src := odSource(q.str("source")); src {
+	case "":
+		return sourceMatched, nil
+	case sourceMatched, sourceInferred, sourceAll:
+		return src, nil
+	default:
+		return "", &paramError{Param: "source", Value: string(src), Reason: "want matched, inferred or all"}
+	}
 }
 
 // odQuery asks for the top trips between origins and destinations.
 type odQuery struct {
 	res, top       int
 	byStation      bool
+	source         odSource
+	group          string
 	from, to       int64 // unix minutes
 	origins, dests []vocab.CellRange
 }
@@ -36,6 +110,8 @@ type odAnswer struct {
 	Res          int      `json:"res"`
 	Tier         string   `json:"tier"`
 	By           string   `json:"by"`
+	Source       odSource `json:"source"`
+	Group        string   `json:"group,omitempty"`
 	Pairs        []ODPair `json:"pairs"`
 	PairsTotal   int      `json:"pairs_total"`
 	Trips        int64    `json:"trips"`
@@ -62,13 +138,19 @@ func (s *Server) parseOD(q *query) (oq odQuery, err error) {
 	default:
 		return oq, &paramError{Param: "by", Value: by, Reason: "want cell or station"}
 	}
+	if oq.source, err = parseSource(q); err != nil {
+		return oq, err
+	}
+	if oq.group, err = sourceGroup(q, oq.source); err != nil {
+		return oq, err
+	}
 	if err := q.resAllowed(vocab.Trips, oq.res, "res"); err != nil {
 		return oq, err
 	}
 	if oq.from, oq.to, err = q.span(24 * 60); err != nil {
 		return oq, err
 	}
-	oq.from, oq.to, _ = q.rel.Span(vocab.Trips, oq.from, oq.to, 0)
+	oq.from, oq.to, _ = q.rel.Span(oq.source.settled(), oq.from, oq.to, 0)
 	if oq.origins, err = s.rangesOf(q, ""); err != nil {
 		return oq, err
 	}
@@ -115,11 +197,11 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 		q.from, q.to = tier.Truncate(q.from), tier.Truncate(q.to+59)
 	}
 	ends := s.newODEnds(q)
-	trips, seconds, err := s.scanTrips(tier, q, ends)
+	trips, seconds, inferred, err := s.scanTrips(tier, q, ends)
 	if err != nil {
 		return nil, err
 	}
-	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, Tier: tier.String(), By: "cell", Pairs: []ODPair{}}
+	ans := &odAnswer{period: periodOf(q.from, q.to), Res: q.res, Tier: tier.String(), By: "cell", Source: q.source, Group: q.group, Pairs: []ODPair{}}
 	if q.byStation {
 		ans.By = "station"
 	}
@@ -133,32 +215,48 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 		}
 		*m.sum, _ = rel.Count(privacy.Figure{Metric: m.name, Area: origins, From: q.from, To: q.to}, *m.sum)
 	}
-	keys := make([]odKey, 0, len(trips))
-	for k, n := range trips {
-		o, d := rel.CellArea(ends.cell(k.o)), rel.CellArea(ends.cell(k.d))
-		n, ok := rel.Count(privacy.Figure{Metric: vocab.Trips, Area: o, Dest: d, From: q.from, To: q.to}, n)
-		if !ok {
-			continue
+	// A pair's matched and inferred trips are figures of their own; the
+	// pair's trips are the sum of those released.
+	pairs := map[odKey]*ODPair{}
+	release := func(metric string, sums map[odKey]int64) {
+		for k, n := range sums {
+			o, d := rel.CellArea(ends.cell(k.o)), rel.CellArea(ends.cell(k.d))
+			n, ok := rel.Count(privacy.Figure{Metric: metric, Area: o, Dest: d, From: q.from, To: q.to}, n)
+			if !ok {
+				continue
+			}
+			p := pairs[k]
+			if p == nil {
+				p = &ODPair{Origin: ends.name(k.o), Destination: ends.name(k.d)}
+				pairs[k] = p
+			}
+			p.Trips += n
+			ans.Trips += n
+			if metric == vocab.TripsInferred {
+				p.Inferred = n
+				continue
+			}
+			if sec, ok := rel.Count(privacy.Figure{Metric: grouped(vocab.TripSeconds, q.group), Area: o, Dest: d, From: q.from, To: q.to}, seconds[k]); ok {
+				mean := float64(sec) / float64(n) / 60
+				p.MeanMinutes = &mean
+			}
 		}
-		trips[k] = n
-		seconds[k], ok = rel.Count(privacy.Figure{Metric: vocab.TripSeconds, Area: o, Dest: d, From: q.from, To: q.to}, seconds[k])
-		if !ok {
-			seconds[k] = -1
+	}
+	release(grouped(vocab.Trips, q.group), trips)
+	release(vocab.TripsInferred, inferred)
+	keys := make([]odKey, 0, len(pairs))
+	for k, p := range pairs {
+		if q.source != sourceAll {
+			p.Inferred = 0 // the source says it
 		}
 		keys = append(keys, k)
-		ans.Trips += n
 	}
 	slices.SortFunc(keys, func(a, b odKey) int {
-		return cmp.Or(cmp.Compare(trips[b], trips[a]), cmp.Compare(a.o, b.o), cmp.Compare(a.d, b.d))
+		return cmp.Or(cmp.Compare(pairs[b].Trips, pairs[a].Trips), cmp.Compare(a.o, b.o), cmp.Compare(a.d, b.d))
 	})
 	ans.PairsTotal = len(keys)
 	for _, k := range keys[:min(len(keys), q.top)] {
-		p := ODPair{Origin: ends.name(k.o), Destination: ends.name(k.d), Trips: trips[k]}
-		if sec := seconds[k]; sec >= 0 {
-			mean := float64(sec) / float64(p.Trips) / 60
-			p.MeanMinutes = &mean
-		}
-		ans.Pairs = append(ans.Pairs, p)
+		ans.Pairs = append(ans.Pairs, *pairs[k])
 	}
 	return ans, nil
 }
@@ -231,23 +329,32 @@ func (e *odEnds) name(v uint64) string {
 	return h3.Cell(v).String()
 }
 
-// scanTrips sums trips and their travel seconds per pair.
-func (s *Server) scanTrips(tier storage.Tier, q odQuery, ends *odEnds) (trips, seconds map[odKey]int64, err error) {
-	trips, seconds = map[odKey]int64{}, map[odKey]int64{}
-	for _, m := range []struct {
+// scanTrips sums the matched trips and their travel seconds, and the
+// inferred trips, of the query's source per pair.
+func (s *Server) scanTrips(tier storage.Tier, q odQuery, ends *odEnds) (trips, seconds, inferred map[odKey]int64, err error) {
+	trips, seconds, inferred = map[odKey]int64{}, map[odKey]int64{}, map[odKey]int64{}
+	type sum struct {
 		name string
 		sums map[odKey]int64
-	}{{vocab.Trips, trips}, {vocab.TripSeconds, seconds}} {
+	}
+	var sums []sum
+	if q.source.matched() {
+		sums = append(sums, sum{grouped(vocab.Trips, q.group), trips}, sum{grouped(vocab.TripSeconds, q.group), seconds})
+	}
+	if q.source.inferred() {
+		sums = append(sums, sum{vocab.TripsInferred, inferred})
+	}
+	for _, m := range sums {
 		err := s.Store.ScanSub(tier, m.name, q.origins, q.from, q.to, func(o, d uint64, _, v int64) {
 			if k, ok := ends.key(o, d); ok {
 				m.sums[k] += v
 			}
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return trips, seconds, nil
+	return trips, seconds, inferred, nil
 }
 
 // appendCSV appends the pairs as rows origin,destination,trips,mean_minutes;

@@ -213,6 +213,9 @@ func startFullServer(t *testing.T) (*flowdtest.Server, map[string]bool) {
 		if err == nil {
 			err = reg.PutSites(sites)
 		}
+		if err == nil {
+			err = reg.PutStations([]geo.Station{{ID: "S1", Name: "Longxiangqiao", Lat: 30.2590, Lng: 120.1640, Line: "1"}, {ID: "S2", Name: "Fengqi Road", Lat: 30.2660, Lng: 120.1680, Line: "1"}})
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

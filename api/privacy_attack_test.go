@@ -47,7 +47,7 @@ func startAnalystServer(t testing.TB, now time.Time, edit func(*privacy.Policy))
 	t.Helper()
 	fs := flowdtest.New(t, t.TempDir(), func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
 		b := newBucketer(t, st, reg)
-		b.Trips = ingest.NewTrips(st, 3*time.Hour)
+		b.Trips = ingest.NewTrips(st, 3*time.Hour, nil)
 		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
 	})
 	fs.API.Now = func() time.Time { return now }

@@ -36,7 +36,7 @@ func TestPrivacyKeepsPlannersFigures(t *testing.T) {
 	fs := flowdtest.New(t, t.TempDir(), func(st *storage.Store, r *geo.Registry) (api.Parts, func()) {
 		reg = r
 		b := newBucketer(t, st, r)
-		b.Trips = ingest.NewTrips(st, 3*time.Hour)
+		b.Trips = ingest.NewTrips(st, 3*time.Hour, nil)
 		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
 	})
 	stations, err := geo.ReadStationsCSV(bytes.NewReader(c.StationsCSV()))

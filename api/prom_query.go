@@ -110,7 +110,13 @@ func (s *Server) checkProm(q *query, pq *promQuery) error {
 	if err != nil {
 		return err
 	}
-	return s.checkCost(int64(len(pq.area.cells)), n)
+	figures := n
+	if pq.byCell {
+		figures *= int64(len(pq.area.cells))
+	}
+	tier := s.Store.TierFor(pq.from, pq.step)
+	cost := s.areaCost(pq.area, tierSpan{tier, pq.from, pq.to}, pq.metric, figures)
+	return s.checkCost(cost, withHourStep(adviceProm, tier, "step=3600 with start on the hour"))
 }
 
 // promStep reads step as Prometheus takes it, seconds or a duration, in

@@ -80,6 +80,10 @@ func (q *query) metric() (string, error) {
 	case err != nil:
 	case vocab.KindOf(m) == vocab.Sketch:
 		err = &paramError{Param: "metric", Value: m, Reason: "holds sketch registers, not counts: ask /api/v1/distinct"}
+	case vocab.IsGrouped(m):
+		err = &paramError{Param: "metric", Value: m, Reason: "is a rider group's family: ask metric=" + vocab.BaseMetric(m) + " with group="}
+	case vocab.IsPerEntity(m):
+		err = &paramError{Param: "metric", Value: m, Reason: "is kept for sensor= and station= only: ask /api/v1/series?metric=" + vocab.BaseMetric(m) + " with one of them"}
 	case !vocab.IsFixed(m):
 		if _, ok := q.store.LookupMetric(m); !ok && !q.history.knows(m) {
 			err = &paramError{Param: "metric", Value: m, Reason: "unknown metric" + answer.DidYouMean(m, knownMetrics(q.store)) + ": no data was ever stored under it (GET /api/v1/metrics lists the metrics with data)"}
@@ -97,7 +101,24 @@ func knownMetrics(st *storage.Store) []string {
 			names = append(names, m)
 		}
 	}
-	return slices.DeleteFunc(names, func(m string) bool { return vocab.KindOf(m) == vocab.Sketch })
+	return slices.DeleteFunc(names, func(m string) bool {
+		return vocab.KindOf(m) == vocab.Sketch || vocab.IsPerEntity(m) || vocab.IsGrouped(m)
+	})
+}
+
+// group reads the group parameter: "" when absent, else a rider group
+// that data was stored for (-rider-groups).
+func (q *query) group() (string, error) {
+	g := q.str("group")
+	if g == "" {
+		return "", nil
+	}
+	for _, m := range []string{vocab.SwipesIn, vocab.SwipesOut, vocab.Trips} {
+		if _, ok := q.store.LookupMetric(vocab.InGroup(m, g)); ok {
+			return g, nil
+		}
+	}
+	return "", &paramError{Param: "group", Value: g, Reason: "no rider group of this name has data (flowd serve -rider-groups names them)"}
 }
 
 // minute parses a time parameter (RFC 3339, unix seconds or milliseconds,
@@ -181,20 +202,6 @@ func (q *query) steps(from, to, step int64, max int64, what string) (int64, erro
 		return 0, &paramError{Param: "step", Value: q.str("step"), Reason: fmt.Sprintf("%d steps; at most %d %s", n, max, what)}
 	}
 	return n, nil
-}
-
-// checkCost refuses a query that would touch more than the cost limit:
-// cells × steps, the number of sums it computes.
-func (s *Server) checkCost(cells, steps int64) error {
-	limit := int64(DefaultMaxQueryCost)
-	if s.Guard != nil && s.Guard.Limits.MaxQueryCost > 0 {
-		limit = s.Guard.Limits.MaxQueryCost
-	}
-	if cost := cells * steps; cost > limit {
-		return &paramError{Param: "cost", Value: fmt.Sprintf("%d cells × %d steps = %d", cells, steps, cost),
-			Reason: fmt.Sprintf("over the query cost limit of %d: use a larger step, a coarser res or a smaller area", limit)}
-	}
-	return nil
 }
 
 // resAllowed refuses a resolution finer than the privacy layer releases

@@ -79,6 +79,7 @@ func (s *Server) routes(p Parts) []Route {
 		{"POST", "/api/v1/corridor", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseCorridorQuery, s.corridor)},
 		{"POST", "/api/v1/path/density", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parsePathDensity, s.pathDensity)},
 		{"GET", "/api/v1/od", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseOD, s.od)},
+		{"GET", "/api/v1/sections", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseSections, s.sections)},
 		{"GET", "/api/v1/distinct", RoleRead, LimitQuery, AuditAdmin, endpoint(s, s.parseDistinct, s.distinct)},
 		{"GET", "/api/v1/metrics", RoleRead, LimitRate, AuditAdmin, s.metricNames},
 		{"GET", "/api/v1/privacy", RoleRead, LimitRate, AuditAdmin, s.privacyTerms},
@@ -156,6 +157,9 @@ func routeParams() map[string]Params {
 	series := metricParam.with(area, resParam, spanParams, Params{
 		{Name: "step", Type: "string", Format: FormatDuration, Doc: "step of the points (default 1m)"},
 		{Name: "local", Type: "string", Enum: []string{"1", "true"}, Doc: "answer from this node's store only, not from VictoriaMetrics or peers (a query node asks its peers so)"},
+		{Name: "sensor", Type: "string", Doc: "in place of an area: one detector's own counts of a count_ or speed_ metric, even where it shares its cell"},
+		{Name: "station", Type: "string", Doc: "in place of an area: one station's own taps (swipes_in, swipes_out), even where it shares its cell"},
+		{Name: "group", Type: "string", Doc: "a rider group's own figures (flowd serve -rider-groups): its swipes, its matched trips"},
 	}, formatParam)
 	density := metricParam.with(area, resParam, Params{
 		{Name: "at", Type: "string", Format: FormatTime, Doc: "end of the window (default now)"},
@@ -201,7 +205,15 @@ func routeParams() map[string]Params {
 		"GET /api/v1/od": Params{
 			{Name: "by", Type: "string", Enum: []string{"cell", "station"}, Doc: "pairs of cells (default) or of stations"},
 			{Name: "top", Type: "integer", Min: 1, Max: 100000, Doc: "how many pairs (default 100)"},
+			{Name: "source", Type: "string", Enum: []string{"matched", "inferred", "all"}, Doc: "trips counted: matched tap-in/tap-out (default), inferred from tap-in-only legs, or all"},
+			{Name: "group", Type: "string", Doc: "a rider group's own figures (flowd serve -rider-groups): its swipes, its matched trips"},
 		}.with(resParam, spanParams, areaParamsOf("", "the origins"), areaParamsOf("dest_", "the destinations"), formatParam),
+		"GET /api/v1/sections": Params{
+			{Name: "line", Type: "string", Required: true, Doc: "the line, as the station registry names it", Example: "1"},
+			{Name: "source", Type: "string", Enum: []string{"matched", "inferred", "all"}, Doc: "rides assigned: matched trips (default), inferred legs of tap-in-only lines, or all"},
+			{Name: "group", Type: "string", Doc: "a rider group's own figures (flowd serve -rider-groups): its swipes, its matched trips"},
+			{Name: "step", Type: "string", Format: FormatDuration, Doc: "load per step of the tap-in (default 1h)"},
+		}.with(spanParams, formatParam),
 		"GET /api/v1/distinct": area.with(resParam, spanParams, Params{
 			{Name: "step", Type: "string", Format: FormatDuration, Doc: "also count per step"},
 		}),

@@ -2,11 +2,15 @@ package api
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowd/flowd/answer"
+	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
+	"github.com/uber/h3-go/v4"
 )
 
 // maxPoints bounds the steps of one series query.
@@ -14,7 +18,12 @@ const maxPoints = 100000
 
 // seriesQuery asks for the per-step sums of a metric over an area.
 type seriesQuery struct {
-	metric         string
+	metric string
+	// family is the metric read: metric, or for a sensor sharing its cell
+	// its per-sensor family.
+	family string
+	// entity names the sensor or station asked for: "sensor=cam-1".
+	entity         string
 	area           *area
 	from, to, step int64 // unix minutes; step in minutes
 	// local asks this node's store only, as a query node asks its peers.
@@ -23,10 +32,13 @@ type seriesQuery struct {
 
 // seriesAnswer is the reply of GET /api/v1/series.
 type seriesAnswer struct {
-	Metric string `json:"metric"`
-	Res    int    `json:"res"`
-	Cells  int    `json:"cells"`
-	Tier   string `json:"tier"`
+	Metric  string `json:"metric"`
+	Sensor  string `json:"sensor,omitempty"`
+	Station string `json:"station,omitempty"`
+	Group   string `json:"group,omitempty"`
+	Res     int    `json:"res"`
+	Cells   int    `json:"cells"`
+	Tier    string `json:"tier"`
 	period
 	Step   string     `json:"step"`
 	Total  int64      `json:"total"`
@@ -47,7 +59,25 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 	if sq.metric, err = q.metric(); err != nil {
 		return sq, err
 	}
-	if sq.area, err = s.parseArea(q); err != nil {
+	sq.family = sq.metric
+	switch {
+	case q.str("sensor") != "" && q.str("station") != "":
+		err = &paramError{Param: "station", Value: q.str("station"), Reason: "give a sensor or a station, not both"}
+	case q.str("sensor") != "":
+		err = s.entityArea(q, &sq, "sensor")
+	case q.str("station") != "":
+		err = s.entityArea(q, &sq, "station")
+	case q.str("site") != "" && (sq.metric == vocab.FootfallIn || sq.metric == vocab.FootfallOut):
+		// A site's footfall is its gates' own: not that of other sites
+		// inside its outline.
+		err = s.entityArea(q, &sq, "site")
+	default:
+		sq.area, err = s.parseArea(q)
+	}
+	if err != nil {
+		return sq, err
+	}
+	if err := seriesGroup(q, &sq); err != nil {
 		return sq, err
 	}
 	if sq.from, sq.to, err = q.span(60); err != nil {
@@ -65,7 +95,9 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 	if err != nil {
 		return sq, err
 	}
-	return sq, s.checkCost(int64(len(sq.area.cells)), n)
+	tier := s.Store.TierFor(sq.from, sq.step)
+	cost := s.areaCost(sq.area, tierSpan{tier, sq.from, sq.to}, sq.family, n)
+	return sq, s.checkCost(cost, withHourStep(adviceSeries, tier, "step=1h from a whole hour"))
 }
 
 // series answers the per-step sums of a metric over an area, each a
@@ -80,7 +112,16 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 		tier = storage.TierMinute
 	}
 	sums := make([]int64, n)
-	remoteUntil, unreachable, err := s.sumSteps(tier, q, sums)
+	var remoteUntil *time.Time
+	var unreachable []string
+	var err error
+	if q.family == q.metric {
+		remoteUntil, unreachable, err = s.sumSteps(tier, q, sums)
+	} else {
+		// An entity's or a rider group's own family: this node's store
+		// only (VictoriaMetrics and the peers are asked for whole metrics).
+		err = s.Store.SumSteps(tier, q.family, q.area.ranges, q.from, q.to, q.step, sums)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +129,17 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 		Metric: q.metric, Res: q.area.res, Cells: len(q.area.cells), Tier: tier.String(),
 		period: periodOf(q.from, q.to), Step: stepName(q.step), Points: make([][2]int64, n),
 		RemoteUntil: remoteUntil, UnreachablePeers: unreachable,
+	}
+	if _, g, ok := strings.Cut(q.family, string(vocab.GroupSep)); ok {
+		ans.Group = g
+	}
+	if kind, id, ok := strings.Cut(q.entity, "="); ok {
+		switch kind {
+		case "sensor":
+			ans.Sensor = id
+		case "station":
+			ans.Station = id
+		}
 	}
 	area := rel.Area(q.area.ranges)
 	for i, v := range sums {
@@ -98,6 +150,65 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 	}
 	ans.Comment = s.noDataComment(q.metric)
 	return ans, nil
+}
+
+// seriesGroup reads group=: the swipes of a rider group's cards.
+func seriesGroup(q *query, sq *seriesQuery) error {
+	g, err := q.group()
+	if err != nil || g == "" {
+		return err
+	}
+	switch {
+	case sq.metric != vocab.SwipesIn && sq.metric != vocab.SwipesOut:
+		return &paramError{Param: "metric", Value: sq.metric, Reason: "group= answers swipes_in and swipes_out (and /od, /sections their trips)"}
+	case sq.family != sq.metric:
+		return &paramError{Param: "group", Value: g, Reason: "a rider group is counted per cell, not per station: give cells, bbox, polygon or site"}
+	}
+	sq.family = vocab.InGroup(sq.metric, g)
+	return nil
+}
+
+// entityArea reads sensor=, station= or (for footfall) site=, one
+// entity's own figures: a detector's counts (count_<class>,
+// speed_<class>), a station's taps (swipes_in, swipes_out) or a site's
+// footfall, from its cell, or, for one sharing its cell
+// with another of its kind, from its key in the metric's per-entity
+// family.
+func (s *Server) entityArea(q *query, sq *seriesQuery, kind string) error {
+	id := q.str(kind)
+	if kind != "site" && q.hasArea("") || kind == "site" && (q.str("cells") != "" || q.str("bbox") != "" || q.str("polygon") != "") {
+		return &paramError{Param: kind, Value: id, Reason: "give the " + kind + " alone, without cells, site, bbox or polygon"}
+	}
+	var place geo.Place
+	var ok bool
+	family := sq.metric
+	switch kind {
+	case "sensor":
+		if !vocab.Spreads(sq.metric) {
+			return &paramError{Param: "metric", Value: sq.metric, Reason: "sensor= answers a detector's metrics, count_<class> and speed_<class>"}
+		}
+		place, ok = s.Registry.SensorPlace(id)
+		family += vocab.SensorSuffix
+	case "site":
+		place, ok = s.Registry.SitePlace(id)
+		family += vocab.SiteSuffix
+	default:
+		if sq.metric != vocab.SwipesIn && sq.metric != vocab.SwipesOut {
+			return &paramError{Param: "metric", Value: sq.metric, Reason: "station= answers a station's taps, swipes_in and swipes_out"}
+		}
+		place, ok = s.Registry.StationPlace(id)
+		family += vocab.StationSuffix
+	}
+	if !ok {
+		return &paramError{Param: kind, Value: id, Reason: "unknown " + kind + " (GET /api/v1/" + kind + "s lists them)"}
+	}
+	key := place.Cell
+	if place.Key != 0 {
+		key, sq.family = place.Key, family
+	}
+	sq.entity = kind + "=" + id
+	sq.area = &area{res: s.Res, cells: []h3.Cell{place.Cell}, ranges: []vocab.CellRange{{Lo: uint64(key), Hi: uint64(key)}}}
+	return nil
 }
 
 // appendCSV appends the points as rows time,value.

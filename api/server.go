@@ -53,6 +53,7 @@ type Server struct {
 	// corridors caches the corridors built for corridor and path-density
 	// queries, which route planners repeat many times a second.
 	corridors *geo.CorridorCache
+	network   networkCache
 	router    *router
 	parts     Parts
 	params    map[string]Params // by "METHOD path", see routeParams

@@ -74,15 +74,18 @@ func (s *Server) parseTop(q *query) (tq topQuery, err error) {
 		return tq, err
 	}
 	tq.from, tq.to, _ = q.rel.Span(tq.metric, tq.from, tq.to, 0)
-	return tq, nil
+	span := s.densitySpan(tq.from, tq.to)
+	cost := queryCost{rows: span.rows(s.Store, tq.metric, tq.ranges), figures: int64(tq.k), tier: span.tier}
+	return tq, s.checkCost(cost, adviceDensity)
 }
 
 // top answers the k cells with the largest sums of a metric over a
 // window, at a resolution, ranked by the figures the release lets out.
 // Ties go to the lower cell id so that answers are stable.
 func (s *Server) top(q topQuery, rel *privacy.Release) (*topAnswer, error) {
-	tier := s.Store.TierFor(q.from, q.to-q.from)
-	sums, err := sumByCell(s.Store, tier, q.metric, q.ranges, s.Res, q.res, q.from, q.to)
+	span := s.densitySpan(q.from, q.to)
+	q.from, q.to = span.from, span.to
+	sums, err := s.sumByCell(span, q.metric, q.ranges, q.res)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +106,7 @@ func (s *Server) top(q topQuery, rel *privacy.Release) (*topAnswer, error) {
 		return cmp.Compare(a.cell, b.cell)
 	})
 	ans := &topAnswer{
-		Metric: q.metric, Res: q.res, Tier: tier.String(), K: q.k, Seen: len(all),
+		Metric: q.metric, Res: q.res, Tier: span.tier.String(), K: q.k, Seen: len(all),
 		period: periodOf(q.from, q.to), Cells: make([]topCell, min(q.k, len(all))),
 	}
 	for i := range ans.Cells {

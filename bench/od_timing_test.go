@@ -65,7 +65,7 @@ func BenchmarkODDay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		bk := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, Trips: ingest.NewTrips(st, 3*time.Hour)}
+		bk := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, Trips: ingest.NewTrips(st, 3*time.Hour, nil)}
 		b.StartTimer()
 		start := time.Now()
 		for _, body := range rows {

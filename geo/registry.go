@@ -40,8 +40,15 @@ type snapshot struct {
 	siteList    []Site
 	// The cells of stations and sensors by id, for the ingest hot path: a
 	// map of small values is faster to probe than one of whole entries.
-	stationCells map[string]h3.Cell
-	sensorCells  map[string]h3.Cell
+	stationCells map[string]Place
+	sensorCells  map[string]Place
+	sitePlaces   map[string]Place // a site's footfall, at its centroid
+	// byLine lists the stations of each line, a transfer station under
+	// each of its lines, in id order.
+	byLine map[string][]Station
+	// gen counts the snapshots, so that what is built from one (a metro
+	// network) is rebuilt only when it changes.
+	gen uint64
 }
 
 // New returns an empty Registry placing entries at base resolution res.
@@ -54,6 +61,13 @@ func New(res int) *Registry {
 	r.snap.Store(&snapshot{})
 	return r
 }
+
+// Generation numbers the registry's state; it changes with every change.
+func (r *Registry) Generation() uint64 { return r.snap.Load().gen }
+
+// StationsOnLine returns the stations of a line, in id order; callers
+// must not change the slice.
+func (r *Registry) StationsOnLine(line string) []Station { return r.snap.Load().byLine[line] }
 
 // Res returns the base resolution at which entries' cells are computed.
 func (r *Registry) Res() int { return r.res }
@@ -72,14 +86,44 @@ func (r *Registry) Sensor(id string) (Sensor, bool) {
 
 // StationCell returns the cell of the station with id.
 func (r *Registry) StationCell(id string) (h3.Cell, bool) {
-	c, ok := r.snap.Load().stationCells[id]
-	return c, ok
+	p, ok := r.snap.Load().stationCells[id]
+	return p.Cell, ok
+}
+
+// SitePlace returns where the footfall of the site with id is kept: at
+// its centroid's cell, and keyed by its centroid when another site's
+// centroid shares the cell.
+func (r *Registry) SitePlace(id string) (Place, bool) {
+	p, ok := r.snap.Load().sitePlaces[id]
+	return p, ok
+}
+
+// StationPlace returns where the taps of the station with id are kept.
+func (r *Registry) StationPlace(id string) (Place, bool) {
+	p, ok := r.snap.Load().stationCells[id]
+	return p, ok
 }
 
 // SensorCell returns the cell of the sensor with id.
 func (r *Registry) SensorCell(id string) (h3.Cell, bool) {
-	c, ok := r.snap.Load().sensorCells[id]
-	return c, ok
+	p, ok := r.snap.Load().sensorCells[id]
+	return p.Cell, ok
+}
+
+// Place is where a sensor's counts or a station's taps are kept: its
+// cell, and for one sharing its cell with another of its kind, a key of
+// its own, under which its figures are kept apart too: its position's
+// cell at resolution 15, a valid cell of about a square metre (two at one
+// position share it).
+type Place struct {
+	Cell h3.Cell
+	Key  h3.Cell // 0 for one alone in its cell
+}
+
+// SensorPlace returns where the counts of the sensor with id are kept.
+func (r *Registry) SensorPlace(id string) (Place, bool) {
+	p, ok := r.snap.Load().sensorCells[id]
+	return p, ok
 }
 
 // Site returns the site with id. Its Area and Cells are shared: read only.
@@ -227,16 +271,54 @@ func (r *Registry) update(f func(*snapshot)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := *r.snap.Load()
+	next.gen++
 	f(&next)
-	next.stationCells = make(map[string]h3.Cell, len(next.stationList))
+	next.stationCells = make(map[string]Place, len(next.stationList))
+	perCell := map[h3.Cell]int{}
 	for _, st := range next.stationList {
-		next.stationCells[st.ID] = st.Cell
+		perCell[st.Cell]++
 	}
-	next.sensorCells = make(map[string]h3.Cell, len(next.sensorList))
+	for _, st := range next.stationList {
+		next.stationCells[st.ID] = placeOf(st.Cell, st.Lat, st.Lng, perCell)
+	}
+	next.byLine = map[string][]Station{}
+	for _, st := range next.stationList {
+		for _, l := range st.Lines() {
+			next.byLine[l] = append(next.byLine[l], st)
+		}
+	}
+	next.sensorCells = make(map[string]Place, len(next.sensorList))
+	clear(perCell)
 	for _, sn := range next.sensorList {
-		next.sensorCells[sn.ID] = sn.Cell
+		perCell[sn.Cell]++
+	}
+	for _, sn := range next.sensorList {
+		next.sensorCells[sn.ID] = placeOf(sn.Cell, sn.Lat, sn.Lng, perCell)
+	}
+	next.sitePlaces = make(map[string]Place, len(next.siteList))
+	clear(perCell)
+	for _, st := range next.siteList {
+		perCell[st.Cell]++
+	}
+	for _, st := range next.siteList {
+		if perCell[st.Cell] > 1 {
+			c := st.Area.Centroid()
+			next.sitePlaces[st.ID] = placeOf(st.Cell, c.Lat, c.Lng, perCell)
+		} else {
+			next.sitePlaces[st.ID] = Place{Cell: st.Cell}
+		}
 	}
 	r.snap.Store(&next)
+}
+
+// placeOf is the Place of an entry at cell and a position, keyed when
+// perCell counts more than one entry of its kind in the cell.
+func placeOf(cell h3.Cell, lat, lng float64, perCell map[h3.Cell]int) Place {
+	p := Place{Cell: cell}
+	if perCell[cell] > 1 {
+		p.Key = h3.LatLngToCell(h3.LatLng{Lat: lat, Lng: lng}, 15)
+	}
+	return p
 }
 
 func (r *Registry) stations(in []Station) (map[string]Station, []Station, error) {

@@ -23,6 +23,15 @@ type Station struct {
 	Cell h3.Cell `json:"cell,omitempty"`
 }
 
+// Lines returns the lines the station serves: a transfer station lists
+// several, joined with ",".
+func (s Station) Lines() []string {
+	if s.Line == "" {
+		return nil
+	}
+	return strings.Split(s.Line, ",")
+}
+
 // sameStationKm is how far apart two rows of one station name may be when a
 // file without ids lists a transfer station once per line.
 const sameStationKm = 0.5

@@ -43,7 +43,9 @@ type Bucketer struct {
 	Store    *storage.Store
 	Cards    *Pseudonymizer
 	// Trips matches tap-ins with tap-outs; nil leaves trips uncounted.
-	Trips    *Trips
+	Trips *Trips
+	// Groups maps card categories to rider groups; nil counts no group.
+	Groups   *RiderGroups
 	Res      int
 	Deltas   []DeltaObserver
 	Footfall []FootfallObserver
@@ -55,6 +57,9 @@ type Bucketer struct {
 
 	ids     sync.Map // metric name -> uint32
 	classes sync.Map // detector class -> classMetrics
+	// perSensor holds the ids of the per-sensor families of a class,
+	// made when a sensor sharing its cell first sends it.
+	perSensor sync.Map // detector class -> classMetrics
 }
 
 // DefaultMaxAhead is Bucketer.MaxAhead's default: the clock skew tolerated.
@@ -85,12 +90,27 @@ func (b *Bucketer) classIDs(class string) (classMetrics, error) {
 	return cm, nil
 }
 
+// perSensorIDs returns the metric ids of a detector class's per-sensor
+// families.
+func (b *Bucketer) perSensorIDs(class string) (classMetrics, error) {
+	if v, ok := b.perSensor.Load(class); ok {
+		return v.(classMetrics), nil
+	}
+	ids, err := b.Store.MetricIDs(vocab.PerSensor(vocab.CountPrefix+class), vocab.PerSensor(vocab.SpeedPrefix+class))
+	if err != nil {
+		return classMetrics{}, err
+	}
+	cm := classMetrics{ids[0], ids[1]}
+	b.perSensor.Store(strings.Clone(class), cm)
+	return cm, nil
+}
+
 // Batch collects the deltas of one request.
 type Batch struct {
 	// The last sensor located and the classes met, so that a request's
 	// lines of one sensor or class resolve it once.
 	lastSensor []byte
-	lastCell   h3.Cell
+	lastPlace  geo.Place
 	classes    []batchClass
 
 	b        *Bucketer
@@ -114,6 +134,9 @@ type Batch struct {
 
 	// refusals counts the lines rejected, by refusalOf their field.
 	refusals [numRefusals]int
+	// inferred counts the legs and trips whose destinations matching
+	// inferred, for /metrics once the batch is durable.
+	legsInferred, tripsInferred int
 }
 
 // freeBatches keeps a few released batches, about as many as requests in
@@ -149,6 +172,7 @@ func (bt *Batch) Release() {
 	bt.errs = bt.errs[:0]
 	bt.refusals = [numRefusals]int{}
 	bt.omitted, bt.firstOm, bt.hourly = 0, 0, 0
+	bt.legsInferred, bt.tripsInferred = 0, 0
 	bt.lastSensor = bt.lastSensor[:0]
 	bt.classes = bt.classes[:0]
 	bt.footfall = bt.footfall[:0]
@@ -283,14 +307,14 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 	if !ok {
 		return nil
 	}
-	var cell h3.Cell
+	var cell, key h3.Cell
 	if s.Station != "" {
-		c, ok := bt.b.Registry.StationCell(s.Station)
+		p, ok := bt.b.Registry.StationPlace(s.Station)
 		if !ok {
 			bt.reject(line, "station", "", "unknown station; load it with PUT /api/v1/stations")
 			return nil
 		}
-		cell = c
+		cell, key = p.Cell, p.Key
 	} else {
 		c, err := bt.cellOf(s.Lat, s.Lng)
 		if err != nil {
@@ -307,14 +331,41 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 	if err := bt.add(metric, cell, s.Time, 1); err != nil {
 		return err
 	}
+	group := bt.b.Groups.of(s.Group)
+	if group != nil {
+		name := group.swipesOut
+		if s.In {
+			name = group.swipesIn
+		}
+		if err := bt.add(name, cell, s.Time, 1); err != nil {
+			return err
+		}
+	}
+	if key != 0 {
+		// A station sharing its cell: its own taps too, under its key.
+		own := vocab.SwipesOutStation
+		if s.In {
+			own = vocab.SwipesInStation
+		}
+		if err := bt.add(own, key, s.Time, 1); err != nil {
+			return err
+		}
+	}
 	idx, rank := vocab.HLLRegister(card)
 	if err := bt.addSub(vocab.DistinctCards, uint64(cell), idx, vocab.MinuteOf(s.Time), rank); err != nil {
 		return err
 	}
 	if bt.b.Trips != nil {
 		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell), seq: int32(len(bt.taps))}
-		if !s.In {
-			// After a key rotation a trip may have opened under the old key.
+		if group != nil {
+			tp.group = group.id
+		}
+		if s.In && s.Line != "" && bt.b.Trips.infer != nil {
+			tp.line = bt.b.Trips.infer.lineID(s.Line)
+		}
+		if !s.In || tp.line != 0 {
+			// After a key rotation a trip or leg may have opened under the
+			// old key.
 			tp.prevCard, _ = bt.b.Cards.Previous(s.Card)
 		}
 		bt.taps = append(bt.taps, tp)
@@ -346,18 +397,18 @@ type batchClass struct {
 // maxBatchClasses bounds the classes a batch remembers.
 const maxBatchClasses = 16
 
-// sensorCell locates a sensor by id, remembering the last one.
-func (bt *Batch) sensorCell(id string) (h3.Cell, bool) {
+// sensorPlace locates a sensor by id, remembering the last one.
+func (bt *Batch) sensorPlace(id string) (geo.Place, bool) {
 	if len(bt.lastSensor) > 0 && string(bt.lastSensor) == id {
-		return bt.lastCell, true
+		return bt.lastPlace, true
 	}
-	c, ok := bt.b.Registry.SensorCell(id)
+	p, ok := bt.b.Registry.SensorPlace(id)
 	if !ok {
-		return 0, false
+		return p, false
 	}
 	bt.lastSensor = append(bt.lastSensor[:0], id...)
-	bt.lastCell = c
-	return c, true
+	bt.lastPlace = p
+	return p, true
 }
 
 // classIDs returns the metric ids of a detector class as written in a
@@ -390,7 +441,7 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 	if !ok {
 		return nil
 	}
-	cell, ok := bt.sensorCell(c.Sensor)
+	place, ok := bt.sensorPlace(c.Sensor)
 	if !ok {
 		bt.reject(line, "sensor", c.Sensor, "unknown sensor; load it with PUT /api/v1/sensors")
 		return nil
@@ -407,9 +458,24 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 		bt.reject(line, "class", c.Class, "class must be 1-32 letters, digits or _")
 		return nil
 	}
+	var own classMetrics
+	if place.Key != 0 {
+		// A sensor sharing its cell: its own counts too, under its key.
+		own, err = bt.b.perSensorIDs(strings.ToLower(c.Class))
+		if errors.Is(err, storage.ErrTooManyMetrics) {
+			bt.reject(line, "class", c.Class, fmt.Sprintf("a sensor sharing its cell, whose own counts flowd keeps apart, and flowd keeps no more metrics (flag -max-metrics, now %d)", bt.b.Store.MaxMetrics()))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 	// The decoder bounds the interval to a day.
 	minutes := max((c.Interval+59)/60, 1)
-	bt.addSpread(ids, cell, vocab.MinuteOf(c.Time), minutes, c)
+	bt.addSpread(ids, place.Cell, vocab.MinuteOf(c.Time), minutes, c)
+	if place.Key != 0 {
+		bt.addSpread(own, place.Key, vocab.MinuteOf(c.Time), minutes, c)
+	}
 	bt.accept(hourly)
 	return nil
 }
@@ -474,6 +540,19 @@ func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
 			return err
 		}
 	}
+	if p, _ := bt.b.Registry.SitePlace(ff.Site); p.Key != 0 {
+		// A site whose centroid shares its cell: its own footfall too.
+		for _, m := range [...]struct {
+			name string
+			v    int64
+		}{{vocab.FootfallInSite, ff.In}, {vocab.FootfallOutSite, ff.Out}} {
+			if m.v > 0 {
+				if err := bt.add(m.name, p.Key, ff.Time, m.v); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	if len(bt.b.Footfall) > 0 {
 		bt.footfall = append(bt.footfall, vocab.SiteReading{
 			Time: ff.Time, Site: site.ID, In: ff.In, Out: ff.Out,
@@ -496,7 +575,13 @@ func (bt *Batch) Commit() error {
 	var err error
 	if matching {
 		tr.mu.Lock()
-		ops, undos = tr.match(bt.taps, &bt.match, func(metric string, cell, sub uint64, minute, v int64) {
+		ops, undos = tr.match(bt.taps, &bt.match, bt.b.Groups, func(metric string, cell, sub uint64, minute, v int64) {
+			switch metric {
+			case vocab.LegsInferred:
+				bt.legsInferred++
+			case vocab.TripsInferred:
+				bt.tripsInferred++
+			}
 			if err == nil {
 				err = bt.addSub(metric, cell, sub, minute, v)
 			}

@@ -1,6 +1,8 @@
 // Package ingest turns request bodies into events: it decompresses and bounds
 // bodies, decodes NDJSON and CSV swipes, counts and footfall readings line by
-// line, and replaces card ids with a keyed hash.
+// line, and replaces card ids with a keyed hash. It matches tap-ins with
+// tap-outs (trips.go), infers where legs of tap-in-only lines end
+// (infer.go), and maps card categories to rider groups (groups.go).
 package ingest
 
 import (

@@ -18,6 +18,9 @@ type Swipe struct {
 	HasLatLng bool
 	Line      string
 	Mode      string
+	// Group is the card's category as the fare system writes it (the AFC
+	// exports' payType), mapped to a rider group by -rider-groups.
+	Group string
 }
 
 // Count is one camera or detector count of a class over an interval.

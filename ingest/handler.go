@@ -173,6 +173,8 @@ func (h *Handler) commit(ctx *fasthttp.RequestCtx, sm *sourceMetrics, bt *Batch,
 		return
 	}
 	sm.batch(bt, lineErrs)
+	h.metrics.legs.Add(bt.legsInferred)
+	h.metrics.trips.Add(bt.tripsInferred)
 	all := append(lineErrs, bt.Rejected()...)
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
 	total := 0

@@ -49,6 +49,9 @@ func refusalOf(field string) int {
 type handlerMetrics struct {
 	set     *metrics.Set
 	sources map[string]*sourceMetrics
+	// legs and trips count the destinations inferred for tap-in-only
+	// lines.
+	legs, trips *metrics.Counter
 }
 
 // sourceMetrics are one source's figures.
@@ -69,6 +72,8 @@ const (
 
 func newHandlerMetrics() *handlerMetrics {
 	m := &handlerMetrics{set: metrics.NewSet(), sources: map[string]*sourceMetrics{}}
+	m.legs = m.set.NewCounter("flowd_trip_legs_inferred_total")
+	m.trips = m.set.NewCounter("flowd_trips_inferred_total")
 	for _, name := range []string{sourceSwipes, sourceCounts, sourceFootfall, sourceInflux} {
 		label := `{source="` + name + `"}`
 		m.sources[name] = &sourceMetrics{

@@ -17,6 +17,7 @@ const (
 	swLng
 	swLine
 	swMode
+	swGroup
 )
 
 // Field ids of a count.
@@ -40,16 +41,17 @@ const (
 )
 
 // maxFields is the largest number of fields of any event type.
-const maxFields = 8
+const maxFields = 9
 
 var (
 	swipeSchema = schema{
-		fields: []string{"time", "card", "dir", "station", "lat", "lng", "line", "mode"},
+		fields: []string{"time", "card", "dir", "station", "lat", "lng", "line", "mode", "group"},
 		silent: true,
 		// The columns of AFC exports such as the 2019 Hangzhou metro data
 		// (time,lineID,stationID,deviceID,status,userID,payType; status
-		// 1 = entry, 0 = exit) are read as their flowd names.
-		aliases: map[string]int{"userid": swCard, "stationid": swStation, "status": swDir, "lineid": swLine},
+		// 1 = entry, 0 = exit) are read as their flowd names, payType as
+		// the card's group.
+		aliases: map[string]int{"userid": swCard, "stationid": swStation, "status": swDir, "lineid": swLine, "paytype": swGroup},
 		expect:  "time, card, dir, and station or lat and lng (optional: line, mode; an AFC export's userID, stationID, status and lineID are read as card, station, dir and line)",
 		header: func(has *[maxFields]bool) (int, []string) {
 			first, missing := -1, []string(nil)
@@ -238,6 +240,7 @@ func buildSwipe(v *fields, tc *timeCache, s *Swipe) fieldError {
 	}
 	s.Line = unsafeString(v[swLine])
 	s.Mode = unsafeString(v[swMode])
+	s.Group = unsafeString(v[swGroup])
 	return fieldError{}
 }
 

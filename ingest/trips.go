@@ -13,35 +13,70 @@ import (
 // tap is one swipe kept for trip matching.
 type tap struct {
 	card     uint64
-	prevCard uint64 // a tap-out's pseudonym under the previous key, or 0
+	prevCard uint64 // the pseudonym under the previous key, or 0
 	ms       int64
 	in       bool
 	seq      int32 // its place in the batch, for a stable sort by time
 	cell     uint64
+	line     uint32 // an Inference's line id; set only when destinations are inferred
+	group    uint8  // a RiderGroups' group, from 1; 0 for none
 }
 
-// Trips matches tap-ins with tap-outs. Its table of open trips is the
-// working copy; the store keeps the durable one, written with the same
-// batch through the WAL, and Trips is rebuilt from it on start.
+// Trips matches tap-ins with tap-outs and, given an Inference, infers the
+// destinations of legs of lines that have no tap-out. Its table of open
+// trips is the working copy; the store keeps the durable one, written with
+// the same batch through the WAL, and Trips is rebuilt from it on start.
 type Trips struct {
 	window int64 // seconds
+	infer  *Inference
 
-	mu        sync.Mutex
-	open      map[uint64]storage.OpenTrip
-	queue     []storage.OpenTrip // by tap-in time, for expiry; stale entries skipped
-	head      int                // queue[:head] is expired
-	watermark int64              // latest tap time seen, unix seconds
+	mu    sync.Mutex
+	open  map[uint64]storage.OpenTrip
+	queue expiryQueue // trips, expiring a window after their tap-in
+	// legs are the open legs of lines, expiring when their service day
+	// ends (a window after the tap-in without an Inference).
+	legs      expiryQueue
+	watermark int64 // latest tap time seen, unix seconds
 }
 
-// NewTrips returns a matcher holding the store's open trips.
-func NewTrips(st *storage.Store, window time.Duration) *Trips {
-	t := &Trips{window: int64(window / time.Second), open: map[uint64]storage.OpenTrip{}}
+// expiryQueue holds open trips by tap-in time; entries a later tap has
+// replaced are skipped.
+type expiryQueue struct {
+	q    []storage.OpenTrip
+	head int // q[:head] is expired
+}
+
+// NewTrips returns a matcher holding the store's open trips; inf, when not
+// nil, infers the destinations of legs of lines.
+func NewTrips(st *storage.Store, window time.Duration, inf *Inference) *Trips {
+	t := &Trips{window: int64(window / time.Second), infer: inf, open: map[uint64]storage.OpenTrip{}}
 	for _, o := range st.OpenTrips() {
 		t.open[o.Card] = o
-		t.queue = append(t.queue, o)
+		t.queueFor(o).q = append(t.queueFor(o).q, o)
 		t.watermark = max(t.watermark, o.Start)
 	}
 	return t
+}
+
+// Inferring reports whether the matcher infers destinations.
+func (t *Trips) Inferring() bool { return t.infer != nil }
+
+// queueFor is the expiry queue an open trip waits in.
+func (t *Trips) queueFor(o storage.OpenTrip) *expiryQueue {
+	if o.Line != "" {
+		return &t.legs
+	}
+	return &t.queue
+}
+
+// deadline is when an open trip expires: a leg of a line at the end of
+// its service day, when destinations are inferred; any other a window
+// after its tap-in.
+func (t *Trips) deadline(o storage.OpenTrip) int64 {
+	if o.Line != "" && t.infer != nil {
+		return t.infer.dayEnd(o.Start)
+	}
+	return o.Start + t.window
 }
 
 // undo restores the open-trip table if a batch could not be made durable.
@@ -61,10 +96,11 @@ type matchScratch struct {
 	touched map[uint64]bool
 }
 
-// match runs the batch's taps, in time order, against the open trips. It
-// calls add for each delta and returns the trip operations to log and how
-// to take them back, in sc's buffers.
-func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
+// match runs the batch's taps, in time order, against the open trips;
+// groups names the rider groups of their group ids. It calls add for each
+// delta and returns the trip operations to log and how to take them back,
+// in sc's buffers.
+func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
 	byTime := func(a, b tap) int { return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.seq, b.seq)) }
 	if !slices.IsSortedFunc(taps, byTime) { // most requests come in time order
 		slices.SortFunc(taps, byTime) // stable by seq, without SortStableFunc's rotations
@@ -95,39 +131,67 @@ func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell
 			t.watermark = sec
 			t.expire(add, closeTrip)
 		}
-		o, isOpen := t.open[tp.card]
+		card := tp.card
+		o, isOpen := t.open[card]
 		if !isOpen && tp.prevCard != 0 {
 			// A trip opened before the key was rotated.
 			if o, isOpen = t.open[tp.prevCard]; isOpen {
-				tp.card = tp.prevCard
+				card = tp.prevCard
 			}
 		}
-		if isOpen && (sec-o.Start > t.window || sec < o.Start) {
-			// Too old to match, or a tap from before it opened: the open
-			// trip ends unmatched.
-			add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
-			closeTrip(tp.card)
+		if isOpen && (sec >= t.deadline(o) || sec < o.Start) {
+			// Past its day or window, or a tap from before it opened: the
+			// open trip ends as it would have expired.
+			t.end(o, add)
+			closeTrip(card)
 			isOpen = false
 		}
 		if tp.in {
+			n := storage.OpenTrip{Card: tp.card, Start: sec, Cell: tp.cell}
+			if tp.line != 0 {
+				n.Line = t.infer.lineName(tp.line)
+			}
+			if n.Line != "" {
+				n.TripStart, n.TripCell, n.DayCell = sec, tp.cell, tp.cell
+			}
+			if n.Line != "" {
+				// Learnt first: a card boarding the line it rode again
+				// is taken to have alighted where it boards.
+				t.infer.learn(n.Line, n.Cell)
+			}
 			if isOpen {
-				add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
+				t.follow(o, &n, add)
+				if card != tp.card {
+					closeTrip(card) // the leg under the previous key
+				}
 			}
 			remember(tp.card)
-			n := storage.OpenTrip{Card: tp.card, Start: sec, Cell: tp.cell}
 			t.open[tp.card] = n
-			t.queue = append(t.queue, n)
+			t.queueFor(n).q = append(t.queueFor(n).q, n)
 			ops = append(ops, storage.TripOp{Open: true, Trip: n})
 			continue
 		}
-		if !isOpen {
+		if !isOpen || sec-o.Start > t.window {
+			// A tap-out with no tap-in open, or one of a leg that stayed
+			// open past the trip window for its destination to be
+			// inferred: the two taps are not one trip.
+			if isOpen {
+				add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
+				closeTrip(card)
+			}
 			add(vocab.UnmatchedOut, tp.cell, 0, vocab.FloorDiv(sec, 60), 1)
 			continue
 		}
 		minute := vocab.FloorDiv(o.Start, 60)
 		add(vocab.Trips, o.Cell, tp.cell, minute, 1)
 		add(vocab.TripSeconds, o.Cell, tp.cell, minute, sec-o.Start)
-		closeTrip(tp.card)
+		if g := groups.byID(tp.group); g != nil {
+			// The card's group, as its tap-out gives it: fare systems
+			// write the category on both taps.
+			add(g.trips, o.Cell, tp.cell, minute, 1)
+			add(g.sec, o.Cell, tp.cell, minute, sec-o.Start)
+		}
+		closeTrip(card)
 	}
 	for i := range undos {
 		u := &undos[i]
@@ -136,23 +200,64 @@ func (t *Trips) match(taps []tap, sc *matchScratch, add func(metric string, cell
 	return ops, undos
 }
 
-// expire ends the trips open for longer than the window before the
-// watermark, oldest first.
+// expire ends the trips and legs whose deadline the watermark has passed,
+// oldest first.
 func (t *Trips) expire(add func(metric string, cell, sub uint64, minute, v int64), closeTrip func(uint64)) {
-	cut := t.watermark - t.window
-	for ; t.head < len(t.queue) && t.queue[t.head].Start < cut; t.head++ {
-		q := t.queue[t.head]
-		if o, ok := t.open[q.Card]; ok && o == q {
-			add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
-			closeTrip(q.Card)
+	for _, eq := range []*expiryQueue{&t.queue, &t.legs} {
+		for ; eq.head < len(eq.q) && t.deadline(eq.q[eq.head]) <= t.watermark; eq.head++ {
+			q := eq.q[eq.head]
+			if o, ok := t.open[q.Card]; ok && o == q {
+				t.end(o, add)
+				closeTrip(q.Card)
+			}
+		}
+		// Drop the expired front once it is most of the queue, so the
+		// queue costs amortised O(1) a trip.
+		if eq.head > len(eq.q)/2 {
+			eq.q = append(eq.q[:0], eq.q[eq.head:]...)
+			eq.head = 0
 		}
 	}
-	// Drop the expired front once it is most of the queue, so the queue
-	// costs amortised O(1) a trip.
-	if t.head > len(t.queue)/2 {
-		t.queue = append(t.queue[:0], t.queue[t.head:]...)
-		t.head = 0
+}
+
+// end counts an open trip that no tap closes: a leg of a line as the
+// day's last, ending at its line's stop nearest to the day's first
+// boarding; any other as an unmatched tap-in.
+func (t *Trips) end(o storage.OpenTrip, add func(metric string, cell, sub uint64, minute, v int64)) {
+	if o.Line != "" && t.infer != nil {
+		if dest, ok := t.infer.alight(o.Line, o.DayCell); ok && dest != o.Cell {
+			add(vocab.LegsInferred, o.Cell, dest, vocab.FloorDiv(o.Start, 60), 1)
+			add(vocab.TripsInferred, o.TripCell, dest, vocab.FloorDiv(o.TripStart, 60), 1)
+			return
+		}
 	}
+	add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
+}
+
+// follow counts the open trip o that the same card's tap-in n follows the
+// same service day and sets n's chaining fields. A leg of a line ends at
+// its line's stop nearest to n: the trip goes on through n when n comes
+// within the transfer time, and ends there otherwise. Any other open trip,
+// and a leg with no stop near n, is an unmatched tap-in and ends its trip.
+func (t *Trips) follow(o storage.OpenTrip, n *storage.OpenTrip, add func(metric string, cell, sub uint64, minute, v int64)) {
+	if n.Line != "" && o.Line != "" {
+		n.DayCell = o.DayCell
+	}
+	if o.Line == "" || t.infer == nil {
+		add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
+		return
+	}
+	dest, ok := t.infer.alight(o.Line, n.Cell)
+	if !ok || dest == o.Cell {
+		add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
+		return
+	}
+	add(vocab.LegsInferred, o.Cell, dest, vocab.FloorDiv(o.Start, 60), 1)
+	if n.Line != "" && n.Start-o.Start <= t.infer.transfer() {
+		n.TripStart, n.TripCell = o.TripStart, o.TripCell
+		return
+	}
+	add(vocab.TripsInferred, o.TripCell, dest, vocab.FloorDiv(o.TripStart, 60), 1)
 }
 
 // revert takes back a batch's effect on the open trips where no later batch
@@ -167,7 +272,8 @@ func (t *Trips) revert(undos []undo) {
 		}
 		if u.had {
 			t.open[u.card] = u.before
-			t.queue = append(t.queue, u.before)
+			eq := t.queueFor(u.before)
+			eq.q = append(eq.q, u.before)
 		} else {
 			delete(t.open, u.card)
 		}

@@ -57,10 +57,14 @@ type Terms struct {
 	FinestRes  int     `json:"finest_res"`
 	// PyramidRes are the resolutions whose one-cell, one-bin figures
 	// cost no budget.
-	PyramidRes   []int   `json:"pyramid_res"`
-	ReleaseDelay string  `json:"release_delay"`
-	TripWindow   string  `json:"trip_window"`
-	Budget       float64 `json:"budget"`
+	PyramidRes   []int  `json:"pyramid_res"`
+	ReleaseDelay string `json:"release_delay"`
+	TripWindow   string `json:"trip_window"`
+	// InferWindow is how much later inferred legs and trips, and
+	// unmatched tap-ins, settle where destinations are inferred; absent
+	// where they are not.
+	InferWindow string  `json:"infer_window,omitempty"`
+	Budget      float64 `json:"budget"`
 	// NoiseKeyID names the noise key: the same id, the same noise for
 	// the same figure.
 	NoiseKeyID string `json:"noise_key_id"`
@@ -83,6 +87,9 @@ func (l *Layer) Terms(caller string, now time.Time, exact bool) Terms {
 	t := Terms{Exact: exact, Noise: Mechanism, Epsilon: p.Epsilon, K: p.K,
 		PeopleStep: mins(p.PeopleStep), LinkedStep: mins(p.LinkedStep), FinestRes: p.FinestRes,
 		ReleaseDelay: mins(p.Delay), TripWindow: mins(p.TripWindow), Budget: p.Budget, NoiseKeyID: l.KeyID()}
+	if p.InferWindow > 0 {
+		t.InferWindow = mins(p.InferWindow)
+	}
 	finest := min(p.FinestRes, p.BaseRes)
 	for res := finest; res > finest-PyramidLevels && res >= 0; res-- {
 		t.PyramidRes = append(t.PyramidRes, res)

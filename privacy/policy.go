@@ -51,6 +51,11 @@ type Policy struct {
 	// unmatched taps of a bin are known that much later, and one trip adds
 	// at most that much time to trip_seconds.
 	TripWindow int64
+	// InferWindow is, when the matcher infers destinations, how many
+	// minutes after a tap-in its leg's destination, its chained trip and
+	// its being unmatched may be written: up to the end of the service
+	// day. 0 when destinations are not inferred.
+	InferWindow int64
 	// Budget is the ε one token may spend a day (UTC) on figures outside
 	// the pyramid; 0 lifts the limit.
 	Budget float64
@@ -99,7 +104,7 @@ func (p Policy) Check() error {
 		return fmt.Errorf("privacy: time floors %dm and %dm: want a divisor of a day, such as 15m or 1h", p.PeopleStep, p.LinkedStep)
 	case p.FinestRes < 0 || p.FinestRes > 15:
 		return fmt.Errorf("privacy: finest resolution %d: want 0 to 15", p.FinestRes)
-	case p.Delay < 0 || p.TripWindow < 0 || p.Budget < 0:
+	case p.Delay < 0 || p.TripWindow < 0 || p.InferWindow < 0 || p.Budget < 0:
 		return fmt.Errorf("privacy: delay, trip window and budget must not be negative")
 	}
 	return nil
@@ -130,11 +135,16 @@ func (p *Policy) treat(metric string) treatment {
 		t.step = p.LinkedStep
 	}
 	t.settle = p.Delay
+	metric = vocab.BaseMetric(metric)
 	switch metric {
-	case vocab.Trips, vocab.TripSeconds, vocab.UnmatchedIn, vocab.UnmatchedOut:
+	case vocab.Trips, vocab.TripSeconds, vocab.UnmatchedOut:
 		// The matcher writes these when a trip closes or its window
 		// expires, up to a window after the tap-in's minute.
 		t.settle += p.TripWindow
+	case vocab.UnmatchedIn, vocab.LegsInferred, vocab.TripsInferred:
+		// Those of a leg of a line, when destinations are inferred,
+		// wait for the card's next tap-in or the service day's end.
+		t.settle += max(p.TripWindow, p.InferWindow)
 	}
 	if metric == vocab.TripSeconds {
 		t.unit = max(1, p.TripWindow*60)

@@ -13,6 +13,15 @@ type OpenTrip struct {
 	Card  uint64 // keyed hash of the card id
 	Start int64  // tap-in time, unix seconds
 	Cell  uint64 // tap-in cell at the base resolution
+
+	// A leg of a line, whose destination may be inferred from the card's
+	// next tap-in that day, carries its line and what chaining needs: the
+	// start and first boarding cell of the trip it belongs to, and the
+	// day's first boarding cell, where the day's last leg is taken to end.
+	Line      string
+	TripStart int64
+	TripCell  uint64
+	DayCell   uint64
 }
 
 // TripOp opens or closes a trip in the durable open-trip table. It is
@@ -36,10 +45,21 @@ func appendTripOps(dst []byte, ops []TripOp) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(ops)))
 	for _, op := range ops {
 		if op.Open {
-			dst = append(dst, 1)
+			kind := byte(tripOpOpen)
+			if op.Trip.Line != "" {
+				kind = tripOpOpenLeg
+			}
+			dst = append(dst, kind)
 			dst = binary.LittleEndian.AppendUint64(dst, op.Trip.Card)
 			dst = binary.AppendVarint(dst, op.Trip.Start)
 			dst = binary.AppendUvarint(dst, op.Trip.Cell)
+			if kind == tripOpOpenLeg {
+				dst = binary.AppendUvarint(dst, uint64(len(op.Trip.Line)))
+				dst = append(dst, op.Trip.Line...)
+				dst = binary.AppendVarint(dst, op.Trip.Start-op.Trip.TripStart)
+				dst = binary.AppendUvarint(dst, op.Trip.TripCell)
+				dst = binary.AppendUvarint(dst, op.Trip.DayCell)
+			}
 		} else {
 			dst = append(dst, 0)
 			dst = binary.LittleEndian.AppendUint64(dst, op.Trip.Card)
@@ -47,6 +67,16 @@ func appendTripOps(dst []byte, ops []TripOp) []byte {
 	}
 	return dst
 }
+
+// The kinds of a logged trip operation: its first byte.
+const (
+	tripOpClose   = 0
+	tripOpOpen    = 1
+	tripOpOpenLeg = 2 // an open trip with a line: followed by the leg's fields
+)
+
+// maxLineLen bounds a line name in a logged leg.
+const maxLineLen = 256
 
 func decodeTripOps(p []byte, fn func(TripOp)) ([]byte, error) {
 	n, k := binary.Uvarint(p)
@@ -59,25 +89,60 @@ func decodeTripOps(p []byte, fn func(TripOp)) ([]byte, error) {
 			return nil, fmt.Errorf("trip operation %d of %d is truncated", i, n)
 		}
 		var op TripOp
-		op.Open = p[0] == 1
+		kind := p[0]
+		if kind > tripOpOpenLeg {
+			return nil, fmt.Errorf("trip operation %d of %d has unknown kind %d", i, n, kind)
+		}
+		op.Open = kind != tripOpClose
 		op.Trip.Card = binary.LittleEndian.Uint64(p[1:])
 		p = p[9:]
+		truncated := fmt.Errorf("trip operation %d of %d is truncated", i, n)
 		if op.Open {
 			start, k := binary.Varint(p)
 			if k <= 0 {
-				return nil, fmt.Errorf("trip operation %d of %d is truncated", i, n)
+				return nil, truncated
 			}
 			p = p[k:]
 			cell, k := binary.Uvarint(p)
 			if k <= 0 {
-				return nil, fmt.Errorf("trip operation %d of %d is truncated", i, n)
+				return nil, truncated
 			}
 			p = p[k:]
 			op.Trip.Start, op.Trip.Cell = start, cell
 		}
+		if kind == tripOpOpenLeg {
+			var err error
+			if p, err = decodeLeg(p, &op.Trip); err != nil {
+				return nil, fmt.Errorf("trip operation %d of %d: %w", i, n, err)
+			}
+		}
 		fn(op)
 	}
 	return p, nil
+}
+
+// decodeLeg reads the fields of an open leg after its trip's.
+func decodeLeg(p []byte, o *OpenTrip) ([]byte, error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n == 0 || n > maxLineLen || uint64(len(p)-k) < n {
+		return nil, fmt.Errorf("bad line of a leg")
+	}
+	o.Line = string(p[k : k+int(n)])
+	p = p[k+int(n):]
+	back, k := binary.Varint(p)
+	if k <= 0 {
+		return nil, fmt.Errorf("leg is truncated")
+	}
+	p = p[k:]
+	o.TripStart = o.Start - back
+	if o.TripCell, k = binary.Uvarint(p); k <= 0 {
+		return nil, fmt.Errorf("leg is truncated")
+	}
+	p = p[k:]
+	if o.DayCell, k = binary.Uvarint(p); k <= 0 {
+		return nil, fmt.Errorf("leg is truncated")
+	}
+	return p[k:], nil
 }
 
 // appendCheckpointRecord encodes every open trip as a WAL checkpoint

@@ -31,8 +31,14 @@ func TestOpenTripsSurviveFlushesAndCrashes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Cards 3 on are legs of a line, whose chaining fields must survive a
+	// checkpoint (3) and a replayed record (4) as well as the trip's own.
 	open := func(card uint64) TripOp {
-		return TripOp{Open: true, Trip: OpenTrip{Card: card, Start: now + int64(card), Cell: 100 + card}}
+		o := OpenTrip{Card: card, Start: now + int64(card), Cell: 100 + card}
+		if card >= 3 {
+			o.Line, o.TripStart, o.TripCell, o.DayCell = "linea 148", now-600, 200+card, 300+card
+		}
+		return TripOp{Open: true, Trip: o}
 	}
 	closed := func(card uint64) TripOp { return TripOp{Trip: OpenTrip{Card: card}} }
 	submit(open(1), open(2), open(3))

@@ -34,10 +34,12 @@ func privacyFlags(fs *flag.FlagSet, c *privacyConfig) {
 }
 
 // layer builds the privacy layer of a store at baseRes whose trips are
-// matched within tripWindow, its budgets kept in the data directory so that
-// a restart does not renew them.
-func (c privacyConfig) layer(dataDir string, baseRes int, tripWindow time.Duration) (*privacy.Layer, error) {
+// matched within tripWindow and whose legs' destinations are inferred
+// within inferWindow (0: not inferred), its budgets kept in the data
+// directory so that a restart does not renew them.
+func (c privacyConfig) layer(dataDir string, baseRes int, tripWindow, inferWindow time.Duration) (*privacy.Layer, error) {
 	p := privacy.DefaultPolicy(baseRes, tripWindow)
+	p.InferWindow = int64(inferWindow / time.Minute)
 	p.Epsilon, p.K, p.Budget, p.FinestRes = c.epsilon, c.k, c.budget, c.finestRes
 	p.PeopleStep, p.LinkedStep, p.Delay = int64(c.peopleStep/time.Minute), int64(c.linkedStep/time.Minute), int64(c.delay/time.Minute)
 	if err := p.Check(); err != nil {

@@ -50,7 +50,7 @@ func securityFlags(fs *flag.FlagSet, c *securityConfig) {
 	fs.IntVar(&c.maxEvents, "max-events", 1_000_000, "events (lines) in one ingest request (0 = no limit); beyond it 413")
 	fs.Int64Var(&c.maxDecompressed, "max-decompressed", 256<<20, "largest ingest body in bytes after gzip or zstd decompression; beyond it 413")
 	fs.IntVar(&c.maxLine, "max-line", 64<<10, "longest line of an ingest body in bytes; a longer line is rejected by number")
-	fs.Int64Var(&c.limits.MaxQueryCost, "max-query-cost", api.DefaultMaxQueryCost, "cells × steps one series query may compute; beyond it 400")
+	fs.Int64Var(&c.limits.MaxQueryCost, "max-query-cost", api.DefaultMaxQueryCost, "rows one query may read (of the tier that answers it) plus figures it may answer; beyond it 400")
 	fs.IntVar(&c.limits.MaxQueries, "max-queries", 0, "queries computed at once (0: twice the cores, at least 4); a query waits up to -query-wait for its turn, then 503 with Retry-After")
 	fs.IntVar(&c.limits.MaxQueriesPerToken, "max-queries-per-token", 0, "queries one token may have computed at once (0: half of -max-queries); past it, after -query-wait, 429 with Retry-After")
 	fs.DurationVar(&c.limits.QueryWait, "query-wait", api.DefaultQueryWait, "how long a query waits for a turn under -max-queries and -max-queries-per-token")

@@ -53,6 +53,8 @@ type serveConfig struct {
 	security      securityConfig
 	privacy       privacyConfig
 	forecast      forecastConfig
+	infer         inferConfig
+	riderGroups   string
 	export        exportSchedule
 	remote        remoteConfig
 }
@@ -87,6 +89,8 @@ func serveFlags(args []string) (*serveConfig, error) {
 	securityFlags(fs, &c.security)
 	privacyFlags(fs, &c.privacy)
 	forecastFlags(fs, &c.forecast)
+	inferFlags(fs, &c.infer)
+	fs.StringVar(&c.riderGroups, "rider-groups", "", "map card categories (the AFC exports' payType) to rider groups counted apart: \"1=adult,2=student,3=senior\", or a `FILE` of value=group lines")
 	exportScheduleFlags(fs, &c.export)
 	remoteFlags(fs, &c.remote)
 	fs.Usage = func() {
@@ -209,9 +213,17 @@ func serve(args []string) error {
 		return err
 	}
 
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow), MaxAhead: c.maxAhead}
+	inf, inferWindow, err := c.infer.inference(reg)
+	if err != nil {
+		return err
+	}
+	groups, err := riderGroups(c.riderGroups, st)
+	if err != nil {
+		return err
+	}
+	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow, inf), Groups: groups, MaxAhead: c.maxAhead}
 	ih := ingest.NewHandler(b, c.maxInflight)
-	layer, err := c.privacy.layer(c.data, c.res, c.tripWindow)
+	layer, err := c.privacy.layer(c.data, c.res, c.tripWindow, inferWindow)
 	if err != nil {
 		return err
 	}
