@@ -123,7 +123,8 @@ func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, 
 	var remoteUntil *time.Time
 	var unreachable []string
 	span := tierSpan{storage.TierMinute, split, q.to}
-	if split == q.from {
+	remotePart := split > q.from
+	if !remotePart {
 		// All local: whole hours, a long window or one past the minute
 		// tier's retention read the hourly rollups (see densitySpan).
 		span = s.densitySpan(q.from, q.to)
@@ -132,7 +133,7 @@ func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, 
 	if sums, err = s.sumByCell(span, q.metric, q.area.ranges, q.area.res); err != nil {
 		return nil, err
 	}
-	if split > q.from {
+	if remotePart {
 		// The part of the window VictoriaMetrics holds.
 		err := s.History.Reader.SumByCell(q.metric, q.area.cells, q.area.res, q.area.ranges, q.from, split, func(cell uint64, v int64) {
 			c := h3.Cell(cell)

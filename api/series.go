@@ -115,7 +115,7 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 	var remoteUntil *time.Time
 	var unreachable []string
 	var err error
-	if q.family == q.metric {
+	if q.family == "" || q.family == q.metric {
 		remoteUntil, unreachable, err = s.sumSteps(tier, q, sums)
 	} else {
 		// An entity's or a rider group's own family: this node's store
