@@ -14,6 +14,7 @@ import (
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/internal/flowdtest"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 )
 
 // Two cameras 20 m apart share a res-9 cell: sensor= answers each one's
@@ -34,9 +35,10 @@ func TestSensorSeriesOfCamerasSharingACell(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, EntitySeries: true}
 		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
 	})
+	fs.API.EntitySeries = true
 	fs.Serve()
 	a, _ := fs.Registry.SensorCell("cam-a")
 	b, _ := fs.Registry.SensorCell("cam-b")
@@ -111,9 +113,10 @@ func TestStationSeriesOfStationsSharingACell(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, EntitySeries: true}
 		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
 	})
+	fs.API.EntitySeries = true
 	fs.Serve()
 	c1, _ := fs.Registry.StationCell("S1")
 	c2, _ := fs.Registry.StationCell("S2")
@@ -172,9 +175,10 @@ func TestSiteFootfallOfNestedSites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, EntitySeries: true}
 		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
 	})
+	fs.API.EntitySeries = true
 	fs.Serve()
 	lake, _ := fs.Registry.SitePlace("lake")
 	island, _ := fs.Registry.SitePlace("island")
@@ -198,5 +202,52 @@ func TestSiteFootfallOfNestedSites(t *testing.T) {
 	}
 	if l, i, cell := total("site=lake"), total("site=island"), total("cells="+lake.Cell.String()); l != 100 || i != 30 || cell != 130 {
 		t.Errorf("footfall in: lake %d, island %d, their cell %d; want 100, 30, 130", l, i, cell)
+	}
+}
+
+// Without -entity-series a reading of a camera sharing its cell costs its
+// cell's rows alone: no per-sensor family is written, and sensor= of such a
+// camera is refused with the flag named, while a camera alone in its cell
+// still answers its cell's counts.
+func TestEntitySeriesOffKeepsCellsOnly(t *testing.T) {
+	dir := t.TempDir()
+	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		err := reg.PutSensors([]geo.Sensor{
+			{ID: "cam-a", Name: "Swanston St west", Lat: -37.81100, Lng: 144.96500},
+			{ID: "cam-b", Name: "Swanston St east", Lat: -37.81100, Lng: 144.96523},
+			{ID: "cam-c", Name: "Elsewhere", Lat: -37.82000, Lng: 144.98000},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
+	})
+	fs.Serve()
+	at := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	body := fmt.Sprintf(`{"time":%q,"sensor":"cam-a","class":"person","count":4}`+"\n"+`{"time":%q,"sensor":"cam-c","class":"person","count":5}`, at.Format(time.RFC3339), at.Format(time.RFC3339))
+	resp, err := http.Post(fs.URL+"/api/v1/ingest/counts", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest: %d", resp.StatusCode)
+	}
+	if _, ok := fs.Store.LookupMetric("count_person" + vocab.SensorSuffix); ok {
+		t.Errorf("a per-sensor family was written without -entity-series")
+	}
+	span := fmt.Sprintf("&from=%d&to=%d&step=1h", at.Unix(), at.Add(time.Hour).Unix())
+	if r := get(t, fs.URL+"/api/v1/series?metric=count_person&sensor=cam-a"+span); r.status != 400 || !strings.Contains(string(r.body), `parameter \"sensor\"`) || !strings.Contains(string(r.body), "-entity-series") {
+		t.Errorf("sensor= of a camera sharing its cell: %d %s; want a 400 naming sensor and -entity-series", r.status, r.body)
+	}
+	r := get(t, fs.URL+"/api/v1/series?metric=count_person&sensor=cam-c"+span)
+	var s struct{ Points [][2]int64 }
+	if err := json.Unmarshal(r.body, &s); err != nil || r.status != 200 || len(s.Points) != 1 || s.Points[0][1] != 5 {
+		t.Errorf("sensor= of a camera alone in its cell: %d %s; want its cell's 5", r.status, r.body)
 	}
 }

@@ -157,8 +157,8 @@ func routeParams() map[string]Params {
 	series := metricParam.with(area, resParam, spanParams, Params{
 		{Name: "step", Type: "string", Format: FormatDuration, Doc: "step of the points (default 1m)"},
 		{Name: "local", Type: "string", Enum: []string{"1", "true"}, Doc: "answer from this node's store only, not from VictoriaMetrics or peers (a query node asks its peers so)"},
-		{Name: "sensor", Type: "string", Doc: "in place of an area: one detector's own counts of a count_ or speed_ metric, even where it shares its cell"},
-		{Name: "station", Type: "string", Doc: "in place of an area: one station's own taps (swipes_in, swipes_out), even where it shares its cell"},
+		{Name: "sensor", Type: "string", Doc: "in place of an area: one detector's own counts of a count_ or speed_ metric, even where it shares its cell (with flowd serve -entity-series)"},
+		{Name: "station", Type: "string", Doc: "in place of an area: one station's own taps (swipes_in, swipes_out), even where it shares its cell (with flowd serve -entity-series)"},
 		{Name: "group", Type: "string", Doc: "a rider group's own figures (flowd serve -rider-groups): its swipes, its matched trips"},
 	}, formatParam)
 	density := metricParam.with(area, resParam, Params{

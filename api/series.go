@@ -204,6 +204,9 @@ func (s *Server) entityArea(q *query, sq *seriesQuery, kind string) error {
 	}
 	key := place.Cell
 	if place.Key != 0 {
+		if !s.EntitySeries {
+			return &paramError{Param: kind, Value: id, Reason: kind + " " + id + " shares its cell with another " + kind + ", and this flowd keeps only the cell's figures, their sum (flowd serve -entity-series keeps each one's own, at twice the cost of such readings)"}
+		}
 		key, sq.family = place.Key, family
 	}
 	sq.entity = kind + "=" + id

@@ -39,6 +39,10 @@ type Server struct {
 	// History, when set, answers the old steps of series queries from
 	// VictoriaMetrics.
 	History *History
+	// EntitySeries says ingest keeps the own figures of sensors, stations
+	// and sites sharing their cell apart (ingest.Bucketer.EntitySeries),
+	// so that sensor=, station= and site= can answer them.
+	EntitySeries bool
 	// MinFreeDisk is the free space of the data disk under which /readyz
 	// reports the server not ready for ingest.
 	MinFreeDisk int64

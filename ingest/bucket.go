@@ -45,10 +45,15 @@ type Bucketer struct {
 	// Trips matches tap-ins with tap-outs; nil leaves trips uncounted.
 	Trips *Trips
 	// Groups maps card categories to rider groups; nil counts no group.
-	Groups   *RiderGroups
-	Res      int
-	Deltas   []DeltaObserver
-	Footfall []FootfallObserver
+	Groups *RiderGroups
+	// EntitySeries keeps the own figures of a sensor, station or site
+	// that shares its cell with another of its kind apart, in its
+	// per-entity family, besides its cell's: each such reading then costs
+	// two rows (flowd serve -entity-series).
+	EntitySeries bool
+	Res          int
+	Deltas       []DeltaObserver
+	Footfall     []FootfallObserver
 	// MaxAhead is how far past the server's clock an event may be stamped,
 	// for devices whose clocks run a little fast [DefaultMaxAhead]; a later
 	// one is refused with a line error rather than counted in a minute
@@ -341,7 +346,7 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 			return err
 		}
 	}
-	if key != 0 {
+	if key != 0 && bt.b.EntitySeries {
 		// A station sharing its cell: its own taps too, under its key.
 		own := vocab.SwipesOutStation
 		if s.In {
@@ -459,7 +464,7 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 		return nil
 	}
 	var own classMetrics
-	if place.Key != 0 {
+	if place.Key != 0 && bt.b.EntitySeries {
 		// A sensor sharing its cell: its own counts too, under its key.
 		own, err = bt.b.perSensorIDs(strings.ToLower(c.Class))
 		if errors.Is(err, storage.ErrTooManyMetrics) {
@@ -473,7 +478,7 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 	// The decoder bounds the interval to a day.
 	minutes := max((c.Interval+59)/60, 1)
 	bt.addSpread(ids, place.Cell, vocab.MinuteOf(c.Time), minutes, c)
-	if place.Key != 0 {
+	if place.Key != 0 && bt.b.EntitySeries {
 		bt.addSpread(own, place.Key, vocab.MinuteOf(c.Time), minutes, c)
 	}
 	bt.accept(hourly)
@@ -540,7 +545,7 @@ func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
 			return err
 		}
 	}
-	if p, _ := bt.b.Registry.SitePlace(ff.Site); p.Key != 0 {
+	if p, _ := bt.b.Registry.SitePlace(ff.Site); p.Key != 0 && bt.b.EntitySeries {
 		// A site whose centroid shares its cell: its own footfall too.
 		for _, m := range [...]struct {
 			name string

@@ -48,6 +48,7 @@ type serveConfig struct {
 	gcPercent     int
 	demo          bool
 	demoScale     float64
+	entitySeries  bool
 	demoShift     time.Duration
 	live          liveConfig
 	security      securityConfig
@@ -82,6 +83,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.memtableBytes, "memtable-bytes", 12<<20, "bytes of buckets held in memory before a flush writes them as parts")
 	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
 	fs.IntVar(&c.gcPercent, "gogc", 30, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
+	fs.BoolVar(&c.entitySeries, "entity-series", false, "keep the own figures of a sensor, station or site that shares its H3 cell with another apart, so that sensor=, station= and site= answer them; each such reading then costs two rows (off: the cell's figures, their sum, only)")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
 	fs.DurationVar(&c.demoShift, "demo-shift", 0, "move the demo city's hours: at time t it lives Hangzhou's t+shift (e.g. to see its afternoon at any hour)")
@@ -221,7 +223,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow, inf), Groups: groups, MaxAhead: c.maxAhead}
+	b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: c.res, Trips: ingest.NewTrips(st, c.tripWindow, inf), Groups: groups, MaxAhead: c.maxAhead, EntitySeries: c.entitySeries}
 	ih := ingest.NewHandler(b, c.maxInflight)
 	layer, err := c.privacy.layer(c.data, c.res, c.tripWindow, inferWindow)
 	if err != nil {
@@ -240,6 +242,7 @@ func serve(args []string) error {
 	go fc.Run()
 	defer fc.Close()
 	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d, Forecasts: fc, Remote: rt})
+	srv.EntitySeries = c.entitySeries
 	srv.Privacy = layer
 	if srv.History, err = c.remote.history(rt, c.res); err != nil {
 		return err
