@@ -46,6 +46,25 @@ type expiryQueue struct {
 	head int // q[:head] is expired
 }
 
+// push queues o. Trips closed by a tap stay in the queue until their
+// deadline passes (stale, skipped then); a leg's deadline is the end of
+// its service day, so when the queue holds more than twice the open trips
+// it drops its stale entries, keeping it about as long as the trips still
+// open rather than a whole day of them.
+func (eq *expiryQueue) push(o storage.OpenTrip, open map[uint64]storage.OpenTrip) {
+	if len(eq.q)-eq.head > 2*len(open)+4096 {
+		kept := eq.q[:0]
+		for _, x := range eq.q[eq.head:] {
+			if cur, ok := open[x.Card]; ok && cur == x {
+				kept = append(kept, x)
+			}
+		}
+		clear(eq.q[len(kept):])
+		eq.q, eq.head = kept, 0
+	}
+	eq.q = append(eq.q, o)
+}
+
 // NewTrips returns a matcher holding the store's open trips; inf, when not
 // nil, infers the destinations of legs of lines.
 func NewTrips(st *storage.Store, window time.Duration, inf *Inference) *Trips {
@@ -167,7 +186,7 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			}
 			remember(tp.card)
 			t.open[tp.card] = n
-			t.queueFor(n).q = append(t.queueFor(n).q, n)
+			t.queueFor(n).push(n, t.open)
 			ops = append(ops, storage.TripOp{Open: true, Trip: n})
 			continue
 		}
