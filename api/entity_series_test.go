@@ -21,25 +21,7 @@ import (
 // own counts, which sum to the cell's, minute-by-minute and hourly
 // readings alike; a camera alone in its cell answers its cell's.
 func TestSensorSeriesOfCamerasSharingACell(t *testing.T) {
-	dir := t.TempDir()
-	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
-		err := reg.PutSensors([]geo.Sensor{
-			{ID: "cam-a", Name: "Swanston St west", Lat: -37.81100, Lng: 144.96500},
-			{ID: "cam-b", Name: "Swanston St east", Lat: -37.81100, Lng: 144.96523},
-			{ID: "cam-c", Name: "Elsewhere", Lat: -37.82000, Lng: 144.98000},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, EntitySeries: true}
-		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
-	})
-	fs.API.EntitySeries = true
-	fs.Serve()
+	fs := camerasSharingACell(t, true)
 	a, _ := fs.Registry.SensorCell("cam-a")
 	b, _ := fs.Registry.SensorCell("cam-b")
 	if a != b {
@@ -210,24 +192,7 @@ func TestSiteFootfallOfNestedSites(t *testing.T) {
 // camera is refused with the flag named, while a camera alone in its cell
 // still answers its cell's counts.
 func TestEntitySeriesOffKeepsCellsOnly(t *testing.T) {
-	dir := t.TempDir()
-	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
-		err := reg.PutSensors([]geo.Sensor{
-			{ID: "cam-a", Name: "Swanston St west", Lat: -37.81100, Lng: 144.96500},
-			{ID: "cam-b", Name: "Swanston St east", Lat: -37.81100, Lng: 144.96523},
-			{ID: "cam-c", Name: "Elsewhere", Lat: -37.82000, Lng: 144.98000},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
-		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
-	})
-	fs.Serve()
+	fs := camerasSharingACell(t, false)
 	at := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
 	body := fmt.Sprintf(`{"time":%q,"sensor":"cam-a","class":"person","count":4}`+"\n"+`{"time":%q,"sensor":"cam-c","class":"person","count":5}`, at.Format(time.RFC3339), at.Format(time.RFC3339))
 	resp, err := http.Post(fs.URL+"/api/v1/ingest/counts", "application/x-ndjson", strings.NewReader(body))
@@ -250,4 +215,28 @@ func TestEntitySeriesOffKeepsCellsOnly(t *testing.T) {
 	if err := json.Unmarshal(r.body, &s); err != nil || r.status != 200 || len(s.Points) != 1 || s.Points[0][1] != 5 {
 		t.Errorf("sensor= of a camera alone in its cell: %d %s; want its cell's 5", r.status, r.body)
 	}
+}
+
+// camerasSharingACell serves flowd with two cameras 20 m apart in one res-9
+// cell (cam-a, cam-b) and one alone (cam-c), keeping entity series or not.
+func camerasSharingACell(t *testing.T, entitySeries bool) *flowdtest.Server {
+	dir := t.TempDir()
+	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		err := reg.PutSensors([]geo.Sensor{
+			{ID: "cam-a", Name: "Swanston St west", Lat: -37.81100, Lng: 144.96500},
+			{ID: "cam-b", Name: "Swanston St east", Lat: -37.81100, Lng: 144.96523},
+			{ID: "cam-c", Name: "Elsewhere", Lat: -37.82000, Lng: 144.98000},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, EntitySeries: entitySeries}
+		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
+	})
+	fs.API.EntitySeries = entitySeries
+	return fs.Serve()
 }
