@@ -98,6 +98,15 @@ func startFlowdEnv(t *testing.T, data string, env []string, extra ...string) (*c
 		return nil, fmt.Errorf("flowd did not listen within 30 s:\n%s", c.Logs())
 	}
 	t.Cleanup(c.kill)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs := c.Logs()
+			if len(logs) > 4000 {
+				logs = "…" + logs[len(logs)-4000:]
+			}
+			t.Logf("the log of flowd at %s:\n%s", c.url, logs)
+		}
+	})
 	return c, nil
 }
 
