@@ -14,6 +14,10 @@ func Closest(name string, known []string) string {
 	return best
 }
 
+// Distance is the edit distance Closest ranks by: insertions, deletions,
+// substitutions and swaps of two neighbours, case ignored.
+func Distance(a, b string) int { return editDistance(lower(a), lower(b)) }
+
 // DidYouMean returns " (did you mean X?)" for the known name closest to
 // name, or "" when there is none.
 func DidYouMean(name string, known []string) string {

@@ -2,9 +2,13 @@ package cityfile
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowd/flowd/answer"
 )
 
 // Converter turns the records of one file into flowd CSV event lines.
@@ -76,43 +80,17 @@ func (r *Registry) lookup(name string) (id string, ambiguous []string) {
 	return "", ids
 }
 
-// closest returns the registry name nearest to name, for suggestions.
+// closest returns the registry name nearest to name, for suggestions, or
+// "" when even that one differs in more than half of name.
 func (r *Registry) closest(name string) string {
 	if r == nil {
 		return ""
 	}
-	best, bestD := "", 1<<30
-	name = strings.ToLower(name)
-	for n := range r.names {
-		if d := editDistance(name, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if bestD > len(name)/2 {
+	best := answer.Closest(name, slices.Sorted(maps.Keys(r.names)))
+	if best == "" || answer.Distance(name, best) > len(name)/2 {
 		return ""
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // New returns the converter of spec's layout for a file whose header
