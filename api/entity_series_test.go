@@ -82,24 +82,12 @@ func TestSensorSeriesOfCamerasSharingACell(t *testing.T) {
 // Two stations of different lines 30 m apart share a res-9 cell: station=
 // answers each one's own taps, which sum to the cell's.
 func TestStationSeriesOfStationsSharingACell(t *testing.T) {
-	dir := t.TempDir()
-	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
-		err := reg.PutStations([]geo.Station{
+	fs := entityServer(t, true, func(reg *geo.Registry) error {
+		return reg.PutStations([]geo.Station{
 			{ID: "S1", Name: "Wulin Square (line 1)", Line: "1", Lat: 30.27100, Lng: 120.16500},
 			{ID: "S2", Name: "Wulin Square (line 3)", Line: "3", Lat: 30.27100, Lng: 120.16531},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, EntitySeries: true}
-		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
 	})
-	fs.API.EntitySeries = true
-	fs.Serve()
 	c1, _ := fs.Registry.StationCell("S1")
 	c2, _ := fs.Registry.StationCell("S2")
 	if c1 != c2 {
@@ -143,25 +131,14 @@ func TestSiteFootfallOfNestedSites(t *testing.T) {
 		return fmt.Sprintf(`{"type":"Feature","properties":{"id":%q,"name":%q,"capacity":1000},"geometry":{"type":"Polygon","coordinates":[[[%[3]f,%[4]f],[%[5]f,%[4]f],[%[5]f,%[6]f],[%[3]f,%[6]f],[%[3]f,%[4]f]]]}}`,
 			id, id, lng-half, lat-half, lng+half, lat+half)
 	}
-	dir := t.TempDir()
-	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+	fs := entityServer(t, true, func(reg *geo.Registry) error {
 		sites, err := geo.ReadSitesGeoJSON(strings.NewReader(`{"type":"FeatureCollection","features":[` +
 			square("lake", 30.25, 120.15, 0.02) + "," + square("island", 30.2504, 120.1504, 0.001) + `]}`))
-		if err == nil {
-			err = reg.PutSites(sites)
-		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9, EntitySeries: true}
-		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
+		return reg.PutSites(sites)
 	})
-	fs.API.EntitySeries = true
-	fs.Serve()
 	lake, _ := fs.Registry.SitePlace("lake")
 	island, _ := fs.Registry.SitePlace("island")
 	if lake.Cell != island.Cell || lake.Key == island.Key {
@@ -220,14 +197,21 @@ func TestEntitySeriesOffKeepsCellsOnly(t *testing.T) {
 // camerasSharingACell serves flowd with two cameras 20 m apart in one res-9
 // cell (cam-a, cam-b) and one alone (cam-c), keeping entity series or not.
 func camerasSharingACell(t *testing.T, entitySeries bool) *flowdtest.Server {
-	dir := t.TempDir()
-	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
-		err := reg.PutSensors([]geo.Sensor{
+	return entityServer(t, entitySeries, func(reg *geo.Registry) error {
+		return reg.PutSensors([]geo.Sensor{
 			{ID: "cam-a", Name: "Swanston St west", Lat: -37.81100, Lng: 144.96500},
 			{ID: "cam-b", Name: "Swanston St east", Lat: -37.81100, Lng: 144.96523},
 			{ID: "cam-c", Name: "Elsewhere", Lat: -37.82000, Lng: 144.98000},
 		})
-		if err != nil {
+	})
+}
+
+// entityServer serves flowd with the registry load fills, keeping the own
+// figures of entities sharing a cell apart when entitySeries is set.
+func entityServer(t *testing.T, entitySeries bool, load func(*geo.Registry) error) *flowdtest.Server {
+	dir := t.TempDir()
+	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
+		if err := load(reg); err != nil {
 			t.Fatal(err)
 		}
 		cards, err := ingest.LoadOrCreateKey(filepath.Join(dir, "secret.key"))
