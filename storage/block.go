@@ -76,9 +76,10 @@ type columnHeader struct {
 }
 
 var (
-	// Flushes compress fast, since their parts are merged soon; merges
-	// compress harder. zstd's strongest level would hold 34 MiB of match
-	// tables for good, a fifth of flowd's memory, to gain little on blocks
+	// Flushes and small merges write their columns uncompressed, since
+	// their parts are merged soon (a nil encoder, see encodeColumn);
+	// zstdFlush compresses their index. Merges compress harder. zstd's
+	// strongest level would hold 34 MiB of match tables for good, a fifth of flowd's memory, to gain little on blocks
 	// of varint deltas; the level below holds 4.
 	// A column block is at most maxBlockRows varints, so a window beyond
 	// that only holds memory: zstd's default keeps 16 MiB of history.
@@ -99,7 +100,7 @@ const deltaRunsType = 0xfe
 // columns use VictoriaMetrics' nearest-delta encodings, except that minutes
 // too are stored as runs when that is smaller (a series reporting every
 // minute is one run). The result is compressed with enc when that makes it
-// smaller.
+// smaller; a nil enc leaves it uncompressed.
 // VictoriaMetrics' own zstd stage is undone first so that a column is
 // compressed once, at enc's level.
 func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte, columnHeader) {
@@ -124,7 +125,7 @@ func encodeColumn(dst []byte, enc *zstd.Encoder, col int, vals []int64) ([]byte,
 		}
 	}
 	start := len(dst)
-	if len(raw) >= 64 {
+	if enc != nil && len(raw) >= 64 {
 		dst = enc.EncodeAll(raw, dst)
 		if len(dst)-start < len(raw) {
 			ch.Compressed = true

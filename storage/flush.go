@@ -108,7 +108,7 @@ func (s *Store) flushFrozen() error {
 			if f.done[t] || f.mem.rowCount(t) == 0 {
 				continue
 			}
-			w, err := s.startPart(t, f.walSeq, nil, zstdFlush)
+			w, err := s.startPart(t, f.walSeq, nil, nil)
 			if err != nil {
 				return abort(err)
 			}

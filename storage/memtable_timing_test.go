@@ -87,7 +87,7 @@ func BenchmarkFlushParts(b *testing.B) {
 		var ws [numTiers]*partWriter
 		var fns [numTiers]func(Key, int64) error
 		for t := range numTiers {
-			w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d-%d", i, t)), t, zstdFlush)
+			w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d-%d", i, t)), t, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func BenchmarkMergeParts(b *testing.B) {
 	}
 	var parts []*part
 	for p := range 4 {
-		w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d", p)), TierMinute, zstdFlush)
+		w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d", p)), TierMinute, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func BenchmarkMergeParts(b *testing.B) {
 		for i, p := range parts {
 			its[i] = &partIterator{p: p}
 		}
-		w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-m%d", i)), TierMinute, zstdFlush)
+		w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-m%d", i)), TierMinute, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

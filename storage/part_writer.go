@@ -177,7 +177,11 @@ func (w *partWriter) finish(finalDir string) (*part, error) {
 	for i := range w.headers {
 		hdrs = w.headers[i].marshal(hdrs)
 	}
-	idx := w.enc.EncodeAll(hdrs, nil)
+	enc := w.enc
+	if enc == nil {
+		enc = zstdFlush
+	}
+	idx := enc.EncodeAll(hdrs, nil)
 	idx = binary.LittleEndian.AppendUint32(idx, crc32.Checksum(idx, castagnoli))
 	w.meta.Blocks = len(w.headers)
 	meta, err := json.MarshalIndent(w.meta, "", "  ")
