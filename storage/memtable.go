@@ -238,13 +238,9 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 			run = pts
 		}
 		if isMax {
-			for t, fn := range fns {
-				if fn != nil {
-					var err error
-					if words, err = emitSketch(Tier(t), k, run, words, fn); err != nil {
-						return err
-					}
-				}
+			var err error
+			if words, err = emitSketch(k, run, words, fns); err != nil {
+				return err
 			}
 			continue
 		}
@@ -341,25 +337,39 @@ func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 	return nil
 }
 
-// emitSketch calls fn with one sketch series' buckets of tier t: a bucket
-// per register and minute, the maximum of its points. Each point becomes
-// a word of register, minute and value (see maxRegister), so that the
-// points sort as integers, in words, a scratch buffer; the run itself is
-// not reordered (queries may read the frozen memtable meanwhile).
-func emitSketch(t Tier, k SeriesKey, run []point, words []uint64, fn func(Key, int64) error) ([]uint64, error) {
+// emitSketch calls fns[t], for every tier whose fn is set, with one sketch
+// series' buckets of tier t: a bucket per register and minute (hour), the
+// maximum of its points. Each point becomes a word of register, minute and
+// value (see maxRegister), so that the points sort as integers, once for
+// both tiers: in words, a scratch buffer; the run itself is not reordered
+// (queries may read the frozen memtable meanwhile).
+func emitSketch(k SeriesKey, run []point, words []uint64, fns [numTiers]func(Key, int64) error) ([]uint64, error) {
 	words = words[:0]
 	for _, pt := range run {
 		reg, v := unpackRegister(pt.val())
-		words = append(words, reg<<40|uint64(t.Truncate(int64(pt.minute)))<<registerBits|uint64(v))
+		words = append(words, reg<<40|uint64(uint32(pt.minute))<<registerBits|uint64(v))
 	}
 	slices.Sort(words)
-	for j, w := range words {
-		if j+1 < len(words) && words[j+1]>>registerBits == w>>registerBits {
-			continue // the last word of a bucket holds its maximum
+	for t, fn := range fns {
+		if fn == nil {
+			continue
 		}
-		key := Key{Metric: k.Metric, Cell: k.Cell, Sub: w >> 40, Minute: int64(w >> registerBits & (1<<32 - 1))}
-		if err := fn(key, int64(w&(1<<registerBits-1))); err != nil {
-			return words, err
+		tr := Tier(t)
+		for j := 0; j < len(words); {
+			// The words of one register and bucket are consecutive:
+			// sorted by register, then minute, and truncating a minute
+			// to its bucket keeps that order.
+			reg := words[j] >> 40
+			m := tr.Truncate(int64(words[j] >> registerBits & (1<<32 - 1)))
+			v := words[j] & (1<<registerBits - 1)
+			n := j + 1
+			for ; n < len(words) && words[n]>>40 == reg && tr.Truncate(int64(words[n]>>registerBits&(1<<32-1))) == m; n++ {
+				v = max(v, words[n]&(1<<registerBits-1))
+			}
+			if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: reg, Minute: m}, int64(v)); err != nil {
+				return words, err
+			}
+			j = n
 		}
 	}
 	return words, nil
