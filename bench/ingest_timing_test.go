@@ -47,6 +47,12 @@ func openBenchStore(b *testing.B) *storage.Store {
 // ingest handler into a real store, from 4 goroutines like the senders of
 // the end-to-end run, and reports the cost per event.
 func benchHandler(b *testing.B, blocks []Block, serve func(*ingest.Handler, *fasthttp.RequestCtx)) {
+	benchHandlerBodies(b, blocks, 10, serve)
+}
+
+// benchHandlerBodies is benchHandler with bodies of per blocks (of 1,000
+// events each).
+func benchHandlerBodies(b *testing.B, blocks []Block, per int, serve func(*ingest.Handler, *fasthttp.RequestCtx)) {
 	d := benchHour(b)
 	st := openBenchStore(b)
 	bk := &ingest.Bucketer{Registry: d.Registry, Store: st, Res: d.Res}
@@ -57,10 +63,10 @@ func benchHandler(b *testing.B, blocks []Block, serve func(*ingest.Handler, *fas
 	h := ingest.NewHandler(bk, 64)
 	var bodies [][]byte
 	var events []int
-	for i := 0; i+10 <= len(blocks); i += 10 {
+	for i := 0; i+per <= len(blocks); i += per {
 		var body []byte
 		n := 0
-		for _, bl := range blocks[i : i+10] {
+		for _, bl := range blocks[i : i+per] {
 			body = append(body, bl.Body...)
 			n += bl.Events
 		}
@@ -99,6 +105,12 @@ func benchHandler(b *testing.B, blocks []Block, serve func(*ingest.Handler, *fas
 
 func BenchmarkHandlerCounts(b *testing.B) {
 	benchHandler(b, benchHour(b).Blocks[1], (*ingest.Handler).Counts)
+}
+
+// BenchmarkHandlerCounts1000 is BenchmarkHandlerCounts with requests of
+// 1,000 events: what a request costs beyond its events.
+func BenchmarkHandlerCounts1000(b *testing.B) {
+	benchHandlerBodies(b, benchHour(b).Blocks[1], 1, (*ingest.Handler).Counts)
 }
 
 func BenchmarkHandlerSwipes(b *testing.B) {
