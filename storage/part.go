@@ -184,10 +184,28 @@ type blockReader struct {
 func (br *blockReader) read(p *part, i int, cols uint8) error {
 	h := &p.headers[i]
 	dsts := br.blk.columns()
+	rows := int(h.Rows)
+	short := 0 // columns to read without room for the block's rows
+	for c := range numColumns {
+		if cols&(1<<c) != 0 && cap(*dsts[c]) < rows {
+			short++
+		}
+	}
+	// A reader starting afresh (its columns went to the block cache) gets
+	// room for them in one allocation, sized for the block: decoding
+	// into empty slices grew each column by doubling, copying and
+	// clearing it a dozen times — the most of a cached query's CPU.
+	var room []int64
+	if short > 0 {
+		room = make([]int64, short*rows)
+	}
 	for c := range numColumns {
 		*dsts[c] = (*dsts[c])[:0]
 		if cols&(1<<c) == 0 {
 			continue
+		}
+		if cap(*dsts[c]) < rows {
+			*dsts[c], room = room[:0:rows], room[rows:]
 		}
 		ch := h.Columns[c]
 		if cap(br.raw) < int(ch.Size) {
