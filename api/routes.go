@@ -110,6 +110,8 @@ func (s *Server) routes(p Parts) []Route {
 		// The live view.
 		{"GET", "/api/v1/live", RoleRead, LimitLive, AuditNever, liveSocket(lv)},
 		{"GET", "/api/v1/live/stats", RoleRead, LimitRate, AuditAdmin, served(lv, Live.LiveStats)},
+		// A query node's live map polls its peers' recent minutes, exact.
+		{"GET", "/api/v1/live/recent", RoleAdmin, LimitQuery, AuditNever, endpoint(s, s.parseRecent, s.recent)},
 		{"GET", "/api/v1/alerts", RoleRead, LimitRate, AuditAdmin, served(lv, Live.AlertHistory)},
 		{"GET", "/api/v1/dashboard/config", RoleRead, LimitRate, AuditAdmin, served(lv, Live.Config)},
 	}
@@ -249,6 +251,9 @@ func routeParams() map[string]Params {
 		},
 		"GET /api/v1/live":       {{Name: "token", Type: "string", Doc: "the bearer token, since a browser cannot set headers on a WebSocket"}},
 		"GET /api/v1/live/stats": noParams,
+		"GET /api/v1/live/recent": {
+			{Name: "from", Type: "string", Format: FormatTime, Doc: "the first minute, at most 2 hours ago (default 10 minutes ago)"},
+		},
 		"GET /api/v1/alerts": {
 			{Name: "site", Type: "string", Doc: "only this site's level changes"},
 			{Name: "since", Type: "string", Format: FormatTime, Doc: "only changes from this time on"},

@@ -158,3 +158,51 @@ func (p *Peer) SumByCell(metric string, cells []h3.Cell, res int, from, to int64
 	}
 	return nil
 }
+
+// RecentBucket is one minute bucket of a peer's store, as a query node's
+// live map takes it.
+type RecentBucket struct {
+	Metric string
+	Cell   uint64
+	Minute int64
+	Value  int64
+}
+
+// Recent returns the peer's own minute buckets of every summed metric
+// from minute from on (GET /api/v1/live/recent, an admin's route): what
+// its live map holds.
+func (p *Peer) Recent(from int64) ([]RecentBucket, error) {
+	req, err := http.NewRequest("GET", p.URL+"/api/v1/live/recent?from="+strconv.FormatInt(from*60, 10), nil)
+	if err != nil {
+		return nil, err
+	}
+	var ans struct {
+		Error   string               `json:"error"`
+		Metrics []string             `json:"metrics"`
+		Rows    [][4]json.RawMessage `json:"rows"`
+	}
+	if err := p.do(req, &ans); err != nil {
+		return nil, err
+	}
+	if ans.Error != "" {
+		return nil, fmt.Errorf("%s: %s", p.URL, ans.Error)
+	}
+	out := make([]RecentBucket, 0, len(ans.Rows))
+	for _, r := range ans.Rows {
+		var (
+			idx  int
+			cell string
+			b    RecentBucket
+		)
+		if json.Unmarshal(r[0], &idx) != nil || idx < 0 || idx >= len(ans.Metrics) || json.Unmarshal(r[1], &cell) != nil ||
+			json.Unmarshal(r[2], &b.Minute) != nil || json.Unmarshal(r[3], &b.Value) != nil {
+			return nil, fmt.Errorf("%s answered a recent bucket %s", p.URL, r)
+		}
+		if b.Cell, err = strconv.ParseUint(cell, 16, 64); err != nil {
+			return nil, fmt.Errorf("%s answered a cell %q", p.URL, cell)
+		}
+		b.Metric = ans.Metrics[idx]
+		out = append(out, b)
+	}
+	return out, nil
+}

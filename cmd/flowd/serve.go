@@ -247,6 +247,11 @@ func serve(args []string) error {
 	if srv.History, err = c.remote.history(rt, c.res); err != nil {
 		return err
 	}
+	if srv.History != nil && len(srv.History.Peers) > 0 {
+		// A query node: its live map sums the peers' live state.
+		stop := startLiveFeed(srv.History.Peers, st, d.Hub, c.live)
+		defer stop()
+	}
 	srv.MinFreeDisk = c.minFreeDisk
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
 	if err != nil {
