@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -205,4 +207,59 @@ func (p *Peer) Recent(from int64) ([]RecentBucket, error) {
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// Bucket is one bucket of a peer's store (POST /api/v1/buckets).
+type Bucket struct {
+	Cell, Sub     uint64
+	Minute, Value int64
+}
+
+// Buckets calls fn with each of the peer's own buckets of metric in tier
+// t whose cell lies in ranges and whose minute is in [from, to): its
+// store only, exact with an admin token.
+func (p *Peer) Buckets(t storage.Tier, metric string, ranges []vocab.CellRange, from, to int64, fn func(Bucket)) error {
+	var rs strings.Builder
+	for i, r := range ranges {
+		if i > 0 {
+			rs.WriteByte(',')
+		}
+		rs.WriteString(CellHex(r.Lo) + "-" + CellHex(r.Hi))
+	}
+	form := url.Values{
+		"metric": {metric}, "tier": {t.String()}, "ranges": {rs.String()},
+		"from": {strconv.FormatInt(from*60, 10)}, "to": {strconv.FormatInt(to*60, 10)},
+	}
+	req, err := http.NewRequest("POST", p.URL+"/api/v1/buckets", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var ans struct {
+		Error string               `json:"error"`
+		Rows  [][4]json.RawMessage `json:"rows"`
+	}
+	if err := p.do(req, &ans); err != nil {
+		return err
+	}
+	if ans.Error != "" {
+		return fmt.Errorf("%s: %s", p.URL, ans.Error)
+	}
+	for _, r := range ans.Rows {
+		var (
+			cell, sub string
+			b         Bucket
+		)
+		if json.Unmarshal(r[0], &cell) != nil || json.Unmarshal(r[1], &sub) != nil || json.Unmarshal(r[2], &b.Minute) != nil || json.Unmarshal(r[3], &b.Value) != nil {
+			return fmt.Errorf("%s answered a bucket %s", p.URL, r)
+		}
+		var err1, err2 error
+		b.Cell, err1 = strconv.ParseUint(cell, 16, 64)
+		b.Sub, err2 = strconv.ParseUint(sub, 16, 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("%s answered a bucket %s", p.URL, r)
+		}
+		fn(b)
+	}
+	return nil
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +176,183 @@ func TestQueryNodeServesTheDashboard(t *testing.T) {
 	}
 	// The live map goes on with the nodes that answer: b's footfall.
 	dialLive(t, q, "footfall_in", 9).waitFor(densityCells(one.density(t, fmt.Sprintf(window, "footfall_in", 9))), "footfall_in with a stopped")
+}
+
+// stripRemote removes from a JSON answer what tells where it was read
+// (took_ms, remote_until, unreachable_peers), leaving the figures.
+func stripRemote(t *testing.T, r response) map[string]any {
+	t.Helper()
+	if r.status != 200 {
+		t.Fatalf("%s", r)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("%v: %s", err, r.body)
+	}
+	delete(m, "took_ms")
+	delete(m, "remote_until")
+	delete(m, "unreachable_peers")
+	return m
+}
+
+// TestQueryNodeAnswersThePlannersQueries: two ingest nodes (the second
+// with a replica) each fed part of a city — swipes and trips of two rider
+// groups, two cameras sharing a cell kept apart (-entity-series),
+// footfall — and a query node over them answer top, corridors, path
+// density, OD (by cell, by station, a group's), sections, distinct cards
+// and an entity's and a group's own series as one node fed everything:
+// the finished minutes from VictoriaMetrics, the current one from the
+// peers. A read token gets the same released figures from both; with an
+// ingest node stopped its unshipped minute is missing and named.
+func TestQueryNodeAnswersThePlannersQueries(t *testing.T) {
+	vm := startVictoriaMetrics(t)
+	now := time.Now().UTC()
+	t0 := now.Truncate(time.Minute).Add(-40 * time.Minute)
+	at := func(m int) string { return t0.Add(time.Duration(m) * time.Minute).Format(time.RFC3339) }
+	sensors := filepath.Join(t.TempDir(), "sensors.csv")
+	// D1 and D2 share a res-9 cell: with -entity-series each keeps its own.
+	if err := os.WriteFile(sensors, []byte(testSensors+"D2,Hubin Road camera 2,30.2701,120.1501,camera\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tokens, privacyKey := writeTokens(t), filepath.Join(t.TempDir(), "privacy.key")
+	// Every node pseudonymises cards with one key: a card seen by two
+	// nodes is then one card to the distinct counts' sketches.
+	cardKey := filepath.Join(t.TempDir(), "secret.key")
+	common := append(registryFlags(t), "-sensors", sensors, "-entity-series", "-rider-groups", "1=adult,2=student", "-secret-file", cardKey)
+	private := []string{"-tokens", tokens, "-privacy-secret-file", privacyKey}
+	ship := func(node string) []string {
+		return append(common, "-flush-interval", "1s", "-remote", vm.url(), "-node", node, "-remote-lateness", "0s")
+	}
+	swipes := func(prefix, in, out string) string {
+		var b strings.Builder
+		for i := range 120 {
+			m := i % 38
+			fmt.Fprintf(&b, "{\"time\":%q,\"card\":\"%s%d\",\"dir\":\"in\",\"station\":%q,\"group\":\"%d\"}\n", at(m), prefix, i, in, 1+i%2)
+			fmt.Fprintf(&b, "{\"time\":%q,\"card\":\"%s%d\",\"dir\":\"out\",\"station\":%q,\"group\":\"%d\"}\n", at(m+2), prefix, i, out, 1+i%2)
+		}
+		// Taps in the current minute: not shipped yet.
+		for i := range 15 {
+			fmt.Fprintf(&b, "{\"time\":%q,\"card\":\"%snow%d\",\"dir\":\"in\",\"station\":%q,\"group\":\"2\"}\n", at(40), prefix, i, in)
+		}
+		return b.String()
+	}
+	cars := func(sensor string, base int) string {
+		var b strings.Builder
+		for m := 0; m <= 40; m++ {
+			fmt.Fprintf(&b, "{\"time\":%q,\"sensor\":%q,\"class\":\"car\",\"count\":%d}\n", at(m), sensor, base+m)
+		}
+		return b.String()
+	}
+	a := startFlowd(t, t.TempDir(), ship("a")...)
+	b := startFlowd(t, t.TempDir(), ship("b")...)
+	b2 := startFlowd(t, t.TempDir(), ship("b")...)
+	one := startFlowd(t, t.TempDir(), append(common, private...)...)
+	posted := time.Now()
+	for _, n := range []*child{a, one} {
+		n.postAs(t, "swipes", swipes("A", "S1", "S2"))
+		n.postAs(t, "counts", cars("D1", 10))
+	}
+	for _, n := range []*child{b, b2, one} {
+		n.postAs(t, "swipes", swipes("B", "S2", "S1"))
+		n.postAs(t, "counts", cars("D2", 100))
+	}
+	for _, n := range []*child{a, b, b2} {
+		n.waitShipped(t, t0.Add(40*time.Minute), posted)
+	}
+	vm.sums("count_car", t0, t0.Add(time.Minute), time.Minute) // flushes what it took
+
+	// The families are shipped under their metric's name, told apart by
+	// labels: names MetricsQL can write bare.
+	for label, want := range map[string][]string{"__name__": nil, "entity": {"sensor"}, "group": {"adult", "student"}} {
+		resp, err := http.Get(vm.url() + "/api/v1/label/" + label + "/values")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans struct{ Data []string }
+		json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		for _, v := range ans.Data {
+			if strings.ContainsAny(v, "@#") {
+				t.Errorf("VictoriaMetrics holds a %s %q", label, v)
+			}
+		}
+		if want != nil && fmt.Sprint(ans.Data) != fmt.Sprint(want) {
+			t.Errorf("VictoriaMetrics' values of %s: %v, want %v", label, ans.Data, want)
+		}
+	}
+
+	q := startFlowd(t, t.TempDir(), append(append(common, private...), "-remote-read", vm.url(), "-remote-history", "all",
+		"-peers", a.url+","+b.url+"|"+b2.url)...)
+	span := fmt.Sprintf("from=%d&to=%d", t0.Unix(), t0.Add(41*time.Minute).Unix())
+	path := `[[30.2590,120.1640],[30.2810,120.1650]]`
+	type call struct{ method, path, body string }
+	calls := []call{
+		{"GET", "/api/v1/top?metric=count_car&k=5&" + span, ""},
+		{"GET", "/api/v1/top?metric=swipes_in&res=8&" + span, ""},
+		{"POST", "/api/v1/corridor", fmt.Sprintf(`{"path":%s,"width":300,"metric":"swipes_in","from":%d,"to":%d,"step":"10m"}`, path, t0.Unix(), t0.Add(41*time.Minute).Unix())},
+		{"POST", "/api/v1/path/density", fmt.Sprintf(`{"paths":[{"id":"a","path":%s}],"width":300,"metric":"swipes_in","window":"15m","recent":"30m"}`, path)},
+		{"GET", "/api/v1/od?by=station&" + span, ""},
+		{"GET", "/api/v1/od?res=8&" + span, ""},
+		{"GET", "/api/v1/od?by=station&group=student&" + span, ""},
+		{"GET", "/api/v1/sections?line=1&step=10m&" + span, ""},
+		{"GET", "/api/v1/distinct?bbox=" + testBBox + "&step=10m&" + span, ""},
+		{"GET", "/api/v1/series?metric=swipes_in&group=student&step=10m&bbox=" + testBBox + "&" + span, ""},
+		{"GET", "/api/v1/series?metric=count_car&sensor=D2&step=10m&" + span, ""},
+	}
+	ask := func(c *child, token string, k call) response {
+		ctype := ""
+		if k.method == "POST" {
+			ctype = "application/json"
+		}
+		return authDo(t, k.method, c.url+k.path, token, ctype, []byte(k.body))
+	}
+	compare := func(stage, token string, unreachable ...string) {
+		t.Helper()
+		for _, k := range calls {
+			want, gotResp := ask(one, token, k), ask(q, token, k)
+			got := stripRemote(t, gotResp)
+			if fmt.Sprint(got) != fmt.Sprint(stripRemote(t, want)) {
+				t.Errorf("%s, %s %s %s:\nthe query node %s\none node fed everything %s", stage, k.method, k.path, k.body, gotResp.body, want.body)
+				continue
+			}
+			var where remoteNote
+			json.Unmarshal(gotResp.body, &where)
+			if where.RemoteUntil == nil || fmt.Sprint(where.UnreachablePeers) != fmt.Sprint(unreachable) {
+				t.Errorf("%s, %s %s: remote until %v, unreachable %v (want %v)", stage, k.method, k.path, where.RemoteUntil, where.UnreachablePeers, unreachable)
+			}
+		}
+	}
+	// The figures are there at all.
+	for _, k := range calls {
+		if r := ask(one, tokAdmin, k); !strings.Contains(string(r.body), "1") || r.status != 200 {
+			t.Fatalf("one node: %s %s: %s", k.method, k.path, r)
+		}
+	}
+	compare("admin", tokAdmin)
+	compare("read token", tokRead)
+
+	// a stopped: its current minute is missing, and said to be.
+	a.stop()
+	k := call{"GET", "/api/v1/top?metric=swipes_in&res=7&" + span, ""}
+	got, want := stripRemote(t, ask(q, tokAdmin, k)), stripRemote(t, ask(one, tokAdmin, k))
+	var where remoteNote
+	json.Unmarshal(ask(q, tokAdmin, k).body, &where)
+	if fmt.Sprint(where.UnreachablePeers) != fmt.Sprint([]string{a.url}) || fmt.Sprint(got) == fmt.Sprint(want) {
+		t.Errorf("with a stopped, the query node's top %v (unreachable %v), one node's %v: want a's current minute missing", got, where.UnreachablePeers, want)
+	}
+}
+
+// remoteNote is where an answer was read: api's remoteNote.
+type remoteNote struct {
+	RemoteUntil      *time.Time `json:"remote_until"`
+	UnreachablePeers []string   `json:"unreachable_peers"`
+}
+
+// postAs posts NDJSON events of a kind as the admin token (or none).
+func (c *child) postAs(t *testing.T, kind, body string) {
+	t.Helper()
+	r := authDo(t, "POST", c.url+"/api/v1/ingest/"+kind, tokAdmin, "application/x-ndjson", []byte(body))
+	if r.status != 200 || strings.Contains(string(r.body), `"rejected":[{`) {
+		t.Fatalf("posting %s: %s", kind, r)
+	}
 }
