@@ -185,3 +185,20 @@ func (s *Server) buckets(q bucketsQuery, _ *privacy.Release) (*bucketsAnswer, er
 	})
 	return ans, err
 }
+
+// Buckets reads stored buckets wherever they are, as the queries do
+// (sources): the dashboard's sites read their footfall through it on a
+// query node (dashboard.Sites.ReadFrom).
+type Buckets struct{ s *Server }
+
+// Buckets returns the server's reader of buckets.
+func (s *Server) Buckets() Buckets { return Buckets{s} }
+
+// Scan calls fn with every bucket of metric in tier t, ranges and
+// [from, to), from VictoriaMetrics, the store and the peers.
+func (b Buckets) Scan(t storage.Tier, metric string, ranges []vocab.CellRange, from, to int64, fn func(cell uint64, minute, v int64)) error {
+	return b.s.sources(false).scan(t, metric, ranges, from, to, fn)
+}
+
+// RetentionCutoff is the store's (storage.Store.RetentionCutoff).
+func (b Buckets) RetentionCutoff(t storage.Tier) int64 { return b.s.Store.RetentionCutoff(t) }

@@ -152,6 +152,28 @@ func TestQueryNodeServesTheDashboard(t *testing.T) {
 		}
 	}
 
+	// The site panel: the lake's status now and at a past time, and its
+	// days, from the footfall the ingest nodes counted.
+	pastAt := fmt.Sprintf("/api/v1/sites/status?at=%d", t0.Add(20*time.Minute).Unix())
+	for _, path := range []string{"/api/v1/sites/status", "/api/v1/sites/lake/status", pastAt, "/api/v1/sites/lake/days"} {
+		want, got := stripRemote(t, one.get(t, path)), stripRemote(t, q.get(t, path))
+		delete(want, "to") // days: now, by default
+		delete(got, "to")
+		if path == "/api/v1/sites/status" || path == "/api/v1/sites/lake/status" {
+			// Live: the figures, not the moment each was taken.
+			pick := func(m map[string]any) string {
+				if sites, ok := m["sites"].([]any); ok {
+					m = sites[0].(map[string]any)
+				}
+				return fmt.Sprint(m["id"], m["occupancy"], m["entries_today"], m["exits_today"], m["level"], m["daily_level"])
+			}
+			want, got = map[string]any{"status": pick(want)}, map[string]any{"status": pick(got)}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || !strings.Contains(fmt.Sprint(want), "lake") {
+			t.Errorf("%s: the query node %v, one node fed everything %v", path, got, want)
+		}
+	}
+
 	// New events at an ingest node reach the query node's live map.
 	live := dialLive(t, q, "count_car", 9)
 	live.waitFor(densityCells(one.density(t, fmt.Sprintf(window, "count_car", 9))), "count_car before new events")

@@ -251,6 +251,7 @@ func serve(args []string) error {
 		// A query node: its live map sums the peers' live state.
 		stop := startLiveFeed(srv.History.Peers, st, d.Hub, c.live)
 		defer stop()
+		d.Sites.ReadFrom(srv.Buckets())
 	}
 	srv.MinFreeDisk = c.minFreeDisk
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
