@@ -57,6 +57,19 @@ func (r *Reader) Knows(name string) bool {
 	return r.knowsLocked(name)
 }
 
+// Names returns the flowd metrics VictoriaMetrics holds series of (their
+// minute tier's), asking it at most once a minute.
+func (r *Reader) Names() []string {
+	r.names.Lock()
+	defer r.names.Unlock()
+	if time.Since(r.names.at) >= time.Minute {
+		if err := r.loadNames(); err != nil {
+			return nil
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(r.names.list), func(n string) bool { return strings.ContainsAny(n, "@#") })
+}
+
 func (r *Reader) knowsLocked(name string) bool {
 	base, entity, group := Family(name)
 	return slices.Contains(r.names.list, base) &&

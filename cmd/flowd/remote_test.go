@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -521,4 +522,15 @@ func TestRemoteBackfillShipsWhatTheStoreHeldBefore(t *testing.T) {
 	c = startFlowd(t, data, ship...)
 	backfilled(c)
 	compareTiers(t, c, vm, from, to, want)
+
+	// A flowd with no data of its own lists the metrics VictoriaMetrics
+	// holds.
+	q := startFlowd(t, t.TempDir(), append(registryFlags(t), "-remote-read", vm.url(), "-remote-history", "all")...)
+	var listed struct{ Metrics []string }
+	q.get(t, "/api/v1/metrics").json(t, &listed)
+	for metric := range want {
+		if !slices.Contains(listed.Metrics, metric) {
+			t.Errorf("a flowd reading VictoriaMetrics lists %v, without %s", listed.Metrics, metric)
+		}
+	}
 }
