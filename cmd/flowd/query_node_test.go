@@ -17,9 +17,11 @@ import (
 // liveMap follows a live WebSocket's cells frames into a map of cell to
 // sum, as the page does.
 type liveMap struct {
-	t     *testing.T
-	conn  *websocket.Conn
-	cells map[string]int64
+	t      *testing.T
+	conn   *websocket.Conn
+	cells  map[string]int64
+	frames chan []byte
+	err    chan error
 }
 
 func dialLive(t *testing.T, c *child, metric string, res int) *liveMap {
@@ -28,50 +30,72 @@ func dialLive(t *testing.T, c *child, metric string, res int) *liveMap {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); conn.Close() })
 	conn.WriteJSON(map[string]any{"type": "subscribe", "bbox": [4]float64{120.10, 30.20, 120.20, 30.30}, "res": res, "metric": metric})
-	return &liveMap{t: t, conn: conn, cells: map[string]int64{}}
+	l := &liveMap{t: t, conn: conn, cells: map[string]int64{}, frames: make(chan []byte, 64), err: make(chan error, 1)}
+	go func() {
+		for {
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				l.err <- err
+				return
+			}
+			select {
+			case l.frames <- msg:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return l
 }
 
-// waitFor reads frames until the map holds want exactly, and fails with
-// what it holds after 20 s.
-func (l *liveMap) waitFor(want map[string]int64, what string) {
+// waitFor applies frames until the map holds what want returns — asked
+// again at each frame and every half second, since the live window
+// moves with the clock — and fails with what it holds after 20 s.
+func (l *liveMap) waitFor(want func() map[string]int64, what string) {
 	l.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for fmt.Sprint(l.cells) != fmt.Sprint(want) {
-		if time.Now().After(deadline) {
-			l.t.Fatalf("%s: the query node's live map holds %v, want %v", what, l.cells, want)
+	deadline := time.After(20 * time.Second)
+	for w := want(); fmt.Sprint(l.cells) != fmt.Sprint(w); w = want() {
+		select {
+		case <-deadline:
+			l.t.Fatalf("%s: the live map holds %v, want %v", what, l.cells, w)
+		case err := <-l.err:
+			l.t.Fatalf("%s: reading the live map: %v (it holds %v, want %v)", what, err, l.cells, w)
+		case <-time.After(500 * time.Millisecond):
+		case msg := <-l.frames:
+			l.apply(msg, what)
 		}
-		l.conn.SetReadDeadline(deadline)
-		_, msg, err := l.conn.ReadMessage()
-		if err != nil {
-			l.t.Fatalf("%s: reading the live map: %v (it holds %v, want %v)", what, err, l.cells, want)
-		}
-		var f struct {
-			Type  string
-			Full  bool
-			Set   [][2]any
-			Del   []string
-			Error string
-		}
-		if err := json.Unmarshal(msg, &f); err != nil {
-			l.t.Fatalf("a live frame %s: %v", msg, err)
-		}
-		if f.Type == "error" {
-			l.t.Fatalf("%s: the live map answered an error: %s", what, msg)
-		}
-		if f.Type != "cells" {
-			continue
-		}
-		if f.Full {
-			clear(l.cells)
-		}
-		for _, s := range f.Set {
-			l.cells[s[0].(string)] = int64(s[1].(float64))
-		}
-		for _, d := range f.Del {
-			delete(l.cells, d)
-		}
+	}
+}
+
+func (l *liveMap) apply(msg []byte, what string) {
+	l.t.Helper()
+	var f struct {
+		Type  string
+		Full  bool
+		Set   [][2]any
+		Del   []string
+		Error string
+	}
+	if err := json.Unmarshal(msg, &f); err != nil {
+		l.t.Fatalf("a live frame %s: %v", msg, err)
+	}
+	if f.Type == "error" {
+		l.t.Fatalf("%s: the live map answered an error: %s", what, msg)
+	}
+	if f.Type != "cells" {
+		return
+	}
+	if f.Full {
+		clear(l.cells)
+	}
+	for _, s := range f.Set {
+		l.cells[s[0].(string)] = int64(s[1].(float64))
+	}
+	for _, d := range f.Del {
+		delete(l.cells, d)
 	}
 }
 
@@ -128,8 +152,16 @@ func TestQueryNodeServesTheDashboard(t *testing.T) {
 	}
 	vm.sums("count_car", t0, t0.Add(time.Minute), time.Minute) // flushes what it took
 
-	q := startFlowd(t, t.TempDir(), append(registryFlags(t), "-remote-read", vm.url(), "-remote-history", "all",
+	q := startFlowd(t, t.TempDir(), append(registryFlags(t), "-role", "query", "-remote-read", vm.url(),
 		"-peers", a.url+","+b.url+"|"+b2.url, "-live-tick", "200ms")...)
+
+	// A query node ingests nothing; a query node that would is refused.
+	if r := do(t, "POST", q.url+"/api/v1/ingest/counts", "application/x-ndjson", []byte(cars(29, 29, 0)), false); r.status != 404 {
+		t.Errorf("ingest at the query node: %s, want 404", r)
+	}
+	if _, err := startFlowdEnv(t, t.TempDir(), nil, "-role", "query", "-peers", a.url, "-remote", vm.url()); err == nil || !strings.Contains(err.Error(), "drop -remote") {
+		t.Errorf("-role query with -remote: %v, want a refusal", err)
+	}
 
 	// The page and its configuration.
 	if r := q.get(t, "/"); r.status != 200 || !strings.Contains(string(r.body), "<html") {
@@ -144,8 +176,8 @@ func TestQueryNodeServesTheDashboard(t *testing.T) {
 	window := "metric=%s&bbox=" + testBBox + "&res=%d&window=5m"
 	for _, metric := range []string{"count_car", "footfall_in"} {
 		for _, res := range []int{9, 7} {
-			want := densityCells(one.density(t, fmt.Sprintf(window, metric, res)))
-			if len(want) == 0 {
+			want := func() map[string]int64 { return densityCells(one.density(t, fmt.Sprintf(window, metric, res))) }
+			if len(want()) == 0 {
 				t.Fatalf("one node's density of %s over the live window is empty", metric)
 			}
 			dialLive(t, q, metric, res).waitFor(want, fmt.Sprintf("%s at res %d", metric, res))
@@ -177,11 +209,12 @@ func TestQueryNodeServesTheDashboard(t *testing.T) {
 
 	// New events at an ingest node reach the query node's live map.
 	live := dialLive(t, q, "count_car", 9)
-	live.waitFor(densityCells(one.density(t, fmt.Sprintf(window, "count_car", 9))), "count_car before new events")
+	liveCars := func() map[string]int64 { return densityCells(one.density(t, fmt.Sprintf(window, "count_car", 9))) }
+	live.waitFor(liveCars, "count_car before new events")
 	more := fmt.Sprintf("{\"time\":%q,\"sensor\":\"D1\",\"class\":\"car\",\"count\":1000}\n", at(29))
 	a.post(t, "counts", "application/x-ndjson", more, false)
 	one.post(t, "counts", "application/x-ndjson", more, false)
-	live.waitFor(densityCells(one.density(t, fmt.Sprintf(window, "count_car", 9))), "count_car after new events at a")
+	live.waitFor(liveCars, "count_car after new events at a")
 
 	// History from VictoriaMetrics, the same with a stopped.
 	past := fmt.Sprintf("metric=count_car&bbox=%s&res=8&from=%d&to=%d", testBBox, t0.Unix(), t0.Add(25*time.Minute).Unix())
@@ -198,7 +231,7 @@ func TestQueryNodeServesTheDashboard(t *testing.T) {
 		a.stop()
 	}
 	// The live map goes on with the nodes that answer: b's footfall.
-	dialLive(t, q, "footfall_in", 9).waitFor(densityCells(one.density(t, fmt.Sprintf(window, "footfall_in", 9))), "footfall_in with a stopped")
+	dialLive(t, q, "footfall_in", 9).waitFor(func() map[string]int64 { return densityCells(one.density(t, fmt.Sprintf(window, "footfall_in", 9))) }, "footfall_in with a stopped")
 }
 
 // stripRemote removes from a JSON answer what tells where it was read
