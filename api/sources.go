@@ -71,8 +71,9 @@ func (src *sources) scanSub(t storage.Tier, metric string, ranges []vocab.CellRa
 	split := src.split(t, from, to)
 	if split > from {
 		if vocab.KindOf(metric) == vocab.Sketch && !s.History.Reader.Knows(metric) {
-			return fmt.Errorf("VictoriaMetrics holds no %s up to %s, which this query needs: the ingest nodes ship the distinct-card sketches with -remote-sketches minute (hour: the hourly ones only; off: none), and a query node cannot count distinct cards without them",
-				metric, time.Unix(split*60, 0).UTC().Format(time.RFC3339))
+			until := time.Unix(split*60, 0).UTC().Format(time.RFC3339)
+			return &paramError{Param: "from", Value: time.Unix(from*60, 0).UTC().Format(time.RFC3339), Reason: fmt.Sprintf(
+				"VictoriaMetrics holds no %s (the sketches of distinct cards), needed up to %s: the ingest nodes ship them with -remote-sketches minute; ask a later span, or the ingest nodes", metric, until)}
 		}
 		if err := s.History.Reader.Scan(t, metric, ranges, from, split, fn); err != nil {
 			return err

@@ -163,6 +163,11 @@ func TestQueryNodeServesTheDashboard(t *testing.T) {
 		t.Errorf("-role query with -remote: %v, want a refusal", err)
 	}
 
+	// No card figures were shipped: distinct cards are refused, naming why.
+	if r := q.get(t, fmt.Sprintf("/api/v1/distinct?bbox=%s&from=%d&to=%d", testBBox, t0.Unix(), t0.Add(20*time.Minute).Unix())); r.status != 400 || !strings.Contains(string(r.body), "-remote-sketches") {
+		t.Errorf("distinct cards at a query node whose VictoriaMetrics holds no sketches: %s", r)
+	}
+
 	// The page and its configuration.
 	if r := q.get(t, "/"); r.status != 200 || !strings.Contains(string(r.body), "<html") {
 		t.Fatalf("the query node's page: %d %.200s", r.status, r.body)
