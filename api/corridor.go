@@ -51,6 +51,7 @@ type corridorAnswer struct {
 	Peak     *corridorPeak     `json:"peak"` // null when the corridor saw nothing
 	Segments []corridorSegment `json:"segments"`
 	Steps    []corridorStep    `json:"steps"`
+	remoteNote
 	answer.Took
 	released
 	Comment string `json:"comment,omitempty"`
@@ -127,7 +128,8 @@ func (s *Server) corridor(q corridorQuery, rel *privacy.Release) (*corridorAnswe
 	tier := s.Store.TierFor(q.from, q.step)
 	loads := make([]int64, int(n)*nseg) // step-major
 	lastCell, lastSeg := uint64(0), -1
-	err := s.Store.Scan(tier, q.metric, q.loc.Ranges, q.from, q.to, func(cell uint64, minute, v int64) {
+	src := s.sources(false)
+	err := src.scan(tier, q.metric, q.loc.Ranges, q.from, q.to, func(cell uint64, minute, v int64) {
 		if cell != lastCell || lastSeg < 0 {
 			lastCell = cell
 			_, lastSeg = q.loc.Find(cell)
@@ -144,6 +146,7 @@ func (s *Server) corridor(q corridorQuery, rel *privacy.Release) (*corridorAnswe
 	}
 	ans := newCorridorAnswer(q)
 	ans.Tier = tier.String()
+	ans.remoteNote = src.note()
 	ans.Steps = make([]corridorStep, n)
 	for i := range ans.Steps {
 		st := corridorStep{Time: time.Unix((q.from+int64(i)*q.step)*60, 0).UTC(), Loads: loads[i*nseg : (i+1)*nseg : (i+1)*nseg]}

@@ -130,7 +130,9 @@ func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, 
 		span = s.densitySpan(q.from, q.to)
 		q.from, q.to = span.from, span.to
 	}
-	if sums, err = s.sumByCell(span, q.metric, q.area.ranges, q.area.res); err != nil {
+	// The store alone: this answer reads VictoriaMetrics and the peers
+	// itself, for a window by cell in one query each.
+	if sums, err = s.sumByCell(s.sources(true), span, q.metric, q.area.ranges, q.area.res); err != nil {
 		return nil, err
 	}
 	if remotePart {
@@ -182,12 +184,12 @@ func (a *densityAnswer) appendGeoJSON(dst []byte) []byte {
 }
 
 // sumByCell sums metric over a span of a tier per cell at resolution
-// res, for the base-resolution ranges given, leaving out zero sums.
-func (s *Server) sumByCell(ts tierSpan, metric string, ranges []vocab.CellRange, res int) (map[h3.Cell]int64, error) {
+// res, read through src, for the base-resolution ranges given, leaving out zero sums.
+func (s *Server) sumByCell(src *sources, ts tierSpan, metric string, ranges []vocab.CellRange, res int) (map[h3.Cell]int64, error) {
 	sums := map[h3.Cell]int64{}
 	var lastBase uint64
 	var lastCell h3.Cell
-	err := s.Store.Scan(ts.tier, metric, ranges, ts.from, ts.to, func(cell uint64, _, v int64) {
+	err := src.scan(ts.tier, metric, ranges, ts.from, ts.to, func(cell uint64, _, v int64) {
 		if cell != lastBase || lastCell == 0 {
 			lastBase, lastCell = cell, h3.Cell(cell)
 			if res < s.Res {

@@ -27,6 +27,7 @@ type distinctAnswer struct {
 	Suppressed bool       `json:"suppressed,omitempty"`
 	StdError   float64    `json:"std_error"`
 	Points     []distinct `json:"points,omitempty"`
+	remoteNote
 	answer.Took
 	released
 }
@@ -75,7 +76,8 @@ func (s *Server) distinct(q distinctQuery, rel *privacy.Release) (*distinctAnswe
 	if q.perStep {
 		steps = make([][]uint8, (q.to-q.from+q.step-1)/q.step)
 	}
-	err := s.Store.ScanSub(tier, vocab.DistinctCards, q.area.ranges, q.from, q.to, func(_, reg uint64, minute, rank int64) {
+	src := s.sources(false)
+	err := src.scanSub(tier, vocab.DistinctCards, q.area.ranges, q.from, q.to, func(_, reg uint64, minute, rank int64) {
 		r := uint8(rank)
 		total[reg] = max(total[reg], r)
 		if steps != nil {
@@ -89,7 +91,7 @@ func (s *Server) distinct(q distinctQuery, rel *privacy.Release) (*distinctAnswe
 	if err != nil {
 		return nil, err
 	}
-	ans := &distinctAnswer{period: periodOf(q.from, q.to), Cells: len(q.area.cells), StdError: vocab.HLLStdError}
+	ans := &distinctAnswer{period: periodOf(q.from, q.to), Cells: len(q.area.cells), StdError: vocab.HLLStdError, remoteNote: src.note()}
 	area := rel.Area(q.area.ranges)
 	estimate := func(regs []uint8, from, to int64) (*int64, bool) {
 		v := int64(0)

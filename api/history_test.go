@@ -75,7 +75,7 @@ func TestSeriesReadsStepsPastRetentionFromVictoriaMetrics(t *testing.T) {
 	if fmt.Sprint(ans.Points) != fmt.Sprint(want) || ans.RemoteUntil == nil || ans.RemoteUntil.Unix() != h*60 {
 		t.Fatalf("points %v (remote until %v), want %v (until %v)", ans.Points, ans.RemoteUntil, want, time.Unix(h*60, 0).UTC())
 	}
-	wantQuery := fmt.Sprintf(`sum(sum_over_time({__name__="count_car:1h",cell=~"%x"}[3600s]))`, uint64(x))
+	wantQuery := fmt.Sprintf(`sum(sum_over_time({__name__="count_car:1h",entity="",group="",cell=~"%x"}[3600s]))`, uint64(x))
 	if len(vm.queries) != 1 || vm.queries[0] != wantQuery {
 		t.Fatalf("queries %q, want %q", vm.queries, wantQuery)
 	}

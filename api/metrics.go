@@ -17,7 +17,17 @@ import (
 func (s *Server) metricNames(ctx *fasthttp.RequestCtx) {
 	// The per-entity and per-group families are asked for by sensor=,
 	// station=, site= and group=, not by name.
-	names := slices.DeleteFunc(s.Store.Metrics(), func(m string) bool { return vocab.IsPerEntity(m) || vocab.IsGrouped(m) })
+	names := s.Store.Metrics()
+	if h := s.History; h != nil && h.Reader != nil {
+		// A query node holds little of its own: the metrics are those
+		// VictoriaMetrics holds too.
+		for _, m := range h.Reader.Names() {
+			if !slices.Contains(names, m) {
+				names = append(names, m)
+			}
+		}
+	}
+	names = slices.DeleteFunc(names, func(m string) bool { return vocab.IsPerEntity(m) || vocab.IsGrouped(m) })
 	answer.JSON(ctx, fasthttp.StatusOK, map[string]any{"metrics": names})
 }
 

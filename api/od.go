@@ -117,6 +117,7 @@ type odAnswer struct {
 	Trips        int64    `json:"trips"`
 	UnmatchedIn  int64    `json:"unmatched_in"`
 	UnmatchedOut int64    `json:"unmatched_out"`
+	remoteNote
 	answer.Took
 	released
 }
@@ -197,7 +198,8 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 		q.from, q.to = tier.Truncate(q.from), tier.Truncate(q.to+59)
 	}
 	ends := s.newODEnds(q)
-	trips, seconds, inferred, err := s.scanTrips(tier, q, ends)
+	src := s.sources(false)
+	trips, seconds, inferred, err := s.scanTrips(src, tier, q, ends)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +212,7 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 		name string
 		sum  *int64
 	}{{vocab.UnmatchedIn, &ans.UnmatchedIn}, {vocab.UnmatchedOut, &ans.UnmatchedOut}} {
-		if err := s.Store.Scan(tier, m.name, q.origins, q.from, q.to, func(_ uint64, _, v int64) { *m.sum += v }); err != nil {
+		if err := src.scan(tier, m.name, q.origins, q.from, q.to, func(_ uint64, _, v int64) { *m.sum += v }); err != nil {
 			return nil, err
 		}
 		*m.sum, _ = rel.Count(privacy.Figure{Metric: m.name, Area: origins, From: q.from, To: q.to}, *m.sum)
@@ -258,6 +260,7 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 	for _, k := range keys[:min(len(keys), q.top)] {
 		ans.Pairs = append(ans.Pairs, *pairs[k])
 	}
+	ans.remoteNote = src.note()
 	return ans, nil
 }
 
@@ -331,7 +334,7 @@ func (e *odEnds) name(v uint64) string {
 
 // scanTrips sums the matched trips and their travel seconds, and the
 // inferred trips, of the query's source per pair.
-func (s *Server) scanTrips(tier storage.Tier, q odQuery, ends *odEnds) (trips, seconds, inferred map[odKey]int64, err error) {
+func (s *Server) scanTrips(src *sources, tier storage.Tier, q odQuery, ends *odEnds) (trips, seconds, inferred map[odKey]int64, err error) {
 	trips, seconds, inferred = map[odKey]int64{}, map[odKey]int64{}, map[odKey]int64{}
 	type sum struct {
 		name string
@@ -345,7 +348,7 @@ func (s *Server) scanTrips(tier storage.Tier, q odQuery, ends *odEnds) (trips, s
 		sums = append(sums, sum{vocab.TripsInferred, inferred})
 	}
 	for _, m := range sums {
-		err := s.Store.ScanSub(tier, m.name, q.origins, q.from, q.to, func(o, d uint64, _, v int64) {
+		err := src.scanSub(tier, m.name, q.origins, q.from, q.to, func(o, d uint64, _, v int64) {
 			if k, ok := ends.key(o, d); ok {
 				m.sums[k] += v
 			}

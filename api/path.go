@@ -53,6 +53,7 @@ type pathDensityAnswer struct {
 	Recent string        `json:"recent"`
 	Step   string        `json:"step"`
 	Paths  []pathDensity `json:"paths"`
+	remoteNote
 	answer.Took
 	released
 }
@@ -128,19 +129,21 @@ func (s *Server) pathDensity(q pathDensityQuery, rel *privacy.Release) (*pathDen
 		Window: stepName(q.window), Recent: stepName(q.recent), Step: stepName(q.step),
 		Paths: make([]pathDensity, len(q.paths)),
 	}
+	src := s.sources(false)
 	for i, p := range q.paths {
-		pd, err := s.densityAlong(q, p, rel)
+		pd, err := s.densityAlong(src, q, p, rel)
 		if err != nil {
 			return nil, err
 		}
 		ans.Res = p.corridor.Res
 		ans.Paths[i] = pd
 	}
+	ans.remoteNote = src.note()
 	return ans, nil
 }
 
 // densityAlong scans one candidate path's corridor.
-func (s *Server) densityAlong(q pathDensityQuery, p candidatePath, rel *privacy.Release) (pathDensity, error) {
+func (s *Server) densityAlong(src *sources, q pathDensityQuery, p candidatePath, rel *privacy.Release) (pathDensity, error) {
 	c := p.corridor
 	pd := pathDensity{ID: p.id, Cells: len(c.Cells), Length: roundDm(c.Length), Recent: make([][2]int64, q.recent/q.step)}
 	for j := range pd.Recent {
@@ -149,7 +152,7 @@ func (s *Server) densityAlong(q pathDensityQuery, p candidatePath, rel *privacy.
 	cellSums := make([]int64, len(c.Cells))
 	lastBase, lastCell := uint64(0), -1
 	from := q.to - max(q.window, q.recent)
-	err := s.Store.Scan(storage.TierMinute, q.metric, p.loc.Ranges, from, q.to, func(cell uint64, minute, v int64) {
+	err := src.scan(storage.TierMinute, q.metric, p.loc.Ranges, from, q.to, func(cell uint64, minute, v int64) {
 		if cell != lastBase || lastCell < 0 {
 			lastBase = cell
 			lastCell, _ = p.loc.Find(cell)

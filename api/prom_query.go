@@ -210,7 +210,10 @@ func (s *Server) promQuery(pq promQuery, rel *privacy.Release) (*promAnswer, err
 	sums := map[h3.Cell][]int64{}
 	if !pq.byCell {
 		sums[0] = make([]int64, n)
-		if err := s.Store.SumSteps(tier, pq.metric, pq.area.ranges, pq.from, pq.to, pq.step, sums[0]); err != nil {
+		// As a series query: VictoriaMetrics and the peers answer their
+		// part on a query node.
+		sq := seriesQuery{metric: pq.metric, family: pq.metric, area: pq.area, from: pq.from, to: pq.to, step: pq.step}
+		if _, _, err := s.sumSteps(tier, sq, sums[0]); err != nil {
 			return nil, err
 		}
 	} else if err := s.sumStepsByCell(tier, pq, n, sums); err != nil {
@@ -270,7 +273,7 @@ func promScalar(pq promQuery, n int64) *promAnswer {
 func (s *Server) sumStepsByCell(tier storage.Tier, pq promQuery, n int64, sums map[h3.Cell][]int64) error {
 	var lastBase uint64
 	var last []int64
-	err := s.Store.Scan(tier, pq.metric, pq.area.ranges, pq.from, pq.to, func(cell uint64, minute, v int64) {
+	err := s.sources(false).scan(tier, pq.metric, pq.area.ranges, pq.from, pq.to, func(cell uint64, minute, v int64) {
 		if cell != lastBase || last == nil {
 			lastBase = cell
 			c := h3.Cell(cell)

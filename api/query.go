@@ -114,7 +114,7 @@ func (q *query) group() (string, error) {
 		return "", nil
 	}
 	for _, m := range []string{vocab.SwipesIn, vocab.SwipesOut, vocab.Trips} {
-		if _, ok := q.store.LookupMetric(vocab.InGroup(m, g)); ok {
+		if _, ok := q.store.LookupMetric(vocab.InGroup(m, g)); ok || q.history.knows(vocab.InGroup(m, g)) {
 			return g, nil
 		}
 	}

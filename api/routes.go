@@ -110,6 +110,10 @@ func (s *Server) routes(p Parts) []Route {
 		// The live view.
 		{"GET", "/api/v1/live", RoleRead, LimitLive, AuditNever, liveSocket(lv)},
 		{"GET", "/api/v1/live/stats", RoleRead, LimitRate, AuditAdmin, served(lv, Live.LiveStats)},
+		// A query node's live map polls its peers' recent minutes, and its
+		// queries read their buckets not in VictoriaMetrics yet, exact.
+		{"POST", "/api/v1/buckets", RoleAdmin, LimitQuery, AuditNever, endpoint(s, s.parseBuckets, s.buckets)},
+		{"GET", "/api/v1/live/recent", RoleAdmin, LimitQuery, AuditNever, endpoint(s, s.parseRecent, s.recent)},
 		{"GET", "/api/v1/alerts", RoleRead, LimitRate, AuditAdmin, served(lv, Live.AlertHistory)},
 		{"GET", "/api/v1/dashboard/config", RoleRead, LimitRate, AuditAdmin, served(lv, Live.Config)},
 	}
@@ -249,6 +253,16 @@ func routeParams() map[string]Params {
 		},
 		"GET /api/v1/live":       {{Name: "token", Type: "string", Doc: "the bearer token, since a browser cannot set headers on a WebSocket"}},
 		"GET /api/v1/live/stats": noParams,
+		"POST /api/v1/buckets": {
+			{Name: "metric", Type: "string", Required: true, Doc: "a metric or family, as stored"},
+			{Name: "tier", Type: "string", Enum: []string{"minute", "hour"}, Doc: "the tier (default minute)"},
+			{Name: "ranges", Type: "string", Doc: "comma-separated lo-hi ranges of base cell ids in hex (default everywhere)"},
+			{Name: "from", Type: "string", Format: FormatTime, Doc: "first minute (default an hour ago)"},
+			{Name: "to", Type: "string", Format: FormatTime, Doc: "the minute after the last (default now)"},
+		},
+		"GET /api/v1/live/recent": {
+			{Name: "from", Type: "string", Format: FormatTime, Doc: "the first minute, at most 2 hours ago (default 10 minutes ago)"},
+		},
 		"GET /api/v1/alerts": {
 			{Name: "site", Type: "string", Doc: "only this site's level changes"},
 			{Name: "since", Type: "string", Format: FormatTime, Doc: "only changes from this time on"},

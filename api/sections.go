@@ -71,6 +71,7 @@ type sectionsAnswer struct {
 	// exact counts, for an admin only.
 	Trips      *int64 `json:"trips,omitempty"`
 	Unassigned *int64 `json:"unassigned,omitempty"`
+	remoteNote
 	answer.Took
 	released
 }
@@ -155,6 +156,7 @@ func (s *Server) sections(q sectionsQuery, rel *privacy.Release) (*sectionsAnswe
 		ok    bool
 	}
 	paths := map[[2]uint64]pathOf{}
+	src := s.sources(false)
 	var trips, unassigned int64
 	exact := true
 	for _, metric := range q.source.legMetrics() {
@@ -165,7 +167,7 @@ func (s *Server) sections(q sectionsQuery, rel *privacy.Release) (*sectionsAnswe
 		for i := range loads {
 			loads[i] = make([]int64, n)
 		}
-		err := s.Store.ScanSub(tier, metric, q.cells, q.from, q.to, func(o, d uint64, minute, v int64) {
+		err := src.scanSub(tier, metric, q.cells, q.from, q.to, func(o, d uint64, minute, v int64) {
 			p, seen := paths[[2]uint64{o, d}]
 			if !seen {
 				p.steps, p.ok = q.net.Path(h3.Cell(o), h3.Cell(d))
@@ -202,6 +204,7 @@ func (s *Server) sections(q sectionsQuery, rel *privacy.Release) (*sectionsAnswe
 			}
 		}
 	}
+	ans.remoteNote = src.note()
 	return ans, nil
 }
 

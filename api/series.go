@@ -118,9 +118,14 @@ func (s *Server) series(q seriesQuery, rel *privacy.Release) (*seriesAnswer, err
 	if q.family == "" || q.family == q.metric {
 		remoteUntil, unreachable, err = s.sumSteps(tier, q, sums)
 	} else {
-		// An entity's or a rider group's own family: this node's store
-		// only (VictoriaMetrics and the peers are asked for whole metrics).
-		err = s.Store.SumSteps(tier, q.family, q.area.ranges, q.from, q.to, q.step, sums)
+		// An entity's or a rider group's own family: its buckets, from
+		// VictoriaMetrics (under its labels), the store and the peers.
+		src := s.sources(q.local)
+		err = src.scan(tier, q.family, q.area.ranges, q.from, q.to, func(_ uint64, minute, v int64) {
+			i := (minute - q.from) / q.step
+			sums[i] = storage.SatAdd(sums[i], v)
+		})
+		remoteUntil, unreachable = src.remoteUntil, src.unreachable
 	}
 	if err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ type topAnswer struct {
 	// Seen is how many cells had a non-zero sum that was released.
 	Seen  int       `json:"seen"`
 	Cells []topCell `json:"cells"`
+	remoteNote
 	answer.Took
 	released
 }
@@ -85,7 +86,8 @@ func (s *Server) parseTop(q *query) (tq topQuery, err error) {
 func (s *Server) top(q topQuery, rel *privacy.Release) (*topAnswer, error) {
 	span := s.densitySpan(q.from, q.to)
 	q.from, q.to = span.from, span.to
-	sums, err := s.sumByCell(span, q.metric, q.ranges, q.res)
+	src := s.sources(false)
+	sums, err := s.sumByCell(src, span, q.metric, q.ranges, q.res)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +109,7 @@ func (s *Server) top(q topQuery, rel *privacy.Release) (*topAnswer, error) {
 	})
 	ans := &topAnswer{
 		Metric: q.metric, Res: q.res, Tier: span.tier.String(), K: q.k, Seen: len(all),
-		period: periodOf(q.from, q.to), Cells: make([]topCell, min(q.k, len(all))),
+		period: periodOf(q.from, q.to), Cells: make([]topCell, min(q.k, len(all))), remoteNote: src.note(),
 	}
 	for i := range ans.Cells {
 		ll := all[i].cell.LatLng()

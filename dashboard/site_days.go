@@ -82,13 +82,14 @@ func (s *Sites) Days(site *geo.Site, from, to time.Time) (*SiteDays, error) {
 	}
 	// A day wholly in the minute tier is read there; an older one from the
 	// hourly rollups, whose peaks are those of hour ends.
-	cutoff := s.store.RetentionCutoff(storage.TierMinute) * 60000
+	src := s.footfall()
+	cutoff := src.RetentionCutoff(storage.TierMinute) * 60000
 	split := sort.Search(len(days), func(i int) bool { return days[i].start >= cutoff })
 	for _, p := range []struct {
 		tier storage.Tier
 		days []*siteDay
 	}{{storage.TierHour, days[:split]}, {storage.TierMinute, days[split:]}} {
-		if err := scanDays(s.store, p.tier, site, p.days, 0); err != nil {
+		if err := scanDays(src, p.tier, site, p.days, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -132,7 +133,7 @@ func (s *Sites) summary(site *geo.Site, d *siteDay, minuteTier bool) SiteDay {
 
 // scanDays adds site's stored entries and exits in tier t to days, which
 // follow one another, up to the unix ms until (0: to the last day's end).
-func scanDays(st *storage.Store, t storage.Tier, site *geo.Site, days []*siteDay, until int64) error {
+func scanDays(st FootfallSource, t storage.Tier, site *geo.Site, days []*siteDay, until int64) error {
 	if len(days) == 0 {
 		return nil
 	}

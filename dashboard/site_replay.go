@@ -30,14 +30,15 @@ func (s *Sites) AllAt(at time.Time) ([]SiteStatus, error) {
 func (s *Sites) statusAt(site *geo.Site, at time.Time) (SiteStatus, error) {
 	day := s.dayStart(at)
 	ss := &siteState{day: s.newDay(day), prev: s.newDay(s.dayStart(day.Add(-time.Millisecond)))}
-	cutoff := s.store.RetentionCutoff(storage.TierMinute) * 60000
+	src := s.footfall()
+	cutoff := src.RetentionCutoff(storage.TierMinute) * 60000
 	until := at.UnixMilli() + 1
 	for _, d := range []*siteDay{ss.prev, ss.day} {
 		tier := storage.TierMinute
 		if d.start < cutoff {
 			tier = storage.TierHour
 		}
-		if err := scanDays(s.store, tier, site, []*siteDay{d}, min(until, d.end)); err != nil {
+		if err := scanDays(src, tier, site, []*siteDay{d}, min(until, d.end)); err != nil {
 			return SiteStatus{}, err
 		}
 	}

@@ -47,6 +47,13 @@ func (s *Sites) Status(id string) (SiteStatus, bool) {
 	if !ok {
 		return SiteStatus{}, false
 	}
+	if s.replaysLive() {
+		st, err := s.statusAt(&site, s.opts.Now())
+		if err != nil {
+			s.opts.Logf("sites: %v", err)
+		}
+		return st, true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.catchUpLocked()
@@ -55,6 +62,13 @@ func (s *Sites) Status(id string) (SiteStatus, bool) {
 
 // All returns the status of every site, sorted by id.
 func (s *Sites) All() []SiteStatus {
+	if s.replaysLive() {
+		out, err := s.AllAt(s.opts.Now())
+		if err != nil {
+			s.opts.Logf("sites: %v", err)
+		}
+		return out
+	}
 	sites := s.reg.Sites()
 	out := make([]SiteStatus, 0, len(sites))
 	s.mu.Lock()
@@ -127,4 +141,19 @@ func (ss *siteState) trend(now time.Time) []TrendPoint {
 		}
 	}
 	return append(out, TrendPoint{now.UTC().Truncate(time.Second), ss.day.occupancy()})
+}
+
+// replaysLive reports whether the live status is a replay of now
+// (ReadFrom).
+func (s *Sites) replaysLive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replayLive
+}
+
+// footfall returns where the stored footfall is read.
+func (s *Sites) footfall() FootfallSource {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.source
 }

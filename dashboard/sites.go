@@ -55,12 +55,18 @@ func (o *SitesOptions) setDefaults() {
 // status read applies what is queued first, so it sees every reading
 // acknowledged before it.
 type Sites struct {
-	opts    SitesOptions
-	reg     *geo.Registry
-	store   *storage.Store
-	alerts  *AlertLog
-	push    func([]byte) // may be nil
-	webhook *Webhook     // may be nil
+	opts  SitesOptions
+	reg   *geo.Registry
+	store *storage.Store
+	// source reads the stored footfall of the days and replays: the
+	// store, or on a query node what ReadFrom gave.
+	source FootfallSource
+	// replayLive answers the live status as a replay of now from source
+	// (a query node, where no footfall is ingested).
+	replayLive bool
+	alerts     *AlertLog
+	push       func([]byte) // may be nil
+	webhook    *Webhook     // may be nil
 
 	mu    sync.Mutex // also orders the alerts of concurrent batches
 	state map[string]*siteState
@@ -94,7 +100,7 @@ type siteState struct {
 // their alerts.
 func NewSites(reg *geo.Registry, st *storage.Store, alerts *AlertLog, push func([]byte), webhook *Webhook, opts SitesOptions) (*Sites, error) {
 	opts.setDefaults()
-	s := &Sites{opts: opts, reg: reg, store: st, alerts: alerts, push: push, webhook: webhook,
+	s := &Sites{opts: opts, reg: reg, store: st, source: st, alerts: alerts, push: push, webhook: webhook,
 		state: map[string]*siteState{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	now := opts.Now()
 	s.mu.Lock()
@@ -105,6 +111,25 @@ func NewSites(reg *geo.Registry, st *storage.Store, alerts *AlertLog, push func(
 		}
 	}
 	return s, nil
+}
+
+// FootfallSource reads stored buckets of footfall: the store
+// (storage.Store), or on a query node the ingest nodes' history and
+// current minutes (api.Server.Sources).
+type FootfallSource interface {
+	Scan(t storage.Tier, metric string, ranges []vocab.CellRange, from, to int64, fn func(cell uint64, minute, v int64)) error
+	RetentionCutoff(t storage.Tier) int64
+}
+
+// ReadFrom has the sites read their footfall from src, and answer their
+// live status as a replay of now: on a query node, which ingests none,
+// what the ingest nodes counted, as one node fed everything would
+// answer it from the entries and exits (readings of occupancy and level
+// changes' alerts stay with the ingest nodes).
+func (s *Sites) ReadFrom(src FootfallSource) {
+	s.mu.Lock()
+	s.source, s.replayLive = src, true
+	s.mu.Unlock()
 }
 
 // DayStart returns when the site day holding t began.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -155,6 +157,109 @@ func (p *Peer) SumByCell(metric string, cells []h3.Cell, res int, from, to int64
 			return fmt.Errorf("%s answered a cell %q", p.URL, c.Cell)
 		}
 		fn(h3.Cell(id), c.Value)
+	}
+	return nil
+}
+
+// RecentBucket is one minute bucket of a peer's store, as a query node's
+// live map takes it.
+type RecentBucket struct {
+	Metric string
+	Cell   uint64
+	Minute int64
+	Value  int64
+}
+
+// Recent returns the peer's own minute buckets of every summed metric
+// from minute from on (GET /api/v1/live/recent, an admin's route): what
+// its live map holds.
+func (p *Peer) Recent(from int64) ([]RecentBucket, error) {
+	req, err := http.NewRequest("GET", p.URL+"/api/v1/live/recent?from="+strconv.FormatInt(from*60, 10), nil)
+	if err != nil {
+		return nil, err
+	}
+	var ans struct {
+		Error   string               `json:"error"`
+		Metrics []string             `json:"metrics"`
+		Rows    [][4]json.RawMessage `json:"rows"`
+	}
+	if err := p.do(req, &ans); err != nil {
+		return nil, err
+	}
+	if ans.Error != "" {
+		return nil, fmt.Errorf("%s: %s", p.URL, ans.Error)
+	}
+	out := make([]RecentBucket, 0, len(ans.Rows))
+	for _, r := range ans.Rows {
+		var (
+			idx  int
+			cell string
+			b    RecentBucket
+		)
+		if json.Unmarshal(r[0], &idx) != nil || idx < 0 || idx >= len(ans.Metrics) || json.Unmarshal(r[1], &cell) != nil ||
+			json.Unmarshal(r[2], &b.Minute) != nil || json.Unmarshal(r[3], &b.Value) != nil {
+			return nil, fmt.Errorf("%s answered a recent bucket %s", p.URL, r)
+		}
+		if b.Cell, err = strconv.ParseUint(cell, 16, 64); err != nil {
+			return nil, fmt.Errorf("%s answered a cell %q", p.URL, cell)
+		}
+		b.Metric = ans.Metrics[idx]
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Bucket is one bucket of a peer's store (POST /api/v1/buckets).
+type Bucket struct {
+	Cell, Sub     uint64
+	Minute, Value int64
+}
+
+// Buckets calls fn with each of the peer's own buckets of metric in tier
+// t whose cell lies in ranges and whose minute is in [from, to): its
+// store only, exact with an admin token.
+func (p *Peer) Buckets(t storage.Tier, metric string, ranges []vocab.CellRange, from, to int64, fn func(Bucket)) error {
+	var rs strings.Builder
+	for i, r := range ranges {
+		if i > 0 {
+			rs.WriteByte(',')
+		}
+		rs.WriteString(CellHex(r.Lo) + "-" + CellHex(r.Hi))
+	}
+	form := url.Values{
+		"metric": {metric}, "tier": {t.String()}, "ranges": {rs.String()},
+		"from": {strconv.FormatInt(from*60, 10)}, "to": {strconv.FormatInt(to*60, 10)},
+	}
+	req, err := http.NewRequest("POST", p.URL+"/api/v1/buckets", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var ans struct {
+		Error string               `json:"error"`
+		Rows  [][4]json.RawMessage `json:"rows"`
+	}
+	if err := p.do(req, &ans); err != nil {
+		return err
+	}
+	if ans.Error != "" {
+		return fmt.Errorf("%s: %s", p.URL, ans.Error)
+	}
+	for _, r := range ans.Rows {
+		var (
+			cell, sub string
+			b         Bucket
+		)
+		if json.Unmarshal(r[0], &cell) != nil || json.Unmarshal(r[1], &sub) != nil || json.Unmarshal(r[2], &b.Minute) != nil || json.Unmarshal(r[3], &b.Value) != nil {
+			return fmt.Errorf("%s answered a bucket %s", p.URL, r)
+		}
+		var err1, err2 error
+		b.Cell, err1 = strconv.ParseUint(cell, 16, 64)
+		b.Sub, err2 = strconv.ParseUint(sub, 16, 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("%s answered a bucket %s", p.URL, r)
+		}
+		fn(b)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
@@ -30,32 +31,82 @@ type Reader struct {
 
 	names struct {
 		sync.Mutex
-		list []string
-		at   time.Time
+		list             []string
+		entities, groups []string // the values of the family labels
+		at               time.Time
 	}
 }
 
 // Knows reports whether VictoriaMetrics holds series of the flowd metric
 // named name. It asks for the names at most once a minute, or every few
 // seconds while name is not among them.
+//
+// A per-entity or rider group's family (count_car@sensor,
+// swipes_in#student) is known when its metric is and some series carries
+// its entity or group label (Family).
 func (r *Reader) Knows(name string) bool {
 	r.names.Lock()
 	defer r.names.Unlock()
 	age := time.Since(r.names.at)
-	if age < time.Minute && (slices.Contains(r.names.list, name) || age < 2*time.Second) {
-		return slices.Contains(r.names.list, name)
+	if age < time.Minute && (r.knowsLocked(name) || age < 2*time.Second) {
+		return r.knowsLocked(name)
 	}
 	if err := r.loadNames(); err != nil {
 		return false
 	}
-	return slices.Contains(r.names.list, name)
+	return r.knowsLocked(name)
 }
 
-// loadNames asks VictoriaMetrics for its metric names; r.names is locked.
+// Names returns the flowd metrics VictoriaMetrics holds series of (their
+// minute tier's), asking it at most once a minute.
+func (r *Reader) Names() []string {
+	r.names.Lock()
+	defer r.names.Unlock()
+	if time.Since(r.names.at) >= time.Minute {
+		if err := r.loadNames(); err != nil {
+			return nil
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(r.names.list), func(n string) bool { return strings.ContainsAny(n, "@#") })
+}
+
+func (r *Reader) knowsLocked(name string) bool {
+	base, entity, group := Family(name)
+	return slices.Contains(r.names.list, base) &&
+		(entity == "" || slices.Contains(r.names.entities, entity)) && (group == "" || slices.Contains(r.names.groups, group))
+}
+
+// loadNames asks VictoriaMetrics for its metric names and the values of
+// the family labels; r.names is locked.
 func (r *Reader) loadNames() error {
-	resp, err := r.client.Get(r.base + "/api/v1/label/__name__/values")
+	names, err := r.labelValues("__name__")
 	if err != nil {
-		return fmt.Errorf("VictoriaMetrics: %w", err)
+		return err
+	}
+	entities, err := r.labelValues(EntityLabel)
+	if err != nil {
+		return err
+	}
+	groups, err := r.labelValues(GroupLabel)
+	if err != nil {
+		return err
+	}
+	r.names.list = r.names.list[:0]
+	for _, n := range names {
+		if !strings.HasSuffix(n, HourSuffix) {
+			r.names.list = append(r.names.list, n)
+		}
+	}
+	r.names.entities, r.names.groups = entities, groups
+	r.names.at = time.Now()
+	return nil
+}
+
+// labelValues asks VictoriaMetrics for the values of a label.
+func (r *Reader) labelValues(label string) ([]string, error) {
+	resp, err := r.client.Get(r.base + "/api/v1/label/" + label + "/values")
+	if err != nil {
+		return nil, fmt.Errorf("VictoriaMetrics: %w", err)
 	}
 	defer resp.Body.Close()
 	var ans struct {
@@ -63,16 +114,9 @@ func (r *Reader) loadNames() error {
 		Data   []string `json:"data"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&ans); err != nil || ans.Status != "success" {
-		return fmt.Errorf("VictoriaMetrics answered %s to the metric names", resp.Status)
+		return nil, fmt.Errorf("VictoriaMetrics answered %s to the values of %s", resp.Status, label)
 	}
-	r.names.list = r.names.list[:0]
-	for _, n := range ans.Data {
-		if !strings.HasSuffix(n, HourSuffix) {
-			r.names.list = append(r.names.list, n)
-		}
-	}
-	r.names.at = time.Now()
-	return nil
+	return ans.Data, nil
 }
 
 // maxStepsPerQuery keeps each query_range under VictoriaMetrics'
@@ -157,7 +201,7 @@ func (r *Reader) selection(metric string, t storage.Tier, cells []h3.Cell, res i
 		if l == r.res {
 			label = CellLabel
 		}
-		sel := fmt.Sprintf(`{__name__=%q,%s=~"%s"}`, name, label, strings.Join(values, "|"))
+		sel := fmt.Sprintf(`{__name__=%q,%s,%s=~"%s"}`, name, familyMatchers(metric), label, strings.Join(values, "|"))
 		if len(sel) <= maxSelector {
 			return selection{selector: sel, filter: l != res}, nil
 		}
@@ -196,7 +240,7 @@ func (r *Reader) SumSteps(t storage.Tier, metric string, cells []h3.Cell, res in
 			}
 			c, err := strconv.ParseUint(labels[CellLabel], 16, 64)
 			return err == nil && inRanges(ranges, c)
-		}, func(ts float64, v float64) {
+		}, func(_ map[string]string, ts float64, v float64) {
 			i := (int64(ts*1000+1)/60_000 - from - step) / step
 			if i >= first && i <= last {
 				sums[i] = storage.SatAdd(sums[i], int64(v))
@@ -272,7 +316,7 @@ func inRanges(ranges []vocab.CellRange, c uint64) bool {
 
 // queryRange POSTs a query_range and calls fn with each point of the
 // series of its answer that keep takes.
-func (r *Reader) queryRange(form url.Values, keep func(labels map[string]string) bool, fn func(ts, v float64)) error {
+func (r *Reader) queryRange(form url.Values, keep func(labels map[string]string) bool, fn func(labels map[string]string, ts, v float64)) error {
 	resp, err := r.client.PostForm(r.url, form)
 	if err != nil {
 		return fmt.Errorf("VictoriaMetrics: %w", err)
@@ -310,8 +354,137 @@ func (r *Reader) queryRange(form url.Values, keep func(labels map[string]string)
 			if !ok || !ok2 || err != nil {
 				return fmt.Errorf("VictoriaMetrics answered a point %v", p)
 			}
-			fn(ts, v)
+			fn(res.Metric, ts, v)
 		}
 	}
 	return nil
+}
+
+// Scan calls fn with each bucket of metric's tier t VictoriaMetrics holds
+// from minute from to to (an hour's bucket by its first minute, the hours
+// that start in the span) whose base cell lies in ranges, with its
+// sub-key: a trip's destination cell, a sketch's register, the sub label
+// of the others. It gives what storage.Store.ScanSub gives of the store,
+// a bucket per series and minute, the replicas' samples deduplicated.
+func (r *Reader) Scan(t storage.Tier, metric string, ranges []vocab.CellRange, from, to int64, fn func(cell, sub uint64, minute, v int64)) error {
+	unit := int64(1)
+	if t == storage.TierHour {
+		unit = 60
+		from, to = t.Truncate(from+59), t.Truncate(to+59)
+	}
+	if to <= from || len(ranges) == 0 {
+		return nil
+	}
+	sel := fmt.Sprintf(`{__name__=%q,%s%s}`, SeriesName(metric, t), familyMatchers(metric), r.rangeMatcher(ranges))
+	sub, agg, over := subLabel(metric), "sum", "sum_over_time"
+	if vocab.KindOf(metric) == vocab.Sketch {
+		agg, over = "max", "max_over_time"
+	}
+	query := fmt.Sprintf("%s by (%s,%s) (%s(%s[%ds]))", agg, CellLabel, sub, over, sel, unit*60)
+	n := (to - from) / unit
+	for first := int64(0); first < n; first += maxStepsPerQuery {
+		last := min(n, first+maxStepsPerQuery) - 1
+		at := func(i int64) string {
+			return strconv.FormatFloat(float64((from+(i+1)*unit)*60_000-1)/1000, 'f', 3, 64)
+		}
+		form := url.Values{"query": {query}, "start": {at(first)}, "end": {at(last)}, "step": {strconv.FormatInt(unit*60, 10)}, "nocache": {"1"}}
+		var cell, subKey uint64
+		var keepErr error
+		err := r.queryRange(form, func(labels map[string]string) bool {
+			var err error
+			if cell, err = strconv.ParseUint(labels[CellLabel], 16, 64); err != nil || !inRanges(ranges, cell) {
+				return false
+			}
+			subKey = 0
+			if v, ok := labels[sub]; ok {
+				base := 10
+				if sub == destLabel {
+					base = 16
+				}
+				if subKey, err = strconv.ParseUint(v, base, 64); err != nil {
+					keepErr = fmt.Errorf("VictoriaMetrics answered a %s label %q", sub, v)
+					return false
+				}
+			}
+			return true
+		}, func(_ map[string]string, ts, v float64) {
+			minute := int64(ts*1000+1)/60_000 - unit
+			if v != 0 && minute >= from && minute < to {
+				fn(cell, subKey, minute, int64(v))
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if keepErr != nil {
+			return keepErr
+		}
+	}
+	return nil
+}
+
+// destLabel holds a trip's destination cell.
+const destLabel = "dest"
+
+// subLabel returns the label holding the sub-key of metric's buckets
+// (appendSeries).
+func subLabel(metric string) string {
+	switch base := vocab.BaseMetric(metric); {
+	case base == vocab.Trips || base == vocab.TripSeconds:
+		return destLabel
+	case vocab.KindOf(base) == vocab.Sketch:
+		return "reg"
+	}
+	return "sub"
+}
+
+// rangeMatcher returns a matcher of the series whose cells may lie in
+// ranges, ",label=~\"…\"", by the finest labelled resolution at which
+// each range lies within one cell, short enough for one query; or none,
+// when no resolution does (the ranges are then checked on the answer).
+func (r *Reader) rangeMatcher(ranges []vocab.CellRange) string {
+	for i := len(r.labelled) - 1; i >= 0; i-- {
+		l := r.labelled[i]
+		seen := map[uint64]bool{}
+		ok := true
+		for _, rg := range ranges {
+			lo, hi := parentAt(rg.Lo, l), parentAt(rg.Hi, l)
+			if l == r.res {
+				// The cell label holds the bucket's own key: a base cell,
+				// or an entity's finer one.
+				lo, hi = rg.Lo, rg.Hi
+			}
+			if lo == 0 || lo != hi {
+				ok = false
+				break
+			}
+			if seen[lo] = true; len(seen) > maxSelector/16 {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		values := make([]string, 0, len(seen))
+		for v := range seen {
+			values = append(values, CellHex(v))
+		}
+		slices.Sort(values)
+		label := ResLabel(l)
+		if l == r.res {
+			label = CellLabel
+		}
+		return fmt.Sprintf(`,%s=~"%s"`, label, strings.Join(values, "|"))
+	}
+	return ""
+}
+
+// parentAt returns the parent at resolution res of an H3 id, or 0 when
+// the id is of a coarser resolution.
+func parentAt(c uint64, res int) uint64 {
+	if int(c>>52&0xf) < res || c>>59&0xf != 1 {
+		return 0
+	}
+	return geo.Parent(c, res)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/flowd/flowd/storage"
 )
 
 // Config sets up the remote tier.
@@ -37,6 +38,9 @@ type Config struct {
 	Now                    func() time.Time
 	Logf                   func(format string, args ...any)
 	Client                 *http.Client
+	// Backfill ships the buckets the store held before the outbox began
+	// (see backfillState), when the store given to New is a History.
+	Backfill bool
 	// Failpoint, when set, is called at the moments a crash is most
 	// dangerous (the failpoint constants); crash tests kill the process
 	// there.
@@ -102,6 +106,8 @@ type Tier struct {
 		lastTime time.Time
 	}
 	shippedAt atomic.Int64 // unix seconds of the last segment taken
+	store     Scanner
+	backfill  atomic.Pointer[backfillState]
 }
 
 // New returns the remote tier over outbox o, reading late buckets from
@@ -140,7 +146,7 @@ func New(cfg Config, o *Outbox, store Scanner) (*Tier, error) {
 	}
 	slices.Sort(parents)
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Tier{cfg: cfg, o: o, set: metrics.NewSet(), stop: make(chan struct{}), cancel: cancel}
+	t := &Tier{cfg: cfg, o: o, set: metrics.NewSet(), stop: make(chan struct{}), cancel: cancel, store: store}
 	cutSamples := t.set.NewCounter("flowd_remote_cut_samples_total")
 	shippedSegments := t.set.NewCounter("flowd_remote_shipped_segments_total")
 	shippedBytes := t.set.NewCounter("flowd_remote_shipped_bytes_total")
@@ -174,6 +180,20 @@ func New(cfg Config, o *Outbox, store Scanner) (*Tier, error) {
 
 // Start starts cutting finished minutes and shipping segments.
 func (t *Tier) Start() {
+	if h, ok := t.store.(History); ok && t.cfg.Backfill {
+		st, err := t.loadBackfill(h)
+		if err != nil {
+			t.cfg.Logf("remote: backfill: %v", err)
+			t.noteError(err)
+		} else {
+			t.backfill.Store(&st)
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				t.backfillLoop(h, st)
+			}()
+		}
+	}
 	t.wg.Add(2)
 	go func() {
 		defer t.wg.Done()
@@ -216,8 +236,15 @@ func (t *Tier) Close() {
 	t.wg.Wait()
 }
 
-// First returns the first minute the tier shipped from (Outbox.First).
-func (t *Tier) First() int64 { return t.o.First() }
+// First returns the first minute VictoriaMetrics holds this flowd's
+// buckets from: where the outbox began (Outbox.First), or once the
+// backfill is done, where it began.
+func (t *Tier) First() int64 {
+	if st := t.backfill.Load(); st != nil && st.Done {
+		return min(t.o.First(), st.From[storage.TierMinute])
+	}
+	return t.o.First()
+}
 
 // Status is the remote tier's state for /readyz.
 type Status struct {
@@ -238,13 +265,20 @@ type Status struct {
 	LastShipped   time.Time `json:"last_shipped,omitzero"`
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorTime time.Time `json:"last_error_time,omitzero"`
+	// Backfill is the progress of shipping what the store held before
+	// the outbox began.
+	Backfill *BackfillStatus `json:"backfill,omitempty"`
 }
 
 // Shipped returns the first minute whose buckets may not all be in
 // VictoriaMetrics yet: the cut, or the oldest bucket of a segment still
-// waiting (a late one's), if older.
+// waiting (a late one's), or the first the backfill has not shipped
+// yet, if older.
 func (t *Tier) Shipped() int64 {
 	oldest := t.o.Cut()
+	if b, ok := t.backfillShipped(); ok {
+		oldest = min(oldest, b)
+	}
 	for _, s := range t.o.segments() {
 		oldest = min(oldest, s.from)
 	}
@@ -269,6 +303,7 @@ func (t *Tier) Status() Status {
 	t.errors.Lock()
 	st.LastError, st.LastErrorTime = t.errors.last, t.errors.lastTime
 	t.errors.Unlock()
+	st.Backfill = t.backfillStatus()
 	return st
 }
 

@@ -2,8 +2,10 @@ package remote
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
@@ -43,12 +45,45 @@ func (s samples) add(k sampleKey, v int64) {
 const HourSuffix = ":1h"
 
 // SeriesName returns the VictoriaMetrics metric name of a flowd metric's
-// buckets of tier t.
+// buckets of tier t: a per-entity or rider group's family goes under its
+// metric's name, told apart by labels (Family).
 func SeriesName(metric string, t storage.Tier) string {
+	base, _, _ := Family(metric)
 	if t == storage.TierHour {
-		return metric + HourSuffix
+		return base + HourSuffix
 	}
-	return metric
+	return base
+}
+
+// The labels that tell a metric's families apart in VictoriaMetrics,
+// whose metric names cannot hold flowd's @ and # bare in MetricsQL:
+// count_car@sensor is count_car{entity="sensor"}, swipes_in#student is
+// swipes_in{group="student"}. The metric's own series have neither.
+const (
+	EntityLabel = "entity"
+	GroupLabel  = "group"
+)
+
+// Family splits a flowd metric name into its metric, the kind of entity
+// of a per-entity family (sensor, station, site) and the rider group of
+// a group's family; entity and group are empty for the metric itself.
+func Family(name string) (base, entity, group string) {
+	base = name
+	if i := strings.IndexByte(base, vocab.GroupSep); i >= 0 {
+		base, group = base[:i], base[i+1:]
+	}
+	if vocab.IsPerEntity(base) {
+		i := strings.LastIndexByte(base, '@')
+		base, entity = base[:i], base[i+1:]
+	}
+	return base, entity, group
+}
+
+// familyMatchers returns the label matchers that pick metric's family
+// among the series of its name: entity="",group="" for the metric itself.
+func familyMatchers(metric string) string {
+	_, entity, group := Family(metric)
+	return fmt.Sprintf("%s=%q,%s=%q", EntityLabel, entity, GroupLabel, group)
 }
 
 // CellLabel is the label holding a bucket's base cell; ResLabel(r) holds
@@ -74,12 +109,20 @@ type labeler struct {
 func (l *labeler) appendSeries(dst []byte, k sampleKey) []byte {
 	dst = append(dst, `{"__name__":`...)
 	dst = strconv.AppendQuote(dst, SeriesName(k.metric, k.tier))
+	if _, entity, group := Family(k.metric); entity != "" || group != "" {
+		if entity != "" {
+			dst = appendLabel(dst, EntityLabel, entity)
+		}
+		if group != "" {
+			dst = appendLabel(dst, GroupLabel, group)
+		}
+	}
 	dst = appendLabel(dst, CellLabel, CellHex(k.cell))
 	for _, r := range l.parents {
 		dst = appendLabel(dst, ResLabel(r), CellHex(geo.Parent(k.cell, r)))
 	}
-	switch {
-	case k.metric == vocab.Trips || k.metric == vocab.TripSeconds:
+	switch base := vocab.BaseMetric(k.metric); {
+	case base == vocab.Trips || base == vocab.TripSeconds:
 		dst = appendLabel(dst, "dest", CellHex(k.sub))
 		for _, r := range l.parents {
 			dst = appendLabel(dst, "dest_"+ResLabel(r), CellHex(geo.Parent(k.sub, r)))

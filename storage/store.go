@@ -371,3 +371,20 @@ func (s *Store) releaseParts() {
 		s.parts[t] = nil
 	}
 }
+
+// Span returns the first and last minute the parts of tier t hold (the
+// memtable's rows are not counted); ok is false when it has no part.
+func (s *Store) Span(t Tier) (first, last int64, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, p := range s.parts[t] {
+		if !ok || p.meta.MinMinute < first {
+			first = p.meta.MinMinute
+		}
+		if !ok || p.meta.MaxMinute > last {
+			last = p.meta.MaxMinute
+		}
+		ok = true
+	}
+	return first, last, ok
+}

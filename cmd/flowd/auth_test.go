@@ -118,6 +118,8 @@ func matrixEndpoints(t0 time.Time) []endpoint {
 		{"GET", "/api/v1/sites/lake/status", "", "", "read"},
 		{"GET", "/api/v1/alerts", "", "", "read"},
 		{"GET", "/api/v1/live/stats", "", "", "read"},
+		{"GET", "/api/v1/live/recent?from=-5m", "", "", "admin"},
+		{"POST", "/api/v1/buckets", "application/x-www-form-urlencoded", "metric=swipes_in&from=-1h", "admin"},
 		{"GET", "/api/v1/dashboard/config", "", "", "read"},
 		{"PUT", "/api/v1/stations", "text/csv", testStations, "admin"},
 		{"PUT", "/api/v1/sensors", "text/csv", testSensors, "admin"},

@@ -10,6 +10,7 @@ import (
 	"github.com/flowd/flowd/forecast"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/remote"
 	"github.com/flowd/flowd/storage"
 )
 
@@ -97,4 +98,17 @@ func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir
 			log.Printf("flowd: closing the live view: %v", err)
 		}
 	}, nil
+}
+
+// startLiveFeed has the hub of a query node sum its peers' recent minutes
+// (remote.LiveFeed), polled once a live tick; the returned function stops
+// it.
+func startLiveFeed(peers [][]*remote.Peer, st *storage.Store, hub *dashboard.Hub, c liveConfig) func() {
+	f := &remote.LiveFeed{Peers: peers, Width: int64(c.window / time.Minute), ID: st.MetricID, Observe: hub.ObserveDeltas, Now: time.Now, Logf: log.Printf}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Run(max(c.tick, time.Second), stop)
+	}()
+	return func() { close(stop); <-done }
 }

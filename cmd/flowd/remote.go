@@ -27,6 +27,7 @@ type remoteConfig struct {
 	peers       string
 	peerToken   string
 	sketches    string
+	backfill    bool
 }
 
 // remoteFlags registers the remote tier's flags on fs.
@@ -39,6 +40,7 @@ func remoteFlags(fs *flag.FlagSet, c *remoteConfig) {
 	fs.DurationVar(&c.maxBackoff, "remote-max-backoff", time.Minute, "longest wait between attempts while VictoriaMetrics does not take a segment")
 	fs.StringVar(&c.read, "remote-read", "", "`URL` of VictoriaMetrics to read history from with MetricsQL: a single node, or vmselect with its tenant (http://host:8481/select/0/prometheus) (default: -remote, when it is a single node)")
 	fs.StringVar(&c.sketches, "remote-sketches", "minute", "which tiers of the distinct-card sketches' registers are shipped: \"minute\" (both), \"hour\" (the hourly rollups only: a sixtieth of the samples) or \"off\"; each register is a series in VictoriaMetrics")
+	fs.BoolVar(&c.backfill, "remote-backfill", true, "ship, once, the buckets the store held before -remote was first given (from its parts, oldest first, with the progress in /readyz); false leaves them local")
 	fs.StringVar(&c.peers, "peers", "", "comma-separated `URLs` of the ingest nodes whose stores answer, besides this one's, the series steps VictoriaMetrics does not hold yet (on a query node); replicas of one stream as a|b, the first that answers counting")
 	fs.StringVar(&c.peerToken, "peer-token-file", "", "`FILE` holding an admin token of the peers, for their exact figures (default: none, for peers without tokens)")
 	fs.StringVar(&c.historyMode, "remote-history", "retention", "which steps of a series query VictoriaMetrics answers: \"retention\", those older than the local tier keeps; \"all\", every step it holds whole")
@@ -189,7 +191,7 @@ func (c remoteConfig) tier(o *remote.Outbox, st *storage.Store, res int, failpoi
 	}
 	t, err := remote.New(remote.Config{
 		URL: c.url, Node: c.node, Lateness: c.lateness, Parents: parents, Res: res, MaxBackoff: c.maxBackoff,
-		Failpoint: failpoint,
+		Failpoint: failpoint, Backfill: c.backfill,
 	}, o, st)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -424,5 +425,112 @@ func TestQueryNodeAnswersLikeOneNode(t *testing.T) {
 	query := fmt.Sprintf("metric=footfall_in&bbox=%s&from=%d&to=%d", testBBox, from.Unix(), to.Unix())
 	if got := getAnswer[densityAnswer](t, q, "/api/v1/density?"+query); fmt.Sprint(got.UnreachablePeers) != fmt.Sprint([]string{b.url, b2.url}) {
 		t.Errorf("density with b and its replica stopped names %v as not answering", got.UnreachablePeers)
+	}
+}
+
+// TestRemoteBackfillShipsWhatTheStoreHeldBefore: a flowd that ran
+// without -remote holds two hours of buckets in its parts; started with
+// -remote, it ships them (minutes and hourly rollups) from the parts,
+// with its progress in /readyz and the log, and VictoriaMetrics then
+// answers the same series as the store. Done, a restart ships nothing
+// more; a backfill begun again (its progress lost) ships the same values,
+// which VictoriaMetrics counts once.
+func TestRemoteBackfillShipsWhatTheStoreHeldBefore(t *testing.T) {
+	vm := startVictoriaMetrics(t)
+	data := t.TempDir()
+	hour := time.Now().UTC().Truncate(time.Hour)
+	t0 := hour.Add(-2 * time.Hour)
+	at := func(m int) string { return t0.Add(time.Duration(m) * time.Minute).Format(time.RFC3339) }
+	want := map[string]int64{}
+	var counts, footfall, swipes strings.Builder
+	for m := 0; m < 110; m++ {
+		fmt.Fprintf(&counts, "{\"time\":%q,\"sensor\":\"D1\",\"class\":\"car\",\"count\":%d,\"interval\":120}\n", at(m), 10+m)
+		fmt.Fprintf(&footfall, "{\"time\":%q,\"site\":\"lake\",\"in\":%d,\"out\":1}\n", at(m), m+1)
+		fmt.Fprintf(&swipes, "{\"time\":%q,\"card\":\"C%d\",\"dir\":\"in\",\"station\":\"S1\"}\n", at(m), m)
+		want["count_car"] += int64(10 + m)
+		want["footfall_in"] += int64(m + 1)
+		want["swipes_in"]++
+	}
+	flags := append(registryFlags(t), "-flush-interval", "1s")
+	c := startFlowd(t, data, flags...)
+	c.post(t, "counts", "application/x-ndjson", counts.String(), false)
+	c.post(t, "footfall", "application/x-ndjson", footfall.String(), false)
+	c.post(t, "swipes", "application/x-ndjson", swipes.String(), false)
+	time.Sleep(3 * time.Second) // flushed as parts
+	c.stop()
+
+	ship := append(flags, "-remote", vm.url(), "-node", "a", "-remote-lateness", "0s")
+	backfilled := func(c *child) remoteStatus {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var ready struct {
+				Remote struct {
+					remoteStatus
+					Backfill *struct {
+						Done         bool      `json:"done"`
+						ShippedUntil time.Time `json:"shipped_until"`
+					} `json:"backfill"`
+				}
+			}
+			c.get(t, "/readyz").json(t, &ready)
+			st := ready.Remote
+			if st.Backfill != nil && st.Backfill.Done && st.OutboxSegments == 0 && st.LateFiles == 0 {
+				return st.remoteStatus
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the backfill did not end within 60 s: %+v %+v\n%s", st.remoteStatus, st.Backfill, c.Logs())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	c = startFlowd(t, data, ship...)
+	backfilled(c)
+	if !strings.Contains(c.Logs(), "remote: backfill: minute tier shipped up to") || !strings.Contains(c.Logs(), "; done") {
+		t.Errorf("the backfill's progress is not in the log:\n%s", c.Logs())
+	}
+	from, to := t0, t0.Add(115*time.Minute) // the last reading's second minute too
+	compareTiers(t, c, vm, from, to, want)
+	// The hourly rollups too.
+	for metric, total := range want {
+		local := c.series(t, fmt.Sprintf("metric=%s&bbox=%s&from=%d&to=%d&step=1h", metric, testBBox, from.Unix(), hour.Unix()))
+		remote := vm.sums(metric+":1h", from, hour, time.Hour)
+		var sum int64
+		for _, p := range local.Points {
+			sum += p[1]
+			if p[1] != remote[p[0]] {
+				t.Errorf("%s:1h at %s: %d in flowd, %d in VictoriaMetrics", metric, time.Unix(p[0], 0).UTC().Format("15:04"), p[1], remote[p[0]])
+			}
+		}
+		if sum != total || local.Tier != "hour" {
+			t.Errorf("%s: %d in flowd's %s tier, want %d", metric, sum, local.Tier, total)
+		}
+	}
+
+	// Done: a restart ships nothing more.
+	c.stop()
+	c = startFlowd(t, data, ship...)
+	time.Sleep(2 * time.Second)
+	if logs := c.Logs(); strings.Contains(logs, "remote: backfill") {
+		t.Errorf("a backfill done began again:\n%s", logs)
+	}
+	// Its progress lost, it ships the same values again, counted once.
+	c.stop()
+	if err := os.Remove(filepath.Join(data, "remote", "backfill.json")); err != nil {
+		t.Fatal(err)
+	}
+	c = startFlowd(t, data, ship...)
+	backfilled(c)
+	compareTiers(t, c, vm, from, to, want)
+
+	// A flowd with no data of its own lists the metrics VictoriaMetrics
+	// holds.
+	q := startFlowd(t, t.TempDir(), append(registryFlags(t), "-remote-read", vm.url(), "-remote-history", "all")...)
+	var listed struct{ Metrics []string }
+	q.get(t, "/api/v1/metrics").json(t, &listed)
+	for metric := range want {
+		if !slices.Contains(listed.Metrics, metric) {
+			t.Errorf("a flowd reading VictoriaMetrics lists %v, without %s", listed.Metrics, metric)
+		}
 	}
 }

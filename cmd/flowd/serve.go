@@ -58,6 +58,7 @@ type serveConfig struct {
 	riderGroups   string
 	export        exportSchedule
 	remote        remoteConfig
+	role          string
 }
 
 func serveFlags(args []string) (*serveConfig, error) {
@@ -95,12 +96,16 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.riderGroups, "rider-groups", "", "map card categories (the AFC exports' payType) to rider groups counted apart: \"1=adult,2=student,3=senior\", or a `FILE` of value=group lines")
 	exportScheduleFlags(fs, &c.export)
 	remoteFlags(fs, &c.remote)
+	fs.StringVar(&c.role, "role", "all", "\"all\": ingest and answer; \"query\": a query node, which ingests nothing and answers from VictoriaMetrics (-remote-read) and its -peers, its -remote-history all unless given")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: flowd serve [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), tokenFileHelp)
 	}
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := c.checkRole(fs); err != nil {
 		return nil, err
 	}
 	if c.res < 0 || c.res > 15 {
@@ -241,11 +246,21 @@ func serve(args []string) error {
 	defer stopLive()
 	go fc.Run()
 	defer fc.Close()
-	srv := api.NewServer(st, reg, regDir, api.Parts{Ingest: ih, Live: d, Forecasts: fc, Remote: rt})
+	parts := api.Parts{Ingest: ih, Live: d, Forecasts: fc, Remote: rt}
+	if c.role == "query" {
+		parts.Ingest = nil // its ingest routes answer 404
+	}
+	srv := api.NewServer(st, reg, regDir, parts)
 	srv.EntitySeries = c.entitySeries
 	srv.Privacy = layer
 	if srv.History, err = c.remote.history(rt, c.res); err != nil {
 		return err
+	}
+	if srv.History != nil && len(srv.History.Peers) > 0 {
+		// A query node: its live map sums the peers' live state.
+		stop := startLiveFeed(srv.History.Peers, st, d.Hub, c.live)
+		defer stop()
+		d.Sites.ReadFrom(srv.Buckets())
 	}
 	srv.MinFreeDisk = c.minFreeDisk
 	sec, err := setupSecurity(c.security, c.listen, c.data, srv, ih)
@@ -368,4 +383,31 @@ func failpointFromEnv() func(string) {
 			select {}
 		}
 	}
+}
+
+// checkRole checks -role against the other flags: a query node ships
+// nothing, feeds no demo and reads somewhere; it reads every step
+// VictoriaMetrics holds whole unless -remote-history says otherwise.
+func (c *serveConfig) checkRole(fs *flag.FlagSet) error {
+	switch c.role {
+	case "all":
+		return nil
+	case "query":
+	default:
+		return fmt.Errorf("-role %q: want all or query", c.role)
+	}
+	switch {
+	case c.remote.url != "":
+		return errors.New("-role query ingests nothing and so ships nothing: drop -remote (the ingest nodes ship; the query node reads with -remote-read)")
+	case c.demo:
+		return errors.New("-role query ingests nothing: run -demo on an ingest node")
+	case c.remote.read == "" && c.remote.peers == "":
+		return errors.New("-role query needs -remote-read (VictoriaMetrics or vmselect) and -peers (the ingest nodes), or at least one of them")
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "remote-history" })
+	if !given {
+		c.remote.historyMode = "all"
+	}
+	return nil
 }
