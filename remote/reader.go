@@ -192,16 +192,8 @@ func (r *Reader) selection(metric string, t storage.Tier, cells []h3.Cell, res i
 				break
 			}
 		}
-		values := make([]string, 0, len(seen))
-		for v := range seen {
-			values = append(values, CellHex(v))
-		}
-		slices.Sort(values)
-		label := ResLabel(l)
-		if l == r.res {
-			label = CellLabel
-		}
-		sel := fmt.Sprintf(`{__name__=%q,%s,%s=~"%s"}`, name, familyMatchers(metric), label, strings.Join(values, "|"))
+		label, values := r.cellLabel(l, seen)
+		sel := fmt.Sprintf(`{__name__=%q,%s,%s=~"%s"}`, name, familyMatchers(metric), label, values)
 		if len(sel) <= maxSelector {
 			return selection{selector: sel, filter: l != res}, nil
 		}
@@ -466,16 +458,8 @@ func (r *Reader) rangeMatcher(ranges []vocab.CellRange) string {
 		if !ok {
 			continue
 		}
-		values := make([]string, 0, len(seen))
-		for v := range seen {
-			values = append(values, CellHex(v))
-		}
-		slices.Sort(values)
-		label := ResLabel(l)
-		if l == r.res {
-			label = CellLabel
-		}
-		return fmt.Sprintf(`,%s=~"%s"`, label, strings.Join(values, "|"))
+		label, values := r.cellLabel(l, seen)
+		return fmt.Sprintf(`,%s=~"%s"`, label, values)
 	}
 	return ""
 }
@@ -487,4 +471,20 @@ func parentAt(c uint64, res int) uint64 {
 		return 0
 	}
 	return geo.Parent(c, res)
+}
+
+// cellLabel is the label naming cells at resolution l (the base label at
+// the base resolution) and the cells of seen as an alternation of their
+// ids, sorted, for a regular-expression matcher.
+func (r *Reader) cellLabel(l int, seen map[uint64]bool) (label, values string) {
+	vs := make([]string, 0, len(seen))
+	for v := range seen {
+		vs = append(vs, CellHex(v))
+	}
+	slices.Sort(vs)
+	label = ResLabel(l)
+	if l == r.res {
+		label = CellLabel
+	}
+	return label, strings.Join(vs, "|")
 }
