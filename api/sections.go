@@ -130,7 +130,7 @@ func (s *Server) parseSections(q *query) (sq sectionsQuery, err error) {
 		return sq, &paramError{Param: "step", Value: q.str("step"), Reason: fmt.Sprintf("%d loads (steps × sections); at most %d: use a larger step or a shorter from–to", loads, maxCorridorLoads)}
 	}
 	tier := s.Store.TierFor(sq.from, sq.step)
-	cost := queryCost{figures: n * int64(2*len(sq.net.Lines[sq.line])), tier: tier}
+	cost := queryCost{figures: n * int64(2*len(sq.net.Lines[sq.line])), tiers: tier.String()}
 	for _, m := range sq.source.legMetrics() {
 		cost.rows += s.Store.RowsToRead(tier, grouped(m, sq.group), sq.cells, sq.from, sq.to)
 	}
