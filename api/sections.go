@@ -219,6 +219,10 @@ func (s *Server) releaseSections(ans *sectionsAnswer, q sectionsQuery, metric st
 			ans.Sections[2*i+1] = section{From: b.ID, To: a.ID, Km: km, Loads: make([]int64, len(loads[0]))}
 		}
 	}
+	// A trip adds to each link of its path: at most every link of the
+	// line, one way each, in the step of its tap-in. The bound holds
+	// whatever trips there were, so what it costs tells nothing of them.
+	rel.Within(metric, len(links))
 	for i := range ans.Sections {
 		sec := &ans.Sections[i]
 		tail, _ := s.Registry.StationCell(sec.From)

@@ -4,8 +4,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // The day tier holds the hour tier's rows summed into UTC days: written by
@@ -83,4 +86,64 @@ func TestDayTierIsTheHoursSummedIntoDays(t *testing.T) {
 		t.Fatalf("after opening a store without a day tier: %d day parts, %d missing; want one derived from the hour parts and none missing", st.Parts[TierDay], st.PartsMissing)
 	}
 	check("derived from the hour parts")
+}
+
+// The hour tier cuts its blocks at two-week periods, so that a day out of
+// months of a cell's hours decodes a few weeks of them, not all, after a
+// flush and after a merge, and answers the same sums. (Uncut, the day
+// would read the whole part: a block of 8,192 rows holds two cells'
+// four months.)
+func TestHourBlocksAreCutAtTwoWeeks(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), quietOptions())
+	defer s.Close()
+	id, err := s.MetricID("swipes_in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cells, days = 8, 120
+	start := floorDiv(time.Now().Unix()/60-(days+5)*1440, hourBlockPeriod) * hourBlockPeriod
+	want := map[int64]int64{} // per hour
+	for half := range 2 {
+		var ds []Delta
+		for c := range cells {
+			for h := range days * 24 {
+				if h%2 != half {
+					continue
+				}
+				m := start + int64(h)*60
+				ds = append(ds, Delta{Key: Key{Metric: id, Cell: 0x89309a000000000 + uint64(c)<<12, Minute: m + int64(c)}, Value: int64(1 + (h+c)%7)})
+				want[m] += int64(1 + (h+c)%7)
+			}
+		}
+		if err := s.Add(ds); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := []vocab.CellRange{{Lo: 0, Hi: ^uint64(0)}}
+	from := start + 60*1440 + 300
+	for _, when := range []string{"after two flushes", "after their merge"} {
+		read := s.RowsToRead(TierHour, "swipes_in", all, from, from+1440)
+		// A cell's block of the day's period, and the block before it,
+		// which may hold the last days of the cell before and its first.
+		if parts := s.Stats().Parts[TierHour]; read > int64(parts)*cells*3*14*24 || read*3 > int64(cells*days*24) {
+			t.Errorf("%s: a day of %d cells' hours in %d parts reads %d rows; want at most three periods a cell and part, %d", when, cells, parts, read, parts*cells*3*14*24)
+		}
+		var sum int64
+		if err := s.Scan(TierHour, "swipes_in", all, from-300, from+1140, func(_ uint64, _, v int64) { sum += v }); err != nil {
+			t.Fatal(err)
+		}
+		var wantSum int64
+		for m := from - 300; m < from+1140; m += 60 {
+			wantSum += want[m]
+		}
+		if sum != wantSum {
+			t.Errorf("%s: the day sums %d, want %d", when, sum, wantSum)
+		}
+		if err := s.mergeWith(TierHour, slices.Clone(s.parts[TierHour]), zstdFlush); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
