@@ -263,13 +263,14 @@ func FlowdYearDensity(p *Proc, y *Year, res, from, to int) (Timed, error) {
 	q.Set("from", strconv.FormatInt(y.unix(from), 10))
 	q.Set("to", strconv.FormatInt(y.unix(to), 10))
 	var ans struct {
-		Total int64 `json:"total"`
+		Tier  string `json:"tier"`
+		Total int64  `json:"total"`
 		Cells []struct {
 			Value int64 `json:"value"`
 		} `json:"cells"`
 	}
 	took, n, err := getJSON(p.URL+"/api/v1/density?"+q.Encode(), &ans)
-	return Timed{took, ans.Total, len(ans.Cells), n}, err
+	return Timed{Took: took, Total: ans.Total, Items: len(ans.Cells), Bytes: n, Tier: ans.Tier}, err
 }
 
 // FlowdYearSeries asks flowd for the hourly sums of every cell of the year
@@ -283,11 +284,12 @@ func FlowdYearSeries(p *Proc, y *Year, from, to int) (Timed, error) {
 	q.Set("to", strconv.FormatInt(y.unix(to), 10))
 	q.Set("step", "1h")
 	var ans struct {
+		Tier   string     `json:"tier"`
 		Total  int64      `json:"total"`
 		Points [][2]int64 `json:"points"`
 	}
 	took, n, err := getJSON(p.URL+"/api/v1/series?"+q.Encode(), &ans)
-	return Timed{took, ans.Total, len(ans.Points), n}, err
+	return Timed{Took: took, Total: ans.Total, Items: len(ans.Points), Bytes: n, Tier: ans.Tier}, err
 }
 
 // PeerYearDensity is the peer's FlowdYearDensity: an instant query at the

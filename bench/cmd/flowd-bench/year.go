@@ -39,8 +39,7 @@ type yearRun struct {
 
 type yearQuery struct {
 	querySpec
-	goal    time.Duration // the issue's bound on flowd's warm median; 0: none
-	comment string
+	goal time.Duration // the issue's bound on flowd's warm median; 0: none
 }
 
 // runYear builds the year, writes it into flowd's store and the peer's,
@@ -101,33 +100,24 @@ func (y *yearRun) measure() error {
 	yr, c := y.year, y.b.c
 	hours := yr.Hours
 	month := 24 * 30
-	// A window of whole days less an hour at each end reads its edges' hours
-	// from the hour tier, whose blocks hold a cell's months: the planner
-	// reads it all from the hour tier then, which the query cost allows
-	// only past the default limit.
-	noLimit := []string{"-max-query-cost", "100000000"}
 	y.queries = []yearQuery{
 		{querySpec: querySpec{name: fmt.Sprintf("density, res 7, the whole year (%d days, midnight to midnight UTC)", c.yearDays),
 			flowd: func(p *bench.Proc) (bench.Timed, error) { return bench.FlowdYearDensity(p, yr, 7, 0, hours) },
 			peer:  func(p *bench.Proc) (bench.Timed, error) { return bench.PeerYearDensity(p, yr, 7, 0, hours) },
-			want:  yr.Total(0, hours)}, goal: 100 * time.Millisecond, comment: "day tier"},
+			want:  yr.Total(0, hours)}, goal: 100 * time.Millisecond},
 		{querySpec: querySpec{name: fmt.Sprintf("series of all %d cells, the last 30 days at 1-hour step", len(yr.Cells)),
 			flowd: func(p *bench.Proc) (bench.Timed, error) { return bench.FlowdYearSeries(p, yr, hours-month, hours) },
 			peer:  func(p *bench.Proc) (bench.Timed, error) { return bench.PeerYearSeries(p, yr, hours-month, hours) },
-			want:  yr.Total(hours-month, hours)}, goal: 50 * time.Millisecond, comment: "hour tier"},
+			want:  yr.Total(hours-month, hours)}, goal: 50 * time.Millisecond},
 		{querySpec: querySpec{name: "density, res 7, the year less an hour at each end",
 			flowd: func(p *bench.Proc) (bench.Timed, error) { return bench.FlowdYearDensity(p, yr, 7, 1, hours-1) },
 			peer:  func(p *bench.Proc) (bench.Timed, error) { return bench.PeerYearDensity(p, yr, 7, 1, hours-1) },
-			want:  yr.Total(1, hours-1)}, comment: "hour tier (the edges' hours would read every hour block); `-max-query-cost 100000000`"},
+			want:  yr.Total(1, hours-1)}},
 	}
 	for i := range y.queries {
 		q := &y.queries[i]
-		args := []string(nil)
-		if i == 2 {
-			args = noLimit
-		}
 		var err error
-		if q.flowdRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartFlowd(y.b.flowdBin, y.flowdDir, args...) }, q.flowd, q.want, c.queries); err != nil {
+		if q.flowdRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartFlowd(y.b.flowdBin, y.flowdDir) }, q.flowd, q.want, c.queries); err != nil {
 			return fmt.Errorf("flowd %s: %w", q.name, err)
 		}
 		if y.b.peerBin == "" {
@@ -156,7 +146,7 @@ func (y *yearRun) write(w io.Writer) {
 		len(yr.Cells), yr.Hours, yr.Rows(), yr.GenTime.Round(time.Millisecond),
 		y.writeTime.Round(time.Second), y.flowdSize.Rows[1], y.flowdSize.Parts[1], y.flowdSize.Rows[2], y.flowdSize.Parts[2],
 		y.peerTime.Round(time.Second), len(yr.Cover), yr.CoverRes, yr.CoverRes, c.queries)
-	fmt.Fprintf(w, "| query | flowd reads | answer | flowd cold | flowd warm p50 | peer cold | peer warm p50 | ratio warm flowd/peer | goal (issue 17) | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
+	fmt.Fprintf(w, "| query | flowd's tier | answer | flowd cold | flowd warm p50 | peer cold | peer warm p50 | ratio warm flowd/peer | goal (issue 17) | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, q := range y.queries {
 		pc, pw, rt := "–", "–", "–"
 		if q.peerRes.ok {
@@ -169,7 +159,7 @@ func (y *yearRun) write(w io.Writer) {
 			goal = "warm ≤ " + ms(q.goal)
 			v = verdict(fw <= q.goal)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d items, %d KB | %s | %s | %s | %s | %s | %s | %s |\n", q.name, q.comment, q.flowdRes.items, q.flowdRes.bytes>>10,
+		fmt.Fprintf(w, "| %s | %s | %d items, %d KB | %s | %s | %s | %s | %s | %s | %s |\n", q.name, q.flowdRes.cold.Tier, q.flowdRes.items, q.flowdRes.bytes>>10,
 			ms(q.flowdRes.cold.Took), ms(bench.Median(q.flowdRes.warm)), pc, pw, rt, goal, v)
 	}
 }
