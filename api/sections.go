@@ -112,7 +112,7 @@ func (s *Server) parseSections(q *query) (sq sectionsQuery, err error) {
 	if sq.source, err = parseSource(q); err != nil {
 		return sq, err
 	}
-	if sq.group, err = sourceGroup(q, sq.source); err != nil {
+	if sq.group, err = q.group(); err != nil {
 		return sq, err
 	}
 	if sq.from, sq.to, err = q.span(24 * 60); err != nil {
