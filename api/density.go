@@ -200,21 +200,30 @@ func (a *densityAnswer) appendGeoJSON(dst []byte) []byte {
 // res, for the base-resolution ranges given, leaving out zero sums.
 func (s *Server) sumByCell(ts tierSpan, metric string, ranges []vocab.CellRange, res int) (map[h3.Cell]int64, error) {
 	sums := map[h3.Cell]int64{}
+	// Rows come a base cell at a time: each cell's run is summed apart and
+	// added to the map once.
 	var lastBase uint64
 	var lastCell h3.Cell
+	var run int64
 	for _, p := range ts.pieces() {
 		err := s.Store.Scan(p.tier, metric, ranges, p.from, p.to, func(cell uint64, _, v int64) {
 			if cell != lastBase || lastCell == 0 {
-				lastBase, lastCell = cell, h3.Cell(cell)
+				if lastCell != 0 {
+					sums[lastCell] += run
+				}
+				lastBase, lastCell, run = cell, h3.Cell(cell), 0
 				if res < s.Res {
 					lastCell = lastCell.Parent(res)
 				}
 			}
-			sums[lastCell] += v
+			run += v
 		})
 		if err != nil {
 			return nil, err
 		}
+	}
+	if lastCell != 0 {
+		sums[lastCell] += run
 	}
 	for c, v := range sums {
 		if v == 0 {
