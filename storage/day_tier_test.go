@@ -147,3 +147,44 @@ func TestHourBlocksAreCutAtTwoWeeks(t *testing.T) {
 		}
 	}
 }
+
+// SumSteps over many ranges, read in two halves at once, sums what a scan
+// of the same ranges finds.
+func TestSumStepsOfManyRangesIsTheScansSum(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), quietOptions())
+	defer s.Close()
+	id, err := s.MetricID("swipes_in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m0 := time.Now().Unix()/60 - 600
+	var ds []Delta
+	var ranges []vocab.CellRange
+	for c := range 40 {
+		cell := 0x89309a000000000 + uint64(c)<<12
+		ranges = append(ranges, vocab.CellRange{Lo: cell, Hi: cell})
+		for m := range 500 {
+			ds = append(ds, Delta{Key: Key{Metric: id, Cell: cell, Minute: m0 + int64(m)}, Value: int64(1 + (c*m)%5)})
+		}
+	}
+	if err := s.Add(ds[:len(ds)/2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(ds[len(ds)/2:]); err != nil { // in the memtable
+		t.Fatal(err)
+	}
+	sums := make([]int64, 50)
+	if err := s.SumSteps(TierMinute, "swipes_in", ranges, m0, m0+500, 10, sums); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int64, 50)
+	if err := s.Scan(TierMinute, "swipes_in", ranges, m0, m0+500, func(_ uint64, m, v int64) { want[(m-m0)/10] += v }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sums, want) || want[0] == 0 {
+		t.Fatalf("sums %v, want %v", sums, want)
+	}
+}
