@@ -12,11 +12,44 @@ import (
 type tierSpan struct {
 	tier     storage.Tier
 	from, to int64 // unix minutes
+	// dayFrom, dayTo are the whole UTC days of [from, to) that the day
+	// tier answers instead, when they differ (see Server.densitySpan).
+	dayFrom, dayTo int64
+}
+
+// pieces are the spans of one tier each that the span reads: with days,
+// the hours before them, the days, and the hours after them.
+func (ts tierSpan) pieces() []tierSpan {
+	if ts.dayFrom >= ts.dayTo {
+		return []tierSpan{ts}
+	}
+	out := make([]tierSpan, 0, 3)
+	if ts.from < ts.dayFrom {
+		out = append(out, tierSpan{tier: ts.tier, from: ts.from, to: ts.dayFrom})
+	}
+	out = append(out, tierSpan{tier: storage.TierDay, from: ts.dayFrom, to: ts.dayTo})
+	if ts.dayTo < ts.to {
+		out = append(out, tierSpan{tier: ts.tier, from: ts.dayTo, to: ts.to})
+	}
+	return out
+}
+
+// tiers names the tiers the span reads: "day" when the day tier answers
+// whole days of it (their edges read from the hour tier).
+func (ts tierSpan) tiers() string {
+	if ts.dayFrom < ts.dayTo {
+		return storage.TierDay.String()
+	}
+	return ts.tier.String()
 }
 
 // rows counts the rows the store would read for the span over ranges.
 func (ts tierSpan) rows(st *storage.Store, metric string, ranges []vocab.CellRange) int64 {
-	return st.RowsToRead(ts.tier, metric, ranges, ts.from, ts.to)
+	var n int64
+	for _, p := range ts.pieces() {
+		n += st.RowsToRead(p.tier, metric, ranges, p.from, p.to)
+	}
+	return n
 }
 
 // queryCost is the work of one query: the rows the store reads, of the
@@ -24,13 +57,17 @@ func (ts tierSpan) rows(st *storage.Store, metric string, ranges []vocab.CellRan
 // of the work; a figure costs about what a row does.
 type queryCost struct {
 	rows, figures int64
-	tier          storage.Tier
+	tiers         string // the tier read, or "day" for days and their edge hours
 }
 
 func (c queryCost) total() int64 { return c.rows + c.figures }
 
 func (c queryCost) String() string {
-	return fmt.Sprintf("%d rows of the %s tier + %d figures = %d", c.rows, c.tier, c.figures, c.total())
+	tiers := c.tiers + " tier"
+	if c.tiers == storage.TierDay.String() {
+		tiers = "day and hour tiers"
+	}
+	return fmt.Sprintf("%d rows of the %s + %d figures = %d", c.rows, tiers, c.figures, c.total())
 }
 
 // costLimit is the most a query may cost (-max-query-cost).
@@ -58,7 +95,7 @@ func (s *Server) checkCost(c queryCost, advice string) error {
 // resolution never costs more than a finer one: whatever res is accepted,
 // a coarser one is too.
 func (s *Server) areaCost(a *area, ts tierSpan, metric string, figures int64) queryCost {
-	c := queryCost{rows: ts.rows(s.Store, metric, a.ranges), figures: figures, tier: ts.tier}
+	c := queryCost{rows: ts.rows(s.Store, metric, a.ranges), figures: figures, tiers: ts.tiers()}
 	if a.shape == nil || c.total() <= s.costLimit() {
 		return c
 	}

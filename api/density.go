@@ -81,7 +81,7 @@ func (s *Server) parseDensity(q *query) (dq densityQuery, err error) {
 	}
 	dq.local = q.str("local") == "1" || q.str("local") == "true"
 	dq.from, dq.to, _ = q.rel.Span(dq.metric, dq.from, dq.to, 0)
-	cost := s.areaCost(dq.area, s.densitySpan(dq.from, dq.to), dq.metric, int64(len(dq.area.cells)))
+	cost := s.areaCost(dq.area, s.densitySpan(dq.metric, dq.area.ranges, dq.from, dq.to), dq.metric, int64(len(dq.area.cells)))
 	return dq, s.checkCost(cost, adviceDensity)
 }
 
@@ -97,17 +97,32 @@ const longSpan = 24 * 60
 // the window's start to the last whole hour before its end: never past
 // the end, which for a caller below admin is where figures are released.
 // Only a window within one hour (of a day past the minute retention,
-// long settled) is read to the end of its hour.
-func (s *Server) densitySpan(from, to int64) tierSpan {
+// long settled) is read to the end of its hour. Of those hours, the whole
+// UTC days the day tier still keeps are read from it, a row per cell and
+// day instead of 24 (a year is 365 rows a cell, not 8,760), when that
+// reads fewer rows of metric over ranges: the hours at the edges are read
+// from the hour tier, whose blocks hold a cell's hours of months, so that
+// a window not from midnight to midnight UTC may read more that way.
+func (s *Server) densitySpan(metric string, ranges []vocab.CellRange, from, to int64) tierSpan {
 	if from%60 == 0 && to%60 == 0 || to-from >= longSpan || from < s.Store.RetentionCutoff(storage.TierMinute) {
 		h := storage.TierHour
 		hf, ht := h.Truncate(from), h.Truncate(to)
 		if ht <= hf {
 			ht = h.Truncate(to + 59)
 		}
-		return tierSpan{h, hf, ht}
+		span := tierSpan{tier: h, from: hf, to: ht}
+		d := storage.TierDay
+		df := d.Truncate(max(hf, s.Store.RetentionCutoff(d)) + d.Width() - 1)
+		if dt := d.Truncate(ht); dt > df {
+			days := span
+			days.dayFrom, days.dayTo = df, dt
+			if days.rows(s.Store, metric, ranges) < span.rows(s.Store, metric, ranges) {
+				return days
+			}
+		}
+		return span
 	}
-	return tierSpan{storage.TierMinute, from, to}
+	return tierSpan{tier: storage.TierMinute, from: from, to: to}
 }
 
 // density answers the per-cell sums of a metric over a window, at the
@@ -122,12 +137,12 @@ func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, 
 	var err error
 	var remoteUntil *time.Time
 	var unreachable []string
-	span := tierSpan{storage.TierMinute, split, q.to}
+	span := tierSpan{tier: storage.TierMinute, from: split, to: q.to}
 	remotePart := split > q.from
 	if !remotePart {
 		// All local: whole hours, a long window or one past the minute
 		// tier's retention read the hourly rollups (see densitySpan).
-		span = s.densitySpan(q.from, q.to)
+		span = s.densitySpan(q.metric, q.area.ranges, q.from, q.to)
 		q.from, q.to = span.from, span.to
 	}
 	// The store alone: this answer reads VictoriaMetrics and the peers
@@ -153,7 +168,7 @@ func (s *Server) density(q densityQuery, rel *privacy.Release) (*densityAnswer, 
 	if !q.local && span.tier == storage.TierMinute {
 		unreachable = s.peersByCell(q.metric, q.area, span.from, q.to, sums)
 	}
-	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: span.tier.String(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums)),
+	ans := &densityAnswer{Metric: q.metric, Res: q.area.res, Tier: span.tiers(), period: periodOf(q.from, q.to), Cells: make([]CellValue, 0, len(sums)),
 		RemoteUntil: remoteUntil, UnreachablePeers: unreachable}
 	for c, v := range sums {
 		if v == 0 {
@@ -187,19 +202,30 @@ func (a *densityAnswer) appendGeoJSON(dst []byte) []byte {
 // res, read through src, for the base-resolution ranges given, leaving out zero sums.
 func (s *Server) sumByCell(src *sources, ts tierSpan, metric string, ranges []vocab.CellRange, res int) (map[h3.Cell]int64, error) {
 	sums := map[h3.Cell]int64{}
+	// Rows come a base cell at a time: each cell's run is summed apart and
+	// added to the map once.
 	var lastBase uint64
 	var lastCell h3.Cell
-	err := src.scan(ts.tier, metric, ranges, ts.from, ts.to, func(cell uint64, _, v int64) {
-		if cell != lastBase || lastCell == 0 {
-			lastBase, lastCell = cell, h3.Cell(cell)
-			if res < s.Res {
-				lastCell = lastCell.Parent(res)
+	var run int64
+	for _, p := range ts.pieces() {
+		err := src.scan(p.tier, metric, ranges, p.from, p.to, func(cell uint64, _, v int64) {
+			if cell != lastBase || lastCell == 0 {
+				if lastCell != 0 {
+					sums[lastCell] += run
+				}
+				lastBase, lastCell, run = cell, h3.Cell(cell), 0
+				if res < s.Res {
+					lastCell = lastCell.Parent(res)
+				}
 			}
+			run += v
+		})
+		if err != nil {
+			return nil, err
 		}
-		sums[lastCell] += v
-	})
-	if err != nil {
-		return nil, err
+	}
+	if lastCell != 0 {
+		sums[lastCell] += run
 	}
 	for c, v := range sums {
 		if v == 0 {

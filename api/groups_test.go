@@ -118,7 +118,6 @@ func TestRiderGroupsSumToTheWhole(t *testing.T) {
 	}
 	for _, tc := range []struct{ query, param string }{
 		{"/api/v1/od?group=retired", "group"},
-		{"/api/v1/od?group=adult&source=inferred", "group"},
 		{"/api/v1/series?metric=trips&group=adult&cells=89309a4740fffff", "metric"},
 	} {
 		if r := get(t, fs.URL+tc.query); r.status != 400 || !strings.Contains(string(r.body), fmt.Sprintf(`parameter \"%s\"`, tc.param)) {

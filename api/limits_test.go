@@ -13,10 +13,10 @@ import (
 
 func TestCheckCostNamesCostAndLimit(t *testing.T) {
 	s := &Server{Guard: NewGuard(Limits{MaxQueryCost: 1000})}
-	if err := s.checkCost(queryCost{rows: 900, figures: 100, tier: storage.TierHour}, "ask less"); err != nil {
+	if err := s.checkCost(queryCost{rows: 900, figures: 100, tiers: storage.TierHour.String()}, "ask less"); err != nil {
 		t.Fatalf("cost at the limit refused: %v", err)
 	}
-	err := s.checkCost(queryCost{rows: 901, figures: 100, tier: storage.TierHour}, "ask less")
+	err := s.checkCost(queryCost{rows: 901, figures: 100, tiers: storage.TierHour.String()}, "ask less")
 	if err == nil || !strings.Contains(err.Error(), "901 rows of the hour tier + 100 figures = 1001") || !strings.Contains(err.Error(), "limit of 1000 (-max-query-cost): ask less") {
 		t.Fatalf("cost over the limit: %v", err)
 	}

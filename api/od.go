@@ -65,16 +65,6 @@ func (src odSource) legMetrics() []string {
 	return ms
 }
 
-// sourceGroup reads group= for trips of a source: rider groups count
-// matched trips only.
-func sourceGroup(q *query, src odSource) (string, error) {
-	g, err := q.group()
-	if err == nil && g != "" && src != sourceMatched {
-		err = &paramError{Param: "group", Value: g, Reason: "rider groups count matched trips only: leave source out, or source=matched"}
-	}
-	return g, err
-}
-
 // grouped returns metric's family for group, or metric when group is "".
 func grouped(metric, group string) string {
 	if group == "" {
@@ -142,7 +132,7 @@ func (s *Server) parseOD(q *query) (oq odQuery, err error) {
 	if oq.source, err = parseSource(q); err != nil {
 		return oq, err
 	}
-	if oq.group, err = sourceGroup(q, oq.source); err != nil {
+	if oq.group, err = q.group(); err != nil { // matched trips by the card's tap-out, inferred ones by its tap-in
 		return oq, err
 	}
 	if err := q.resAllowed(vocab.Trips, oq.res, "res"); err != nil {
@@ -234,7 +224,7 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 			}
 			p.Trips += n
 			ans.Trips += n
-			if metric == vocab.TripsInferred {
+			if metric == grouped(vocab.TripsInferred, q.group) {
 				p.Inferred = n
 				continue
 			}
@@ -245,7 +235,7 @@ func (s *Server) od(q odQuery, rel *privacy.Release) (*odAnswer, error) {
 		}
 	}
 	release(grouped(vocab.Trips, q.group), trips)
-	release(vocab.TripsInferred, inferred)
+	release(grouped(vocab.TripsInferred, q.group), inferred)
 	keys := make([]odKey, 0, len(pairs))
 	for k, p := range pairs {
 		if q.source != sourceAll {
@@ -345,7 +335,7 @@ func (s *Server) scanTrips(src *sources, tier storage.Tier, q odQuery, ends *odE
 		sums = append(sums, sum{grouped(vocab.Trips, q.group), trips}, sum{grouped(vocab.TripSeconds, q.group), seconds})
 	}
 	if q.source.inferred() {
-		sums = append(sums, sum{vocab.TripsInferred, inferred})
+		sums = append(sums, sum{grouped(vocab.TripsInferred, q.group), inferred})
 	}
 	for _, m := range sums {
 		err := src.scanSub(tier, m.name, q.origins, q.from, q.to, func(o, d uint64, _, v int64) {

@@ -115,7 +115,7 @@ func (s *Server) checkProm(q *query, pq *promQuery) error {
 		figures *= int64(len(pq.area.cells))
 	}
 	tier := s.Store.TierFor(pq.from, pq.step)
-	cost := s.areaCost(pq.area, tierSpan{tier, pq.from, pq.to}, pq.metric, figures)
+	cost := s.areaCost(pq.area, tierSpan{tier: tier, from: pq.from, to: pq.to}, pq.metric, figures)
 	return s.checkCost(cost, withHourStep(adviceProm, tier, "step=3600 with start on the hour"))
 }
 

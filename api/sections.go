@@ -113,7 +113,7 @@ func (s *Server) parseSections(q *query) (sq sectionsQuery, err error) {
 	if sq.source, err = parseSource(q); err != nil {
 		return sq, err
 	}
-	if sq.group, err = sourceGroup(q, sq.source); err != nil {
+	if sq.group, err = q.group(); err != nil {
 		return sq, err
 	}
 	if sq.from, sq.to, err = q.span(24 * 60); err != nil {
@@ -131,7 +131,7 @@ func (s *Server) parseSections(q *query) (sq sectionsQuery, err error) {
 		return sq, &paramError{Param: "step", Value: q.str("step"), Reason: fmt.Sprintf("%d loads (steps × sections); at most %d: use a larger step or a shorter from–to", loads, maxCorridorLoads)}
 	}
 	tier := s.Store.TierFor(sq.from, sq.step)
-	cost := queryCost{figures: n * int64(2*len(sq.net.Lines[sq.line])), tier: tier}
+	cost := queryCost{figures: n * int64(2*len(sq.net.Lines[sq.line])), tiers: tier.String()}
 	for _, m := range sq.source.legMetrics() {
 		cost.rows += s.Store.RowsToRead(tier, grouped(m, sq.group), sq.cells, sq.from, sq.to)
 	}
@@ -222,6 +222,10 @@ func (s *Server) releaseSections(ans *sectionsAnswer, q sectionsQuery, metric st
 			ans.Sections[2*i+1] = section{From: b.ID, To: a.ID, Km: km, Loads: make([]int64, len(loads[0]))}
 		}
 	}
+	// A trip adds to each link of its path: at most every link of the
+	// line, one way each, in the step of its tap-in. The bound holds
+	// whatever trips there were, so what it costs tells nothing of them.
+	rel.Within(metric, len(links))
 	for i := range ans.Sections {
 		sec := &ans.Sections[i]
 		tail, _ := s.Registry.StationCell(sec.From)

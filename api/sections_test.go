@@ -16,6 +16,7 @@ import (
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/internal/flowdtest"
+	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
@@ -241,6 +242,42 @@ func TestSectionLoadsOfFewPeopleAreWithheld(t *testing.T) {
 		}
 		if got.Sections[0].From != "S1" || got.Sections[0].Total != tc.want || (got.Trips != nil) != tc.exact {
 			t.Errorf("sections as %s: %s; want S1→S2 %d, totals shown %v", tc.token[:5], out, tc.want, tc.exact)
+		}
+	}
+}
+
+// A trip adds to the load of every link of its path, so one trip from
+// end to end of a line of three links is in three figures of a step:
+// the answer costs a read token 3ε, whatever the trips were, and asking
+// it again the same day is free.
+func TestSectionLoadsAreChargedPerLinkOfAPath(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Hour)
+	s := startAnalystServer(t, now, nil)
+	stations := "id,name,lat,lng,line\nS1,One,30.2590,120.1640,1\nS2,Two,30.2660,120.1680,1\nS3,Three,30.2730,120.1720,1\nS4,Four,30.2800,120.1760,1\n"
+	if status, out := s.do(t, adminToken, "PUT", "/api/v1/stations", []byte(stations)); status != 200 {
+		t.Fatalf("PUT stations: %d %s", status, out)
+	}
+	a, d := h3.LatLngToCell(h3.LatLng{Lat: 30.2590, Lng: 120.1640}, 9), h3.LatLngToCell(h3.LatLng{Lat: 30.2800, Lng: 120.1760}, 9)
+	start := now.Add(-10 * time.Hour)
+	var taps []tap
+	for i := range 40 {
+		card := fmt.Sprintf("c%d", i)
+		taps = append(taps, tap{card, true, start.Add(time.Duration(i) * time.Minute), a}, tap{card, false, start.Add(time.Duration(i+20) * time.Minute), d})
+	}
+	s.post(t, taps)
+	path := fmt.Sprintf("/api/v1/sections?line=1&from=%d&to=%d", start.Unix(), start.Add(time.Hour).Unix())
+	eps := privacy.DefaultPolicy(9, 3*time.Hour).Epsilon
+	for _, want := range []float64{3 * eps, 0} {
+		status, out := s.do(t, readToken, "GET", path, nil)
+		var got struct {
+			Sections []struct{ Total int64 }
+			Privacy  struct{ Cost float64 }
+		}
+		if err := json.Unmarshal(out, &got); err != nil || status != 200 || len(got.Sections) != 6 {
+			t.Fatalf("sections: %d %s", status, out)
+		}
+		if math.Abs(got.Privacy.Cost-want) > 1e-9 {
+			t.Errorf("a section answer of three links cost ε %v; want %v", got.Privacy.Cost, want)
 		}
 	}
 }

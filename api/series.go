@@ -96,7 +96,7 @@ func (s *Server) parseSeries(q *query) (sq seriesQuery, err error) {
 		return sq, err
 	}
 	tier := s.Store.TierFor(sq.from, sq.step)
-	cost := s.areaCost(sq.area, tierSpan{tier, sq.from, sq.to}, sq.family, n)
+	cost := s.areaCost(sq.area, tierSpan{tier: tier, from: sq.from, to: sq.to}, sq.family, n)
 	return sq, s.checkCost(cost, withHourStep(adviceSeries, tier, "step=1h from a whole hour"))
 }
 

@@ -75,8 +75,8 @@ func (s *Server) parseTop(q *query) (tq topQuery, err error) {
 		return tq, err
 	}
 	tq.from, tq.to, _ = q.rel.Span(tq.metric, tq.from, tq.to, 0)
-	span := s.densitySpan(tq.from, tq.to)
-	cost := queryCost{rows: span.rows(s.Store, tq.metric, tq.ranges), figures: int64(tq.k), tier: span.tier}
+	span := s.densitySpan(tq.metric, tq.ranges, tq.from, tq.to)
+	cost := queryCost{rows: span.rows(s.Store, tq.metric, tq.ranges), figures: int64(tq.k), tiers: span.tiers()}
 	return tq, s.checkCost(cost, adviceDensity)
 }
 
@@ -84,7 +84,11 @@ func (s *Server) parseTop(q *query) (tq topQuery, err error) {
 // window, at a resolution, ranked by the figures the release lets out.
 // Ties go to the lower cell id so that answers are stable.
 func (s *Server) top(q topQuery, rel *privacy.Release) (*topAnswer, error) {
-	span := s.densitySpan(q.from, q.to)
+	span := s.densitySpan(q.metric, q.ranges, q.from, q.to)
+	if s.History != nil {
+		// VictoriaMetrics and the peers hold no day tier.
+		span.dayFrom, span.dayTo = 0, 0
+	}
 	q.from, q.to = span.from, span.to
 	src := s.sources(false)
 	sums, err := s.sumByCell(src, span, q.metric, q.ranges, q.res)
@@ -108,7 +112,7 @@ func (s *Server) top(q topQuery, rel *privacy.Release) (*topAnswer, error) {
 		return cmp.Compare(a.cell, b.cell)
 	})
 	ans := &topAnswer{
-		Metric: q.metric, Res: q.res, Tier: span.tier.String(), K: q.k, Seen: len(all),
+		Metric: q.metric, Res: q.res, Tier: span.tiers(), K: q.k, Seen: len(all),
 		period: periodOf(q.from, q.to), Cells: make([]topCell, min(q.k, len(all))), remoteNote: src.note(),
 	}
 	for i := range ans.Cells {

@@ -74,8 +74,9 @@ func peerRegex(cells []h3.Cell) string {
 type Timed struct {
 	Took  time.Duration
 	Total int64
-	Items int // points or cells answered
-	Bytes int // size of the answer
+	Items int    // points or cells answered
+	Bytes int    // size of the answer
+	Tier  string // the tier flowd said answered, where the bench reads it
 }
 
 var queryClient = &http.Client{Timeout: 2 * time.Minute}
@@ -116,7 +117,7 @@ func FlowdSeries(p *Proc, d *Day, a Area, from, to int) (Timed, error) {
 		Points [][2]int64 `json:"points"`
 	}
 	took, n, err := getJSON(p.URL+"/api/v1/series?"+q.Encode(), &ans)
-	return Timed{took, ans.Total, len(ans.Points), n}, err
+	return Timed{Took: took, Total: ans.Total, Items: len(ans.Points), Bytes: n}, err
 }
 
 // FlowdDensity asks flowd for the per-cell sums at res over minutes
@@ -135,7 +136,7 @@ func FlowdDensity(p *Proc, d *Day, a Area, res, from, to int) (Timed, error) {
 		} `json:"cells"`
 	}
 	took, n, err := getJSON(p.URL+"/api/v1/density?"+q.Encode(), &ans)
-	return Timed{took, ans.Total, len(ans.Cells), n}, err
+	return Timed{Took: took, Total: ans.Total, Items: len(ans.Cells), Bytes: n}, err
 }
 
 type promAnswer struct {

@@ -15,8 +15,8 @@ type StoreSize struct {
 	Apparent int64 // file sizes, as du --apparent-size counts
 	// MinuteDisk and HourDisk split flowd's parts by tier; zero for the peer.
 	MinuteDisk, HourDisk int64
-	Parts                [2]int
-	Rows                 [2]uint64
+	Parts                [storage.NumTiers]int
+	Rows                 [storage.NumTiers]uint64
 }
 
 // SettleFlowd opens a stopped flowd's store in this process and lets its
@@ -27,7 +27,7 @@ func SettleFlowd(dataDir string) (StoreSize, error) {
 	dir := filepath.Join(dataDir, "store")
 	st, err := storage.Open(dir, storage.Options{
 		FlushInterval: 100 * time.Millisecond,
-		Retention:     [2]time.Duration{876000 * time.Hour, 876000 * time.Hour},
+		Retention:     [storage.NumTiers]time.Duration{876000 * time.Hour, 876000 * time.Hour},
 		Logf:          func(string, ...any) {},
 	})
 	if err != nil {
@@ -54,7 +54,7 @@ func SettleFlowd(dataDir string) (StoreSize, error) {
 	}
 	if st, err = storage.Open(dir, storage.Options{
 		FlushInterval: time.Hour,
-		Retention:     [2]time.Duration{876000 * time.Hour, 876000 * time.Hour},
+		Retention:     [storage.NumTiers]time.Duration{876000 * time.Hour, 876000 * time.Hour},
 		Logf:          func(string, ...any) {},
 	}); err != nil {
 		return StoreSize{}, err

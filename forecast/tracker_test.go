@@ -28,7 +28,7 @@ func openTestStore(t *testing.T, c *clock) *storage.Store {
 	t.Helper()
 	st, err := storage.Open(filepath.Join(t.TempDir(), "store"), storage.Options{
 		Now: c.now, FlushInterval: time.Hour, Logf: func(string, ...any) {},
-		Retention: [2]time.Duration{90 * 24 * time.Hour, 365 * 24 * time.Hour},
+		Retention: [storage.NumTiers]time.Duration{90 * 24 * time.Hour, 365 * 24 * time.Hour},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -25,9 +25,17 @@ type riderGroup struct {
 	id                              uint8
 	name                            string
 	swipesIn, swipesOut, trips, sec string
+	legs, tripsInferred             string
 }
 
-// MaxRiderGroups bounds the groups: each takes four metrics.
+// GroupMetrics lists the names of the metric families of rider group name:
+// swipes, matched trips and their seconds, inferred legs and trips.
+func GroupMetrics(name string) []string {
+	return []string{vocab.InGroup(vocab.SwipesIn, name), vocab.InGroup(vocab.SwipesOut, name), vocab.InGroup(vocab.Trips, name),
+		vocab.InGroup(vocab.TripSeconds, name), vocab.InGroup(vocab.LegsInferred, name), vocab.InGroup(vocab.TripsInferred, name)}
+}
+
+// MaxRiderGroups bounds the groups: each takes six metrics.
 const MaxRiderGroups = 8
 
 // ParseRiderGroups reads a map of categories to groups, "value=group"
@@ -62,7 +70,8 @@ func ParseRiderGroups(r io.Reader) (*RiderGroups, error) {
 					return nil, fmt.Errorf("rider groups, line %d: group %q: at most %d groups", line, name, MaxRiderGroups)
 				}
 				rg = &riderGroup{id: uint8(len(g.list)), name: name, swipesIn: vocab.InGroup(vocab.SwipesIn, name), swipesOut: vocab.InGroup(vocab.SwipesOut, name),
-					trips: vocab.InGroup(vocab.Trips, name), sec: vocab.InGroup(vocab.TripSeconds, name)}
+					trips: vocab.InGroup(vocab.Trips, name), sec: vocab.InGroup(vocab.TripSeconds, name),
+					legs: vocab.InGroup(vocab.LegsInferred, name), tripsInferred: vocab.InGroup(vocab.TripsInferred, name)}
 				groups[name] = rg
 				g.names = append(g.names, name)
 				g.list = append(g.list, rg)
@@ -82,6 +91,20 @@ func ParseRiderGroups(r io.Reader) (*RiderGroups, error) {
 
 // Names lists the groups, sorted.
 func (g *RiderGroups) Names() []string { return slices.Clone(g.names) }
+
+// named returns the group of a name, nil when there is none: an open leg
+// of a group the map no longer names counts in no group.
+func (g *RiderGroups) named(name string) *riderGroup {
+	if g == nil || name == "" {
+		return nil
+	}
+	for _, rg := range g.list[1:] {
+		if rg.name == name {
+			return rg
+		}
+	}
+	return nil
+}
 
 // byID returns the group of an id, nil for 0.
 func (g *RiderGroups) byID(id uint8) *riderGroup {

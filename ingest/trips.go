@@ -148,7 +148,7 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 		sec := vocab.FloorDiv(tp.ms, 1000)
 		if sec > t.watermark {
 			t.watermark = sec
-			t.expire(add, closeTrip)
+			t.expire(groups, add, closeTrip)
 		}
 		card := tp.card
 		o, isOpen := t.open[card]
@@ -161,7 +161,7 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 		if isOpen && (sec >= t.deadline(o) || sec < o.Start) {
 			// Past its day or window, or a tap from before it opened: the
 			// open trip ends as it would have expired.
-			t.end(o, add)
+			t.end(o, groups, add)
 			closeTrip(card)
 			isOpen = false
 		}
@@ -172,6 +172,9 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			}
 			if n.Line != "" {
 				n.TripStart, n.TripCell, n.DayCell = sec, tp.cell, tp.cell
+				if g := groups.byID(tp.group); g != nil {
+					n.Group = g.name // the card's group, as its tap-in gives it
+				}
 			}
 			if n.Line != "" {
 				// Learnt first: a card boarding the line it rode again
@@ -179,7 +182,7 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 				t.infer.learn(n.Line, n.Cell)
 			}
 			if isOpen {
-				t.follow(o, &n, add)
+				t.follow(o, &n, groups, add)
 				if card != tp.card {
 					closeTrip(card) // the leg under the previous key
 				}
@@ -221,12 +224,12 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 
 // expire ends the trips and legs whose deadline the watermark has passed,
 // oldest first.
-func (t *Trips) expire(add func(metric string, cell, sub uint64, minute, v int64), closeTrip func(uint64)) {
+func (t *Trips) expire(groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64), closeTrip func(uint64)) {
 	for _, eq := range []*expiryQueue{&t.queue, &t.legs} {
 		for ; eq.head < len(eq.q) && t.deadline(eq.q[eq.head]) <= t.watermark; eq.head++ {
 			q := eq.q[eq.head]
 			if o, ok := t.open[q.Card]; ok && o == q {
-				t.end(o, add)
+				t.end(o, groups, add)
 				closeTrip(q.Card)
 			}
 		}
@@ -242,11 +245,12 @@ func (t *Trips) expire(add func(metric string, cell, sub uint64, minute, v int64
 // end counts an open trip that no tap closes: a leg of a line as the
 // day's last, ending at its line's stop nearest to the day's first
 // boarding; any other as an unmatched tap-in.
-func (t *Trips) end(o storage.OpenTrip, add func(metric string, cell, sub uint64, minute, v int64)) {
+func (t *Trips) end(o storage.OpenTrip, groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64)) {
 	if o.Line != "" && t.infer != nil {
 		if dest, ok := t.infer.alight(o.Line, o.DayCell); ok && dest != o.Cell {
-			add(vocab.LegsInferred, o.Cell, dest, vocab.FloorDiv(o.Start, 60), 1)
-			add(vocab.TripsInferred, o.TripCell, dest, vocab.FloorDiv(o.TripStart, 60), 1)
+			g := groups.named(o.Group)
+			addLeg(g, o, dest, add)
+			addInferredTrip(g, o, dest, add)
 			return
 		}
 	}
@@ -258,7 +262,7 @@ func (t *Trips) end(o storage.OpenTrip, add func(metric string, cell, sub uint64
 // its line's stop nearest to n: the trip goes on through n when n comes
 // within the transfer time, and ends there otherwise. Any other open trip,
 // and a leg with no stop near n, is an unmatched tap-in and ends its trip.
-func (t *Trips) follow(o storage.OpenTrip, n *storage.OpenTrip, add func(metric string, cell, sub uint64, minute, v int64)) {
+func (t *Trips) follow(o storage.OpenTrip, n *storage.OpenTrip, groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64)) {
 	if n.Line != "" && o.Line != "" {
 		n.DayCell = o.DayCell
 	}
@@ -271,12 +275,32 @@ func (t *Trips) follow(o storage.OpenTrip, n *storage.OpenTrip, add func(metric 
 		add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
 		return
 	}
-	add(vocab.LegsInferred, o.Cell, dest, vocab.FloorDiv(o.Start, 60), 1)
+	g := groups.named(o.Group)
+	addLeg(g, o, dest, add)
 	if n.Line != "" && n.Start-o.Start <= t.infer.transfer() {
 		n.TripStart, n.TripCell = o.TripStart, o.TripCell
 		return
 	}
+	addInferredTrip(g, o, dest, add)
+}
+
+// addLeg counts the inferred leg o ending at dest, in its rider group g
+// too when it has one.
+func addLeg(g *riderGroup, o storage.OpenTrip, dest uint64, add func(metric string, cell, sub uint64, minute, v int64)) {
+	add(vocab.LegsInferred, o.Cell, dest, vocab.FloorDiv(o.Start, 60), 1)
+	if g != nil {
+		add(g.legs, o.Cell, dest, vocab.FloorDiv(o.Start, 60), 1)
+	}
+}
+
+// addInferredTrip counts the inferred trip whose last leg is o, ending at
+// dest, in the group of that leg's card too. A card's legs are of one
+// group: fare systems write the category on every tap.
+func addInferredTrip(g *riderGroup, o storage.OpenTrip, dest uint64, add func(metric string, cell, sub uint64, minute, v int64)) {
 	add(vocab.TripsInferred, o.TripCell, dest, vocab.FloorDiv(o.TripStart, 60), 1)
+	if g != nil {
+		add(g.tripsInferred, o.TripCell, dest, vocab.FloorDiv(o.TripStart, 60), 1)
+	}
 }
 
 // revert takes back a batch's effect on the open trips where no later batch

@@ -42,7 +42,7 @@ func (e *BudgetError) Error() string {
 }
 
 // Charge works out what the answer cost, ε times the most figures outside
-// the pyramid one event is in, per metric, and takes it from the caller's
+// the pyramid one event is in, per metric (at least what Within said), and takes it from the caller's
 // budget for today; an answer with the same figures as one the caller was
 // charged for today is free. Past the budget it returns a *BudgetError and
 // charges nothing.
@@ -59,8 +59,8 @@ func (r *Release) Charge() error {
 		shape += f.id*0x9e3779b97f4a7c15 | 1
 	}
 	overlap := 0
-	for _, figs := range byMetric {
-		overlap += maxOverlap(figs)
+	for metric, figs := range byMetric {
+		overlap += max(maxOverlap(figs), r.within[metric])
 	}
 	cost := r.l.p.Epsilon * float64(overlap)
 	return r.l.ledger.charge(r, shape, cost)

@@ -21,6 +21,9 @@ type Release struct {
 
 	// figs are the figures released outside the pyramid, for Charge.
 	figs []figure
+	// within holds, per metric, the most figures of the answer one event
+	// can be in that their areas do not show (see Within).
+	within map[string]int
 	// cards says that the answer asked for card-derived figures; step
 	// and until are the coarsest floor and the earliest release line it
 	// met, for the note.
@@ -28,6 +31,17 @@ type Release struct {
 	step, until int64
 	cost        float64
 	spent       float64
+}
+
+// Within says that one event of metric can be in n figures of this
+// answer whose areas look disjoint: a trip adds to the load of every link
+// of its path, each a figure of its own link's stations. Charge counts at
+// least n figures of metric for one event.
+func (r *Release) Within(metric string, n int) {
+	if r.within == nil {
+		r.within = map[string]int{}
+	}
+	r.within[metric] = max(r.within[metric], n)
 }
 
 // Noised reports whether figures of metric pass the layer's noise for this

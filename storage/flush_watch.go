@@ -42,7 +42,7 @@ type flushRows struct {
 // the rows slice of tier t's last flush (flushes take turns under
 // flushMu).
 func (s *Store) newFlushRows(t Tier, mem *memtable) *flushRows {
-	if s.opts.Watch == nil {
+	if s.opts.Watch == nil || t == TierDay { // the day tier is derived, kept here only
 		return nil
 	}
 	rows := s.watchRows[t][:0]

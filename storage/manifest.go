@@ -100,9 +100,9 @@ func (s *Store) checkManifest(setAside map[string]bool) error {
 		if present[key] || setAside[key] {
 			continue
 		}
-		tier := TierMinute
-		if e.Tier == TierHour.String() {
-			tier = TierHour
+		tier, ok := tierNamed(e.Tier)
+		if !ok {
+			continue // of a later version's tier, which this one neither reads nor lost
 		}
 		if e.MaxMinute < s.RetentionCutoff(tier) {
 			continue

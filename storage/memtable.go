@@ -26,7 +26,7 @@ type memtable struct {
 type memShard struct {
 	mu   sync.Mutex
 	both seriesTable
-	// only holds rows for one tier; hour rows are stored hour-truncated.
+	// only holds rows for one tier, stored truncated to the tier's width.
 	only [numTiers]seriesTable
 }
 
@@ -69,8 +69,8 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 			dst = &sh.only[only]
 		}
 		tr := TierMinute
-		if only == TierHour {
-			tr = TierHour
+		if only != numTiers {
+			tr = only
 		}
 		for _, s := range list {
 			dst.addSeries(src, s, tr)
@@ -110,14 +110,22 @@ func (m *memtable) bytes() int {
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
-		n += sh.both.bytes() + sh.only[TierMinute].bytes() + sh.only[TierHour].bytes()
+		n += sh.both.bytes()
+		for t := range sh.only {
+			n += sh.only[t].bytes()
+		}
 		sh.mu.Unlock()
 	}
 	return n
 }
 
 func (m *memtable) empty() bool {
-	return m.rowCount(TierMinute) == 0 && m.rowCount(TierHour) == 0
+	for t := range numTiers {
+		if m.rowCount(t) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // scan calls fn for the rows of tier t matching metric, ranges and [from,

@@ -36,7 +36,7 @@ func TestCrashAfterWALSync(t *testing.T) {
 	}
 	s = openTestStore(t, crashed, quietOptions())
 	defer s.Close()
-	for _, tier := range []Tier{TierMinute, TierHour} {
+	for _, tier := range []Tier{TierMinute, TierHour, TierDay} {
 		if total, _ := sumAll(t, s, tier, "count_car"); total != 1+2+4 {
 			t.Fatalf("%s tier after the crash: %d, want the first three batches, 7", tier, total)
 		}
@@ -44,8 +44,9 @@ func TestCrashAfterWALSync(t *testing.T) {
 }
 
 // TestCrashBetweenTierParts kills the store when a flush has installed the
-// minute part and not yet the hour part nor cut the WAL: replay gives the
-// WAL's rows to the hour tier only, so both tiers hold every row once,
+// minute part and not yet the hour and day parts nor cut the WAL: replay
+// gives the WAL's rows to the hour and day tiers only, so every tier
+// holds every row once,
 // then and after further flushes.
 func TestCrashBetweenTierParts(t *testing.T) {
 	dir, crashed := t.TempDir(), filepath.Join(t.TempDir(), "store")
@@ -60,15 +61,15 @@ func TestCrashBetweenTierParts(t *testing.T) {
 	}
 	check := func(s *Store, when string) {
 		t.Helper()
-		for _, tier := range []Tier{TierMinute, TierHour} {
+		for _, tier := range []Tier{TierMinute, TierHour, TierDay} {
 			if total, _ := sumAll(t, s, tier, "count_car"); total != want {
 				t.Fatalf("%s: %s tier holds %d, want %d", when, tier, total, want)
 			}
 		}
 	}
 	s = openTestStore(t, crashed, quietOptions())
-	if st := s.Stats(); st.Parts[TierMinute] != 1 || st.Parts[TierHour] != 0 || st.MemtableRows[TierMinute] != 0 || st.MemtableRows[TierHour] == 0 {
-		t.Fatalf("after the crash: parts %v, memtable rows %v; want a minute part and the hour rows in memory", st.Parts, st.MemtableRows)
+	if st := s.Stats(); st.Parts[TierMinute] != 1 || st.Parts[TierHour] != 0 || st.Parts[TierDay] != 0 || st.MemtableRows[TierMinute] != 0 || st.MemtableRows[TierHour] == 0 || st.MemtableRows[TierDay] == 0 {
+		t.Fatalf("after the crash: parts %v, memtable rows %v; want a minute part and the hour and day rows in memory", st.Parts, st.MemtableRows)
 	}
 	check(s, "after the crash")
 	want += addParts(t, s, id, 1, 10, m0)

@@ -108,13 +108,20 @@ func (s *Store) replay() error {
 		if err != nil {
 			return err
 		}
-		switch minute, hour := seq > covered[TierMinute], seq > covered[TierHour]; {
-		case minute && hour:
+		var need []Tier
+		for t := range numTiers {
+			if seq > covered[t] {
+				need = append(need, t)
+			}
+		}
+		if len(need) == int(numTiers) {
 			s.mem.addTable(&rec, numTiers, &scratch)
-		case minute:
-			s.mem.addTable(&rec, TierMinute, &scratch)
-		case hour:
-			s.mem.addTable(&rec, TierHour, &scratch)
+			return nil
+		}
+		// After a crash between the parts of one flush: the record goes to
+		// each tier that lacks it, apart.
+		for _, t := range need {
+			s.mem.addTable(&rec, t, &scratch)
 		}
 		return nil
 	}, s.reportSegment)

@@ -84,7 +84,12 @@ func sumRows(sums []int64, step, from, to int64, minutes, values []int64) {
 		if m < from || m >= to {
 			continue
 		}
-		if m < lo || m >= hi {
+		switch {
+		case m >= lo && m < hi:
+		case m >= hi && m < hi+step: // the next step: a series' next hour
+			idx++
+			lo, hi = hi, hi+step
+		default:
 			idx = (m - from) / step
 			lo = from + idx*step
 			hi = lo + step
@@ -251,6 +256,44 @@ func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, 
 	return p.walk(steps, next, func(br *blockReader) { blockReaderPool.Put(br) }, metric, from, to, out)
 }
 
+// rowsOf returns the rows [j, end) of block b holding metric in cell
+// range r; first is the metric of every row when the block has no metric
+// column.
+func rowsOf(b *block, first, metric uint32, r vocab.CellRange) (j, end int) {
+	// below reports whether row i sorts before (metric, cell c).
+	below := func(i int, c uint64) bool {
+		if len(b.metrics) > 0 {
+			if m := uint32(b.metrics[i]); m != metric {
+				return m < metric
+			}
+		}
+		return uint64(b.cells[i]) < c
+	}
+	if len(b.metrics) == 0 && first != metric {
+		return 0, 0
+	}
+	lo, hi := 0, len(b.cells)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if below(mid, r.Lo) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	j = lo
+	hi = len(b.cells)
+	for lo < hi { // the first row after (metric, r.Hi)
+		mid := int(uint(lo+hi) >> 1)
+		if r.Hi == ^uint64(0) && (len(b.metrics) == 0 || uint32(b.metrics[mid]) == metric) || below(mid, r.Hi+1) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return j, lo
+}
+
 // walk calls fn for the matching rows of each step, taking decoded blocks
 // from next in order and handing each back to release when done with it.
 func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*blockReader), metric uint32, from, to int64, out rowSink) error {
@@ -270,25 +313,10 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 		}
 		h := &p.headers[st.block]
 		r := st.r
-		multi := len(b.metrics) > 0
-		metricAt := func(j int) uint32 {
-			if multi {
-				return uint32(b.metrics[j])
-			}
-			return h.First.Metric
-		}
-		j := sort.Search(len(b.cells), func(j int) bool {
-			if m := metricAt(j); m != metric {
-				return m > metric
-			}
-			return uint64(b.cells[j]) >= r.Lo
-		})
+		// The rows of this metric and range: [j, end), found by binary
+		// search on (metric, cell), the order of the rows.
+		j, end := rowsOf(b, h.First.Metric, metric, r)
 		cells, subs, minutes, values := b.cells, b.subs, b.minutes, b.values
-		// The end of the rows of this metric and range.
-		end := j
-		for end < len(cells) && uint64(cells[end]) <= r.Hi && (!multi || uint32(b.metrics[end]) == metric) {
-			end++
-		}
 		if out.spread && !subsAllZero(h) && hasRuns(subs[j:end]) {
 			out.spreadRows(from, to, cells[j:end], subs[j:end], minutes[j:end], values[j:end])
 			continue

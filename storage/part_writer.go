@@ -26,7 +26,25 @@ type partWriter struct {
 	hasLast bool
 	buf     []byte
 	enc     *zstd.Encoder
+	// period, when not 0, is the span in minutes, aligned to the unix
+	// epoch, at whose bounds blocks are cut (see hourBlockPeriod);
+	// blockPeriod is the last row's.
+	period, blockPeriod int64
 }
+
+// hourBlockPeriod is the span the hour tier cuts its blocks at: two
+// weeks. Its rows come a cell at a time, a cell's hours in time order, so
+// an uncut block of 8,192 rows would hold a cell's whole year, and a
+// query of a month would decode every hour of the year. Cut where the
+// rows pass into the next two weeks, a busy cell's block holds at most
+// 336 of its hours, and a month's query decodes about six weeks of them.
+const hourBlockPeriod = 14 * 24 * 60
+
+// minCutRows is the fewest rows a block holds before it is cut at a
+// period: series of few rows a period (a sketch's registers) would
+// otherwise make a block of a few rows, and an index header of 206 bytes,
+// each.
+const minCutRows = 256
 
 // writerBufs is what a part writer fills and a later one reuses: its
 // block's columns and its column files' write buffers.
@@ -64,6 +82,9 @@ func newPartWriter(tmpDir string, tier Tier, enc *zstd.Encoder) (*partWriter, er
 		w.wb = &writerBufs{}
 	}
 	w.meta = partMeta{Version: partFormatVersion, Tier: tier.String()}
+	if tier == TierHour {
+		w.period = hourBlockPeriod
+	}
 	for i, name := range columnFiles {
 		f, err := os.Create(filepath.Join(tmpDir, name))
 		if err != nil {
@@ -86,10 +107,30 @@ func (w *partWriter) add(k Key, v int64) error {
 		panic(fmt.Sprintf("BUG: part rows out of order: %v after %v", k, w.last))
 	}
 	w.last, w.hasLast = k, true
+	if err := w.cutAt(k.Minute); err != nil {
+		return err
+	}
 	w.wb.blk.append(k, v)
 	if w.wb.blk.len() >= maxBlockRows {
 		return w.flushBlock()
 	}
+	return nil
+}
+
+// cutAt ends the current block before a row of minute when the row lies
+// in another period than the row before it and the block holds at least
+// minCutRows rows.
+func (w *partWriter) cutAt(minute int64) error {
+	if w.period == 0 {
+		return nil
+	}
+	p := floorDiv(minute, w.period)
+	if w.wb.blk.len() >= minCutRows && p != w.blockPeriod {
+		if err := w.flushBlock(); err != nil {
+			return err
+		}
+	}
+	w.blockPeriod = p
 	return nil
 }
 
@@ -100,6 +141,28 @@ func (w *partWriter) addRows(src *block, i, j int) error {
 		panic(fmt.Sprintf("BUG: part rows out of order: %v after %v", first, w.last))
 	}
 	w.last, w.hasLast = src.key(j-1), true
+	if w.period != 0 {
+		// Runs of one period at a time.
+		for i < j {
+			if err := w.cutAt(src.minutes[i]); err != nil {
+				return err
+			}
+			e := i + 1
+			for e < j && floorDiv(src.minutes[e], w.period) == w.blockPeriod {
+				e++
+			}
+			if err := w.copyRows(src, i, e); err != nil {
+				return err
+			}
+			i = e
+		}
+		return nil
+	}
+	return w.copyRows(src, i, j)
+}
+
+// copyRows appends rows i to j-1 of src, cutting blocks at maxBlockRows.
+func (w *partWriter) copyRows(src *block, i, j int) error {
 	for i < j {
 		n := min(j-i, maxBlockRows-w.wb.blk.len())
 		w.wb.blk.metrics = append(w.wb.blk.metrics, src.metrics[i:i+n]...)
@@ -237,4 +300,13 @@ func writeFileSync(path string, data []byte) error {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return nil
+}
+
+// floorDiv is a/b rounded toward minus infinity (b > 0).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
 }

@@ -34,8 +34,28 @@ func (s *Store) SumSteps(t Tier, metric string, ranges []vocab.CellRange, from, 
 	if vocab.KindOf(metric) == vocab.Sketch {
 		panic("BUG: SumSteps of a max metric " + metric)
 	}
-	return s.scan(t, metric, ranges, from, to, rowSink{sums: sums, step: step})
+	if len(ranges) < minSplitRanges || scanDecoders < 2 {
+		return s.scan(t, metric, ranges, from, to, rowSink{sums: sums, step: step})
+	}
+	// Many ranges (a city's cells): the two halves are read at once, on
+	// two cores, each into steps of its own, then added.
+	half := len(ranges) / 2
+	other := make([]int64, len(sums))
+	done := make(chan error, 1)
+	go func() { done <- s.scan(t, metric, ranges[half:], from, to, rowSink{sums: other, step: step}) }()
+	err := s.scan(t, metric, ranges[:half], from, to, rowSink{sums: sums, step: step})
+	if err2 := <-done; err == nil {
+		err = err2
+	}
+	for i, v := range other {
+		sums[i] = SatAdd(sums[i], v)
+	}
+	return err
 }
+
+// minSplitRanges is the fewest cell ranges SumSteps reads in two halves at
+// once.
+const minSplitRanges = 16
 
 func (s *Store) scan(t Tier, metric string, ranges []vocab.CellRange, from, to int64, out rowSink) error {
 	id, ok := s.names.Lookup(metric)

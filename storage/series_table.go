@@ -329,7 +329,7 @@ func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) {
 		ch := &src.chunks[c]
 		for _, pt := range src.run(ch) {
 			m := int64(pt.minute)
-			if tr == TierHour {
+			if tr != TierMinute {
 				m = tr.Truncate(m)
 			}
 			t.add(d, m, pt.val())
@@ -403,7 +403,7 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 				switch {
 				case se.isMax:
 					sub, v = unpackRegister(v)
-				case se.spread: // the hour tier: the run whole
+				case se.spread: // the hour or day tier: the run whole
 					sub = 0
 					_, v = unpackSpread(v)
 				}

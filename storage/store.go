@@ -26,7 +26,8 @@ type Options struct {
 	// MemtableBytes triggers a flush before the interval once the
 	// in-memory table holds that much (default 12 MiB: a million points).
 	MemtableBytes int
-	// Retention of each tier; past it whole parts are removed.
+	// Retention of each tier; past it whole parts are removed. The day
+	// tier keeps what the hour tier keeps: its entry is ignored.
 	Retention [numTiers]time.Duration
 	// MergeFanIn is how many parts of one size class trigger a merge.
 	MergeFanIn int
@@ -82,6 +83,7 @@ func (o *Options) setDefaults() {
 	if o.Retention[TierHour] <= 0 {
 		o.Retention[TierHour] = 2 * 365 * 24 * time.Hour
 	}
+	o.Retention[TierDay] = o.Retention[TierHour]
 	if o.MaxMetrics <= 0 {
 		o.MaxMetrics = 1024
 	}
@@ -168,7 +170,7 @@ type Store struct {
 // background flushes and merges.
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
-	for _, sub := range []string{"wal", "parts/minute", "parts/hour"} {
+	for _, sub := range []string{"wal", "parts/minute", "parts/hour", "parts/day"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, err
 		}
@@ -199,6 +201,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.openParts(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := s.deriveDayTier(); err != nil {
+		s.releaseParts()
 		lock.Close()
 		return nil, err
 	}

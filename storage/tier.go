@@ -8,12 +8,19 @@ import (
 // Tier is a bucket width with its own parts and retention.
 type Tier int
 
-// The tiers: minute buckets, and hourly rollups of the same deltas.
+// The tiers: minute buckets, and hourly and daily (UTC days) rollups of
+// the same deltas. The day tier lets a window of months or a year be read
+// as a row per cell and day rather than per cell and hour; it keeps what
+// the hour tier keeps (Options.Retention of the hour tier).
 const (
 	TierMinute Tier = iota
 	TierHour
+	TierDay
 	numTiers
 )
+
+// NumTiers is the number of tiers.
+const NumTiers = int(numTiers)
 
 func (t Tier) String() string {
 	switch t {
@@ -21,16 +28,31 @@ func (t Tier) String() string {
 		return "minute"
 	case TierHour:
 		return "hour"
+	case TierDay:
+		return "day"
 	}
 	panic(fmt.Sprintf("BUG: unknown tier %d", int(t)))
 }
 
 // Width is the bucket width of the tier in minutes.
 func (t Tier) Width() int64 {
-	if t == TierHour {
+	switch t {
+	case TierHour:
 		return 60
+	case TierDay:
+		return 24 * 60
 	}
 	return 1
+}
+
+// tierNamed returns the tier whose String is name.
+func tierNamed(name string) (Tier, bool) {
+	for t := range numTiers {
+		if t.String() == name {
+			return t, true
+		}
+	}
+	return 0, false
 }
 
 // Truncate returns the first minute of the tier's bucket holding minute m.

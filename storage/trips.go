@@ -22,6 +22,9 @@ type OpenTrip struct {
 	TripStart int64
 	TripCell  uint64
 	DayCell   uint64
+	// Group is the rider group of the leg's card ("" for none), which its
+	// inferred leg and trip count in.
+	Group string
 }
 
 // TripOp opens or closes a trip in the durable open-trip table. It is
@@ -46,19 +49,26 @@ func appendTripOps(dst []byte, ops []TripOp) []byte {
 	for _, op := range ops {
 		if op.Open {
 			kind := byte(tripOpOpen)
-			if op.Trip.Line != "" {
+			switch {
+			case op.Trip.Line != "" && op.Trip.Group != "":
+				kind = tripOpOpenGroupLeg
+			case op.Trip.Line != "":
 				kind = tripOpOpenLeg
 			}
 			dst = append(dst, kind)
 			dst = binary.LittleEndian.AppendUint64(dst, op.Trip.Card)
 			dst = binary.AppendVarint(dst, op.Trip.Start)
 			dst = binary.AppendUvarint(dst, op.Trip.Cell)
-			if kind == tripOpOpenLeg {
+			if kind != tripOpOpen {
 				dst = binary.AppendUvarint(dst, uint64(len(op.Trip.Line)))
 				dst = append(dst, op.Trip.Line...)
 				dst = binary.AppendVarint(dst, op.Trip.Start-op.Trip.TripStart)
 				dst = binary.AppendUvarint(dst, op.Trip.TripCell)
 				dst = binary.AppendUvarint(dst, op.Trip.DayCell)
+			}
+			if kind == tripOpOpenGroupLeg {
+				dst = binary.AppendUvarint(dst, uint64(len(op.Trip.Group)))
+				dst = append(dst, op.Trip.Group...)
 			}
 		} else {
 			dst = append(dst, 0)
@@ -73,10 +83,16 @@ const (
 	tripOpClose   = 0
 	tripOpOpen    = 1
 	tripOpOpenLeg = 2 // an open trip with a line: followed by the leg's fields
+	// tripOpOpenGroupLeg is tripOpOpenLeg followed by the card's rider group.
+	tripOpOpenGroupLeg = 3
 )
 
-// maxLineLen bounds a line name in a logged leg.
-const maxLineLen = 256
+// maxLineLen bounds a line name in a logged leg, maxGroupLen a rider
+// group's name.
+const (
+	maxLineLen  = 256
+	maxGroupLen = 64
+)
 
 func decodeTripOps(p []byte, fn func(TripOp)) ([]byte, error) {
 	n, k := binary.Uvarint(p)
@@ -90,7 +106,7 @@ func decodeTripOps(p []byte, fn func(TripOp)) ([]byte, error) {
 		}
 		var op TripOp
 		kind := p[0]
-		if kind > tripOpOpenLeg {
+		if kind > tripOpOpenGroupLeg {
 			return nil, fmt.Errorf("trip operation %d of %d has unknown kind %d", i, n, kind)
 		}
 		op.Open = kind != tripOpClose
@@ -110,11 +126,19 @@ func decodeTripOps(p []byte, fn func(TripOp)) ([]byte, error) {
 			p = p[k:]
 			op.Trip.Start, op.Trip.Cell = start, cell
 		}
-		if kind == tripOpOpenLeg {
+		if kind >= tripOpOpenLeg {
 			var err error
 			if p, err = decodeLeg(p, &op.Trip); err != nil {
 				return nil, fmt.Errorf("trip operation %d of %d: %w", i, n, err)
 			}
+		}
+		if kind == tripOpOpenGroupLeg {
+			g, k := binary.Uvarint(p)
+			if k <= 0 || g == 0 || g > maxGroupLen || uint64(len(p)-k) < g {
+				return nil, fmt.Errorf("trip operation %d of %d: bad rider group of a leg", i, n)
+			}
+			op.Trip.Group = string(p[k : k+int(g)])
+			p = p[k+int(g):]
 		}
 		fn(op)
 	}

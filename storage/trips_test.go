@@ -32,11 +32,15 @@ func TestOpenTripsSurviveFlushesAndCrashes(t *testing.T) {
 		}
 	}
 	// Cards 3 on are legs of a line, whose chaining fields must survive a
-	// checkpoint (3) and a replayed record (4) as well as the trip's own.
+	// checkpoint (3) and a replayed record (4) as well as the trip's own;
+	// 4 on carry a rider group too.
 	open := func(card uint64) TripOp {
 		o := OpenTrip{Card: card, Start: now + int64(card), Cell: 100 + card}
 		if card >= 3 {
 			o.Line, o.TripStart, o.TripCell, o.DayCell = "linea 148", now-600, 200+card, 300+card
+		}
+		if card >= 4 {
+			o.Group = "student"
 		}
 		return TripOp{Open: true, Trip: o}
 	}

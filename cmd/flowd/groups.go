@@ -7,7 +7,6 @@ import (
 
 	"github.com/flowd/flowd/ingest"
 	"github.com/flowd/flowd/storage"
-	"github.com/flowd/flowd/vocab"
 )
 
 // riderGroups reads -rider-groups: "value=group,…" given inline, or the
@@ -34,7 +33,7 @@ func riderGroups(spec string, st *storage.Store) (*ingest.RiderGroups, error) {
 		return nil, fmt.Errorf("-rider-groups %q: %w", spec, err)
 	}
 	for _, name := range g.Names() {
-		if _, err := st.MetricIDs(vocab.InGroup(vocab.SwipesIn, name), vocab.InGroup(vocab.SwipesOut, name), vocab.InGroup(vocab.Trips, name), vocab.InGroup(vocab.TripSeconds, name)); err != nil {
+		if _, err := st.MetricIDs(ingest.GroupMetrics(name)...); err != nil {
 			return nil, fmt.Errorf("-rider-groups: group %q: %w (-max-metrics)", name, err)
 		}
 	}

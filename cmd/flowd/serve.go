@@ -185,7 +185,7 @@ func serve(args []string) error {
 	failpoint := failpointFromEnv()
 	opts := storage.Options{
 		FlushInterval:   c.flush,
-		Retention:       [2]time.Duration{c.retainMinutes, c.retainHours},
+		Retention:       [storage.NumTiers]time.Duration{c.retainMinutes, c.retainHours},
 		Failpoint:       failpoint,
 		BlockCacheBytes: c.blockCache,
 		MemtableBytes:   c.memtableBytes,

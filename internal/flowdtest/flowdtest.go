@@ -77,7 +77,7 @@ func (s *Server) Serve() *Server {
 func OpenStore(tb testing.TB, dir string) *storage.Store {
 	st, err := storage.Open(dir, storage.Options{
 		FlushInterval: time.Hour,
-		Retention:     [2]time.Duration{876000 * time.Hour, 876000 * time.Hour},
+		Retention:     [storage.NumTiers]time.Duration{876000 * time.Hour, 876000 * time.Hour},
 		Logf:          func(string, ...any) {},
 	})
 	if err != nil {

@@ -9,7 +9,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -49,6 +48,8 @@ type config struct {
 	liveHold  time.Duration
 	onlyLive  bool
 	onlyIngst string
+	year      bool
+	yearDays  int
 }
 
 func main() {
@@ -83,6 +84,8 @@ func main() {
 	fs.DurationVar(&c.liveHold, "live-hold", 3*time.Minute, "in live runs of 10,000 clients or more: idle time before their memory is read, and light load after their ingest before it is read again")
 	fs.BoolVar(&c.onlyLive, "only-live", false, "run the live map runs alone and print their tables")
 	fs.StringVar(&c.onlyIngst, "only-ingest", "", "run flowd's ingest configurations of these batch sizes alone (comma-separated, e.g. 10000; \"all\" for every one) and print their table: a quick A/B of ingest")
+	fs.BoolVar(&c.year, "year", false, "run the long-range queries alone (issue 17): a year of hourly car counts written into flowd's store and the peer's, density over the year and a month's series; -update rewrites the flowd-bench-year block")
+	fs.IntVar(&c.yearDays, "year-days", 365, "days of the -year run")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this process's CPU profile (the load generator's, not flowd's)")
 	fs.Parse(os.Args[1:])
 	if c.cpuprof != "" {
@@ -142,6 +145,11 @@ func run(c config) error {
 		steps = []func() error{b.build, b.liveRuns}
 	case c.onlyIngst != "":
 		steps = []func() error{b.build, b.generate, b.ingestFlowd}
+	case c.year:
+		if err := b.build(); err != nil {
+			return err
+		}
+		return b.runYear()
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -287,19 +295,5 @@ const (
 
 // replaceBlock puts tables between the markers of path.
 func replaceBlock(path string, tables []byte) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i := bytes.Index(data, []byte(beginMarker))
-	j := bytes.Index(data, []byte(endMarker))
-	if i < 0 || j < i {
-		return errors.New(path + ": no " + beginMarker + " … " + endMarker + " block to replace")
-	}
-	var out bytes.Buffer
-	out.Write(data[:i+len(beginMarker)])
-	out.WriteString("\n")
-	out.Write(tables)
-	out.Write(data[j:])
-	return os.WriteFile(path, out.Bytes(), 0o644)
+	return replaceBetween(path, beginMarker, endMarker, tables)
 }

@@ -145,7 +145,7 @@ func (r *report) writeStore(w io.Writer) {
 	fs := r.flowdSize
 	fmt.Fprintf(w, "| server | what | values | bytes on disk (du) | apparent bytes | parts | bytes per value |\n|---|---|---:|---:|---:|---:|---:|\n")
 	fmt.Fprintf(w, "| flowd | minute tier parts | %d | %d | – | %d | %.3f |\n", len(d.Samples), fs.MinuteDisk, fs.Parts[0], float64(fs.MinuteDisk)/nv)
-	fmt.Fprintf(w, "| flowd | whole store dir (minute + hour tiers) | %d | %d | %d | %d | %.3f |\n", len(d.Samples), fs.Disk, fs.Apparent, fs.Parts[0]+fs.Parts[1], float64(fs.Disk)/nv)
+	fmt.Fprintf(w, "| flowd | whole store dir (minute, hour and day tiers) | %d | %d | %d | %d | %.3f |\n", len(d.Samples), fs.Disk, fs.Apparent, fs.Parts[0]+fs.Parts[1]+fs.Parts[2], float64(fs.Disk)/nv)
 	if r.peerIngest == nil {
 		return
 	}
