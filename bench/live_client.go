@@ -43,6 +43,7 @@ type liveClient struct {
 	fd     int
 	carry  []byte // the start of a frame whose first bytes have not all come
 	skip   int    // payload bytes still to pass over
+	ready  bool   // among its reader's sockets to read this round
 	mu     sync.Mutex
 	last   int64 // seq of the last frame
 	frames int64

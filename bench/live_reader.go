@@ -72,7 +72,7 @@ func (r *fleetReader) add(c *liveClient) error {
 	if len(c.carry) > 0 {
 		r.consume(c, nil, time.Since(r.start).Nanoseconds())
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(c.fd)}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff, Fd: int32(c.fd)}
 	return syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev)
 }
 
@@ -80,37 +80,48 @@ func (r *fleetReader) close() { syscall.Close(r.epfd) }
 
 // run reads the clients' sockets in rounds: it waits for one to have
 // something, then until no more become readable, then reads them all.
+// The epoll is edge-triggered, so that each look costs the sockets that
+// became readable since the last, not all those waiting to be read.
 func (r *fleetReader) run() {
 	events := make([]syscall.EpollEvent, 1024)
+	var ready []*liveClient
 	for {
 		n, err := r.wait(events, -1)
 		if err != nil {
 			return
 		}
+		ready = r.note(ready, events[:n])
 		for deadline := time.Now().Add(maxDefer); time.Now().Before(deadline); {
-			if n == len(events) {
-				events = make([]syscall.EpollEvent, 2*len(events))
-			}
 			time.Sleep(quietPause)
-			m, err := r.wait(events, 0)
-			if err != nil {
+			if n, err = r.wait(events, 0); err != nil {
 				return
 			}
-			if m == n && m < len(events) {
+			if n == 0 {
 				break
 			}
-			n = m
+			ready = r.note(ready, events[:n])
 		}
 		at := time.Since(r.start).Nanoseconds()
-		for _, ev := range events[:n] {
-			r.mu.Lock()
-			c := r.byFD[ev.Fd]
-			r.mu.Unlock()
-			if c != nil {
-				r.readAll(c, at)
-			}
+		for i, c := range ready {
+			c.ready = false
+			r.readAll(c, at)
+			ready[i] = nil
+		}
+		ready = ready[:0]
+	}
+}
+
+// note adds the clients of events to ready, each once.
+func (r *fleetReader) note(ready []*liveClient, events []syscall.EpollEvent) []*liveClient {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range events {
+		if c := r.byFD[ev.Fd]; c != nil && !c.ready {
+			c.ready = true
+			ready = append(ready, c)
 		}
 	}
+	return ready
 }
 
 // wait is epoll_wait: the ready sockets, up to len(events), waiting up to
