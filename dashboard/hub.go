@@ -59,9 +59,9 @@ func (o *HubOptions) setDefaults() {
 		// The runtime shares the Ps among runnable goroutines in turn, so
 		// during a tick's burst of writes the writers' share against
 		// ingest's decoders grows with their number: at 10,000 clients
-		// sixteen a core took the p99 after the first client from 407 to
-		// 293 ms (flowd-bench, 6 runs each, BENCH.md). An idle writer is
-		// a parked goroutine and its small stack.
+		// sixteen a core took the p99 after the first client from 350 to
+		// 242 ms (flowd-bench, medians of 8 runs each, BENCH.md). An idle
+		// writer is a parked goroutine and its small stack.
 		o.Writers = 16 * runtime.GOMAXPROCS(0)
 	}
 	if o.Now == nil {
