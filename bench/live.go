@@ -58,6 +58,7 @@ type LiveResult struct {
 	ServerCPU, FleetCPU time.Duration
 	Snapshots           int64 // snapshots after a skipped frame
 	Missed              int64 // diffs that did not follow the last frame: a broken protocol
+	UserClock           int64 // reads the clients timed themselves, without the kernel's timestamp
 	// The server's memory before the clients came; with the clients
 	// connected and idle; at the end of the load; after Hold of light load
 	// in which every client gets a frame a tick.
@@ -196,7 +197,7 @@ func liveSubscription(sensors []city.Sensor) string {
 // whose first frame arrived during the load, and each acknowledgement's
 // wait for the next tick's first frame.
 func (r *LiveResult) arrivals(rep LiveFleetReport, start, end time.Time, acks []time.Time) {
-	r.Snapshots, r.Missed = rep.Snapshots, rep.Missed+rep.NoSeq
+	r.Snapshots, r.Missed, r.UserClock = rep.Snapshots, rep.Missed+rep.NoSeq, rep.UserClock
 	var firsts []int64
 	lo, hi := int64(-1), int64(-1)
 	for seq, t := range rep.Ticks {

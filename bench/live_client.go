@@ -43,6 +43,7 @@ type liveClient struct {
 	fd     int
 	carry  []byte // the start of a frame whose first bytes have not all come
 	skip   int    // payload bytes still to pass over
+	ready  bool   // among its reader's sockets to read this round
 	mu     sync.Mutex
 	last   int64 // seq of the last frame
 	frames int64
@@ -221,6 +222,9 @@ type LiveFleetReport struct {
 	Snapshots int64 `json:"snapshots"` // full frames after each client's first
 	Missed    int64 `json:"missed"`    // diffs that skipped a seq: a broken protocol
 	NoSeq     int64 `json:"no_seq"`    // cells frames without a seq: another server
+	// UserClock counts the reads timed by the fleet's clock, for want of
+	// the kernel's receive timestamp (see fleetReader).
+	UserClock int64 `json:"user_clock"`
 	// MinLast and MaxLast are the lowest and highest seq of the clients'
 	// last frames: equal when every client reached the same state.
 	MinLast int64 `json:"min_last"`
@@ -243,6 +247,9 @@ const maxLateMs = 10000
 // Report summarises what the clients have got so far.
 func (f *LiveFleet) Report() LiveFleetReport {
 	r := LiveFleetReport{Clients: len(f.clients), Ticks: map[int64]*TickArrivals{}, Start: f.start.UnixNano(), MinLast: -1}
+	for _, rd := range f.readers {
+		r.UserClock += rd.userClock.Load()
+	}
 	first := map[int64]int64{}
 	for _, c := range f.clients {
 		c.mu.Lock()
@@ -302,6 +309,7 @@ func MergeLiveReports(rs []LiveFleetReport) LiveFleetReport {
 	for _, r := range rs {
 		out.Clients, out.Failed, out.Frames = out.Clients+r.Clients, out.Failed+r.Failed, out.Frames+r.Frames
 		out.Snapshots, out.Missed, out.NoSeq = out.Snapshots+r.Snapshots, out.Missed+r.Missed, out.NoSeq+r.NoSeq
+		out.UserClock += r.UserClock
 		if out.MinLast < 0 || r.MinLast < out.MinLast {
 			out.MinLast = r.MinLast
 		}

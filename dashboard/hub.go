@@ -31,7 +31,7 @@ type HubOptions struct {
 	MaxSkips     int           // consecutive skipped frames before a client is dropped [10]
 	WriteTimeout time.Duration // one write to a client whose socket is full [10s]
 	PingInterval time.Duration // keepalive pings; a client silent for two is dropped [20s]
-	Writers      int           // goroutines writing frames to clients [4 × GOMAXPROCS]
+	Writers      int           // goroutines writing frames to clients [16 × GOMAXPROCS]
 	Now          func() time.Time
 	Logf         func(format string, args ...any)
 }
@@ -56,7 +56,13 @@ func (o *HubOptions) setDefaults() {
 		o.PingInterval = 20 * time.Second
 	}
 	if o.Writers <= 0 {
-		o.Writers = 4 * runtime.GOMAXPROCS(0)
+		// The runtime shares the Ps among runnable goroutines in turn, so
+		// during a tick's burst of writes the writers' share against
+		// ingest's decoders grows with their number: at 10,000 clients
+		// sixteen a core took the p99 after the first client from 350 to
+		// 242 ms (flowd-bench, medians of 8 runs each, BENCH.md). An idle
+		// writer is a parked goroutine and its small stack.
+		o.Writers = 16 * runtime.GOMAXPROCS(0)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
