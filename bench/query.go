@@ -167,24 +167,7 @@ func PeerSeries(p *Proc, d *Day, a Area, from, to int) (Timed, error) {
 	q.Set("start", strconv.FormatInt(d.Start.Unix()+int64(from)*60, 10))
 	q.Set("end", strconv.FormatInt(d.Start.Unix()+int64(to-1)*60, 10))
 	q.Set("step", "60s")
-	q.Set("nocache", "1")
-	var ans promAnswer
-	took, n, err := getJSON(p.URL+"/api/v1/query_range?"+q.Encode(), &ans)
-	if err != nil {
-		return Timed{}, err
-	}
-	t := Timed{Took: took, Bytes: n}
-	for _, r := range ans.Data.Result {
-		for _, v := range r.Values {
-			x, err := promValue(v[1])
-			if err != nil {
-				return t, err
-			}
-			t.Total += x
-			t.Items++
-		}
-	}
-	return t, nil
+	return peerQuery(p, "query_range", q)
 }
 
 // PeerDensity runs the peer's equivalent of FlowdDensity: an instant query
@@ -193,20 +176,33 @@ func PeerDensity(p *Proc, d *Day, a Area, res, from, to int) (Timed, error) {
 	q := url.Values{}
 	q.Set("query", fmt.Sprintf(`sum by (cell%d) (sum_over_time(%s{cell%d=~"%s"}[%dm]))`, res, a.Metric, a.Res, peerRegex(a.Cover), to-from))
 	q.Set("time", strconv.FormatInt(d.Start.Unix()+int64(to-1)*60, 10))
+	return peerQuery(p, "query", q)
+}
+
+// peerQuery asks the peer's /api/v1/<endpoint> (query or query_range) with
+// q, uncached, and times it; the answer's total and items sum every sample
+// of every series returned.
+func peerQuery(p *Proc, endpoint string, q url.Values) (Timed, error) {
 	q.Set("nocache", "1")
 	var ans promAnswer
-	took, n, err := getJSON(p.URL+"/api/v1/query?"+q.Encode(), &ans)
+	took, n, err := getJSON(p.URL+"/api/v1/"+endpoint+"?"+q.Encode(), &ans)
 	if err != nil {
 		return Timed{}, err
 	}
 	t := Timed{Took: took, Bytes: n}
 	for _, r := range ans.Data.Result {
-		x, err := promValue(r.Value[1])
-		if err != nil {
-			return t, err
+		samples := r.Values
+		if endpoint == "query" {
+			samples = [][2]any{r.Value}
 		}
-		t.Total += x
-		t.Items++
+		for _, v := range samples {
+			x, err := promValue(v[1])
+			if err != nil {
+				return t, err
+			}
+			t.Total += x
+			t.Items++
+		}
 	}
 	return t, nil
 }

@@ -298,22 +298,7 @@ func PeerYearDensity(p *Proc, y *Year, res, from, to int) (Timed, error) {
 	q := url.Values{}
 	q.Set("query", fmt.Sprintf(`sum by (cell%d) (sum_over_time(%s{cell%d=~"%s"}[%dh]))`, res, YearMetric, y.CoverRes, peerRegex(y.Cover), to-from))
 	q.Set("time", strconv.FormatInt(y.unix(to), 10))
-	q.Set("nocache", "1")
-	var ans promAnswer
-	took, n, err := getJSON(p.URL+"/api/v1/query?"+q.Encode(), &ans)
-	if err != nil {
-		return Timed{}, err
-	}
-	t := Timed{Took: took, Bytes: n}
-	for _, r := range ans.Data.Result {
-		x, err := promValue(r.Value[1])
-		if err != nil {
-			return t, err
-		}
-		t.Total += x
-		t.Items++
-	}
-	return t, nil
+	return peerQuery(p, "query", q)
 }
 
 // PeerYearSeries is the peer's FlowdYearSeries: query_range of
@@ -325,22 +310,5 @@ func PeerYearSeries(p *Proc, y *Year, from, to int) (Timed, error) {
 	q.Set("start", strconv.FormatInt(y.unix(from+1), 10))
 	q.Set("end", strconv.FormatInt(y.unix(to), 10))
 	q.Set("step", "3600")
-	q.Set("nocache", "1")
-	var ans promAnswer
-	took, n, err := getJSON(p.URL+"/api/v1/query_range?"+q.Encode(), &ans)
-	if err != nil {
-		return Timed{}, err
-	}
-	t := Timed{Took: took, Bytes: n}
-	for _, r := range ans.Data.Result {
-		for _, v := range r.Values {
-			x, err := promValue(v[1])
-			if err != nil {
-				return t, err
-			}
-			t.Total += x
-			t.Items++
-		}
-	}
-	return t, nil
+	return peerQuery(p, "query_range", q)
 }
