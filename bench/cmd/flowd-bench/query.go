@@ -27,6 +27,15 @@ type queryResult struct {
 	bytes int
 }
 
+// peerColumns are a query row's peer cold, peer warm and warm ratio
+// columns, dashes where the peer did not answer.
+func peerColumns(flowd, peer queryResult) (cold, warm, ratioWarm string) {
+	if !peer.ok {
+		return "–", "–", "–"
+	}
+	return ms(peer.cold.Took), ms(bench.Median(peer.warm)), ratio(float64(bench.Median(flowd.warm)), float64(bench.Median(peer.warm)))
+}
+
 // measure starts a server on existing data, times its first answer (cold:
 // a new process, the page cache as the previous one left it) and then n
 // more (warm), checks each total against want (or, when want is negative,

@@ -167,11 +167,7 @@ func (r *report) writeQueries(w io.Writer) {
 		r.area.Metric, len(r.area.Cells), len(r.area.Cover), r.area.Res, r.area.Res, r.cfg.queries)
 	fmt.Fprintf(w, "| query | answer | flowd cold | flowd warm p50 | peer cold | peer warm p50 | ratio warm flowd/peer |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, q := range r.queries {
-		pc, pw, rt := "–", "–", "–"
-		if q.peerRes.ok {
-			pc, pw = ms(q.peerRes.cold.Took), ms(bench.Median(q.peerRes.warm))
-			rt = ratio(float64(bench.Median(q.flowdRes.warm)), float64(bench.Median(q.peerRes.warm)))
-		}
+		pc, pw, rt := peerColumns(q.flowdRes, q.peerRes)
 		fmt.Fprintf(w, "| %s | %d items, %d KB | %s | %s | %s | %s | %s |\n", q.name, q.flowdRes.items, q.flowdRes.bytes>>10,
 			ms(q.flowdRes.cold.Took), ms(bench.Median(q.flowdRes.warm)), pc, pw, rt)
 	}

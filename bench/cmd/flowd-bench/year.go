@@ -148,11 +148,7 @@ func (y *yearRun) write(w io.Writer) {
 		y.peerTime.Round(time.Second), len(yr.Cover), yr.CoverRes, yr.CoverRes, c.queries)
 	fmt.Fprintf(w, "| query | flowd's tier | answer | flowd cold | flowd warm p50 | peer cold | peer warm p50 | ratio warm flowd/peer | goal (issue 17) | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, q := range y.queries {
-		pc, pw, rt := "–", "–", "–"
-		if q.peerRes.ok {
-			pc, pw = ms(q.peerRes.cold.Took), ms(bench.Median(q.peerRes.warm))
-			rt = ratio(float64(bench.Median(q.flowdRes.warm)), float64(bench.Median(q.peerRes.warm)))
-		}
+		pc, pw, rt := peerColumns(q.flowdRes, q.peerRes)
 		goal, v := "–", "–"
 		if q.goal > 0 {
 			fw := bench.Median(q.flowdRes.warm)
