@@ -61,6 +61,17 @@ func (p *Peer) do(req *http.Request, v any) error {
 	return json.Unmarshal(body, v)
 }
 
+// post sends form to the peer's path as a form POST and decodes its JSON
+// answer into v, as do.
+func (p *Peer) post(path string, form url.Values, v any) error {
+	req, err := http.NewRequest("POST", p.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return p.do(req, v)
+}
+
 // Shipped returns the first minute whose buckets the peer may not have
 // shipped to VictoriaMetrics yet (its /readyz); ok is false for a peer
 // that ships nothing.
@@ -94,16 +105,11 @@ func (p *Peer) SumSteps(metric string, cells []h3.Cell, res int, from, to, step 
 		"from": {strconv.FormatInt(from*60, 10)}, "to": {strconv.FormatInt(to*60, 10)},
 		"step": {(time.Duration(step) * time.Minute).String()}, "local": {"1"},
 	}
-	req, err := http.NewRequest("POST", p.URL+"/api/v1/series", strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	var ans struct {
 		Error  string     `json:"error"`
 		Points [][2]int64 `json:"points"`
 	}
-	if err := p.do(req, &ans); err == errUnknownMetric {
+	if err := p.post("/api/v1/series", form, &ans); err == errUnknownMetric {
 		return nil
 	} else if err != nil {
 		return err
@@ -131,11 +137,6 @@ func (p *Peer) SumByCell(metric string, cells []h3.Cell, res int, from, to int64
 		"metric": {metric}, "cells": {strings.Join(ids, ",")}, "res": {strconv.Itoa(res)},
 		"from": {strconv.FormatInt(from*60, 10)}, "to": {strconv.FormatInt(to*60, 10)}, "local": {"1"},
 	}
-	req, err := http.NewRequest("POST", p.URL+"/api/v1/density", strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	var ans struct {
 		Error string `json:"error"`
 		Cells []struct {
@@ -143,7 +144,7 @@ func (p *Peer) SumByCell(metric string, cells []h3.Cell, res int, from, to int64
 			Value int64  `json:"value"`
 		} `json:"cells"`
 	}
-	if err := p.do(req, &ans); err == errUnknownMetric {
+	if err := p.post("/api/v1/density", form, &ans); err == errUnknownMetric {
 		return nil
 	} else if err != nil {
 		return err
@@ -230,16 +231,11 @@ func (p *Peer) Buckets(t storage.Tier, metric string, ranges []vocab.CellRange, 
 		"metric": {metric}, "tier": {t.String()}, "ranges": {rs.String()},
 		"from": {strconv.FormatInt(from*60, 10)}, "to": {strconv.FormatInt(to*60, 10)},
 	}
-	req, err := http.NewRequest("POST", p.URL+"/api/v1/buckets", strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	var ans struct {
 		Error string               `json:"error"`
 		Rows  [][4]json.RawMessage `json:"rows"`
 	}
-	if err := p.do(req, &ans); err != nil {
+	if err := p.post("/api/v1/buckets", form, &ans); err != nil {
 		return err
 	}
 	if ans.Error != "" {
