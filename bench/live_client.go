@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -295,8 +296,12 @@ func (f *LiveFleet) Close() {
 		r.close()
 	}
 	for _, c := range f.clients {
-		if c != nil {
+		switch {
+		case c == nil:
+		case c.conn != nil:
 			c.conn.Close()
+		default: // its reader's own socket
+			syscall.Close(c.fd)
 		}
 	}
 }

@@ -62,7 +62,25 @@ func (r *fleetReader) add(c *liveClient) error {
 	if err != nil {
 		return err
 	}
-	raw.Control(func(fd uintptr) { c.fd = int(fd) })
+	// The reader keeps a duplicate of the socket and the Go conn is
+	// closed, which takes the socket out of the runtime's poller: else
+	// each frame's arrival woke the fleet's netpoller too (an epoll
+	// callback and a thread woken, done on loopback inside flowd's write
+	// and so charged to flowd, though no goroutine waited on the conn).
+	var derr error
+	if err := raw.Control(func(fd uintptr) { c.fd, derr = syscall.Dup(int(fd)) }); err != nil {
+		return err
+	}
+	if derr != nil {
+		return fmt.Errorf("dup: %w", derr)
+	}
+	syscall.CloseOnExec(c.fd)
+	if err := syscall.SetNonblock(c.fd, true); err != nil {
+		syscall.Close(c.fd)
+		return err
+	}
+	c.conn.Close()
+	c.conn = nil
 	if err := syscall.SetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
 		return fmt.Errorf("SO_TIMESTAMPNS: %w", err)
 	}
@@ -213,7 +231,7 @@ func (r *fleetReader) consume(c *liveClient, b []byte, at int64) {
 		head := b[hl : hl+min(size, frameHead)]
 		switch {
 		case op == 0x9:
-			c.conn.Write(clientFrame(0xA, head))
+			syscall.Write(c.fd, clientFrame(0xA, head))
 		case op == 0x8:
 			r.drop(c, io.EOF)
 			return
