@@ -604,7 +604,7 @@ func (bt *Batch) Commit() error {
 	}
 	if err != nil {
 		if matching {
-			tr.revert(undos)
+			tr.revert(undos, ops)
 		}
 		return err
 	}

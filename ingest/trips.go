@@ -42,8 +42,26 @@ type Trips struct {
 // expiryQueue holds open trips by tap-in time; entries a later tap has
 // replaced are skipped.
 type expiryQueue struct {
-	q    []storage.OpenTrip
+	q    []queued
 	head int // q[:head] is expired
+	legs bool // the queue of legs of lines (see queueFor)
+}
+
+// queued is an open trip waiting in an expiry queue: its card and tap-in
+// time, 16 bytes rather than the whole trip. An open trip is the one
+// queued when it has the same tap-in time and belongs to the same queue:
+// its deadline, which depends on nothing else, is then the entry's, so
+// ending it from this entry or from a later one of the same second is the
+// same event.
+type queued struct {
+	card  uint64
+	start int64
+}
+
+// holds reports whether the queue entry x stands for the open trip o of
+// its card.
+func (eq *expiryQueue) holds(x queued, o storage.OpenTrip) bool {
+	return o.Start == x.start && (o.Line != "") == eq.legs
 }
 
 // push queues o. Trips closed by a tap stay in the queue until their
@@ -55,23 +73,24 @@ func (eq *expiryQueue) push(o storage.OpenTrip, open map[uint64]storage.OpenTrip
 	if len(eq.q)-eq.head > 2*len(open)+4096 {
 		kept := eq.q[:0]
 		for _, x := range eq.q[eq.head:] {
-			if cur, ok := open[x.Card]; ok && cur == x {
+			if cur, ok := open[x.card]; ok && eq.holds(x, cur) {
 				kept = append(kept, x)
 			}
 		}
-		clear(eq.q[len(kept):])
 		eq.q, eq.head = kept, 0
 	}
-	eq.q = append(eq.q, o)
+	eq.q = append(eq.q, queued{card: o.Card, start: o.Start})
 }
 
 // NewTrips returns a matcher holding the store's open trips; inf, when not
 // nil, infers the destinations of legs of lines.
 func NewTrips(st *storage.Store, window time.Duration, inf *Inference) *Trips {
 	t := &Trips{window: int64(window / time.Second), infer: inf, open: map[uint64]storage.OpenTrip{}}
+	t.legs.legs = true
 	for _, o := range st.OpenTrips() {
 		t.open[o.Card] = o
-		t.queueFor(o).q = append(t.queueFor(o).q, o)
+		eq := t.queueFor(o)
+		eq.q = append(eq.q, queued{card: o.Card, start: o.Start})
 		t.watermark = max(t.watermark, o.Start)
 	}
 	return t
@@ -98,13 +117,22 @@ func (t *Trips) deadline(o storage.OpenTrip) int64 {
 	return o.Start + t.window
 }
 
+// queuedDeadline is the deadline of the open trip queued as x in eq.
+func (t *Trips) queuedDeadline(eq *expiryQueue, x queued) int64 {
+	if eq.legs && t.infer != nil {
+		return t.infer.dayEnd(x.start)
+	}
+	return x.start + t.window
+}
+
 // undo restores the open-trip table if a batch could not be made durable.
+// What the batch left is its last operation on the card: open (with the
+// trip it wrote) or closed.
 type undo struct {
-	card    uint64
-	had     bool
-	before  storage.OpenTrip
-	written storage.OpenTrip
-	wasOpen bool // what the batch left: open (written) or closed
+	card   uint64
+	before storage.OpenTrip
+	lastOp int32 // index of the batch's last operation on the card
+	had    bool
 }
 
 // matchScratch is what matching a batch writes, kept with the batch so that
@@ -112,7 +140,55 @@ type undo struct {
 type matchScratch struct {
 	ops     []storage.TripOp
 	undos   []undo
-	touched map[uint64]bool
+	touched map[uint64]int32 // a card's undo
+	keys    []uint64         // for sortTaps
+}
+
+// sortTaps sorts taps by time and, among equal times, by seq (their order
+// in the batch); keys is scratch, returned for reuse. Most requests come
+// in time order and are left as they are. Otherwise each tap's time and
+// index are packed into one word, the words sorted as integers, and the
+// taps moved into place by following the permutation's cycles: a third
+// of the time of sorting the 48-byte taps through a comparison function.
+func sortTaps(taps []tap, keys []uint64) []uint64 {
+	byTime := func(a, b tap) int { return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.seq, b.seq)) }
+	if slices.IsSortedFunc(taps, byTime) {
+		return keys
+	}
+	lo, hi := taps[0].ms, taps[0].ms
+	ordered := true // seq ascends, so index order is seq order
+	for i, tp := range taps {
+		lo, hi = min(lo, tp.ms), max(lo, hi, tp.ms)
+		ordered = ordered && (i == 0 || taps[i-1].seq < tp.seq)
+	}
+	const idxBits, done = 24, uint64(1) << 63
+	if !ordered || len(taps) >= 1<<idxBits || uint64(hi-lo) >= 1<<(63-idxBits) {
+		slices.SortFunc(taps, byTime) // stable by seq, without SortStableFunc's rotations
+		return keys
+	}
+	keys = keys[:0]
+	for i, tp := range taps {
+		keys = append(keys, uint64(tp.ms-lo)<<idxBits|uint64(i))
+	}
+	slices.Sort(keys)
+	// taps[i] takes the tap at index keys[i]'s low bits: move each cycle
+	// of that permutation once, marking its keys done.
+	for i := range taps {
+		if keys[i]&done != 0 {
+			continue
+		}
+		first, j := taps[i], i
+		for {
+			k := int(keys[j] & (1<<idxBits - 1))
+			keys[j] |= done
+			if k == i {
+				taps[j] = first
+				break
+			}
+			taps[j], j = taps[k], k
+		}
+	}
+	return keys
 }
 
 // match runs the batch's taps, in time order, against the open trips;
@@ -120,29 +196,30 @@ type matchScratch struct {
 // delta and returns the trip operations to log and how to take them back,
 // in sc's buffers.
 func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
-	byTime := func(a, b tap) int { return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.seq, b.seq)) }
-	if !slices.IsSortedFunc(taps, byTime) { // most requests come in time order
-		slices.SortFunc(taps, byTime) // stable by seq, without SortStableFunc's rotations
-	}
+	sc.keys = sortTaps(taps, sc.keys)
 	ops, undos := sc.ops[:0], sc.undos[:0]
 	if sc.touched == nil {
-		sc.touched = map[uint64]bool{}
+		sc.touched = map[uint64]int32{}
 	}
 	touched := sc.touched
 	clear(touched)
 	defer func() { sc.ops, sc.undos = ops, undos }()
-	remember := func(card uint64) {
-		if touched[card] {
-			return
+	// remember returns the card's undo, made before the batch's first
+	// operation on it.
+	remember := func(card uint64) *undo {
+		if i, ok := touched[card]; ok {
+			return &undos[i]
 		}
-		touched[card] = true
+		touched[card] = int32(len(undos))
 		before, had := t.open[card]
 		undos = append(undos, undo{card: card, had: had, before: before})
+		return &undos[len(undos)-1]
 	}
 	closeTrip := func(card uint64) {
-		remember(card)
+		u := remember(card)
 		delete(t.open, card)
 		ops = append(ops, storage.TripOp{Trip: storage.OpenTrip{Card: card}})
+		u.lastOp = int32(len(ops) - 1)
 	}
 	for _, tp := range taps {
 		sec := vocab.FloorDiv(tp.ms, 1000)
@@ -187,10 +264,11 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 					closeTrip(card) // the leg under the previous key
 				}
 			}
-			remember(tp.card)
+			u := remember(tp.card)
 			t.open[tp.card] = n
 			t.queueFor(n).push(n, t.open)
 			ops = append(ops, storage.TripOp{Open: true, Trip: n})
+			u.lastOp = int32(len(ops) - 1)
 			continue
 		}
 		if !isOpen || sec-o.Start > t.window {
@@ -215,10 +293,6 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 		}
 		closeTrip(card)
 	}
-	for i := range undos {
-		u := &undos[i]
-		u.written, u.wasOpen = t.open[u.card]
-	}
 	return ops, undos
 }
 
@@ -226,11 +300,11 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 // oldest first.
 func (t *Trips) expire(groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64), closeTrip func(uint64)) {
 	for _, eq := range []*expiryQueue{&t.queue, &t.legs} {
-		for ; eq.head < len(eq.q) && t.deadline(eq.q[eq.head]) <= t.watermark; eq.head++ {
+		for ; eq.head < len(eq.q) && t.queuedDeadline(eq, eq.q[eq.head]) <= t.watermark; eq.head++ {
 			q := eq.q[eq.head]
-			if o, ok := t.open[q.Card]; ok && o == q {
+			if o, ok := t.open[q.card]; ok && eq.holds(q, o) {
 				t.end(o, groups, add)
-				closeTrip(q.Card)
+				closeTrip(q.card)
 			}
 		}
 		// Drop the expired front once it is most of the queue, so the
@@ -303,20 +377,21 @@ func addInferredTrip(g *riderGroup, o storage.OpenTrip, dest uint64, add func(me
 	}
 }
 
-// revert takes back a batch's effect on the open trips where no later batch
-// has changed them since.
-func (t *Trips) revert(undos []undo) {
+// revert takes back a batch's effect on the open trips, given its undos
+// and operations, where no later batch has changed them since.
+func (t *Trips) revert(undos []undo, ops []storage.TripOp) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, u := range undos {
 		cur, open := t.open[u.card]
-		if open != u.wasOpen || cur != u.written {
+		left := ops[u.lastOp]
+		if open != left.Open || open && cur != left.Trip {
 			continue
 		}
 		if u.had {
 			t.open[u.card] = u.before
 			eq := t.queueFor(u.before)
-			eq.q = append(eq.q, u.before)
+			eq.q = append(eq.q, queued{card: u.before.Card, start: u.before.Start})
 		} else {
 			delete(t.open, u.card)
 		}

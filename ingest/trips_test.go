@@ -1,10 +1,13 @@
 package ingest
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 )
 
 // TestExpiryQueueDropsClosedTrips pushes a day of taps whose trips mostly
@@ -13,7 +16,7 @@ import (
 // holds each of them, in order.
 func TestExpiryQueueDropsClosedTrips(t *testing.T) {
 	open := map[uint64]storage.OpenTrip{}
-	var eq expiryQueue
+	eq := expiryQueue{legs: true}
 	longest := 0
 	for i := range 200000 {
 		o := storage.OpenTrip{Card: uint64(i), Start: int64(i), Cell: 1, Line: "L1"}
@@ -29,11 +32,82 @@ func TestExpiryQueueDropsClosedTrips(t *testing.T) {
 	}
 	var live []int64
 	for _, x := range eq.q[eq.head:] {
-		if cur, ok := open[x.Card]; ok && cur == x {
-			live = append(live, x.Start)
+		if cur, ok := open[x.card]; ok && eq.holds(x, cur) {
+			live = append(live, x.start)
 		}
 	}
 	if len(live) != len(open) || !slices.IsSorted(live) {
 		t.Errorf("the queue holds %d of the %d open trips (in order: %v)", len(live), len(open), slices.IsSorted(live))
+	}
+}
+
+// TestRevertTakesBackOnlyWhatNoLaterBatchChanged matches a batch that
+// closes a trip open before it, opens one, opens and closes another and
+// opens a fourth, as if its write then failed: revert restores the trip
+// closed and drops those opened, except the card a later batch opened
+// again meanwhile; the restored trip still expires at its deadline.
+func TestRevertTakesBackOnlyWhatNoLaterBatchChanged(t *testing.T) {
+	tr := &Trips{window: 3600, open: map[uint64]storage.OpenTrip{}}
+	tr.legs.legs = true
+	before := storage.OpenTrip{Card: 1, Start: 100, Cell: 7}
+	tr.open[1] = before
+	tr.queue.push(before, tr.open)
+	taps := []tap{
+		{card: 1, ms: 200_000, cell: 8, seq: 0},           // closes card 1's trip
+		{card: 2, ms: 210_000, in: true, cell: 9, seq: 1}, // opens card 2's
+		{card: 3, ms: 220_000, in: true, cell: 9, seq: 2}, // opens card 3's…
+		{card: 3, ms: 230_000, cell: 5, seq: 3},           // …and closes it
+		{card: 4, ms: 240_000, in: true, cell: 6, seq: 4}, // opens card 4's
+	}
+	var sc matchScratch
+	var added []string
+	ops, undos := tr.match(taps, &sc, nil, func(metric string, cell, sub uint64, minute, v int64) { added = append(added, metric) })
+	if len(ops) != 5 || len(undos) != 4 || len(tr.open) != 2 {
+		t.Fatalf("the batch made %d operations and %d undos, leaving %d trips open; want 5, 4 and 2", len(ops), len(undos), len(tr.open))
+	}
+	later := storage.OpenTrip{Card: 4, Start: 300, Cell: 1} // another batch, after this one
+	tr.open[4] = later
+	tr.revert(undos, ops)
+	want := map[uint64]storage.OpenTrip{1: before, 4: later}
+	if len(tr.open) != len(want) || tr.open[1] != before || tr.open[4] != later {
+		t.Fatalf("after revert the open trips are %v; want %v", tr.open, want)
+	}
+	// A tap past card 1's deadline expires the restored trip: one
+	// unmatched tap-in, at its tap-in cell.
+	var unmatched []uint64
+	tr.match([]tap{{card: 9, ms: (100 + 3600 + 1) * 1000, in: true, cell: 3}}, &sc, nil, func(metric string, cell, sub uint64, minute, v int64) {
+		if metric == vocab.UnmatchedIn {
+			unmatched = append(unmatched, cell)
+		}
+	})
+	if !slices.Equal(unmatched, []uint64{7}) {
+		t.Errorf("past its deadline the restored trip gave unmatched tap-ins at %v; want [7]", unmatched)
+	}
+	if _, ok := tr.open[1]; ok {
+		t.Error("the restored trip is still open past its deadline")
+	}
+}
+
+// TestSortTapsByTimeThenArrival sorts batches of taps with many equal
+// times through both of sortTaps' ways (packed words, and the comparison
+// sort for taps not in arrival order) against a stable sort.
+func TestSortTapsByTimeThenArrival(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var keys []uint64
+	for round := range 200 {
+		n := 1 + rng.IntN(300)
+		taps := make([]tap, n)
+		for i := range taps {
+			taps[i] = tap{card: rng.Uint64(), ms: 1_500_000_000_000 + rng.Int64N(int64(1+round%7*1000)), seq: int32(i)}
+		}
+		if round%5 == 4 && n > 1 { // not in arrival order: the comparison sort
+			taps[0].seq, taps[1].seq = taps[1].seq, taps[0].seq
+		}
+		want := slices.Clone(taps)
+		slices.SortStableFunc(want, func(a, b tap) int { return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.seq, b.seq)) })
+		keys = sortTaps(taps, keys)
+		if !slices.Equal(taps, want) {
+			t.Fatalf("round %d: %d taps sorted wrongly", round, n)
+		}
 	}
 }
