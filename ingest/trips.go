@@ -43,7 +43,7 @@ type Trips struct {
 // replaced are skipped.
 type expiryQueue struct {
 	q    []queued
-	head int // q[:head] is expired
+	head int  // q[:head] is expired
 	legs bool // the queue of legs of lines (see queueFor)
 }
 
