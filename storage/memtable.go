@@ -222,13 +222,25 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		if se := &refs[i].t.series[refs[i].s]; single && se.head < 0 {
 			i++ // no points: a zero count replayed from the WAL of flowd before addSeries skipped them
 			continue
-		} else if single && !isMax && !se.unordered {
-			// Most series: their chunks read in place, in minute order.
+		} else if single && !isMax {
+			// Most series: their chunks read in place, in minute order;
+			// the others through their points' minutes and places,
+			// sorted as words.
+			var err error
+			if se.unordered {
+				words = sortedPlaces(words, refs[i].t, se)
+			}
 			for t, fn := range fns {
-				if fn != nil {
-					if err := emitChain(Tier(t), k, refs[i].t, se, fn); err != nil {
-						return err
-					}
+				if fn == nil {
+					continue
+				}
+				if se.unordered {
+					err = emitPlaces(Tier(t), k, refs[i].t, words, fn)
+				} else {
+					err = emitChain(Tier(t), k, refs[i].t, se, fn)
+				}
+				if err != nil {
+					return err
 				}
 			}
 			i++
@@ -322,6 +334,41 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 	}
 	if have {
 		return fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v)
+	}
+	return nil
+}
+
+// sortedPlaces returns, in words, the points of series se of tab as words
+// of their minute (high half) and their place in tab's points arena (low
+// half), sorted: the points in minute order, without copying them (a
+// frozen memtable is not reordered: queries may read it meanwhile).
+// Minutes are never negative (MinuteInRange), so they sort as unsigned.
+func sortedPlaces(words []uint64, tab *seriesTable, se *series) []uint64 {
+	words = words[:0]
+	for c := se.head; c >= 0; c = tab.chunks[c].next {
+		ch := &tab.chunks[c]
+		for j, pt := range tab.run(ch) {
+			words = append(words, uint64(uint32(pt.minute))<<32|uint64(uint32(ch.start)+uint32(j)))
+		}
+	}
+	slices.Sort(words)
+	return words
+}
+
+// emitPlaces is emitSeries over the points of tab named by words, from
+// sortedPlaces.
+func emitPlaces(t Tier, k SeriesKey, tab *seriesTable, words []uint64, fn func(Key, int64) error) error {
+	for j := 0; j < len(words); {
+		m := t.Truncate(int64(words[j] >> 32))
+		v := tab.at(uint32(words[j])).val()
+		n := j + 1
+		for ; n < len(words) && t.Truncate(int64(words[n]>>32)) == m; n++ {
+			v = SatAdd(v, tab.at(uint32(words[n])).val())
+		}
+		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
+			return err
+		}
+		j = n
 	}
 	return nil
 }

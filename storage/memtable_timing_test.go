@@ -43,12 +43,23 @@ func BenchmarkMemtableAdd(b *testing.B) {
 
 // BenchmarkMemtableEach reads a memtable of 30 minutes of 20,000 series in
 // key order for both tiers, as a flush does, without writing parts.
-func BenchmarkMemtableEach(b *testing.B) {
+func BenchmarkMemtableEach(b *testing.B) { benchmarkMemtableEach(b, false) }
+
+// BenchmarkMemtableEachUnordered is BenchmarkMemtableEach with the batches
+// applied as three senders of ten minutes each would interleave them
+// (minutes 0, 10, 20, 1, 11, 21, …): every series out of minute order.
+func BenchmarkMemtableEachUnordered(b *testing.B) { benchmarkMemtableEach(b, true) }
+
+func benchmarkMemtableEach(b *testing.B, interleave bool) {
 	bs := memtableBatches(30)
 	var scratch shardScratch
 	m := newMemtable()
 	points := 0
-	for _, bt := range bs {
+	for i := range bs {
+		bt := bs[i]
+		if interleave {
+			bt = bs[i%3*10+i/3]
+		}
 		m.addTable(&bt.t, numTiers, &scratch)
 		points += bt.Len()
 	}

@@ -307,6 +307,11 @@ func (t *seriesTable) run(c *chunk) []point {
 	return t.pages[c.start>>pageBits][off : off+c.n]
 }
 
+// at returns the point at place pos of the points arena.
+func (t *seriesTable) at(pos uint32) *point {
+	return &t.pages[pos>>pageBits][pos&(pageSize-1)]
+}
+
 // appendPoints appends the points of series s, in the order they were
 // added, to dst.
 func (t *seriesTable) appendPoints(dst []point, s int32) []point {
