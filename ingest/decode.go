@@ -238,22 +238,24 @@ func (d *decoder) lineFields(line int, b []byte, tooLong bool, maxLine int) (ok,
 	if len(trimSpace(b)) == 0 {
 		return false, false
 	}
-	if !utf8.Valid(b) {
-		if header {
-			d.reject(line, -1, nil, "header is not valid UTF-8")
-			return false, true
-		}
-		d.reject(line, -1, nil, "not valid UTF-8")
-		return false, false
-	}
 	d.v = fields{}
-	if d.csv != nil {
-		if ok, stop = d.csvFields(line, b); !ok {
-			return false, stop
+	// A line scanFlat takes is valid UTF-8 (see plainString); the
+	// others are checked here.
+	if d.csv != nil || !d.scanFlat(b) {
+		if !utf8.Valid(b) {
+			if header {
+				d.reject(line, -1, nil, "header is not valid UTF-8")
+				return false, true
+			}
+			d.reject(line, -1, nil, "not valid UTF-8")
+			return false, false
 		}
-	} else if !d.scanFlat(b) {
-		d.v = fields{} // the full parser starts over
-		if !d.jsonFields(line, b) {
+		d.v = fields{}
+		if d.csv != nil {
+			if ok, stop = d.csvFields(line, b); !ok {
+				return false, stop
+			}
+		} else if !d.jsonFields(line, b) { // the full parser starts over
 			return false, false
 		}
 	}

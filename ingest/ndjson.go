@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"unicode/utf8"
+
 	"github.com/valyala/fastjson"
 )
 
@@ -138,10 +140,14 @@ func skipJSONSpace(b []byte, i int) int {
 	return i
 }
 
-// stringStop marks the bytes that end the plain part of a JSON string: the
-// closing quote, a backslash and the control characters.
+// stringStop marks the bytes that end the plain part of a JSON string, or
+// that plainString must look at more closely: the closing quote, a
+// backslash, the control characters and the bytes of multi-byte UTF-8.
 var stringStop = func() (t [256]bool) {
 	for c := range 0x20 {
+		t[c] = true
+	}
+	for c := 0x80; c < 0x100; c++ {
 		t[c] = true
 	}
 	t['"'], t['\\'] = true, true
@@ -149,15 +155,23 @@ var stringStop = func() (t [256]bool) {
 }()
 
 // plainString returns the index of the quote closing a string that starts
-// at i, or -1 if the string holds an escape or a control character or is
-// not closed.
+// at i, or -1 if the string holds an escape, a control character or bytes
+// that are not UTF-8, or is not closed. Since scanFlat takes nothing but
+// ASCII outside strings, a line it accepts is valid UTF-8.
 func plainString(b []byte, i int) int {
 	for ; i < len(b); i++ {
-		if stringStop[b[i]] {
-			if b[i] == '"' {
+		if c := b[i]; stringStop[c] {
+			if c == '"' {
 				return i
 			}
-			return -1
+			if c < utf8.RuneSelf {
+				return -1
+			}
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return -1
+			}
+			i += size - 1
 		}
 	}
 	return -1

@@ -3,15 +3,20 @@ package ingest
 import (
 	"bytes"
 	"testing"
+	"unicode/utf8"
 )
 
 // scanFlatAgrees checks that where the one-pass scanner takes a line, the
-// full parser takes it too and fills the same fields.
+// line is valid UTF-8 (decoding checks no further) and the full parser
+// takes it too and fills the same fields.
 func scanFlatAgrees(t *testing.T, line []byte) {
 	for _, sc := range []*schema{&swipeSchema, &countSchema, &footfallSchema} {
 		fast := decoder{sc: sc}
 		if !fast.scanFlat(line) {
 			continue
+		}
+		if !utf8.Valid(line) {
+			t.Fatalf("%q: the scanner took a line that is not UTF-8", line)
 		}
 		full := decoder{sc: sc, json: jsonParsers.Get()}
 		if !full.jsonFields(1, line) {
@@ -38,12 +43,13 @@ func TestScanFlatAgreesWithParser(t *testing.T) {
 		`{"card":"a\"b"}`, `{"card":"a\u0041"}`, `{"count":true}`, `{"x":{"y":1}}`, `{"x":[1]}`,
 		`{"time":1}x`, `{"time":1,}`, `{"time" 1}`, `["time"]`, `{"time":1`, `{"time":"1`,
 		"{\"card\":\"a\tb\"}", `{"station":"西湖"}`,
+		"{\"station\":\"\xe8\xa5\"}", "{\"station\":\"a\xff\"}", "{\"station\":\"\xed\xa0\x80\"}", "{\"x\":1}\xc3",
 	}
 	for _, l := range lines {
 		scanFlatAgrees(t, []byte(l))
 	}
 	// The scanner must take the common forms, or it is no fast path.
-	for _, l := range lines[:6] {
+	for _, l := range append(lines[:6:6], `{"station":"西湖","card":"Ünïcode"}`) {
 		d := decoder{sc: &countSchema}
 		if !d.scanFlat([]byte(l)) {
 			t.Errorf("%s: the scanner left a plain line to the parser", l)
@@ -54,6 +60,7 @@ func TestScanFlatAgreesWithParser(t *testing.T) {
 func FuzzScanFlat(f *testing.F) {
 	f.Add([]byte(`{"time":1546843293,"sensor":"cam-1","class":"car","count":3,"interval":60,"speed":31.5}`))
 	f.Add([]byte(`{"time":"2019-01-07T06:41:33Z","card":"C1","dir":"in","station":"S1","lat":null}`))
+	f.Add([]byte("{\"station\":\"西湖\",\"card\":\"a\xe8\xa5\"}"))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		scanFlatAgrees(t, line)
 	})
