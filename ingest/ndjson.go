@@ -87,7 +87,10 @@ func (d *decoder) scanFlat(b []byte) bool {
 		if i >= len(b) || b[i] != '"' {
 			return false
 		}
-		end := plainString(b, i+1)
+		end := plainRun(b, i+1) // the member name (see plainRun)
+		if end >= len(b) || b[end] != '"' {
+			end = utf8String(b, end)
+		}
 		if end < 0 {
 			return false
 		}
@@ -101,7 +104,10 @@ func (d *decoder) scanFlat(b []byte) bool {
 		var val []byte
 		switch c := b[i]; {
 		case c == '"':
-			if end = plainString(b, i+1); end < 0 {
+			if end = plainRun(b, i+1); end >= len(b) || b[end] != '"' {
+				end = utf8String(b, end)
+			}
+			if end < 0 {
 				return false
 			}
 			val, i = b[i+1:end], end+1
@@ -154,24 +160,38 @@ var stringStop = func() (t [256]bool) {
 	return t
 }()
 
-// plainString returns the index of the quote closing a string that starts
-// at i, or -1 if the string holds an escape, a control character or bytes
-// that are not UTF-8, or is not closed. Since scanFlat takes nothing but
-// ASCII outside strings, a line it accepts is valid UTF-8.
-func plainString(b []byte, i int) int {
-	for ; i < len(b); i++ {
-		if c := b[i]; stringStop[c] {
-			if c == '"' {
-				return i
-			}
-			if c < utf8.RuneSelf {
-				return -1
-			}
+// plainRun returns the index of the first byte from i that stringStop
+// marks, or len(b). A JSON string that starts at i ends at the quote
+// there, or where utf8String says from there: -1 if the string holds an
+// escape, a control character or bytes that are not UTF-8, or is not
+// closed. Since scanFlat takes nothing but ASCII outside strings, a line
+// it accepts is valid UTF-8. plainRun, a loop, is inlined; utf8String is
+// called only for what is not ASCII.
+func plainRun(b []byte, i int) int {
+	for i < len(b) && !stringStop[b[i]] {
+		i++
+	}
+	return i
+}
+
+// utf8String finds the end of a string from its byte i, one that
+// stringStop marks (or len(b)): see plainRun.
+func utf8String(b []byte, i int) int {
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case !stringStop[c]:
+			i++
+		case c == '"':
+			return i
+		case c < utf8.RuneSelf:
+			return -1
+		default:
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size <= 1 {
 				return -1
 			}
-			i += size - 1
+			i += size
 		}
 	}
 	return -1
