@@ -98,6 +98,9 @@ type SendResult struct {
 	ServerCPU time.Duration
 	ClientCPU time.Duration
 	PeakRSS   int64
+	// Settle is how long the server took to settle after the last
+	// acknowledgement (see settledCPU); its CPU then is in ServerCPU.
+	Settle time.Duration
 }
 
 // Rate is events per wall second.
@@ -152,10 +155,12 @@ func Send(ctx context.Context, p *Proc, reqs []Request, senders int) (SendResult
 	if err := <-errs; err != nil {
 		return res, err
 	}
+	settle := time.Now()
 	cpu1, err := settledCPU(ctx, p)
 	if err != nil {
 		return res, err
 	}
+	res.Settle = time.Since(settle)
 	res.ServerCPU = cpu1 - cpu0
 	res.ClientCPU = selfCPU() - self0
 	res.Events = events.Load()
