@@ -27,6 +27,13 @@ const testSiteGeoJSON = `{"type":"FeatureCollection","features":[{"type":"Featur
 // sensor C1 and a site lake.
 func startIngest(t *testing.T) *flowdtest.Server {
 	t.Helper()
+	return startIngestWith(t, func(*ingest.Handler) {}, func(*flowdtest.Server) {})
+}
+
+// startIngestWith is startIngest with the handler and the server set by
+// setHandler and setServer before it serves.
+func startIngestWith(t *testing.T, setHandler func(*ingest.Handler), setServer func(*flowdtest.Server)) *flowdtest.Server {
+	t.Helper()
 	dir := t.TempDir()
 	fs := flowdtest.New(t, dir, func(st *storage.Store, reg *geo.Registry) (api.Parts, func()) {
 		if err := reg.PutStations([]geo.Station{{ID: "S1", Name: "One", Lat: 30.25, Lng: 120.16}}); err != nil {
@@ -47,8 +54,11 @@ func startIngest(t *testing.T) *flowdtest.Server {
 			t.Fatal(err)
 		}
 		b := &ingest.Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
-		return api.Parts{Ingest: ingest.NewHandler(b, 8)}, nil
+		h := ingest.NewHandler(b, 8)
+		setHandler(h)
+		return api.Parts{Ingest: h}, nil
 	})
+	setServer(fs)
 	return fs.Serve()
 }
 

@@ -4,6 +4,7 @@
 package flowdtest
 
 import (
+	"cmp"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,6 +24,9 @@ type Server struct {
 	Store    *storage.Store
 	Registry *geo.Registry
 	API      *api.Server
+	// MaxBody is the server's body limit (flowd serve's -max-body); 0
+	// is 64 MiB.
+	MaxBody int
 	// Close stops the server, closes the parts and then the store; it
 	// also runs when the test ends.
 	Close func()
@@ -66,7 +70,7 @@ func (s *Server) Serve() *Server {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	go s.API.Serve(ln, 64<<20)
+	go s.API.Serve(ln, cmp.Or(s.MaxBody, 64<<20))
 	s.URL = "http://" + ln.Addr().String()
 	return s
 }
