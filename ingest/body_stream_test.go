@@ -144,6 +144,7 @@ func TestQueryBodyOverLimitIsRefused(t *testing.T) {
 	form := "metric=count_car&polygon=" + strings.Repeat("x", api.DefaultMaxQueryBody)
 	for _, tc := range []struct{ name, req string }{
 		{"Content-Length, the header alone", "POST /api/v1/density HTTP/1.1\r\nHost: flowd\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000000\r\n\r\n"},
+		{"multipart, Content-Length, the header alone", "POST /api/v1/density HTTP/1.1\r\nHost: flowd\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000000\r\n\r\n--b\r\n"},
 		{"chunks past the limit, the rest not sent", "POST /api/v1/density HTTP/1.1\r\nHost: flowd\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(form, false)},
 	} {
 		c := dialRaw(t, fs)
