@@ -159,9 +159,9 @@ func TestQueryBodyOverLimitIsRefused(t *testing.T) {
 	}
 }
 
-// TestSlowUploadIsCutAtTheBodyTimeout: a body that stops coming ends
-// with its connection at the body timeout, answered nothing, and the
-// lines that did come are not kept.
+// TestSlowUploadIsCutAtTheBodyTimeout: a body that stops coming, an
+// upload's or a query's, ends with its connection at the body timeout,
+// answered nothing, and the lines that did come are not kept.
 func TestSlowUploadIsCutAtTheBodyTimeout(t *testing.T) {
 	fs := startIngestWith(t, func(*ingest.Handler) {}, func(fs *flowdtest.Server) {
 		fs.API.Conns = api.NewConns(api.ConnLimits{BodyTimeout: 300 * time.Millisecond}, nil)
@@ -169,6 +169,7 @@ func TestSlowUploadIsCutAtTheBodyTimeout(t *testing.T) {
 	for _, tc := range []struct{ name, req string }{
 		{"Content-Length", head("/api/v1/ingest/counts", "Content-Length: 100000") + countLine(1) + countLine(1)},
 		{"chunked", head("/api/v1/ingest/counts", "Transfer-Encoding: chunked") + chunked(countLine(1)+countLine(1), false)},
+		{"a query's form", "POST /api/v1/density HTTP/1.1\r\nHost: flowd\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nmetric=count_car"},
 	} {
 		c := dialRaw(t, fs)
 		c.Write([]byte(tc.req))
