@@ -239,7 +239,7 @@ func (d *decoder) lineFields(line int, b []byte, tooLong bool, maxLine int) (ok,
 		return false, false
 	}
 	d.v = fields{}
-	// A line scanFlat takes is valid UTF-8 (see plainString); the
+	// A line scanFlat takes is valid UTF-8 (see plainRun); the
 	// others are checked here.
 	if d.csv != nil || !d.scanFlat(b) {
 		if !utf8.Valid(b) {

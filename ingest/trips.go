@@ -148,8 +148,8 @@ type matchScratch struct {
 // in the batch); keys is scratch, returned for reuse. Most requests come
 // in time order and are left as they are. Otherwise each tap's time and
 // index are packed into one word, the words sorted as integers, and the
-// taps moved into place by following the permutation's cycles: a third
-// of the time of sorting the 48-byte taps through a comparison function.
+// taps moved into place by following the permutation's cycles, each once,
+// rather than swapped about by a comparison sort of 48-byte taps.
 func sortTaps(taps []tap, keys []uint64) []uint64 {
 	byTime := func(a, b tap) int { return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.seq, b.seq)) }
 	if slices.IsSortedFunc(taps, byTime) {
@@ -158,7 +158,7 @@ func sortTaps(taps []tap, keys []uint64) []uint64 {
 	lo, hi := taps[0].ms, taps[0].ms
 	ordered := true // seq ascends, so index order is seq order
 	for i, tp := range taps {
-		lo, hi = min(lo, tp.ms), max(lo, hi, tp.ms)
+		lo, hi = min(lo, tp.ms), max(hi, tp.ms)
 		ordered = ordered && (i == 0 || taps[i-1].seq < tp.seq)
 	}
 	const idxBits, done = 24, uint64(1) << 63
