@@ -147,7 +147,7 @@ func skipJSONSpace(b []byte, i int) int {
 }
 
 // stringStop marks the bytes that end the plain part of a JSON string, or
-// that plainString must look at more closely: the closing quote, a
+// that utf8String must look at more closely: the closing quote, a
 // backslash, the control characters and the bytes of multi-byte UTF-8.
 var stringStop = func() (t [256]bool) {
 	for c := range 0x20 {
