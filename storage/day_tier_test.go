@@ -23,7 +23,12 @@ func TestDayTierIsTheHoursSummedIntoDays(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	now := time.Now().Unix() / 60
+	// The four whole UTC days before today: each flush's day part then
+	// holds the same 120 rows (30 cells × 4 days), all of one size class.
+	// From a time of day, the partial first day gave parts on both sides
+	// of a class boundary (128 rows) late in the UTC day, which no merge
+	// of four took.
+	now := TierDay.Truncate(time.Now().Unix() / 60)
 	wantDay := map[Key]int64{}
 	var wantTotal int64
 	add := func(n int) {

@@ -441,7 +441,14 @@ func TestScheduledExport(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, day, "manifest.json"))
 		return err == nil
 	})
-	if !strings.Contains(srv.Logs(), "flowd: export: "+day+" written to "+filepath.Join(dir, day)) {
+	// The log line follows the manifest's rename: give it a moment.
+	logged := func() bool {
+		return strings.Contains(srv.Logs(), "flowd: export: "+day+" written to "+filepath.Join(dir, day))
+	}
+	for end := time.Now().Add(5 * time.Second); !logged() && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !logged() {
 		t.Errorf("no log line of the export of %s:\n%s", day, srv.Logs())
 	}
 	days, _ := os.ReadDir(dir)
