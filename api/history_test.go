@@ -60,7 +60,10 @@ func TestSeriesReadsStepsPastRetentionFromVictoriaMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	cutoff := s.Store.RetentionCutoff(storage.TierHour)
-	h := storage.TierHour.Truncate(cutoff) + 60 // the first whole hour the store keeps
+	// The first whole hour the store keeps: the cutoff's own hour when it
+	// falls on the hour (in the first minute of an hour; the test failed
+	// then, at 23:00 UTC, when it took the next one).
+	h := storage.TierHour.Truncate(cutoff + 59)
 	x := cellAt(30.25, 120.10)
 	s.addBuckets(t, bucket{metric: "count_car", cell: x, minute: h + 5, value: 3}, bucket{metric: "count_car", cell: x, minute: h + 65, value: 4})
 	area := &area{res: 9, cells: []h3.Cell{x}, ranges: []vocab.CellRange{{Lo: uint64(x), Hi: uint64(x)}}}
