@@ -264,15 +264,16 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 			}
 			continue
 		}
-		if !slices.IsSortedFunc(run, byMinute) {
-			// Sorted in a copy: queries may read the frozen memtable meanwhile.
-			pts = append(pts[:0], run...)
+		// A key in several tables (rows of one tier alone, after a
+		// replay): its points gathered into pts, a copy, sorted in place
+		// (the frozen memtable itself is not reordered: queries may read
+		// it meanwhile).
+		if !slices.IsSortedFunc(pts, byMinute) {
 			slices.SortFunc(pts, byMinute) // equal minutes combine in any order
-			run = pts
 		}
 		for t, fn := range fns {
 			if fn != nil {
-				if err := emitSeries(Tier(t), k, run, fn); err != nil {
+				if err := emitSeries(Tier(t), k, pts, fn); err != nil {
 					return err
 				}
 			}
