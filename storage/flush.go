@@ -33,11 +33,30 @@ func (s *Store) backgroundLoop() {
 		select {
 		case <-ticker.C:
 		case <-s.flushNow:
+			// Batches applied to a full memtable before its rotation each
+			// ask for a flush, and the request outlives the flush it asked
+			// for: flushing then would write the next memtable while it
+			// is still filling, a small part to merge again.
+			if !s.flushDue() {
+				continue
+			}
+			// The interval counts from this flush: the data it leaves in
+			// memory is younger.
+			ticker.Reset(s.opts.FlushInterval)
 		case <-s.stop:
 			return
 		}
 		s.maintain()
 	}
+}
+
+// flushDue reports whether the memtable is full or an earlier flush is
+// still to be written.
+func (s *Store) flushDue() bool {
+	s.mu.RLock()
+	m, frozen := s.mem, len(s.frozen)
+	s.mu.RUnlock()
+	return frozen > 0 || m.bytes() >= s.opts.MemtableBytes
 }
 
 // maintain flushes, cuts the WAL, merges and applies retention.
@@ -46,8 +65,19 @@ func (s *Store) maintain() {
 		s.opts.Logf("storage: flush failed, will retry: %v", err)
 		return
 	}
+	// A memtable that fills while merges run is flushed between them, so
+	// that it stays near its budget however long the merges take.
+	failed := false
+	flushIfDue := func() {
+		if !failed && s.flushDue() {
+			if err := s.Flush(); err != nil {
+				s.opts.Logf("storage: flush failed, will retry: %v", err)
+				failed = true // not again before the next maintenance
+			}
+		}
+	}
 	for t := range numTiers {
-		if err := s.mergeTier(t); err != nil {
+		if err := s.mergeTierThen(t, flushIfDue); err != nil {
 			s.opts.Logf("storage: merge of %s parts failed, will retry: %v", t, err)
 		}
 	}

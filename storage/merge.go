@@ -70,8 +70,15 @@ func pickMerge(parts []*part, fanIn int) []*part {
 }
 
 // mergeTier merges parts of tier t until no size class is crowded.
-func (s *Store) mergeTier(t Tier) error {
+func (s *Store) mergeTier(t Tier) error { return s.mergeTierThen(t, nil) }
+
+// mergeTierThen is mergeTier calling between, when not nil, before each
+// merge.
+func (s *Store) mergeTierThen(t Tier, between func()) error {
 	for {
+		if between != nil {
+			between()
+		}
 		s.mu.RLock()
 		srcs := pickMerge(s.parts[t], s.opts.MergeFanIn)
 		for _, p := range srcs {
