@@ -140,3 +140,26 @@ func TestFlushRowsOfPointsInAnyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestMemtableHoldsPointsDensely fills a memtable as 72 minutes of a city's
+// detectors would (series of a point a minute: 26 bytes a point with
+// chunks of up to 64 points, 19 with 16) and checks the bytes it
+// counts against its budget per point held: the points themselves take 12,
+// and the room a series' last chunk leaves empty must not double that.
+func TestMemtableHoldsPointsDensely(t *testing.T) {
+	m := newMemtable()
+	var scratch shardScratch
+	const series, minutes = 2000, 72
+	for minute := range minutes {
+		b := &Batch{}
+		for s := range series {
+			b.Add(1, false, 0x89309a000000000+uint64(s)<<12, 0, int64(27000000+minute), 1)
+		}
+		m.addTable(&b.t, numTiers, &scratch)
+	}
+	perPoint := float64(m.bytes()) / (series * minutes)
+	t.Logf("%.1f bytes a point", perPoint)
+	if perPoint > 20 {
+		t.Fatalf("a memtable of %d series of %d points counts %.1f bytes a point; want at most 20", series, minutes, perPoint)
+	}
+}

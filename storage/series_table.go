@@ -74,8 +74,12 @@ type chunk struct {
 	next          int32 // index of the series' next chunk, or -1
 }
 
-// maxChunk bounds the points of one chunk.
-const maxChunk = 64
+// maxChunk bounds the points of one chunk. A series' last chunk is on
+// average half empty: at 64 (before), a memtable of the bench's city held
+// 547,000 points in 12 MiB, at 16 about 660,000 (a fifth fewer flushes and
+// merges for the same memory); reading a chunk of 16 is three cache lines,
+// and BenchmarkFlushParts and BenchmarkMemtableEach did not get slower.
+const maxChunk = 16
 
 // The points arena is made of pages of pageSize points that never move: a
 // growing table allocates a page, never copies one. A chunk lies within one
