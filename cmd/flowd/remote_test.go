@@ -561,3 +561,29 @@ func TestRemoteBackfillShipsWhatTheStoreHeldBefore(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteReadListsMetricsOfEarlierDays: VictoriaMetrics answers the
+// values of a label for the current UTC day unless asked for a range, so a
+// query node listed none of the metrics shipped before midnight in a day's
+// first hours (the backfill test failed then). A metric shipped three days
+// ago is listed.
+func TestRemoteReadListsMetricsOfEarlierDays(t *testing.T) {
+	vm := startVictoriaMetrics(t)
+	ts := time.Now().Add(-72 * time.Hour).UnixMilli()
+	body := fmt.Sprintf(`{"metric":{"__name__":"count_car","cell":"89309a42c23ffff","node":"a"},"values":[5],"timestamps":[%d]}`, ts)
+	resp, err := http.Post(vm.url()+"/api/v1/import", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("VictoriaMetrics import: %s", resp.Status)
+	}
+	http.Get(vm.url() + "/internal/force_flush")
+	q := startFlowd(t, t.TempDir(), append(registryFlags(t), "-remote-read", vm.url(), "-remote-history", "all")...)
+	var listed struct{ Metrics []string }
+	q.get(t, "/api/v1/metrics").json(t, &listed)
+	if !slices.Contains(listed.Metrics, "count_car") {
+		t.Errorf("a flowd reading VictoriaMetrics lists %v, without count_car shipped three days ago", listed.Metrics)
+	}
+}
