@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/bench"
+	"github.com/flowd/flowd/internal/testlock"
 )
 
 // fleetEnv makes the test binary a fleet of live clients instead of the
@@ -53,6 +54,7 @@ func serverMemory(t *testing.T) (goBytes, rss int64) {
 // stacks while idle and 16 KB while it gets a frame every tick, and every
 // client gets every tick's frame, or the snapshot that follows a skip.
 func TestLiveFanout(t *testing.T) {
+	testlock.Alone(t)
 	const clients = 4000
 	tick := 200 * time.Millisecond
 	s := startServer(t, t.TempDir(), Options{Hub: HubOptions{Tick: tick, MaxClients: clients + 10}})

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/internal/testlock"
 )
 
 // raiseOpenFiles lifts this process's soft limit on open files to n, or
@@ -122,6 +124,7 @@ func slowConnCount(t *testing.T) int {
 // p99 under a second. The attack must not reach the log but as a few
 // lines of counts, none quoting a token or a query string.
 func TestSlowConnectionsDoNotStarveReaders(t *testing.T) {
+	testlock.Alone(t) // not beside the browser drawing 20,000 hexagons
 	n := slowConnCount(t)
 	raiseOpenFiles(t, uint64(n)+1024)
 	if ln, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
