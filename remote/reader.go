@@ -104,9 +104,8 @@ func (r *Reader) loadNames() error {
 
 // labelValues asks VictoriaMetrics for the values of a label over all
 // time: without a start it answers for the current UTC day only, so that
-// in a day's first hours the metrics shipped the day before were missing.
-// (A start of 0 counts as none; from 1 on, a range past 40 days, it reads
-// its global index.)
+// in a day's first hours the metrics shipped the day before were missing
+// (a start of 0 counts as none).
 func (r *Reader) labelValues(label string) ([]string, error) {
 	resp, err := r.client.Get(r.base + "/api/v1/label/" + label + "/values?start=1")
 	if err != nil {
