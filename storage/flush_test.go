@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -87,5 +88,69 @@ func TestFullMemtableIsFlushedNotItsSuccessor(t *testing.T) {
 			t.Fatalf("a full memtable was not flushed: %d parts", parts())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMemtableFilledDuringMergesIsFlushedBetweenThem fills the memtable
+// past its budget while a maintenance's merges run: it is flushed before
+// the next merge, not after the last (it grew to 3× its budget in the
+// bench while merges ran).
+func TestMemtableFilledDuringMergesIsFlushedBetweenThem(t *testing.T) {
+	var s *Store
+	var merges atomic.Int32
+	var pointsAtSecond atomic.Int64
+	opts := quietOptions()
+	opts.MemtableBytes = 1 << 20
+	opts.MergeFanIn = 2
+	minute := time.Now().Unix()/60 - 600
+	var id uint32
+	add := func(series, minutes, from int) error {
+		var ds []Delta
+		for i := range series {
+			for m := range minutes {
+				ds = append(ds, Delta{Key: Key{Metric: id, Cell: 0x89309a000000000 + uint64(i)<<12, Minute: minute + int64(from+m)}, Value: 1})
+			}
+		}
+		return s.Add(ds)
+	}
+	opts.Failpoint = func(name string) {
+		if name != FailpointMergeRenamed {
+			return
+		}
+		switch merges.Add(1) {
+		case 1: // fill the memtable while the merges go on
+			if err := add(1000, 200, 300); err != nil {
+				t.Error(err)
+			}
+		case 2:
+			s.mu.RLock()
+			m := s.mem
+			s.mu.RUnlock()
+			pointsAtSecond.Store(int64(m.rowCount(TierMinute)))
+		}
+	}
+	s = openTestStore(t, t.TempDir(), opts)
+	defer s.Close()
+	id, _ = s.MetricID("count_car")
+	for i := range 4 { // four small parts, for merges to come
+		if err := add(10, 10, 10*i); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := add(1000, 200, 100); err != nil { // full: the background flushes, then merges
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for merges.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d merges ran; want at least 2", merges.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := pointsAtSecond.Load(); n != 0 {
+		t.Fatalf("the memtable filled during the first merge still held %d points at the second: not flushed between merges", n)
 	}
 }

@@ -13,9 +13,9 @@ import (
 // Alone waits until no other test holding it runs, on this machine, and
 // holds it until t ends. For tests whose verdict is a time measured while
 // they load the machine themselves (thousands of connections, a browser
-// drawing 20,000 hexagons): two of them at once on two cores made each
-// other fail (a reader's p99 of 2 s under 10,000 slow connections while
-// the browser drew, in a clean run of the suite).
+// drawing 20,000 hexagons), which fail beside other heavy work on two
+// cores. It keeps them from each other only: `make test` also runs one
+// package at a time, since they failed beside other packages' tests too.
 func Alone(t testing.TB) {
 	t.Helper()
 	path := filepath.Join(os.TempDir(), "flowd-tests-alone.lock")
