@@ -126,6 +126,7 @@ type decoder struct {
 	v       fields
 	numbers []byte            // NDJSON: the text of numeric fields
 	numAt   [maxFields][2]int // where each field's number is in numbers
+	shapes  [2]flatShape      // NDJSON: the last line forms scanFlat took, the last used first
 }
 
 // reject records a LineError, echoing the offending value unless the
@@ -241,7 +242,7 @@ func (d *decoder) lineFields(line int, b []byte, tooLong bool, maxLine int) (ok,
 	d.v = fields{}
 	// A line scanFlat takes is valid UTF-8 (see plainRun); the
 	// others are checked here.
-	if d.csv != nil || !d.scanFlat(b) {
+	if d.csv != nil || !d.again(b) && !d.scanFlat(b) {
 		if !utf8.Valid(b) {
 			if header {
 				d.reject(line, -1, nil, "header is not valid UTF-8")

@@ -48,3 +48,11 @@ func BenchmarkDecodeCountsCSV(b *testing.B) {
 		return DecodeCounts(r, CSV, 4096, func(int, *Count) {})
 	})
 }
+
+func BenchmarkDecodeCountsNDJSON(b *testing.B) {
+	body := countBodies(1, false, 60)[0]
+	n := bytes.Count(body, []byte{'\n'})
+	benchmarkDecode(b, body, n, func(r io.Reader) ([]LineError, error) {
+		return DecodeCounts(r, NDJSON, 4096, func(int, *Count) {})
+	})
+}

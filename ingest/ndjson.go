@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -74,6 +75,8 @@ func (d *decoder) jsonFields(line int, b []byte) bool {
 // parser, which then decides, so both paths give the same answers.
 func (d *decoder) scanFlat(b []byte) bool {
 	d.v = fields{}
+	var sh flatShape // learned as the line is scanned; kept if it is taken
+	prevEnd := 0     // where the bytes before the next member's value begin
 	i := skipJSONSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -102,6 +105,7 @@ func (d *decoder) scanFlat(b []byte) bool {
 			return false
 		}
 		var val []byte
+		valStart, str := i, false
 		switch c := b[i]; {
 		case c == '"':
 			if end = plainRun(b, i+1); end >= len(b) || b[end] != '"' {
@@ -111,6 +115,7 @@ func (d *decoder) scanFlat(b []byte) bool {
 				return false
 			}
 			val, i = b[i+1:end], end+1
+			valStart, str = valStart+1, true
 		case c == '-' || isDigit(c):
 			if end = jsonNumber(b, i); end < 0 {
 				return false
@@ -118,13 +123,19 @@ func (d *decoder) scanFlat(b []byte) bool {
 			val, i = b[i:end], end
 		case c == 'n' && len(b)-i >= 4 && string(b[i:i+4]) == "null":
 			i += 4
+			sh.n = -1 // a null's member is not learned
 		default:
 			return false
 		}
-		if id := d.sc.idAt(b, i0, i0+len(key)); id >= 0 && seen&(1<<id) == 0 {
+		id := d.sc.idAt(b, i0, i0+len(key))
+		if id >= 0 && seen&(1<<id) == 0 {
 			seen |= 1 << id
 			d.v[id] = val
+		} else {
+			id = -1
 		}
+		sh.learn(b[prevEnd:valStart], id, str)
+		prevEnd = i
 		if i = skipJSONSpace(b, i); i >= len(b) {
 			return false
 		}
@@ -132,11 +143,127 @@ func (d *decoder) scanFlat(b []byte) bool {
 		case ',':
 			i = skipJSONSpace(b, i+1)
 		case '}':
-			return skipJSONSpace(b, i+1) == len(b)
+			if skipJSONSpace(b, i+1) != len(b) {
+				return false
+			}
+			if sh.learn(b[prevEnd:], -1, false) {
+				d.shapes[1], d.shapes[0] = d.shapes[0], sh
+			}
+			return true
 		default:
 			return false
 		}
 	}
+}
+
+// A flatShape is the form of a line scanFlat took: the bytes between its
+// values (member names, quotes, colons, commas, spaces), what each value
+// is, and the bytes after the last. Devices send line after line of one
+// form, so the decoder keeps the last two it saw, and a line of one of
+// them is read by again: each value is found where the form says, only
+// the values themselves scanned, member names compared as bytes rather
+// than looked up. A line that differs anywhere goes to scanFlat, which
+// decides; since a line again takes has the same member names, in the
+// same order, with values of the same kinds checked the same way, both
+// give the same fields.
+type flatShape struct {
+	n     int // members; 0 for no shape, -1 while scanning a line not to learn
+	lits  [maxShapeBytes]byte
+	nlits int
+	mem   [maxShapeMembers]struct {
+		end uint8 // where the bytes before its value end in lits
+		id  int8  // the field the value goes to, or -1 (unknown, repeated)
+		str bool  // a string, whose opening quote ends the bytes before it
+		// The bytes before its value as two little-endian words and the
+		// masks of their bytes, when they are at most 16: compared as
+		// two words where the line has 16 bytes left.
+		w, mask [2]uint64
+	}
+}
+
+// A shape of more members or bytes than these is not learned.
+const (
+	maxShapeMembers = 12
+	maxShapeBytes   = 160
+)
+
+// learn appends a member, the bytes before its value being lit, or, with
+// id -1 and str false after the last member, the line's closing bytes. It
+// reports whether the shape is still one to keep.
+func (sh *flatShape) learn(lit []byte, id int, str bool) bool {
+	if sh.n < 0 || sh.n >= maxShapeMembers || sh.nlits+len(lit) > maxShapeBytes {
+		sh.n = -1
+		return false
+	}
+	sh.nlits += copy(sh.lits[sh.nlits:], lit)
+	m := &sh.mem[sh.n]
+	m.end, m.id, m.str = uint8(sh.nlits), int8(id), str
+	m.w, m.mask = [2]uint64{}, [2]uint64{}
+	if len(lit) <= 16 {
+		for i, c := range lit {
+			m.w[i/8] |= uint64(c) << (8 * (i % 8))
+			m.mask[i/8] |= 0xff << (8 * (i % 8))
+		}
+	}
+	sh.n++
+	return true
+}
+
+// again fills d.v from a line of one of the shapes scanFlat learned, and
+// reports whether it could (see flatShape).
+func (d *decoder) again(b []byte) bool {
+	for k := range d.shapes {
+		if d.shapes[k].n > 0 && d.shapes[k].read(b, &d.v) {
+			if k > 0 {
+				d.shapes[0], d.shapes[1] = d.shapes[1], d.shapes[0]
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// read fills v from b if b has the shape sh; v is left in any state if not.
+func (sh *flatShape) read(b []byte, v *fields) bool {
+	*v = fields{}
+	pos, lo := 0, 0
+	last := sh.n - 1 // the closing bytes
+	for j := range sh.mem[:last] {
+		m := &sh.mem[j]
+		n := int(m.end) - lo
+		switch {
+		case n <= 16 && len(b)-pos >= 16:
+			if (binary.LittleEndian.Uint64(b[pos:])^m.w[0])&m.mask[0]|(binary.LittleEndian.Uint64(b[pos+8:])^m.w[1])&m.mask[1] != 0 {
+				return false
+			}
+		case len(b)-pos < n || string(b[pos:pos+n]) != string(sh.lits[lo:m.end]):
+			return false
+		}
+		lo = int(m.end)
+		pos += n
+		var end int
+		if m.str {
+			if end = plainRun(b, pos); end >= len(b) || b[end] != '"' {
+				return false
+			}
+			if m.id >= 0 {
+				v[m.id] = b[pos:end]
+			}
+			pos = end + 1
+			continue
+		}
+		if pos >= len(b) || b[pos] != '-' && !isDigit(b[pos]) {
+			return false
+		}
+		if end = jsonNumber(b, pos); end < 0 {
+			return false
+		}
+		if m.id >= 0 {
+			v[m.id] = b[pos:end]
+		}
+		pos = end
+	}
+	return string(b[pos:]) == string(sh.lits[lo:sh.mem[last].end])
 }
 
 func skipJSONSpace(b []byte, i int) int {

@@ -65,3 +65,73 @@ func FuzzScanFlat(f *testing.F) {
 		scanFlatAgrees(t, line)
 	})
 }
+
+// shapeAgrees checks that after the decoder took first (learning its
+// shape), a line it then takes by its shape gets the fields scanFlat
+// gives it.
+func shapeAgrees(t *testing.T, first, line []byte) bool {
+	t.Helper()
+	d := decoder{sc: &countSchema}
+	if !d.scanFlat(first) || !d.again(line) {
+		return false
+	}
+	fresh := decoder{sc: &countSchema}
+	if !fresh.scanFlat(line) {
+		t.Fatalf("after %q, %q: taken by its shape, refused by scanFlat", first, line)
+	}
+	for id := range countSchema.fields {
+		if !bytes.Equal(d.v[id], fresh.v[id]) || (d.v[id] == nil) != (fresh.v[id] == nil) {
+			t.Fatalf("after %q, %q: field %s: by shape %q, scanFlat %q", first, line, countSchema.fields[id], d.v[id], fresh.v[id])
+		}
+	}
+	return true
+}
+
+func TestShapeAgreesWithScanFlat(t *testing.T) {
+	first := `{"time":"2019-01-07T06:41:33Z","sensor":"cam-1","class":"car","count":3,"interval":60,"speed":31.5,"x":1,"count":9}`
+	taken := []string{
+		`{"time":"2019-01-07T06:42:00Z","sensor":"cam-22","class":"bus","count":-0,"interval":300,"speed":1e3,"x":2,"count":7}`,
+		`{"time":"","sensor":"","class":"","count":0,"interval":1,"speed":0.5E+3,"x":-1,"count":1}`,
+	}
+	refused := []string{
+		`{"time":"2019-01-07T06:42:00Z","sensor":"cam-22","class":"bus","count":3,"interval":60,"speed":31.5,"x":1,"count":9} `,
+		`{"time":"2019-01-07T06:42:00Z","sensor":"cam-22","class":"bus","count":3,"interval":60,"speed":31.5,"x":1}`,
+		`{"time":"2019","sensor":"cam\"22","class":"bus","count":3,"interval":60,"speed":31.5,"x":1,"count":9}`,
+		`{"time":"2019","sensor":"西湖","class":"bus","count":3,"interval":60,"speed":31.5,"x":1,"count":9}`,
+		`{"time":"2019","sensor":"c","class":"bus","count":3,"interval":60,"speed":31.5,"x":"y","count":9}`,
+		`{"time":"2019","sensor":"c","class":"bus","count":"3","interval":60,"speed":31.5,"x":1,"count":9}`,
+		`{"time":"2019","sensor":"c","class":"bus","count":01,"interval":60,"speed":31.5,"x":1,"count":9}`,
+		`{"time":"2019","sensor":"c","class":"bus","count":null,"interval":60,"speed":31.5,"x":1,"count":9}`,
+		`{"time":"2019","sensor":"c","class":"bus","count":3,"interval":60,"speed":31.5,"x":1,"count":9}}`,
+		`{"time":"2019","sensor":"c","class":"bus","count":3,"interval":60,"speed":31.5,"x":1,"count":9`,
+		`{"time":"2019","sensor":"c","clasS":"bus","count":3,"interval":60,"speed":31.5,"x":1,"count":9}`,
+		`{"time":"2019","sensor":"c","class":"bus","count":3,"interval":60,"speed":3.,"x":1,"count":9}`,
+	}
+	for _, l := range taken {
+		if !shapeAgrees(t, []byte(first), []byte(l)) {
+			t.Errorf("%s: not taken by the shape of %s", l, first)
+		}
+	}
+	for _, l := range refused {
+		if shapeAgrees(t, []byte(first), []byte(l)) {
+			t.Errorf("%s: taken by the shape of %s", l, first)
+		}
+	}
+	// A line of the form before last is taken too, and the decoder
+	// keeps reading either form by its shape.
+	d := decoder{sc: &countSchema}
+	a := []byte(`{"time":1,"sensor":"a","class":"car","count":1,"interval":60}`)
+	b := []byte(`{"time":1,"sensor":"a","class":"car","count":1,"interval":60,"speed":2}`)
+	if !d.scanFlat(a) || !d.scanFlat(b) || !d.again(a) || !d.again(b) || !d.again(a) {
+		t.Error("the decoder does not keep its last two shapes")
+	}
+}
+
+func FuzzShapeAgrees(f *testing.F) {
+	f.Add([]byte(`{"time":"2019-01-07T06:41:33Z","sensor":"cam-1","class":"car","count":3,"interval":60,"speed":31.5}`),
+		[]byte(`{"time":"2019-01-07T06:41:33Z","sensor":"cam-2","class":"bus","count":33,"interval":60,"speed":1.5}`))
+	f.Add([]byte(` { "time" : 1546843293 , "sensor" : "west-lake", "count" : 4}`), []byte(` { "time" : 1546843293 , "sensor" : "西湖", "count" : 4}`))
+	f.Fuzz(func(t *testing.T, first, line []byte) {
+		shapeAgrees(t, first, line)
+	})
+}
