@@ -16,6 +16,11 @@ type Batch struct {
 	t       seriesTable
 	err     error
 	scratch shardScratch // for applying to the memtable
+	// first and last are the earliest and latest minute the batch adds
+	// to, when spanned: a batch of history tells the live map at once
+	// that it has nothing for it (AppendDeltasIn).
+	first, last int64
+	spanned     bool
 }
 
 // freeBatches keeps a few released batches, about as many as requests in
@@ -37,6 +42,7 @@ func (b *Batch) Release() {
 	b.t.reset()
 	b.t.trim()
 	b.err = nil
+	b.spanned = false
 	freeBatches.Put(b)
 }
 
@@ -65,6 +71,7 @@ func (b *Batch) AddRun(s int32, minute, n, v int64) {
 		err = fmt.Errorf("a run of %d minutes summing %d; want a multiple of %d up to %d", n, v, n, int64(maxSpreadSum))
 	default:
 		b.AddTo(s, minute, packSpread(n, v))
+		b.span(minute + n - 1)
 		return
 	}
 	if b.err == nil {
@@ -81,7 +88,17 @@ func (b *Batch) AddTo(s int32, minute, v int64) {
 		}
 		return
 	}
+	b.span(minute)
 	b.t.add(s, minute, v)
+}
+
+// span widens the batch's span of minutes to minute.
+func (b *Batch) span(minute int64) {
+	if !b.spanned {
+		b.first, b.last, b.spanned = minute, minute, true
+		return
+	}
+	b.first, b.last = min(b.first, minute), max(b.last, minute)
 }
 
 // Add adds v to one bucket. isMax says the metric keeps maxima (a
@@ -99,6 +116,7 @@ func (b *Batch) Add(metric uint32, isMax bool, cell, sub uint64, minute, v int64
 	case v < 0 || v >= 1<<registerBits || sub >= maxRegister:
 		err = fmt.Errorf("sketch register %d value %d is out of range", sub, v)
 	default:
+		b.span(minute)
 		b.t.addKey(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, true, minute, v)
 		return
 	}
@@ -120,6 +138,9 @@ func (b *Batch) AppendDeltas(dst []Delta) []Delta {
 // dst as deltas: what a reader of recent minutes only (the live map) needs
 // of a batch, without a copy of an imported history.
 func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
+	if b.spanned && (b.last < lo || b.first > hi) {
+		return dst // nothing in [lo, hi]: no need to read the points
+	}
 	for i := range b.t.series {
 		se := &b.t.series[i]
 		k := se.key

@@ -119,3 +119,32 @@ func TestSpreadRunsReplayAndBadRunsFail(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendDeltasInIsTheWindowOfAll: the deltas of a window are those of
+// the whole batch that fall in it, at every edge of its span (a spread
+// run's last minute, a sketch's), and a window beside the span gets none.
+func TestAppendDeltasInIsTheWindowOfAll(t *testing.T) {
+	b := NewBatch()
+	defer b.Release()
+	b.Add(1, false, 10, 0, 1000, 3)
+	b.Add(1, false, 11, 0, 1005, 4)
+	b.AddRun(b.SeriesSpread(2, 12), 1020, 10, 30) // minutes 1020–1029
+	b.Add(3, true, 13, 7, 990, 5)                 // a sketch's register
+	all := b.AppendDeltas(nil)
+	if len(all) != 13 {
+		t.Fatalf("%d deltas, want 13: %v", len(all), all)
+	}
+	for lo := int64(980); lo <= 1040; lo++ {
+		for _, hi := range []int64{lo, lo + 1, lo + 9, lo + 100} {
+			var want []Delta
+			for _, d := range all {
+				if d.Minute >= lo && d.Minute <= hi {
+					want = append(want, d)
+				}
+			}
+			if got := b.AppendDeltasIn(nil, lo, hi); !slices.Equal(got, want) {
+				t.Fatalf("[%d, %d]: %v, want %v", lo, hi, got, want)
+			}
+		}
+	}
+}
