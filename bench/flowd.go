@@ -39,6 +39,12 @@ func StartFlowd(bin, dir string, extra ...string) (*Proc, error) {
 		"-retention-hour", "876000h",
 	}, extra...)
 	logPath := filepath.Join(dir, "flowd.log")
+	if wrap := strings.Fields(os.Getenv("FLOWD_BENCH_WRAP")); len(wrap) > 0 {
+		// A tool that runs flowd, as in valgrind --tool=cachegrind: its
+		// counts do not depend on what else the machine runs.
+		args = append(append(wrap[1:], bin), args...)
+		bin = wrap[0]
+	}
 	p, err := start("flowd", bin, args, dir, logPath)
 	if err != nil {
 		return nil, err
