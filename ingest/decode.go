@@ -181,17 +181,26 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	if f != NDJSON && f != CSV {
 		panic(fmt.Sprintf("BUG: ingest: unknown %s", f))
 	}
-	br := lineReaders.Get()
-	if br == nil || br.Size() < maxLine+2 {
-		// Room for the line, "\r\n", so ReadSlice sees the whole of it.
-		br = bufio.NewReaderSize(r, maxLine+2)
+	src := lineSource{mem: -1}
+	if m, ok := r.(*Memory); ok {
+		src.b, src.mem = m.b, 0 // lines read in place: no copy into a buffer
 	} else {
-		br.Reset(r)
+		br := lineReaders.Get()
+		if size := maxLine + len(utf8BOM) + 2; br == nil || br.Size() != size {
+			// Room for the line, a byte order mark and "\r\n", so that
+			// ReadSlice sees the whole of a line of maxLine bytes, and
+			// no more: a line is too long when it is, read in place or
+			// through any reader.
+			br = bufio.NewReaderSize(r, size)
+		} else {
+			br.Reset(r)
+		}
+		defer func() {
+			br.Reset(nil)
+			lineReaders.Put(br)
+		}()
+		src.br = br
 	}
-	defer func() {
-		br.Reset(nil)
-		lineReaders.Put(br)
-	}()
 	d := decoder{sc: sc}
 	if f == NDJSON {
 		d.json = jsonParsers.Get()
@@ -201,7 +210,7 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	}
 	var e E
 	for line := 1; ; line++ {
-		b, tooLong, err := readLine(br, maxLine, line == 1)
+		b, tooLong, err := src.line(maxLine, line == 1)
 		if err == io.EOF {
 			break
 		}
@@ -275,6 +284,49 @@ var lineReaders = freelist.New[bufio.Reader](8)
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
+// lineSource gives a body's lines: through a bufio.Reader, or, for a body
+// already in memory (Memory), slices of it.
+type lineSource struct {
+	br  *bufio.Reader
+	b   []byte
+	mem int // the offset of the next line in b, or -1 to read br
+}
+
+// line is readLine of the source's next line.
+func (s *lineSource) line(maxLine int, first bool) (b []byte, tooLong bool, err error) {
+	if s.mem < 0 {
+		return readLine(s.br, maxLine, first)
+	}
+	if s.mem >= len(s.b) {
+		return nil, false, io.EOF
+	}
+	b = s.b[s.mem:]
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+		s.mem += i + 1
+	} else {
+		s.mem = len(s.b)
+	}
+	return cutLine(b, maxLine, first)
+}
+
+// Memory is a request body held in memory whole, already checked against
+// the limits on its bytes and lines: the decoders read its lines in place
+// rather than through a buffer. It is an io.Reader too.
+type Memory struct {
+	b []byte
+	r bytes.Reader
+}
+
+// NewMemory returns b as a Memory; b must not change while it is read.
+func NewMemory(b []byte) *Memory {
+	m := &Memory{b: b}
+	m.r.Reset(b)
+	return m
+}
+
+func (m *Memory) Read(p []byte) (int, error) { return m.r.Read(p) }
+
 // readLine returns the next line without its "\n" or "\r\n" (and without a
 // UTF-8 byte order mark on the first line), or tooLong for a line of more
 // than maxLine bytes, which it skips. At the end it returns io.EOF.
@@ -295,6 +347,12 @@ func readLine(br *bufio.Reader, maxLine int, first bool) (b []byte, tooLong bool
 	if n := len(b); n > 0 && b[n-1] == '\n' {
 		b = b[:n-1]
 	}
+	return cutLine(b, maxLine, first)
+}
+
+// cutLine is readLine's line b, its "\n" gone: without "\r" or, first, a
+// byte order mark, or tooLong.
+func cutLine(b []byte, maxLine int, first bool) ([]byte, bool, error) {
 	if n := len(b); n > 0 && b[n-1] == '\r' {
 		b = b[:n-1]
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -703,12 +704,22 @@ func fuzzDecode[E any](f *testing.F, dec func(io.Reader, Format, int, func(int, 
 			format = CSV
 		}
 		var lines []int
+		var got []string
 		errs, err := dec(bytes.NewReader(body), format, 128, func(line int, e *E) {
 			lines = append(lines, line)
+			got = append(got, fmt.Sprintf("%d %+v", line, *e))
 			check(t, e)
 		})
 		if err != nil {
 			t.Fatalf("error from an in-memory body: %v", err)
+		}
+		// Read in place (a Memory), the body decodes the same.
+		var inPlace []string
+		memErrs, err := dec(NewMemory(body), format, 128, func(line int, e *E) {
+			inPlace = append(inPlace, fmt.Sprintf("%d %+v", line, *e))
+		})
+		if err != nil || !slices.Equal(got, inPlace) || fmt.Sprint(errs) != fmt.Sprint(memErrs) {
+			t.Fatalf("read in place: %v, %q, %v; through a reader: %q, %v", err, inPlace, memErrs, got, errs)
 		}
 		_, swipes := any((*E)(nil)).(*Swipe)
 		checkFuzzResult(t, body, lines, errs, swipes)
@@ -743,6 +754,9 @@ func FuzzDecodeCounts(f *testing.F) {
 		}
 	},
 		"time,sensor,class,count,interval,speed\n1546843293,D1,car,3,60,41.5\n2019-01-07 06:41:33,D2,bus,0,,\n",
+		// A first line of 128 bytes after its byte order mark (the
+		// fuzzers' lines may have 128), its "\n" the buffer's 132nd.
+		"\ufeff"+`{"time":1546843293,"sensor":"D1","class":"car","count":3,"x":"`+strings.Repeat("x", 128-64)+`"}`+"\n",
 		`{"time":1546843293,"sensor":"D1","class":"car","count":3}`+"\n"+`{"time":"1546843293","sensor":7,"class":"bus","count":"0","interval":300,"speed":"41.5"}`,
 		`{"time":1546843293,"sensor":"D1","class":"car","count":-3,"interval":0,"speed":-1}`,
 	)
@@ -769,4 +783,28 @@ func timeReason(s string) string {
 		panic("BUG: " + s + " parses")
 	}
 	return err.Error()
+}
+
+// TestMemoryBodyRefusesAsTheStreamDoes: a body decoded in place is refused
+// for its bytes and lines exactly when, and with the error that, reading
+// it through Body and the event limit would give.
+func TestMemoryBodyRefusesAsTheStreamDoes(t *testing.T) {
+	for _, body := range []string{"", "a", "a\n", "a\nb", "a\nb\n", "a\nb\nc", "a\nb\nc\n", "\n\n\n", "h\na\nb\n"} {
+		for _, f := range []Format{NDJSON, CSV} {
+			for maxBytes := int64(1); maxBytes <= 8; maxBytes++ {
+				for maxEvents := 0; maxEvents <= 3; maxEvents++ {
+					var streamErr error
+					r, err := Body(strings.NewReader(body), "", maxBytes)
+					if err != nil {
+						t.Fatal(err)
+					}
+					_, streamErr = io.ReadAll(limitEvents(r, f, maxEvents))
+					_, memErr := memoryBody([]byte(body), f, maxBytes, maxEvents)
+					if fmt.Sprint(streamErr) != fmt.Sprint(memErr) {
+						t.Errorf("%q %s, %d bytes, %d events: in memory %v, streamed %v", body, f, maxBytes, maxEvents, memErr, streamErr)
+					}
+				}
+			}
+		}
+	}
 }

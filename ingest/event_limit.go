@@ -51,3 +51,28 @@ func (l *eventLimit) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// memoryBody returns an uncompressed body held in memory as a Memory,
+// after the checks that Body's limit and limitEvents make as it is read,
+// with the errors they give: too many lines within the bytes allowed,
+// else too many bytes.
+func memoryBody(b []byte, f Format, maxBytes int64, maxEvents int) (*Memory, error) {
+	if maxEvents > 0 {
+		allowed := int64(maxEvents)
+		if f == CSV {
+			allowed++
+		}
+		read := b[:min(int64(len(b)), maxBytes)]
+		lines := int64(bytes.Count(read, []byte{'\n'}))
+		if len(read) == len(b) && len(b) > 0 && b[len(b)-1] != '\n' {
+			lines++ // the last line, unended
+		}
+		if lines > allowed {
+			return nil, fmt.Errorf("%w: more than %d events in one request; split it", ErrTooManyEvents, maxEvents)
+		}
+	}
+	if int64(len(b)) > maxBytes {
+		return nil, fmt.Errorf("%w: body larger than %d bytes", ErrTooLarge, maxBytes)
+	}
+	return NewMemory(b), nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/flowd/flowd/answer"
@@ -128,20 +129,30 @@ func (h *Handler) admit(ctx *fasthttp.RequestCtx, sm *sourceMetrics, start time.
 // decode opens the request's body, decodes it into a batch and commits
 // it; empty is the error of a body without an event.
 func (h *Handler) decode(ctx *fasthttp.RequestCtx, sm *sourceMetrics, format Format, empty string, start time.Time, decode func(io.Reader, Format, *Batch) ([]LineError, error)) {
-	body, err := Body(bytes.NewReader(ctx.PostBody()), string(ctx.Request.Header.ContentEncoding()), h.MaxDecompressed)
-	if err != nil {
-		status := fasthttp.StatusBadRequest // a corrupt gzip or zstd header
-		if errors.Is(err, ErrUnsupportedMediaType) {
-			status = fasthttp.StatusUnsupportedMediaType
-		}
-		sm.refused(refusedBody(status))
-		reply(ctx, status, &Answer{Error: err.Error()}, start)
-		return
-	}
-	defer body.Close()
+	var lineErrs []LineError
+	var err error
 	bt := h.Bucketer.NewBatch()
 	defer bt.Release()
-	lineErrs, err := decode(limitEvents(body, format, h.MaxEvents), format, bt)
+	if enc := strings.TrimSpace(string(ctx.Request.Header.ContentEncoding())); enc == "" || strings.EqualFold(enc, "identity") {
+		// Decoded in place, not through a reader's buffer.
+		var m *Memory
+		if m, err = memoryBody(ctx.PostBody(), format, h.MaxDecompressed, h.MaxEvents); err == nil {
+			lineErrs, err = decode(m, format, bt)
+		}
+	} else {
+		body, berr := Body(bytes.NewReader(ctx.PostBody()), string(ctx.Request.Header.ContentEncoding()), h.MaxDecompressed)
+		if berr != nil {
+			status := fasthttp.StatusBadRequest // a corrupt gzip or zstd header
+			if errors.Is(berr, ErrUnsupportedMediaType) {
+				status = fasthttp.StatusUnsupportedMediaType
+			}
+			sm.refused(refusedBody(status))
+			reply(ctx, status, &Answer{Error: berr.Error()}, start)
+			return
+		}
+		defer body.Close()
+		lineErrs, err = decode(limitEvents(body, format, h.MaxEvents), format, bt)
+	}
 	if err != nil {
 		status := fasthttp.StatusBadRequest
 		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrTooManyEvents) {
