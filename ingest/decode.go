@@ -248,10 +248,12 @@ func (d *decoder) lineFields(line int, b []byte, tooLong bool, maxLine int) (ok,
 	if len(trimSpace(b)) == 0 {
 		return false, false
 	}
-	d.v = fields{}
+	if d.csv == nil && d.again(b) {
+		return true, false // its fields as the loop below leaves them
+	}
 	// A line scanFlat takes is valid UTF-8 (see plainRun); the
 	// others are checked here.
-	if d.csv != nil || !d.again(b) && !d.scanFlat(b) {
+	if d.csv != nil || !d.scanFlat(b) {
 		if !utf8.Valid(b) {
 			if header {
 				d.reject(line, -1, nil, "header is not valid UTF-8")

@@ -224,6 +224,8 @@ func (d *decoder) again(b []byte) bool {
 }
 
 // read fills v from b if b has the shape sh; v is left in any state if not.
+// Its values are as lineFields makes them: trimmed, an empty one nil (a
+// number is never empty, nor has spaces).
 func (sh *flatShape) read(b []byte, v *fields) bool {
 	*v = fields{}
 	pos, lo := 0, 0
@@ -246,8 +248,8 @@ func (sh *flatShape) read(b []byte, v *fields) bool {
 			if end = plainRun(b, pos); end >= len(b) || b[end] != '"' {
 				return false
 			}
-			if m.id >= 0 {
-				v[m.id] = b[pos:end]
+			if t := trimSpace(b[pos:end]); m.id >= 0 && len(t) > 0 {
+				v[m.id] = t // trimmed, an empty one nil: as lineFields leaves them
 			}
 			pos = end + 1
 			continue

@@ -80,6 +80,11 @@ func shapeAgrees(t *testing.T, first, line []byte) bool {
 		t.Fatalf("after %q, %q: taken by its shape, refused by scanFlat", first, line)
 	}
 	for id := range countSchema.fields {
+		// lineFields trims what scanFlat gives, an empty value nil;
+		// the shape's reader does so itself.
+		if fresh.v[id] = trimSpace(fresh.v[id]); len(fresh.v[id]) == 0 {
+			fresh.v[id] = nil
+		}
 		if !bytes.Equal(d.v[id], fresh.v[id]) || (d.v[id] == nil) != (fresh.v[id] == nil) {
 			t.Fatalf("after %q, %q: field %s: by shape %q, scanFlat %q", first, line, countSchema.fields[id], d.v[id], fresh.v[id])
 		}
@@ -91,7 +96,7 @@ func TestShapeAgreesWithScanFlat(t *testing.T) {
 	first := `{"time":"2019-01-07T06:41:33Z","sensor":"cam-1","class":"car","count":3,"interval":60,"speed":31.5,"x":1,"count":9}`
 	taken := []string{
 		`{"time":"2019-01-07T06:42:00Z","sensor":"cam-22","class":"bus","count":-0,"interval":300,"speed":1e3,"x":2,"count":7}`,
-		`{"time":"","sensor":"","class":"","count":0,"interval":1,"speed":0.5E+3,"x":-1,"count":1}`,
+		`{"time":"","sensor":" c ","class":"  ","count":0,"interval":1,"speed":0.5E+3,"x":-1,"count":1}`,
 	}
 	refused := []string{
 		`{"time":"2019-01-07T06:42:00Z","sensor":"cam-22","class":"bus","count":3,"interval":60,"speed":31.5,"x":1,"count":9} `,
