@@ -8,12 +8,12 @@
 # thread at a time, and idle Ps would spin) and without RDTSCP, which this
 # valgrind does not know.
 #
-# usage: bench/counted.sh CHECKOUT_A CHECKOUT_B [MINUTES]   (from the module root)
+# usage: bench/counted.sh CHECKOUT_A CHECKOUT_B [MINUTES [EVENTS_A_REQUEST]]   (from the module root)
 # prints, for each: instructions, first-level and last-level cache misses
 # (a last level of 8 MiB), and B/A. Each run takes 1.5–2 minutes at 60
 # minutes; the cachegrind files stay in $OUT (default /tmp/flowd-counted).
 set -eu
-a=$1 b=$2 minutes=${3:-60}
+a=$1 b=$2 minutes=${3:-60} batch=${4:-10000}
 out=${OUT:-/tmp/flowd-counted}
 command -v valgrind >/dev/null || { echo "counted.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 mkdir -p "$out"
@@ -22,7 +22,7 @@ run() { # tag checkout
 	rm -f "$out/$1".cg.*
 	GOMAXPROCS=1 GODEBUG=cpu.rdtscp=off \
 		FLOWD_BENCH_WRAP="valgrind --tool=cachegrind --cache-sim=yes --LL=8388608,16,64 --cachegrind-out-file=$out/$1.cg.%p" \
-		"$out/flowd-bench" -root "$2" -only-ingest 10000 -minutes "$minutes" -offset 8h -runs 1 -peer off >"$out/$1.log" 2>&1 ||
+		"$out/flowd-bench" -root "$2" -only-ingest "$batch" -minutes "$minutes" -offset 8h -runs 1 -peer off >"$out/$1.log" 2>&1 ||
 		{ echo "counted.sh: the run of $2 failed; see $out/$1.log" >&2; return 1; }
 }
 run a "$a" &
