@@ -39,7 +39,8 @@ func StartFlowd(bin, dir string, extra ...string) (*Proc, error) {
 		"-retention-hour", "876000h",
 	}, extra...)
 	logPath := filepath.Join(dir, "flowd.log")
-	if wrap := strings.Fields(os.Getenv("FLOWD_BENCH_WRAP")); len(wrap) > 0 {
+	wrap := strings.Fields(os.Getenv("FLOWD_BENCH_WRAP"))
+	if len(wrap) > 0 {
 		// A tool that runs flowd, as in valgrind --tool=cachegrind: its
 		// counts do not depend on what else the machine runs.
 		args = append(append(wrap[1:], bin), args...)
@@ -48,6 +49,9 @@ func StartFlowd(bin, dir string, extra ...string) (*Proc, error) {
 	p, err := start("flowd", bin, args, dir, logPath)
 	if err != nil {
 		return nil, err
+	}
+	if len(wrap) > 0 {
+		p.slow = 20
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for p.URL == "" {

@@ -25,6 +25,9 @@ type Proc struct {
 	log  *os.File
 	done chan struct{}
 	err  error
+	// slow multiplies the time Stop waits: a server run under a tool
+	// (FLOWD_BENCH_WRAP) finishes its flush and merges many times slower.
+	slow time.Duration
 }
 
 // PID is the child's process id.
@@ -68,6 +71,9 @@ func (p *Proc) Stop(timeout time.Duration) error {
 		return nil
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
+	if p.slow > 1 {
+		timeout *= p.slow
+	}
 	select {
 	case <-p.done:
 		return nil
