@@ -493,6 +493,16 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 // reading costs one or two points rather than sixty, and since every run
 // is even, readings that add up in one bucket still spread exactly.
 func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64, c *Count) {
+	if minutes == 1 {
+		// Most readings: one bucket each, as the loop below would add it.
+		if c.Count > 0 {
+			bt.sums.Add(ids.count, false, uint64(cell), 0, first, c.Count)
+			if sv := int64(c.Speed*float64(c.Count) + 0.5); c.HasSpeed && sv > 0 {
+				bt.sums.Add(ids.speed, false, uint64(cell), 0, first, sv)
+			}
+		}
+		return
+	}
 	per, rest := c.Count/minutes, c.Count%minutes
 	count, speed := int32(-1), int32(-1)
 	add := func(series *int32, metric uint32, minute, n, v int64) {
