@@ -210,6 +210,18 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	}
 	var e E
 	for line := 1; ; line++ {
+		if src.mem >= 0 && d.csv == nil && line > 1 {
+			// A line of a body in memory, read by its form where it is.
+			if n, span, ok := d.againAt(src.b[src.mem:]); ok && n <= maxLine {
+				src.mem += span
+				if fe := build(&d.v, &d.times, &e); fe.reason != "" {
+					d.reject(line, fe.field, d.v[fe.field], fe.reason)
+					continue
+				}
+				fn(line, &e)
+				continue
+			}
+		}
 		b, tooLong, err := src.line(maxLine, line == 1)
 		if err == io.EOF {
 			break

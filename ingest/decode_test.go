@@ -754,6 +754,12 @@ func FuzzDecodeCounts(f *testing.F) {
 		}
 	},
 		"time,sensor,class,count,interval,speed\n1546843293,D1,car,3,60,41.5\n2019-01-07 06:41:33,D2,bus,0,,\n",
+		// Lines of one form, read where they are in a body in memory:
+		// "\r\n", a line too long, a blank one, the last without "\n"
+		// and with "\r".
+		`{"time":1546843293,"sensor":"D1","class":"car","count":3}`+"\r\n"+`{"time":1546843293,"sensor":"D2","class":"car","count":4}`+"\r\n\n"+
+			`{"time":1546843293,"sensor":"D3`+strings.Repeat("y", 100)+`","class":"car","count":5}`+"\n"+
+			`{"time":1546843293,"sensor":"D4","class":"car","count":6}`+"\n"+`{"time":1546843293,"sensor":"D5","class":"car","count":7}`+"\r",
 		// A first line of 128 bytes after its byte order mark (the
 		// fuzzers' lines may have 128), its "\n" the buffer's 132nd.
 		"\ufeff"+`{"time":1546843293,"sensor":"D1","class":"car","count":3,"x":"`+strings.Repeat("x", 128-64)+`"}`+"\n",

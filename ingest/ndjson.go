@@ -227,6 +227,47 @@ func (d *decoder) again(b []byte) bool {
 // Its values are as lineFields makes them: trimmed, an empty one nil (a
 // number is never empty, nor has spaces).
 func (sh *flatShape) read(b []byte, v *fields) bool {
+	n, ok := sh.prefix(b, v)
+	return ok && n == len(b)
+}
+
+// againAt is again for the line that starts rest, a body's bytes from a
+// line's start on: it reports the length of the line it took (without its
+// "\n" or "\r\n") and the bytes it spans (with them). A line never holds
+// a "\n", and the form cannot read one (its bytes between values come from
+// a line; a string stops at control characters, a number at anything not
+// of a number), so the form is read where the line is, before the line's
+// end is known.
+func (d *decoder) againAt(rest []byte) (line, span int, ok bool) {
+	for k := range d.shapes {
+		if d.shapes[k].n == 0 {
+			continue
+		}
+		n, ok := d.shapes[k].prefix(rest, &d.v)
+		if !ok {
+			continue
+		}
+		switch {
+		case n == len(rest):
+			line, span = n, n
+		case rest[n] == '\n':
+			line, span = n, n+1
+		case rest[n] == '\r' && n+1 < len(rest) && rest[n+1] == '\n':
+			line, span = n, n+2
+		default:
+			continue
+		}
+		if k > 0 {
+			d.shapes[0], d.shapes[1] = d.shapes[1], d.shapes[0]
+		}
+		return line, span, true
+	}
+	return 0, 0, false
+}
+
+// prefix is read of the line b starts with: it reports where the line's
+// form ends in b.
+func (sh *flatShape) prefix(b []byte, v *fields) (int, bool) {
 	*v = fields{}
 	pos, lo := 0, 0
 	last := sh.n - 1 // the closing bytes
@@ -236,17 +277,17 @@ func (sh *flatShape) read(b []byte, v *fields) bool {
 		switch {
 		case n <= 16 && len(b)-pos >= 16:
 			if (binary.LittleEndian.Uint64(b[pos:])^m.w[0])&m.mask[0]|(binary.LittleEndian.Uint64(b[pos+8:])^m.w[1])&m.mask[1] != 0 {
-				return false
+				return 0, false
 			}
 		case len(b)-pos < n || string(b[pos:pos+n]) != string(sh.lits[lo:m.end]):
-			return false
+			return 0, false
 		}
 		lo = int(m.end)
 		pos += n
 		var end int
 		if m.str {
 			if end = plainRun(b, pos); end >= len(b) || b[end] != '"' {
-				return false
+				return 0, false
 			}
 			if t := trimSpace(b[pos:end]); m.id >= 0 && len(t) > 0 {
 				v[m.id] = t // trimmed, an empty one nil: as lineFields leaves them
@@ -255,17 +296,21 @@ func (sh *flatShape) read(b []byte, v *fields) bool {
 			continue
 		}
 		if pos >= len(b) || b[pos] != '-' && !isDigit(b[pos]) {
-			return false
+			return 0, false
 		}
 		if end = jsonNumber(b, pos); end < 0 {
-			return false
+			return 0, false
 		}
 		if m.id >= 0 {
 			v[m.id] = b[pos:end]
 		}
 		pos = end
 	}
-	return string(b[pos:]) == string(sh.lits[lo:sh.mem[last].end])
+	closing := sh.lits[lo:sh.mem[last].end]
+	if len(b)-pos < len(closing) || string(b[pos:pos+len(closing)]) != string(closing) {
+		return 0, false
+	}
+	return pos + len(closing), true
 }
 
 func skipJSONSpace(b []byte, i int) int {
