@@ -25,6 +25,9 @@ type report struct {
 	explicit   string
 	corridor   *bench.Corridor
 	live       []bench.LiveResult
+	// liveBaselines are the runs without clients, by ingest rate; live[0]
+	// is their median.
+	liveBaselines []bench.LiveResult
 }
 
 func medianOf(rs []bench.SendResult, f func(bench.SendResult) float64) float64 {

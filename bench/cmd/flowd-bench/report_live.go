@@ -20,6 +20,11 @@ func (r *report) writeLive(w io.Writer) {
 	fmt.Fprintf(w, "#### Live map\n\n")
 	fmt.Fprintf(w, "Each run: a fresh flowd with the city's registries; N WebSocket clients subscribed to the res-9 cells around 50 of the city's sensors (`count_car`), in processes of their own (`flowd-bench live-fleet`, up to 10,000 light clients each, on the same cores); %d senders posting counts for 2,000 sensors, stamped now, for %d s. \"After the tick\" is a frame's arrival after the first client got the same tick's frame, arrivals timed by the kernel's receive timestamp (SO_TIMESTAMPNS: when flowd's write delivered the frame, not when a client's reader got to it); \"event to frame\" is from an ingest request's acknowledgement to the first frame of the next tick. Memory is flowd's, per connection: Go heap (live at the last collection) plus goroutine stacks, and RSS. Idle is with the clients connected and nothing changing, 5 s after their snapshots (%v after in runs of 10,000 clients or more); loaded is at the end of the load, less what the run without clients grew by under the same load; held (runs of 10,000 or more) is after a further %v of one small batch every half second, every client getting a frame each tick.\n\n",
 		r.cfg.senders, r.cfg.liveSecs, r.cfg.liveHold, r.cfg.liveHold)
+	if n := len(r.liveBaselines); n > 1 {
+		lo, hi := r.liveBaselines[0], r.liveBaselines[n-1]
+		fmt.Fprintf(w, "The run without clients, against which the others' falls are read, is the middle one by ingest rate (of two, the faster) of %d such runs made before, between and after the runs with clients (ingest %.0f–%.0f events/s, %.0f–%.0f events per flowd CPU-s): on this shared machine one such run moved by half between full runs.\n\n",
+			n, lo.IngestRate, hi.IngestRate, minEPC(r.liveBaselines), maxEPC(r.liveBaselines))
+	}
 	fmt.Fprintf(w, "| clients | ingest events/s | events per flowd CPU-s | CPU s: flowd / clients | frames/s | after the tick p50 / p99 | event to frame p50 / p99 | snapshots after a skip | heap KB a connection: idle / loaded / held | RSS KB a connection: idle / loaded / held |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	base := r.live[0]
 	for _, lr := range r.live {
@@ -127,4 +132,21 @@ func (r *report) writeLiveGoals(w io.Writer, base bench.LiveResult) {
 	}
 	fmt.Fprintf(w, "| freshness: an acknowledged event in queries within 1 s (worst of 5 tries a run, under load) | %v | %s |\n", round(fresh), verdict(fresh < time.Second))
 	fmt.Fprintln(w)
+}
+
+// minEPC and maxEPC are the least and most events per CPU-second of runs.
+func minEPC(runs []bench.LiveResult) float64 {
+	m := runs[0].EventsPerCPU()
+	for _, r := range runs {
+		m = min(m, r.EventsPerCPU())
+	}
+	return m
+}
+
+func maxEPC(runs []bench.LiveResult) float64 {
+	m := runs[0].EventsPerCPU()
+	for _, r := range runs {
+		m = max(m, r.EventsPerCPU())
+	}
+	return m
 }
