@@ -39,7 +39,7 @@ func Body(r io.Reader, contentEncoding string, maxBytes int64) (io.ReadCloser, e
 	}
 	enc := strings.TrimSpace(contentEncoding)
 	switch {
-	case enc == "" || strings.EqualFold(enc, "identity"):
+	case identity(enc):
 		return &body{r: r, left: maxBytes, limit: maxBytes}, nil
 	case strings.EqualFold(enc, "gzip") || strings.EqualFold(enc, "x-gzip"):
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
@@ -91,6 +91,18 @@ func releaseZstd(d *zstd.Decoder) {
 
 var errBodyClosed = errors.New("ingest: read from a closed body")
 
+// identity reports whether a Content-Encoding header's value names no
+// encoding: the body is as it was sent.
+func identity(contentEncoding string) bool {
+	enc := strings.TrimSpace(contentEncoding)
+	return enc == "" || strings.EqualFold(enc, "identity")
+}
+
+// errTooLarge is the error of an uncompressed body over limit bytes.
+func errTooLarge(limit int64) error {
+	return fmt.Errorf("%w: body larger than %d bytes", ErrTooLarge, limit)
+}
+
 // body cuts a (decompressed) stream at a byte limit and hands its
 // decompressor back to the pool once the stream is done.
 type body struct {
@@ -115,7 +127,7 @@ func (b *body) Read(p []byte) (int, error) {
 		// the body was exactly maxBytes long.
 		n, err := io.ReadFull(b.r, b.probe[:])
 		if n > 0 {
-			err = fmt.Errorf("%w: body larger than %d bytes", ErrTooLarge, b.limit)
+			err = errTooLarge(b.limit)
 			if b.encoding != "" {
 				err = fmt.Errorf("%w: body larger than %d bytes after %s decompression", ErrTooLarge, b.limit, b.encoding)
 			}

@@ -210,29 +210,28 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	}
 	var e E
 	for line := 1; ; line++ {
+		// A line of a body in memory is read by its form where it is;
+		// the others are cut out first.
+		taken := false
 		if src.mem >= 0 && d.csv == nil && line > 1 {
-			// A line of a body in memory, read by its form where it is.
 			if n, span, ok := d.againAt(src.b[src.mem:]); ok && n <= maxLine {
 				src.mem += span
-				if fe := build(&d.v, &d.times, &e); fe.reason != "" {
-					d.reject(line, fe.field, d.v[fe.field], fe.reason)
-					continue
-				}
-				fn(line, &e)
-				continue
+				taken = true
 			}
 		}
-		b, tooLong, err := src.line(maxLine, line == 1)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return d.result(), err
-		}
-		if ok, stop := d.lineFields(line, b, tooLong, maxLine); stop {
-			return d.result(), nil
-		} else if !ok {
-			continue
+		if !taken {
+			b, tooLong, err := src.line(maxLine, line == 1)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return d.result(), err
+			}
+			if ok, stop := d.lineFields(line, b, tooLong, maxLine); stop {
+				return d.result(), nil
+			} else if !ok {
+				continue
+			}
 		}
 		if fe := build(&d.v, &d.times, &e); fe.reason != "" {
 			d.reject(line, fe.field, d.v[fe.field], fe.reason)

@@ -23,6 +23,11 @@ type eventLimit struct {
 	events   int // the limit as configured, for the message
 }
 
+// errTooManyEvents is the error of a body of more than events lines.
+func errTooManyEvents(events int) error {
+	return fmt.Errorf("%w: more than %d events in one request; split it", ErrTooManyEvents, events)
+}
+
 // limitEvents wraps r so that it fails with ErrTooManyEvents past
 // maxEvents lines (one more for a CSV header). maxEvents <= 0 is no limit.
 func limitEvents(r io.Reader, f Format, maxEvents int) io.Reader {
@@ -47,7 +52,7 @@ func (l *eventLimit) Read(p []byte) (int, error) {
 		partial = 1
 	}
 	if l.lines+partial > l.max {
-		return 0, fmt.Errorf("%w: more than %d events in one request; split it", ErrTooManyEvents, l.events)
+		return 0, errTooManyEvents(l.events)
 	}
 	return n, err
 }
@@ -68,11 +73,11 @@ func memoryBody(b []byte, f Format, maxBytes int64, maxEvents int) (*Memory, err
 			lines++ // the last line, unended
 		}
 		if lines > allowed {
-			return nil, fmt.Errorf("%w: more than %d events in one request; split it", ErrTooManyEvents, maxEvents)
+			return nil, errTooManyEvents(maxEvents)
 		}
 	}
 	if int64(len(b)) > maxBytes {
-		return nil, fmt.Errorf("%w: body larger than %d bytes", ErrTooLarge, maxBytes)
+		return nil, errTooLarge(maxBytes)
 	}
 	return NewMemory(b), nil
 }

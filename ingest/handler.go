@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/flowd/flowd/answer"
@@ -133,7 +132,7 @@ func (h *Handler) decode(ctx *fasthttp.RequestCtx, sm *sourceMetrics, format For
 	var err error
 	bt := h.Bucketer.NewBatch()
 	defer bt.Release()
-	if enc := strings.TrimSpace(string(ctx.Request.Header.ContentEncoding())); enc == "" || strings.EqualFold(enc, "identity") {
+	if identity(string(ctx.Request.Header.ContentEncoding())) {
 		// Decoded in place, not through a reader's buffer.
 		var m *Memory
 		if m, err = memoryBody(ctx.PostBody(), format, h.MaxDecompressed, h.MaxEvents); err == nil {
