@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/internal/deltaq"
 	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
@@ -84,8 +85,7 @@ type Hub struct {
 	res   int
 
 	inMu    sync.Mutex
-	pending []storage.Delta
-	spare   []storage.Delta
+	pending deltaq.Queue
 	lost    int64
 
 	win *window // owned by the tick loop
@@ -196,11 +196,11 @@ func (h *Hub) ObserveDeltas(deltas []storage.Delta) {
 		if d.Minute <= lo || d.Minute > hi || d.Value == 0 {
 			continue
 		}
-		if len(h.pending) >= maxPendingDeltas {
+		if h.pending.Len() >= maxPendingDeltas {
 			h.lost++
 			continue
 		}
-		h.pending = append(h.pending, d)
+		h.pending.Push(d)
 	}
 }
 
@@ -301,20 +301,17 @@ func (h *Hub) Stats() HubStats {
 // before its frames go out.
 func (h *Hub) absorb() {
 	h.inMu.Lock()
-	batch := h.pending
-	h.pending = h.spare[:0]
+	batch := h.pending.Take()
 	h.inMu.Unlock()
 
 	h.win.advance(h.nowMinute())
-	for _, d := range batch {
-		h.win.add(d)
-	}
-	clear(batch)
-	if cap(batch) > 1<<16 && len(batch) < cap(batch)/4 {
-		batch = nil // a burst is over: let its buffer go
+	for run := range batch.All() {
+		for i := range run {
+			h.win.add(run[i])
+		}
 	}
 	h.inMu.Lock()
-	h.spare = batch[:0]
+	h.pending.Release(batch)
 	h.inMu.Unlock()
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/storage"
 	"github.com/gorilla/websocket"
 	"github.com/uber/h3-go/v4"
 )
@@ -229,4 +230,41 @@ func TestSlowClientDropped(t *testing.T) {
 	if d := time.Duration(maxPost.Load()); d > 3*time.Second {
 		t.Errorf("an ingest POST took %v while a client stalled", d)
 	}
+}
+
+// BenchmarkHubObserveTick is ingest's side of the live map over one tick
+// of a busy city: 100 durable batches of 5,000 deltas of current minutes
+// queued by ObserveDeltas and moved into the window by the tick loop's
+// ten absorbs. It reports the time and bytes allocated per delta.
+func BenchmarkHubObserveTick(b *testing.B) {
+	st, err := storage.Open(b.TempDir(), storage.Options{Logf: func(string, ...any) {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	h, err := NewHub(st, 9, HubOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cells := h3.LatLngToCell(h3.LatLng{Lat: 30.25, Lng: 120.16}, 9).GridDisk(41)[:5000]
+	deltas := make([]storage.Delta, len(cells))
+	tick := func() {
+		m := h.nowMinute()
+		for i, cell := range cells {
+			deltas[i] = storage.Delta{Key: storage.Key{Metric: 1, Cell: uint64(cell), Minute: m}, Value: 1}
+		}
+		for range 10 {
+			for range 10 {
+				h.ObserveDeltas(deltas)
+			}
+			h.absorb()
+		}
+	}
+	tick()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		tick()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(100*len(cells)), "ns/delta")
 }

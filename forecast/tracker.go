@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/internal/deltaq"
 	"github.com/flowd/flowd/privacy"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/vocab"
@@ -78,7 +79,7 @@ type Tracker struct {
 	reg   *geo.Registry
 
 	inMu    sync.Mutex
-	pending []storage.Delta
+	pending deltaq.Queue
 	lost    int64
 	// watched says of each metric id the store knew at the last Advance
 	// whether it is watched, so that ObserveDeltas queues no delta of a
@@ -163,11 +164,11 @@ func (t *Tracker) ObserveDeltas(deltas []storage.Delta) {
 		if w, known := (*watched)[d.Metric]; known && !w {
 			continue
 		}
-		if len(t.pending) >= maxPendingDeltas {
+		if t.pending.Len() >= maxPendingDeltas {
 			t.lost++
 			continue
 		}
-		t.pending = append(t.pending, d)
+		t.pending.Push(d)
 	}
 }
 
@@ -261,16 +262,20 @@ func (t *Tracker) watchLocked() {
 func (t *Tracker) absorbLocked() {
 	t.watchLocked()
 	t.inMu.Lock()
-	batch := t.pending
-	t.pending = nil
+	batch := t.pending.Take()
 	t.inMu.Unlock()
-	for _, d := range batch {
-		if d.Minute <= t.done {
-			t.late++
-			continue
+	for run := range batch.All() {
+		for _, d := range run {
+			if d.Minute <= t.done {
+				t.late++
+				continue
+			}
+			t.book.add(d)
 		}
-		t.book.add(d)
 	}
+	t.inMu.Lock()
+	t.pending.Release(batch)
+	t.inMu.Unlock()
 }
 
 // Stats counts what the tracker holds and what it could not use.

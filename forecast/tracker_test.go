@@ -97,7 +97,7 @@ func TestTrackerLearnsHistoryAndFeedsEachMinuteOnce(t *testing.T) {
 	}
 	tr.Advance() // learns that count_car is a metric it does not watch
 	tr.ObserveDeltas([]storage.Delta{{Key: storage.Key{Metric: car, Cell: uint64(station.Cell), Minute: m}, Value: 9}})
-	if n := len(tr.pending); n != 0 {
+	if n := tr.pending.Len(); n != 0 {
 		t.Errorf("a delta of an unwatched metric was queued (%d queued)", n)
 	}
 	key := storage.Key{Metric: id, Cell: uint64(station.Cell), Minute: m}
