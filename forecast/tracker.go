@@ -81,11 +81,12 @@ type Tracker struct {
 	inMu    sync.Mutex
 	pending deltaq.Queue
 	lost    int64
-	// watched says of each metric id the store knew at the last Advance
-	// whether it is watched, so that ObserveDeltas queues no delta of a
-	// metric known to be unwatched; a newer metric's are queued until the
-	// next Advance tells.
+	// watched says of each metric id the store knows whether it is
+	// watched, so that ObserveDeltas queues no delta of an unwatched
+	// metric; it is published again when a delta brings an id it lacks
+	// (a metric stored since), under watchMu.
 	watched atomic.Pointer[map[uint32]bool]
+	watchMu sync.Mutex
 
 	mu        sync.Mutex
 	book      *book
@@ -125,7 +126,7 @@ func NewTracker(st *storage.Store, reg *geo.Registry, opts Options) *Tracker {
 	t.book = newBook(&t.opts)
 	t.done = t.lastFinished()
 	t.book.refreshNames(st)
-	t.watchLocked()
+	t.publishWatched()
 	return t
 }
 
@@ -157,11 +158,22 @@ func (t *Tracker) ObserveDeltas(deltas []storage.Delta) {
 	watched := t.watched.Load()
 	t.inMu.Lock()
 	defer t.inMu.Unlock()
+	learnt := false
 	for _, d := range deltas {
 		if d.Value == 0 || d.Sub != 0 {
 			continue
 		}
-		if w, known := (*watched)[d.Metric]; known && !w {
+		w, known := (*watched)[d.Metric]
+		if !known && !learnt {
+			// A metric stored since the map was made: learn it now, not
+			// at the next Advance (a second of a city's deltas, queued
+			// for nothing when the metric is not watched).
+			t.inMu.Unlock()
+			watched, learnt = t.publishWatched(), true
+			t.inMu.Lock()
+			w, known = (*watched)[d.Metric]
+		}
+		if known && !w {
 			continue
 		}
 		if t.pending.Len() >= maxPendingDeltas {
@@ -238,12 +250,14 @@ func (t *Tracker) Advance() {
 	}
 }
 
-// watchLocked publishes to ObserveDeltas whether each metric the store
-// knows is watched.
-func (t *Tracker) watchLocked() {
+// publishWatched publishes to ObserveDeltas whether each metric the
+// store knows is watched, and returns the map.
+func (t *Tracker) publishWatched() *map[uint32]bool {
+	t.watchMu.Lock()
+	defer t.watchMu.Unlock()
 	names := t.store.Metrics()
 	if w := t.watched.Load(); w != nil && len(*w) == len(names) {
-		return
+		return w
 	}
 	watched := map[string]bool{}
 	for _, n := range t.book.watchedNames() {
@@ -256,11 +270,12 @@ func (t *Tracker) watchLocked() {
 		}
 	}
 	t.watched.Store(&ids)
+	return &ids
 }
 
 // absorbLocked adds the queued deltas to their series' open minutes.
 func (t *Tracker) absorbLocked() {
-	t.watchLocked()
+	t.publishWatched()
 	t.inMu.Lock()
 	batch := t.pending.Take()
 	t.inMu.Unlock()

@@ -95,7 +95,9 @@ func TestTrackerLearnsHistoryAndFeedsEachMinuteOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Advance() // learns that count_car is a metric it does not watch
+	// count_car was stored after the tracker's last look at the metrics: it
+	// learns at the delta that nobody watches it, without waiting for an
+	// Advance.
 	tr.ObserveDeltas([]storage.Delta{{Key: storage.Key{Metric: car, Cell: uint64(station.Cell), Minute: m}, Value: 9}})
 	if n := tr.pending.Len(); n != 0 {
 		t.Errorf("a delta of an unwatched metric was queued (%d queued)", n)
