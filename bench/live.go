@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -142,7 +143,10 @@ func Live(ctx context.Context, p *Proc, c *city.City, o LiveOptions) (LiveResult
 			return r, err
 		}
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	// One kept-alive connection a sender, as the ingest runs use: a new
+	// one a request charged flowd an accept and a close each.
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Senders + 1}}
+	defer client.CloseIdleConnections()
 	server0, fleet0 := cpuOf(p, fleets)
 	start := time.Now()
 	events, acks := postCounts(ctx, client, p.URL, sensors, o.Senders, o.Load)
@@ -418,6 +422,7 @@ func postNDJSON(ctx context.Context, client *http.Client, base string, body []by
 	if err != nil {
 		return 0, err
 	}
+	io.Copy(io.Discard, resp.Body) // read to its end, so that the connection is kept
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		return 0, fmt.Errorf("status %d", resp.StatusCode)
