@@ -496,9 +496,12 @@ func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64,
 	if minutes == 1 {
 		// Most readings: one bucket each, as the loop below would add it.
 		if c.Count > 0 {
-			bt.sums.Add(ids.count, false, uint64(cell), 0, first, c.Count)
 			if sv := int64(c.Speed*float64(c.Count) + 0.5); c.HasSpeed && sv > 0 {
-				bt.sums.Add(ids.speed, false, uint64(cell), 0, first, sv)
+				count, speed := bt.sums.SeriesPair(ids.count, ids.speed, uint64(cell), 0)
+				bt.sums.AddTo(count, first, c.Count)
+				bt.sums.AddTo(speed, first, sv)
+			} else {
+				bt.sums.Add(ids.count, false, uint64(cell), 0, first, c.Count)
 			}
 		}
 		return

@@ -53,6 +53,22 @@ func (b *Batch) Series(metric uint32, cell, sub uint64) int32 {
 	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false, false)
 }
 
+// SeriesPair returns the handles of the series (metric, cell, sub) and
+// (pair, cell, sub), for a metric added to with another at every addition
+// (a detector class's count and its speed sum): after the first, both are
+// found by one lookup, the first's.
+func (b *Batch) SeriesPair(metric, pair uint32, cell, sub uint64) (int32, int32) {
+	t := &b.t
+	s := t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false, false)
+	k := SeriesKey{Metric: pair, Cell: cell, Sub: sub}
+	if p := t.series[s].pair - 1; p >= 0 && t.series[p].key == k {
+		return s, p
+	}
+	p := t.lookup(k, false, false)
+	t.series[s].pair = p + 1
+	return s, p
+}
+
 // SeriesSpread returns a handle of the series of runs of spread readings
 // of a spreading metric (see vocab.Spreads) in a cell, for AddRun.
 func (b *Batch) SeriesSpread(metric uint32, cell uint64) int32 {

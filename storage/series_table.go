@@ -110,8 +110,9 @@ type series struct {
 	head, tail int32 // first and last chunk, -1 when none
 	// The last chunk's start, points and room, kept here too so that
 	// adding a point reads the series and its last point, not the chunk.
-	tailStart, tailN, tailCap int32
-	points                    int32
+	tailStart      int32
+	tailN, tailCap uint8 // at most maxChunk
+	points         int32
 	// The last point's minute, so that adding a point of another minute
 	// only writes to the points arena and never waits to read it.
 	lastMinute int32
@@ -120,6 +121,10 @@ type series struct {
 	// unordered is set once a point was added before the one added last,
 	// so that a flush knows, without reading them, which series to sort.
 	unordered bool
+	// pair is the index + 1 of the series a batch adds to with this one
+	// at every addition (a class's speed sum beside its count, see
+	// Batch.SeriesPair), 0 for none: found by one lookup, not two.
+	pair int32
 }
 
 // seriesTable holds bucket additions grouped by series: an open-addressing
@@ -256,7 +261,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	size := int32(1)
 	if se.tail >= 0 {
 		page := t.pages[se.tailStart>>pageBits]
-		off := se.tailStart&(pageSize-1) + se.tailN
+		off := se.tailStart&(pageSize-1) + int32(se.tailN)
 		if se.lastMinute == m {
 			last := &page[off-1]
 			switch {
@@ -275,12 +280,12 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 		if se.tailN < se.tailCap {
 			page[off] = mkPoint(m, v)
 			se.tailN++
-			t.chunks[se.tail].n = se.tailN
+			t.chunks[se.tail].n = int32(se.tailN)
 			se.points++
 			t.npts++
 			return
 		}
-		size = min(se.tailCap*2, maxChunk)
+		size = min(int32(se.tailCap)*2, maxChunk)
 	}
 	se.lastMinute = m
 	if len(t.pages) == 0 || t.used+int(size) > pageSize {
@@ -300,7 +305,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	} else {
 		se.head = ci
 	}
-	se.tail, se.tailStart, se.tailN, se.tailCap = ci, start, 1, size
+	se.tail, se.tailStart, se.tailN, se.tailCap = ci, start, 1, uint8(size)
 	se.points++
 	t.npts++
 }

@@ -148,3 +148,35 @@ func TestAppendDeltasInIsTheWindowOfAll(t *testing.T) {
 		}
 	}
 }
+
+// TestSeriesPairIsTwoLookups checks that the handles SeriesPair gives are
+// those of the two series looked up alone, however the two were met
+// before: new, one of them added alone, in another order, the first
+// paired with another metric, and after the table grew.
+func TestSeriesPairIsTwoLookups(t *testing.T) {
+	b := NewBatch()
+	defer b.Release()
+	check := func(metric, pair uint32, cell uint64) {
+		t.Helper()
+		s, p := b.SeriesPair(metric, pair, cell, 0)
+		if ws, wp := b.Series(metric, cell, 0), b.Series(pair, cell, 0); s != ws || p != wp {
+			t.Fatalf("SeriesPair(%d, %d, %d) = %d, %d; the series alone are %d, %d", metric, pair, cell, s, p, ws, wp)
+		}
+	}
+	check(1, 2, 10)               // both new
+	check(1, 2, 10)               // both met
+	b.Series(3, 11, 0)            // the first met alone
+	check(3, 4, 11)               //
+	b.Series(6, 12, 0)            // the second met alone
+	check(5, 6, 12)               //
+	check(1, 7, 10)               // the first paired with another metric
+	check(1, 2, 10)               // and back
+	for c := range uint64(5000) { // the index grows many times
+		check(8, 9, 100+c)
+	}
+	check(1, 2, 10)
+	check(3, 4, 11)
+	if n := len(b.t.series); n != 2+2+2+1+2*5000 {
+		t.Errorf("%d series; want %d", n, 2+2+2+1+2*5000)
+	}
+}
