@@ -201,6 +201,10 @@ func (c *child) post(t *testing.T, kind, ctype, body string, gz bool) ingestAnsw
 }
 
 type seriesAnswer struct {
+	Privacy *struct {
+		Exact bool   `json:"exact"`
+		Noise string `json:"noise"`
+	} `json:"privacy"`
 	Total            int64      `json:"total"`
 	Points           [][2]int64 `json:"points"`
 	Tier             string     `json:"tier"`
