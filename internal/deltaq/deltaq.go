@@ -45,9 +45,6 @@ func (q *Queue) Push(d storage.Delta) {
 }
 
 // pushBlock queues d in a block of its own: a free one, or a new one.
-// Kept out of line so that Push inlines.
-//
-//go:noinline
 func (q *Queue) pushBlock(d storage.Delta) {
 	var b *block
 	if k := len(q.free); k > 0 {
