@@ -104,15 +104,13 @@ func (s *shape) update(h *Hub, t int64) {
 	}
 	// Until its metric has data, a shape's state is empty; its first
 	// change is then everything in the window.
-	changes := h.win.changes[s.metric]
-	if !s.loaded {
-		changes, s.loaded = h.win.totals[s.metric], true
-	}
-	for base, d := range changes {
+	all := !s.loaded
+	s.loaded = true
+	h.win.eachChange(s.metric, all, func(base uint64, d int64) {
 		if c := parentCell(base, s.key.res); s.covers(c) {
 			s.change[c] += d
 		}
-	}
+	})
 	var set, del []h3.Cell
 	for c, d := range s.change {
 		if d == 0 {

@@ -17,33 +17,89 @@ type bucket struct {
 // bucket, and their totals over the minutes (now-width, now]. It matches
 // what GET /api/v1/density answers for the same window ending now. It is
 // owned by the hub's tick loop and not safe for concurrent use.
+//
+// A delta costs two map lookups: its minute's sum of its bucket, and its
+// cell's state in its metric, which holds the cell's total and its change
+// since the last settle at once. A batch's deltas come in runs of one
+// metric and one minute, so those two maps are looked up once a run.
 type window struct {
 	width   int64 // minutes
 	now     int64 // the newest minute inside the window
 	minutes map[int64]map[bucket]int64
-	totals  map[uint32]map[uint64]int64 // metric -> base cell -> sum
-	changes map[uint32]map[uint64]int64 // metric -> base cell -> change since settle
+	metrics map[uint32]*metricWindow
+
+	// The maps of the last delta's minute and metric.
+	lastMinute  int64
+	lastMinutes map[bucket]int64
+	lastMetric  uint32
+	lastWindow  *metricWindow
+}
+
+// metricWindow is one metric's cells in the window.
+type metricWindow struct {
+	cells map[uint64]*cellState
+	// changed lists the cells whose change may be non-zero since the
+	// last settle, each once.
+	changed []uint64
+	nonzero int // cells whose total is not 0
+}
+
+type cellState struct {
+	total   int64 // over the window
+	change  int64 // since the last settle
+	changed bool  // listed in changed
 }
 
 func newWindow(width, now int64) *window {
-	return &window{width: width, now: now, minutes: map[int64]map[bucket]int64{},
-		totals: map[uint32]map[uint64]int64{}, changes: map[uint32]map[uint64]int64{}}
+	return &window{width: width, now: now, minutes: map[int64]map[bucket]int64{}, metrics: map[uint32]*metricWindow{}}
 }
 
-// settle forgets the changes, once every shape has taken them.
+// settle forgets the changes, once every shape has taken them, and the
+// cells whose total is back to 0.
 func (w *window) settle() {
-	for _, ch := range w.changes {
-		clear(ch)
+	for _, mw := range w.metrics {
+		for _, c := range mw.changed {
+			if st := mw.cells[c]; st != nil {
+				st.change, st.changed = 0, false
+				if st.total == 0 {
+					delete(mw.cells, c)
+				}
+			}
+		}
+		mw.changed = mw.changed[:0]
 	}
 }
 
 // cells counts the buckets with a non-zero total.
 func (w *window) cells() int {
 	n := 0
-	for _, t := range w.totals {
-		n += len(t)
+	for _, mw := range w.metrics {
+		n += mw.nonzero
 	}
 	return n
+}
+
+// eachChange calls fn with every cell of metric whose total changed since
+// the last settle, and by how much; with all set, with every cell whose
+// total is not 0, and its total.
+func (w *window) eachChange(metric uint32, all bool, fn func(cell uint64, d int64)) {
+	mw := w.metrics[metric]
+	if mw == nil {
+		return
+	}
+	if all {
+		for c, st := range mw.cells {
+			if st.total != 0 {
+				fn(c, st.total)
+			}
+		}
+		return
+	}
+	for _, c := range mw.changed {
+		if st := mw.cells[c]; st != nil && st.change != 0 {
+			fn(c, st.change)
+		}
+	}
 }
 
 func (w *window) inside(m, now int64) bool { return m > now-w.width && m <= now }
@@ -55,10 +111,13 @@ func (w *window) add(d storage.Delta) {
 	if m <= w.now-w.width || m > w.now+maxAheadMinutes || d.Value == 0 {
 		return
 	}
-	mm := w.minutes[m]
-	if mm == nil {
-		mm = map[bucket]int64{}
-		w.minutes[m] = mm
+	mm := w.lastMinutes
+	if mm == nil || m != w.lastMinute {
+		if mm = w.minutes[m]; mm == nil {
+			mm = map[bucket]int64{}
+			w.minutes[m] = mm
+		}
+		w.lastMinute, w.lastMinutes = m, mm
 	}
 	mm[bucket{d.Metric, d.Cell}] += d.Value
 	if m <= w.now {
@@ -67,22 +126,33 @@ func (w *window) add(d storage.Delta) {
 }
 
 func (w *window) addTotal(metric uint32, cell uint64, v int64) {
-	t := w.totals[metric]
-	if t == nil {
-		t = map[uint64]int64{}
-		w.totals[metric] = t
+	mw := w.lastWindow
+	if mw == nil || metric != w.lastMetric {
+		if mw = w.metrics[metric]; mw == nil {
+			mw = &metricWindow{cells: map[uint64]*cellState{}}
+			w.metrics[metric] = mw
+		}
+		w.lastMetric, w.lastWindow = metric, mw
 	}
-	if s := t[cell] + v; s != 0 {
-		t[cell] = s
-	} else {
-		delete(t, cell)
+	st := mw.cells[cell]
+	if st == nil {
+		st = &cellState{}
+		mw.cells[cell] = st
 	}
-	ch := w.changes[metric]
-	if ch == nil {
-		ch = map[uint64]int64{}
-		w.changes[metric] = ch
+	was := st.total != 0
+	st.total += v
+	if is := st.total != 0; is != was {
+		if is {
+			mw.nonzero++
+		} else {
+			mw.nonzero--
+		}
 	}
-	ch[cell] += v
+	st.change += v
+	if !st.changed {
+		st.changed = true
+		mw.changed = append(mw.changed, cell)
+	}
 }
 
 // advance moves the window's end to minute now: minutes falling out are
@@ -108,5 +178,6 @@ func (w *window) advance(now int64) {
 			delete(w.minutes, m)
 		}
 	}
+	w.lastMinutes = nil // its minute may be gone
 	w.now = now
 }
