@@ -18,21 +18,20 @@ type bucket struct {
 // what GET /api/v1/density answers for the same window ending now. It is
 // owned by the hub's tick loop and not safe for concurrent use.
 //
-// A delta costs two map lookups: its minute's sum of its bucket, and its
-// cell's state in its metric, which holds the cell's total and its change
-// since the last settle at once. A batch's deltas come in runs of one
-// metric and one minute, so those two maps are looked up once a run.
+// A delta costs one map lookup: its cell's state in its metric, which
+// holds the cell's total, its change since the last settle and its
+// minutes' sums, a ring of the minutes the window holds (those inside it
+// and those up to maxAheadMinutes ahead of it). A batch's deltas come in
+// runs of one metric, whose map is looked up once a run.
 type window struct {
 	width   int64 // minutes
 	now     int64 // the newest minute inside the window
-	minutes map[int64]map[bucket]int64
+	ring    int64 // minutes held: width + maxAheadMinutes
 	metrics map[uint32]*metricWindow
 
-	// The maps of the last delta's minute and metric.
-	lastMinute  int64
-	lastMinutes map[bucket]int64
-	lastMetric  uint32
-	lastWindow  *metricWindow
+	// The last delta's metric and its cells.
+	lastMetric uint32
+	lastWindow *metricWindow
 }
 
 // metricWindow is one metric's cells in the window.
@@ -48,26 +47,50 @@ type cellState struct {
 	total   int64 // over the window
 	change  int64 // since the last settle
 	changed bool  // listed in changed
+	// mins holds the sum of each minute held, minute m at m mod ring.
+	mins []int64
 }
 
 func newWindow(width, now int64) *window {
-	return &window{width: width, now: now, minutes: map[int64]map[bucket]int64{}, metrics: map[uint32]*metricWindow{}}
+	return &window{width: width, now: now, ring: width + maxAheadMinutes, metrics: map[uint32]*metricWindow{}}
+}
+
+// slot is the place of minute m in a cell's ring.
+func (w *window) slot(m int64) int64 {
+	i := m % w.ring
+	if i < 0 {
+		i += w.ring
+	}
+	return i
 }
 
 // settle forgets the changes, once every shape has taken them, and the
-// cells whose total is back to 0.
+// cells that hold nothing any more.
 func (w *window) settle() {
 	for _, mw := range w.metrics {
 		for _, c := range mw.changed {
 			if st := mw.cells[c]; st != nil {
 				st.change, st.changed = 0, false
-				if st.total == 0 {
+				if st.empty() {
 					delete(mw.cells, c)
 				}
 			}
 		}
 		mw.changed = mw.changed[:0]
 	}
+}
+
+// empty reports whether the cell holds nothing: no total, no minute.
+func (st *cellState) empty() bool {
+	if st.total != 0 {
+		return false
+	}
+	for _, v := range st.mins {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // cells counts the buckets with a non-zero total.
@@ -102,8 +125,6 @@ func (w *window) eachChange(metric uint32, all bool, fn func(cell uint64, d int6
 	}
 }
 
-func (w *window) inside(m, now int64) bool { return m > now-w.width && m <= now }
-
 // add applies one delta by its own minute: inside the window it counts at
 // once, a little ahead of the clock it waits, older it is dropped.
 func (w *window) add(d storage.Delta) {
@@ -111,34 +132,27 @@ func (w *window) add(d storage.Delta) {
 	if m <= w.now-w.width || m > w.now+maxAheadMinutes || d.Value == 0 {
 		return
 	}
-	mm := w.lastMinutes
-	if mm == nil || m != w.lastMinute {
-		if mm = w.minutes[m]; mm == nil {
-			mm = map[bucket]int64{}
-			w.minutes[m] = mm
+	mw := w.lastWindow
+	if mw == nil || d.Metric != w.lastMetric {
+		if mw = w.metrics[d.Metric]; mw == nil {
+			mw = &metricWindow{cells: map[uint64]*cellState{}}
+			w.metrics[d.Metric] = mw
 		}
-		w.lastMinute, w.lastMinutes = m, mm
+		w.lastMetric, w.lastWindow = d.Metric, mw
 	}
-	mm[bucket{d.Metric, d.Cell}] += d.Value
+	st := mw.cells[d.Cell]
+	if st == nil {
+		st = &cellState{mins: make([]int64, w.ring)}
+		mw.cells[d.Cell] = st
+	}
+	st.mins[w.slot(m)] += d.Value
 	if m <= w.now {
-		w.addTotal(d.Metric, d.Cell, d.Value)
+		mw.addTotal(d.Cell, st, d.Value)
 	}
 }
 
-func (w *window) addTotal(metric uint32, cell uint64, v int64) {
-	mw := w.lastWindow
-	if mw == nil || metric != w.lastMetric {
-		if mw = w.metrics[metric]; mw == nil {
-			mw = &metricWindow{cells: map[uint64]*cellState{}}
-			w.metrics[metric] = mw
-		}
-		w.lastMetric, w.lastWindow = metric, mw
-	}
-	st := mw.cells[cell]
-	if st == nil {
-		st = &cellState{}
-		mw.cells[cell] = st
-	}
+// addTotal adds v to the total of cell, whose state is st.
+func (mw *metricWindow) addTotal(cell uint64, st *cellState, v int64) {
 	was := st.total != 0
 	st.total += v
 	if is := st.total != 0; is != was {
@@ -156,28 +170,35 @@ func (w *window) addTotal(metric uint32, cell uint64, v int64) {
 }
 
 // advance moves the window's end to minute now: minutes falling out are
-// subtracted from the totals, minutes held ahead that now fall in are
-// added. A clock going back is ignored.
+// subtracted from the totals and their places in the rings freed, minutes
+// held ahead that now fall in are added. A clock going back is ignored.
 func (w *window) advance(now int64) {
 	if now <= w.now {
 		return
 	}
-	for m, mm := range w.minutes {
-		was, is := w.inside(m, w.now), w.inside(m, now)
-		switch {
-		case was && !is:
-			for b, v := range mm {
-				w.addTotal(b.metric, b.cell, -v)
+	for _, mw := range w.metrics {
+		for c, st := range mw.cells {
+			for m := w.now - w.width + 1; m <= w.now+maxAheadMinutes; m++ {
+				i := w.slot(m)
+				v := st.mins[i]
+				if v == 0 {
+					continue
+				}
+				was, is := m <= w.now, m > now-w.width && m <= now
+				switch {
+				case was && !is:
+					mw.addTotal(c, st, -v)
+				case !was && is:
+					mw.addTotal(c, st, v)
+				}
+				if m <= now-w.width {
+					st.mins[i] = 0
+				}
 			}
-		case !was && is:
-			for b, v := range mm {
-				w.addTotal(b.metric, b.cell, v)
+			if !st.changed && st.empty() {
+				delete(mw.cells, c)
 			}
-		}
-		if m <= now-w.width {
-			delete(w.minutes, m)
 		}
 	}
-	w.lastMinutes = nil // its minute may be gone
 	w.now = now
 }

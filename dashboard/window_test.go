@@ -9,7 +9,8 @@ import (
 
 // TestWindowAgreesWithSumsOfItsMinutes feeds a window deltas of a few
 // metrics and cells — inside it, ahead of the clock, too old, negative,
-// cancelling — while its clock moves, and checks at every tick its totals,
+// cancelling — while its clock moves (by a minute or two, past all it
+// holds, or back), and checks at every tick its totals,
 // its count of cells and the changes it reports since the last settle
 // against sums of the deltas kept by hand.
 func TestWindowAgreesWithSumsOfItsMinutes(t *testing.T) {
@@ -46,9 +47,15 @@ func TestWindowAgreesWithSumsOfItsMinutes(t *testing.T) {
 				kept[key{d.Metric, d.Cell, d.Minute}] += d.Value
 			}
 		}
-		if tick%3 == 0 {
+		switch {
+		case tick%50 == 49:
+			now += int64(8 + r.IntN(20)) // a jump past all it held
+			w.advance(now)
+		case tick%3 == 0:
 			now += int64(r.IntN(3))
 			w.advance(now)
+		case tick%7 == 0:
+			w.advance(now - 1) // a clock going back: ignored
 		}
 		want := totalsAt(now)
 		got := map[bucket]int64{}
