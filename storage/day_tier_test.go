@@ -147,7 +147,7 @@ func TestHourBlocksAreCutAtTwoWeeks(t *testing.T) {
 		if sum != wantSum {
 			t.Errorf("%s: the day sums %d, want %d", when, sum, wantSum)
 		}
-		if err := s.mergeWith(TierHour, slices.Clone(s.parts[TierHour]), zstdFlush); err != nil {
+		if err := s.mergeWith(TierHour, slices.Clone(s.parts[TierHour]), zstdFlush, false); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -123,7 +123,7 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 	if rows >= mergeHardRows {
 		enc = zstdMerge
 	}
-	err := s.mergeWith(t, srcs, enc)
+	err := s.mergeWith(t, srcs, enc, false)
 	s.metrics.merged(t, len(srcs), start, err)
 	return err
 }
@@ -134,7 +134,9 @@ func (s *Store) merge(t Tier, srcs []*part) error {
 const mergeHardRows = 4 << 20
 
 // mergeWith is merge with the given encoder.
-func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder) error {
+// mergeWith merges srcs into one part of tier t encoded by enc; compacted
+// marks it as an idle compaction's.
+func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder, compacted bool) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	var walSeq uint64
@@ -151,6 +153,7 @@ func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder) error {
 	if err != nil {
 		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
 	}
+	w.meta.Compacted = compacted
 	if expired, err = mergeRows(its, cutoff, s.names.IsMax, w.add, w.addRows); err != nil {
 		w.abort()
 		return fmt.Errorf("merging %d parts: %w", len(srcs), err)
@@ -333,7 +336,10 @@ func (s *Store) idle() bool {
 }
 
 // pickCompaction chooses the parts of a compaction: the smallest, while
-// their rows add up to at most compactRows; nil when fewer than two.
+// their rows add up to at most compactRows; one alone only if no
+// compaction wrote it (the ordinary merges may have brought a tier down
+// to one part at the middle level before ingest went idle, and how many
+// parts a tier holds then is a matter of timing); nil for none.
 func pickCompaction(parts []*part) []*part {
 	ps := slices.Clone(parts)
 	slices.SortFunc(ps, func(a, b *part) int { return cmp.Compare(a.meta.Rows, b.meta.Rows) })
@@ -342,7 +348,7 @@ func pickCompaction(parts []*part) []*part {
 	for ; n < len(ps) && rows+ps[n].meta.Rows <= compactRows; n++ {
 		rows += ps[n].meta.Rows
 	}
-	if n < 2 {
+	if n == 0 || n == 1 && ps[0].meta.Compacted {
 		return nil
 	}
 	return ps[:n]
@@ -370,7 +376,7 @@ func (s *Store) compactTier(t Tier) error {
 	}
 	defer enc.Close()
 	start := time.Now()
-	err = s.mergeWith(t, srcs, enc)
+	err = s.mergeWith(t, srcs, enc, true)
 	s.metrics.merged(t, len(srcs), start, err)
 	return err
 }

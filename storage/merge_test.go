@@ -322,3 +322,68 @@ func TestMergeRowsMatchesAMap(t *testing.T) {
 		t.Fatalf("%d runs of rows were copied at once; the test should make more", runs)
 	}
 }
+
+// TestIdleCompactionRewritesALonePartOnce: a tier the ordinary merges
+// (or a single flush) left as one part is still rewritten once at the
+// strongest compression when ingest goes idle — how many parts a tier
+// holds then is a matter of timing — and not again at the next idle
+// round; the part holds the same sums.
+func TestIdleCompactionRewritesALonePartOnce(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	opts := quietOptions()
+	opts.Now = func() time.Time { return now }
+	dir := t.TempDir()
+	s := openTestStore(t, dir, opts)
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	var ds []Delta
+	var total int64
+	for c := range 3000 {
+		ds = append(ds, Delta{Key{Metric: id, Cell: uint64(c), Minute: now.Unix()/60 - 10 + int64(c%5)}, int64(c%7 + 1)})
+		total += int64(c%7 + 1)
+	}
+	if err := s.Add(ds); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	name := func() (string, bool) {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if len(s.parts[TierMinute]) != 1 {
+			t.Fatalf("%d minute parts; want 1", len(s.parts[TierMinute]))
+		}
+		p := s.parts[TierMinute][0]
+		return p.name, p.meta.Compacted
+	}
+	first, compacted := name()
+	if compacted {
+		t.Fatal("a flushed part is marked compacted")
+	}
+	now = now.Add(idleAfter)
+	s.maintain()
+	second, compacted := name()
+	if second == first || !compacted {
+		t.Fatalf("after an idle round the minute part is %s (compacted %v); want a new, compacted part in place of %s", second, compacted, first)
+	}
+	now = now.Add(idleAfter)
+	s.maintain()
+	if third, _ := name(); third != second {
+		t.Errorf("a second idle round rewrote the compacted part %s as %s", second, third)
+	}
+	var got int64
+	if err := s.Scan(TierMinute, "count_car", []vocab.CellRange{{Lo: 0, Hi: 1 << 20}}, 0, 1<<31, func(_ uint64, _, v int64) { got += v }); err != nil {
+		t.Fatal(err)
+	}
+	if got != total {
+		t.Errorf("the minute tier holds %d after compaction, want %d", got, total)
+	}
+	// The mark survives a restart.
+	s.Close()
+	s = openTestStore(t, dir, opts)
+	defer s.Close()
+	if _, compacted := name(); !compacted {
+		t.Error("the compacted mark was lost on reopening the store")
+	}
+}

@@ -30,6 +30,9 @@ type partMeta struct {
 	// still present on start, a crash came between the rename of this part
 	// and their removal: they are removed then.
 	Replaces []string `json:"replaces,omitempty"`
+	// Compacted is set on a part an idle compaction wrote, at zstd's
+	// strongest level: it is not rewritten alone again.
+	Compacted bool `json:"compacted,omitempty"`
 }
 
 // part is an immutable, opened part. Its files stay open while any query
