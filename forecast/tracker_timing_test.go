@@ -9,23 +9,28 @@ import (
 	"github.com/uber/h3-go/v4"
 )
 
-// BenchmarkTrackerMinute is the cost of one minute of the tracker over
-// 1,000 cells of an anomaly metric that count every minute: queueing the
-// minute's deltas, feeding every series, scoring every series for
-// anomalies. It reports the time per series per minute.
-func BenchmarkTrackerMinute(b *testing.B) {
-	c := &clock{}
+// benchTracker returns a tracker on a store of its own at testStart on
+// clock c, and the id of count_person, a metric it watches in every cell.
+func benchTracker(b *testing.B) (c *clock, tr *Tracker, id uint32) {
+	c = &clock{}
 	c.set(testStart)
 	st, err := storage.Open(b.TempDir(), storage.Options{Now: c.now, Logf: func(string, ...any) {}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
-	id, err := st.MetricID(vocab.CountPrefix + "person")
-	if err != nil {
+	b.Cleanup(func() { st.Close() })
+	if id, err = st.MetricID(vocab.CountPrefix + "person"); err != nil {
 		b.Fatal(err)
 	}
-	tr := NewTracker(st, geo.New(9), Options{Now: c.now, History: -1})
+	return c, NewTracker(st, geo.New(9), Options{Now: c.now, History: -1}), id
+}
+
+// BenchmarkTrackerMinute is the cost of one minute of the tracker over
+// 1,000 cells of an anomaly metric that count every minute: queueing the
+// minute's deltas, feeding every series, scoring every series for
+// anomalies. It reports the time per series per minute.
+func BenchmarkTrackerMinute(b *testing.B) {
+	c, tr, id := benchTracker(b)
 	cells := h3.LatLngToCell(h3.LatLng{Lat: 30.25, Lng: 120.16}, 9).GridDisk(18)[:1000]
 	deltas := make([]storage.Delta, len(cells))
 	minute := func(m int64) {
@@ -54,18 +59,7 @@ func BenchmarkTrackerMinute(b *testing.B) {
 // and the bytes allocated per delta: queueing must copy a delta, not grow
 // a fresh buffer to the second's size every second.
 func BenchmarkTrackerObserveSecond(b *testing.B) {
-	c := &clock{}
-	c.set(testStart)
-	st, err := storage.Open(b.TempDir(), storage.Options{Now: c.now, Logf: func(string, ...any) {}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	id, err := st.MetricID(vocab.CountPrefix + "person")
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr := NewTracker(st, geo.New(9), Options{Now: c.now, History: -1})
+	_, tr, id := benchTracker(b)
 	cells := h3.LatLngToCell(h3.LatLng{Lat: 30.25, Lng: 120.16}, 9).GridDisk(41)[:5000]
 	m := testStart.Unix() / 60
 	deltas := make([]storage.Delta, len(cells))
