@@ -149,51 +149,68 @@ func (s *Store) commitLoop() {
 	for {
 		select {
 		case c := <-s.commits:
-			group = append(group[:0], c)
-			size := len(*c.payload)
-		gather:
-			for size < maxGroupBytes {
-				select {
-				case c := <-s.commits:
-					group = append(group, c)
-					size += len(*c.payload)
-				default:
-					break gather
-				}
-			}
-			records = records[:0]
-			for _, c := range group {
-				records = append(records, *c.payload)
-			}
-			start := time.Now()
-			err := s.wal.append(records)
-			s.metrics.walWritten(records, start, err)
-			if err == nil {
-				s.failpoint(FailpointWALSynced)
-			}
-			if err != nil {
-				msg := err.Error()
-				s.lastErr.Store(&msg)
-				err = fmt.Errorf("%w: %v", ErrUnavailable, err)
-			} else {
-				s.mu.Lock()
-				for _, c := range group {
-					applyTripOps(s.trips, c.ops)
-				}
-				s.mu.Unlock()
-				s.noteDurable(group)
-			}
-			for _, c := range group {
-				c.done <- err
-			}
-			clear(group)
+			group, records = s.commitGroup(append(group[:0], c), records)
 		case reply := <-s.rotates:
+			// A batch submitted before the flush asked for the rotation
+			// goes into the memtable that the flush writes.
+			for len(s.commits) > 0 {
+				group, records = s.commitGroup(group[:0], records)
+			}
 			reply <- s.rotate()
 		case <-s.stop:
 			s.drainCommits()
 			return
 		}
 	}
+}
+
+// commitGroup adds the batches waiting to group, writes them to the WAL
+// with one fsync and answers each. It returns its slices for reuse.
+func (s *Store) commitGroup(group []*commit, records [][]byte) ([]*commit, [][]byte) {
+	size := 0
+	for _, c := range group {
+		size += len(*c.payload)
+	}
+gather:
+	for size < maxGroupBytes {
+		select {
+		case c := <-s.commits:
+			group = append(group, c)
+			size += len(*c.payload)
+		default:
+			break gather
+		}
+	}
+	if len(group) == 0 {
+		return group, records
+	}
+	records = records[:0]
+	for _, c := range group {
+		records = append(records, *c.payload)
+	}
+	start := time.Now()
+	err := s.wal.append(records)
+	s.metrics.walWritten(records, start, err)
+	if err == nil {
+		s.failpoint(FailpointWALSynced)
+	}
+	if err != nil {
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+	} else {
+		s.mu.Lock()
+		for _, c := range group {
+			applyTripOps(s.trips, c.ops)
+		}
+		s.mu.Unlock()
+		s.noteDurable(group)
+	}
+	for _, c := range group {
+		c.done <- err
+	}
+	clear(group)
+	return group, records
 }
 
 func (s *Store) drainCommits() {

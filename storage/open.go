@@ -139,7 +139,7 @@ func (s *Store) replay() error {
 // it, and counted.
 func (s *Store) reportSegment(seq uint64, path string, sc segmentScan) {
 	if sc.torn > 0 {
-		s.opts.Logf("storage: WAL %s: the last %d bytes from offset %d are a write cut short by a crash (never acknowledged); ignored", path, sc.torn, sc.tornAt)
+		s.opts.Logf("storage: WAL %s: %d bytes from offset %d are a write cut short by a crash (never acknowledged); ignored", path, sc.torn, sc.tornAt)
 	}
 	if len(sc.damaged) == 0 {
 		return

@@ -8,7 +8,7 @@ import (
 // crash stops a store's goroutines without flushing, as a kill would.
 func crash(s *Store) {
 	s.stopWork()
-	s.wal.close()
+	s.wal.abandon()
 	s.releaseParts()
 	s.lock.Close()
 }

@@ -100,9 +100,12 @@ type segmentScan struct {
 	version int
 	records int
 	damaged []walDamage
-	// torn is the length of an unfinished last write, from tornAt to the
-	// end: a crash cut it short, so nothing in it was acknowledged.
+	// torn is the length of an unfinished last write, from tornAt: a
+	// crash cut it short, so nothing in it was acknowledged.
 	torn, tornAt int
+	// room is the length of the zeros at the end that no record reached:
+	// the segment's room (see wal), or what a crash left of it.
+	room int
 }
 
 // readSegment calls fn with the payload of every intact record of a
@@ -135,9 +138,13 @@ func readSegment(data []byte, fn func([]byte) error) (segmentScan, error) {
 		}
 		next := nextFrame(data, off+1)
 		if next < 0 {
-			if tornTail(data, off) {
-				sc.torn, sc.tornAt = len(data)-off, off
-			} else {
+			z := zerosFrom(data, off)
+			switch {
+			case z == off:
+				sc.room = len(data) - off
+			case tornTail(data, off, z):
+				sc.torn, sc.tornAt, sc.room = z-off, off, len(data)-z
+			default:
 				sc.damaged = append(sc.damaged, walDamage{off, len(data) - off})
 			}
 			break
@@ -148,24 +155,40 @@ func readSegment(data []byte, fn func([]byte) error) (segmentScan, error) {
 	return sc, nil
 }
 
+// zerosFrom returns where the zeros that end data begin, at off or later.
+func zerosFrom(data []byte, off int) int {
+	z := len(data)
+	for z > off && data[z-1] == 0 {
+		z--
+	}
+	return z
+}
+
+// walTearAlign is the granularity at which a crash can cut a write short:
+// the disk's sector (the page cache writes back and copies whole pages,
+// which are multiples of it).
+const walTearAlign = 512
+
 // tornTail reports whether the bytes from off to the end of a segment, with
-// no intact frame in them, look like a write a crash cut short rather than
-// damage to written records: fewer bytes than a frame header, an intact
-// header whose payload runs past the end, or zeros the file system left
-// where the write did not reach. Anything else is damage.
-func tornTail(data []byte, off int) bool {
+// no intact frame in them and zeros from z on, look like a write a crash
+// cut short rather than damage to written records: fewer bytes than a
+// frame header, an intact header whose payload runs past the end, or, in
+// a segment's room, the start of a frame followed by zeros from a sector
+// boundary before the frame's end (where the write did not reach).
+// Anything else is damage.
+func tornTail(data []byte, off, z int) bool {
 	if len(data)-off < walFrameHeaderSize {
 		return true
 	}
-	if n, ok := frameHeaderAt(data, off); ok && n > len(data)-off-walFrameHeaderSize {
-		return true
-	}
-	for _, b := range data[off:] {
-		if b != 0 {
-			return false
+	end := off + walFrameHeaderSize
+	if n, ok := frameHeaderAt(data, off); ok {
+		if n > len(data)-end {
+			return true
 		}
+		end += n
 	}
-	return true
+	cut := (z + walTearAlign - 1) / walTearAlign * walTearAlign
+	return cut < end
 }
 
 // isOldSegment reports whether data is a segment of format 1: no segment
@@ -174,6 +197,9 @@ func tornTail(data []byte, off int) bool {
 func isOldSegment(data []byte) bool {
 	if len(data) == 0 || bytes.HasPrefix(data, walSegmentHeader[:min(len(data), len(walSegmentHeader))]) {
 		return false
+	}
+	if len(data) >= 4 && binary.LittleEndian.Uint32(data) == 0 {
+		return false // no record is empty: zeros are a new segment's room
 	}
 	if len(data) >= walOldHeaderSize {
 		n := int(binary.LittleEndian.Uint32(data))

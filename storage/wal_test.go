@@ -119,10 +119,25 @@ func onlySegment(t *testing.T, dir string) string {
 	return found[0]
 }
 
-// TestWALDamageLosesOneRecord flips one byte at 100 random offsets of a WAL
-// holding 5,000 acknowledged single-event batches: each time replay loses
-// at most the batch the byte belonged to, keeps the damaged segment aside
-// and reports it by segment and offset.
+// recordsEnd is the offset after the last intact frame of a segment: where
+// its room begins.
+func recordsEnd(data []byte) int {
+	off := len(walSegmentHeader)
+	for {
+		p, ok := frameAt(data, off)
+		if !ok {
+			return off
+		}
+		off += walFrameHeaderSize + len(p)
+	}
+}
+
+// TestWALDamageLosesOneRecord flips one byte at 100 random offsets of the
+// records of a WAL holding 5,000 acknowledged single-event batches: each
+// time replay loses at most the batch the byte belonged to, keeps the
+// damaged segment aside and reports it by segment and offset. (Bytes
+// flipped in the room after the records lose nothing: every run checks
+// that no more than one batch is lost.)
 func TestWALDamageLosesOneRecord(t *testing.T) {
 	const batches = 5000
 	template := t.TempDir()
@@ -142,7 +157,7 @@ func TestWALDamageLosesOneRecord(t *testing.T) {
 	for flip := range 100 {
 		dir := filepath.Join(t.TempDir(), "store")
 		copyDir(t, template, dir)
-		off := rng.IntN(len(clean))
+		off := rng.IntN(recordsEnd(clean))
 		data := append([]byte(nil), clean...)
 		data[off] ^= byte(1 + rng.IntN(255))
 		if err := os.WriteFile(filepath.Join(dir, "wal", name), data, 0o644); err != nil {
@@ -224,8 +239,13 @@ func TestWALTornTailIsNotDamage(t *testing.T) {
 	}
 	segment := onlySegment(t, crashed)
 	data, _ := os.ReadFile(segment)
+	end := recordsEnd(data)
+	if end == len(data) {
+		t.Fatal("the segment has no room after its records")
+	}
 	for _, cut := range []int{1, 5, walFrameHeaderSize + 1} {
-		if err := os.WriteFile(segment, data[:len(data)-cut], 0o644); err != nil {
+		// The file ends in the record, as a write that grew it would.
+		if err := os.WriteFile(segment, data[:end-cut], 0o644); err != nil {
 			t.Fatal(err)
 		}
 		s := openTestStore(t, crashed, quietOptions())
@@ -238,6 +258,100 @@ func TestWALTornTailIsNotDamage(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(crashed, "wal-damaged")); !os.IsNotExist(err) {
 		t.Fatalf("a torn tail was set aside as damage: %v", err)
+	}
+}
+
+// TestWALTornWriteIntoRoomIsNotDamage kills the store right after the
+// tenth batch's fsync and undoes the end of that batch's write from a
+// sector boundary on, as a crash would leave a write into the segment's
+// room: zeros from there. The nine before it replay, and it is reported as
+// a write cut short, not damage. A byte flipped in the same record, with
+// the write whole, is damage; the room alone is neither.
+func TestWALTornWriteIntoRoomIsNotDamage(t *testing.T) {
+	const batches, cells = 10, 300
+	dir, crashed := t.TempDir(), filepath.Join(t.TempDir(), "store")
+	var syncs atomic.Int32
+	snapshot, taken := snapshotAt(t, FailpointWALSynced, dir, crashed)
+	opts := quietOptions()
+	opts.Failpoint = func(name string) {
+		if name == FailpointWALSynced && syncs.Add(1) == batches {
+			snapshot(name)
+		}
+	}
+	s := openTestStore(t, dir, opts)
+	id, _ := s.MetricID("count_car")
+	minute := time.Now().Unix() / 60
+	for b := range batches {
+		ds := make([]Delta, cells)
+		for c := range ds {
+			// Every batch other cells: a record of a few kilobytes.
+			ds[c] = Delta{Key{Metric: id, Cell: uint64(b*cells + c + 1), Minute: minute}, 1}
+		}
+		if err := s.Add(ds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash(s)
+	if !taken.Load() {
+		t.Fatal("the last batch never reached the WAL")
+	}
+	segment := onlySegment(t, crashed)
+	data, _ := os.ReadFile(segment)
+	var starts []int
+	for off := len(walSegmentHeader); ; {
+		p, ok := frameAt(data, off)
+		if !ok {
+			break
+		}
+		starts = append(starts, off)
+		off += walFrameHeaderSize + len(p)
+	}
+	last, end := starts[len(starts)-1], recordsEnd(data)
+	if len(starts) != batches || end == len(data) {
+		t.Fatalf("%d frames, records end at %d of %d bytes; want %d frames and room after them", len(starts), end, len(data), batches)
+	}
+	replay := func(what string, seg []byte) (total int64, st Stats, logs *logRecorder) {
+		t.Helper()
+		if err := os.WriteFile(segment, seg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		logs = &logRecorder{}
+		o := quietOptions()
+		o.Logf = logs.logf
+		s, err := Open(crashed, o)
+		if err != nil {
+			t.Fatalf("%s: Open: %v", what, err)
+		}
+		total, _ = sumAll(t, s, TierMinute, "count_car")
+		st = s.Stats()
+		crash(s)
+		os.RemoveAll(filepath.Join(crashed, walDamagedDir))
+		return total, st, logs
+	}
+
+	total, st, logs := replay("as the crash left it", data)
+	if total != batches*cells || st.WALDamagedRecords != 0 || logs.find("cut short") != "" {
+		t.Fatalf("room alone: total %d, want %d; %d damaged records; log:\n%s", total, batches*cells, st.WALDamagedRecords, logs)
+	}
+	cuts := 0
+	for cut := (last/walTearAlign + 1) * walTearAlign; cut < end; cut += walTearAlign {
+		torn := append([]byte(nil), data...)
+		clear(torn[cut:])
+		what := fmt.Sprintf("zeros from %d (the last record is %d–%d)", cut, last, end)
+		total, st, logs := replay(what, torn)
+		if total != (batches-1)*cells || st.WALDamagedRecords != 0 || logs.find(fmt.Sprintf("from offset %d", last), "cut short") == "" {
+			t.Fatalf("%s: total %d, want %d; %d damaged records, want 0; log:\n%s", what, total, (batches-1)*cells, st.WALDamagedRecords, logs)
+		}
+		cuts++
+	}
+	if cuts == 0 {
+		t.Fatalf("the last record (%d–%d) crosses no sector boundary", last, end)
+	}
+	flipped := append([]byte(nil), data...)
+	flipped[end-2] ^= 0x40
+	total, st, _ = replay("a byte flipped in the last record", flipped)
+	if total != (batches-1)*cells || st.WALDamagedRecords != 1 {
+		t.Fatalf("a byte flipped in the last record: total %d, want %d; %d damaged records, want 1", total, (batches-1)*cells, st.WALDamagedRecords)
 	}
 }
 
