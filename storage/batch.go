@@ -160,8 +160,10 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 	for i := range b.t.series {
 		se := &b.t.series[i]
 		k := se.key
-		for c := se.head; c >= 0; c = b.t.chunks[c].next {
-			for _, pt := range b.t.run(&b.t.chunks[c]) {
+		for c := se.head; c >= 0; {
+			var run []point
+			run, _, c = b.t.chunkAt(se, c)
+			for _, pt := range run {
 				m := int64(pt.minute)
 				if se.spread {
 					n, v := unpackSpread(pt.val())

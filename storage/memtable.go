@@ -248,7 +248,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		}
 		if single && refs[i].t.series[refs[i].s].head == refs[i].t.series[refs[i].s].tail {
 			se := &refs[i].t.series[refs[i].s]
-			run = refs[i].t.run(&refs[i].t.chunks[se.head]) // one chunk: read in place
+			run, _, _ = refs[i].t.chunkAt(se, se.head) // one chunk: read in place
 			i++
 		} else {
 			pts = pts[:0]
@@ -318,8 +318,10 @@ func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, int64) error) error {
 	have := false
 	var m, v int64
-	for c := se.head; c >= 0; c = tab.chunks[c].next {
-		for _, pt := range tab.run(&tab.chunks[c]) {
+	for c := se.head; c >= 0; {
+		var run []point
+		run, _, c = tab.chunkAt(se, c)
+		for _, pt := range run {
 			pm := t.Truncate(int64(pt.minute))
 			if have && pm == m {
 				v = SatAdd(v, pt.val())
@@ -346,10 +348,11 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 // Minutes are never negative (MinuteInRange), so they sort as unsigned.
 func sortedPlaces(words []uint64, tab *seriesTable, se *series) []uint64 {
 	words = words[:0]
-	for c := se.head; c >= 0; c = tab.chunks[c].next {
-		ch := &tab.chunks[c]
-		for j, pt := range tab.run(ch) {
-			words = append(words, uint64(uint32(pt.minute))<<32|uint64(uint32(ch.start)+uint32(j)))
+	for c := se.head; c >= 0; {
+		run, start, next := tab.chunkAt(se, c)
+		c = next
+		for j, pt := range run {
+			words = append(words, uint64(uint32(pt.minute))<<32|uint64(uint32(start)+uint32(j)))
 		}
 	}
 	slices.Sort(words)

@@ -280,7 +280,6 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 		if se.tailN < se.tailCap {
 			page[off] = mkPoint(m, v)
 			se.tailN++
-			t.chunks[se.tail].n = int32(se.tailN)
 			se.points++
 			t.npts++
 			return
@@ -301,7 +300,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	ci := int32(len(t.chunks))
 	t.chunks = append(t.chunks, chunk{start: start, n: 1, cap: size, next: -1})
 	if se.tail >= 0 {
-		t.chunks[se.tail].next = ci
+		t.chunks[se.tail].n, t.chunks[se.tail].next = int32(se.tailN), ci
 	} else {
 		se.head = ci
 	}
@@ -310,10 +309,20 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	t.npts++
 }
 
-// run returns the points of chunk c.
-func (t *seriesTable) run(c *chunk) []point {
-	off := c.start & (pageSize - 1)
-	return t.pages[c.start>>pageBits][off : off+c.n]
+// chunkAt returns the points of chunk c of series se, where they start in
+// the points arena, and the series' next chunk (-1 after the last). The
+// last chunk's length is kept in the series alone (add does not write it
+// to the chunk, whose n is set when the next chunk starts), and its place
+// too, so a series of one chunk is read without its chunk.
+func (t *seriesTable) chunkAt(se *series, c int32) (run []point, start, next int32) {
+	if c == se.tail {
+		start = se.tailStart
+		off := start & (pageSize - 1)
+		return t.pages[start>>pageBits][off : off+int32(se.tailN)], start, -1
+	}
+	ch := &t.chunks[c]
+	off := ch.start & (pageSize - 1)
+	return t.pages[ch.start>>pageBits][off : off+ch.n], ch.start, ch.next
 }
 
 // at returns the point at place pos of the points arena.
@@ -324,9 +333,11 @@ func (t *seriesTable) at(pos uint32) *point {
 // appendPoints appends the points of series s, in the order they were
 // added, to dst.
 func (t *seriesTable) appendPoints(dst []point, s int32) []point {
-	for c := t.series[s].head; c >= 0; c = t.chunks[c].next {
-		ch := &t.chunks[c]
-		dst = append(dst, t.run(ch)...)
+	se := &t.series[s]
+	for c := se.head; c >= 0; {
+		var run []point
+		run, _, c = t.chunkAt(se, c)
+		dst = append(dst, run...)
 	}
 	return dst
 }
@@ -339,9 +350,10 @@ func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) {
 		return // a series without points (a count of 0) makes no row
 	}
 	d := t.lookup(ss.key, ss.isMax, ss.spread)
-	for c := ss.head; c >= 0; c = src.chunks[c].next {
-		ch := &src.chunks[c]
-		for _, pt := range src.run(ch) {
+	for c := ss.head; c >= 0; {
+		var run []point
+		run, _, c = src.chunkAt(ss, c)
+		for _, pt := range run {
 			m := int64(pt.minute)
 			if tr != TierMinute {
 				m = tr.Truncate(m)
@@ -406,9 +418,10 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 			t.scanSpread(se, from, to, fn)
 			continue
 		}
-		for c := se.head; c >= 0; c = t.chunks[c].next {
-			ch := &t.chunks[c]
-			for _, pt := range t.run(ch) {
+		for c := se.head; c >= 0; {
+			var run []point
+			run, _, c = t.chunkAt(se, c)
+			for _, pt := range run {
 				m := tr.Truncate(int64(pt.minute))
 				if m < from || m >= to {
 					continue
@@ -430,8 +443,10 @@ func (t *seriesTable) scan(tr Tier, metric uint32, ranges []vocab.CellRange, fro
 // scanSpread calls fn with the minutes of [from, to) of a spread series'
 // points, each with its share.
 func (t *seriesTable) scanSpread(se *series, from, to int64, fn func(cell, sub uint64, minute, value int64)) {
-	for c := se.head; c >= 0; c = t.chunks[c].next {
-		for _, pt := range t.run(&t.chunks[c]) {
+	for c := se.head; c >= 0; {
+		var run []point
+		run, _, c = t.chunkAt(se, c)
+		for _, pt := range run {
 			n, v := unpackSpread(pt.val())
 			eachShare(int64(pt.minute), n, v, from, to, func(m, v int64) { fn(se.key.Cell, 0, m, v) })
 		}

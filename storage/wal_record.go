@@ -30,7 +30,8 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	base := int64(0)
 	for i := range t.series {
 		if se := &t.series[i]; se.tail >= 0 {
-			base = int64(t.run(&t.chunks[se.tail])[0].minute)
+			run, _, _ := t.chunkAt(se, se.tail)
+			base = int64(run[0].minute)
 			break
 		}
 	}
@@ -42,8 +43,10 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
 		prev := base
-		for c := se.head; c >= 0; c = t.chunks[c].next {
-			for _, pt := range t.run(&t.chunks[c]) {
+		for c := se.head; c >= 0; {
+			var run []point
+			run, _, c = t.chunkAt(se, c)
+			for _, pt := range run {
 				dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
 				dst = binary.AppendVarint(dst, pt.val())
 				prev = int64(pt.minute)
