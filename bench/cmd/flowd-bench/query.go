@@ -66,7 +66,11 @@ func measure(name string, startFn func() (*bench.Proc, error), q func(*bench.Pro
 		r.warm = append(r.warm, t.Took)
 	}
 	r.ok, r.items, r.bytes = true, r.cold.Items, r.cold.Bytes
-	log.Printf("%s %s: cold %v, warm median %v", p.Name, name, r.cold.Took.Round(time.Microsecond), bench.Median(r.warm).Round(time.Microsecond))
+	second := time.Duration(0)
+	if len(r.warm) > 0 {
+		second = r.warm[0]
+	}
+	log.Printf("%s %s: cold %v, second %v, warm median %v", p.Name, name, r.cold.Took.Round(time.Microsecond), second.Round(time.Microsecond), bench.Median(r.warm).Round(time.Microsecond))
 	return r, nil
 }
 

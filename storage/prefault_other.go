@@ -1,0 +1,6 @@
+//go:build !linux
+
+package storage
+
+// prefault does nothing where there is no MADV_POPULATE_WRITE.
+func prefault(s []int64) {}
