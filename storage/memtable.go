@@ -46,19 +46,45 @@ func newMemtable() *memtable {
 
 // shardScratch groups a table's series by memtable shard; callers keep one
 // to reuse.
-type shardScratch [memShards][]int32
+type shardScratch struct {
+	lists [memShards][]int32
+	// second marks the series that are the pair of another (Batch.SeriesPair):
+	// added with it, not on their own.
+	second []bool
+}
 
 // addTable adds every point of src to both tiers, or to tier only when
 // only is not numTiers (replay after a partial flush).
+//
+// A memtable is sharded by cell, so that a batch's pair of series of one
+// cell (a class's count and speed sum) lands in one shard, and the second
+// is found through the first's memtable series (its pair, checked against
+// the key) rather than by a lookup of its own.
 func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) {
-	for i := range scratch {
-		scratch[i] = scratch[i][:0]
+	for i := range scratch.lists {
+		scratch.lists[i] = scratch.lists[i][:0]
+	}
+	if cap(scratch.second) < len(src.series) {
+		scratch.second = make([]bool, len(src.series))
+	}
+	second := scratch.second[:len(src.series)]
+	clear(second)
+	for s := range src.series {
+		if p := src.series[s].pair - 1; p >= 0 {
+			second[p] = true
+		}
 	}
 	for s := range src.series {
-		i := shardOf(src.series[s].key, memShards)
-		scratch[i] = append(scratch[i], int32(s))
+		if !second[s] {
+			i := cellShard(src.series[s].key.Cell, memShards)
+			scratch.lists[i] = append(scratch.lists[i], int32(s))
+		}
 	}
-	for i, list := range scratch {
+	tr := TierMinute
+	if only != numTiers {
+		tr = only
+	}
+	for i, list := range scratch.lists {
 		if len(list) == 0 {
 			continue
 		}
@@ -68,12 +94,26 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 		if only != numTiers {
 			dst = &sh.only[only]
 		}
-		tr := TierMinute
-		if only != numTiers {
-			tr = only
-		}
 		for _, s := range list {
-			dst.addSeries(src, s, tr)
+			d := dst.addSeries(src, s, tr)
+			p := src.series[s].pair - 1
+			if p < 0 {
+				continue
+			}
+			if d < 0 {
+				dst.addSeries(src, p, tr)
+				continue
+			}
+			pk := &src.series[p]
+			if pk.head < 0 {
+				continue
+			}
+			d2 := dst.series[d].pair - 1
+			if d2 < 0 || dst.series[d2].key != pk.key {
+				d2 = dst.lookup(pk.key, pk.isMax, pk.spread)
+				dst.series[d].pair = d2 + 1
+			}
+			dst.addPoints(d2, src, p, tr)
 		}
 		sh.mu.Unlock()
 	}

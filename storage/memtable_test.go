@@ -141,6 +141,66 @@ func TestFlushRowsOfPointsInAnyOrder(t *testing.T) {
 	}
 }
 
+// TestMemtablePairsAddToTheirOwnSeries applies batches whose series come in
+// pairs (Batch.SeriesPair: a count and a speed sum of one cell) to a
+// memtable, which adds a pair's second series through the first's: with
+// the first's partner changing from batch to batch (another metric for the
+// same count), with a first series that has no point, and with seconds
+// alone. Every row a flush reads matches sums kept in a map.
+func TestMemtablePairsAddToTheirOwnSeries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	want := map[Key]int64{}
+	m := newMemtable()
+	var scratch shardScratch
+	for round := range 30 {
+		b := &Batch{}
+		for c := range 200 {
+			cell := 0x89309a000000000 + uint64(c)<<12
+			minute := int64(27000000 + round)
+			partner := uint32(2 + (c+round)%3) // 2, 3 or 4: the count's pair changes
+			switch rng.IntN(4) {
+			case 0: // the second alone
+				b.Add(partner, false, cell, 0, minute, 5)
+				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 5
+			case 1: // a first without a point: only its pair gets one
+				_, sp := b.SeriesPair(1, partner, cell, 0)
+				b.AddTo(sp, minute, 7)
+				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 7
+			default:
+				n, sp := b.SeriesPair(1, partner, cell, 0)
+				v := int64(1 + rng.IntN(9))
+				b.AddTo(n, minute, v)
+				b.AddTo(sp, minute, 10*v)
+				want[Key{Metric: 1, Cell: cell, Minute: minute}] += v
+				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 10 * v
+			}
+		}
+		if err := b.err; err != nil {
+			t.Fatal(err)
+		}
+		m.addTable(&b.t, numTiers, &scratch)
+	}
+	got := map[Key]int64{}
+	var fns [numTiers]func(Key, int64) error
+	fns[TierMinute] = func(k Key, v int64) error {
+		got[k] = v
+		return nil
+	}
+	if err := m.eachTiers(fns); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		n := 0
+		for k, v := range want {
+			if got[k] != v && n < 5 {
+				t.Errorf("%+v: %d, want %d", k, got[k], v)
+				n++
+			}
+		}
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+}
+
 // TestMemtableHoldsPointsDensely fills a memtable as 72 minutes of a city's
 // detectors would (series of a point a minute: 26 bytes a point with
 // chunks of up to 64 points, 19 with 16) and checks the bytes it

@@ -15,9 +15,11 @@ func memtableBatches(n int) []*Batch {
 	for i := range n {
 		b := &Batch{}
 		for s := range 10000 {
+			// As ingest adds a class's count and its speed sum.
 			cell := 0x89309a000000000 + uint64(s)<<12
-			b.Add(1, false, cell, 0, int64(27000000+i), int64(s%40))
-			b.Add(2, false, cell, 0, int64(27000000+i), int64(s%90))
+			count, speed := b.SeriesPair(1, 2, cell, 0)
+			b.AddTo(count, int64(27000000+i), int64(s%40))
+			b.AddTo(speed, int64(27000000+i), int64(s%90))
 		}
 		bs = append(bs, b)
 	}

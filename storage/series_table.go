@@ -38,8 +38,8 @@ func cmpUint(a, b uint64) int {
 	return 0
 }
 
-// hash mixes the key's words; the low bits pick a slot, the high bits a
-// memtable shard.
+// hash mixes the key's words; the low bits pick a slot, the high bits are
+// kept in the slot to tell keys apart without reading them.
 func (k SeriesKey) hash() uint64 {
 	h := k.Cell*0x9e3779b97f4a7c15 ^ (k.Sub+uint64(k.Metric)<<40)*0xc2b2ae3d27d4eb4f
 	h ^= h >> 29
@@ -123,7 +123,9 @@ type series struct {
 	unordered bool
 	// pair is the index + 1 of the series a batch adds to with this one
 	// at every addition (a class's speed sum beside its count, see
-	// Batch.SeriesPair), 0 for none: found by one lookup, not two.
+	// Batch.SeriesPair), 0 for none: found by one lookup, not two. A
+	// memtable's series keeps the pair its batches gave it, the same way
+	// (memtable.addTable).
 	pair int32
 }
 
@@ -343,13 +345,22 @@ func (t *seriesTable) appendPoints(dst []point, s int32) []point {
 }
 
 // addSeries adds every point of series s of src to t, with its minute
-// truncated to tier tr.
-func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) {
+// truncated to tier tr, and returns the series of t it went to (-1 for a
+// series without points, which makes no row).
+func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) int32 {
 	ss := &src.series[s]
 	if ss.head < 0 {
-		return // a series without points (a count of 0) makes no row
+		return -1 // a series without points (a count of 0) makes no row
 	}
 	d := t.lookup(ss.key, ss.isMax, ss.spread)
+	t.addPoints(d, src, s, tr)
+	return d
+}
+
+// addPoints adds every point of series s of src to series d of t, with
+// its minute truncated to tier tr.
+func (t *seriesTable) addPoints(d int32, src *seriesTable, s int32, tr Tier) {
+	ss := &src.series[s]
 	for c := ss.head; c >= 0; {
 		var run []point
 		run, _, c = src.chunkAt(ss, c)
@@ -467,9 +478,12 @@ func inRanges(ranges []vocab.CellRange, cell uint64) bool {
 	return lo < len(ranges) && ranges[lo].Lo <= cell
 }
 
-// shardOf picks one of n (a power of two) shards by a key's hash.
-func shardOf(k SeriesKey, n int) int {
-	return int(k.hash() >> (64 - bits.TrailingZeros(uint(n))))
+// cellShard picks one of n (a power of two) shards by a cell.
+func cellShard(cell uint64, n int) int {
+	h := cell * 0x9e3779b97f4a7c15
+	h ^= h >> 31
+	h *= 0xbf58476d1ce4e5b9
+	return int(h >> (64 - bits.TrailingZeros(uint(n))))
 }
 
 func (k SeriesKey) String() string {
