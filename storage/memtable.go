@@ -70,7 +70,9 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 	second := scratch.second[:len(src.series)]
 	clear(second)
 	for s := range src.series {
-		if p := src.series[s].pair - 1; p >= 0 {
+		// A second that is itself the first of a pair (never, from
+		// SeriesPair) stays on its own.
+		if p := src.series[s].pair - 1; p >= 0 && src.series[p].pair == 0 {
 			second[p] = true
 		}
 	}
@@ -97,9 +99,10 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 		for _, s := range list {
 			d := dst.addSeries(src, s, tr)
 			p := src.series[s].pair - 1
-			if p < 0 {
+			if p < 0 || !second[p] {
 				continue
 			}
+			second[p] = false // added once, whatever else names it
 			if d < 0 {
 				dst.addSeries(src, p, tr)
 				continue

@@ -145,8 +145,10 @@ func TestFlushRowsOfPointsInAnyOrder(t *testing.T) {
 // pairs (Batch.SeriesPair: a count and a speed sum of one cell) to a
 // memtable, which adds a pair's second series through the first's: with
 // the first's partner changing from batch to batch (another metric for the
-// same count), with a first series that has no point, and with seconds
-// alone. Every row a flush reads matches sums kept in a map.
+// same count), with a first series that has no point, with seconds alone,
+// and with a second that is the first of another pair (a chain, which
+// SeriesPair's callers never make: added on its own, not lost). Every row
+// a flush reads matches sums kept in a map.
 func TestMemtablePairsAddToTheirOwnSeries(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	want := map[Key]int64{}
@@ -158,7 +160,16 @@ func TestMemtablePairsAddToTheirOwnSeries(t *testing.T) {
 			cell := 0x89309a000000000 + uint64(c)<<12
 			minute := int64(27000000 + round)
 			partner := uint32(2 + (c+round)%3) // 2, 3 or 4: the count's pair changes
-			switch rng.IntN(4) {
+			switch rng.IntN(5) {
+			case 4: // a chain: the second is the first of another pair
+				n, sp := b.SeriesPair(1, partner, cell, 0)
+				_, sq := b.SeriesPair(partner, 9, cell, 0)
+				b.AddTo(n, minute, 1)
+				b.AddTo(sp, minute, 2)
+				b.AddTo(sq, minute, 3)
+				want[Key{Metric: 1, Cell: cell, Minute: minute}]++
+				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 2
+				want[Key{Metric: 9, Cell: cell, Minute: minute}] += 3
 			case 0: // the second alone
 				b.Add(partner, false, cell, 0, minute, 5)
 				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 5

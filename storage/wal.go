@@ -121,8 +121,9 @@ func (w *wal) makeRoom(need int64) {
 	}
 }
 
-// append writes the payloads as records and fsyncs once. On failure the
-// segment is cut back to where it was, so nothing unacknowledged is replayed.
+// append writes the payloads as records and syncs once (fdatasync). On
+// failure the segment is cut back to where it was, room and all, so
+// nothing unacknowledged is replayed.
 func (w *wal) append(payloads [][]byte) error {
 	if w.f == nil {
 		// A previous failure could not restore the segment; start another.
