@@ -149,12 +149,17 @@ func (s *Store) commitLoop() {
 	for {
 		select {
 		case c := <-s.commits:
-			group, records = s.commitGroup(append(group[:0], c), records)
+			group, records = s.commitGroup(append(group[:0], c), records, -1)
 		case reply := <-s.rotates:
 			// A batch submitted before the flush asked for the rotation
-			// goes into the memtable that the flush writes.
-			for len(s.commits) > 0 {
-				group, records = s.commitGroup(group[:0], records)
+			// goes into the memtable that the flush writes: the batches
+			// queued now, and no more (under a stream of submitters the
+			// queue may never be empty, and the rotation must not wait
+			// for it to be).
+			for n := len(s.commits); n > 0; n -= len(group) {
+				if group, records = s.commitGroup(group[:0], records, n); len(group) == 0 {
+					break
+				}
 			}
 			reply <- s.rotate()
 		case <-s.stop:
@@ -164,15 +169,17 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// commitGroup adds the batches waiting to group, writes them to the WAL
-// with one fsync and answers each. It returns its slices for reuse.
-func (s *Store) commitGroup(group []*commit, records [][]byte) ([]*commit, [][]byte) {
+// commitGroup adds the batches waiting to group, up to limit batches in
+// all (no limit when negative), writes them to the WAL with one fsync and
+// answers each. It returns its slices for reuse, the group as long as the
+// batches it committed.
+func (s *Store) commitGroup(group []*commit, records [][]byte, limit int) ([]*commit, [][]byte) {
 	size := 0
 	for _, c := range group {
 		size += len(*c.payload)
 	}
 gather:
-	for size < maxGroupBytes {
+	for size < maxGroupBytes && (limit < 0 || len(group) < limit) {
 		select {
 		case c := <-s.commits:
 			group = append(group, c)

@@ -138,3 +138,73 @@ func TestCloseTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushUnderAStreamOfSubmitters flushes while eight submitters keep the
+// WAL writer's queue full (Submit blocks on it): the flush takes the
+// batches queued when it asked, not every batch that comes after, and
+// returns; every batch acknowledged is in the store once. (A group commit
+// takes the whole queue, so the queue empties often enough here that the
+// flush returned before the bound too; the bound makes sure of it.)
+func TestFlushUnderAStreamOfSubmitters(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), quietOptions())
+	defer s.Close()
+	id, _ := s.MetricID("count_car")
+	minute := time.Now().Unix() / 60
+	stop := make(chan struct{})
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var pend []*Pending
+			var bs []*Batch
+			settle := func() {
+				for i, p := range pend {
+					if err := p.Wait(); err == nil {
+						acked.Add(1)
+					}
+					bs[i].Release()
+				}
+				pend, bs = pend[:0], bs[:0]
+			}
+			defer settle()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b := NewBatch()
+				b.Add(id, false, uint64(g+1), 0, minute, 1)
+				p, err := s.Submit(b, nil)
+				if err != nil {
+					b.Release()
+					continue
+				}
+				pend, bs = append(pend, p), append(bs, b)
+				if len(pend) == 4096 { // more than the queue holds: Submit blocks on it
+					settle()
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	flushed := make(chan error, 1)
+	go func() { flushed <- s.Flush() }()
+	select {
+	case err := <-flushed:
+		if err != nil {
+			t.Error(err)
+		}
+		close(stop)
+	case <-time.After(10 * time.Second):
+		t.Error("the flush did not return within 10 s while submitters ran")
+		close(stop) // the queue empties, and the flush ends
+		<-flushed
+	}
+	wg.Wait()
+	if total, _ := sumAll(t, s, TierMinute, "count_car"); total != acked.Load() {
+		t.Fatalf("the store holds %d, %d batches were acknowledged", total, acked.Load())
+	}
+}
