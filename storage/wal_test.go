@@ -119,17 +119,55 @@ func onlySegment(t *testing.T, dir string) string {
 	return found[0]
 }
 
-// recordsEnd is the offset after the last intact frame of a segment: where
-// its room begins.
-func recordsEnd(data []byte) int {
+// frameStarts returns the offsets of a segment's intact frames, from its
+// header on, and the offset after the last: where its room begins.
+func frameStarts(data []byte) (starts []int, end int) {
 	off := len(walSegmentHeader)
 	for {
 		p, ok := frameAt(data, off)
 		if !ok {
-			return off
+			return starts, off
 		}
+		starts = append(starts, off)
 		off += walFrameHeaderSize + len(p)
 	}
+}
+
+// recordsEnd is the offset after the last intact frame of a segment.
+func recordsEnd(data []byte) int {
+	_, end := frameStarts(data)
+	return end
+}
+
+// crashAtSync copies a store's directory as it is right after the WAL's
+// nth sync, while add makes the store's batches, and returns the copy,
+// its one WAL segment's path and the segment's bytes: a crash after that
+// sync, before the batch was acknowledged.
+func crashAtSync(t *testing.T, n int32, add func(s *Store, metric uint32, minute int64)) (crashed, segment string, data []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	crashed = filepath.Join(t.TempDir(), "store")
+	var syncs atomic.Int32
+	snapshot, taken := snapshotAt(t, FailpointWALSynced, dir, crashed)
+	opts := quietOptions()
+	opts.Failpoint = func(name string) {
+		if name == FailpointWALSynced && syncs.Add(1) == n {
+			snapshot(name)
+		}
+	}
+	s := openTestStore(t, dir, opts)
+	id, _ := s.MetricID("count_car")
+	add(s, id, time.Now().Unix()/60)
+	crash(s)
+	if !taken.Load() {
+		t.Fatalf("sync %d never came", n)
+	}
+	segment = onlySegment(t, crashed)
+	data, err := os.ReadFile(segment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crashed, segment, data
 }
 
 // TestWALDamageLosesOneRecord flips one byte at 100 random offsets of the
@@ -216,29 +254,13 @@ func TestWALDamageLosesOneRecord(t *testing.T) {
 // short, as a crash in the middle of its write would: the nine before it
 // replay, and nothing is reported as damage.
 func TestWALTornTailIsNotDamage(t *testing.T) {
-	dir, crashed := t.TempDir(), filepath.Join(t.TempDir(), "store")
-	var syncs atomic.Int32
-	snapshot, taken := snapshotAt(t, FailpointWALSynced, dir, crashed)
-	opts := quietOptions()
-	opts.Failpoint = func(name string) {
-		if name == FailpointWALSynced && syncs.Add(1) == 10 {
-			snapshot(name)
+	crashed, segment, data := crashAtSync(t, 10, func(s *Store, id uint32, minute int64) {
+		for range 10 {
+			if err := s.Add([]Delta{{Key{Metric: id, Cell: 1, Minute: minute}, 1}}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	s := openTestStore(t, dir, opts)
-	id, _ := s.MetricID("count_car")
-	minute := time.Now().Unix() / 60
-	for range 10 {
-		if err := s.Add([]Delta{{Key{Metric: id, Cell: 1, Minute: minute}, 1}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	crash(s)
-	if !taken.Load() {
-		t.Fatal("the tenth batch never reached the WAL")
-	}
-	segment := onlySegment(t, crashed)
-	data, _ := os.ReadFile(segment)
+	})
 	end := recordsEnd(data)
 	if end == len(data) {
 		t.Fatal("the segment has no room after its records")
@@ -269,47 +291,23 @@ func TestWALTornTailIsNotDamage(t *testing.T) {
 // the write whole, is damage; the room alone is neither.
 func TestWALTornWriteIntoRoomIsNotDamage(t *testing.T) {
 	const batches, cells = 10, 300
-	dir, crashed := t.TempDir(), filepath.Join(t.TempDir(), "store")
-	var syncs atomic.Int32
-	snapshot, taken := snapshotAt(t, FailpointWALSynced, dir, crashed)
-	opts := quietOptions()
-	opts.Failpoint = func(name string) {
-		if name == FailpointWALSynced && syncs.Add(1) == batches {
-			snapshot(name)
+	crashed, segment, data := crashAtSync(t, batches, func(s *Store, id uint32, minute int64) {
+		for b := range batches {
+			ds := make([]Delta, cells)
+			for c := range ds {
+				// Every batch other cells: a record of a few kilobytes.
+				ds[c] = Delta{Key{Metric: id, Cell: uint64(b*cells + c + 1), Minute: minute}, 1}
+			}
+			if err := s.Add(ds); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	s := openTestStore(t, dir, opts)
-	id, _ := s.MetricID("count_car")
-	minute := time.Now().Unix() / 60
-	for b := range batches {
-		ds := make([]Delta, cells)
-		for c := range ds {
-			// Every batch other cells: a record of a few kilobytes.
-			ds[c] = Delta{Key{Metric: id, Cell: uint64(b*cells + c + 1), Minute: minute}, 1}
-		}
-		if err := s.Add(ds); err != nil {
-			t.Fatal(err)
-		}
-	}
-	crash(s)
-	if !taken.Load() {
-		t.Fatal("the last batch never reached the WAL")
-	}
-	segment := onlySegment(t, crashed)
-	data, _ := os.ReadFile(segment)
-	var starts []int
-	for off := len(walSegmentHeader); ; {
-		p, ok := frameAt(data, off)
-		if !ok {
-			break
-		}
-		starts = append(starts, off)
-		off += walFrameHeaderSize + len(p)
-	}
-	last, end := starts[len(starts)-1], recordsEnd(data)
+	})
+	starts, end := frameStarts(data)
 	if len(starts) != batches || end == len(data) {
 		t.Fatalf("%d frames, records end at %d of %d bytes; want %d frames and room after them", len(starts), end, len(data), batches)
 	}
+	last := starts[len(starts)-1]
 	replay := func(what string, seg []byte) (total int64, st Stats, logs *logRecorder) {
 		t.Helper()
 		if err := os.WriteFile(segment, seg, 0o644); err != nil {
