@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -112,6 +114,8 @@ func (s *Store) Flush() error {
 func (s *Store) flushFrozen() error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("flush", "all tiers")))
+	defer pprof.SetGoroutineLabels(context.Background())
 	s.mu.RLock()
 	pending := slices.Clone(s.frozen)
 	s.mu.RUnlock()

@@ -2,11 +2,13 @@ package storage
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math/bits"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -139,6 +141,9 @@ const mergeHardRows = 4 << 20
 func (s *Store) mergeWith(t Tier, srcs []*part, enc *zstd.Encoder, compacted bool) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	// A CPU profile tells the tiers' merges apart by this label.
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("merge", t.String())))
+	defer pprof.SetGoroutineLabels(context.Background())
 	var walSeq uint64
 	names := make([]string, len(srcs))
 	its := make([]*partIterator, len(srcs))
