@@ -51,6 +51,8 @@ type shardScratch struct {
 	// second marks the series that are the pair of another (Batch.SeriesPair):
 	// added with it, not on their own.
 	second []bool
+	// sink takes what warm read, so that its loads are not dead code.
+	sink uint64
 }
 
 // addTable adds every point of src to both tiers, or to tier only when
@@ -96,7 +98,10 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 		if only != numTiers {
 			dst = &sh.only[only]
 		}
-		for _, s := range list {
+		for j, s := range list {
+			if j%warmGroup == 0 {
+				scratch.sink += dst.warm(src, list[j:min(j+warmGroup, len(list))])
+			}
 			d := dst.addSeries(src, s, tr)
 			p := src.series[s].pair - 1
 			if p < 0 || !second[p] {

@@ -344,6 +344,45 @@ func (t *seriesTable) appendPoints(dst []point, s int32) []point {
 	return dst
 }
 
+// warmGroup is how many series of a batch warm reads ahead of their
+// lookups.
+const warmGroup = 16
+
+// warm reads, for the series grp of src, what their lookups and additions
+// in t will read first: the index slot of each key, the series it names
+// (whose key the lookup compares) and that series' last point (where an
+// addition reads, and the next one writes, most often beside it). The
+// loads of a group do not depend on one another, so their cache misses
+// overlap, where the lookups' own, each behind the last one's probing,
+// follow one another. It returns a sum of what it read, for the caller to
+// keep (loads whose values are unused could be dropped).
+func (t *seriesTable) warm(src *seriesTable, grp []int32) uint64 {
+	if len(t.slots) == 0 || len(grp) > warmGroup {
+		return 0
+	}
+	mask := uint64(len(t.slots) - 1)
+	var at [warmGroup]uint64
+	for i, s := range grp {
+		at[i] = t.slots[src.series[s].key.hash()&mask]
+	}
+	var sum uint64
+	for i := range grp {
+		// A slot of another key (its hash sharing the low bits) warms
+		// that key's series: harmless. A pair's second, inserted right
+		// after its first, shares its cache line or the next.
+		d := int32(at[i]>>32) - 1
+		if d < 0 || int(d) >= len(t.series) {
+			continue
+		}
+		se := &t.series[d]
+		if se.tail >= 0 {
+			pg := t.pages[se.tailStart>>pageBits]
+			sum += uint64(pg[(se.tailStart+int32(se.tailN)-1)&(pageSize-1)].lo)
+		}
+	}
+	return sum
+}
+
 // addSeries adds every point of series s of src to t, with its minute
 // truncated to tier tr, and returns the series of t it went to (-1 for a
 // series without points, which makes no row).
