@@ -50,7 +50,7 @@ func BenchmarkDecodeCountsCSV(b *testing.B) {
 }
 
 func BenchmarkDecodeCountsNDJSON(b *testing.B) {
-	body := countBodies(1, false, 60)[0]
+	body := countBodies(1, false, 60).bodies[0]
 	n := bytes.Count(body, []byte{'\n'})
 	benchmarkDecode(b, body, n, func(r io.Reader) ([]LineError, error) {
 		return DecodeCounts(r, NDJSON, 4096, func(int, *Count) {})
