@@ -2,6 +2,7 @@ package storage
 
 import (
 	"slices"
+	"sync/atomic"
 	"sync"
 
 	"github.com/flowd/flowd/vocab"
@@ -242,12 +243,24 @@ func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
 	return m.emit(refs, fns)
 }
 
+// emitAhead is how many series ahead of the one it writes emit reads a
+// series' chunks (see warmChain).
+const emitAhead = 4
+
+// emitSink keeps what emit's reads ahead read.
+var emitSink atomic.Uint64
+
 // emit calls fns[t] for the rows of tier t of the series refs, sorted by
 // key, for every tier whose fn is set.
 func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) error) error {
 	var pts []point
 	var words []uint64
+	var sink uint64
+	defer func() { emitSink.Add(sink) }()
 	for i := 0; i < len(refs); {
+		if j := i + emitAhead; j < len(refs) {
+			sink += refs[j].t.warmChain(refs[j].s)
+		}
 		k := refs[i].key
 		isMax := refs[i].t.series[refs[i].s].isMax
 		if refs[i].t.series[refs[i].s].spread {
