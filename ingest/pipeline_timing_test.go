@@ -81,7 +81,7 @@ func (f *feed) body(i int) []byte {
 	j := i % len(f.bodies)
 	if f.step != 0 && i >= len(f.bodies) {
 		var buf [32]byte
-		t := f.start.Add(time.Duration(i) * f.step).AppendFormat(buf[:0], time.RFC3339)
+		t := f.start.Add(time.Duration(i)*f.step).AppendFormat(buf[:0], time.RFC3339)
 		for _, off := range f.stamps[j] {
 			copy(f.bodies[j][off:off+len(t)], t)
 		}

@@ -2,8 +2,8 @@ package storage
 
 import (
 	"slices"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flowd/flowd/vocab"
 )
