@@ -244,8 +244,47 @@ func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
 }
 
 // emitAhead is how many series ahead of the one it writes emit reads a
-// series' chunks (see warmChain).
-const emitAhead = 4
+// series' chunks (see chainWarmer).
+const emitAhead = 8
+
+// A chainWarmer reads the chunks of the next emitAhead series a flush
+// will write, a chunk of each at every step, and the points of that chunk
+// (a word a cache line). A flush reads series in key order, which is not
+// the order of their chunks in memory, long after they were written:
+// every chunk is a cache miss or two, and a series' next chunk is known
+// only once its last is read. Walking the chains of several series in
+// step, one chunk of each at a time, makes the reads of a step
+// independent of one another, so that their misses overlap with one
+// another and with the writing of the series before them.
+type chainWarmer struct {
+	at [emitAhead]struct {
+		t *seriesTable
+		s int32
+		c int32 // the next chunk to read + 1, 0 when done (or unused)
+	}
+	sum uint64 // of what it read, kept so that the reads stay
+}
+
+// start puts series j (ref) in its place among the series ahead.
+func (w *chainWarmer) start(j int, ref seriesRef) {
+	a := &w.at[j%emitAhead]
+	a.t, a.s, a.c = ref.t, ref.s, ref.t.series[ref.s].head+1
+}
+
+// step reads the next chunk of each series ahead.
+func (w *chainWarmer) step() {
+	for i := range w.at {
+		a := &w.at[i]
+		if a.c <= 0 {
+			continue
+		}
+		run, _, next := a.t.chunkAt(&a.t.series[a.s], a.c-1)
+		a.c = next + 1
+		for j := 0; j < len(run); j += 5 { // 12-byte points: one in five a 64-byte line
+			w.sum += uint64(run[j].lo)
+		}
+	}
+}
 
 // emitSink keeps what emit's reads ahead read.
 var emitSink atomic.Uint64
@@ -255,12 +294,16 @@ var emitSink atomic.Uint64
 func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) error) error {
 	var pts []point
 	var words []uint64
-	var sink uint64
-	defer func() { emitSink.Add(sink) }()
+	var ahead chainWarmer
+	defer func() { emitSink.Add(ahead.sum) }()
+	for j := range min(emitAhead, len(refs)) {
+		ahead.start(j, refs[j])
+	}
 	for i := 0; i < len(refs); {
 		if j := i + emitAhead; j < len(refs) {
-			sink += refs[j].t.warmChain(refs[j].s)
+			ahead.start(j, refs[j])
 		}
+		ahead.step()
 		k := refs[i].key
 		isMax := refs[i].t.series[refs[i].s].isMax
 		if refs[i].t.series[refs[i].s].spread {

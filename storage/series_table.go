@@ -327,27 +327,6 @@ func (t *seriesTable) chunkAt(se *series, c int32) (run []point, start, next int
 	return t.pages[ch.start>>pageBits][off : off+ch.n], ch.start, ch.next
 }
 
-// warmChain reads the chunks of series s and the points of each (a word
-// a cache line), and returns a sum of what it read, for the caller to keep
-// (loads whose values are unused could be dropped). A flush reads series
-// in key order, which is not the order of their chunks in memory, long
-// after they were written: every chunk is a cache miss or two, and the
-// next chunk is known only once the last is read. Read a few series ahead
-// of the one being written (emit), these misses overlap with that work
-// instead of stalling it.
-func (t *seriesTable) warmChain(s int32) uint64 {
-	se := &t.series[s]
-	var sum uint64
-	for c := se.head; c >= 0; {
-		run, _, next := t.chunkAt(se, c)
-		for j := 0; j < len(run); j += 5 { // 12-byte points: one in five a 64-byte line
-			sum += uint64(run[j].lo)
-		}
-		c = next
-	}
-	return sum
-}
-
 // at returns the point at place pos of the points arena.
 func (t *seriesTable) at(pos uint32) *point {
 	return &t.pages[pos>>pageBits][pos&(pageSize-1)]
