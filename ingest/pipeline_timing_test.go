@@ -82,8 +82,16 @@ func (f *feed) body(i int) []byte {
 	if f.step != 0 && i >= len(f.bodies) {
 		var buf [32]byte
 		t := f.start.Add(time.Duration(i)*f.step).AppendFormat(buf[:0], time.RFC3339)
-		for _, off := range f.stamps[j] {
-			copy(f.bodies[j][off:off+len(t)], t)
+		body := f.bodies[j]
+		if len(t) == 20 { // a time of these years in UTC: an array's copy, not a call a line
+			t20 := [20]byte(t)
+			for _, off := range f.stamps[j] {
+				*(*[20]byte)(body[off:]) = t20
+			}
+		} else {
+			for _, off := range f.stamps[j] {
+				copy(body[off:off+len(t)], t)
+			}
 		}
 	}
 	return f.bodies[j]
@@ -160,7 +168,11 @@ func benchmarkStages(b *testing.B, fd *feed, f Format, decode func(*Batch, io.Re
 		}
 		bt.Release()
 	}
-	run(fd.body(0)) // metric names, pools
+	body := fd.body
+	if !commit { // batches that are not kept: their minutes need not move on
+		body = func(i int) []byte { return fd.bodies[i%len(fd.bodies)] }
+	}
+	run(body(0)) // metric names, pools
 	events := int64(bytes.Count(fd.bodies[0], []byte{'\n'}))
 	if f == CSV {
 		events--
@@ -172,7 +184,7 @@ func benchmarkStages(b *testing.B, fd *feed, f Format, decode func(*Batch, io.Re
 	b.ResetTimer()
 	n := int64(0)
 	for i := 0; b.Loop(); i++ {
-		run(fd.body(i + 1))
+		run(body(i + 1))
 		n += events
 	}
 	b.StopTimer()
