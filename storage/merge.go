@@ -243,8 +243,7 @@ func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add f
 				blk, i := &it.br.blk, it.row-1
 				j := blk.len()
 				if second >= 0 {
-					sk := heads[second].k
-					j = i + 1 + sort.Search(j-i-1, func(x int) bool { return !blk.key(i + 1 + x).Less(sk) })
+					j = runEnd(blk, i, heads[second].k)
 				}
 				if j-i >= minBulkRows && slices.Min(blk.minutes[i:j]) >= cutoff {
 					if err := addRows(blk, i, j); err != nil {
@@ -294,6 +293,27 @@ func mergeRows(its []*partIterator, cutoff int64, isMax func(uint32) bool, add f
 			return expired, err
 		}
 	}
+}
+
+// runEnd returns the first row after row i of blk whose key is not below
+// k, or blk.len(); the rows are in key order. It gallops (1, 2, 4, … rows
+// on) before it bisects: a run that combines with nothing is most often a
+// series' minutes of one part, a few dozen rows of a block of thousands.
+func runEnd(blk *block, i int, k Key) int {
+	n := blk.len()
+	lo, hi := i+1, n
+	for step := 1; ; step *= 2 {
+		p := lo + step - 1
+		if p >= n {
+			break
+		}
+		if !blk.key(p).Less(k) {
+			hi = p
+			break
+		}
+		lo = p + 1
+	}
+	return lo + sort.Search(hi-lo, func(x int) bool { return !blk.key(lo + x).Less(k) })
 }
 
 // applyRetention removes the parts of each tier whose newest bucket is past

@@ -387,3 +387,30 @@ func TestIdleCompactionRewritesALonePartOnce(t *testing.T) {
 		t.Error("the compacted mark was lost on reopening the store")
 	}
 }
+
+// TestRunEnd holds runEnd's gallop and bisection to a scan: for every row
+// of a block and keys below, between, at and past its rows, the first row
+// after it whose key is not below the key.
+func TestRunEnd(t *testing.T) {
+	var blk block
+	for m := range 200 {
+		blk.append(Key{Metric: 1, Cell: uint64(m / 7), Minute: int64(m % 7 * 2)}, 1)
+	}
+	for i := range blk.len() {
+		for c := -1; c <= 30; c++ {
+			for minute := int64(-1); minute <= 14; minute++ {
+				k := Key{Metric: 1, Cell: uint64(c), Minute: minute}
+				if c < 0 {
+					k = Key{Metric: 0}
+				}
+				want := i + 1
+				for want < blk.len() && blk.key(want).Less(k) {
+					want++
+				}
+				if got := runEnd(&blk, i, k); got != want {
+					t.Fatalf("runEnd(row %d, %+v) = %d, want %d", i, k, got, want)
+				}
+			}
+		}
+	}
+}
