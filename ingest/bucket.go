@@ -494,14 +494,16 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 // is even, readings that add up in one bucket still spread exactly.
 func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64, c *Count) {
 	if minutes == 1 {
-		// Most readings: one bucket each, as the loop below would add it.
+		// Most readings: one bucket each, as the loop below would add it,
+		// in series found among the batch's recent ones or new: a
+		// request's readings are mostly of keys it has not met.
 		if c.Count > 0 {
 			if sv := int64(c.Speed*float64(c.Count) + 0.5); c.HasSpeed && sv > 0 {
-				count, speed := bt.sums.SeriesPair(ids.count, ids.speed, uint64(cell), 0)
+				count, speed := bt.sums.SeriesPairRecent(ids.count, ids.speed, uint64(cell), 0)
 				bt.sums.AddTo(count, first, c.Count)
 				bt.sums.AddTo(speed, first, sv)
 			} else {
-				bt.sums.Add(ids.count, false, uint64(cell), 0, first, c.Count)
+				bt.sums.AddTo(bt.sums.SeriesRecent(ids.count, uint64(cell), 0), first, c.Count)
 			}
 		}
 		return

@@ -21,7 +21,17 @@ type Batch struct {
 	// that it has nothing for it (AppendDeltasIn).
 	first, last int64
 	spanned     bool
+	// recent holds the index + 1 of series SeriesRecent made or found
+	// lately, and the low half of their keys' hash, by its top bits.
+	recent [recentSlots]uint64
 }
+
+// recentSlots is the size of Batch.recent: more than the keys a request
+// interleaves (the classes of the sensors of a cell).
+const (
+	recentBits  = 8
+	recentSlots = 1 << recentBits
+)
 
 // freeBatches keeps a few released batches, about as many as requests in
 // flight, with their grown index and lists: a batch of 10,000 events
@@ -43,6 +53,7 @@ func (b *Batch) Release() {
 	b.t.trim()
 	b.err = nil
 	b.spanned = false
+	b.recent = [recentSlots]uint64{}
 	freeBatches.Put(b)
 }
 
@@ -65,6 +76,44 @@ func (b *Batch) SeriesPair(metric, pair uint32, cell, sub uint64) (int32, int32)
 		return s, p
 	}
 	p := t.lookup(k, false, false)
+	t.series[s].pair = p + 1
+	return s, p
+}
+
+// SeriesRecent is Series for additions whose keys mostly differ from one
+// another, a request of readings where each sensor comes once or twice:
+// it finds the series of (metric, cell, sub) among those it gave lately,
+// in a small table of them by hash, and otherwise makes a new one outside
+// the batch's index, even if the batch has one of that key. A batch may
+// then hold several series of one key, which is as good as one: the
+// memtable, a WAL record's replay and the deltas' readers add them up.
+// It saves, for every new key, the probe of an index a request's keys
+// spread over: a cache miss where the server has the request's body, its
+// series and the memtable in the caches too.
+func (b *Batch) SeriesRecent(metric uint32, cell, sub uint64) int32 {
+	k := SeriesKey{Metric: metric, Cell: cell, Sub: sub}
+	h := k.hash()
+	r := &b.recent[h>>(64-recentBits)]
+	// The hash's low half beside the index: a slot of another key is
+	// told without reading its series, a line the request left long ago.
+	if s := int32(*r>>32) - 1; s >= 0 && uint32(*r) == uint32(h) && b.t.series[s].key == k {
+		return s
+	}
+	s := b.t.appendUnindexed(k)
+	*r = uint64(s+1)<<32 | uint64(uint32(h))
+	return s
+}
+
+// SeriesPairRecent is SeriesPair made of SeriesRecent: the pair's second
+// is the first's partner when that has its key, a new series otherwise.
+func (b *Batch) SeriesPairRecent(metric, pair uint32, cell, sub uint64) (int32, int32) {
+	t := &b.t
+	s := b.SeriesRecent(metric, cell, sub)
+	k := SeriesKey{Metric: pair, Cell: cell, Sub: sub}
+	if p := t.series[s].pair - 1; p >= 0 && t.series[p].key == k {
+		return s, p
+	}
+	p := t.appendUnindexed(k)
 	t.series[s].pair = p + 1
 	return s, p
 }

@@ -121,6 +121,10 @@ type series struct {
 	// unordered is set once a point was added before the one added last,
 	// so that a flush knows, without reading them, which series to sort.
 	unordered bool
+	// unindexed is set for a series added outside the table's index
+	// (appendUnindexed): lookups do not find it, nor does growing the
+	// index add it.
+	unindexed bool
 	// pair is the index + 1 of the series a batch adds to with this one
 	// at every addition (a class's speed sum beside its count, see
 	// Batch.SeriesPair), 0 for none: found by one lookup, not two. A
@@ -145,6 +149,9 @@ type seriesTable struct {
 	pages  []*pointPage
 	used   int // points of the last page in use, or taken by chunks
 	npts   int // points held
+	// indexed is the number of series in the index: all but those
+	// appendUnindexed added.
+	indexed int
 	// byMetric lists the series of each metric, for scans; kept only when
 	// indexMetrics is set (memtables, not batches).
 	byMetric     map[uint32][]int32
@@ -228,15 +235,33 @@ func (t *seriesTable) insert(i uint64, k SeriesKey, h uint64, isMax, spread bool
 	idx := int32(len(t.series))
 	t.series = append(t.series, series{key: k, head: -1, tail: -1, isMax: isMax, spread: spread})
 	t.slots[i] = slotOf(idx, h)
+	t.listByMetric(k.Metric, idx)
+	if t.indexed++; t.indexed*2 > len(t.slots) {
+		t.grow()
+	}
+	return idx
+}
+
+// listByMetric lists series idx under its metric, in a table that keeps
+// such lists.
+func (t *seriesTable) listByMetric(metric uint32, idx int32) {
 	if t.indexMetrics {
 		if t.byMetric == nil {
 			t.byMetric = map[uint32][]int32{}
 		}
-		t.byMetric[k.Metric] = append(t.byMetric[k.Metric], idx)
+		t.byMetric[metric] = append(t.byMetric[metric], idx)
 	}
-	if len(t.series)*2 > len(t.slots) {
-		t.grow()
-	}
+}
+
+// appendUnindexed adds a series of sums with key k outside the index,
+// whether or not the table has one of that key already, and returns it.
+// Every reader of a table but lookup takes two series of one key as one
+// whose points are both's (a memtable and a WAL record add a batch's
+// series one after another to series they look up).
+func (t *seriesTable) appendUnindexed(k SeriesKey) int32 {
+	idx := int32(len(t.series))
+	t.series = append(t.series, series{key: k, head: -1, tail: -1, unindexed: true})
+	t.listByMetric(k.Metric, idx)
 	return idx
 }
 
@@ -244,6 +269,9 @@ func (t *seriesTable) grow() {
 	slots := make([]uint64, len(t.slots)*2)
 	mask := uint64(len(slots) - 1)
 	for idx := range t.series {
+		if t.series[idx].unindexed {
+			continue
+		}
 		h := t.series[idx].key.hash()
 		i := h & mask
 		for slots[i] != 0 {
@@ -439,7 +467,7 @@ func (t *seriesTable) reset() {
 		t.pages[i] = nil
 	}
 	t.pages = t.pages[:0]
-	t.used, t.npts = 0, 0
+	t.used, t.npts, t.indexed = 0, 0, 0
 	for m, list := range t.byMetric {
 		t.byMetric[m] = list[:0] // kept grown for the next use
 	}
