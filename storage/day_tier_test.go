@@ -17,6 +17,7 @@ import (
 func TestDayTierIsTheHoursSummedIntoDays(t *testing.T) {
 	dir := t.TempDir()
 	opts := quietOptions()
+	opts.MergeFanIn = 4 // the six flushes below merge
 	s := openTestStore(t, dir, opts)
 	id, err := s.MetricID("count_car")
 	if err != nil {

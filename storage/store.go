@@ -29,7 +29,9 @@ type Options struct {
 	// Retention of each tier; past it whole parts are removed. The day
 	// tier keeps what the hour tier keeps: its entry is ignored.
 	Retention [numTiers]time.Duration
-	// MergeFanIn is how many parts of one size class trigger a merge.
+	// MergeFanIn is how many parts of one size class trigger a merge
+	// [8]: each row is rewritten about log_F(parts a day) times as it
+	// climbs the classes, while up to F-1 parts of each wait.
 	MergeFanIn int
 	// Now is the clock, for retention.
 	Now func() time.Time
@@ -91,7 +93,7 @@ func (o *Options) setDefaults() {
 		o.BlockCacheBytes = 256 << 20
 	}
 	if o.MergeFanIn < 2 {
-		o.MergeFanIn = 4
+		o.MergeFanIn = 8
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -194,10 +194,11 @@ func TestMergesKeepPartCountBounded(t *testing.T) {
 		s.maintain()
 		maxParts = max(maxParts, s.Stats().Parts[TierMinute])
 	}
-	// Size-tiered merging with fan-in 4 keeps at most 3 parts per size
-	// class, and the classes grow by 4× each.
-	if maxParts > 12 {
-		t.Fatalf("%d flushes left up to %d minute parts; merges should keep it at 12 or fewer", flushes, maxParts)
+	// Size-tiered merging with fan-in F keeps at most F-1 parts per size
+	// class; a merge's part holds F flushes, a class of the next merge
+	// F², so 80 flushes make parts of at most three sizes.
+	if f := s.opts.MergeFanIn; maxParts > 3*(f-1) {
+		t.Fatalf("%d flushes left up to %d minute parts; merges of %d should keep it at %d or fewer", flushes, maxParts, f, 3*(f-1))
 	}
 	if total, _ := sumAll(t, s, TierMinute, "count_car"); total != want {
 		t.Fatalf("after merges total %d, want %d", total, want)
