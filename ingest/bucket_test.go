@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,6 +11,7 @@ import (
 
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/vocab"
 )
 
 // TestNewClassesPastTheMetricCapAreLineErrors counts four detector
@@ -40,4 +44,96 @@ func TestNewClassesPastTheMetricCapAreLineErrors(t *testing.T) {
 	if bt.Accepted() != 3 || len(rej) != 1 || rej[0].Line != 4 || rej[0].Field != "class" || !strings.Contains(rej[0].Reason, "-max-metrics") {
 		t.Fatalf("%d accepted, rejected %+v; want 3, and line 4's class refused naming -max-metrics", bt.Accepted(), rej)
 	}
+}
+
+// TestCountsOfOneKeyInARequestAddUp sends requests whose readings name one
+// (class, cell) many times, far apart among hundreds of others (past the
+// batch's table of recent series, which then makes a second series of the
+// key), from sensors alone in their cells and sensors sharing one, with
+// and without a speed, over two minutes; the sums are read back from the
+// memtable and from parts (storage's TestSeriesRecentKeysAddUp reads such
+// batches back from WAL records too).
+func TestCountsOfOneKeyInARequestAddUp(t *testing.T) {
+	dir := t.TempDir()
+	reg := geo.New(9)
+	var sensors []geo.Sensor
+	for i := range 600 {
+		// Sensors 0 and 1 of every ten share a cell.
+		lat, lng := 30.1+float64(i/10)*0.004, 120.0+float64(i%10/2)*0.004
+		if i%10 >= 2 {
+			lng += float64(i%10) * 0.0005
+		}
+		sensors = append(sensors, geo.Sensor{ID: fmt.Sprintf("s%d", i), Lat: lat, Lng: lng})
+	}
+	if err := reg.PutSensors(sensors); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(filepath.Join(dir, "store"), storage.Options{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Bucketer{Registry: reg, Store: st, Res: 9}
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	type bucket struct {
+		metric string
+		cell   uint64
+		minute int64
+	}
+	want := map[bucket]int64{}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 3 {
+		bt := b.NewBatch()
+		for line := 1; line <= 4000; line++ {
+			s := rng.IntN(len(sensors))
+			class := [3]string{"car", "bus", "bike"}[rng.IntN(3)]
+			at := base.Add(time.Duration(rng.IntN(2)) * time.Minute)
+			c := Count{Time: at.UnixMilli(), Sensor: sensors[s].ID, Class: class, Count: int64(1 + rng.IntN(20)), Interval: 60}
+			if rng.IntN(2) == 0 {
+				c.Speed, c.HasSpeed = float64(10+rng.IntN(50)), true
+			}
+			if err := bt.AddCount(line, &c); err != nil {
+				t.Fatal(err)
+			}
+			place, _ := reg.SensorPlace(sensors[s].ID)
+			m := vocab.MinuteOf(c.Time)
+			want[bucket{vocab.CountPrefix + class, uint64(place.Cell), m}] += c.Count
+			if c.HasSpeed {
+				want[bucket{vocab.SpeedPrefix + class, uint64(place.Cell), m}] += int64(c.Speed*float64(c.Count) + 0.5)
+			}
+		}
+		if err := bt.Commit(); err != nil || len(bt.Rejected()) > 0 {
+			t.Fatal(err, bt.Rejected())
+		}
+		bt.Release()
+	}
+	check := func(when string, st *storage.Store) {
+		t.Helper()
+		got := map[bucket]int64{}
+		for _, class := range []string{"car", "bus", "bike"} {
+			for _, metric := range []string{vocab.CountPrefix + class, vocab.SpeedPrefix + class} {
+				err := st.Scan(storage.TierMinute, metric, []vocab.CellRange{{Lo: 0, Hi: ^uint64(0)}}, -1<<62, 1<<62, func(cell uint64, minute, v int64) {
+					got[bucket{metric, cell, minute}] += v
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if !maps.Equal(got, want) {
+			n := 0
+			for k, v := range want {
+				if got[k] != v && n < 5 {
+					t.Errorf("%s: %+v = %d, want %d", when, k, got[k], v)
+					n++
+				}
+			}
+			t.Fatalf("%s: %d buckets, want %d", when, len(got), len(want))
+		}
+	}
+	defer st.Close()
+	check("in the memtable", st)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check("in parts", st)
 }
