@@ -49,9 +49,9 @@ func sizeClass(rows uint64) int {
 }
 
 // pickMerge chooses parts of tier t to merge: every part of the smallest
-// size class holding at least fanIn parts (at most 4×fanIn at once). Merged
-// parts move up a class, so the number of parts stays logarithmic in the
-// data.
+// size class holding at least fanIn parts, at most max(fanIn,
+// maxMergeParts) at once. Merged parts move up a class, so the number of
+// parts stays logarithmic in the data.
 func pickMerge(parts []*part, fanIn int) []*part {
 	classes := map[int][]*part{}
 	for _, p := range parts {
@@ -68,8 +68,13 @@ func pickMerge(parts []*part, fanIn int) []*part {
 		return nil
 	}
 	ps := classes[best]
-	return ps[:min(len(ps), 4*fanIn)]
+	return ps[:min(len(ps), max(fanIn, maxMergeParts))]
 }
+
+// maxMergeParts bounds the parts one merge reads, each through a block
+// decoded in memory (about 400 KB): parts that came faster than merges
+// (a burst of ingest) are merged sixteen at a time, not all at once.
+const maxMergeParts = 16
 
 // mergeTier merges parts of tier t until no size class is crowded.
 func (s *Store) mergeTier(t Tier) error { return s.mergeTierThen(t, nil) }
