@@ -133,8 +133,9 @@ type Batch struct {
 	// aheadLimit is the latest unix ms an event may be stamped.
 	aheadLimit int64
 	footfall   []vocab.SiteReading
-	taps       []tap
-	match      matchScratch
+	// sw holds the taps kept for trip matching and the matching's
+	// scratch, taken at the first swipe (see freeSwipes).
+	sw *swipeScratch
 	coords     map[[2]float64]h3.Cell
 
 	// refusals counts the lines rejected, by refusalOf their field.
@@ -143,6 +144,20 @@ type Batch struct {
 	// inferred, for /metrics once the batch is durable.
 	legsInferred, tripsInferred int
 }
+
+// swipeScratch is what a request of swipes grows and the next reuses: its
+// taps and the trip matching's buffers, about 300 bytes a tap.
+type swipeScratch struct {
+	taps  []tap
+	match matchScratch
+}
+
+// freeSwipes keeps the swipe scratch of up to four requests, as many as
+// there were swipe requests at once (the list hands back the one put last,
+// so a scratch is made only when all are in use). It is apart from
+// freeBatches so that the batches of counts, most of them, do not each
+// keep a swipe request's megabytes once they have served one.
+var freeSwipes = freelist.New[swipeScratch](4)
 
 // freeBatches keeps a few released batches, about as many as requests in
 // flight, with their grown buffers (the taps and trip-matching scratch
@@ -181,7 +196,11 @@ func (bt *Batch) Release() {
 	bt.lastSensor = bt.lastSensor[:0]
 	bt.classes = bt.classes[:0]
 	bt.footfall = bt.footfall[:0]
-	bt.taps = bt.taps[:0]
+	if bt.sw != nil {
+		bt.sw.taps = bt.sw.taps[:0]
+		freeSwipes.Put(bt.sw)
+		bt.sw = nil
+	}
 	bt.accepted = 0
 	if len(bt.coords) > maxCachedCoords {
 		bt.coords = map[[2]float64]h3.Cell{}
@@ -361,7 +380,12 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 		return err
 	}
 	if bt.b.Trips != nil {
-		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell), seq: int32(len(bt.taps))}
+		if bt.sw == nil {
+			if bt.sw = freeSwipes.Get(); bt.sw == nil {
+				bt.sw = &swipeScratch{}
+			}
+		}
+		tp := tap{card: card, ms: s.Time, in: s.In, cell: uint64(cell), seq: int32(len(bt.sw.taps))}
 		if group != nil {
 			tp.group = group.id
 		}
@@ -373,7 +397,7 @@ func (bt *Batch) AddSwipe(line int, s *Swipe) error {
 			// old key.
 			tp.prevCard, _ = bt.b.Cards.Previous(s.Card)
 		}
-		bt.taps = append(bt.taps, tp)
+		bt.sw.taps = append(bt.sw.taps, tp)
 	}
 	bt.accept(hourly)
 	return nil
@@ -589,13 +613,13 @@ func (bt *Batch) AddFootfall(line int, ff *Footfall) error {
 // operations reach the log in the order they were decided.
 func (bt *Batch) Commit() error {
 	tr := bt.b.Trips
-	matching := tr != nil && len(bt.taps) > 0
+	matching := tr != nil && bt.sw != nil && len(bt.sw.taps) > 0
 	var ops []storage.TripOp
 	var undos []undo
 	var err error
 	if matching {
 		tr.mu.Lock()
-		ops, undos = tr.match(bt.taps, &bt.match, bt.b.Groups, func(metric string, cell, sub uint64, minute, v int64) {
+		ops, undos = tr.match(bt.sw.taps, &bt.sw.match, bt.b.Groups, func(metric string, cell, sub uint64, minute, v int64) {
 			switch metric {
 			case vocab.LegsInferred:
 				bt.legsInferred++
