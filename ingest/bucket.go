@@ -160,8 +160,8 @@ type swipeScratch struct {
 var freeSwipes = freelist.New[swipeScratch](4)
 
 // freeBatches keeps a few released batches, about as many as requests in
-// flight, with their grown buffers (the taps and trip-matching scratch
-// above all).
+// flight, with their grown buffers (a swipe request's scratch goes back
+// to freeSwipes).
 var freeBatches = freelist.New[Batch](8)
 
 // NewBatch returns an empty batch; call Commit, then Release.
