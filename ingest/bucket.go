@@ -135,8 +135,8 @@ type Batch struct {
 	footfall   []vocab.SiteReading
 	// sw holds the taps kept for trip matching and the matching's
 	// scratch, taken at the first swipe (see freeSwipes).
-	sw *swipeScratch
-	coords     map[[2]float64]h3.Cell
+	sw     *swipeScratch
+	coords map[[2]float64]h3.Cell
 
 	// refusals counts the lines rejected, by refusalOf their field.
 	refusals [numRefusals]int
