@@ -414,3 +414,30 @@ func TestRunEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestPickMergeBoundsOneMerge checks which parts a merge takes: none while
+// no size class holds fanIn parts, the smallest crowded class first, and
+// of a class a burst crowded with forty parts at most sixteen at once (or
+// fanIn, if larger), each merge reading a block of every part it takes.
+func TestPickMergeBoundsOneMerge(t *testing.T) {
+	parts := func(n int, rows uint64) []*part {
+		ps := make([]*part, n)
+		for i := range ps {
+			ps[i] = &part{meta: partMeta{Rows: rows}}
+		}
+		return ps
+	}
+	if got := pickMerge(parts(7, 1000), 8); got != nil {
+		t.Fatalf("7 parts of a class, fan-in 8: merged %d", len(got))
+	}
+	small, big := parts(8, 1000), parts(9, 1<<20)
+	if got := pickMerge(append(slices.Clone(big), small...), 8); len(got) != 8 || got[0] != small[0] {
+		t.Fatalf("two crowded classes: took %d parts, want the 8 small ones", len(got))
+	}
+	if got := pickMerge(parts(40, 1000), 8); len(got) != maxMergeParts {
+		t.Fatalf("40 parts of a class, fan-in 8: took %d at once, want %d", len(got), maxMergeParts)
+	}
+	if got := pickMerge(parts(40, 1000), 20); len(got) != 20 {
+		t.Fatalf("40 parts of a class, fan-in 20: took %d at once, want 20", len(got))
+	}
+}
