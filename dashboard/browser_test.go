@@ -90,6 +90,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	wait("hexagons from the live feed", `window.flowdStats && flowdStats.hexagons > 20 && flowdStats.connected`)
 	wait("the map to finish drawing them", `window.flowdDrawnHexagons && flowdDrawnHexagons() > 20`)
 	drawn := eval(`flowdDrawnHexagons()`)
+	// Chromium offers permessage-deflate, and the page's hexagons above
+	// came through it: compressed cells frames, inflated by the browser.
+	if st := s.Dash.Hub.Stats(); st.Clients != 1 || st.Deflate != 1 {
+		t.Errorf("with the page open the hub counts %d clients, %d of them with deflate; want the page's, compressed", st.Clients, st.Deflate)
+	}
 	applies, total := eval(`flowdStats.applies`), eval(`flowdStats.total`)
 	// The city's cameras report once a minute; a burst of counts now makes
 	// sure the live feed has something to show within a tick or two.

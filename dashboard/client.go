@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,9 @@ type client struct {
 	heard atomic.Int64 // unix milliseconds the client last sent a frame
 	out   outbox
 	exact bool // may see exact figures about people (an admin; privacy.OffLive)
+	// deflate says the client agreed to permessage-deflate: it gets cells
+	// frames compressed, and may send compressed messages.
+	deflate bool
 
 	inMu     sync.Mutex
 	inbox    []byte // the newest message not handled yet
@@ -62,9 +66,10 @@ type subscription struct {
 // inbound is what a client has sent that is not a whole message yet;
 // only the goroutine reading the client touches it.
 type inbound struct {
-	partial []byte // the start of a frame the last read cut short
-	msg     []byte // the frames so far of a fragmented message
-	started bool   // inside a fragmented message
+	partial    []byte // the start of a frame the last read cut short
+	msg        []byte // the frames so far of a fragmented message
+	started    bool   // inside a fragmented message
+	compressed bool   // the message is compressed (its first frame's RSV1)
 }
 
 // received takes bytes read from c: it answers pings, and hands each whole
@@ -75,7 +80,7 @@ func (h *Hub) received(c *client, b []byte) error {
 		c.in.partial = nil
 	}
 	for len(b) > 0 {
-		f, n, err := nextFrame(b, maxClientMessage-len(c.in.msg))
+		f, n, err := nextFrame(b, maxClientMessage-len(c.in.msg), c.deflate)
 		if err != nil {
 			return err
 		}
@@ -97,6 +102,7 @@ func (h *Hub) received(c *client, b []byte) error {
 			if c.in.started {
 				return protocolError("new message inside a fragmented one")
 			}
+			c.in.compressed = f.compressed
 		case opContinuation:
 			if !c.in.started {
 				return protocolError("continuation frame with no message")
@@ -105,10 +111,22 @@ func (h *Hub) received(c *client, b []byte) error {
 			return protocolError("unknown opcode %#x", f.op)
 		}
 		c.in.msg = append(c.in.msg, f.payload...)
-		if c.in.started = !f.fin; f.fin {
-			h.deliver(c, append(c.in.msg, f.payload[:0]...)) // not nil, even when empty
-			c.in.msg = nil
+		if c.in.started = !f.fin; !f.fin {
+			continue
 		}
+		msg := append(c.in.msg, f.payload[:0]...) // not nil, even when empty
+		c.in.msg = nil
+		if c.in.compressed {
+			// The limit held for the compressed bytes; it holds again
+			// for what they inflate to.
+			var err error
+			if msg, err = inflateMessage(msg, maxClientMessage); errors.Is(err, errTooBig) {
+				return &closeError{closeTooBig, fmt.Sprintf("message longer than %d bytes once inflated", maxClientMessage)}
+			} else if err != nil {
+				return protocolError("%v", err)
+			}
+		}
+		h.deliver(c, msg)
 	}
 	return nil
 }
@@ -291,6 +309,9 @@ func (h *Hub) removeLocked(c *client) bool {
 	}
 	c.closed = true
 	delete(h.clients, c)
+	if c.deflate {
+		h.deflating--
+	}
 	if c.fd >= 0 && h.poller != nil {
 		h.poller.remove(c)
 	}

@@ -107,22 +107,27 @@ func protocolError(format string, args ...any) error {
 
 // clientFrame is one frame from a client, its payload unmasked.
 type clientFrame struct {
-	fin     bool
-	op      byte
-	payload []byte
+	fin        bool
+	op         byte
+	compressed bool // RSV1: the first frame of a compressed message
+	payload    []byte
 }
 
 // nextFrame parses the frame at the start of b, unmasking its payload in
 // place; n is the bytes it took, 0 when b holds only the start of one.
 // Client frames must be masked, and a payload longer than limit is refused
-// as soon as its header shows it.
-func nextFrame(b []byte, limit int) (f clientFrame, n int, err error) {
+// as soon as its header shows it. deflate says permessage-deflate was
+// agreed: RSV1 may then mark a message's first frame as compressed.
+func nextFrame(b []byte, limit int, deflate bool) (f clientFrame, n int, err error) {
 	if len(b) < 2 {
 		return f, 0, nil
 	}
-	f.fin, f.op = b[0]&0x80 != 0, b[0]&0x0f
-	if b[0]&0x70 != 0 {
-		return f, 0, protocolError("reserved bits %#x set; no extension was agreed", b[0]&0x70)
+	f.fin, f.op, f.compressed = b[0]&0x80 != 0, b[0]&0x0f, b[0]&rsv1 != 0
+	switch {
+	case b[0]&0x30 != 0 || f.compressed && !deflate:
+		return f, 0, protocolError("reserved bits %#x set; no extension was agreed that uses them", b[0]&0x70)
+	case f.compressed && f.op != opText && f.op != opBinary:
+		return f, 0, protocolError("RSV1 set on a frame of opcode %#x; only a message's first frame may say it is compressed", f.op)
 	}
 	if b[1]&0x80 == 0 {
 		return f, 0, protocolError("client frame not masked")

@@ -58,21 +58,26 @@ func TestNextFrame(t *testing.T) {
 	mask := [4]byte{1, 2, 3, 4}
 	long := bytes.Repeat([]byte("ab"), 200)
 	for _, tc := range []struct {
-		name string
-		wire []byte
-		want []byte // payload of the first frame
-		code int    // close code of the error; -1 for "wait for more"
+		name    string
+		wire    []byte
+		want    []byte // payload of the first frame
+		code    int    // close code of the error; -1 for "wait for more"
+		deflate bool   // permessage-deflate agreed
 	}{
-		{"short text", clientFrameBytes(0x81, []byte(`{"type":"subscribe"}`), mask), []byte(`{"type":"subscribe"}`), 0},
-		{"16-bit length", clientFrameBytes(0x81, long, mask), long, 0},
-		{"unmasked", []byte{0x81, 0x01, 'x'}, nil, closeProtocol},
-		{"reserved bit", clientFrameBytes(0xC1, []byte("x"), mask), nil, closeProtocol},
-		{"fragmented ping", clientFrameBytes(0x09, []byte("x"), mask), nil, closeProtocol},
-		{"over the limit, refused from its header", clientFrameBytes(0x81, bytes.Repeat([]byte("x"), maxClientMessage+1), mask)[:8], nil, closeTooBig},
-		{"cut short", clientFrameBytes(0x81, long, mask)[:50], nil, -1},
-		{"one byte", []byte{0x81}, nil, -1},
+		{"short text", clientFrameBytes(0x81, []byte(`{"type":"subscribe"}`), mask), []byte(`{"type":"subscribe"}`), 0, false},
+		{"compressed, deflate agreed", clientFrameBytes(0xC1, []byte("x"), mask), []byte("x"), 0, true},
+		{"RSV1 on a ping", clientFrameBytes(0xC9, []byte("x"), mask), nil, closeProtocol, true},
+		{"RSV1 on a continuation", clientFrameBytes(0xC0, []byte("x"), mask), nil, closeProtocol, true},
+		{"RSV2, deflate agreed", clientFrameBytes(0xA1, []byte("x"), mask), nil, closeProtocol, true},
+		{"16-bit length", clientFrameBytes(0x81, long, mask), long, 0, false},
+		{"unmasked", []byte{0x81, 0x01, 'x'}, nil, closeProtocol, false},
+		{"RSV1, no deflate agreed", clientFrameBytes(0xC1, []byte("x"), mask), nil, closeProtocol, false},
+		{"fragmented ping", clientFrameBytes(0x09, []byte("x"), mask), nil, closeProtocol, false},
+		{"over the limit, refused from its header", clientFrameBytes(0x81, bytes.Repeat([]byte("x"), maxClientMessage+1), mask)[:8], nil, closeTooBig, false},
+		{"cut short", clientFrameBytes(0x81, long, mask)[:50], nil, -1, false},
+		{"one byte", []byte{0x81}, nil, -1, false},
 	} {
-		f, n, err := nextFrame(tc.wire, maxClientMessage)
+		f, n, err := nextFrame(tc.wire, maxClientMessage, tc.deflate)
 		var ce *closeError
 		switch {
 		case tc.code == 0 && (err != nil || n != len(tc.wire) || !bytes.Equal(f.payload, tc.want)):

@@ -94,13 +94,14 @@ type Hub struct {
 	outbound [][]byte      // site frames for every client
 	outReady chan struct{} // signals outbound
 
-	mu       sync.Mutex
-	clients  map[*client]struct{}
-	shapes   map[shapeKey]*shape
-	covering map[shapeKey]*coverage
-	closing  bool
-	winCells int
-	winNow   int64
+	mu        sync.Mutex
+	clients   map[*client]struct{}
+	deflating int // clients that agreed to permessage-deflate
+	shapes    map[shapeKey]*shape
+	covering  map[shapeKey]*coverage
+	closing   bool
+	winCells  int
+	winNow    int64
 
 	poller  *poller // nil where there is no epoll
 	ready   *readyQueue
@@ -118,6 +119,7 @@ type Hub struct {
 // process's Go heap and stacks to read the cost of the clients against.
 type HubStats struct {
 	Clients      int    `json:"clients"`
+	Deflate      int    `json:"clients_deflate"` // that agreed to compressed messages
 	Shapes       int    `json:"subscriptions"`
 	Frames       int64  `json:"frames_sent"`
 	Bytes        int64  `json:"bytes_sent"`
@@ -285,7 +287,7 @@ func (h *Hub) Stats() HubStats {
 	lost := h.lost
 	h.inMu.Unlock()
 	h.mu.Lock()
-	s := HubStats{Clients: len(h.clients), Shapes: len(h.shapes), WindowCells: h.winCells, WindowMinute: h.winNow}
+	s := HubStats{Clients: len(h.clients), Deflate: h.deflating, Shapes: len(h.shapes), WindowCells: h.winCells, WindowMinute: h.winNow}
 	h.mu.Unlock()
 	s.LostDeltas = lost
 	s.Frames, s.Bytes, s.Skipped = h.frames.Load(), h.bytes.Load(), h.skipped.Load()
@@ -345,10 +347,7 @@ func (h *Hub) giveCellsLocked(c *client, ready []*client) []*client {
 	if s == nil {
 		return ready
 	}
-	frame := s.diff
-	if c.needsFull {
-		frame = s.fullFrame()
-	}
+	frame := s.frame(c.needsFull, c.deflate)
 	if frame == nil {
 		return ready
 	}
@@ -363,7 +362,7 @@ func (h *Hub) giveCellsLocked(c *client, ready []*client) []*client {
 			h.dropLocked(c, fmt.Sprintf("skipped %d frames in a row", c.skips))
 			return ready
 		}
-		frame = s.fullFrame()
+		frame = s.frame(true, c.deflate)
 	} else {
 		c.skips = 0
 	}

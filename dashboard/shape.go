@@ -37,6 +37,8 @@ type shape struct {
 	t    int64
 	diff []byte // this tick's diff frame, nil when nothing changed
 	full []byte // this tick's snapshot frame, made on demand
+	// The same, compressed (permessage-deflate), made on demand.
+	diffZ, fullZ []byte
 }
 
 // coverage is a bbox's cells being computed for the first client to ask;
@@ -96,7 +98,7 @@ func parentCell(base uint64, res int) h3.Cell {
 // first time, afterwards only the window's changes, so a tick costs the
 // cells that changed rather than every cell of the metric.
 func (s *shape) update(h *Hub, t int64) {
-	s.t, s.diff, s.full = t, nil, nil
+	s.t, s.diff, s.full, s.diffZ, s.fullZ = t, nil, nil, nil, nil
 	if !s.known {
 		if s.metric, s.known = h.store.LookupMetric(s.key.metric); !s.known {
 			return
@@ -141,6 +143,30 @@ func (s *shape) fullFrame() []byte {
 		s.full = s.encode(true, all, nil)
 	}
 	return s.full
+}
+
+// frame returns this tick's diff frame, or its snapshot when full or
+// when there is no diff, compressed for a client that agreed to deflate;
+// nil when there is no diff and full is not asked for. Each is made once
+// a tick, however many clients get it.
+func (s *shape) frame(full, deflate bool) []byte {
+	switch {
+	case !full && s.diff == nil:
+		return nil
+	case !full && !deflate:
+		return s.diff
+	case !full:
+		if s.diffZ == nil {
+			s.diffZ = deflateFrame(s.diff)
+		}
+		return s.diffZ
+	case !deflate:
+		return s.fullFrame()
+	}
+	if s.fullZ == nil {
+		s.fullZ = deflateFrame(s.fullFrame())
+	}
+	return s.fullZ
 }
 
 // encode writes a cells frame (see docs/live-protocol.md).

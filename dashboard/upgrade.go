@@ -40,8 +40,9 @@ func (h *Hub) Handler() fasthttp.RequestHandler {
 		}
 		h.open.Add(1)
 		exact, _ := ctx.UserValue(privacy.ExactKey).(bool)
+		deflate := negotiateDeflate(string(ctx.Request.Header.Peek("Sec-WebSocket-Extensions")))
 		ctx.HijackSetNoResponse(true)
-		ctx.Hijack(func(conn net.Conn) { h.accept(conn, accept, exact) })
+		ctx.Hijack(func(conn net.Conn) { h.accept(conn, accept, exact, deflate) })
 	}
 }
 
@@ -87,8 +88,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // left to the garbage collector. A client that sent bytes before the
 // handshake's answer (RFC 6455 §4.1 forbids it) would lose them there,
 // so it is refused. exact says the caller may see exact figures about
-// people (privacy.OffLive).
-func (h *Hub) accept(hj net.Conn, accept string, exact bool) {
+// people (privacy.OffLive); deflate, that the client's offer of
+// permessage-deflate is taken.
+func (h *Hub) accept(hj net.Conn, accept string, exact, deflate bool) {
 	conn := hj
 	if u, ok := hj.(interface{ UnsafeConn() net.Conn }); ok {
 		conn = u.UnsafeConn()
@@ -102,7 +104,11 @@ func (h *Hub) accept(hj net.Conn, accept string, exact bool) {
 	if n > 0 {
 		_, err = conn.Write([]byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"))
 	} else {
-		_, err = conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n"))
+		ext := ""
+		if deflate {
+			ext = "Sec-WebSocket-Extensions: " + deflateResponse + "\r\n"
+		}
+		_, err = conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n" + ext + "\r\n"))
 	}
 	conn.SetWriteDeadline(time.Time{})
 	if n > 0 || err != nil {
@@ -111,7 +117,7 @@ func (h *Hub) accept(hj net.Conn, accept string, exact bool) {
 		return
 	}
 	c := newClient(conn)
-	c.exact = exact
+	c.exact, c.deflate = exact, deflate
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
@@ -120,6 +126,9 @@ func (h *Hub) accept(hj net.Conn, accept string, exact bool) {
 		return
 	}
 	h.clients[c] = struct{}{}
+	if deflate {
+		h.deflating++
+	}
 	h.mu.Unlock()
 	if c.raw == nil || h.poller == nil || h.poller.add(c) != nil {
 		go h.read(c)
