@@ -34,6 +34,9 @@ type LiveOptions struct {
 	// clients [10,000].
 	Fleet    func() *exec.Cmd
 	PerFleet int
+	// Plain makes the clients offer no compression; by default they
+	// offer permessage-deflate, as browsers do.
+	Plain bool
 }
 
 // LiveResult is one run of the live map benchmark: clients in processes
@@ -48,6 +51,10 @@ type LiveResult struct {
 	// FrameP50 and FrameP99: a frame's arrival after the first client got
 	// the same tick's frame, during the load.
 	FrameP50, FrameP99 time.Duration
+	// TickP99 is the same p99 of each tick alone, in order: one slow tick
+	// of fifteen (a flush, a collection, another process) moves the run's
+	// p99 by itself.
+	TickP99 []time.Duration
 	// EventToFrame is from an ingest request's acknowledgement to the first
 	// frame of the next tick at any client: median and 99th percentile.
 	EventToFrame, EventToFrameP99 time.Duration
@@ -57,9 +64,11 @@ type LiveResult struct {
 	// ServerCPU and FleetCPU are the CPU time flowd and the client
 	// processes used during the load.
 	ServerCPU, FleetCPU time.Duration
-	Snapshots           int64 // snapshots after a skipped frame
-	Missed              int64 // diffs that did not follow the last frame: a broken protocol
-	UserClock           int64 // reads the clients timed themselves, without the kernel's timestamp
+	Snapshots           int64   // snapshots after a skipped frame
+	FrameBytes          float64 // a cells frame's bytes on the wire, mean over every frame of the run
+	Deflate             bool    // the clients offered permessage-deflate
+	Missed              int64   // diffs that did not follow the last frame: a broken protocol
+	UserClock           int64   // reads the clients timed themselves, without the kernel's timestamp
 	// The server's memory before the clients came; with the clients
 	// connected and idle; at the end of the load; after Hold of light load
 	// in which every client gets a frame a tick.
@@ -117,7 +126,7 @@ const liveSensors = 2000
 // (the HTTP server's read buffers) that the runtime collects and returns
 // to the system only within minutes.
 func Live(ctx context.Context, p *Proc, c *city.City, o LiveOptions) (LiveResult, error) {
-	r := LiveResult{Clients: o.Clients, Hold: o.Hold}
+	r := LiveResult{Clients: o.Clients, Hold: o.Hold, Deflate: o.Clients > 0 && !o.Plain}
 	if o.Clients > 0 {
 		if r.NotRun = fileLimit(p.PID(), o.Clients); r.NotRun != "" {
 			return r, nil
@@ -202,6 +211,9 @@ func liveSubscription(sensors []city.Sensor) string {
 // wait for the next tick's first frame.
 func (r *LiveResult) arrivals(rep LiveFleetReport, start, end time.Time, acks []time.Time) {
 	r.Snapshots, r.Missed, r.UserClock = rep.Snapshots, rep.Missed+rep.NoSeq, rep.UserClock
+	if rep.Frames > 0 {
+		r.FrameBytes = float64(rep.FrameBytes) / float64(rep.Frames)
+	}
 	var firsts []int64
 	lo, hi := int64(-1), int64(-1)
 	for seq, t := range rep.Ticks {
@@ -216,6 +228,9 @@ func (r *LiveResult) arrivals(rep LiveFleetReport, start, end time.Time, acks []
 	if lo >= 0 {
 		r.FrameP50, r.FrameP99 = rep.LatePercentile(0.5, lo, hi), rep.LatePercentile(0.99, lo, hi)
 		r.Frames = rep.FramesOf(lo, hi)
+		for seq := lo; seq <= hi; seq++ {
+			r.TickP99 = append(r.TickP99, rep.LatePercentile(0.99, seq, seq))
+		}
 	}
 	slices.Sort(firsts)
 	var waits []time.Duration
@@ -258,7 +273,7 @@ func startFleets(p *Proc, o LiveOptions, sub string) ([]*FleetProcess, error) {
 	addr := strings.TrimPrefix(p.URL, "http://")
 	var fleets []*FleetProcess
 	for left := o.Clients; left > 0; left -= per {
-		f, err := StartFleetProcess(o.Fleet(), LiveFleetConfig{Addr: addr, Clients: min(left, per), Sub: sub, Sources: 8})
+		f, err := StartFleetProcess(o.Fleet(), LiveFleetConfig{Addr: addr, Clients: min(left, per), Sub: sub, Sources: 8, Deflate: !o.Plain})
 		if err != nil {
 			for _, f := range fleets {
 				f.Kill()

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,9 @@ type LiveFleetConfig struct {
 	// 127.0.0.2, … (up to Sources of them) so that more than one address's
 	// ephemeral ports can be used; 0 or 1 dials from the default address.
 	Sources int `json:"sources"`
+	// Deflate offers permessage-deflate as browsers do; the server's
+	// answer must take it, and cells frames then come compressed.
+	Deflate bool `json:"deflate"`
 }
 
 // liveClient is one connection of a fleet and what it saw.
@@ -51,6 +55,7 @@ type liveClient struct {
 	fulls  int64 // snapshots after the first
 	missed int64 // diffs whose seq did not follow the last one
 	noSeq  int64 // cells frames without a seq
+	wire   int64 // bytes of the cells frames, as sent (compressed or not)
 	got    []arrival
 	err    error
 }
@@ -143,8 +148,12 @@ func dialLive(ctx context.Context, cfg LiveFleetConfig, i int) (*liveClient, err
 	br := bufio.NewReader(conn)
 	var key [16]byte
 	rand.Read(key[:])
+	ext := ""
+	if cfg.Deflate {
+		ext = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" // Chromium's offer
+	}
 	req := "GET /api/v1/live HTTP/1.1\r\nHost: " + cfg.Addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\n\r\n"
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\n" + ext + "\r\n"
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	defer conn.SetDeadline(time.Time{})
 	if _, err := conn.Write([]byte(req)); err != nil {
@@ -152,14 +161,22 @@ func dialLive(ctx context.Context, cfg LiveFleetConfig, i int) (*liveClient, err
 		return nil, err
 	}
 	status, err := br.ReadString('\n')
+	deflate := false
 	for err == nil {
 		var line string
 		if line, err = br.ReadString('\n'); line == "\r\n" {
 			break
 		}
+		name, value, _ := strings.Cut(line, ":")
+		if strings.EqualFold(name, "Sec-WebSocket-Extensions") && strings.HasPrefix(strings.TrimSpace(value), "permessage-deflate") {
+			deflate = true
+		}
 	}
 	if err == nil && !bytes.HasPrefix([]byte(status), []byte("HTTP/1.1 101 ")) {
 		err = fmt.Errorf("handshake answered %q", status)
+	}
+	if err == nil && deflate != cfg.Deflate {
+		err = fmt.Errorf("offered permessage-deflate: %v; the server took it: %v", cfg.Deflate, deflate)
 	}
 	if err == nil && br.Buffered() > 0 {
 		peek, _ := br.Peek(br.Buffered())
@@ -193,12 +210,14 @@ func clientFrame(op byte, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// record notes a cells frame, checking that a diff follows the last frame.
-func (c *liveClient) record(head []byte, at int64) {
+// record notes a cells frame of wire bytes, checking that a diff follows
+// the last frame.
+func (c *liveClient) record(head []byte, at int64, wire int) {
 	seq, ok := jsonInt(head, `"seq":`)
 	full := bytes.Contains(head, []byte(`"full":true`))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.wire += int64(wire)
 	if !ok {
 		c.noSeq++
 		return
@@ -223,6 +242,9 @@ type LiveFleetReport struct {
 	Snapshots int64 `json:"snapshots"` // full frames after each client's first
 	Missed    int64 `json:"missed"`    // diffs that skipped a seq: a broken protocol
 	NoSeq     int64 `json:"no_seq"`    // cells frames without a seq: another server
+	// FrameBytes is the bytes of all the cells frames, header and
+	// (compressed, where deflate was agreed) payload.
+	FrameBytes int64 `json:"frame_bytes"`
 	// UserClock counts the reads timed by the fleet's clock, for want of
 	// the kernel's receive timestamp (see fleetReader).
 	UserClock int64 `json:"user_clock"`
@@ -267,6 +289,7 @@ func (f *LiveFleet) Report() LiveFleetReport {
 	for _, c := range f.clients {
 		c.mu.Lock()
 		r.Frames, r.Snapshots, r.Missed, r.NoSeq = r.Frames+c.frames, r.Snapshots+c.fulls, r.Missed+c.missed, r.NoSeq+c.noSeq
+		r.FrameBytes += c.wire
 		if c.err != nil {
 			r.Failed++
 		}
@@ -313,6 +336,7 @@ func MergeLiveReports(rs []LiveFleetReport) LiveFleetReport {
 	out := LiveFleetReport{Ticks: map[int64]*TickArrivals{}, MinLast: -1}
 	for _, r := range rs {
 		out.Clients, out.Failed, out.Frames = out.Clients+r.Clients, out.Failed+r.Failed, out.Frames+r.Frames
+		out.FrameBytes += r.FrameBytes
 		out.Snapshots, out.Missed, out.NoSeq = out.Snapshots+r.Snapshots, out.Missed+r.Missed, out.NoSeq+r.NoSeq
 		out.UserClock += r.UserClock
 		if out.MinLast < 0 || r.MinLast < out.MinLast {

@@ -64,7 +64,7 @@ func TestLiveFanout(t *testing.T) {
 	start := time.Now()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fleetEnv+"=1")
-	f, err := bench.StartFleetProcess(cmd, bench.LiveFleetConfig{Addr: strings.TrimPrefix(s.URL, "http://"), Clients: clients, Sub: sub})
+	f, err := bench.StartFleetProcess(cmd, bench.LiveFleetConfig{Addr: strings.TrimPrefix(s.URL, "http://"), Clients: clients, Sub: sub, Deflate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func (b *benchRun) liveRuns() error {
 	var baselines []bench.LiveResult
 	for i, n := range runs {
 		o := bench.LiveOptions{
-			Clients: n, Senders: c.senders, Load: time.Duration(c.liveSecs) * time.Second,
+			Clients: n, Senders: c.senders, Load: time.Duration(c.liveSecs) * time.Second, Plain: c.livePlain,
 			Fleet: func() *exec.Cmd { return exec.Command(self, liveFleetCommand) },
 		}
 		if n >= 10000 {
@@ -92,8 +92,8 @@ func (b *benchRun) liveRuns() error {
 		if lr.UserClock > 0 {
 			log.Printf("live map, %d clients: %d reads had no kernel receive timestamp and were timed by the clients' clock", n, lr.UserClock)
 		}
-		log.Printf("live map, %d clients: ingest %.0f events/s, CPU flowd %v clients %v, %.0f frames/s, frame p50 %v p99 %v after the tick, event to frame p50 %v p99 %v, %.1f / %.1f / %.1f KB heap and %.1f / %.1f / %.1f KB RSS a connection (idle / loaded / held %v)",
-			n, lr.IngestRate, lr.ServerCPU, lr.FleetCPU, lr.FramesPerSecond(), lr.FrameP50, lr.FrameP99, lr.EventToFrame, lr.EventToFrameP99,
+		log.Printf("live map, %d clients: ingest %.0f events/s, CPU flowd %v clients %v, %.0f frames/s of %.0f bytes, frame p50 %v p99 %v after the tick (each tick's p99: %v), event to frame p50 %v p99 %v, %.1f / %.1f / %.1f KB heap and %.1f / %.1f / %.1f KB RSS a connection (idle / loaded / held %v)",
+			n, lr.IngestRate, lr.ServerCPU, lr.FleetCPU, lr.FramesPerSecond(), lr.FrameBytes, lr.FrameP50, lr.FrameP99, lr.TickP99, lr.EventToFrame, lr.EventToFrameP99,
 			idle.Heap/1024, loaded.Heap/1024, held.Heap/1024, idle.RSS/1024, loaded.RSS/1024, held.RSS/1024, lr.Hold)
 	}
 	if len(baselines) > 0 {

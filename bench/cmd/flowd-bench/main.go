@@ -45,6 +45,7 @@ type config struct {
 	aggrMin   int
 	live      string
 	liveSecs  int
+	livePlain bool
 	liveHold  time.Duration
 	onlyLive  bool
 	onlyIngst string
@@ -81,6 +82,7 @@ func main() {
 	fs.IntVar(&c.aggrMin, "aggr-minutes", 120, "minutes of raw events (from 08:00 of the day when it has them) sent to the peer with stream aggregation")
 	fs.StringVar(&c.live, "live-clients", "0,1000,10000,50000", "live map runs: WebSocket clients in each (0: ingest alone, the baseline)")
 	fs.IntVar(&c.liveSecs, "live-seconds", 10, "seconds of ingest in each live run")
+	fs.BoolVar(&c.livePlain, "live-plain", false, "live map runs: clients offer no compression (by default they offer permessage-deflate, as browsers do)")
 	fs.DurationVar(&c.liveHold, "live-hold", 3*time.Minute, "in live runs of 10,000 clients or more: idle time before their memory is read, and light load after their ingest before it is read again")
 	fs.BoolVar(&c.onlyLive, "only-live", false, "run the live map runs alone and print their tables")
 	fs.StringVar(&c.onlyIngst, "only-ingest", "", "run flowd's ingest configurations of these batch sizes alone (comma-separated, e.g. 10000; \"all\" for every one) and print their table: a quick A/B of ingest")

@@ -18,18 +18,18 @@ func (r *report) writeLive(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "#### Live map\n\n")
-	fmt.Fprintf(w, "Each run: a fresh flowd with the city's registries; N WebSocket clients subscribed to the res-9 cells around 50 of the city's sensors (`count_car`), in processes of their own (`flowd-bench live-fleet`, up to 10,000 light clients each, on the same cores); %d senders posting counts for 2,000 sensors, stamped now, for %d s. \"After the tick\" is a frame's arrival after the first client got the same tick's frame, arrivals timed by the kernel's receive timestamp (SO_TIMESTAMPNS: when flowd's write delivered the frame, not when a client's reader got to it); \"event to frame\" is from an ingest request's acknowledgement to the first frame of the next tick. Memory is flowd's, per connection: Go heap (live at the last collection) plus goroutine stacks, and RSS. Idle is with the clients connected and nothing changing, 5 s after their snapshots (%v after in runs of 10,000 clients or more); loaded is at the end of the load, less what the run without clients grew by under the same load; held (runs of 10,000 or more) is after a further %v of one small batch every half second, every client getting a frame each tick.\n\n",
+	fmt.Fprintf(w, "Each run: a fresh flowd with the city's registries; N WebSocket clients subscribed to the res-9 cells around 50 of the city's sensors (`count_car`), offering permessage-deflate as browsers do (unless the run says plain), in processes of their own (`flowd-bench live-fleet`, up to 10,000 light clients each, on the same cores); %d senders posting counts for 2,000 sensors, stamped now, for %d s. \"After the tick\" is a frame's arrival after the first client got the same tick's frame, arrivals timed by the kernel's receive timestamp (SO_TIMESTAMPNS: when flowd's write delivered the frame, not when a client's reader got to it); \"event to frame\" is from an ingest request's acknowledgement to the first frame of the next tick. Memory is flowd's, per connection: Go heap (live at the last collection) plus goroutine stacks, and RSS. Idle is with the clients connected and nothing changing, 5 s after their snapshots (%v after in runs of 10,000 clients or more); loaded is at the end of the load, less what the run without clients grew by under the same load; held (runs of 10,000 or more) is after a further %v of one small batch every half second, every client getting a frame each tick.\n\n",
 		r.cfg.senders, r.cfg.liveSecs, r.cfg.liveHold, r.cfg.liveHold)
 	if n := len(r.liveBaselines); n > 1 {
 		lo, hi := r.liveBaselines[0], r.liveBaselines[n-1]
 		fmt.Fprintf(w, "The run without clients, against which the others' falls are read, is the middle one by ingest rate (of two, the faster) of %d such runs made before, between and after the runs with clients (ingest %.0f–%.0f events/s, %.0f–%.0f events per flowd CPU-s): on this shared machine one such run moved by half between full runs.\n\n",
 			n, lo.IngestRate, hi.IngestRate, minEPC(r.liveBaselines), maxEPC(r.liveBaselines))
 	}
-	fmt.Fprintf(w, "| clients | ingest events/s | events per flowd CPU-s | CPU s: flowd / clients | frames/s | after the tick p50 / p99 | event to frame p50 / p99 | snapshots after a skip | heap KB a connection: idle / loaded / held | RSS KB a connection: idle / loaded / held |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| clients | ingest events/s | events per flowd CPU-s | CPU s: flowd / clients | frames/s | bytes a frame | after the tick p50 / p99 | event to frame p50 / p99 | snapshots after a skip | heap KB a connection: idle / loaded / held | RSS KB a connection: idle / loaded / held |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	base := r.live[0]
 	for _, lr := range r.live {
 		if lr.NotRun != "" {
-			fmt.Fprintf(w, "| %d | not run: %s |||||||||\n", lr.Clients, lr.NotRun)
+			fmt.Fprintf(w, "| %d | not run: %s ||||||||||\n", lr.Clients, lr.NotRun)
 			continue
 		}
 		fall, cpuFall := "", ""
@@ -38,8 +38,15 @@ func (r *report) writeLive(w io.Writer) {
 			cpuFall = fmt.Sprintf(" (%+.0f %%)", 100*(lr.EventsPerCPU()/base.EventsPerCPU()-1))
 		}
 		idle, loaded, held := lr.PerConnection(base)
-		fmt.Fprintf(w, "| %d | %.0f%s | %.0f%s | %.1f / %.1f | %.0f | %v / %v | %v / %v | %d | %s | %s |\n", lr.Clients, lr.IngestRate, fall,
-			lr.EventsPerCPU(), cpuFall, lr.ServerCPU.Seconds(), lr.FleetCPU.Seconds(), lr.FramesPerSecond(),
+		frameBytes := "–"
+		if lr.Clients > 0 {
+			frameBytes = fmt.Sprintf("%.0f", lr.FrameBytes)
+			if lr.Deflate {
+				frameBytes += " (deflate)"
+			}
+		}
+		fmt.Fprintf(w, "| %d | %.0f%s | %.0f%s | %.1f / %.1f | %.0f | %s | %v / %v | %v / %v | %d | %s | %s |\n", lr.Clients, lr.IngestRate, fall,
+			lr.EventsPerCPU(), cpuFall, lr.ServerCPU.Seconds(), lr.FleetCPU.Seconds(), lr.FramesPerSecond(), frameBytes,
 			round(lr.FrameP50), round(lr.FrameP99), round(lr.EventToFrame), round(lr.EventToFrameP99), lr.Snapshots,
 			kb3(lr, idle.Heap, loaded.Heap, held.Heap), kb3(lr, idle.RSS, loaded.RSS, held.RSS))
 	}
