@@ -45,7 +45,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Skip("no Chromium or Chrome found (looked for chromium, chromium-browser, google-chrome, headless-shell on PATH and $FLOWD_BROWSER); install Debian's chromium package to run this test")
 	}
 	shift, zone := afternoon(time.Now())
-	s := startServer(t, t.TempDir(), Options{Hub: HubOptions{Tick: 500 * time.Millisecond}, Sites: SitesOptions{Location: zone}})
+	// DeflateShared 1: the page, a subscription's only client, gets its
+	// frames compressed, as a view shared by a few does.
+	s := startServer(t, t.TempDir(), Options{Hub: HubOptions{Tick: 500 * time.Millisecond, DeflateShared: 1}, Sites: SitesOptions{Location: zone}})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdflate "compress/flate"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/uber/h3-go/v4"
 )
 
 func TestNegotiateDeflate(t *testing.T) {
@@ -151,68 +153,112 @@ func (c countingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestCompressedClientsGetTheSameFrames: a client that offers
-// permessage-deflate (gorilla's, which also compresses its subscription)
-// is answered with the extension, follows the same cells as one that
-// does not, to the same values as /api/v1/density, and reads far fewer
-// bytes for them.
+// TestCompressedClientsGetTheSameFrames: clients that offer
+// permessage-deflate (gorilla's, which also compresses their
+// subscriptions) are answered with the extension and follow the same
+// cells as one that does not, to the same values as /api/v1/density.
+// Their frames come compressed, a fraction of the bytes, once at least
+// DeflateShared of them share the subscription; a lone one's come as
+// they are, since compressing a frame costs about what writing it does.
 func TestCompressedClientsGetTheSameFrames(t *testing.T) {
-	s := startServer(t, t.TempDir(), Options{Hub: HubOptions{Tick: 100 * time.Millisecond}})
-	var zBytes, plainBytes atomic.Int64
-	dialer := func(n *atomic.Int64, compress bool) *websocket.Dialer {
-		return &websocket.Dialer{
-			EnableCompression: compress,
-			NetDial: func(network, addr string) (net.Conn, error) {
-				c, err := net.Dial(network, addr)
-				return countingConn{c, n}, err
-			},
+	for _, tc := range []struct {
+		deflating  int  // clients offering deflate, beside one that does not
+		compressed bool // their frames come compressed
+	}{{1, false}, {4, true}} {
+		t.Run(fmt.Sprintf("deflating=%d", tc.deflating), func(t *testing.T) {
+			s := startServer(t, t.TempDir(), Options{Hub: HubOptions{Tick: 100 * time.Millisecond}})
+			url := "ws" + strings.TrimPrefix(s.URL, "http") + "/api/v1/live"
+			dial := func(n *atomic.Int64, compress bool) *liveClient {
+				d := &websocket.Dialer{
+					EnableCompression: compress,
+					NetDial: func(network, addr string) (net.Conn, error) {
+						c, err := net.Dial(network, addr)
+						return countingConn{c, n}, err
+					},
+				}
+				conn, resp, err := d.Dial(url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close() })
+				if ext := resp.Header.Get("Sec-WebSocket-Extensions"); strings.HasPrefix(ext, "permessage-deflate") != compress {
+					t.Fatalf("offered deflate: %v; answered with extensions %q", compress, ext)
+				}
+				return &liveClient{conn: conn}
+			}
+			zBytes := make([]atomic.Int64, tc.deflating)
+			var zs []*liveClient
+			for i := range tc.deflating {
+				zs = append(zs, dial(&zBytes[i], true))
+			}
+			var plainBytes atomic.Int64
+			plain := dial(&plainBytes, false)
+			if st := s.Dash.Hub.Stats(); st.Clients != tc.deflating+1 || st.Deflate != tc.deflating {
+				t.Fatalf("hub counts %d clients, %d with deflate; want %d and %d", st.Clients, st.Deflate, tc.deflating+1, tc.deflating)
+			}
+			for _, c := range append(zs, plain) {
+				c.subscribe(t, testBBox, 9, "swipes_in")
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			s.post(t, "swipes", swipes(r, 2000, testBBox, "in"))
+			want := s.density(t, "swipes_in", testBBox, 9)
+			if len(want) < 50 {
+				t.Fatalf("the swipes fell in %d cells; want many, for frames worth compressing", len(want))
+			}
+			time.Sleep(300 * time.Millisecond) // the subscriptions' snapshots are in
+			for i := range zBytes {
+				zBytes[i].Store(0)
+			}
+			plainBytes.Store(0)
+			s.post(t, "swipes", swipes(r, 2000, testBBox, "in"))
+			want = s.density(t, "swipes_in", testBBox, 9)
+			for _, c := range append([]*liveClient{plain}, zs...) {
+				v := map[string]int64{}
+				c.readUntil(t, v, 5*time.Second, func(message) bool { return maps.Equal(v, want) })
+			}
+			for i := range zs {
+				zn, pn := zBytes[i].Load(), plainBytes.Load()
+				if compressed := zn*2 < pn; compressed != tc.compressed {
+					t.Errorf("client %d of %d offering deflate read %d bytes, the plain one %d; want compressed: %v", i+1, tc.deflating, zn, pn, tc.compressed)
+				}
+				if i == 0 {
+					t.Logf("%d cells: %d bytes, %d plain", len(want), zn, pn)
+				}
+			}
+			for _, c := range zs {
+				c.conn.Close()
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for s.Dash.Hub.Stats().Deflate != 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if st := s.Dash.Hub.Stats(); st.Deflate != 0 || st.Clients != 1 {
+				t.Errorf("after the compressed clients left: %d clients, %d with deflate; want 1 and 0", st.Clients, st.Deflate)
+			}
+		})
+	}
+}
+
+// BenchmarkDeflateFrame is what compressing a tick's cells frame costs,
+// once per subscription: frames of the cells around a point (a disk of
+// rings 8 and 18 of res-9 cells, 217 and 1027 cells: 5 and 24 KB).
+func BenchmarkDeflateFrame(b *testing.B) {
+	for _, rings := range []int{8, 18} {
+		disk := h3.LatLngToCell(h3.LatLng{Lat: 30.27, Lng: 120.15}, 9).GridDisk(rings)
+		s := newShape(shapeKey{metric: "count_car", res: 9}, disk)
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, c := range disk {
+			s.values[c] = int64(r.IntN(400))
 		}
-	}
-	url := "ws" + strings.TrimPrefix(s.URL, "http") + "/api/v1/live"
-	zc, resp, err := dialer(&zBytes, true).Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zc.Close()
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
-		t.Fatalf("an offer of permessage-deflate answered with extensions %q", ext)
-	}
-	pc, resp, err := dialer(&plainBytes, false).Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
-		t.Fatalf("no offer answered with extensions %q", ext)
-	}
-	if st := s.Dash.Hub.Stats(); st.Clients != 2 || st.Deflate != 1 {
-		t.Fatalf("hub counts %d clients, %d with deflate; want 2 and 1", st.Clients, st.Deflate)
-	}
-	z, plain := &liveClient{conn: zc}, &liveClient{conn: pc}
-	z.subscribe(t, testBBox, 9, "swipes_in") // compressed by gorilla
-	plain.subscribe(t, testBBox, 9, "swipes_in")
-	r := rand.New(rand.NewPCG(1, 2))
-	s.post(t, "swipes", swipes(r, 2000, testBBox, "in"))
-	want := s.density(t, "swipes_in", testBBox, 9)
-	if len(want) < 50 {
-		t.Fatalf("the swipes fell in %d cells; want many, for frames worth compressing", len(want))
-	}
-	zBytes.Store(0)
-	plainBytes.Store(0)
-	zv, pv := map[string]int64{}, map[string]int64{}
-	z.readUntil(t, zv, 5*time.Second, func(message) bool { return maps.Equal(zv, want) })
-	plain.readUntil(t, pv, 5*time.Second, func(message) bool { return maps.Equal(pv, want) })
-	if zn, pn := zBytes.Load(), plainBytes.Load(); zn*2 > pn {
-		t.Errorf("the compressed client read %d bytes, the other %d; want less than half", zn, pn)
-	} else {
-		t.Logf("%d cells: %d bytes compressed, %d plain", len(want), zn, pn)
-	}
-	zc.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Dash.Hub.Stats().Deflate != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if st := s.Dash.Hub.Stats(); st.Deflate != 0 || st.Clients != 1 {
-		t.Errorf("after the compressed client left: %d clients, %d with deflate; want 1 and 0", st.Clients, st.Deflate)
+		frame := s.fullFrame()
+		b.Run(fmt.Sprintf("cells=%d", len(disk)), func(b *testing.B) {
+			var z []byte
+			for b.Loop() {
+				z = deflateFrame(frame)
+			}
+			b.ReportMetric(float64(len(frame)), "bytes")
+			b.ReportMetric(float64(len(z)), "deflated-bytes")
+			b.SetBytes(int64(len(frame)))
+		})
 	}
 }

@@ -33,8 +33,14 @@ type HubOptions struct {
 	WriteTimeout time.Duration // one write to a client whose socket is full [10s]
 	PingInterval time.Duration // keepalive pings; a client silent for two is dropped [20s]
 	Writers      int           // goroutines writing frames to clients [16 × GOMAXPROCS]
-	Now          func() time.Time
-	Logf         func(format string, args ...any)
+	// DeflateShared is how many clients of a subscription must have
+	// agreed to permessage-deflate for its frames to go to them
+	// compressed [4]: compressing a frame costs about what writing it to
+	// one client does (BenchmarkDeflateFrame: 14 µs for 5 KB), so a frame
+	// few share goes as it is. Negative: never compressed.
+	DeflateShared int
+	Now           func() time.Time
+	Logf          func(format string, args ...any)
 }
 
 func (o *HubOptions) setDefaults() {
@@ -64,6 +70,9 @@ func (o *HubOptions) setDefaults() {
 		// 242 ms (flowd-bench, medians of 8 runs each, BENCH.md). An idle
 		// writer is a parked goroutine and its small stack.
 		o.Writers = 16 * runtime.GOMAXPROCS(0)
+	}
+	if o.DeflateShared == 0 {
+		o.DeflateShared = 4
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -347,7 +356,8 @@ func (h *Hub) giveCellsLocked(c *client, ready []*client) []*client {
 	if s == nil {
 		return ready
 	}
-	frame := s.frame(c.needsFull, c.deflate)
+	deflate := c.deflate && h.opts.DeflateShared > 0 && s.deflaters >= h.opts.DeflateShared
+	frame := s.frame(c.needsFull, deflate)
 	if frame == nil {
 		return ready
 	}
@@ -362,7 +372,7 @@ func (h *Hub) giveCellsLocked(c *client, ready []*client) []*client {
 			h.dropLocked(c, fmt.Sprintf("skipped %d frames in a row", c.skips))
 			return ready
 		}
-		frame = s.frame(true, c.deflate)
+		frame = s.frame(true, deflate)
 	} else {
 		c.skips = 0
 	}
@@ -462,6 +472,9 @@ func (h *Hub) subscribe(c *client, sub subscription) error {
 	h.leaveShapeLocked(c)
 	c.shape = s
 	s.clients++
+	if c.deflate {
+		s.deflaters++
+	}
 	c.needsFull = true
 	// A frame of the previous subscription that is not written yet is
 	// dropped; the snapshot replaces it.
@@ -476,6 +489,9 @@ func (h *Hub) leaveShapeLocked(c *client) {
 		return
 	}
 	c.shape.clients--
+	if c.deflate {
+		c.shape.deflaters--
+	}
 	if c.shape.clients == 0 {
 		delete(h.shapes, c.shape.key)
 	}

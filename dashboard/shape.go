@@ -29,6 +29,8 @@ type shape struct {
 	values  map[h3.Cell]int64
 	change  map[h3.Cell]int64 // scratch: this tick's change per cell
 	clients int
+	// deflaters counts the clients that agreed to permessage-deflate.
+	deflaters int
 
 	// seq numbers the shape's states: a diff frame takes seq-1 to seq, a
 	// snapshot is seq. A client that sees a diff whose seq is not one more

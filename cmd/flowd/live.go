@@ -19,6 +19,7 @@ type liveConfig struct {
 	window         time.Duration
 	tick           time.Duration
 	maxClients     int
+	deflateShared  int
 	siteDayStart   string
 	siteTZ         string
 	siteLoc        *time.Location // when set, wins over siteTZ
@@ -28,11 +29,21 @@ type liveConfig struct {
 	basemap        string
 }
 
+// hubDeflateShared is -live-deflate-shared as HubOptions takes it: its 0,
+// never, is the hub's negative (the hub's 0 is its default).
+func (c *liveConfig) hubDeflateShared() int {
+	if c.deflateShared <= 0 {
+		return -1
+	}
+	return c.deflateShared
+}
+
 // liveFlags registers the live view's flags on fs.
 func liveFlags(fs *flag.FlagSet, c *liveConfig) {
 	fs.DurationVar(&c.window, "live-window", 5*time.Minute, "sliding window of the live map's density (whole minutes)")
 	fs.DurationVar(&c.tick, "live-tick", time.Second, "how often live map clients get the cells that changed")
 	fs.IntVar(&c.maxClients, "live-max-clients", 10000, "live map WebSocket clients served at once; beyond it 503")
+	fs.IntVar(&c.deflateShared, "live-deflate-shared", 4, "compress a view's live frames (permessage-deflate, for the clients that offer it) once this many of its clients take them; 0: never")
 	fs.StringVar(&c.siteDayStart, "site-day-start", "04:00", "time of day (HH:MM, in -site-tz) when site occupancy and daily entries reset")
 	fs.StringVar(&c.siteTZ, "site-tz", "", "IANA time zone of -site-day-start, e.g. Asia/Shanghai (default the server's local zone)")
 	fs.Float64Var(&c.hysteresis, "site-hysteresis", 0.02, "how far below a threshold (fraction of capacity) occupancy must fall for a site's level to go down")
@@ -70,10 +81,11 @@ func startLive(st *storage.Store, reg *geo.Registry, b *ingest.Bucketer, dataDir
 		Registry: reg,
 		DataDir:  dataDir,
 		Hub: dashboard.HubOptions{
-			Window:     c.window,
-			Tick:       c.tick,
-			MaxClients: c.maxClients,
-			Logf:       log.Printf,
+			Window:        c.window,
+			Tick:          c.tick,
+			MaxClients:    c.maxClients,
+			DeflateShared: c.hubDeflateShared(),
+			Logf:          log.Printf,
 		},
 		Sites: dashboard.SitesOptions{
 			DayStart:   time.Duration(dayStart.Hour())*time.Hour + time.Duration(dayStart.Minute())*time.Minute,
