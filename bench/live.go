@@ -65,7 +65,7 @@ type LiveResult struct {
 	// processes used during the load.
 	ServerCPU, FleetCPU time.Duration
 	Snapshots           int64   // snapshots after a skipped frame
-	FrameBytes          float64 // a cells frame's bytes on the wire, mean over every frame of the run
+	FrameBytes          float64 // a cells frame's bytes on the wire, mean over the load's
 	Deflate             bool    // the clients offered permessage-deflate
 	Missed              int64   // diffs that did not follow the last frame: a broken protocol
 	UserClock           int64   // reads the clients timed themselves, without the kernel's timestamp
@@ -211,9 +211,6 @@ func liveSubscription(sensors []city.Sensor) string {
 // wait for the next tick's first frame.
 func (r *LiveResult) arrivals(rep LiveFleetReport, start, end time.Time, acks []time.Time) {
 	r.Snapshots, r.Missed, r.UserClock = rep.Snapshots, rep.Missed+rep.NoSeq, rep.UserClock
-	if rep.Frames > 0 {
-		r.FrameBytes = float64(rep.FrameBytes) / float64(rep.Frames)
-	}
 	var firsts []int64
 	lo, hi := int64(-1), int64(-1)
 	for seq, t := range rep.Ticks {
@@ -228,6 +225,9 @@ func (r *LiveResult) arrivals(rep LiveFleetReport, start, end time.Time, acks []
 	if lo >= 0 {
 		r.FrameP50, r.FrameP99 = rep.LatePercentile(0.5, lo, hi), rep.LatePercentile(0.99, lo, hi)
 		r.Frames = rep.FramesOf(lo, hi)
+		if r.Frames > 0 {
+			r.FrameBytes = float64(rep.BytesOf(lo, hi)) / float64(r.Frames)
+		}
 		for seq := lo; seq <= hi; seq++ {
 			r.TickP99 = append(r.TickP99, rep.LatePercentile(0.99, seq, seq))
 		}

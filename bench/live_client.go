@@ -55,15 +55,15 @@ type liveClient struct {
 	fulls  int64 // snapshots after the first
 	missed int64 // diffs whose seq did not follow the last one
 	noSeq  int64 // cells frames without a seq
-	wire   int64 // bytes of the cells frames, as sent (compressed or not)
 	got    []arrival
 	err    error
 }
 
 // arrival is when a frame of some seq arrived, in ns since the fleet began.
 type arrival struct {
-	seq int64
-	at  int64
+	seq  int64
+	at   int64
+	wire int64 // the frame's bytes, as sent (compressed or not)
 }
 
 // DialLiveFleet connects the fleet's clients, 64 at a time, sends each its
@@ -217,7 +217,6 @@ func (c *liveClient) record(head []byte, at int64, wire int) {
 	full := bytes.Contains(head, []byte(`"full":true`))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.wire += int64(wire)
 	if !ok {
 		c.noSeq++
 		return
@@ -231,7 +230,7 @@ func (c *liveClient) record(head []byte, at int64, wire int) {
 	}
 	c.frames++
 	c.last = seq
-	c.got = append(c.got, arrival{seq, at})
+	c.got = append(c.got, arrival{seq, at, int64(wire)})
 }
 
 // LiveFleetReport is what a fleet's clients got.
@@ -242,9 +241,6 @@ type LiveFleetReport struct {
 	Snapshots int64 `json:"snapshots"` // full frames after each client's first
 	Missed    int64 `json:"missed"`    // diffs that skipped a seq: a broken protocol
 	NoSeq     int64 `json:"no_seq"`    // cells frames without a seq: another server
-	// FrameBytes is the bytes of all the cells frames, header and
-	// (compressed, where deflate was agreed) payload.
-	FrameBytes int64 `json:"frame_bytes"`
 	// UserClock counts the reads timed by the fleet's clock, for want of
 	// the kernel's receive timestamp (see fleetReader).
 	UserClock int64 `json:"user_clock"`
@@ -262,6 +258,7 @@ type LiveFleetReport struct {
 type TickArrivals struct {
 	First int64   `json:"first"` // unix ns
 	Late  []int32 `json:"late"`  // per millisecond after First; the last bucket holds the rest
+	Bytes int64   `json:"bytes"` // of its frames, as sent (compressed or not)
 }
 
 // maxLateMs is the last bucket of TickArrivals.Late.
@@ -289,7 +286,6 @@ func (f *LiveFleet) Report() LiveFleetReport {
 	for _, c := range f.clients {
 		c.mu.Lock()
 		r.Frames, r.Snapshots, r.Missed, r.NoSeq = r.Frames+c.frames, r.Snapshots+c.fulls, r.Missed+c.missed, r.NoSeq+c.noSeq
-		r.FrameBytes += c.wire
 		if c.err != nil {
 			r.Failed++
 		}
@@ -299,6 +295,7 @@ func (f *LiveFleet) Report() LiveFleetReport {
 		r.MaxLast = max(r.MaxLast, c.last)
 		for _, a := range c.got {
 			r.Ticks[a.seq].add(time.Duration(a.at-first[a.seq]), 1)
+			r.Ticks[a.seq].Bytes += a.wire
 		}
 		c.mu.Unlock()
 	}
@@ -336,7 +333,6 @@ func MergeLiveReports(rs []LiveFleetReport) LiveFleetReport {
 	out := LiveFleetReport{Ticks: map[int64]*TickArrivals{}, MinLast: -1}
 	for _, r := range rs {
 		out.Clients, out.Failed, out.Frames = out.Clients+r.Clients, out.Failed+r.Failed, out.Frames+r.Frames
-		out.FrameBytes += r.FrameBytes
 		out.Snapshots, out.Missed, out.NoSeq = out.Snapshots+r.Snapshots, out.Missed+r.Missed, out.NoSeq+r.NoSeq
 		out.UserClock += r.UserClock
 		if out.MinLast < 0 || r.MinLast < out.MinLast {
@@ -352,6 +348,7 @@ func MergeLiveReports(rs []LiveFleetReport) LiveFleetReport {
 	for _, r := range rs {
 		for seq, t := range r.Ticks {
 			o := out.Ticks[seq]
+			o.Bytes += t.Bytes
 			shift := time.Duration(t.First - o.First)
 			for ms, n := range t.Late {
 				o.add(shift+time.Duration(ms)*time.Millisecond, n)
@@ -369,6 +366,17 @@ func (r LiveFleetReport) FramesOf(from, to int64) int64 {
 			for _, c := range t.Late {
 				n += int64(c)
 			}
+		}
+	}
+	return n
+}
+
+// BytesOf is the bytes of the frames of the seqs in [from, to].
+func (r LiveFleetReport) BytesOf(from, to int64) int64 {
+	var n int64
+	for seq, t := range r.Ticks {
+		if seq >= from && seq <= to {
+			n += t.Bytes
 		}
 	}
 	return n
