@@ -111,3 +111,50 @@ func TestSortTapsByTimeThenArrival(t *testing.T) {
 		}
 	}
 }
+
+// TestRevertRestoresTripsATapInReplaced matches a batch whose tap-ins
+// meet trips open before it: one the tap-in follows, one it finds opened
+// after it (so it ends that one first), and one under the card's previous
+// key. Each tap-in reads the card's open trip once and its undo keeps
+// what that read found; revert must bring every one of them back and
+// drop the trips the batch opened.
+func TestRevertRestoresTripsATapInReplaced(t *testing.T) {
+	tr := &Trips{window: 3600, open: map[uint64]storage.OpenTrip{}}
+	tr.legs.legs = true
+	before := map[uint64]storage.OpenTrip{
+		5:  {Card: 5, Start: 100, Cell: 7},
+		6:  {Card: 6, Start: 500, Cell: 8},
+		70: {Card: 70, Start: 150, Cell: 9},
+	}
+	for _, o := range before {
+		tr.open[o.Card] = o
+		tr.queue.push(o, tr.open)
+	}
+	taps := []tap{
+		{card: 5, ms: 200_000, in: true, cell: 1, seq: 0},               // follows card 5's trip
+		{card: 6, ms: 300_000, in: true, cell: 2, seq: 1},               // before card 6's trip opened: ends it
+		{card: 7, prevCard: 70, ms: 310_000, in: true, cell: 3, seq: 2}, // card 70's trip, under the new key
+	}
+	var sc matchScratch
+	var unmatched int
+	ops, undos := tr.match(taps, &sc, nil, func(metric string, cell, sub uint64, minute, v int64) {
+		if metric == vocab.UnmatchedIn {
+			unmatched++
+		}
+	})
+	if len(tr.open) != 3 || tr.open[5].Start != 200 || tr.open[6].Start != 300 || tr.open[7].Start != 310 || unmatched != 3 {
+		t.Fatalf("after the batch the open trips are %v and %d unmatched tap-ins; want cards 5, 6 and 7 opened by it and 3", tr.open, unmatched)
+	}
+	if len(undos) != 4 {
+		t.Fatalf("the batch made %d undos; want 4 (cards 5, 6, 70 and 7)", len(undos))
+	}
+	tr.revert(undos, ops)
+	if len(tr.open) != len(before) {
+		t.Fatalf("after revert the open trips are %v; want %v", tr.open, before)
+	}
+	for card, o := range before {
+		if tr.open[card] != o {
+			t.Errorf("after revert card %d's open trip is %+v; want %+v", card, tr.open[card], o)
+		}
+	}
+}
