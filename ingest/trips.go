@@ -205,21 +205,18 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 	clear(touched)
 	defer func() { sc.ops, sc.undos = ops, undos }()
 	// remember returns the card's undo, made before the batch's first
-	// operation on it; before and had are the card's open trip now, which
-	// every caller has just read (a second lookup in the open trips cost
-	// a cache miss a tap), and which is the state before the batch when
-	// the batch has not touched the card yet.
-	remember := func(card uint64, before storage.OpenTrip, had bool) *undo {
+	// operation on it.
+	remember := func(card uint64) *undo {
 		if i, ok := touched[card]; ok {
 			return &undos[i]
 		}
 		touched[card] = int32(len(undos))
+		before, had := t.open[card]
 		undos = append(undos, undo{card: card, had: had, before: before})
 		return &undos[len(undos)-1]
 	}
-	// closeTrip ends card's open trip o.
-	closeTrip := func(card uint64, o storage.OpenTrip) {
-		u := remember(card, o, true)
+	closeTrip := func(card uint64) {
+		u := remember(card)
 		delete(t.open, card)
 		ops = append(ops, storage.TripOp{Trip: storage.OpenTrip{Card: card}})
 		u.lastOp = int32(len(ops) - 1)
@@ -242,7 +239,7 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			// Past its day or window, or a tap from before it opened: the
 			// open trip ends as it would have expired.
 			t.end(o, groups, add)
-			closeTrip(card, o)
+			closeTrip(card)
 			isOpen = false
 		}
 		if tp.in {
@@ -264,13 +261,10 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			if isOpen {
 				t.follow(o, &n, groups, add)
 				if card != tp.card {
-					closeTrip(card, o) // the leg under the previous key
+					closeTrip(card) // the leg under the previous key
 				}
 			}
-			// The card's open trip, unless it was under the previous
-			// key (then it has none) or was closed above (then the
-			// batch has touched it, and remember has its undo).
-			u := remember(tp.card, o, isOpen && card == tp.card)
+			u := remember(tp.card)
 			t.open[tp.card] = n
 			t.queueFor(n).push(n, t.open)
 			ops = append(ops, storage.TripOp{Open: true, Trip: n})
@@ -283,7 +277,7 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			// inferred: the two taps are not one trip.
 			if isOpen {
 				add(vocab.UnmatchedIn, o.Cell, 0, vocab.FloorDiv(o.Start, 60), 1)
-				closeTrip(card, o)
+				closeTrip(card)
 			}
 			add(vocab.UnmatchedOut, tp.cell, 0, vocab.FloorDiv(sec, 60), 1)
 			continue
@@ -297,20 +291,20 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			add(g.trips, o.Cell, tp.cell, minute, 1)
 			add(g.sec, o.Cell, tp.cell, minute, sec-o.Start)
 		}
-		closeTrip(card, o)
+		closeTrip(card)
 	}
 	return ops, undos
 }
 
 // expire ends the trips and legs whose deadline the watermark has passed,
 // oldest first.
-func (t *Trips) expire(groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64), closeTrip func(uint64, storage.OpenTrip)) {
+func (t *Trips) expire(groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64), closeTrip func(uint64)) {
 	for _, eq := range []*expiryQueue{&t.queue, &t.legs} {
 		for ; eq.head < len(eq.q) && t.queuedDeadline(eq, eq.q[eq.head]) <= t.watermark; eq.head++ {
 			q := eq.q[eq.head]
 			if o, ok := t.open[q.card]; ok && eq.holds(q, o) {
 				t.end(o, groups, add)
-				closeTrip(q.card, o)
+				closeTrip(q.card)
 			}
 		}
 		// Drop the expired front once it is most of the queue, so the
