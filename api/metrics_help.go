@@ -52,6 +52,7 @@ var metricHelp = map[string]string{
 	"flowd_block_cache_bytes":               "Bytes of decoded blocks kept for repeated queries.",
 	"flowd_metrics":                         "Known metric names.",
 	"flowd_live_clients":                    "Live map WebSocket clients.",
+	"flowd_live_clients_deflate":            "Live map clients that took permessage-deflate (their frames go compressed where -live-deflate-shared of a view's clients took it).",
 	"flowd_live_subscriptions":              "Distinct views (viewport, resolution, metric) of the live clients.",
 	"flowd_live_frames_sent_total":          "Frames sent to live clients.",
 	"flowd_live_sent_bytes_total":           "Bytes sent to live clients.",

@@ -14,6 +14,7 @@ import (
 func (d *Dashboard) WriteMetrics(w io.Writer) {
 	st := d.Hub.Stats()
 	metrics.WriteGaugeUint64(w, "flowd_live_clients", uint64(st.Clients))
+	metrics.WriteGaugeUint64(w, "flowd_live_clients_deflate", uint64(st.Deflate))
 	metrics.WriteGaugeUint64(w, "flowd_live_subscriptions", uint64(st.Shapes))
 	metrics.WriteCounterUint64(w, "flowd_live_frames_sent_total", uint64(st.Frames))
 	metrics.WriteCounterUint64(w, "flowd_live_sent_bytes_total", uint64(st.Bytes))

@@ -93,7 +93,7 @@ func TestMetricsMoveWithIngestAndPassPromtool(t *testing.T) {
 			t.Errorf("%s did not grow: %g then %g", series, before[series], after[series])
 		}
 	}
-	for _, series := range []string{`flowd_site_level{site="lake"}`, "flowd_live_clients", "flowd_privacy_budget_exhausted_total", "process_resident_memory_bytes"} {
+	for _, series := range []string{`flowd_site_level{site="lake"}`, "flowd_live_clients", "flowd_live_clients_deflate", "flowd_privacy_budget_exhausted_total", "process_resident_memory_bytes"} {
 		if _, ok := after[series]; !ok {
 			t.Errorf("/metrics has no %s", series)
 		}
