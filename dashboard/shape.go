@@ -147,10 +147,9 @@ func (s *shape) fullFrame() []byte {
 	return s.full
 }
 
-// frame returns this tick's diff frame, or its snapshot when full or
-// when there is no diff, compressed for a client that agreed to deflate;
-// nil when there is no diff and full is not asked for. Each is made once
-// a tick, however many clients get it.
+// frame returns this tick's diff frame, or its snapshot when full is
+// set, compressed when deflate is; nil when there is no diff and full is
+// not set. Each is made once a tick, however many clients get it.
 func (s *shape) frame(full, deflate bool) []byte {
 	switch {
 	case !full && s.diff == nil:
