@@ -205,16 +205,22 @@ func TestCompressedClientsGetTheSameFrames(t *testing.T) {
 			if len(want) < 50 {
 				t.Fatalf("the swipes fell in %d cells; want many, for frames worth compressing", len(want))
 			}
-			time.Sleep(300 * time.Millisecond) // the subscriptions' snapshots are in
+			// Every client reaches the first batch's state (snapshot and
+			// all) before the bytes of the second are counted.
+			all := append([]*liveClient{plain}, zs...)
+			values := make([]map[string]int64, len(all))
+			for i, c := range all {
+				values[i] = map[string]int64{}
+				c.readUntil(t, values[i], 5*time.Second, func(message) bool { return maps.Equal(values[i], want) })
+			}
 			for i := range zBytes {
 				zBytes[i].Store(0)
 			}
 			plainBytes.Store(0)
 			s.post(t, "swipes", swipes(r, 2000, testBBox, "in"))
 			want = s.density(t, "swipes_in", testBBox, 9)
-			for _, c := range append([]*liveClient{plain}, zs...) {
-				v := map[string]int64{}
-				c.readUntil(t, v, 5*time.Second, func(message) bool { return maps.Equal(v, want) })
+			for i, c := range all {
+				c.readUntil(t, values[i], 5*time.Second, func(message) bool { return maps.Equal(values[i], want) })
 			}
 			for i := range zs {
 				zn, pn := zBytes[i].Load(), plainBytes.Load()
