@@ -16,9 +16,9 @@ import (
 // offers. A cells frame is JSON of hexadecimal cell ids that share most
 // of their digits: deflate takes a 5 KB frame of 217 res-9 cells to 1.3 KB.
 // That is a quarter of the bytes on the wire for every viewer, and of
-// what each write copies into the kernel: with 24 KB frames the copy was
-// a third of a write's cost on loopback (perf, 10,000 clients), and
-// compressed frames took 15 % less server CPU a frame
+// what each write copies into the kernel: with 19 KB frames the copy was
+// 27 % of a write's cost on loopback (perf, 10,000 clients), and 24 KB
+// frames compressed took 15 % less server CPU a frame
 // (BenchmarkLiveFanout).
 //
 // flowd agrees to the extension with no context takeover either way:
