@@ -76,7 +76,7 @@ func deflateParamsOK(params []string) bool {
 				return false
 			}
 		case "server_max_window_bits":
-			if !hasValue || !windowBits(value) || value != "15" {
+			if value != "15" { // deflate's window; a smaller one flowd cannot keep to
 				return false
 			}
 		default:
