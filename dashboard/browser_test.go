@@ -301,6 +301,11 @@ func TestDashboardDraws20000Hexagons(t *testing.T) {
 	// tick posts one more swipe in each of n shown cells and returns the
 	// page script's time to apply the frame that carries them.
 	tick := func(n int) float64 {
+		// The software renderer drawing the last frame takes both cores
+		// for a while; a frame that arrives then waits for them.
+		if _, err := chromedp.Run(pg.ctx, chromedp.Evaluate[bool](`flowdMapIdle()`, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatalf("waiting for the map to be idle: %v", err)
+		}
 		applies, total := pg.eval(`flowdStats.applies`), pg.eval(`flowdStats.total`)
 		post(shown[:n])
 		pg.wait(fmt.Sprintf("the tick that changes %d cells", n), fmt.Sprintf(`flowdStats.applies > %v && flowdStats.total >= %v`, applies, total+float64(n)))
@@ -318,7 +323,7 @@ func TestDashboardDraws20000Hexagons(t *testing.T) {
 		ms = append(ms, tick(5000))
 	}
 	slices.Sort(ms)
-	t.Logf("a tick that changes 5,000 cells applied in %.1f ms of page script (median of %d; %.1f to %.1f)", ms[len(ms)/2], len(ms), ms[0], ms[len(ms)-1])
+	t.Logf("a tick that changes 5,000 cells applied in %.1f ms of page script (median of %d: %.1f)", ms[len(ms)/2], len(ms), ms)
 	if ms[len(ms)/2] > 16 {
 		t.Errorf("applying a tick that changes 5,000 cells took %.1f ms; want at most 16, one frame at 60 Hz", ms[len(ms)/2])
 	}

@@ -263,6 +263,14 @@ window.flowdShowLayers = (ids, visible) => new Promise((resolve) => {
   state.map.triggerRepaint();
 });
 
+// flowdMapIdle resolves once the map has drawn what it has and is idle:
+// the browser test times a frame's script against an idle page, as a
+// page with a GPU would be (here the software renderer shares the cores).
+window.flowdMapIdle = () => new Promise((resolve) => {
+  state.map.once('idle', () => resolve(true));
+  state.map.triggerRepaint();
+});
+
 // drawnHexagons counts the distinct hexagons the map has on screen.
 window.flowdDrawnHexagons = () => {
   const seen = new Set();
