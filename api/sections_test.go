@@ -214,7 +214,10 @@ func TestSectionLoadEqualsBruteForceAssignment(t *testing.T) {
 
 // A read token sees section loads through the privacy layer: three
 // people's trips on a link, which an admin sees exactly, are withheld,
-// and the exact totals are left out.
+// and the exact totals are left out. The noise is the figure's, which
+// depends on its hour: in about one hour in fifty (noise of 7 or more at
+// ε 0.5) it lifts 3 to K or above, and the load is released noisy, never
+// under K.
 func TestSectionLoadsOfFewPeopleAreWithheld(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Hour)
 	s := startAnalystServer(t, now, nil)
@@ -240,7 +243,12 @@ func TestSectionLoadsOfFewPeopleAreWithheld(t *testing.T) {
 		if err := json.Unmarshal(out, &got); err != nil || status != 200 || len(got.Sections) != 2 {
 			t.Fatalf("sections: %d %s", status, out)
 		}
-		if got.Sections[0].From != "S1" || got.Sections[0].Total != tc.want || (got.Trips != nil) != tc.exact {
+		total := got.Sections[0].Total
+		if !tc.exact && total >= privacy.DefaultPolicy(9, 3*time.Hour).K {
+			t.Logf("this hour's noise lifted the load of 3 to %d, released as noisy", total)
+			total = 0
+		}
+		if got.Sections[0].From != "S1" || total != tc.want || (got.Trips != nil) != tc.exact {
 			t.Errorf("sections as %s: %s; want S1→S2 %d, totals shown %v", tc.token[:5], out, tc.want, tc.exact)
 		}
 	}
