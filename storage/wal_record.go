@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 )
 
 // WAL record types; the first byte of every record payload.
@@ -15,17 +16,73 @@ const (
 	recordCheckpoint byte = 2
 	// recordSeries holds the additions and trip operations of one or more
 	// ingest batches grouped by series: each series' key once, then its
-	// points with minutes as differences from the previous point.
+	// points with minutes as differences from the previous point. The
+	// records of flowd before recordSeries2, still replayed.
 	recordSeries byte = 3
+	// recordSeries2 is recordSeries with each series' cell written as its
+	// difference from the cell before (see appendCellXOR).
+	recordSeries2 byte = 4
 )
 
+// cellEscape is the encoding of a cell difference that the 8 bytes of
+// the cell itself follow (see appendCellXOR).
+const cellEscape = 63
+
+// appendCellXOR appends the cell difference x, a cell XOR the cell of the
+// series before in the record (0 for the first), as a uvarint: 0 when x is
+// 0 (a detector's speed series after its count series), otherwise x
+// shifted right by its tz trailing zeros (odd) above 6 bits of tz —
+// (x>>tz)<<6 | tz. Res-9 cells of one city differ only in a few digits in
+// the middle of the id, so such a difference takes mostly 3 bytes. When
+// x>>tz has more than 57 bits (the uvarint would take 10 bytes) it
+// appends cellEscape, which no difference gives (its shifted part is 0,
+// never odd), then cell as 8 bytes little-endian.
+func appendCellXOR(dst []byte, x, cell uint64) []byte {
+	// TrailingZeros64(0) is 64: masked to 0, x = 0 encodes as 0 with no
+	// branch of its own.
+	tz := uint(bits.TrailingZeros64(x)) & 63
+	m := x >> tz
+	if m >= 1<<57 {
+		dst = append(dst, cellEscape)
+		return binary.LittleEndian.AppendUint64(dst, cell)
+	}
+	return binary.AppendUvarint(dst, m<<6|uint64(tz))
+}
+
+// readCellXOR reads a cell that appendCellXOR wrote after the cell prev
+// and returns it and the bytes it took: 0 when p is truncated, -1 when
+// the encoding is not one appendCellXOR gives (an even shifted part, or
+// a uvarint or a shifted part past 64 bits).
+func readCellXOR(p []byte, prev uint64) (uint64, int) {
+	v, k := binary.Uvarint(p)
+	switch {
+	case k <= 0:
+		return 0, k
+	case v == 0:
+		return prev, k
+	case v == cellEscape:
+		if len(p) < k+8 {
+			return 0, 0
+		}
+		return binary.LittleEndian.Uint64(p[k:]), k + 8
+	}
+	tz, m := uint(v&63), v>>6
+	if m&1 == 0 || bits.Len64(m)+int(tz) > 64 {
+		return 0, -1
+	}
+	return prev ^ m<<tz, k
+}
+
 // appendSeriesRecord encodes a batch's series table and trip operations as
-// a WAL record payload: the number of series and a base minute, then per
-// series its metric, its cell (8 bytes: H3 ids take 9 as varints), its
-// sub-key and its number of points, and each point's minute as the
-// difference from the point before (the first from the base) and value.
+// a WAL record payload (recordSeries2): the number of series and a base
+// minute, then per series its metric, its cell as the difference from the
+// series before (appendCellXOR: a batch's series come in the order they
+// were met, a detector's count and speed of one cell side by side, and
+// the cells of one city share all but a few digits), its sub-key and its
+// number of points, and each point's minute as the difference from the
+// point before (the first from the base) and value.
 func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
-	dst = append(dst, recordSeries)
+	dst = append(dst, recordSeries2)
 	dst = binary.AppendUvarint(dst, uint64(len(t.series)))
 	base := int64(0)
 	for i := range t.series {
@@ -36,10 +93,12 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		}
 	}
 	dst = binary.AppendVarint(dst, base)
+	prevCell := uint64(0)
 	for i := range t.series {
 		se := &t.series[i]
 		dst = binary.AppendUvarint(dst, uint64(se.key.Metric))
-		dst = binary.LittleEndian.AppendUint64(dst, se.key.Cell)
+		dst = appendCellXOR(dst, se.key.Cell^prevCell, se.key.Cell)
+		prevCell = se.key.Cell
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
 		prev := base
@@ -56,9 +115,10 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	return appendTripOps(dst, ops)
 }
 
-// decodeSeries adds the series of a recordSeries payload (after its type
-// byte) to t and returns the rest of the payload.
-func decodeSeries(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool) ([]byte, error) {
+// decodeSeries adds the series of a recordSeries payload, or of a
+// recordSeries2 payload if xorCells, (after its type byte) to t and
+// returns the rest of the payload.
+func decodeSeries(p []byte, xorCells bool, t *seriesTable, isMax, isSpread func(uint32) bool) ([]byte, error) {
 	n, k := binary.Uvarint(p)
 	if k <= 0 {
 		return nil, fmt.Errorf("bad series count")
@@ -69,13 +129,27 @@ func decodeSeries(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool) (
 		return nil, fmt.Errorf("bad base minute")
 	}
 	p = p[k:]
+	cell := uint64(0)
 	for i := uint64(0); i < n; i++ {
 		metric, k1 := binary.Uvarint(p)
-		if k1 <= 0 || len(p) < k1+8 {
+		if k1 <= 0 {
 			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
 		}
-		cell := binary.LittleEndian.Uint64(p[k1:])
-		p = p[k1+8:]
+		p = p[k1:]
+		if xorCells {
+			cell, k1 = readCellXOR(p, cell)
+			if k1 < 0 {
+				return nil, fmt.Errorf("series %d of %d: bad cell encoding", i, n)
+			}
+		} else if len(p) >= 8 {
+			cell, k1 = binary.LittleEndian.Uint64(p), 8
+		} else {
+			k1 = 0
+		}
+		if k1 == 0 {
+			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
+		}
+		p = p[k1:]
 		sub, k2 := binary.Uvarint(p)
 		if k2 <= 0 {
 			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
@@ -145,8 +219,8 @@ func decodeRecord(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool, o
 		return fmt.Errorf("empty WAL record")
 	}
 	switch p[0] {
-	case recordSeries:
-		rest, err := decodeSeries(p[1:], t, isMax, isSpread)
+	case recordSeries, recordSeries2:
+		rest, err := decodeSeries(p[1:], p[0] == recordSeries2, t, isMax, isSpread)
 		if err != nil {
 			return err
 		}

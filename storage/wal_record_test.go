@@ -3,8 +3,14 @@ package storage
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"maps"
+	"math"
+	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/uber/h3-go/v4"
 )
 
 // appendBatchRecord encodes deltas and trip operations as earlier flowd
@@ -18,6 +24,41 @@ func appendBatchRecord(dst []byte, deltas []Delta, ops []TripOp) []byte {
 		dst = binary.AppendUvarint(dst, d.Sub)
 		dst = binary.AppendVarint(dst, d.Minute)
 		dst = binary.AppendVarint(dst, d.Value)
+	}
+	return appendTripOps(dst, ops)
+}
+
+// appendSeriesRecordV3 encodes a series table and trip operations as
+// flowd did before recordSeries2 (recordSeries: each cell as 8 bytes), for
+// tests that such records still replay.
+func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
+	dst = append(dst, recordSeries)
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)))
+	base := int64(0)
+	for i := range t.series {
+		if se := &t.series[i]; se.tail >= 0 {
+			run, _, _ := t.chunkAt(se, se.tail)
+			base = int64(run[0].minute)
+			break
+		}
+	}
+	dst = binary.AppendVarint(dst, base)
+	for i := range t.series {
+		se := &t.series[i]
+		dst = binary.AppendUvarint(dst, uint64(se.key.Metric))
+		dst = binary.LittleEndian.AppendUint64(dst, se.key.Cell)
+		dst = binary.AppendUvarint(dst, se.key.Sub)
+		dst = binary.AppendUvarint(dst, uint64(se.points))
+		prev := base
+		for c := se.head; c >= 0; {
+			var run []point
+			run, _, c = t.chunkAt(se, c)
+			for _, pt := range run {
+				dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
+				dst = binary.AppendVarint(dst, pt.val())
+				prev = int64(pt.minute)
+			}
+		}
 	}
 	return appendTripOps(dst, ops)
 }
@@ -179,4 +220,275 @@ func TestSeriesPairIsTwoLookups(t *testing.T) {
 	if n := len(b.t.series); n != 2+2+2+1+2*5000 {
 		t.Errorf("%d series; want %d", n, 2+2+2+1+2*5000)
 	}
+}
+
+// TestCellXOREncoding checks the cell differences of recordSeries2 at the
+// edges of their encoding: the same cell in one byte, the longest
+// difference without the escape, the escape, and that every encoding
+// appendCellXOR does not give fails to read, as does every truncation.
+func TestCellXOREncoding(t *testing.T) {
+	const prev = 0x89309a3a1bfffff
+	for _, c := range []struct {
+		x    uint64
+		size int
+	}{
+		{0, 1},
+		{1, 1},                        // 1<<6 | 0
+		{1 << 63, 1},                  // 1<<6 | 63: a shift of 63 is not the escape
+		{0x7 << 18, 2},                // one res-9 digit: 7<<6 | 18
+		{0x5 << 30, 2},                // a digit further up
+		{0x1ab << 18, 3},              // neighbours in one res-9 parent's children
+		{1<<57 - 1, 9},                // the longest difference without the escape
+		{(1<<57 - 1) << 7, 9},         // the same, shifted
+		{1 << 57, 1},                  // 1<<6 | 57
+		{1<<57 | 1, 9},                // escape
+		{math.MaxUint64, 9},           // escape
+		{math.MaxUint64 >> 6 << 6, 9}, // 58 bits shifted: escape
+		{0x8000_0000_0000_0001, 9},    // escape
+		{0x0800_0000_0000_0000, 1},    // 1<<6 | 59
+	} {
+		enc := appendCellXOR(nil, c.x, prev^c.x)
+		if len(enc) != c.size {
+			t.Errorf("difference %#x: %d bytes (% x), want %d", c.x, len(enc), enc, c.size)
+		}
+		if escaped := enc[0] == cellEscape && len(enc) == 9; escaped != (c.x != 0 && bits.Len64(c.x>>bits.TrailingZeros64(c.x)) > 57) {
+			t.Errorf("difference %#x: escape %v", c.x, escaped)
+		}
+		cell, n := readCellXOR(append(enc, 0xaa), prev)
+		if cell != prev^c.x || n != len(enc) {
+			t.Errorf("difference %#x: read %#x in %d bytes, want %#x in %d", c.x, cell, n, prev^c.x, len(enc))
+		}
+		for cut := range len(enc) {
+			if _, n := readCellXOR(enc[:cut], prev); n != 0 {
+				t.Errorf("difference %#x cut to %d of %d bytes: read %d bytes", c.x, cut, len(enc), n)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		x := r.Uint64() >> r.IntN(64) << r.IntN(64)
+		cell := r.Uint64()
+		enc := appendCellXOR(nil, x, cell^x)
+		if got, n := readCellXOR(enc, cell); got != cell^x || n != len(enc) {
+			t.Fatalf("difference %#x after %#x: read %#x in %d of %d bytes", x, cell, got, n, len(enc))
+		}
+	}
+	for _, bad := range [][]byte{
+		{1}, {2}, {62}, // a shifted part of 0 that is not the escape
+		binary.AppendUvarint(nil, 2<<6), // an even shifted part
+		binary.AppendUvarint(nil, 6<<6|3),
+		binary.AppendUvarint(nil, 3<<6|63), // 3<<63 overflows
+		binary.AppendUvarint(nil, 1<<58-1), // 52 bits shifted by 63
+		binary.AppendUvarint(nil, math.MaxUint64),
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, // a uvarint past 64 bits
+		{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01},
+	} {
+		if cell, n := readCellXOR(bad, prev); n >= 0 {
+			t.Errorf("% x read as %#x in %d bytes", bad, cell, n)
+		}
+	}
+}
+
+// seriesOf is a table's series in order, each key with its points.
+type seriesPoints struct {
+	key SeriesKey
+	pts []point
+}
+
+func seriesOf(t *seriesTable) []seriesPoints {
+	out := make([]seriesPoints, len(t.series))
+	for i := range t.series {
+		out[i] = seriesPoints{t.series[i].key, t.appendPoints(nil, int32(i))}
+	}
+	return out
+}
+
+func equalSeries(a, b []seriesPoints) bool {
+	return slices.EqualFunc(a, b, func(x, y seriesPoints) bool { return x.key == y.key && slices.Equal(x.pts, y.pts) })
+}
+
+// mixedCellBatch is a batch whose cells try every case of recordSeries2:
+// detector pairs of one cell, res-9 neighbours, cells of other base cells
+// and resolutions, cell 0, all 64 bits set and differences that take the
+// escape, with sub-keys up to the largest and up to five points a series.
+func mixedCellBatch() *Batch {
+	b := NewBatch()
+	hz := h3.LatLngToCell(h3.LatLng{Lat: 30.25, Lng: 120.15}, 9)
+	disk := hz.GridDisk(2)
+	var cells []uint64
+	for _, c := range disk {
+		cells = append(cells, uint64(c))
+	}
+	for _, ll := range []h3.LatLng{{Lat: 51.5, Lng: -0.12}, {Lat: -33.9, Lng: 151.2}, {Lat: 30.3, Lng: 120.2}} {
+		for _, res := range []int{0, 5, 9, 15} {
+			cells = append(cells, uint64(h3.LatLngToCell(ll, res)))
+		}
+	}
+	cells = append(cells, 0, math.MaxUint64, 0, 1<<57-1, 0, 1<<57|1, 1<<63, 1<<63, 0x8000_0000_0000_0001, uint64(hz), 0, uint64(hz), 1)
+	metric := uint32(1)
+	for i, cell := range cells {
+		sub := []uint64{0, 0, 1, math.MaxUint64, 1 << 63, 59}[i%6]
+		pts := i % 6 // 0 to 5 points
+		var s, p int32
+		if i%3 == 0 {
+			s, p = b.SeriesPair(metric, metric+1, cell, sub) // a detector's count and speed: one cell twice
+			metric += 2
+		} else {
+			s, p = b.Series(metric, cell, sub), -1
+			metric++
+		}
+		for j := range pts {
+			minute := int64(27000000 + i*7 - j*3) // out of order within a series
+			if j == 4 {
+				minute = 0
+			}
+			b.AddTo(s, minute, int64(j*1000-i)*int64(i+1))
+			if p >= 0 {
+				b.AddTo(p, minute, math.MinInt64/3+int64(i))
+			}
+		}
+	}
+	return b
+}
+
+func decodeTable(t *testing.T, rec []byte) (seriesTable, []TripOp) {
+	t.Helper()
+	var got seriesTable
+	var ops []TripOp
+	if err := decodeRecord(rec, &got, func(uint32) bool { return false }, noSpread, func(op TripOp) { ops = append(ops, op) }, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	return got, ops
+}
+
+// TestSeriesRecord2RoundTrip writes a batch of every kind of cell as a
+// recordSeries2 and reads back the same series, in order, with the same
+// points; every truncation of the record fails.
+func TestSeriesRecord2RoundTrip(t *testing.T) {
+	b := mixedCellBatch()
+	defer b.Release()
+	ops := []TripOp{{Open: true, Trip: OpenTrip{Card: 42, Start: 1620000000, Cell: 7}}, {Trip: OpenTrip{Card: 43}}}
+	rec := appendSeriesRecord(nil, &b.t, ops)
+	if rec[0] != recordSeries2 {
+		t.Fatalf("record type %d, want %d", rec[0], recordSeries2)
+	}
+	got, gotOps := decodeTable(t, rec)
+	if want := seriesOf(&b.t); !equalSeries(seriesOf(&got), want) || len(want) < 50 {
+		t.Fatalf("read back %v\nwant %v", seriesOf(&got), want)
+	}
+	if back, want := (&Batch{t: got}).AppendDeltas(nil), b.AppendDeltas(nil); !slices.Equal(back, want) {
+		t.Fatalf("read back %v, want %v", back, want)
+	}
+	if !slices.Equal(gotOps, ops) {
+		t.Fatalf("trip operations %v, want %v", gotOps, ops)
+	}
+	for cut := range len(rec) {
+		var part seriesTable
+		if err := decodeRecord(rec[:cut], &part, noSpread, noSpread, func(TripOp) {}, func() {}); err == nil {
+			t.Fatalf("a record cut at %d of %d bytes decoded", cut, len(rec))
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { rec = appendSeriesRecord(rec[:0], &b.t, ops) }); n != 0 {
+		t.Errorf("appendSeriesRecord allocates %v times into a buffer large enough", n)
+	}
+}
+
+// TestSeriesRecordV3StillDecodes: a record of type 3, as flowd wrote before
+// recordSeries2, reads back as the same table as the type-4 record of the
+// same batch.
+func TestSeriesRecordV3StillDecodes(t *testing.T) {
+	b := mixedCellBatch()
+	defer b.Release()
+	ops := []TripOp{{Open: true, Trip: OpenTrip{Card: 9, Start: 1620000000, Cell: 10}}}
+	v3, v4 := appendSeriesRecordV3(nil, &b.t, ops), appendSeriesRecord(nil, &b.t, ops)
+	old, oldOps := decodeTable(t, v3)
+	cur, curOps := decodeTable(t, v4)
+	if !equalSeries(seriesOf(&old), seriesOf(&cur)) || !equalSeries(seriesOf(&old), seriesOf(&b.t)) {
+		t.Fatalf("type 3 read back %v\ntype 4 %v", seriesOf(&old), seriesOf(&cur))
+	}
+	if !slices.Equal(oldOps, ops) || !slices.Equal(curOps, ops) {
+		t.Fatalf("trip operations %v and %v, want %v", oldOps, curOps, ops)
+	}
+	t.Logf("%d series: type 3 %d bytes, type 4 %d", len(b.t.series), len(v3), len(v4))
+}
+
+// hangzhouBatch is a request of readings of sensors in a city: 5,000
+// detectors in about 2,100 res-9 cells around Hangzhou, each with a count
+// and its speed sum of one minute, in an order unrelated to place.
+func hangzhouBatch(t testing.TB) *Batch {
+	r := rand.New(rand.NewPCG(30, 120))
+	seen := map[h3.Cell]bool{}
+	var cells []h3.Cell
+	for len(cells) < 2100 {
+		c := h3.LatLngToCell(h3.LatLng{Lat: 30.25 + (r.Float64()-0.5)*0.2, Lng: 120.15 + (r.Float64()-0.5)*0.24}, 9)
+		if !seen[c] {
+			seen[c] = true
+			cells = append(cells, c)
+		}
+	}
+	sensors := make([]h3.Cell, 5000)
+	for i := range sensors {
+		if i < len(cells) {
+			sensors[i] = cells[i]
+		} else {
+			sensors[i] = cells[r.IntN(len(cells))]
+		}
+	}
+	r.Shuffle(len(sensors), func(i, j int) { sensors[i], sensors[j] = sensors[j], sensors[i] })
+	b := NewBatch()
+	const count, speed = 7, 8
+	for _, c := range sensors {
+		s, p := b.SeriesPairRecent(count, speed, uint64(c), 0)
+		n, minute := 1+r.Int64N(40), 29000000+r.Int64N(3)
+		b.AddTo(s, minute, n)
+		b.AddTo(p, minute, n*(20+r.Int64N(60)))
+	}
+	return b
+}
+
+// TestSeriesRecord2Size: the record of a city's request of detector
+// readings is at least 30 % smaller as type 4 than as type 3.
+func TestSeriesRecord2Size(t *testing.T) {
+	b := hangzhouBatch(t)
+	defer b.Release()
+	v3, v4 := appendSeriesRecordV3(nil, &b.t, nil), appendSeriesRecord(nil, &b.t, nil)
+	pts := float64(b.Len())
+	t.Logf("%d series, %d points: type 3 %d bytes (%.2f a point), type 4 %d bytes (%.2f a point), %.1f %% smaller",
+		len(b.t.series), b.Len(), len(v3), float64(len(v3))/pts, len(v4), float64(len(v4))/pts, 100*(1-float64(len(v4))/float64(len(v3))))
+	if float64(len(v4)) > 0.7*float64(len(v3)) {
+		t.Errorf("type 4 record %d bytes, type 3 %d: want at least 30 %% smaller", len(v4), len(v3))
+	}
+	// SeriesPairRecent may give a key two series: compare sums.
+	got, _ := decodeTable(t, v4)
+	if !maps.Equal(sumDeltas((&Batch{t: got}).AppendDeltas(nil)), sumDeltas(b.AppendDeltas(nil))) {
+		t.Fatal("the city's record reads back other sums")
+	}
+}
+
+// FuzzDecodeRecord decodes arbitrary payloads: none may panic, and one
+// that decodes must leave a table whose deltas can be read.
+func FuzzDecodeRecord(f *testing.F) {
+	b := mixedCellBatch()
+	defer b.Release()
+	ops := []TripOp{{Open: true, Trip: OpenTrip{Card: 42, Start: 1620000000, Cell: 7, Line: "B1", TripStart: 1619999000, TripCell: 8, DayCell: 9}}, {Trip: OpenTrip{Card: 43}}}
+	f.Add(appendSeriesRecord(nil, &b.t, ops))
+	f.Add(appendSeriesRecordV3(nil, &b.t, ops))
+	small := NewBatch()
+	defer small.Release()
+	small.Add(1, false, 0x89309a000000fff, 0, 27000000, 5)
+	small.Add(2, true, 0x89309a000001fff, 1<<13, 27000001, 3)
+	small.AddRun(small.SeriesSpread(4, 0x89309a000001fff), 27000000, 30, 90)
+	f.Add(appendSeriesRecord(nil, &small.t, nil))
+	f.Add(appendSeriesRecordV3(nil, &small.t, nil))
+	f.Add(appendBatchRecord(nil, []Delta{{Key{Metric: 1, Cell: 10, Minute: 27000000}, 4}}, ops))
+	f.Add(appendTripOps([]byte{recordCheckpoint}, ops))
+	f.Add([]byte{recordSeries2, 1, 0, 1, cellEscape, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 2, 0})
+	isMax := func(m uint32) bool { return m == 2 }
+	isSpread := func(m uint32) bool { return m == 4 }
+	f.Fuzz(func(t *testing.T, p []byte) {
+		var tab seriesTable
+		if err := decodeRecord(p, &tab, isMax, isSpread, func(TripOp) {}, func() {}); err == nil {
+			(&Batch{t: tab}).AppendDeltas(nil)
+		}
+	})
 }
