@@ -120,39 +120,6 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
-// DiskWrites is what the child has sent to the storage layer so far, in
-// bytes: /proc/<pid>/io's write_bytes (counted when a page is first
-// dirtied) less cancelled_write_bytes (dirty pages of files truncated or
-// removed before they were written back).
-func (p *Proc) DiskWrites() (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.PID()))
-	if err != nil {
-		return 0, err
-	}
-	var written, cancelled int64
-	var seen int
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ": ")
-		if !ok || (k != "write_bytes" && k != "cancelled_write_bytes") {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/io: %s %q", p.PID(), k, v)
-		}
-		if k == "write_bytes" {
-			written = n
-		} else {
-			cancelled = n
-		}
-		seen++
-	}
-	if seen != 2 {
-		return 0, fmt.Errorf("/proc/%d/io: no write_bytes and cancelled_write_bytes", p.PID())
-	}
-	return written - cancelled, nil
-}
-
 // PeakRSS is the child's high-water resident set size (VmHWM) in bytes.
 func (p *Proc) PeakRSS() (int64, error) {
 	return statusKB(p.PID(), "VmHWM:")

@@ -98,10 +98,6 @@ type SendResult struct {
 	ServerCPU time.Duration
 	ClientCPU time.Duration
 	PeakRSS   int64
-	// DiskWrites is the bytes the server sent to the storage layer over
-	// the run and its settling (see Proc.DiskWrites): what it still holds
-	// in memory then is not in it.
-	DiskWrites int64
 	// Settle is how long the server took to settle after the last
 	// acknowledgement (see settledCPU); its CPU then is in ServerCPU.
 	Settle time.Duration
@@ -109,9 +105,6 @@ type SendResult struct {
 
 // Rate is events per wall second.
 func (r SendResult) Rate() float64 { return float64(r.Events) / r.Wall.Seconds() }
-
-// WrittenPerEvent is the bytes the server wrote to disk an event.
-func (r SendResult) WrittenPerEvent() float64 { return float64(r.DiskWrites) / float64(r.Events) }
 
 // PerCPU is events per CPU-second of the server.
 func (r SendResult) PerCPU() float64 { return float64(r.Events) / r.ServerCPU.Seconds() }
@@ -131,10 +124,6 @@ func Send(ctx context.Context, p *Proc, reqs []Request, senders int) (SendResult
 		return res, err
 	}
 	self0 := selfCPU()
-	w0, err := p.DiskWrites()
-	if err != nil {
-		return res, err
-	}
 	var next atomic.Int64
 	var events, retries atomic.Int64
 	var wg sync.WaitGroup
@@ -173,11 +162,6 @@ func Send(ctx context.Context, p *Proc, reqs []Request, senders int) (SendResult
 	}
 	res.Settle = time.Since(settle)
 	res.ServerCPU = cpu1 - cpu0
-	w1, err := p.DiskWrites()
-	if err != nil {
-		return res, err
-	}
-	res.DiskWrites = w1 - w0
 	res.ClientCPU = selfCPU() - self0
 	res.Events = events.Load()
 	res.Retries = retries.Load()

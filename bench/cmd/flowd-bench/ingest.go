@@ -110,7 +110,7 @@ func (b *benchRun) repeat(ic *ingestConfig, dirName string, start func(dir strin
 			p.Stop(10 * time.Second)
 			return nil, fmt.Errorf("%s ingest %s: %w\n%s", p.Name, ic.name, err, p.Tail())
 		}
-		log.Printf("%s %s, batch %d: %.0f events/s, %.0f per CPU-s (%.2f CPU-s, settled %.0f s after the last acknowledgement), peak RSS %d MB, %.1f bytes written to disk an event", p.Name, ic.name, ic.batch, res.Rate(), res.PerCPU(), res.ServerCPU.Seconds(), res.Settle.Seconds(), res.PeakRSS>>20, res.WrittenPerEvent())
+		log.Printf("%s %s, batch %d: %.0f events/s, %.0f per CPU-s (%.2f CPU-s, settled %.0f s after the last acknowledgement), peak RSS %d MB", p.Name, ic.name, ic.batch, res.Rate(), res.PerCPU(), res.ServerCPU.Seconds(), res.Settle.Seconds(), res.PeakRSS>>20)
 		ic.results = append(ic.results, res)
 		if ic.main && run == b.c.runs-1 {
 			return p, nil

@@ -81,11 +81,11 @@ func (r *report) write(w io.Writer) {
 
 // ingestRow writes one server's ingest configuration as a table row.
 func ingestRow(w io.Writer, server, input, batch string, ic *ingestConfig) {
-	fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %s | %.2f | %d MB | %.1f |\n", server, input, batch,
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %s | %.2f | %d MB |\n", server, input, batch,
 		millions(medianOf(ic.results, bench.SendResult.Rate)), medianOf(ic.results, func(s bench.SendResult) float64 { return s.ServerCPU.Seconds() }),
 		millions(medianOf(ic.results, bench.SendResult.PerCPU)),
 		medianOf(ic.results, func(s bench.SendResult) float64 { return s.ClientCPU.Seconds() }),
-		int64(peakRSS(ic))>>20, medianOf(ic.results, bench.SendResult.WrittenPerEvent))
+		int64(peakRSS(ic))>>20)
 }
 
 func peakRSS(ic *ingestConfig) float64 {
@@ -95,7 +95,7 @@ func peakRSS(ic *ingestConfig) float64 {
 // writeIngest writes the ingest rates and the goals on them.
 func (r *report) writeIngest(w io.Writer) {
 	fmt.Fprintf(w, "#### Ingest\n\n")
-	fmt.Fprintf(w, "| server | input | per request | events/s | server CPU-s | events per CPU-s | client CPU-s | peak RSS | disk bytes written an event |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| server | input | per request | events/s | server CPU-s | events per CPU-s | client CPU-s | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	var mainRate, mainPerCPU, smallPerCPU float64
 	for i := range r.ingest {
 		ic := &r.ingest[i]
