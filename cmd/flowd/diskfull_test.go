@@ -39,7 +39,11 @@ func TestFullDiskAnswers503AndLosesNothing(t *testing.T) {
 	data := filepath.Join(disk, "data")
 	flags := append(registryFlags(t), "-flush-interval", "200ms", "-min-free-disk", "1048576")
 	c := startFlowd(t, data, flags...)
-	t0 := testT0().Add(-2 * time.Hour)
+	// Batch i is stamped minute i from t0: the up to 3,010 batches below
+	// (however many the WAL's room ahead absorbs before the disk is full
+	// for it too) must all be in the past, or they would be refused as
+	// ahead of the server's clock rather than for the disk.
+	t0 := testT0().Add(-52 * time.Hour)
 	acked := map[int]int{}
 	batch := func(i, k int) string {
 		var b strings.Builder
