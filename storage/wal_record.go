@@ -84,14 +84,7 @@ func readCellXOR(p []byte, prev uint64) (uint64, int) {
 func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries2)
 	dst = binary.AppendUvarint(dst, uint64(len(t.series)))
-	base := int64(0)
-	for i := range t.series {
-		if se := &t.series[i]; se.tail >= 0 {
-			run, _, _ := t.chunkAt(se, se.tail)
-			base = int64(run[0].minute)
-			break
-		}
-	}
+	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	prevCell := uint64(0)
 	for i := range t.series {
@@ -101,18 +94,38 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		prevCell = se.key.Cell
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
-		prev := base
-		for c := se.head; c >= 0; {
-			var run []point
-			run, _, c = t.chunkAt(se, c)
-			for _, pt := range run {
-				dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
-				dst = binary.AppendVarint(dst, pt.val())
-				prev = int64(pt.minute)
-			}
-		}
+		dst = appendRecordPoints(dst, t, se, base)
 	}
 	return appendTripOps(dst, ops)
+}
+
+// recordBase is the base minute of a series record of t: the minute of
+// the last chunk's first point of its first series with points.
+func recordBase(t *seriesTable) int64 {
+	for i := range t.series {
+		if se := &t.series[i]; se.tail >= 0 {
+			run, _, _ := t.chunkAt(se, se.tail)
+			return int64(run[0].minute)
+		}
+	}
+	return 0
+}
+
+// appendRecordPoints appends the points of series se of t as a series
+// record holds them: each minute as the difference from the point before
+// (the first from base), then the value.
+func appendRecordPoints(dst []byte, t *seriesTable, se *series, base int64) []byte {
+	prev := base
+	for c := se.head; c >= 0; {
+		var run []point
+		run, _, c = t.chunkAt(se, c)
+		for _, pt := range run {
+			dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
+			dst = binary.AppendVarint(dst, pt.val())
+			prev = int64(pt.minute)
+		}
+	}
+	return dst
 }
 
 // decodeSeries adds the series of a recordSeries payload, or of a

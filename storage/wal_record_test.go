@@ -35,14 +35,7 @@ func appendBatchRecord(dst []byte, deltas []Delta, ops []TripOp) []byte {
 func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries)
 	dst = binary.AppendUvarint(dst, uint64(len(t.series)))
-	base := int64(0)
-	for i := range t.series {
-		if se := &t.series[i]; se.tail >= 0 {
-			run, _, _ := t.chunkAt(se, se.tail)
-			base = int64(run[0].minute)
-			break
-		}
-	}
+	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	for i := range t.series {
 		se := &t.series[i]
@@ -50,16 +43,7 @@ func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		dst = binary.LittleEndian.AppendUint64(dst, se.key.Cell)
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
-		prev := base
-		for c := se.head; c >= 0; {
-			var run []point
-			run, _, c = t.chunkAt(se, c)
-			for _, pt := range run {
-				dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
-				dst = binary.AppendVarint(dst, pt.val())
-				prev = int64(pt.minute)
-			}
-		}
+		dst = appendRecordPoints(dst, t, se, base)
 	}
 	return appendTripOps(dst, ops)
 }
