@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -204,7 +203,7 @@ func (s *Store) flushFrozen() error {
 			s.spare = f.mem
 		}
 		s.mu.Unlock()
-		if err := removeWALUpTo(filepath.Join(s.dir, "wal"), f.walSeq); err != nil {
+		if err := retireWALUpTo(filepath.Join(s.dir, "wal"), f.walSeq); err != nil {
 			return err
 		}
 		s.metrics.flushed(start, nil)
@@ -222,28 +221,6 @@ func (s *Store) logExpired(t Tier, n int) {
 		return
 	}
 	s.opts.Logf("storage: flush: %d hour rows older than the hour retention of %v dropped", n, s.opts.Retention[t])
-}
-
-// removeWALUpTo deletes the WAL segments numbered at most seq.
-func removeWALUpTo(dir string, seq uint64) error {
-	seqs, err := walSegments(dir)
-	if err != nil {
-		return err
-	}
-	removed := false
-	for _, n := range seqs {
-		if n > seq {
-			break
-		}
-		if err := os.Remove(filepath.Join(dir, segmentName(n))); err != nil {
-			return err
-		}
-		removed = true
-	}
-	if removed {
-		return syncDir(dir)
-	}
-	return nil
 }
 
 // startPart starts a new part of tier t, written in a temporary directory

@@ -138,7 +138,12 @@ func (s *Store) replay() error {
 // A damaged segment is copied to wal-damaged/ before anything can remove
 // it, and counted.
 func (s *Store) reportSegment(seq uint64, path string, sc segmentScan) {
-	if sc.torn > 0 {
+	switch {
+	case sc.torn > 0 && sc.version == 3:
+		// A recycled segment's old contents follow its last write: where
+		// the cut write ends cannot be told from them.
+		s.opts.Logf("storage: WAL %s: from offset %d, a write cut short by a crash (never acknowledged), then room or what the recycled file held before; ignored", path, sc.tornAt)
+	case sc.torn > 0:
 		s.opts.Logf("storage: WAL %s: %d bytes from offset %d are a write cut short by a crash (never acknowledged); ignored", path, sc.torn, sc.tornAt)
 	}
 	if len(sc.damaged) == 0 {

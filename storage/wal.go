@@ -17,21 +17,25 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Only the store's commit goroutine appends; rotation happens under the
 // store's lock, so no locking is needed here.
 //
-// A segment is written into room: zeros written ahead of its records, so
-// that a group commit overwrites blocks the file already has and its
-// fdatasync writes data only. An append that grows the file makes every
+// A segment is written into room: blocks the file already has, so that a
+// group commit overwrites them and its fdatasync writes data only. An append that grows the file makes every
 // sync commit the file's new size to the file system's journal as well,
 // which on this kind of machine costs nearly twice the CPU and 1.5× the
 // time (BenchmarkWALCommit). The room is extended, by half the segment's
 // size (at least minWALRoom), in the commit that would run past it, and
-// cut off when the segment is closed; a reader takes zeros after the last
-// record as room (wal_frame.go).
+// cut off when the segment is closed by a clean stop. The room a segment
+// starts with is a retired segment's file, recycled (format 3,
+// wal_frame3.go): its old frames do not check under the new number, so
+// they need no zeros written over them. Only a segment larger than any
+// before needs zeros ahead of it.
 type wal struct {
-	dir  string
-	seq  uint64 // the segment being appended
-	f    *os.File
-	size int64 // bytes of records (and header) written
-	end  int64 // the file's length: zeros from size to end
+	dir string
+	seq uint64 // the segment being appended
+	f   *os.File
+	// size is the bytes of the header, records and the last commit's end
+	// marker, which the next commit overwrites.
+	size int64
+	end  int64 // the file's length: room from size to end
 	buf  []byte
 }
 
@@ -92,6 +96,11 @@ func openWAL(dir string) (*wal, error) {
 
 func (w *wal) create() error {
 	path := filepath.Join(w.dir, segmentName(w.seq))
+	if f, size, ok := claimSpare(w.dir, path); ok {
+		w.f = f
+		w.size, w.end = 0, size
+		return nil
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -134,14 +143,19 @@ func (w *wal) append(payloads [][]byte) error {
 		}
 	}
 	w.buf = w.buf[:0]
+	at := max(w.size-walEndMarkSize, 0) // over the last commit's end marker
 	if w.size == 0 {
-		w.buf = append(w.buf, walSegmentHeader[:]...)
+		w.buf = appendSegmentHeader3(w.buf, w.seq)
 	}
 	for _, p := range payloads {
-		w.buf = appendFrame(w.buf, p)
+		if len(p) == 0 {
+			return fmt.Errorf("BUG: an empty WAL record")
+		}
+		w.buf = appendFrame3(w.buf, p, w.seq)
 	}
-	need := w.size + int64(len(w.buf))
-	_, err := w.f.WriteAt(w.buf, w.size)
+	w.buf = appendFrame3(w.buf, nil, w.seq)
+	need := at + int64(len(w.buf))
+	_, err := w.f.WriteAt(w.buf, at)
 	if err == nil {
 		w.end = max(w.end, need)
 		if need > w.end-minWALRoom/4 {
@@ -172,12 +186,12 @@ func (w *wal) cutRoom() {
 	}
 }
 
-// rotate closes the current segment and starts the next one. It returns the
-// number of the segment that was closed.
+// rotate closes the current segment, its room left for the file's next
+// life (see retireWALUpTo), and starts the next one. It returns the number
+// of the segment that was closed.
 func (w *wal) rotate() (uint64, error) {
 	closed := w.seq
 	if w.f != nil {
-		w.cutRoom()
 		if err := w.f.Close(); err != nil {
 			return 0, err
 		}
@@ -228,7 +242,7 @@ func replayWAL(dir string, fn func(seq uint64, payload []byte) error, report fun
 		if err != nil {
 			return err
 		}
-		sc, err := readSegment(data, func(p []byte) error { return fn(seq, p) })
+		sc, err := readSegment(data, seq, func(p []byte) error { return fn(seq, p) })
 		if err != nil {
 			return fmt.Errorf("WAL %s: %w", path, err)
 		}
@@ -255,4 +269,120 @@ func keepSegment(path, dir string) (string, error) {
 		return "", err
 	}
 	return dst, nil
+}
+
+// maxWALSpares is how many retired segments are kept to be written into
+// again; maxSpareBytes is the largest kept (a burst's segment is removed).
+const (
+	maxWALSpares  = 2
+	maxSpareBytes = 128 << 20
+)
+
+func spareName(seq uint64) string {
+	return fmt.Sprintf("%016d.spare", seq)
+}
+
+// walSpares lists the spare segment files in dir.
+func walSpares(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".spare") {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// retireWALUpTo retires the WAL segments numbered at most seq, whose
+// records are all in parts: a segment of format 3 becomes a spare while
+// fewer than maxWALSpares are kept, for a later segment to be written
+// into; the others are removed. A segment of an older format is never
+// recycled: its frames would check under any number.
+func retireWALUpTo(dir string, seq uint64) error {
+	seqs, err := walSegments(dir)
+	if err != nil {
+		return err
+	}
+	spares, err := walSpares(dir)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, n := range seqs {
+		if n > seq {
+			break
+		}
+		path := filepath.Join(dir, segmentName(n))
+		if len(spares) < maxWALSpares && recyclable(path) {
+			if err := os.Rename(path, filepath.Join(dir, spareName(n))); err != nil {
+				return err
+			}
+			spares = append(spares, spareName(n))
+		} else if err := os.Remove(path); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if changed {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+// recyclable reports whether the segment file at path may become a spare:
+// of format 3 and not too large.
+func recyclable(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var head [len(walMagic3)]byte
+	fi, err := f.Stat()
+	if err != nil || fi.Size() > maxSpareBytes {
+		return false
+	}
+	_, err = f.ReadAt(head[:], 0)
+	return err == nil && head == walMagic3
+}
+
+// claimSpare renames a spare segment file to path, the next segment, and
+// opens it for writing, keeping its contents (read as room until this
+// segment's writes cover them). It reports false when there is no spare
+// to take.
+func claimSpare(dir, path string) (*os.File, int64, bool) {
+	spares, err := walSpares(dir)
+	if err != nil {
+		return nil, 0, false
+	}
+	for _, name := range spares {
+		src := filepath.Join(dir, name)
+		if !recyclable(src) {
+			os.Remove(src)
+			continue
+		}
+		if err := os.Rename(src, path); err != nil {
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			os.Remove(path)
+			continue
+		}
+		fi, err := f.Stat()
+		if err == nil {
+			err = syncDir(dir)
+		}
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+			continue
+		}
+		return f, fi.Size(), true
+	}
+	return nil, 0, false
 }

@@ -108,11 +108,14 @@ type segmentScan struct {
 	room int
 }
 
-// readSegment calls fn with the payload of every intact record of a
-// segment, in order. It resynchronises after damage: the range up to the
+// readSegment calls fn with the payload of every intact record of segment
+// seq, in order. It resynchronises after damage: the range up to the
 // next intact frame is reported in the scan and reading goes on there. An
 // error is fn's, with the offset of its record.
-func readSegment(data []byte, fn func([]byte) error) (segmentScan, error) {
+func readSegment(data []byte, seq uint64, fn func([]byte) error) (segmentScan, error) {
+	if isSegment3(data, seq) {
+		return readSegment3(data, seq, fn)
+	}
 	if isOldSegment(data) {
 		return readOldSegment(data, fn)
 	}

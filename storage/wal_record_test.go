@@ -479,9 +479,10 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 // TestCleanStopLeavesOnlyACheckpoint: after a clean stop the WAL holds no
-// record but checkpoints (type 2), which every flowd reads, so going back
-// to a version from before recordSeries2 is safe once flowd has stopped
-// cleanly (docs/storage-format.md says so).
+// record but checkpoints (type 2), which every flowd of WAL format 3
+// reads, so going back to a version from before recordSeries2 loses no
+// bucket once flowd has stopped cleanly (docs/storage-format.md says so,
+// and what a flowd from before format 3 does with the segment).
 func TestCleanStopLeavesOnlyACheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestStore(t, dir, quietOptions())

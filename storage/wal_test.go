@@ -119,21 +119,30 @@ func onlySegment(t *testing.T, dir string) string {
 	return found[0]
 }
 
-// frameStarts returns the offsets of a segment's intact frames, from its
-// header on, and the offset after the last: where its room begins.
+// frameStarts returns the offsets of the intact record frames of a
+// segment of format 3, from its header on, and the offset after the last
+// of them: where the last commit's end marker begins.
 func frameStarts(data []byte) (starts []int, end int) {
-	off := len(walSegmentHeader)
+	seq, ok := segmentHeader3(data)
+	if !ok {
+		return nil, 0
+	}
+	off := walHeader3Size
+	end = off
 	for {
-		p, ok := frameAt(data, off)
+		p, ok := frameAt3(data, off, seq)
 		if !ok {
-			return starts, off
+			return starts, end
 		}
-		starts = append(starts, off)
+		if len(p) > 0 {
+			starts = append(starts, off)
+			end = off + walFrameHeaderSize + len(p)
+		}
 		off += walFrameHeaderSize + len(p)
 	}
 }
 
-// recordsEnd is the offset after the last intact frame of a segment.
+// recordsEnd is the offset after the last intact record of a segment.
 func recordsEnd(data []byte) int {
 	_, end := frameStarts(data)
 	return end
