@@ -260,7 +260,7 @@ func TestSegment3Ranges(t *testing.T) {
 	a := len(seg)
 	seg = appendFrame3(seg, rec(1), seq)
 	seg = appendFrame3(seg, nil, seq) // the first commit's end
-	b := len(seg) - walEndMarkSize   // the second commit overwrites that marker
+	b := len(seg) - walEndMarkSize    // the second commit overwrites that marker
 	seg = appendFrame3(seg[:b], rec(2), seq)
 	c := len(seg)
 	seg = appendFrame3(seg, rec(3), seq)
