@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"slices"
@@ -811,6 +812,33 @@ func TestMemoryBodyRefusesAsTheStreamDoes(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestSplitCSVWithoutQuotes: a line that quotes nothing splits at every
+// comma, empty fields and a trailing comma included, as a line with quotes
+// elsewhere does.
+func TestSplitCSVWithoutQuotes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		b := make([]byte, rng.IntN(40))
+		for j := range b {
+			b[j] = ",ab1 \t;"[rng.IntN(7)]
+		}
+		got, err := splitCSV(nil, append([]byte(nil), b...))
+		if err != nil {
+			t.Fatalf("line %d %q: %v", i, b, err)
+		}
+		want := strings.Split(string(b), ",")
+		if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+			t.Fatalf("line %q: fields %q, want %q", b, got, want)
+		}
+		// The same fields with one of them quoted take the quoted path.
+		q := strings.Join(append([]string{`"x"`}, want...), ",")
+		got, err = splitCSV(nil, []byte(q))
+		if err != nil || fmt.Sprintf("%q", got) != fmt.Sprintf("%q", append([]string{"x"}, want...)) {
+			t.Fatalf("line %q: fields %q (%v), want %q", q, got, err, append([]string{"x"}, want...))
 		}
 	}
 }
