@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -232,5 +233,34 @@ func TestMemtableHoldsPointsDensely(t *testing.T) {
 	t.Logf("%.1f bytes a point", perPoint)
 	if perPoint > 20 {
 		t.Fatalf("a memtable of %d series of %d points counts %.1f bytes a point; want at most 20", series, minutes, perPoint)
+	}
+}
+
+// TestSortNearly sorts words in order, nearly in order, reversed and
+// random, as slices.Sort does.
+func TestSortNearly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := range 200 {
+		for _, kind := range []string{"sorted", "nearly", "reversed", "random"} {
+			w := make([]uint64, n)
+			for i := range w {
+				switch kind {
+				case "sorted":
+					w[i] = uint64(i)
+				case "nearly":
+					w[i] = uint64(i + rng.IntN(5)) // a few places out
+				case "reversed":
+					w[i] = uint64(n - i)
+				case "random":
+					w[i] = rng.Uint64() % 50
+				}
+			}
+			want := slices.Clone(w)
+			slices.Sort(want)
+			sortNearly(w)
+			if !slices.Equal(w, want) {
+				t.Fatalf("%s, %d words: %v, want %v", kind, n, w, want)
+			}
+		}
 	}
 }

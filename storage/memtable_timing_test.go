@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -213,4 +214,46 @@ func BenchmarkMergeParts(b *testing.B) {
 		os.RemoveAll(p.dir)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
+}
+
+// disorderedWords returns the words (minute, place) of a series of n
+// points, one a request, committed out of order by four requests in flight
+// as flowd-bench's senders make them: each point a few places from where
+// it sorts.
+func disorderedWords(rng *rand.Rand, n int) []uint64 {
+	var out, pending []uint64
+	next := uint64(0)
+	for len(out) < n {
+		for len(pending) < 4 {
+			pending = append(pending, next)
+			next++
+		}
+		i := rng.IntN(len(pending))
+		out = append(out, pending[i]<<32|uint64(len(out)))
+		pending = slices.Delete(pending, i, i+1)
+	}
+	return out
+}
+
+// BenchmarkSortNearly sorts the 41 points of a series a flush of the
+// bench's day finds out of order (its average), as sortedPlaces does,
+// against slices.Sort.
+func BenchmarkSortNearly(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	var inputs [][]uint64
+	for range 1000 {
+		inputs = append(inputs, disorderedWords(rng, 41))
+	}
+	w := make([]uint64, 41)
+	for _, s := range []struct {
+		name string
+		sort func([]uint64)
+	}{{"sortNearly", sortNearly}, {"slices.Sort", slices.Sort[[]uint64]}} {
+		b.Run(s.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				copy(w, inputs[i%len(inputs)])
+				s.sort(w)
+			}
+		})
+	}
 }
