@@ -29,10 +29,19 @@ func TestCrashLoop(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("FLOWD_CRASH_RUNS")); err == nil && v > 0 {
 		runs = v
 	}
+	// Each batch lands in a minute of its own, so a query tells batches
+	// apart: minutes from t0 on, all of them in the past (a batch stamped
+	// ahead of the clock is refused) and one query's worth of steps (at
+	// most 100,000), however many runs. So a run posts at most
+	// maxPerRun batches, and the minute tier keeps them all.
+	const maxPerRun = 1000
+	if runs*maxPerRun > 95000 {
+		t.Fatalf("FLOWD_CRASH_RUNS=%d: at most %d runs fit one query's minutes", runs, 95000/maxPerRun)
+	}
+	span := time.Duration(runs*maxPerRun/60+2) * time.Hour // whole hours: the hour tier's query starts at t0
+	t0 := time.Now().UTC().Truncate(time.Hour).Add(-span)
 	data := t.TempDir()
-	flags := append(registryFlags(t), "-flush-interval", "100ms")
-	// Each batch lands in a minute of its own, so a query tells batches apart.
-	t0 := time.Now().UTC().Truncate(time.Hour).Add(-5 * 24 * time.Hour)
+	flags := append(registryFlags(t), "-flush-interval", "100ms", "-retention-minute", (span + 48*time.Hour).String())
 	acked := map[int]int64{}    // batch -> swipes, acknowledged
 	inFlight := map[int]int64{} // batch -> swipes, sent without an answer
 	next := 0
@@ -97,13 +106,24 @@ func TestCrashLoop(t *testing.T) {
 		}
 		verify(c, fmt.Sprintf("run %d (%s) after restart", run, mode))
 		killAt := time.Now().Add(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
-		for {
+		for posted := 0; ; posted++ {
 			if mode == "random" && time.Now().After(killAt) {
 				c.kill()
 				break
 			}
 			if time.Now().After(killAt.Add(5 * time.Second)) {
 				c.kill() // the failpoint was not reached in time
+				break
+			}
+			if posted >= maxPerRun {
+				// The run's batches are in; flushes and merges go on
+				// until the failpoint or the kill.
+				time.Sleep(10 * time.Millisecond)
+				select {
+				case <-c.done:
+				default:
+					continue
+				}
 				break
 			}
 			k := int64(1 + rng.IntN(40))
