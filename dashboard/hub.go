@@ -119,6 +119,7 @@ type Hub struct {
 
 	open                                     atomic.Int64 // connections accepted and not yet removed
 	frames, bytes, skipped, dropped, refused atomic.Int64
+	yields                                   atomic.Int64 // ingest requests that waited for a burst (Yield)
 
 	stop chan struct{}
 	done chan struct{}
@@ -135,6 +136,7 @@ type HubStats struct {
 	Skipped      int64  `json:"frames_skipped"`
 	Dropped      int64  `json:"clients_dropped"`
 	Refused      int64  `json:"clients_refused"`
+	Yields       int64  `json:"ingest_yields"` // ingest requests that waited for a burst of frames
 	LostDeltas   int64  `json:"deltas_lost"`
 	WindowCells  int    `json:"window_cells"`
 	WindowMinute int64  `json:"window_minute"`
@@ -301,6 +303,7 @@ func (h *Hub) Stats() HubStats {
 	s.LostDeltas = lost
 	s.Frames, s.Bytes, s.Skipped = h.frames.Load(), h.bytes.Load(), h.skipped.Load()
 	s.Dropped, s.Refused = h.dropped.Load(), h.refused.Load()
+	s.Yields = h.yields.Load()
 	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 	metrics.Read(m)
 	s.HeapLive, s.Stacks, s.Goroutines = m[0].Value.Uint64(), m[1].Value.Uint64(), m[2].Value.Uint64()

@@ -21,6 +21,7 @@ func (d *Dashboard) WriteMetrics(w io.Writer) {
 	metrics.WriteCounterUint64(w, "flowd_live_frames_skipped_total", uint64(st.Skipped))
 	metrics.WriteCounterUint64(w, "flowd_live_clients_dropped_total", uint64(st.Dropped))
 	metrics.WriteCounterUint64(w, "flowd_live_clients_refused_total", uint64(st.Refused))
+	metrics.WriteCounterUint64(w, "flowd_live_ingest_yields_total", uint64(st.Yields))
 	metrics.WriteCounterUint64(w, "flowd_live_deltas_lost_total", uint64(st.LostDeltas))
 	sites := d.Sites.All()
 	perSite := func(name string, v func(*SiteStatus) float64) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -51,6 +52,9 @@ type readyQueue struct {
 	wake   sync.Cond
 	ready  []*client
 	closed bool
+	// unwritten counts the clients pushed that no writer has finished
+	// with yet: a tick's burst lasts while it is large (see Hub.Yield).
+	unwritten atomic.Int64
 }
 
 func newReadyQueue() *readyQueue {
@@ -63,6 +67,7 @@ func (q *readyQueue) push(cs ...*client) {
 	if len(cs) == 0 {
 		return
 	}
+	q.unwritten.Add(int64(len(cs)))
 	q.mu.Lock()
 	q.ready = append(q.ready, cs...)
 	q.mu.Unlock()
@@ -125,7 +130,38 @@ func (h *Hub) runWriter() {
 			w.flush(c)
 			batch[i] = nil
 		}
+		h.ready.unwritten.Add(-int64(n))
 	}
+}
+
+// burstClients is how many clients waiting for their frames make a burst
+// that ingest yields to (Yield).
+const burstClients = 256
+
+// Yield waits while a burst of frames goes out — a tick's, or
+// snapshots', to at least burstClients clients — for at most max, and
+// returns at once otherwise. Ingest calls it before decoding a request:
+// a tick's writes to 10,000 viewers take both cores of a small machine
+// for 75–100 ms, and every decoder running beside them makes the last
+// viewers' frames later. Ingest does the same work, a few milliseconds
+// later; its acknowledgements wait, not its data.
+func (h *Hub) Yield(max time.Duration) {
+	if h.ready.yield(max) {
+		h.yields.Add(1)
+	}
+}
+
+// yield waits while at least burstClients clients wait for their frames,
+// for at most max, and reports whether it waited.
+func (q *readyQueue) yield(max time.Duration) bool {
+	if q.unwritten.Load() < burstClients {
+		return false
+	}
+	deadline := time.Now().Add(max)
+	for q.unwritten.Load() >= burstClients && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return true
 }
 
 // writeOnce is one write(2) that never waits: a full socket buffer

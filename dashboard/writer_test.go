@@ -167,3 +167,37 @@ func TestClientWithoutDescriptorIsRead(t *testing.T) {
 		t.Fatalf("answer op %#x %q, %v; want the pong", op, p, err)
 	}
 }
+
+// TestYieldWaitsForABurst: ingest's Yield returns at once with a few
+// clients waiting for frames, waits while a burst of them does until the
+// writers are through it, and never longer than it is allowed.
+func TestYieldWaitsForABurst(t *testing.T) {
+	q := newReadyQueue()
+	few := make([]*client, burstClients-1)
+	for i := range few {
+		few[i] = &client{}
+	}
+	q.push(few...)
+	start := time.Now()
+	if q.yield(time.Second) || time.Since(start) > 50*time.Millisecond {
+		t.Fatalf("waited with %d clients waiting", len(few))
+	}
+	q.push(&client{}) // a burst now
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		q.unwritten.Add(-burstClients) // the writers are through
+	}()
+	start = time.Now()
+	if !q.yield(time.Second) {
+		t.Fatal("did not wait for a burst")
+	}
+	if d := time.Since(start); d < 25*time.Millisecond || d > 500*time.Millisecond {
+		t.Fatalf("waited %v for a burst written in 30ms", d)
+	}
+	q.push(make([]*client, burstClients)...) // a burst no writer takes
+	start = time.Now()
+	q.yield(40 * time.Millisecond)
+	if d := time.Since(start); d < 40*time.Millisecond || d > 500*time.Millisecond {
+		t.Fatalf("waited %v, allowed 40ms", d)
+	}
+}

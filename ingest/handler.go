@@ -26,6 +26,11 @@ type Handler struct {
 	MaxRejected int
 	// MaxEvents bounds the lines (events) of one request; 0 is no limit.
 	MaxEvents int
+	// Yield, when set, is called before a request takes its place among
+	// those in flight, and may wait: the live map's hub has ingest wait
+	// while a tick's frames go out (dashboard.Hub.Yield), so that a burst
+	// of writes to thousands of viewers has the cores to itself.
+	Yield func()
 
 	inflight chan struct{}
 	metrics  *handlerMetrics
@@ -112,8 +117,12 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, source string, decode func(io.
 }
 
 // admit takes one of the requests in flight, or answers 429; the caller
-// gives it back.
+// gives it back. It first yields to a burst of live frames (Yield),
+// holding no slot meanwhile.
 func (h *Handler) admit(ctx *fasthttp.RequestCtx, sm *sourceMetrics, start time.Time) bool {
+	if h.Yield != nil {
+		h.Yield()
+	}
 	select {
 	case h.inflight <- struct{}{}:
 		return true

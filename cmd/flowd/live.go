@@ -20,6 +20,7 @@ type liveConfig struct {
 	tick           time.Duration
 	maxClients     int
 	deflateShared  int
+	yield          time.Duration
 	siteDayStart   string
 	siteTZ         string
 	siteLoc        *time.Location // when set, wins over siteTZ
@@ -43,6 +44,7 @@ func liveFlags(fs *flag.FlagSet, c *liveConfig) {
 	fs.DurationVar(&c.window, "live-window", 5*time.Minute, "sliding window of the live map's density (whole minutes)")
 	fs.DurationVar(&c.tick, "live-tick", time.Second, "how often live map clients get the cells that changed")
 	fs.IntVar(&c.maxClients, "live-max-clients", 10000, "live map WebSocket clients served at once; beyond it 503")
+	fs.DurationVar(&c.yield, "live-yield", 100*time.Millisecond, "how long an ingest request may wait before decoding while a tick's frames go out to many live map clients, so that the burst of writes has the cores; 0: never waits")
 	fs.IntVar(&c.deflateShared, "live-deflate-shared", 4, "compress a view's live frames (permessage-deflate, for the clients that offer it) once this many of its clients take them; 0: never")
 	fs.StringVar(&c.siteDayStart, "site-day-start", "04:00", "time of day (HH:MM, in -site-tz) when site occupancy and daily entries reset")
 	fs.StringVar(&c.siteTZ, "site-tz", "", "IANA time zone of -site-day-start, e.g. Asia/Shanghai (default the server's local zone)")

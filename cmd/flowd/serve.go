@@ -244,6 +244,9 @@ func serve(args []string) error {
 		return err
 	}
 	defer stopLive()
+	if c.live.yield > 0 {
+		ih.Yield = func() { d.Hub.Yield(c.live.yield) }
+	}
 	go fc.Run()
 	defer fc.Close()
 	parts := api.Parts{Ingest: ih, Live: d, Forecasts: fc, Remote: rt}
