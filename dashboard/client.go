@@ -41,6 +41,7 @@ type client struct {
 	needsFull bool
 	skips     int
 	closed    bool
+	pingSlice int // which of the hub's ping slices it is pinged with
 }
 
 func newClient(conn net.Conn) *client {

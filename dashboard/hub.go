@@ -116,6 +116,9 @@ type Hub struct {
 	ready   *readyQueue
 	writers sync.WaitGroup // the writers and the poller
 	batch   []*client      // the tick loop's list of clients made ready
+	// The ping slice pinged next, and the slice the next client joins
+	// (see ping); guarded by mu.
+	pingPhase, nextSlice int
 
 	open                                     atomic.Int64 // connections accepted and not yet removed
 	frames, bytes, skipped, dropped, refused atomic.Int64
@@ -245,7 +248,7 @@ func (h *Hub) Run() {
 	defer tick.Stop()
 	absorb := time.NewTicker(max(h.opts.Tick/10, 10*time.Millisecond))
 	defer absorb.Stop()
-	ping := time.NewTicker(h.opts.PingInterval)
+	ping := time.NewTicker(h.opts.PingInterval / time.Duration(h.pingSlices()))
 	defer ping.Stop()
 	for {
 		select {
@@ -403,11 +406,20 @@ func (h *Hub) fanOut() {
 
 // ping queues a keepalive ping for every client and drops those that have
 // sent nothing, not even a pong, for two intervals.
+//
+// The clients are pinged a slice at a time (pingSlices), each slice once
+// an interval: all 10,000 at once were a burst of 10,000 writes, which
+// made the tick it met a hundred milliseconds late for its last viewers.
 func (h *Hub) ping() {
 	silent := time.Now().Add(-2 * h.opts.PingInterval).UnixMilli()
 	h.mu.Lock()
+	slice := h.pingPhase
+	h.pingPhase = (h.pingPhase + 1) % h.pingSlices()
 	ready := h.batch[:0]
 	for c := range h.clients {
+		if c.pingSlice != slice {
+			continue
+		}
 		if c.heard.Load() < silent {
 			h.dropLocked(c, fmt.Sprintf("silent for %v", 2*h.opts.PingInterval))
 			continue
@@ -418,6 +430,13 @@ func (h *Hub) ping() {
 	h.ready.push(ready...)
 	clear(ready)
 	h.batch = ready[:0]
+}
+
+// pingSlices is how many slices the clients are pinged in, one slice
+// each PingInterval/pingSlices: 20, or fewer so that a slice's turn comes
+// at most every 50 ms.
+func (h *Hub) pingSlices() int {
+	return int(min(max(h.opts.PingInterval/(50*time.Millisecond), 1), 20))
 }
 
 // queueLocked queues frames for c behind the ones waiting; a client that

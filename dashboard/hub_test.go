@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -267,4 +268,59 @@ func BenchmarkHubObserveTick(b *testing.B) {
 		tick()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(100*len(cells)), "ns/delta")
+}
+
+// TestPingsSpreadAndSilentDropped: with pings every 400 ms in 8 slices,
+// each of 16 clients that answers is pinged about once an interval and
+// stays, a slice at a time (never all of them within one slice's turn),
+// and one that never answers is dropped after two intervals of silence.
+func TestPingsSpreadAndSilentDropped(t *testing.T) {
+	srv := startServer(t, t.TempDir(), Options{Hub: HubOptions{PingInterval: 400 * time.Millisecond}})
+	const n = 16
+	var mu sync.Mutex
+	var pings []time.Time // when each ping arrived
+	perClient := make([]int, n)
+	for i := range n {
+		c := srv.dial(t, nil)
+		c.conn.SetPingHandler(func(data string) error {
+			mu.Lock()
+			pings = append(pings, time.Now())
+			perClient[i]++
+			mu.Unlock()
+			return c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		go func() {
+			for {
+				if _, _, err := c.conn.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	silent := srv.dial(t, nil) // never reads, so never answers a ping
+	_ = silent
+	time.Sleep(2 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, k := range perClient {
+		if k < 3 || k > 7 {
+			t.Errorf("client %d was pinged %d times in 2 s, want about 5 (one each 400 ms)", i, k)
+		}
+	}
+	// A slice's turn (50 ms) sends to about n/8 clients: never to all.
+	slices.SortFunc(pings, func(a, b time.Time) int { return a.Compare(b) })
+	for i := range pings {
+		j := i
+		for j < len(pings) && pings[j].Sub(pings[i]) < 25*time.Millisecond {
+			j++
+		}
+		if j-i > n/2 {
+			t.Fatalf("%d pings within 25 ms: the clients were pinged all at once", j-i)
+		}
+	}
+	var st HubStats
+	srv.getJSON(t, "/api/v1/live/stats", &st)
+	if st.Clients != n || st.Dropped != 1 {
+		t.Fatalf("%d clients, %d dropped; want %d and the silent one dropped", st.Clients, st.Dropped, n)
+	}
 }

@@ -126,6 +126,8 @@ func (h *Hub) accept(hj net.Conn, accept string, exact, deflate bool) {
 		return
 	}
 	h.clients[c] = struct{}{}
+	c.pingSlice = h.nextSlice
+	h.nextSlice = (h.nextSlice + 1) % h.pingSlices()
 	if deflate {
 		h.deflating++
 	}
