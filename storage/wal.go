@@ -53,7 +53,11 @@ func segmentName(seq uint64) string {
 }
 
 // walSegments lists the segment numbers in dir, ascending.
-func walSegments(dir string) ([]uint64, error) {
+func walSegments(dir string) ([]uint64, error) { return numberedFiles(dir, ".wal") }
+
+// numberedFiles lists, ascending, the numbers n of the files of dir named
+// n followed by suffix.
+func numberedFiles(dir, suffix string) ([]uint64, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -61,10 +65,10 @@ func walSegments(dir string) ([]uint64, error) {
 	var seqs []uint64
 	for _, e := range ents {
 		name := e.Name()
-		if !strings.HasSuffix(name, ".wal") {
+		if !strings.HasSuffix(name, suffix) {
 			continue
 		}
-		n, err := strconv.ParseUint(strings.TrimSuffix(name, ".wal"), 10, 64)
+		n, err := strconv.ParseUint(strings.TrimSuffix(name, suffix), 10, 64)
 		if err != nil {
 			continue
 		}
@@ -284,17 +288,12 @@ func spareName(seq uint64) string {
 
 // walSpares lists the spare segment files in dir.
 func walSpares(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
+	seqs, err := numberedFiles(dir, ".spare")
+	names := make([]string, len(seqs))
+	for i, n := range seqs {
+		names[i] = spareName(n)
 	}
-	var names []string
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".spare") {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
+	return names, err
 }
 
 // retireWALUpTo retires the WAL segments numbered at most seq, whose
