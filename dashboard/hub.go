@@ -409,7 +409,7 @@ func (h *Hub) fanOut() {
 //
 // The clients are pinged a slice at a time (pingSlices), each slice once
 // an interval: all 10,000 at once were a burst of 10,000 writes, which
-// made the tick it met a hundred milliseconds late for its last viewers.
+// made the tick it met 30–50 ms later for its last viewers.
 func (h *Hub) ping() {
 	silent := time.Now().Add(-2 * h.opts.PingInterval).UnixMilli()
 	h.mu.Lock()
