@@ -74,14 +74,18 @@ var walFrameMagicBytes = binary.LittleEndian.AppendUint32(nil, walFrameMagic)
 
 // nextFrame returns the offset of the first intact frame at or after off,
 // or -1.
-func nextFrame(data []byte, off int) int {
+func nextFrame(data []byte, off int) int { return nextIntact(data, off, frameAt) }
+
+// nextIntact returns the first offset at or after off where a frame
+// marker begins and intact says a frame is, or -1.
+func nextIntact(data []byte, off int, intact func([]byte, int) ([]byte, bool)) int {
 	for off < len(data) {
 		i := bytes.Index(data[off:], walFrameMagicBytes)
 		if i < 0 {
 			return -1
 		}
 		off += i
-		if _, ok := frameAt(data, off); ok {
+		if _, ok := intact(data, off); ok {
 			return off
 		}
 		off++

@@ -88,18 +88,7 @@ func frameAt3(data []byte, off int, seq uint64) ([]byte, bool) {
 // nextFrame3 returns the offset of the first intact frame (or end marker)
 // of segment seq at or after off, or -1.
 func nextFrame3(data []byte, off int, seq uint64) int {
-	for off < len(data) {
-		i := bytes.Index(data[off:], walFrameMagicBytes)
-		if i < 0 {
-			return -1
-		}
-		off += i
-		if _, ok := frameAt3(data, off, seq); ok {
-			return off
-		}
-		off++
-	}
-	return -1
+	return nextIntact(data, off, func(data []byte, off int) ([]byte, bool) { return frameAt3(data, off, seq) })
 }
 
 // isSegment3 reports whether data, the contents of segment seq, is of
@@ -131,11 +120,8 @@ func readSegment3(data []byte, seq uint64, fn func([]byte) error) (segmentScan, 
 	// A damaged header is a range without an intact frame at offset 0,
 	// judged as any other.
 	var gaps []walDamage // ranges without an intact frame since the last end marker
-	last := 0            // the end of the last intact frame, end marker or header
-	if off > 0 {
-		last = off
-	}
-	marked := false // whether the last intact frame was an end marker
+	last := off          // the end of the last intact frame, end marker or header
+	marked := false      // whether the last intact frame was an end marker
 	for off < len(data) {
 		if p, ok := frameAt3(data, off, seq); ok {
 			at := off
