@@ -81,7 +81,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
 	fs.DurationVar(&c.maxAhead, "max-clock-skew", ingest.DefaultMaxAhead, "how far past the server's clock an event may be stamped; a later one is refused with a line error")
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
-	fs.IntVar(&c.memtableBytes, "memtable-bytes", 12<<20, "bytes of buckets held in memory before a flush writes them as parts")
+	fs.IntVar(&c.memtableBytes, "memtable-bytes", 32<<20, "bytes of buckets held in memory before a flush writes them as parts")
 	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
 	fs.IntVar(&c.gcPercent, "gogc", 30, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
 	fs.BoolVar(&c.entitySeries, "entity-series", false, "keep the own figures of a sensor, station or site that shares its H3 cell with another apart, so that sensor=, station= and site= answer them; each such reading then costs two rows (off: the cell's figures, their sum, only)")
