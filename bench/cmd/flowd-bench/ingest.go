@@ -23,9 +23,51 @@ type ingestConfig struct {
 	results []bench.SendResult
 }
 
-// ingestFlowd sends the day to flowd in each configuration, -runs times,
-// and keeps the main configuration's last server for the queries.
-func (b *benchRun) ingestFlowd() error {
+// ingestJob is an ingest configuration and the server its runs go to.
+type ingestJob struct {
+	ic      *ingestConfig
+	dirName string
+	start   func(dir string) (*bench.Proc, error)
+	// keep, when not nil, receives the server of the configuration's
+	// last run, left running (the store the queries read).
+	keep **bench.Proc
+}
+
+// ingest sends the day to flowd in each configuration and, unless
+// ingest alone was asked for, to the peer: -runs rounds, each making one
+// run of every configuration, so that the machine's slower and faster
+// spells fall on flowd and the peer alike and the ratios between them
+// are read from runs made side by side. Until 3 Dec 2026, 09:00 UTC,
+// flowd's runs all came first and the peer's after them.
+func (b *benchRun) ingest() error {
+	jobs, err := b.flowdJobs()
+	if err != nil {
+		return err
+	}
+	if b.c.onlyIngst == "" {
+		peer, err := b.peerJobs()
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, peer...)
+	}
+	for run := range b.c.runs {
+		for _, j := range jobs {
+			p, err := b.once(j.ic, j.dirName, run, j.start, j.keep != nil && run == b.c.runs-1)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				*j.keep = p
+			}
+		}
+	}
+	return nil
+}
+
+// flowdJobs returns flowd's ingest configurations, the main one keeping
+// its last server for the queries.
+func (b *benchRun) flowdJobs() ([]ingestJob, error) {
 	day := b.day
 	paths := make([]string, len(city.Kinds))
 	blocks := make([][]bench.Block, len(city.Kinds))
@@ -46,37 +88,30 @@ func (b *benchRun) ingestFlowd() error {
 		}
 		configs = slices.DeleteFunc(configs, func(ic ingestConfig) bool { return !keep[strconv.Itoa(ic.batch)] })
 		if len(configs) == 0 {
-			return fmt.Errorf("-only-ingest %q: no ingest configuration has those batch sizes (1000, 5000, 10000)", only)
-		}
-	}
-	for i := range configs {
-		ic := &configs[i]
-		p, err := b.repeat(ic, fmt.Sprintf("flowd-%d", i), func(dir string) (*bench.Proc, error) { return b.startFlowd(dir) })
-		if err != nil {
-			return err
-		}
-		if p != nil {
-			b.kept = p
+			return nil, fmt.Errorf("-only-ingest %q: no ingest configuration has those batch sizes (1000, 5000, 10000)", only)
 		}
 	}
 	b.r.ingest = configs
-	return nil
+	var jobs []ingestJob
+	for i := range b.r.ingest {
+		j := ingestJob{ic: &b.r.ingest[i], dirName: fmt.Sprintf("flowd-%d", i), start: func(dir string) (*bench.Proc, error) { return b.startFlowd(dir) }}
+		if j.ic.main {
+			j.keep = &b.kept
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
 }
 
-// ingestPeer sends the day's buckets to the peer, kept for the queries,
-// and its raw events of a stretch of the day through stream aggregation.
-func (b *benchRun) ingestPeer() error {
+// peerJobs returns the peer's configurations, none without a peer: the
+// day's buckets, its server kept for the queries, and raw events of a
+// stretch of the day through stream aggregation.
+func (b *benchRun) peerJobs() ([]ingestJob, error) {
 	if b.peerBin == "" {
-		return nil
+		return nil, nil
 	}
 	c, day := b.c, b.day
-	pc := ingestConfig{name: "pre-bucketed samples, /api/v1/import", batch: c.peerBatch, reqs: bench.PeerRequests(day.PeerImport(c.peerBatch)), main: true}
-	var err error
-	if b.peer, err = b.repeat(&pc, "peer", func(dir string) (*bench.Proc, error) { return bench.StartPeer(b.peerBin, dir) }); err != nil {
-		return err
-	}
-	b.r.peerIngest = &pc
-
+	b.r.peerIngest = &ingestConfig{name: "pre-bucketed samples, /api/v1/import", batch: c.peerBatch, reqs: bench.PeerRequests(day.PeerImport(c.peerBatch)), main: true}
 	from := 8 * 60
 	if from+c.aggrMin > c.minutes {
 		from = max(0, c.minutes-c.aggrMin)
@@ -84,41 +119,37 @@ func (b *benchRun) ingestPeer() error {
 	to := min(from+c.aggrMin, c.minutes)
 	raw, err := day.PeerRawRequests(from, to, c.peerBatch)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ac := ingestConfig{name: fmt.Sprintf("raw events of minutes %d–%d, stream aggregation to 1m sums, /api/v1/import/prometheus", from, to), batch: c.peerBatch, reqs: raw}
-	if _, err := b.repeat(&ac, "peer-aggr", func(dir string) (*bench.Proc, error) { return bench.StartPeerAggr(b.peerBin, dir) }); err != nil {
-		return err
-	}
-	b.r.peerAggr = &ac
-	return nil
+	b.r.peerAggr = &ingestConfig{name: fmt.Sprintf("raw events of minutes %d–%d, stream aggregation to 1m sums, /api/v1/import/prometheus", from, to), batch: c.peerBatch, reqs: raw}
+	return []ingestJob{
+		{ic: b.r.peerIngest, dirName: "peer", start: func(dir string) (*bench.Proc, error) { return bench.StartPeer(b.peerBin, dir) }, keep: &b.peer},
+		{ic: b.r.peerAggr, dirName: "peer-aggr", start: func(dir string) (*bench.Proc, error) { return bench.StartPeerAggr(b.peerBin, dir) }},
+	}, nil
 }
 
-// repeat sends ic's requests -runs times, each to a new server that start
-// runs in a new directory named after dirName and the run. The last run's
-// server of a main configuration is returned running; the others are
-// stopped and their data removed.
-func (b *benchRun) repeat(ic *ingestConfig, dirName string, start func(dir string) (*bench.Proc, error)) (*bench.Proc, error) {
-	for run := range b.c.runs {
-		dir := filepath.Join(b.c.work, fmt.Sprintf("%s-%d", dirName, run))
-		p, err := start(dir)
-		if err != nil {
-			return nil, err
-		}
-		res, err := bench.Send(b.ctx, p, ic.reqs, b.c.senders)
-		if err != nil {
-			p.Stop(10 * time.Second)
-			return nil, fmt.Errorf("%s ingest %s: %w\n%s", p.Name, ic.name, err, p.Tail())
-		}
-		log.Printf("%s %s, batch %d: %.0f events/s, %.0f per CPU-s (%.2f CPU-s, settled %.0f s after the last acknowledgement), peak RSS %d MB", p.Name, ic.name, ic.batch, res.Rate(), res.PerCPU(), res.ServerCPU.Seconds(), res.Settle.Seconds(), res.PeakRSS>>20)
-		ic.results = append(ic.results, res)
-		if ic.main && run == b.c.runs-1 {
-			return p, nil
-		}
-		if err := p.Stop(30 * time.Second); err != nil {
-			return nil, err
-		}
-		os.RemoveAll(dir)
+// once sends ic's requests to a new server that start runs in a new
+// directory named after dirName and the run. With keep the server is
+// returned running; otherwise it is stopped and its data removed.
+func (b *benchRun) once(ic *ingestConfig, dirName string, run int, start func(dir string) (*bench.Proc, error), keep bool) (*bench.Proc, error) {
+	dir := filepath.Join(b.c.work, fmt.Sprintf("%s-%d", dirName, run))
+	p, err := start(dir)
+	if err != nil {
+		return nil, err
 	}
+	res, err := bench.Send(b.ctx, p, ic.reqs, b.c.senders)
+	if err != nil {
+		p.Stop(10 * time.Second)
+		return nil, fmt.Errorf("%s ingest %s: %w\n%s", p.Name, ic.name, err, p.Tail())
+	}
+	log.Printf("%s %s, batch %d: %.0f events/s, %.0f per CPU-s (%.2f CPU-s, settled %.0f s after the last acknowledgement), peak RSS %d MB", p.Name, ic.name, ic.batch, res.Rate(), res.PerCPU(), res.ServerCPU.Seconds(), res.Settle.Seconds(), res.PeakRSS>>20)
+	ic.results = append(ic.results, res)
+	if keep {
+		return p, nil
+	}
+	if err := p.Stop(30 * time.Second); err != nil {
+		return nil, err
+	}
+	os.RemoveAll(dir)
 	return nil, nil
 }

@@ -141,12 +141,12 @@ func run(c config) error {
 		}
 	}
 	b := &benchRun{c: c, ctx: context.Background(), r: &report{cfg: c, started: time.Now(), machine: machine()}}
-	steps := []func() error{b.build, b.generate, b.ingestFlowd, b.ingestPeer, b.settle, b.query, b.liveRuns}
+	steps := []func() error{b.build, b.generate, b.ingest, b.settle, b.query, b.liveRuns}
 	switch {
 	case c.onlyLive:
 		steps = []func() error{b.build, b.liveRuns}
 	case c.onlyIngst != "":
-		steps = []func() error{b.build, b.generate, b.ingestFlowd}
+		steps = []func() error{b.build, b.generate, b.ingest}
 	case c.year:
 		if err := b.build(); err != nil {
 			return err

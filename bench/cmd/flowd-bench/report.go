@@ -69,7 +69,7 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "Run of %s, %v in all. Machine: %s.\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second), r.machine)
 	fmt.Fprintf(w, "Data: the synthetic city (seed 1, scale %g, %d cameras, %d stations, %d sites), %d simulated minutes from %s: "+
 		"%d events (%d swipes, %d detector counts, %d footfall readings) making %d minute buckets in %d (metric, cell) series. "+
-		"Medians of %d runs; each ingest run starts a fresh server; %d concurrent senders.\n\n",
+		"Medians of %d runs, made in rounds of one run of every configuration (flowd's and the peer's side by side); each ingest run starts a fresh server; %d concurrent senders.\n\n",
 		c.scale, len(d.City.Sensors), len(d.City.Stations), len(d.City.Sites), d.Minutes, d.Start.Format(time.RFC3339),
 		d.Events(), d.EventsByKind[0], d.EventsByKind[1], d.EventsByKind[2], len(d.Samples), len(d.Series), c.runs, c.senders)
 	r.writeIngest(w)
