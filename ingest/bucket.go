@@ -117,6 +117,8 @@ type Batch struct {
 	lastSensor []byte
 	lastPlace  geo.Place
 	classes    []batchClass
+	// metrics are the ids of the metrics the request added to by name.
+	metrics []metricMemo
 
 	b        *Bucketer
 	sums     *storage.Batch
@@ -195,6 +197,10 @@ func (bt *Batch) Release() {
 	bt.legsInferred, bt.tripsInferred = 0, 0
 	bt.lastSensor = bt.lastSensor[:0]
 	bt.classes = bt.classes[:0]
+	// Another request may be another Bucketer's, whose store numbers its
+	// metrics otherwise.
+	clear(bt.metrics)
+	bt.metrics = bt.metrics[:0]
 	bt.footfall = bt.footfall[:0]
 	if bt.sw != nil {
 		bt.sw.taps = bt.sw.taps[:0]
@@ -250,12 +256,46 @@ func (bt *Batch) add(metric string, cell h3.Cell, ms int64, v int64) error {
 // addSub adds v to a bucket with a sub-key, keeping the maximum for max
 // metrics.
 func (bt *Batch) addSub(metric string, cell, sub uint64, minute, v int64) error {
-	id, err := bt.b.metricID(metric)
+	m, err := bt.metricOf(metric)
 	if err != nil {
 		return err
 	}
-	bt.addID(id, vocab.KindOf(metric) == vocab.Sketch, cell, sub, minute, v)
+	bt.addID(m.id, m.isMax, cell, sub, minute, v)
 	return nil
+}
+
+// metricMemo is a metric's id and kind, looked up by name once a request.
+type metricMemo struct {
+	name  string
+	id    uint32
+	isMax bool
+}
+
+// maxMetricMemos bounds the metrics a batch remembers: a swipe adds to
+// three to five (its direction, distinct cards, its group's, its
+// station's, and at its trip's end the trip's), a footfall reading to two
+// or four.
+const maxMetricMemos = 16
+
+// metricOf returns the id and kind of the metric named name. A request
+// adds to a handful of metrics, each named by the same string every time,
+// so a short list compared by name (its length first) answers most
+// lookups; the Bucketer's map, which every request shares, the first.
+func (bt *Batch) metricOf(name string) (metricMemo, error) {
+	for i := range bt.metrics {
+		if bt.metrics[i].name == name {
+			return bt.metrics[i], nil
+		}
+	}
+	id, err := bt.b.metricID(name)
+	if err != nil {
+		return metricMemo{}, err
+	}
+	m := metricMemo{name: name, id: id, isMax: vocab.KindOf(name) == vocab.Sketch}
+	if len(bt.metrics) < maxMetricMemos {
+		bt.metrics = append(bt.metrics, m)
+	}
+	return m, nil
 }
 
 // addID adds v to the bucket of metric id (the maximum for a max metric).

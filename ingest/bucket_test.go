@@ -137,3 +137,67 @@ func TestCountsOfOneKeyInARequestAddUp(t *testing.T) {
 	}
 	check("in parts", st)
 }
+
+// TestPooledBatchesNameMetricsByTheirOwnStore buckets swipes through two
+// Bucketers whose stores number the same metrics differently, one request
+// after the other on the same pooled batch: each store gets its taps
+// under the right metric (a batch remembers the ids of the metrics its
+// request added to, and must forget them between requests).
+func TestPooledBatchesNameMetricsByTheirOwnStore(t *testing.T) {
+	dir := t.TempDir()
+	reg := geo.New(9)
+	if err := reg.PutStations([]geo.Station{{ID: "S1", Name: "One", Lat: 30.25, Lng: 120.16}}); err != nil {
+		t.Fatal(err)
+	}
+	cards, err := LoadOrCreateKey(filepath.Join(dir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bks [2]*Bucketer
+	for i := range bks {
+		st, err := storage.Open(filepath.Join(dir, fmt.Sprint("store", i)), storage.Options{Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if i == 1 {
+			// Other metrics first: the second store numbers the swipes'
+			// metrics after them.
+			for _, m := range []string{vocab.FootfallIn, vocab.FootfallOut, vocab.TripSeconds} {
+				if _, err := st.MetricID(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		bks[i] = &Bucketer{Registry: reg, Store: st, Cards: cards, Res: 9}
+	}
+	now := time.Now().Truncate(time.Minute)
+	for round := range 3 {
+		for i, b := range bks {
+			bt := b.NewBatch()
+			for n := range i + 1 {
+				if err := bt.AddSwipe(n+1, &Swipe{Time: now.UnixMilli(), Card: fmt.Sprint("card", round, i, n), In: true, Station: "S1"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := bt.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			bt.Release()
+		}
+	}
+	for i, b := range bks {
+		var in, out int64
+		from, to := vocab.MinuteOf(now.UnixMilli()), vocab.MinuteOf(now.UnixMilli())+1
+		all := []vocab.CellRange{{Lo: 0, Hi: ^uint64(0)}}
+		if err := b.Store.Scan(storage.TierMinute, vocab.SwipesIn, all, from, to, func(_ uint64, _, v int64) { in += v }); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Store.Scan(storage.TierMinute, vocab.SwipesOut, all, from, to, func(_ uint64, _, v int64) { out += v }); err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(3 * (i + 1)); in != want || out != 0 {
+			t.Errorf("store %d: %d taps in and %d out, want %d in and none out", i, in, out, want)
+		}
+	}
+}
