@@ -339,10 +339,38 @@ func buildFootfall(v *fields, tc *timeCache, ff *Footfall) fieldError {
 }
 
 // timeCache remembers the last time text parsed: the lines of a request
-// mostly repeat the time of the line before.
+// mostly repeat the time of the line before, or, from devices that stamp
+// to the second (fare gates), its minute.
 type timeCache struct {
 	text []byte
 	ms   int64
+	// sec is the seconds of text when it is a date and time
+	// ("2006-01-02T15:04:05…"), else -1.
+	sec int64
+}
+
+// sameMinute returns the time of b when b is the remembered text but for
+// its seconds, two digits from 00 to 59: the same date, hour, minute,
+// fraction and offset, so the same checks pass and the time is the
+// remembered one moved by the seconds' difference.
+func (tc *timeCache) sameMinute(b []byte) (int64, bool) {
+	if tc.sec < 0 || len(b) != len(tc.text) {
+		return 0, false
+	}
+	d1, d2 := b[17]-'0', b[18]-'0'
+	if d1 > 5 || d2 > 9 || string(b[:17]) != string(tc.text[:17]) || string(b[19:]) != string(tc.text[19:]) {
+		return 0, false
+	}
+	return tc.ms + (int64(d1)*10+int64(d2)-tc.sec)*1000, true
+}
+
+// remember keeps text and its time ms.
+func (tc *timeCache) remember(text []byte, ms int64) {
+	tc.text = append(tc.text[:0], text...)
+	tc.ms, tc.sec = ms, -1
+	if len(text) >= 19 && text[4] == '-' && text[13] == ':' && text[16] == ':' {
+		tc.sec = int64(text[17]-'0')*10 + int64(text[18]-'0')
+	}
 }
 
 // requiredText returns field id's text, which aliases the line.
@@ -357,15 +385,20 @@ func requiredTime(v *fields, tc *timeCache, id int) (int64, fieldError) {
 	if v[id] == nil {
 		return 0, fieldError{id, "required"}
 	}
-	if len(tc.text) > 0 && string(tc.text) == unsafeString(v[id]) {
-		return tc.ms, fieldError{}
+	if len(tc.text) > 0 {
+		if string(tc.text) == unsafeString(v[id]) {
+			return tc.ms, fieldError{}
+		}
+		if ms, ok := tc.sameMinute(v[id]); ok && ms >= vocab.MinTimeMs && ms < vocab.MaxTimeMs {
+			tc.remember(v[id], ms)
+			return ms, fieldError{}
+		}
 	}
 	ms, err := vocab.ParseTime(unsafeString(v[id]))
 	if err != nil {
 		return 0, fieldError{id, err.Error()}
 	}
-	tc.text = append(tc.text[:0], v[id]...)
-	tc.ms = ms
+	tc.remember(v[id], ms)
 	return ms, fieldError{}
 }
 
