@@ -293,7 +293,7 @@ var emitSink atomic.Uint64
 // key, for every tier whose fn is set.
 func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) error) error {
 	var pts []point
-	var words []uint64
+	var words, spare []uint64
 	var ahead chainWarmer
 	defer func() { emitSink.Add(ahead.sum) }()
 	for j := range min(emitAhead, len(refs)) {
@@ -363,7 +363,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		}
 		if isMax {
 			var err error
-			if words, err = emitSketch(k, run, words, fns); err != nil {
+			if words, spare, err = emitSketch(k, run, words, spare, fns); err != nil {
 				return err
 			}
 			continue
@@ -526,15 +526,17 @@ func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 // series' buckets of tier t: a bucket per register and minute (hour), the
 // maximum of its points. Each point becomes a word of register, minute and
 // value (see maxRegister), so that the points sort as integers, once for
-// both tiers: in words, a scratch buffer; the run itself is not reordered
-// (queries may read the frozen memtable meanwhile).
-func emitSketch(k SeriesKey, run []point, words []uint64, fns [numTiers]func(Key, int64) error) ([]uint64, error) {
+// both tiers: in words, a scratch buffer, with spare another; the run
+// itself is not reordered (queries may read the frozen memtable
+// meanwhile). It returns the two buffers for the next call.
+func emitSketch(k SeriesKey, run []point, words, spare []uint64, fns [numTiers]func(Key, int64) error) ([]uint64, []uint64, error) {
 	words = words[:0]
 	for _, pt := range run {
 		reg, v := unpackRegister(pt.val())
 		words = append(words, reg<<40|uint64(uint32(pt.minute))<<registerBits|uint64(v))
 	}
-	slices.Sort(words)
+	// A bucket's maximum does not depend on the order of its values.
+	words, spare = sortAbove(words, spare, registerBits)
 	for t, fn := range fns {
 		if fn == nil {
 			continue
@@ -552,12 +554,12 @@ func emitSketch(k SeriesKey, run []point, words []uint64, fns [numTiers]func(Key
 				v = max(v, words[n]&(1<<registerBits-1))
 			}
 			if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: reg, Minute: m}, int64(v)); err != nil {
-				return words, err
+				return words, spare, err
 			}
 			j = n
 		}
 	}
-	return words, nil
+	return words, spare, nil
 }
 
 // sortedBoth returns the series of both tiers in key order, sorted once
@@ -580,6 +582,49 @@ func (m *memtable) sortedBoth() []seriesRef {
 	slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
 	m.sorted = refs
 	return refs
+}
+
+// sortAbove sorts words by their bits from bit shift up (the bits below
+// it in any order), with spare as scratch, and returns the sorted words
+// and the other buffer, either of which may be spare grown. A sketch
+// series holds a point per tap (a register of a card, its minute), often
+// thousands in a flush; a radix sort over the bytes that differ among
+// them (a register's dozen bits, the minutes of a flush's span) takes a
+// few passes where a comparison sort takes a dozen.
+func sortAbove(words, spare []uint64, shift uint) ([]uint64, []uint64) {
+	if len(words) < 256 {
+		slices.Sort(words)
+		return words, spare
+	}
+	and, or := ^uint64(0), uint64(0)
+	for _, w := range words {
+		and &= w
+		or |= w
+	}
+	vary := (and ^ or) >> shift << shift
+	spare = slices.Grow(spare[:0], len(words))[:len(words)]
+	src, dst := words, spare
+	for b := uint(0); b < 64; b += 8 {
+		if vary>>b&0xff == 0 {
+			continue
+		}
+		var at [256]int
+		for _, w := range src {
+			at[w>>b&0xff]++
+		}
+		n := 0
+		for d, c := range at {
+			at[d] = n
+			n += c
+		}
+		for _, w := range src {
+			d := w >> b & 0xff
+			dst[at[d]] = w
+			at[d]++
+		}
+		src, dst = dst, src
+	}
+	return src, dst
 }
 
 func byMinute(a, b point) int { return int(a.minute) - int(b.minute) }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -261,6 +262,40 @@ func TestSortNearly(t *testing.T) {
 			if !slices.Equal(w, want) {
 				t.Fatalf("%s, %d words: %v, want %v", kind, n, w, want)
 			}
+		}
+	}
+}
+
+// TestSortAboveSortsByTheHighBits sorts sets of sketch words (a register,
+// a minute of a flush's span, a value), some small, some of thousands,
+// some with every byte varying: the words come back a permutation of
+// those given, in order of their bits from the shift up.
+func TestSortAboveSortsByTheHighBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var spare []uint64
+	for round := range 200 {
+		n := rng.IntN(5000)
+		words := make([]uint64, n)
+		for i := range words {
+			switch round % 3 {
+			case 0: // a flush's taps: registers of 12 bits, minutes of three hours
+				words[i] = uint64(rng.IntN(1<<12))<<40 | uint64(29000000+rng.IntN(180))<<registerBits | uint64(rng.IntN(40))
+			case 1: // one register and minute, values alone differing
+				words[i] = 7<<40 | 29000000<<registerBits | uint64(rng.IntN(256))
+			default:
+				words[i] = rng.Uint64()
+			}
+		}
+		want := slices.Clone(words)
+		var got []uint64
+		got, spare = sortAbove(words, spare, registerBits)
+		if !slices.IsSortedFunc(got, func(a, b uint64) int { return cmp.Compare(a>>registerBits, b>>registerBits) }) {
+			t.Fatalf("round %d: %d words not in order of their high bits", round, n)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: the sorted words are not those given", round)
 		}
 	}
 }
