@@ -26,10 +26,10 @@ type Options struct {
 	// MemtableBytes triggers a flush before the interval once the
 	// in-memory table holds that much (default 32 MiB: about 1.7 M
 	// points of the bench's city, see maxChunk). A flush's cost is mostly
-	// per series it writes, so a larger table writes each series' points
-	// in fewer, longer runs: at 32 MiB the bench's day took a fifth less
-	// CPU than at 12, with no higher peak RSS (BENCH.md, seventeenth
-	// session).
+	// per series it writes, and merges rewrite what flushes wrote, so a
+	// larger table writes each series' points in fewer, longer runs: at
+	// 32 MiB the bench's day took a tenth to a fifth less CPU than at 12,
+	// with no higher peak RSS (BENCH.md, seventeenth session).
 	MemtableBytes int
 	// Retention of each tier; past it whole parts are removed. The day
 	// tier keeps what the hour tier keeps: its entry is ignored.
