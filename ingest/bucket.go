@@ -280,7 +280,8 @@ const maxMetricMemos = 16
 // metricOf returns the id and kind of the metric named name. A request
 // adds to a handful of metrics, each named by the same string every time,
 // so a short list compared by name (its length first) answers most
-// lookups; the Bucketer's map, which every request shares, the first.
+// lookups; the first of each goes to the Bucketer's map, which every
+// request shares.
 func (bt *Batch) metricOf(name string) (metricMemo, error) {
 	for i := range bt.metrics {
 		if bt.metrics[i].name == name {
