@@ -21,9 +21,10 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // group commit overwrites them and its fdatasync writes data only. An
 // append that grows the file makes every sync commit the file's new size
 // to the file system's journal as well, which on this kind of machine
-// costs nearly twice the CPU and 1.5× the time (BenchmarkWALCommit). The room is extended, by half the segment's
-// size (at least minWALRoom), in the commit that would run past it, and
-// cut off when the segment is closed by a clean stop. The room a segment
+// costs nearly twice the CPU and 1.5× the time (BenchmarkWALCommit). The
+// room is extended, by half the segment's size (at least minWALRoom), in
+// the commit that would run past it, and cut off when the segment is
+// closed by a clean stop. The room a segment
 // starts with is a retired segment's file, recycled (format 3,
 // wal_frame3.go): its old frames do not check under the new number, so
 // they need no zeros written over them. Only a segment larger than any
