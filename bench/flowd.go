@@ -2,8 +2,11 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +81,25 @@ func StartFlowd(bin, dir string, extra ...string) (*Proc, error) {
 func PutRegistries(ctx context.Context, p *Proc, c *city.City) error {
 	f := &city.Feeder{URL: p.URL}
 	return f.PutRegistries(ctx, c)
+}
+
+// PutSensors loads a sensor registry (CSV) into flowd.
+func PutSensors(ctx context.Context, p *Proc, csv []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, p.URL+"/api/v1/sensors", bytes.NewReader(csv))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("PUT /api/v1/sensors: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("PUT /api/v1/sensors: %s: %.300s", resp.Status, body)
+	}
+	return nil
 }
 
 // listenURL finds the "flowd listening on http://…" line flowd prints.

@@ -3,6 +3,7 @@ package bench
 import (
 	"slices"
 	"strconv"
+	"time"
 )
 
 // peerChunkMinutes is how many minutes of one series go on one import line:
@@ -26,8 +27,7 @@ func PeerLabels(k SeriesKey) (cell, cell8, cell6 string) {
 // bodies of about batch samples each: per hour, one line per series with
 // that hour's values, timestamps at the start of each minute.
 func (d *Day) PeerImport(batch int) []PeerBody {
-	heads := make([][]byte, len(d.Series))
-	for i, k := range d.Series {
+	return importBodies(d.Series, d.Samples, d.Start, batch, func(k SeriesKey) []byte {
 		cell, cell8, cell6 := PeerLabels(k)
 		h := append([]byte(nil), `{"metric":{"__name__":"`...)
 		h = append(h, k.Metric...)
@@ -37,20 +37,30 @@ func (d *Day) PeerImport(batch int) []PeerBody {
 		h = append(h, cell8...)
 		h = append(h, `","cell6":"`...)
 		h = append(h, cell6...)
-		h = append(h, `"},"values":[`...)
-		heads[i] = h
+		return append(h, `"},"values":[`...)
+	})
+}
+
+// importBodies renders samples of series, in minute order from start, as
+// JSON-line import bodies of about batch samples each: per hour, one line
+// per series with that hour's values. head writes a series' line up to
+// its values.
+func importBodies(series []SeriesKey, samples []Sample, start time.Time, batch int, head func(SeriesKey) []byte) []PeerBody {
+	heads := make([][]byte, len(series))
+	for i, k := range series {
+		heads[i] = head(k)
 	}
-	start := d.Start.Unix() * 1000
+	startMS := start.Unix() * 1000
 	var out []PeerBody
 	cur := PeerBody{}
 	var chunk []Sample
-	for lo := 0; lo < len(d.Samples); {
-		hour := d.Samples[lo].Minute / peerChunkMinutes
+	for lo := 0; lo < len(samples); {
+		hour := samples[lo].Minute / peerChunkMinutes
 		hi := lo
-		for hi < len(d.Samples) && d.Samples[hi].Minute/peerChunkMinutes == hour {
+		for hi < len(samples) && samples[hi].Minute/peerChunkMinutes == hour {
 			hi++
 		}
-		chunk = append(chunk[:0], d.Samples[lo:hi]...)
+		chunk = append(chunk[:0], samples[lo:hi]...)
 		slices.SortStableFunc(chunk, func(a, b Sample) int { return int(a.Series) - int(b.Series) })
 		for i := 0; i < len(chunk); {
 			j := i
@@ -69,7 +79,7 @@ func (d *Day) PeerImport(batch int) []PeerBody {
 				if n > 0 {
 					b = append(b, ',')
 				}
-				b = strconv.AppendInt(b, start+int64(s.Minute)*60000, 10)
+				b = strconv.AppendInt(b, startMS+int64(s.Minute)*60000, 10)
 			}
 			cur.Body = append(b, "]}\n"...)
 			cur.Samples += j - i

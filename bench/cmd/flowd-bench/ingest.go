@@ -16,11 +16,14 @@ import (
 
 // ingestConfig is one ingest configuration and its runs' results.
 type ingestConfig struct {
-	name    string
-	batch   int
-	reqs    []bench.Request
-	main    bool
-	results []bench.SendResult
+	name  string
+	batch int
+	reqs  []bench.Request
+	main  bool
+	// detectors marks a configuration of the detector feed (see
+	// bench.DetectorFeed) rather than the city.
+	detectors bool
+	results   []bench.SendResult
 }
 
 // ingestJob is an ingest configuration and the server its runs go to.
@@ -44,13 +47,11 @@ func (b *benchRun) ingest() error {
 	if err != nil {
 		return err
 	}
-	if b.c.onlyIngst == "" {
-		peer, err := b.peerJobs()
-		if err != nil {
-			return err
-		}
-		jobs = append(jobs, peer...)
+	peer, err := b.peerJobs()
+	if err != nil {
+		return err
 	}
+	jobs = append(jobs, peer...)
 	for run := range b.c.runs {
 		for _, j := range jobs {
 			p, err := b.once(j.ic, j.dirName, run, j.start, j.keep != nil && run == b.c.runs-1)
@@ -81,20 +82,31 @@ func (b *benchRun) flowdJobs() ([]ingestJob, error) {
 		{name: "swipes, raw lat/lng", batch: 5000, reqs: bench.FlowdRequests([][]bench.Block{day.RawSwipes}, swipePath, 5000)},
 		{name: "all kinds, registry ids", batch: 10000, reqs: bench.FlowdRequests(blocks, paths, 10000), main: true},
 	}
+	if f := b.det; f != nil {
+		configs = append(configs, ingestConfig{name: detectorInput(f), batch: 10000, reqs: f.FlowdRequests(10000), detectors: true})
+	}
 	if only := b.c.onlyIngst; only != "" && only != "all" {
 		keep := map[string]bool{}
 		for _, f := range strings.Split(only, ",") {
 			keep[strings.TrimSpace(f)] = true
 		}
-		configs = slices.DeleteFunc(configs, func(ic ingestConfig) bool { return !keep[strconv.Itoa(ic.batch)] })
+		configs = slices.DeleteFunc(configs, func(ic ingestConfig) bool {
+			if ic.detectors {
+				return !keep["detectors"]
+			}
+			return !keep[strconv.Itoa(ic.batch)]
+		})
 		if len(configs) == 0 {
-			return nil, fmt.Errorf("-only-ingest %q: no ingest configuration has those batch sizes (1000, 5000, 10000)", only)
+			return nil, fmt.Errorf("-only-ingest %q: no ingest configuration has those batch sizes (1000, 5000, 10000) or names (detectors)", only)
 		}
 	}
 	b.r.ingest = configs
 	var jobs []ingestJob
 	for i := range b.r.ingest {
 		j := ingestJob{ic: &b.r.ingest[i], dirName: fmt.Sprintf("flowd-%d", i), start: func(dir string) (*bench.Proc, error) { return b.startFlowd(dir) }}
+		if j.ic.detectors {
+			j.start = b.startFlowdDetectors
+		}
 		if j.ic.main {
 			j.keep = &b.kept
 		}
@@ -111,6 +123,26 @@ func (b *benchRun) peerJobs() ([]ingestJob, error) {
 		return nil, nil
 	}
 	c, day := b.c, b.day
+	ofCity, detectors := true, b.det != nil
+	if only := c.onlyIngst; only != "" && only != "all" {
+		keep := map[string]bool{}
+		for _, f := range strings.Split(only, ",") {
+			keep[strings.TrimSpace(f)] = true
+		}
+		ofCity, detectors = keep["10000"], detectors && keep["detectors"]
+	}
+	var jobs []ingestJob
+	if detectors {
+		f := b.det
+		b.r.detImport = &ingestConfig{name: "the detector feed's minute buckets, /api/v1/import", batch: c.peerBatch, reqs: bench.PeerRequests(f.PeerImport(c.peerBatch)), detectors: true}
+		b.r.detAggr = &ingestConfig{name: "the detector feed's raw events, stream aggregation to 1m sums, /api/v1/import/prometheus", batch: c.peerBatch, reqs: f.Raw, detectors: true}
+		jobs = append(jobs,
+			ingestJob{ic: b.r.detImport, dirName: "peer-det", start: func(dir string) (*bench.Proc, error) { return bench.StartPeer(b.peerBin, dir) }},
+			ingestJob{ic: b.r.detAggr, dirName: "peer-det-aggr", start: func(dir string) (*bench.Proc, error) { return bench.StartPeerAggr(b.peerBin, dir) }})
+	}
+	if !ofCity {
+		return jobs, nil
+	}
 	b.r.peerIngest = &ingestConfig{name: "pre-bucketed samples, /api/v1/import", batch: c.peerBatch, reqs: bench.PeerRequests(day.PeerImport(c.peerBatch)), main: true}
 	from := 8 * 60
 	if from+c.aggrMin > c.minutes {
@@ -122,10 +154,33 @@ func (b *benchRun) peerJobs() ([]ingestJob, error) {
 		return nil, err
 	}
 	b.r.peerAggr = &ingestConfig{name: fmt.Sprintf("raw events of minutes %d–%d, stream aggregation to 1m sums, /api/v1/import/prometheus", from, to), batch: c.peerBatch, reqs: raw}
-	return []ingestJob{
-		{ic: b.r.peerIngest, dirName: "peer", start: func(dir string) (*bench.Proc, error) { return bench.StartPeer(b.peerBin, dir) }, keep: &b.peer},
+	keep := &b.peer
+	if c.onlyIngst != "" {
+		keep = nil // no queries follow
+	}
+	return append([]ingestJob{
+		{ic: b.r.peerIngest, dirName: "peer", start: func(dir string) (*bench.Proc, error) { return bench.StartPeer(b.peerBin, dir) }, keep: keep},
 		{ic: b.r.peerAggr, dirName: "peer-aggr", start: func(dir string) (*bench.Proc, error) { return bench.StartPeerAggr(b.peerBin, dir) }},
-	}, nil
+	}, jobs...), nil
+}
+
+// detectorInput names the detector feed's flowd configuration.
+func detectorInput(f *bench.DetectorFeed) string {
+	return fmt.Sprintf("detector feed (%d detectors, a cell each, a count and speed a minute)", f.Detectors)
+}
+
+// startFlowdDetectors starts flowd on a new data directory with the
+// detector feed's registry.
+func (b *benchRun) startFlowdDetectors(dir string) (*bench.Proc, error) {
+	p, err := bench.StartFlowd(b.flowdBin, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := bench.PutSensors(b.ctx, p, b.det.SensorsCSV); err != nil {
+		p.Stop(10 * time.Second)
+		return nil, err
+	}
+	return p, nil
 }
 
 // once sends ic's requests to a new server that start runs in a new

@@ -51,6 +51,8 @@ type config struct {
 	onlyIngst string
 	year      bool
 	yearDays  int
+	detectors int
+	detMin    int
 }
 
 func main() {
@@ -85,9 +87,11 @@ func main() {
 	fs.BoolVar(&c.livePlain, "live-plain", false, "live map runs: clients offer no compression (by default they offer permessage-deflate, as browsers do)")
 	fs.DurationVar(&c.liveHold, "live-hold", 3*time.Minute, "in live runs of 10,000 clients or more: idle time before their memory is read, and light load after their ingest before it is read again")
 	fs.BoolVar(&c.onlyLive, "only-live", false, "run the live map runs alone and print their tables")
-	fs.StringVar(&c.onlyIngst, "only-ingest", "", "run flowd's ingest configurations of these batch sizes alone (comma-separated, e.g. 10000; \"all\" for every one) and print their table: a quick A/B of ingest")
+	fs.StringVar(&c.onlyIngst, "only-ingest", "", "run flowd's ingest configurations of these batch sizes alone (comma-separated, e.g. 10000; \"detectors\" for the detector feed; \"all\" for every one) and print their table: a quick A/B of ingest; with -peer, the peer's configurations of the same feeds too")
 	fs.BoolVar(&c.year, "year", false, "run the long-range queries alone (issue 17): a year of hourly car counts written into flowd's store and the peer's, density over the year and a month's series; -update rewrites the flowd-bench-year block")
 	fs.IntVar(&c.yearDays, "year-days", 365, "days of the -year run")
+	fs.IntVar(&c.detectors, "detectors", 20000, "detectors of the second ingest feed, a cell each (0: no second feed)")
+	fs.IntVar(&c.detMin, "detector-minutes", 120, "minutes of the second ingest feed")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this process's CPU profile (the load generator's, not flowd's)")
 	fs.Parse(os.Args[1:])
 	if c.cpuprof != "" {
@@ -100,12 +104,15 @@ func main() {
 	}
 	if c.quick {
 		c.minutes, c.offset, c.runs, c.queries = 180, 7*time.Hour, 1, 3
+		c.detMin = 30
 		c.live, c.liveSecs, c.liveHold = "0,200,1000", 5, 0
 		if c.peer == "install" {
 			c.peer = "auto"
 		}
 	}
-	if c.onlyLive || c.onlyIngst != "" {
+	peerSet := false
+	fs.Visit(func(f *flag.Flag) { peerSet = peerSet || f.Name == "peer" })
+	if c.onlyLive || c.onlyIngst != "" && !peerSet {
 		c.peer = "off"
 	}
 	if err := run(c); err != nil {
@@ -125,8 +132,9 @@ type benchRun struct {
 	peerBin  string
 	cty      *city.City
 	day      *bench.Day
-	kept     *bench.Proc // flowd holding the main ingest run's data
-	peer     *bench.Proc // the peer holding the same day, nil without one
+	det      *bench.DetectorFeed // the second ingest feed, nil without one
+	kept     *bench.Proc         // flowd holding the main ingest run's data
+	peer     *bench.Proc         // the peer holding the same day, nil without one
 }
 
 func run(c config) error {
@@ -226,6 +234,12 @@ func (b *benchRun) generate() error {
 	b.day, b.r.day = day, day
 	log.Printf("generated %d events (%d swipes, %d counts, %d footfall), %d buckets in %d series, in %v",
 		day.Events(), day.EventsByKind[0], day.EventsByKind[1], day.EventsByKind[2], len(day.Samples), len(day.Series), day.GenTime.Round(time.Millisecond))
+	if c.detectors > 0 {
+		t0 := time.Now()
+		b.det = bench.GenerateDetectors(2, c.detectors, c.detMin, city.DefaultStart.Add(8*time.Hour), 9, c.peerBatch)
+		b.r.det = b.det
+		log.Printf("generated the detector feed: %d events of %d detectors, %d buckets, in %v", b.det.Events, c.detectors, len(b.det.Samples), time.Since(t0).Round(time.Millisecond))
+	}
 	return nil
 }
 

@@ -18,6 +18,9 @@ type report struct {
 	ingest     []ingestConfig
 	peerIngest *ingestConfig
 	peerAggr   *ingestConfig
+	det        *bench.DetectorFeed
+	detImport  *ingestConfig // the peer's, of the detector feed
+	detAggr    *ingestConfig
 	flowdSize  bench.StoreSize
 	peerSize   bench.StoreSize
 	area       bench.Area
@@ -116,6 +119,12 @@ func (r *report) writeIngest(w io.Writer) {
 		aggrPerCPU = medianOf(pa.results, bench.SendResult.PerCPU)
 		ingestRow(w, "VictoriaMetrics", fmt.Sprintf("%s (%d events as raw samples, acked before fsync)", pa.name, pa.results[0].Events), fmt.Sprintf("%d lines", pa.batch), pa)
 	}
+	if pi := r.detImport; pi != nil {
+		ingestRow(w, "VictoriaMetrics", fmt.Sprintf("%s (%d samples, acked before fsync)", pi.name, pi.results[0].Events), fmt.Sprint(pi.batch), pi)
+	}
+	if pa := r.detAggr; pa != nil {
+		ingestRow(w, "VictoriaMetrics", fmt.Sprintf("%s (%d events as raw samples, acked before fsync)", pa.name, pa.results[0].Events), fmt.Sprintf("%d lines", pa.batch), pa)
+	}
 	fmt.Fprintf(w, "\n| goal (issues 6, 10) | flowd | peer | ratio flowd/peer | verdict |\n|---|---:|---:|---:|---|\n")
 	fmt.Fprintf(w, "| ≥ 2.5 M registry-located events/s | %s/s | – | – | %s |\n", millions(mainRate), verdict(mainRate >= 2.5e6))
 	fmt.Fprintf(w, "| ≥ 2.0 M events per server CPU-s, batches of 10,000 | %s | – | – | %s |\n", millions(mainPerCPU), verdict(mainPerCPU >= 2e6))
@@ -127,6 +136,43 @@ func (r *report) writeIngest(w io.Writer) {
 	if r.peerIngest != nil {
 		fmt.Fprintf(w, "| ≥ 0.75× the peer's import of ready minute buckets, per CPU-s | %s | %s | %s | %s |\n",
 			millions(mainPerCPU), millions(peerPerCPU), ratio(mainPerCPU, peerPerCPU), verdict(mainPerCPU >= 0.75*peerPerCPU))
+	}
+	r.writeDetectorGoals(w)
+}
+
+// writeDetectorGoals writes issue 10's goals measured on the detector feed,
+// the second workload: the same goals as the city's, on another feed.
+func (r *report) writeDetectorGoals(w io.Writer) {
+	var det *ingestConfig
+	for i := range r.ingest {
+		if r.ingest[i].detectors {
+			det = &r.ingest[i]
+		}
+	}
+	if det == nil {
+		return
+	}
+	f := r.det
+	perCPU := medianOf(det.results, bench.SendResult.PerCPU)
+	fmt.Fprintf(w, "\nThe detector feed (issue 10's second workload; `bench.DetectorFeed`): %d detectors over about 90 × 95 km, each on a base cell of its own, "+
+		"each reporting a count of cars and their mean speed every minute, %d minutes from %s: %d events making %d minute buckets in %d series. "+
+		"No line names the sensor of the line before it. The peer's series carry the cell label alone.\n\n",
+		f.Detectors, f.Minutes, f.Start.Format(time.RFC3339), f.Events, len(f.Samples), len(f.Series))
+	fmt.Fprintf(w, "| goal (issue 10), the detector feed | flowd | peer | ratio flowd/peer | verdict |\n|---|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "| ≥ 2.0 M events per server CPU-s, batches of 10,000 | %s | – | – | %s |\n", millions(perCPU), verdict(perCPU >= 2e6))
+	if pa := r.detAggr; pa != nil {
+		aggr := medianOf(pa.results, bench.SendResult.PerCPU)
+		fmt.Fprintf(w, "| ≥ 3× the peer's events per CPU-s, the peer bucketing by stream aggregation | %s | %s | %s | %s |\n",
+			millions(perCPU), millions(aggr), ratio(perCPU, aggr), verdict(perCPU >= 3*aggr))
+	}
+	if pi := r.detImport; pi != nil {
+		imp := medianOf(pi.results, bench.SendResult.PerCPU)
+		fmt.Fprintf(w, "| ≥ 0.75× the peer's import of ready minute buckets, per CPU-s | %s | %s | %s | %s |\n",
+			millions(perCPU), millions(imp), ratio(perCPU, imp), verdict(perCPU >= 0.75*imp))
+		nv := float64(len(f.Samples)) / 1e6
+		fr, pr := peakRSS(det), peakRSS(pi)
+		fmt.Fprintf(w, "| peak RSS ≤ 0.5× the peer's per million cell-minutes | %.1f MB | %.1f MB | %s | %s |\n",
+			fr/(1<<20)/nv, pr/(1<<20)/nv, ratio(fr, pr), verdict(fr <= 0.5*pr))
 	}
 }
 
