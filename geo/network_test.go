@@ -3,6 +3,8 @@ package geo
 import (
 	"fmt"
 	"testing"
+
+	"github.com/uber/h3-go/v4"
 )
 
 // The registry holds no order of a line's stations: the network links
@@ -32,7 +34,7 @@ func TestNetworkLinksLinesInOrder(t *testing.T) {
 	if line != "a-b b-c c-d c-e " {
 		t.Errorf("line A: %s; want a-b b-c c-d c-e", line)
 	}
-	steps, ok := n.Path(r.snap.Load().stationCells["a"].Cell, r.snap.Load().stationCells["z"].Cell)
+	steps, ok := n.Path(cellOf(r, "a"), cellOf(r, "z"))
 	var rode []string
 	for _, st := range steps {
 		lk := n.Links[st.Link]
@@ -45,4 +47,9 @@ func TestNetworkLinksLinesInOrder(t *testing.T) {
 	if !ok || fmt.Sprint(rode) != "[a>b b>c x>y]" {
 		t.Errorf("path a to z: %v %v; want a>b b>c, a transfer to x, x>y, a walk to z", rode, ok)
 	}
+}
+
+func cellOf(r *Registry, station string) h3.Cell {
+	c, _ := r.StationCell(station)
+	return c
 }

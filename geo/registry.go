@@ -38,10 +38,10 @@ type snapshot struct {
 	stationList []Station
 	sensorList  []Sensor
 	siteList    []Site
-	// The cells of stations and sensors by id, for the ingest hot path: a
-	// map of small values is faster to probe than one of whole entries.
-	stationCells map[string]Place
-	sensorCells  map[string]Place
+	// The places of stations and sensors by id, for the ingest hot path
+	// (see placeIndex).
+	stationCells *placeIndex
+	sensorCells  *placeIndex
 	sitePlaces   map[string]Place // a site's footfall, at its centroid
 	// byLine lists the stations of each line, a transfer station under
 	// each of its lines, in id order.
@@ -86,7 +86,7 @@ func (r *Registry) Sensor(id string) (Sensor, bool) {
 
 // StationCell returns the cell of the station with id.
 func (r *Registry) StationCell(id string) (h3.Cell, bool) {
-	p, ok := r.snap.Load().stationCells[id]
+	p, ok := r.snap.Load().stationCells.get(id)
 	return p.Cell, ok
 }
 
@@ -100,13 +100,12 @@ func (r *Registry) SitePlace(id string) (Place, bool) {
 
 // StationPlace returns where the taps of the station with id are kept.
 func (r *Registry) StationPlace(id string) (Place, bool) {
-	p, ok := r.snap.Load().stationCells[id]
-	return p, ok
+	return r.snap.Load().stationCells.get(id)
 }
 
 // SensorCell returns the cell of the sensor with id.
 func (r *Registry) SensorCell(id string) (h3.Cell, bool) {
-	p, ok := r.snap.Load().sensorCells[id]
+	p, ok := r.snap.Load().sensorCells.get(id)
 	return p.Cell, ok
 }
 
@@ -122,8 +121,7 @@ type Place struct {
 
 // SensorPlace returns where the counts of the sensor with id are kept.
 func (r *Registry) SensorPlace(id string) (Place, bool) {
-	p, ok := r.snap.Load().sensorCells[id]
-	return p, ok
+	return r.snap.Load().sensorCells.get(id)
 }
 
 // Site returns the site with id. Its Area and Cells are shared: read only.
@@ -273,28 +271,30 @@ func (r *Registry) update(f func(*snapshot)) {
 	next := *r.snap.Load()
 	next.gen++
 	f(&next)
-	next.stationCells = make(map[string]Place, len(next.stationList))
+	places := make(map[string]Place, len(next.stationList))
 	perCell := map[h3.Cell]int{}
 	for _, st := range next.stationList {
 		perCell[st.Cell]++
 	}
 	for _, st := range next.stationList {
-		next.stationCells[st.ID] = placeOf(st.Cell, st.Lat, st.Lng, perCell)
+		places[st.ID] = placeOf(st.Cell, st.Lat, st.Lng, perCell)
 	}
+	next.stationCells = newPlaceIndex(places)
 	next.byLine = map[string][]Station{}
 	for _, st := range next.stationList {
 		for _, l := range st.Lines() {
 			next.byLine[l] = append(next.byLine[l], st)
 		}
 	}
-	next.sensorCells = make(map[string]Place, len(next.sensorList))
+	places = make(map[string]Place, len(next.sensorList))
 	clear(perCell)
 	for _, sn := range next.sensorList {
 		perCell[sn.Cell]++
 	}
 	for _, sn := range next.sensorList {
-		next.sensorCells[sn.ID] = placeOf(sn.Cell, sn.Lat, sn.Lng, perCell)
+		places[sn.ID] = placeOf(sn.Cell, sn.Lat, sn.Lng, perCell)
 	}
+	next.sensorCells = newPlaceIndex(places)
 	next.sitePlaces = make(map[string]Place, len(next.siteList))
 	clear(perCell)
 	for _, st := range next.siteList {
