@@ -331,16 +331,22 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 			// the others through their points' minutes and places,
 			// sorted as words.
 			var err error
+			byValue := false
 			if se.unordered {
-				words = sortedPlaces(words, refs[i].t, se)
+				if words, byValue = sortedValues(words, refs[i].t, se); !byValue {
+					words = sortedPlaces(words, refs[i].t, se)
+				}
 			}
 			for t, fn := range fns {
 				if fn == nil {
 					continue
 				}
-				if se.unordered {
+				switch {
+				case byValue:
+					err = emitValues(Tier(t), k, words, fn)
+				case se.unordered:
 					err = emitPlaces(Tier(t), k, refs[i].t, words, fn)
-				} else {
+				default:
 					err = emitChain(Tier(t), k, refs[i].t, se, fn)
 				}
 				if err != nil {
@@ -441,6 +447,44 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 	}
 	if have {
 		return fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v)
+	}
+	return nil
+}
+
+// sortedValues returns, in words, the points of series se of tab as words
+// of their minute (high half) and their value (low half), sorted: the
+// points in minute order, their values with them, so that emitValues
+// reads nothing but the words. It reports false, the words in any state,
+// when a value does not fit 32 bits unsigned (then sortedPlaces serves).
+func sortedValues(words []uint64, tab *seriesTable, se *series) ([]uint64, bool) {
+	words = words[:0]
+	for c := se.head; c >= 0; {
+		var run []point
+		run, _, c = tab.chunkAt(se, c)
+		for _, pt := range run {
+			if pt.hi != 0 {
+				return words, false
+			}
+			words = append(words, uint64(uint32(pt.minute))<<32|uint64(pt.lo))
+		}
+	}
+	sortNearly(words)
+	return words, true
+}
+
+// emitValues is emitSeries over words from sortedValues.
+func emitValues(t Tier, k SeriesKey, words []uint64, fn func(Key, int64) error) error {
+	for j := 0; j < len(words); {
+		m := t.Truncate(int64(words[j] >> 32))
+		v := int64(uint32(words[j]))
+		n := j + 1
+		for ; n < len(words) && t.Truncate(int64(words[n]>>32)) == m; n++ {
+			v += int64(uint32(words[n])) // at most 2^32 values under 2^32: no overflow
+		}
+		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
+			return err
+		}
+		j = n
 	}
 	return nil
 }

@@ -88,7 +88,8 @@ func TestCrashBetweenTierParts(t *testing.T) {
 // TestFlushRowsOfPointsInAnyOrder adds points to a memtable's series in
 // random minute order, as concurrent requests for different minutes do —
 // some series in order, some not, some of one chunk and some of many,
-// repeated minutes among them — and checks every row of both tiers that a
+// repeated minutes among them, values that fit 32 bits unsigned and
+// values that do not — and checks every row of both tiers that a
 // flush reads against sums kept in a map.
 func TestFlushRowsOfPointsInAnyOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -108,7 +109,13 @@ func TestFlushRowsOfPointsInAnyOrder(t *testing.T) {
 				if s%2 == 0 { // in order: minutes only grow, round by round
 					minute = int64(27000000 + round*10 + rng.IntN(3))
 				}
-				v := int64(rng.IntN(100)) - 10
+				v := int64(rng.IntN(100)) - 10 // a series with a negative value: sortedPlaces
+				switch s % 4 {
+				case 1: // values that fit 32 bits: sortedValues
+					v = int64(rng.IntN(100))
+				case 3: // values that fit 32 bits, their sums not
+					v = int64(rng.Uint32())
+				}
 				b.Add(1, false, cell, uint64(s%3), minute, v)
 				for tr := range numTiers {
 					want[tr][Key{Metric: 1, Cell: cell, Sub: uint64(s % 3), Minute: Tier(tr).Truncate(minute)}] += v
