@@ -15,7 +15,7 @@ import (
 // half a cache line: a lookup reads one line (or the next, at the end of
 // a probe). Longer ids go to a map.
 type placeIndex struct {
-	slots []placeSlot // a power of two of them, at most about 60 % full
+	slots []placeSlot // a power of two of them, at most 75 % full
 	seed  uint64
 	long  map[string]Place
 }
@@ -52,7 +52,7 @@ func (x *placeIndex) hash(w [2]uint64) uint64 {
 // newPlaceIndex builds the index of places by id.
 func newPlaceIndex(places map[string]Place) *placeIndex {
 	n := 8
-	for n*3 < len(places)*5 { // at most 60 % full
+	for n*3 < len(places)*4 { // at most 75 % full
 		n *= 2
 	}
 	x := &placeIndex{slots: make([]placeSlot, n), seed: rand.Uint64()}
