@@ -9,6 +9,8 @@
 # valgrind does not know.
 #
 # usage: bench/counted.sh CHECKOUT_A CHECKOUT_B [MINUTES [EVENTS_A_REQUEST]]   (from the module root)
+# EVENTS_A_REQUEST "detectors" counts the second feed (bench.DetectorFeed,
+# its 120 minutes; MINUTES then only shortens the city it also generates).
 # prints, for each: instructions, first-level and last-level cache misses
 # (a last level of 8 MiB), and B/A. Each run takes 1.5–2 minutes at 60
 # minutes; the cachegrind files stay in $OUT (default /tmp/flowd-counted).
