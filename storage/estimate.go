@@ -63,6 +63,9 @@ func (m *memtable) pointsOf(t Tier, metric uint32, ranges []vocab.CellRange) int
 func (t *seriesTable) pointsOf(metric uint32, ranges []vocab.CellRange) int64 {
 	var n int64
 	for _, s := range t.byMetric[metric] {
+		if s < 0 {
+			s = ^s // the second values of series ^s: as many at most
+		}
 		if se := &t.series[s]; inRanges(ranges, se.key.Cell) {
 			n += int64(se.points)
 		}

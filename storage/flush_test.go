@@ -54,7 +54,7 @@ func TestFlushKeepsOldRowsInTheHourTierOnly(t *testing.T) {
 // a full one is flushed.
 func TestFullMemtableIsFlushedNotItsSuccessor(t *testing.T) {
 	opts := quietOptions()
-	opts.MemtableBytes = 1 << 20
+	opts.MemtableBytes = 2 << 20 // above a page (64 KB) in each of the 16 shards
 	s := openTestStore(t, t.TempDir(), opts)
 	defer s.Close()
 	id, _ := s.MetricID("count_car")
@@ -100,7 +100,7 @@ func TestMemtableFilledDuringMergesIsFlushedBetweenThem(t *testing.T) {
 	var merges atomic.Int32
 	var pointsAtSecond atomic.Int64
 	opts := quietOptions()
-	opts.MemtableBytes = 1 << 20
+	opts.MemtableBytes = 2 << 20 // above a page (64 KB) in each of the 16 shards
 	opts.MergeFanIn = 2
 	minute := time.Now().Unix()/60 - 600
 	var id uint32

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -103,28 +104,101 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 			if j%warmGroup == 0 {
 				scratch.sink += dst.warm(src, list[j:min(j+warmGroup, len(list))])
 			}
-			d := dst.addSeries(src, s, tr)
 			p := src.series[s].pair - 1
 			if p < 0 || !second[p] {
+				dst.addSeries(src, s, tr)
 				continue
 			}
 			second[p] = false // added once, whatever else names it
-			if d < 0 {
+			ss, pk := &src.series[s], &src.series[p]
+			if ss.head < 0 {
 				dst.addSeries(src, p, tr)
 				continue
 			}
-			pk := &src.series[p]
+			d := dst.lookup(ss.key, ss.isMax, ss.spread)
 			if pk.head < 0 {
+				dst.addPoints(d, src, s, tr)
 				continue
 			}
-			d2 := dst.series[d].pair - 1
-			if d2 < 0 || dst.series[d2].key != pk.key {
-				d2 = dst.lookup(pk.key, pk.isMax, pk.spread)
-				dst.series[d].pair = d2 + 1
+			if se := &dst.series[d]; se.second == 0 && !se.isMax && !se.spread && !pk.isMax && !pk.spread &&
+				pk.key.Cell == ss.key.Cell && pk.key.Sub == ss.key.Sub {
+				se.second = pk.key.Metric + 1
+				dst.listSecond(pk.key.Metric, d)
 			}
-			dst.addPoints(d2, src, p, tr)
+			if dst.series[d].second == pk.key.Metric+1 {
+				addPair(dst, d, src, s, p, tr)
+				continue
+			}
+			dst.addPoints(d, src, s, tr)
+			dst.addPoints(dst.pairOf(d, pk), src, p, tr)
 		}
 		sh.mu.Unlock()
+	}
+}
+
+// pairOf returns the series of t with the key of pk, the pair of series
+// d: the one d names as its pair, or found and named so.
+func (t *seriesTable) pairOf(d int32, pk *series) int32 {
+	d2 := t.series[d].pair - 1
+	if d2 < 0 || t.series[d2].key != pk.key {
+		d2 = t.lookup(pk.key, pk.isMax, pk.spread)
+		t.series[d].pair = d2 + 1
+	}
+	return d2
+}
+
+// addPair adds the points of series s of src to series d of t, whose
+// second values are those of series p of src (s's pair), with their
+// minutes truncated to tier tr: each of p's points goes into the second
+// value of a point of s of its minute. A batch adds to a pair's two
+// series together (Batch.SeriesPair), the second not always, so p's points
+// are those of s's minutes in s's order, fewer, and each finds its point
+// of s walking both in step; a point of p that does not (a second added
+// alone), or whose value v2 cannot hold, goes to the second's own series.
+func addPair(t *seriesTable, d int32, src *seriesTable, s, p int32, tr Tier) {
+	ss, ps := &src.series[s], &src.series[p]
+	var prun []point
+	pc, pi := ps.head, 0
+	next := func() (point, bool) { // p's next point
+		for pi == len(prun) {
+			if pc < 0 {
+				return point{}, false
+			}
+			prun, _, pc = src.chunkAt(ps, pc)
+			pi = 0
+		}
+		return prun[pi], true
+	}
+	own := int32(-1) // the second's own series, once needed
+	alone := func(m int64, v int64) {
+		if own < 0 {
+			own = t.pairOf(d, ps)
+		}
+		t.add(own, m, v)
+	}
+	for c := ss.head; c >= 0; {
+		var run []point
+		run, _, c = src.chunkAt(ss, c)
+		for _, pt := range run {
+			m := tr.Truncate(int64(pt.minute))
+			var v2 uint32
+			if q, ok := next(); ok && tr.Truncate(int64(q.minute)) == m {
+				pi++
+				if w := q.val(); w > 0 && w <= math.MaxUint32 {
+					v2 = uint32(w)
+				} else {
+					alone(m, w)
+				}
+			}
+			if !t.addPair(d, m, pt.val(), v2) {
+				t.add(d, m, pt.val())
+				alone(m, int64(v2))
+			}
+		}
+	}
+	for q, ok := next(); ok; q, ok = next() {
+		pi++
+		alone(tr.Truncate(int64(q.minute)), q.val())
 	}
 }
 
@@ -190,11 +264,13 @@ func (m *memtable) scan(t Tier, metric uint32, ranges []vocab.CellRange, from, t
 	}
 }
 
-// seriesRef names one series of one table of a frozen memtable.
+// seriesRef names one series of one table of a frozen memtable, or with
+// second the second values of one (key being theirs).
 type seriesRef struct {
-	key SeriesKey
-	t   *seriesTable
-	s   int32
+	key    SeriesKey
+	t      *seriesTable
+	s      int32
+	second bool
 }
 
 // eachTiers calls fns[t], for every tier t whose fns[t] is not nil, with
@@ -229,10 +305,7 @@ func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
 	refs := m.sortedBoth()
 	var only []seriesRef
 	for i := range m.shards {
-		tab := &m.shards[i].only[t]
-		for s := range tab.series {
-			only = append(only, seriesRef{tab.series[s].key, tab, int32(s)})
-		}
+		only = appendRefs(only, &m.shards[i].only[t])
 	}
 	if len(only) > 0 {
 		refs = append(slices.Clip(refs), only...)
@@ -241,6 +314,20 @@ func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
 	var fns [numTiers]func(Key, int64) error
 	fns[t] = fn
 	return m.emit(refs, fns)
+}
+
+// appendRefs appends refs to the series of tab and to their second values.
+func appendRefs(refs []seriesRef, tab *seriesTable) []seriesRef {
+	for s := range tab.series {
+		se := &tab.series[s]
+		refs = append(refs, seriesRef{key: se.key, t: tab, s: int32(s)})
+		if se.second != 0 {
+			k := se.key
+			k.Metric = se.second - 1
+			refs = append(refs, seriesRef{key: k, t: tab, s: int32(s), second: true})
+		}
+	}
+	return refs
 }
 
 // emitAhead is how many series ahead of the one it writes emit reads a
@@ -280,7 +367,7 @@ func (w *chainWarmer) step() {
 		}
 		run, _, next := a.t.chunkAt(&a.t.series[a.s], a.c-1)
 		a.c = next + 1
-		for j := 0; j < len(run); j += 5 { // 12-byte points: one in five a 64-byte line
+		for j := 0; j < len(run); j += 4 { // 16-byte points: one in four a 64-byte line
 			w.sum += uint64(run[j].lo)
 		}
 	}
@@ -305,6 +392,29 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		}
 		ahead.step()
 		k := refs[i].key
+		if secondIn(refs[i:], k) {
+			// Second values, perhaps with a series of their own
+			// (see addPair): gathered, sorted and summed.
+			pts = pts[:0]
+			for ; i < len(refs) && refs[i].key == k; i++ {
+				if refs[i].second {
+					pts = refs[i].t.appendSecond(pts, refs[i].s)
+				} else {
+					pts = refs[i].t.appendPoints(pts, refs[i].s)
+				}
+			}
+			if !slices.IsSortedFunc(pts, byMinute) {
+				slices.SortFunc(pts, byMinute)
+			}
+			for t, fn := range fns {
+				if fn != nil {
+					if err := emitSeries(Tier(t), k, pts, fn); err != nil {
+						return err
+					}
+				}
+			}
+			continue
+		}
 		isMax := refs[i].t.series[refs[i].s].isMax
 		if refs[i].t.series[refs[i].s].spread {
 			pts = pts[:0]
@@ -390,6 +500,20 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		}
 	}
 	return nil
+}
+
+// secondIn reports whether refs, from their first, hold second values of
+// key k among those of that key.
+func secondIn(refs []seriesRef, k SeriesKey) bool {
+	for _, r := range refs {
+		if r.key != k {
+			return false
+		}
+		if r.second {
+			return true
+		}
+	}
+	return false
 }
 
 // sortSpread sorts a spread series' points, a copy, by run length and
@@ -618,10 +742,7 @@ func (m *memtable) sortedBoth() []seriesRef {
 	}
 	refs := make([]seriesRef, 0, n)
 	for i := range m.shards {
-		tab := &m.shards[i].both
-		for s := range tab.series {
-			refs = append(refs, seriesRef{tab.series[s].key, tab, int32(s)})
-		}
+		refs = appendRefs(refs, &m.shards[i].both)
 	}
 	slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
 	m.sorted = refs

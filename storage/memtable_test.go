@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // TestCrashAfterWALSync kills the store when a batch is in the WAL but not
@@ -223,8 +225,9 @@ func TestMemtablePairsAddToTheirOwnSeries(t *testing.T) {
 
 // TestMemtableHoldsPointsDensely fills a memtable as 72 minutes of a city's
 // detectors would (series of a point a minute: 26 bytes a point with
-// chunks of up to 64 points, 19 with 16) and checks the bytes it
-// counts against its budget per point held: the points themselves take 12,
+// chunks of up to 64 points, 19 with 16, of 12-byte points; 24 with
+// 16-byte points, which hold a second value) and checks the bytes it
+// counts against its budget per point held: the points themselves take 16,
 // and the room a series' last chunk leaves empty must not double that.
 func TestMemtableHoldsPointsDensely(t *testing.T) {
 	m := newMemtable()
@@ -239,8 +242,8 @@ func TestMemtableHoldsPointsDensely(t *testing.T) {
 	}
 	perPoint := float64(m.bytes()) / (series * minutes)
 	t.Logf("%.1f bytes a point", perPoint)
-	if perPoint > 20 {
-		t.Fatalf("a memtable of %d series of %d points counts %.1f bytes a point; want at most 20", series, minutes, perPoint)
+	if perPoint > 26 {
+		t.Fatalf("a memtable of %d series of %d points counts %.1f bytes a point; want at most 26", series, minutes, perPoint)
 	}
 }
 
@@ -303,6 +306,119 @@ func TestSortAboveSortsByTheHighBits(t *testing.T) {
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Fatalf("round %d: the sorted words are not those given", round)
+		}
+	}
+}
+
+// TestMemtableKeepsSecondValuesExactly applies batches of pairs as ingest
+// makes them (a count and, not always, its speed sum, added together,
+// several readings of one cell in a batch, minutes out of order and
+// repeated) to a memtable, which keeps the speed sums as second values of
+// the counts' points (addPair), and checks every row a flush reads in both
+// tiers, and every row a scan reads, against sums kept in a map. Among
+// the sums: values a second value cannot hold (0, negative, 2^32 and
+// more), sums that pass 32 bits, seconds added alone, and batches applied
+// to one tier alone (replay after a partial flush).
+func TestMemtableKeepsSecondValuesExactly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var want [numTiers]map[Key]int64
+	for tr := range want {
+		want[tr] = map[Key]int64{}
+	}
+	add := func(only Tier, metric uint32, cell uint64, minute, v int64) {
+		for tr := range numTiers {
+			if only == numTiers || Tier(tr) == only {
+				want[tr][Key{Metric: metric, Cell: cell, Minute: Tier(tr).Truncate(minute)}] += v
+			}
+		}
+	}
+	m := newMemtable()
+	var scratch shardScratch
+	for round := range 40 {
+		only := numTiers
+		if round%10 == 9 {
+			only = TierHour
+		}
+		b := &Batch{}
+		for c := range 100 {
+			cell := 0x89309a000000000 + uint64(c)<<12
+			for range 1 + rng.IntN(4) {
+				minute := int64(27000000 + round*7 + rng.IntN(90))
+				n, sp := b.SeriesPairRecent(1, 2, cell, 0)
+				v := int64(1 + rng.IntN(50))
+				speed := v * int64(10+rng.IntN(90))
+				switch rng.IntN(12) {
+				case 0:
+					speed = 0 // no speed: the count alone
+				case 1:
+					speed = -speed
+				case 2:
+					speed = 1<<32 + speed
+				case 3:
+					speed = 1<<32 - 1 - int64(rng.IntN(3)) // sums pass 32 bits
+				case 4: // the second alone
+					b.AddTo(sp, minute, speed)
+					add(only, 2, cell, minute, speed)
+					continue
+				}
+				b.AddTo(n, minute, v)
+				add(only, 1, cell, minute, v)
+				if speed != 0 {
+					b.AddTo(sp, minute, speed)
+					add(only, 2, cell, minute, speed)
+				}
+			}
+		}
+		if err := b.err; err != nil {
+			t.Fatal(err)
+		}
+		m.addTable(&b.t, only, &scratch)
+	}
+	seconds := 0
+	for i := range m.shards {
+		for _, se := range m.shards[i].both.series {
+			if se.second != 0 {
+				seconds++
+			}
+		}
+	}
+	if seconds < 50 {
+		t.Fatalf("%d memtable series hold second values; the test means most of 100", seconds)
+	}
+	var got [numTiers]map[Key]int64
+	var last [numTiers]Key
+	var fns [numTiers]func(Key, int64) error
+	for tr := range numTiers {
+		got[tr] = map[Key]int64{}
+		fns[tr] = func(k Key, v int64) error {
+			if len(got[tr]) > 0 && !last[tr].Less(k) {
+				return fmt.Errorf("tier %d: row %+v after %+v", tr, k, last[tr])
+			}
+			last[tr], got[tr][k] = k, v
+			return nil
+		}
+	}
+	if err := m.eachTiers(fns); err != nil {
+		t.Fatal(err)
+	}
+	for tr := range numTiers {
+		scanned := map[Key]int64{}
+		for _, metric := range []uint32{1, 2} {
+			m.scan(Tier(tr), metric, vocab.Everywhere, 0, 1<<40, func(cell, sub uint64, minute, v int64) {
+				scanned[Key{Metric: metric, Cell: cell, Sub: sub, Minute: minute}] += v
+			})
+		}
+		for what, rows := range map[string]map[Key]int64{"flush": got[tr], "scan": scanned} {
+			if !maps.Equal(rows, want[tr]) {
+				n := 0
+				for k, v := range want[tr] {
+					if rows[k] != v && n < 5 {
+						t.Errorf("tier %d, %s: %+v: %d, want %d", tr, what, k, rows[k], v)
+						n++
+					}
+				}
+				t.Errorf("tier %d, %s: %d rows, want %d", tr, what, len(rows), len(want[tr]))
+			}
 		}
 	}
 }
