@@ -157,48 +157,56 @@ func (t *seriesTable) pairOf(d int32, pk *series) int32 {
 // alone), or whose value v2 cannot hold, goes to the second's own series.
 func addPair(t *seriesTable, d int32, src *seriesTable, s, p int32, tr Tier) {
 	ss, ps := &src.series[s], &src.series[p]
-	var prun []point
-	pc, pi := ps.head, 0
-	next := func() (point, bool) { // p's next point
-		for pi == len(prun) {
-			if pc < 0 {
-				return point{}, false
-			}
-			prun, _, pc = src.chunkAt(ps, pc)
-			pi = 0
-		}
-		return prun[pi], true
-	}
+	// p's points, read a chunk at a time: prun[pi:] and the chunks from pc.
+	prun, _, pc := src.chunkAt(ps, ps.head)
+	pi := 0
 	own := int32(-1) // the second's own series, once needed
-	alone := func(m int64, v int64) {
-		if own < 0 {
-			own = t.pairOf(d, ps)
-		}
-		t.add(own, m, v)
-	}
 	for c := ss.head; c >= 0; {
 		var run []point
 		run, _, c = src.chunkAt(ss, c)
 		for _, pt := range run {
 			m := tr.Truncate(int64(pt.minute))
+			if pi == len(prun) && pc >= 0 {
+				prun, _, pc = src.chunkAt(ps, pc)
+				pi = 0
+			}
 			var v2 uint32
-			if q, ok := next(); ok && tr.Truncate(int64(q.minute)) == m {
+			alone, w := false, int64(0)
+			if pi < len(prun) && tr.Truncate(int64(prun[pi].minute)) == m {
+				w = prun[pi].val()
 				pi++
-				if w := q.val(); w > 0 && w <= math.MaxUint32 {
+				if w > 0 && w <= math.MaxUint32 {
 					v2 = uint32(w)
 				} else {
-					alone(m, w)
+					alone = true
 				}
 			}
 			if !t.addPair(d, m, pt.val(), v2) {
 				t.add(d, m, pt.val())
-				alone(m, int64(v2))
+				alone, w = true, int64(v2)
+			}
+			if alone {
+				if own < 0 {
+					own = t.pairOf(d, ps)
+				}
+				t.add(own, m, w)
 			}
 		}
 	}
-	for q, ok := next(); ok; q, ok = next() {
+	for {
+		if pi == len(prun) {
+			if pc < 0 {
+				return
+			}
+			prun, _, pc = src.chunkAt(ps, pc)
+			pi = 0
+			continue
+		}
+		if own < 0 {
+			own = t.pairOf(d, ps)
+		}
+		t.add(own, tr.Truncate(int64(prun[pi].minute)), prun[pi].val())
 		pi++
-		alone(tr.Truncate(int64(q.minute)), q.val())
 	}
 }
 
@@ -392,9 +400,23 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		}
 		ahead.step()
 		k := refs[i].key
+		if refs[i].second && (i+1 == len(refs) || refs[i+1].key != k) {
+			// The second values of one series: words of minute and
+			// value, in minute order.
+			words = secondWords(words, refs[i].t, &refs[i].t.series[refs[i].s])
+			for t, fn := range fns {
+				if fn != nil {
+					if err := emitValues(Tier(t), k, words, fn); err != nil {
+						return err
+					}
+				}
+			}
+			i++
+			continue
+		}
 		if secondIn(refs[i:], k) {
-			// Second values, perhaps with a series of their own
-			// (see addPair): gathered, sorted and summed.
+			// Second values with a series of their own (see addPair):
+			// gathered, sorted and summed.
 			pts = pts[:0]
 			for ; i < len(refs) && refs[i].key == k; i++ {
 				if refs[i].second {
@@ -500,6 +522,26 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		}
 	}
 	return nil
+}
+
+// secondWords returns, in words, the second values of series se of tab
+// as words of their minute (high half) and value (low half), in minute
+// order, leaving out the points without one.
+func secondWords(words []uint64, tab *seriesTable, se *series) []uint64 {
+	words = words[:0]
+	for c := se.head; c >= 0; {
+		var run []point
+		run, _, c = tab.chunkAt(se, c)
+		for _, pt := range run {
+			if pt.v2 != 0 {
+				words = append(words, uint64(uint32(pt.minute))<<32|uint64(pt.v2))
+			}
+		}
+	}
+	if se.unordered {
+		sortNearly(words)
+	}
+	return words
 }
 
 // secondIn reports whether refs, from their first, hold second values of
