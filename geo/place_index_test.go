@@ -48,28 +48,33 @@ func TestPlaceIndexAnswersAsAMap(t *testing.T) {
 	}
 }
 
-// BenchmarkSensorLookup looks up 20,000 sensors' ids in a random order, as
-// a feed of many detectors does, in a Go map and in the placeIndex.
-func BenchmarkSensorLookup(b *testing.B) {
-	const n = 20000
+// sensorIDs returns n sensors' places by id, their ids, and an order to
+// look them up in.
+func sensorIDs(n int) (map[string]Place, []string, []int) {
 	m := map[string]Place{}
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("det-%05d", i)
 		m[ids[i]] = Place{Cell: h3.Cell(i + 1)}
 	}
-	order := rand.New(rand.NewPCG(3, 4)).Perm(n)
+	return m, ids, rand.New(rand.NewPCG(3, 4)).Perm(n)
+}
+
+// BenchmarkSensorLookup looks up 20,000 sensors' ids in a random order, as
+// a feed of many detectors does, in a Go map and in the placeIndex.
+func BenchmarkSensorLookup(b *testing.B) {
+	m, ids, order := sensorIDs(20000)
 	x := newPlaceIndex(m)
 	var sink h3.Cell
 	b.Run("map", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			p := m[ids[order[i%n]]]
+			p := m[ids[order[i%len(ids)]]]
 			sink += p.Cell
 		}
 	})
 	b.Run("index", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			p, _ := x.get(ids[order[i%n]])
+			p, _ := x.get(ids[order[i%len(ids)]])
 			sink += p.Cell
 		}
 	})
@@ -82,14 +87,7 @@ func BenchmarkSensorLookup(b *testing.B) {
 // emptied (8 MiB written, untimed) before each run of 100 lookups, as the
 // rest of a server's work between two lines of a request empties them.
 func BenchmarkSensorLookupCold(b *testing.B) {
-	const n = 20000
-	m := map[string]Place{}
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("det-%05d", i)
-		m[ids[i]] = Place{Cell: h3.Cell(i + 1)}
-	}
-	order := rand.New(rand.NewPCG(3, 4)).Perm(n)
+	m, ids, order := sensorIDs(20000)
 	x := newPlaceIndex(m)
 	junk := make([]uint64, 1<<20)
 	var sink h3.Cell
@@ -106,7 +104,7 @@ func BenchmarkSensorLookupCold(b *testing.B) {
 					}
 					b.StartTimer()
 				}
-				p, _ := c.get(ids[order[i%n]])
+				p, _ := c.get(ids[order[i%len(ids)]])
 				sink += p.Cell
 			}
 		})

@@ -129,6 +129,18 @@ func TestFlushRowsOfPointsInAnyOrder(t *testing.T) {
 		}
 		m.addTable(&b.t, numTiers, &scratch)
 	}
+	got := flushedRows(t, m)
+	for tr := range numTiers {
+		if !maps.Equal(got[tr], want[tr]) {
+			t.Errorf("tier %d: %d rows, want %d (or different sums)", tr, len(got[tr]), len(want[tr]))
+		}
+	}
+}
+
+// flushedRows returns the rows a flush of m reads in each tier, checking
+// that they come in key order.
+func flushedRows(t *testing.T, m *memtable) [numTiers]map[Key]int64 {
+	t.Helper()
 	var got [numTiers]map[Key]int64
 	var last [numTiers]Key
 	var fns [numTiers]func(Key, int64) error
@@ -145,11 +157,7 @@ func TestFlushRowsOfPointsInAnyOrder(t *testing.T) {
 	if err := m.eachTiers(fns); err != nil {
 		t.Fatal(err)
 	}
-	for tr := range numTiers {
-		if !maps.Equal(got[tr], want[tr]) {
-			t.Errorf("tier %d: %d rows, want %d (or different sums)", tr, len(got[tr]), len(want[tr]))
-		}
-	}
+	return got
 }
 
 // TestMemtablePairsAddToTheirOwnSeries applies batches whose series come in
@@ -389,22 +397,7 @@ func TestMemtableKeepsSecondValuesExactly(t *testing.T) {
 	if seconds < 50 {
 		t.Fatalf("%d memtable series hold second values; the test means most of 100", seconds)
 	}
-	var got [numTiers]map[Key]int64
-	var last [numTiers]Key
-	var fns [numTiers]func(Key, int64) error
-	for tr := range numTiers {
-		got[tr] = map[Key]int64{}
-		fns[tr] = func(k Key, v int64) error {
-			if len(got[tr]) > 0 && !last[tr].Less(k) {
-				return fmt.Errorf("tier %d: row %+v after %+v", tr, k, last[tr])
-			}
-			last[tr], got[tr][k] = k, v
-			return nil
-		}
-	}
-	if err := m.eachTiers(fns); err != nil {
-		t.Fatal(err)
-	}
+	got := flushedRows(t, m)
 	for tr := range numTiers {
 		scanned := map[Key]int64{}
 		for _, metric := range []uint32{1, 2} {
