@@ -22,8 +22,11 @@ var crashModes = []string{storage.FailpointMergeRenamed, storage.FailpointFlushP
 // ingests with a tiny flush interval (so flushes and merges run all the
 // time), restarts it on the same data, and checks after every restart that
 // each acknowledged batch is there exactly, and each batch in flight at the
-// crash is there entirely or not at all. FLOWD_CRASH_RUNS sets the number of
-// runs (3 by default; `make bench` runs 50).
+// crash is there entirely or not at all. Every other batch is a detector's
+// counts with their speeds (a count and speed sum the memtable keeps as one
+// point with a second value), checked the same way, both together.
+// FLOWD_CRASH_RUNS sets the number of runs (3 by default; `make bench`
+// runs 50).
 func TestCrashLoop(t *testing.T) {
 	runs := 3
 	if v, err := strconv.Atoi(os.Getenv("FLOWD_CRASH_RUNS")); err == nil && v > 0 {
@@ -44,6 +47,13 @@ func TestCrashLoop(t *testing.T) {
 	flags := append(registryFlags(t), "-flush-interval", "100ms", "-retention-minute", (span + 48*time.Hour).String())
 	acked := map[int]int64{}    // batch -> swipes, acknowledged
 	inFlight := map[int]int64{} // batch -> swipes, sent without an answer
+	// Every other batch is a detector's counts with their speeds: a
+	// class's count and speed sum, which the memtable keeps as one point
+	// with a second value, through the same crashes.
+	type counts struct{ count, speed int64 }
+	ackedC := map[int]counts{}
+	inFlightC := map[int]counts{}
+	sensorCell := cellOf(t, 30.2700, 120.1500, 9).String()
 	next := 0
 	client := &http.Client{Timeout: 10 * time.Second}
 	// The two stations' cells: a query of two cells stays far under the
@@ -80,6 +90,51 @@ func TestCrashLoop(t *testing.T) {
 		h := c.series(t, fmt.Sprintf("metric=swipes_in&cells=%s&from=%d&to=%d&step=1h", stationCells, t0.Unix(), t0.Add(time.Duration(next/60+1)*time.Hour).Unix()))
 		if h.Tier != "hour" || h.Total != want {
 			t.Fatalf("%s: hour tier (%s) holds %d swipes, minutes %d", when, h.Tier, h.Total, want)
+		}
+		// The counts and their speed sums: a batch whole or not at all,
+		// its count and its speed sum together.
+		minutes := fmt.Sprintf("cells=%s&from=%d&to=%d&step=1m", sensorCell, t0.Unix(), t0.Add(time.Duration(next+1)*time.Minute).Unix())
+		if r := c.get(t, "/api/v1/series?metric=speed_car&"+minutes); r.status == 400 && strings.Contains(string(r.body), "unknown metric") {
+			// No count has reached the store yet.
+			if len(ackedC) > 0 {
+				t.Fatalf("%s: %d batches of counts acknowledged, and flowd knows no speed_car: %s", when, len(ackedC), r.body)
+			}
+			clear(inFlightC)
+			return
+		}
+		cnt := c.series(t, "metric=count_car&"+minutes)
+		spd := c.series(t, "metric=speed_car&"+minutes)
+		var wantC counts
+		for i := 0; i < next; i++ {
+			got := counts{cnt.Points[i][1], spd.Points[i][1]}
+			if k, ok := ackedC[i]; ok {
+				if got != k {
+					t.Fatalf("%s: acknowledged batch %d holds count %d and speed sum %d, want %d and %d", when, i, got.count, got.speed, k.count, k.speed)
+				}
+			} else if k, ok := inFlightC[i]; ok {
+				if got != (counts{}) && got != k {
+					t.Fatalf("%s: batch %d in flight at a crash holds count %d and speed sum %d of its %d and %d: half a batch", when, i, got.count, got.speed, k.count, k.speed)
+				}
+				delete(inFlightC, i)
+				if got == k {
+					ackedC[i] = k
+				}
+			} else if got != (counts{}) {
+				t.Fatalf("%s: minute %d, a batch of swipes, holds count %d and speed sum %d", when, i, got.count, got.speed)
+			}
+			if k, ok := ackedC[i]; ok {
+				wantC.count += k.count
+				wantC.speed += k.speed
+			}
+		}
+		for _, q := range []struct {
+			metric string
+			want   int64
+		}{{"count_car", wantC.count}, {"speed_car", wantC.speed}} {
+			h := c.series(t, fmt.Sprintf("metric=%s&cells=%s&from=%d&to=%d&step=1h", q.metric, sensorCell, t0.Unix(), t0.Add(time.Duration(next/60+1)*time.Hour).Unix()))
+			if h.Tier != "hour" || h.Total != q.want {
+				t.Fatalf("%s: hour tier (%s) holds %s %d, the minutes %d", when, h.Tier, q.metric, h.Total, q.want)
+			}
 		}
 	}
 
@@ -125,6 +180,29 @@ func TestCrashLoop(t *testing.T) {
 					continue
 				}
 				break
+			}
+			if next%2 == 1 {
+				var b bytes.Buffer
+				var sum counts
+				for range 1 + rng.IntN(20) {
+					n, kmh := int64(1+rng.IntN(30)), int64(20+rng.IntN(80))
+					fmt.Fprintf(&b, `{"time":%d,"sensor":"D1","class":"car","count":%d,"interval":60,"speed":%d}`+"\n", t0.Add(time.Duration(next)*time.Minute).Unix(), n, kmh)
+					sum.count += n
+					sum.speed += n * kmh
+				}
+				i := next
+				next++
+				inFlightC[i] = sum
+				resp, err := client.Post(c.url+"/api/v1/ingest/counts", "application/x-ndjson", &b)
+				if err != nil {
+					break // the process died
+				}
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					delete(inFlightC, i)
+					ackedC[i] = sum
+				}
+				continue
 			}
 			k := int64(1 + rng.IntN(40))
 			var b bytes.Buffer
