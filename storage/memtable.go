@@ -780,9 +780,9 @@ func (m *memtable) sortedBoth() []seriesRef {
 	}
 	n := 0
 	for i := range m.shards {
-		n += len(m.shards[i].both.series)
+		n += len(m.shards[i].both.series) + m.shards[i].both.seconds
 	}
-	refs := make([]seriesRef, 0, n)
+	refs := make([]seriesRef, 0, n) // never grown: a copy of pointers the collector would watch
 	for i := range m.shards {
 		refs = appendRefs(refs, &m.shards[i].both)
 	}

@@ -168,6 +168,8 @@ type seriesTable struct {
 	// indexMetrics is set (memtables, not batches).
 	byMetric     map[uint32][]int32
 	indexMetrics bool
+	// seconds counts the series holding second values (listSecond).
+	seconds int
 }
 
 // A sketch (vocab.Sketch: the registers of a distinct-card HyperLogLog)
@@ -269,6 +271,7 @@ func (t *seriesTable) listByMetric(metric uint32, idx int32) {
 // as the bitwise complement of idx, in a table that keeps such lists.
 func (t *seriesTable) listSecond(metric uint32, idx int32) {
 	t.listByMetric(metric, ^idx)
+	t.seconds++
 }
 
 // appendUnindexed adds a series of sums with key k outside the index,
@@ -524,7 +527,7 @@ func (t *seriesTable) reset() {
 		t.pages[i] = nil
 	}
 	t.pages = t.pages[:0]
-	t.used, t.npts, t.indexed = 0, 0, 0
+	t.used, t.npts, t.indexed, t.seconds = 0, 0, 0, 0
 	for m, list := range t.byMetric {
 		t.byMetric[m] = list[:0] // kept grown for the next use
 	}
