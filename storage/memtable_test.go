@@ -399,6 +399,10 @@ func TestMemtableKeepsSecondValuesExactly(t *testing.T) {
 	}
 	got := flushedRows(t, m)
 	for tr := range numTiers {
+		// The rows a tier gets are at most what the memtable counts.
+		if n := m.rowCount(Tier(tr)); n < len(got[tr]) {
+			t.Errorf("tier %d: the memtable counts %d rows at most, a flush writes %d", tr, n, len(got[tr]))
+		}
 		scanned := map[Key]int64{}
 		for _, metric := range []uint32{1, 2} {
 			m.scan(Tier(tr), metric, vocab.Everywhere, 0, 1<<40, func(cell, sub uint64, minute, v int64) {

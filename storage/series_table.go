@@ -168,8 +168,9 @@ type seriesTable struct {
 	// indexMetrics is set (memtables, not batches).
 	byMetric     map[uint32][]int32
 	indexMetrics bool
-	// seconds counts the series holding second values (listSecond).
-	seconds int
+	// seconds counts the series holding second values (listSecond),
+	// npts2 the points holding one.
+	seconds, npts2 int
 }
 
 // A sketch (vocab.Sketch: the registers of a distinct-card HyperLogLog)
@@ -374,12 +375,18 @@ func (t *seriesTable) addPair(s int32, minute int64, v int64, v2 uint32) bool {
 			return false
 		}
 		last.setVal(SatAdd(last.val(), v))
+		if last.v2 == 0 && v2 != 0 {
+			t.npts2++
+		}
 		last.v2 += v2
 		return true
 	}
 	t.add(s, minute, v)
 	se = &t.series[s]
 	t.pages[se.tailStart>>pageBits][se.tailStart&(pageSize-1)+int32(se.tailN)-1].v2 = v2
+	if v2 != 0 {
+		t.npts2++
+	}
 	return true
 }
 
@@ -501,8 +508,9 @@ func (t *seriesTable) addPoints(d int32, src *seriesTable, s int32, tr Tier) {
 	}
 }
 
-// len is the number of points: an upper bound of the rows it holds.
-func (t *seriesTable) len() int { return t.npts }
+// len is the number of points and of second values in them: an upper
+// bound of the rows it holds.
+func (t *seriesTable) len() int { return t.npts + t.npts2 }
 
 // bytes is the memory the table's contents fill (its index, series,
 // chunks and points), not counting room reserved for more.
@@ -527,7 +535,7 @@ func (t *seriesTable) reset() {
 		t.pages[i] = nil
 	}
 	t.pages = t.pages[:0]
-	t.used, t.npts, t.indexed, t.seconds = 0, 0, 0, 0
+	t.used, t.npts, t.npts2, t.indexed, t.seconds = 0, 0, 0, 0, 0
 	for m, list := range t.byMetric {
 		t.byMetric[m] = list[:0] // kept grown for the next use
 	}
