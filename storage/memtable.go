@@ -126,7 +126,7 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 				dst.listSecond(pk.key.Metric, d)
 			}
 			if dst.series[d].second == pk.key.Metric+1 {
-				addPair(dst, d, src, s, p, tr)
+				addPairSeries(dst, d, src, s, p, tr)
 				continue
 			}
 			dst.addPoints(d, src, s, tr)
@@ -147,7 +147,7 @@ func (t *seriesTable) pairOf(d int32, pk *series) int32 {
 	return d2
 }
 
-// addPair adds the points of series s of src to series d of t, whose
+// addPairSeries adds the points of series s of src to series d of t, whose
 // second values are those of series p of src (s's pair), with their
 // minutes truncated to tier tr: each of p's points goes into the second
 // value of a point of s of its minute. A batch adds to a pair's two
@@ -155,7 +155,7 @@ func (t *seriesTable) pairOf(d int32, pk *series) int32 {
 // are those of s's minutes in s's order, fewer, and each finds its point
 // of s walking both in step; a point of p that does not (a second added
 // alone), or whose value v2 cannot hold, goes to the second's own series.
-func addPair(t *seriesTable, d int32, src *seriesTable, s, p int32, tr Tier) {
+func addPairSeries(t *seriesTable, d int32, src *seriesTable, s, p int32, tr Tier) {
 	ss, ps := &src.series[s], &src.series[p]
 	// p's points, read a chunk at a time: prun[pi:] and the chunks from pc.
 	prun, _, pc := src.chunkAt(ps, ps.head)
@@ -415,7 +415,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 			continue
 		}
 		if secondIn(refs[i:], k) {
-			// Second values with a series of their own (see addPair):
+			// Second values with a series of their own (see addPairSeries):
 			// gathered, sorted and summed.
 			pts = pts[:0]
 			for ; i < len(refs) && refs[i].key == k; i++ {

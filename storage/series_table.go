@@ -55,7 +55,7 @@ func (k SeriesKey) hash() uint64 {
 // v2 is a second value, added at the same minute to another series of the
 // same cell and sub-key: a count's speed sum (series.second names its
 // metric), 0 for none. A memtable keeps a class's speed sums there rather
-// than in series of their own (see memtable.addPair): 40 % of the city's
+// than in series of their own (see addPairSeries): 40 % of the city's
 // buckets then cost no lookup, no chunks and no cache lines of their own.
 // Only values from 1 to 2^32-1 go there; others, and any addition v2
 // cannot hold, go to the second's own series.
