@@ -181,7 +181,8 @@ func TestDistinctCardsUnionOverCellsAndHours(t *testing.T) {
 
 // TestSmallCountsWithheldForReadTokens checks the privacy layer as flowd
 // serve wires it: for a read token an OD pair and a distinct count under
-// -privacy-k are left out or marked suppressed (not zero, not the number),
+// -privacy-k are left out or marked suppressed (not zero, not the number)
+// unless their noise takes them to k or more (about one server in fifty),
 // larger ones come with noise and the answer says how it was released; an
 // admin token sees the exact numbers.
 func TestSmallCountsWithheldForReadTokens(t *testing.T) {
@@ -225,18 +226,27 @@ func TestSmallCountsWithheldForReadTokens(t *testing.T) {
 	if n, ok := read["S1>S2"]; !ok || n < 40 || n > 80 || note.Exact || note.Epsilon != 0.5 || note.K != 10 {
 		t.Errorf("read token, 60 trips S1→S2: %d (listed %v), note %+v; want 60 give or take the noise, and the note", n, ok, note)
 	}
+	// A figure under k is withheld after its noise is added (the noisy
+	// threshold): 2 trips plus noise reach 10 about once in fifty
+	// servers (their keys differ), and are then released as the noisy
+	// figure, never under k. Left out otherwise.
+	smallListed := false
 	if n, ok := read["S2>S1"]; ok {
-		t.Errorf("read token, 2 trips S2→S1: listed with %d; want left out", n)
+		if n < 10 {
+			t.Errorf("read token, 2 trips S2→S1: listed with %d; want left out, or at least k (10) after noise", n)
+		}
+		smallListed = true
+		t.Logf("read token, 2 trips S2→S1: their noise took them to %d, at least k: released", n)
 	}
-	if readTotal != read["S1>S2"] {
+	if readTotal != read["S1>S2"]+read["S2>S1"] {
 		t.Errorf("read token: total %d trips, listed %v; want the total of the listed pairs", readTotal, read)
 	}
 	if admin, total, note := pairs(tokAdmin); admin["S2>S1"] != 2 || admin["S1>S2"] != 60 || total != 62 || !note.Exact {
 		t.Errorf("admin token: %v, total %d, note %+v; want 60 and 2, 62, exact", admin, total, note)
 	}
 	r := authDo(t, "GET", srv.url+"/api/v1/od?by=station&format=csv&"+span, tokRead, "", nil)
-	if strings.Contains(string(r.body), "S2,S1") || !strings.Contains(string(r.body), "S1,S2,") {
-		t.Errorf("read token, OD as CSV: %s", r.body)
+	if strings.Contains(string(r.body), "S2,S1") != smallListed || !strings.Contains(string(r.body), "S1,S2,") {
+		t.Errorf("read token, OD as CSV (S2→S1 listed in JSON: %v): %s", smallListed, r.body)
 	}
 
 	type distinctAnswer struct {
@@ -257,8 +267,13 @@ func TestSmallCountsWithheldForReadTokens(t *testing.T) {
 	s1 := "cells=" + cellOf(t, 30.2590, 120.1640, 9).String() + hour(1)
 	d = distinctAnswer{}
 	authDo(t, "GET", srv.url+"/api/v1/distinct?"+s1, tokRead, "", nil).json(t, &d)
-	if !d.Suppressed || d.Distinct != nil {
-		t.Errorf("read token, 2 cards: %+v; want suppressed", d)
+	switch {
+	case d.Suppressed && d.Distinct != nil:
+		t.Errorf("read token, 2 cards: suppressed, and a count of %d", *d.Distinct)
+	case !d.Suppressed && (d.Distinct == nil || *d.Distinct < 10):
+		t.Errorf("read token, 2 cards: %+v; want suppressed, or at least k (10) after noise", d)
+	case !d.Suppressed:
+		t.Logf("read token, 2 cards: their noise took them to %d, at least k: released", *d.Distinct)
 	}
 	d = distinctAnswer{}
 	authDo(t, "GET", srv.url+"/api/v1/distinct?"+s1, tokAdmin, "", nil).json(t, &d)
