@@ -160,6 +160,16 @@ func TestCrashLoop(t *testing.T) {
 		case <-time.After(time.Second):
 		}
 		verify(c, fmt.Sprintf("run %d (%s) after restart", run, mode))
+		// send posts a batch of kind and reports whether flowd
+		// acknowledged it, and whether it answered at all.
+		send := func(kind string, body *bytes.Buffer) (ok, answered bool) {
+			resp, err := client.Post(c.url+"/api/v1/ingest/"+kind, "application/x-ndjson", body)
+			if err != nil {
+				return false, false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200, true
+		}
 		killAt := time.Now().Add(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
 		for posted := 0; ; posted++ {
 			if mode == "random" && time.Now().After(killAt) {
@@ -193,12 +203,11 @@ func TestCrashLoop(t *testing.T) {
 				i := next
 				next++
 				inFlightC[i] = sum
-				resp, err := client.Post(c.url+"/api/v1/ingest/counts", "application/x-ndjson", &b)
-				if err != nil {
+				ok, answered := send("counts", &b)
+				if !answered {
 					break // the process died
 				}
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
+				if ok {
 					delete(inFlightC, i)
 					ackedC[i] = sum
 				}
@@ -212,12 +221,11 @@ func TestCrashLoop(t *testing.T) {
 			i := next
 			next++
 			inFlight[i] = k
-			resp, err := client.Post(c.url+"/api/v1/ingest/swipes", "application/x-ndjson", &b)
-			if err != nil {
+			ok, answered := send("swipes", &b)
+			if !answered {
 				break // the process died
 			}
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if ok {
 				delete(inFlight, i)
 				acked[i] = k
 			}

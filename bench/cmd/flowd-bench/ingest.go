@@ -85,11 +85,7 @@ func (b *benchRun) flowdJobs() ([]ingestJob, error) {
 	if f := b.det; f != nil {
 		configs = append(configs, ingestConfig{name: detectorInput(f), batch: 10000, reqs: f.FlowdRequests(10000), detectors: true})
 	}
-	if only := b.c.onlyIngst; only != "" && only != "all" {
-		keep := map[string]bool{}
-		for _, f := range strings.Split(only, ",") {
-			keep[strings.TrimSpace(f)] = true
-		}
+	if keep := b.c.onlyIngest(); keep != nil {
 		configs = slices.DeleteFunc(configs, func(ic ingestConfig) bool {
 			if ic.detectors {
 				return !keep["detectors"]
@@ -97,7 +93,7 @@ func (b *benchRun) flowdJobs() ([]ingestJob, error) {
 			return !keep[strconv.Itoa(ic.batch)]
 		})
 		if len(configs) == 0 {
-			return nil, fmt.Errorf("-only-ingest %q: no ingest configuration has those batch sizes (1000, 5000, 10000) or names (detectors)", only)
+			return nil, fmt.Errorf("-only-ingest %q: no ingest configuration has those batch sizes (1000, 5000, 10000) or names (detectors)", b.c.onlyIngst)
 		}
 	}
 	b.r.ingest = configs
@@ -124,11 +120,7 @@ func (b *benchRun) peerJobs() ([]ingestJob, error) {
 	}
 	c, day := b.c, b.day
 	ofCity, detectors := true, b.det != nil
-	if only := c.onlyIngst; only != "" && only != "all" {
-		keep := map[string]bool{}
-		for _, f := range strings.Split(only, ",") {
-			keep[strings.TrimSpace(f)] = true
-		}
+	if keep := c.onlyIngest(); keep != nil {
 		ofCity, detectors = keep["10000"], detectors && keep["detectors"]
 	}
 	var jobs []ingestJob
@@ -162,6 +154,19 @@ func (b *benchRun) peerJobs() ([]ingestJob, error) {
 		{ic: b.r.peerIngest, dirName: "peer", start: func(dir string) (*bench.Proc, error) { return bench.StartPeer(b.peerBin, dir) }, keep: keep},
 		{ic: b.r.peerAggr, dirName: "peer-aggr", start: func(dir string) (*bench.Proc, error) { return bench.StartPeerAggr(b.peerBin, dir) }},
 	}, jobs...), nil
+}
+
+// onlyIngest returns the configurations -only-ingest names (batch sizes,
+// "detectors"), nil for all of them.
+func (c config) onlyIngest() map[string]bool {
+	if c.onlyIngst == "" || c.onlyIngst == "all" {
+		return nil
+	}
+	keep := map[string]bool{}
+	for _, f := range strings.Split(c.onlyIngst, ",") {
+		keep[strings.TrimSpace(f)] = true
+	}
+	return keep
 }
 
 // detectorInput names the detector feed's flowd configuration.
