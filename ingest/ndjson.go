@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -339,13 +340,35 @@ var stringStop = func() (t [256]bool) {
 // there, or where utf8String says from there: -1 if the string holds an
 // escape, a control character or bytes that are not UTF-8, or is not
 // closed. Since scanFlat takes nothing but ASCII outside strings, a line
-// it accepts is valid UTF-8. plainRun, a loop, is inlined; utf8String is
-// called only for what is not ASCII.
+// it accepts is valid UTF-8. utf8String is called only for what is not
+// ASCII.
+//
+// plainRun reads eight bytes a step where the line has them (see
+// stopIn), and the last few one by one.
 func plainRun(b []byte, i int) int {
+	for ; len(b)-i >= 8; i += 8 {
+		if m := stopIn(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
 	for i < len(b) && !stringStop[b[i]] {
 		i++
 	}
 	return i
+}
+
+// stopIn marks, in the high bit of each byte of the little-endian word x,
+// the bytes stringStop marks — a control character (below 0x20), a quote,
+// a backslash or a byte of multi-byte UTF-8 (0x80 and up) — exactly for
+// the lowest byte marked; above it a byte may be marked that is not (a
+// subtraction's borrow), which the caller, taking the lowest, never sees.
+func stopIn(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, s := x^'"'*ones, x^'\\'*ones // zero where a quote or a backslash is
+	ctl := (x - 0x20*ones) &^ x     // below 0x20
+	quote := (q - ones) &^ q
+	bs := (s - ones) &^ s
+	return (ctl | quote | bs | x) & highs
 }
 
 // utf8String finds the end of a string from its byte i, one that

@@ -140,3 +140,44 @@ func FuzzShapeAgrees(f *testing.F) {
 		shapeAgrees(t, first, line)
 	})
 }
+
+// TestPlainRunStopsWhereTheTableSays checks plainRun, which reads eight
+// bytes a step, against the table read a byte at a time: every byte value
+// at every place of a word, after plain bytes and after other stops, from
+// every start.
+func TestPlainRunStopsWhereTheTableSays(t *testing.T) {
+	byteAtATime := func(b []byte, i int) int {
+		for i < len(b) && !stringStop[b[i]] {
+			i++
+		}
+		return i
+	}
+	for c := range 256 {
+		for at := range 20 {
+			for _, fill := range []byte{'a', 0x7f, ' ', '!', '#', '[', ']'} {
+				b := bytes.Repeat([]byte{fill}, 20)
+				b[at] = byte(c)
+				// A stop above the byte under test, where a borrow from
+				// it could mark one that is not a stop.
+				if at+1 < len(b) {
+					b[at+1] = 0x21
+				}
+				for i := range len(b) + 1 {
+					if got, want := plainRun(b, i), byteAtATime(b, i); got != want {
+						t.Fatalf("plainRun(%q, %d) = %d, want %d", b, i, got, want)
+					}
+				}
+			}
+		}
+	}
+	// Two stops in a word: the lower is found whichever the upper is.
+	for lo := range 256 {
+		for _, hi := range []byte{0, 0x1f, '"', '\\', 0x80, 0xff} {
+			b := []byte("abcdefghijklmnop")
+			b[3], b[4] = byte(lo), hi
+			if got, want := plainRun(b, 0), byteAtATime(b, 0); got != want {
+				t.Fatalf("plainRun(%q, 0) = %d, want %d", b, got, want)
+			}
+		}
+	}
+}

@@ -117,6 +117,11 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
+// isBlank reports whether c is a space, tab, CR, VT or FF. Almost every
+// byte it is asked about is above ' ', so that is tested first: one
+// comparison for those.
+func isBlank(c byte) bool {
+	return c <= ' ' && (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f')
+}
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
