@@ -351,6 +351,12 @@ func plainRun(b []byte, i int) int {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
+	return plainTail(b, i)
+}
+
+// plainTail is plainRun a byte at a time, for a line's last few bytes: a
+// call of its own so that plainRun is inlined.
+func plainTail(b []byte, i int) int {
 	for i < len(b) && !stringStop[b[i]] {
 		i++
 	}
@@ -395,8 +401,22 @@ func utf8String(b []byte, i int) int {
 }
 
 // jsonNumber returns the end of the JSON number that starts at i, or -1 if
-// it is not one by the JSON grammar.
+// it is not one by the JSON grammar. Most are digits alone, without a
+// sign, fraction or exponent, and a leading zero only as "0": those are
+// found here, inlined, the others by jsonNumberAll.
 func jsonNumber(b []byte, i int) int {
+	j := i
+	for j < len(b) && b[j]-'0' < 10 {
+		j++
+	}
+	if j > i && (b[i] != '0' || j == i+1) && (j == len(b) || b[j] != '.' && b[j]|0x20 != 'e') {
+		return j
+	}
+	return jsonNumberAll(b, i)
+}
+
+// jsonNumberAll is jsonNumber for any number.
+func jsonNumberAll(b []byte, i int) int {
 	if b[i] == '-' {
 		i++
 	}

@@ -108,6 +108,14 @@ func unsafeString(b []byte) string {
 
 // trimSpace trims ASCII blanks, which never belong to an id or a number.
 func trimSpace(b []byte) []byte {
+	if len(b) > 0 && b[0] > ' ' && b[len(b)-1] > ' ' {
+		return b // nothing to trim, as nearly always: inlined
+	}
+	return trimBlanks(b)
+}
+
+// trimBlanks is trimSpace for a value that may start or end with a blank.
+func trimBlanks(b []byte) []byte {
 	for len(b) > 0 && isBlank(b[0]) {
 		b = b[1:]
 	}
