@@ -6,7 +6,7 @@ export CGO_ENABLED := 1
 LISTEN   ?= 127.0.0.1:8080
 DATA     ?= ./flowd-data
 
-.PHONY: all build run test test-short bench bench-quick deps browser vet lint fuzz clean
+.PHONY: all build run test test-short bench bench-quick pgo deps browser vet lint fuzz clean
 
 all: build
 
@@ -54,6 +54,22 @@ bench: build
 bench-quick: build
 	$(GO) run ./bench/cmd/flowd-bench -quick
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./storage ./ingest
+
+# pgo refreshes the profile the compiler builds flowd by
+# (cmd/flowd/default.pgo, which every `go build` of ./cmd/flowd uses: hot
+# calls inlined, hot paths laid out first). It is flowd's CPU profile in
+# flowd-bench's ingest runs, merged: the city's day in requests of 10,000
+# and of 1,000 events, and the detector feed. Run it after large changes
+# to the ingest path; a stale profile still helps where the code has not
+# moved, and never changes what flowd does.
+pgo:
+	@dir=$$(mktemp -d) && \
+	for run in 10000 1000; do \
+		GOFLAGS=-pgo=off FLOWD_CPUPROFILE=$$dir/$$run.prof $(GO) run ./bench/cmd/flowd-bench -only-ingest $$run -detectors 0 -runs 1 -peer off >/dev/null || exit 1; \
+	done && \
+	GOFLAGS=-pgo=off FLOWD_CPUPROFILE=$$dir/detectors.prof $(GO) run ./bench/cmd/flowd-bench -only-ingest detectors -runs 1 -peer off >/dev/null && \
+	$(GO) tool pprof -proto $$dir/*.prof > cmd/flowd/default.pgo && rm -r $$dir && \
+	echo "make: wrote cmd/flowd/default.pgo"
 
 # fuzz runs every decoder's fuzz target for FUZZTIME each (seed corpora in
 # the packages' testdata/fuzz); a failing input is written there too.
