@@ -401,18 +401,31 @@ func utf8String(b []byte, i int) int {
 }
 
 // jsonNumber returns the end of the JSON number that starts at i, or -1 if
-// it is not one by the JSON grammar. Most are digits alone, without a
-// sign, fraction or exponent, and a leading zero only as "0": those are
-// found here, inlined, the others by jsonNumberAll.
+// it is not one by the JSON grammar. Most are digits, perhaps with a
+// fraction, without a sign or an exponent, and a leading zero only as "0"
+// or "0.": those are found here, inlined, the others by jsonNumberAll.
 func jsonNumber(b []byte, i int) int {
 	j := i
 	for j < len(b) && b[j]-'0' < 10 {
 		j++
 	}
-	if j > i && (b[i] != '0' || j == i+1) && (j == len(b) || b[j] != '.' && b[j]|0x20 != 'e') {
-		return j
+	if j == i || b[i] == '0' && j > i+1 {
+		return jsonNumberAll(b, i)
 	}
-	return jsonNumberAll(b, i)
+	if j < len(b) && b[j] == '.' {
+		k := j + 1
+		for k < len(b) && b[k]-'0' < 10 {
+			k++
+		}
+		if k == j+1 {
+			return -1 // a point without digits after it
+		}
+		j = k
+	}
+	if j < len(b) && b[j]|0x20 == 'e' {
+		return jsonNumberAll(b, i)
+	}
+	return j
 }
 
 // jsonNumberAll is jsonNumber for any number.

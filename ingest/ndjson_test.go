@@ -181,3 +181,25 @@ func TestPlainRunStopsWhereTheTableSays(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONNumberFastPathAgrees checks jsonNumber, whose common cases are
+// found without jsonNumberAll, against it on every string of up to six
+// bytes of the characters a number is made of, and some others.
+func TestJSONNumberFastPathAgrees(t *testing.T) {
+	const alphabet = "019.-+eE,x"
+	var try func(b []byte)
+	try = func(b []byte) {
+		if len(b) > 0 {
+			if got, want := jsonNumber(b, 0), jsonNumberAll(b, 0); got != want {
+				t.Fatalf("jsonNumber(%q) = %d, jsonNumberAll %d", b, got, want)
+			}
+		}
+		if len(b) == 6 {
+			return
+		}
+		for i := range len(alphabet) {
+			try(append(b, alphabet[i]))
+		}
+	}
+	try(nil)
+}
