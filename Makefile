@@ -59,7 +59,9 @@ bench-quick: build
 # (cmd/flowd/default.pgo, which every `go build` of ./cmd/flowd uses: hot
 # calls inlined, hot paths laid out first). It is flowd's CPU profile in
 # flowd-bench's ingest runs, merged: the city's day in requests of 10,000
-# and of 1,000 events, and the detector feed. Run it after large changes
+# and of 1,000 events, and the detector feed; with ingest's in-process
+# benchmark of CSV counts (the same packages, so the same functions), which
+# flowd-bench does not send. Run it after large changes
 # to the ingest path; a stale profile still helps where the code has not
 # moved, and never changes what flowd does.
 pgo:
@@ -68,6 +70,7 @@ pgo:
 		GOFLAGS=-pgo=off FLOWD_CPUPROFILE=$$dir/$$run.prof $(GO) run ./bench/cmd/flowd-bench -only-ingest $$run -detectors 0 -runs 1 -peer off >/dev/null || exit 1; \
 	done && \
 	GOFLAGS=-pgo=off FLOWD_CPUPROFILE=$$dir/detectors.prof $(GO) run ./bench/cmd/flowd-bench -only-ingest detectors -runs 1 -peer off >/dev/null && \
+	$(GO) test -pgo=off -run '^$$' -bench 'PipelineCountsCSV' -benchtime 300x -o $$dir/ingest.test -cpuprofile $$dir/csv.prof ./ingest >/dev/null && \
 	$(GO) tool pprof -proto $$dir/*.prof > cmd/flowd/default.pgo && rm -r $$dir && \
 	echo "make: wrote cmd/flowd/default.pgo"
 
