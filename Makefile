@@ -57,13 +57,13 @@ bench-quick: build
 
 # pgo refreshes the profile the compiler builds flowd by
 # (cmd/flowd/default.pgo, which every `go build` of ./cmd/flowd uses: hot
-# calls inlined, hot paths laid out first). It is flowd's CPU profile in
-# flowd-bench's ingest runs, merged: the city's day in requests of 10,000
-# and of 1,000 events, and the detector feed; with ingest's in-process
-# benchmark of CSV counts (the same packages, so the same functions), which
-# flowd-bench does not send. Run it after large changes
-# to the ingest path; a stale profile still helps where the code has not
-# moved, and never changes what flowd does.
+# calls inlined, hot indirect calls made direct to their usual target).
+# It is flowd's CPU profile in flowd-bench's ingest runs, merged: the
+# city's day in requests of 10,000 and of 1,000 events, and the detector
+# feed; with ingest's in-process benchmark of CSV counts (the same
+# packages, so the same functions), which flowd-bench does not send. Run
+# it after large changes to the ingest path; a stale profile still helps
+# where the code has not moved, and never changes what flowd does.
 pgo:
 	@dir=$$(mktemp -d) && \
 	for run in 10000 1000; do \
