@@ -262,9 +262,15 @@ func (d *decoder) lineFields(line int, b []byte, tooLong bool, maxLine int) (ok,
 	if d.csv == nil && d.again(b) {
 		return true, false // its fields as the loop below leaves them
 	}
-	// A line scanFlat takes is valid UTF-8 (see plainRun); the
-	// others are checked here.
-	if d.csv != nil || !d.scanFlat(b) {
+	// A line scanFlat or scanCSV takes is valid UTF-8 (see plainRun;
+	// scanCSV takes ASCII alone); the others are checked here.
+	var fast bool
+	if d.csv == nil {
+		fast = d.scanFlat(b)
+	} else {
+		fast = d.csv.haveHeader && d.scanCSV(b)
+	}
+	if !fast {
 		if !utf8.Valid(b) {
 			if header {
 				d.reject(line, -1, nil, "header is not valid UTF-8")
