@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -31,7 +32,7 @@ type Trips struct {
 	infer  *Inference
 
 	mu    sync.Mutex
-	open  map[uint64]storage.OpenTrip
+	open  tripTable
 	queue expiryQueue // trips, expiring a window after their tap-in
 	// legs are the open legs of lines, expiring when their service day
 	// ends (a window after the tap-in without an Inference).
@@ -69,11 +70,11 @@ func (eq *expiryQueue) holds(x queued, o storage.OpenTrip) bool {
 // its service day, so when the queue holds more than twice the open trips
 // it drops its stale entries, keeping it about as long as the trips still
 // open rather than a whole day of them.
-func (eq *expiryQueue) push(o storage.OpenTrip, open map[uint64]storage.OpenTrip) {
-	if len(eq.q)-eq.head > 2*len(open)+4096 {
+func (eq *expiryQueue) push(o storage.OpenTrip, open *tripTable) {
+	if len(eq.q)-eq.head > 2*open.len()+4096 {
 		kept := eq.q[:0]
 		for _, x := range eq.q[eq.head:] {
-			if cur, ok := open[x.card]; ok && eq.holds(x, cur) {
+			if cur := open.find(x.card); cur != nil && eq.holds(x, *cur) {
 				kept = append(kept, x)
 			}
 		}
@@ -85,10 +86,10 @@ func (eq *expiryQueue) push(o storage.OpenTrip, open map[uint64]storage.OpenTrip
 // NewTrips returns a matcher holding the store's open trips; inf, when not
 // nil, infers the destinations of legs of lines.
 func NewTrips(st *storage.Store, window time.Duration, inf *Inference) *Trips {
-	t := &Trips{window: int64(window / time.Second), infer: inf, open: map[uint64]storage.OpenTrip{}}
+	t := &Trips{window: int64(window / time.Second), infer: inf}
 	t.legs.legs = true
 	for _, o := range st.OpenTrips() {
-		t.open[o.Card] = o
+		t.open.put(o)
 		eq := t.queueFor(o)
 		eq.q = append(eq.q, queued{card: o.Card, start: o.Start})
 		t.watermark = max(t.watermark, o.Start)
@@ -140,8 +141,67 @@ type undo struct {
 type matchScratch struct {
 	ops     []storage.TripOp
 	undos   []undo
-	touched map[uint64]int32 // a card's undo
-	keys    []uint64         // for sortTaps
+	touched touchedCards
+	keys    []uint64 // for sortTaps
+}
+
+// touchedCards maps the cards a batch has touched to their undos: open
+// addressing over a batch's cards, cleared for the next. Its taps' cards
+// are most; the trips they expire add more.
+type touchedCards struct {
+	slots []touchedSlot // a power of two, at most half full
+	shift uint8
+	n     int
+}
+
+type touchedSlot struct {
+	card uint64
+	undo int32
+	used bool
+}
+
+// reset empties the table, sized for n cards.
+func (tc *touchedCards) reset(n int) {
+	size := 64
+	for size < 2*n {
+		size *= 2
+	}
+	if cap(tc.slots) < size {
+		tc.slots = make([]touchedSlot, size)
+	} else {
+		tc.slots = tc.slots[:size]
+		clear(tc.slots)
+	}
+	tc.shift = uint8(64 - bits.TrailingZeros(uint(size)))
+	tc.n = 0
+}
+
+// slot returns card's slot: used when the batch has touched it, else the
+// empty slot to take for it, which the caller must fill (see take).
+func (tc *touchedCards) slot(card uint64) *touchedSlot {
+	mask := len(tc.slots) - 1
+	for i := int((card * 0x9e3779b97f4a7c15) >> tc.shift); ; i = (i + 1) & mask {
+		if s := &tc.slots[i]; !s.used || s.card == card {
+			return s
+		}
+	}
+}
+
+// take fills the empty slot s, from slot, with card's undo, and doubles
+// the slots when they are half full.
+func (tc *touchedCards) take(s *touchedSlot, card uint64, undo int32) {
+	*s = touchedSlot{card: card, undo: undo, used: true}
+	if tc.n++; 2*tc.n <= len(tc.slots) {
+		return
+	}
+	old := tc.slots
+	tc.slots = make([]touchedSlot, 2*len(old))
+	tc.shift--
+	for _, x := range old {
+		if x.used {
+			*tc.slot(x.card) = x
+		}
+	}
 }
 
 // sortTaps sorts taps by time and, among equal times, by seq (their order
@@ -198,26 +258,24 @@ func sortTaps(taps []tap, keys []uint64) []uint64 {
 func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add func(metric string, cell, sub uint64, minute, v int64)) ([]storage.TripOp, []undo) {
 	sc.keys = sortTaps(taps, sc.keys)
 	ops, undos := sc.ops[:0], sc.undos[:0]
-	if sc.touched == nil {
-		sc.touched = map[uint64]int32{}
-	}
-	touched := sc.touched
-	clear(touched)
+	touched := &sc.touched
+	touched.reset(len(taps))
 	defer func() { sc.ops, sc.undos = ops, undos }()
 	// remember returns the card's undo, made before the batch's first
 	// operation on it.
 	remember := func(card uint64) *undo {
-		if i, ok := touched[card]; ok {
-			return &undos[i]
+		ts := touched.slot(card)
+		if ts.used {
+			return &undos[ts.undo]
 		}
-		touched[card] = int32(len(undos))
-		before, had := t.open[card]
+		touched.take(ts, card, int32(len(undos)))
+		before, had := t.open.get(card)
 		undos = append(undos, undo{card: card, had: had, before: before})
 		return &undos[len(undos)-1]
 	}
 	closeTrip := func(card uint64) {
 		u := remember(card)
-		delete(t.open, card)
+		t.open.del(card)
 		ops = append(ops, storage.TripOp{Trip: storage.OpenTrip{Card: card}})
 		u.lastOp = int32(len(ops) - 1)
 	}
@@ -228,10 +286,10 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			t.expire(groups, add, closeTrip)
 		}
 		card := tp.card
-		o, isOpen := t.open[card]
+		o, isOpen := t.open.get(card)
 		if !isOpen && tp.prevCard != 0 {
 			// A trip opened before the key was rotated.
-			if o, isOpen = t.open[tp.prevCard]; isOpen {
+			if o, isOpen = t.open.get(tp.prevCard); isOpen {
 				card = tp.prevCard
 			}
 		}
@@ -265,8 +323,8 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 				}
 			}
 			u := remember(tp.card)
-			t.open[tp.card] = n
-			t.queueFor(n).push(n, t.open)
+			t.open.put(n)
+			t.queueFor(n).push(n, &t.open)
 			ops = append(ops, storage.TripOp{Open: true, Trip: n})
 			u.lastOp = int32(len(ops) - 1)
 			continue
@@ -302,7 +360,7 @@ func (t *Trips) expire(groups *RiderGroups, add func(metric string, cell, sub ui
 	for _, eq := range []*expiryQueue{&t.queue, &t.legs} {
 		for ; eq.head < len(eq.q) && t.queuedDeadline(eq, eq.q[eq.head]) <= t.watermark; eq.head++ {
 			q := eq.q[eq.head]
-			if o, ok := t.open[q.card]; ok && eq.holds(q, o) {
+			if o, ok := t.open.get(q.card); ok && eq.holds(q, o) {
 				t.end(o, groups, add)
 				closeTrip(q.card)
 			}
@@ -383,17 +441,17 @@ func (t *Trips) revert(undos []undo, ops []storage.TripOp) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, u := range undos {
-		cur, open := t.open[u.card]
+		cur, open := t.open.get(u.card)
 		left := ops[u.lastOp]
 		if open != left.Open || open && cur != left.Trip {
 			continue
 		}
 		if u.had {
-			t.open[u.card] = u.before
+			t.open.put(u.before)
 			eq := t.queueFor(u.before)
 			eq.q = append(eq.q, queued{card: u.before.Card, start: u.before.Start})
 		} else {
-			delete(t.open, u.card)
+			t.open.del(u.card)
 		}
 	}
 }

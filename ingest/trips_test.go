@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"cmp"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -15,29 +16,29 @@ import (
 // day ends: the queue stays about as long as the trips still open, and
 // holds each of them, in order.
 func TestExpiryQueueDropsClosedTrips(t *testing.T) {
-	open := map[uint64]storage.OpenTrip{}
+	var open tripTable
 	eq := expiryQueue{legs: true}
 	longest := 0
 	for i := range 200000 {
 		o := storage.OpenTrip{Card: uint64(i), Start: int64(i), Cell: 1, Line: "L1"}
-		open[o.Card] = o
-		eq.push(o, open)
+		open.put(o)
+		eq.push(o, &open)
 		if i%100 != 0 {
-			delete(open, o.Card) // tapped out: 1 trip in 100 stays open
+			open.del(o.Card) // tapped out: 1 trip in 100 stays open
 		}
 		longest = max(longest, len(eq.q)-eq.head)
 	}
-	if limit := 2*len(open) + 4096 + 1; longest > limit {
-		t.Errorf("the queue grew to %d entries for %d open trips; want at most %d", longest, len(open), limit)
+	if limit := 2*open.len() + 4096 + 1; longest > limit {
+		t.Errorf("the queue grew to %d entries for %d open trips; want at most %d", longest, open.len(), limit)
 	}
 	var live []int64
 	for _, x := range eq.q[eq.head:] {
-		if cur, ok := open[x.card]; ok && eq.holds(x, cur) {
+		if cur, ok := open.get(x.card); ok && eq.holds(x, cur) {
 			live = append(live, x.start)
 		}
 	}
-	if len(live) != len(open) || !slices.IsSorted(live) {
-		t.Errorf("the queue holds %d of the %d open trips (in order: %v)", len(live), len(open), slices.IsSorted(live))
+	if len(live) != open.len() || !slices.IsSorted(live) {
+		t.Errorf("the queue holds %d of the %d open trips (in order: %v)", len(live), open.len(), slices.IsSorted(live))
 	}
 }
 
@@ -47,11 +48,11 @@ func TestExpiryQueueDropsClosedTrips(t *testing.T) {
 // closed and drops those opened, except the card a later batch opened
 // again meanwhile; the restored trip still expires at its deadline.
 func TestRevertTakesBackOnlyWhatNoLaterBatchChanged(t *testing.T) {
-	tr := &Trips{window: 3600, open: map[uint64]storage.OpenTrip{}}
+	tr := &Trips{window: 3600}
 	tr.legs.legs = true
 	before := storage.OpenTrip{Card: 1, Start: 100, Cell: 7}
-	tr.open[1] = before
-	tr.queue.push(before, tr.open)
+	tr.open.put(before)
+	tr.queue.push(before, &tr.open)
 	taps := []tap{
 		{card: 1, ms: 200_000, cell: 8, seq: 0},           // closes card 1's trip
 		{card: 2, ms: 210_000, in: true, cell: 9, seq: 1}, // opens card 2's
@@ -62,15 +63,15 @@ func TestRevertTakesBackOnlyWhatNoLaterBatchChanged(t *testing.T) {
 	var sc matchScratch
 	var added []string
 	ops, undos := tr.match(taps, &sc, nil, func(metric string, cell, sub uint64, minute, v int64) { added = append(added, metric) })
-	if len(ops) != 5 || len(undos) != 4 || len(tr.open) != 2 {
-		t.Fatalf("the batch made %d operations and %d undos, leaving %d trips open; want 5, 4 and 2", len(ops), len(undos), len(tr.open))
+	if len(ops) != 5 || len(undos) != 4 || tr.open.len() != 2 {
+		t.Fatalf("the batch made %d operations and %d undos, leaving %d trips open; want 5, 4 and 2", len(ops), len(undos), tr.open.len())
 	}
 	later := storage.OpenTrip{Card: 4, Start: 300, Cell: 1} // another batch, after this one
-	tr.open[4] = later
+	tr.open.put(later)
 	tr.revert(undos, ops)
 	want := map[uint64]storage.OpenTrip{1: before, 4: later}
-	if len(tr.open) != len(want) || tr.open[1] != before || tr.open[4] != later {
-		t.Fatalf("after revert the open trips are %v; want %v", tr.open, want)
+	if got := tr.open.asMap(); !maps.Equal(got, want) {
+		t.Fatalf("after revert the open trips are %v; want %v", got, want)
 	}
 	// A tap past card 1's deadline expires the restored trip: one
 	// unmatched tap-in, at its tap-in cell.
@@ -83,7 +84,7 @@ func TestRevertTakesBackOnlyWhatNoLaterBatchChanged(t *testing.T) {
 	if !slices.Equal(unmatched, []uint64{7}) {
 		t.Errorf("past its deadline the restored trip gave unmatched tap-ins at %v; want [7]", unmatched)
 	}
-	if _, ok := tr.open[1]; ok {
+	if _, ok := tr.open.get(1); ok {
 		t.Error("the restored trip is still open past its deadline")
 	}
 }
@@ -119,7 +120,7 @@ func TestSortTapsByTimeThenArrival(t *testing.T) {
 // what that read found; revert must bring every one of them back and
 // drop the trips the batch opened.
 func TestRevertRestoresTripsATapInReplaced(t *testing.T) {
-	tr := &Trips{window: 3600, open: map[uint64]storage.OpenTrip{}}
+	tr := &Trips{window: 3600}
 	tr.legs.legs = true
 	before := map[uint64]storage.OpenTrip{
 		5:  {Card: 5, Start: 100, Cell: 7},
@@ -127,8 +128,8 @@ func TestRevertRestoresTripsATapInReplaced(t *testing.T) {
 		70: {Card: 70, Start: 150, Cell: 9},
 	}
 	for _, o := range before {
-		tr.open[o.Card] = o
-		tr.queue.push(o, tr.open)
+		tr.open.put(o)
+		tr.queue.push(o, &tr.open)
 	}
 	taps := []tap{
 		{card: 5, ms: 200_000, in: true, cell: 1, seq: 0},               // follows card 5's trip
@@ -142,19 +143,15 @@ func TestRevertRestoresTripsATapInReplaced(t *testing.T) {
 			unmatched++
 		}
 	})
-	if len(tr.open) != 3 || tr.open[5].Start != 200 || tr.open[6].Start != 300 || tr.open[7].Start != 310 || unmatched != 3 {
-		t.Fatalf("after the batch the open trips are %v and %d unmatched tap-ins; want cards 5, 6 and 7 opened by it and 3", tr.open, unmatched)
+	got := tr.open.asMap()
+	if len(got) != 3 || got[5].Start != 200 || got[6].Start != 300 || got[7].Start != 310 || unmatched != 3 {
+		t.Fatalf("after the batch the open trips are %v and %d unmatched tap-ins; want cards 5, 6 and 7 opened by it and 3", got, unmatched)
 	}
 	if len(undos) != 4 {
 		t.Fatalf("the batch made %d undos; want 4 (cards 5, 6, 70 and 7)", len(undos))
 	}
 	tr.revert(undos, ops)
-	if len(tr.open) != len(before) {
-		t.Fatalf("after revert the open trips are %v; want %v", tr.open, before)
-	}
-	for card, o := range before {
-		if tr.open[card] != o {
-			t.Errorf("after revert card %d's open trip is %+v; want %+v", card, tr.open[card], o)
-		}
+	if got := tr.open.asMap(); !maps.Equal(got, before) {
+		t.Fatalf("after revert the open trips are %v; want %v", got, before)
 	}
 }

@@ -1,0 +1,78 @@
+package ingest
+
+import (
+	"maps"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/flowd/flowd/storage"
+)
+
+// asMap is the table's trips by card.
+func (t *tripTable) asMap() map[uint64]storage.OpenTrip {
+	m := map[uint64]storage.OpenTrip{}
+	t.each(func(o storage.OpenTrip) { m[o.Card] = o })
+	return m
+}
+
+// TestTripTableAgreesWithAMap runs random puts, replacements and deletes
+// against the table and a Go map, over cards drawn from a few small sets
+// (long runs of full slots, whose deletes move trips back across the
+// table's end) and over card 0, which a slot cannot hold; after each step
+// the reads agree, and at checkpoints so do the whole contents.
+func TestTripTableAgreesWithAMap(t *testing.T) {
+	for _, cards := range []struct {
+		name string
+		draw func(r *rand.Rand) uint64
+	}{
+		{"small", func(r *rand.Rand) uint64 { return r.Uint64N(300) }},
+		{"sparse", func(r *rand.Rand) uint64 { return r.Uint64() | 1 }},
+		{"strided", func(r *rand.Rand) uint64 { return r.Uint64N(500) << 40 }},
+	} {
+		t.Run(cards.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			var tb tripTable
+			want := map[uint64]storage.OpenTrip{}
+			for step := range 200000 {
+				card := cards.draw(r)
+				switch op := r.IntN(10); {
+				case op < 5:
+					o := storage.OpenTrip{Card: card, Start: int64(step), Cell: r.Uint64()}
+					tb.put(o)
+					want[card] = o
+				case op < 9:
+					tb.del(card)
+					delete(want, card)
+				default:
+					card = 0 // no slot holds it
+					if r.IntN(2) == 0 {
+						o := storage.OpenTrip{Card: 0, Start: int64(step)}
+						tb.put(o)
+						want[0] = o
+					} else {
+						tb.del(0)
+						delete(want, 0)
+					}
+				}
+				got, ok := tb.get(card)
+				w, wok := want[card]
+				if ok != wok || got != w || tb.len() != len(want) {
+					t.Fatalf("step %d, card %d: table has %+v %v (%d trips), map %+v %v (%d)", step, card, got, ok, tb.len(), w, wok, len(want))
+				}
+				if step%5000 == 0 {
+					if !maps.Equal(tb.asMap(), want) {
+						t.Fatalf("step %d: the table's trips differ from the map's", step)
+					}
+					for c, o := range want {
+						if g, ok := tb.get(c); !ok || g != o {
+							t.Fatalf("step %d: card %d reads %+v %v; want %+v", step, c, g, ok, o)
+						}
+					}
+				}
+			}
+			if 2*tb.n > len(tb.slots) {
+				t.Errorf("%d trips in %d slots: more than half full", tb.n, len(tb.slots))
+			}
+		})
+	}
+}
