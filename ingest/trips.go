@@ -32,7 +32,7 @@ type Trips struct {
 	infer  *Inference
 
 	mu    sync.Mutex
-	open  tripTable
+	open  storage.TripTable
 	queue expiryQueue // trips, expiring a window after their tap-in
 	// legs are the open legs of lines, expiring when their service day
 	// ends (a window after the tap-in without an Inference).
@@ -70,11 +70,11 @@ func (eq *expiryQueue) holds(x queued, o storage.OpenTrip) bool {
 // its service day, so when the queue holds more than twice the open trips
 // it drops its stale entries, keeping it about as long as the trips still
 // open rather than a whole day of them.
-func (eq *expiryQueue) push(o storage.OpenTrip, open *tripTable) {
-	if len(eq.q)-eq.head > 2*open.len()+4096 {
+func (eq *expiryQueue) push(o storage.OpenTrip, open *storage.TripTable) {
+	if len(eq.q)-eq.head > 2*open.Len()+4096 {
 		kept := eq.q[:0]
 		for _, x := range eq.q[eq.head:] {
-			if cur := open.find(x.card); cur != nil && eq.holds(x, *cur) {
+			if cur := open.Find(x.card); cur != nil && eq.holds(x, *cur) {
 				kept = append(kept, x)
 			}
 		}
@@ -89,7 +89,7 @@ func NewTrips(st *storage.Store, window time.Duration, inf *Inference) *Trips {
 	t := &Trips{window: int64(window / time.Second), infer: inf}
 	t.legs.legs = true
 	for _, o := range st.OpenTrips() {
-		t.open.put(o)
+		t.open.Put(o)
 		eq := t.queueFor(o)
 		eq.q = append(eq.q, queued{card: o.Card, start: o.Start})
 		t.watermark = max(t.watermark, o.Start)
@@ -269,13 +269,13 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			return &undos[ts.undo]
 		}
 		touched.take(ts, card, int32(len(undos)))
-		before, had := t.open.get(card)
+		before, had := t.open.Get(card)
 		undos = append(undos, undo{card: card, had: had, before: before})
 		return &undos[len(undos)-1]
 	}
 	closeTrip := func(card uint64) {
 		u := remember(card)
-		t.open.del(card)
+		t.open.Del(card)
 		ops = append(ops, storage.TripOp{Trip: storage.OpenTrip{Card: card}})
 		u.lastOp = int32(len(ops) - 1)
 	}
@@ -286,10 +286,10 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 			t.expire(groups, add, closeTrip)
 		}
 		card := tp.card
-		o, isOpen := t.open.get(card)
+		o, isOpen := t.open.Get(card)
 		if !isOpen && tp.prevCard != 0 {
 			// A trip opened before the key was rotated.
-			if o, isOpen = t.open.get(tp.prevCard); isOpen {
+			if o, isOpen = t.open.Get(tp.prevCard); isOpen {
 				card = tp.prevCard
 			}
 		}
@@ -323,7 +323,7 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 				}
 			}
 			u := remember(tp.card)
-			t.open.put(n)
+			t.open.Put(n)
 			t.queueFor(n).push(n, &t.open)
 			ops = append(ops, storage.TripOp{Open: true, Trip: n})
 			u.lastOp = int32(len(ops) - 1)
@@ -360,7 +360,7 @@ func (t *Trips) expire(groups *RiderGroups, add func(metric string, cell, sub ui
 	for _, eq := range []*expiryQueue{&t.queue, &t.legs} {
 		for ; eq.head < len(eq.q) && t.queuedDeadline(eq, eq.q[eq.head]) <= t.watermark; eq.head++ {
 			q := eq.q[eq.head]
-			if o, ok := t.open.get(q.card); ok && eq.holds(q, o) {
+			if o, ok := t.open.Get(q.card); ok && eq.holds(q, o) {
 				t.end(o, groups, add)
 				closeTrip(q.card)
 			}
@@ -441,17 +441,17 @@ func (t *Trips) revert(undos []undo, ops []storage.TripOp) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, u := range undos {
-		cur, open := t.open.get(u.card)
+		cur, open := t.open.Get(u.card)
 		left := ops[u.lastOp]
 		if open != left.Open || open && cur != left.Trip {
 			continue
 		}
 		if u.had {
-			t.open.put(u.before)
+			t.open.Put(u.before)
 			eq := t.queueFor(u.before)
 			eq.q = append(eq.q, queued{card: u.before.Card, start: u.before.Start})
 		} else {
-			t.open.del(u.card)
+			t.open.Del(u.card)
 		}
 	}
 }

@@ -16,29 +16,29 @@ import (
 // day ends: the queue stays about as long as the trips still open, and
 // holds each of them, in order.
 func TestExpiryQueueDropsClosedTrips(t *testing.T) {
-	var open tripTable
+	var open storage.TripTable
 	eq := expiryQueue{legs: true}
 	longest := 0
 	for i := range 200000 {
 		o := storage.OpenTrip{Card: uint64(i), Start: int64(i), Cell: 1, Line: "L1"}
-		open.put(o)
+		open.Put(o)
 		eq.push(o, &open)
 		if i%100 != 0 {
-			open.del(o.Card) // tapped out: 1 trip in 100 stays open
+			open.Del(o.Card) // tapped out: 1 trip in 100 stays open
 		}
 		longest = max(longest, len(eq.q)-eq.head)
 	}
-	if limit := 2*open.len() + 4096 + 1; longest > limit {
-		t.Errorf("the queue grew to %d entries for %d open trips; want at most %d", longest, open.len(), limit)
+	if limit := 2*open.Len() + 4096 + 1; longest > limit {
+		t.Errorf("the queue grew to %d entries for %d open trips; want at most %d", longest, open.Len(), limit)
 	}
 	var live []int64
 	for _, x := range eq.q[eq.head:] {
-		if cur, ok := open.get(x.card); ok && eq.holds(x, cur) {
+		if cur, ok := open.Get(x.card); ok && eq.holds(x, cur) {
 			live = append(live, x.start)
 		}
 	}
-	if len(live) != open.len() || !slices.IsSorted(live) {
-		t.Errorf("the queue holds %d of the %d open trips (in order: %v)", len(live), open.len(), slices.IsSorted(live))
+	if len(live) != open.Len() || !slices.IsSorted(live) {
+		t.Errorf("the queue holds %d of the %d open trips (in order: %v)", len(live), open.Len(), slices.IsSorted(live))
 	}
 }
 
@@ -51,7 +51,7 @@ func TestRevertTakesBackOnlyWhatNoLaterBatchChanged(t *testing.T) {
 	tr := &Trips{window: 3600}
 	tr.legs.legs = true
 	before := storage.OpenTrip{Card: 1, Start: 100, Cell: 7}
-	tr.open.put(before)
+	tr.open.Put(before)
 	tr.queue.push(before, &tr.open)
 	taps := []tap{
 		{card: 1, ms: 200_000, cell: 8, seq: 0},           // closes card 1's trip
@@ -63,14 +63,14 @@ func TestRevertTakesBackOnlyWhatNoLaterBatchChanged(t *testing.T) {
 	var sc matchScratch
 	var added []string
 	ops, undos := tr.match(taps, &sc, nil, func(metric string, cell, sub uint64, minute, v int64) { added = append(added, metric) })
-	if len(ops) != 5 || len(undos) != 4 || tr.open.len() != 2 {
-		t.Fatalf("the batch made %d operations and %d undos, leaving %d trips open; want 5, 4 and 2", len(ops), len(undos), tr.open.len())
+	if len(ops) != 5 || len(undos) != 4 || tr.open.Len() != 2 {
+		t.Fatalf("the batch made %d operations and %d undos, leaving %d trips open; want 5, 4 and 2", len(ops), len(undos), tr.open.Len())
 	}
 	later := storage.OpenTrip{Card: 4, Start: 300, Cell: 1} // another batch, after this one
-	tr.open.put(later)
+	tr.open.Put(later)
 	tr.revert(undos, ops)
 	want := map[uint64]storage.OpenTrip{1: before, 4: later}
-	if got := tr.open.asMap(); !maps.Equal(got, want) {
+	if got := tripsByCard(&tr.open); !maps.Equal(got, want) {
 		t.Fatalf("after revert the open trips are %v; want %v", got, want)
 	}
 	// A tap past card 1's deadline expires the restored trip: one
@@ -84,7 +84,7 @@ func TestRevertTakesBackOnlyWhatNoLaterBatchChanged(t *testing.T) {
 	if !slices.Equal(unmatched, []uint64{7}) {
 		t.Errorf("past its deadline the restored trip gave unmatched tap-ins at %v; want [7]", unmatched)
 	}
-	if _, ok := tr.open.get(1); ok {
+	if _, ok := tr.open.Get(1); ok {
 		t.Error("the restored trip is still open past its deadline")
 	}
 }
@@ -128,7 +128,7 @@ func TestRevertRestoresTripsATapInReplaced(t *testing.T) {
 		70: {Card: 70, Start: 150, Cell: 9},
 	}
 	for _, o := range before {
-		tr.open.put(o)
+		tr.open.Put(o)
 		tr.queue.push(o, &tr.open)
 	}
 	taps := []tap{
@@ -143,7 +143,7 @@ func TestRevertRestoresTripsATapInReplaced(t *testing.T) {
 			unmatched++
 		}
 	})
-	got := tr.open.asMap()
+	got := tripsByCard(&tr.open)
 	if len(got) != 3 || got[5].Start != 200 || got[6].Start != 300 || got[7].Start != 310 || unmatched != 3 {
 		t.Fatalf("after the batch the open trips are %v and %d unmatched tap-ins; want cards 5, 6 and 7 opened by it and 3", got, unmatched)
 	}
@@ -151,7 +151,14 @@ func TestRevertRestoresTripsATapInReplaced(t *testing.T) {
 		t.Fatalf("the batch made %d undos; want 4 (cards 5, 6, 70 and 7)", len(undos))
 	}
 	tr.revert(undos, ops)
-	if got := tr.open.asMap(); !maps.Equal(got, before) {
+	if got := tripsByCard(&tr.open); !maps.Equal(got, before) {
 		t.Fatalf("after revert the open trips are %v; want %v", got, before)
 	}
+}
+
+// tripsByCard is a table's trips by card.
+func tripsByCard(t *storage.TripTable) map[uint64]storage.OpenTrip {
+	m := map[uint64]storage.OpenTrip{}
+	t.Each(func(o storage.OpenTrip) { m[o.Card] = o })
+	return m
 }

@@ -208,7 +208,7 @@ gather:
 	} else {
 		s.mu.Lock()
 		for _, c := range group {
-			applyTripOps(s.trips, c.ops)
+			applyTripOps(&s.trips, c.ops)
 		}
 		s.mu.Unlock()
 		s.noteDurable(group)
@@ -255,7 +255,7 @@ func (s *Store) rotate() rotation {
 	if err != nil {
 		return rotation{err: err}
 	}
-	if err := s.wal.append([][]byte{appendCheckpointRecord(nil, s.trips)}); err != nil {
+	if err := s.wal.append([][]byte{appendCheckpointRecord(nil, &s.trips)}); err != nil {
 		return rotation{err: err}
 	}
 	f := &frozenTable{mem: s.mem, walSeq: seq}

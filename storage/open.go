@@ -101,9 +101,9 @@ func (s *Store) replay() error {
 		records++
 		rec.reset()
 		err := decodeRecord(payload, &rec, s.names.IsMax, s.names.IsSpread, func(op TripOp) {
-			applyTripOps(s.trips, []TripOp{op})
+			applyTripOps(&s.trips, []TripOp{op})
 		}, func() {
-			clear(s.trips)
+			s.trips = TripTable{}
 		})
 		if err != nil {
 			return err
@@ -129,7 +129,7 @@ func (s *Store) replay() error {
 		return err
 	}
 	if records > 0 {
-		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d open trips)", records, s.mem.rowCount(TierMinute), len(s.trips))
+		s.opts.Logf("storage: replayed %d WAL records (%d minute rows, %d open trips)", records, s.mem.rowCount(TierMinute), s.trips.Len())
 	}
 	return nil
 }

@@ -144,7 +144,7 @@ type Store struct {
 	spare       *memtable // a flushed memtable, emptied, for the next rotation
 	frozen      []*frozenTable
 	parts       [numTiers][]*part
-	trips       map[uint64]OpenTrip
+	trips       TripTable
 	// flushed is, by tier, the last WAL segment whose deltas are in that
 	// tier's parts (or were past its retention): it never goes back, even
 	// when retention removes the part that held them.
@@ -199,7 +199,6 @@ func Open(dir string, opts Options) (*Store, error) {
 		mem:      newMemtable(),
 		blocks:   newBlockCache(opts.BlockCacheBytes),
 		metrics:  newStoreMetrics(),
-		trips:    map[uint64]OpenTrip{},
 		flushNow: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}

@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -34,12 +36,12 @@ type TripOp struct {
 	Trip OpenTrip // for a close only Card counts
 }
 
-func applyTripOps(trips map[uint64]OpenTrip, ops []TripOp) {
+func applyTripOps(trips *TripTable, ops []TripOp) {
 	for _, op := range ops {
 		if op.Open {
-			trips[op.Trip.Card] = op.Trip
+			trips.Put(op.Trip)
 		} else {
-			delete(trips, op.Trip.Card)
+			trips.Del(op.Trip.Card)
 		}
 	}
 }
@@ -171,16 +173,10 @@ func decodeLeg(p []byte, o *OpenTrip) ([]byte, error) {
 
 // appendCheckpointRecord encodes every open trip as a WAL checkpoint
 // record, written first in each new segment so that older segments can go.
-func appendCheckpointRecord(dst []byte, trips map[uint64]OpenTrip) []byte {
-	cards := make([]uint64, 0, len(trips))
-	for c := range trips {
-		cards = append(cards, c)
-	}
-	sort.Slice(cards, func(i, j int) bool { return cards[i] < cards[j] })
-	ops := make([]TripOp, len(cards))
-	for i, c := range cards {
-		ops[i] = TripOp{Open: true, Trip: trips[c]}
-	}
+func appendCheckpointRecord(dst []byte, trips *TripTable) []byte {
+	ops := make([]TripOp, 0, trips.Len())
+	trips.Each(func(o OpenTrip) { ops = append(ops, TripOp{Open: true, Trip: o}) })
+	slices.SortFunc(ops, func(a, b TripOp) int { return cmp.Compare(a.Trip.Card, b.Trip.Card) })
 	dst = append(dst, recordCheckpoint)
 	return appendTripOps(dst, ops)
 }
@@ -190,10 +186,8 @@ func appendCheckpointRecord(dst []byte, trips map[uint64]OpenTrip) []byte {
 func (s *Store) OpenTrips() []OpenTrip {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]OpenTrip, 0, len(s.trips))
-	for _, t := range s.trips {
-		out = append(out, t)
-	}
+	out := make([]OpenTrip, 0, s.trips.Len())
+	s.trips.Each(func(t OpenTrip) { out = append(out, t) })
 	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	return out
 }

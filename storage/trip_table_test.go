@@ -1,17 +1,15 @@
-package ingest
+package storage
 
 import (
 	"maps"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/flowd/flowd/storage"
 )
 
 // asMap is the table's trips by card.
-func (t *tripTable) asMap() map[uint64]storage.OpenTrip {
-	m := map[uint64]storage.OpenTrip{}
-	t.each(func(o storage.OpenTrip) { m[o.Card] = o })
+func (t *TripTable) asMap() map[uint64]OpenTrip {
+	m := map[uint64]OpenTrip{}
+	t.Each(func(o OpenTrip) { m[o.Card] = o })
 	return m
 }
 
@@ -31,40 +29,40 @@ func TestTripTableAgreesWithAMap(t *testing.T) {
 	} {
 		t.Run(cards.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(3, 4))
-			var tb tripTable
-			want := map[uint64]storage.OpenTrip{}
+			var tb TripTable
+			want := map[uint64]OpenTrip{}
 			for step := range 200000 {
 				card := cards.draw(r)
 				switch op := r.IntN(10); {
 				case op < 5:
-					o := storage.OpenTrip{Card: card, Start: int64(step), Cell: r.Uint64()}
-					tb.put(o)
+					o := OpenTrip{Card: card, Start: int64(step), Cell: r.Uint64()}
+					tb.Put(o)
 					want[card] = o
 				case op < 9:
-					tb.del(card)
+					tb.Del(card)
 					delete(want, card)
 				default:
 					card = 0 // no slot holds it
 					if r.IntN(2) == 0 {
-						o := storage.OpenTrip{Card: 0, Start: int64(step)}
-						tb.put(o)
+						o := OpenTrip{Card: 0, Start: int64(step)}
+						tb.Put(o)
 						want[0] = o
 					} else {
-						tb.del(0)
+						tb.Del(0)
 						delete(want, 0)
 					}
 				}
-				got, ok := tb.get(card)
+				got, ok := tb.Get(card)
 				w, wok := want[card]
-				if ok != wok || got != w || tb.len() != len(want) {
-					t.Fatalf("step %d, card %d: table has %+v %v (%d trips), map %+v %v (%d)", step, card, got, ok, tb.len(), w, wok, len(want))
+				if ok != wok || got != w || tb.Len() != len(want) {
+					t.Fatalf("step %d, card %d: table has %+v %v (%d trips), map %+v %v (%d)", step, card, got, ok, tb.Len(), w, wok, len(want))
 				}
 				if step%5000 == 0 {
 					if !maps.Equal(tb.asMap(), want) {
 						t.Fatalf("step %d: the table's trips differ from the map's", step)
 					}
 					for c, o := range want {
-						if g, ok := tb.get(c); !ok || g != o {
+						if g, ok := tb.Get(c); !ok || g != o {
 							t.Fatalf("step %d: card %d reads %+v %v; want %+v", step, c, g, ok, o)
 						}
 					}

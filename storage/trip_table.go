@@ -1,13 +1,11 @@
-package ingest
+package storage
 
-import (
-	"math/bits"
+import "math/bits"
 
-	"github.com/flowd/flowd/storage"
-)
-
-// tripTable holds the open trips by card: open addressing with linear
-// probing, the trips in the slots themselves. A tap reads and writes its
+// TripTable holds open trips by card, for ingest's trip matching (its
+// working copy) and the store (the durable one, written through the WAL):
+// open addressing with linear probing, the trips in the slots themselves.
+// A tap reads and writes its
 // card's trip where it found it, in a slot or two of one array, where a Go
 // map hashes the key again for every read, write and delete and keeps its
 // control words apart from its slots. A card is a keyed hash, so nobody
@@ -16,32 +14,32 @@ import (
 //
 // An empty slot has card 0. The trip of card 0, which a keyed hash gives
 // one card in 2⁶⁴, is kept aside.
-type tripTable struct {
-	slots []storage.OpenTrip // a power of two of them, at most half full
-	shift uint8              // 64 - log2(len(slots))
-	n     int                // trips in slots
-	zero  *storage.OpenTrip  // the trip of card 0, nil when none is open
+type TripTable struct {
+	slots []OpenTrip // a power of two of them, at most half full
+	shift uint8      // 64 - log2(len(slots))
+	n     int        // trips in slots
+	zero  *OpenTrip  // the trip of card 0, nil when none is open
 }
 
 // minTripSlots is the table's smallest size.
 const minTripSlots = 64
 
 // home is the slot where card's probe starts.
-func (t *tripTable) home(card uint64) int {
+func (t *TripTable) home(card uint64) int {
 	return int((card * 0x9e3779b97f4a7c15) >> t.shift)
 }
 
-// len is the number of open trips.
-func (t *tripTable) len() int {
+// Len is the number of open trips.
+func (t *TripTable) Len() int {
 	if t.zero != nil {
 		return t.n + 1
 	}
 	return t.n
 }
 
-// find returns card's trip, in place, or nil. The pointer is good until
-// the table's next put or del.
-func (t *tripTable) find(card uint64) *storage.OpenTrip {
+// Find returns card's trip, in place, or nil. The pointer is good until
+// the table's next Put or Del.
+func (t *TripTable) Find(card uint64) *OpenTrip {
 	if card == 0 {
 		return t.zero
 	}
@@ -60,16 +58,16 @@ func (t *tripTable) find(card uint64) *storage.OpenTrip {
 	}
 }
 
-// get returns card's open trip.
-func (t *tripTable) get(card uint64) (storage.OpenTrip, bool) {
-	if p := t.find(card); p != nil {
+// Get returns card's open trip.
+func (t *TripTable) Get(card uint64) (OpenTrip, bool) {
+	if p := t.Find(card); p != nil {
 		return *p, true
 	}
-	return storage.OpenTrip{}, false
+	return OpenTrip{}, false
 }
 
-// put opens o, in place of its card's trip if one is open.
-func (t *tripTable) put(o storage.OpenTrip) {
+// Put opens o, in place of its card's trip if one is open.
+func (t *TripTable) Put(o OpenTrip) {
 	if o.Card == 0 {
 		z := o
 		t.zero = &z
@@ -93,10 +91,10 @@ func (t *tripTable) put(o storage.OpenTrip) {
 	}
 }
 
-// del closes card's trip, if one is open. The trips after it in its run
+// Del closes card's trip, if one is open. The trips after it in its run
 // of full slots that it had pushed from their home move back (backward
 // shift deletion), so that no probe needs a tombstone.
-func (t *tripTable) del(card uint64) {
+func (t *TripTable) Del(card uint64) {
 	if card == 0 {
 		t.zero = nil
 		return
@@ -119,26 +117,26 @@ func (t *tripTable) del(card uint64) {
 			i = j
 		}
 	}
-	t.slots[i] = storage.OpenTrip{}
+	t.slots[i] = OpenTrip{}
 	t.n--
 }
 
 // grow doubles the slots (or makes the first ones) and puts the trips back.
-func (t *tripTable) grow() {
+func (t *TripTable) grow() {
 	old := t.slots
 	n := max(2*len(old), minTripSlots)
-	t.slots = make([]storage.OpenTrip, n)
+	t.slots = make([]OpenTrip, n)
 	t.shift = uint8(64 - bits.TrailingZeros(uint(n)))
 	t.n = 0
 	for i := range old {
 		if old[i].Card != 0 {
-			t.put(old[i])
+			t.Put(old[i])
 		}
 	}
 }
 
-// each calls fn with every open trip, in no order.
-func (t *tripTable) each(fn func(storage.OpenTrip)) {
+// Each calls fn with every open trip, in no order.
+func (t *TripTable) Each(fn func(OpenTrip)) {
 	if t.zero != nil {
 		fn(*t.zero)
 	}
