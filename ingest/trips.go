@@ -74,7 +74,7 @@ func (eq *expiryQueue) push(o storage.OpenTrip, open *storage.TripTable) {
 	if len(eq.q)-eq.head > 2*open.Len()+4096 {
 		kept := eq.q[:0]
 		for _, x := range eq.q[eq.head:] {
-			if cur := open.Find(x.card); cur != nil && eq.holds(x, *cur) {
+			if cur, ok := open.Get(x.card); ok && eq.holds(x, cur) {
 				kept = append(kept, x)
 			}
 		}

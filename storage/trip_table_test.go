@@ -16,7 +16,8 @@ func (t *TripTable) asMap() map[uint64]OpenTrip {
 // TestTripTableAgreesWithAMap runs random puts, replacements and deletes
 // against the table and a Go map, over cards drawn from a few small sets
 // (long runs of full slots, whose deletes move trips back across the
-// table's end) and over card 0, which a slot cannot hold; after each step
+// table's end) and over card 0, which a slot cannot hold, half of them legs
+// of lines of rider groups, whose names the slots hold as numbers; after each step
 // the reads agree, and at checkpoints so do the whole contents.
 func TestTripTableAgreesWithAMap(t *testing.T) {
 	for _, cards := range []struct {
@@ -30,12 +31,17 @@ func TestTripTableAgreesWithAMap(t *testing.T) {
 		t.Run(cards.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(3, 4))
 			var tb TripTable
+			lines, groups := []string{"1", "2", "B7", "地铁1号线"}, []string{"", "student", "senior"}
 			want := map[uint64]OpenTrip{}
 			for step := range 200000 {
 				card := cards.draw(r)
 				switch op := r.IntN(10); {
 				case op < 5:
 					o := OpenTrip{Card: card, Start: int64(step), Cell: r.Uint64()}
+					if r.IntN(2) == 0 { // a leg of a line, perhaps of a rider group
+						o.Line, o.TripStart, o.TripCell, o.DayCell = lines[r.IntN(len(lines))], int64(step-r.IntN(9)), r.Uint64(), r.Uint64()
+						o.Group = groups[r.IntN(len(groups))]
+					}
 					tb.Put(o)
 					want[card] = o
 				case op < 9:
