@@ -143,6 +143,7 @@ type matchScratch struct {
 	undos   []undo
 	touched touchedCards
 	keys    []uint64 // for sortTaps
+	sink    uint64   // what TripTable.Warm read, kept so that its loads are not dead code
 }
 
 // touchedCards maps the cards a batch has touched to their undos: open
@@ -279,7 +280,17 @@ func (t *Trips) match(taps []tap, sc *matchScratch, groups *RiderGroups, add fun
 		ops = append(ops, storage.TripOp{Trip: storage.OpenTrip{Card: card}})
 		u.lastOp = int32(len(ops) - 1)
 	}
-	for _, tp := range taps {
+	var ahead [16]uint64
+	for i, tp := range taps {
+		if i%len(ahead) == 0 {
+			// This tap's card's slot and the next ones', read together
+			// (see TripTable.Warm).
+			n := 0
+			for _, next := range taps[i:min(i+len(ahead), len(taps))] {
+				ahead[n], n = next.card, n+1
+			}
+			sc.sink += t.open.Warm(ahead[:n])
+		}
 		sec := vocab.FloorDiv(tp.ms, 1000)
 		if sec > t.watermark {
 			t.watermark = sec

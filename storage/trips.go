@@ -36,15 +36,30 @@ type TripOp struct {
 	Trip OpenTrip // for a close only Card counts
 }
 
-func applyTripOps(trips *TripTable, ops []TripOp) {
-	for _, op := range ops {
+func applyTripOps(trips *TripTable, ops []TripOp) (sink uint64) {
+	var ahead [tripWarmAhead]uint64
+	for i, op := range ops {
+		if i%tripWarmAhead == 0 {
+			// This op's slot and the next ones', read together (see
+			// TripTable.Warm).
+			n := 0
+			for _, next := range ops[i:min(i+tripWarmAhead, len(ops))] {
+				ahead[n], n = next.Trip.Card, n+1
+			}
+			sink += trips.Warm(ahead[:n])
+		}
 		if op.Open {
 			trips.Put(op.Trip)
 		} else {
 			trips.Del(op.Trip.Card)
 		}
 	}
+	return sink
 }
+
+// tripWarmAhead is how many trip operations or taps ahead their slots are
+// read together (TripTable.Warm).
+const tripWarmAhead = 16
 
 func appendTripOps(dst []byte, ops []TripOp) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(ops)))
