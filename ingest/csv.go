@@ -56,9 +56,7 @@ func (d *decoder) scanCSV(b []byte) bool {
 			j := i + bits.TrailingZeros64(m)>>3
 			switch c := b[j]; {
 			case c == ',':
-				if col < len(colOf) && colOf[col] >= 0 {
-					d.v[colOf[col]] = b[start:j]
-				}
+				d.setCell(colOf, col, b[start:j])
 				col, start = col+1, j+1
 			case c == '"' || c >= 0x80:
 				return false
@@ -68,18 +66,22 @@ func (d *decoder) scanCSV(b []byte) bool {
 	for ; i < len(b); i++ {
 		switch c := b[i]; {
 		case c == ',':
-			if col < len(colOf) && colOf[col] >= 0 {
-				d.v[colOf[col]] = b[start:i]
-			}
+			d.setCell(colOf, col, b[start:i])
 			col, start = col+1, i+1
 		case c == '"' || c >= 0x80:
 			return false
 		}
 	}
-	if col < len(colOf) && colOf[col] >= 0 {
-		d.v[colOf[col]] = b[start:]
-	}
+	d.setCell(colOf, col, b[start:])
 	return true
+}
+
+// setCell puts cell, the line's column col, in its field, if the column
+// names one.
+func (d *decoder) setCell(colOf []int, col int, cell []byte) {
+	if col < len(colOf) && colOf[col] >= 0 {
+		d.v[colOf[col]] = cell
+	}
 }
 
 // csvStopIn marks, in the high bit of each byte of the little-endian word
