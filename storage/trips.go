@@ -36,6 +36,8 @@ type TripOp struct {
 	Trip OpenTrip // for a close only Card counts
 }
 
+// applyTripOps applies ops to trips in their order. It returns a sum of
+// what it read ahead (see TripTable.Warm), for the caller to keep or drop.
 func applyTripOps(trips *TripTable, ops []TripOp) (sink uint64) {
 	var ahead [tripWarmAhead]uint64
 	for i, op := range ops {
@@ -57,8 +59,8 @@ func applyTripOps(trips *TripTable, ops []TripOp) (sink uint64) {
 	return sink
 }
 
-// tripWarmAhead is how many trip operations or taps ahead their slots are
-// read together (TripTable.Warm).
+// tripWarmAhead is how many trip operations ahead their slots are read
+// together (TripTable.Warm); ingest's matcher reads as many taps ahead.
 const tripWarmAhead = 16
 
 func appendTripOps(dst []byte, ops []TripOp) []byte {
