@@ -5,11 +5,11 @@ import "math/bits"
 // TripTable holds open trips by card, for ingest's trip matching (its
 // working copy) and the store (the durable one, written through the WAL):
 // open addressing with linear probing, the trips in the slots themselves.
-// A tap reads and writes its card's trip where it finds it, in a slot or
-// two of one array, where a Go map hashes the key again for every read,
-// write and delete and keeps its control words apart from its slots. A
-// card is a keyed hash, so nobody can choose cards that collide; its bits
-// are still mixed, so that small cards (the tests') spread too.
+// A lookup reads a slot or two of one array, beginning where the card's
+// bits say, where a Go map hashes the key and reads a group's control
+// word before its slot. A card is a keyed hash, so nobody can choose
+// cards that collide; its bits are still mixed by one multiplication, so
+// that small cards (the tests') spread too.
 //
 // The slots hold no pointers: a trip's line and rider group are numbers
 // in the table's list of the names it has seen (lines and groups are
