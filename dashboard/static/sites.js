@@ -12,15 +12,31 @@ export function makeSites({ state, stats, getJSON, setStatus, maplibregl }) {
   const $ = (id) => document.getElementById(id);
   const days = new Map(); // site id -> the days endpoint's answer
   let daysAt = 0;
+  let daysLoading = false, daysAgain = false;
 
+  // loadDays reads every known site's days. Before the sites' status is
+  // known there is nothing to ask for, and the time is not taken: a level
+  // message that arrives before the first status would otherwise put the
+  // first reading off by DAYS_EVERY. A call while a reading runs asks for
+  // one more after it, so a day's change is never missed.
   async function loadDays() {
-    daysAt = Date.now();
-    for (const id of state.status.keys()) {
-      try {
-        days.set(id, await getJSON(`/api/v1/sites/${encodeURIComponent(id)}/days`));
-      } catch { /* an older server without the endpoint: no counts */ }
+    if (state.status.size === 0) return;
+    if (daysLoading) { daysAgain = true; return; }
+    daysLoading = true;
+    try {
+      do {
+        daysAgain = false;
+        daysAt = Date.now();
+        for (const id of [...state.status.keys()]) {
+          try {
+            days.set(id, await getJSON(`/api/v1/sites/${encodeURIComponent(id)}/days`));
+          } catch { /* an older server without the endpoint: no counts */ }
+        }
+        draw();
+      } while (daysAgain);
+    } finally {
+      daysLoading = false;
     }
-    draw();
   }
 
   // load reads the sites' status now, or at the replayed time.
