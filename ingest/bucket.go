@@ -564,9 +564,7 @@ func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64,
 		// request's readings are mostly of keys it has not met.
 		if c.Count > 0 {
 			if sv := int64(c.Speed*float64(c.Count) + 0.5); c.HasSpeed && sv > 0 {
-				count, speed := bt.sums.SeriesPairRecent(ids.count, ids.speed, uint64(cell), 0)
-				bt.sums.AddTo(count, first, c.Count)
-				bt.sums.AddTo(speed, first, sv)
+				bt.sums.AddPairRecent(ids.count, ids.speed, uint64(cell), 0, first, c.Count, sv)
 			} else {
 				bt.sums.AddTo(bt.sums.SeriesRecent(ids.count, uint64(cell), 0), first, c.Count)
 			}

@@ -64,22 +64,6 @@ func (b *Batch) Series(metric uint32, cell, sub uint64) int32 {
 	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false, false)
 }
 
-// SeriesPair returns the handles of the series (metric, cell, sub) and
-// (pair, cell, sub), for a metric added to with another at every addition
-// (a detector class's count and its speed sum): after the first, both are
-// found by one lookup, the first's.
-func (b *Batch) SeriesPair(metric, pair uint32, cell, sub uint64) (int32, int32) {
-	t := &b.t
-	s := t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false, false)
-	k := SeriesKey{Metric: pair, Cell: cell, Sub: sub}
-	if p := t.series[s].pair - 1; p >= 0 && t.series[p].key == k {
-		return s, p
-	}
-	p := t.lookup(k, false, false)
-	t.series[s].pair = p + 1
-	return s, p
-}
-
 // SeriesRecent is Series for additions whose keys mostly differ from one
 // another, a request of readings where each sensor comes once or twice:
 // it finds the series of (metric, cell, sub) among those it gave lately,
@@ -104,18 +88,36 @@ func (b *Batch) SeriesRecent(metric uint32, cell, sub uint64) int32 {
 	return s
 }
 
-// SeriesPairRecent is SeriesPair made of SeriesRecent: the pair's second
-// is the first's partner when that has its key, a new series otherwise.
-func (b *Batch) SeriesPairRecent(metric, pair uint32, cell, sub uint64) (int32, int32) {
-	t := &b.t
-	s := b.SeriesRecent(metric, cell, sub)
-	k := SeriesKey{Metric: pair, Cell: cell, Sub: sub}
-	if p := t.series[s].pair - 1; p >= 0 && t.series[p].key == k {
-		return s, p
+// AddPairRecent adds v to the bucket of minute of the series (metric,
+// cell, sub), found as SeriesRecent finds it, and v2 to the same bucket of
+// (pair, cell, sub): a detector class's count and its speed sum. v2 is
+// kept in the same point as v, as its second value (see point), when it
+// is from 1 to 2^32-1 and the sum there stays so; otherwise in the pair's
+// own series. A request of readings then makes one series, one point and
+// one key to look up in the memtable a reading, not two of each.
+func (b *Batch) AddPairRecent(metric, pair uint32, cell, sub uint64, minute, v, v2 int64) {
+	if !MinuteInRange(minute) {
+		if b.err == nil {
+			b.err = fmt.Errorf("minute %d is out of range", minute)
+		}
+		return
 	}
-	p := t.appendUnindexed(k)
-	t.series[s].pair = p + 1
-	return s, p
+	s := b.SeriesRecent(metric, cell, sub)
+	t := &b.t
+	if se := &t.series[s]; v2 > 0 && v2 <= math.MaxUint32 && (se.second == 0 || se.second == pair+1) {
+		b.span(minute)
+		if t.addPair(s, minute, v, uint32(v2)) {
+			if se.second == 0 {
+				se.second = pair + 1
+				t.seconds++
+			}
+			return
+		}
+	}
+	b.AddTo(s, minute, v)
+	if v2 != 0 {
+		b.AddTo(b.SeriesRecent(pair, cell, sub), minute, v2)
+	}
 }
 
 // SeriesSpread returns a handle of the series of runs of spread readings
@@ -229,6 +231,9 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 					sub, v = unpackRegister(v)
 				}
 				dst = append(dst, Delta{Key: Key{Metric: k.Metric, Cell: k.Cell, Sub: sub, Minute: m}, Value: v})
+				if pt.v2 != 0 {
+					dst = append(dst, Delta{Key: Key{Metric: se.second - 1, Cell: k.Cell, Sub: k.Sub, Minute: m}, Value: int64(pt.v2)})
+				}
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,9 +49,6 @@ func newMemtable() *memtable {
 // to reuse.
 type shardScratch struct {
 	lists [memShards][]int32
-	// second marks the series that are the pair of another (Batch.SeriesPair):
-	// added with it, not on their own.
-	second []bool
 	// sink takes what warm read, so that its loads are not dead code.
 	sink uint64
 }
@@ -60,31 +56,16 @@ type shardScratch struct {
 // addTable adds every point of src to both tiers, or to tier only when
 // only is not numTiers (replay after a partial flush).
 //
-// A memtable is sharded by cell, so that a batch's pair of series of one
-// cell (a class's count and speed sum) lands in one shard, and the second
-// is found through the first's memtable series (its pair, checked against
-// the key) rather than by a lookup of its own.
+// A memtable is sharded by cell, so that the series of a cell's second
+// values (a class's speed sums, see addSeconded) that its count's points
+// could not hold is found in the count's shard.
 func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) {
 	for i := range scratch.lists {
 		scratch.lists[i] = scratch.lists[i][:0]
 	}
-	if cap(scratch.second) < len(src.series) {
-		scratch.second = make([]bool, len(src.series))
-	}
-	second := scratch.second[:len(src.series)]
-	clear(second)
 	for s := range src.series {
-		// A second that is itself the first of a pair (never, from
-		// SeriesPair) stays on its own.
-		if p := src.series[s].pair - 1; p >= 0 && src.series[p].pair == 0 {
-			second[p] = true
-		}
-	}
-	for s := range src.series {
-		if !second[s] {
-			i := cellShard(src.series[s].key.Cell, memShards)
-			scratch.lists[i] = append(scratch.lists[i], int32(s))
-		}
+		i := cellShard(src.series[s].key.Cell, memShards)
+		scratch.lists[i] = append(scratch.lists[i], int32(s))
 	}
 	tr := TierMinute
 	if only != numTiers {
@@ -104,110 +85,56 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 			if j%warmGroup == 0 {
 				scratch.sink += dst.warm(src, list[j:min(j+warmGroup, len(list))])
 			}
-			p := src.series[s].pair - 1
-			if p < 0 || !second[p] {
-				dst.addSeries(src, s, tr)
-				continue
-			}
-			second[p] = false // added once, whatever else names it
-			ss, pk := &src.series[s], &src.series[p]
-			if ss.head < 0 {
-				dst.addSeries(src, p, tr)
-				continue
-			}
-			d := dst.lookup(ss.key, ss.isMax, ss.spread)
-			if pk.head < 0 {
-				dst.addPoints(d, src, s, tr)
-				continue
-			}
-			if se := &dst.series[d]; se.second == 0 && !se.isMax && !se.spread && !pk.isMax && !pk.spread &&
-				pk.key.Cell == ss.key.Cell && pk.key.Sub == ss.key.Sub {
-				se.second = pk.key.Metric + 1
-				dst.listSecond(pk.key.Metric, d)
-			}
-			if dst.series[d].second == pk.key.Metric+1 {
-				addPairSeries(dst, d, src, s, p, tr)
-				continue
-			}
-			dst.addPoints(d, src, s, tr)
-			dst.addPoints(dst.pairOf(d, pk), src, p, tr)
+			dst.addSeries(src, s, tr)
 		}
 		sh.mu.Unlock()
 	}
 }
 
-// pairOf returns the series of t with the key of pk, the pair of series
-// d: the one d names as its pair, or found and named so.
-func (t *seriesTable) pairOf(d int32, pk *series) int32 {
-	d2 := t.series[d].pair - 1
-	if d2 < 0 || t.series[d2].key != pk.key {
-		d2 = t.lookup(pk.key, pk.isMax, pk.spread)
-		t.series[d].pair = d2 + 1
+// addSeconded adds the points of series s of src, which hold second
+// values (Batch.AddPairRecent), to series d of t, their minutes truncated
+// to tier tr: each value with its second, in d's points when d holds the
+// second values of that metric (or none yet). A second value d's point
+// cannot hold (d holds another metric's, or the sum would pass 32 bits)
+// goes to the second's own series.
+func (t *seriesTable) addSeconded(d int32, src *seriesTable, s int32, tr Tier) {
+	ss := &src.series[s]
+	k2 := SeriesKey{Metric: ss.second - 1, Cell: ss.key.Cell, Sub: ss.key.Sub}
+	if se := &t.series[d]; se.second == 0 && !se.isMax && !se.spread {
+		se.second = ss.second
+		t.listSecond(k2.Metric, d)
 	}
-	return d2
-}
-
-// addPairSeries adds the points of series s of src to series d of t, whose
-// second values are those of series p of src (s's pair), with their
-// minutes truncated to tier tr: each of p's points goes into the second
-// value of a point of s of its minute. A batch adds to a pair's two
-// series together (Batch.SeriesPair), the second not always, so p's points
-// are those of s's minutes in s's order, fewer, and each finds its point
-// of s walking both in step; a point of p that does not (a second added
-// alone), or whose value v2 cannot hold, goes to the second's own series.
-func addPairSeries(t *seriesTable, d int32, src *seriesTable, s, p int32, tr Tier) {
-	ss, ps := &src.series[s], &src.series[p]
-	// p's points, read a chunk at a time: prun[pi:] and the chunks from pc.
-	prun, _, pc := src.chunkAt(ps, ps.head)
-	pi := 0
+	paired := t.series[d].second == ss.second
 	own := int32(-1) // the second's own series, once needed
 	for c := ss.head; c >= 0; {
 		var run []point
 		run, _, c = src.chunkAt(ss, c)
 		for _, pt := range run {
 			m := tr.Truncate(int64(pt.minute))
-			if pi == len(prun) && pc >= 0 {
-				prun, _, pc = src.chunkAt(ps, pc)
-				pi = 0
+			if paired && t.addPair(d, m, pt.val(), pt.v2) {
+				continue
 			}
-			var v2 uint32
-			alone, w := false, int64(0)
-			if pi < len(prun) && tr.Truncate(int64(prun[pi].minute)) == m {
-				w = prun[pi].val()
-				pi++
-				if w > 0 && w <= math.MaxUint32 {
-					v2 = uint32(w)
-				} else {
-					alone = true
-				}
-			}
-			if !t.addPair(d, m, pt.val(), v2) {
-				t.add(d, m, pt.val())
-				alone, w = true, int64(v2)
-			}
-			if alone {
+			t.add(d, m, pt.val())
+			if pt.v2 != 0 {
 				if own < 0 {
-					own = t.pairOf(d, ps)
+					own = t.ownSecond(d, k2)
 				}
-				t.add(own, m, w)
+				t.add(own, m, int64(pt.v2))
 			}
 		}
 	}
-	for {
-		if pi == len(prun) {
-			if pc < 0 {
-				return
-			}
-			prun, _, pc = src.chunkAt(ps, pc)
-			pi = 0
-			continue
-		}
-		if own < 0 {
-			own = t.pairOf(d, ps)
-		}
-		t.add(own, tr.Truncate(int64(prun[pi].minute)), prun[pi].val())
-		pi++
+}
+
+// ownSecond returns the series of t with key k, the second values of
+// series d that d's points could not hold: the one d names (its pair), or
+// found and named so.
+func (t *seriesTable) ownSecond(d int32, k SeriesKey) int32 {
+	d2 := t.series[d].pair - 1
+	if d2 < 0 || t.series[d2].key != k {
+		d2 = t.lookup(k, false, false)
+		t.series[d].pair = d2 + 1
 	}
+	return d2
 }
 
 // release returns the memtable's pages to their pool. The memtable must be
@@ -415,7 +342,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 			continue
 		}
 		if secondIn(refs[i:], k) {
-			// Second values with a series of their own (see addPairSeries):
+			// Second values with a series of their own (see addSeconded):
 			// gathered, sorted and summed.
 			pts = pts[:0]
 			for ; i < len(refs) && refs[i].key == k; i++ {

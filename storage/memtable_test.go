@@ -160,14 +160,14 @@ func flushedRows(t *testing.T, m *memtable) [numTiers]map[Key]int64 {
 	return got
 }
 
-// TestMemtablePairsAddToTheirOwnSeries applies batches whose series come in
-// pairs (Batch.SeriesPair: a count and a speed sum of one cell) to a
-// memtable, which adds a pair's second series through the first's: with
-// the first's partner changing from batch to batch (another metric for the
-// same count), with a first series that has no point, with seconds alone,
-// and with a second that is the first of another pair (a chain, which
-// SeriesPair's callers never make: added on its own, not lost). Every row
-// a flush reads matches sums kept in a map.
+// TestMemtablePairsAddToTheirOwnSeries applies batches of counts with
+// second values (Batch.AddPairRecent: a count and a speed sum of one cell
+// in one point) to a memtable, which keeps the seconds in its own points:
+// with the count's partner changing from batch to batch (another metric
+// for the same count, whose values then go to their own series), with
+// seconds added alone, and with a second that is the first of another
+// pair (a chain, which ingest never makes: added on its own, not lost).
+// Every row a flush reads matches sums kept in a map.
 func TestMemtablePairsAddToTheirOwnSeries(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	want := map[Key]int64{}
@@ -181,26 +181,20 @@ func TestMemtablePairsAddToTheirOwnSeries(t *testing.T) {
 			partner := uint32(2 + (c+round)%3) // 2, 3 or 4: the count's pair changes
 			switch rng.IntN(5) {
 			case 4: // a chain: the second is the first of another pair
-				n, sp := b.SeriesPair(1, partner, cell, 0)
-				_, sq := b.SeriesPair(partner, 9, cell, 0)
-				b.AddTo(n, minute, 1)
-				b.AddTo(sp, minute, 2)
-				b.AddTo(sq, minute, 3)
+				b.AddPairRecent(1, partner, cell, 0, minute, 1, 2)
+				b.AddPairRecent(partner, 9, cell, 0, minute, 4, 3)
 				want[Key{Metric: 1, Cell: cell, Minute: minute}]++
-				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 2
+				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 2 + 4
 				want[Key{Metric: 9, Cell: cell, Minute: minute}] += 3
 			case 0: // the second alone
 				b.Add(partner, false, cell, 0, minute, 5)
 				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 5
-			case 1: // a first without a point: only its pair gets one
-				_, sp := b.SeriesPair(1, partner, cell, 0)
-				b.AddTo(sp, minute, 7)
+			case 1: // the second alone, in a series made as a pair's would be
+				b.AddTo(b.SeriesRecent(partner, cell, 0), minute, 7)
 				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 7
 			default:
-				n, sp := b.SeriesPair(1, partner, cell, 0)
 				v := int64(1 + rng.IntN(9))
-				b.AddTo(n, minute, v)
-				b.AddTo(sp, minute, 10*v)
+				b.AddPairRecent(1, partner, cell, 0, minute, v, 10*v)
 				want[Key{Metric: 1, Cell: cell, Minute: minute}] += v
 				want[Key{Metric: partner, Cell: cell, Minute: minute}] += 10 * v
 			}
@@ -322,7 +316,7 @@ func TestSortAboveSortsByTheHighBits(t *testing.T) {
 // makes them (a count and, not always, its speed sum, added together,
 // several readings of one cell in a batch, minutes out of order and
 // repeated) to a memtable, which keeps the speed sums as second values of
-// the counts' points (addPairSeries), and checks every row a flush reads in both
+// the counts' points (addSeconded), and checks every row a flush reads in both
 // tiers, and every row a scan reads, against sums kept in a map. Among
 // the sums: values a second value cannot hold (0, negative, 2^32 and
 // more), sums that pass 32 bits, seconds added alone, and batches applied
@@ -352,7 +346,6 @@ func TestMemtableKeepsSecondValuesExactly(t *testing.T) {
 			cell := 0x89309a000000000 + uint64(c)<<12
 			for range 1 + rng.IntN(4) {
 				minute := int64(27000000 + round*7 + rng.IntN(90))
-				n, sp := b.SeriesPairRecent(1, 2, cell, 0)
 				v := int64(1 + rng.IntN(50))
 				speed := v * int64(10+rng.IntN(90))
 				odd := rng.IntN(12)
@@ -369,14 +362,13 @@ func TestMemtableKeepsSecondValuesExactly(t *testing.T) {
 				case 3:
 					speed = 1<<32 - 1 - int64(rng.IntN(3)) // sums pass 32 bits
 				case 4: // the second alone
-					b.AddTo(sp, minute, speed)
+					b.AddTo(b.SeriesRecent(2, cell, 0), minute, speed)
 					add(only, 2, cell, minute, speed)
 					continue
 				}
-				b.AddTo(n, minute, v)
+				b.AddPairRecent(1, 2, cell, 0, minute, v, speed)
 				add(only, 1, cell, minute, v)
 				if speed != 0 {
-					b.AddTo(sp, minute, speed)
 					add(only, 2, cell, minute, speed)
 				}
 			}

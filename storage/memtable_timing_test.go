@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// memtableBatches builds n batches like a request of detector counts: 20,000
-// series (10,000 sensors' counts and speeds) with one point each, at minute
-// i of batch i.
+// memtableBatches builds n batches like a request of detector counts:
+// 10,000 sensors' counts and speeds (20,000 values, a series of one point
+// each, its speed its second value), at minute i of batch i.
 func memtableBatches(n int) []*Batch {
 	var bs []*Batch
 	for i := range n {
@@ -19,9 +19,7 @@ func memtableBatches(n int) []*Batch {
 		for s := range 10000 {
 			// As ingest adds a class's count and its speed sum.
 			cell := 0x89309a000000000 + uint64(s)<<12
-			count, speed := b.SeriesPair(1, 2, cell, 0)
-			b.AddTo(count, int64(27000000+i), int64(s%40))
-			b.AddTo(speed, int64(27000000+i), int64(s%90))
+			b.AddPairRecent(1, 2, cell, 0, int64(27000000+i), int64(s%40), int64(s%90))
 		}
 		bs = append(bs, b)
 	}
@@ -57,9 +55,7 @@ func BenchmarkMemtableAddCold(b *testing.B) {
 		bt := &Batch{}
 		for _, s := range r.Perm(10000) {
 			cell := 0x89309a000000000 + uint64(s)<<12
-			count, speed := bt.SeriesPair(1, 2, cell, 0)
-			bt.AddTo(count, int64(27000000+i), int64(s%40))
-			bt.AddTo(speed, int64(27000000+i), int64(s%90))
+			bt.AddPairRecent(1, 2, cell, 0, int64(27000000+i), int64(s%40), int64(s%90))
 		}
 		bs = append(bs, bt)
 	}

@@ -54,10 +54,11 @@ func (k SeriesKey) hash() uint64 {
 //
 // v2 is a second value, added at the same minute to another series of the
 // same cell and sub-key: a count's speed sum (series.second names its
-// metric), 0 for none. A memtable keeps a class's speed sums there rather
-// than in series of their own (see addPairSeries): 40 % of the city's
-// buckets then cost no lookup, no chunks and no cache lines of their own.
-// Only values from 1 to 2^32-1 go there; others, and any addition v2
+// metric), 0 for none. A batch (Batch.AddPairRecent) and the memtable
+// (addSeconded) keep a class's speed sums there rather than in series of
+// their own: 40 % of the city's buckets, and half of a detector feed's,
+// then cost no series, no lookup, no chunks and no cache lines of their
+// own. Only values from 1 to 2^32-1 go there; others, and any addition v2
 // cannot hold, go to the second's own series.
 type point struct {
 	minute int32
@@ -134,15 +135,15 @@ type series struct {
 	// (appendUnindexed): lookups do not find it, nor does growing the
 	// index add it.
 	unindexed bool
-	// pair is the index + 1 of the series a batch adds to with this one
-	// at every addition (a class's speed sum beside its count, see
-	// Batch.SeriesPair), 0 for none: found by one lookup, not two. A
-	// memtable's series keeps the pair its batches gave it, the same way
-	// (memtable.addTable).
+	// pair is, in a memtable, the index + 1 of the series of its second
+	// values that its points could not hold (ownSecond), 0 for none: found
+	// by one lookup, then kept.
 	pair int32
 	// second is the metric + 1 of the values its points hold in v2 (a
 	// series of the same cell and sub-key), 0 for none.
 	second uint32
+	// points2 is the number of its points holding a second value.
+	points2 int32
 }
 
 // seriesTable holds bucket additions grouped by series: an open-addressing
@@ -377,6 +378,7 @@ func (t *seriesTable) addPair(s int32, minute int64, v int64, v2 uint32) bool {
 		last.setVal(SatAdd(last.val(), v))
 		if last.v2 == 0 && v2 != 0 {
 			t.npts2++
+			se.points2++
 		}
 		last.v2 += v2
 		return true
@@ -386,6 +388,7 @@ func (t *seriesTable) addPair(s int32, minute int64, v int64, v2 uint32) bool {
 	t.pages[se.tailStart>>pageBits][se.tailStart&(pageSize-1)+int32(se.tailN)-1].v2 = v2
 	if v2 != 0 {
 		t.npts2++
+		se.points2++
 	}
 	return true
 }
@@ -487,6 +490,10 @@ func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) int32 {
 		return -1 // a series without points (a count of 0) makes no row
 	}
 	d := t.lookup(ss.key, ss.isMax, ss.spread)
+	if ss.second != 0 {
+		t.addSeconded(d, src, s, tr)
+		return d
+	}
 	t.addPoints(d, src, s, tr)
 	return d
 }

@@ -83,7 +83,9 @@ func readCellXOR(p []byte, prev uint64) (uint64, int) {
 // point before (the first from the base) and value.
 func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries2)
-	dst = binary.AppendUvarint(dst, uint64(len(t.series)))
+	// A series' second values (Batch.AddPairRecent) are written as a
+	// series of their own after it, as a batch held them before.
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds))
 	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	prevCell := uint64(0)
@@ -94,7 +96,14 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		prevCell = se.key.Cell
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
-		dst = appendRecordPoints(dst, t, se, base)
+		dst = appendRecordPoints(dst, t, se, base, false)
+		if se.second != 0 {
+			dst = binary.AppendUvarint(dst, uint64(se.second-1))
+			dst = appendCellXOR(dst, 0, se.key.Cell) // the same cell
+			dst = binary.AppendUvarint(dst, se.key.Sub)
+			dst = binary.AppendUvarint(dst, uint64(se.points2))
+			dst = appendRecordPoints(dst, t, se, base, true)
+		}
 	}
 	return appendTripOps(dst, ops)
 }
@@ -113,15 +122,23 @@ func recordBase(t *seriesTable) int64 {
 
 // appendRecordPoints appends the points of series se of t as a series
 // record holds them: each minute as the difference from the point before
-// (the first from base), then the value.
-func appendRecordPoints(dst []byte, t *seriesTable, se *series, base int64) []byte {
+// (the first from base), then the value; or, if second, the second values
+// of the points that hold one, as the points of a series of their own.
+func appendRecordPoints(dst []byte, t *seriesTable, se *series, base int64, second bool) []byte {
 	prev := base
 	for c := se.head; c >= 0; {
 		var run []point
 		run, _, c = t.chunkAt(se, c)
 		for _, pt := range run {
+			v := pt.val()
+			if second {
+				if pt.v2 == 0 {
+					continue
+				}
+				v = int64(pt.v2)
+			}
 			dst = binary.AppendVarint(dst, int64(pt.minute)-prev)
-			dst = binary.AppendVarint(dst, pt.val())
+			dst = binary.AppendVarint(dst, v)
 			prev = int64(pt.minute)
 		}
 	}

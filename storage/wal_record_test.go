@@ -34,7 +34,7 @@ func appendBatchRecord(dst []byte, deltas []Delta, ops []TripOp) []byte {
 // tests that such records still replay.
 func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries)
-	dst = binary.AppendUvarint(dst, uint64(len(t.series)))
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds))
 	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	for i := range t.series {
@@ -43,7 +43,14 @@ func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		dst = binary.LittleEndian.AppendUint64(dst, se.key.Cell)
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
-		dst = appendRecordPoints(dst, t, se, base)
+		dst = appendRecordPoints(dst, t, se, base, false)
+		if se.second != 0 {
+			dst = binary.AppendUvarint(dst, uint64(se.second-1))
+			dst = binary.LittleEndian.AppendUint64(dst, se.key.Cell)
+			dst = binary.AppendUvarint(dst, se.key.Sub)
+			dst = binary.AppendUvarint(dst, uint64(se.points2))
+			dst = appendRecordPoints(dst, t, se, base, true)
+		}
 	}
 	return appendTripOps(dst, ops)
 }
@@ -175,38 +182,6 @@ func TestAppendDeltasInIsTheWindowOfAll(t *testing.T) {
 	}
 }
 
-// TestSeriesPairIsTwoLookups checks that the handles SeriesPair gives are
-// those of the two series looked up alone, however the two were met
-// before: new, one of them added alone, in another order, the first
-// paired with another metric, and after the table grew.
-func TestSeriesPairIsTwoLookups(t *testing.T) {
-	b := NewBatch()
-	defer b.Release()
-	check := func(metric, pair uint32, cell uint64) {
-		t.Helper()
-		s, p := b.SeriesPair(metric, pair, cell, 0)
-		if ws, wp := b.Series(metric, cell, 0), b.Series(pair, cell, 0); s != ws || p != wp {
-			t.Fatalf("SeriesPair(%d, %d, %d) = %d, %d; the series alone are %d, %d", metric, pair, cell, s, p, ws, wp)
-		}
-	}
-	check(1, 2, 10)               // both new
-	check(1, 2, 10)               // both met
-	b.Series(3, 11, 0)            // the first met alone
-	check(3, 4, 11)               //
-	b.Series(6, 12, 0)            // the second met alone
-	check(5, 6, 12)               //
-	check(1, 7, 10)               // the first paired with another metric
-	check(1, 2, 10)               // and back
-	for c := range uint64(5000) { // the index grows many times
-		check(8, 9, 100+c)
-	}
-	check(1, 2, 10)
-	check(3, 4, 11)
-	if n := len(b.t.series); n != 2+2+2+1+2*5000 {
-		t.Errorf("%d series; want %d", n, 2+2+2+1+2*5000)
-	}
-}
-
 // TestCellXOREncoding checks the cell differences of recordSeries2 at the
 // edges of their encoding: the same cell in one byte, the longest
 // difference without the escape, the escape, and that every encoding
@@ -280,16 +255,48 @@ type seriesPoints struct {
 	pts []point
 }
 
+// seriesOf lists the series of t as a record of t holds them: each with
+// its points' values, then, if it holds second values, the series of
+// those.
 func seriesOf(t *seriesTable) []seriesPoints {
-	out := make([]seriesPoints, len(t.series))
+	var out []seriesPoints
 	for i := range t.series {
-		out[i] = seriesPoints{t.series[i].key, t.appendPoints(nil, int32(i))}
+		se := &t.series[i]
+		pts := t.appendPoints(nil, int32(i))
+		for j := range pts {
+			pts[j].v2 = 0
+		}
+		out = append(out, seriesPoints{se.key, pts})
+		if se.second != 0 {
+			k := se.key
+			k.Metric = se.second - 1
+			out = append(out, seriesPoints{k, t.appendSecond(nil, int32(i))})
+		}
 	}
 	return out
 }
 
+// equalSeries reports whether a and b hold the same series with the same
+// points in the same order, series of one key taken as one (as a record's
+// reader takes them).
 func equalSeries(a, b []seriesPoints) bool {
-	return slices.EqualFunc(a, b, func(x, y seriesPoints) bool { return x.key == y.key && slices.Equal(x.pts, y.pts) })
+	return slices.EqualFunc(mergeKeys(a), mergeKeys(b), func(x, y seriesPoints) bool { return x.key == y.key && slices.Equal(x.pts, y.pts) })
+}
+
+// mergeKeys joins the series of one key into the first, their points in
+// the order of the list.
+func mergeKeys(list []seriesPoints) []seriesPoints {
+	var out []seriesPoints
+	at := map[SeriesKey]int{}
+	for _, sp := range list {
+		if i, ok := at[sp.key]; ok {
+			out[i].pts = append(slices.Clip(out[i].pts), sp.pts...)
+			continue
+		}
+		at[sp.key] = len(out)
+		out = append(out, sp)
+	}
+	return out
 }
 
 // mixedCellBatch is a batch whose cells try every case of recordSeries2:
@@ -313,24 +320,33 @@ func mixedCellBatch() *Batch {
 	metric := uint32(1)
 	for i, cell := range cells {
 		sub := []uint64{0, 0, 1, math.MaxUint64, 1 << 63, 59}[i%6]
-		pts := i % 6 // 0 to 5 points
-		var s, p int32
-		if i%3 == 0 {
-			s, p = b.SeriesPair(metric, metric+1, cell, sub) // a detector's count and speed: one cell twice
-			metric += 2
-		} else {
-			s, p = b.Series(metric, cell, sub), -1
-			metric++
+		pts := i % 6     // 0 to 5 points
+		pair := i%3 == 0 // a detector's count and speed: one cell twice
+		s := int32(-1)
+		if !pair {
+			s = b.Series(metric, cell, sub)
 		}
 		for j := range pts {
 			minute := int64(27000000 + i*7 - j*3) // out of order within a series
 			if j == 4 {
 				minute = 0
 			}
-			b.AddTo(s, minute, int64(j*1000-i)*int64(i+1))
-			if p >= 0 {
-				b.AddTo(p, minute, math.MinInt64/3+int64(i))
+			v := int64(j*1000-i) * int64(i+1)
+			if !pair {
+				b.AddTo(s, minute, v)
+				continue
 			}
+			// A second value its count's point holds, or one it cannot
+			// (negative), which goes to a series of its own.
+			v2 := int64(1+j) * 977
+			if j%2 == 1 {
+				v2 = math.MinInt64/3 + int64(i)
+			}
+			b.AddPairRecent(metric, metric+1, cell, sub, minute, v, v2)
+		}
+		metric++
+		if pair {
+			metric++
 		}
 	}
 	return b
@@ -361,7 +377,9 @@ func TestSeriesRecord2RoundTrip(t *testing.T) {
 	if want := seriesOf(&b.t); !equalSeries(seriesOf(&got), want) || len(want) < 50 {
 		t.Fatalf("read back %v\nwant %v", seriesOf(&got), want)
 	}
-	if back, want := (&Batch{t: got}).AppendDeltas(nil), b.AppendDeltas(nil); !slices.Equal(back, want) {
+	// A point's second value comes as a delta after its value, the
+	// record's series of seconds after its first: the same sums.
+	if back, want := sumDeltas((&Batch{t: got}).AppendDeltas(nil)), sumDeltas(b.AppendDeltas(nil)); !maps.Equal(back, want) {
 		t.Fatalf("read back %v, want %v", back, want)
 	}
 	if !slices.Equal(gotOps, ops) {
@@ -423,10 +441,8 @@ func hangzhouBatch(t testing.TB) *Batch {
 	b := NewBatch()
 	const count, speed = 7, 8
 	for _, c := range sensors {
-		s, p := b.SeriesPairRecent(count, speed, uint64(c), 0)
 		n, minute := 1+r.Int64N(40), 29000000+r.Int64N(3)
-		b.AddTo(s, minute, n)
-		b.AddTo(p, minute, n*(20+r.Int64N(60)))
+		b.AddPairRecent(count, speed, uint64(c), 0, minute, n, n*(20+r.Int64N(60)))
 	}
 	return b
 }
@@ -443,7 +459,7 @@ func TestSeriesRecord2Size(t *testing.T) {
 	if float64(len(v4)) > 0.7*float64(len(v3)) {
 		t.Errorf("type 4 record %d bytes, type 3 %d: want at least 30 %% smaller", len(v4), len(v3))
 	}
-	// SeriesPairRecent may give a key two series: compare sums.
+	// AddPairRecent may give a key two series: compare sums.
 	got, _ := decodeTable(t, v4)
 	if !maps.Equal(sumDeltas((&Batch{t: got}).AppendDeltas(nil)), sumDeltas(b.AppendDeltas(nil))) {
 		t.Fatal("the city's record reads back other sums")
