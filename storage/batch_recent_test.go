@@ -115,7 +115,7 @@ func TestSeriesRecentKeysAddUp(t *testing.T) {
 			return nil
 		}
 	}
-	if err := m.eachTiers(fns); err != nil {
+	if err := m.eachTiers(byRow(fns)); err != nil {
 		t.Fatal(err)
 	}
 	if !maps.Equal(got[TierMinute], want) {

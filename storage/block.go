@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/VictoriaMetrics/VictoriaMetrics/lib/encoding"
@@ -59,6 +60,21 @@ func (b *block) append(k Key, v int64) {
 	b.subs = append(b.subs, int64(k.Sub))
 	b.minutes = append(b.minutes, k.Minute)
 	b.values = append(b.values, v)
+}
+
+// appendRun appends rows of key k at minutes, of values.
+func (b *block) appendRun(k SeriesKey, minutes, values []int64) {
+	n := len(minutes)
+	b.metrics = slices.Grow(b.metrics, n)
+	b.cells = slices.Grow(b.cells, n)
+	b.subs = slices.Grow(b.subs, n)
+	for range n {
+		b.metrics = append(b.metrics, int64(k.Metric))
+		b.cells = append(b.cells, int64(k.Cell))
+		b.subs = append(b.subs, int64(k.Sub))
+	}
+	b.minutes = append(b.minutes, minutes...)
+	b.values = append(b.values, values...)
 }
 
 func (b *block) key(i int) Key {

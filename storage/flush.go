@@ -123,7 +123,7 @@ func (s *Store) flushFrozen() error {
 		// Both tiers' parts are written in one pass over the memtable, and
 		// installed in tier order, each marked done as it is.
 		var ws [numTiers]*partWriter
-		var fns [numTiers]func(Key, int64) error
+		var fns [numTiers]runFn
 		var expired [numTiers]int
 		var watched [numTiers]*flushRows
 		abort := func(err error) error {
@@ -146,15 +146,17 @@ func (s *Store) flushFrozen() error {
 				return abort(err)
 			}
 			ws[t] = w
-			cutoff, add := s.RetentionCutoff(t), w.add
+			cutoff := s.RetentionCutoff(t)
 			watched[t] = s.newFlushRows(t, f.mem)
-			fns[t] = func(k Key, v int64) error {
-				if k.Minute < cutoff {
-					expired[t]++
-					return nil
+			fns[t] = func(k SeriesKey, minutes, values []int64) error {
+				old := 0 // the rows past retention: the first, in minute order
+				for old < len(minutes) && minutes[old] < cutoff {
+					old++
 				}
-				watched[t].note(s, k, v)
-				return add(k, v)
+				expired[t] += old
+				minutes, values = minutes[old:], values[old:]
+				watched[t].noteRun(s, k, minutes, values)
+				return w.addRun(k, minutes, values)
 			}
 		}
 		if err := f.mem.eachTiers(fns); err != nil {

@@ -70,6 +70,16 @@ func (f *flushRows) note(s *Store, k Key, v int64) {
 	f.rows = append(f.rows, r)
 }
 
+// noteRun records the rows of key k at minutes, of values.
+func (f *flushRows) noteRun(s *Store, k SeriesKey, minutes, values []int64) {
+	if f == nil {
+		return
+	}
+	for i, m := range minutes {
+		f.note(s, Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, values[i])
+	}
+}
+
 // report hands the rows to the watch, with the WAL segments they cover.
 func (f *flushRows) report(s *Store, seq uint64) error {
 	if f == nil || len(f.rows) == 0 {

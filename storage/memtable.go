@@ -209,12 +209,13 @@ type seriesRef struct {
 }
 
 // eachTiers calls fns[t], for every tier t whose fns[t] is not nil, with
-// the rows of tier t in key order: each series' points in minute order,
-// combined per bucket of the tier (summed, or the maximum for sketches).
+// the rows of tier t in key order, a key's rows at a time: each series'
+// points in minute order, combined per bucket of the tier (summed, or the
+// maximum for sketches).
 // It makes one pass over the series: a series' points are read from
 // memory once and emitted to every tier while they are in the cache. The
 // memtable must no longer change (it is frozen).
-func (m *memtable) eachTiers(fns [numTiers]func(k Key, v int64) error) error {
+func (m *memtable) eachTiers(fns [numTiers]runFn) error {
 	split := false
 	for t, fn := range fns {
 		for i := range m.shards {
@@ -236,7 +237,7 @@ func (m *memtable) eachTiers(fns [numTiers]func(k Key, v int64) error) error {
 
 // eachOne is eachTiers for tier t alone, over the series of both tiers
 // and of tier t alone.
-func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
+func (m *memtable) eachOne(t Tier, fn runFn) error {
 	refs := m.sortedBoth()
 	var only []seriesRef
 	for i := range m.shards {
@@ -246,7 +247,7 @@ func (m *memtable) eachOne(t Tier, fn func(k Key, v int64) error) error {
 		refs = append(slices.Clip(refs), only...)
 		slices.SortFunc(refs, func(a, b seriesRef) int { return a.key.compare(b.key) })
 	}
-	var fns [numTiers]func(Key, int64) error
+	var fns [numTiers]runFn
 	fns[t] = fn
 	return m.emit(refs, fns)
 }
@@ -308,12 +309,39 @@ func (w *chainWarmer) step() {
 	}
 }
 
+// A runFn takes the rows of one key (a metric, a cell, a sub-key) of a
+// tier, in minute order: minutes[i] holds values[i]. The slices are
+// reused once it returns.
+type runFn func(k SeriesKey, minutes, values []int64) error
+
+// runOut gathers the rows of one key for a runFn, so that a flush writes
+// a series' rows at once, not a call and a key comparison a row.
+type runOut struct {
+	minutes, values []int64
+}
+
+func (o *runOut) add(minute, v int64) {
+	o.minutes = append(o.minutes, minute)
+	o.values = append(o.values, v)
+}
+
+// send calls fn with the rows gathered for k, if any, and empties them.
+func (o *runOut) send(k SeriesKey, fn runFn) error {
+	if len(o.minutes) == 0 {
+		return nil
+	}
+	err := fn(k, o.minutes, o.values)
+	o.minutes, o.values = o.minutes[:0], o.values[:0]
+	return err
+}
+
 // emitSink keeps what emit's reads ahead read.
 var emitSink atomic.Uint64
 
 // emit calls fns[t] for the rows of tier t of the series refs, sorted by
 // key, for every tier whose fn is set.
-func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) error) error {
+func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
+	var out runOut
 	var pts []point
 	var words, spare []uint64
 	var ahead chainWarmer
@@ -333,7 +361,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 			words = secondWords(words, refs[i].t, &refs[i].t.series[refs[i].s])
 			for t, fn := range fns {
 				if fn != nil {
-					if err := emitValues(Tier(t), k, words, fn); err != nil {
+					if err := emitValues(Tier(t), k, words, &out, fn); err != nil {
 						return err
 					}
 				}
@@ -357,7 +385,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 			}
 			for t, fn := range fns {
 				if fn != nil {
-					if err := emitSeries(Tier(t), k, pts, fn); err != nil {
+					if err := emitSeries(Tier(t), k, pts, &out, fn); err != nil {
 						return err
 					}
 				}
@@ -373,7 +401,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 			sortSpread(pts)
 			for t, fn := range fns {
 				if fn != nil {
-					if err := emitSpread(Tier(t), k, pts, fn); err != nil {
+					if err := emitSpread(Tier(t), k, pts, &out, fn); err != nil {
 						return err
 					}
 				}
@@ -402,11 +430,11 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 				}
 				switch {
 				case byValue:
-					err = emitValues(Tier(t), k, words, fn)
+					err = emitValues(Tier(t), k, words, &out, fn)
 				case se.unordered:
-					err = emitPlaces(Tier(t), k, refs[i].t, words, fn)
+					err = emitPlaces(Tier(t), k, refs[i].t, words, &out, fn)
 				default:
-					err = emitChain(Tier(t), k, refs[i].t, se, fn)
+					err = emitChain(Tier(t), k, refs[i].t, se, &out, fn)
 				}
 				if err != nil {
 					return err
@@ -428,7 +456,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		}
 		if isMax {
 			var err error
-			if words, spare, err = emitSketch(k, run, words, spare, fns); err != nil {
+			if words, spare, err = emitSketch(k, run, words, spare, &out, fns); err != nil {
 				return err
 			}
 			continue
@@ -442,7 +470,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]func(k Key, v int64) err
 		}
 		for t, fn := range fns {
 			if fn != nil {
-				if err := emitSeries(Tier(t), k, pts, fn); err != nil {
+				if err := emitSeries(Tier(t), k, pts, &out, fn); err != nil {
 					return err
 				}
 			}
@@ -499,7 +527,8 @@ func sortSpread(run []point) {
 // emitSpread calls fn with the rows of a cell's spread series in tier t:
 // a row per run length and minute (hour in the hour tier), the sum of its
 // runs, keyed by the length; run is sorted by sortSpread.
-func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
+func emitSpread(t Tier, k SeriesKey, run []point, out *runOut, fn runFn) error {
+	k.Sub = 0
 	for j := 0; j < len(run); {
 		n, v := unpackSpread(run[j].val())
 		m := t.Truncate(int64(run[j].minute))
@@ -508,17 +537,21 @@ func emitSpread(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 			_, w := unpackSpread(run[l].val())
 			v = SatAdd(v, w)
 		}
-		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: uint64(n), Minute: m}, v); err != nil {
-			return err
+		if uint64(n) != k.Sub { // the rows of the length before, then this one's
+			if err := out.send(k, fn); err != nil {
+				return err
+			}
+			k.Sub = uint64(n)
 		}
+		out.add(m, v)
 		j = l
 	}
-	return nil
+	return out.send(k, fn)
 }
 
 // emitChain is emitSeries over the chunks of series se of tab, read in
 // place; its points must be in minute order (se.unordered unset).
-func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, int64) error) error {
+func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, out *runOut, fn runFn) error {
 	have := false
 	var m, v int64
 	for c := se.head; c >= 0; {
@@ -531,17 +564,15 @@ func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, fn func(Key, i
 				continue
 			}
 			if have {
-				if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
-					return err
-				}
+				out.add(m, v)
 			}
 			m, v, have = pm, pt.val(), true
 		}
 	}
 	if have {
-		return fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v)
+		out.add(m, v)
 	}
-	return nil
+	return out.send(k, fn)
 }
 
 // sortedValues returns, in words, the points of series se of tab as words
@@ -566,7 +597,7 @@ func sortedValues(words []uint64, tab *seriesTable, se *series) ([]uint64, bool)
 }
 
 // emitValues is emitSeries over words from sortedValues.
-func emitValues(t Tier, k SeriesKey, words []uint64, fn func(Key, int64) error) error {
+func emitValues(t Tier, k SeriesKey, words []uint64, out *runOut, fn runFn) error {
 	for j := 0; j < len(words); {
 		m := t.Truncate(int64(words[j] >> 32))
 		v := int64(uint32(words[j]))
@@ -574,12 +605,10 @@ func emitValues(t Tier, k SeriesKey, words []uint64, fn func(Key, int64) error) 
 		for ; n < len(words) && t.Truncate(int64(words[n]>>32)) == m; n++ {
 			v += int64(uint32(words[n])) // at most 2^32 values under 2^32: no overflow
 		}
-		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
-			return err
-		}
+		out.add(m, v)
 		j = n
 	}
-	return nil
+	return out.send(k, fn)
 }
 
 // sortedPlaces returns, in words, the points of series se of tab as words
@@ -624,7 +653,7 @@ func sortNearly(w []uint64) {
 
 // emitPlaces is emitSeries over the points of tab named by words, from
 // sortedPlaces.
-func emitPlaces(t Tier, k SeriesKey, tab *seriesTable, words []uint64, fn func(Key, int64) error) error {
+func emitPlaces(t Tier, k SeriesKey, tab *seriesTable, words []uint64, out *runOut, fn runFn) error {
 	for j := 0; j < len(words); {
 		m := t.Truncate(int64(words[j] >> 32))
 		v := tab.at(uint32(words[j])).val()
@@ -632,18 +661,16 @@ func emitPlaces(t Tier, k SeriesKey, tab *seriesTable, words []uint64, fn func(K
 		for ; n < len(words) && t.Truncate(int64(words[n]>>32)) == m; n++ {
 			v = SatAdd(v, tab.at(uint32(words[n])).val())
 		}
-		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
-			return err
-		}
+		out.add(m, v)
 		j = n
 	}
-	return nil
+	return out.send(k, fn)
 }
 
 // emitSeries calls fn with one series' buckets of tier t, in minute order,
 // each the sum of its points; run is sorted by minute. (Sketches go
 // through emitSketch, spread runs through emitSpread.)
-func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) error {
+func emitSeries(t Tier, k SeriesKey, run []point, out *runOut, fn runFn) error {
 	for j := 0; j < len(run); {
 		m := t.Truncate(int64(run[j].minute))
 		v := run[j].val()
@@ -651,12 +678,10 @@ func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 		for ; n < len(run) && t.Truncate(int64(run[n].minute)) == m; n++ {
 			v = SatAdd(v, run[n].val())
 		}
-		if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, v); err != nil {
-			return err
-		}
+		out.add(m, v)
 		j = n
 	}
-	return nil
+	return out.send(k, fn)
 }
 
 // emitSketch calls fns[t], for every tier whose fn is set, with one sketch
@@ -666,7 +691,7 @@ func emitSeries(t Tier, k SeriesKey, run []point, fn func(Key, int64) error) err
 // both tiers: in words, a scratch buffer, with spare another; the run
 // itself is not reordered (queries may read the frozen memtable
 // meanwhile). It returns the two buffers for the next call.
-func emitSketch(k SeriesKey, run []point, words, spare []uint64, fns [numTiers]func(Key, int64) error) ([]uint64, []uint64, error) {
+func emitSketch(k SeriesKey, run []point, words, spare []uint64, out *runOut, fns [numTiers]runFn) ([]uint64, []uint64, error) {
 	words = words[:0]
 	for _, pt := range run {
 		reg, v := unpackRegister(pt.val())
@@ -679,6 +704,7 @@ func emitSketch(k SeriesKey, run []point, words, spare []uint64, fns [numTiers]f
 			continue
 		}
 		tr := Tier(t)
+		rk := k
 		for j := 0; j < len(words); {
 			// The words of one register and bucket are consecutive:
 			// sorted by register, then minute, and truncating a minute
@@ -690,10 +716,17 @@ func emitSketch(k SeriesKey, run []point, words, spare []uint64, fns [numTiers]f
 			for ; n < len(words) && words[n]>>40 == reg && tr.Truncate(int64(words[n]>>registerBits&(1<<32-1))) == m; n++ {
 				v = max(v, words[n]&(1<<registerBits-1))
 			}
-			if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: reg, Minute: m}, int64(v)); err != nil {
-				return words, spare, err
+			if reg != rk.Sub { // the register before's rows, then this one's
+				if err := out.send(rk, fn); err != nil {
+					return words, spare, err
+				}
+				rk.Sub = reg
 			}
+			out.add(m, int64(v))
 			j = n
+		}
+		if err := out.send(rk, fn); err != nil {
+			return words, spare, err
 		}
 	}
 	return words, spare, nil

@@ -154,7 +154,7 @@ func flushedRows(t *testing.T, m *memtable) [numTiers]map[Key]int64 {
 			return nil
 		}
 	}
-	if err := m.eachTiers(fns); err != nil {
+	if err := m.eachTiers(byRow(fns)); err != nil {
 		t.Fatal(err)
 	}
 	return got
@@ -210,7 +210,7 @@ func TestMemtablePairsAddToTheirOwnSeries(t *testing.T) {
 		got[k] = v
 		return nil
 	}
-	if err := m.eachTiers(fns); err != nil {
+	if err := m.eachTiers(byRow(fns)); err != nil {
 		t.Fatal(err)
 	}
 	if !maps.Equal(got, want) {
@@ -414,4 +414,24 @@ func TestMemtableKeepsSecondValuesExactly(t *testing.T) {
 			}
 		}
 	}
+}
+
+// byRow makes a runFn of each function of fns, which takes a row at a
+// time.
+func byRow(fns [numTiers]func(Key, int64) error) [numTiers]runFn {
+	var out [numTiers]runFn
+	for t, fn := range fns {
+		if fn == nil {
+			continue
+		}
+		out[t] = func(k SeriesKey, minutes, values []int64) error {
+			for i, m := range minutes {
+				if err := fn(Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: m}, values[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return out
 }

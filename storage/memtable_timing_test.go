@@ -103,8 +103,8 @@ func benchmarkMemtableEach(b *testing.B, interleave bool) {
 	rows := 0
 	for b.Loop() {
 		m.sorted = nil
-		count := func(Key, int64) error { rows++; return nil }
-		if err := m.eachTiers([numTiers]func(Key, int64) error{count, count}); err != nil {
+		count := func(_ SeriesKey, minutes, _ []int64) error { rows += len(minutes); return nil }
+		if err := m.eachTiers([numTiers]runFn{count, count}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -133,13 +133,13 @@ func BenchmarkFlushParts(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		m.sorted = nil
 		var ws [numTiers]*partWriter
-		var fns [numTiers]func(Key, int64) error
+		var fns [numTiers]runFn
 		for t := range numTiers {
 			w, err := newPartWriter(filepath.Join(dir, fmt.Sprintf("tmp-%d-%d", i, t)), t, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
-			ws[t], fns[t] = w, w.add
+			ws[t], fns[t] = w, w.addRun
 		}
 		if err := m.eachTiers(fns); err != nil {
 			b.Fatal(err)

@@ -117,6 +117,48 @@ func (w *partWriter) add(k Key, v int64) error {
 	return nil
 }
 
+// addRun appends the rows of key k at minutes (increasing), of values,
+// after every row added before: as many add calls, a block's run of rows
+// at a time.
+func (w *partWriter) addRun(k SeriesKey, minutes, values []int64) error {
+	if len(minutes) == 0 {
+		return nil
+	}
+	first := Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: minutes[0]}
+	if w.hasLast && !w.last.Less(first) {
+		panic(fmt.Sprintf("BUG: part rows out of order: %v after %v", first, w.last))
+	}
+	for i := 1; i < len(minutes); i++ {
+		if minutes[i] <= minutes[i-1] {
+			panic(fmt.Sprintf("BUG: part rows out of order: minute %d after %d of %v", minutes[i], minutes[i-1], k))
+		}
+	}
+	w.last, w.hasLast = Key{Metric: k.Metric, Cell: k.Cell, Sub: k.Sub, Minute: minutes[len(minutes)-1]}, true
+	for i := 0; i < len(minutes); {
+		if err := w.cutAt(minutes[i]); err != nil {
+			return err
+		}
+		// The rows from i that the block has room for, in its period.
+		j := min(len(minutes), i+maxBlockRows-w.wb.blk.len())
+		if w.period != 0 {
+			for e := i + 1; e < j; e++ {
+				if floorDiv(minutes[e], w.period) != w.blockPeriod {
+					j = e
+					break
+				}
+			}
+		}
+		w.wb.blk.appendRun(k, minutes[i:j], values[i:j])
+		i = j
+		if w.wb.blk.len() >= maxBlockRows {
+			if err := w.flushBlock(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // cutAt ends the current block before a row of minute when the row lies
 // in another period than the row before it and the block holds at least
 // minCutRows rows.
