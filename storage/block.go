@@ -64,17 +64,22 @@ func (b *block) append(k Key, v int64) {
 
 // appendRun appends rows of key k at minutes, of values.
 func (b *block) appendRun(k SeriesKey, minutes, values []int64) {
-	n := len(minutes)
-	b.metrics = slices.Grow(b.metrics, n)
-	b.cells = slices.Grow(b.cells, n)
-	b.subs = slices.Grow(b.subs, n)
-	for range n {
-		b.metrics = append(b.metrics, int64(k.Metric))
-		b.cells = append(b.cells, int64(k.Cell))
-		b.subs = append(b.subs, int64(k.Sub))
-	}
+	b.metrics = appendRepeat(b.metrics, int64(k.Metric), len(minutes))
+	b.cells = appendRepeat(b.cells, int64(k.Cell), len(minutes))
+	b.subs = appendRepeat(b.subs, int64(k.Sub), len(minutes))
 	b.minutes = append(b.minutes, minutes...)
 	b.values = append(b.values, values...)
+}
+
+// appendRepeat appends n copies of x to col.
+func appendRepeat(col []int64, x int64, n int) []int64 {
+	at := len(col)
+	col = slices.Grow(col, n)[:at+n]
+	tail := col[at:]
+	for i := range tail {
+		tail[i] = x
+	}
+	return col
 }
 
 func (b *block) key(i int) Key {
