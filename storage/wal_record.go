@@ -96,28 +96,31 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		prevCell = se.key.Cell
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
-		if se.points == 1 && se.head == se.tail && (se.second == 0 || se.points2 == 1) {
-			// A request's reading: its one point read where it is.
-			pt := t.at(uint32(se.tailStart))
-			dst = binary.AppendVarint(dst, int64(pt.minute)-base)
-			dst = binary.AppendVarint(dst, pt.val())
-			if se.second != 0 {
-				dst = binary.AppendUvarint(dst, uint64(se.second-1))
-				dst = append(dst, 0) // the same cell (appendCellXOR of 0)
-				dst = binary.AppendUvarint(dst, se.key.Sub)
-				dst = append(dst, 1) // the point's second value, which it holds (points2 is 1)
-				dst = binary.AppendVarint(dst, int64(pt.minute)-base)
-				dst = binary.AppendVarint(dst, int64(pt.v2))
-			}
+		// A request's reading, a series of one point, has the point read
+		// where it is, without walking its chunks.
+		var one *point
+		if se.points == 1 && se.head == se.tail {
+			one = t.at(uint32(se.tailStart))
+		}
+		if one != nil {
+			dst = binary.AppendVarint(dst, int64(one.minute)-base)
+			dst = binary.AppendVarint(dst, one.val())
+		} else {
+			dst = appendRecordPoints(dst, t, se, base, false)
+		}
+		if se.second == 0 {
 			continue
 		}
-		dst = appendRecordPoints(dst, t, se, base, false)
-		if se.second != 0 {
-			dst = binary.AppendUvarint(dst, uint64(se.second-1))
-			dst = appendCellXOR(dst, 0, se.key.Cell) // the same cell
-			dst = binary.AppendUvarint(dst, se.key.Sub)
-			dst = binary.AppendUvarint(dst, uint64(se.points2))
+		dst = binary.AppendUvarint(dst, uint64(se.second-1))
+		dst = appendCellXOR(dst, 0, se.key.Cell) // the same cell
+		dst = binary.AppendUvarint(dst, se.key.Sub)
+		dst = binary.AppendUvarint(dst, uint64(se.points2))
+		switch {
+		case one == nil:
 			dst = appendRecordPoints(dst, t, se, base, true)
+		case one.v2 != 0: // points2 is 1
+			dst = binary.AppendVarint(dst, int64(one.minute)-base)
+			dst = binary.AppendVarint(dst, int64(one.v2))
 		}
 	}
 	return appendTripOps(dst, ops)
