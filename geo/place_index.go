@@ -1,7 +1,6 @@
 package geo
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
 )
@@ -32,12 +31,34 @@ type placeSlot struct {
 }
 
 // packID returns the words of a slot holding id, whose length must be 1
-// to maxInlineID.
+// to maxInlineID. The id's bytes are read as whole words, overlapping
+// where it is shorter than one: no copy through a buffer.
 func packID(id string) [2]uint64 {
-	var b [16]byte
-	copy(b[:], id)
-	b[15] = byte(len(id))
-	return [2]uint64{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
+	n := len(id)
+	var w0, w1 uint64
+	switch {
+	case n >= 8:
+		w0 = le64(id)
+		// bytes n-8..n-1, of which those from 8 on are kept
+		w1 = le64(id[n-8:]) >> (8 * (16 - n))
+	case n >= 4:
+		w0 = uint64(le32(id)) | uint64(le32(id[n-4:]))<<(8*(n-4))
+	default: // 1 to 3 bytes
+		w0 = uint64(id[0]) | uint64(id[n/2])<<(8*(n/2)) | uint64(id[n-1])<<(8*(n-1))
+	}
+	return [2]uint64{w0, w1 | uint64(n)<<56}
+}
+
+// le64 and le32 read the first bytes of s as a little-endian word.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // hash mixes an id's words with the index's seed (drawn at build, so
@@ -73,6 +94,34 @@ func newPlaceIndex(places map[string]Place) *placeIndex {
 		x.slots[i] = placeSlot{id: w, place: p}
 	}
 	return x
+}
+
+// warmIDs bounds the ids warm reads at once.
+const warmIDs = 16
+
+// warm reads the slots where the ids' lookups start and returns a sum of
+// what it read, so that the loads are not dead code. The slots' addresses
+// are all found before the first is read: the reads do not wait on one
+// another, so the cache misses of a table larger than the cache overlap,
+// and the gets that follow find their slots in the cache.
+func (x *placeIndex) warm(ids []string) uint64 {
+	if x == nil || len(x.slots) == 0 {
+		return 0
+	}
+	var at [warmIDs]uint64
+	n := 0
+	mask := uint64(len(x.slots) - 1)
+	for _, id := range ids[:min(len(ids), warmIDs)] {
+		if len(id) == 0 || len(id) > maxInlineID {
+			continue
+		}
+		at[n], n = x.hash(packID(id))&mask, n+1
+	}
+	var sum uint64
+	for _, i := range at[:n] {
+		sum += x.slots[i].id[0]
+	}
+	return sum
 }
 
 // get returns the place of id; a nil index holds none.

@@ -116,6 +116,7 @@ type Batch struct {
 	// lines of one sensor or class resolve it once.
 	lastSensor []byte
 	lastPlace  geo.Place
+	warmSink   uint64 // what warmCounts read (see geo.Registry.WarmSensors)
 	classes    []batchClass
 	// metrics are the ids of the metrics the request added to by name.
 	metrics []metricMemo
@@ -479,6 +480,22 @@ func (bt *Batch) sensorPlace(id string) (geo.Place, bool) {
 	bt.lastSensor = append(bt.lastSensor[:0], id...)
 	bt.lastPlace = p
 	return p, true
+}
+
+// warmCounts starts the lookups of the sensors of counts about to be
+// added, those that the memory of the last one will not find, together
+// (see decode).
+func (bt *Batch) warmCounts(cs []Count) {
+	var ids [aheadLines]string
+	n, prev := 0, unsafeString(bt.lastSensor)
+	for i := range cs[:min(len(cs), aheadLines)] {
+		if id := cs[i].Sensor; id != prev {
+			ids[n], n, prev = id, n+1, id
+		}
+	}
+	if n > 0 {
+		bt.warmSink += bt.b.Registry.WarmSensors(ids[:n])
+	}
 }
 
 // classIDs returns the metric ids of a detector class as written in a

@@ -94,7 +94,7 @@ const maxErrorValueLen = 64
 // line, mode; a swipe needs station or lat and lng. In CSV the first
 // non-blank line is the header; in NDJSON numbers may also come as strings.
 func DecodeSwipes(r io.Reader, f Format, maxLine int, fn func(line int, s *Swipe)) ([]LineError, error) {
-	return decode(r, f, maxLine, &swipeSchema, buildSwipe, fn)
+	return decode(r, f, maxLine, &swipeSchema, buildSwipe, nil, fn)
 }
 
 // DecodeCounts decodes detector counts as DecodeSwipes decodes swipes.
@@ -102,7 +102,13 @@ func DecodeSwipes(r io.Reader, f Format, maxLine int, fn func(line int, s *Swipe
 // Fields: time, sensor, class, count (a non-negative integer), interval
 // (positive seconds, 60 when absent), speed (optional, non-negative).
 func DecodeCounts(r io.Reader, f Format, maxLine int, fn func(line int, c *Count)) ([]LineError, error) {
-	return decode(r, f, maxLine, &countSchema, buildCount, fn)
+	return decode(r, f, maxLine, &countSchema, buildCount, nil, fn)
+}
+
+// decodeCountsAhead is DecodeCounts that hands warm the counts of up to
+// aheadLines lines before fn gets the first of them (see decode).
+func decodeCountsAhead(r io.Reader, f Format, maxLine int, warm func([]Count), fn func(line int, c *Count)) ([]LineError, error) {
+	return decode(r, f, maxLine, &countSchema, buildCount, warm, fn)
 }
 
 // DecodeFootfall decodes scenic-site gate readings as DecodeSwipes decodes
@@ -111,7 +117,7 @@ func DecodeCounts(r io.Reader, f Format, maxLine int, fn func(line int, c *Count
 // Fields: time, site, gate (optional), in, out, occupancy (non-negative
 // integers); a reading needs in or out, or occupancy.
 func DecodeFootfall(r io.Reader, f Format, maxLine int, fn func(line int, ff *Footfall)) ([]LineError, error) {
-	return decode(r, f, maxLine, &footfallSchema, buildFootfall, fn)
+	return decode(r, f, maxLine, &footfallSchema, buildFootfall, nil, fn)
 }
 
 // decoder is the state of one decode call shared by both formats.
@@ -174,7 +180,7 @@ func errorValue(value []byte) string {
 }
 
 // decode runs the line loop of one body for one event type.
-func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*fields, *timeCache, *E) fieldError, fn func(int, *E)) ([]LineError, error) {
+func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*fields, *timeCache, *E) fieldError, warm func([]E), fn func(int, *E)) ([]LineError, error) {
 	if maxLine <= 0 {
 		panic(fmt.Sprintf("BUG: ingest: maxLine must be positive, got %d", maxLine))
 	}
@@ -208,6 +214,25 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	} else {
 		d.csv = &csvState{colOf: make([]int, 0, 16), cells: make([][]byte, 0, 16)}
 	}
+	// Lines read by their form where they are in a body in memory hold
+	// nothing but the body's bytes, which stay put: up to aheadLines of
+	// them are held back, so that warm sees them all before fn gets the
+	// first (a registry's lookups started together wait for memory once).
+	// Any other line, whose fields may lie in buffers the next line
+	// reuses, and any rejection first hands fn the lines held, so fn and
+	// the rejections see the lines in their order, as without warm.
+	var ahead [aheadLines]E
+	var aheadLine [aheadLines]int
+	held := 0
+	release := func() {
+		if held > 0 {
+			warm(ahead[:held])
+			for k := range held {
+				fn(aheadLine[k], &ahead[k])
+			}
+			held = 0
+		}
+	}
 	var e E
 	for line := 1; ; line++ {
 		// A line of a body in memory is read by its form where it is;
@@ -218,6 +243,21 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 				src.mem += span
 				taken = true
 			}
+		}
+		if taken && warm != nil {
+			if fe := build(&d.v, &d.times, &ahead[held]); fe.reason != "" {
+				release()
+				d.reject(line, fe.field, d.v[fe.field], fe.reason)
+				continue
+			}
+			aheadLine[held] = line
+			if held++; held == aheadLines {
+				release()
+			}
+			continue
+		}
+		if warm != nil {
+			release()
 		}
 		if !taken {
 			b, tooLong, err := src.line(maxLine, line == 1)
@@ -241,6 +281,9 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	}
 	return d.result(), nil
 }
+
+// aheadLines is how many lines decode holds back for warm.
+const aheadLines = 16
 
 // lineFields fills d.v from line number line, trimmed; ok is false for a
 // line that holds no event (blank, a CSV header, or rejected), stop true

@@ -78,7 +78,7 @@ func (h *Handler) Swipes(ctx *fasthttp.RequestCtx) {
 func (h *Handler) Counts(ctx *fasthttp.RequestCtx) {
 	h.serve(ctx, sourceCounts, func(r io.Reader, f Format, bt *Batch) ([]LineError, error) {
 		var err error
-		errs, derr := DecodeCounts(r, f, h.MaxLine, func(line int, c *Count) {
+		errs, derr := decodeCountsAhead(r, f, h.MaxLine, bt.warmCounts, func(line int, c *Count) {
 			if err == nil {
 				err = bt.AddCount(line, c)
 			}

@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"syscall"
@@ -50,6 +52,47 @@ func pipelineBucketer(b testing.TB) *Bucketer {
 		b.Cleanup(func() { os.RemoveAll(dir) })
 	}
 	return pipelineBucketerIn(b, reg, dir)
+}
+
+// detectorBucketer returns a Bucketer over detectorSensors sensors
+// scattered over about 90 × 95 km, as the bench's detector feed, and a
+// fresh store.
+func detectorBucketer(b testing.TB) *Bucketer {
+	reg := geo.New(9)
+	r := rand.New(rand.NewPCG(1, 2))
+	sensors := make([]geo.Sensor, detectorSensors)
+	for i := range sensors {
+		sensors[i] = geo.Sensor{ID: fmt.Sprintf("det-%05d", i), Lat: 29.85 + 0.85*r.Float64(), Lng: 119.75 + 0.9*r.Float64()}
+	}
+	if err := reg.PutSensors(sensors); err != nil {
+		b.Fatal(err)
+	}
+	return pipelineBucketerIn(b, reg, b.TempDir())
+}
+
+const detectorSensors = 20000
+
+// detectorBodies renders minutes bodies of 10,000 counts, each of another
+// of detectorSensors sensors than the line before it (in an order drawn
+// once), a car count and speed a minute each: the bench's detector feed.
+func detectorBodies(minutes int) *feed {
+	start := time.Date(2019, 1, 7, 8, 0, 0, 0, time.UTC)
+	f := &feed{start: start, step: 30 * time.Second} // two bodies a minute
+	order := rand.New(rand.NewPCG(3, 4)).Perm(detectorSensors)
+	for m := range minutes {
+		for half := range 2 {
+			var buf bytes.Buffer
+			var stamps []int
+			t := start.Add(time.Duration(m) * time.Minute).Format(time.RFC3339)
+			for _, s := range order[half*10000 : (half+1)*10000] {
+				stamps = append(stamps, buf.Len()+len(`{"time":"`))
+				fmt.Fprintf(&buf, `{"time":"%s","sensor":"det-%05d","class":"car","count":%d,"interval":60,"speed":%d.5}`+"\n", t, s, 1+(s*7+m)%40, 20+(s+m)%50)
+			}
+			f.bodies = append(f.bodies, buf.Bytes())
+			f.stamps = append(f.stamps, stamps)
+		}
+	}
+	return f
 }
 
 // pipelineBucketerIn returns a Bucketer over reg and a store in dir.
@@ -144,13 +187,12 @@ func swipeBodies(minutes int) *feed {
 }
 
 func benchmarkPipeline(b *testing.B, fd *feed, f Format, decode func(*Batch, io.Reader, Format) ([]LineError, error)) {
-	benchmarkStages(b, fd, f, decode, true)
+	benchmarkStages(b, pipelineBucketer(b), fd, f, decode, true)
 }
 
 // benchmarkStages runs fd's bodies through decode → locate → bucket and, when
 // commit is set, on through the WAL into the memtable.
-func benchmarkStages(b *testing.B, fd *feed, f Format, decode func(*Batch, io.Reader, Format) ([]LineError, error), commit bool) {
-	bk := pipelineBucketer(b)
+func benchmarkStages(b *testing.B, bk *Bucketer, fd *feed, f Format, decode func(*Batch, io.Reader, Format) ([]LineError, error), commit bool) {
 	run := func(body []byte) {
 		bt := bk.NewBatch()
 		// As the handler takes an uncompressed body: checked, then read
@@ -198,7 +240,7 @@ func benchmarkStages(b *testing.B, fd *feed, f Format, decode func(*Batch, io.Re
 
 func decodeCounts(bt *Batch, r io.Reader, f Format) ([]LineError, error) {
 	var err error
-	errs, derr := DecodeCounts(r, f, 4096, func(line int, c *Count) {
+	errs, derr := decodeCountsAhead(r, f, 4096, bt.warmCounts, func(line int, c *Count) {
 		if err == nil {
 			err = bt.AddCount(line, c)
 		}
@@ -246,13 +288,38 @@ func BenchmarkPipelineSwipesNDJSON(b *testing.B) {
 // make the in-process cost of an event short of its durability.
 
 func BenchmarkBucketCountsNDJSON(b *testing.B) {
-	benchmarkStages(b, countBodies(30, false, 60), NDJSON, decodeCounts, false)
+	benchmarkStages(b, pipelineBucketer(b), countBodies(30, false, 60), NDJSON, decodeCounts, false)
 }
 
 func BenchmarkBucketCountsCSV(b *testing.B) {
-	benchmarkStages(b, countBodies(30, true, 60), CSV, decodeCounts, false)
+	benchmarkStages(b, pipelineBucketer(b), countBodies(30, true, 60), CSV, decodeCounts, false)
 }
 
 func BenchmarkBucketCountsHourly(b *testing.B) {
-	benchmarkStages(b, countBodies(30, false, 3600), NDJSON, decodeCounts, false)
+	benchmarkStages(b, pipelineBucketer(b), countBodies(30, false, 3600), NDJSON, decodeCounts, false)
+}
+
+// BenchmarkPipelineDetectorsNDJSON is PipelineCountsNDJSON over the
+// detector feed's lines: every line another of 20,000 sensors, so that a
+// line's sensor is not the last one's and its lookup may miss the caches
+// that the memtable's points fill. "plain" decodes it as DecodeCounts
+// does, line by line; "ahead" as the handler does, with the sensors of 16
+// lines looked up together first (see decode). Its figures are noisy; its
+// CPU profile shows the lookups' share (geo's placeIndex.get and warm).
+func BenchmarkPipelineDetectorsNDJSON(b *testing.B) {
+	fd := detectorBodies(4)
+	b.Run("plain", func(b *testing.B) {
+		benchmarkStages(b, detectorBucketer(b), fd, NDJSON, func(bt *Batch, r io.Reader, f Format) ([]LineError, error) {
+			var err error
+			errs, derr := DecodeCounts(r, f, 4096, func(line int, c *Count) {
+				if err == nil {
+					err = bt.AddCount(line, c)
+				}
+			})
+			return errs, errors.Join(derr, err)
+		}, true)
+	})
+	b.Run("ahead", func(b *testing.B) {
+		benchmarkStages(b, detectorBucketer(b), fd, NDJSON, decodeCounts, true)
+	})
 }
