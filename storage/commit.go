@@ -262,7 +262,7 @@ func (s *Store) rotate() rotation {
 	s.frozen = append(s.frozen, f)
 	s.mem, s.spare = s.spare, nil
 	if s.mem == nil {
-		s.mem = newMemtable()
+		s.mem = newMemtableLike(f.mem)
 	}
 	return rotation{frozen: f}
 }

@@ -45,6 +45,28 @@ func newMemtable() *memtable {
 	return m
 }
 
+// newMemtableLike returns an empty memtable whose shards' index, series
+// and chunk lists have the room prev's have: a memtable rotated in while
+// its predecessor is still being flushed (there is no emptied one to
+// reuse yet) then fills without growing them step by step, copying each
+// list at every doubling. prev is read, not changed; the caller holds the
+// store's lock, so its lists do not move meanwhile.
+func newMemtableLike(prev *memtable) *memtable {
+	m := newMemtable()
+	for i := range m.shards {
+		src, dst := &prev.shards[i].both, &m.shards[i].both
+		prev.shards[i].mu.Lock()
+		nslots, nseries, nchunks := len(src.slots), len(src.series), len(src.chunks)
+		prev.shards[i].mu.Unlock()
+		if nslots > 0 {
+			dst.slots = make([]uint64, nslots)
+		}
+		dst.series = make([]series, 0, nseries)
+		dst.chunks = make([]chunk, 0, nchunks)
+	}
+	return m
+}
+
 // shardScratch groups a table's series by memtable shard; callers keep one
 // to reuse.
 type shardScratch struct {

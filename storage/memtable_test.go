@@ -435,3 +435,64 @@ func byRow(fns [numTiers]func(Key, int64) error) [numTiers]runFn {
 	}
 	return out
 }
+
+// TestMemtableLikeHasRoom: a memtable made like another (at a rotation
+// with no emptied one to reuse) starts empty, counts as empty, has the
+// index and the room for the series and chunks the other holds, fills to
+// the same rows without growing its lists, and leaves the other as it was.
+func TestMemtableLikeHasRoom(t *testing.T) {
+	var scratch shardScratch
+	batches := make([]*Batch, 72)
+	for minute := range batches {
+		b := &Batch{}
+		for s := range 2000 {
+			b.Add(1, false, 0x89309a000000000+uint64(s)<<12, 0, int64(27000000+minute), int64(1+s%7))
+		}
+		batches[minute] = b
+	}
+	prev := newMemtable()
+	for _, b := range batches {
+		prev.addTable(&b.t, numTiers, &scratch)
+	}
+	rows := func(m *memtable) map[Key]int64 {
+		got := map[Key]int64{}
+		err := m.eachTiers(byRow([numTiers]func(Key, int64) error{TierMinute: func(k Key, v int64) error {
+			got[k] += v
+			return nil
+		}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	before := rows(prev)
+	next := newMemtableLike(prev)
+	if !next.empty() || next.bytes() != 0 {
+		t.Fatalf("a memtable made like another: empty %v, %d bytes", next.empty(), next.bytes())
+	}
+	for i := range next.shards {
+		p, n := &prev.shards[i].both, &next.shards[i].both
+		if len(n.slots) != len(p.slots) || cap(n.series) < len(p.series) || cap(n.chunks) < len(p.chunks) {
+			t.Fatalf("shard %d: %d slots, room for %d series and %d chunks; the other has %d, %d, %d",
+				i, len(n.slots), cap(n.series), cap(n.chunks), len(p.slots), len(p.series), len(p.chunks))
+		}
+	}
+	var caps [memShards][2]int
+	for i := range next.shards {
+		caps[i] = [2]int{cap(next.shards[i].both.series), cap(next.shards[i].both.chunks)}
+	}
+	for _, b := range batches {
+		next.addTable(&b.t, numTiers, &scratch)
+	}
+	for i := range next.shards {
+		if c := [2]int{cap(next.shards[i].both.series), cap(next.shards[i].both.chunks)}; c != caps[i] {
+			t.Errorf("shard %d: its lists grew from %v to %v", i, caps[i], c)
+		}
+	}
+	if got := rows(next); !maps.Equal(got, before) {
+		t.Fatalf("the memtable made like another holds %d rows unlike the other's %d", len(got), len(before))
+	}
+	if after := rows(prev); !maps.Equal(after, before) {
+		t.Fatal("making a memtable like another changed the other")
+	}
+}
