@@ -221,7 +221,10 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	// Any other line, whose fields may lie in buffers the next line
 	// reuses, and any rejection first hands fn the lines held, so fn and
 	// the rejections see the lines in their order, as without warm.
-	var ahead [aheadLines]E
+	var ahead *[aheadLines]E // only with warm: it escapes to warm
+	if warm != nil {
+		ahead = new([aheadLines]E)
+	}
 	var aheadLine [aheadLines]int
 	held := 0
 	release := func() {
