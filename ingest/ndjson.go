@@ -173,6 +173,7 @@ type flatShape struct {
 	nlits int
 	mem   [maxShapeMembers]struct {
 		end uint8 // where the bytes before its value end in lits
+		n   uint8 // how many they are
 		id  int8  // the field the value goes to, or -1 (unknown, repeated)
 		str bool  // a string, whose opening quote ends the bytes before it
 		// The bytes before its value as two little-endian words and the
@@ -198,7 +199,7 @@ func (sh *flatShape) learn(lit []byte, id int, str bool) bool {
 	}
 	sh.nlits += copy(sh.lits[sh.nlits:], lit)
 	m := &sh.mem[sh.n]
-	m.end, m.id, m.str = uint8(sh.nlits), int8(id), str
+	m.end, m.n, m.id, m.str = uint8(sh.nlits), uint8(len(lit)), int8(id), str
 	m.w, m.mask = [2]uint64{}, [2]uint64{}
 	if len(lit) <= 16 {
 		for i, c := range lit {
@@ -244,8 +245,11 @@ func (d *decoder) againAt(rest []byte) (line, span int, ok bool) {
 		if d.shapes[k].n == 0 {
 			continue
 		}
-		n, ok := d.shapes[k].prefix(rest, &d.v)
-		if !ok {
+		n, q := d.shapes[k].quick(rest, &d.v)
+		if q == quickSlow {
+			n, q = d.shapes[k].prefixQuick(rest, &d.v)
+		}
+		if q != quickTaken {
 			continue
 		}
 		switch {
@@ -264,6 +268,104 @@ func (d *decoder) againAt(rest []byte) (line, span int, ok bool) {
 		return line, span, true
 	}
 	return 0, 0, false
+}
+
+// What quick made of a line.
+const (
+	quickTaken   = iota // the line has the shape
+	quickRefused        // it has not
+	quickSlow           // it needs prefix's care
+)
+
+// quick is prefix for the lines nearly all are, where every value is
+// followed by at least 16 bytes of the body: it finds the same values
+// and the same end, or refuses the same lines, or reports quickSlow for
+// a line it leaves to prefix (bytes before a value longer than 16, a
+// value with blanks around it, a number other than digits with an
+// optional fraction, fewer than 16 bytes left). It calls nothing, so
+// that the compiler keeps its values in registers: prefix, inlined into
+// againAt with its calls around, reloaded most of them from the stack at
+// every member.
+func (sh *flatShape) quick(b []byte, v *fields) (int, int) {
+	*v = fields{}
+	if sh.n < 1 {
+		return 0, quickRefused
+	}
+	mem := sh.mem[:sh.n]
+	pos := 0
+	for j := range mem {
+		m := &mem[j]
+		if m.n > 16 || len(b)-pos < 16 {
+			return 0, quickSlow
+		}
+		r := b[pos : pos+16]
+		if (binary.LittleEndian.Uint64(r)^m.w[0])&m.mask[0]|(binary.LittleEndian.Uint64(r[8:])^m.w[1])&m.mask[1] != 0 {
+			return 0, quickRefused
+		}
+		pos += int(m.n)
+		switch {
+		case j == len(mem)-1:
+			return pos, quickTaken // the closing bytes
+		case m.str:
+			i := pos
+			for {
+				if len(b)-i < 8 {
+					return 0, quickSlow
+				}
+				if s := stopIn(binary.LittleEndian.Uint64(b[i : i+8])); s != 0 {
+					i += bits.TrailingZeros64(s) / 8
+					break
+				}
+				i += 8
+			}
+			if b[i] != '"' {
+				return 0, quickRefused
+			}
+			if i > pos {
+				if b[pos] <= ' ' || b[i-1] <= ' ' {
+					return 0, quickSlow
+				}
+				if m.id >= 0 {
+					v[m.id] = b[pos:i]
+				}
+			}
+			pos = i + 1
+		default:
+			i := pos
+			for i < len(b) && b[i]-'0' < 10 {
+				i++
+			}
+			if i == pos || b[pos] == '0' && i > pos+1 {
+				return 0, quickSlow
+			}
+			if i < len(b) && b[i] == '.' {
+				k := i + 1
+				for k < len(b) && b[k]-'0' < 10 {
+					k++
+				}
+				if k == i+1 {
+					return 0, quickRefused // a point without digits after it
+				}
+				i = k
+			}
+			if i < len(b) && b[i]|0x20 == 'e' {
+				return 0, quickSlow
+			}
+			if m.id >= 0 {
+				v[m.id] = b[pos:i]
+			}
+			pos = i
+		}
+	}
+	panic("BUG: a shape without its closing bytes")
+}
+
+// prefixQuick is prefix as quick reports it.
+func (sh *flatShape) prefixQuick(b []byte, v *fields) (int, int) {
+	if n, ok := sh.prefix(b, v); ok {
+		return n, quickTaken
+	}
+	return 0, quickRefused
 }
 
 // prefix is read of the line b starts with: it reports where the line's

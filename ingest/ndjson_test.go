@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -72,7 +73,12 @@ func FuzzScanFlat(f *testing.F) {
 func shapeAgrees(t *testing.T, first, line []byte) bool {
 	t.Helper()
 	d := decoder{sc: &countSchema}
-	if !d.scanFlat(first) || !d.again(line) {
+	if !d.scanFlat(first) {
+		return false
+	}
+	taken := d.again(line)
+	atAgrees(t, first, line, taken, &d.v)
+	if !taken {
 		return false
 	}
 	fresh := decoder{sc: &countSchema}
@@ -92,11 +98,45 @@ func shapeAgrees(t *testing.T, first, line []byte) bool {
 	return true
 }
 
+// atAgrees checks that againAt, reading line where a body holds it (with
+// nothing after it, or more lines, long or short), takes it as again did
+// (taken) with the same values (v), so that quick's leaving a line to
+// prefix changes nothing.
+func atAgrees(t *testing.T, first, line []byte, taken bool, v *fields) {
+	t.Helper()
+	if bytes.IndexByte(line, '\n') >= 0 {
+		return // not a line
+	}
+	for _, after := range []string{"", "\n", "\r\n", "\n{}", "\n" + strings.Repeat("x", 40)} {
+		d := decoder{sc: &countSchema}
+		if !d.scanFlat(first) {
+			t.Fatalf("%q: not scanned", first)
+		}
+		body := append(bytes.Clone(line), after...)
+		n, _, ok := d.againAt(body)
+		if ok && after == "\r\n" && bytes.HasSuffix(line, []byte("\r")) {
+			continue // the line's own \r ends it there
+		}
+		if ok != taken || ok && n != len(line) {
+			t.Fatalf("after %q, %q followed by %q: againAt took %v (%d bytes), again %v", first, line, after, ok, n, taken)
+		}
+		if !ok {
+			continue
+		}
+		for id := range countSchema.fields {
+			if !bytes.Equal(d.v[id], v[id]) || (d.v[id] == nil) != (v[id] == nil) {
+				t.Fatalf("after %q, %q followed by %q: field %s: againAt %q, again %q", first, line, after, countSchema.fields[id], d.v[id], v[id])
+			}
+		}
+	}
+}
+
 func TestShapeAgreesWithScanFlat(t *testing.T) {
 	first := `{"time":"2019-01-07T06:41:33Z","sensor":"cam-1","class":"car","count":3,"interval":60,"speed":31.5,"x":1,"count":9}`
 	taken := []string{
 		`{"time":"2019-01-07T06:42:00Z","sensor":"cam-22","class":"bus","count":-0,"interval":300,"speed":1e3,"x":2,"count":7}`,
 		`{"time":"","sensor":" c ","class":"  ","count":0,"interval":1,"speed":0.5E+3,"x":-1,"count":1}`,
+		`{"time":"2019-01-07T06:42:00Z","sensor":" c","class":"bus ","count":0,"interval":60,"speed":0.5,"x":1,"count":9}`,
 	}
 	refused := []string{
 		`{"time":"2019-01-07T06:42:00Z","sensor":"cam-22","class":"bus","count":3,"interval":60,"speed":31.5,"x":1,"count":9} `,
