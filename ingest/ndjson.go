@@ -171,6 +171,7 @@ type flatShape struct {
 	n     int // members; 0 for no shape, -1 while scanning a line not to learn
 	lits  [maxShapeBytes]byte
 	nlits int
+	long  bool // the bytes before a value, or the closing bytes, are more than 16
 	mem   [maxShapeMembers]struct {
 		end uint8 // where the bytes before its value end in lits
 		n   uint8 // how many they are
@@ -201,7 +202,7 @@ func (sh *flatShape) learn(lit []byte, id int, str bool) bool {
 	m := &sh.mem[sh.n]
 	m.end, m.n, m.id, m.str = uint8(sh.nlits), uint8(len(lit)), int8(id), str
 	m.w, m.mask = [2]uint64{}, [2]uint64{}
-	if len(lit) <= 16 {
+	if sh.long = sh.long || len(lit) > 16; len(lit) <= 16 {
 		for i, c := range lit {
 			m.w[i/8] |= uint64(c) << (8 * (i % 8))
 			m.mask[i/8] |= 0xff << (8 * (i % 8))
@@ -288,73 +289,73 @@ const (
 // every member.
 func (sh *flatShape) quick(b []byte, v *fields) (int, int) {
 	*v = fields{}
-	if sh.n < 1 {
-		return 0, quickRefused
+	if sh.n < 1 || sh.long {
+		return 0, quickSlow
 	}
 	mem := sh.mem[:sh.n]
-	pos := 0
+	r := b // the line from where the next bytes between values are
 	for j := range mem {
 		m := &mem[j]
-		if m.n > 16 || len(b)-pos < 16 {
+		if len(r) < 16 {
 			return 0, quickSlow
 		}
-		r := b[pos : pos+16]
-		if (binary.LittleEndian.Uint64(r)^m.w[0])&m.mask[0]|(binary.LittleEndian.Uint64(r[8:])^m.w[1])&m.mask[1] != 0 {
+		if (binary.LittleEndian.Uint64(r[:8])^m.w[0])&m.mask[0]|(binary.LittleEndian.Uint64(r[8:16])^m.w[1])&m.mask[1] != 0 {
 			return 0, quickRefused
 		}
-		pos += int(m.n)
+		r = r[min(int(m.n), 16):] // at most 16: sh.long is false
 		switch {
 		case j == len(mem)-1:
-			return pos, quickTaken // the closing bytes
+			return len(b) - len(r), quickTaken // the closing bytes
 		case m.str:
-			i := pos
+			s := r // from the string's stop on
 			for {
-				if len(b)-i < 8 {
+				if len(s) < 8 {
 					return 0, quickSlow
 				}
-				if s := stopIn(binary.LittleEndian.Uint64(b[i : i+8])); s != 0 {
-					i += bits.TrailingZeros64(s) / 8
+				if x := stopIn(binary.LittleEndian.Uint64(s[:8])); x != 0 {
+					s = s[bits.TrailingZeros64(x)/8:]
 					break
 				}
-				i += 8
+				s = s[8:]
 			}
-			if b[i] != '"' {
+			if s[0] != '"' {
 				return 0, quickRefused
 			}
-			if i > pos {
-				if b[pos] <= ' ' || b[i-1] <= ' ' {
+			if k := len(r) - len(s); k > 0 {
+				val := r[:k]
+				if val[0] <= ' ' || val[k-1] <= ' ' {
 					return 0, quickSlow
 				}
 				if m.id >= 0 {
-					v[m.id] = b[pos:i]
+					v[m.id] = val
 				}
 			}
-			pos = i + 1
+			r = s[1:]
 		default:
-			i := pos
-			for i < len(b) && b[i]-'0' < 10 {
-				i++
+			k := 0
+			for k < len(r) && r[k]-'0' < 10 {
+				k++
 			}
-			if i == pos || b[pos] == '0' && i > pos+1 {
+			if k == 0 || k > 1 && r[0] == '0' {
 				return 0, quickSlow
 			}
-			if i < len(b) && b[i] == '.' {
-				k := i + 1
-				for k < len(b) && b[k]-'0' < 10 {
-					k++
+			if k < len(r) && r[k] == '.' {
+				f := k + 1
+				for f < len(r) && r[f]-'0' < 10 {
+					f++
 				}
-				if k == i+1 {
+				if f == k+1 {
 					return 0, quickRefused // a point without digits after it
 				}
-				i = k
+				k = f
 			}
-			if i < len(b) && b[i]|0x20 == 'e' {
+			if k < len(r) && r[k]|0x20 == 'e' {
 				return 0, quickSlow
 			}
 			if m.id >= 0 {
-				v[m.id] = b[pos:i]
+				v[m.id] = r[:k]
 			}
-			pos = i
+			r = r[k:]
 		}
 	}
 	panic("BUG: a shape without its closing bytes")
