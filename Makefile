@@ -35,6 +35,9 @@ run: build
 test: deps lint
 	$(GO) test -count=1 -run '^$$' ./... >/dev/null
 	$(GO) test -p 1 -count=1 -timeout 9m ./...
+	@# The NDJSON shape reader reads bodies through unsafe pointers:
+	@# checkptr fails any read or pointer past a body (ingest/ndjson.go).
+	$(GO) test -count=1 -gcflags=github.com/flowd/flowd/ingest=-d=checkptr -run 'Shape|Agrees' ./ingest
 
 # lint: go vet and staticcheck (a pinned version, built on first use).
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
