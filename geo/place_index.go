@@ -96,32 +96,60 @@ func newPlaceIndex(places map[string]Place) *placeIndex {
 	return x
 }
 
-// warmIDs bounds the ids warm reads at once.
-const warmIDs = 16
+// manyIDs bounds the ids getMany looks up at once.
+const manyIDs = 16
 
-// warm reads the slots where the ids' lookups start and returns a sum of
-// what it read, so that the loads are not dead code. The slots' addresses
-// are all found before the first is read: the reads do not wait on one
-// another, so the cache misses of a table larger than the cache overlap,
-// and the gets that follow find their slots in the cache.
-func (x *placeIndex) warm(ids []string) uint64 {
-	if x == nil || len(x.slots) == 0 {
-		return 0
+// getMany is get of up to manyIDs ids at once: places[i] and found[i]
+// for ids[i]. The ids' words and the slots where their probes start are
+// all found before the first probe, and the probes do not depend on one
+// another, so that the cache misses of a table larger than the cache
+// overlap: a feed naming another sensor on every line waits for memory
+// about once a group instead of once a line.
+func (x *placeIndex) getMany(ids []string, places []Place, found []bool) {
+	ids = ids[:min(len(ids), manyIDs, len(places), len(found))]
+	if x == nil {
+		clear(found[:len(ids)])
+		return
 	}
-	var at [warmIDs]uint64
-	n := 0
+	var ws, first [manyIDs][2]uint64
+	var at [manyIDs]uint64
 	mask := uint64(len(x.slots) - 1)
-	for _, id := range ids[:min(len(ids), warmIDs)] {
+	for i, id := range ids {
+		if len(id) > 0 && len(id) <= maxInlineID {
+			ws[i] = packID(id)
+			at[i] = x.hash(ws[i]) & mask
+		}
+	}
+	// The first slots are read here, one after another without a branch
+	// between, so that their misses are all under way before the first
+	// compare waits for one.
+	for i := range ids {
+		first[i] = x.slots[at[i]].id
+	}
+	for i, id := range ids {
 		if len(id) == 0 || len(id) > maxInlineID {
+			places[i], found[i] = x.long[id]
 			continue
 		}
-		at[n], n = x.hash(packID(id))&mask, n+1
+		places[i], found[i] = Place{}, false
+		if first[i] == ws[i] {
+			places[i], found[i] = x.slots[at[i]].place, true
+			continue
+		}
+		if first[i][1] == 0 {
+			continue
+		}
+		for j := (at[i] + 1) & mask; ; j = (j + 1) & mask {
+			s := &x.slots[j]
+			if s.id == ws[i] {
+				places[i], found[i] = s.place, true
+				break
+			}
+			if s.id[1] == 0 {
+				break
+			}
+		}
 	}
-	var sum uint64
-	for _, i := range at[:n] {
-		sum += x.slots[i].id[0]
-	}
-	return sum
 }
 
 // get returns the place of id; a nil index holds none.

@@ -41,10 +41,36 @@ func TestPlaceIndexAnswersAsAMap(t *testing.T) {
 				t.Fatalf("%d ids: get(%q) = %v, %v; the map says %v, %v", n, id, got, gotOK, want, wantOK)
 			}
 		}
+		// getMany, of the same probes in groups of 1 to 17 (the last
+		// beyond its bound: left as it was), answers as get does.
+		for i := 0; i < len(probes); {
+			k := min(1+r.IntN(manyIDs+1), len(probes)-i)
+			group := probes[i : i+k]
+			places := make([]Place, k)
+			found := make([]bool, k)
+			for j := range places {
+				places[j], found[j] = Place{Cell: 7}, true // overwritten, but past the bound
+			}
+			x.getMany(group, places, found)
+			for j, id := range group {
+				want, wantOK := m[id]
+				if j >= manyIDs {
+					want, wantOK = Place{Cell: 7}, true
+				}
+				if places[j] != want || found[j] != wantOK {
+					t.Fatalf("%d ids: getMany of %d, %q: %v, %v; want %v, %v", n, k, id, places[j], found[j], want, wantOK)
+				}
+			}
+			i += k
+		}
 	}
 	var none *placeIndex
 	if _, ok := none.get("a"); ok {
 		t.Fatal("a nil index found an id")
+	}
+	found := []bool{true}
+	if none.getMany([]string{"a"}, make([]Place, 1), found); found[0] {
+		t.Fatal("a nil index found an id in getMany")
 	}
 }
 

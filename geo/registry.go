@@ -124,12 +124,13 @@ func (r *Registry) SensorPlace(id string) (Place, bool) {
 	return r.snap.Load().sensorCells.get(id)
 }
 
-// WarmSensors starts the lookups of up to 16 sensor ids at once, ahead of
-// their SensorPlace calls, and returns a value to be ignored (see
-// placeIndex.warm): a feed that names another sensor on every line then
-// waits for memory once a group rather than once a line.
-func (r *Registry) WarmSensors(ids []string) uint64 {
-	return r.snap.Load().sensorCells.warm(ids)
+// SensorPlaces is SensorPlace of up to 16 sensor ids at once (places[i]
+// and found[i] for ids[i]), their lookups made together so that their
+// cache misses overlap (see placeIndex.getMany): a feed that names
+// another sensor on every line then waits for memory once a group rather
+// than once a line.
+func (r *Registry) SensorPlaces(ids []string, places []Place, found []bool) {
+	r.snap.Load().sensorCells.getMany(ids, places, found)
 }
 
 // Site returns the site with id. Its Area and Cells are shared: read only.

@@ -116,8 +116,12 @@ type Batch struct {
 	// lines of one sensor or class resolve it once.
 	lastSensor []byte
 	lastPlace  geo.Place
-	warmSink   uint64 // what warmCounts read (see geo.Registry.WarmSensors)
-	classes    []batchClass
+	// The places of the sensors of the counts decode holds back, looked
+	// up together by warmCounts, in their order: sensorPlace takes them
+	// from aheadAt on. Their ids alias the request's body.
+	ahead           [aheadLines]aheadPlace
+	aheadN, aheadAt int
+	classes         []batchClass
 	// metrics are the ids of the metrics the request added to by name.
 	metrics []metricMemo
 
@@ -197,6 +201,7 @@ func (bt *Batch) Release() {
 	bt.omitted, bt.firstOm, bt.hourly = 0, 0, 0
 	bt.legsInferred, bt.tripsInferred = 0, 0
 	bt.lastSensor = bt.lastSensor[:0]
+	bt.ahead, bt.aheadN, bt.aheadAt = [aheadLines]aheadPlace{}, 0, 0 // nothing of the body kept
 	bt.classes = bt.classes[:0]
 	// Another request may be another Bucketer's, whose store numbers its
 	// metrics otherwise.
@@ -468,8 +473,18 @@ type batchClass struct {
 // maxBatchClasses bounds the classes a batch remembers.
 const maxBatchClasses = 16
 
-// sensorPlace locates a sensor by id, remembering the last one.
+// sensorPlace locates a sensor by id: from the places warmCounts looked
+// up ahead when the next of them is id's, else by the registry,
+// remembering the last one.
 func (bt *Batch) sensorPlace(id string) (geo.Place, bool) {
+	for bt.aheadAt < bt.aheadN {
+		// A count that AddCount left before locating it leaves its
+		// place untaken: passed over here.
+		a := &bt.ahead[bt.aheadAt]
+		if bt.aheadAt++; a.id == id {
+			return a.place, a.found
+		}
+	}
 	if len(bt.lastSensor) > 0 && string(bt.lastSensor) == id {
 		return bt.lastPlace, true
 	}
@@ -482,20 +497,35 @@ func (bt *Batch) sensorPlace(id string) (geo.Place, bool) {
 	return p, true
 }
 
-// warmCounts starts the lookups of the sensors of counts about to be
-// added, those that the memory of the last one will not find, together
-// (see decode).
+// aheadPlace is the place of the sensor of a count held back for
+// warmCounts.
+type aheadPlace struct {
+	id    string
+	place geo.Place
+	found bool
+}
+
+// warmCounts looks up together the sensors of counts about to be added,
+// once for a run of lines naming one (see decode), for sensorPlace to
+// take in their order.
 func (bt *Batch) warmCounts(cs []Count) {
+	cs = cs[:min(len(cs), aheadLines)]
 	var ids [aheadLines]string
-	n, prev := 0, unsafeString(bt.lastSensor)
-	for i := range cs[:min(len(cs), aheadLines)] {
-		if id := cs[i].Sensor; id != prev {
-			ids[n], n, prev = id, n+1, id
+	var of [aheadLines]int // the id of each count in ids
+	n := 0
+	for i := range cs {
+		if i == 0 || cs[i].Sensor != cs[i-1].Sensor {
+			ids[n], n = cs[i].Sensor, n+1
 		}
+		of[i] = n - 1
 	}
-	if n > 0 {
-		bt.warmSink += bt.b.Registry.WarmSensors(ids[:n])
+	var places [aheadLines]geo.Place
+	var found [aheadLines]bool
+	bt.b.Registry.SensorPlaces(ids[:n], places[:n], found[:n])
+	for i := range cs {
+		bt.ahead[i] = aheadPlace{id: cs[i].Sensor, place: places[of[i]], found: found[of[i]]}
 	}
+	bt.aheadN, bt.aheadAt = len(cs), 0
 }
 
 // classIDs returns the metric ids of a detector class as written in a

@@ -1,11 +1,15 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/storage"
 )
 
 // TestDecodeAheadAgrees: counts decoded with lines held back for warm
@@ -109,5 +113,86 @@ func TestDecodeAheadAgrees(t *testing.T) {
 		if len(want.lines) == 0 && len(wantErrs) == 0 && strings.TrimSpace(body) != "" {
 			t.Fatalf("seed %d: nothing decoded and nothing rejected", seed)
 		}
+	}
+}
+
+// TestWarmedPlacesAgree: a batch that takes its counts' sensors from the
+// places warmCounts looked up ahead (as the handler decodes) keeps and
+// rejects the same lines and adds the same buckets as one that looks each
+// up as it comes, over bodies of known sensors in runs and alone, unknown
+// ones, ids too long for the index's slots, and lines rejected before
+// their sensor is looked up (in the future) or after (a bad class).
+func TestWarmedPlacesAgree(t *testing.T) {
+	reg := geo.New(9)
+	var sensors []geo.Sensor
+	for i := range 40 {
+		id := fmt.Sprintf("det-%05d", i)
+		if i%10 == 0 {
+			id = fmt.Sprintf("a-detector-id-longer-than-a-slot-%d", i)
+		}
+		sensors = append(sensors, geo.Sensor{ID: id, Lat: 30.1 + float64(i)*0.004, Lng: 120.0 + float64(i%7)*0.004})
+	}
+	if err := reg.PutSensors(sensors); err != nil {
+		t.Fatal(err)
+	}
+	accepted, rejected := 0, 0
+	for seed := range uint64(20) {
+		r := rand.New(rand.NewPCG(seed, 9))
+		var b strings.Builder
+		id := sensors[0].ID
+		for i := range 1 + r.IntN(300) {
+			switch x := r.IntN(10); {
+			case x < 6 && i > 0: // the sensor of the line before
+			case x < 8:
+				id = sensors[r.IntN(len(sensors))].ID
+			default:
+				id = fmt.Sprintf("unknown-%d", r.IntN(5))
+			}
+			ts, class := "2019-01-07T08:00:00+08:00", "car"
+			switch r.IntN(12) {
+			case 0:
+				ts = "2099-01-07T08:00:00+08:00" // in the future: rejected before its sensor is
+			case 1:
+				class = "no such class!" // rejected after its sensor is
+			}
+			fmt.Fprintf(&b, `{"time":"%s","sensor":"%s","class":"%s","count":%d,"interval":60,"speed":%d.5}`+"\n", ts, id, class, 1+r.IntN(9), r.IntN(90))
+		}
+		body := b.String()
+		decodeAs := func(ahead bool) (int, []LineError, []storage.Delta) {
+			bk := pipelineBucketerIn(t, reg, t.TempDir())
+			w := &allWatcher{}
+			bk.Deltas = []DeltaObserver{w}
+			bt := bk.NewBatch()
+			defer bt.Release()
+			var errs []LineError
+			var err error
+			if ahead {
+				errs, err = decodeCounts(bt, NewMemory([]byte(body)), NDJSON)
+			} else {
+				var addErr error
+				errs, err = DecodeCounts(NewMemory([]byte(body)), NDJSON, 4096, func(line int, c *Count) {
+					if addErr == nil {
+						addErr = bt.AddCount(line, c)
+					}
+				})
+				err = errors.Join(err, addErr)
+			}
+			if err == nil {
+				err = bt.Commit()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return bt.Accepted(), append(errs, bt.Rejected()...), w.got
+		}
+		n0, errs0, d0 := decodeAs(false)
+		n1, errs1, d1 := decodeAs(true)
+		if n0 != n1 || !reflect.DeepEqual(errs0, errs1) || !reflect.DeepEqual(d0, d1) {
+			t.Fatalf("seed %d: accepted %d, %d; rejected %+v\nand %+v\n(deltas the same: %v)", seed, n0, n1, errs0, errs1, reflect.DeepEqual(d0, d1))
+		}
+		accepted, rejected = accepted+n0, rejected+len(errs0)
+	}
+	if accepted < 500 || rejected < 100 {
+		t.Fatalf("accepted %d, rejected %d: the bodies try too little", accepted, rejected)
 	}
 }
