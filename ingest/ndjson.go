@@ -248,10 +248,11 @@ func (d *decoder) againAt(rest []byte) (line, span int, ok bool) {
 			continue
 		}
 		n, q := d.shapes[k].quick(rest, &d.v)
+		ok := q == quickTaken
 		if q == quickSlow {
-			n, q = d.shapes[k].prefixQuick(rest, &d.v)
+			n, ok = d.shapes[k].prefix(rest, &d.v)
 		}
-		if q != quickTaken {
+		if !ok {
 			continue
 		}
 		switch {
@@ -380,14 +381,6 @@ func wordAt(p unsafe.Pointer, off int) uint64 {
 
 // byteAt is the byte at p+off; the caller knows it is there.
 func byteAt(p unsafe.Pointer, off int) byte { return *(*byte)(unsafe.Add(p, off)) }
-
-// prefixQuick is prefix as quick reports it.
-func (sh *flatShape) prefixQuick(b []byte, v *fields) (int, int) {
-	if n, ok := sh.prefix(b, v); ok {
-		return n, quickTaken
-	}
-	return 0, quickRefused
-}
 
 // prefix is read of the line b starts with: it reports where the line's
 // form ends in b.
