@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -192,5 +193,20 @@ func TestSumStepsOfManyRangesIsTheScansSum(t *testing.T) {
 	}
 	if !slices.Equal(sums, want) || want[0] == 0 {
 		t.Fatalf("sums %v, want %v", sums, want)
+	}
+}
+
+// TestTruncateByWidth: each tier's Truncate, which divides by a constant
+// of its own, agrees with a floor to the tier's width, minutes before
+// 1970 (negative) included.
+func TestTruncateByWidth(t *testing.T) {
+	for tr := range numTiers {
+		w := tr.Width()
+		for _, m := range []int64{0, 1, 59, 60, 61, 1439, 1440, 1441, -1, -59, -60, -61, -1440, -1441, 27000000, 27000059, math.MaxInt32, math.MinInt64 + 1440, math.MaxInt64} {
+			want := m - ((m%w)+w)%w
+			if got := tr.Truncate(m); got != want {
+				t.Errorf("%s.Truncate(%d) = %d, want %d", tr, m, got, want)
+			}
+		}
 	}
 }
