@@ -117,6 +117,9 @@ type feed struct {
 	stamps [][]int
 	start  time.Time
 	step   time.Duration // between requests; 0 for bodies sent as they are
+	// minute is set when a stamp's seconds are its line's own: then only
+	// its date, hour and minute ("2006-01-02T15:04") are moved on.
+	minute bool
 }
 
 // body returns the body of request i.
@@ -126,7 +129,12 @@ func (f *feed) body(i int) []byte {
 		var buf [32]byte
 		t := f.start.Add(time.Duration(i)*f.step).AppendFormat(buf[:0], time.RFC3339)
 		body := f.bodies[j]
-		if len(t) == 20 { // a time of these years in UTC: an array's copy, not a call a line
+		if f.minute {
+			t16 := [16]byte(t)
+			for _, off := range f.stamps[j] {
+				*(*[16]byte)(body[off:]) = t16
+			}
+		} else if len(t) == 20 { // a time of these years in UTC: an array's copy, not a call a line
 			t20 := [20]byte(t)
 			for _, off := range f.stamps[j] {
 				*(*[20]byte)(body[off:]) = t20
@@ -170,18 +178,30 @@ func countBodies(minutes int, csv bool, interval int) *feed {
 }
 
 // swipeBodies renders bodies of 10,000 swipes at 81 stations, a minute of
-// a busy city each, sent as they are.
+// a busy city each, going forward in time as counts do: in each minute
+// 5,000 cards tap in and the 5,000 that tapped in a quarter of an hour
+// before (in the run's minutes, round and round) tap out, each at a
+// second of the minute.
 func swipeBodies(minutes int) *feed {
-	f := &feed{}
-	start := time.Date(2019, 1, 7, 8, 0, 0, 0, time.UTC).UnixMilli()
+	start := time.Date(2019, 1, 7, 8, 0, 0, 0, time.UTC)
+	f := &feed{start: start, step: time.Minute, minute: true}
 	for m := range minutes {
 		var buf bytes.Buffer
+		var stamps []int
 		for i := range 10000 {
-			card := (m*10000 + i) % 300000
-			fmt.Fprintf(&buf, `{"time":%d,"card":"C%08d","dir":"%s","station":"S%d"}`+"\n",
-				start+int64(m)*60000+int64(i)*6, card, [2]string{"in", "out"}[(card+m)%2], (card*7)%81)
+			card, dir, station := m*5000+i/2, "in", 0
+			if i%2 == 1 {
+				card, dir = (m+minutes-15%minutes)%minutes*5000+i/2, "out"
+				station = (card*13 + 5) % 81
+			} else {
+				station = (card * 7) % 81
+			}
+			stamps = append(stamps, buf.Len()+len(`{"time":"`))
+			t := start.Add(time.Duration(m)*time.Minute + time.Duration(i*6)*time.Millisecond).Format(time.RFC3339)
+			fmt.Fprintf(&buf, `{"time":"%s","card":"C%08d","dir":"%s","station":"S%d"}`+"\n", t, card, dir, station)
 		}
 		f.bodies = append(f.bodies, buf.Bytes())
+		f.stamps = append(f.stamps, stamps)
 	}
 	return f
 }
@@ -278,8 +298,14 @@ func BenchmarkPipelineCountsHourly(b *testing.B) {
 	benchmarkPipeline(b, countBodies(30, false, 3600), NDJSON, decodeCounts)
 }
 
+// BenchmarkPipelineSwipesNDJSON runs swipes as flowd serve takes them:
+// matched into trips (the open trips of the cards of the last quarter of
+// an hour), destinations inferred.
 func BenchmarkPipelineSwipesNDJSON(b *testing.B) {
-	benchmarkPipeline(b, swipeBodies(30), NDJSON, decodeSwipes)
+	bk := pipelineBucketer(b)
+	inf := &Inference{Registry: bk.Registry, MaxWalkKm: DefaultMaxWalkKm, Transfer: DefaultTransfer, DayStart: 3 * time.Hour, Loc: time.UTC}
+	bk.Trips = NewTrips(bk.Store, 3*time.Hour, inf)
+	benchmarkStages(b, bk, swipeBodies(30), NDJSON, decodeSwipes, true)
 }
 
 // The Bucket benchmarks stop before the commit: decode → locate → bucket
