@@ -76,6 +76,73 @@ func (d *decoder) scanCSV(b []byte) bool {
 	return true
 }
 
+// csvAt reads the CSV line rest starts with, a line after the header of
+// a body in memory, in one pass over its bytes, eight a step: its cells
+// into d.v, as lineFields would put them, when the line is plain — bytes
+// of ASCII above ' ', nothing quoted, at least one, ended by "\n", "\r\n"
+// or the body's end. It returns the line's length without its end and
+// the bytes it spans with it. Any other line it leaves (ok false, d.v in
+// any state) to be read as before: cut out, then split by scanCSV or
+// csvFields and trimmed, which blanks, quotes and other bytes need.
+func (d *decoder) csvAt(rest []byte) (line, span int, ok bool) {
+	colOf := d.csv.colOf
+	d.v = fields{}
+	col, start, i := 0, 0, 0
+	end := -1
+	// cut handles the byte at j: a comma ends a cell, an end of line the
+	// line, and a byte a plain line holds no more than refuses it.
+	cut := func(j int) bool {
+		switch c := rest[j]; {
+		case c == ',':
+			d.setCell(colOf, col, rest[start:j])
+			col, start = col+1, j+1
+		case c == '\n':
+			end, span = j, j+1
+		case c == '\r' && j+1 < len(rest) && rest[j+1] == '\n':
+			end, span = j, j+2
+		case c <= ' ' || c == '"' || c >= 0x80:
+			return false
+		} // else a byte marked above the lowest that is none of these
+		return true
+	}
+	for ; end < 0 && i+8 <= len(rest); i += 8 {
+		for m := csvPlainStopIn(binary.LittleEndian.Uint64(rest[i:])); m != 0 && end < 0; m &= m - 1 {
+			if !cut(i + bits.TrailingZeros64(m)>>3) {
+				return 0, 0, false
+			}
+		}
+	}
+	for ; end < 0 && i < len(rest); i++ {
+		if c := rest[i]; c <= ',' || c >= 0x80 { // every byte cut acts on: ',', '"' and those up to ' ' are at most ',
+			if !cut(i) {
+				return 0, 0, false
+			}
+		}
+	}
+	if end < 0 {
+		end, span = len(rest), len(rest)
+	}
+	if end == 0 {
+		return 0, 0, false // an empty line: skipped as before
+	}
+	d.setCell(colOf, col, rest[start:end])
+	for id := range d.sc.fields {
+		if len(d.v[id]) == 0 {
+			d.v[id] = nil
+		}
+	}
+	return end, span, true
+}
+
+// csvPlainStopIn is csvStopIn marking too the bytes up to ' ' (blanks,
+// control bytes and line ends), with the same exactness: exact for the
+// lowest byte marked, and above it possibly a byte that is none of these.
+func csvPlainStopIn(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	c, q := x^','*ones, x^'"'*ones // zero where a comma or a quote is
+	return ((c-ones)&^c | (q-ones)&^q | (x-'!'*ones)&^x | x) & highs
+}
+
 // setCell puts cell, the line's column col, in its field, if the column
 // names one.
 func (d *decoder) setCell(colOf []int, col int, cell []byte) {

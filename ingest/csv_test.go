@@ -64,3 +64,106 @@ func TestScanCSVAgreesWithSplit(t *testing.T) {
 		check(b)
 	}
 }
+
+// csvAtAgrees fails t unless csvAt, reading line followed by after in a
+// body in memory after header, takes the line exactly when it is one that
+// must be (want), or else one that lineFields takes too, with the same
+// span and the same fields.
+func csvAtAgrees(t *testing.T, header, line, after string, want bool) {
+	t.Helper()
+	newDecoder := func() *decoder {
+		d := &decoder{sc: &countSchema, csv: &csvState{}}
+		if ok, stop := d.lineFields(1, []byte(header), false, testMaxLine); ok || stop || !d.csv.haveHeader {
+			t.Fatalf("header %q not taken", header)
+		}
+		return d
+	}
+	body := line + after
+	fast := newDecoder()
+	n, span, ok := fast.csvAt([]byte(body))
+	ok = ok && n <= testMaxLine // as decode takes it
+	if want && !ok {
+		t.Fatalf("%q followed by %q: csvAt did not take it", line, after)
+	}
+	if !ok {
+		return
+	}
+	slow := newDecoder()
+	src := lineSource{b: []byte(body)}
+	b, tooLong, err := src.line(testMaxLine, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, _ := slow.lineFields(2, b, tooLong, testMaxLine)
+	if !taken || len(slow.errs) > 0 {
+		t.Fatalf("%q followed by %q: csvAt took it, lineFields did not (%+v)", line, after, slow.errs)
+	}
+	if n != len(b) || span != src.mem {
+		t.Fatalf("%q followed by %q: csvAt line %d span %d, lineFields line %d span %d", line, after, n, span, len(b), src.mem)
+	}
+	for id := range countSchema.fields {
+		if !bytes.Equal(fast.v[id], slow.v[id]) || (fast.v[id] == nil) != (slow.v[id] == nil) {
+			t.Fatalf("%q followed by %q: field %s: csvAt %q, lineFields %q", line, after, countSchema.fields[id], fast.v[id], slow.v[id])
+		}
+	}
+}
+
+// TestCSVAtAgrees: csvAt, which reads a plain CSV line in one pass, takes
+// the lines it should and gives for them what cutting the line out and
+// lineFields give, whatever follows the line; the others it leaves.
+func TestCSVAtAgrees(t *testing.T) {
+	header := "time,sensor,class,count,interval,speed,x"
+	plain := []string{
+		"2019-01-07T08:00:00+08:00,cam-0001,car,12,60,35.5,x",
+		"2019-01-07T08:00:00+08:00,cam-0001,car,12,60,35.5",
+		"2019-01-07T08:00:00+08:00,cam-0001,car,12",
+		"2019-01-07T08:00:00+08:00,cam-0001,car,12,,,",
+		"2019-01-07T08:00:00+08:00,cam-0001,car,12,60,35.5,x,extra,columns",
+		",,,,,,",
+		",",
+		"a",
+		"1546819200000,a!#$%&'()*+-./:;<=>?@[]^_`{|}~,bus,0,1,0",
+		"2019-01-07T08:00:00Z,cam-0001,car,12,60,35.5,x1234567",
+		"2019-01-07T08:00:00Z,cam-0001,car,12,60,35.5,x12345678",
+	}
+	left := []string{
+		"",
+		" ",
+		"2019-01-07T08:00:00+08:00, cam-0001,car,12,60,35.5",
+		"2019-01-07T08:00:00+08:00,cam-0001 ,car,12,60,35.5",
+		"2019-01-07T08:00:00+08:00,cam-0001,car,12,60,35.5\t",
+		"2019-01-07T08:00:00+08:00,\"cam-0001\",car,12,60,35.5",
+		"2019-01-07T08:00:00+08:00,cam\"0001,car,12,60,35.5",
+		"2019-01-07T08:00:00+08:00,détecteur,car,12,60,35.5",
+		"2019-01-07T08:00:00+08:00,cam\r0001,car,12,60,35.5",
+		"2019-01-07T08:00:00+08:00,cam\x000001,car,12,60,35.5",
+		"2019-01-07T08:00:00+08:00,cam-0001,car,12,60,35.5\xff",
+	}
+	afters := []string{"", "\n", "\r\n", "\n2019-01-07T08:00:00Z,b,car,1", "\r\n\n", "\n\"q\",", "\r", "\r\r\n"}
+	for _, after := range afters {
+		for _, line := range plain {
+			// A lone "\r" ends no line: that one is left, as "\r" is.
+			csvAtAgrees(t, header, line, after, after != "\r" && after != "\r\r\n")
+			// Every cut of it, and of it with what follows.
+			for k := range len(line + after) {
+				csvAtAgrees(t, header, (line + after)[:k], "", false)
+			}
+		}
+		for _, line := range left {
+			if _, _, ok := (&decoder{sc: &countSchema, csv: &csvState{colOf: []int{0}}}).csvAt([]byte(line + after)); ok {
+				t.Fatalf("%q followed by %q: csvAt took it", line, after)
+			}
+		}
+	}
+}
+
+// FuzzCSVAtAgrees is TestCSVAtAgrees over any bytes: whatever csvAt takes,
+// lineFields takes too, the same.
+func FuzzCSVAtAgrees(f *testing.F) {
+	f.Add("2019-01-07T08:00:00+08:00,cam-0001,car,12,60,35.5", "\r\n")
+	f.Add(",,\r", "\n")
+	f.Add("a,\"b\"", "")
+	f.Fuzz(func(t *testing.T, line, after string) {
+		csvAtAgrees(t, "time,sensor,class,count,interval,speed", line, after, false)
+	})
+}

@@ -241,13 +241,19 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 		// A line of a body in memory is read by its form where it is;
 		// the others are cut out first.
 		taken := false
-		if src.mem >= 0 && d.csv == nil && line > 1 {
-			if n, span, ok := d.againAt(src.b[src.mem:]); ok && n <= maxLine {
+		if src.mem >= 0 && line > 1 {
+			var n, span int
+			switch {
+			case d.csv == nil:
+				n, span, taken = d.againAt(src.b[src.mem:])
+			case d.csv.haveHeader:
+				n, span, taken = d.csvAt(src.b[src.mem:])
+			}
+			if taken = taken && n <= maxLine; taken {
 				src.mem += span
-				taken = true
 			}
 		}
-		if taken && warm != nil {
+		if taken && warm != nil && d.csv == nil {
 			if fe := build(&d.v, &d.times, &ahead[held]); fe.reason != "" {
 				release()
 				d.reject(line, fe.field, d.v[fe.field], fe.reason)
