@@ -238,8 +238,11 @@ func decode[E any](r io.Reader, f Format, maxLine int, sc *schema, build func(*f
 	}
 	var e E
 	for line := 1; ; line++ {
-		// A line of a body in memory is read by its form where it is;
-		// the others are cut out first.
+		// A line of a body in memory is read where it is: an NDJSON line
+		// by its form, a plain CSV line by csvAt; the others are cut out
+		// first. Only the NDJSON lines are held for warm: holding CSV
+		// lines too was measured to gain nothing (BENCH.md, "Twenty-fourth
+		// session").
 		taken := false
 		if src.mem >= 0 && line > 1 {
 			var n, span int

@@ -56,27 +56,23 @@ func tierNamed(name string) (Tier, bool) {
 }
 
 // Truncate returns the first minute of the tier's bucket holding minute m.
-// Each tier divides by its own constant, which the compiler turns into a
-// multiplication: a flush truncates every point's minute for each tier,
-// and a division by a width known only at run time takes tens of cycles.
+// Each tier divides by a constant written out here, which the compiler
+// turns into a multiplication (passed as an argument, even to a function
+// inlined, it stays a division): a flush truncates every point's minute
+// for each tier, and a 64-bit division takes tens of cycles.
 func (t Tier) Truncate(m int64) int64 {
+	var r int64
 	switch t {
 	case TierHour:
-		return m - floorMod(m, 60)
+		if r = m % 60; r < 0 {
+			r += 60
+		}
 	case TierDay:
-		return m - floorMod(m, 24*60)
+		if r = m % (24 * 60); r < 0 {
+			r += 24 * 60
+		}
 	}
-	return m
-}
-
-// floorMod is m mod w, from 0 to w-1 whatever m's sign; inlined with w a
-// constant.
-func floorMod(m, w int64) int64 {
-	r := m % w
-	if r < 0 {
-		r += w
-	}
-	return r
+	return m - r
 }
 
 // RetentionCutoff returns the first minute tier t keeps now: buckets (of
