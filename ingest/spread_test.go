@@ -25,7 +25,8 @@ type spreadReading struct {
 
 // spreadReadings covers an aligned hour, hours starting mid-hour (two
 // pieces), 5 minutes, 90 minutes, a whole day, a single minute, fewer
-// cars than minutes, and one sensor's hour sent twice (combined).
+// cars than minutes, one sensor's hour sent twice (combined), and one
+// sensor's hours sent in reverse order.
 var spreadReadings = []spreadReading{
 	{"08:00", 1, 3600, 125, 40.5},
 	{"08:20", 2, 3600, 61, 0},
@@ -37,6 +38,8 @@ var spreadReadings = []spreadReading{
 	{"08:30", 8, 3600, 61, 10},
 	{"08:30", 8, 3600, 61, 10},
 	{"09:59", 9, 120, 3, 7},
+	{"09:00", 10, 3600, 77, 15}, // an hour, then the hour before it: a
+	{"08:00", 10, 3600, 50, 20}, // series whose runs come out of order
 }
 
 // spreadExpected spreads the readings the way flowd always has: a minute
@@ -74,7 +77,8 @@ func spreadExpected(t *testing.T, reg *geo.Registry) map[storage.Key]int64 {
 // through the decoder into a real store, where each hour of a reading is
 // one row, and checks every minute of count and speed against the spread
 // flowd always answered, at every step, from the memtable, from parts and
-// after a reopen; and that each reading costs at most one row per hour.
+// after a reopen; that each reading costs at most two rows per hour in the
+// minute tier; and that the hour and day tiers hold a row a bucket.
 func TestSpreadReadingsAnswerAsBefore(t *testing.T) {
 	dir := t.TempDir()
 	bk := pipelineBucketerIn(t, pipelineBucketer(t).Registry, dir)
@@ -125,7 +129,7 @@ func TestSpreadReadingsAnswerAsBefore(t *testing.T) {
 			for _, q := range []struct {
 				tier           storage.Tier
 				from, to, step int64
-			}{{storage.TierMinute, day + 8*60 + 10, day + 9*60 + 40, 15}, {storage.TierMinute, day + 7*60 + 53, day + 10*60, 7}, {storage.TierHour, day, day + 1440, 60}} {
+			}{{storage.TierMinute, day + 8*60 + 10, day + 9*60 + 40, 15}, {storage.TierMinute, day + 7*60 + 53, day + 10*60, 7}, {storage.TierHour, day, day + 1440, 60}, {storage.TierDay, day - 1440, day + 2*1440, 1440}} {
 				sums := make([]int64, (q.to-q.from+q.step-1)/q.step)
 				if err := st.SumSteps(q.tier, name, all, q.from, q.to, q.step, sums); err != nil {
 					t.Fatal(err)
@@ -153,10 +157,23 @@ func TestSpreadReadingsAnswerAsBefore(t *testing.T) {
 	}
 	check(bk.Store, "in parts")
 	// Rows: a reading takes at most two a hour it touches (the minutes
-	// with one more and the rest): 43 for the counts here, 40 for the
-	// speeds, where their 3,402 minutes took one each before.
-	if rows := bk.Store.Stats().PartRows[storage.TierMinute]; rows > 83 {
-		t.Errorf("the readings took %d minute rows, want at most 83", rows)
+	// with one more and the rest): 46 for the counts here, 43 for the
+	// speeds, where each of their minutes took one before.
+	if rows := bk.Store.Stats().PartRows[storage.TierMinute]; rows > 89 {
+		t.Errorf("the readings took %d minute rows, want at most 89", rows)
+	}
+	// The hour and day tiers take a run whole, whatever its length: a
+	// row a bucket for a cell's runs and one for its one-minute
+	// readings, not one for each length of run in it.
+	for _, tr := range []storage.Tier{storage.TierHour, storage.TierDay} {
+		buckets := map[storage.Key]bool{}
+		for k := range want {
+			k.Minute = tr.Truncate(k.Minute)
+			buckets[k] = true
+		}
+		if rows := bk.Store.Stats().PartRows[tr]; rows > uint64(2*len(buckets)) {
+			t.Errorf("the readings took %d rows of the %s tier, want at most two a bucket: %d", rows, tr, 2*len(buckets))
+		}
 	}
 	if err := bk.Store.Close(); err != nil {
 		t.Fatal(err)

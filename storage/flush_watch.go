@@ -64,8 +64,8 @@ func (f *flushRows) note(s *Store, k Key, v int64) {
 	if f.t == TierMinute && f.spread && k.Sub != 0 {
 		r.Sub, r.Span = 0, int64(k.Sub) // a run of Sub minutes
 	}
-	if f.t == TierHour && f.spread {
-		r.Sub = 0 // the hour's share, whatever the run's length
+	if f.t != TierMinute && f.spread {
+		r.Sub = 0 // the hour's or the day's share, whatever the runs' lengths
 	}
 	f.rows = append(f.rows, r)
 }

@@ -364,7 +364,7 @@ var emitSink atomic.Uint64
 // key, for every tier whose fn is set.
 func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 	var out runOut
-	var pts []point
+	var pts, byLen []point
 	var words, spare []uint64
 	var ahead chainWarmer
 	defer func() { emitSink.Add(ahead.sum) }()
@@ -420,12 +420,21 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 			for ; i < len(refs) && refs[i].key == k; i++ {
 				pts = refs[i].t.appendPoints(pts, refs[i].s)
 			}
-			sortSpread(pts)
+			// pts in minute order for the hour and day tiers, byLen by
+			// length and minute for the minute tier.
+			byLen = sortSpread(byLen, pts)
 			for t, fn := range fns {
-				if fn != nil {
-					if err := emitSpread(Tier(t), k, pts, &out, fn); err != nil {
-						return err
-					}
+				if fn == nil {
+					continue
+				}
+				var err error
+				if Tier(t) == TierMinute {
+					err = emitSpread(Tier(t), k, byLen, &out, fn)
+				} else {
+					err = emitSpreadWhole(Tier(t), k, pts, &out, fn)
+				}
+				if err != nil {
+					return err
 				}
 			}
 			continue
@@ -535,20 +544,61 @@ func secondIn(refs []seriesRef, k SeriesKey) bool {
 	return false
 }
 
-// sortSpread sorts a spread series' points, a copy, by run length and
-// minute, the order emitSpread reads them in.
-func sortSpread(run []point) {
-	slices.SortFunc(run, func(a, b point) int {
-		if na, nb := a.val()&(1<<spreadLenBits-1), b.val()&(1<<spreadLenBits-1); na != nb {
-			return int(na - nb)
-		}
-		return byMinute(a, b)
-	})
+// sortSpread puts run, a spread series' points, in minute order (they
+// nearly always come so), and returns them in dst (reused) ordered by run
+// length, then minute: a stable counting sort by length over the points
+// in minute order, two passes where a comparison sort took a dozen.
+func sortSpread(dst, run []point) []point {
+	if !slices.IsSortedFunc(run, byMinute) {
+		slices.SortFunc(run, byMinute)
+	}
+	const lens = 1 << spreadLenBits
+	var at [lens]int
+	for i := range run {
+		at[run[i].val()&(lens-1)]++
+	}
+	n := 0
+	for l, c := range at {
+		at[l] = n
+		n += c
+	}
+	dst = slices.Grow(dst[:0], len(run))[:len(run)]
+	for i := range run {
+		l := run[i].val() & (lens - 1)
+		dst[at[l]] = run[i]
+		at[l]++
+	}
+	return dst
 }
 
-// emitSpread calls fn with the rows of a cell's spread series in tier t:
-// a row per run length and minute (hour in the hour tier), the sum of its
-// runs, keyed by the length; run is sorted by sortSpread.
+// emitSpreadWhole is emitSpread for the hour and day tiers. A run never
+// crosses an hour, so these tiers take it whole, whatever its length: a
+// bucket's runs make one row, their sum, keyed as one run of the whole
+// hour (sub maxSpread; not 0, the key of the cell's one-minute readings,
+// written apart and before). Keyed by their lengths, as parts written
+// before December 2026 hold them, an hourly feed's day tier took a row for
+// nearly every reading. Readers of these tiers sum rows whatever their
+// sub. run is sorted by minute.
+func emitSpreadWhole(t Tier, k SeriesKey, run []point, out *runOut, fn runFn) error {
+	k.Sub = maxSpread
+	for j := 0; j < len(run); {
+		m := t.Truncate(int64(run[j].minute))
+		_, v := unpackSpread(run[j].val())
+		l := j + 1
+		for ; l < len(run) && t.Truncate(int64(run[l].minute)) == m; l++ {
+			_, w := unpackSpread(run[l].val())
+			v = SatAdd(v, w)
+		}
+		out.add(m, v)
+		j = l
+	}
+	return out.send(k, fn)
+}
+
+// emitSpread calls fn with the rows of a cell's spread series in tier t
+// (the minute tier: see emitSpreadWhole for the others): a row per run
+// length and minute, the sum of its runs, keyed by the length; run is
+// sorted by sortSpread.
 func emitSpread(t Tier, k SeriesKey, run []point, out *runOut, fn runFn) error {
 	k.Sub = 0
 	for j := 0; j < len(run); {
