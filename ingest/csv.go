@@ -89,8 +89,8 @@ func (d *decoder) csvAt(rest []byte) (line, span int, ok bool) {
 	d.v = fields{}
 	col, start, i := 0, 0, 0
 	end := -1
-	// cut handles the byte at j: a comma ends a cell, an end of line the
-	// line, and a byte a plain line holds no more than refuses it.
+	// cut handles the byte at j: a comma ends a cell, an end of line ends
+	// the line, and any byte a plain line does not hold refuses it.
 	cut := func(j int) bool {
 		switch c := rest[j]; {
 		case c == ',':
@@ -113,7 +113,7 @@ func (d *decoder) csvAt(rest []byte) (line, span int, ok bool) {
 		}
 	}
 	for ; end < 0 && i < len(rest); i++ {
-		if c := rest[i]; c <= ',' || c >= 0x80 { // every byte cut acts on: ',', '"' and those up to ' ' are at most ',
+		if c := rest[i]; c <= ',' || c >= 0x80 { // ',', '"' and the bytes up to ' ' all lie at or below ',
 			if !cut(i) {
 				return 0, 0, false
 			}
