@@ -34,13 +34,19 @@ func (t Tier) String() string {
 	panic(fmt.Sprintf("BUG: unknown tier %d", int(t)))
 }
 
+// The bucket widths of the hour and day tiers, in minutes.
+const (
+	hourWidth = 60
+	dayWidth  = 24 * 60
+)
+
 // Width is the bucket width of the tier in minutes.
 func (t Tier) Width() int64 {
 	switch t {
 	case TierHour:
-		return 60
+		return hourWidth
 	case TierDay:
-		return 24 * 60
+		return dayWidth
 	}
 	return 1
 }
@@ -56,20 +62,20 @@ func tierNamed(name string) (Tier, bool) {
 }
 
 // Truncate returns the first minute of the tier's bucket holding minute m.
-// Each tier divides by a constant written out here, which the compiler
-// turns into a multiplication (passed as an argument, even to a function
+// Each tier divides by its width as a constant, which the compiler turns
+// into a multiplication (passed as an argument, even to a function
 // inlined, it stays a division): a flush truncates every point's minute
 // for each tier, and a 64-bit division takes tens of cycles.
 func (t Tier) Truncate(m int64) int64 {
 	var r int64
 	switch t {
 	case TierHour:
-		if r = m % 60; r < 0 {
-			r += 60
+		if r = m % hourWidth; r < 0 {
+			r += hourWidth
 		}
 	case TierDay:
-		if r = m % (24 * 60); r < 0 {
-			r += 24 * 60
+		if r = m % dayWidth; r < 0 {
+			r += dayWidth
 		}
 	}
 	return m - r
