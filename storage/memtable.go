@@ -71,8 +71,6 @@ func newMemtableLike(prev *memtable) *memtable {
 // to reuse.
 type shardScratch struct {
 	lists [memShards][]int32
-	// sink takes what warm read, so that its loads are not dead code.
-	sink uint64
 }
 
 // addTable adds every point of src to both tiers, or to tier only when
@@ -103,12 +101,7 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 		if only != numTiers {
 			dst = &sh.only[only]
 		}
-		for j, s := range list {
-			if j%warmGroup == 0 {
-				scratch.sink += dst.warm(src, list[j:min(j+warmGroup, len(list))])
-			}
-			dst.addSeries(src, s, tr)
-		}
+		dst.addList(src, list, tr)
 		sh.mu.Unlock()
 	}
 }

@@ -496,3 +496,53 @@ func TestMemtableLikeHasRoom(t *testing.T) {
 		t.Fatal("making a memtable like another changed the other")
 	}
 }
+
+// TestAddListAddsAsOneByOne adds lists of every length around the groups
+// addList asks for ahead, into tables that grow while they are added and
+// into tables that hold the series already, and checks every series'
+// points against addSeries called series by series.
+func TestAddListAddsAsOneByOne(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 49, 100, 1000, 5000} {
+		got, want := &seriesTable{indexMetrics: true}, &seriesTable{indexMetrics: true}
+		for round := range 3 {
+			b := &Batch{}
+			for range n {
+				cell := 0x89309a000000000 + uint64(rng.IntN(2*n+1))<<12
+				minute := int64(27000000 + round*7 + rng.IntN(3))
+				switch rng.IntN(4) {
+				case 0:
+					b.Add(1, false, cell, 0, minute, int64(rng.IntN(9)))
+				case 1:
+					b.Add(3, true, cell, uint64(rng.IntN(64)), minute, int64(rng.IntN(30)))
+				default:
+					b.AddPairRecent(1, 2, cell, 0, minute, int64(1+rng.IntN(9)), int64(rng.IntN(90)))
+				}
+			}
+			if b.err != nil {
+				t.Fatal(b.err)
+			}
+			list := make([]int32, len(b.t.series))
+			for i := range list {
+				list[i] = int32(i)
+			}
+			rng.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+			got.addList(&b.t, list, TierMinute)
+			for _, s := range list {
+				want.addSeries(&b.t, s, TierMinute)
+			}
+		}
+		if len(got.series) != len(want.series) || got.npts != want.npts || got.npts2 != want.npts2 {
+			t.Fatalf("%d a list: %d series, %d points, %d second values; one by one %d, %d, %d", n, len(got.series), got.npts, got.npts2, len(want.series), want.npts, want.npts2)
+		}
+		for s := range want.series {
+			if got.series[s].key != want.series[s].key {
+				t.Fatalf("%d a list: series %d is %+v, one by one %+v", n, s, got.series[s].key, want.series[s].key)
+			}
+			g, w := got.appendPoints(nil, int32(s)), want.appendPoints(nil, int32(s))
+			if !slices.Equal(g, w) {
+				t.Fatalf("%d a list: series %+v holds %v, one by one %v", n, want.series[s].key, g, w)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/flowd/flowd/internal/freelist"
+	"github.com/flowd/flowd/internal/prefetch"
 	"github.com/flowd/flowd/vocab"
 )
 
@@ -442,43 +443,69 @@ func (t *seriesTable) appendPoints(dst []point, s int32) []point {
 	return dst
 }
 
-// warmGroup is how many series of a batch warm reads ahead of their
-// lookups.
-const warmGroup = 16
+// aheadGroup is how many series of a batch addList asks for at once.
+const aheadGroup = 16
 
-// warm reads, for the series grp of src, what their lookups and additions
-// in t will read first: the index slot of each key, the series it names
-// (whose key the lookup compares) and that series' last point (where an
-// addition reads, and the next one writes, most often beside it). The
-// loads of a group do not depend on one another, so their cache misses
-// overlap, where the lookups' own, each behind the last one's probing,
-// follow one another. It returns a sum of what it read, for the caller to
-// keep (loads whose values are unused could be dropped).
-func (t *seriesTable) warm(src *seriesTable, grp []int32) uint64 {
-	if len(t.slots) == 0 || len(grp) > warmGroup {
-		return 0
-	}
-	mask := uint64(len(t.slots) - 1)
-	var at [warmGroup]uint64
-	for i, s := range grp {
-		at[i] = t.slots[src.series[s].key.hash()&mask]
-	}
-	var sum uint64
-	for i := range grp {
-		// A slot of another key (its hash sharing the low bits) warms
-		// that key's series: harmless. A pair's second, inserted right
-		// after its first, shares its cache line or the next.
-		d := int32(at[i]>>32) - 1
-		if d < 0 || int(d) >= len(t.series) {
-			continue
+// addList adds the series list of src to t, as addSeries does one by one.
+// A batch of a feed naming many sensors looks up series all over a large
+// table: each lookup would wait for memory three times in turn (the
+// index slot, the series it names, its last point). addList asks for them
+// ahead instead (see package prefetch), in groups of aheadGroup: the
+// index slots of the group after next, and for the next group the series
+// those slots name and the group's points in src. The lines arrive while
+// the group before them is added.
+//
+// Asking for the series' last points a third group ahead was measured
+// too: slower on a warm table, and no faster through the pipeline
+// (BENCH.md, "Twenty-fifth session").
+func (t *seriesTable) addList(src *seriesTable, list []int32, tr Tier) {
+	const g = aheadGroup
+	var addrs [2 * g]uintptr
+	grp := func(k int) []int32 { return list[min(k, len(list)):min(k+g, len(list))] }
+	// slotsOf asks for the index slots where the lookups of grp start.
+	slotsOf := func(grp []int32) {
+		if len(t.slots) == 0 {
+			return
 		}
-		se := &t.series[d]
-		if se.tail >= 0 {
-			pg := t.pages[se.tailStart>>pageBits]
-			sum += uint64(pg[(se.tailStart+int32(se.tailN)-1)&(pageSize-1)].lo)
+		mask := uint64(len(t.slots) - 1)
+		for i, s := range grp {
+			addrs[i] = prefetch.Addr(&t.slots[src.series[s].key.hash()&mask])
+		}
+		prefetch.Lines(addrs[:len(grp)])
+	}
+	// seriesOf asks for the series that grp's slots (asked for a group
+	// before) name, and for grp's last points in src. A slot of another
+	// key whose hash shares the low bits asks for that key's series:
+	// harmless.
+	seriesOf := func(grp []int32) {
+		if len(t.slots) == 0 {
+			return
+		}
+		mask := uint64(len(t.slots) - 1)
+		n := 0
+		for _, s := range grp {
+			ss := &src.series[s]
+			if ss.tail >= 0 {
+				addrs[n] = prefetch.Addr(src.at(uint32(ss.tailStart)))
+				n++
+			}
+			if d := int32(t.slots[ss.key.hash()&mask]>>32) - 1; d >= 0 && int(d) < len(t.series) {
+				addrs[n] = prefetch.Addr(&t.series[d])
+				n++
+			}
+		}
+		prefetch.Lines(addrs[:n])
+	}
+	slotsOf(grp(0))
+	slotsOf(grp(g))
+	seriesOf(grp(0))
+	for j := 0; j < len(list); j += g {
+		slotsOf(grp(j + 2*g))
+		seriesOf(grp(j + g))
+		for _, s := range grp(j) {
+			t.addSeries(src, s, tr)
 		}
 	}
-	return sum
 }
 
 // addSeries adds every point of series s of src to t, with its minute
