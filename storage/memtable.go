@@ -60,9 +60,13 @@ func newMemtableLike(prev *memtable) *memtable {
 		prev.shards[i].mu.Unlock()
 		if nslots > 0 {
 			dst.slots = make([]uint64, nslots)
+			prefault(dst.slots)
 		}
+		// Filled about as full as prev's: mapped in one call each.
 		dst.series = make([]series, 0, nseries)
 		dst.chunks = make([]chunk, 0, nchunks)
+		prefault(dst.series)
+		prefault(dst.chunks)
 	}
 	return m
 }

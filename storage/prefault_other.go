@@ -3,4 +3,4 @@
 package storage
 
 // prefault does nothing where there is no MADV_POPULATE_WRITE.
-func prefault(s []int64) {}
+func prefault[T any](s []T) {}

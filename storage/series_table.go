@@ -111,7 +111,28 @@ func newPointPage() *pointPage {
 	if pg := pointPages.Get(); pg != nil {
 		return pg
 	}
-	return new(pointPage)
+	pg := new(pointPage)
+	// A page fresh from the system (the memtable's first fill, or one
+	// beyond the free list's) is mapped in one call rather than faulted
+	// in 16 times by the points written to it.
+	prefault(pg[:])
+	return pg
+}
+
+// appendMapped appends v to s; when s is full it grows as append grows it,
+// into memory mapped in one system call (prefault) rather than a fault a
+// page while the old contents are copied and the rest cleared: a
+// memtable's series and chunk lists grow to megabytes, fresh from the
+// system on its first fill.
+func appendMapped[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		c := cap(s)
+		n := make([]T, c, max(64, c+(c+3*256)/4))
+		prefault(n)
+		copy(n, s)
+		s = n
+	}
+	return append(s, v)
 }
 
 // series is one series of a seriesTable: its key and its chunks of points
@@ -250,7 +271,7 @@ func (t *seriesTable) addKey(k SeriesKey, isMax bool, minute, v int64) {
 // insert adds the series k at the empty slot i.
 func (t *seriesTable) insert(i uint64, k SeriesKey, h uint64, isMax, spread bool) int32 {
 	idx := int32(len(t.series))
-	t.series = append(t.series, series{key: k, head: -1, tail: -1, isMax: isMax, spread: spread})
+	t.series = appendMapped(t.series, series{key: k, head: -1, tail: -1, isMax: isMax, spread: spread})
 	t.slots[i] = slotOf(idx, h)
 	t.listByMetric(k.Metric, idx)
 	if t.indexed++; t.indexed*2 > len(t.slots) {
@@ -296,13 +317,14 @@ func (t *seriesTable) appendUnindexed(k SeriesKey) int32 {
 		addrs := [4]uintptr{prefetch.Addr(&full[ahead]), prefetch.Addr(&full[ahead+1]), prefetch.Addr(&full[ahead+2]), prefetch.Addr(&full[ahead+3])}
 		prefetch.Lines(addrs[:])
 	}
-	t.series = append(t.series, series{key: k, head: -1, tail: -1, unindexed: true})
+	t.series = appendMapped(t.series, series{key: k, head: -1, tail: -1, unindexed: true})
 	t.listByMetric(k.Metric, idx)
 	return idx
 }
 
 func (t *seriesTable) grow() {
 	slots := make([]uint64, len(t.slots)*2)
+	prefault(slots)
 	mask := uint64(len(slots) - 1)
 	for idx := range t.series {
 		if t.series[idx].unindexed {
@@ -364,7 +386,7 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	t.used += int(size)
 	ci := int32(len(t.chunks))
 	t.pages[len(t.pages)-1][start&(pageSize-1)] = mkPoint(m, v)
-	t.chunks = append(t.chunks, chunk{start: start, n: 1, cap: size, next: -1})
+	t.chunks = appendMapped(t.chunks, chunk{start: start, n: 1, cap: size, next: -1})
 	if se.tail >= 0 {
 		t.chunks[se.tail].n, t.chunks[se.tail].next = int32(se.tailN), ci
 	} else {
