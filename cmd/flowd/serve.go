@@ -21,6 +21,7 @@ import (
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/internal/hugepages"
 	"github.com/flowd/flowd/remote"
 	"github.com/flowd/flowd/storage"
 )
@@ -44,6 +45,7 @@ type serveConfig struct {
 	maxAhead      time.Duration
 	blockCache    int64
 	memtableBytes int
+	hugePages     bool
 	maxMetrics    int
 	gcPercent     int
 	demo          bool
@@ -83,6 +85,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries (0: none)")
 	fs.IntVar(&c.memtableBytes, "memtable-bytes", 32<<20, "bytes of buckets held in memory before a flush writes them as parts")
 	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
+	fs.BoolVar(&c.hugePages, "huge-pages", true, "where the system gives transparent huge pages on request (madvise), ask them for the heap: a first touch of memory then maps 2 MiB, not 4 KiB (fewer page faults and TLB misses)")
 	fs.IntVar(&c.gcPercent, "gogc", 30, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
 	fs.BoolVar(&c.entitySeries, "entity-series", false, "keep the own figures of a sensor, station or site that shares its H3 cell with another apart, so that sensor=, station= and site= answer them; each such reading then costs two rows (off: the cell's figures, their sum, only)")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
@@ -169,6 +172,9 @@ func serve(args []string) error {
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(c.gcPercent)
+	}
+	if c.hugePages {
+		adviseHugePages(c)
 	}
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return err
@@ -413,4 +419,18 @@ func (c *serveConfig) checkRole(fs *flag.FlagSet) error {
 		c.remote.historyMode = "all"
 	}
 	return nil
+}
+
+// adviseHugePages asks huge pages for the heap flowd's tables will fill:
+// the memtables (two while one is flushed), the block cache and the rest,
+// twice over for the GC's room. What it could not do is said, not fatal.
+func adviseHugePages(c *serveConfig) {
+	reserve := max(512<<20, 256<<20+2*(2*c.memtableBytes+int(c.blockCache)))
+	advised, err := hugepages.Heap(reserve)
+	switch {
+	case err != nil:
+		log.Printf("flowd: huge pages for the heap: %v; ordinary pages instead", err)
+	case advised > 0:
+		log.Printf("flowd: the heap's first %d MiB in transparent huge pages", advised>>20)
+	}
 }

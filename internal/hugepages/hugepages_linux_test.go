@@ -1,0 +1,105 @@
+package hugepages
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+func minorFaults() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Minflt
+}
+
+// smapsField returns a field of /proc/self/smaps for the mapping holding
+// addr: "VmFlags" as written, sizes ("Rss", "AnonHugePages") in KiB.
+func smapsField(t *testing.T, addr uintptr, field string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if span, _, _ := strings.Cut(line, " "); strings.Contains(span, "-") && !strings.HasSuffix(span, ":") {
+			lo, hi, _ := strings.Cut(span, "-")
+			s, err1 := strconv.ParseUint(lo, 16, 64)
+			e, err2 := strconv.ParseUint(hi, 16, 64)
+			in = err1 == nil && err2 == nil && uintptr(s) <= addr && addr < uintptr(e)
+			continue
+		}
+		if in && strings.HasPrefix(line, field+":") {
+			return strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(line, field+":"), "kB"))
+		}
+	}
+	t.Fatalf("no %s for the mapping of %#x", field, addr)
+	return ""
+}
+
+func rssKiB(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.Fields(v)[0])
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestHeapIsBackedByHugePages reserves 256 MiB of heap and advises it: the
+// reserve costs no resident memory, and a 32-MiB table allocated and
+// written afterwards lands in the advised mapping and is mapped a 2-MiB
+// page at a time, a few dozen faults where 4-KiB pages take 8,192.
+func TestHeapIsBackedByHugePages(t *testing.T) {
+	m := Mode()
+	rss0 := rssKiB(t)
+	advised, err := Heap(256 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m != "madvise" {
+		if advised != 0 {
+			t.Fatalf("mode %q: advised %d bytes, want none", m, advised)
+		}
+		t.Skipf("transparent huge pages %q here: nothing to advise", m)
+	}
+	if advised < 256<<20 {
+		t.Fatalf("advised %d bytes, want the 256-MiB reserve at least", advised)
+	}
+	if grew := rssKiB(t) - rss0; grew > 32<<10 {
+		t.Fatalf("reserving grew the resident set by %d KiB", grew)
+	}
+	const size = 32 << 20
+	f0 := minorFaults()
+	table := make([]byte, size)
+	for i := 0; i < size; i += 4096 {
+		table[i] = 1
+	}
+	faults := minorFaults() - f0
+	addr := uintptr(unsafe.Pointer(&table[0]))
+	if flags := smapsField(t, addr, "VmFlags"); !strings.Contains(" "+flags+" ", " hg ") {
+		t.Fatalf("the table's mapping is not advised: VmFlags %q", flags)
+	}
+	huge, _ := strconv.Atoi(smapsField(t, addr, "AnonHugePages"))
+	t.Logf("advised %d MiB; writing a 32-MiB table: %d faults, %d KiB of huge pages in its mapping", advised>>20, faults, huge)
+	if faults > size/4096/16 {
+		t.Fatalf("writing 32 MiB faulted %d times: not in huge pages", faults)
+	}
+	if huge < size>>10/2 {
+		t.Fatalf("the mapping holds %d KiB of huge pages, want most of the table's %d", huge, size>>10)
+	}
+}
