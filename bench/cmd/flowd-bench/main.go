@@ -36,6 +36,7 @@ type config struct {
 	offset    time.Duration
 	runs      int
 	queries   int
+	colds     int
 	senders   int
 	quick     bool
 	densityW  int
@@ -76,6 +77,7 @@ func main() {
 	fs.DurationVar(&c.offset, "offset", 0, "start this long after the city's first Monday 00:00")
 	fs.IntVar(&c.runs, "runs", 3, "runs of each ingest configuration (medians are reported)")
 	fs.IntVar(&c.queries, "queries", 7, "warm repetitions of each query")
+	fs.IntVar(&c.colds, "cold-starts", 5, "fresh server processes whose first answer to each query is timed (the cold column is their median)")
 	fs.IntVar(&c.senders, "senders", 4, "concurrent ingest requests")
 	fs.BoolVar(&c.quick, "quick", false, "a small run: 3 simulated hours, one run each, peer only if installed")
 	fs.IntVar(&c.densityW, "density-window", 60, "minutes summed by the density map")
@@ -103,7 +105,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	if c.quick {
-		c.minutes, c.offset, c.runs, c.queries = 180, 7*time.Hour, 1, 3
+		c.minutes, c.offset, c.runs, c.queries, c.colds = 180, 7*time.Hour, 1, 3, 1
 		c.detMin = 30
 		c.live, c.liveSecs, c.liveHold = "0,200,1000", 5, 0
 		if c.peer == "install" {

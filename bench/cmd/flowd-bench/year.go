@@ -117,13 +117,13 @@ func (y *yearRun) measure() error {
 	for i := range y.queries {
 		q := &y.queries[i]
 		var err error
-		if q.flowdRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartFlowd(y.b.flowdBin, y.flowdDir) }, q.flowd, q.want, c.queries); err != nil {
+		if q.flowdRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartFlowd(y.b.flowdBin, y.flowdDir) }, q.flowd, q.want, c.queries, 1); err != nil {
 			return fmt.Errorf("flowd %s: %w", q.name, err)
 		}
 		if y.b.peerBin == "" {
 			continue
 		}
-		if q.peerRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartPeer(y.b.peerBin, y.peerDir) }, q.peer, q.want, c.queries); err != nil {
+		if q.peerRes, err = measure(q.name, func() (*bench.Proc, error) { return bench.StartPeer(y.b.peerBin, y.peerDir) }, q.peer, q.want, c.queries, 1); err != nil {
 			return fmt.Errorf("peer %s: %w", q.name, err)
 		}
 	}
