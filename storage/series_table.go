@@ -123,16 +123,22 @@ func newPointPage() *pointPage {
 // into memory mapped in one system call (prefault) rather than a fault a
 // page while the old contents are copied and the rest cleared: a
 // memtable's series and chunk lists grow to megabytes, fresh from the
-// system on its first fill.
+// system on its first fill. Small enough to be inlined: the growth is a
+// call of its own.
 func appendMapped[T any](s []T, v T) []T {
 	if len(s) == cap(s) {
-		c := cap(s)
-		n := make([]T, c, max(64, c+(c+3*256)/4))
-		prefault(n)
-		copy(n, s)
-		s = n
+		s = growMapped(s)
 	}
 	return append(s, v)
+}
+
+// growMapped returns s with room for more, its new memory mapped.
+func growMapped[T any](s []T) []T {
+	c := cap(s)
+	n := make([]T, c, max(64, c+(c+3*256)/4))
+	prefault(n)
+	copy(n, s)
+	return n
 }
 
 // series is one series of a seriesTable: its key and its chunks of points
