@@ -36,6 +36,11 @@ func heap(reserve int) (int, error) {
 	if mode() != "madvise" || reserve <= 0 {
 		return 0, nil
 	}
+	overcommit, _ := os.ReadFile("/proc/sys/vm/overcommit_memory")
+	reserve, err := limitReserve(reserve, memTotal(), string(bytes.TrimSpace(overcommit)))
+	if err != nil || reserve == 0 {
+		return 0, err
+	}
 	// A large allocation from memory the runtime maps fresh is not
 	// cleared (the system gives it zeroed): it costs address space, not
 	// resident memory.
@@ -53,6 +58,44 @@ func heap(reserve int) (int, error) {
 	// with the mapping.
 	debug.FreeOSMemory()
 	return int(end - start), nil
+}
+
+// limitReserve bounds the reserve so that mapping it cannot fail: the
+// runtime treats a refused mapping of its heap as fatal. Under strict
+// overcommit (mode 2) address space is charged as memory, so nothing is
+// reserved; otherwise at most a quarter of the machine's memory (the
+// kernel's heuristic refuses a mapping larger than memory and swap).
+func limitReserve(reserve int, memTotal int64, overcommit string) (int, error) {
+	if overcommit == "2" {
+		return 0, fmt.Errorf("strict overcommit (vm.overcommit_memory=2): no heap reserved ahead")
+	}
+	if memTotal > 0 {
+		reserve = int(min(int64(reserve), memTotal/4))
+	}
+	return reserve, nil
+}
+
+// memTotal is the machine's memory in bytes (MemTotal of /proc/meminfo),
+// 0 when unknown.
+func memTotal() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("MemTotal:")); ok {
+			f := bytes.Fields(v)
+			if len(f) == 0 {
+				return 0
+			}
+			kib, err := strconv.ParseInt(string(f[0]), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kib << 10
+		}
+	}
+	return 0
 }
 
 // mappingOf returns the bounds of the mapping holding addr, from
