@@ -16,10 +16,6 @@
 // untouched.
 package hugepages
 
-// Mode is the system's transparent huge page setting: "always",
-// "madvise", "never", or "" where there is none (not Linux, or no THP).
-func Mode() string { return mode() }
-
 // Heap has the runtime map reserve bytes of heap ahead of its use, without
 // touching them, and advises the kernel to back the heap's mapping (what
 // the runtime mapped before, and the reserve) with huge pages. It returns

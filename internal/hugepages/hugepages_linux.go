@@ -11,6 +11,8 @@ import (
 	"unsafe"
 )
 
+// mode is the system's transparent huge page setting: "always",
+// "madvise", "never", or "" where there is none.
 func mode() string {
 	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	if err != nil {

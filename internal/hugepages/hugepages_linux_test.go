@@ -65,7 +65,7 @@ func rssKiB(t *testing.T) int {
 // written afterwards lands in the advised mapping and is mapped a 2-MiB
 // page at a time: tens to hundreds of faults where 4-KiB pages take 8,192.
 func TestHeapIsBackedByHugePages(t *testing.T) {
-	m := Mode()
+	m := mode()
 	rss0 := rssKiB(t)
 	advised, err := Heap(256 << 20)
 	if err != nil {
