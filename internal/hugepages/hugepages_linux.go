@@ -30,9 +30,16 @@ func mode() string {
 	return string(m)
 }
 
-// reserved holds the reserve while the heap's mapping is advised, so that
-// the allocation is not optimised away or collected before.
-var reserved []byte
+// chunk is the size of the allocations the reserve is made of. The
+// runtime clears an allocation whole when any of it was used before (a
+// free run left by earlier garbage where the allocation starts): in
+// chunks only those that start in used memory are cleared, not the whole
+// reserve.
+const chunk = 4 << 20
+
+// reserved holds the reserve's chunks while the heap's mapping is advised,
+// so that none is collected, and reused, before the last is allocated.
+var reserved [][]byte
 
 func heap(reserve int) (int, error) {
 	if mode() != "madvise" || reserve <= 0 {
@@ -46,20 +53,35 @@ func heap(reserve int) (int, error) {
 	// A large allocation from memory the runtime maps fresh is not
 	// cleared (the system gives it zeroed): it costs address space, not
 	// resident memory.
-	reserved = make([]byte, reserve)
-	start, end, err := mappingOf(uintptr(unsafe.Pointer(&reserved[0])))
+	reserved = make([][]byte, 0, (reserve+chunk-1)/chunk)
+	for n := 0; n < reserve; n += chunk {
+		reserved = append(reserved, make([]byte, chunk))
+	}
+	maps, err := mappings()
+	var advised uintptr
+	for i := 0; err == nil && i < len(reserved); i++ {
+		addr := uintptr(unsafe.Pointer(&reserved[i][0]))
+		m, ok := containing(maps, addr)
+		switch {
+		case !ok:
+			err = fmt.Errorf("no mapping holds heap address %#x in /proc/self/maps", addr)
+		case !m.advised:
+			if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, syscall.MADV_HUGEPAGE); errno != 0 {
+				err = fmt.Errorf("madvise(MADV_HUGEPAGE): %w", errno)
+			}
+			m.advised = true
+			advised += m.end - m.start
+		}
+	}
 	reserved = nil
 	if err != nil {
 		return 0, err
-	}
-	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, syscall.MADV_HUGEPAGE); errno != 0 {
-		return 0, fmt.Errorf("madvise(MADV_HUGEPAGE): %w", errno)
 	}
 	// The reserve goes back to the runtime as free heap, its pages
 	// returned to the system (they were never touched): the advice stays
 	// with the mapping.
 	debug.FreeOSMemory()
-	return int(end - start), nil
+	return int(advised), nil
 }
 
 // limitReserve bounds the reserve so that mapping it cannot fail: the
@@ -100,15 +122,22 @@ func memTotal() int64 {
 	return 0
 }
 
-// mappingOf returns the bounds of the mapping holding addr, from
-// /proc/self/maps: the runtime's heap mappings are contiguous and alike,
-// so the system keeps them as one.
-func mappingOf(addr uintptr) (start, end uintptr, err error) {
+// mapping is a range of the process's address space, as /proc/self/maps
+// lists it.
+type mapping struct {
+	start, end uintptr
+	advised    bool
+}
+
+// mappings lists the process's mappings: the runtime's heap mappings are
+// contiguous and alike, so the system keeps them as one or a few.
+func mappings() ([]*mapping, error) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer f.Close()
+	var ms []*mapping
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// 18fe5b000000-18fe6b400000 rw-p 00000000 00:00 0
@@ -122,12 +151,17 @@ func mappingOf(addr uintptr) (start, end uintptr, err error) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		if uintptr(s) <= addr && addr < uintptr(e) {
-			return uintptr(s), uintptr(e), nil
+		ms = append(ms, &mapping{start: uintptr(s), end: uintptr(e)})
+	}
+	return ms, sc.Err()
+}
+
+// containing returns the mapping holding addr.
+func containing(ms []*mapping, addr uintptr) (*mapping, bool) {
+	for _, m := range ms {
+		if m.start <= addr && addr < m.end {
+			return m, true
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, err
-	}
-	return 0, 0, fmt.Errorf("no mapping holds heap address %#x in /proc/self/maps", addr)
+	return nil, false
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,17 +48,23 @@ func smapsField(t *testing.T, addr uintptr, field string) string {
 
 func rssKiB(t *testing.T) int {
 	t.Helper()
+	return statusKiB(t, "VmRSS")
+}
+
+// statusKiB returns a size field of /proc/self/status in KiB.
+func statusKiB(t *testing.T, field string) int {
+	t.Helper()
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			n, _ := strconv.Atoi(strings.Fields(v)[0])
 			return n
 		}
 	}
-	t.Fatal("no VmRSS")
+	t.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
 
@@ -103,6 +111,42 @@ func TestHeapIsBackedByHugePages(t *testing.T) {
 	}
 	if huge < size>>10/2 {
 		t.Fatalf("the mapping holds %d KiB of huge pages, want most of the table's %d", huge, size>>10)
+	}
+}
+
+// TestReserveOverUsedHeap reserves where the heap has a free run of used
+// memory at its top, as garbage leaves it: the runtime clears an
+// allocation whole when it starts in used memory, and a reserve taken in
+// one allocation was then written through, 512 MiB resident at once. It
+// runs in a fresh process, whose heap it can arrange.
+func TestReserveOverUsedHeap(t *testing.T) {
+	if mode() != "madvise" {
+		t.Skipf("transparent huge pages %q here: nothing is reserved", mode())
+	}
+	if os.Getenv("HUGEPAGES_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestReserveOverUsedHeap$", "-test.v")
+		cmd.Env = append(os.Environ(), "HUGEPAGES_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		t.Logf("%s", out)
+		if err != nil {
+			t.Fatalf("the fresh process: %v", err)
+		}
+		return
+	}
+	garbage := make([]byte, 16<<20)
+	for i := 0; i < len(garbage); i += 4096 {
+		garbage[i] = 1
+	}
+	garbage = nil
+	runtime.GC()
+	hwm0 := statusKiB(t, "VmHWM")
+	if _, err := Heap(512 << 20); err != nil {
+		t.Fatal(err)
+	}
+	grew := statusKiB(t, "VmHWM") - hwm0
+	t.Logf("reserving 512 MiB over 16 MiB of garbage: the peak resident set grew %d KiB", grew)
+	if grew > 32<<10 {
+		t.Fatalf("reserving grew the peak resident set by %d KiB: the reserve was written", grew)
 	}
 }
 
