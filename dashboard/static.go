@@ -36,10 +36,11 @@ func pageFiles() map[string]fasthttp.RequestHandler {
 		if err != nil || e.IsDir() {
 			return err
 		}
-		data, err := static.ReadFile(p)
+		info, err := e.Info()
 		if err != nil {
 			return err
 		}
+		size := int(info.Size())
 		ctype := contentTypes[path.Ext(p)]
 		if ctype == "" {
 			ctype = "application/octet-stream"
@@ -51,7 +52,14 @@ func pageFiles() map[string]fasthttp.RequestHandler {
 		h := func(ctx *fasthttp.RequestCtx) {
 			ctx.Response.Header.Set("Cache-Control", cache)
 			ctx.SetContentType(ctype)
-			ctx.SetBody(data)
+			// Streamed from the binary's embedded copy, rather than
+			// read into the heap at start: the page and its libraries
+			// are 2 MB that a server without viewers need not hold.
+			f, err := static.Open(p)
+			if err != nil {
+				panic("BUG: embedded page: " + err.Error())
+			}
+			ctx.SetBodyStream(f, size)
 		}
 		route := strings.TrimPrefix(p, "static")
 		files[route] = h
