@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -41,7 +43,7 @@ const chunk = 4 << 20
 // so that none is collected, and reused, before the last is allocated.
 var reserved [][]byte
 
-func heap(reserve int) (int, error) {
+func heap(reserve int, logf func(string, ...any)) (int, error) {
 	if mode() != "madvise" || reserve <= 0 {
 		return 0, nil
 	}
@@ -59,6 +61,7 @@ func heap(reserve int) (int, error) {
 	}
 	maps, err := mappings()
 	var advised uintptr
+	var spans []*mapping
 	for i := 0; err == nil && i < len(reserved); i++ {
 		addr := uintptr(unsafe.Pointer(&reserved[i][0]))
 		m, ok := containing(maps, addr)
@@ -71,6 +74,7 @@ func heap(reserve int) (int, error) {
 			}
 			m.advised = true
 			advised += m.end - m.start
+			spans = append(spans, m)
 		}
 	}
 	reserved = nil
@@ -81,7 +85,50 @@ func heap(reserve int) (int, error) {
 	// returned to the system (they were never touched): the advice stays
 	// with the mapping.
 	debug.FreeOSMemory()
+	go withdraw(spans, watchEvery, logf)
 	return int(advised), nil
+}
+
+// withdrawAfter is how much heap, returned to the system after the
+// runtime used it, withdraws the advice; watchEvery how often the
+// runtime's returned memory is read (a read costs about a microsecond).
+// khugepaged wakes every 10 s by default and scans 16 MiB a wake: it has
+// little time to fill what was returned before the advice is withdrawn.
+// What it filled stays resident: the runtime counts it as returned.
+var (
+	withdrawAfter uint64 = 16 << 20
+	watchEvery           = time.Second
+)
+
+// withdraw removes the advice from spans once the heap's memory returned
+// to the system has grown withdrawAfter above its lowest: the heap grew
+// into the returned reserve, then shrank.
+func withdraw(spans []*mapping, every time.Duration, logf func(string, ...any)) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+	released := func() uint64 {
+		metrics.Read(sample)
+		if sample[0].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return sample[0].Value.Uint64()
+	}
+	low := released()
+	for range time.Tick(every) {
+		r := released()
+		low = min(low, r)
+		if r-low < withdrawAfter {
+			continue
+		}
+		for _, m := range spans {
+			// ENOMEM would say part of the range is not mapped: the runtime
+			// never unmaps its heap, and the rest is withdrawn all the same.
+			syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, syscall.MADV_NOHUGEPAGE)
+		}
+		if logf != nil {
+			logf("the heap shrank (%d MiB returned to the system): huge pages no longer advised, so that the kernel does not fill again what the runtime returned", (r-low)>>20)
+		}
+		return
+	}
 }
 
 // limitReserve bounds the reserve so that mapping it cannot fail: the

@@ -3,13 +3,16 @@ package hugepages
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -75,7 +78,7 @@ func statusKiB(t *testing.T, field string) int {
 func TestHeapIsBackedByHugePages(t *testing.T) {
 	m := mode()
 	rss0 := rssKiB(t)
-	advised, err := Heap(256 << 20)
+	advised, err := Heap(256<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +126,7 @@ func TestReserveOverUsedHeap(t *testing.T) {
 	if mode() != "madvise" {
 		t.Skipf("transparent huge pages %q here: nothing is reserved", mode())
 	}
-	if os.Getenv("HUGEPAGES_CHILD") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestReserveOverUsedHeap$", "-test.v")
-		cmd.Env = append(os.Environ(), "HUGEPAGES_CHILD=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("%s", out)
-		if err != nil {
-			t.Fatalf("the fresh process: %v", err)
-		}
+	if !inFreshProcess(t) {
 		return
 	}
 	garbage := make([]byte, 16<<20)
@@ -140,13 +136,76 @@ func TestReserveOverUsedHeap(t *testing.T) {
 	garbage = nil
 	runtime.GC()
 	hwm0 := statusKiB(t, "VmHWM")
-	if _, err := Heap(512 << 20); err != nil {
+	if _, err := Heap(512<<20, nil); err != nil {
 		t.Fatal(err)
 	}
 	grew := statusKiB(t, "VmHWM") - hwm0
 	t.Logf("reserving 512 MiB over 16 MiB of garbage: the peak resident set grew %d KiB", grew)
 	if grew > 32<<10 {
 		t.Fatalf("reserving grew the peak resident set by %d KiB: the reserve was written", grew)
+	}
+}
+
+// inFreshProcess runs the test again in a process of its own and reports
+// false; in that process it reports true, and the test goes on there.
+func inFreshProcess(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("HUGEPAGES_CHILD") == t.Name() {
+		return true
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "HUGEPAGES_CHILD="+t.Name())
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("the fresh process: %v", err)
+	}
+	return false
+}
+
+// TestAdviceWithdrawnWhenHeapShrinks grows the heap into the reserve, then
+// lets the runtime return it: the advice must go, or the kernel's
+// background collapsing could fill again, as huge pages, the ranges the
+// runtime returned around what it still holds.
+func TestAdviceWithdrawnWhenHeapShrinks(t *testing.T) {
+	if mode() != "madvise" {
+		t.Skipf("transparent huge pages %q here: nothing is advised", mode())
+	}
+	if !inFreshProcess(t) {
+		return
+	}
+	watchEvery = 20 * time.Millisecond
+	said := make(chan string, 1)
+	if _, err := Heap(256<<20, func(f string, a ...any) { said <- fmt.Sprintf(f, a...) }); err != nil {
+		t.Fatal(err)
+	}
+	table := make([]byte, 128<<20)
+	for i := 0; i < len(table); i += 4096 {
+		table[i] = 1
+	}
+	addr := uintptr(unsafe.Pointer(&table[0]))
+	if flags := smapsField(t, addr, "VmFlags"); !strings.Contains(" "+flags+" ", " hg ") {
+		t.Fatalf("the table's mapping is not advised: VmFlags %q", flags)
+	}
+	// Still growing: nothing returned, the advice stays.
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case m := <-said:
+		t.Fatalf("withdrawn while the heap grew: %s", m)
+	default:
+	}
+	table = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	select {
+	case m := <-said:
+		t.Log(m)
+	case <-time.After(5 * time.Second):
+		t.Fatal("128 MiB returned to the system, and the advice not withdrawn")
+	}
+	flags := " " + smapsField(t, addr, "VmFlags") + " "
+	if strings.Contains(flags, " hg ") || !strings.Contains(flags, " nh ") {
+		t.Fatalf("after the withdrawal the mapping's VmFlags are %q: want nh, not hg", flags)
 	}
 }
 

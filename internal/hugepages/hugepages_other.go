@@ -2,4 +2,4 @@
 
 package hugepages
 
-func heap(reserve int) (int, error) { return 0, nil }
+func heap(reserve int, logf func(string, ...any)) (int, error) { return 0, nil }
