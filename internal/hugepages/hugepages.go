@@ -20,10 +20,9 @@
 // returned to the system, after the heap shrank from a peak, comes back
 // as resident without the runtime knowing (Go issue 64332; with a
 // collapse every 0.1 s, a heap that fell from 700 to 165 MiB stayed at
-// 280 MiB resident). So the advice is withdrawn the first time the
-// runtime returns a part of the heap it had used: huge pages back the
-// heap while it grows to its working size, which is when first touches
-// cost, and never hold memory given back.
+// 280 MiB resident). So a goroutine sets the process's resident memory
+// against the runtime's every second, and withdraws the advice once the
+// process holds clearly more than the runtime (slack).
 package hugepages
 
 // Heap has the runtime map reserve bytes of heap ahead of its use, without
@@ -32,8 +31,8 @@ package hugepages
 // the bytes of mapping advised: 0, without error, where there is nothing
 // to do (the system's mode is "always" or "never", or not Linux). Heap
 // grown past the reserve later gets ordinary pages, as without Heap. A
-// goroutine withdraws the advice once the runtime has returned
-// withdrawAfter bytes of heap it had used, and says so with logf.
+// goroutine withdraws the advice once the kernel holds resident memory
+// the runtime returned, and says so with logf.
 func Heap(reserve int, logf func(format string, args ...any)) (advised int, err error) {
 	return heap(reserve, logf)
 }

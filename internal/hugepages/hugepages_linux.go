@@ -89,34 +89,36 @@ func heap(reserve int, logf func(string, ...any)) (int, error) {
 	return int(advised), nil
 }
 
-// withdrawAfter is how much heap, returned to the system after the
-// runtime used it, withdraws the advice; watchEvery how often the
-// runtime's returned memory is read (a read costs about a microsecond).
-// khugepaged wakes every 10 s by default and scans 16 MiB a wake: it has
-// little time to fill what was returned before the advice is withdrawn.
-// What it filled stays resident: the runtime counts it as returned.
-var (
-	withdrawAfter uint64 = 16 << 20
-	watchEvery           = time.Second
-)
+// watchEvery is how often the process's resident memory is set against
+// the runtime's (a read of /proc/self/statm: microseconds). khugepaged
+// wakes every 10 s by default and scans 16 MiB a wake.
+var watchEvery = time.Second
 
-// withdraw removes the advice from spans once the heap's memory returned
-// to the system has grown withdrawAfter above its lowest: the heap grew
-// into the returned reserve, then shrank.
+// slack is how much more anonymous memory the process may hold resident
+// than the runtime keeps mapped before the advice is withdrawn: a page
+// the runtime touches in an empty 2-MiB range maps the whole range (a few
+// MiB over a run of the bench), and C code (H3) has memory of its own.
+func slack(runtime uint64) uint64 { return 32<<20 + runtime/8 }
+
+// withdraw removes the advice from spans once the process holds more
+// resident anonymous memory than the runtime keeps mapped, by more than
+// slack: the kernel has filled again memory the runtime returned.
 func withdraw(spans []*mapping, every time.Duration, logf func(string, ...any)) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
-	released := func() uint64 {
-		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		return sample[0].Value.Uint64()
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
 	}
-	low := released()
 	for range time.Tick(every) {
-		r := released()
-		low = min(low, r)
-		if r-low < withdrawAfter {
+		anon, ok := residentAnon()
+		if !ok {
+			return
+		}
+		metrics.Read(samples)
+		if samples[0].Value.Kind() != metrics.KindUint64 || samples[1].Value.Kind() != metrics.KindUint64 {
+			return
+		}
+		held := samples[0].Value.Uint64() - samples[1].Value.Uint64()
+		if anon <= held+slack(held) {
 			continue
 		}
 		for _, m := range spans {
@@ -125,10 +127,29 @@ func withdraw(spans []*mapping, every time.Duration, logf func(string, ...any)) 
 			syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, syscall.MADV_NOHUGEPAGE)
 		}
 		if logf != nil {
-			logf("the heap shrank (%d MiB returned to the system): huge pages no longer advised, so that the kernel does not fill again what the runtime returned", (r-low)>>20)
+			logf("%d MiB of anonymous memory resident where the runtime holds %d MiB: the kernel filled again memory the runtime returned; huge pages no longer advised for the heap", anon>>20, held>>20)
 		}
 		return
 	}
+}
+
+// residentAnon is the process's resident memory that is not a file's
+// (resident less shared, from /proc/self/statm).
+func residentAnon() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return 0, false
+	}
+	resident, err1 := strconv.ParseUint(string(f[1]), 10, 64)
+	shared, err2 := strconv.ParseUint(string(f[2]), 10, 64)
+	if err1 != nil || err2 != nil || shared > resident {
+		return 0, false
+	}
+	return (resident - shared) * uint64(os.Getpagesize()), true
 }
 
 // limitReserve bounds the reserve so that mapping it cannot fail: the
