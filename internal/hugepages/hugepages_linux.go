@@ -60,7 +60,6 @@ func heap(reserve int, logf func(string, ...any)) (int, error) {
 		reserved = append(reserved, make([]byte, chunk))
 	}
 	maps, err := mappings()
-	var advised uintptr
 	var spans []*mapping
 	for i := 0; err == nil && i < len(reserved); i++ {
 		addr := uintptr(unsafe.Pointer(&reserved[i][0]))
@@ -69,16 +68,16 @@ func heap(reserve int, logf func(string, ...any)) (int, error) {
 		case !ok:
 			err = fmt.Errorf("no mapping holds heap address %#x in /proc/self/maps", addr)
 		case !m.advised:
-			if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, syscall.MADV_HUGEPAGE); errno != 0 {
-				err = fmt.Errorf("madvise(MADV_HUGEPAGE): %w", errno)
-			}
 			m.advised = true
-			advised += m.end - m.start
 			spans = append(spans, m)
 		}
 	}
 	reserved = nil
+	if err == nil {
+		err = advise(spans, syscall.MADV_HUGEPAGE)
+	}
 	if err != nil {
+		advise(spans, syscall.MADV_NOHUGEPAGE) // ordinary pages, as the caller says
 		return 0, err
 	}
 	// The reserve goes back to the runtime as free heap, its pages
@@ -86,7 +85,23 @@ func heap(reserve int, logf func(string, ...any)) (int, error) {
 	// with the mapping.
 	debug.FreeOSMemory()
 	go withdraw(spans, watchEvery, logf)
-	return int(advised), nil
+	advised := 0
+	for _, m := range spans {
+		advised += int(m.end - m.start)
+	}
+	return advised, nil
+}
+
+// advise gives spans the advice (MADV_HUGEPAGE or MADV_NOHUGEPAGE), all
+// of them even when one fails, and returns the first failure.
+func advise(spans []*mapping, advice int) error {
+	var first error
+	for _, m := range spans {
+		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, uintptr(advice)); errno != 0 && first == nil {
+			first = fmt.Errorf("madvise(%d): %w", advice, errno)
+		}
+	}
+	return first
 }
 
 // watchEvery is how often the process's resident memory is set against
@@ -98,7 +113,7 @@ var watchEvery = time.Second
 // than the runtime keeps mapped before the advice is withdrawn: a page
 // the runtime touches in an empty 2-MiB range maps the whole range (a few
 // MiB over a run of the bench), and C code (H3) has memory of its own.
-func slack(runtime uint64) uint64 { return 32<<20 + runtime/8 }
+func slack(held uint64) uint64 { return 32<<20 + held/8 }
 
 // withdraw removes the advice from spans once the process holds more
 // resident anonymous memory than the runtime keeps mapped, by more than
@@ -121,11 +136,9 @@ func withdraw(spans []*mapping, every time.Duration, logf func(string, ...any)) 
 		if anon <= held+slack(held) {
 			continue
 		}
-		for _, m := range spans {
-			// ENOMEM would say part of the range is not mapped: the runtime
-			// never unmaps its heap, and the rest is withdrawn all the same.
-			syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, syscall.MADV_NOHUGEPAGE)
-		}
+		// ENOMEM would say part of a range is not mapped: the runtime
+		// never unmaps its heap, and the rest is withdrawn all the same.
+		advise(spans, syscall.MADV_NOHUGEPAGE)
 		if logf != nil {
 			logf("%d MiB of anonymous memory resident where the runtime holds %d MiB: the kernel filled again memory the runtime returned; huge pages no longer advised for the heap", anon>>20, held>>20)
 		}
