@@ -35,6 +35,7 @@ type config struct {
 	minutes   int
 	offset    time.Duration
 	runs      int
+	detRuns   int
 	queries   int
 	colds     int
 	senders   int
@@ -76,6 +77,7 @@ func main() {
 	fs.IntVar(&c.minutes, "minutes", 1440, "simulated minutes, from the city's first Monday")
 	fs.DurationVar(&c.offset, "offset", 0, "start this long after the city's first Monday 00:00")
 	fs.IntVar(&c.runs, "runs", 3, "runs of each ingest configuration (medians are reported)")
+	fs.IntVar(&c.detRuns, "detector-runs", 5, "runs of each configuration of the detector feed, whose runs are short and whose ratio to the peer moves most from round to round (at least -runs)")
 	fs.IntVar(&c.queries, "queries", 7, "warm repetitions of each query")
 	fs.IntVar(&c.colds, "cold-starts", 5, "fresh server processes whose first answer to each query is timed (the cold column is their median)")
 	fs.IntVar(&c.senders, "senders", 4, "concurrent ingest requests")
@@ -105,7 +107,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	if c.quick {
-		c.minutes, c.offset, c.runs, c.queries, c.colds = 180, 7*time.Hour, 1, 3, 1
+		c.minutes, c.offset, c.runs, c.detRuns, c.queries, c.colds = 180, 7*time.Hour, 1, 1, 3, 1
 		c.detMin = 30
 		c.live, c.liveSecs, c.liveHold = "0,200,1000", 5, 0
 		if c.peer == "install" {

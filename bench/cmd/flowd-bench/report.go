@@ -201,8 +201,9 @@ func (r *report) writeDetectorGoals(w io.Writer) {
 	perCPU := medianOf(det.results, bench.SendResult.PerCPU)
 	fmt.Fprintf(w, "\nThe detector feed (issue 10's second workload; `bench.DetectorFeed`): %d detectors over about 90 × 95 km, each on a base cell of its own, "+
 		"each reporting a count of cars and their mean speed every minute, %d minutes from %s: %d events making %d minute buckets in %d series. "+
-		"No line names the sensor of the line before it. The peer's series carry the cell label alone.\n\n",
-		f.Detectors, f.Minutes, f.Start.Format(time.RFC3339), f.Events, len(f.Samples), len(f.Series))
+		"No line names the sensor of the line before it. The peer's series carry the cell label alone. "+
+		"Medians of %d runs, in as many rounds (`-detector-runs`: its runs take seconds, and its ratios move most from round to round).\n\n",
+		f.Detectors, f.Minutes, f.Start.Format(time.RFC3339), f.Events, len(f.Samples), len(f.Series), len(det.results))
 	fmt.Fprintf(w, "| goal (issue 10), the detector feed | flowd | peer | ratio flowd/peer | verdict |\n|---|---:|---:|---:|---|\n")
 	fmt.Fprintf(w, "| ≥ 2.0 M events per server CPU-s, batches of 10,000 | %s | – | – | %s |\n", millions(perCPU), verdict(perCPU >= 2e6))
 	if pa := r.detAggr; pa != nil {
