@@ -77,7 +77,7 @@ pgo:
 	for run in 10000 1000; do \
 		GOFLAGS=-pgo=off FLOWD_CPUPROFILE=$$dir/$$run.prof $(GO) run ./bench/cmd/flowd-bench -only-ingest $$run -detectors 0 -runs 1 -peer off >/dev/null || exit 1; \
 	done && \
-	GOFLAGS=-pgo=off FLOWD_CPUPROFILE=$$dir/detectors.prof $(GO) run ./bench/cmd/flowd-bench -only-ingest detectors -runs 1 -peer off >/dev/null && \
+	GOFLAGS=-pgo=off FLOWD_CPUPROFILE=$$dir/detectors.prof $(GO) run ./bench/cmd/flowd-bench -only-ingest detectors -runs 1 -detector-runs 1 -peer off >/dev/null && \
 	$(GO) test -pgo=off -run '^$$' -bench 'PipelineCountsCSV' -benchtime 300x -o $$dir/ingest.test -cpuprofile $$dir/csv.prof ./ingest >/dev/null && \
 	$(GO) tool pprof -proto $$dir/*.prof > cmd/flowd/default.pgo && rm -r $$dir && \
 	echo "make: wrote cmd/flowd/default.pgo"
