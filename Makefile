@@ -51,12 +51,12 @@ vet:
 # Long runs: the full crash loop, fuzzing and the side-by-side benchmarks.
 bench: build
 	$(GO) run ./bench/cmd/flowd-bench -update BENCH.md
-	$(GO) test -run '^$$' -bench . -benchtime 2x -timeout 10m ./bench ./storage ./ingest ./geo ./api
+	$(GO) test -pgo=$(CURDIR)/cmd/flowd/default.pgo -run '^$$' -bench . -benchtime 2x -timeout 10m ./bench ./storage ./ingest ./geo ./api
 	FLOWD_CRASH_RUNS=50 $(GO) test -count=1 -run TestCrashLoop -timeout 30m ./cmd/flowd
 
 bench-quick: build
 	$(GO) run ./bench/cmd/flowd-bench -quick
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./storage ./ingest
+	$(GO) test -pgo=$(CURDIR)/cmd/flowd/default.pgo -run '^$$' -bench . -benchtime 1x ./storage ./ingest
 
 # pgo refreshes the profile the compiler builds flowd by
 # (cmd/flowd/default.pgo, which every `go build` of ./cmd/flowd uses: hot
