@@ -80,8 +80,9 @@ func csvAtAgrees(t *testing.T, header, line, after string, want bool) {
 	}
 	body := line + after
 	fast := newDecoder()
-	// A line read before, every field set: csvAt, which does not clear
-	// the fields first, must leave none of it.
+	// A line read before, every field set: none of it may be left in the
+	// fields of the line read next (a reader that did not clear them
+	// first would have to write every field a column names).
 	if _, _, ok := fast.csvAt([]byte("2019-01-07T08:00:00Z,cam-9,bus,7,60,1.5,y,z,w\n")); !ok {
 		t.Fatal("csvAt did not take the line before")
 	}
