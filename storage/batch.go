@@ -61,7 +61,8 @@ func (b *Batch) Release() {
 // of sums, for adding several buckets to it with AddTo. A sketch's
 // registers go through Add.
 func (b *Batch) Series(metric uint32, cell, sub uint64) int32 {
-	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, false, false)
+	k := SeriesKey{Metric: metric, Cell: cell, Sub: sub}
+	return b.t.lookup(k, k.hash(), false, false)
 }
 
 // SeriesRecent is Series for additions whose keys mostly differ from one
@@ -123,7 +124,8 @@ func (b *Batch) AddPairRecent(metric, pair uint32, cell, sub uint64, minute, v, 
 // SeriesSpread returns a handle of the series of runs of spread readings
 // of a spreading metric (see vocab.Spreads) in a cell, for AddRun.
 func (b *Batch) SeriesSpread(metric uint32, cell uint64) int32 {
-	return b.t.lookup(SeriesKey{Metric: metric, Cell: cell, Sub: spreadSub}, false, true)
+	k := SeriesKey{Metric: metric, Cell: cell, Sub: spreadSub}
+	return b.t.lookup(k, k.hash(), false, true)
 }
 
 // AddRun adds to series s, a handle from SeriesSpread, a run of n minutes

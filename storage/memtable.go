@@ -150,7 +150,7 @@ func (t *seriesTable) addSeconded(d int32, src *seriesTable, s int32, tr Tier) {
 func (t *seriesTable) ownSecond(d int32, k SeriesKey) int32 {
 	d2 := t.series[d].pair - 1
 	if d2 < 0 || t.series[d2].key != k {
-		d2 = t.lookup(k, false, false)
+		d2 = t.lookup(k, k.hash(), false, false)
 		t.series[d].pair = d2 + 1
 	}
 	return d2

@@ -529,7 +529,7 @@ func TestAddListAddsAsOneByOne(t *testing.T) {
 			rng.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
 			got.addList(&b.t, list, TierMinute)
 			for _, s := range list {
-				want.addSeries(&b.t, s, TierMinute)
+				want.addSeries(&b.t, s, TierMinute, b.t.series[s].key.hash())
 			}
 		}
 		if len(got.series) != len(want.series) || got.npts != want.npts || got.npts2 != want.npts2 {

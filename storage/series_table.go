@@ -243,13 +243,13 @@ func MinuteInRange(m int64) bool { return m >= 0 && m <= math.MaxInt32 }
 // full.
 func slotOf(idx int32, h uint64) uint64 { return uint64(idx+1)<<32 | h>>32 }
 
-// lookup returns the index of the series with key k, adding it if new;
-// isMax and spread describe a new one.
-func (t *seriesTable) lookup(k SeriesKey, isMax, spread bool) int32 {
+// lookup returns the index of the series with key k, whose hash is h
+// (k.hash(): a caller looking up many keys hashes each once, see
+// addList), adding it if new; isMax and spread describe a new one.
+func (t *seriesTable) lookup(k SeriesKey, h uint64, isMax, spread bool) int32 {
 	if len(t.slots) == 0 {
 		t.slots = make([]uint64, minSlots)
 	}
-	h := k.hash()
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		sl := t.slots[i]
@@ -271,7 +271,7 @@ func (t *seriesTable) addKey(k SeriesKey, isMax bool, minute, v int64) {
 		v = packRegister(k.Sub, v)
 		k.Sub = 0
 	}
-	t.add(t.lookup(k, isMax, false), minute, v)
+	t.add(t.lookup(k, k.hash(), isMax, false), minute, v)
 }
 
 // insert adds the series k at the empty slot i.
@@ -501,62 +501,75 @@ const aheadGroup = 16
 func (t *seriesTable) addList(src *seriesTable, list []int32, tr Tier) {
 	const g = aheadGroup
 	var addrs [2 * g]uintptr
+	// The hashes of the keys of the three groups under way (slots asked
+	// for, series asked for, being added), by group number mod 3: each
+	// key hashed once, not at every step.
+	var hs [3][g]uint64
 	grp := func(k int) []int32 { return list[min(k, len(list)):min(k+g, len(list))] }
-	// slotsOf asks for the index slots where the lookups of grp start.
-	slotsOf := func(grp []int32) {
+	hashes := func(k int) *[g]uint64 { return &hs[k/g%3] }
+	// slotsOf hashes the keys of the group from k and asks for the index
+	// slots where their lookups start.
+	slotsOf := func(k int) {
+		grp, h := grp(k), hashes(k)
+		for i, s := range grp {
+			h[i] = src.series[s].key.hash()
+		}
 		if len(t.slots) == 0 {
 			return
 		}
 		mask := uint64(len(t.slots) - 1)
-		for i, s := range grp {
-			addrs[i] = prefetch.Addr(&t.slots[src.series[s].key.hash()&mask])
+		for i := range grp {
+			addrs[i] = prefetch.Addr(&t.slots[h[i]&mask])
 		}
 		prefetch.Lines(addrs[:len(grp)])
 	}
-	// seriesOf asks for the series that grp's slots (asked for a group
-	// before) name, and for grp's last points in src. A slot of another
-	// key whose hash shares the low bits asks for that key's series:
-	// harmless.
-	seriesOf := func(grp []int32) {
+	// seriesOf asks for the series that the slots of the group from k
+	// (asked for a group before) name, and for the group's last points in
+	// src. A slot of another key whose hash shares the low bits asks for
+	// that key's series: harmless.
+	seriesOf := func(k int) {
 		if len(t.slots) == 0 {
 			return
 		}
+		grp, h := grp(k), hashes(k)
 		mask := uint64(len(t.slots) - 1)
 		n := 0
-		for _, s := range grp {
+		for i, s := range grp {
 			ss := &src.series[s]
 			if ss.tail >= 0 {
 				addrs[n] = prefetch.Addr(src.at(uint32(ss.tailStart)))
 				n++
 			}
-			if d := int32(t.slots[ss.key.hash()&mask]>>32) - 1; d >= 0 && int(d) < len(t.series) {
+			if d := int32(t.slots[h[i]&mask]>>32) - 1; d >= 0 && int(d) < len(t.series) {
 				addrs[n] = prefetch.Addr(&t.series[d])
 				n++
 			}
 		}
 		prefetch.Lines(addrs[:n])
 	}
-	slotsOf(grp(0))
-	slotsOf(grp(g))
-	seriesOf(grp(0))
+	slotsOf(0)
+	slotsOf(g)
+	seriesOf(0)
 	for j := 0; j < len(list); j += g {
-		slotsOf(grp(j + 2*g))
-		seriesOf(grp(j + g))
-		for _, s := range grp(j) {
-			t.addSeries(src, s, tr)
+		slotsOf(j + 2*g)
+		seriesOf(j + g)
+		h := hashes(j)
+		for i, s := range grp(j) {
+			t.addSeries(src, s, tr, h[i])
 		}
 	}
 }
 
 // addSeries adds every point of series s of src to t, with its minute
 // truncated to tier tr, and returns the series of t it went to (-1 for a
-// series without points, which makes no row).
-func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier) int32 {
+// series without points, which makes no row); h is the hash of the
+// series' key.
+func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier, h uint64) int32 {
 	ss := &src.series[s]
 	if ss.head < 0 {
 		return -1 // a series without points (a count of 0) makes no row
 	}
-	d := t.lookup(ss.key, ss.isMax, ss.spread)
+	d := t.lookup(ss.key, h, ss.isMax, ss.spread)
 	if ss.second != 0 {
 		t.addSeconded(d, src, s, tr)
 		return d

@@ -104,7 +104,8 @@ func TestSketchRegistersShareASeries(t *testing.T) {
 	// A record of flowd before packed registers: a series per register.
 	var old seriesTable
 	for _, d := range adds {
-		old.add(old.lookup(SeriesKey{Metric: d.Metric, Cell: d.Cell + 20, Sub: d.Sub}, true, false), d.Minute, d.Value)
+		k := SeriesKey{Metric: d.Metric, Cell: d.Cell + 20, Sub: d.Sub}
+		old.add(old.lookup(k, k.hash(), true, false), d.Minute, d.Value)
 	}
 	seg := append(walSegmentHeader[:], appendFrame(nil, appendSeriesRecord(nil, &old, nil))...)
 	s = reopenWithSegment(t, dir, seg)

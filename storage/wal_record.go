@@ -221,7 +221,7 @@ func decodeSeries(p []byte, xorCells bool, t *seriesTable, isMax, isSpread func(
 		if spread {
 			k.Sub = spreadSub // a run keyed by its length, before packed runs, is packed below
 		}
-		s := t.lookup(k, m, spread)
+		s := t.lookup(k, k.hash(), m, spread)
 		minute := base
 		for j := uint64(0); j < points; j++ {
 			d, k1 := binary.Varint(p)

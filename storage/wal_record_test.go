@@ -144,7 +144,8 @@ func TestSpreadRunsReplayAndBadRunsFail(t *testing.T) {
 	}
 	for _, bad := range []point{mkPoint(27000000, packSpread(0, 90)), mkPoint(27000000, packSpread(1, 90)), mkPoint(27000050, packSpread(30, 90))} {
 		var raw seriesTable
-		raw.add(raw.lookup(SeriesKey{Metric: 4, Cell: 10, Sub: spreadSub}, false, true), int64(bad.minute), bad.val())
+		k := SeriesKey{Metric: 4, Cell: 10, Sub: spreadSub}
+		raw.add(raw.lookup(k, k.hash(), false, true), int64(bad.minute), bad.val())
 		var out seriesTable
 		if err := decodeRecord(appendSeriesRecord(nil, &raw, nil), &out, noSpread, isSpread, func(TripOp) {}, func() {}); err == nil {
 			n, v := unpackSpread(bad.val())
