@@ -613,7 +613,7 @@ func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64,
 			if sv := int64(c.Speed*float64(c.Count) + 0.5); c.HasSpeed && sv > 0 {
 				bt.sums.AddPairRecent(ids.count, ids.speed, uint64(cell), 0, first, c.Count, sv)
 			} else {
-				bt.sums.AddTo(bt.sums.SeriesRecent(ids.count, uint64(cell), 0), first, c.Count)
+				bt.sums.AddRecent(ids.count, uint64(cell), 0, first, c.Count)
 			}
 		}
 		return

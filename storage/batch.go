@@ -24,6 +24,8 @@ type Batch struct {
 	// recent holds the index + 1 of series SeriesRecent made or found
 	// lately, and the low half of their keys' hash, by its top bits.
 	recent [recentSlots]uint64
+	// recentRows is recent for the rows AddPairRecent made.
+	recentRows [recentSlots]uint64
 }
 
 // recentSlots is the size of Batch.recent: more than the keys a request
@@ -54,6 +56,7 @@ func (b *Batch) Release() {
 	b.err = nil
 	b.spanned = false
 	b.recent = [recentSlots]uint64{}
+	b.recentRows = [recentSlots]uint64{}
 	freeBatches.Put(b)
 }
 
@@ -90,12 +93,15 @@ func (b *Batch) SeriesRecent(metric uint32, cell, sub uint64) int32 {
 }
 
 // AddPairRecent adds v to the bucket of minute of the series (metric,
-// cell, sub), found as SeriesRecent finds it, and v2 to the same bucket of
-// (pair, cell, sub): a detector class's count and its speed sum. v2 is
-// kept in the same point as v, as its second value (see point), when it
-// is from 1 to 2^32-1 and the sum there stays so; otherwise in the pair's
-// own series. A request of readings then makes one series, one point and
-// one key to look up in the memtable a reading, not two of each.
+// cell, sub) and v2 to the same bucket of (pair, cell, sub): a detector
+// class's count and its speed sum. It is made for a request of readings
+// where each sensor comes once or twice: the pair is a row of the batch
+// (see row), added to the last row of the same key and minute made
+// lately, if any, and otherwise new. v2 is kept in the row, as its second
+// value, when it is from 1 to 2^32-1 and the sum there stays so; a v2
+// outside that goes to the pair's series. A request of readings then
+// makes a row, one key to look up in the memtable and one point there a
+// reading, not two of each.
 func (b *Batch) AddPairRecent(metric, pair uint32, cell, sub uint64, minute, v, v2 int64) {
 	if !MinuteInRange(minute) {
 		if b.err == nil {
@@ -103,21 +109,57 @@ func (b *Batch) AddPairRecent(metric, pair uint32, cell, sub uint64, minute, v, 
 		}
 		return
 	}
-	s := b.SeriesRecent(metric, cell, sub)
+	if v2 < 0 || v2 > math.MaxUint32 {
+		b.AddTo(b.SeriesRecent(metric, cell, sub), minute, v)
+		b.AddTo(b.SeriesRecent(pair, cell, sub), minute, v2)
+		return
+	}
+	second := uint32(0)
+	if v2 != 0 {
+		second = pair + 1
+	}
+	b.addRow(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, int32(minute), second, v, uint32(v2))
+}
+
+// AddRecent adds v to the bucket of minute of the series (metric, cell,
+// sub) as AddPairRecent does, without a second value.
+func (b *Batch) AddRecent(metric uint32, cell, sub uint64, minute, v int64) {
+	if !MinuteInRange(minute) {
+		if b.err == nil {
+			b.err = fmt.Errorf("minute %d is out of range", minute)
+		}
+		return
+	}
+	b.addRow(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, int32(minute), 0, v, 0)
+}
+
+// addRow adds a reading to the row of its key and minute that recentRows
+// names, when that row can take it (its second value is of the same
+// metric, or either has none, and the sum stays within 32 bits), or as a
+// new row.
+func (b *Batch) addRow(k SeriesKey, minute int32, second uint32, v int64, v2 uint32) {
 	t := &b.t
-	if se := &t.series[s]; v2 > 0 && v2 <= math.MaxUint32 && (se.second == 0 || se.second == pair+1) {
-		b.span(minute)
-		if t.addPair(s, minute, v, uint32(v2)) {
-			if se.second == 0 {
-				se.second = pair + 1
-				t.seconds++
+	h := k.hash()
+	r := &b.recentRows[h>>(64-recentBits)]
+	// The hash's low half beside the index, as in SeriesRecent.
+	if i := int32(*r>>32) - 1; i >= 0 && uint32(*r) == uint32(h) {
+		if rw := &t.rows[i]; rw.key == k && rw.minute == minute && (second == 0 || rw.second == 0 || rw.second == second) && uint64(rw.v2)+uint64(v2) <= math.MaxUint32 {
+			rw.v += v
+			if second != 0 {
+				if rw.second == 0 {
+					rw.second = second
+					t.rowSeconds++
+				}
+				rw.v2 += v2
 			}
 			return
 		}
 	}
-	b.AddTo(s, minute, v)
-	if v2 != 0 {
-		b.AddTo(b.SeriesRecent(pair, cell, sub), minute, v2)
+	b.span(int64(minute))
+	*r = uint64(len(t.rows)+1)<<32 | uint64(uint32(h))
+	t.rows = append(t.rows, row{key: k, minute: minute, second: second, v: v, v2: v2})
+	if second != 0 {
+		t.rowSeconds++
 	}
 }
 
@@ -236,6 +278,15 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 				if pt.v2 != 0 {
 					dst = append(dst, Delta{Key: Key{Metric: se.second - 1, Cell: k.Cell, Sub: k.Sub, Minute: m}, Value: int64(pt.v2)})
 				}
+			}
+		}
+	}
+	for i := range b.t.rows {
+		r := &b.t.rows[i]
+		if m := int64(r.minute); m >= lo && m <= hi {
+			dst = append(dst, Delta{Key: Key{Metric: r.key.Metric, Cell: r.key.Cell, Sub: r.key.Sub, Minute: m}, Value: r.v})
+			if r.second != 0 {
+				dst = append(dst, Delta{Key: Key{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub, Minute: m}, Value: int64(r.v2)})
 			}
 		}
 	}

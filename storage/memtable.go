@@ -74,7 +74,7 @@ func newMemtableLike(prev *memtable) *memtable {
 // shardScratch groups a table's series by memtable shard; callers keep one
 // to reuse.
 type shardScratch struct {
-	lists [memShards][]int32
+	lists, rows [memShards][]int32
 }
 
 // addTable adds every point of src to both tiers, or to tier only when
@@ -86,17 +86,23 @@ type shardScratch struct {
 func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) {
 	for i := range scratch.lists {
 		scratch.lists[i] = scratch.lists[i][:0]
+		scratch.rows[i] = scratch.rows[i][:0]
 	}
 	for s := range src.series {
 		i := cellShard(src.series[s].key.Cell, memShards)
 		scratch.lists[i] = append(scratch.lists[i], int32(s))
+	}
+	for r := range src.rows {
+		i := cellShard(src.rows[r].key.Cell, memShards)
+		scratch.rows[i] = append(scratch.rows[i], int32(r))
 	}
 	tr := TierMinute
 	if only != numTiers {
 		tr = only
 	}
 	for i, list := range scratch.lists {
-		if len(list) == 0 {
+		rows := scratch.rows[i]
+		if len(list) == 0 && len(rows) == 0 {
 			continue
 		}
 		sh := &m.shards[i]
@@ -105,7 +111,12 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 		if only != numTiers {
 			dst = &sh.only[only]
 		}
-		dst.addList(src, list, tr)
+		if len(list) > 0 {
+			dst.addList(src, list, tr)
+		}
+		if len(rows) > 0 {
+			dst.addRows(src.rows, rows, tr)
+		}
 		sh.mu.Unlock()
 	}
 }
@@ -119,28 +130,37 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 func (t *seriesTable) addSeconded(d int32, src *seriesTable, s int32, tr Tier) {
 	ss := &src.series[s]
 	k2 := SeriesKey{Metric: ss.second - 1, Cell: ss.key.Cell, Sub: ss.key.Sub}
-	if se := &t.series[d]; se.second == 0 && !se.isMax && !se.spread {
-		se.second = ss.second
-		t.listSecond(k2.Metric, d)
-	}
-	paired := t.series[d].second == ss.second
-	own := int32(-1) // the second's own series, once needed
+	paired := t.takeSecond(d, ss.second)
 	for c := ss.head; c >= 0; {
 		var run []point
 		run, _, c = src.chunkAt(ss, c)
 		for _, pt := range run {
-			m := tr.Truncate(int64(pt.minute))
-			if paired && t.addPair(d, m, pt.val(), pt.v2) {
-				continue
-			}
-			t.add(d, m, pt.val())
-			if pt.v2 != 0 {
-				if own < 0 {
-					own = t.ownSecond(d, k2)
-				}
-				t.add(own, m, int64(pt.v2))
-			}
+			t.addSecondedPoint(d, paired, k2, tr.Truncate(int64(pt.minute)), pt.val(), pt.v2)
 		}
+	}
+}
+
+// takeSecond has series d of t hold the second values of metric
+// second-1 (second is a metric + 1) in its points, when it holds none yet
+// and can, and reports whether it holds them.
+func (t *seriesTable) takeSecond(d int32, second uint32) bool {
+	if se := &t.series[d]; se.second == 0 && !se.isMax && !se.spread {
+		se.second = second
+		t.listSecond(second-1, d)
+	}
+	return t.series[d].second == second
+}
+
+// addSecondedPoint adds v and its second value v2 (0 for none) at minute m
+// to series d of t: v2 in d's point when paired (see takeSecond) and the
+// point can hold it, otherwise in the series k2 of its own.
+func (t *seriesTable) addSecondedPoint(d int32, paired bool, k2 SeriesKey, m, v int64, v2 uint32) {
+	if paired && t.addPair(d, m, v, v2) {
+		return
+	}
+	t.add(d, m, v)
+	if v2 != 0 {
+		t.add(t.ownSecond(d, k2), m, int64(v2))
 	}
 }
 

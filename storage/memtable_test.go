@@ -498,9 +498,10 @@ func TestMemtableLikeHasRoom(t *testing.T) {
 }
 
 // TestAddListAddsAsOneByOne adds lists of every length around the groups
-// addList asks for ahead, into tables that grow while they are added and
+// addList and addRows ask for ahead, into tables that grow while they are added and
 // into tables that hold the series already, and checks every series'
-// points against addSeries called series by series.
+// points against addSeries called series by series (and addRow row by
+// row).
 func TestAddListAddsAsOneByOne(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 49, 100, 1000, 5000} {
@@ -530,6 +531,16 @@ func TestAddListAddsAsOneByOne(t *testing.T) {
 			got.addList(&b.t, list, TierMinute)
 			for _, s := range list {
 				want.addSeries(&b.t, s, TierMinute, b.t.series[s].key.hash())
+			}
+			// The batch's rows (AddPairRecent), by addRows and one by one.
+			rows := make([]int32, len(b.t.rows))
+			for i := range rows {
+				rows[i] = int32(i)
+			}
+			rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+			got.addRows(b.t.rows, rows, TierMinute)
+			for _, r := range rows {
+				want.addRow(&b.t.rows[r], b.t.rows[r].key.hash(), TierMinute)
 			}
 		}
 		if len(got.series) != len(want.series) || got.npts != want.npts || got.npts2 != want.npts2 {

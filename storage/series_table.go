@@ -200,6 +200,26 @@ type seriesTable struct {
 	// seconds counts the series holding second values (listSecond),
 	// npts2 the points holding one.
 	seconds, npts2 int
+	// rows are a batch's readings outside its series (Batch.AddPairRecent),
+	// rowSeconds those of them holding a second value. Only a batch's
+	// table has rows; every reader of one (the memtable's addTable, a WAL
+	// record, deltas) takes each as a series of one point.
+	rows       []row
+	rowSeconds int
+}
+
+// row is one bucket addition of a reading, and its second value: a
+// request of readings where each sensor comes once costs a row a
+// reading, 48 bytes written once in order, rather than a series, a chunk
+// and a point (96 bytes in three places) that the WAL record and the
+// memtable then read back from three places too.
+type row struct {
+	key    SeriesKey
+	minute int32
+	// second is the metric + 1 of v2 (see point.v2), 0 for none.
+	second uint32
+	v      int64
+	v2     uint32
 }
 
 // A sketch (vocab.Sketch: the registers of a distinct-card HyperLogLog)
@@ -506,46 +526,31 @@ func (t *seriesTable) addList(src *seriesTable, list []int32, tr Tier) {
 	// key hashed once, not at every step.
 	var hs [3][g]uint64
 	grp := func(k int) []int32 { return list[min(k, len(list)):min(k+g, len(list))] }
-	hashes := func(k int) *[g]uint64 { return &hs[k/g%3] }
+	hashes := func(k int) []uint64 { return hs[k/g%3][:len(grp(k))] }
 	// slotsOf hashes the keys of the group from k and asks for the index
 	// slots where their lookups start.
 	slotsOf := func(k int) {
-		grp, h := grp(k), hashes(k)
-		for i, s := range grp {
+		h := hashes(k)
+		for i, s := range grp(k) {
 			h[i] = src.series[s].key.hash()
 		}
-		if len(t.slots) == 0 {
-			return
-		}
-		mask := uint64(len(t.slots) - 1)
-		for i := range grp {
-			addrs[i] = prefetch.Addr(&t.slots[h[i]&mask])
-		}
-		prefetch.Lines(addrs[:len(grp)])
+		t.askSlots(h, addrs[:0])
 	}
 	// seriesOf asks for the series that the slots of the group from k
 	// (asked for a group before) name, and for the group's last points in
-	// src. A slot of another key whose hash shares the low bits asks for
-	// that key's series: harmless.
+	// src.
 	seriesOf := func(k int) {
 		if len(t.slots) == 0 {
 			return
 		}
-		grp, h := grp(k), hashes(k)
-		mask := uint64(len(t.slots) - 1)
 		n := 0
-		for i, s := range grp {
-			ss := &src.series[s]
-			if ss.tail >= 0 {
+		for _, s := range grp(k) {
+			if ss := &src.series[s]; ss.tail >= 0 {
 				addrs[n] = prefetch.Addr(src.at(uint32(ss.tailStart)))
 				n++
 			}
-			if d := int32(t.slots[h[i]&mask]>>32) - 1; d >= 0 && int(d) < len(t.series) {
-				addrs[n] = prefetch.Addr(&t.series[d])
-				n++
-			}
 		}
-		prefetch.Lines(addrs[:n])
+		t.askSeries(hashes(k), addrs[:n])
 	}
 	slotsOf(0)
 	slotsOf(g)
@@ -558,6 +563,79 @@ func (t *seriesTable) addList(src *seriesTable, list []int32, tr Tier) {
 			t.addSeries(src, s, tr, h[i])
 		}
 	}
+}
+
+// askSlots asks for the index slots where the lookups of keys of hashes h
+// start; addrs is room for as many addresses.
+func (t *seriesTable) askSlots(h []uint64, addrs []uintptr) {
+	if len(t.slots) == 0 {
+		return
+	}
+	mask := uint64(len(t.slots) - 1)
+	for _, x := range h {
+		addrs = append(addrs, prefetch.Addr(&t.slots[x&mask]))
+	}
+	prefetch.Lines(addrs)
+}
+
+// askSeries asks for the series that the index slots of the keys of
+// hashes h name (asked for by askSlots before), and for the lines addrs
+// holds already; it has room for len(h) more. A slot of another key whose
+// hash shares the low bits asks for that key's series: harmless.
+func (t *seriesTable) askSeries(h []uint64, addrs []uintptr) {
+	if len(t.slots) == 0 {
+		return
+	}
+	mask := uint64(len(t.slots) - 1)
+	for _, x := range h {
+		if d := int32(t.slots[x&mask]>>32) - 1; d >= 0 && int(d) < len(t.series) {
+			addrs = append(addrs, prefetch.Addr(&t.series[d]))
+		}
+	}
+	prefetch.Lines(addrs)
+}
+
+// addRows adds the rows list of rows to t, each a series of one point
+// with its second value, as addList adds series (asking for the index
+// slots and series ahead the same way), their minutes truncated to tier
+// tr.
+func (t *seriesTable) addRows(rows []row, list []int32, tr Tier) {
+	const g = aheadGroup
+	var addrs [g]uintptr
+	var hs [3][g]uint64
+	grp := func(k int) []int32 { return list[min(k, len(list)):min(k+g, len(list))] }
+	hashes := func(k int) []uint64 { return hs[k/g%3][:len(grp(k))] }
+	slotsOf := func(k int) {
+		h := hashes(k)
+		for i, r := range grp(k) {
+			h[i] = rows[r].key.hash()
+		}
+		t.askSlots(h, addrs[:0])
+	}
+	slotsOf(0)
+	slotsOf(g)
+	t.askSeries(hashes(0), addrs[:0])
+	for j := 0; j < len(list); j += g {
+		slotsOf(j + 2*g)
+		t.askSeries(hashes(j+g), addrs[:0])
+		h := hashes(j)
+		for i, r := range grp(j) {
+			t.addRow(&rows[r], h[i], tr)
+		}
+	}
+}
+
+// addRow adds row r, whose key's hash is h, to t, its minute truncated to
+// tier tr.
+func (t *seriesTable) addRow(r *row, h uint64, tr Tier) {
+	d := t.lookup(r.key, h, false, false)
+	m := tr.Truncate(int64(r.minute))
+	if r.second == 0 {
+		t.add(d, m, r.v)
+		return
+	}
+	k2 := SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}
+	t.addSecondedPoint(d, t.takeSecond(d, r.second), k2, m, r.v, r.v2)
 }
 
 // addSeries adds every point of series s of src to t, with its minute
@@ -597,7 +675,7 @@ func (t *seriesTable) addPoints(d int32, src *seriesTable, s int32, tr Tier) {
 
 // len is the number of points and of second values in them: an upper
 // bound of the rows it holds.
-func (t *seriesTable) len() int { return t.npts + t.npts2 }
+func (t *seriesTable) len() int { return t.npts + t.npts2 + len(t.rows) + t.rowSeconds }
 
 // bytes is the memory the table's contents fill (its index, series,
 // chunks and points), not counting room reserved for more.
@@ -605,7 +683,7 @@ func (t *seriesTable) bytes() int {
 	// A table reused after a reset keeps its grown index: counted at the
 	// size its series would need (at most four slots a series), so that
 	// an emptied memtable does not count as full.
-	n := min(len(t.slots), 4*len(t.series))*8 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{}))
+	n := min(len(t.slots), 4*len(t.series))*8 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{})) + len(t.rows)*int(unsafe.Sizeof(row{}))
 	if t.byMetric != nil {
 		n += len(t.series) * 4
 	}
@@ -623,6 +701,7 @@ func (t *seriesTable) reset() {
 	}
 	t.pages = t.pages[:0]
 	t.used, t.npts, t.npts2, t.indexed, t.seconds = 0, 0, 0, 0, 0
+	t.rows, t.rowSeconds = t.rows[:0], 0
 	for m, list := range t.byMetric {
 		t.byMetric[m] = list[:0] // kept grown for the next use
 	}
@@ -634,7 +713,7 @@ const maxPooledSlots = 1 << 17
 // trim drops memory a pooled table should not keep after an unusually
 // large batch.
 func (t *seriesTable) trim() {
-	if len(t.slots) > maxPooledSlots {
+	if len(t.slots) > maxPooledSlots || cap(t.rows) > maxPooledSlots {
 		*t = seriesTable{indexMetrics: t.indexMetrics}
 	}
 }

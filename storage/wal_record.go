@@ -85,7 +85,7 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries2)
 	// A series' second values (Batch.AddPairRecent) are written as a
 	// series of their own after it, as a batch held them before.
-	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds))
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+len(t.rows)+t.rowSeconds))
 	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	prevCell := uint64(0)
@@ -123,6 +123,27 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 			dst = binary.AppendVarint(dst, int64(one.v2))
 		}
 	}
+	// A batch's rows, each as a series of one point and, with a second
+	// value, the second's series of one point after it.
+	for i := range t.rows {
+		r := &t.rows[i]
+		dst = binary.AppendUvarint(dst, uint64(r.key.Metric))
+		dst = appendCellXOR(dst, r.key.Cell^prevCell, r.key.Cell)
+		prevCell = r.key.Cell
+		dst = binary.AppendUvarint(dst, r.key.Sub)
+		dst = append(dst, 1) // points
+		dst = binary.AppendVarint(dst, int64(r.minute)-base)
+		dst = binary.AppendVarint(dst, r.v)
+		if r.second == 0 {
+			continue
+		}
+		dst = binary.AppendUvarint(dst, uint64(r.second-1))
+		dst = appendCellXOR(dst, 0, r.key.Cell)
+		dst = binary.AppendUvarint(dst, r.key.Sub)
+		dst = append(dst, 1)
+		dst = binary.AppendVarint(dst, int64(r.minute)-base)
+		dst = binary.AppendVarint(dst, int64(r.v2))
+	}
 	return appendTripOps(dst, ops)
 }
 
@@ -134,6 +155,9 @@ func recordBase(t *seriesTable) int64 {
 			run, _, _ := t.chunkAt(se, se.tail)
 			return int64(run[0].minute)
 		}
+	}
+	if len(t.rows) > 0 {
+		return int64(t.rows[0].minute)
 	}
 	return 0
 }

@@ -34,7 +34,7 @@ func appendBatchRecord(dst []byte, deltas []Delta, ops []TripOp) []byte {
 // tests that such records still replay.
 func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries)
-	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds))
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+len(t.rows)+t.rowSeconds))
 	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	for i := range t.series {
@@ -52,7 +52,25 @@ func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 			dst = appendRecordPoints(dst, t, se, base, true)
 		}
 	}
+	// A batch's rows (which flowd of type 3 did not have) as series of
+	// one point, as appendSeriesRecord writes them.
+	for _, r := range t.rows {
+		dst = appendV3Point(dst, r.key, int64(r.minute)-base, r.v)
+		if r.second != 0 {
+			dst = appendV3Point(dst, SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}, int64(r.minute)-base, int64(r.v2))
+		}
+	}
 	return appendTripOps(dst, ops)
+}
+
+// appendV3Point appends a series of one point as a type-3 record holds it.
+func appendV3Point(dst []byte, k SeriesKey, minute, v int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(k.Metric))
+	dst = binary.LittleEndian.AppendUint64(dst, k.Cell)
+	dst = binary.AppendUvarint(dst, k.Sub)
+	dst = binary.AppendUvarint(dst, 1)
+	dst = binary.AppendVarint(dst, minute)
+	return binary.AppendVarint(dst, v)
 }
 
 // appendOldFrame frames a record payload as flowd did before WAL format 2:
@@ -272,6 +290,14 @@ func seriesOf(t *seriesTable) []seriesPoints {
 			k := se.key
 			k.Metric = se.second - 1
 			out = append(out, seriesPoints{k, t.appendSecond(nil, int32(i))})
+		}
+	}
+	// A batch's rows after its series, each a series of one point, as a
+	// record holds them.
+	for _, r := range t.rows {
+		out = append(out, seriesPoints{r.key, []point{mkPoint(r.minute, r.v)}})
+		if r.second != 0 {
+			out = append(out, seriesPoints{SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}, []point{mkPoint(r.minute, int64(r.v2))}})
 		}
 	}
 	return out
