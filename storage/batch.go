@@ -8,10 +8,11 @@ import (
 )
 
 // Batch collects the bucket additions of one ingest request, grouped by
-// series, for one durable write (Store.Submit). Additions to the same
-// bucket are combined as they come when they are consecutive in their
-// series, which is how a request's events usually arrive. A Batch is not
-// safe for concurrent use.
+// series (or, for readings, as rows: see AddPairRecent), for one durable
+// write (Store.Submit). Additions to the same bucket are combined as they
+// come when they are consecutive in their series, which is how a
+// request's events usually arrive. A Batch is not safe for concurrent
+// use.
 type Batch struct {
 	t       seriesTable
 	err     error
@@ -236,8 +237,9 @@ func (b *Batch) Add(metric uint32, isMax bool, cell, sub uint64, minute, v int64
 	}
 }
 
-// Len is the number of points the batch holds: at most one a bucket for
-// the additions that came in order.
+// Len is the number of values the batch holds, in points and rows, each
+// second value counted: at most one a bucket for the additions that came
+// in order.
 func (b *Batch) Len() int { return b.t.len() }
 
 // AppendDeltas appends the batch's additions to dst as deltas.

@@ -81,7 +81,7 @@ type shardScratch struct {
 // only is not numTiers (replay after a partial flush).
 //
 // A memtable is sharded by cell, so that the series of a cell's second
-// values (a class's speed sums, see addSeconded) that its count's points
+// values (a class's speed sums, see addSecondedPoint) that its count's points
 // could not hold is found in the count's shard.
 func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) {
 	for i := range scratch.lists {
@@ -118,25 +118,6 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 			dst.addRows(src.rows, rows, tr)
 		}
 		sh.mu.Unlock()
-	}
-}
-
-// addSeconded adds the points of series s of src, which hold second
-// values (Batch.AddPairRecent), to series d of t, their minutes truncated
-// to tier tr: each value with its second, in d's points when d holds the
-// second values of that metric (or none yet). A second value d's point
-// cannot hold (d holds another metric's, or the sum would pass 32 bits)
-// goes to the second's own series.
-func (t *seriesTable) addSeconded(d int32, src *seriesTable, s int32, tr Tier) {
-	ss := &src.series[s]
-	k2 := SeriesKey{Metric: ss.second - 1, Cell: ss.key.Cell, Sub: ss.key.Sub}
-	paired := t.takeSecond(d, ss.second)
-	for c := ss.head; c >= 0; {
-		var run []point
-		run, _, c = src.chunkAt(ss, c)
-		for _, pt := range run {
-			t.addSecondedPoint(d, paired, k2, tr.Truncate(int64(pt.minute)), pt.val(), pt.v2)
-		}
 	}
 }
 
@@ -420,7 +401,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 			continue
 		}
 		if secondIn(refs[i:], k) {
-			// Second values with a series of their own (see addSeconded):
+			// Second values with a series of their own (see addSecondedPoint):
 			// gathered, sorted and summed.
 			pts = pts[:0]
 			for ; i < len(refs) && refs[i].key == k; i++ {

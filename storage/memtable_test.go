@@ -316,7 +316,7 @@ func TestSortAboveSortsByTheHighBits(t *testing.T) {
 // makes them (a count and, not always, its speed sum, added together,
 // several readings of one cell in a batch, minutes out of order and
 // repeated) to a memtable, which keeps the speed sums as second values of
-// the counts' points (addSeconded), and checks every row a flush reads in both
+// the counts' points (addSecondedPoint), and checks every row a flush reads in both
 // tiers, and every row a scan reads, against sums kept in a map. Among
 // the sums: values a second value cannot hold (0, negative, 2^32 and
 // more), sums that pass 32 bits, seconds added alone, and batches applied

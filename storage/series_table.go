@@ -55,9 +55,9 @@ func (k SeriesKey) hash() uint64 {
 //
 // v2 is a second value, added at the same minute to another series of the
 // same cell and sub-key: a count's speed sum (series.second names its
-// metric), 0 for none. A batch (Batch.AddPairRecent) and the memtable
-// (addSeconded) keep a class's speed sums there rather than in series of
-// their own: 40 % of the city's buckets, and half of a detector feed's,
+// metric), 0 for none. A batch's rows (Batch.AddPairRecent) and the
+// memtable (addRow) keep a class's speed sums there rather than in series
+// of their own: 40 % of the city's buckets, and half of a detector feed's,
 // then cost no series, no lookup, no chunks and no cache lines of their
 // own. Only values from 1 to 2^32-1 go there; others, and any addition v2
 // cannot hold, go to the second's own series.
@@ -648,10 +648,6 @@ func (t *seriesTable) addSeries(src *seriesTable, s int32, tr Tier, h uint64) in
 		return -1 // a series without points (a count of 0) makes no row
 	}
 	d := t.lookup(ss.key, h, ss.isMax, ss.spread)
-	if ss.second != 0 {
-		t.addSeconded(d, src, s, tr)
-		return d
-	}
 	t.addPoints(d, src, s, tr)
 	return d
 }
