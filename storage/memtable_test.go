@@ -533,14 +533,11 @@ func TestAddListAddsAsOneByOne(t *testing.T) {
 				want.addSeries(&b.t, s, TierMinute, b.t.series[s].key.hash())
 			}
 			// The batch's rows (AddPairRecent), by addRows and one by one.
-			rows := make([]int32, len(b.t.rows))
-			for i := range rows {
-				rows[i] = int32(i)
-			}
+			rows := slices.Concat(b.t.rows[:]...)
 			rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
-			got.addRows(b.t.rows, rows, TierMinute)
-			for _, r := range rows {
-				want.addRow(&b.t.rows[r], b.t.rows[r].key.hash(), TierMinute)
+			got.addRows(rows, TierMinute)
+			for i := range rows {
+				want.addRow(&rows[i], rows[i].key.hash(), TierMinute)
 			}
 		}
 		if len(got.series) != len(want.series) || got.npts != want.npts || got.npts2 != want.npts2 {

@@ -200,12 +200,14 @@ type seriesTable struct {
 	// seconds counts the series holding second values (listSecond),
 	// npts2 the points holding one.
 	seconds, npts2 int
-	// rows are a batch's readings outside its series (Batch.AddPairRecent),
-	// rowSeconds those of them holding a second value. Only a batch's
-	// table has rows; every reader of one (the memtable's addTable, a WAL
-	// record, deltas) takes each as a series of one point.
-	rows       []row
-	rowSeconds int
+	// rows are a batch's readings outside its series (Batch.AddPairRecent)
+	// by the memtable shard of their cell (cellShard), so that the
+	// memtable adds each shard's rows in order as they lie; nrows is
+	// their number, rowSeconds that of those holding a second value. Only
+	// a batch's table has rows; every reader of one (the memtable's
+	// addTable, a WAL record, deltas) takes each as a series of one point.
+	rows              [memShards][]row
+	nrows, rowSeconds int
 }
 
 // row is one bucket addition of a reading, and its second value: a
@@ -595,32 +597,31 @@ func (t *seriesTable) askSeries(h []uint64, addrs []uintptr) {
 	prefetch.Lines(addrs)
 }
 
-// addRows adds the rows list of rows to t, each a series of one point
-// with its second value, as addList adds series (asking for the index
-// slots and series ahead the same way), their minutes truncated to tier
-// tr.
-func (t *seriesTable) addRows(rows []row, list []int32, tr Tier) {
+// addRows adds rows to t, each a series of one point with its second
+// value, as addList adds series (asking for the index slots and series
+// ahead the same way), their minutes truncated to tier tr.
+func (t *seriesTable) addRows(rows []row, tr Tier) {
 	const g = aheadGroup
 	var addrs [g]uintptr
 	var hs [3][g]uint64
-	grp := func(k int) []int32 { return list[min(k, len(list)):min(k+g, len(list))] }
+	grp := func(k int) []row { return rows[min(k, len(rows)):min(k+g, len(rows))] }
 	hashes := func(k int) []uint64 { return hs[k/g%3][:len(grp(k))] }
 	slotsOf := func(k int) {
 		h := hashes(k)
-		for i, r := range grp(k) {
-			h[i] = rows[r].key.hash()
+		for i := range grp(k) {
+			h[i] = rows[k+i].key.hash()
 		}
 		t.askSlots(h, addrs[:0])
 	}
 	slotsOf(0)
 	slotsOf(g)
 	t.askSeries(hashes(0), addrs[:0])
-	for j := 0; j < len(list); j += g {
+	for j := 0; j < len(rows); j += g {
 		slotsOf(j + 2*g)
 		t.askSeries(hashes(j+g), addrs[:0])
 		h := hashes(j)
-		for i, r := range grp(j) {
-			t.addRow(&rows[r], h[i], tr)
+		for i := range grp(j) {
+			t.addRow(&rows[j+i], h[i], tr)
 		}
 	}
 }
@@ -671,7 +672,7 @@ func (t *seriesTable) addPoints(d int32, src *seriesTable, s int32, tr Tier) {
 
 // len is the number of points and of second values in them: an upper
 // bound of the rows it holds.
-func (t *seriesTable) len() int { return t.npts + t.npts2 + len(t.rows) + t.rowSeconds }
+func (t *seriesTable) len() int { return t.npts + t.npts2 + t.nrows + t.rowSeconds }
 
 // bytes is the memory the table's contents fill (its index, series,
 // chunks and points), not counting room reserved for more.
@@ -679,7 +680,7 @@ func (t *seriesTable) bytes() int {
 	// A table reused after a reset keeps its grown index: counted at the
 	// size its series would need (at most four slots a series), so that
 	// an emptied memtable does not count as full.
-	n := min(len(t.slots), 4*len(t.series))*8 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{})) + len(t.rows)*int(unsafe.Sizeof(row{}))
+	n := min(len(t.slots), 4*len(t.series))*8 + len(t.series)*int(unsafe.Sizeof(series{})) + len(t.chunks)*16 + len(t.pages)*int(unsafe.Sizeof(pointPage{})) + t.nrows*int(unsafe.Sizeof(row{}))
 	if t.byMetric != nil {
 		n += len(t.series) * 4
 	}
@@ -697,7 +698,10 @@ func (t *seriesTable) reset() {
 	}
 	t.pages = t.pages[:0]
 	t.used, t.npts, t.npts2, t.indexed, t.seconds = 0, 0, 0, 0, 0
-	t.rows, t.rowSeconds = t.rows[:0], 0
+	for i := range t.rows {
+		t.rows[i] = t.rows[i][:0]
+	}
+	t.nrows, t.rowSeconds = 0, 0
 	for m, list := range t.byMetric {
 		t.byMetric[m] = list[:0] // kept grown for the next use
 	}
@@ -709,7 +713,11 @@ const maxPooledSlots = 1 << 17
 // trim drops memory a pooled table should not keep after an unusually
 // large batch.
 func (t *seriesTable) trim() {
-	if len(t.slots) > maxPooledSlots || cap(t.rows) > maxPooledSlots {
+	rows := 0
+	for i := range t.rows {
+		rows += cap(t.rows[i])
+	}
+	if len(t.slots) > maxPooledSlots || rows > maxPooledSlots {
 		*t = seriesTable{indexMetrics: t.indexMetrics}
 	}
 }

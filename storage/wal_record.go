@@ -85,7 +85,7 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries2)
 	// A series' second values (Batch.AddPairRecent) are written as a
 	// series of their own after it, as a batch held them before.
-	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+len(t.rows)+t.rowSeconds))
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+t.nrows+t.rowSeconds))
 	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	prevCell := uint64(0)
@@ -125,26 +125,34 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	}
 	// A batch's rows, each as a series of one point and, with a second
 	// value, the second's series of one point after it.
-	for i := range t.rows {
-		r := &t.rows[i]
-		dst = binary.AppendUvarint(dst, uint64(r.key.Metric))
-		dst = appendCellXOR(dst, r.key.Cell^prevCell, r.key.Cell)
-		prevCell = r.key.Cell
-		dst = binary.AppendUvarint(dst, r.key.Sub)
-		dst = append(dst, 1) // points
-		dst = binary.AppendVarint(dst, int64(r.minute)-base)
-		dst = binary.AppendVarint(dst, r.v)
-		if r.second == 0 {
-			continue
+	for sh := range t.rows {
+		for i := range t.rows[sh] {
+			dst = appendRowRecord(dst, &t.rows[sh][i], &prevCell, base)
 		}
-		dst = binary.AppendUvarint(dst, uint64(r.second-1))
-		dst = appendCellXOR(dst, 0, r.key.Cell)
-		dst = binary.AppendUvarint(dst, r.key.Sub)
-		dst = append(dst, 1)
-		dst = binary.AppendVarint(dst, int64(r.minute)-base)
-		dst = binary.AppendVarint(dst, int64(r.v2))
 	}
 	return appendTripOps(dst, ops)
+}
+
+// appendRowRecord appends row r as a series of one point and, with a
+// second value, the second's series of one point after it; prevCell is
+// the cell of the series before, and becomes r's.
+func appendRowRecord(dst []byte, r *row, prevCell *uint64, base int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(r.key.Metric))
+	dst = appendCellXOR(dst, r.key.Cell^*prevCell, r.key.Cell)
+	*prevCell = r.key.Cell
+	dst = binary.AppendUvarint(dst, r.key.Sub)
+	dst = append(dst, 1) // points
+	dst = binary.AppendVarint(dst, int64(r.minute)-base)
+	dst = binary.AppendVarint(dst, r.v)
+	if r.second == 0 {
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, uint64(r.second-1))
+	dst = appendCellXOR(dst, 0, r.key.Cell)
+	dst = binary.AppendUvarint(dst, r.key.Sub)
+	dst = append(dst, 1)
+	dst = binary.AppendVarint(dst, int64(r.minute)-base)
+	return binary.AppendVarint(dst, int64(r.v2))
 }
 
 // recordBase is the base minute of a series record of t: the minute of
@@ -156,8 +164,10 @@ func recordBase(t *seriesTable) int64 {
 			return int64(run[0].minute)
 		}
 	}
-	if len(t.rows) > 0 {
-		return int64(t.rows[0].minute)
+	for _, rows := range t.rows {
+		if len(rows) > 0 {
+			return int64(rows[0].minute)
+		}
 	}
 	return 0
 }

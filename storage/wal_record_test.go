@@ -34,7 +34,7 @@ func appendBatchRecord(dst []byte, deltas []Delta, ops []TripOp) []byte {
 // tests that such records still replay.
 func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries)
-	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+len(t.rows)+t.rowSeconds))
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+t.nrows+t.rowSeconds))
 	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	for i := range t.series {
@@ -54,7 +54,7 @@ func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	}
 	// A batch's rows (which flowd of type 3 did not have) as series of
 	// one point, as appendSeriesRecord writes them.
-	for _, r := range t.rows {
+	for _, r := range slices.Concat(t.rows[:]...) {
 		dst = appendV3Point(dst, r.key, int64(r.minute)-base, r.v)
 		if r.second != 0 {
 			dst = appendV3Point(dst, SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}, int64(r.minute)-base, int64(r.v2))
@@ -294,7 +294,7 @@ func seriesOf(t *seriesTable) []seriesPoints {
 	}
 	// A batch's rows after its series, each a series of one point, as a
 	// record holds them.
-	for _, r := range t.rows {
+	for _, r := range slices.Concat(t.rows[:]...) {
 		out = append(out, seriesPoints{r.key, []point{mkPoint(r.minute, r.v)}})
 		if r.second != 0 {
 			out = append(out, seriesPoints{SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}, []point{mkPoint(r.minute, int64(r.v2))}})
