@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 )
 
@@ -22,6 +23,11 @@ const (
 	// recordSeries2 is recordSeries with each series' cell written as its
 	// difference from the cell before (see appendCellXOR).
 	recordSeries2 byte = 4
+	// recordRows is recordSeries2 followed by a batch's rows (see row),
+	// each its key, minute, value and second value once: what a request
+	// of readings writes, about 10 bytes a reading against 16 as two
+	// series of one point.
+	recordRows byte = 5
 )
 
 // cellEscape is the encoding of a cell difference that the 8 bytes of
@@ -80,12 +86,17 @@ func readCellXOR(p []byte, prev uint64) (uint64, int) {
 // were met, a detector's count and speed of one cell side by side, and
 // the cells of one city share all but a few digits), its sub-key and its
 // number of points, and each point's minute as the difference from the
-// point before (the first from the base) and value.
+// point before (the first from the base) and value; and, when the batch
+// has rows, as recordRows, its rows after the series.
 func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
-	dst = append(dst, recordSeries2)
-	// A series' second values (Batch.AddPairRecent) are written as a
-	// series of their own after it, as a batch held them before.
-	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+t.nrows+t.rowSeconds))
+	typ := recordSeries2
+	if t.nrows > 0 {
+		typ = recordRows
+	}
+	dst = append(dst, typ)
+	// A series' second values are written as a series of their own after
+	// it.
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds))
 	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	prevCell := uint64(0)
@@ -96,8 +107,8 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		prevCell = se.key.Cell
 		dst = binary.AppendUvarint(dst, se.key.Sub)
 		dst = binary.AppendUvarint(dst, uint64(se.points))
-		// A request's reading, a series of one point, has the point read
-		// where it is, without walking its chunks.
+		// A series of one point has the point read where it is, without
+		// walking its chunks.
 		var one *point
 		if se.points == 1 && se.head == se.tail {
 			one = t.at(uint32(se.tailStart))
@@ -123,36 +134,30 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 			dst = binary.AppendVarint(dst, int64(one.v2))
 		}
 	}
-	// A batch's rows, each as a series of one point and, with a second
-	// value, the second's series of one point after it.
-	for sh := range t.rows {
-		for i := range t.rows[sh] {
-			dst = appendRowRecord(dst, &t.rows[sh][i], &prevCell, base)
+	if typ == recordRows {
+		// The rows: their number, then each row's metric, cell (as the
+		// difference from the row before's, the first's from 0), sub-key,
+		// minute (less base), value, second value's metric + 1 (0 for
+		// none) and, with one, the second value.
+		dst = binary.AppendUvarint(dst, uint64(t.nrows))
+		prevCell = 0
+		for sh := range t.rows {
+			for i := range t.rows[sh] {
+				r := &t.rows[sh][i]
+				dst = binary.AppendUvarint(dst, uint64(r.key.Metric))
+				dst = appendCellXOR(dst, r.key.Cell^prevCell, r.key.Cell)
+				prevCell = r.key.Cell
+				dst = binary.AppendUvarint(dst, r.key.Sub)
+				dst = binary.AppendVarint(dst, int64(r.minute)-base)
+				dst = binary.AppendVarint(dst, r.v)
+				dst = binary.AppendUvarint(dst, uint64(r.second))
+				if r.second != 0 {
+					dst = binary.AppendUvarint(dst, uint64(r.v2))
+				}
+			}
 		}
 	}
 	return appendTripOps(dst, ops)
-}
-
-// appendRowRecord appends row r as a series of one point and, with a
-// second value, the second's series of one point after it; prevCell is
-// the cell of the series before, and becomes r's.
-func appendRowRecord(dst []byte, r *row, prevCell *uint64, base int64) []byte {
-	dst = binary.AppendUvarint(dst, uint64(r.key.Metric))
-	dst = appendCellXOR(dst, r.key.Cell^*prevCell, r.key.Cell)
-	*prevCell = r.key.Cell
-	dst = binary.AppendUvarint(dst, r.key.Sub)
-	dst = append(dst, 1) // points
-	dst = binary.AppendVarint(dst, int64(r.minute)-base)
-	dst = binary.AppendVarint(dst, r.v)
-	if r.second == 0 {
-		return dst
-	}
-	dst = binary.AppendUvarint(dst, uint64(r.second-1))
-	dst = appendCellXOR(dst, 0, r.key.Cell)
-	dst = binary.AppendUvarint(dst, r.key.Sub)
-	dst = append(dst, 1)
-	dst = binary.AppendVarint(dst, int64(r.minute)-base)
-	return binary.AppendVarint(dst, int64(r.v2))
 }
 
 // recordBase is the base minute of a series record of t: the minute of
@@ -197,31 +202,110 @@ func appendRecordPoints(dst []byte, t *seriesTable, se *series, base int64, seco
 	return dst
 }
 
+// decodeRows adds the rows of a recordRows payload, after its series
+// (base is their base minute), to t's rows and returns the rest of the
+// payload. A row is a plain sum: one of a sketch's metric, or with a
+// spread run's sub-key, or a second value outside 1 to 2^32-1, fails the
+// record, as no batch makes such a row.
+func decodeRows(p []byte, base int64, t *seriesTable, isMax, isSpread func(uint32) bool) ([]byte, error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)) {
+		return nil, fmt.Errorf("bad row count")
+	}
+	p = p[k:]
+	cell := uint64(0)
+	var sub uint64
+	plain := func(metric uint64) bool {
+		return !isMax(uint32(metric)) && !(isSpread(uint32(metric)) && (sub == spreadSub || sub >= 2 && sub <= maxSpread))
+	}
+	for i := uint64(0); i < n; i++ {
+		var r row
+		metric, k := binary.Uvarint(p)
+		if k > 0 {
+			p = p[k:]
+			cell, k = readCellXOR(p, cell)
+		}
+		var second uint64
+		var minute int64
+		if k > 0 {
+			p = p[k:]
+			sub, k = binary.Uvarint(p)
+		}
+		if k > 0 {
+			p = p[k:]
+			minute, k = binary.Varint(p)
+		}
+		if k > 0 {
+			p = p[k:]
+			r.v, k = binary.Varint(p)
+		}
+		if k > 0 {
+			p = p[k:]
+			second, k = binary.Uvarint(p)
+		}
+		if k > 0 {
+			p = p[k:]
+			if second != 0 {
+				var v2 uint64
+				v2, k = binary.Uvarint(p)
+				if k > 0 {
+					p = p[k:]
+					if v2 == 0 || v2 > math.MaxUint32 {
+						return nil, fmt.Errorf("row %d of %d: second value %d out of range", i, n, v2)
+					}
+					r.v2 = uint32(v2)
+				}
+			}
+		}
+		switch {
+		case k == 0:
+			return nil, fmt.Errorf("row %d of %d is truncated", i, n)
+		case k < 0:
+			return nil, fmt.Errorf("row %d of %d: bad encoding", i, n)
+		case metric > math.MaxUint32 || second > math.MaxUint32:
+			return nil, fmt.Errorf("row %d of %d: metric id %d or %d out of range", i, n, metric, second)
+		case !plain(metric) || second != 0 && !plain(second-1):
+			return nil, fmt.Errorf("row %d of %d: metric %d sub-key %d is not a plain sum", i, n, metric, sub)
+		case !MinuteInRange(base + minute):
+			return nil, fmt.Errorf("row %d of %d: minute out of range", i, n)
+		}
+		r.key = SeriesKey{Metric: uint32(metric), Cell: cell, Sub: sub}
+		r.minute, r.second = int32(base+minute), uint32(second)
+		sh := cellShard(cell, memShards)
+		t.rows[sh] = append(t.rows[sh], r)
+		t.nrows++
+		if r.second != 0 {
+			t.rowSeconds++
+		}
+	}
+	return p, nil
+}
+
 // decodeSeries adds the series of a recordSeries payload, or of a
 // recordSeries2 payload if xorCells, (after its type byte) to t and
 // returns the rest of the payload.
-func decodeSeries(p []byte, xorCells bool, t *seriesTable, isMax, isSpread func(uint32) bool) ([]byte, error) {
+func decodeSeries(p []byte, xorCells bool, t *seriesTable, isMax, isSpread func(uint32) bool) ([]byte, int64, error) {
 	n, k := binary.Uvarint(p)
 	if k <= 0 {
-		return nil, fmt.Errorf("bad series count")
+		return nil, 0, fmt.Errorf("bad series count")
 	}
 	p = p[k:]
 	base, k := binary.Varint(p)
 	if k <= 0 {
-		return nil, fmt.Errorf("bad base minute")
+		return nil, 0, fmt.Errorf("bad base minute")
 	}
 	p = p[k:]
 	cell := uint64(0)
 	for i := uint64(0); i < n; i++ {
 		metric, k1 := binary.Uvarint(p)
 		if k1 <= 0 {
-			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
+			return nil, 0, fmt.Errorf("series %d of %d is truncated", i, n)
 		}
 		p = p[k1:]
 		if xorCells {
 			cell, k1 = readCellXOR(p, cell)
 			if k1 < 0 {
-				return nil, fmt.Errorf("series %d of %d: bad cell encoding", i, n)
+				return nil, 0, fmt.Errorf("series %d of %d: bad cell encoding", i, n)
 			}
 		} else if len(p) >= 8 {
 			cell, k1 = binary.LittleEndian.Uint64(p), 8
@@ -229,20 +313,20 @@ func decodeSeries(p []byte, xorCells bool, t *seriesTable, isMax, isSpread func(
 			k1 = 0
 		}
 		if k1 == 0 {
-			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
+			return nil, 0, fmt.Errorf("series %d of %d is truncated", i, n)
 		}
 		p = p[k1:]
 		sub, k2 := binary.Uvarint(p)
 		if k2 <= 0 {
-			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
+			return nil, 0, fmt.Errorf("series %d of %d is truncated", i, n)
 		}
 		points, k3 := binary.Uvarint(p[k2:])
 		if k3 <= 0 {
-			return nil, fmt.Errorf("series %d of %d is truncated", i, n)
+			return nil, 0, fmt.Errorf("series %d of %d is truncated", i, n)
 		}
 		p = p[k2+k3:]
 		if metric > 1<<32-1 {
-			return nil, fmt.Errorf("series %d of %d: metric id %d out of range", i, n, metric)
+			return nil, 0, fmt.Errorf("series %d of %d: metric id %d out of range", i, n, metric)
 		}
 		// A sketch series of flowd before registerBits has a series per
 		// register: its points are packed here.
@@ -260,38 +344,38 @@ func decodeSeries(p []byte, xorCells bool, t *seriesTable, isMax, isSpread func(
 		for j := uint64(0); j < points; j++ {
 			d, k1 := binary.Varint(p)
 			if k1 <= 0 {
-				return nil, fmt.Errorf("series %d of %d: point %d is truncated", i, n, j)
+				return nil, 0, fmt.Errorf("series %d of %d: point %d is truncated", i, n, j)
 			}
 			v, k2 := binary.Varint(p[k1:])
 			if k2 <= 0 {
-				return nil, fmt.Errorf("series %d of %d: point %d is truncated", i, n, j)
+				return nil, 0, fmt.Errorf("series %d of %d: point %d is truncated", i, n, j)
 			}
 			p = p[k1+k2:]
 			minute += d
 			if !MinuteInRange(minute) {
-				return nil, fmt.Errorf("series %d of %d: minute %d out of range", i, n, minute)
+				return nil, 0, fmt.Errorf("series %d of %d: minute %d out of range", i, n, minute)
 			}
 			if m {
 				if v < 0 || (sub != 0 && v >= 1<<registerBits) || sub >= maxRegister || uint64(v)>>registerBits >= maxRegister {
-					return nil, fmt.Errorf("series %d of %d: point %d: sketch value %d out of range", i, n, j, v)
+					return nil, 0, fmt.Errorf("series %d of %d: point %d: sketch value %d out of range", i, n, j, v)
 				}
 				v = packRegister(sub, v)
 			}
 			if spread && sub != spreadSub {
 				if v < 0 || v > maxSpreadSum {
-					return nil, fmt.Errorf("series %d of %d: point %d: run sum %d out of range", i, n, j, v)
+					return nil, 0, fmt.Errorf("series %d of %d: point %d: run sum %d out of range", i, n, j, v)
 				}
 				v = packSpread(int64(sub), v)
 			}
 			if spread {
 				if rn, rv := unpackSpread(v); rn < 2 || rn > maxSpread || rv < 0 || TierHour.Truncate(minute) != TierHour.Truncate(minute+rn-1) {
-					return nil, fmt.Errorf("series %d of %d: point %d: a run of %d minutes from minute %d summing %d", i, n, j, rn, minute, rv)
+					return nil, 0, fmt.Errorf("series %d of %d: point %d: a run of %d minutes from minute %d summing %d", i, n, j, rn, minute, rv)
 				}
 			}
 			t.add(s, minute, v)
 		}
 	}
-	return p, nil
+	return p, base, nil
 }
 
 // decodeRecord adds the additions of a WAL record payload to t and calls
@@ -301,8 +385,11 @@ func decodeRecord(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool, o
 		return fmt.Errorf("empty WAL record")
 	}
 	switch p[0] {
-	case recordSeries, recordSeries2:
-		rest, err := decodeSeries(p[1:], p[0] == recordSeries2, t, isMax, isSpread)
+	case recordSeries, recordSeries2, recordRows:
+		rest, base, err := decodeSeries(p[1:], p[0] != recordSeries, t, isMax, isSpread)
+		if err == nil && p[0] == recordRows {
+			rest, err = decodeRows(rest, base, t, isMax, isSpread)
+		}
 		if err != nil {
 			return err
 		}

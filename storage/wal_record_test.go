@@ -397,8 +397,11 @@ func TestSeriesRecord2RoundTrip(t *testing.T) {
 	defer b.Release()
 	ops := []TripOp{{Open: true, Trip: OpenTrip{Card: 42, Start: 1620000000, Cell: 7}}, {Trip: OpenTrip{Card: 43}}}
 	rec := appendSeriesRecord(nil, &b.t, ops)
-	if rec[0] != recordSeries2 {
-		t.Fatalf("record type %d, want %d", rec[0], recordSeries2)
+	if rec[0] != recordRows || b.t.nrows == 0 {
+		t.Fatalf("record type %d of a batch of %d rows, want %d", rec[0], b.t.nrows, recordRows)
+	}
+	if plain := appendSeriesRecord(nil, &seriesTable{}, nil); plain[0] != recordSeries2 {
+		t.Fatalf("a table without rows: record type %d, want %d", plain[0], recordSeries2)
 	}
 	got, gotOps := decodeTable(t, rec)
 	if want := seriesOf(&b.t); !equalSeries(seriesOf(&got), want) || len(want) < 50 {
@@ -420,6 +423,67 @@ func TestSeriesRecord2RoundTrip(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { rec = appendSeriesRecord(rec[:0], &b.t, ops) }); n != 0 {
 		t.Errorf("appendSeriesRecord allocates %v times into a buffer large enough", n)
+	}
+}
+
+// TestRowsRecordRefusesWhatNoBatchWrites: a record's row is a plain sum
+// with a second value from 1 to 2^32-1, of minutes in range; a row of a
+// sketch's metric, of a spread run's sub-key, with a second value of 0 or
+// past 32 bits, or out of range fails the record, as does every cut.
+func TestRowsRecordRefusesWhatNoBatchWrites(t *testing.T) {
+	isMax := func(m uint32) bool { return m == 2 }
+	isSpread := func(m uint32) bool { return m == 4 }
+	// type, no series, base 27000000, 1 row: metric, cell (escape + 8
+	// bytes), sub, minute, value, second + 1, v2.
+	rec := func(metric, sub uint64, minute, v int64, second, v2 uint64) []byte {
+		p := []byte{recordRows, 0}
+		p = binary.AppendVarint(p, 27000000)
+		p = append(p, 1)
+		p = binary.AppendUvarint(p, metric)
+		p = appendCellXOR(p, 0x89309a000000fff, 0x89309a000000fff)
+		p = binary.AppendUvarint(p, sub)
+		p = binary.AppendVarint(p, minute)
+		p = binary.AppendVarint(p, v)
+		p = binary.AppendUvarint(p, second)
+		if second != 0 {
+			p = binary.AppendUvarint(p, v2)
+		}
+		return appendTripOps(p, nil)
+	}
+	decode := func(p []byte) (seriesTable, error) {
+		var tab seriesTable
+		err := decodeRecord(p, &tab, isMax, isSpread, func(TripOp) {}, func() {})
+		return tab, err
+	}
+	good := rec(1, 0, 3, 7, 6, 40)
+	tab, err := decode(good)
+	if err != nil || tab.nrows != 1 || tab.rowSeconds != 1 {
+		t.Fatalf("a good row: %v, %d rows", err, tab.nrows)
+	}
+	if got, want := sumDeltas((&Batch{t: tab}).AppendDeltas(nil)), map[Key]int64{
+		{Metric: 1, Cell: 0x89309a000000fff, Minute: 27000003}: 7,
+		{Metric: 5, Cell: 0x89309a000000fff, Minute: 27000003}: 40,
+	}; !maps.Equal(got, want) {
+		t.Fatalf("a good row reads %v, want %v", got, want)
+	}
+	for cut := range len(good) {
+		if _, err := decode(good[:cut]); err == nil {
+			t.Errorf("the row cut at %d of %d bytes decoded", cut, len(good))
+		}
+	}
+	for name, p := range map[string][]byte{
+		"a sketch's metric":         rec(2, 0, 0, 1, 0, 0),
+		"a sketch's second":         rec(1, 0, 0, 1, 3, 9),
+		"a spread run's sub-key":    rec(4, 30, 0, 1, 0, 0),
+		"a second value of 0":       rec(1, 0, 0, 1, 6, 0),
+		"a second value of 2^32":    rec(1, 0, 0, 1, 6, 1<<32),
+		"a minute before 1970":      rec(1, 0, -27000001, 1, 0, 0),
+		"a metric past 32 bits":     rec(1<<32, 0, 0, 1, 0, 0),
+		"more rows than bytes left": append([]byte{recordRows, 0, 0}, 200, 1),
+	} {
+		if _, err := decode(p); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
 	}
 }
 
@@ -517,6 +581,8 @@ func FuzzDecodeRecord(f *testing.F) {
 		var tab seriesTable
 		if err := decodeRecord(p, &tab, isMax, isSpread, func(TripOp) {}, func() {}); err == nil {
 			(&Batch{t: tab}).AppendDeltas(nil)
+			// Replay adds what a record held to the memtable: rows of
+			// any values a record can hold must not break it.
 		}
 	})
 }
