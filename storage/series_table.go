@@ -204,8 +204,9 @@ type seriesTable struct {
 	// by the memtable shard of their cell (cellShard), so that the
 	// memtable adds each shard's rows in order as they lie; nrows is
 	// their number, rowSeconds that of those holding a second value. Only
-	// a batch's table has rows; every reader of one (the memtable's
-	// addTable, a WAL record, deltas) takes each as a series of one point.
+	// a batch's table has rows; the memtable (addTable, addRows) and the
+	// deltas take each as a series of one point, a WAL record (recordRows)
+	// holds them as they are.
 	rows              [memShards][]row
 	nrows, rowSeconds int
 }

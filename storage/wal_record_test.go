@@ -53,7 +53,7 @@ func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		}
 	}
 	// A batch's rows (which flowd of type 3 did not have) as series of
-	// one point, as appendSeriesRecord writes them.
+	// one point, the same buckets as appendSeriesRecord's rows (recordRows).
 	for _, r := range slices.Concat(t.rows[:]...) {
 		dst = appendV3Point(dst, r.key, int64(r.minute)-base, r.v)
 		if r.second != 0 {
@@ -503,7 +503,7 @@ func TestSeriesRecordV3StillDecodes(t *testing.T) {
 	if !slices.Equal(oldOps, ops) || !slices.Equal(curOps, ops) {
 		t.Fatalf("trip operations %v and %v, want %v", oldOps, curOps, ops)
 	}
-	t.Logf("%d series: type 3 %d bytes, type 4 %d", len(b.t.series), len(v3), len(v4))
+	t.Logf("%d series: type 3 %d bytes, type %d %d", len(b.t.series), len(v3), v4[0], len(v4))
 }
 
 // hangzhouBatch is a request of readings of sensors in a city: 5,000
@@ -539,16 +539,17 @@ func hangzhouBatch(t testing.TB) *Batch {
 }
 
 // TestSeriesRecord2Size: the record of a city's request of detector
-// readings is at least 30 % smaller as type 4 than as type 3.
+// readings is at least 30 % smaller as flowd writes it (type 5, its rows)
+// than as type 3.
 func TestSeriesRecord2Size(t *testing.T) {
 	b := hangzhouBatch(t)
 	defer b.Release()
 	v3, v4 := appendSeriesRecordV3(nil, &b.t, nil), appendSeriesRecord(nil, &b.t, nil)
 	pts := float64(b.Len())
-	t.Logf("%d series, %d points: type 3 %d bytes (%.2f a point), type 4 %d bytes (%.2f a point), %.1f %% smaller",
-		len(b.t.series), b.Len(), len(v3), float64(len(v3))/pts, len(v4), float64(len(v4))/pts, 100*(1-float64(len(v4))/float64(len(v3))))
+	t.Logf("%d series, %d points: type 3 %d bytes (%.2f a point), type %d %d bytes (%.2f a point), %.1f %% smaller",
+		len(b.t.series), b.Len(), len(v3), float64(len(v3))/pts, v4[0], len(v4), float64(len(v4))/pts, 100*(1-float64(len(v4))/float64(len(v3))))
 	if float64(len(v4)) > 0.7*float64(len(v3)) {
-		t.Errorf("type 4 record %d bytes, type 3 %d: want at least 30 %% smaller", len(v4), len(v3))
+		t.Errorf("type %d record %d bytes, type 3 %d: want at least 30 %% smaller", v4[0], len(v4), len(v3))
 	}
 	// AddPairRecent may give a key two series: compare sums.
 	got, _ := decodeTable(t, v4)
