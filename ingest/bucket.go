@@ -600,10 +600,11 @@ func (bt *Batch) AddCount(line int, c *Count) error {
 // addSpread adds a count spread evenly over its minutes, from first: the
 // quotient to each, one more to each of the first remainder minutes, and
 // to each minute's speed sum its count times the speed, rounded. Each run
-// of minutes within one hour that get the same count is one point of a
-// spread series (see storage.SpreadPiece), the run's sum: an hourly
-// reading costs one or two points rather than sixty, and since every run
-// is even, readings that add up in one bucket still spread exactly.
+// of minutes within one hour that get the same count is one row of the
+// batch (see storage.SpreadPiece and Batch.AddRunPairRecent), the run's
+// count and speed sums: an hourly reading costs one or two rows rather
+// than sixty, and since every run is even, readings that add up in one
+// bucket still spread exactly.
 func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64, c *Count) {
 	if minutes == 1 {
 		// Most readings: one bucket each, as the loop below would add it,
@@ -619,17 +620,6 @@ func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64,
 		return
 	}
 	per, rest := c.Count/minutes, c.Count%minutes
-	count, speed := int32(-1), int32(-1)
-	add := func(series *int32, metric uint32, minute, n, v int64) {
-		if n == 1 {
-			bt.sums.Add(metric, false, uint64(cell), 0, minute, v)
-			return
-		}
-		if *series < 0 {
-			*series = bt.sums.SeriesSpread(metric, uint64(cell))
-		}
-		bt.sums.AddRun(*series, minute, n, v*n)
-	}
 	for i := int64(0); i < minutes; {
 		n := storage.SpreadPiece(first+i, first+minutes)
 		if i < rest {
@@ -640,9 +630,16 @@ func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64,
 			v++
 		}
 		if v > 0 {
-			add(&count, ids.count, first+i, n, v)
-			if sv := int64(c.Speed*float64(v) + 0.5); c.HasSpeed && sv > 0 {
-				add(&speed, ids.speed, first+i, n, sv)
+			// A piece is a row of the batch, as a 1-minute reading is:
+			// its count and speed sums together.
+			sv := int64(c.Speed*float64(v) + 0.5)
+			if !c.HasSpeed || sv < 0 {
+				sv = 0
+			}
+			if n == 1 {
+				bt.sums.AddPairRecent(ids.count, ids.speed, uint64(cell), 0, first+i, v, sv)
+			} else {
+				bt.sums.AddRunPairRecent(ids.count, ids.speed, uint64(cell), first+i, n, v*n, sv*n)
 			}
 		}
 		i += n

@@ -134,6 +134,51 @@ func (b *Batch) AddRecent(metric uint32, cell, sub uint64, minute, v int64) {
 	b.addRow(SeriesKey{Metric: metric, Cell: cell, Sub: sub}, int32(minute), 0, v, 0)
 }
 
+// AddRunPairRecent adds a run of spread readings (see SpreadPiece) as
+// AddPairRecent adds a reading: n minutes from minute (2 to 60 within one
+// hour) whose minutes each count v/n of metric and v2/n of pair, v and v2
+// being the run's sums, multiples of n. It is a row with the spread
+// sub-key (see spreadSub), its value packed with its length (packSpread)
+// and its second value the pair's sum as it is; it is added to a recent
+// row of the same key, minute and length. v2 past 32 bits goes to the
+// pair's spread series. An hourly reading then costs a row, as a reading
+// of one minute does, not two series found in the batch's index.
+func (b *Batch) AddRunPairRecent(metric, pair uint32, cell uint64, minute, n, v, v2 int64) {
+	if !b.validRun(minute, n, v) || !b.validRun(minute, n, v2) {
+		return
+	}
+	if v2 > math.MaxUint32 {
+		b.AddRun(b.SeriesSpread(pair, cell), minute, n, v2)
+		v2 = 0
+	}
+	second := uint32(0)
+	if v2 != 0 {
+		second = pair + 1
+	}
+	b.addRow(SeriesKey{Metric: metric, Cell: cell, Sub: spreadSub}, int32(minute), second, packSpread(n, v), uint32(v2))
+	b.span(minute + n - 1)
+}
+
+// validRun reports whether a run of n minutes from minute summing v is
+// one AddRun takes, and fails the batch otherwise.
+func (b *Batch) validRun(minute, n, v int64) bool {
+	var err error
+	switch {
+	case !MinuteInRange(minute) || !MinuteInRange(minute+n-1):
+		err = fmt.Errorf("minute %d is out of range", minute)
+	case n < 2 || n > maxSpread || TierHour.Truncate(minute) != TierHour.Truncate(minute+n-1):
+		err = fmt.Errorf("a run of %d minutes from minute %d; want 2 to %d within an hour", n, minute, maxSpread)
+	case v < 0 || v > maxSpreadSum || v%n != 0:
+		err = fmt.Errorf("a run of %d minutes summing %d; want a multiple of %d up to %d", n, v, n, int64(maxSpreadSum))
+	default:
+		return true
+	}
+	if b.err == nil {
+		b.err = err
+	}
+	return false
+}
+
 // rowIndexBits is the bits of a row's index in its shard that recentRows
 // keeps, below the shard's number.
 const rowIndexBits = 26
@@ -149,8 +194,12 @@ func (b *Batch) addRow(k SeriesKey, minute int32, second uint32, v int64, v2 uin
 	// The hash's low half beside the row's shard and index, as in
 	// SeriesRecent.
 	if at := int32(*r>>32) - 1; at >= 0 && uint32(*r) == uint32(h) {
-		if rw := &t.rows[at>>rowIndexBits][at&(1<<rowIndexBits-1)]; rw.key == k && rw.minute == minute && (second == 0 || rw.second == 0 || rw.second == second) && uint64(rw.v2)+uint64(v2) <= math.MaxUint32 {
-			rw.v += v
+		if rw := &t.rows[at>>rowIndexBits][at&(1<<rowIndexBits-1)]; rw.key == k && rw.minute == minute && (second == 0 || rw.second == 0 || rw.second == second) && uint64(rw.v2)+uint64(v2) <= math.MaxUint32 && (k.Sub != spreadSub || (rw.v^v)&(1<<spreadLenBits-1) == 0) {
+			if k.Sub == spreadSub { // a run of the same length
+				rw.v = addSpread(rw.v, v)
+			} else {
+				rw.v += v
+			}
 			if second != 0 {
 				if rw.second == 0 {
 					rw.second = second
@@ -184,19 +233,9 @@ func (b *Batch) SeriesSpread(metric uint32, cell uint64) int32 {
 // from minute (2 to 60 within one hour, see SpreadPiece) whose minutes
 // each count v/n: v is the run's sum, a multiple of n.
 func (b *Batch) AddRun(s int32, minute, n, v int64) {
-	var err error
-	switch {
-	case n < 2 || n > maxSpread || TierHour.Truncate(minute) != TierHour.Truncate(minute+n-1):
-		err = fmt.Errorf("a run of %d minutes from minute %d; want 2 to %d within an hour", n, minute, maxSpread)
-	case v < 0 || v > maxSpreadSum || v%n != 0:
-		err = fmt.Errorf("a run of %d minutes summing %d; want a multiple of %d up to %d", n, v, n, int64(maxSpreadSum))
-	default:
+	if b.validRun(minute, n, v) {
 		b.AddTo(s, minute, packSpread(n, v))
 		b.span(minute + n - 1)
-		return
-	}
-	if b.err == nil {
-		b.err = err
 	}
 }
 
@@ -295,6 +334,10 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 	for sh := range b.t.rows {
 		for i := range b.t.rows[sh] {
 			r := &b.t.rows[sh][i]
+			if r.key.Sub == spreadSub {
+				dst = r.appendSpreadDeltas(dst, lo, hi)
+				continue
+			}
 			if m := int64(r.minute); m >= lo && m <= hi {
 				dst = append(dst, Delta{Key: Key{Metric: r.key.Metric, Cell: r.key.Cell, Sub: r.key.Sub, Minute: m}, Value: r.v})
 				if r.second != 0 {
@@ -302,6 +345,23 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 				}
 			}
 		}
+	}
+	return dst
+}
+
+// appendSpreadDeltas appends the deltas of r, a run of spread readings
+// (Batch.AddRunPairRecent), to minutes in [lo, hi]: each minute's share
+// of its value and of its second value.
+func (r *row) appendSpreadDeltas(dst []Delta, lo, hi int64) []Delta {
+	m, to := int64(r.minute), min(hi, math.MaxInt64-1)+1
+	n, v := unpackSpread(r.v)
+	eachShare(m, n, v, lo, to, func(m, v int64) {
+		dst = append(dst, Delta{Key: Key{Metric: r.key.Metric, Cell: r.key.Cell, Minute: m}, Value: v})
+	})
+	if r.second != 0 {
+		eachShare(m, n, int64(r.v2), lo, to, func(m, v int64) {
+			dst = append(dst, Delta{Key: Key{Metric: r.second - 1, Cell: r.key.Cell, Minute: m}, Value: v})
+		})
 	}
 	return dst
 }

@@ -2,8 +2,11 @@ package storage
 
 import (
 	"maps"
+	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/flowd/flowd/vocab"
 )
 
 // TestSeriesRecentKeysAddUp fills batches through SeriesRecent and
@@ -132,4 +135,122 @@ func sumDeltas(ds []Delta) map[Key]int64 {
 		s[d.Key] += d.Value
 	}
 	return s
+}
+
+// TestSpreadRowsAddUp fills batches with runs of spread readings as rows
+// (AddRunPairRecent: runs of one key, minute and length that combine,
+// runs of other lengths at the same minute, second values of 0 and past
+// 32 bits) and the same runs through the batch's spread series (AddRun),
+// and checks that every reader takes both the same: the deltas, the WAL
+// record read back, the memtable's scans and the rows a flush writes in
+// every tier.
+func TestSpreadRowsAddUp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	isSpread := func(m uint32) bool { return m == 1 || m == 2 }
+	var mems [2]*memtable
+	var backs [2]seriesTable
+	for i := range mems {
+		mems[i] = newMemtable()
+	}
+	var scratch shardScratch
+	want := map[Key]int64{}
+	for round := range 10 {
+		var bs [2]*Batch
+		bs[0], bs[1] = NewBatch(), NewBatch()
+		var count, speed [1000]int32 // bs[1]'s spread series by cell
+		for i := range count {
+			count[i], speed[i] = -1, -1
+		}
+		for range 2000 {
+			c := rng.IntN(len(count))
+			hour := int64(27000000/60+round) * 60
+			minute := hour + int64(rng.IntN(50))
+			n := int64(2 + rng.IntN(int(hour+60-minute-1)))
+			if rng.IntN(3) == 0 {
+				c, minute, n = rng.IntN(5), hour+3, 20 // many of one key, minute and length
+			}
+			cell := 0x89309a000000000 + uint64(c)<<12
+			v := n * int64(1+rng.IntN(9))
+			v2 := n * int64(rng.IntN(3)) * 7
+			if rng.IntN(50) == 0 {
+				v2 = n * (1<<32/n + 1) // past 32 bits: the pair's series
+			}
+			bs[0].AddRunPairRecent(1, 2, cell, minute, n, v, v2)
+			if count[c] < 0 {
+				count[c], speed[c] = bs[1].SeriesSpread(1, cell), bs[1].SeriesSpread(2, cell)
+			}
+			bs[1].AddRun(count[c], minute, n, v)
+			if v2 != 0 {
+				bs[1].AddRun(speed[c], minute, n, v2)
+			}
+			for j := range n {
+				want[Key{Metric: 1, Cell: cell, Minute: minute + j}] += v / n
+				want[Key{Metric: 2, Cell: cell, Minute: minute + j}] += v2 / n
+			}
+		}
+		for i, b := range bs {
+			if b.err != nil {
+				t.Fatal(b.err)
+			}
+			if got, want := sumDeltas(b.AppendDeltas(nil)), sumDeltas(bs[1].AppendDeltas(nil)); !maps.Equal(got, want) {
+				t.Fatalf("round %d, batch %d: deltas sum to %d buckets, want %d", round, i, len(got), len(want))
+			}
+			rec := appendSeriesRecord(nil, &b.t, nil)
+			if err := decodeRecord(rec, &backs[i], noSpread, isSpread, func(TripOp) {}, func() {}); err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+			mems[i].addTable(&b.t, numTiers, &scratch)
+		}
+		if bs[0].t.nrows == 0 || len(bs[1].t.series) == 0 {
+			t.Fatalf("round %d: %d rows, %d series", round, bs[0].t.nrows, len(bs[1].t.series))
+		}
+		if bs[0].t.nrows+len(bs[0].t.series) >= 2000 {
+			t.Fatalf("round %d: runs of a key, minute and length did not combine", round)
+		}
+		bs[0].Release()
+		bs[1].Release()
+	}
+	for k, v := range want {
+		if v == 0 {
+			delete(want, k)
+		}
+	}
+	for i := range backs {
+		if got := sumDeltas((&Batch{t: backs[i]}).AppendDeltas(nil)); !maps.Equal(got, want) {
+			t.Fatalf("batch %d's WAL records read back sum to %d buckets, want %d", i, len(got), len(want))
+		}
+	}
+	var scans [2]map[Key]int64
+	var rows [2][numTiers]map[Key]int64
+	for i, m := range mems {
+		scans[i] = map[Key]int64{}
+		for _, metric := range []uint32{1, 2} {
+			m.scan(TierMinute, metric, []vocab.CellRange{{Lo: 0, Hi: math.MaxUint64}}, 0, math.MaxInt64, func(cell, sub uint64, minute, v int64) {
+				scans[i][Key{Metric: metric, Cell: cell, Sub: sub, Minute: minute}] += v
+			})
+		}
+		var fns [numTiers]func(Key, int64) error
+		for tr := range numTiers {
+			rows[i][tr] = map[Key]int64{}
+			fns[tr] = func(k Key, v int64) error {
+				if _, dup := rows[i][tr][k]; dup {
+					t.Errorf("memtable %d, tier %d: %+v written twice", i, tr, k)
+				}
+				rows[i][tr][k] = v
+				return nil
+			}
+		}
+		if err := m.eachTiers(byRow(fns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !maps.Equal(scans[0], want) || !maps.Equal(scans[1], want) {
+		t.Fatalf("scans of the minute tier: %d and %d buckets, want %d", len(scans[0]), len(scans[1]), len(want))
+	}
+	for tr := range numTiers {
+		if !maps.Equal(rows[0][tr], rows[1][tr]) || len(rows[0][tr]) == 0 {
+			t.Fatalf("tier %d: rows' memtable writes %d rows, series' %d", tr, len(rows[0][tr]), len(rows[1][tr]))
+		}
+	}
+	t.Logf("minute tier: %d rows", len(rows[0][TierMinute]))
 }

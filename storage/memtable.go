@@ -136,17 +136,18 @@ func (t *seriesTable) addSecondedPoint(d int32, paired bool, k2 SeriesKey, m, v 
 	}
 	t.add(d, m, v)
 	if v2 != 0 {
-		t.add(t.ownSecond(d, k2), m, int64(v2))
+		t.add(t.ownSecond(d, k2, false), m, int64(v2))
 	}
 }
 
 // ownSecond returns the series of t with key k, the second values of
-// series d that d's points could not hold: the one d names (its pair), or
-// found and named so.
-func (t *seriesTable) ownSecond(d int32, k SeriesKey) int32 {
+// series d that d's points could not hold (or, of a spread series, do
+// not: see addRow): the one d names (its pair), or found and named so;
+// spread says whether a new one is a spread series.
+func (t *seriesTable) ownSecond(d int32, k SeriesKey, spread bool) int32 {
 	d2 := t.series[d].pair - 1
 	if d2 < 0 || t.series[d2].key != k {
-		d2 = t.lookup(k, k.hash(), false, false)
+		d2 = t.lookup(k, k.hash(), false, spread)
 		t.series[d].pair = d2 + 1
 	}
 	return d2

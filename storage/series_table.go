@@ -205,8 +205,8 @@ type seriesTable struct {
 	// memtable adds each shard's rows in order as they lie; nrows is
 	// their number, rowSeconds that of those holding a second value. Only
 	// a batch's table has rows; the memtable (addTable, addRows) and the
-	// deltas take each as a series of one point, a WAL record (recordRows)
-	// holds them as they are.
+	// deltas take each as a series of one point, a WAL record
+	// (recordRows2) holds them as they are.
 	rows              [memShards][]row
 	nrows, rowSeconds int
 }
@@ -215,7 +215,10 @@ type seriesTable struct {
 // request of readings where each sensor comes once costs a row a
 // reading, 48 bytes written once in order, rather than a series, a chunk
 // and a point (96 bytes in three places) that the WAL record and the
-// memtable then read back from three places too.
+// memtable then read back from three places too. A row of a run of
+// spread readings (Batch.AddRunPairRecent) has the key of its metric's
+// spread series (sub-key spreadSub), its value packed with its length
+// (packSpread) and its second value the pair's sum over the same minutes.
 type row struct {
 	key    SeriesKey
 	minute int32
@@ -630,13 +633,22 @@ func (t *seriesTable) addRows(rows []row, tr Tier) {
 // addRow adds row r, whose key's hash is h, to t, its minute truncated to
 // tier tr.
 func (t *seriesTable) addRow(r *row, h uint64, tr Tier) {
-	d := t.lookup(r.key, h, false, false)
+	spread := r.key.Sub == spreadSub
+	d := t.lookup(r.key, h, false, spread)
 	m := tr.Truncate(int64(r.minute))
 	if r.second == 0 {
 		t.add(d, m, r.v)
 		return
 	}
 	k2 := SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}
+	if spread {
+		// A run's second value, of the same length, in the pair's spread
+		// series.
+		n, _ := unpackSpread(r.v)
+		t.add(d, m, r.v)
+		t.add(t.ownSecond(d, k2, true), m, packSpread(n, int64(r.v2)))
+		return
+	}
 	t.addSecondedPoint(d, t.takeSecond(d, r.second), k2, m, r.v, r.v2)
 }
 

@@ -28,6 +28,11 @@ const (
 	// of readings writes, about 10 bytes a reading against 16 as two
 	// series of one point.
 	recordRows byte = 5
+	// recordRows2 is recordRows with each row's sub-key rotated left by a
+	// bit, so that a spread run's (spreadSub) takes a byte, and rows of
+	// spread runs (Batch.AddRunPairRecent) among its rows: what flowd
+	// writes for a batch with rows.
+	recordRows2 byte = 6
 )
 
 // cellEscape is the encoding of a cell difference that the 8 bytes of
@@ -87,11 +92,11 @@ func readCellXOR(p []byte, prev uint64) (uint64, int) {
 // the cells of one city share all but a few digits), its sub-key and its
 // number of points, and each point's minute as the difference from the
 // point before (the first from the base) and value; and, when the batch
-// has rows, as recordRows, its rows after the series.
+// has rows, as recordRows2, its rows after the series.
 func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	typ := recordSeries2
 	if t.nrows > 0 {
-		typ = recordRows
+		typ = recordRows2
 	}
 	dst = append(dst, typ)
 	// A series' second values are written as a series of their own after
@@ -134,11 +139,11 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 			dst = binary.AppendVarint(dst, int64(one.v2))
 		}
 	}
-	if typ == recordRows {
+	if typ == recordRows2 {
 		// The rows: their number, then each row's metric, cell (as the
-		// difference from the row before's, the first's from 0), sub-key,
-		// minute (less base), value, second value's metric + 1 (0 for
-		// none) and, with one, the second value.
+		// difference from the row before's, the first's from 0), sub-key
+		// (rotated left a bit), minute (less base), value, second value's
+		// metric + 1 (0 for none) and, with one, the second value.
 		dst = binary.AppendUvarint(dst, uint64(t.nrows))
 		prevCell = 0
 		for sh := range t.rows {
@@ -147,7 +152,7 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 				dst = binary.AppendUvarint(dst, uint64(r.key.Metric))
 				dst = appendCellXOR(dst, r.key.Cell^prevCell, r.key.Cell)
 				prevCell = r.key.Cell
-				dst = binary.AppendUvarint(dst, r.key.Sub)
+				dst = binary.AppendUvarint(dst, bits.RotateLeft64(r.key.Sub, 1))
 				dst = binary.AppendVarint(dst, int64(r.minute)-base)
 				dst = binary.AppendVarint(dst, r.v)
 				dst = binary.AppendUvarint(dst, uint64(r.second))
@@ -202,12 +207,15 @@ func appendRecordPoints(dst []byte, t *seriesTable, se *series, base int64, seco
 	return dst
 }
 
-// decodeRows adds the rows of a recordRows payload, after its series
-// (base is their base minute), to t's rows and returns the rest of the
-// payload. A row is a plain sum: one of a sketch's metric, or with a
-// spread run's sub-key, or a second value outside 1 to 2^32-1, fails the
+// decodeRows adds the rows of a recordRows payload, or of a recordRows2
+// payload if rotated, after its series (base is their base minute), to
+// t's rows and returns the rest of the payload. A row is a plain sum or,
+// in recordRows2, a run of a spreading metric and its pair's: one of a
+// sketch's metric, a run of another metric or of a length or minutes
+// AddRun refuses, a spreading metric's row with a sub-key of a part's
+// runs (2 to 60), or a second value outside 1 to 2^32-1, fails the
 // record, as no batch makes such a row.
-func decodeRows(p []byte, base int64, t *seriesTable, isMax, isSpread func(uint32) bool) ([]byte, error) {
+func decodeRows(p []byte, base int64, t *seriesTable, isMax, isSpread func(uint32) bool, rotated bool) ([]byte, error) {
 	n, k := binary.Uvarint(p)
 	if k <= 0 || n > uint64(len(p)) {
 		return nil, fmt.Errorf("bad row count")
@@ -215,8 +223,14 @@ func decodeRows(p []byte, base int64, t *seriesTable, isMax, isSpread func(uint3
 	p = p[k:]
 	cell := uint64(0)
 	var sub uint64
-	plain := func(metric uint64) bool {
-		return !isMax(uint32(metric)) && !(isSpread(uint32(metric)) && (sub == spreadSub || sub >= 2 && sub <= maxSpread))
+	fits := func(metric uint64) bool {
+		if isMax(uint32(metric)) {
+			return false
+		}
+		if sub == spreadSub {
+			return rotated && isSpread(uint32(metric))
+		}
+		return !isSpread(uint32(metric)) || sub < 2 || sub > maxSpread
 	}
 	for i := uint64(0); i < n; i++ {
 		var r row
@@ -230,6 +244,9 @@ func decodeRows(p []byte, base int64, t *seriesTable, isMax, isSpread func(uint3
 		if k > 0 {
 			p = p[k:]
 			sub, k = binary.Uvarint(p)
+			if rotated {
+				sub = bits.RotateLeft64(sub, -1)
+			}
 		}
 		if k > 0 {
 			p = p[k:]
@@ -264,10 +281,16 @@ func decodeRows(p []byte, base int64, t *seriesTable, isMax, isSpread func(uint3
 			return nil, fmt.Errorf("row %d of %d: bad encoding", i, n)
 		case metric > math.MaxUint32 || second > math.MaxUint32:
 			return nil, fmt.Errorf("row %d of %d: metric id %d or %d out of range", i, n, metric, second)
-		case !plain(metric) || second != 0 && !plain(second-1):
-			return nil, fmt.Errorf("row %d of %d: metric %d sub-key %d is not a plain sum", i, n, metric, sub)
+		case !fits(metric) || second != 0 && !fits(second-1):
+			return nil, fmt.Errorf("row %d of %d: metric %d sub-key %d is not a plain sum or a spread run", i, n, metric, sub)
 		case !MinuteInRange(base + minute):
 			return nil, fmt.Errorf("row %d of %d: minute out of range", i, n)
+		}
+		if sub == spreadSub {
+			m := base + minute
+			if rn, rv := unpackSpread(r.v); rn < 2 || rn > maxSpread || rv < 0 || TierHour.Truncate(m) != TierHour.Truncate(m+rn-1) || !MinuteInRange(m+rn-1) {
+				return nil, fmt.Errorf("row %d of %d: a run of %d minutes from minute %d summing %d", i, n, rn, m, rv)
+			}
 		}
 		r.key = SeriesKey{Metric: uint32(metric), Cell: cell, Sub: sub}
 		r.minute, r.second = int32(base+minute), uint32(second)
@@ -385,10 +408,10 @@ func decodeRecord(p []byte, t *seriesTable, isMax, isSpread func(uint32) bool, o
 		return fmt.Errorf("empty WAL record")
 	}
 	switch p[0] {
-	case recordSeries, recordSeries2, recordRows:
+	case recordSeries, recordSeries2, recordRows, recordRows2:
 		rest, base, err := decodeSeries(p[1:], p[0] != recordSeries, t, isMax, isSpread)
-		if err == nil && p[0] == recordRows {
-			rest, err = decodeRows(rest, base, t, isMax, isSpread)
+		if err == nil && p[0] >= recordRows {
+			rest, err = decodeRows(rest, base, t, isMax, isSpread, p[0] == recordRows2)
 		}
 		if err != nil {
 			return err

@@ -53,7 +53,7 @@ func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		}
 	}
 	// A batch's rows (which flowd of type 3 did not have) as series of
-	// one point, the same buckets as appendSeriesRecord's rows (recordRows).
+	// one point, the same buckets as appendSeriesRecord's rows (recordRows2).
 	for _, r := range slices.Concat(t.rows[:]...) {
 		dst = appendV3Point(dst, r.key, int64(r.minute)-base, r.v)
 		if r.second != 0 {
@@ -397,8 +397,8 @@ func TestSeriesRecord2RoundTrip(t *testing.T) {
 	defer b.Release()
 	ops := []TripOp{{Open: true, Trip: OpenTrip{Card: 42, Start: 1620000000, Cell: 7}}, {Trip: OpenTrip{Card: 43}}}
 	rec := appendSeriesRecord(nil, &b.t, ops)
-	if rec[0] != recordRows || b.t.nrows == 0 {
-		t.Fatalf("record type %d of a batch of %d rows, want %d", rec[0], b.t.nrows, recordRows)
+	if rec[0] != recordRows2 || b.t.nrows == 0 {
+		t.Fatalf("record type %d of a batch of %d rows, want %d", rec[0], b.t.nrows, recordRows2)
 	}
 	if plain := appendSeriesRecord(nil, &seriesTable{}, nil); plain[0] != recordSeries2 {
 		t.Fatalf("a table without rows: record type %d, want %d", plain[0], recordSeries2)
@@ -427,20 +427,27 @@ func TestSeriesRecord2RoundTrip(t *testing.T) {
 }
 
 // TestRowsRecordRefusesWhatNoBatchWrites: a record's row is a plain sum
-// with a second value from 1 to 2^32-1, of minutes in range; a row of a
-// sketch's metric, of a spread run's sub-key, with a second value of 0 or
-// past 32 bits, or out of range fails the record, as does every cut.
+// or (type 6) a run of a spreading metric, with a second value from 1 to
+// 2^32-1, of minutes in range; a row of a sketch's metric, of a part's
+// sub-key of runs, a run of another metric or of a length or minutes
+// AddRun refuses, with a second value of 0 or past 32 bits, or out of
+// range fails the record, as does every cut. Type 5, as flowd wrote it
+// before type 6, still reads, without runs.
 func TestRowsRecordRefusesWhatNoBatchWrites(t *testing.T) {
 	isMax := func(m uint32) bool { return m == 2 }
-	isSpread := func(m uint32) bool { return m == 4 }
-	// type, no series, base 27000000, 1 row: metric, cell (escape + 8
-	// bytes), sub, minute, value, second + 1, v2.
-	rec := func(metric, sub uint64, minute, v int64, second, v2 uint64) []byte {
-		p := []byte{recordRows, 0}
+	isSpread := func(m uint32) bool { return m == 4 || m == 8 }
+	const cell = 0x89309a000000fff
+	// type, no series, base 27000000 (a whole hour), 1 row: metric, cell
+	// (escape + 8 bytes), sub, minute, value, second + 1, v2.
+	rec := func(typ byte, metric, sub uint64, minute, v int64, second, v2 uint64) []byte {
+		p := []byte{typ, 0}
 		p = binary.AppendVarint(p, 27000000)
 		p = append(p, 1)
 		p = binary.AppendUvarint(p, metric)
-		p = appendCellXOR(p, 0x89309a000000fff, 0x89309a000000fff)
+		p = appendCellXOR(p, cell, cell)
+		if typ == recordRows2 {
+			sub = bits.RotateLeft64(sub, 1)
+		}
 		p = binary.AppendUvarint(p, sub)
 		p = binary.AppendVarint(p, minute)
 		p = binary.AppendVarint(p, v)
@@ -455,35 +462,65 @@ func TestRowsRecordRefusesWhatNoBatchWrites(t *testing.T) {
 		err := decodeRecord(p, &tab, isMax, isSpread, func(TripOp) {}, func() {})
 		return tab, err
 	}
-	good := rec(1, 0, 3, 7, 6, 40)
-	tab, err := decode(good)
-	if err != nil || tab.nrows != 1 || tab.rowSeconds != 1 {
-		t.Fatalf("a good row: %v, %d rows", err, tab.nrows)
+	for _, typ := range []byte{recordRows, recordRows2} {
+		good := rec(typ, 1, 0, 3, 7, 6, 40)
+		tab, err := decode(good)
+		if err != nil || tab.nrows != 1 || tab.rowSeconds != 1 {
+			t.Fatalf("type %d: a good row: %v, %d rows", typ, err, tab.nrows)
+		}
+		if got, want := sumDeltas((&Batch{t: tab}).AppendDeltas(nil)), map[Key]int64{
+			{Metric: 1, Cell: cell, Minute: 27000003}: 7,
+			{Metric: 5, Cell: cell, Minute: 27000003}: 40,
+		}; !maps.Equal(got, want) {
+			t.Fatalf("type %d: a good row reads %v, want %v", typ, got, want)
+		}
+		for cut := range len(good) {
+			if _, err := decode(good[:cut]); err == nil {
+				t.Errorf("type %d: the row cut at %d of %d bytes decoded", typ, cut, len(good))
+			}
+		}
+		for name, p := range map[string][]byte{
+			"a sketch's metric":         rec(typ, 2, 0, 0, 1, 0, 0),
+			"a sketch's second":         rec(typ, 1, 0, 0, 1, 3, 9),
+			"a part's sub-key of runs":  rec(typ, 4, 30, 0, 1, 0, 0),
+			"a second value of 0":       rec(typ, 1, 0, 0, 1, 6, 0),
+			"a second value of 2^32":    rec(typ, 1, 0, 0, 1, 6, 1<<32),
+			"a minute before 1970":      rec(typ, 1, 0, -27000001, 1, 0, 0),
+			"a metric past 32 bits":     rec(typ, 1<<32, 0, 0, 1, 0, 0),
+			"a run of another metric":   rec(typ, 1, spreadSub, 0, packSpread(2, 4), 0, 0),
+			"a run with another second": rec(typ, 4, spreadSub, 0, packSpread(2, 4), 6, 8),
+			"a run of 1 minute":         rec(typ, 4, spreadSub, 0, packSpread(1, 4), 0, 0),
+			"a run of 61 minutes":       rec(typ, 4, spreadSub, 0, packSpread(61&63, 61), 0, 0),
+			"a run across an hour":      rec(typ, 4, spreadSub, 50, packSpread(20, 40), 0, 0),
+			"a run summing below 0":     rec(typ, 4, spreadSub, 0, packSpread(2, -4), 0, 0),
+			"more rows than bytes left": append([]byte{typ, 0, 0}, 200, 1),
+		} {
+			if _, err := decode(p); err == nil {
+				t.Errorf("type %d: %s: decoded", typ, name)
+			}
+		}
+	}
+	// A run and its pair's: each minute's share of both.
+	run := rec(recordRows2, 4, spreadSub, 58, packSpread(2, 5), 9, 3)
+	tab, err := decode(run)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if got, want := sumDeltas((&Batch{t: tab}).AppendDeltas(nil)), map[Key]int64{
-		{Metric: 1, Cell: 0x89309a000000fff, Minute: 27000003}: 7,
-		{Metric: 5, Cell: 0x89309a000000fff, Minute: 27000003}: 40,
+		{Metric: 4, Cell: cell, Minute: 27000058}: 3,
+		{Metric: 4, Cell: cell, Minute: 27000059}: 2,
+		{Metric: 8, Cell: cell, Minute: 27000058}: 2,
+		{Metric: 8, Cell: cell, Minute: 27000059}: 1,
 	}; !maps.Equal(got, want) {
-		t.Fatalf("a good row reads %v, want %v", got, want)
+		t.Fatalf("a run reads %v, want %v", got, want)
 	}
-	for cut := range len(good) {
-		if _, err := decode(good[:cut]); err == nil {
-			t.Errorf("the row cut at %d of %d bytes decoded", cut, len(good))
+	for cut := range len(run) {
+		if _, err := decode(run[:cut]); err == nil {
+			t.Errorf("the run cut at %d of %d bytes decoded", cut, len(run))
 		}
 	}
-	for name, p := range map[string][]byte{
-		"a sketch's metric":         rec(2, 0, 0, 1, 0, 0),
-		"a sketch's second":         rec(1, 0, 0, 1, 3, 9),
-		"a spread run's sub-key":    rec(4, 30, 0, 1, 0, 0),
-		"a second value of 0":       rec(1, 0, 0, 1, 6, 0),
-		"a second value of 2^32":    rec(1, 0, 0, 1, 6, 1<<32),
-		"a minute before 1970":      rec(1, 0, -27000001, 1, 0, 0),
-		"a metric past 32 bits":     rec(1<<32, 0, 0, 1, 0, 0),
-		"more rows than bytes left": append([]byte{recordRows, 0, 0}, 200, 1),
-	} {
-		if _, err := decode(p); err == nil {
-			t.Errorf("%s: decoded", name)
-		}
+	if _, err := decode(rec(recordRows, 4, spreadSub, 0, packSpread(2, 4), 0, 0)); err == nil {
+		t.Error("a run in a type-5 record decoded")
 	}
 }
 
@@ -539,7 +576,7 @@ func hangzhouBatch(t testing.TB) *Batch {
 }
 
 // TestSeriesRecord2Size: the record of a city's request of detector
-// readings is at least 30 % smaller as flowd writes it (type 5, its rows)
+// readings is at least 30 % smaller as flowd writes it (type 6, its rows)
 // than as type 3.
 func TestSeriesRecord2Size(t *testing.T) {
 	b := hangzhouBatch(t)
