@@ -142,8 +142,9 @@ func sumDeltas(ds []Delta) map[Key]int64 {
 // runs of other lengths at the same minute, second values of 0 and past
 // 32 bits) and the same runs through the batch's spread series (AddRun),
 // and checks that every reader takes both the same: the deltas, the WAL
-// record read back, the memtable's scans and the rows a flush writes in
-// every tier.
+// record read back, the memtable's scans of the minute and hour tiers
+// (rows' runs hold their second values in their points, see
+// addSpreadPair) and the rows a flush writes in every tier.
 func TestSpreadRowsAddUp(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	isSpread := func(m uint32) bool { return m == 1 || m == 2 }
@@ -220,13 +221,21 @@ func TestSpreadRowsAddUp(t *testing.T) {
 			t.Fatalf("batch %d's WAL records read back sum to %d buckets, want %d", i, len(got), len(want))
 		}
 	}
-	var scans [2]map[Key]int64
+	wantHour := map[Key]int64{}
+	for k, v := range want {
+		k.Minute = TierHour.Truncate(k.Minute)
+		wantHour[k] += v
+	}
+	var scans, hourScans [2]map[Key]int64
 	var rows [2][numTiers]map[Key]int64
 	for i, m := range mems {
-		scans[i] = map[Key]int64{}
+		scans[i], hourScans[i] = map[Key]int64{}, map[Key]int64{}
 		for _, metric := range []uint32{1, 2} {
 			m.scan(TierMinute, metric, []vocab.CellRange{{Lo: 0, Hi: math.MaxUint64}}, 0, math.MaxInt64, func(cell, sub uint64, minute, v int64) {
 				scans[i][Key{Metric: metric, Cell: cell, Sub: sub, Minute: minute}] += v
+			})
+			m.scan(TierHour, metric, []vocab.CellRange{{Lo: 0, Hi: math.MaxUint64}}, 0, math.MaxInt64, func(cell, sub uint64, minute, v int64) {
+				hourScans[i][Key{Metric: metric, Cell: cell, Sub: sub, Minute: minute}] += v
 			})
 		}
 		var fns [numTiers]func(Key, int64) error
@@ -246,6 +255,9 @@ func TestSpreadRowsAddUp(t *testing.T) {
 	}
 	if !maps.Equal(scans[0], want) || !maps.Equal(scans[1], want) {
 		t.Fatalf("scans of the minute tier: %d and %d buckets, want %d", len(scans[0]), len(scans[1]), len(want))
+	}
+	if !maps.Equal(hourScans[0], wantHour) || !maps.Equal(hourScans[1], wantHour) {
+		t.Fatalf("scans of the hour tier: %d and %d buckets, want %d", len(hourScans[0]), len(hourScans[1]), len(wantHour))
 	}
 	for tr := range numTiers {
 		if !maps.Equal(rows[0][tr], rows[1][tr]) || len(rows[0][tr]) == 0 {

@@ -118,9 +118,10 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 
 // takeSecond has series d of t hold the second values of metric
 // second-1 (second is a metric + 1) in its points, when it holds none yet
-// and can, and reports whether it holds them.
+// and can, and reports whether it holds them. A spread series' points
+// hold the sums of their runs' second values (see addSpreadPair).
 func (t *seriesTable) takeSecond(d int32, second uint32) bool {
-	if se := &t.series[d]; se.second == 0 && !se.isMax && !se.spread {
+	if se := &t.series[d]; se.second == 0 && !se.isMax {
 		se.second = second
 		t.listSecond(second-1, d)
 	}
@@ -382,6 +383,36 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 		}
 		ahead.step()
 		k := refs[i].key
+		if refs[i].t.series[refs[i].s].spread {
+			// Runs of spread readings, and the runs of second values
+			// their points hold (see addSpreadPair).
+			pts = pts[:0]
+			for ; i < len(refs) && refs[i].key == k; i++ {
+				if refs[i].second {
+					pts = refs[i].t.appendSpreadSecond(pts, refs[i].s)
+				} else {
+					pts = refs[i].t.appendPoints(pts, refs[i].s)
+				}
+			}
+			// pts in minute order for the hour and day tiers, byLen by
+			// length and minute for the minute tier.
+			byLen = sortSpread(byLen, pts)
+			for t, fn := range fns {
+				if fn == nil {
+					continue
+				}
+				var err error
+				if Tier(t) == TierMinute {
+					err = emitSpread(Tier(t), k, byLen, &out, fn)
+				} else {
+					err = emitSpreadWhole(Tier(t), k, pts, &out, fn)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if refs[i].second && (i+1 == len(refs) || refs[i+1].key != k) {
 			// The second values of one series: words of minute and
 			// value, in minute order.
@@ -420,30 +451,6 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 			continue
 		}
 		isMax := refs[i].t.series[refs[i].s].isMax
-		if refs[i].t.series[refs[i].s].spread {
-			pts = pts[:0]
-			for ; i < len(refs) && refs[i].key == k; i++ {
-				pts = refs[i].t.appendPoints(pts, refs[i].s)
-			}
-			// pts in minute order for the hour and day tiers, byLen by
-			// length and minute for the minute tier.
-			byLen = sortSpread(byLen, pts)
-			for t, fn := range fns {
-				if fn == nil {
-					continue
-				}
-				var err error
-				if Tier(t) == TierMinute {
-					err = emitSpread(Tier(t), k, byLen, &out, fn)
-				} else {
-					err = emitSpreadWhole(Tier(t), k, pts, &out, fn)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			continue
-		}
 		var run []point
 		single := i+1 == len(refs) || refs[i+1].key != k
 		if se := &refs[i].t.series[refs[i].s]; single && se.head < 0 {

@@ -460,6 +460,55 @@ func (t *seriesTable) addPair(s int32, minute int64, v int64, v2 uint32) bool {
 	return true
 }
 
+// addSpreadPair is addPair for spread series: v is a run packed with
+// its length (packSpread) and v2 (1 to 2^32-1) the sum of the second
+// values over the same minutes. The run is combined into the series' last
+// point only when that is a run of the same minute and length.
+func (t *seriesTable) addSpreadPair(s int32, minute int64, v int64, v2 uint32) bool {
+	se := &t.series[s]
+	m := int32(minute)
+	if se.tail >= 0 && se.lastMinute == m {
+		page := t.pages[se.tailStart>>pageBits]
+		last := &page[se.tailStart&(pageSize-1)+int32(se.tailN)-1]
+		if (last.val()^v)&(1<<spreadLenBits-1) == 0 {
+			if uint64(last.v2)+uint64(v2) > math.MaxUint32 {
+				return false
+			}
+			last.setVal(addSpread(last.val(), v))
+			if last.v2 == 0 {
+				t.npts2++
+				se.points2++
+			}
+			last.v2 += v2
+			return true
+		}
+	}
+	t.add(s, minute, v)
+	se = &t.series[s]
+	t.pages[se.tailStart>>pageBits][se.tailStart&(pageSize-1)+int32(se.tailN)-1].v2 = v2
+	t.npts2++
+	se.points2++
+	return true
+}
+
+// appendSpreadSecond appends the second values of spread series s's
+// points as runs of their own, packed with their points' lengths, leaving
+// out the points without one.
+func (t *seriesTable) appendSpreadSecond(dst []point, s int32) []point {
+	se := &t.series[s]
+	for c := se.head; c >= 0; {
+		var run []point
+		run, _, c = t.chunkAt(se, c)
+		for _, pt := range run {
+			if pt.v2 != 0 {
+				n, _ := unpackSpread(pt.val())
+				dst = append(dst, mkPoint(pt.minute, packSpread(n, int64(pt.v2))))
+			}
+		}
+	}
+	return dst
+}
+
 // appendSecond appends the second values of series s's points as points
 // of their own, leaving out the points without one.
 func (t *seriesTable) appendSecond(dst []point, s int32) []point {
@@ -642,8 +691,12 @@ func (t *seriesTable) addRow(r *row, h uint64, tr Tier) {
 	}
 	k2 := SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}
 	if spread {
-		// A run's second value, of the same length, in the pair's spread
-		// series.
+		// A run's second value in its point, as a reading's; or, when
+		// that cannot be, as a run of the same length in the pair's
+		// spread series.
+		if t.takeSecond(d, r.second) && t.addSpreadPair(d, m, r.v, r.v2) {
+			return
+		}
 		n, _ := unpackSpread(r.v)
 		t.add(d, m, r.v)
 		t.add(t.ownSecond(d, k2, true), m, packSpread(n, int64(r.v2)))
@@ -782,7 +835,15 @@ func (t *seriesTable) scanSecond(tr Tier, se *series, ranges []vocab.CellRange, 
 		var run []point
 		run, _, c = t.chunkAt(se, c)
 		for _, pt := range run {
-			if m := tr.Truncate(int64(pt.minute)); pt.v2 != 0 && m >= from && m < to {
+			switch m := tr.Truncate(int64(pt.minute)); {
+			case pt.v2 == 0:
+			case se.spread && tr == TierMinute: // a run: its minutes' shares
+				n, _ := unpackSpread(pt.val())
+				eachShare(int64(pt.minute), n, int64(pt.v2), from, to, func(m, v int64) { fn(se.key.Cell, 0, m, v) })
+			case m < from || m >= to:
+			case se.spread: // the hour or day tier: the run whole
+				fn(se.key.Cell, 0, m, int64(pt.v2))
+			default:
 				fn(se.key.Cell, se.key.Sub, m, int64(pt.v2))
 			}
 		}
