@@ -298,6 +298,12 @@ func BenchmarkPipelineCountsHourly(b *testing.B) {
 	benchmarkPipeline(b, countBodies(30, false, 3600), NDJSON, decodeCounts)
 }
 
+// BenchmarkPipelineCountsFiveMinute is counts of five minutes each
+// (interval 300), each spread over its five minutes.
+func BenchmarkPipelineCountsFiveMinute(b *testing.B) {
+	benchmarkPipeline(b, countBodies(30, false, 300), NDJSON, decodeCounts)
+}
+
 // BenchmarkPipelineSwipesNDJSON runs swipes as flowd serve takes them:
 // matched into trips (the open trips of the cards of the last quarter of
 // an hour), destinations inferred.
