@@ -11,9 +11,11 @@ import (
 
 // startProfile writes a CPU profile of the whole run to the file named by
 // FLOWD_CPUPROFILE, and a heap profile every second to the file named by
-// FLOWD_MEMPROFILE (the last one written stays), when set, with %p
-// replaced by the process id: how the benchmarks see where a server's time
-// and memory go. The returned function ends them.
+// FLOWD_MEMPROFILE (the last one written stays, unless the name holds %n,
+// replaced by the second's number: then every one stays, to find the
+// peak), when set, with %p replaced by the process id: how the benchmarks
+// see where a server's time and memory go. The returned function ends
+// them.
 func startProfile() (stop func(), err error) {
 	stopCPU, err := startCPUProfile(os.Getenv("FLOWD_CPUPROFILE"))
 	if err != nil {
@@ -28,12 +30,12 @@ func startProfile() (stop func(), err error) {
 	go func() {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
-		for {
+		for n := 1; ; n++ {
 			select {
 			case <-done:
 				return
 			case <-tick.C:
-				writeHeapProfile(path)
+				writeHeapProfile(strings.ReplaceAll(path, "%n", strconv.Itoa(n)))
 			}
 		}
 	}()
