@@ -3,6 +3,7 @@ package storage
 import (
 	"maps"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -197,4 +198,84 @@ func TestSpreadRowsSurviveACrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestSpreadRowPairsSurviveCrashes: runs of readings with their speed sums
+// as rows (AddRunPairRecent: two of one minute and length that combine,
+// one of another length from the same minute, one whose speed sum passes
+// 32 bits) read the same, minute by minute and hour by hour, from the
+// memtable, after a crash (the WAL's record of rows replayed), from parts,
+// and after a crash between the parts of a flush's tiers (the hour and
+// day tiers replayed alone).
+func TestSpreadRowPairsSurviveCrashes(t *testing.T) {
+	dir, crashed := t.TempDir(), filepath.Join(t.TempDir(), "store")
+	opts := quietOptions()
+	opts.Failpoint, _ = snapshotAt(t, FailpointFlushPartInstalled, dir, crashed)
+	s := openTestStore(t, dir, opts)
+	count, _ := s.MetricID("count_car")
+	speed, _ := s.MetricID("speed_car")
+	hour := TierHour.Truncate(time.Now().Unix()/60 - 180)
+	want := map[string]map[int64]int64{"count_car": {}, "speed_car": {}}
+	b := NewBatch()
+	for _, r := range []struct{ first, n, v, v2 int64 }{
+		{15, 30, 90, 300},
+		{15, 30, 60, 30},
+		{15, 20, 40, 1000},
+		{40, 5, 10, 5 << 32},
+	} {
+		b.AddRunPairRecent(count, speed, 10, hour+r.first, r.n, r.v, r.v2)
+		for i := range r.n {
+			want["count_car"][r.first+i] += SpreadShare(r.v, r.n, i)
+			want["speed_car"][r.first+i] += SpreadShare(r.v2, r.n, i)
+		}
+	}
+	if b.t.nrows != 3 {
+		t.Fatalf("%d rows, want 3 (two runs combined)", b.t.nrows)
+	}
+	p, err := s.Submit(b, nil)
+	if err == nil {
+		err = p.Wait()
+	}
+	b.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		for metric, w := range want {
+			got := map[int64]int64{}
+			if err := s.Scan(TierMinute, metric, []vocab.CellRange{{Lo: 0, Hi: 100}}, hour, hour+60, func(_ uint64, m, v int64) { got[m-hour] += v }); err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, w) {
+				t.Fatalf("%s: %s by minute %v, want %v", when, metric, got, w)
+			}
+			total := int64(0)
+			for _, v := range w {
+				total += v
+			}
+			for _, tier := range []Tier{TierHour, TierDay} {
+				if got, _ := sumAll(t, s, tier, metric); got != total {
+					t.Fatalf("%s: %s tier %s %d, want %d", when, metric, tier, got, total)
+				}
+			}
+		}
+	}
+	check(s, "in the memtable")
+	crash(s)
+	s = openTestStore(t, dir, opts)
+	check(s, "replayed")
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check(s, "flushed")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, crashed, quietOptions())
+	defer s.Close()
+	if st := s.Stats(); st.Parts[TierMinute] != 1 || st.MemtableRows[TierHour] == 0 {
+		t.Fatalf("the crash between tiers: parts %v, memtable rows %v; want a minute part and hour rows in memory", st.Parts, st.MemtableRows)
+	}
+	check(s, "after a crash between the tiers' parts")
 }
