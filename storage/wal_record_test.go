@@ -610,6 +610,11 @@ func FuzzDecodeRecord(f *testing.F) {
 	small.AddRun(small.SeriesSpread(4, 0x89309a000001fff), 27000000, 30, 90)
 	f.Add(appendSeriesRecord(nil, &small.t, nil))
 	f.Add(appendSeriesRecordV3(nil, &small.t, nil))
+	runs := NewBatch()
+	defer runs.Release()
+	runs.AddRunPairRecent(4, 4, 0x89309a000001fff, 27000015, 30, 90, 60)
+	runs.AddPairRecent(1, 3, 0x89309a000002fff, 0, 27000001, 5, 7)
+	f.Add(appendSeriesRecord(nil, &runs.t, nil))
 	f.Add(appendBatchRecord(nil, []Delta{{Key{Metric: 1, Cell: 10, Minute: 27000000}, 4}}, ops))
 	f.Add(appendTripOps([]byte{recordCheckpoint}, ops))
 	f.Add([]byte{recordSeries2, 1, 0, 1, cellEscape, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 2, 0})
@@ -621,6 +626,8 @@ func FuzzDecodeRecord(f *testing.F) {
 			(&Batch{t: tab}).AppendDeltas(nil)
 			// Replay adds what a record held to the memtable: rows of
 			// any values a record can hold must not break it.
+			var scratch shardScratch
+			newMemtable().addTable(&tab, numTiers, &scratch)
 		}
 	})
 }
