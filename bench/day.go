@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowd/flowd/demo/city"
 	"github.com/flowd/flowd/geo"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -245,7 +246,7 @@ func (d *Day) eventValues(e *city.Event, add func(metric string, cell h3.Cell, v
 		if e.Speed > 0 {
 			// The NDJSON carries km/h with one decimal.
 			kmh := float64(int(e.Speed*10+0.5)) / 10
-			add("speed_"+class, sn.Cell, int64(kmh*float64(e.Count)+0.5))
+			add("speed_"+class, sn.Cell, vocab.SpeedSum(kmh, int64(e.Count)))
 		}
 	case city.KindFootfall:
 		si, ok := d.Registry.Site(e.ID)

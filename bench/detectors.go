@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/demo/city"
+	"github.com/flowd/flowd/vocab"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -114,7 +115,7 @@ func GenerateDetectors(seed uint64, n, minutes int, start time.Time, res, batch 
 
 			// As flowd buckets it: the speed sum is km/h, as the line
 			// writes it, times the count, rounded.
-			speedSum := int64(float64(tenths)/10*float64(count) + 0.5)
+			speedSum := vocab.SpeedSum(float64(tenths)/10, count)
 			f.Samples = append(f.Samples,
 				Sample{Series: countSeries[i], Minute: int32(m), Value: count},
 				Sample{Series: speedSeries[i], Minute: int32(m), Value: speedSum})

@@ -611,7 +611,7 @@ func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64,
 		// in series found among the batch's recent ones or new: a
 		// request's readings are mostly of keys it has not met.
 		if c.Count > 0 {
-			if sv := int64(c.Speed*float64(c.Count) + 0.5); c.HasSpeed && sv > 0 {
+			if sv := vocab.SpeedSum(c.Speed, c.Count); c.HasSpeed && sv > 0 {
 				bt.sums.AddPairRecent(ids.count, ids.speed, uint64(cell), 0, first, c.Count, sv)
 			} else {
 				bt.sums.AddRecent(ids.count, uint64(cell), 0, first, c.Count)
@@ -632,7 +632,7 @@ func (bt *Batch) addSpread(ids classMetrics, cell h3.Cell, first, minutes int64,
 		if v > 0 {
 			// A piece is a row of the batch, as a 1-minute reading is:
 			// its count and speed sums together.
-			sv := int64(c.Speed*float64(v) + 0.5)
+			sv := vocab.SpeedSum(c.Speed, v)
 			if !c.HasSpeed || sv < 0 {
 				sv = 0
 			}

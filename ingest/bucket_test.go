@@ -98,7 +98,7 @@ func TestCountsOfOneKeyInARequestAddUp(t *testing.T) {
 			m := vocab.MinuteOf(c.Time)
 			want[bucket{vocab.CountPrefix + class, uint64(place.Cell), m}] += c.Count
 			if c.HasSpeed {
-				want[bucket{vocab.SpeedPrefix + class, uint64(place.Cell), m}] += int64(c.Speed*float64(c.Count) + 0.5)
+				want[bucket{vocab.SpeedPrefix + class, uint64(place.Cell), m}] += vocab.SpeedSum(c.Speed, c.Count)
 			}
 		}
 		if err := bt.Commit(); err != nil || len(bt.Rejected()) > 0 {

@@ -65,7 +65,7 @@ func spreadExpected(t *testing.T, reg *geo.Registry) map[storage.Key]int64 {
 				continue
 			}
 			want[storage.Key{Metric: 0, Cell: uint64(cell), Minute: first + i}] += v
-			if sv := int64(r.speed*float64(v) + 0.5); sv != 0 { // a bucket of 0 is no answer
+			if sv := vocab.SpeedSum(r.speed, v); sv != 0 { // a bucket of 0 is no answer
 				want[storage.Key{Metric: 1, Cell: uint64(cell), Minute: first + i}] += sv
 			}
 		}
