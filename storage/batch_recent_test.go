@@ -144,7 +144,7 @@ func sumDeltas(ds []Delta) map[Key]int64 {
 // and checks that every reader takes both the same: the deltas, the WAL
 // record read back, the memtable's scans of the minute and hour tiers
 // (rows' runs hold their second values in their points, see
-// addSpreadPair) and the rows a flush writes in every tier.
+// addPair) and the rows a flush writes in every tier.
 func TestSpreadRowsAddUp(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	isSpread := func(m uint32) bool { return m == 1 || m == 2 }

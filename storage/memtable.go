@@ -119,7 +119,7 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 // takeSecond has series d of t hold the second values of metric
 // second-1 (second is a metric + 1) in its points, when it holds none yet
 // and can, and reports whether it holds them. A spread series' points
-// hold the sums of their runs' second values (see addSpreadPair).
+// hold the sums of their runs' second values (see addPair).
 func (t *seriesTable) takeSecond(d int32, second uint32) bool {
 	if se := &t.series[d]; se.second == 0 && !se.isMax {
 		se.second = second
@@ -385,11 +385,11 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 		k := refs[i].key
 		if refs[i].t.series[refs[i].s].spread {
 			// Runs of spread readings, and the runs of second values
-			// their points hold (see addSpreadPair).
+			// their points hold (see addPair).
 			pts = pts[:0]
 			for ; i < len(refs) && refs[i].key == k; i++ {
 				if refs[i].second {
-					pts = refs[i].t.appendSpreadSecond(pts, refs[i].s)
+					pts = refs[i].t.appendSecond(pts, refs[i].s)
 				} else {
 					pts = refs[i].t.appendPoints(pts, refs[i].s)
 				}

@@ -429,26 +429,35 @@ func (t *seriesTable) add(s int32, minute int64, v int64) {
 	t.npts++
 }
 
-// addPair adds v to minute of series s, a plain series of sums, and v2
-// (1 to 2^32-1, or 0 for none) to the second value there. It reports
-// false, having added neither, when v2 cannot be combined into the
-// series' last point (the sum would pass 32 bits).
+// addPair adds v to minute of series s, a series of sums, and v2 (1 to
+// 2^32-1, or 0 for none) to the second value there. It reports false,
+// having added neither, when v2 cannot be combined into the series' last
+// point (the sum would pass 32 bits). In a spread series v is a run
+// packed with its length (packSpread) and v2 the sum of the second values
+// over the same minutes; a run is combined into the last point only when
+// that is a run of the same minute and length.
 func (t *seriesTable) addPair(s int32, minute int64, v int64, v2 uint32) bool {
 	se := &t.series[s]
 	m := int32(minute)
 	if se.tail >= 0 && se.lastMinute == m {
 		page := t.pages[se.tailStart>>pageBits]
 		last := &page[se.tailStart&(pageSize-1)+int32(se.tailN)-1]
-		if uint64(last.v2)+uint64(v2) > math.MaxUint32 {
-			return false
+		if !se.spread || (last.val()^v)&(1<<spreadLenBits-1) == 0 {
+			if uint64(last.v2)+uint64(v2) > math.MaxUint32 {
+				return false
+			}
+			if se.spread {
+				last.setVal(addSpread(last.val(), v))
+			} else {
+				last.setVal(SatAdd(last.val(), v))
+			}
+			if last.v2 == 0 && v2 != 0 {
+				t.npts2++
+				se.points2++
+			}
+			last.v2 += v2
+			return true
 		}
-		last.setVal(SatAdd(last.val(), v))
-		if last.v2 == 0 && v2 != 0 {
-			t.npts2++
-			se.points2++
-		}
-		last.v2 += v2
-		return true
 	}
 	t.add(s, minute, v)
 	se = &t.series[s]
@@ -460,66 +469,24 @@ func (t *seriesTable) addPair(s int32, minute int64, v int64, v2 uint32) bool {
 	return true
 }
 
-// addSpreadPair is addPair for spread series: v is a run packed with
-// its length (packSpread) and v2 (1 to 2^32-1) the sum of the second
-// values over the same minutes. The run is combined into the series' last
-// point only when that is a run of the same minute and length.
-func (t *seriesTable) addSpreadPair(s int32, minute int64, v int64, v2 uint32) bool {
-	se := &t.series[s]
-	m := int32(minute)
-	if se.tail >= 0 && se.lastMinute == m {
-		page := t.pages[se.tailStart>>pageBits]
-		last := &page[se.tailStart&(pageSize-1)+int32(se.tailN)-1]
-		if (last.val()^v)&(1<<spreadLenBits-1) == 0 {
-			if uint64(last.v2)+uint64(v2) > math.MaxUint32 {
-				return false
-			}
-			last.setVal(addSpread(last.val(), v))
-			if last.v2 == 0 {
-				t.npts2++
-				se.points2++
-			}
-			last.v2 += v2
-			return true
-		}
-	}
-	t.add(s, minute, v)
-	se = &t.series[s]
-	t.pages[se.tailStart>>pageBits][se.tailStart&(pageSize-1)+int32(se.tailN)-1].v2 = v2
-	t.npts2++
-	se.points2++
-	return true
-}
-
-// appendSpreadSecond appends the second values of spread series s's
-// points as runs of their own, packed with their points' lengths, leaving
-// out the points without one.
-func (t *seriesTable) appendSpreadSecond(dst []point, s int32) []point {
-	se := &t.series[s]
-	for c := se.head; c >= 0; {
-		var run []point
-		run, _, c = t.chunkAt(se, c)
-		for _, pt := range run {
-			if pt.v2 != 0 {
-				n, _ := unpackSpread(pt.val())
-				dst = append(dst, mkPoint(pt.minute, packSpread(n, int64(pt.v2))))
-			}
-		}
-	}
-	return dst
-}
-
 // appendSecond appends the second values of series s's points as points
-// of their own, leaving out the points without one.
+// of their own, leaving out the points without one; a spread series' as
+// runs, packed with their points' lengths.
 func (t *seriesTable) appendSecond(dst []point, s int32) []point {
 	se := &t.series[s]
 	for c := se.head; c >= 0; {
 		var run []point
 		run, _, c = t.chunkAt(se, c)
 		for _, pt := range run {
-			if pt.v2 != 0 {
-				dst = append(dst, mkPoint(pt.minute, int64(pt.v2)))
+			if pt.v2 == 0 {
+				continue
 			}
+			v := int64(pt.v2)
+			if se.spread {
+				n, _ := unpackSpread(pt.val())
+				v = packSpread(n, v)
+			}
+			dst = append(dst, mkPoint(pt.minute, v))
 		}
 	}
 	return dst
@@ -694,7 +661,7 @@ func (t *seriesTable) addRow(r *row, h uint64, tr Tier) {
 		// A run's second value in its point, as a reading's; or, when
 		// that cannot be, as a run of the same length in the pair's
 		// spread series.
-		if t.takeSecond(d, r.second) && t.addSpreadPair(d, m, r.v, r.v2) {
+		if t.takeSecond(d, r.second) && t.addPair(d, m, r.v, r.v2) {
 			return
 		}
 		n, _ := unpackSpread(r.v)
