@@ -4,13 +4,9 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
-)
 
-func minorFaults() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Minflt
-}
+	"github.com/flowd/flowd/internal/faults"
+)
 
 // TestPrefaultMapsPages writes 2,048 pages of memory fresh from the system
 // (as a large allocation of a growing heap is) after prefault: the writes
@@ -26,16 +22,16 @@ func TestPrefaultMapsPages(t *testing.T) {
 	s := unsafe.Slice((*int64)(unsafe.Pointer(&mem[0])), len(mem)/8)
 	s[0] = 42       // one page faulted in before, with a value in it
 	prefault(s[1:]) // not page-aligned: the whole pages inside
-	before := minorFaults()
+	before := faults.Minor()
 	for i := 0; i < len(s); i += 512 {
 		s[i+1]++
 	}
-	faults := minorFaults() - before
+	taken := faults.Minor() - before
 	if s[0] != 42 || s[1] != 1 {
 		t.Fatalf("prefault changed the memory: %d, %d", s[0], s[1])
 	}
-	if faults > pages/10 {
-		t.Fatalf("writing %d prefaulted pages faulted %d times", pages, faults)
+	if taken > pages/10 {
+		t.Fatalf("writing %d prefaulted pages faulted %d times", pages, taken)
 	}
-	t.Logf("%d faults writing %d prefaulted pages", faults, pages)
+	t.Logf("%d faults writing %d prefaulted pages", taken, pages)
 }

@@ -14,13 +14,9 @@ import (
 	"testing"
 	"time"
 	"unsafe"
-)
 
-func minorFaults() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Minflt
-}
+	"github.com/flowd/flowd/internal/faults"
+)
 
 // smapsField returns a field of /proc/self/smaps for the mapping holding
 // addr: "VmFlags" as written, sizes ("Rss", "AnonHugePages") in KiB.
@@ -95,22 +91,22 @@ func TestHeapIsBackedByHugePages(t *testing.T) {
 		t.Fatalf("reserving grew the resident set by %d KiB", grew)
 	}
 	const size = 32 << 20
-	f0 := minorFaults()
+	f0 := faults.Minor()
 	table := make([]byte, size)
 	for i := 0; i < size; i += 4096 {
 		table[i] = 1
 	}
-	faults := minorFaults() - f0
+	taken := faults.Minor() - f0
 	addr := uintptr(unsafe.Pointer(&table[0]))
 	if flags := smapsField(t, addr, "VmFlags"); !strings.Contains(" "+flags+" ", " hg ") {
 		t.Fatalf("the table's mapping is not advised: VmFlags %q", flags)
 	}
 	huge, _ := strconv.Atoi(smapsField(t, addr, "AnonHugePages"))
-	t.Logf("advised %d MiB; writing a 32-MiB table: %d faults, %d KiB of huge pages in its mapping", advised>>20, faults, huge)
+	t.Logf("advised %d MiB; writing a 32-MiB table: %d faults, %d KiB of huge pages in its mapping", advised>>20, taken, huge)
 	// The count is the process's: the collector's own first touches
 	// (mark bits, metadata outside the heap) add a few hundred.
-	if faults > size/4096/8 {
-		t.Fatalf("writing 32 MiB faulted %d times: not in huge pages", faults)
+	if taken > size/4096/8 {
+		t.Fatalf("writing 32 MiB faulted %d times: not in huge pages", taken)
 	}
 	if huge < size>>10/2 {
 		t.Fatalf("the mapping holds %d KiB of huge pages, want most of the table's %d", huge, size>>10)
