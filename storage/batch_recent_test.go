@@ -173,8 +173,13 @@ func TestSpreadRowsAddUp(t *testing.T) {
 			cell := 0x89309a000000000 + uint64(c)<<12
 			v := n * int64(1+rng.IntN(9))
 			v2 := n * int64(rng.IntN(3)) * 7
-			if rng.IntN(50) == 0 {
+			switch rng.IntN(50) {
+			case 0:
 				v2 = n * (1<<32/n + 1) // past 32 bits: the pair's series
+			case 1:
+				// Fits a row, but two in one point of the memtable do
+				// not: the pair's spread series there.
+				v2 = n * ((1<<32 - 1) / n)
 			}
 			bs[0].AddRunPairRecent(1, 2, cell, minute, n, v, v2)
 			if count[c] < 0 {

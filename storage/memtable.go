@@ -130,25 +130,31 @@ func (t *seriesTable) takeSecond(d int32, second uint32) bool {
 
 // addSecondedPoint adds v and its second value v2 (0 for none) at minute m
 // to series d of t: v2 in d's point when paired (see takeSecond) and the
-// point can hold it, otherwise in the series k2 of its own.
+// point can hold it, otherwise in the series k2 of its own (of a spread
+// series, as a run of v's length there).
 func (t *seriesTable) addSecondedPoint(d int32, paired bool, k2 SeriesKey, m, v int64, v2 uint32) {
 	if paired && t.addPair(d, m, v, v2) {
 		return
 	}
 	t.add(d, m, v)
-	if v2 != 0 {
-		t.add(t.ownSecond(d, k2, false), m, int64(v2))
+	if v2 == 0 {
+		return
 	}
+	w := int64(v2)
+	if t.series[d].spread {
+		n, _ := unpackSpread(v)
+		w = packSpread(n, w)
+	}
+	t.add(t.ownSecond(d, k2), m, w)
 }
 
 // ownSecond returns the series of t with key k, the second values of
-// series d that d's points could not hold (or, of a spread series, do
-// not: see addRow): the one d names (its pair), or found and named so;
-// spread says whether a new one is a spread series.
-func (t *seriesTable) ownSecond(d int32, k SeriesKey, spread bool) int32 {
+// series d that d's points could not hold: the one d names (its pair), or
+// found and named so (a spread series when d is one).
+func (t *seriesTable) ownSecond(d int32, k SeriesKey) int32 {
 	d2 := t.series[d].pair - 1
 	if d2 < 0 || t.series[d2].key != k {
-		d2 = t.lookup(k, k.hash(), false, spread)
+		d2 = t.lookup(k, k.hash(), false, t.series[d].spread)
 		t.series[d].pair = d2 + 1
 	}
 	return d2
@@ -386,14 +392,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 		if refs[i].t.series[refs[i].s].spread {
 			// Runs of spread readings, and the runs of second values
 			// their points hold (see addPair).
-			pts = pts[:0]
-			for ; i < len(refs) && refs[i].key == k; i++ {
-				if refs[i].second {
-					pts = refs[i].t.appendSecond(pts, refs[i].s)
-				} else {
-					pts = refs[i].t.appendPoints(pts, refs[i].s)
-				}
-			}
+			pts, i = gatherKey(pts[:0], refs, i)
 			// pts in minute order for the hour and day tiers, byLen by
 			// length and minute for the minute tier.
 			byLen = sortSpread(byLen, pts)
@@ -430,14 +429,7 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 		if secondIn(refs[i:], k) {
 			// Second values with a series of their own (see addSecondedPoint):
 			// gathered, sorted and summed.
-			pts = pts[:0]
-			for ; i < len(refs) && refs[i].key == k; i++ {
-				if refs[i].second {
-					pts = refs[i].t.appendSecond(pts, refs[i].s)
-				} else {
-					pts = refs[i].t.appendPoints(pts, refs[i].s)
-				}
-			}
+			pts, i = gatherKey(pts[:0], refs, i)
 			if !slices.IsSortedFunc(pts, byMinute) {
 				slices.SortFunc(pts, byMinute)
 			}
@@ -520,6 +512,21 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 		}
 	}
 	return nil
+}
+
+// gatherKey appends to pts the points of refs from i on whose key is
+// refs[i]'s, a ref of second values as their own points (appendSecond),
+// and returns them and the index of the first ref of another key.
+func gatherKey(pts []point, refs []seriesRef, i int) ([]point, int) {
+	k := refs[i].key
+	for ; i < len(refs) && refs[i].key == k; i++ {
+		if refs[i].second {
+			pts = refs[i].t.appendSecond(pts, refs[i].s)
+		} else {
+			pts = refs[i].t.appendPoints(pts, refs[i].s)
+		}
+	}
+	return pts, i
 }
 
 // secondWords returns, in words, the second values of series se of tab

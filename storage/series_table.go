@@ -649,26 +649,13 @@ func (t *seriesTable) addRows(rows []row, tr Tier) {
 // addRow adds row r, whose key's hash is h, to t, its minute truncated to
 // tier tr.
 func (t *seriesTable) addRow(r *row, h uint64, tr Tier) {
-	spread := r.key.Sub == spreadSub
-	d := t.lookup(r.key, h, false, spread)
+	d := t.lookup(r.key, h, false, r.key.Sub == spreadSub)
 	m := tr.Truncate(int64(r.minute))
 	if r.second == 0 {
 		t.add(d, m, r.v)
 		return
 	}
 	k2 := SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}
-	if spread {
-		// A run's second value in its point, as a reading's; or, when
-		// that cannot be, as a run of the same length in the pair's
-		// spread series.
-		if t.takeSecond(d, r.second) && t.addPair(d, m, r.v, r.v2) {
-			return
-		}
-		n, _ := unpackSpread(r.v)
-		t.add(d, m, r.v)
-		t.add(t.ownSecond(d, k2, true), m, packSpread(n, int64(r.v2)))
-		return
-	}
 	t.addSecondedPoint(d, t.takeSecond(d, r.second), k2, m, r.v, r.v2)
 }
 
