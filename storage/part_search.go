@@ -70,17 +70,19 @@ func (out *rowSink) spreadRows(from, to int64, cells, subs, minutes, values []in
 // sumRows adds each value whose minute is in [from, to) into
 // sums[(minute-from)/step], dividing only when a row leaves the step of the
 // one before: rows of a series come in time order.
-func sumRows(sums []int64, step, from, to int64, minutes, values []int64) {
+// The minutes and values may be 32-bit (a compact cached block's).
+func sumRows[M, V int32 | int64](sums []int64, step, from, to int64, minutes []M, values []V) {
 	if step == 1 {
-		for k, m := range minutes {
-			if m >= from && m < to {
-				sums[m-from] = SatAdd(sums[m-from], values[k])
+		for k, m32 := range minutes {
+			if m := int64(m32); m >= from && m < to {
+				sums[m-from] = SatAdd(sums[m-from], int64(values[k]))
 			}
 		}
 		return
 	}
 	lo, hi, idx := int64(1), int64(0), int64(0) // the current step is [lo, hi)
-	for k, m := range minutes {
+	for k, m32 := range minutes {
+		m := int64(m32)
 		if m < from || m >= to {
 			continue
 		}
@@ -94,7 +96,7 @@ func sumRows(sums []int64, step, from, to int64, minutes, values []int64) {
 			lo = from + idx*step
 			hi = lo + step
 		}
-		sums[idx] = SatAdd(sums[idx], values[k])
+		sums[idx] = SatAdd(sums[idx], int64(values[k]))
 	}
 }
 
@@ -146,9 +148,10 @@ var blockReaderPool = sync.Pool{New: func() any { return new(blockReader) }}
 var scanDecoders = max(1, min(runtime.GOMAXPROCS(0), 4))
 
 // decodedBlock is a block ready to walk: read into br (handed back after
-// the walk), or found in the cache (br nil).
+// the walk), or found in the cache (br nil), decoded or compact (cb).
 type decodedBlock struct {
 	blk *block
+	cb  *compactBlock
 	br  *blockReader
 	err error
 }
@@ -157,9 +160,9 @@ type decodedBlock struct {
 // reader from take (whose decoded columns then go to the cache).
 func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decodedBlock {
 	k := blockKey{p, i}
-	blk, keep := cache.get(k)
-	if blk != nil {
-		return decodedBlock{blk: blk}
+	blk, cb, keep := cache.get(k)
+	if blk != nil || cb != nil {
+		return decodedBlock{blk: blk, cb: cb}
 	}
 	br := take()
 	if br == nil {
@@ -169,6 +172,11 @@ func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decode
 		return decodedBlock{br: br, err: err}
 	}
 	if !keep {
+		return decodedBlock{blk: &br.blk, br: br}
+	}
+	if cb := compactOf(&br.blk, &p.headers[i]); cb != nil {
+		// A copy, compact, to the cache; this walk reads the reader's.
+		cache.putCompact(k, cb)
 		return decodedBlock{blk: &br.blk, br: br}
 	}
 	// The cache keeps the decoded columns; the reader starts afresh.
@@ -299,6 +307,7 @@ func rowsOf(b *block, first, metric uint32, r vocab.CellRange) (j, end int) {
 func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*blockReader), metric uint32, from, to int64, out rowSink) error {
 	var br *blockReader
 	var b *block
+	var cb *compactBlock
 	cur := -1
 	for _, st := range steps {
 		if st.block != cur {
@@ -309,10 +318,14 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 			if d.err != nil {
 				return d.err
 			}
-			br, b, cur = d.br, d.blk, st.block
+			br, b, cb, cur = d.br, d.blk, d.cb, st.block
 		}
 		h := &p.headers[st.block]
 		r := st.r
+		if cb != nil {
+			cb.walk(metric, r, from, to, &out)
+			continue
+		}
 		// The rows of this metric and range: [j, end), found by binary
 		// search on (metric, cell), the order of the rows.
 		j, end := rowsOf(b, h.First.Metric, metric, r)

@@ -65,3 +65,44 @@ func BenchmarkSumStepsDay(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000*1440), "ns/row")
 }
+
+// BenchmarkSumStepsDayCacheFill is SumSteps of the day read a second time
+// into an empty block cache, which keeps each block from its second read:
+// the second answer of a dashboard after a restart.
+func BenchmarkSumStepsDayCacheFill(b *testing.B) {
+	s, ranges, base := benchDay(b)
+	sums := make([]int64, 1440)
+	for b.Loop() {
+		b.StopTimer()
+		s.blocks = newBlockCache(256 << 20)
+		if err := s.SumSteps(TierMinute, "count_car", ranges, base, base+1440, 1, sums); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := s.SumSteps(TierMinute, "count_car", ranges, base, base+1440, 1, sums); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000*1440), "ns/row")
+	b.ReportMetric(float64(s.blocks.bytes())/(2000*1440), "cached-bytes/row")
+}
+
+// BenchmarkSumStepsDayCached is SumSteps of the day with every block in
+// the block cache: a dashboard's repeated query.
+func BenchmarkSumStepsDayCached(b *testing.B) {
+	s, ranges, base := benchDay(b)
+	s.blocks = newBlockCache(256 << 20)
+	sums := make([]int64, 1440)
+	for range 2 {
+		if err := s.SumSteps(TierMinute, "count_car", ranges, base, base+1440, 1, sums); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		clear(sums)
+		if err := s.SumSteps(TierMinute, "count_car", ranges, base, base+1440, 1, sums); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000*1440), "ns/row")
+}
