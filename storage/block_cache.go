@@ -15,9 +15,11 @@ import (
 // immutable and shared by the scans that use them. It is bounded by the
 // bytes it keeps, least recently used out first. A block is kept from its
 // second read on: a one-off scan of a long history costs no copies and
-// does not flush what repeated queries use. A block whose sub-keys are all
-// 0 (counts, speeds, footfall) is kept compact (compactBlock), 8 to 12
-// bytes a row; others as their decoded columns, 32 to 40.
+// does not flush what repeated queries use. A block whose sub-keys fit in
+// 16 bits (counts, speeds and footfall, with their runs of spread
+// readings; distinct-card registers) is kept compact (compactBlock), 8 to
+// 14 bytes a row; others (trips, keyed by destination cell) as their
+// decoded columns, 32 to 40.
 type blockCache struct {
 	mu    sync.Mutex
 	max   int64
@@ -119,16 +121,18 @@ func (c *blockCache) bytes() int64 {
 	return c.size
 }
 
-// A compactBlock is a block as the cache keeps it when its sub-keys are
-// all 0: its rows' keys as runs of one (metric, cell), their minutes in 32
-// bits, their values in 32 bits when every one fits (in 64 otherwise).
+// A compactBlock is a block as the cache keeps it when its sub-keys fit in
+// 16 bits: its rows' keys as runs of one (metric, cell), their sub-keys in
+// 16 bits (none when all are 0), their minutes in 32 bits, their values in
+// 32 bits when every one fits (in 64 otherwise).
 // Keeping the decoded columns took 32 bytes a row (40 with a metric
 // column): a query's second answer, which fills the cache, spent most of
 // its time mapping fresh memory for them, and a 256-MiB cache held a
 // quarter as many rows.
 type compactBlock struct {
 	keys    []runKey
-	ends    []int32 // ends[i] is the row after run i
+	ends    []int32  // ends[i] is the row after run i
+	subs    []uint16 // nil when every sub-key is 0
 	minutes []int32
 	vals32  []int32 // the values, when all fit in 32 bits
 	vals64  []int64 // otherwise
@@ -141,11 +145,19 @@ type runKey struct {
 }
 
 // compactOf returns block b, with header h, compact; nil when its
-// sub-keys are not all 0 or its minutes do not fit in 32 bits.
+// sub-keys do not fit in 16 bits or its minutes in 32.
 func compactOf(b *block, h *blockHeader) *compactBlock {
 	n := b.len()
-	if n == 0 || !subsAllZero(h) || h.MinMinute < math.MinInt32 || h.MaxMinute > math.MaxInt32 {
+	if n == 0 || h.MinMinute < math.MinInt32 || h.MaxMinute > math.MaxInt32 {
 		return nil
+	}
+	zeroSubs := subsAllZero(h)
+	if !zeroSubs {
+		for _, sub := range b.subs {
+			if uint64(sub) > math.MaxUint16 {
+				return nil
+			}
+		}
 	}
 	mixed := len(b.metrics) > 0
 	newRun := func(i int) bool {
@@ -179,6 +191,12 @@ func compactOf(b *block, h *blockHeader) *compactBlock {
 		c.minutes[i] = int32(b.minutes[i])
 	}
 	c.ends = append(c.ends, int32(n))
+	if !zeroSubs {
+		c.subs = make([]uint16, n)
+		for i, sub := range b.subs {
+			c.subs[i] = uint16(sub)
+		}
+	}
 	if fits {
 		c.vals32 = make([]int32, n)
 		for i, v := range b.values {
@@ -192,7 +210,7 @@ func compactOf(b *block, h *blockHeader) *compactBlock {
 
 // size is the memory c holds, about.
 func (c *compactBlock) size() int64 {
-	return int64(16*cap(c.keys)+4*cap(c.ends)+4*cap(c.minutes)+4*cap(c.vals32)+8*cap(c.vals64)) + 128
+	return int64(16*cap(c.keys)+4*cap(c.ends)+2*cap(c.subs)+4*cap(c.minutes)+4*cap(c.vals32)+8*cap(c.vals64)) + 128
 }
 
 // start returns the first row of run i (len(c.keys) for the end).
@@ -217,11 +235,11 @@ func (c *compactBlock) runsOf(metric uint32, r vocab.CellRange) (lo, hi int) {
 }
 
 // walk hands the rows of c holding metric in cell range r, of minutes in
-// [from, to), to out.
+// [from, to), to out, as part.walk hands a decoded block's.
 func (c *compactBlock) walk(metric uint32, r vocab.CellRange, from, to int64, out *rowSink) {
 	lo, hi := c.runsOf(metric, r)
-	j, end := c.start(lo), c.start(hi)
-	if out.sums != nil {
+	if out.sums != nil && (c.subs == nil || !out.spread) {
+		j, end := c.start(lo), c.start(hi)
 		if c.vals32 != nil {
 			sumRows(out.sums, out.step, from, to, c.minutes[j:end], c.vals32[j:end])
 		} else {
@@ -231,15 +249,27 @@ func (c *compactBlock) walk(metric uint32, r vocab.CellRange, from, to int64, ou
 	}
 	for i := lo; i < hi; i++ {
 		cell := c.keys[i].cell
-		for k := c.start(i); k < int(c.ends[i]); k++ {
+		a, e := c.start(i), int(c.ends[i])
+		if out.spread && c.subs != nil {
+			if c.vals32 != nil {
+				spreadRows(out, from, to, nil, cell, c.subs[a:e], c.minutes[a:e], c.vals32[a:e])
+			} else {
+				spreadRows(out, from, to, nil, cell, c.subs[a:e], c.minutes[a:e], c.vals64[a:e])
+			}
+			continue
+		}
+		for k := a; k < e; k++ {
 			if m := int64(c.minutes[k]); m >= from && m < to {
-				v := int64(0)
+				sub, v := uint64(0), int64(0)
+				if c.subs != nil {
+					sub = uint64(c.subs[k])
+				}
 				if c.vals32 != nil {
 					v = int64(c.vals32[k])
 				} else {
 					v = c.vals64[k]
 				}
-				out.fn(cell, 0, m, v)
+				out.row(cell, sub, m, v, from)
 			}
 		}
 	}

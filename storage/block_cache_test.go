@@ -14,14 +14,16 @@ import (
 // and checks every answer against
 // the rows added: sums at several steps and rows one by one, over cell
 // ranges that start and end inside a cell's run of rows, over windows
-// that cut blocks, for blocks kept compact (small values, values beyond 32
-// bits, several metrics in one block) and blocks kept decoded (sub-keys).
+// that cut blocks and runs of spread readings, for blocks kept compact
+// (small values, values beyond 32 bits, several metrics in one block,
+// runs of spread readings, distinct-card registers) and blocks kept
+// decoded (sub-keys beyond 16 bits).
 func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	opts := quietOptions()
 	opts.BlockCacheBytes = 64 << 20
 	s := openTestStore(t, t.TempDir(), opts)
 	defer s.Close()
-	names := []string{"count_car", "count_bus", "speed_car", "trips"}
+	names := []string{"count_car", "count_bus", "speed_car", "trips", "count_ped", vocab.DistinctCards}
 	ids := map[string]uint32{}
 	for _, n := range names {
 		id, err := s.MetricID(n)
@@ -68,7 +70,8 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	// trips, in a part of their own: sub-keys, kept decoded.
+	// trips, in a part of their own: sub-keys beyond 16 bits, kept
+	// decoded.
 	ds = ds[:0]
 	for c := range 40 {
 		for m := range 20 {
@@ -81,19 +84,54 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	// count_ped, in a part of its own: hourly readings, runs of minutes
+	// (their sub-key the run's length), beside plain rows; and
+	// distinct-card registers (sub-keys of a few bits).
+	hour := TierHour.Truncate(base) + 60
+	b := NewBatch()
+	for c := range 60 {
+		n := int64(2 + c%59)
+		from := hour + int64(c%(61-int(n)))
+		v := n * int64(1+rng.IntN(30))
+		b.AddRun(b.SeriesSpread(ids["count_ped"], cellOf(c)), from, n, v)
+		for m := from; m < from+n; m++ {
+			want[Key{Metric: ids["count_ped"], Cell: cellOf(c), Minute: m}] += v / n
+		}
+		if c%3 == 0 {
+			m := hour + int64(c%60)
+			b.Add(ids["count_ped"], false, cellOf(c), 0, m, 7)
+			want[Key{Metric: ids["count_ped"], Cell: cellOf(c), Minute: m}] += 7
+		}
+		for reg := range uint64(3) {
+			k := Key{Metric: ids[vocab.DistinctCards], Cell: cellOf(c), Sub: 100*reg + uint64(c), Minute: base + int64(c)}
+			b.Add(k.Metric, true, k.Cell, k.Sub, k.Minute, int64(1+reg))
+			want[k] = int64(1 + reg)
+		}
+	}
+	p, err := s.Submit(b, nil)
+	if err == nil {
+		err = p.Wait()
+	}
+	b.Release()
+	if err == nil {
+		err = s.Flush()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ranges := [][]vocab.CellRange{
 		{{Lo: 0, Hi: ^uint64(0)}},
 		{{Lo: cellOf(3) + 1, Hi: cellOf(40) - 1}, {Lo: cellOf(77), Hi: cellOf(77)}, {Lo: cellOf(150), Hi: cellOf(299)}},
 		{{Lo: cellOf(0), Hi: cellOf(0)}},
 	}
-	windows := [][2]int64{{base - 10, base + 200}, {base + 7, base + 61}, {base + 29, base + 30}}
+	windows := [][2]int64{{base - 10, base + 200}, {base + 7, base + 61}, {base + 29, base + 30}, {hour + 13, hour + 47}}
 	ask := func() (answers [][]int64) {
 		for _, name := range names {
 			for _, rs := range ranges {
 				for _, w := range windows {
 					for _, step := range []int64{1, 7, 60} {
-						if name == "trips" {
+						if name == "trips" || name == vocab.DistinctCards {
 							continue // not summed by step in flowd; scanned below
 						}
 						sums := make([]int64, (w[1]-w[0]+step-1)/step)
@@ -143,9 +181,10 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	if !slices.EqualFunc(first, second, slices.Equal) || !slices.EqualFunc(first, third, slices.Equal) {
 		t.Fatal("the answers changed from read to cached")
 	}
-	// What the cache holds: compact blocks, one of them with 64-bit values
-	// and one with several metrics, and the trips' blocks decoded.
-	var compact, wide, mixed, decoded int
+	// What the cache holds: compact blocks, one of them with 64-bit values,
+	// one with several metrics, one with sub-keys; and the trips' blocks
+	// decoded.
+	var compact, wide, mixed, subbed, decoded int
 	s.blocks.mu.Lock()
 	for e := s.blocks.ll.Front(); e != nil; e = e.Next() {
 		cb := e.Value.(*cachedBlock)
@@ -158,12 +197,15 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 			if cb.cb.keys[0].metric != cb.cb.keys[len(cb.cb.keys)-1].metric {
 				mixed++
 			}
+			if cb.cb.subs != nil {
+				subbed++
+			}
 		case cb.blk != nil:
 			decoded++
 		}
 	}
 	s.blocks.mu.Unlock()
-	if compact < 2 || wide == 0 || mixed == 0 || decoded == 0 {
-		t.Fatalf("cached: %d compact (%d with 64-bit values, %d of several metrics), %d decoded; want each", compact, wide, mixed, decoded)
+	if compact < 3 || wide == 0 || mixed == 0 || subbed == 0 || decoded == 0 {
+		t.Fatalf("cached: %d compact (%d with 64-bit values, %d of several metrics, %d with sub-keys), %d decoded; want each", compact, wide, mixed, subbed, decoded)
 	}
 }

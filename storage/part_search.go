@@ -53,17 +53,22 @@ func hasRuns(subs []int64) bool {
 }
 
 // spreadRows hands rows of a spreading metric to the sink, each spread row
-// as the shares of its minutes in [from, to).
-func (out *rowSink) spreadRows(from, to int64, cells, subs, minutes, values []int64) {
-	for k, m := range minutes {
-		cell, n := uint64(cells[k]), int64(subs[k])
+// as the shares of its minutes in [from, to): the rows of cells, or all of
+// cell when cells is nil (a run of a compact cached block, whose sub-keys,
+// minutes and values may be narrower).
+func spreadRows[S uint16 | int64, M int32 | int64, V int32 | int64](out *rowSink, from, to int64, cells []int64, cell uint64, subs []S, minutes []M, values []V) {
+	for k, m32 := range minutes {
+		m, n, v := int64(m32), int64(subs[k]), int64(values[k])
+		if cells != nil {
+			cell = uint64(cells[k])
+		}
 		if n < 2 || n > maxSpread {
 			if m >= from && m < to {
-				out.row(cell, 0, m, values[k], from)
+				out.row(cell, 0, m, v, from)
 			}
 			continue
 		}
-		eachShare(m, n, values[k], from, to, func(x, v int64) { out.row(cell, 0, x, v, from) })
+		eachShare(m, n, v, from, to, func(x, v int64) { out.row(cell, 0, x, v, from) })
 	}
 }
 
@@ -331,7 +336,7 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 		j, end := rowsOf(b, h.First.Metric, metric, r)
 		cells, subs, minutes, values := b.cells, b.subs, b.minutes, b.values
 		if out.spread && !subsAllZero(h) && hasRuns(subs[j:end]) {
-			out.spreadRows(from, to, cells[j:end], subs[j:end], minutes[j:end], values[j:end])
+			spreadRows(&out, from, to, cells[j:end], 0, subs[j:end], minutes[j:end], values[j:end])
 			continue
 		}
 		if out.sums != nil {
