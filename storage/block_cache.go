@@ -3,6 +3,7 @@ package storage
 import (
 	"container/list"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 
@@ -238,6 +239,27 @@ func (c *compactBlock) runsOf(metric uint32, r vocab.CellRange) (lo, hi int) {
 // [from, to), to out, as part.walk hands a decoded block's.
 func (c *compactBlock) walk(metric uint32, r vocab.CellRange, from, to int64, out *rowSink) {
 	lo, hi := c.runsOf(metric, r)
+	if out.sums != nil && out.step == 1 && c.subs == nil {
+		// A run's minutes ascend (a part's rows are in key order, and
+		// without sub-keys a run is one series): its rows in [from, to)
+		// are found by two searches and summed without a test a row.
+		f, t := int32(max(from, math.MinInt32)), int32(min(to, math.MaxInt32))
+		for i := lo; i < hi; i++ {
+			ms := c.minutes[c.start(i):c.ends[i]]
+			a, e := 0, len(ms)
+			if ms[0] < f || ms[len(ms)-1] >= t { // not all of the run
+				a, _ = slices.BinarySearch(ms, f)
+				e, _ = slices.BinarySearch(ms[a:], t)
+			}
+			a += c.start(i)
+			if c.vals32 != nil {
+				sumSorted(out.sums, from, c.minutes[a:a+e], c.vals32[a:a+e])
+			} else {
+				sumSorted(out.sums, from, c.minutes[a:a+e], c.vals64[a:a+e])
+			}
+		}
+		return
+	}
 	if out.sums != nil && (c.subs == nil || !out.spread) {
 		j, end := c.start(lo), c.start(hi)
 		if c.vals32 != nil {
@@ -258,19 +280,43 @@ func (c *compactBlock) walk(metric uint32, r vocab.CellRange, from, to int64, ou
 			}
 			continue
 		}
-		for k := a; k < e; k++ {
-			if m := int64(c.minutes[k]); m >= from && m < to {
-				sub, v := uint64(0), int64(0)
-				if c.subs != nil {
-					sub = uint64(c.subs[k])
-				}
-				if c.vals32 != nil {
-					v = int64(c.vals32[k])
-				} else {
-					v = c.vals64[k]
-				}
-				out.row(cell, sub, m, v, from)
+		// Here out.sums is nil: a sum with sub-keys is a spread one.
+		var subs []uint16
+		if c.subs != nil {
+			subs = c.subs[a:e]
+		}
+		if c.vals32 != nil {
+			eachRow(out.fn, cell, subs, c.minutes[a:e], c.vals32[a:e], from, to)
+		} else {
+			eachRow(out.fn, cell, subs, c.minutes[a:e], c.vals64[a:e], from, to)
+		}
+	}
+}
+
+// sumSorted adds values[k] into sums[minutes[k]-from], every minute in
+// [from, from+len(sums)).
+func sumSorted[V int32 | int64](sums []int64, from int64, minutes []int32, values []V) {
+	values = values[:len(minutes)]
+	for k, m := range minutes {
+		i := int64(m) - from
+		sums[i] = SatAdd(sums[i], int64(values[k]))
+	}
+}
+
+// eachRow calls fn for the rows of a run of cell whose minutes lie in
+// [from, to), with their sub-keys (all 0 when subs is nil).
+func eachRow[V int32 | int64](fn func(cell, sub uint64, minute, value int64), cell uint64, subs []uint16, minutes []int32, values []V, from, to int64) {
+	if subs == nil {
+		for k, m32 := range minutes {
+			if m := int64(m32); m >= from && m < to {
+				fn(cell, 0, m, int64(values[k]))
 			}
+		}
+		return
+	}
+	for k, m32 := range minutes {
+		if m := int64(m32); m >= from && m < to {
+			fn(cell, uint64(subs[k]), m, int64(values[k]))
 		}
 	}
 }

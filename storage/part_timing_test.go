@@ -106,3 +106,23 @@ func BenchmarkSumStepsDayCached(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000*1440), "ns/row")
 }
+
+// BenchmarkScanDayCached is BenchmarkScanDay with every block in the
+// block cache: a density map's repeated query, a callback a row.
+func BenchmarkScanDayCached(b *testing.B) {
+	s, ranges, base := benchDay(b)
+	s.blocks = newBlockCache(256 << 20)
+	sums := make([]int64, 1440)
+	scan := func() {
+		if err := s.Scan(TierMinute, "count_car", ranges, base, base+1440, func(_ uint64, minute, v int64) { sums[minute-base] += v }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	scan()
+	scan()
+	for b.Loop() {
+		clear(sums)
+		scan()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000*1440), "ns/row")
+}
