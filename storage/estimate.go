@@ -36,12 +36,12 @@ func (s *Store) RowsToRead(t Tier, metric string, ranges []vocab.CellRange, from
 	s.mu.RUnlock()
 	for _, p := range parts {
 		last := -1
-		for _, st := range p.plan(id, ranges, from, to) {
+		p.eachStep(id, ranges, from, to, func(st scanStep) {
 			if st.block != last {
 				n += int64(p.headers[st.block].Rows)
 				last = st.block
 			}
-		}
+		})
 		p.decRef()
 	}
 	return n

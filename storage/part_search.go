@@ -115,10 +115,18 @@ type scanStep struct {
 // [from, to), in order; a block serving several ranges comes once per range,
 // consecutively.
 func (p *part) plan(metric uint32, ranges []vocab.CellRange, from, to int64) []scanStep {
-	if p.meta.MaxMinute < from || p.meta.MinMinute >= to {
-		return nil
-	}
 	var steps []scanStep
+	p.eachStep(metric, ranges, from, to, func(st scanStep) { steps = append(steps, st) })
+	return steps
+}
+
+// eachStep calls fn for each step of plan, in order, without gathering
+// them: a count of the rows to read needs no list of the blocks (a
+// year's minute tier names thousands for each of a city's cell ranges).
+func (p *part) eachStep(metric uint32, ranges []vocab.CellRange, from, to int64, fn func(scanStep)) {
+	if p.meta.MaxMinute < from || p.meta.MinMinute >= to {
+		return
+	}
 	for _, r := range ranges {
 		lo := Key{Metric: metric, Cell: r.Lo, Minute: -1 << 63}
 		// The first block whose last key is not below lo.
@@ -131,10 +139,9 @@ func (p *part) plan(metric uint32, ranges []vocab.CellRange, from, to int64) []s
 			if h.MaxMinute < from || h.MinMinute >= to {
 				continue
 			}
-			steps = append(steps, scanStep{i, r})
+			fn(scanStep{i, r})
 		}
 	}
-	return steps
 }
 
 // columnsFor are the columns a scan needs of block i: the metric column
