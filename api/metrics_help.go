@@ -49,7 +49,7 @@ var metricHelp = map[string]string{
 	"flowd_pending_flushes":                 "Memtables waiting to be written as parts.",
 	"flowd_quarantined_parts":               "Damaged parts set aside.",
 	"flowd_parts_missing":                   "Parts the manifest listed that were not found at start.",
-	"flowd_block_cache_bytes":               "Bytes of decoded blocks kept for repeated queries (most compact: 8–14 bytes a row).",
+	"flowd_block_cache_bytes":               "Bytes of decoded blocks kept for repeated queries (most compact: 4–14 bytes a row).",
 	"flowd_metrics":                         "Known metric names.",
 	"flowd_live_clients":                    "Live map WebSocket clients.",
 	"flowd_live_clients_deflate":            "Live map clients that took permessage-deflate (their frames go compressed where -live-deflate-shared of a view's clients took it).",

@@ -18,7 +18,7 @@ import (
 // second read on: a one-off scan of a long history costs no copies and
 // does not flush what repeated queries use. A block whose sub-keys fit in
 // 16 bits (counts, speeds and footfall, with their runs of spread
-// readings; distinct-card registers) is kept compact (compactBlock), 8 to
+// readings; distinct-card registers) is kept compact (compactBlock), 4 to
 // 14 bytes a row; others (trips, keyed by destination cell) as their
 // decoded columns, 32 to 40.
 type blockCache struct {
@@ -123,26 +123,31 @@ func (c *blockCache) bytes() int64 {
 }
 
 // A compactBlock is a block as the cache keeps it when its sub-keys fit in
-// 16 bits: its rows' keys as runs of one (metric, cell), their sub-keys in
-// 16 bits (none when all are 0), their minutes in 32 bits, their values in
-// 32 bits when every one fits (in 64 otherwise).
-// Keeping the decoded columns took 32 bytes a row (40 with a metric
-// column): a query's second answer, which fills the cache, spent most of
-// its time mapping fresh memory for them, and a 256-MiB cache held a
-// quarter as many rows.
+// 16 bits: its rows' keys as runs of one (metric, cell); their sub-keys
+// in 16 bits (none when all are 0); their minutes in 16 bits from their
+// run's base when every run spans less than 2^16 minutes (45 days), in 32
+// otherwise; their values in 16 bits when every one lies in [0, 2^16), in
+// 32 or 64 otherwise. Keeping the decoded columns took 32 bytes a row (40
+// with a metric column): a query's second answer, which fills the cache,
+// spent most of its time mapping fresh memory for them, and a 256-MiB
+// cache held an eighth as many rows.
 type compactBlock struct {
-	keys    []runKey
-	ends    []int32  // ends[i] is the row after run i
-	subs    []uint16 // nil when every sub-key is 0
-	minutes []int32
-	vals32  []int32 // the values, when all fit in 32 bits
-	vals64  []int64 // otherwise
+	keys  []runKey
+	ends  []int32  // ends[i] is the row after run i
+	subs  []uint16 // nil when every sub-key is 0
+	min16 []uint16 // the minutes less their run's base, or
+	min32 []int32  // the minutes (every base 0)
+	val16 []uint16 // the values, in the narrowest of the three
+	val32 []int32
+	val64 []int64
 }
 
-// runKey is the metric and cell of a run of rows.
+// runKey is the metric and cell of a run of rows, and the base of its
+// minutes.
 type runKey struct {
 	cell   uint64
 	metric uint32
+	base   int32
 }
 
 // compactOf returns block b, with header h, compact; nil when its
@@ -164,54 +169,80 @@ func compactOf(b *block, h *blockHeader) *compactBlock {
 	newRun := func(i int) bool {
 		return i == 0 || b.cells[i] != b.cells[i-1] || mixed && b.metrics[i] != b.metrics[i-1]
 	}
-	runs := 0
+	// The runs, each's first minute as its base (its least, when sub-keys
+	// order its rows), and whether every run spans under 2^16 minutes.
+	c := &compactBlock{}
+	narrow := true
+	lo, hi := int64(0), int64(0)
 	for i := range n {
-		if newRun(i) {
-			runs++
-		}
-	}
-	fits := true
-	for _, v := range b.values {
-		if v != int64(int32(v)) {
-			fits = false
-			break
-		}
-	}
-	c := &compactBlock{keys: make([]runKey, 0, runs), ends: make([]int32, 0, runs), minutes: make([]int32, n)}
-	for i := range n {
+		m := b.minutes[i]
 		if newRun(i) {
 			if i > 0 {
 				c.ends = append(c.ends, int32(i))
+				c.keys[len(c.keys)-1].base = int32(lo)
+				narrow = narrow && hi-lo <= math.MaxUint16
 			}
-			m := h.First.Metric
+			metric := h.First.Metric
 			if mixed {
-				m = uint32(b.metrics[i])
+				metric = uint32(b.metrics[i])
 			}
-			c.keys = append(c.keys, runKey{cell: uint64(b.cells[i]), metric: m})
+			c.keys = append(c.keys, runKey{cell: uint64(b.cells[i]), metric: metric})
+			lo, hi = m, m
 		}
-		c.minutes[i] = int32(b.minutes[i])
+		lo, hi = min(lo, m), max(hi, m)
 	}
 	c.ends = append(c.ends, int32(n))
+	c.keys[len(c.keys)-1].base = int32(lo)
+	narrow = narrow && hi-lo <= math.MaxUint16
+	c.keys, c.ends = slices.Clip(c.keys), slices.Clip(c.ends)
+	if narrow {
+		c.min16 = make([]uint16, n)
+		for i := range c.keys {
+			base := int64(c.keys[i].base)
+			for k := c.start(i); k < int(c.ends[i]); k++ {
+				c.min16[k] = uint16(b.minutes[k] - base)
+			}
+		}
+	} else {
+		for i := range c.keys {
+			c.keys[i].base = 0
+		}
+		c.min32 = make([]int32, n)
+		for k, m := range b.minutes {
+			c.min32[k] = int32(m)
+		}
+	}
 	if !zeroSubs {
 		c.subs = make([]uint16, n)
 		for i, sub := range b.subs {
 			c.subs[i] = uint16(sub)
 		}
 	}
-	if fits {
-		c.vals32 = make([]int32, n)
+	w16, w32 := true, true
+	for _, v := range b.values {
+		w16 = w16 && v >= 0 && v <= math.MaxUint16
+		w32 = w32 && v == int64(int32(v))
+	}
+	switch {
+	case w16:
+		c.val16 = make([]uint16, n)
 		for i, v := range b.values {
-			c.vals32[i] = int32(v)
+			c.val16[i] = uint16(v)
 		}
-	} else {
-		c.vals64 = append([]int64(nil), b.values...)
+	case w32:
+		c.val32 = make([]int32, n)
+		for i, v := range b.values {
+			c.val32[i] = int32(v)
+		}
+	default:
+		c.val64 = append([]int64(nil), b.values...)
 	}
 	return c
 }
 
 // size is the memory c holds, about.
 func (c *compactBlock) size() int64 {
-	return int64(16*cap(c.keys)+4*cap(c.ends)+2*cap(c.subs)+4*cap(c.minutes)+4*cap(c.vals32)+8*cap(c.vals64)) + 128
+	return int64(16*cap(c.keys)+4*cap(c.ends)+2*cap(c.subs)+2*cap(c.min16)+4*cap(c.min32)+2*cap(c.val16)+4*cap(c.val32)+8*cap(c.val64)) + 192
 }
 
 // start returns the first row of run i (len(c.keys) for the end).
@@ -239,63 +270,59 @@ func (c *compactBlock) runsOf(metric uint32, r vocab.CellRange) (lo, hi int) {
 // [from, to), to out, as part.walk hands a decoded block's.
 func (c *compactBlock) walk(metric uint32, r vocab.CellRange, from, to int64, out *rowSink) {
 	lo, hi := c.runsOf(metric, r)
-	if out.sums != nil && out.step == 1 && c.subs == nil {
-		// A run's minutes ascend (a part's rows are in key order, and
-		// without sub-keys a run is one series): its rows in [from, to)
-		// are found by two searches and summed without a test a row.
-		f, t := int32(max(from, math.MinInt32)), int32(min(to, math.MaxInt32))
-		for i := lo; i < hi; i++ {
-			ms := c.minutes[c.start(i):c.ends[i]]
-			a, e := 0, len(ms)
-			if ms[0] < f || ms[len(ms)-1] >= t { // not all of the run
-				a, _ = slices.BinarySearch(ms, f)
-				e, _ = slices.BinarySearch(ms[a:], t)
-			}
-			a += c.start(i)
-			if c.vals32 != nil {
-				sumSorted(out.sums, from, c.minutes[a:a+e], c.vals32[a:a+e])
-			} else {
-				sumSorted(out.sums, from, c.minutes[a:a+e], c.vals64[a:a+e])
-			}
-		}
+	if lo == hi {
 		return
 	}
-	if out.sums != nil && (c.subs == nil || !out.spread) {
-		j, end := c.start(lo), c.start(hi)
-		if c.vals32 != nil {
-			sumRows(out.sums, out.step, from, to, c.minutes[j:end], c.vals32[j:end])
-		} else {
-			sumRows(out.sums, out.step, from, to, c.minutes[j:end], c.vals64[j:end])
-		}
-		return
+	switch {
+	case c.min16 != nil && c.val16 != nil:
+		walkCompact(c, c.min16, c.val16, lo, hi, from, to, out)
+	case c.min16 != nil && c.val32 != nil:
+		walkCompact(c, c.min16, c.val32, lo, hi, from, to, out)
+	case c.min16 != nil:
+		walkCompact(c, c.min16, c.val64, lo, hi, from, to, out)
+	case c.val16 != nil:
+		walkCompact(c, c.min32, c.val16, lo, hi, from, to, out)
+	case c.val32 != nil:
+		walkCompact(c, c.min32, c.val32, lo, hi, from, to, out)
+	default:
+		walkCompact(c, c.min32, c.val64, lo, hi, from, to, out)
 	}
+}
+
+// walkCompact is walk over runs [lo, hi) of c, whose minutes (less each
+// run's base) and values are these.
+func walkCompact[M uint16 | int32, V uint16 | int32 | int64](c *compactBlock, minutes []M, values []V, lo, hi int, from, to int64, out *rowSink) {
 	for i := lo; i < hi; i++ {
-		cell := c.keys[i].cell
+		k := c.keys[i]
 		a, e := c.start(i), int(c.ends[i])
-		if out.spread && c.subs != nil {
-			if c.vals32 != nil {
-				spreadRows(out, from, to, nil, cell, c.subs[a:e], c.minutes[a:e], c.vals32[a:e])
-			} else {
-				spreadRows(out, from, to, nil, cell, c.subs[a:e], c.minutes[a:e], c.vals64[a:e])
+		ms, vs, base := minutes[a:e], values[a:e], int64(k.base)
+		switch {
+		case out.sums != nil && out.step == 1 && c.subs == nil:
+			// A run's minutes ascend (a part's rows are in key order, and
+			// without sub-keys a run is one series): its rows in [from,
+			// to) are found by two searches and summed without a test a
+			// row.
+			f, t := 0, len(ms)
+			if base+int64(ms[0]) < from || base+int64(ms[len(ms)-1]) >= to { // not all of the run
+				f = sort.Search(len(ms), func(j int) bool { return base+int64(ms[j]) >= from })
+				t = f + sort.Search(len(ms)-f, func(j int) bool { return base+int64(ms[f+j]) >= to })
 			}
-			continue
-		}
-		// Here out.sums is nil: a sum with sub-keys is a spread one.
-		var subs []uint16
-		if c.subs != nil {
-			subs = c.subs[a:e]
-		}
-		if c.vals32 != nil {
-			eachRow(out.fn, cell, subs, c.minutes[a:e], c.vals32[a:e], from, to)
-		} else {
-			eachRow(out.fn, cell, subs, c.minutes[a:e], c.vals64[a:e], from, to)
+			sumSorted(out.sums, from-base, ms[f:t], vs[f:t])
+		case out.sums != nil && (c.subs == nil || !out.spread):
+			sumRows(out.sums, out.step, from, to, base, ms, vs)
+		case out.spread && c.subs != nil:
+			spreadRows(out, from, to, nil, k.cell, base, c.subs[a:e], ms, vs)
+		case c.subs != nil: // out.sums is nil: a sum with sub-keys is a spread one
+			eachRow(out.fn, k.cell, base, c.subs[a:e], ms, vs, from, to)
+		default:
+			eachRow(out.fn, k.cell, base, nil, ms, vs, from, to)
 		}
 	}
 }
 
 // sumSorted adds values[k] into sums[minutes[k]-from], every minute in
 // [from, from+len(sums)).
-func sumSorted[V int32 | int64](sums []int64, from int64, minutes []int32, values []V) {
+func sumSorted[M uint16 | int32, V uint16 | int32 | int64](sums []int64, from int64, minutes []M, values []V) {
 	values = values[:len(minutes)]
 	for k, m := range minutes {
 		i := int64(m) - from
@@ -303,19 +330,22 @@ func sumSorted[V int32 | int64](sums []int64, from int64, minutes []int32, value
 	}
 }
 
-// eachRow calls fn for the rows of a run of cell whose minutes lie in
-// [from, to), with their sub-keys (all 0 when subs is nil).
-func eachRow[V int32 | int64](fn func(cell, sub uint64, minute, value int64), cell uint64, subs []uint16, minutes []int32, values []V, from, to int64) {
+// eachRow calls fn for the rows of a run of cell whose minutes (base +
+// minutes[k]) lie in [from, to), with their sub-keys (all 0 when subs is
+// nil).
+func eachRow[M uint16 | int32, V uint16 | int32 | int64](fn func(cell, sub uint64, minute, value int64), cell uint64, base int64, subs []uint16, minutes []M, values []V, from, to int64) {
+	values = values[:len(minutes)]
 	if subs == nil {
-		for k, m32 := range minutes {
-			if m := int64(m32); m >= from && m < to {
+		for k, mm := range minutes {
+			if m := base + int64(mm); m >= from && m < to {
 				fn(cell, 0, m, int64(values[k]))
 			}
 		}
 		return
 	}
-	for k, m32 := range minutes {
-		if m := int64(m32); m >= from && m < to {
+	subs = subs[:len(minutes)]
+	for k, mm := range minutes {
+		if m := base + int64(mm); m >= from && m < to {
 			fn(cell, uint64(subs[k]), m, int64(values[k]))
 		}
 	}

@@ -15,15 +15,16 @@ import (
 // the rows added: sums at several steps and rows one by one, over cell
 // ranges that start and end inside a cell's run of rows, over windows
 // that cut blocks and runs of spread readings, for blocks kept compact
-// (small values, values beyond 32 bits, several metrics in one block,
-// runs of spread readings, distinct-card registers) and blocks kept
-// decoded (sub-keys beyond 16 bits).
+// (minutes and values of each width, several metrics in one block, runs
+// of spread readings, distinct-card registers) and blocks kept decoded
+// (sub-keys beyond 16 bits).
 func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	opts := quietOptions()
 	opts.BlockCacheBytes = 64 << 20
+	opts.Retention = [numTiers]time.Duration{1 << 62, 1 << 62}
 	s := openTestStore(t, t.TempDir(), opts)
 	defer s.Close()
-	names := []string{"count_car", "count_bus", "speed_car", "trips", "count_ped", vocab.DistinctCards}
+	names := []string{"count_car", "count_bus", "speed_car", "count_truck", "trips", "count_ped", vocab.DistinctCards}
 	ids := map[string]uint32{}
 	for _, n := range names {
 		id, err := s.MetricID(n)
@@ -45,7 +46,11 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	for c := range 300 {
 		for m := range 90 {
 			if rng.IntN(4) > 0 {
-				add(Key{Metric: ids["count_car"], Cell: cellOf(c), Minute: base + int64(m)}, int64(rng.IntN(50)))
+				v := int64(rng.IntN(50))
+				if c >= 150 && c < 160 {
+					v += 70000 // beyond 16 bits, in the second block
+				}
+				add(Key{Metric: ids["count_car"], Cell: cellOf(c), Minute: base + int64(m)}, v)
 			}
 		}
 	}
@@ -63,6 +68,10 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	// a few rows.
 	for c := range 10 {
 		add(Key{Metric: ids["speed_car"], Cell: cellOf(c * 3), Minute: base + 5}, int64(40+c))
+	}
+	// count_truck: a series spanning more minutes than 16 bits hold.
+	for _, m := range []int64{-100_000, -70_000, -30, 0, 17} {
+		add(Key{Metric: ids["count_truck"], Cell: cellOf(9), Minute: base + m}, 3)
 	}
 	if err := s.Add(ds); err != nil {
 		t.Fatal(err)
@@ -125,7 +134,7 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 		{{Lo: cellOf(3) + 1, Hi: cellOf(40) - 1}, {Lo: cellOf(77), Hi: cellOf(77)}, {Lo: cellOf(150), Hi: cellOf(299)}},
 		{{Lo: cellOf(0), Hi: cellOf(0)}},
 	}
-	windows := [][2]int64{{base - 10, base + 200}, {base + 7, base + 61}, {base + 29, base + 30}, {hour + 13, hour + 47}}
+	windows := [][2]int64{{base - 10, base + 200}, {base + 7, base + 61}, {base + 29, base + 30}, {hour + 13, hour + 47}, {base - 100_000, base + 1}, {base - 80_000, base - 20}}
 	ask := func() (answers [][]int64) {
 		for _, name := range names {
 			for _, rs := range ranges {
@@ -181,31 +190,40 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	if !slices.EqualFunc(first, second, slices.Equal) || !slices.EqualFunc(first, third, slices.Equal) {
 		t.Fatal("the answers changed from read to cached")
 	}
-	// What the cache holds: compact blocks, one of them with 64-bit values,
-	// one with several metrics, one with sub-keys; and the trips' blocks
+	// What the cache holds: compact blocks of each width of minutes and
+	// values, with several metrics, with sub-keys; and the trips' blocks
 	// decoded.
-	var compact, wide, mixed, subbed, decoded int
+	var min16, min32, val16, val32, val64, mixed, subbed, decoded int
 	s.blocks.mu.Lock()
 	for e := s.blocks.ll.Front(); e != nil; e = e.Next() {
 		cb := e.Value.(*cachedBlock)
-		switch {
-		case cb.cb != nil:
-			compact++
-			if cb.cb.vals64 != nil {
-				wide++
-			}
-			if cb.cb.keys[0].metric != cb.cb.keys[len(cb.cb.keys)-1].metric {
-				mixed++
-			}
-			if cb.cb.subs != nil {
-				subbed++
-			}
-		case cb.blk != nil:
+		if cb.cb == nil {
 			decoded++
+			continue
+		}
+		c := cb.cb
+		if c.min16 != nil {
+			min16++
+		} else {
+			min32++
+		}
+		switch {
+		case c.val16 != nil:
+			val16++
+		case c.val32 != nil:
+			val32++
+		default:
+			val64++
+		}
+		if c.keys[0].metric != c.keys[len(c.keys)-1].metric {
+			mixed++
+		}
+		if c.subs != nil {
+			subbed++
 		}
 	}
 	s.blocks.mu.Unlock()
-	if compact < 3 || wide == 0 || mixed == 0 || subbed == 0 || decoded == 0 {
-		t.Fatalf("cached: %d compact (%d with 64-bit values, %d of several metrics, %d with sub-keys), %d decoded; want each", compact, wide, mixed, subbed, decoded)
+	if min16 == 0 || min32 == 0 || val16 == 0 || val32 == 0 || val64 == 0 || mixed == 0 || subbed == 0 || decoded == 0 {
+		t.Fatalf("cached compact: %d, %d with 16-, 32-bit minutes; %d, %d, %d with 16-, 32-, 64-bit values; %d of several metrics, %d with sub-keys; %d decoded: want each", min16, min32, val16, val32, val64, mixed, subbed, decoded)
 	}
 }

@@ -77,7 +77,7 @@ func TestSumRowsMatchesDivision(t *testing.T) {
 		}
 		n := (to - from + step - 1) / step
 		got, want := make([]int64, n), make([]int64, n)
-		sumRows(got, step, from, to, minutes, values)
+		sumRows(got, step, from, to, 0, minutes, values)
 		for i, m := range minutes {
 			if m >= from && m < to {
 				want[(m-from)/step] += values[i]

@@ -56,9 +56,9 @@ func hasRuns(subs []int64) bool {
 // as the shares of its minutes in [from, to): the rows of cells, or all of
 // cell when cells is nil (a run of a compact cached block, whose sub-keys,
 // minutes and values may be narrower).
-func spreadRows[S uint16 | int64, M int32 | int64, V int32 | int64](out *rowSink, from, to int64, cells []int64, cell uint64, subs []S, minutes []M, values []V) {
-	for k, m32 := range minutes {
-		m, n, v := int64(m32), int64(subs[k]), int64(values[k])
+func spreadRows[S uint16 | int64, M uint16 | int32 | int64, V uint16 | int32 | int64](out *rowSink, from, to int64, cells []int64, cell uint64, base int64, subs []S, minutes []M, values []V) {
+	for k, mm := range minutes {
+		m, n, v := base+int64(mm), int64(subs[k]), int64(values[k])
 		if cells != nil {
 			cell = uint64(cells[k])
 		}
@@ -75,19 +75,20 @@ func spreadRows[S uint16 | int64, M int32 | int64, V int32 | int64](out *rowSink
 // sumRows adds each value whose minute is in [from, to) into
 // sums[(minute-from)/step], dividing only when a row leaves the step of the
 // one before: rows of a series come in time order.
-// The minutes and values may be 32-bit (a compact cached block's).
-func sumRows[M, V int32 | int64](sums []int64, step, from, to int64, minutes []M, values []V) {
+// The minutes (each base + minutes[k]) and values may be narrower (a
+// compact cached block's).
+func sumRows[M uint16 | int32 | int64, V uint16 | int32 | int64](sums []int64, step, from, to, base int64, minutes []M, values []V) {
 	if step == 1 {
-		for k, m32 := range minutes {
-			if m := int64(m32); m >= from && m < to {
+		for k, mm := range minutes {
+			if m := base + int64(mm); m >= from && m < to {
 				sums[m-from] = SatAdd(sums[m-from], int64(values[k]))
 			}
 		}
 		return
 	}
 	lo, hi, idx := int64(1), int64(0), int64(0) // the current step is [lo, hi)
-	for k, m32 := range minutes {
-		m := int64(m32)
+	for k, mm := range minutes {
+		m := base + int64(mm)
 		if m < from || m >= to {
 			continue
 		}
@@ -343,11 +344,11 @@ func (p *part) walk(steps []scanStep, next func() decodedBlock, release func(*bl
 		j, end := rowsOf(b, h.First.Metric, metric, r)
 		cells, subs, minutes, values := b.cells, b.subs, b.minutes, b.values
 		if out.spread && !subsAllZero(h) && hasRuns(subs[j:end]) {
-			spreadRows(&out, from, to, cells[j:end], 0, subs[j:end], minutes[j:end], values[j:end])
+			spreadRows(&out, from, to, cells[j:end], 0, 0, subs[j:end], minutes[j:end], values[j:end])
 			continue
 		}
 		if out.sums != nil {
-			sumRows(out.sums, out.step, from, to, minutes[j:end], values[j:end])
+			sumRows(out.sums, out.step, from, to, 0, minutes[j:end], values[j:end])
 			continue
 		}
 		for k := j; k < end; k++ {

@@ -82,7 +82,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.Int64Var(&c.minFreeDisk, "min-free-disk", api.DefaultMinFreeDisk, "free bytes of the data disk under which /readyz answers 503")
 	fs.DurationVar(&c.tripWindow, "trip-window", 3*time.Hour, "longest time between a tap-in and its tap-out for them to make a trip")
 	fs.DurationVar(&c.maxAhead, "max-clock-skew", ingest.DefaultMaxAhead, "how far past the server's clock an event may be stamped; a later one is refused with a line error")
-	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries, most of them compact, 8–14 bytes a row (0: none)")
+	fs.Int64Var(&c.blockCache, "block-cache", 256<<20, "bytes of decoded blocks kept for repeated queries, most of them compact, 4–14 bytes a row (0: none)")
 	fs.IntVar(&c.memtableBytes, "memtable-bytes", 32<<20, "bytes of buckets held in memory before a flush writes them as parts")
 	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
 	fs.BoolVar(&c.hugePages, "huge-pages", true, "where the system gives transparent huge pages on request (madvise), ask them for the heap: a first touch of memory then maps 2 MiB, not 4 KiB (fewer page faults and TLB misses)")
