@@ -170,7 +170,8 @@ type decodedBlock struct {
 }
 
 // decode returns block i of p for a scan, from the cache or read with a
-// reader from take (whose decoded columns then go to the cache).
+// reader from take (and then, from its second read on, kept in the cache:
+// a compact copy, or the reader's decoded columns themselves).
 func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decodedBlock {
 	k := blockKey{p, i}
 	blk, cb, keep := cache.get(k)
