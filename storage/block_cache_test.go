@@ -1,8 +1,12 @@
 package storage
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +229,71 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	s.blocks.mu.Unlock()
 	if min16 == 0 || min32 == 0 || val16 == 0 || val32 == 0 || val64 == 0 || mixed == 0 || subbed == 0 || decoded == 0 {
 		t.Fatalf("cached compact: %d, %d with 16-, 32-bit minutes; %d, %d, %d with 16-, 32-, 64-bit values; %d of several metrics, %d with sub-keys; %d decoded: want each", min16, min32, val16, val32, val64, mixed, subbed, decoded)
+	}
+}
+
+// TestSpanReadsNameTheDamagedBlock damages a part read in spans of
+// consecutive blocks (spanReader) — a flipped byte inside a span, then a
+// file cut short inside a later one — and checks that the scan names the
+// block the damage is in, not the first of its span, and sets the part
+// aside with the store still answering.
+func TestSpanReadsNameTheDamagedBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		block int
+		harm  func(data []byte, ch columnHeader) []byte
+	}{
+		{"flipped byte", 13, func(data []byte, ch columnHeader) []byte {
+			data[ch.Offset+uint64(ch.Size)/2] ^= 0x20
+			return data
+		}},
+		{"cut short", 17, func(data []byte, ch columnHeader) []byte { return data[:ch.Offset+uint64(ch.Size)/2] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &logRecorder{}
+			opts := quietOptions()
+			opts.Logf = logs.logf
+			s := openTestStore(t, t.TempDir(), opts)
+			defer s.Close()
+			id, _ := s.MetricID("count_car")
+			base := time.Now().Unix()/60 - 100
+			var ds []Delta
+			for c := range uint64(2000) {
+				for m := range int64(80) {
+					ds = append(ds, Delta{Key{Metric: id, Cell: 0x89309a000000000 + c<<12, Minute: base + m}, 1 + int64(c%7)})
+				}
+			}
+			if err := s.Add(ds); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			s.mu.RLock()
+			p := s.parts[TierMinute][0]
+			s.mu.RUnlock()
+			if len(p.headers) < 20 {
+				t.Fatalf("%d blocks; want 20 or more", len(p.headers))
+			}
+			path := filepath.Join(p.dir, columnFiles[colValue])
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, tc.harm(data, p.headers[tc.block].Columns[colValue]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sums := make([]int64, 80)
+			if err := s.SumSteps(TierMinute, "count_car", []vocab.CellRange{{Lo: 0, Hi: ^uint64(0)}}, base, base+80, 1, sums); err != nil {
+				t.Fatalf("the store should set the part aside and answer: %v", err)
+			}
+			st := s.Stats()
+			if st.Quarantined != 1 {
+				t.Fatalf("quarantined %d parts, want 1", st.Quarantined)
+			}
+			if want := fmt.Sprintf("block %d", tc.block); !strings.Contains(st.LastError, want) || !strings.Contains(st.LastError, path) {
+				t.Fatalf("last error %q; want it to name %s and %s", st.LastError, path, want)
+			}
+		})
 	}
 }

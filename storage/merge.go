@@ -28,7 +28,7 @@ type partIterator struct {
 func (it *partIterator) next() (Key, int64, bool, error) {
 	for it.block < len(it.p.headers) {
 		if it.row == 0 {
-			if err := it.br.read(it.p, it.block, allColumns); err != nil {
+			if err := it.br.read(it.p, it.block, allColumns, nil, it.block); err != nil {
 				return Key{}, 0, false, err
 			}
 		}

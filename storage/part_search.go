@@ -171,8 +171,10 @@ type decodedBlock struct {
 
 // decode returns block i of p for a scan, from the cache or read with a
 // reader from take (and then, from its second read on, kept in the cache:
-// a compact copy, or the reader's decoded columns themselves).
-func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decodedBlock {
+// a compact copy, or the reader's decoded columns themselves). A span,
+// when not nil, reads the block's columns with those of the blocks after
+// it up to block last (see spanReader).
+func (p *part) decode(cache *blockCache, i int, take func() *blockReader, sp *spanReader, last int) decodedBlock {
 	k := blockKey{p, i}
 	blk, cb, keep := cache.get(k)
 	if blk != nil || cb != nil {
@@ -182,7 +184,7 @@ func (p *part) decode(cache *blockCache, i int, take func() *blockReader) decode
 	if br == nil {
 		return decodedBlock{err: errScanStopped}
 	}
-	if err := br.read(p, i, p.columnsFor(i)); err != nil {
+	if err := br.read(p, i, p.columnsFor(i), sp, last); err != nil {
 		return decodedBlock{br: br, err: err}
 	}
 	if !keep {
@@ -222,13 +224,23 @@ func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, 
 		}
 	}
 	next := func() decodedBlock {
-		return p.decode(cache, blocks[0], func() *blockReader { return blockReaderPool.Get().(*blockReader) })
+		return p.decode(cache, blocks[0], func() *blockReader { return blockReaderPool.Get().(*blockReader) }, nil, blocks[0])
 	}
 	if len(blocks) > 1 {
-		// Decoders take blocks in turn (decoder w the blocks w, w+n, …);
-		// the walk takes them back in the same turn, so in order.
+		// The blocks in groups of consecutive ones (at most groupBlocks),
+		// whose columns lie side by side in their files: a decoder reads
+		// a group's column at once (spanReader), not a block at a time.
+		// Decoders take groups in turn (decoder w the groups w, w+n, …);
+		// the walk takes their blocks back in the same turn, so in order.
+		var groups []int // the index in blocks where each group starts
+		for k, b := range blocks {
+			if k == 0 || b != blocks[k-1]+1 || k-groups[len(groups)-1] == groupBlocks {
+				groups = append(groups, k)
+			}
+		}
+		groups = append(groups, len(blocks))
 		const depth = 2
-		n := min(scanDecoders, len(blocks))
+		n := min(scanDecoders, len(groups)-1)
 		stop := make(chan struct{})
 		defer close(stop)
 		free := make(chan *blockReader, n*depth+1)
@@ -247,22 +259,29 @@ func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, 
 						return nil
 					}
 				}
-				for k := w; k < len(blocks); k += n {
-					d := p.decode(cache, blocks[k], take)
-					select {
-					case out <- d:
-					case <-stop:
-						return
-					}
-					if d.err != nil {
-						return
+				var sp spanReader
+				for g := w; g < len(groups)-1; g += n {
+					last := blocks[groups[g+1]-1]
+					for k := groups[g]; k < groups[g+1]; k++ {
+						d := p.decode(cache, blocks[k], take, &sp, last)
+						select {
+						case out <- d:
+						case <-stop:
+							return
+						}
+						if d.err != nil {
+							return
+						}
 					}
 				}
 			}(decoded[w])
 		}
-		k := 0
+		k, g := 0, 0
 		next = func() decodedBlock {
-			d := <-decoded[k%n]
+			if k == groups[g+1] {
+				g++
+			}
+			d := <-decoded[g%n]
 			k++
 			return d
 		}
