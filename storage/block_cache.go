@@ -94,6 +94,7 @@ func (c *blockCache) putCompact(k blockKey, cb *compactBlock) {
 	}
 }
 
+// keep adds cb, least recently used blocks out as far as its size needs.
 func (c *blockCache) keep(cb *cachedBlock) {
 	k, size := cb.key, cb.size
 	c.mu.Lock()
@@ -105,10 +106,10 @@ func (c *blockCache) keep(cb *cachedBlock) {
 	c.size += size
 	for c.size > c.max {
 		e := c.ll.Back()
-		cb := e.Value.(*cachedBlock)
+		old := e.Value.(*cachedBlock)
 		c.ll.Remove(e)
-		delete(c.items, cb.key)
-		c.size -= cb.size
+		delete(c.items, old.key)
+		c.size -= old.size
 	}
 }
 
