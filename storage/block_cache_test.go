@@ -230,6 +230,18 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 	if min16 == 0 || min32 == 0 || val16 == 0 || val32 == 0 || val64 == 0 || mixed == 0 || subbed == 0 || decoded == 0 {
 		t.Fatalf("cached compact: %d, %d with 16-, 32-bit minutes; %d, %d, %d with 16-, 32-, 64-bit values; %d of several metrics, %d with sub-keys; %d decoded: want each", min16, min32, val16, val32, val64, mixed, subbed, decoded)
 	}
+	// A cache of a few blocks: blocks evicted while queries run, the
+	// answers the same.
+	const small = 48 << 10
+	s.blocks = newBlockCache(small)
+	for range 3 {
+		if got := ask(); !slices.EqualFunc(first, got, slices.Equal) {
+			t.Fatal("the answers changed with blocks evicted")
+		}
+		if n := s.blocks.bytes(); n > small || n == 0 {
+			t.Fatalf("a cache of %d bytes holds %d", small, n)
+		}
+	}
 }
 
 // TestSpanReadsNameTheDamagedBlock damages a part read in spans of
