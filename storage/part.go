@@ -256,8 +256,18 @@ const maxSpan = 256 << 10
 // third of a cold query's CPU. Consecutive blocks' columns lie side by
 // side in their files, in block order.
 type spanReader struct {
+	p   *part // whose files the spans are of
 	buf [numColumns][]byte
 	off [numColumns]uint64 // the file offset of buf[c][0]
+}
+
+// forget drops the spans read, keeping their room: the reader may go on
+// to another part's files.
+func (sp *spanReader) forget() {
+	sp.p = nil
+	for c := range sp.buf {
+		sp.buf[c] = sp.buf[c][:0]
+	}
 }
 
 // column returns the bytes of column c of block i of p, from a span
@@ -267,6 +277,10 @@ type spanReader struct {
 func (sp *spanReader) column(p *part, c, i, last int) ([]byte, error) {
 	if sp == nil {
 		return nil, nil
+	}
+	if sp.p != p {
+		sp.forget()
+		sp.p = p
 	}
 	ch := p.headers[i].Columns[c]
 	if b := sp.buf[c]; ch.Offset >= sp.off[c] && ch.Offset+uint64(ch.Size) <= sp.off[c]+uint64(len(b)) {
@@ -284,14 +298,15 @@ func (sp *spanReader) column(p *part, c, i, last int) ([]byte, error) {
 	if cap(sp.buf[c]) < n {
 		sp.buf[c] = make([]byte, n)
 	}
+	sp.off[c] = ch.Offset
 	b := sp.buf[c][:n]
 	if _, err := p.files[c].ReadAt(b, int64(ch.Offset)); err != nil {
-		sp.buf[c] = sp.buf[c][:0]
+		sp.buf[c] = sp.buf[c][:0] // nothing held
 		if n == int(ch.Size) {
 			return nil, err
 		}
 		return nil, nil // read alone
 	}
-	sp.buf[c], sp.off[c] = b, ch.Offset
+	sp.buf[c] = b
 	return b[:ch.Size], nil
 }

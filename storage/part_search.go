@@ -157,6 +157,9 @@ func (p *part) columnsFor(i int) uint8 {
 
 var blockReaderPool = sync.Pool{New: func() any { return new(blockReader) }}
 
+// spanReaderPool keeps a scan's decoders' span buffers for the next scan.
+var spanReaderPool = sync.Pool{New: func() any { return new(spanReader) }}
+
 // scanDecoders is how many goroutines decode the blocks of one part scan.
 var scanDecoders = max(1, min(runtime.GOMAXPROCS(0), 4))
 
@@ -259,11 +262,15 @@ func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, 
 						return nil
 					}
 				}
-				var sp spanReader
+				sp := spanReaderPool.Get().(*spanReader)
+				defer func() {
+					sp.forget()
+					spanReaderPool.Put(sp)
+				}()
 				for g := w; g < len(groups)-1; g += n {
 					last := blocks[groups[g+1]-1]
 					for k := groups[g]; k < groups[g+1]; k++ {
-						d := p.decode(cache, blocks[k], take, &sp, last)
+						d := p.decode(cache, blocks[k], take, sp, last)
 						select {
 						case out <- d:
 						case <-stop:
