@@ -245,15 +245,28 @@ func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, 
 		const depth = 2
 		n := min(scanDecoders, len(groups)-1)
 		stop := make(chan struct{})
-		defer close(stop)
 		free := make(chan *blockReader, n*depth+1)
 		for range cap(free) {
 			free <- blockReaderPool.Get().(*blockReader)
 		}
+		var wg sync.WaitGroup
+		defer func() {
+			// The decoders stop before scan returns: a walk that failed
+			// returns early, and its caller may then set the part aside
+			// and close its files while a decoder still read them.
+			close(stop)
+			wg.Wait()
+			// Every reader is back in free once all blocks were consumed.
+			for len(free) > 0 {
+				blockReaderPool.Put(<-free)
+			}
+		}()
 		decoded := make([]chan decodedBlock, n)
 		for w := range n {
 			decoded[w] = make(chan decodedBlock, depth)
+			wg.Add(1)
 			go func(out chan<- decodedBlock) {
+				defer wg.Done()
 				take := func() *blockReader {
 					select {
 					case br := <-free:
@@ -292,12 +305,6 @@ func (p *part) scan(cache *blockCache, metric uint32, ranges []vocab.CellRange, 
 			k++
 			return d
 		}
-		defer func() {
-			// Every reader is back in free once all blocks were consumed.
-			for len(free) > 0 {
-				blockReaderPool.Put(<-free)
-			}
-		}()
 		release := func(br *blockReader) { free <- br }
 		return p.walk(steps, next, release, metric, from, to, out)
 	}
