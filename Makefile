@@ -38,6 +38,9 @@ test: deps lint
 	@# The NDJSON shape reader reads bodies through unsafe pointers:
 	@# checkptr fails any read or pointer past a body (ingest/ndjson.go).
 	$(GO) test -count=1 -gcflags=github.com/flowd/flowd/ingest=-d=checkptr -run 'Shape|Agrees' ./ingest
+	@# A part's scan decodes its blocks on other goroutines, from the
+	@# block cache and span buffers they share: under the race detector.
+	$(GO) test -race -count=1 -run 'Span|Cached|SetAside|Damaged' ./storage
 
 # lint: go vet and staticcheck (a pinned version, built on first use).
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
