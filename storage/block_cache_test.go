@@ -121,15 +121,8 @@ func TestCachedBlocksAnswerAsRead(t *testing.T) {
 			want[k] = int64(1 + reg)
 		}
 	}
-	p, err := s.Submit(b, nil)
-	if err == nil {
-		err = p.Wait()
-	}
-	b.Release()
-	if err == nil {
-		err = s.Flush()
-	}
-	if err != nil {
+	commitBatch(t, s, b)
+	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -75,14 +75,7 @@ func TestSketchRegistersShareASeries(t *testing.T) {
 	if !maps.Equal(deltas, want) {
 		t.Fatalf("live deltas: %d buckets, want %d", len(deltas), len(want))
 	}
-	p, err := s.Submit(b, nil)
-	if err == nil {
-		err = p.Wait()
-	}
-	b.Release()
-	if err != nil {
-		t.Fatal(err)
-	}
+	commitBatch(t, s, b)
 	check := func(when string, s *Store) {
 		t.Helper()
 		if got := registersIn(t, s, TierMinute, regs); !maps.Equal(got, want) {
@@ -143,14 +136,7 @@ func TestEmptySeriesFlushes(t *testing.T) {
 	b := NewBatch()
 	b.Series(id, 10, 0)
 	b.Add(id, false, 11, 0, time.Now().Unix()/60, 4)
-	p, err := s.Submit(b, nil)
-	if err == nil {
-		err = p.Wait()
-	}
-	b.Release()
-	if err != nil {
-		t.Fatal(err)
-	}
+	commitBatch(t, s, b)
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -171,14 +157,7 @@ func TestSpreadRowsSurviveACrash(t *testing.T) {
 	b := NewBatch()
 	b.AddRun(b.SeriesSpread(id, 10), hour+15, 30, 90)
 	b.Add(id, false, 10, 0, hour+50, 4) // a plain row
-	p, err := s.Submit(b, nil)
-	if err == nil {
-		err = p.Wait()
-	}
-	b.Release()
-	if err != nil {
-		t.Fatal(err)
-	}
+	commitBatch(t, s, b)
 	crash(s)
 	s = openTestStore(t, dir, quietOptions())
 	defer s.Close()
@@ -232,14 +211,7 @@ func TestSpreadRowPairsSurviveCrashes(t *testing.T) {
 	if b.t.nrows != 3 {
 		t.Fatalf("%d rows, want 3 (two runs combined)", b.t.nrows)
 	}
-	p, err := s.Submit(b, nil)
-	if err == nil {
-		err = p.Wait()
-	}
-	b.Release()
-	if err != nil {
-		t.Fatal(err)
-	}
+	commitBatch(t, s, b)
 	check := func(s *Store, when string) {
 		t.Helper()
 		for metric, w := range want {

@@ -350,3 +350,17 @@ func TestSumsSaturate(t *testing.T) {
 	}
 	check("after a merge")
 }
+
+// commitBatch submits b to s, waits until it is durable and releases it,
+// failing the test on an error.
+func commitBatch(t testing.TB, s *Store, b *Batch) {
+	t.Helper()
+	p, err := s.Submit(b, nil)
+	if err == nil {
+		err = p.Wait()
+	}
+	b.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
