@@ -253,7 +253,7 @@ const maxSpan = 256 << 10
 // system call and hands each block its bytes: a scan of a long range
 // reads thousands of small blocks (a cell's two weeks of hours: 336 rows,
 // a few hundred bytes a column), where a read a column a block was a
-// third of a cold query's CPU. Consecutive blocks' columns lie side by
+// sixth of a cold query's CPU. Consecutive blocks' columns lie side by
 // side in their files, in block order.
 type spanReader struct {
 	p   *part // whose files the spans are of
