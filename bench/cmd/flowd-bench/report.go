@@ -171,7 +171,7 @@ func (r *report) writeIngest(w io.Writer) {
 	fmt.Fprintf(w, "| ≥ 1.0 M events per server CPU-s, batches of 1,000 | %s | – | – | %s |\n", millions(smallPerCPU), verdict(smallPerCPU >= 1e6))
 	if r.peerAggr != nil && main != nil {
 		x, text := roundRatio(main.results, r.peerAggr.results)
-		fmt.Fprintf(w, "| ≥ 3× the peer's events per CPU-s, the peer bucketing by stream aggregation | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| ≥ 3× the peer's events per CPU-s, the peer summing by stream aggregation (by arrival, see Peer input) | %s | %s | %s | %s |\n",
 			millions(mainPerCPU), millions(aggrPerCPU), text, verdict(x >= 3))
 	}
 	if r.peerIngest != nil && main != nil {
@@ -209,7 +209,7 @@ func (r *report) writeDetectorGoals(w io.Writer) {
 	if pa := r.detAggr; pa != nil {
 		aggr := medianOf(pa.results, bench.SendResult.PerCPU)
 		x, text := roundRatio(det.results, pa.results)
-		fmt.Fprintf(w, "| ≥ 3× the peer's events per CPU-s, the peer bucketing by stream aggregation | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| ≥ 3× the peer's events per CPU-s, the peer summing by stream aggregation (by arrival, see Peer input) | %s | %s | %s | %s |\n",
 			millions(perCPU), millions(aggr), text, verdict(x >= 3))
 	}
 	if pi := r.detImport; pi != nil {
