@@ -6,7 +6,6 @@ import (
 	"math/bits"
 	"unsafe"
 
-	"github.com/flowd/flowd/internal/freelist"
 	"github.com/flowd/flowd/internal/prefetch"
 	"github.com/flowd/flowd/vocab"
 )
@@ -103,21 +102,7 @@ const (
 
 type pointPage [pageSize]point
 
-// pointPages keeps the pages of a 16 MiB memtable: about what one flush
-// gives back while the next memtable fills.
-var pointPages = freelist.New[pointPage](16 << 20 / int(unsafe.Sizeof(pointPage{})))
-
-func newPointPage() *pointPage {
-	if pg := pointPages.Get(); pg != nil {
-		return pg
-	}
-	pg := new(pointPage)
-	// A page fresh from the system (the memtable's first fill, or one
-	// beyond the free list's) is mapped in one call rather than faulted
-	// in 16 times by the points written to it.
-	prefault(pg[:])
-	return pg
-}
+func newPointPage() *pointPage { return pointPages.get() }
 
 // appendMapped appends v to s; when s is full it grows as append grows it,
 // into memory mapped in one system call (prefault) rather than a fault a
@@ -713,7 +698,7 @@ func (t *seriesTable) reset() {
 	t.series = t.series[:0]
 	t.chunks = t.chunks[:0]
 	for i, pg := range t.pages {
-		pointPages.Put(pg)
+		pointPages.put(pg)
 		t.pages[i] = nil
 	}
 	t.pages = t.pages[:0]

@@ -195,6 +195,7 @@ func serve(args []string) error {
 		Failpoint:       failpoint,
 		BlockCacheBytes: c.blockCache,
 		MemtableBytes:   c.memtableBytes,
+		HugePages:       c.hugePages,
 		MaxMetrics:      c.maxMetrics,
 	}
 	if outbox != nil {
