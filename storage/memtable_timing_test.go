@@ -280,3 +280,31 @@ func BenchmarkSortAbove(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(in)), "ns/word")
 	})
 }
+
+// BenchmarkBatchAddRowCold adds a request of detector readings to a batch
+// as rows (AddPairRecent), the caches emptied before each request (32 MiB
+// written, untimed): the share of Batch.addRow in a request's CPU, set
+// against what a server's profile shows for it (BENCH.md, thirty-second
+// session).
+func BenchmarkBatchAddRowCold(b *testing.B) {
+	perm := rand.New(rand.NewPCG(1, 2)).Perm(20000)
+	junk := make([]uint64, 4<<20)
+	bt := NewBatch()
+	rows := 0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		bt.Release()
+		bt = NewBatch()
+		for j := 0; j < len(junk); j += 8 {
+			junk[j]++
+		}
+		b.StartTimer()
+		for _, s := range perm[:10000] {
+			cell := 0x89309a000000000 + uint64(s)<<12
+			bt.AddPairRecent(1, 2, cell, 0, int64(27000000+i), int64(s%40), int64(s%90))
+		}
+		rows += 10000
+	}
+	bt.Release()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
+}
