@@ -133,3 +133,18 @@ func pop(s *[]*pointPage) *pointPage {
 	*s = (*s)[:n]
 	return pg
 }
+
+// PoolBytes is the bytes of the page pool's mappings that tables have
+// written (resident, whether in use or given back): memory the process
+// holds outside Go's heap, which a watch of its resident memory against
+// the runtime's (internal/hugepages) must count as held.
+func PoolBytes() uint64 {
+	p := &pointPages
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := -len(p.fresh) * pageBytes
+	for _, r := range p.regions {
+		n += int(r.end - r.start)
+	}
+	return uint64(n)
+}

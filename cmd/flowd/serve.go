@@ -427,7 +427,7 @@ func (c *serveConfig) checkRole(fs *flag.FlagSet) error {
 // twice over for the GC's room. What it could not do is said, not fatal.
 func adviseHugePages(c *serveConfig) {
 	reserve := max(512<<20, 256<<20+2*(2*c.memtableBytes+int(c.blockCache)))
-	advised, err := hugepages.Heap(reserve, func(format string, args ...any) {
+	advised, err := hugepages.Heap(reserve, storage.PoolBytes, func(format string, args ...any) {
 		log.Printf("flowd: "+format, args...)
 	})
 	switch {

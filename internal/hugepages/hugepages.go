@@ -32,7 +32,10 @@ package hugepages
 // to do (the system's mode is "always" or "never", or not Linux). Heap
 // grown past the reserve later gets ordinary pages, as without Heap. A
 // goroutine withdraws the advice once the kernel holds resident memory
-// the runtime returned, and says so with logf.
-func Heap(reserve int, logf func(format string, args ...any)) (advised int, err error) {
-	return heap(reserve, logf)
+// the runtime returned, and says so with logf. outside, when not nil,
+// gives the bytes the process has mapped and written itself, outside the
+// runtime's heap (flowd's memtable pages): held as the runtime's own are,
+// not taken for memory come back.
+func Heap(reserve int, outside func() uint64, logf func(format string, args ...any)) (advised int, err error) {
+	return heap(reserve, outside, logf)
 }

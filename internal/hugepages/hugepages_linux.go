@@ -43,7 +43,7 @@ const chunk = 4 << 20
 // so that none is collected, and reused, before the last is allocated.
 var reserved [][]byte
 
-func heap(reserve int, logf func(string, ...any)) (int, error) {
+func heap(reserve int, outside func() uint64, logf func(string, ...any)) (int, error) {
 	if mode() != "madvise" || reserve <= 0 {
 		return 0, nil
 	}
@@ -84,7 +84,7 @@ func heap(reserve int, logf func(string, ...any)) (int, error) {
 	// returned to the system (they were never touched): the advice stays
 	// with the mapping.
 	debug.FreeOSMemory()
-	go withdraw(spans, watchEvery, logf)
+	go withdraw(spans, watchEvery, outside, logf)
 	advised := 0
 	for _, m := range spans {
 		advised += int(m.end - m.start)
@@ -118,7 +118,7 @@ func slack(held uint64) uint64 { return 32<<20 + held/8 }
 // withdraw removes the advice from spans once the process holds more
 // resident anonymous memory than the runtime keeps mapped, by more than
 // slack: the kernel has filled again memory the runtime returned.
-func withdraw(spans []*mapping, every time.Duration, logf func(string, ...any)) {
+func withdraw(spans []*mapping, every time.Duration, outside func() uint64, logf func(string, ...any)) {
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/total:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
@@ -133,6 +133,9 @@ func withdraw(spans []*mapping, every time.Duration, logf func(string, ...any)) 
 			return
 		}
 		held := samples[0].Value.Uint64() - samples[1].Value.Uint64()
+		if outside != nil {
+			held += outside()
+		}
 		if anon <= held+slack(held) {
 			continue
 		}
@@ -140,7 +143,7 @@ func withdraw(spans []*mapping, every time.Duration, logf func(string, ...any)) 
 		// never unmaps its heap, and the rest is withdrawn all the same.
 		advise(spans, syscall.MADV_NOHUGEPAGE)
 		if logf != nil {
-			logf("%d MiB of anonymous memory resident where the runtime holds %d MiB: the kernel filled again memory the runtime returned; huge pages no longer advised for the heap", anon>>20, held>>20)
+			logf("%d MiB of anonymous memory resident where the runtime (and flowd's own mappings) hold %d MiB: the kernel filled again memory the runtime returned; huge pages no longer advised for the heap", anon>>20, held>>20)
 		}
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func statusKiB(t *testing.T, field string) int {
 func TestHeapIsBackedByHugePages(t *testing.T) {
 	m := mode()
 	rss0 := rssKiB(t)
-	advised, err := Heap(256<<20, nil)
+	advised, err := Heap(256<<20, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestReserveOverUsedHeap(t *testing.T) {
 	garbage = nil
 	runtime.GC()
 	hwm0 := statusKiB(t, "VmHWM")
-	if _, err := Heap(512<<20, nil); err != nil {
+	if _, err := Heap(512<<20, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	grew := statusKiB(t, "VmHWM") - hwm0
@@ -174,7 +175,10 @@ func TestAdviceWithdrawnWhenMemoryComesBack(t *testing.T) {
 	}
 	watchEvery = 20 * time.Millisecond
 	said := make(chan string, 1)
-	if _, err := Heap(256<<20, func(f string, a ...any) { said <- fmt.Sprintf(f, a...) }); err != nil {
+	// Memory of the process's own that it says it holds (flowd's page
+	// pool) is held as the runtime's is.
+	var own atomic.Uint64
+	if _, err := Heap(256<<20, func() uint64 { return own.Load() }, func(f string, a ...any) { said <- fmt.Sprintf(f, a...) }); err != nil {
 		t.Fatal(err)
 	}
 	table := make([]byte, 128<<20)
@@ -192,6 +196,21 @@ func TestAdviceWithdrawnWhenMemoryComesBack(t *testing.T) {
 	select {
 	case m := <-said:
 		t.Fatalf("withdrawn when the heap shrank and its memory went back: %s", m)
+	default:
+	}
+	pool, err := syscall.Mmap(-1, 0, 128<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(pool)
+	own.Store(uint64(len(pool)))
+	for i := 0; i < len(pool); i += 4096 {
+		pool[i] = 1
+	}
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case m := <-said:
+		t.Fatalf("withdrawn for memory the process said it holds: %s", m)
 	default:
 	}
 	outside, err := syscall.Mmap(-1, 0, 128<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)

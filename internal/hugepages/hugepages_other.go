@@ -2,4 +2,4 @@
 
 package hugepages
 
-func heap(reserve int, logf func(string, ...any)) (int, error) { return 0, nil }
+func heap(int, func() uint64, func(string, ...any)) (int, error) { return 0, nil }
