@@ -49,6 +49,7 @@ var metricHelp = map[string]string{
 	"flowd_pending_flushes":                 "Memtables waiting to be written as parts.",
 	"flowd_quarantined_parts":               "Damaged parts set aside.",
 	"flowd_parts_missing":                   "Parts the manifest listed that were not found at start.",
+	"flowd_memtable_pool_bytes":             "Bytes of the memtables' page pool written so far: memory outside Go's heap, resident, reused by each memtable (at most twice -memtable-bytes).",
 	"flowd_block_cache_bytes":               "Bytes of decoded blocks kept for repeated queries (most compact: 4–14 bytes a row).",
 	"flowd_metrics":                         "Known metric names.",
 	"flowd_live_clients":                    "Live map WebSocket clients.",

@@ -63,6 +63,7 @@ func newStoreMetrics() *storeMetrics {
 	m.gauge("flowd_wal_damaged_segments", func(st *Stats) float64 { return float64(st.WALDamagedSegments) })
 	m.gauge("flowd_block_cache_bytes", func(st *Stats) float64 { return float64(st.BlockCache) })
 	m.gauge("flowd_metrics", func(st *Stats) float64 { return float64(st.Metrics) })
+	set.NewGauge("flowd_memtable_pool_bytes", func() float64 { return float64(PoolBytes()) })
 	return m
 }
 
