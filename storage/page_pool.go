@@ -23,7 +23,9 @@ const pageBytes = int(unsafe.Sizeof(pointPage{}))
 // used) and never unmapped: the collector neither counts nor scans them,
 // and a page can only ever be read as points, however long a stale
 // reference to it lives. Pages beyond that (large batches, a flush that
-// falls behind) come from the heap as before, and up to heapPagesKept of them are kept for reuse.
+// falls behind) come from the heap as before, and up to heapPagesKept of
+// them are kept for reuse. The pool's pages, once written, stay resident
+// for the next memtable: flowd_memtable_pool_bytes shows them.
 type pagePool struct {
 	mu sync.Mutex
 	// regions are the mappings reserved, never unmapped.
