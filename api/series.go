@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -217,6 +219,46 @@ func (s *Server) entityArea(q *query, sq *seriesQuery, kind string) error {
 	sq.entity = kind + "=" + id
 	sq.area = &area{res: s.Res, cells: []h3.Cell{place.Cell}, ranges: []vocab.CellRange{{Lo: uint64(key), Hi: uint64(key)}}}
 	return nil
+}
+
+// AppendJSON appends a as json.Marshal writes it, its points written
+// here: encoding/json takes about 50 ns a point over them by reflection
+// (three times that through a json.Marshaler, whose output it checks),
+// most of a long series' answer (70,128 hourly points for eight years).
+// The rest is json.Marshal's, with the points left out, and the points
+// go where it wrote null for them.
+func (a *seriesAnswer) AppendJSON(dst []byte) ([]byte, error) {
+	const hole = `"points":null`
+	rest := *a
+	rest.Points = nil
+	head, err := json.Marshal(&rest)
+	if err != nil {
+		return dst, err
+	}
+	i := bytes.Index(head, []byte(hole))
+	if i < 0 || bytes.Contains(head[i+len(hole):], []byte(hole)) || a.Points == nil {
+		b, err := json.Marshal(a)
+		return append(dst, b...), err
+	}
+	dst = append(dst, head[:i+len(hole)-len("null")]...)
+	dst = appendPoints(dst, a.Points)
+	return append(dst, head[i+len(hole):]...), nil
+}
+
+// appendPoints appends points as encoding/json writes a [][2]int64.
+func appendPoints(dst []byte, points [][2]int64) []byte {
+	dst = append(dst, '[')
+	for i, p := range points {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '[')
+		dst = strconv.AppendInt(dst, p[0], 10)
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, p[1], 10)
+		dst = append(dst, ']')
+	}
+	return append(dst, ']')
 }
 
 // appendCSV appends the points as rows time,value.
