@@ -423,8 +423,10 @@ func (c *serveConfig) checkRole(fs *flag.FlagSet) error {
 }
 
 // adviseHugePages asks huge pages for the heap flowd's tables will fill:
-// the memtables (two while one is flushed), the block cache and the rest,
-// twice over for the GC's room. What it could not do is said, not fatal.
+// the memtables (two while one is flushed: their lists; their points'
+// pages are mapped apart, storage's page pool, and counted as held by the
+// watch), the block cache and the rest, twice over for the GC's room.
+// What it could not do is said, not fatal.
 func adviseHugePages(c *serveConfig) {
 	reserve := max(512<<20, 256<<20+2*(2*c.memtableBytes+int(c.blockCache)))
 	advised, err := hugepages.Heap(reserve, storage.PoolBytes, func(format string, args ...any) {

@@ -2,8 +2,8 @@
 //
 // Unlike a sync.Pool, which every garbage collection empties, a List keeps
 // its objects across collections. flowd collects often (-gogc), so buffers
-// grown to a request's size — a batch's tables, a WAL record, a memtable's
-// point pages, a line reader — would otherwise be allocated anew after
+// grown to a request's size — a batch's tables, a WAL record, a line
+// reader — would otherwise be allocated anew after
 // each collection, and the allocating request pays the collector's assist.
 package freelist
 
