@@ -232,11 +232,11 @@ func (a *seriesAnswer) AppendJSON(dst []byte) ([]byte, error) {
 	rest := *a
 	rest.Points = nil
 	head, err := json.Marshal(&rest)
-	if err != nil {
-		return dst, err
+	if err != nil || a.Points == nil {
+		return append(dst, head...), err
 	}
 	i := bytes.Index(head, []byte(hole))
-	if i < 0 || bytes.Contains(head[i+len(hole):], []byte(hole)) || a.Points == nil {
+	if i < 0 || bytes.Contains(head[i+len(hole):], []byte(hole)) {
 		b, err := json.Marshal(a)
 		return append(dst, b...), err
 	}

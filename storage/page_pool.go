@@ -59,10 +59,7 @@ var pointPages pagePool
 func (p *pagePool) reserve(bytes int, hugePages bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	have := 0
-	for _, r := range p.regions {
-		have += int(r.end - r.start)
-	}
+	have := p.regionBytes()
 	want := min(bytes, maxReservedBytes) / pageBytes * pageBytes
 	if want <= have {
 		return
@@ -78,6 +75,15 @@ func (p *pagePool) reserve(bytes int, hugePages bool) {
 	for i := len(pages) - 1; i >= 0; i-- {
 		p.fresh = append(p.fresh, &pages[i])
 	}
+}
+
+// regionBytes is the size of the pool's mappings; p.mu is held.
+func (p *pagePool) regionBytes() int {
+	n := 0
+	for _, r := range p.regions {
+		n += int(r.end - r.start)
+	}
+	return n
 }
 
 // inRegion reports whether pg lies in one of the pool's mappings.
@@ -144,9 +150,5 @@ func PoolBytes() uint64 {
 	p := &pointPages
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := -len(p.fresh) * pageBytes
-	for _, r := range p.regions {
-		n += int(r.end - r.start)
-	}
-	return uint64(n)
+	return uint64(p.regionBytes() - len(p.fresh)*pageBytes)
 }

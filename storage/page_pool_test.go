@@ -79,10 +79,7 @@ func TestMemtableGivesBackEveryPage(t *testing.T) {
 	// Stores of earlier tests that crashed on purpose keep pages of the
 	// pool for good: map 4 MiB more, so that this test has some.
 	pointPages.mu.Lock()
-	have := 0
-	for _, r := range pointPages.regions {
-		have += int(r.end - r.start)
-	}
+	have := pointPages.regionBytes()
 	pointPages.mu.Unlock()
 	pointPages.reserve(have+4<<20, false)
 	count := func() (region, all int) {
