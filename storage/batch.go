@@ -179,10 +179,6 @@ func (b *Batch) validRun(minute, n, v int64) bool {
 	return false
 }
 
-// rowIndexBits is the bits of a row's index in its shard that recentRows
-// keeps, below the shard's number.
-const rowIndexBits = 26
-
 // addRow adds a reading to the row of its key and minute that recentRows
 // names, when that row can take it (its second value is of the same
 // metric, or either has none, and the sum stays within 32 bits), or as a
@@ -191,10 +187,10 @@ func (b *Batch) addRow(k SeriesKey, minute int32, second uint32, v int64, v2 uin
 	t := &b.t
 	h := k.hash()
 	r := &b.recentRows[h>>(64-recentBits)]
-	// The hash's low half beside the row's shard and index, as in
+	// The hash's low half beside the row's index + 1, as in
 	// SeriesRecent.
 	if at := int32(*r>>32) - 1; at >= 0 && uint32(*r) == uint32(h) {
-		if rw := &t.rows[at>>rowIndexBits][at&(1<<rowIndexBits-1)]; rw.key == k && rw.minute == minute && (second == 0 || rw.second == 0 || rw.second == second) && uint64(rw.v2)+uint64(v2) <= math.MaxUint32 && (k.Sub != spreadSub || (rw.v^v)&(1<<spreadLenBits-1) == 0) {
+		if rw := &t.rows[at]; rw.key == k && rw.minute == minute && (second == 0 || rw.second == 0 || rw.second == second) && uint64(rw.v2)+uint64(v2) <= math.MaxUint32 && (k.Sub != spreadSub || (rw.v^v)&(1<<spreadLenBits-1) == 0) {
 			if k.Sub == spreadSub { // a run of the same length
 				rw.v = addSpread(rw.v, v)
 			} else {
@@ -211,12 +207,10 @@ func (b *Batch) addRow(k SeriesKey, minute int32, second uint32, v int64, v2 uin
 		}
 	}
 	b.span(int64(minute))
-	sh := cellShard(k.Cell, memShards)
-	if i := len(t.rows[sh]); i < 1<<rowIndexBits-1 {
-		*r = uint64(sh<<rowIndexBits+i+1)<<32 | uint64(uint32(h))
+	if i := len(t.rows); i < math.MaxInt32 {
+		*r = uint64(i+1)<<32 | uint64(uint32(h))
 	}
-	t.rows[sh] = append(t.rows[sh], row{key: k, minute: minute, second: second, v: v, v2: v2})
-	t.nrows++
+	t.rows = append(t.rows, row{key: k, minute: minute, second: second, v: v, v2: v2})
 	if second != 0 {
 		t.rowSeconds++
 	}
@@ -331,18 +325,16 @@ func (b *Batch) AppendDeltasIn(dst []Delta, lo, hi int64) []Delta {
 			}
 		}
 	}
-	for sh := range b.t.rows {
-		for i := range b.t.rows[sh] {
-			r := &b.t.rows[sh][i]
-			if r.key.Sub == spreadSub {
-				dst = r.appendSpreadDeltas(dst, lo, hi)
-				continue
-			}
-			if m := int64(r.minute); m >= lo && m <= hi {
-				dst = append(dst, Delta{Key: Key{Metric: r.key.Metric, Cell: r.key.Cell, Sub: r.key.Sub, Minute: m}, Value: r.v})
-				if r.second != 0 {
-					dst = append(dst, Delta{Key: Key{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub, Minute: m}, Value: int64(r.v2)})
-				}
+	for i := range b.t.rows {
+		r := &b.t.rows[i]
+		if r.key.Sub == spreadSub {
+			dst = r.appendSpreadDeltas(dst, lo, hi)
+			continue
+		}
+		if m := int64(r.minute); m >= lo && m <= hi {
+			dst = append(dst, Delta{Key: Key{Metric: r.key.Metric, Cell: r.key.Cell, Sub: r.key.Sub, Minute: m}, Value: r.v})
+			if r.second != 0 {
+				dst = append(dst, Delta{Key: Key{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub, Minute: m}, Value: int64(r.v2)})
 			}
 		}
 	}

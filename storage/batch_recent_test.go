@@ -207,10 +207,10 @@ func TestSpreadRowsAddUp(t *testing.T) {
 			}
 			mems[i].addTable(&b.t, numTiers, &scratch)
 		}
-		if bs[0].t.nrows == 0 || len(bs[1].t.series) == 0 {
-			t.Fatalf("round %d: %d rows, %d series", round, bs[0].t.nrows, len(bs[1].t.series))
+		if len(bs[0].t.rows) == 0 || len(bs[1].t.series) == 0 {
+			t.Fatalf("round %d: %d rows, %d series", round, len(bs[0].t.rows), len(bs[1].t.series))
 		}
-		if bs[0].t.nrows+len(bs[0].t.series) >= 2000 {
+		if len(bs[0].t.rows)+len(bs[0].t.series) >= 2000 {
 			t.Fatalf("round %d: runs of a key, minute and length did not combine", round)
 		}
 		bs[0].Release()

@@ -71,10 +71,10 @@ func newMemtableLike(prev *memtable) *memtable {
 	return m
 }
 
-// shardScratch groups a table's series by memtable shard; callers keep one
-// to reuse.
+// shardScratch groups a table's series and rows by memtable shard;
+// callers keep one to reuse.
 type shardScratch struct {
-	lists [memShards][]int32
+	lists, rows [memShards][]int32
 }
 
 // addTable adds every point of src to both tiers, or to tier only when
@@ -86,17 +86,22 @@ type shardScratch struct {
 func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) {
 	for i := range scratch.lists {
 		scratch.lists[i] = scratch.lists[i][:0]
+		scratch.rows[i] = scratch.rows[i][:0]
 	}
 	for s := range src.series {
 		i := cellShard(src.series[s].key.Cell, memShards)
 		scratch.lists[i] = append(scratch.lists[i], int32(s))
+	}
+	for r := range src.rows {
+		i := cellShard(src.rows[r].key.Cell, memShards)
+		scratch.rows[i] = append(scratch.rows[i], int32(r))
 	}
 	tr := TierMinute
 	if only != numTiers {
 		tr = only
 	}
 	for i, list := range scratch.lists {
-		rows := src.rows[i]
+		rows := scratch.rows[i]
 		if len(list) == 0 && len(rows) == 0 {
 			continue
 		}
@@ -110,7 +115,7 @@ func (m *memtable) addTable(src *seriesTable, only Tier, scratch *shardScratch) 
 			dst.addList(src, list, tr)
 		}
 		if len(rows) > 0 {
-			dst.addRows(rows, tr)
+			dst.addRows(src.rows, rows, tr)
 		}
 		sh.mu.Unlock()
 	}

@@ -533,11 +533,15 @@ func TestAddListAddsAsOneByOne(t *testing.T) {
 				want.addSeries(&b.t, s, TierMinute, b.t.series[s].key.hash())
 			}
 			// The batch's rows (AddPairRecent), by addRows and one by one.
-			rows := slices.Concat(b.t.rows[:]...)
-			rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
-			got.addRows(rows, TierMinute)
-			for i := range rows {
-				want.addRow(&rows[i], rows[i].key.hash(), TierMinute)
+			// addRows takes them in the order of their indexes.
+			at := make([]int32, len(b.t.rows))
+			for i := range at {
+				at[i] = int32(i)
+			}
+			rng.Shuffle(len(at), func(i, j int) { at[i], at[j] = at[j], at[i] })
+			got.addRows(b.t.rows, at, TierMinute)
+			for _, r := range at {
+				want.addRow(&b.t.rows[r], b.t.rows[r].key.hash(), TierMinute)
 			}
 		}
 		if len(got.series) != len(want.series) || got.npts != want.npts || got.npts2 != want.npts2 {

@@ -208,8 +208,8 @@ func TestSpreadRowPairsSurviveCrashes(t *testing.T) {
 			want["speed_car"][r.first+i] += SpreadShare(r.v2, r.n, i)
 		}
 	}
-	if b.t.nrows != 3 {
-		t.Fatalf("%d rows, want 3 (two runs combined)", b.t.nrows)
+	if len(b.t.rows) != 3 {
+		t.Fatalf("%d rows, want 3 (two runs combined)", len(b.t.rows))
 	}
 	commitBatch(t, s, b)
 	check := func(s *Store, when string) {

@@ -95,7 +95,7 @@ func readCellXOR(p []byte, prev uint64) (uint64, int) {
 // has rows, as recordRows2, its rows after the series.
 func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	typ := recordSeries2
-	if t.nrows > 0 {
+	if len(t.rows) > 0 {
 		typ = recordRows2
 	}
 	dst = append(dst, typ)
@@ -144,21 +144,19 @@ func appendSeriesRecord(dst []byte, t *seriesTable, ops []TripOp) []byte {
 		// difference from the row before's, the first's from 0), sub-key
 		// (rotated left a bit), minute (less base), value, second value's
 		// metric + 1 (0 for none) and, with one, the second value.
-		dst = binary.AppendUvarint(dst, uint64(t.nrows))
+		dst = binary.AppendUvarint(dst, uint64(len(t.rows)))
 		prevCell = 0
-		for sh := range t.rows {
-			for i := range t.rows[sh] {
-				r := &t.rows[sh][i]
-				dst = binary.AppendUvarint(dst, uint64(r.key.Metric))
-				dst = appendCellXOR(dst, r.key.Cell^prevCell, r.key.Cell)
-				prevCell = r.key.Cell
-				dst = binary.AppendUvarint(dst, bits.RotateLeft64(r.key.Sub, 1))
-				dst = binary.AppendVarint(dst, int64(r.minute)-base)
-				dst = binary.AppendVarint(dst, r.v)
-				dst = binary.AppendUvarint(dst, uint64(r.second))
-				if r.second != 0 {
-					dst = binary.AppendUvarint(dst, uint64(r.v2))
-				}
+		for i := range t.rows {
+			r := &t.rows[i]
+			dst = binary.AppendUvarint(dst, uint64(r.key.Metric))
+			dst = appendCellXOR(dst, r.key.Cell^prevCell, r.key.Cell)
+			prevCell = r.key.Cell
+			dst = binary.AppendUvarint(dst, bits.RotateLeft64(r.key.Sub, 1))
+			dst = binary.AppendVarint(dst, int64(r.minute)-base)
+			dst = binary.AppendVarint(dst, r.v)
+			dst = binary.AppendUvarint(dst, uint64(r.second))
+			if r.second != 0 {
+				dst = binary.AppendUvarint(dst, uint64(r.v2))
 			}
 		}
 	}
@@ -174,10 +172,8 @@ func recordBase(t *seriesTable) int64 {
 			return int64(run[0].minute)
 		}
 	}
-	for _, rows := range t.rows {
-		if len(rows) > 0 {
-			return int64(rows[0].minute)
-		}
+	if len(t.rows) > 0 {
+		return int64(t.rows[0].minute)
 	}
 	return 0
 }
@@ -294,9 +290,7 @@ func decodeRows(p []byte, base int64, t *seriesTable, isMax, isSpread func(uint3
 		}
 		r.key = SeriesKey{Metric: uint32(metric), Cell: cell, Sub: sub}
 		r.minute, r.second = int32(base+minute), uint32(second)
-		sh := cellShard(cell, memShards)
-		t.rows[sh] = append(t.rows[sh], r)
-		t.nrows++
+		t.rows = append(t.rows, r)
 		if r.second != 0 {
 			t.rowSeconds++
 		}

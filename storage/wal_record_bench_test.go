@@ -31,6 +31,6 @@ func BenchmarkAppendRowsRecord(b *testing.B) {
 	for b.Loop() {
 		buf = appendSeriesRecord(buf[:0], &bt.t, nil)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(bt.t.nrows), "ns/row")
-	b.ReportMetric(float64(len(buf))/float64(bt.t.nrows), "B/row")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(bt.t.rows)), "ns/row")
+	b.ReportMetric(float64(len(buf))/float64(len(bt.t.rows)), "B/row")
 }

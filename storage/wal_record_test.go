@@ -34,7 +34,7 @@ func appendBatchRecord(dst []byte, deltas []Delta, ops []TripOp) []byte {
 // tests that such records still replay.
 func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	dst = append(dst, recordSeries)
-	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+t.nrows+t.rowSeconds))
+	dst = binary.AppendUvarint(dst, uint64(len(t.series)+t.seconds+len(t.rows)+t.rowSeconds))
 	base := recordBase(t)
 	dst = binary.AppendVarint(dst, base)
 	for i := range t.series {
@@ -54,7 +54,7 @@ func appendSeriesRecordV3(dst []byte, t *seriesTable, ops []TripOp) []byte {
 	}
 	// A batch's rows (which flowd of type 3 did not have) as series of
 	// one point, the same buckets as appendSeriesRecord's rows (recordRows2).
-	for _, r := range slices.Concat(t.rows[:]...) {
+	for _, r := range t.rows {
 		dst = appendV3Point(dst, r.key, int64(r.minute)-base, r.v)
 		if r.second != 0 {
 			dst = appendV3Point(dst, SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}, int64(r.minute)-base, int64(r.v2))
@@ -294,7 +294,7 @@ func seriesOf(t *seriesTable) []seriesPoints {
 	}
 	// A batch's rows after its series, each a series of one point, as a
 	// record holds them.
-	for _, r := range slices.Concat(t.rows[:]...) {
+	for _, r := range t.rows {
 		out = append(out, seriesPoints{r.key, []point{mkPoint(r.minute, r.v)}})
 		if r.second != 0 {
 			out = append(out, seriesPoints{SeriesKey{Metric: r.second - 1, Cell: r.key.Cell, Sub: r.key.Sub}, []point{mkPoint(r.minute, int64(r.v2))}})
@@ -397,8 +397,8 @@ func TestSeriesRecord2RoundTrip(t *testing.T) {
 	defer b.Release()
 	ops := []TripOp{{Open: true, Trip: OpenTrip{Card: 42, Start: 1620000000, Cell: 7}}, {Trip: OpenTrip{Card: 43}}}
 	rec := appendSeriesRecord(nil, &b.t, ops)
-	if rec[0] != recordRows2 || b.t.nrows == 0 {
-		t.Fatalf("record type %d of a batch of %d rows, want %d", rec[0], b.t.nrows, recordRows2)
+	if rec[0] != recordRows2 || len(b.t.rows) == 0 {
+		t.Fatalf("record type %d of a batch of %d rows, want %d", rec[0], len(b.t.rows), recordRows2)
 	}
 	if plain := appendSeriesRecord(nil, &seriesTable{}, nil); plain[0] != recordSeries2 {
 		t.Fatalf("a table without rows: record type %d, want %d", plain[0], recordSeries2)
@@ -465,8 +465,8 @@ func TestRowsRecordRefusesWhatNoBatchWrites(t *testing.T) {
 	for _, typ := range []byte{recordRows, recordRows2} {
 		good := rec(typ, 1, 0, 3, 7, 6, 40)
 		tab, err := decode(good)
-		if err != nil || tab.nrows != 1 || tab.rowSeconds != 1 {
-			t.Fatalf("type %d: a good row: %v, %d rows", typ, err, tab.nrows)
+		if err != nil || len(tab.rows) != 1 || tab.rowSeconds != 1 {
+			t.Fatalf("type %d: a good row: %v, %d rows", typ, err, len(tab.rows))
 		}
 		if got, want := sumDeltas((&Batch{t: tab}).AppendDeltas(nil)), map[Key]int64{
 			{Metric: 1, Cell: cell, Minute: 27000003}: 7,
