@@ -324,3 +324,45 @@ func TestPingsSpreadAndSilentDropped(t *testing.T) {
 		t.Fatalf("%d clients, %d dropped; want %d and the silent one dropped", st.Clients, st.Dropped, n)
 	}
 }
+
+// TestDormantHubWakes: with no client the tick loop sleeps (no ticks),
+// yet swipes that came meanwhile are in the first frame of a client that
+// joins later, which wakes the loop; once the client leaves it sleeps
+// again.
+func TestDormantHubWakes(t *testing.T) {
+	s := startServer(t, t.TempDir(), Options{Hub: HubOptions{Tick: 50 * time.Millisecond}})
+	h := s.Dash.Hub
+	quiet := func(what string) {
+		t.Helper()
+		time.Sleep(150 * time.Millisecond) // the loop's last event before it sleeps
+		before := h.ticks.Load()
+		time.Sleep(500 * time.Millisecond) // ten ticks if it were awake
+		if n := h.ticks.Load() - before; n != 0 {
+			t.Fatalf("%s: %d ticks in 500 ms, want none (dormant)", what, n)
+		}
+	}
+	quiet("no client, no deltas")
+
+	r := rand.New(rand.NewPCG(3, 4))
+	s.post(t, "swipes", swipes(r, 200, testBBox, "in"))
+	quiet("deltas absorbed, no client")
+
+	c := s.dial(t, nil)
+	c.subscribe(t, testBBox, 9, "swipes_in")
+	values := map[string]int64{}
+	c.readUntil(t, values, 5*time.Second, func(m message) bool {
+		want := s.density(t, "swipes_in", testBBox, 9)
+		return len(want) > 0 && maps.Equal(values, want)
+	})
+	before := h.ticks.Load()
+	time.Sleep(500 * time.Millisecond)
+	if n := h.ticks.Load() - before; n < 3 {
+		t.Fatalf("%d ticks in 500 ms with a client at a 50-ms tick, want about ten", n)
+	}
+	c.conn.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Stats().Clients > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	quiet("the client gone")
+}

@@ -17,6 +17,11 @@ type poller struct {
 	h      *Hub
 	epfd   int
 	closed atomic.Bool
+	// A pipe in the epoll set, written by close, so that the poller
+	// waits for events without a timeout (no wakeups while nobody
+	// talks) and still notices close at once. run owns the read end,
+	// close the write end.
+	wakeR, wakeW int
 
 	mu   sync.Mutex
 	byFD map[int32]*client
@@ -29,15 +34,24 @@ type poller struct {
 	read  func(fd uintptr) bool
 }
 
-// pollWait bounds an epoll_wait, so that the poller notices Close.
-const pollWait = 100 // ms
-
 func newPoller(h *Hub) (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{h: h, epfd: epfd, byFD: map[int32]*client{}, buf: make([]byte, 16<<10)}
+	var pipe [2]int
+	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0])}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return nil, err
+	}
+	p := &poller{h: h, epfd: epfd, wakeR: pipe[0], wakeW: pipe[1], byFD: map[int32]*client{}, buf: make([]byte, 16<<10)}
 	p.read = p.readOnce
 	return p, nil
 }
@@ -69,19 +83,29 @@ func (p *poller) remove(c *client) {
 	p.mu.Unlock()
 }
 
-func (p *poller) close() { p.closed.Store(true) }
+// close stops run. (A write after run has stopped on an error fails with
+// EPIPE, which Go reports rather than signals.)
+func (p *poller) close() {
+	p.closed.Store(true)
+	syscall.Write(p.wakeW, []byte{0})
+	syscall.Close(p.wakeW)
+}
 
 // run reads the clients whose sockets have something until close.
 func (p *poller) run() {
 	defer syscall.Close(p.epfd)
+	defer syscall.Close(p.wakeR)
 	events := make([]syscall.EpollEvent, 256)
 	for !p.closed.Load() {
-		n, err := syscall.EpollWait(p.epfd, events, pollWait)
+		n, err := syscall.EpollWait(p.epfd, events, -1)
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			p.h.opts.Logf("live: epoll_wait: %v", err)
 			return
 		}
 		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(p.wakeR) {
+				continue // close: the loop's condition ends it
+			}
 			p.mu.Lock()
 			c := p.byFD[ev.Fd]
 			p.mu.Unlock()

@@ -132,6 +132,7 @@ func (h *Hub) accept(hj net.Conn, accept string, exact, deflate bool) {
 		h.deflating++
 	}
 	h.mu.Unlock()
+	h.rouse()
 	if c.raw == nil || h.poller == nil || h.poller.add(c) != nil {
 		go h.read(c)
 	}
