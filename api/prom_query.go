@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -49,8 +51,94 @@ type promData struct {
 // of unix seconds and the value as text, as Prometheus writes them.
 type promSeries struct {
 	Metric map[string]string `json:"metric"`
-	Values [][2]any          `json:"values,omitempty"`
+	Values []promPoint       `json:"values,omitempty"`
 	Value  []any             `json:"value,omitempty"`
+}
+
+// promPoint is a point of a matrix: [t, "v"] in JSON. A long range's
+// points were [2]any, each boxing its time and its value's text (three
+// allocations, and encoding/json's reflection over each): 570 ns a point
+// (BenchmarkPromAnswerJSON); promAnswer.AppendJSON writes these itself.
+type promPoint struct {
+	t, v int64
+	text string // the value as text where it is not a count (a scalar's)
+}
+
+// MarshalJSON is what AppendJSON writes, for encoding/json.
+func (p promPoint) MarshalJSON() ([]byte, error) { return p.appendJSON(nil), nil }
+
+func (p promPoint) appendJSON(dst []byte) []byte {
+	dst = append(dst, '[')
+	dst = strconv.AppendInt(dst, p.t, 10)
+	dst = append(dst, ',', '"')
+	if p.text != "" {
+		dst = append(dst, p.text...) // a float's text: nothing to escape
+	} else {
+		dst = strconv.AppendInt(dst, p.v, 10)
+	}
+	return append(dst, '"', ']')
+}
+
+// AppendJSON writes a as encoding/json does (answer.Appender), the points
+// of a matrix by hand: json.Marshal writes the answer without its result,
+// which goes where that wrote null.
+func (a *promAnswer) AppendJSON(dst []byte) ([]byte, error) {
+	const hole = `"result":null`
+	series, ok := a.Data.Result.([]promSeries)
+	rest := *a
+	rest.Data.Result = nil
+	head, err := json.Marshal(&rest)
+	var i int
+	if ok && err == nil {
+		i = bytes.Index(head, []byte(hole))
+	}
+	if !ok || err != nil || i < 0 || bytes.Contains(head[i+len(hole):], []byte(hole)) {
+		b, err := json.Marshal(a)
+		return append(dst, b...), err
+	}
+	dst = append(dst, head[:i+len(hole)-len("null")]...)
+	if series == nil {
+		dst = append(dst, "null"...)
+	} else if dst, err = appendPromSeries(dst, series); err != nil {
+		return dst, err
+	}
+	return append(dst, head[i+len(hole):]...), nil
+}
+
+// appendPromSeries appends series as encoding/json writes them.
+func appendPromSeries(dst []byte, series []promSeries) ([]byte, error) {
+	dst = append(dst, '[')
+	for i, s := range series {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		m, err := json.Marshal(s.Metric) // keys sorted and escaped as in a struct
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, `{"metric":`...)
+		dst = append(dst, m...)
+		if len(s.Values) > 0 {
+			dst = append(dst, `,"values":[`...)
+			for j, p := range s.Values {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = p.appendJSON(dst)
+			}
+			dst = append(dst, ']')
+		}
+		if len(s.Value) > 0 {
+			v, err := json.Marshal(s.Value)
+			if err != nil {
+				return dst, err
+			}
+			dst = append(dst, `,"value":`...)
+			dst = append(dst, v...)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']'), nil
 }
 
 // promInstantWindow is what an instant query sums: the minutes before its
@@ -228,6 +316,9 @@ func (s *Server) promQuery(pq promQuery, rel *privacy.Release) (*promAnswer, err
 	})
 	for _, c := range cells {
 		series := promSeries{Metric: map[string]string{}}
+		if !pq.instant {
+			series.Values = make([]promPoint, 0, len(sums[c]))
+		}
 		area := rel.Area(pq.area.ranges)
 		if pq.byCell {
 			series.Metric = map[string]string{"__name__": pq.metric, "cell": c.String()}
@@ -239,14 +330,13 @@ func (s *Server) promQuery(pq promQuery, rel *privacy.Release) (*promAnswer, err
 			if !ok {
 				continue
 			}
-			point := [2]any{(from + pq.step) * 60, strconv.FormatInt(v, 10)}
 			if pq.instant {
-				series.Value = point[:]
+				series.Value = []any{(from + pq.step) * 60, strconv.FormatInt(v, 10)}
 			} else {
-				series.Values = append(series.Values, point)
+				series.Values = append(series.Values, promPoint{t: (from + pq.step) * 60, v: v})
 			}
 		}
-		if series.Values != nil || series.Value != nil {
+		if len(series.Values) > 0 || series.Value != nil {
 			result = append(result, series)
 		}
 	}
@@ -261,9 +351,9 @@ func promScalar(pq promQuery, n int64) *promAnswer {
 	if pq.instant {
 		return &promAnswer{Status: "success", Data: promData{ResultType: "scalar", Result: []any{pq.to * 60, v}}}
 	}
-	series := promSeries{Metric: map[string]string{}}
+	series := promSeries{Metric: map[string]string{}, Values: make([]promPoint, 0, n)}
 	for i := range n {
-		series.Values = append(series.Values, [2]any{pq.from*60 + (i+1)*pq.step*60, v})
+		series.Values = append(series.Values, promPoint{t: pq.from*60 + (i+1)*pq.step*60, text: v})
 	}
 	return &promAnswer{Status: "success", Data: promData{ResultType: "matrix", Result: []promSeries{series}}}
 }
