@@ -377,6 +377,7 @@ func (o *runOut) send(k SeriesKey, fn runFn) error {
 // key, for every tier whose fn is set.
 func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 	var out runOut
+	var outs [numTiers]runOut // for the emitters of every tier at once
 	var pts, byLen []point
 	var words, spare []uint64
 	var ahead chainWarmer
@@ -421,12 +422,8 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 			// The second values of one series: words of minute and
 			// value, in minute order.
 			words = secondWords(words, refs[i].t, &refs[i].t.series[refs[i].s])
-			for t, fn := range fns {
-				if fn != nil {
-					if err := emitValues(Tier(t), k, words, &out, fn); err != nil {
-						return err
-					}
-				}
+			if err := emitValuesTiers(k, words, &outs, fns); err != nil {
+				return err
 			}
 			i++
 			continue
@@ -464,21 +461,20 @@ func (m *memtable) emit(refs []seriesRef, fns [numTiers]runFn) error {
 					words = sortedPlaces(words, refs[i].t, se)
 				}
 			}
-			for t, fn := range fns {
-				if fn == nil {
-					continue
+			switch {
+			case byValue:
+				err = emitValuesTiers(k, words, &outs, fns)
+			case se.unordered:
+				for t, fn := range fns {
+					if fn != nil && err == nil {
+						err = emitPlaces(Tier(t), k, refs[i].t, words, &out, fn)
+					}
 				}
-				switch {
-				case byValue:
-					err = emitValues(Tier(t), k, words, &out, fn)
-				case se.unordered:
-					err = emitPlaces(Tier(t), k, refs[i].t, words, &out, fn)
-				default:
-					err = emitChain(Tier(t), k, refs[i].t, se, &out, fn)
-				}
-				if err != nil {
-					return err
-				}
+			default:
+				err = emitChainTiers(k, refs[i].t, se, &outs, fns)
+			}
+			if err != nil {
+				return err
 			}
 			i++
 			continue
@@ -645,32 +641,6 @@ func emitSpread(t Tier, k SeriesKey, run []point, out *runOut, fn runFn) error {
 	return out.send(k, fn)
 }
 
-// emitChain is emitSeries over the chunks of series se of tab, read in
-// place; its points must be in minute order (se.unordered unset).
-func emitChain(t Tier, k SeriesKey, tab *seriesTable, se *series, out *runOut, fn runFn) error {
-	have := false
-	var m, v int64
-	for c := se.head; c >= 0; {
-		var run []point
-		run, _, c = tab.chunkAt(se, c)
-		for _, pt := range run {
-			pm := t.Truncate(int64(pt.minute))
-			if have && pm == m {
-				v = SatAdd(v, pt.val())
-				continue
-			}
-			if have {
-				out.add(m, v)
-			}
-			m, v, have = pm, pt.val(), true
-		}
-	}
-	if have {
-		out.add(m, v)
-	}
-	return out.send(k, fn)
-}
-
 // sortedValues returns, in words, the points of series se of tab as words
 // of their minute (high half) and their value (low half), sorted: the
 // points in minute order, their values with them, so that emitValues
@@ -692,19 +662,89 @@ func sortedValues(words []uint64, tab *seriesTable, se *series) ([]uint64, bool)
 	return words, true
 }
 
-// emitValues is emitSeries over words from sortedValues.
-func emitValues(t Tier, k SeriesKey, words []uint64, out *runOut, fn runFn) error {
-	for j := 0; j < len(words); {
-		m := t.Truncate(int64(words[j] >> 32))
-		v := int64(uint32(words[j]))
-		n := j + 1
-		for ; n < len(words) && t.Truncate(int64(words[n]>>32)) == m; n++ {
-			v += int64(uint32(words[n])) // at most 2^32 values under 2^32: no overflow
+// tierSums sums a series' points, in minute order, into the buckets of
+// every tier at once: a flush reads each series' points once rather than
+// once a tier (emitChainTiers, emitValuesTiers). The sums are those the
+// emitters of one tier make: each tier's buckets add the same points in
+// the same order.
+type tierSums struct {
+	have bool
+	m, v [numTiers]int64
+}
+
+// add adds v at minute; sat saturates the sums (SatAdd, values of any
+// size), where values under 2^32 are simply added. A bucket that minute
+// closes goes to its tier's outs.
+func (a *tierSums) add(minute, v int64, outs *[numTiers]runOut, sat bool) {
+	plus := func(s int64) int64 {
+		if sat {
+			return SatAdd(s, v)
 		}
-		out.add(m, v)
-		j = n
+		return s + v
 	}
-	return out.send(k, fn)
+	switch {
+	case !a.have:
+		a.have = true
+		a.m = [numTiers]int64{minute, TierHour.Truncate(minute), TierDay.Truncate(minute)}
+		a.v = [numTiers]int64{v, v, v}
+		return
+	case minute == a.m[TierMinute]: // the same hour and day too
+		a.v[TierMinute], a.v[TierHour], a.v[TierDay] = plus(a.v[TierMinute]), plus(a.v[TierHour]), plus(a.v[TierDay])
+		return
+	}
+	outs[TierMinute].add(a.m[TierMinute], a.v[TierMinute])
+	a.m[TierMinute], a.v[TierMinute] = minute, v
+	if h := TierHour.Truncate(minute); h == a.m[TierHour] {
+		a.v[TierHour] = plus(a.v[TierHour])
+	} else {
+		outs[TierHour].add(a.m[TierHour], a.v[TierHour])
+		a.m[TierHour], a.v[TierHour] = h, v
+	}
+	if d := TierDay.Truncate(minute); d == a.m[TierDay] {
+		a.v[TierDay] = plus(a.v[TierDay])
+	} else {
+		outs[TierDay].add(a.m[TierDay], a.v[TierDay])
+		a.m[TierDay], a.v[TierDay] = d, v
+	}
+}
+
+// send hands every tier whose fn is set its buckets of k, in tier order,
+// and empties outs.
+func (a *tierSums) send(k SeriesKey, outs *[numTiers]runOut, fns [numTiers]runFn) error {
+	var err error
+	for t := range numTiers {
+		if a.have {
+			outs[t].add(a.m[t], a.v[t])
+		}
+		if fns[t] != nil && err == nil {
+			err = outs[t].send(k, fns[t])
+		}
+		outs[t].minutes, outs[t].values = outs[t].minutes[:0], outs[t].values[:0]
+	}
+	return err
+}
+
+// emitChainTiers is emitChain for every tier at once: the series' chunks
+// walked once.
+func emitChainTiers(k SeriesKey, tab *seriesTable, se *series, outs *[numTiers]runOut, fns [numTiers]runFn) error {
+	var sums tierSums
+	for c := se.head; c >= 0; {
+		var run []point
+		run, _, c = tab.chunkAt(se, c)
+		for _, pt := range run {
+			sums.add(int64(pt.minute), pt.val(), outs, true)
+		}
+	}
+	return sums.send(k, outs, fns)
+}
+
+// emitValuesTiers is emitValues for every tier at once.
+func emitValuesTiers(k SeriesKey, words []uint64, outs *[numTiers]runOut, fns [numTiers]runFn) error {
+	var sums tierSums
+	for _, w := range words {
+		sums.add(int64(w>>32), int64(uint32(w)), outs, false)
+	}
+	return sums.send(k, outs, fns)
 }
 
 // sortedPlaces returns, in words, the points of series se of tab as words
