@@ -46,18 +46,25 @@ func TestSeriesAnswerJSONIsEncodingJSONs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := a.AppendJSON([]byte("x"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got[1:], want) || got[0] != 'x' {
-			t.Fatalf("answer %d: AppendJSON wrote\n%.400s\nwant\n%.400s", i, got, want)
-		}
-		var ctx fasthttp.RequestCtx
-		answer.JSON(&ctx, fasthttp.StatusOK, a)
-		if !bytes.Equal(ctx.Response.Body(), want) {
-			t.Fatalf("answer %d: answer.JSON wrote\n%.400s\nwant\n%.400s", i, ctx.Response.Body(), want)
-		}
+		checkAppendJSON(t, i, a, want)
+	}
+}
+
+// checkAppendJSON checks that answer i, written by its AppendJSON after
+// bytes already in the buffer and through answer.JSON, is want.
+func checkAppendJSON(t *testing.T, i int, a answer.Appender, want []byte) {
+	t.Helper()
+	got, err := a.AppendJSON([]byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[1:], want) || got[0] != 'x' {
+		t.Fatalf("answer %d: AppendJSON wrote\n%.400s\nwant\n%.400s", i, got, want)
+	}
+	var ctx fasthttp.RequestCtx
+	answer.JSON(&ctx, fasthttp.StatusOK, a)
+	if !bytes.Equal(ctx.Response.Body(), want) {
+		t.Fatalf("answer %d: answer.JSON wrote\n%.400s\nwant\n%.400s", i, ctx.Response.Body(), want)
 	}
 }
 
