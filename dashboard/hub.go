@@ -105,6 +105,9 @@ type Hub struct {
 	// wake signals a dormant tick loop (see Run) that deltas were queued
 	// or a client joined.
 	wake chan struct{}
+	// subscribed signals the loop that a client subscribed, for a tick
+	// soon (see Run).
+	subscribed chan struct{}
 
 	mu        sync.Mutex
 	clients   map[*client]struct{}
@@ -160,17 +163,18 @@ func NewHub(st *storage.Store, baseRes int, opts HubOptions) (*Hub, error) {
 		return nil, fmt.Errorf("live window %v: want a whole number of minutes", opts.Window)
 	}
 	h := &Hub{
-		opts:     opts,
-		store:    st,
-		res:      baseRes,
-		outReady: make(chan struct{}, 1),
-		wake:     make(chan struct{}, 1),
-		clients:  map[*client]struct{}{},
-		shapes:   map[shapeKey]*shape{},
-		covering: map[shapeKey]*coverage{},
-		ready:    newReadyQueue(),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		opts:       opts,
+		store:      st,
+		res:        baseRes,
+		outReady:   make(chan struct{}, 1),
+		wake:       make(chan struct{}, 1),
+		subscribed: make(chan struct{}, 1),
+		clients:    map[*client]struct{}{},
+		shapes:     map[shapeKey]*shape{},
+		covering:   map[shapeKey]*coverage{},
+		ready:      newReadyQueue(),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	if p, err := newPoller(h); err == nil {
 		h.poller = p
@@ -231,9 +235,12 @@ func (h *Hub) ObserveDeltas(deltas []storage.Delta) {
 }
 
 // rouse wakes the tick loop if it is dormant.
-func (h *Hub) rouse() {
+func (h *Hub) rouse() { h.signal(h.wake) }
+
+// signal sends on a channel of one signal, unless one is waiting.
+func (h *Hub) signal(ch chan struct{}) {
 	select {
-	case h.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -294,17 +301,34 @@ func (h *Hub) Run() {
 	defer ping.Stop()
 	minute := time.NewTicker(time.Minute)
 	defer minute.Stop()
+	// A client that subscribes gets its first frame at a tick soon after
+	// (absorbEvery), not a whole tick later: a viewer of a dormant hub
+	// would otherwise wait a full tick for the map, every time. At most
+	// one such early tick a tick, so that subscriptions in a loop cannot
+	// make the hub tick faster than twice its pace.
+	soon := false
+	var lastSoon time.Time
+	tickSoon := func() {
+		if soon || time.Since(lastSoon) < tickEvery {
+			return
+		}
+		soon, lastSoon = true, time.Now()
+		tick.Reset(absorbEvery)
+	}
 	for {
 		if h.dormant() {
 			tick.Stop()
 			absorb.Stop()
 			ping.Stop()
+			wantSoon := false
 			for asleep := true; asleep; {
 				select {
 				case <-h.stop:
 					return
 				case <-h.wake:
 					asleep = false
+				case <-h.subscribed:
+					asleep, wantSoon = false, true
 				case <-h.outReady:
 					h.fanOut()
 				case <-minute.C:
@@ -314,15 +338,25 @@ func (h *Hub) Run() {
 			tick.Reset(tickEvery)
 			absorb.Reset(absorbEvery)
 			ping.Reset(pingEvery)
+			if wantSoon {
+				tickSoon()
+			}
 			continue
 		}
 		select {
 		case <-h.stop:
 			return
+		case <-h.wake:
+		case <-h.subscribed:
+			tickSoon()
 		case <-absorb.C:
 			h.absorb()
 		case <-tick.C:
 			h.tick()
+			if soon {
+				soon = false
+				tick.Reset(tickEvery)
+			}
 		case <-h.outReady:
 			h.fanOut()
 		case <-ping.C:
@@ -522,7 +556,7 @@ func (h *Hub) queueLocked(c *client, ready []*client, frames ...[]byte) []*clien
 }
 
 // subscribe points c at the shape of sub, creating the shape if new; its
-// next frame, at the next tick, is a full snapshot.
+// next frame, at a tick soon after (see Run), is a full snapshot.
 func (h *Hub) subscribe(c *client, sub subscription) error {
 	b, err := geo.ParseBBox(fmt.Sprintf("%g,%g,%g,%g", sub.BBox[0], sub.BBox[1], sub.BBox[2], sub.BBox[3]))
 	if err != nil {
@@ -569,6 +603,7 @@ func (h *Hub) subscribe(c *client, sub subscription) error {
 	c.out.mu.Lock()
 	c.out.cells = nil
 	c.out.mu.Unlock()
+	h.signal(h.subscribed)
 	return nil
 }
 

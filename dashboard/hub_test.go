@@ -366,3 +366,52 @@ func TestDormantHubWakes(t *testing.T) {
 	}
 	quiet("the client gone")
 }
+
+// TestFirstFrameSoon: a viewer's first frame comes soon after it
+// subscribes, not a whole tick later, both when it wakes a dormant hub
+// and when it joins a hub already ticking; and subscribing in a loop
+// cannot make the hub tick faster than twice its pace. With a 2-s tick
+// the frame must come within 1 s (the early tick is at 0.2 s); before
+// this, a dormant hub's first viewer waited the whole tick.
+func TestFirstFrameSoon(t *testing.T) {
+	const tick = 2 * time.Second
+	s := startServer(t, t.TempDir(), Options{Hub: HubOptions{Tick: tick}})
+	h := s.Dash.Hub
+	r := rand.New(rand.NewPCG(5, 6))
+	s.post(t, "swipes", swipes(r, 200, testBBox, "in"))
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.dormant() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !h.dormant() {
+		t.Fatal("the hub did not fall dormant with no client")
+	}
+	first := func(what string) *liveClient {
+		t.Helper()
+		c := s.dial(t, nil)
+		start := time.Now()
+		c.subscribe(t, testBBox, 9, "swipes_in")
+		values := map[string]int64{}
+		c.readUntil(t, values, tick/2, func(m message) bool { return len(values) > 0 })
+		t.Logf("%s: first frame %v after subscribing", what, time.Since(start).Round(time.Millisecond))
+		return c
+	}
+	first("waking a dormant hub")
+	time.Sleep(tick + 100*time.Millisecond) // past the early tick's limit
+	first("joining a ticking hub")
+
+	// The attack: a client subscribing over and over for three ticks.
+	// An early tick is allowed once a tick, and each puts the next
+	// regular one a tick after it.
+	c := s.dial(t, nil)
+	before := h.ticks.Load()
+	for end := time.Now().Add(3 * tick); time.Now().Before(end); {
+		c.subscribe(t, testBBox, 9, "swipes_in")
+		time.Sleep(20 * time.Millisecond)
+	}
+	n := h.ticks.Load() - before
+	t.Logf("%d ticks in three tick intervals of resubscribing", n)
+	if n > 7 {
+		t.Fatalf("%d ticks in three tick intervals of resubscribing, want at most 7 (twice the pace, and one)", n)
+	}
+}
