@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/flowd/flowd/api"
 	"github.com/flowd/flowd/geo"
 	"github.com/flowd/flowd/ingest"
+	"github.com/flowd/flowd/internal/gcfloor"
 	"github.com/flowd/flowd/internal/hugepages"
 	"github.com/flowd/flowd/remote"
 	"github.com/flowd/flowd/storage"
@@ -48,6 +48,7 @@ type serveConfig struct {
 	hugePages     bool
 	maxMetrics    int
 	gcPercent     int
+	gcFloor       int64
 	demo          bool
 	demoScale     float64
 	entitySeries  bool
@@ -87,6 +88,7 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.IntVar(&c.maxMetrics, "max-metrics", 1024, "metric names kept; a detector class makes two, and a new class past it is refused with a line error")
 	fs.BoolVar(&c.hugePages, "huge-pages", true, "where the system gives transparent huge pages on request (madvise), ask them for the heap: a first touch of memory then maps 2 MiB, not 4 KiB (fewer page faults and TLB misses)")
 	fs.IntVar(&c.gcPercent, "gogc", 30, "Go's GC target percentage (the GOGC environment variable wins); flowd's tables hold no pointers, so a low value costs little")
+	fs.Int64Var(&c.gcFloor, "gc-floor", 48<<20, "bytes the heap may grow to before a collection, whatever -gogc (0: none): a small heap, a fresh server's, then does not collect at every few megabytes")
 	fs.BoolVar(&c.entitySeries, "entity-series", false, "keep the own figures of a sensor, station or site that shares its H3 cell with another apart, so that sensor=, station= and site= answer them; each such reading then costs two rows (off: the cell's figures, their sum, only)")
 	fs.BoolVar(&c.demo, "demo", false, "feed the synthetic Hangzhou city into this server, following the clock")
 	fs.Float64Var(&c.demoScale, "demo-scale", 0.05, "size of the demo city's traffic (1 = a realistic day)")
@@ -171,7 +173,7 @@ func serve(args []string) error {
 		return err
 	}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(c.gcPercent)
+		gcfloor.Keep(c.gcPercent, uint64(max(c.gcFloor, 0)))
 	}
 	if c.hugePages {
 		adviseHugePages(c)
