@@ -22,21 +22,27 @@ type Appender interface {
 	AppendJSON(dst []byte) ([]byte, error)
 }
 
-// JSON writes v as the JSON body of an answer with status.
+// JSON writes v as the JSON body of an answer with status. An Appender
+// writes into the response's own body buffer, which fasthttp pools with
+// its responses, and other answers are handed over as encoding/json made
+// them: no answer is copied (an eight-year hourly series is 1.3 MB).
 func JSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	var data []byte
-	var err error
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
 	if a, ok := v.(Appender); ok {
-		data, err = a.AppendJSON(nil)
-	} else {
-		data, err = json.Marshal(v)
+		body := ctx.Response.SwapBody(nil)
+		data, err := a.AppendJSON(body[:0])
+		if err != nil {
+			panic(fmt.Sprintf("BUG: cannot marshal answer: %v", err))
+		}
+		ctx.Response.SwapBody(data)
+		return
 	}
+	data, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("BUG: cannot marshal answer: %v", err))
 	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(data)
+	ctx.Response.SetBodyRaw(data)
 }
 
 // CSV writes body, a header row and its records, as a text/csv answer.
