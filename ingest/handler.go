@@ -163,8 +163,13 @@ func (h *Handler) decode(ctx *fasthttp.RequestCtx, sm *sourceMetrics, format For
 	}
 	if err != nil {
 		status := fasthttp.StatusBadRequest
-		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrTooManyEvents) {
+		switch {
+		case errors.Is(err, ErrTooLarge) || errors.Is(err, ErrTooManyEvents):
 			status = fasthttp.StatusRequestEntityTooLarge
+		case errors.Is(err, storage.ErrUnavailable):
+			// A new metric's name could not be made durable (a full disk).
+			status = fasthttp.StatusServiceUnavailable
+			ctx.Response.Header.Set("Retry-After", "1")
 		}
 		sm.refused(refusedBody(status))
 		reply(ctx, status, &Answer{Error: fmt.Sprintf("nothing was kept: %v", err)}, start)

@@ -97,7 +97,9 @@ func (m *metricNames) IDs(names []string) ([]uint32, error) {
 		return nil, err
 	}
 	if err := writeFileAtomic(m.path, data); err != nil {
-		return nil, fmt.Errorf("cannot persist metrics %q: %w", added, err)
+		// A full or failing disk: unavailable, as a WAL write that fails
+		// is, so that the request is answered 503 and sent again.
+		return nil, fmt.Errorf("%w: cannot persist metrics %q: %w", ErrUnavailable, added, err)
 	}
 	m.names = next
 	for _, name := range added {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -138,4 +141,64 @@ func TestFullDiskAnswers503AndLosesNothing(t *testing.T) {
 	c2 := startFlowd(t, data, flags...)
 	check(c2, "after a crash and restart")
 	t.Logf("%d batches, %d refused with 503 while the disk was full", next, refused)
+}
+
+// fillDisk writes a file into dir until not one more byte fits, and
+// returns its path.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for size := 64 << 10; size > 0; size /= 4 {
+		chunk := make([]byte, size)
+		for {
+			if _, err := f.Write(chunk); err != nil {
+				break
+			}
+		}
+	}
+	return path
+}
+
+// TestFullDiskNewMetricAnswers503: a request that names a new metric (a
+// new detector class) while the disk is full cannot make the metric's
+// name durable; it is answered 503 with Retry-After, as a WAL write that
+// fails is — not 400 (nothing is wrong with the request) nor 500 — and
+// the same request is kept once there is space again.
+func TestFullDiskNewMetricAnswers503(t *testing.T) {
+	disk := mountSmallDisk(t, "16m")
+	c := startFlowd(t, filepath.Join(disk, "data"), registryFlags(t)...)
+	line := func(class string) []byte {
+		return fmt.Appendf(nil, `{"time":%d,"sensor":"D1","class":%q,"count":7,"interval":60,"speed":40}`+"\n", testT0().Unix(), class)
+	}
+	if r := do(t, "POST", c.url+"/api/v1/ingest/counts", "application/x-ndjson", line("car"), false); r.status != 200 {
+		t.Fatalf("before the disk filled: %s", r)
+	}
+	filler := fillDisk(t, disk)
+	req := func() *http.Response {
+		resp, err := http.Post(c.url+"/api/v1/ingest/counts", "application/x-ndjson", bytes.NewReader(line("tram")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := req()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a new class on a full disk: status %d, Retry-After %q; want 503 and a Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	os.Remove(filler)
+	if resp := req(); resp.StatusCode != 200 {
+		t.Fatalf("the same request once there is space: status %d, want 200", resp.StatusCode)
+	}
+	var names struct{ Metrics []string }
+	r := c.get(t, "/api/v1/metrics")
+	r.json(t, &names)
+	if !slices.Contains(names.Metrics, "count_tram") {
+		t.Fatalf("count_tram not among the metrics after it was kept: %s", r.body)
+	}
 }
