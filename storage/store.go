@@ -243,7 +243,11 @@ func (s *Store) tierDir(t Tier) string {
 // MetricID returns the id of a metric name, creating it if new (see
 // Options.MaxMetrics).
 func (s *Store) MetricID(name string) (uint32, error) {
-	return s.names.ID(name)
+	ids, err := s.MetricIDs(name)
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
 }
 
 // MaxMetrics returns the cap on metric names (Options.MaxMetrics).
@@ -252,7 +256,13 @@ func (s *Store) MaxMetrics() int { return s.opts.MaxMetrics }
 // MetricIDs returns the ids of metric names, creating the new ones all
 // together or none.
 func (s *Store) MetricIDs(names ...string) ([]uint32, error) {
-	return s.names.IDs(names)
+	ids, err := s.names.IDs(names)
+	if errors.Is(err, ErrUnavailable) {
+		// The store's last error, which /readyz gives as the reason.
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+	}
+	return ids, err
 }
 
 // LookupMetric returns the id of a known metric.

@@ -168,7 +168,8 @@ func fillDisk(t *testing.T, dir string) string {
 // new detector class) while the disk is full cannot make the metric's
 // name durable; it is answered 503 with Retry-After, as a WAL write that
 // fails is — not 400 (nothing is wrong with the request) nor 500 — and
-// the same request is kept once there is space again.
+// the same request is kept once there is space again. /readyz gives the
+// failure as the store's last error meanwhile.
 func TestFullDiskNewMetricAnswers503(t *testing.T) {
 	disk := mountSmallDisk(t, "16m")
 	c := startFlowd(t, filepath.Join(disk, "data"), registryFlags(t)...)
@@ -190,6 +191,9 @@ func TestFullDiskNewMetricAnswers503(t *testing.T) {
 	resp := req()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("a new class on a full disk: status %d, Retry-After %q; want 503 and a Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if r := c.get(t, "/readyz"); r.status != 503 || !strings.Contains(string(r.body), "no space") {
+		t.Errorf("/readyz after the refusal: %s; want 503 giving the store's last error, no space", r)
 	}
 	os.Remove(filler)
 	if resp := req(); resp.StatusCode != 200 {
