@@ -54,7 +54,7 @@ const (
 // commit's fdatasync: about 80 µs of CPU, the price of some 30 KB of
 // zeros here. Half the segment's size (the step before) left a fresh
 // data directory, whose segments find no retired file to recycle, with
-// zeros for half again of what its records took: 38 MB of zeros for
+// zeros for a third more than its records took: 38 MB of zeros for
 // 29 MB of records over the bench's detector feed (now 29.5 MB).
 func roomStep(n int64) int64 {
 	return min(max(4*n, minWALRoom), maxWALRoom)
