@@ -243,11 +243,8 @@ func (s *Store) tierDir(t Tier) string {
 // MetricID returns the id of a metric name, creating it if new (see
 // Options.MaxMetrics).
 func (s *Store) MetricID(name string) (uint32, error) {
-	ids, err := s.MetricIDs(name)
-	if err != nil {
-		return 0, err
-	}
-	return ids[0], nil
+	id, err := s.names.ID(name)
+	return id, s.noteNameErr(err)
 }
 
 // MaxMetrics returns the cap on metric names (Options.MaxMetrics).
@@ -257,12 +254,18 @@ func (s *Store) MaxMetrics() int { return s.opts.MaxMetrics }
 // together or none.
 func (s *Store) MetricIDs(names ...string) ([]uint32, error) {
 	ids, err := s.names.IDs(names)
+	return ids, s.noteNameErr(err)
+}
+
+// noteNameErr makes err, a metric name that could not be made durable
+// (ErrUnavailable: a full or failing disk), the store's last error, which
+// /readyz gives as the reason; it returns err.
+func (s *Store) noteNameErr(err error) error {
 	if errors.Is(err, ErrUnavailable) {
-		// The store's last error, which /readyz gives as the reason.
 		msg := err.Error()
 		s.lastErr.Store(&msg)
 	}
-	return ids, err
+	return err
 }
 
 // LookupMetric returns the id of a known metric.
