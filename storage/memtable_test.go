@@ -312,6 +312,73 @@ func TestSortAboveSortsByTheHighBits(t *testing.T) {
 	}
 }
 
+// TestSortRefsAsByCompare sorts refs of many kinds of keys by sortRefs
+// and checks that their keys come out in compare's order, each ref once:
+// keys that take the radix path (one sub-key, cells of a city at one or
+// several resolutions, metrics up to 1023) and keys that must not (sub-keys
+// differing, cells and metrics too varied to share a word with an index),
+// below and above 256 refs.
+func TestSortRefsAsByCompare(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	city := uint64(0x8930e1c0000ffff) // a res-9 cell, its finer digits all 7
+	for round := range 300 {
+		n := []int{0, 1, 255, 256, 257, 5000, 40000}[round%7]
+		refs := make([]seriesRef, n)
+		tab := &seriesTable{}
+		for i := range refs {
+			k := SeriesKey{Metric: uint32(rng.IntN(4)), Cell: city ^ uint64(rng.IntN(1<<20))<<16}
+			switch round / 7 % 6 { // kind, below
+			case 1: // metrics up to 1023
+				k.Metric = uint32(rng.IntN(1024))
+			case 2: // resolutions 7 to 10
+				k.Cell = h3Like(rng, 7+rng.IntN(4))
+			case 3: // a few sub-keys: by compare
+				k.Sub = uint64(rng.IntN(3))
+			case 4: // any cell, any metric: too wide for a word
+				k.Cell, k.Metric = rng.Uint64(), rng.Uint32()
+			case 5: // one cell, one sub-key, many duplicates
+				k.Cell, k.Sub = city, 9
+			}
+			refs[i] = seriesRef{key: k, t: tab, s: int32(i), second: i%2 == 0}
+		}
+		want := slices.Clone(refs)
+		slices.SortStableFunc(want, func(a, b seriesRef) int { return a.key.compare(b.key) })
+		kind := round / 7 % 6
+		if _, radix := radixRefs(refs); radix != (n >= 256 && kind != 3 && kind != 4) {
+			t.Fatalf("round %d (%d refs, kind %d): by radix %v", round, n, kind, radix)
+		}
+		got := sortRefs(slices.Clone(refs))
+		if len(got) != n {
+			t.Fatalf("round %d: %d refs back of %d", round, len(got), n)
+		}
+		seen := make([]bool, n)
+		for j := range got {
+			if got[j].key != want[j].key {
+				t.Fatalf("round %d: ref %d has key %+v, want %+v", round, j, got[j].key, want[j].key)
+			}
+			if s := got[j].s; seen[s] || got[j] != refs[s] {
+				t.Fatalf("round %d: ref %d (%d) repeated or changed", round, j, s)
+			}
+			seen[got[j].s] = true
+		}
+	}
+}
+
+// h3Like returns a cell index shaped like H3's at resolution res: mode 1,
+// the resolution, a base cell and res digits of a region, the finer
+// digits all 7.
+func h3Like(rng *rand.Rand, res int) uint64 {
+	c := uint64(1)<<59 | uint64(res)<<52 | uint64(24+rng.IntN(2))<<45
+	for d := 1; d <= 15; d++ {
+		digit := uint64(7)
+		if d <= res {
+			digit = uint64(rng.IntN(7))
+		}
+		c |= digit << (3 * (15 - d))
+	}
+	return c
+}
+
 // TestMemtableKeepsSecondValuesExactly applies batches of pairs as ingest
 // makes them (a count and, not always, its speed sum, added together,
 // several readings of one cell in a batch, minutes out of order and
