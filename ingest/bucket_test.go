@@ -201,3 +201,35 @@ func TestPooledBatchesNameMetricsByTheirOwnStore(t *testing.T) {
 		}
 	}
 }
+
+// TestSameIDAsEquals checks sameID, which compares ids of 8 to 16 bytes
+// as two words, against ==: ids of every length to 20, equal and
+// differing in any one byte (the words overlap for ids under 16), and of
+// different lengths sharing a prefix, taken from one buffer so that their
+// bytes sit anywhere in a word.
+func TestSameIDAsEquals(t *testing.T) {
+	buf := []byte("det-00001-det-00001-xyzxyzxyzxyzxyzxyz")
+	for n := range 21 {
+		for off := range 8 {
+			if off+n > len(buf) {
+				continue
+			}
+			a := string(buf[off : off+n])
+			for i := range n {
+				for _, c := range []byte{0, '0', '1', 0xff} {
+					b := []byte(a)
+					b[i] = c
+					if got, want := sameID(a, string(b)), a == string(b); got != want {
+						t.Fatalf("sameID(%q, %q) = %v", a, b, got)
+					}
+				}
+			}
+			if !sameID(a, strings.Clone(a)) {
+				t.Fatalf("sameID(%q, a copy) = false", a)
+			}
+			if m := n + 1; off+m <= len(buf) && sameID(a, string(buf[off:off+m])) {
+				t.Fatalf("sameID(%q, %q) = true", a, buf[off:off+m])
+			}
+		}
+	}
+}
