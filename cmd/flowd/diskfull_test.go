@@ -25,6 +25,24 @@ func mountSmallDisk(t *testing.T, size string) string {
 	return dir
 }
 
+// mountSmallExt4 mounts a fresh ext4 file system of the given size (an
+// image file on a loop device) for the test, or skips when this machine
+// cannot (not root, no loop devices, no mkfs.ext4). ext4 is what most
+// servers' data disks are: delayed allocation, a journal, and the
+// O_DIRECT writes the WAL makes there, none of which tmpfs has.
+func mountSmallExt4(t *testing.T, size string) string {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	dir := t.TempDir()
+	steps := [][]string{{"truncate", "-s", size, img}, {"mkfs.ext4", "-q", img}, {"mount", "-o", "loop", img, dir}}
+	for _, cmd := range steps {
+		if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a small ext4 to fill (%s): %v: %s", cmd[0], err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
 func freeBytes(t *testing.T, dir string) int64 {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
@@ -38,7 +56,11 @@ func freeBytes(t *testing.T, dir string) int64 {
 // everything acknowledged before stays, and ingest resumes once space
 // returns.
 func TestFullDiskAnswers503AndLosesNothing(t *testing.T) {
-	disk := mountSmallDisk(t, "16m")
+	t.Run("tmpfs", func(t *testing.T) { fullDiskLosesNothing(t, mountSmallDisk(t, "16m")) })
+	t.Run("ext4", func(t *testing.T) { fullDiskLosesNothing(t, mountSmallExt4(t, "24m")) })
+}
+
+func fullDiskLosesNothing(t *testing.T, disk string) {
 	data := filepath.Join(disk, "data")
 	flags := append(registryFlags(t), "-flush-interval", "200ms", "-min-free-disk", "1048576")
 	c := startFlowd(t, data, flags...)
