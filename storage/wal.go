@@ -46,9 +46,11 @@ type wal struct {
 	end  int64 // the file's length: room from size to end
 	buf  []byte
 	// direct is set while the segment's writes bypass the page cache
-	// (O_DIRECT, see appendDirect); dbuf is their aligned buffer, whose
-	// first tail bytes are the segment's bytes from the last block
-	// boundary at or before the next commit's start (already on disk).
+	// (O_DIRECT, see appendDirect); dbuf is their aligned buffer, where
+	// a commit is made: its first tail bytes are the segment's bytes from
+	// the last block boundary at or before the next commit's start
+	// (already on disk), the commit's after them. buf is where a commit
+	// written through the page cache is made.
 	direct bool
 	dbuf   []byte
 	tail   int
@@ -205,30 +207,47 @@ func (w *wal) append(payloads [][]byte) error {
 			return err
 		}
 	}
-	w.buf = w.buf[:0]
 	at := max(w.size-walEndMarkSize, 0) // over the last commit's end marker
+	// The commit's bytes: a direct segment's are made in place in dbuf,
+	// after the bytes kept of the block they start in.
+	n := walEndMarkSize
 	if w.size == 0 {
-		w.buf = appendSegmentHeader3(w.buf, w.seq)
+		n += walHeader3Size
 	}
 	for _, p := range payloads {
 		if len(p) == 0 {
 			return fmt.Errorf("BUG: an empty WAL record")
 		}
-		w.buf = appendFrame3(w.buf, p, w.seq)
+		n += walFrameHeaderSize + len(p)
 	}
-	w.buf = appendFrame3(w.buf, nil, w.seq)
-	need := at + int64(len(w.buf))
+	b := w.buf[:0]
+	if w.direct {
+		w.reserveDirect(w.tail + n)
+		b = w.dbuf[w.tail:w.tail]
+	}
+	if w.size == 0 {
+		b = appendSegmentHeader3(b, w.seq)
+	}
+	for _, p := range payloads {
+		b = appendFrame3(b, p, w.seq)
+	}
+	b = appendFrame3(b, nil, w.seq)
+	if len(b) != n {
+		return fmt.Errorf("BUG: a WAL commit of %d bytes, want %d", len(b), n)
+	}
+	need := at + int64(n)
 	var err error
 	if w.direct {
-		err = w.appendDirect(at)
+		err = w.appendDirect(at, n)
 	} else {
-		_, err = w.f.WriteAt(w.buf, at)
+		w.buf = b
+		_, err = w.f.WriteAt(b, at)
 	}
 	if err == nil {
 		w.end = max(w.end, need)
-		if need+int64(len(w.buf)) > w.end {
+		if need+int64(n) > w.end {
 			// The next commit like this one would run past the room.
-			w.makeRoom(need, int64(len(w.buf)))
+			w.makeRoom(need, int64(n))
 		}
 		// fdatasync: the file's length, when this commit changed it, is
 		// metadata the data needs, so it is made durable too.
@@ -253,36 +272,31 @@ func (w *wal) append(payloads [][]byte) error {
 	return nil
 }
 
-// appendDirect writes w.buf at at, bypassing the page cache. A commit's
-// records are written once and read only by a replay, after a crash: in
-// the page cache they would cost a fresh page's fill and a copy each
-// (a detector run of the bench writes 29 MB of records and as much room),
-// and hold memory nothing reads. O_DIRECT writes whole aligned blocks, so
-// the write starts at the block boundary at or before at, rewriting the
-// bytes before at (the last commit's, kept in dbuf: the same bytes, so a
-// write torn there loses nothing acknowledged), and ends padded with
-// zeros to the next boundary (room, or a recycled file's stale bytes,
-// which read as room). The file on disk is the same as the buffered
-// write's. A file system that refuses the write (EINVAL) gets this and
-// the segment's later writes through the page cache.
-func (w *wal) appendDirect(at int64) error {
+// appendDirect writes the commit of n bytes made in dbuf after its tail
+// at at, bypassing the page cache. A commit's records are written once
+// and read only by a replay, after a crash: in the page cache they would
+// cost a fresh page's fill and a copy each (a detector run of the bench
+// writes 29 MB of records and as much room), and hold memory nothing
+// reads. O_DIRECT writes whole aligned blocks, so the write starts at the
+// block boundary at or before at, rewriting the bytes before at (the
+// last commit's, kept in dbuf: the same bytes, so a write torn there
+// loses nothing acknowledged), and ends padded with zeros to the next
+// boundary (room, or a recycled file's stale bytes, which read as room).
+// The file on disk is the same as the buffered write's. A file system
+// that refuses the write (EINVAL) gets this and the segment's later
+// writes through the page cache.
+func (w *wal) appendDirect(at int64, n int) error {
 	base := alignDown(at)
-	n := w.tail + len(w.buf)
-	if n > len(w.dbuf) {
-		grown := alignedBytes(int(alignUp(int64(2 * n))))
-		copy(grown, w.dbuf[:w.tail])
-		w.dbuf = grown
-	}
 	if int64(w.tail) != at-base {
 		return fmt.Errorf("BUG: a direct WAL write kept %d bytes of its block, want %d", w.tail, at-base)
 	}
-	copy(w.dbuf[w.tail:], w.buf)
-	end := int(alignUp(int64(n)))
-	clear(w.dbuf[n:end])
+	used := w.tail + n
+	end := int(alignUp(int64(used)))
+	clear(w.dbuf[used:end])
 	_, err := w.f.WriteAt(w.dbuf[:end], base)
 	if errors.Is(err, syscall.EINVAL) {
 		w.direct = setDirect(w.f, false)
-		_, err = w.f.WriteAt(w.buf, at)
+		_, err = w.f.WriteAt(w.dbuf[w.tail:used], at)
 		return err
 	}
 	if err != nil {
@@ -290,6 +304,19 @@ func (w *wal) appendDirect(at int64) error {
 	}
 	w.end = max(w.end, base+int64(end))
 	return nil
+}
+
+// reserveDirect makes dbuf hold n bytes and their padding to a block,
+// its first tail bytes kept. It grows to a quarter more than asked and
+// stays that size: as large as the largest commit yet (a group commit
+// is at most maxGroupBytes, unless one record is larger) and a quarter.
+func (w *wal) reserveDirect(n int) {
+	if int(alignUp(int64(n))) <= len(w.dbuf) {
+		return
+	}
+	grown := alignedBytes(int(alignUp(int64(n + n/4))))
+	copy(grown, w.dbuf[:w.tail])
+	w.dbuf = grown
 }
 
 // keepTail keeps, at dbuf's start, the bytes of the block that the next
