@@ -73,9 +73,6 @@ func alignedBytes(n int) []byte {
 	return b[off : off+n : off+n]
 }
 
-// zerosAligned is zeros for a direct write.
-var zerosAligned = alignedBytes(len(zeros))
-
 // minWALRoom and maxWALRoom bound one extension of a segment's room.
 const (
 	minWALRoom = 2 << 20
@@ -97,7 +94,7 @@ func roomStep(n int64) int64 {
 }
 
 // zeros is written to make room.
-var zeros = make([]byte, 256<<10)
+var zeros = alignedBytes(256 << 10) // aligned for a direct write
 
 func segmentName(seq uint64) string {
 	return fmt.Sprintf("%016d.wal", seq)
@@ -179,15 +176,14 @@ func (w *wal) create() error {
 // commit, by its fdatasync.
 func (w *wal) makeRoom(need, n int64) {
 	to := need + roomStep(n)
-	z := zeros
 	if w.direct {
 		// Whole blocks from the block after the file's end: the bytes
 		// up to that boundary read as zeros already.
-		to, w.end, z = alignUp(to), alignUp(w.end), zerosAligned
+		to, w.end = alignUp(to), alignUp(w.end)
 	}
 	for w.end < to {
-		n := int(min(to-w.end, int64(len(z))))
-		k, err := w.f.WriteAt(z[:n], w.end)
+		n := int(min(to-w.end, int64(len(zeros))))
+		k, err := w.f.WriteAt(zeros[:n], w.end)
 		w.end += int64(k)
 		if err != nil {
 			return

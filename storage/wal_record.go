@@ -50,15 +50,21 @@ const cellEscape = 63
 // appends cellEscape, which no difference gives (its shifted part is 0,
 // never odd), then cell as 8 bytes little-endian.
 func appendCellXOR(dst []byte, x, cell uint64) []byte {
+	if v, ok := cellXORCode(x); ok {
+		return binary.AppendUvarint(dst, v)
+	}
+	dst = append(dst, cellEscape)
+	return binary.LittleEndian.AppendUint64(dst, cell)
+}
+
+// cellXORCode is the uvarint appendCellXOR writes for the difference x,
+// or !ok where it writes the escape and the cell.
+func cellXORCode(x uint64) (v uint64, ok bool) {
 	// TrailingZeros64(0) is 64: masked to 0, x = 0 encodes as 0 with no
 	// branch of its own.
 	tz := uint(bits.TrailingZeros64(x)) & 63
 	m := x >> tz
-	if m >= 1<<57 {
-		dst = append(dst, cellEscape)
-		return binary.LittleEndian.AppendUint64(dst, cell)
-	}
-	return binary.AppendUvarint(dst, m<<6|uint64(tz))
+	return m<<6 | uint64(tz), m < 1<<57
 }
 
 // readCellXOR reads a cell that appendCellXOR wrote after the cell prev
@@ -169,14 +175,11 @@ func appendRows(dst []byte, rows []row, base int64) []byte {
 	prevCell := uint64(0)
 	for i := range rows {
 		r := &rows[i]
-		if len(b)-at < maxRowBytes {
-			panic("BUG: appendRows ran out of room")
-		}
 		at = putUvarint(b, at, uint64(r.key.Metric))
-		x := r.key.Cell ^ prevCell
+		v, ok := cellXORCode(r.key.Cell ^ prevCell)
 		prevCell = r.key.Cell
-		if tz := uint(bits.TrailingZeros64(x)) & 63; x>>tz < 1<<57 {
-			at = putUvarint(b, at, x>>tz<<6|uint64(tz))
+		if ok {
+			at = putUvarint(b, at, v)
 		} else {
 			b[at] = cellEscape
 			binary.LittleEndian.PutUint64(b[at+1:], r.key.Cell)
@@ -201,17 +204,7 @@ func putUvarint(b []byte, at int, v uint64) int {
 		b[at] = byte(v)
 		return at + 1
 	}
-	return putUvarintLong(b, at, v)
-}
-
-func putUvarintLong(b []byte, at int, v uint64) int {
-	for v >= 0x80 {
-		b[at] = byte(v) | 0x80
-		v >>= 7
-		at++
-	}
-	b[at] = byte(v)
-	return at + 1
+	return at + binary.PutUvarint(b[at:], v)
 }
 
 // zigzag maps a signed value to an unsigned one as binary.AppendVarint
