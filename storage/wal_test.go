@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -494,4 +495,49 @@ func segmentBytes(t *testing.T, w *wal) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestWALDirectRefusedFallsBack has the file system refuse a direct write
+// (memory off the block alignment O_DIRECT asks: EINVAL, as a file system
+// that takes the flag but not the write answers) in the middle of a
+// segment: that commit and the later ones go through the page cache, and
+// replay gives back every record, those before and after.
+func TestWALDirectRefusedFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	w, err := openWAL(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.direct {
+		t.Skipf("the file system under %s does not take O_DIRECT", dir)
+	}
+	var want []string
+	commit := func(s string) {
+		t.Helper()
+		if err := w.append([][]byte{[]byte(s)}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, s)
+	}
+	commit("before, direct")
+	commit(strings.Repeat("x", 5000))
+	// The next direct write's memory one byte off a block: refused.
+	off := alignedBytes(1<<20 + 1)[1:]
+	copy(off, w.dbuf[:w.tail])
+	w.dbuf = off
+	commit("refused direct, written through the page cache")
+	if w.direct {
+		t.Skip("the file system took a misaligned direct write")
+	}
+	commit("after, through the page cache")
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := replayWAL(dir, func(_ uint64, p []byte) error { got = append(got, string(p)); return nil }, func(uint64, string, segmentScan) {}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("replayed %d records, want %d: %.40q", len(got), len(want), got)
+	}
 }
